@@ -1,0 +1,103 @@
+use std::any::Any;
+
+use crate::{Result, View};
+
+/// What an agent asks of the grid. The grid applies these in `step` and reports
+/// what it actually applied (it enforces physical limits).
+#[derive(Debug, Clone, PartialEq)]
+pub enum GridAction {
+    /// Set a load's demand (kW, and kvar if given; otherwise keep its power factor).
+    SetLoad { element: String, kw: f64, kvar: Option<f64> },
+    /// Multiply a load's nominal demand.
+    ScaleLoad { element: String, multiplier: f64 },
+    /// Net injection at a bus, spread over its phases (kW, kvar; positive = generation).
+    InjectAtBus { bus: String, kw: f64, kvar: f64 },
+    /// Anything a user-written grid understands.
+    Custom { name: String, values: Vec<f64> },
+}
+
+/// What every module can read about the grid.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GridState {
+    /// Seconds since the start of the episode.
+    pub time_s: f64,
+    /// Grid step counter (number of completed `step` calls since `reset`).
+    pub step: usize,
+    /// Bus names, in the order of the per-bus arrays.
+    pub buses: Vec<String>,
+    /// Per-unit voltage magnitude per bus (mean over its phase nodes).
+    pub bus_voltage_pu: Vec<f64>,
+    /// Branch names, in the order of the per-branch arrays.
+    pub branches: Vec<String>,
+    /// Loading of each branch as a fraction of its rating (NaN where unrated).
+    pub branch_loading: Vec<f64>,
+    /// Total power drawn from the source(s), kW and kvar.
+    pub total_power_kw: f64,
+    pub total_power_kvar: f64,
+    pub losses_kw: f64,
+    /// Whether the last solve converged.
+    pub converged: bool,
+}
+
+/// The physical grid (paper §3.1). `reset` restores the initial state, `step`
+/// applies every agent's grid actions (read through the view), solves and
+/// advances time.
+pub trait Grid: Send {
+    fn name(&self) -> &str {
+        "grid"
+    }
+    fn reset(&mut self, view: &View) -> Result<()>;
+    fn step(&mut self, view: &View) -> Result<()>;
+    fn state(&self) -> &GridState;
+    /// A deep copy, for snapshots: the copy continues exactly as the original would.
+    fn clone_box(&self) -> Box<dyn Grid>;
+    fn as_any(&self) -> &dyn Any;
+    fn as_any_mut(&mut self) -> &mut dyn Any;
+}
+
+/// The paper's do-nothing grid: time advances by `step_s`, nothing else changes.
+#[derive(Debug, Clone)]
+pub struct DoNothingGrid {
+    pub step_s: f64,
+    state: GridState,
+}
+
+impl DoNothingGrid {
+    pub fn new(step_s: f64) -> Self {
+        DoNothingGrid { step_s, state: GridState { converged: true, ..Default::default() } }
+    }
+}
+
+impl Default for DoNothingGrid {
+    fn default() -> Self {
+        Self::new(3600.0)
+    }
+}
+
+impl Grid for DoNothingGrid {
+    fn name(&self) -> &str {
+        "do-nothing grid"
+    }
+    fn reset(&mut self, _view: &View) -> Result<()> {
+        self.state.time_s = 0.0;
+        self.state.step = 0;
+        Ok(())
+    }
+    fn step(&mut self, _view: &View) -> Result<()> {
+        self.state.time_s += self.step_s;
+        self.state.step += 1;
+        Ok(())
+    }
+    fn state(&self) -> &GridState {
+        &self.state
+    }
+    fn clone_box(&self) -> Box<dyn Grid> {
+        Box::new(self.clone())
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+}

@@ -1,0 +1,397 @@
+//! The circuit as an OpenDSS script leaves it: every element with its properties
+//! resolved (defaults applied, `like=` copied, line codes and transformer codes
+//! expanded, `kW`/`kvar`/`pf` interplay settled), but nothing computed yet.
+//!
+//! This is the contract between the reader (`crate::reader`) and the power-flow
+//! engine (`ogg-grid`), which builds admittances from it. Units are those of
+//! OpenDSS unless a field says otherwise. Names (elements, buses) are stored
+//! lower-case, as OpenDSS compares them case-insensitively.
+
+use std::collections::BTreeMap;
+
+/// Where a statement came from, for error messages and reports.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Location {
+    pub file: String,
+    pub line: usize,
+}
+
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.file, self.line)
+    }
+}
+
+/// A bus reference such as `671.1.2.3`: the bus name and the nodes given
+/// explicitly (possibly none). Which conductor gets which node when fewer nodes
+/// are given than the element has conductors is the engine's rule
+/// (phases default to 1, 2, 3…, any other conductor to node 0).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct BusRef {
+    pub bus: String,
+    pub nodes: Vec<usize>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Connection {
+    #[default]
+    Wye,
+    Delta,
+}
+
+/// OpenDSS length units (`units=` on lines and line codes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LengthUnit {
+    #[default]
+    None,
+    Mi,
+    Kft,
+    Km,
+    M,
+    Ft,
+    In,
+    Cm,
+    Mm,
+}
+
+impl LengthUnit {
+    /// Metres per unit; `None` has no length of its own.
+    pub fn metres(self) -> Option<f64> {
+        Some(match self {
+            LengthUnit::None => return None,
+            LengthUnit::Mi => 1609.344,
+            LengthUnit::Kft => 304.8,
+            LengthUnit::Km => 1000.0,
+            LengthUnit::M => 1.0,
+            LengthUnit::Ft => 0.3048,
+            LengthUnit::In => 0.0254,
+            LengthUnit::Cm => 0.01,
+            LengthUnit::Mm => 0.001,
+        })
+    }
+}
+
+/// Series impedance and shunt capacitance of a line per unit length
+/// (in `LineImpedance::units`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum ImpedanceData {
+    /// Full n×n matrices, row-major (the reader expands lower-triangular input).
+    /// Ohms and nanofarads per unit length.
+    Matrix { r: Vec<f64>, x: Vec<f64>, c_nf: Vec<f64> },
+    /// Sequence values, ohms and nanofarads per unit length.
+    Sequence { r1: f64, x1: f64, r0: f64, x0: f64, c1_nf: f64, c0_nf: f64 },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LineImpedance {
+    pub data: ImpedanceData,
+    /// Unit of length the per-unit-length values refer to.
+    pub units: LengthUnit,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Line {
+    pub name: String,
+    pub bus1: BusRef,
+    pub bus2: BusRef,
+    pub phases: usize,
+    pub length: f64,
+    /// Unit of `length`; `None` means "the same as the impedance data".
+    pub length_units: LengthUnit,
+    pub impedance: LineImpedance,
+    pub switch: bool,
+    pub enabled: bool,
+    /// Amps; used for loadings and market line limits.
+    pub normamps: f64,
+    pub emergamps: f64,
+    /// Name of the line code, if one was used (informational).
+    pub linecode: Option<String>,
+    pub location: Location,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Winding {
+    pub bus: BusRef,
+    pub conn: Connection,
+    /// Rated kV: line-to-line for 2- and 3-phase windings, across the winding
+    /// for 1-phase ones.
+    pub kv: f64,
+    pub kva: f64,
+    /// Percent resistance of this winding on its own kVA base.
+    pub pct_r: f64,
+    /// Tap in per unit.
+    pub tap: f64,
+    pub min_tap: f64,
+    pub max_tap: f64,
+    pub num_taps: usize,
+    /// Neutral resistance/reactance in ohms; rneut < 0 means ungrounded
+    /// inside the element.
+    pub rneut: f64,
+    pub xneut: f64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transformer {
+    pub name: String,
+    pub phases: usize,
+    pub windings: Vec<Winding>,
+    /// Percent reactances on winding 1's kVA base.
+    pub xhl: f64,
+    pub xht: f64,
+    pub xlt: f64,
+    pub pct_noload_loss: f64,
+    pub pct_imag: f64,
+    /// Parts per million of shunt capacitive susceptance per winding (default 1).
+    pub ppm_antifloat: f64,
+    pub enabled: bool,
+    pub bank: Option<String>,
+    pub xfmrcode: Option<String>,
+    pub location: Location,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LoadStatus {
+    #[default]
+    Variable,
+    Fixed,
+    Exempt,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Load {
+    pub name: String,
+    pub bus1: BusRef,
+    pub phases: usize,
+    pub conn: Connection,
+    pub kv: f64,
+    /// Nominal kW and kvar after the kW/kvar/pf/kVA interplay is settled.
+    pub kw: f64,
+    pub kvar: f64,
+    /// 1 PQ, 2 Z, 3 P with Q∝V², 4 CVR, 5 |I|, 6 P with fixed Q, 7 P with fixed X, 8 ZIP.
+    pub model: u8,
+    pub vminpu: f64,
+    pub vmaxpu: f64,
+    pub vlowpu: f64,
+    pub cvrwatts: f64,
+    pub cvrvars: f64,
+    /// ZIP coefficients (model 8): Z, I, P fractions for P then for Q, then the cut-off voltage.
+    pub zipv: Option<[f64; 7]>,
+    pub status: LoadStatus,
+    pub daily: Option<String>,
+    pub yearly: Option<String>,
+    pub duty: Option<String>,
+    pub enabled: bool,
+    pub location: Location,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Capacitor {
+    pub name: String,
+    pub bus1: BusRef,
+    /// A second bus makes a series capacitor; `None` means shunt (bus2 = bus1's node 0).
+    pub bus2: Option<BusRef>,
+    pub phases: usize,
+    pub conn: Connection,
+    pub kv: f64,
+    /// kvar of each step (total over phases).
+    pub kvar: Vec<f64>,
+    /// 1 = closed, 0 = open, per step.
+    pub states: Vec<u8>,
+    /// Series R and XL per step, ohms.
+    pub r: Vec<f64>,
+    pub xl: Vec<f64>,
+    pub enabled: bool,
+    pub location: Location,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reactor {
+    pub name: String,
+    pub bus1: BusRef,
+    pub bus2: Option<BusRef>,
+    pub phases: usize,
+    pub conn: Connection,
+    pub kv: f64,
+    pub kvar: f64,
+    /// Series resistance and reactance, ohms (when given directly, or derived from kvar).
+    pub r: f64,
+    pub x: f64,
+    pub parallel: bool,
+    pub enabled: bool,
+    pub location: Location,
+}
+
+/// Which of the Vsource's impedance forms was given last, as OpenDSS decides by it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SourceImpedanceSpec {
+    #[default]
+    ShortCircuitMva,
+    ShortCircuitCurrent,
+    Impedance,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Vsource {
+    pub name: String,
+    pub bus1: BusRef,
+    /// Defaults to bus1 with all nodes at 0.
+    pub bus2: Option<BusRef>,
+    pub phases: usize,
+    pub base_kv: f64,
+    pub pu: f64,
+    pub angle_deg: f64,
+    pub frequency: f64,
+    pub spec: SourceImpedanceSpec,
+    pub mvasc3: f64,
+    pub mvasc1: f64,
+    pub isc3: f64,
+    pub isc1: f64,
+    pub r1: f64,
+    pub x1: f64,
+    pub r0: f64,
+    pub x0: f64,
+    pub x1r1: f64,
+    pub x0r0: f64,
+    pub base_mva: f64,
+    pub enabled: bool,
+    pub location: Location,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RegControl {
+    pub name: String,
+    pub transformer: String,
+    pub winding: usize,
+    pub vreg: f64,
+    pub band: f64,
+    pub ptratio: f64,
+    pub ctprim: f64,
+    /// Line-drop compensator R and X in volts.
+    pub r: f64,
+    pub x: f64,
+    pub delay: f64,
+    pub tapdelay: f64,
+    pub maxtapchange: usize,
+    pub reversible: bool,
+    /// 1-based phase the PT samples; 0 means "max", -1 "min" as OpenDSS's `ptphase=max/min`.
+    pub ptphase: i32,
+    pub tapwinding: usize,
+    pub vlimit: f64,
+    pub enabled: bool,
+    pub location: Location,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CapControlType {
+    #[default]
+    Current,
+    Voltage,
+    Kvar,
+    PowerFactor,
+    Time,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CapControl {
+    pub name: String,
+    /// Monitored element, e.g. `line.l1`.
+    pub element: String,
+    pub terminal: usize,
+    pub capacitor: String,
+    pub kind: CapControlType,
+    pub ptratio: f64,
+    pub ctratio: f64,
+    pub on_setting: f64,
+    pub off_setting: f64,
+    pub delay: f64,
+    pub delay_off: f64,
+    pub dead_time: f64,
+    pub volt_override: bool,
+    pub vmax: f64,
+    pub vmin: f64,
+    pub ptphase: i32,
+    pub enabled: bool,
+    pub location: Location,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ControlMode {
+    #[default]
+    Static,
+    Event,
+    Time,
+    Off,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SolutionMode {
+    #[default]
+    Snapshot,
+    Daily,
+    Yearly,
+    Duty,
+}
+
+/// `Set` options that affect the solution.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SolveOptions {
+    pub tolerance: f64,
+    pub max_iterations: usize,
+    pub max_control_iterations: usize,
+    pub control_mode: ControlMode,
+    pub mode: SolutionMode,
+    pub load_mult: f64,
+    pub number: usize,
+    pub stepsize_s: f64,
+    pub base_frequency: f64,
+}
+
+impl Default for SolveOptions {
+    fn default() -> Self {
+        SolveOptions {
+            tolerance: 1e-4,
+            max_iterations: 15,
+            max_control_iterations: 10,
+            control_mode: ControlMode::Static,
+            mode: SolutionMode::Snapshot,
+            load_mult: 1.0,
+            number: 1,
+            stepsize_s: 3600.0,
+            base_frequency: 60.0,
+        }
+    }
+}
+
+/// Something the reader accepted but that does not affect the power flow
+/// (e.g. `Show`, `Plot`, `New EnergyMeter`), reported so that nothing is
+/// silently dropped.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ignored {
+    pub what: String,
+    pub location: Location,
+}
+
+/// The whole circuit, in definition order within each class.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Circuit {
+    pub name: String,
+    /// `Set VoltageBases=[…]`, kV line-to-line.
+    pub voltage_bases: Vec<f64>,
+    /// Whether the script ran CalcVoltageBases (or `calcv`).
+    pub calc_voltage_bases: bool,
+    /// How many `Solve` commands the script issued.
+    pub solve_count: usize,
+    pub options: SolveOptions,
+    /// The circuit's own source (`New Circuit.x …`) comes first.
+    pub vsources: Vec<Vsource>,
+    pub lines: Vec<Line>,
+    pub transformers: Vec<Transformer>,
+    pub loads: Vec<Load>,
+    pub capacitors: Vec<Capacitor>,
+    pub reactors: Vec<Reactor>,
+    pub regcontrols: Vec<RegControl>,
+    pub capcontrols: Vec<CapControl>,
+    /// Bus name → (x, y) from `BusCoords`.
+    pub bus_coords: BTreeMap<String, (f64, f64)>,
+    pub ignored: Vec<Ignored>,
+}

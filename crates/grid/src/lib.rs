@@ -1,0 +1,1 @@
+//! The power-flow engine and the `Grid` module built on it.

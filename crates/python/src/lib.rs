@@ -1,0 +1,1 @@
+//! Python bindings. To be written: see issue 2.
