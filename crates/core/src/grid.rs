@@ -1,6 +1,6 @@
 use std::any::Any;
 
-use crate::{Result, View};
+use crate::{Result, Topology, View};
 
 /// What an agent asks of the grid. The grid applies these in `step` and reports
 /// what it actually applied (it enforces physical limits).
@@ -49,6 +49,10 @@ pub trait Grid: Send {
     fn reset(&mut self, view: &View) -> Result<()>;
     fn step(&mut self, view: &View) -> Result<()>;
     fn state(&self) -> &GridState;
+    /// The network the grid models, for markets that need it (none for the do-nothing grid).
+    fn topology(&self) -> Option<&Topology> {
+        None
+    }
     /// A deep copy, for snapshots: the copy continues exactly as the original would.
     fn clone_box(&self) -> Box<dyn Grid>;
     fn as_any(&self) -> &dyn Any;

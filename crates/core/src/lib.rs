@@ -14,6 +14,7 @@ pub mod error;
 pub mod grid;
 pub mod market;
 pub mod recorder;
+pub mod topology;
 pub mod view;
 
 pub use agent::{Agent, DoNothingAgent};
@@ -22,4 +23,5 @@ pub use error::{Error, Result};
 pub use grid::{DoNothingGrid, Grid, GridAction, GridState};
 pub use market::{Dispatch, DoNothingMarket, Market, MarketAction};
 pub use recorder::{Record, Recorder};
+pub use topology::{Branch, Topology};
 pub use view::View;
