@@ -1,1 +1,6 @@
-//! Python bindings. To be written: see issue 2.
+use pyo3::prelude::*;
+
+#[pymodule]
+fn _core(_m: &Bound<'_, PyModule>) -> PyResult<()> {
+    Ok(())
+}
