@@ -371,6 +371,27 @@ pub struct Ignored {
     pub location: Location,
 }
 
+/// Element classes, for [`Circuit::definition_order`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ElementClass {
+    Vsource,
+    Line,
+    Transformer,
+    Load,
+    Capacitor,
+    Reactor,
+    RegControl,
+    CapControl,
+}
+
+/// One entry of [`Circuit::definition_order`]: the class and the index into
+/// that class's vector in [`Circuit`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ElementRef {
+    pub class: ElementClass,
+    pub index: usize,
+}
+
 /// The whole circuit, in definition order within each class.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Circuit {
@@ -393,5 +414,12 @@ pub struct Circuit {
     pub capcontrols: Vec<CapControl>,
     /// Bus name → (x, y) from `BusCoords`.
     pub bus_coords: BTreeMap<String, (f64, f64)>,
+    /// Every element in the order the script first defined it (`New …`), as
+    /// indices into the class vectors above. OpenDSS numbers buses and nodes in
+    /// this order, so the engine lists buses as OpenDSS does. (Added by the
+    /// engine helper: the reader pushes one entry whenever it creates an
+    /// element.) Empty means unknown: the engine then uses class order
+    /// (sources, transformers, lines, loads, capacitors, reactors).
+    pub definition_order: Vec<ElementRef>,
     pub ignored: Vec<Ignored>,
 }
