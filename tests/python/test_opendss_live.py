@@ -17,6 +17,7 @@ import csv
 import json
 import math
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -179,3 +180,13 @@ def test_engine_matches_opendss(feeder: Feeder, opendss, ogg_powerflow: Path, tm
         f"{feeder.name}: total power {ours.total_power_kw:.4f} kW vs OpenDSS "
         f"{reference.total_power_kw:.4f} kW (difference {dp:.4f} kW, allowed {P_TOL_KW})"
     )
+
+
+def test_feeder_files_match_published_scripts(opendss):
+    """Our feeder files are the published circuits (bench/check_feeders_vs_opendss.py).
+
+    Without ../shared the script only checks that ours compile and converge in OpenDSS.
+    """
+    script = Path(__file__).resolve().parents[2] / "bench" / "check_feeders_vs_opendss.py"
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=CLI_TIMEOUT_S)
+    assert result.returncode == 0, f"{script.name} failed:\n{result.stdout}\n{result.stderr}"
