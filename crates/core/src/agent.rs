@@ -12,6 +12,10 @@ pub trait Agent: Send {
     fn bus(&self) -> Option<&str> {
         None
     }
+    /// Called by `Environment::reset(Some(seed))` before `reset`, with a seed
+    /// derived for this agent alone (see [`crate::rng::derive_seed`]). An agent
+    /// with randomness re-seeds its generator here; the default ignores it.
+    fn seed(&mut self, _seed: u64) {}
     fn reset(&mut self, _view: &View) -> Result<()> {
         Ok(())
     }
@@ -25,6 +29,10 @@ pub trait Agent: Send {
     fn reward(&self) -> f64 {
         0.0
     }
+    /// Extra columns for this agent's rows in the recorder (name, value),
+    /// e.g. a battery's state of charge. Called after every market round.
+    fn record_extra(&self, _out: &mut Vec<(String, f64)>) {}
+    /// A deep copy, for snapshots: the copy continues exactly as the original would.
     fn clone_box(&self) -> Box<dyn Agent>;
     fn as_any(&self) -> &dyn Any;
     fn as_any_mut(&mut self) -> &mut dyn Any;
@@ -40,6 +48,10 @@ pub struct DoNothingAgent {
 impl DoNothingAgent {
     pub fn new(name: impl Into<String>) -> Self {
         DoNothingAgent { name: name.into(), bus: None }
+    }
+    pub fn at_bus(mut self, bus: impl Into<String>) -> Self {
+        self.bus = Some(bus.into());
+        self
     }
 }
 

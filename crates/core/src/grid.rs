@@ -46,9 +46,15 @@ pub trait Grid: Send {
     fn name(&self) -> &str {
         "grid"
     }
+    /// Called by `Environment::reset(Some(seed))` before `reset`, with a seed
+    /// derived for the grid alone. The default ignores it.
+    fn seed(&mut self, _seed: u64) {}
     fn reset(&mut self, view: &View) -> Result<()>;
     fn step(&mut self, view: &View) -> Result<()>;
     fn state(&self) -> &GridState;
+    /// Extra columns for the recorder's grid table (name, value), one row per
+    /// grid step, e.g. a regulator's tap. Called after every grid step.
+    fn record_extra(&self, _out: &mut Vec<(String, f64)>) {}
     /// The network the grid models, for markets that need it (none for the do-nothing grid).
     fn topology(&self) -> Option<&Topology> {
         None

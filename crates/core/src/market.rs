@@ -30,6 +30,9 @@ pub trait Market: Send {
     fn name(&self) -> &str {
         "market"
     }
+    /// Called by `Environment::reset(Some(seed))` before the first grid step,
+    /// with a seed derived for the market alone. The default ignores it.
+    fn seed(&mut self, _seed: u64) {}
     fn reset(&mut self, view: &View) -> Result<()>;
     fn step(&mut self, view: &View) -> Result<()>;
     /// True once the negotiation episode of this grid step is over.
@@ -38,6 +41,9 @@ pub trait Market: Send {
     fn dispatch(&self, index: usize) -> Option<Dispatch>;
     /// Extra per-agent columns for the recorder (name, value), e.g. congestion rent.
     fn record_extra(&self, _index: usize, _out: &mut Vec<(String, f64)>) {}
+    /// Extra market-level columns for the recorder's grid table (name, value),
+    /// e.g. the clearing price. Called once per grid step, after `grid.step`.
+    fn record_step_extra(&self, _out: &mut Vec<(String, f64)>) {}
     fn clone_box(&self) -> Box<dyn Market>;
     fn as_any(&self) -> &dyn Any;
     fn as_any_mut(&mut self) -> &mut dyn Any;

@@ -13,8 +13,11 @@ pub struct View<'a> {
     pub agents_after: &'a [Box<dyn Agent>],
     /// Index of the calling agent, if an agent is calling.
     pub caller: Option<usize>,
-    /// Grid time step (0-based) and market round (0-based) at the call.
+    /// Grid time step (0-based) at the call.
     pub grid_step: usize,
+    /// During the market rounds (`Market::step`, `Agent::set_market_actions`):
+    /// the round (0-based). During `Agent::set_grid_actions` and `Grid::step`:
+    /// the number of rounds that ran. In resets: 0.
     pub market_round: usize,
 }
 
