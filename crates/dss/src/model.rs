@@ -147,6 +147,15 @@ pub struct Transformer {
     pub bank: Option<String>,
     pub xfmrcode: Option<String>,
     pub location: Location,
+    /// Every pairwise short-circuit reactance in percent on winding 1's kVA
+    /// base, in OpenDSS's `XscArray` order (X12, X13, …, X1n, X23, …). For 2-
+    /// and 3-winding units the first entries equal `xhl` (and `xht`, `xlt`).
+    pub xsc: Vec<f64>,
+    /// `LeadLag=Lead`/`Euro`: the high-voltage side leads the low-voltage side
+    /// in delta–wye units (default false: ANSI 30° lag).
+    pub hv_leads_lv: bool,
+    /// `Sub=yes` (informational).
+    pub sub: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -182,6 +191,14 @@ pub struct Load {
     pub duty: Option<String>,
     pub enabled: bool,
     pub location: Location,
+    /// Neutral impedance in ohms of a wye load; `rneut < 0` (default −1) is an
+    /// open neutral.
+    pub rneut: f64,
+    pub xneut: f64,
+    /// Growth shape name (only used by yearly studies; informational).
+    pub growth: Option<String>,
+    /// Power factor after the interplay (negative when kW and kvar have opposite signs).
+    pub pf: f64,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -219,6 +236,8 @@ pub struct Reactor {
     pub parallel: bool,
     pub enabled: bool,
     pub location: Location,
+    /// Shunt resistance in ohms in parallel with the reactance (`Rp`), if given.
+    pub rp: Option<f64>,
 }
 
 /// Which of the Vsource's impedance forms was given last, as OpenDSS decides by it.
@@ -279,6 +298,24 @@ pub struct RegControl {
     pub vlimit: f64,
     pub enabled: bool,
     pub location: Location,
+    /// Bus whose voltage is regulated instead of the winding's (`bus=`).
+    pub bus: Option<String>,
+    pub revvreg: f64,
+    pub revband: f64,
+    pub rev_r: f64,
+    pub rev_x: f64,
+    /// kW of reverse power that triggers reverse mode.
+    pub rev_threshold: f64,
+    pub rev_delay: f64,
+    pub rev_neutral: bool,
+    pub cogen: bool,
+    pub inverse_time: bool,
+    /// Z-based line-drop compensation magnitude in volts (0 = not used).
+    pub ldc_z: f64,
+    pub rev_z: f64,
+    pub remote_ptratio: f64,
+    /// `TapNum=` given in the script: force this tap position (steps from 1.0 pu).
+    pub tapnum: Option<i32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -309,8 +346,41 @@ pub struct CapControl {
     pub volt_override: bool,
     pub vmax: f64,
     pub vmin: f64,
+    /// 1-based phase, or `PHASE_MAX` (0), `PHASE_MIN` (−1), `PHASE_AVG` (−2).
     pub ptphase: i32,
     pub enabled: bool,
+    pub location: Location,
+    /// Same coding as `ptphase`.
+    pub ctphase: i32,
+    /// Percent of kvar reached before a PF/kvar controller switches the next step.
+    pub pct_min_kvar: f64,
+    /// Bus whose voltage the controller watches instead of the element's terminal.
+    pub vbus: Option<String>,
+}
+
+/// `ptphase`/`ctphase` codes besides a 1-based phase number.
+pub const PHASE_MAX: i32 = 0;
+pub const PHASE_MIN: i32 = -1;
+pub const PHASE_AVG: i32 = -2;
+
+/// A load shape: per-unit multipliers over time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoadShape {
+    pub name: String,
+    pub npts: usize,
+    /// Hours between points; 0 means the points are at the times in `hour`.
+    pub interval_h: f64,
+    /// P multipliers (or actual kW when `useactual`), `npts` long.
+    pub mult: Vec<f64>,
+    /// Q multipliers; empty means "same as `mult`" (OpenDSS's rule).
+    pub qmult: Vec<f64>,
+    /// Hour of each point when `interval_h` is 0.
+    pub hour: Vec<f64>,
+    pub useactual: bool,
+    pub pmax: f64,
+    pub qmax: f64,
+    pub pbase: f64,
+    pub qbase: f64,
     pub location: Location,
 }
 
@@ -344,6 +414,19 @@ pub struct SolveOptions {
     pub number: usize,
     pub stepsize_s: f64,
     pub base_frequency: f64,
+    pub algorithm: Algorithm,
+    /// `Set hour=`/`sec=` starting time, in hours.
+    pub start_hour: f64,
+    pub min_iterations: usize,
+}
+
+/// `Set Algorithm=`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Algorithm {
+    /// OpenDSS's fixed-point current-injection iteration.
+    #[default]
+    Normal,
+    Newton,
 }
 
 impl Default for SolveOptions {
@@ -358,6 +441,9 @@ impl Default for SolveOptions {
             number: 1,
             stepsize_s: 3600.0,
             base_frequency: 60.0,
+            algorithm: Algorithm::Normal,
+            start_hour: 0.0,
+            min_iterations: 2,
         }
     }
 }
@@ -412,6 +498,8 @@ pub struct Circuit {
     pub reactors: Vec<Reactor>,
     pub regcontrols: Vec<RegControl>,
     pub capcontrols: Vec<CapControl>,
+    /// Load shapes; OpenDSS's built-in `default` (24 hourly points) comes first.
+    pub loadshapes: Vec<LoadShape>,
     /// Bus name → (x, y) from `BusCoords`.
     pub bus_coords: BTreeMap<String, (f64, f64)>,
     /// Every element in the order the script first defined it (`New …`), as

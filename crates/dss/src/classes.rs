@@ -1,0 +1,1742 @@
+//! Per-class element state while a script runs, mirroring the fields OpenDSS
+//! keeps, so that property side effects happen in the order the script gives
+//! them (`switch=y` then `r1=…`, `kvar=` then `kW=`, `wdg=2 kv=…`, …).
+//! Each state is turned into its `model` struct when the script ends.
+
+use crate::files::FileSource;
+use crate::lexer::{split_line, Token};
+use crate::model::*;
+use crate::props::*;
+use crate::store::Store;
+use crate::values::*;
+
+/// What setting a property did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    Applied,
+    /// Accepted, but it has no effect on the power flow (reported in `Circuit::ignored`).
+    Ignored,
+}
+use Outcome::{Applied, Ignored};
+
+/// What the other classes hold, for properties that refer to them.
+pub(crate) struct Ctx<'a> {
+    pub linecodes: &'a Store<LineCodeState>,
+    pub xfmrcodes: &'a Store<XfmrCodeState>,
+    pub loadshapes: &'a Store<LoadShapeState>,
+    pub base_frequency: f64,
+    pub files: &'a dyn FileSource,
+    pub file: &'a str,
+}
+
+pub(crate) trait ElementState: Default + Clone {
+    const CLASS: &'static str;
+    const PROPS: &'static [&'static str];
+    fn create(name: &str, location: &Location, ctx: &Ctx) -> Self;
+    fn set(&mut self, prop: &str, value: &Token, ctx: &Ctx) -> Result<Outcome, String>;
+    /// Runs after each statement that edited the element (OpenDSS's
+    /// `RecalcElementData` at the end of an edit).
+    fn end_edit(&mut self) {}
+    fn name_mut(&mut self) -> &mut String;
+    fn location_mut(&mut self) -> &mut Location;
+    fn set_enabled(&mut self, enabled: bool);
+}
+
+macro_rules! identity {
+    () => {
+        fn name_mut(&mut self) -> &mut String {
+            &mut self.name
+        }
+        fn location_mut(&mut self) -> &mut Location {
+            &mut self.location
+        }
+        fn set_enabled(&mut self, enabled: bool) {
+            self.enabled = enabled;
+        }
+    };
+}
+
+fn lower(token: &Token) -> String {
+    token.text.trim().to_ascii_lowercase()
+}
+
+fn default_bus(name: &str, terminal: usize) -> BusRef {
+    BusRef { bus: format!("{name}_{terminal}"), nodes: Vec::new() }
+}
+
+/// Copies `values` into the first slots of `target`, zeroing the rest, the way
+/// OpenDSS reads an array into a fixed-size one.
+fn fill(target: &mut [f64], values: &[f64]) {
+    for (i, slot) in target.iter_mut().enumerate() {
+        *slot = values.get(i).copied().unwrap_or(0.0);
+    }
+}
+
+fn unsupported(prop: &str) -> Result<Outcome, String> {
+    Err(format!("property `{prop}` is not supported by this reader"))
+}
+
+// ---------------------------------------------------------------- line codes
+
+/// Series impedance data shared by lines and line codes.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Impedance {
+    pub phases: usize,
+    pub r1: f64,
+    pub x1: f64,
+    pub r0: f64,
+    pub x0: f64,
+    /// nF per unit length.
+    pub c1: f64,
+    pub c0: f64,
+    /// Whether the sequence values rule (OpenDSS's `SymComponentsModel`).
+    pub symmetrical: bool,
+    pub rmat: Vec<f64>,
+    pub xmat: Vec<f64>,
+    pub cmat: Vec<f64>,
+}
+
+impl Default for Impedance {
+    fn default() -> Self {
+        let mut z = Impedance {
+            phases: 3,
+            r1: 0.058,
+            x1: 0.1206,
+            r0: 0.1784,
+            x0: 0.4047,
+            c1: 3.4,
+            c0: 1.6,
+            symmetrical: true,
+            rmat: Vec::new(),
+            xmat: Vec::new(),
+            cmat: Vec::new(),
+        };
+        z.matrices_from_sequence();
+        z
+    }
+}
+
+impl Impedance {
+    /// OpenDSS's `RecalcElementData`: self and mutual terms from sequence
+    /// values (a 1-phase line takes the positive-sequence values).
+    fn matrices_from_sequence(&mut self) {
+        let n = self.phases;
+        let (rs, rm, xs, xm, cs, cm) = if n == 1 {
+            (self.r1, 0.0, self.x1, 0.0, self.c1, 0.0)
+        } else {
+            (
+                (2.0 * self.r1 + self.r0) / 3.0,
+                (self.r0 - self.r1) / 3.0,
+                (2.0 * self.x1 + self.x0) / 3.0,
+                (self.x0 - self.x1) / 3.0,
+                (2.0 * self.c1 + self.c0) / 3.0,
+                (self.c0 - self.c1) / 3.0,
+            )
+        };
+        let build = |diag: f64, off: f64| -> Vec<f64> {
+            (0..n * n).map(|k| if k / n == k % n { diag } else { off }).collect()
+        };
+        self.rmat = build(rs, rm);
+        self.xmat = build(xs, xm);
+        self.cmat = build(cs, cm);
+    }
+
+    fn set_phases(&mut self, phases: usize) {
+        if phases != self.phases {
+            self.phases = phases;
+            self.matrices_from_sequence();
+        }
+    }
+
+    /// Handles r1…c0, b1/b0 and the matrices; `None` if `prop` is none of them.
+    fn set(&mut self, prop: &str, value: &Token, base_frequency: f64) -> Option<Result<(), String>> {
+        let result = (|| -> Result<(), String> {
+            match prop {
+                "r1" | "x1" | "r0" | "x0" | "c1" | "c0" | "b1" | "b0" => {
+                    let v = number(value)?;
+                    // b in µS per unit length → nF per unit length.
+                    let from_b = |b: f64| b / (2.0 * std::f64::consts::PI * base_frequency) * 1e3;
+                    match prop {
+                        "r1" => self.r1 = v,
+                        "x1" => self.x1 = v,
+                        "r0" => self.r0 = v,
+                        "x0" => self.x0 = v,
+                        "c1" => self.c1 = v,
+                        "c0" => self.c0 = v,
+                        "b1" => self.c1 = from_b(v),
+                        _ => self.c0 = from_b(v),
+                    }
+                    self.symmetrical = true;
+                    self.matrices_from_sequence();
+                }
+                _ => {
+                    let matrix = symmetric_matrix(value, self.phases)?;
+                    if self.symmetrical {
+                        self.matrices_from_sequence();
+                    }
+                    self.symmetrical = false;
+                    match prop {
+                        "rmatrix" => self.rmat = matrix,
+                        "xmatrix" => self.xmat = matrix,
+                        _ => self.cmat = matrix,
+                    }
+                }
+            }
+            Ok(())
+        })();
+        match prop {
+            "r1" | "x1" | "r0" | "x0" | "c1" | "c0" | "b1" | "b0" | "rmatrix" | "xmatrix" | "cmatrix" => Some(result),
+            _ => None,
+        }
+    }
+
+    pub fn data(&self) -> ImpedanceData {
+        if self.symmetrical {
+            ImpedanceData::Sequence {
+                r1: self.r1,
+                x1: self.x1,
+                r0: self.r0,
+                x0: self.x0,
+                c1_nf: self.c1,
+                c0_nf: self.c0,
+            }
+        } else {
+            ImpedanceData::Matrix { r: self.rmat.clone(), x: self.xmat.clone(), c_nf: self.cmat.clone() }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub(crate) struct LineCodeState {
+    pub name: String,
+    pub location: Location,
+    pub z: Impedance,
+    pub units: LengthUnit,
+    pub normamps: f64,
+    pub emergamps: f64,
+    pub enabled: bool,
+}
+
+impl ElementState for LineCodeState {
+    const CLASS: &'static str = "LineCode";
+    const PROPS: &'static [&'static str] = LINECODE_PROPS;
+    identity!();
+
+    fn create(name: &str, location: &Location, _ctx: &Ctx) -> Self {
+        LineCodeState {
+            name: name.to_string(),
+            location: location.clone(),
+            z: Impedance::default(),
+            units: LengthUnit::None,
+            normamps: 400.0,
+            emergamps: 600.0,
+            enabled: true,
+        }
+    }
+
+    fn set(&mut self, prop: &str, value: &Token, ctx: &Ctx) -> Result<Outcome, String> {
+        if let Some(result) = self.z.set(prop, value, ctx.base_frequency) {
+            return result.map(|_| Applied);
+        }
+        match prop {
+            "nphases" => self.z.set_phases(count(value, 1, 100)?),
+            "units" => self.units = length_unit(&value.text)?,
+            "normamps" => self.normamps = number(value)?,
+            "emergamps" => self.emergamps = number(value)?,
+            "kron" => {
+                if boolean(value)? {
+                    return Err("Kron reduction of line codes is not supported by this reader".into());
+                }
+            }
+            _ => return Ok(Ignored),
+        }
+        Ok(Applied)
+    }
+}
+
+// ---------------------------------------------------------------- lines
+
+#[derive(Debug, Clone, Default)]
+pub(crate) struct LineState {
+    pub name: String,
+    pub location: Location,
+    pub bus1: BusRef,
+    pub bus2: BusRef,
+    pub z: Impedance,
+    pub length: f64,
+    pub length_units: LengthUnit,
+    /// Units the per-length data are in (the line code's, or the first units
+    /// given after the impedances).
+    pub data_units: LengthUnit,
+    pub linecode: Option<String>,
+    pub switch: bool,
+    pub enabled: bool,
+    pub normamps: f64,
+    pub emergamps: f64,
+}
+
+impl LineState {
+    /// OpenDSS's `ResetLengthUnits` (and forgetting the line code) after
+    /// impedances are given directly.
+    fn impedances_given_directly(&mut self) {
+        self.linecode = None;
+        self.length_units = LengthUnit::None;
+        self.data_units = LengthUnit::None;
+    }
+
+    fn fetch_linecode(&mut self, code: &LineCodeState) {
+        let own = self.z.clone();
+        self.z = code.z.clone();
+        if !code.z.symmetrical {
+            // OpenDSS copies the sequence values only when the code uses them;
+            // the line keeps its own for a later `r1=` edit.
+            (self.z.r1, self.z.x1, self.z.r0, self.z.x0, self.z.c1, self.z.c0) =
+                (own.r1, own.x1, own.r0, own.x0, own.c1, own.c0);
+        }
+        self.data_units = code.units;
+        self.normamps = code.normamps;
+        self.emergamps = code.emergamps;
+        self.linecode = Some(code.name.clone());
+    }
+}
+
+impl ElementState for LineState {
+    const CLASS: &'static str = "Line";
+    const PROPS: &'static [&'static str] = LINE_PROPS;
+    identity!();
+
+    fn create(name: &str, location: &Location, _ctx: &Ctx) -> Self {
+        LineState {
+            name: name.to_string(),
+            location: location.clone(),
+            bus1: default_bus(name, 1),
+            bus2: default_bus(name, 2),
+            z: Impedance::default(),
+            length: 1.0,
+            length_units: LengthUnit::None,
+            data_units: LengthUnit::None,
+            linecode: None,
+            switch: false,
+            enabled: true,
+            normamps: 400.0,
+            emergamps: 600.0,
+        }
+    }
+
+    fn set(&mut self, prop: &str, value: &Token, ctx: &Ctx) -> Result<Outcome, String> {
+        if let Some(result) = self.z.set(prop, value, ctx.base_frequency) {
+            result?;
+            self.impedances_given_directly();
+            return Ok(Applied);
+        }
+        match prop {
+            "bus1" => self.bus1 = bus(&value.text)?,
+            "bus2" => self.bus2 = bus(&value.text)?,
+            "linecode" => {
+                let name = lower(value);
+                let code = ctx.linecodes.get(&name).ok_or_else(|| format!("line code `{name}` is not defined"))?;
+                self.fetch_linecode(code);
+            }
+            "length" => self.length = number(value)?,
+            "phases" => {
+                let phases = count(value, 1, 100)?;
+                if phases != self.z.phases {
+                    if !self.z.symmetrical {
+                        return Err(format!(
+                            "cannot change phases from {} to {phases}: the impedances are matrices",
+                            self.z.phases
+                        ));
+                    }
+                    self.z.set_phases(phases);
+                }
+            }
+            "switch" => {
+                self.switch = boolean(value)?;
+                if self.switch {
+                    // OpenDSS's side effects; later properties may override them.
+                    self.z.r1 = 1.0;
+                    self.z.x1 = 1.0;
+                    self.z.r0 = 1.0;
+                    self.z.x0 = 1.0;
+                    self.z.c1 = 1.1;
+                    self.z.c0 = 1.0;
+                    self.z.symmetrical = true;
+                    self.z.matrices_from_sequence();
+                    self.length = 0.001;
+                    self.impedances_given_directly();
+                }
+            }
+            "units" => {
+                let units = length_unit(&value.text)?;
+                if self.linecode.is_none() && self.data_units == LengthUnit::None {
+                    self.data_units = units;
+                }
+                self.length_units = units;
+            }
+            "normamps" => self.normamps = number(value)?,
+            "emergamps" => self.emergamps = number(value)?,
+            "enabled" => self.enabled = boolean(value)?,
+            "geometry" | "spacing" | "wires" | "cncables" | "tscables" => return unsupported(prop),
+            _ => return Ok(Ignored),
+        }
+        Ok(Applied)
+    }
+}
+
+impl LineState {
+    pub fn to_model(&self) -> Line {
+        Line {
+            name: self.name.clone(),
+            bus1: self.bus1.clone(),
+            bus2: self.bus2.clone(),
+            phases: self.z.phases,
+            length: self.length,
+            length_units: self.length_units,
+            impedance: LineImpedance { data: self.z.data(), units: self.data_units },
+            switch: self.switch,
+            enabled: self.enabled,
+            normamps: self.normamps,
+            emergamps: self.emergamps,
+            linecode: self.linecode.clone(),
+            location: self.location.clone(),
+        }
+    }
+}
+
+// ---------------------------------------------------------------- transformers
+
+#[derive(Debug, Clone, Default)]
+pub(crate) struct TransformerState {
+    pub name: String,
+    pub location: Location,
+    pub phases: usize,
+    pub windings: Vec<Winding>,
+    /// 0-based active winding (`wdg=`).
+    pub active: usize,
+    /// Percent reactances X12, X13, …; `xht`/`xlt` keep their own values while
+    /// there are only 2 windings.
+    pub xsc: Vec<f64>,
+    pub xht: f64,
+    pub xlt: f64,
+    pub pct_noload_loss: f64,
+    pub pct_imag: f64,
+    pub ppm_antifloat: f64,
+    pub enabled: bool,
+    pub bank: Option<String>,
+    pub xfmrcode: Option<String>,
+    pub sub: bool,
+    pub hv_leads_lv: bool,
+}
+
+fn default_winding(name: &str, terminal: usize) -> Winding {
+    Winding {
+        bus: default_bus(name, terminal),
+        conn: Connection::Wye,
+        kv: 12.47,
+        kva: 1000.0,
+        pct_r: 0.2,
+        tap: 1.0,
+        min_tap: 0.9,
+        max_tap: 1.1,
+        num_taps: 32,
+        rneut: -1.0,
+        xneut: 0.0,
+    }
+}
+
+impl TransformerState {
+    fn new(name: &str, location: &Location) -> Self {
+        TransformerState {
+            name: name.to_string(),
+            location: location.clone(),
+            phases: 3,
+            windings: vec![default_winding(name, 1), default_winding(name, 2)],
+            active: 0,
+            xsc: vec![7.0],
+            xht: 35.0,
+            xlt: 30.0,
+            pct_noload_loss: 0.0,
+            pct_imag: 0.0,
+            ppm_antifloat: 1.0,
+            enabled: true,
+            bank: None,
+            xfmrcode: None,
+            sub: false,
+            hv_leads_lv: false,
+        }
+    }
+
+    /// OpenDSS's `SetNumWindings`: every winding is recreated with defaults;
+    /// new reactance pairs start at 30%.
+    fn set_num_windings(&mut self, n: usize) {
+        if n == self.windings.len() {
+            return;
+        }
+        self.windings = (1..=n).map(|i| default_winding(&self.name, i)).collect();
+        self.xsc.resize(n * (n - 1) / 2, 30.0);
+        if self.active >= n {
+            self.active = 0;
+        }
+    }
+
+    fn fetch_code(&mut self, code: &TransformerState) {
+        self.phases = code.phases;
+        self.set_num_windings(code.windings.len());
+        for (own, theirs) in self.windings.iter_mut().zip(&code.windings) {
+            let bus = std::mem::take(&mut own.bus);
+            *own = theirs.clone();
+            own.bus = bus;
+        }
+        self.xsc = code.xsc.clone();
+        self.xht = code.xht;
+        self.xlt = code.xlt;
+        self.pct_noload_loss = code.pct_noload_loss;
+        self.pct_imag = code.pct_imag;
+        self.ppm_antifloat = code.ppm_antifloat;
+        self.xfmrcode = Some(code.name.clone());
+    }
+
+    fn set_common(&mut self, prop: &str, value: &Token, ctx: &Ctx) -> Result<Outcome, String> {
+        let n = self.windings.len();
+        let active = self.active;
+        match prop {
+            "phases" => self.phases = count(value, 1, 100)?,
+            "windings" => self.set_num_windings(count(value, 2, 100)?),
+            "wdg" => {
+                let w = count(value, 1, 1_000_000)?;
+                if w > n {
+                    return Err(format!("wdg={w} but the transformer has {n} windings"));
+                }
+                self.active = w - 1;
+            }
+            "bus" => self.windings[active].bus = bus(&value.text)?,
+            "conn" => self.windings[active].conn = connection(&value.text)?,
+            "kv" => self.windings[active].kv = number(value)?,
+            "kva" => self.windings[active].kva = number(value)?,
+            "tap" => self.windings[active].tap = number(value)?,
+            "%r" => self.windings[active].pct_r = number(value)?,
+            "rneut" => self.windings[active].rneut = number(value)?,
+            "xneut" => self.windings[active].xneut = number(value)?,
+            "maxtap" => self.windings[active].max_tap = number(value)?,
+            "mintap" => self.windings[active].min_tap = number(value)?,
+            "numtaps" => self.windings[active].num_taps = count(value, 0, 10_000)?,
+            "buses" => {
+                for (w, text) in self.windings.iter_mut().zip(words(value)?) {
+                    w.bus = bus(&text)?;
+                }
+            }
+            "conns" => {
+                for (w, text) in self.windings.iter_mut().zip(words(value)?) {
+                    w.conn = connection(&text)?;
+                }
+            }
+            "kvs" | "kvas" | "taps" | "%rs" => {
+                for (w, v) in self.windings.iter_mut().zip(numbers(value)?) {
+                    match prop {
+                        "kvs" => w.kv = v,
+                        "kvas" => w.kva = v,
+                        "taps" => w.tap = v,
+                        _ => w.pct_r = v,
+                    }
+                }
+            }
+            "xhl" | "x12" => self.xsc[0] = number(value)?,
+            "xht" | "x13" => {
+                self.xht = number(value)?;
+                if n >= 3 {
+                    self.xsc[1] = self.xht;
+                }
+            }
+            "xlt" | "x23" => {
+                self.xlt = number(value)?;
+                if n >= 3 {
+                    self.xsc[n - 1] = self.xlt;
+                }
+            }
+            "xscarray" => {
+                let values = numbers(value)?;
+                for (slot, v) in self.xsc.iter_mut().zip(values) {
+                    *slot = v;
+                }
+            }
+            "%loadloss" => {
+                // Split evenly between the first two windings, as OpenDSS does.
+                let v = number(value)?;
+                self.windings[0].pct_r = v / 2.0;
+                self.windings[1].pct_r = v / 2.0;
+            }
+            "%noloadloss" => self.pct_noload_loss = number(value)?,
+            "%imag" => self.pct_imag = number(value)?,
+            "ppm_antifloat" => self.ppm_antifloat = number(value)?,
+            "sub" => self.sub = boolean(value)?,
+            "bank" => self.bank = Some(lower(value)),
+            "leadlag" => {
+                let v = lower(value);
+                self.hv_leads_lv = match v.as_bytes().first() {
+                    Some(b'l') if v.starts_with("lea") => true,
+                    Some(b'e') => true,
+                    Some(b'l') | Some(b'a') => false,
+                    _ => return Err(format!("`{}` is not Lead/Lag/ANSI/Euro", value.text)),
+                };
+            }
+            "xfmrcode" => {
+                let name = lower(value);
+                let code = ctx.xfmrcodes.get(&name).ok_or_else(|| format!("XfmrCode `{name}` is not defined"))?;
+                let code = code.0.clone();
+                self.fetch_code(&code);
+            }
+            "enabled" => self.enabled = boolean(value)?,
+            "xrconst" => {
+                if boolean(value)? {
+                    return unsupported(prop);
+                }
+            }
+            _ => return Ok(Ignored),
+        }
+        Ok(Applied)
+    }
+
+    pub fn to_model(&self) -> Transformer {
+        let n = self.windings.len();
+        Transformer {
+            name: self.name.clone(),
+            phases: self.phases,
+            windings: self.windings.clone(),
+            xhl: self.xsc[0],
+            xht: if n >= 3 { self.xsc[1] } else { self.xht },
+            xlt: if n >= 3 { self.xsc[n - 1] } else { self.xlt },
+            pct_noload_loss: self.pct_noload_loss,
+            pct_imag: self.pct_imag,
+            ppm_antifloat: self.ppm_antifloat,
+            enabled: self.enabled,
+            bank: self.bank.clone(),
+            xfmrcode: self.xfmrcode.clone(),
+            location: self.location.clone(),
+            xsc: self.xsc.clone(),
+            hv_leads_lv: self.hv_leads_lv,
+            sub: self.sub,
+        }
+    }
+}
+
+impl ElementState for TransformerState {
+    const CLASS: &'static str = "Transformer";
+    const PROPS: &'static [&'static str] = TRANSFORMER_PROPS;
+    identity!();
+
+    fn create(name: &str, location: &Location, _ctx: &Ctx) -> Self {
+        TransformerState::new(name, location)
+    }
+
+    fn set(&mut self, prop: &str, value: &Token, ctx: &Ctx) -> Result<Outcome, String> {
+        self.set_common(prop, value, ctx)
+    }
+}
+
+/// An XfmrCode holds the same data as a transformer, without buses.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct XfmrCodeState(pub TransformerState);
+
+impl ElementState for XfmrCodeState {
+    const CLASS: &'static str = "XfmrCode";
+    const PROPS: &'static [&'static str] = XFMRCODE_PROPS;
+
+    fn create(name: &str, location: &Location, _ctx: &Ctx) -> Self {
+        XfmrCodeState(TransformerState::new(name, location))
+    }
+
+    fn set(&mut self, prop: &str, value: &Token, ctx: &Ctx) -> Result<Outcome, String> {
+        self.0.set_common(prop, value, ctx)
+    }
+
+    fn name_mut(&mut self) -> &mut String {
+        &mut self.0.name
+    }
+    fn location_mut(&mut self) -> &mut Location {
+        &mut self.0.location
+    }
+    fn set_enabled(&mut self, enabled: bool) {
+        self.0.enabled = enabled;
+    }
+}
+
+// ---------------------------------------------------------------- loads
+
+/// Which pair of values defines the load (OpenDSS's `LoadSpecType`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum LoadSpec {
+    #[default]
+    KwPf,
+    KwKvar,
+    KvaPf,
+}
+
+#[derive(Debug, Clone, Default)]
+pub(crate) struct LoadState {
+    pub name: String,
+    pub location: Location,
+    pub bus1: BusRef,
+    pub phases: usize,
+    pub conn: Connection,
+    pub kv: f64,
+    pub kw: f64,
+    pub kvar: f64,
+    pub kva: f64,
+    pub pf: f64,
+    pub spec: LoadSpec,
+    pub pf_specified: bool,
+    pub model: u8,
+    pub vminpu: f64,
+    pub vmaxpu: f64,
+    pub vlowpu: f64,
+    pub cvrwatts: f64,
+    pub cvrvars: f64,
+    pub zipv: Option<[f64; 7]>,
+    pub status: LoadStatus,
+    pub daily: Option<String>,
+    pub yearly: Option<String>,
+    pub duty: Option<String>,
+    pub growth: Option<String>,
+    pub rneut: f64,
+    pub xneut: f64,
+    pub enabled: bool,
+}
+
+impl LoadState {
+    fn shape(&mut self, value: &Token, ctx: &Ctx) -> Result<Option<String>, String> {
+        let name = lower(value);
+        if name.is_empty() || name == "none" {
+            return Ok(None);
+        }
+        let shape = ctx.loadshapes.get(&name).ok_or_else(|| format!("load shape `{name}` is not defined"))?;
+        if shape.useactual {
+            // OpenDSS's SetkWkvar(MaxP, MaxQ).
+            self.kw = shape.mult.iter().copied().fold(f64::MIN, f64::max).max(0.0);
+            self.kvar = shape.qmult.iter().copied().fold(f64::MIN, f64::max).max(0.0);
+            self.spec = if self.pf_specified { LoadSpec::KwPf } else { LoadSpec::KwKvar };
+        }
+        Ok(Some(name))
+    }
+
+    pub fn to_model(&self) -> Load {
+        Load {
+            name: self.name.clone(),
+            bus1: self.bus1.clone(),
+            phases: self.phases,
+            conn: self.conn,
+            kv: self.kv,
+            kw: self.kw,
+            kvar: self.kvar,
+            model: self.model,
+            vminpu: self.vminpu,
+            vmaxpu: self.vmaxpu,
+            vlowpu: self.vlowpu,
+            cvrwatts: self.cvrwatts,
+            cvrvars: self.cvrvars,
+            zipv: self.zipv,
+            status: self.status,
+            daily: self.daily.clone(),
+            yearly: self.yearly.clone(),
+            duty: self.duty.clone(),
+            enabled: self.enabled,
+            location: self.location.clone(),
+            rneut: self.rneut,
+            xneut: self.xneut,
+            growth: self.growth.clone(),
+            pf: self.pf,
+        }
+    }
+}
+
+impl ElementState for LoadState {
+    const CLASS: &'static str = "Load";
+    const PROPS: &'static [&'static str] = LOAD_PROPS;
+    identity!();
+
+    fn create(name: &str, location: &Location, _ctx: &Ctx) -> Self {
+        let mut load = LoadState {
+            name: name.to_string(),
+            location: location.clone(),
+            bus1: default_bus(name, 1),
+            phases: 3,
+            conn: Connection::Wye,
+            kv: 12.47,
+            kw: 10.0,
+            kvar: 5.0,
+            kva: 10.0 / 0.88,
+            pf: 0.88,
+            spec: LoadSpec::KwPf,
+            pf_specified: false,
+            model: 1,
+            vminpu: 0.95,
+            vmaxpu: 1.05,
+            vlowpu: 0.5,
+            cvrwatts: 1.0,
+            cvrvars: 2.0,
+            zipv: None,
+            status: LoadStatus::Variable,
+            daily: None,
+            yearly: None,
+            duty: None,
+            growth: None,
+            rneut: -1.0,
+            xneut: 0.0,
+            enabled: true,
+        };
+        load.end_edit();
+        load
+    }
+
+    fn set(&mut self, prop: &str, value: &Token, ctx: &Ctx) -> Result<Outcome, String> {
+        match prop {
+            "phases" => self.phases = count(value, 1, 100)?,
+            "bus1" => self.bus1 = bus(&value.text)?,
+            "kv" => self.kv = number(value)?,
+            "kw" => {
+                self.kw = number(value)?;
+                self.spec = LoadSpec::KwPf;
+            }
+            "pf" => {
+                self.pf = number(value)?;
+                self.pf_specified = true;
+            }
+            "kvar" => {
+                self.kvar = number(value)?;
+                self.spec = LoadSpec::KwKvar;
+                self.pf_specified = false;
+            }
+            "kva" => {
+                self.kva = number(value)?;
+                self.spec = LoadSpec::KvaPf;
+            }
+            "model" => {
+                let model = integer(value)?;
+                if !(1..=8).contains(&model) {
+                    return Err(format!("load model {model} does not exist (1..8)"));
+                }
+                self.model = model as u8;
+            }
+            "conn" => self.conn = connection(&value.text)?,
+            "vminpu" => self.vminpu = number(value)?,
+            "vmaxpu" => self.vmaxpu = number(value)?,
+            "vlowpu" => self.vlowpu = number(value)?,
+            "cvrwatts" => self.cvrwatts = number(value)?,
+            "cvrvars" => self.cvrvars = number(value)?,
+            "zipv" => {
+                let v = numbers(value)?;
+                if v.len() != 7 {
+                    return Err(format!("ZIPV needs 7 values, got {}", v.len()));
+                }
+                let mut zipv = [0.0; 7];
+                zipv.copy_from_slice(&v);
+                self.zipv = Some(zipv);
+            }
+            "status" => {
+                self.status = match lower(value).as_bytes().first() {
+                    Some(b'f') => LoadStatus::Fixed,
+                    Some(b'e') => LoadStatus::Exempt,
+                    Some(b'v') => LoadStatus::Variable,
+                    _ => return Err(format!("`{}` is not fixed/variable/exempt", value.text)),
+                }
+            }
+            "daily" => {
+                self.daily = self.shape(value, ctx)?;
+                if self.yearly.is_none() {
+                    self.yearly = self.daily.clone();
+                }
+            }
+            "yearly" => self.yearly = self.shape(value, ctx)?,
+            "duty" => self.duty = self.shape(value, ctx)?,
+            "growth" => {
+                self.growth = Some(lower(value));
+                return Ok(Ignored);
+            }
+            "rneut" => self.rneut = number(value)?,
+            "xneut" => self.xneut = number(value)?,
+            "enabled" => self.enabled = boolean(value)?,
+            "xfkva" | "allocationfactor" | "kwh" | "kwhdays" | "cfactor" => return unsupported(prop),
+            _ => return Ok(Ignored),
+        }
+        Ok(Applied)
+    }
+
+    /// OpenDSS's `RecalcElementData`: settle kW/kvar/kVA/pf from the pair that
+    /// was given last.
+    fn end_edit(&mut self) {
+        match self.spec {
+            LoadSpec::KwPf => {
+                self.kvar = self.kw * (1.0 / (self.pf * self.pf) - 1.0).sqrt();
+                if self.pf < 0.0 {
+                    self.kvar = -self.kvar;
+                }
+                self.kva = self.kw.hypot(self.kvar);
+            }
+            LoadSpec::KwKvar => {
+                self.kva = self.kw.hypot(self.kvar);
+                if self.kva > 0.0 {
+                    self.pf = self.kw / self.kva;
+                    if self.kvar != 0.0 {
+                        self.pf *= (self.kw * self.kvar).signum();
+                    }
+                }
+            }
+            LoadSpec::KvaPf => {
+                self.kw = self.kva * self.pf.abs();
+                self.kvar = self.kw * (1.0 / (self.pf * self.pf) - 1.0).sqrt();
+                if self.pf < 0.0 {
+                    self.kvar = -self.kvar;
+                }
+            }
+        }
+        if !self.kvar.is_finite() {
+            // pf = 0 gives an infinite kvar in OpenDSS too; keep the model finite.
+            self.kvar = 0.0;
+        }
+    }
+}
+
+// ---------------------------------------------------------------- capacitors
+
+#[derive(Debug, Clone, Default)]
+pub(crate) struct CapacitorState {
+    pub name: String,
+    pub location: Location,
+    pub bus1: BusRef,
+    pub bus2: Option<BusRef>,
+    pub phases: usize,
+    pub conn: Connection,
+    pub kv: f64,
+    pub kvar: Vec<f64>,
+    pub r: Vec<f64>,
+    pub xl: Vec<f64>,
+    pub states: Vec<u8>,
+    pub enabled: bool,
+}
+
+impl CapacitorState {
+    /// OpenDSS's `set_NumSteps`: going from one step to several splits the
+    /// bank evenly and switches every step on.
+    fn set_num_steps(&mut self, n: usize) {
+        let old = self.kvar.len();
+        if n == old {
+            return;
+        }
+        if old == 1 {
+            let total = self.kvar[0];
+            let (r, xl) = (self.r[0] * n as f64, self.xl[0] * n as f64);
+            self.kvar = vec![total / n as f64; n];
+            self.r = vec![r; n];
+            self.xl = vec![xl; n];
+            self.states = vec![1; n];
+        } else {
+            self.kvar.resize(n, 0.0);
+            self.r.resize(n, 0.0);
+            self.xl.resize(n, 0.0);
+            self.states.resize(n, 1);
+        }
+    }
+
+    pub fn to_model(&self) -> Capacitor {
+        Capacitor {
+            name: self.name.clone(),
+            bus1: self.bus1.clone(),
+            bus2: self.bus2.clone(),
+            phases: self.phases,
+            conn: self.conn,
+            kv: self.kv,
+            kvar: self.kvar.clone(),
+            states: self.states.clone(),
+            r: self.r.clone(),
+            xl: self.xl.clone(),
+            enabled: self.enabled,
+            location: self.location.clone(),
+        }
+    }
+}
+
+impl ElementState for CapacitorState {
+    const CLASS: &'static str = "Capacitor";
+    const PROPS: &'static [&'static str] = CAPACITOR_PROPS;
+    identity!();
+
+    fn create(name: &str, location: &Location, _ctx: &Ctx) -> Self {
+        CapacitorState {
+            name: name.to_string(),
+            location: location.clone(),
+            bus1: default_bus(name, 1),
+            bus2: None,
+            phases: 3,
+            conn: Connection::Wye,
+            kv: 12.47,
+            kvar: vec![1200.0],
+            r: vec![0.0],
+            xl: vec![0.0],
+            states: vec![1],
+            enabled: true,
+        }
+    }
+
+    fn set(&mut self, prop: &str, value: &Token, _ctx: &Ctx) -> Result<Outcome, String> {
+        match prop {
+            "bus1" => self.bus1 = bus(&value.text)?,
+            "bus2" => self.bus2 = Some(bus(&value.text)?),
+            "phases" => self.phases = count(value, 1, 100)?,
+            "kvar" => fill(&mut self.kvar, &numbers(value)?),
+            "kv" => self.kv = number(value)?,
+            "conn" => self.conn = connection(&value.text)?,
+            "r" => fill(&mut self.r, &numbers(value)?),
+            "xl" => fill(&mut self.xl, &numbers(value)?),
+            "numsteps" => self.set_num_steps(count(value, 1, 1000)?),
+            "states" => {
+                let values = numbers(value)?;
+                for (i, slot) in self.states.iter_mut().enumerate() {
+                    *slot = u8::from(values.get(i).copied().unwrap_or(0.0) != 0.0);
+                }
+            }
+            "enabled" => self.enabled = boolean(value)?,
+            "cmatrix" | "cuf" => return unsupported(prop),
+            _ => return Ok(Ignored),
+        }
+        Ok(Applied)
+    }
+}
+
+// ---------------------------------------------------------------- reactors
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum ReactorSpec {
+    #[default]
+    Kvar,
+    Impedance,
+}
+
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ReactorState {
+    pub name: String,
+    pub location: Location,
+    pub bus1: BusRef,
+    pub bus2: Option<BusRef>,
+    pub phases: usize,
+    pub conn: Connection,
+    pub kv: f64,
+    pub kvar: f64,
+    pub r: f64,
+    pub x: f64,
+    pub rp: Option<f64>,
+    pub parallel: bool,
+    pub spec: ReactorSpec,
+    pub base_frequency: f64,
+    pub enabled: bool,
+}
+
+impl ReactorState {
+    pub fn to_model(&self) -> Reactor {
+        let (r, x) = match self.spec {
+            ReactorSpec::Impedance => (self.r, self.x),
+            ReactorSpec::Kvar => {
+                // OpenDSS: X = kV_phase² · 1000 / kvar_per_phase, R = 0.
+                let per_phase = self.kvar / self.phases as f64;
+                let kv_phase = if self.conn == Connection::Wye && self.phases > 1 {
+                    self.kv / 3f64.sqrt()
+                } else {
+                    self.kv
+                };
+                (0.0, kv_phase * kv_phase * 1000.0 / per_phase)
+            }
+        };
+        Reactor {
+            name: self.name.clone(),
+            bus1: self.bus1.clone(),
+            bus2: self.bus2.clone(),
+            phases: self.phases,
+            conn: self.conn,
+            kv: self.kv,
+            kvar: self.kvar,
+            r,
+            x,
+            parallel: self.parallel,
+            enabled: self.enabled,
+            location: self.location.clone(),
+            rp: self.rp,
+        }
+    }
+}
+
+impl ElementState for ReactorState {
+    const CLASS: &'static str = "Reactor";
+    const PROPS: &'static [&'static str] = REACTOR_PROPS;
+    identity!();
+
+    fn create(name: &str, location: &Location, ctx: &Ctx) -> Self {
+        ReactorState {
+            name: name.to_string(),
+            location: location.clone(),
+            bus1: default_bus(name, 1),
+            bus2: None,
+            phases: 3,
+            conn: Connection::Wye,
+            kv: 12.47,
+            kvar: 100.0,
+            r: 0.0,
+            x: 0.0,
+            rp: None,
+            parallel: false,
+            spec: ReactorSpec::Kvar,
+            base_frequency: ctx.base_frequency,
+            enabled: true,
+        }
+    }
+
+    fn set(&mut self, prop: &str, value: &Token, _ctx: &Ctx) -> Result<Outcome, String> {
+        match prop {
+            "bus1" => self.bus1 = bus(&value.text)?,
+            "bus2" => self.bus2 = Some(bus(&value.text)?),
+            "phases" => self.phases = count(value, 1, 100)?,
+            "kvar" => {
+                self.kvar = number(value)?;
+                self.spec = ReactorSpec::Kvar;
+            }
+            "kv" => self.kv = number(value)?,
+            "conn" => self.conn = connection(&value.text)?,
+            "parallel" => self.parallel = boolean(value)?,
+            "r" => {
+                self.r = number(value)?;
+                self.spec = ReactorSpec::Impedance;
+            }
+            "x" => {
+                self.x = number(value)?;
+                self.spec = ReactorSpec::Impedance;
+            }
+            "z" => {
+                let v = numbers(value)?;
+                if v.len() != 2 {
+                    return Err("Z needs [R X]".into());
+                }
+                self.r = v[0];
+                self.x = v[1];
+                self.spec = ReactorSpec::Impedance;
+            }
+            "lmh" => {
+                self.x = 2.0 * std::f64::consts::PI * self.base_frequency * number(value)? / 1000.0;
+                self.spec = ReactorSpec::Impedance;
+            }
+            "rp" => self.rp = Some(number(value)?),
+            "enabled" => self.enabled = boolean(value)?,
+            "rmatrix" | "xmatrix" | "z1" | "z2" | "z0" => return unsupported(prop),
+            _ => return Ok(Ignored),
+        }
+        Ok(Applied)
+    }
+}
+
+// ---------------------------------------------------------------- sources
+
+#[derive(Debug, Clone, Default)]
+pub(crate) struct VsourceState {
+    pub v: Option<Vsource>,
+    pub name: String,
+    pub location: Location,
+    pub enabled: bool,
+    /// Per-unit impedances (`puZ1`/`puZ0`), converted at the end of the edit.
+    pub pu_z1: Option<(f64, f64)>,
+    pub pu_z0: Option<(f64, f64)>,
+}
+
+fn default_vsource(name: &str, location: &Location, bus1: &str, base_frequency: f64) -> Vsource {
+    Vsource {
+        name: name.to_string(),
+        bus1: BusRef { bus: bus1.to_string(), nodes: Vec::new() },
+        bus2: None,
+        phases: 3,
+        base_kv: 115.0,
+        pu: 1.0,
+        angle_deg: 0.0,
+        frequency: base_frequency,
+        spec: SourceImpedanceSpec::ShortCircuitMva,
+        mvasc3: 2000.0,
+        mvasc1: 2100.0,
+        // What OpenDSS derives from the defaults above (read back from DSS C-API).
+        isc3: 10040.8742467761,
+        isc1: 10542.9179591149,
+        r1: 1.60376682055275,
+        x1: 6.41506728221101,
+        r0: 1.79603583012335,
+        x0: 5.38810749037006,
+        x1r1: 4.0,
+        x0r0: 3.0,
+        base_mva: 100.0,
+        enabled: true,
+        location: location.clone(),
+    }
+}
+
+impl VsourceState {
+    pub fn new_source(name: &str, location: &Location, bus1: &str, base_frequency: f64) -> Self {
+        VsourceState {
+            v: Some(default_vsource(name, location, bus1, base_frequency)),
+            name: name.to_string(),
+            location: location.clone(),
+            enabled: true,
+            pu_z1: None,
+            pu_z0: None,
+        }
+    }
+
+    pub fn to_model(&self) -> Vsource {
+        let mut v = self.v.clone().unwrap_or_else(|| default_vsource(&self.name, &self.location, "sourcebus", 60.0));
+        v.name = self.name.clone();
+        v.location = self.location.clone();
+        v.enabled = self.enabled;
+        v
+    }
+}
+
+fn complex_pair(value: &Token) -> Result<(f64, f64), String> {
+    let v = numbers(value)?;
+    match v.as_slice() {
+        [re, im] => Ok((*re, *im)),
+        _ => Err(format!("`{}` must be [real imaginary]", value.text)),
+    }
+}
+
+impl ElementState for VsourceState {
+    const CLASS: &'static str = "Vsource";
+    const PROPS: &'static [&'static str] = VSOURCE_PROPS;
+    identity!();
+
+    fn create(name: &str, location: &Location, ctx: &Ctx) -> Self {
+        VsourceState::new_source(name, location, &format!("{name}_1"), ctx.base_frequency)
+    }
+
+    fn set(&mut self, prop: &str, value: &Token, _ctx: &Ctx) -> Result<Outcome, String> {
+        let Some(v) = self.v.as_mut() else { return Err("source has no data".into()) };
+        match prop {
+            "bus1" => v.bus1 = bus(&value.text)?,
+            "bus2" => v.bus2 = Some(bus(&value.text)?),
+            "basekv" => v.base_kv = number(value)?,
+            "pu" => v.pu = number(value)?,
+            "angle" => v.angle_deg = number(value)?,
+            "frequency" => v.frequency = number(value)?,
+            "phases" => v.phases = count(value, 1, 100)?,
+            "mvasc3" | "mvasc1" => {
+                let x = number(value)?;
+                if prop == "mvasc3" {
+                    v.mvasc3 = x
+                } else {
+                    v.mvasc1 = x
+                }
+                v.spec = SourceImpedanceSpec::ShortCircuitMva;
+            }
+            "isc3" | "isc1" => {
+                let x = number(value)?;
+                if prop == "isc3" {
+                    v.isc3 = x
+                } else {
+                    v.isc1 = x
+                }
+                v.spec = SourceImpedanceSpec::ShortCircuitCurrent;
+            }
+            "x1r1" => v.x1r1 = number(value)?,
+            "x0r0" => v.x0r0 = number(value)?,
+            "r1" | "x1" | "r0" | "x0" => {
+                let x = number(value)?;
+                match prop {
+                    "r1" => v.r1 = x,
+                    "x1" => v.x1 = x,
+                    "r0" => v.r0 = x,
+                    _ => v.x0 = x,
+                }
+                v.spec = SourceImpedanceSpec::Impedance;
+            }
+            "z1" | "z0" => {
+                let (re, im) = complex_pair(value)?;
+                if prop == "z1" {
+                    (v.r1, v.x1) = (re, im);
+                } else {
+                    (v.r0, v.x0) = (re, im);
+                }
+                v.spec = SourceImpedanceSpec::Impedance;
+            }
+            "puz1" => self.pu_z1 = Some(complex_pair(value)?),
+            "puz0" => self.pu_z0 = Some(complex_pair(value)?),
+            "basemva" => v.base_mva = number(value)?,
+            "enabled" => self.enabled = boolean(value)?,
+            "model" => {
+                if lower(value).starts_with('i') {
+                    return Err("Vsource model=ideal is not supported by this reader".into());
+                }
+            }
+            "z2" | "puz2" => return Ok(Ignored),
+            _ => return Ok(Ignored),
+        }
+        Ok(Applied)
+    }
+
+    fn end_edit(&mut self) {
+        let Some(v) = self.v.as_mut() else { return };
+        if self.pu_z1.is_some() || self.pu_z0.is_some() {
+            let zbase = v.base_kv * v.base_kv / v.base_mva;
+            if let Some((r, x)) = self.pu_z1.take() {
+                (v.r1, v.x1) = (r * zbase, x * zbase);
+            }
+            if let Some((r, x)) = self.pu_z0.take() {
+                (v.r0, v.x0) = (r * zbase, x * zbase);
+            }
+            v.spec = SourceImpedanceSpec::Impedance;
+        }
+    }
+}
+
+// ---------------------------------------------------------------- controls
+
+fn phase_code(value: &Token) -> Result<i32, String> {
+    match lower(value).as_str() {
+        "max" => Ok(PHASE_MAX),
+        "min" => Ok(PHASE_MIN),
+        "avg" => Ok(PHASE_AVG),
+        _ => {
+            let p = integer(value)?;
+            if !(1..=100).contains(&p) {
+                return Err(format!("`{}` is not a phase (1.., max, min, avg)", value.text));
+            }
+            Ok(p as i32)
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RegControlState {
+    pub r: Option<RegControl>,
+    pub name: String,
+    pub location: Location,
+    pub enabled: bool,
+    pub tapwinding_given: bool,
+}
+
+impl ElementState for RegControlState {
+    const CLASS: &'static str = "RegControl";
+    const PROPS: &'static [&'static str] = REGCONTROL_PROPS;
+    identity!();
+
+    fn create(name: &str, location: &Location, _ctx: &Ctx) -> Self {
+        RegControlState {
+            r: Some(RegControl {
+                name: name.to_string(),
+                transformer: String::new(),
+                winding: 1,
+                vreg: 120.0,
+                band: 3.0,
+                ptratio: 60.0,
+                ctprim: 300.0,
+                r: 0.0,
+                x: 0.0,
+                delay: 15.0,
+                tapdelay: 2.0,
+                maxtapchange: 16,
+                reversible: false,
+                ptphase: 1,
+                tapwinding: 1,
+                vlimit: 0.0,
+                enabled: true,
+                location: location.clone(),
+                bus: None,
+                revvreg: 120.0,
+                revband: 3.0,
+                rev_r: 0.0,
+                rev_x: 0.0,
+                rev_threshold: 100.0,
+                rev_delay: 60.0,
+                rev_neutral: false,
+                cogen: false,
+                inverse_time: false,
+                ldc_z: 0.0,
+                rev_z: 0.0,
+                remote_ptratio: 60.0,
+                tapnum: None,
+            }),
+            name: name.to_string(),
+            location: location.clone(),
+            enabled: true,
+            tapwinding_given: false,
+        }
+    }
+
+    fn set(&mut self, prop: &str, value: &Token, _ctx: &Ctx) -> Result<Outcome, String> {
+        let Some(r) = self.r.as_mut() else { return Err("regulator has no data".into()) };
+        match prop {
+            "transformer" => {
+                let name = lower(value);
+                r.transformer = name.strip_prefix("transformer.").unwrap_or(&name).to_string();
+            }
+            "winding" => {
+                r.winding = count(value, 1, 100)?;
+                if !self.tapwinding_given {
+                    r.tapwinding = r.winding;
+                }
+            }
+            "tapwinding" => {
+                r.tapwinding = count(value, 1, 100)?;
+                self.tapwinding_given = true;
+            }
+            "vreg" => r.vreg = number(value)?,
+            "band" => r.band = number(value)?,
+            "ptratio" => r.ptratio = number(value)?,
+            "ctprim" => r.ctprim = number(value)?,
+            "r" => r.r = number(value)?,
+            "x" => r.x = number(value)?,
+            "bus" => {
+                let b = lower(value);
+                r.bus = if b.is_empty() { None } else { Some(b) };
+            }
+            "delay" => r.delay = number(value)?,
+            "reversible" => r.reversible = boolean(value)?,
+            "revvreg" => r.revvreg = number(value)?,
+            "revband" => r.revband = number(value)?,
+            "revr" => r.rev_r = number(value)?,
+            "revx" => r.rev_x = number(value)?,
+            "tapdelay" => r.tapdelay = number(value)?,
+            "maxtapchange" => r.maxtapchange = count(value, 0, 10_000)?,
+            "inversetime" => r.inverse_time = boolean(value)?,
+            "vlimit" => r.vlimit = number(value)?,
+            "ptphase" => r.ptphase = phase_code(value)?,
+            "revthreshold" => r.rev_threshold = number(value)?,
+            "revdelay" => r.rev_delay = number(value)?,
+            "revneutral" => r.rev_neutral = boolean(value)?,
+            "remoteptratio" => r.remote_ptratio = number(value)?,
+            "tapnum" => r.tapnum = Some(integer(value)?.clamp(-10_000, 10_000) as i32),
+            "ldc_z" => r.ldc_z = number(value)?,
+            "rev_z" => r.rev_z = number(value)?,
+            "cogen" => r.cogen = boolean(value)?,
+            "enabled" => self.enabled = boolean(value)?,
+            _ => return Ok(Ignored),
+        }
+        Ok(Applied)
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub(crate) struct CapControlState {
+    pub c: Option<CapControl>,
+    pub name: String,
+    pub location: Location,
+    pub enabled: bool,
+}
+
+impl ElementState for CapControlState {
+    const CLASS: &'static str = "CapControl";
+    const PROPS: &'static [&'static str] = CAPCONTROL_PROPS;
+    identity!();
+
+    fn create(name: &str, location: &Location, _ctx: &Ctx) -> Self {
+        CapControlState {
+            c: Some(CapControl {
+                name: name.to_string(),
+                element: String::new(),
+                terminal: 1,
+                capacitor: String::new(),
+                kind: CapControlType::Current,
+                ptratio: 60.0,
+                ctratio: 60.0,
+                on_setting: 300.0,
+                off_setting: 200.0,
+                delay: 15.0,
+                delay_off: 15.0,
+                dead_time: 300.0,
+                volt_override: false,
+                vmax: 126.0,
+                vmin: 115.0,
+                ptphase: 1,
+                enabled: true,
+                location: location.clone(),
+                ctphase: 1,
+                pct_min_kvar: 50.0,
+                vbus: None,
+            }),
+            name: name.to_string(),
+            location: location.clone(),
+            enabled: true,
+        }
+    }
+
+    fn set(&mut self, prop: &str, value: &Token, _ctx: &Ctx) -> Result<Outcome, String> {
+        let Some(c) = self.c.as_mut() else { return Err("controller has no data".into()) };
+        match prop {
+            "element" => c.element = lower(value),
+            "terminal" => c.terminal = count(value, 1, 100)?,
+            "capacitor" => {
+                let name = lower(value);
+                c.capacitor = name.strip_prefix("capacitor.").unwrap_or(&name).to_string();
+            }
+            "type" => {
+                c.kind = match lower(value).as_bytes().first() {
+                    Some(b'c') => CapControlType::Current,
+                    Some(b'v') => CapControlType::Voltage,
+                    Some(b'k') => CapControlType::Kvar,
+                    Some(b'p') => CapControlType::PowerFactor,
+                    Some(b't') => CapControlType::Time,
+                    _ => return Err(format!("`{}` is not a CapControl type (current/voltage/kvar/pf/time)", value.text)),
+                }
+            }
+            "ptratio" => c.ptratio = number(value)?,
+            "ctratio" => c.ctratio = number(value)?,
+            "onsetting" => c.on_setting = number(value)?,
+            "offsetting" => c.off_setting = number(value)?,
+            "delay" => c.delay = number(value)?,
+            "voltoverride" => c.volt_override = boolean(value)?,
+            "vmax" => c.vmax = number(value)?,
+            "vmin" => c.vmin = number(value)?,
+            "delayoff" => c.delay_off = number(value)?,
+            "deadtime" => c.dead_time = number(value)?,
+            "ctphase" => c.ctphase = phase_code(value)?,
+            "ptphase" => c.ptphase = phase_code(value)?,
+            "vbus" => {
+                let b = lower(value);
+                c.vbus = if b.is_empty() { None } else { Some(b) };
+            }
+            "pctminkvar" => c.pct_min_kvar = number(value)?,
+            "enabled" => self.enabled = boolean(value)?,
+            "usermodel" => {
+                if !value.text.trim().is_empty() {
+                    return unsupported(prop);
+                }
+                return Ok(Ignored);
+            }
+            _ => return Ok(Ignored),
+        }
+        Ok(Applied)
+    }
+}
+
+// ---------------------------------------------------------------- load shapes
+
+#[derive(Debug, Clone, Default)]
+pub(crate) struct LoadShapeState {
+    pub name: String,
+    pub location: Location,
+    pub npts: usize,
+    pub interval_h: f64,
+    pub mult: Vec<f64>,
+    pub qmult: Vec<f64>,
+    pub hour: Vec<f64>,
+    pub useactual: bool,
+    pub pmax: Option<f64>,
+    pub qmax: Option<f64>,
+    pub pbase: f64,
+    pub qbase: f64,
+    pub enabled: bool,
+}
+
+/// OpenDSS's built-in `default` daily shape (24 hourly points).
+pub(crate) const DEFAULT_LOADSHAPE: [f64; 24] = [
+    0.677, 0.6256, 0.6087, 0.5833, 0.58028, 0.6025, 0.657, 0.7477, 0.832, 0.88, 0.94, 0.989, 0.985, 0.98, 0.9898,
+    0.999, 1.0, 0.958, 0.936, 0.913, 0.876, 0.876, 0.828, 0.756,
+];
+
+impl LoadShapeState {
+    pub fn builtin_default() -> Self {
+        LoadShapeState {
+            name: "default".into(),
+            location: Location { file: "<built-in>".into(), line: 0 },
+            npts: 24,
+            interval_h: 1.0,
+            mult: DEFAULT_LOADSHAPE.to_vec(),
+            qmult: Vec::new(),
+            hour: Vec::new(),
+            useactual: false,
+            pmax: None,
+            qmax: None,
+            pbase: 0.0,
+            qbase: 0.0,
+            enabled: true,
+        }
+    }
+
+    fn resize(&mut self) {
+        let n = self.npts;
+        self.mult.resize(n, 0.0);
+        if !self.qmult.is_empty() {
+            self.qmult.resize(n, 0.0);
+        }
+        if !self.hour.is_empty() {
+            self.hour.resize(n, 0.0);
+        }
+    }
+
+    /// Reads a column of numbers from `(file=x.csv col=2 header=yes)`,
+    /// `(sngfile=x.sng)` or `(dblfile=x.dbl)`; `None` if the value is an inline list.
+    fn values_from_file(&self, value: &Token, ctx: &Ctx) -> Result<Option<Vec<f64>>, String> {
+        let text = value.text.trim_start();
+        let lower_text = text.to_ascii_lowercase();
+        if !(lower_text.starts_with("file") || lower_text.starts_with("sngfile") || lower_text.starts_with("dblfile")) {
+            return Ok(None);
+        }
+        let mut kind = "file";
+        let mut path = String::new();
+        let mut column = 1usize;
+        let mut header = false;
+        for param in split_line(text)? {
+            let name = param.name.unwrap_or_default().to_ascii_lowercase();
+            match name.as_str() {
+                "file" | "sngfile" | "dblfile" => {
+                    kind = match name.as_str() {
+                        "file" => "file",
+                        "sngfile" => "sngfile",
+                        _ => "dblfile",
+                    };
+                    path = param.value.text;
+                }
+                "col" | "column" => column = count(&param.value, 1, 1000)?,
+                "header" => header = boolean(&param.value)?,
+                _ => return Err(format!("unknown file option `{name}` (file, sngfile, dblfile, col, header)")),
+            }
+        }
+        if path.is_empty() {
+            return Err("file name missing".into());
+        }
+        Ok(Some(read_values(ctx, kind, &path, column, header)?))
+    }
+
+    fn set_values(&mut self, which: &str, value: &Token, ctx: &Ctx) -> Result<(), String> {
+        let (values, from_file) = match self.values_from_file(value, ctx)? {
+            Some(values) => (values, true),
+            None => (numbers(value)?, false),
+        };
+        if from_file && (self.npts == 0 || values.len() < self.npts) {
+            // OpenDSS resets npts to the number of values found in a file.
+            self.npts = values.len();
+            self.resize();
+        }
+        let target = match which {
+            "mult" => &mut self.mult,
+            "qmult" => &mut self.qmult,
+            _ => &mut self.hour,
+        };
+        *target = vec![0.0; self.npts];
+        fill(target, &values);
+        Ok(())
+    }
+
+    pub fn to_model(&self) -> LoadShape {
+        let max = |v: &[f64]| v.iter().copied().fold(0.0f64, |a, b| a.max(b.abs()));
+        LoadShape {
+            name: self.name.clone(),
+            npts: self.npts,
+            interval_h: self.interval_h,
+            mult: self.mult.clone(),
+            qmult: self.qmult.clone(),
+            hour: self.hour.clone(),
+            useactual: self.useactual,
+            pmax: self.pmax.unwrap_or_else(|| max(&self.mult)),
+            qmax: self.qmax.unwrap_or_else(|| max(&self.qmult)),
+            pbase: self.pbase,
+            qbase: self.qbase,
+            location: self.location.clone(),
+        }
+    }
+}
+
+fn read_values(ctx: &Ctx, kind: &str, path: &str, column: usize, header: bool) -> Result<Vec<f64>, String> {
+    match kind {
+        "sngfile" | "dblfile" => {
+            let (_, bytes) = ctx.files.read_bytes(path, ctx.file).map_err(|e| format!("cannot read `{path}`: {e}"))?;
+            if kind == "sngfile" {
+                Ok(bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f64).collect())
+            } else {
+                Ok(bytes
+                    .chunks_exact(8)
+                    .map(|c| f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
+                    .collect())
+            }
+        }
+        _ => {
+            let (name, text) = ctx.files.read(path, ctx.file).map_err(|e| format!("cannot read `{path}`: {e}"))?;
+            let mut values = Vec::new();
+            for (i, line) in text.lines().enumerate().skip(usize::from(header)) {
+                let line = line.trim();
+                if line.is_empty() {
+                    continue;
+                }
+                let field = line
+                    .split(|c: char| c == ',' || c.is_ascii_whitespace())
+                    .filter(|s| !s.is_empty())
+                    .nth(column - 1)
+                    .ok_or_else(|| format!("{name}:{}: no column {column}", i + 1))?;
+                let v = crate::rpn::parse_number(field)
+                    .ok_or_else(|| format!("{name}:{}: `{field}` is not a number", i + 1))?;
+                values.push(v);
+            }
+            Ok(values)
+        }
+    }
+}
+
+impl ElementState for LoadShapeState {
+    const CLASS: &'static str = "LoadShape";
+    const PROPS: &'static [&'static str] = LOADSHAPE_PROPS;
+    identity!();
+
+    fn create(name: &str, location: &Location, _ctx: &Ctx) -> Self {
+        LoadShapeState {
+            name: name.to_string(),
+            location: location.clone(),
+            npts: 0,
+            interval_h: 1.0,
+            mult: Vec::new(),
+            qmult: Vec::new(),
+            hour: Vec::new(),
+            useactual: false,
+            pmax: None,
+            qmax: None,
+            pbase: 0.0,
+            qbase: 0.0,
+            enabled: true,
+        }
+    }
+
+    fn set(&mut self, prop: &str, value: &Token, ctx: &Ctx) -> Result<Outcome, String> {
+        match prop {
+            "npts" => {
+                self.npts = count(value, 0, 100_000_000)?;
+                self.resize();
+            }
+            "interval" => self.interval_h = number(value)?,
+            "sinterval" => self.interval_h = number(value)? / 3600.0,
+            "minterval" => self.interval_h = number(value)? / 60.0,
+            "mult" | "pmult" => self.set_values("mult", value, ctx)?,
+            "qmult" => self.set_values("qmult", value, ctx)?,
+            "hour" => self.set_values("hour", value, ctx)?,
+            "csvfile" | "sngfile" | "dblfile" => {
+                let kind = if prop == "csvfile" { "file" } else { prop };
+                let values = read_values(ctx, kind, value.text.trim(), 1, false)?;
+                if self.npts == 0 || values.len() < self.npts {
+                    self.npts = values.len();
+                }
+                self.mult = vec![0.0; self.npts];
+                fill(&mut self.mult, &values);
+                self.resize();
+            }
+            "useactual" => self.useactual = boolean(value)?,
+            "pmax" => self.pmax = Some(number(value)?),
+            "qmax" => self.qmax = Some(number(value)?),
+            "pbase" => self.pbase = number(value)?,
+            "qbase" => self.qbase = number(value)?,
+            "action" => {
+                let action = lower(value);
+                if action.starts_with('n') {
+                    // Normalize: scale mult (and qmult) so the peak magnitude is 1.
+                    for v in [&mut self.mult, &mut self.qmult] {
+                        let peak = v.iter().fold(0.0f64, |a, b| a.max(b.abs()));
+                        if peak > 0.0 {
+                            v.iter_mut().for_each(|x| *x /= peak);
+                        }
+                    }
+                } else {
+                    return Ok(Ignored);
+                }
+            }
+            "pqcsvfile" => return unsupported(prop),
+            _ => return Ok(Ignored),
+        }
+        Ok(Applied)
+    }
+}

@@ -1,0 +1,919 @@
+//! Runs a script statement by statement, as OpenDSS's executive does, and
+//! collects the resulting circuit.
+
+use crate::classes::*;
+use crate::error::ReadError;
+use crate::files::FileSource;
+use crate::lexer::{split_line, Param, Token};
+use crate::model::*;
+use crate::props::find_property;
+use crate::store::Store;
+use crate::values;
+
+/// Nested Redirect/Compile deeper than this is taken as a loop.
+const MAX_INCLUDE_DEPTH: usize = 32;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ClassId {
+    Vsource,
+    Line,
+    LineCode,
+    Transformer,
+    XfmrCode,
+    Load,
+    Capacitor,
+    Reactor,
+    RegControl,
+    CapControl,
+    LoadShape,
+}
+
+enum ClassKind {
+    Supported(ClassId),
+    /// Accepted and recorded in `Circuit::ignored`: no effect on the power flow.
+    Ignored(&'static str),
+    Unsupported(&'static str),
+}
+
+/// Classes with no effect on a power flow: meters, monitors, curves used only by
+/// protection, dynamics or harmonics.
+pub(crate) const IGNORED_CLASSES: &[&str] = &[
+    "EnergyMeter", "Monitor", "Sensor", "Spectrum", "GrowthShape", "TShape", "PriceShape", "XYcurve", "TCC_Curve",
+    "Fuse", "Relay", "Recloser",
+];
+
+/// Classes OpenDSS has that change the power flow but this reader does not model.
+pub(crate) const UNSUPPORTED_CLASSES: &[&str] = &[
+    "WireData", "CNData", "TSData", "LineSpacing", "LineGeometry", "Isource", "VCCS", "Fault", "DynamicExp",
+    "Generator", "GenDispatcher", "Storage", "StorageController", "SwtControl", "PVSystem", "UPFC", "UPFCControl",
+    "ESPVLControl", "IndMach012", "GICsource", "AutoTrans", "InvControl", "ExpControl", "GICLine",
+    "GICTransformer", "VSConverter", "WindGen", "Generic5", "Equivalent",
+];
+
+fn class_kind(name: &str) -> Option<ClassKind> {
+    let lower = name.to_ascii_lowercase();
+    let id = match lower.as_str() {
+        "vsource" => ClassId::Vsource,
+        "line" => ClassId::Line,
+        "linecode" => ClassId::LineCode,
+        "transformer" => ClassId::Transformer,
+        "xfmrcode" => ClassId::XfmrCode,
+        "load" => ClassId::Load,
+        "capacitor" => ClassId::Capacitor,
+        "reactor" => ClassId::Reactor,
+        "regcontrol" => ClassId::RegControl,
+        "capcontrol" => ClassId::CapControl,
+        "loadshape" => ClassId::LoadShape,
+        _ => {
+            if let Some(c) = IGNORED_CLASSES.iter().find(|c| c.eq_ignore_ascii_case(&lower)) {
+                return Some(ClassKind::Ignored(c));
+            }
+            if let Some(c) = UNSUPPORTED_CLASSES.iter().find(|c| c.eq_ignore_ascii_case(&lower)) {
+                return Some(ClassKind::Unsupported(c));
+            }
+            return None;
+        }
+    };
+    Some(ClassKind::Supported(id))
+}
+
+/// OpenDSS's command list in its own order (abbreviations resolve to the
+/// first command they start).
+const COMMANDS: &[&str] = &[
+    "new", "edit", "more", "m", "~", "select", "save", "show", "solve", "enable", "disable", "plot", "reset",
+    "compile", "set", "dump", "open", "close", "//", "redirect", "help", "quit", "?", "next", "panel", "sample",
+    "clear", "about", "calcvoltagebases", "setkvbase", "buildy", "get", "init", "export", "fileedit", "voltages",
+    "currents", "powers", "seqvoltages", "seqcurrents", "seqpowers", "losses", "phaselosses", "cktlosses",
+    "allocateloads", "formedit", "totals", "capacity", "classes", "userclasses", "zsc", "zsc10", "zscrefresh",
+    "ysc", "puvoltages", "varvalues", "varnames", "buscoords", "makebuslist", "makeposseq", "reduce",
+    "interpolate", "alignfile", "top", "rotate", "vdiff", "summary", "distribute", "di_plot", "comparecases",
+    "yearlycurves", "cd", "visualize", "closedi", "doscmd", "estimate", "reconductor", "_initsnap",
+    "_solvenocontrol", "_samplecontrols", "_docontrolactions", "_showcontrolqueue", "_solvedirect",
+    "_solvepflow", "addbusmarker", "uuids", "setloadandgenkv", "cvrtloadshapes", "nodediff", "rephase",
+    "setbusxy", "updatestorage", "obfuscate", "latlongcoords", "batchedit", "pstcalc", "variable",
+    "reprocessbuses", "clearbusmarkers", "relcalc", "var", "cleanup", "finishtimestep", "nodelist", "connect",
+    "disconnect", "remove", "calcincmatrix", "calcincmatrix_o", "refine_buslevels", "calclaplacian",
+    "exportoverloads", "exportvviolations", "zsc012", "allpceatbus", "allpdeatbus", "totalpowers", "giscoords",
+    "clearall", "comhelp", "newactor", "wait", "solveall", "abort", "clone",
+];
+
+/// Commands that change the circuit in ways this reader does not reproduce.
+pub(crate) const UNSUPPORTED_COMMANDS: &[&str] = &[
+    "open", "close", "cd", "setkvbase", "allocateloads", "makeposseq", "reduce", "rotate", "reconductor",
+    "rephase", "setloadandgenkv", "cvrtloadshapes", "batchedit", "variable", "var", "connect", "disconnect",
+    "remove", "select", "next", "newactor", "clone", "solveall", "distribute", "estimate", "obfuscate",
+    "reprocessbuses", "updatestorage", "_solvenocontrol", "_solvedirect", "_solvepflow", "_docontrolactions",
+    "_samplecontrols", "_initsnap", "finishtimestep", "cleanup", "init", "reset", "alignfile",
+];
+
+/// `Set` options that only affect reports, plots, markers or logging.
+pub(crate) const IGNORED_OPTIONS: &[&str] = &[
+    "marktransformers", "markswitches", "markcapacitors", "markregulators", "markpvsystems", "markstorage",
+    "markfuses", "markreclosers", "markrelays", "markercode", "switchmarkercode", "transmarkercode",
+    "capmarkercode", "regmarkercode", "pvmarkercode", "storemarkercode", "fusemarkercode", "reclosermarkercode",
+    "relaymarkercode", "transmarkersize", "capmarkersize", "regmarkersize", "pvmarkersize", "storemarkersize",
+    "fusemarkersize", "reclosermarkersize", "relaymarkersize", "nodewidth", "daisysize", "showexport", "editor",
+    "log", "recorder", "casename", "demandinterval", "diverbose", "overloadreport", "voltexceptionreport",
+    "keeplist", "tracecontrol", "querylog", "registryupdate", "eventlogdefault", "showreports",
+    "sampleenergymeters", "processtime", "totaltime", "steptime", "dssvisualizationtool", "normvminpu",
+    "normvmaxpu", "emergvminpu", "emergvmaxpu", "%normal", "ueweight", "lossweight", "ueregs", "lossregs",
+    "numcpus", "numcores", "numactors", "activeactor", "cpu", "actorprogress", "parallel", "concatenatereports",
+    "numanodes", "earthmodel", "zonelock", "datapath", "allowduplicates", "linetypes", "seasonrating",
+    "seasonsignal", "element", "class", "object", "circuit", "bus", "terminal", "type", "addtype", "%mean",
+    "%stddev", "random", "ldcurve", "pricesignal", "pricecurve", "cfactors", "allocationfactors",
+    "numallociterations", "markswitches", "zmag", "defaultdaily", "defaultyearly", "loadshapeclass", "capkvar",
+    "genkw", "genpf", "%growth", "year",
+];
+
+/// Every `Set` option OpenDSS knows, in its order (for abbreviations).
+const OPTIONS: &[&str] = &[
+    "type", "element", "hour", "sec", "year", "frequency", "stepsize", "mode", "random", "number", "time",
+    "class", "object", "circuit", "editor", "tolerance", "maxiterations", "h", "loadmodel", "loadmult",
+    "normvminpu", "normvmaxpu", "emergvminpu", "emergvmaxpu", "%mean", "%stddev", "ldcurve", "%growth", "genkw",
+    "genpf", "capkvar", "addtype", "allowduplicates", "zonelock", "ueweight", "lossweight", "ueregs", "lossregs",
+    "voltagebases", "algorithm", "trapezoidal", "autobuslist", "controlmode", "tracecontrol", "genmult",
+    "defaultdaily", "defaultyearly", "allocationfactors", "cktmodel", "pricesignal", "pricecurve", "terminal",
+    "basefrequency", "harmonics", "maxcontroliter", "bus", "datapath", "keeplist", "reduceoption",
+    "demandinterval", "%normal", "diverbose", "casename", "markercode", "nodewidth", "log", "recorder",
+    "overloadreport", "voltexceptionreport", "cfactors", "showexport", "numallociterations",
+    "defaultbasefrequency", "markswitches", "switchmarkercode", "daisysize", "marktransformers",
+    "transmarkercode", "transmarkersize", "loadshapeclass", "earthmodel", "querylog", "markcapacitors",
+    "markregulators", "markpvsystems", "markstorage", "capmarkercode", "regmarkercode", "pvmarkercode",
+    "storemarkercode", "capmarkersize", "regmarkersize", "pvmarkersize", "storemarkersize", "neglectloady",
+    "markfuses", "fusemarkercode", "fusemarkersize", "markreclosers", "reclosermarkercode", "reclosermarkersize",
+    "registryupdate", "markrelays", "relaymarkercode", "relaymarkersize", "processtime", "totaltime", "steptime",
+    "sampleenergymeters", "miniterations", "dssvisualizationtool", "keepload", "zmag", "seasonrating",
+    "seasonsignal", "linetypes", "eventlogdefault", "longlinecorrection", "showreports", "numcpus", "numcores",
+    "numactors", "activeactor", "cpu", "actorprogress", "parallel", "concatenatereports", "numanodes",
+];
+
+fn find_command(word: &str) -> Option<&'static str> {
+    let lower = word.to_ascii_lowercase();
+    COMMANDS
+        .iter()
+        .find(|c| **c == lower)
+        .or_else(|| COMMANDS.iter().find(|c| c.starts_with(lower.as_str())))
+        .copied()
+}
+
+/// Everything defined so far.
+#[derive(Default)]
+struct Elements {
+    circuit_name: Option<String>,
+    vsources: Store<VsourceState>,
+    lines: Store<LineState>,
+    transformers: Store<TransformerState>,
+    loads: Store<LoadState>,
+    capacitors: Store<CapacitorState>,
+    reactors: Store<ReactorState>,
+    regcontrols: Store<RegControlState>,
+    capcontrols: Store<CapControlState>,
+}
+
+/// Classes that other elements refer to by name.
+struct Codes {
+    linecodes: Store<LineCodeState>,
+    xfmrcodes: Store<XfmrCodeState>,
+    loadshapes: Store<LoadShapeState>,
+}
+
+impl Default for Codes {
+    fn default() -> Self {
+        let mut loadshapes = Store::default();
+        loadshapes.insert("default".to_string(), LoadShapeState::builtin_default());
+        Codes { linecodes: Store::default(), xfmrcodes: Store::default(), loadshapes }
+    }
+}
+
+pub(crate) struct Reader<'a> {
+    files: &'a dyn FileSource,
+    elements: Elements,
+    codes: Codes,
+    /// The element `~`/`More` continues.
+    active: Option<(ClassId, usize)>,
+    options: SolveOptions,
+    voltage_bases: Vec<f64>,
+    calc_voltage_bases: bool,
+    solve_count: usize,
+    bus_coords: std::collections::BTreeMap<String, (f64, f64)>,
+    ignored: Vec<Ignored>,
+    definition_order: Vec<ElementRef>,
+    depth: usize,
+}
+
+/// Runs the parameters of one statement against one element.
+#[allow(clippy::too_many_arguments)]
+fn edit_element<T: ElementState>(
+    store: &mut Store<T>,
+    index: usize,
+    params: &[Param],
+    location: &Location,
+    ctx: &Ctx,
+    ignored: &mut Vec<Ignored>,
+) -> Result<(), ReadError> {
+    let mut element = std::mem::take(&mut store.items[index]);
+    let full_name = format!("{}.{}", T::CLASS, element.name_mut()).to_ascii_lowercase();
+    let mut last: Option<usize> = None;
+    let result = (|| {
+        for param in params {
+            let prop_index = match &param.name {
+                Some(name) => find_property(T::PROPS, name).ok_or_else(|| {
+                    ReadError::at_element(location, &full_name, format!("unknown property `{name}` for class {}", T::CLASS))
+                })?,
+                None => {
+                    let next = last.map_or(0, |i| i + 1);
+                    if next >= T::PROPS.len() {
+                        return Err(ReadError::at_element(
+                            location,
+                            &full_name,
+                            format!("value `{}` has no property name and no property is left to take it", param.value.text),
+                        ));
+                    }
+                    next
+                }
+            };
+            last = Some(prop_index);
+            let prop = T::PROPS[prop_index];
+            if prop == "like" {
+                let other_name = param.value.text.trim().to_ascii_lowercase();
+                let other = store.get(&other_name).ok_or_else(|| {
+                    ReadError::at_element(location, &full_name, format!("like={other_name}: no {} of that name", T::CLASS))
+                })?;
+                let (own_name, own_location) = (element.name_mut().clone(), element.location_mut().clone());
+                element = other.clone();
+                *element.name_mut() = own_name;
+                *element.location_mut() = own_location;
+                continue;
+            }
+            if prop == "basefreq" {
+                // Only a base frequency other than the circuit's changes anything
+                // (it rescales reactances), and that is not modelled.
+                let f = crate::values::number(&param.value).map_err(|m| {
+                    ReadError::at_element(location, &full_name, format!("basefreq={}: {m}", param.value.text))
+                })?;
+                if (f - ctx.base_frequency).abs() > 1e-9 {
+                    return Err(ReadError::at_element(
+                        location,
+                        &full_name,
+                        format!("basefreq={f} differs from the circuit's base frequency {}: not supported", ctx.base_frequency),
+                    ));
+                }
+                continue;
+            }
+            match element.set(prop, &param.value, ctx) {
+                Ok(Outcome::Applied) => {}
+                Ok(Outcome::Ignored) => ignored.push(Ignored {
+                    what: format!("{full_name}: {prop}={} (no effect on the power flow)", param.value.text),
+                    location: location.clone(),
+                }),
+                Err(message) => {
+                    return Err(ReadError::at_element(
+                        location,
+                        &full_name,
+                        format!("{prop}={}: {message}", param.value.text),
+                    ))
+                }
+            }
+        }
+        Ok(())
+    })();
+    element.end_edit();
+    store.items[index] = element;
+    result
+}
+
+fn new_element<T: ElementState>(
+    store: &mut Store<T>,
+    name: &str,
+    location: &Location,
+    ctx: &Ctx,
+    ignored: &mut Vec<Ignored>,
+) -> usize {
+    if let Some(index) = store.find(name) {
+        // OpenDSS warns "Duplicate new element definition … being redefined"
+        // and edits the existing element.
+        ignored.push(Ignored {
+            what: format!("{}.{name}: defined again; the existing element is edited, as OpenDSS does", T::CLASS),
+            location: location.clone(),
+        });
+        return index;
+    }
+    store.insert(name.to_string(), T::create(name, location, ctx))
+}
+
+impl<'a> Reader<'a> {
+    pub(crate) fn new(files: &'a dyn FileSource) -> Self {
+        Reader {
+            files,
+            elements: Elements::default(),
+            codes: Codes::default(),
+            active: None,
+            options: SolveOptions::default(),
+            voltage_bases: Vec::new(),
+            calc_voltage_bases: false,
+            solve_count: 0,
+            bus_coords: Default::default(),
+            ignored: Vec::new(),
+            definition_order: Vec::new(),
+            depth: 0,
+        }
+    }
+
+    fn clear(&mut self) {
+        let base_frequency = self.options.base_frequency;
+        self.elements = Elements::default();
+        self.codes = Codes::default();
+        self.active = None;
+        self.options = SolveOptions { base_frequency, ..SolveOptions::default() };
+        self.voltage_bases.clear();
+        self.calc_voltage_bases = false;
+        self.solve_count = 0;
+        self.bus_coords.clear();
+        self.ignored.clear();
+        self.definition_order.clear();
+    }
+
+    fn ignore(&mut self, what: String, location: &Location) {
+        self.ignored.push(Ignored { what, location: location.clone() });
+    }
+
+    pub(crate) fn run(&mut self, text: &str, file: &str) -> Result<(), ReadError> {
+        let mut block_comment_start: Option<usize> = None;
+        for (i, raw) in text.lines().enumerate() {
+            let line = raw.trim();
+            if block_comment_start.is_some() {
+                if line.contains("*/") {
+                    block_comment_start = None;
+                }
+                continue;
+            }
+            if let Some(rest) = line.strip_prefix("/*") {
+                if !rest.contains("*/") {
+                    block_comment_start = Some(i + 1);
+                }
+                continue;
+            }
+            if line.is_empty() {
+                continue;
+            }
+            let location = Location { file: file.to_string(), line: i + 1 };
+            let params = split_line(line).map_err(|m| ReadError::new(&location, m))?;
+            if !params.is_empty() {
+                self.statement(&params, &location)?;
+            }
+        }
+        if let Some(line) = block_comment_start {
+            return Err(ReadError::new(
+                &Location { file: file.to_string(), line },
+                "unterminated block comment: `/*` without `*/`",
+            ));
+        }
+        Ok(())
+    }
+
+    fn statement(&mut self, params: &[Param], location: &Location) -> Result<(), ReadError> {
+        let first = &params[0];
+        if let Some(name) = &first.name {
+            // `Class.name.property=value …`
+            if name.contains('.') {
+                return self.property_statement(name, &first.value, &params[1..], location);
+            }
+            return Err(ReadError::new(location, format!("unknown command `{name}=`")));
+        }
+        if first.value.quoted {
+            return Err(ReadError::new(location, format!("unknown command `{}`", first.value.text)));
+        }
+        let word = first.value.text.as_str();
+        let Some(command) = find_command(word) else {
+            if word.contains('.') {
+                return Err(ReadError::new(location, format!("`{word}` needs a property: `{word}.property=value`")));
+            }
+            return Err(ReadError::new(location, format!("unknown command `{word}`")));
+        };
+        let args = &params[1..];
+        match command {
+            "new" => self.new_command(args, location),
+            "edit" => self.edit_command(args, location),
+            "more" | "m" | "~" => match self.active {
+                Some((class, index)) => self.edit(class, index, args, location),
+                None => Err(ReadError::new(location, "`~`/More continues nothing: no element was defined before")),
+            },
+            "set" => self.set_command(args, location),
+            "redirect" | "compile" => self.include(args, location),
+            "clear" | "clearall" => {
+                self.clear();
+                Ok(())
+            }
+            "calcvoltagebases" => {
+                self.calc_voltage_bases = true;
+                Ok(())
+            }
+            "solve" => {
+                self.set_options(args, location)?;
+                self.solve_count += 1;
+                Ok(())
+            }
+            "buscoords" => self.bus_coords_command(args, location),
+            "enable" | "disable" => self.enable_command(command == "enable", args, location),
+            "//" => Ok(()),
+            _ if UNSUPPORTED_COMMANDS.contains(&command) => {
+                Err(ReadError::new(location, format!("command `{word}` ({command}) is not supported by this reader")))
+            }
+            _ => {
+                let text: Vec<&str> = params.iter().map(|p| p.value.text.as_str()).collect();
+                self.ignore(format!("command `{}` (no effect on the power flow)", text.join(" ")), location);
+                Ok(())
+            }
+        }
+    }
+
+    /// Splits `Class.name` (the name may itself contain dots).
+    fn class_and_name(text: &str, location: &Location) -> Result<(String, String), ReadError> {
+        match text.split_once('.') {
+            Some((class, name)) if !class.is_empty() && !name.trim().is_empty() => {
+                Ok((class.to_string(), name.trim().to_ascii_lowercase()))
+            }
+            _ => Err(ReadError::new(location, format!("expected `Class.name`, got `{text}`"))),
+        }
+    }
+
+    fn new_command(&mut self, args: &[Param], location: &Location) -> Result<(), ReadError> {
+        let Some(first) = args.first() else {
+            return Err(ReadError::new(location, "`New` needs `Class.name`"));
+        };
+        if let Some(name) = &first.name {
+            if !name.eq_ignore_ascii_case("object") {
+                return Err(ReadError::new(location, format!("`New` needs `Class.name` first, got `{name}=`")));
+            }
+        }
+        let (class, name) = Self::class_and_name(&first.value.text, location)?;
+        let rest = &args[1..];
+        if class.eq_ignore_ascii_case("circuit") {
+            return self.new_circuit(&name, rest, location);
+        }
+        let kind = class_kind(&class).ok_or_else(|| ReadError::new(location, format!("unknown class `{class}`")))?;
+        let id = match kind {
+            ClassKind::Supported(id) => id,
+            ClassKind::Ignored(c) => {
+                self.ignore(format!("{c}.{name} (class has no effect on the power flow)"), location);
+                return Ok(());
+            }
+            ClassKind::Unsupported(c) => {
+                return Err(ReadError::at_element(
+                    location,
+                    &format!("{}.{name}", c.to_ascii_lowercase()),
+                    format!("class {c} is not supported by this reader"),
+                ))
+            }
+        };
+        let is_code = matches!(id, ClassId::LineCode | ClassId::XfmrCode | ClassId::LoadShape);
+        if !is_code && self.elements.circuit_name.is_none() {
+            return Err(ReadError::at_element(
+                location,
+                &format!("{class}.{name}").to_ascii_lowercase(),
+                "no circuit yet: `New Circuit.name` must come first",
+            ));
+        }
+        let existed = self.lookup(id, &name).is_some();
+        let index = self.create(id, &name, location);
+        if !existed {
+            self.record_definition(id, index);
+        }
+        self.active = Some((id, index));
+        self.edit(id, index, rest, location)
+    }
+
+    fn new_circuit(&mut self, name: &str, args: &[Param], location: &Location) -> Result<(), ReadError> {
+        let base_frequency = self.options.base_frequency;
+        self.clear();
+        self.options.base_frequency = base_frequency;
+        self.elements.circuit_name = Some(name.to_string());
+        let source = VsourceState::new_source("source", location, "sourcebus", base_frequency);
+        let index = self.elements.vsources.insert("source".to_string(), source);
+        self.record_definition(ClassId::Vsource, index);
+        self.active = Some((ClassId::Vsource, index));
+        self.edit(ClassId::Vsource, index, args, location)
+    }
+
+    /// Notes a newly created circuit element (not a redefinition, not a code).
+    fn record_definition(&mut self, id: ClassId, index: usize) {
+        let class = match id {
+            ClassId::Vsource => ElementClass::Vsource,
+            ClassId::Line => ElementClass::Line,
+            ClassId::Transformer => ElementClass::Transformer,
+            ClassId::Load => ElementClass::Load,
+            ClassId::Capacitor => ElementClass::Capacitor,
+            ClassId::Reactor => ElementClass::Reactor,
+            ClassId::RegControl => ElementClass::RegControl,
+            ClassId::CapControl => ElementClass::CapControl,
+            ClassId::LineCode | ClassId::XfmrCode | ClassId::LoadShape => return,
+        };
+        self.definition_order.push(ElementRef { class, index });
+    }
+
+    fn lookup(&self, id: ClassId, name: &str) -> Option<usize> {
+        match id {
+            ClassId::Vsource => self.elements.vsources.find(name),
+            ClassId::Line => self.elements.lines.find(name),
+            ClassId::LineCode => self.codes.linecodes.find(name),
+            ClassId::Transformer => self.elements.transformers.find(name),
+            ClassId::XfmrCode => self.codes.xfmrcodes.find(name),
+            ClassId::Load => self.elements.loads.find(name),
+            ClassId::Capacitor => self.elements.capacitors.find(name),
+            ClassId::Reactor => self.elements.reactors.find(name),
+            ClassId::RegControl => self.elements.regcontrols.find(name),
+            ClassId::CapControl => self.elements.capcontrols.find(name),
+            ClassId::LoadShape => self.codes.loadshapes.find(name),
+        }
+    }
+
+    fn find_existing(&self, class: &str, name: &str, location: &Location) -> Result<(ClassId, usize), ReadError> {
+        let full = format!("{class}.{name}").to_ascii_lowercase();
+        match class_kind(class) {
+            Some(ClassKind::Supported(id)) => self
+                .lookup(id, name)
+                .map(|index| (id, index))
+                .ok_or_else(|| ReadError::at_element(location, &full, "no such element (it must be defined first)")),
+            Some(_) => Err(ReadError::at_element(location, &full, format!("class {class} cannot be edited by this reader"))),
+            None => Err(ReadError::new(location, format!("unknown class `{class}`"))),
+        }
+    }
+
+    fn edit_command(&mut self, args: &[Param], location: &Location) -> Result<(), ReadError> {
+        let Some(first) = args.first() else {
+            return Err(ReadError::new(location, "`Edit` needs `Class.name`"));
+        };
+        let (class, name) = Self::class_and_name(&first.value.text, location)?;
+        if let Some(ClassKind::Ignored(c)) = class_kind(&class) {
+            self.ignore(format!("Edit {c}.{name} (class has no effect on the power flow)"), location);
+            return Ok(());
+        }
+        let (id, index) = self.find_existing(&class, &name, location)?;
+        self.active = Some((id, index));
+        self.edit(id, index, &args[1..], location)
+    }
+
+    /// `Load.671.kW=1155 kvar=660` — set a property, and continue with the rest of the line.
+    fn property_statement(&mut self, path: &str, value: &Token, rest: &[Param], location: &Location) -> Result<(), ReadError> {
+        let (class, name_and_prop) = Self::class_and_name(path, location)?;
+        let Some((name, prop)) = name_and_prop.rsplit_once('.') else {
+            return Err(ReadError::new(location, format!("expected `Class.name.property=value`, got `{path}=`")));
+        };
+        if let Some(ClassKind::Ignored(c)) = class_kind(&class) {
+            self.ignore(format!("{c}.{name}.{prop}={} (class has no effect on the power flow)", value.text), location);
+            return Ok(());
+        }
+        let (id, index) = self.find_existing(&class, name, location)?;
+        let mut params = Vec::with_capacity(rest.len() + 1);
+        params.push(Param { name: Some(prop.to_string()), value: value.clone() });
+        params.extend_from_slice(rest);
+        self.active = Some((id, index));
+        self.edit(id, index, &params, location)
+    }
+
+    fn create(&mut self, id: ClassId, name: &str, location: &Location) -> usize {
+        let (empty_linecodes, empty_xfmrcodes, empty_loadshapes) = (Store::default(), Store::default(), Store::default());
+        let (e, c, ig) = (&mut self.elements, &mut self.codes, &mut self.ignored);
+        let base_frequency = self.options.base_frequency;
+        let file = location.file.as_str();
+        match id {
+            ClassId::LineCode => {
+                let mut store = std::mem::take(&mut c.linecodes);
+                let ctx = ctx_for(&empty_linecodes, &c.xfmrcodes, &c.loadshapes, base_frequency, self.files, file);
+                let index = new_element(&mut store, name, location, &ctx, ig);
+                c.linecodes = store;
+                index
+            }
+            ClassId::XfmrCode => {
+                let mut store = std::mem::take(&mut c.xfmrcodes);
+                let ctx = ctx_for(&c.linecodes, &empty_xfmrcodes, &c.loadshapes, base_frequency, self.files, file);
+                let index = new_element(&mut store, name, location, &ctx, ig);
+                c.xfmrcodes = store;
+                index
+            }
+            ClassId::LoadShape => {
+                let mut store = std::mem::take(&mut c.loadshapes);
+                let ctx = ctx_for(&c.linecodes, &c.xfmrcodes, &empty_loadshapes, base_frequency, self.files, file);
+                let index = new_element(&mut store, name, location, &ctx, ig);
+                c.loadshapes = store;
+                index
+            }
+            _ => {
+                let ctx = ctx_for(&c.linecodes, &c.xfmrcodes, &c.loadshapes, base_frequency, self.files, file);
+                match id {
+                    ClassId::Vsource => new_element(&mut e.vsources, name, location, &ctx, ig),
+                    ClassId::Line => new_element(&mut e.lines, name, location, &ctx, ig),
+                    ClassId::Transformer => new_element(&mut e.transformers, name, location, &ctx, ig),
+                    ClassId::Load => new_element(&mut e.loads, name, location, &ctx, ig),
+                    ClassId::Capacitor => new_element(&mut e.capacitors, name, location, &ctx, ig),
+                    ClassId::Reactor => new_element(&mut e.reactors, name, location, &ctx, ig),
+                    ClassId::RegControl => new_element(&mut e.regcontrols, name, location, &ctx, ig),
+                    _ => new_element(&mut e.capcontrols, name, location, &ctx, ig),
+                }
+            }
+        }
+    }
+
+    fn edit(&mut self, id: ClassId, index: usize, params: &[Param], location: &Location) -> Result<(), ReadError> {
+        let (empty_linecodes, empty_xfmrcodes, empty_loadshapes) = (Store::default(), Store::default(), Store::default());
+        let (e, c, ig) = (&mut self.elements, &mut self.codes, &mut self.ignored);
+        let base_frequency = self.options.base_frequency;
+        let file = location.file.as_str();
+        match id {
+            ClassId::LineCode => {
+                let mut store = std::mem::take(&mut c.linecodes);
+                let ctx = ctx_for(&empty_linecodes, &c.xfmrcodes, &c.loadshapes, base_frequency, self.files, file);
+                let result = edit_element(&mut store, index, params, location, &ctx, ig);
+                c.linecodes = store;
+                result
+            }
+            ClassId::XfmrCode => {
+                let mut store = std::mem::take(&mut c.xfmrcodes);
+                let ctx = ctx_for(&c.linecodes, &empty_xfmrcodes, &c.loadshapes, base_frequency, self.files, file);
+                let result = edit_element(&mut store, index, params, location, &ctx, ig);
+                c.xfmrcodes = store;
+                result
+            }
+            ClassId::LoadShape => {
+                let mut store = std::mem::take(&mut c.loadshapes);
+                let ctx = ctx_for(&c.linecodes, &c.xfmrcodes, &empty_loadshapes, base_frequency, self.files, file);
+                let result = edit_element(&mut store, index, params, location, &ctx, ig);
+                c.loadshapes = store;
+                result
+            }
+            _ => {
+                let ctx = ctx_for(&c.linecodes, &c.xfmrcodes, &c.loadshapes, base_frequency, self.files, file);
+                match id {
+                    ClassId::Vsource => edit_element(&mut e.vsources, index, params, location, &ctx, ig),
+                    ClassId::Line => edit_element(&mut e.lines, index, params, location, &ctx, ig),
+                    ClassId::Transformer => edit_element(&mut e.transformers, index, params, location, &ctx, ig),
+                    ClassId::Load => edit_element(&mut e.loads, index, params, location, &ctx, ig),
+                    ClassId::Capacitor => edit_element(&mut e.capacitors, index, params, location, &ctx, ig),
+                    ClassId::Reactor => edit_element(&mut e.reactors, index, params, location, &ctx, ig),
+                    ClassId::RegControl => edit_element(&mut e.regcontrols, index, params, location, &ctx, ig),
+                    _ => edit_element(&mut e.capcontrols, index, params, location, &ctx, ig),
+                }
+            }
+        }
+    }
+
+    fn enable_command(&mut self, enabled: bool, args: &[Param], location: &Location) -> Result<(), ReadError> {
+        for arg in args {
+            let (class, name) = Self::class_and_name(&arg.value.text, location)?;
+            if let Some(ClassKind::Ignored(c)) = class_kind(&class) {
+                self.ignore(format!("enable/disable {c}.{name} (class has no effect on the power flow)"), location);
+                continue;
+            }
+            let (id, index) = self.find_existing(&class, &name, location)?;
+            let e = &mut self.elements;
+            let c = &mut self.codes;
+            match id {
+                ClassId::Vsource => e.vsources.items[index].set_enabled(enabled),
+                ClassId::Line => e.lines.items[index].set_enabled(enabled),
+                ClassId::Transformer => e.transformers.items[index].set_enabled(enabled),
+                ClassId::Load => e.loads.items[index].set_enabled(enabled),
+                ClassId::Capacitor => e.capacitors.items[index].set_enabled(enabled),
+                ClassId::Reactor => e.reactors.items[index].set_enabled(enabled),
+                ClassId::RegControl => e.regcontrols.items[index].set_enabled(enabled),
+                ClassId::CapControl => e.capcontrols.items[index].set_enabled(enabled),
+                ClassId::LineCode => c.linecodes.items[index].set_enabled(enabled),
+                ClassId::XfmrCode => c.xfmrcodes.items[index].set_enabled(enabled),
+                ClassId::LoadShape => c.loadshapes.items[index].set_enabled(enabled),
+            }
+        }
+        Ok(())
+    }
+
+    fn include(&mut self, args: &[Param], location: &Location) -> Result<(), ReadError> {
+        let Some(arg) = args.first() else {
+            return Err(ReadError::new(location, "Redirect/Compile needs a file name"));
+        };
+        let path = arg.value.text.trim();
+        if path.is_empty() {
+            return Err(ReadError::new(location, "Redirect/Compile needs a file name"));
+        }
+        if self.depth >= MAX_INCLUDE_DEPTH {
+            return Err(ReadError::new(location, format!("`{path}`: files include each other more than {MAX_INCLUDE_DEPTH} deep")));
+        }
+        let (name, content) = self
+            .files
+            .read(path, &location.file)
+            .map_err(|e| ReadError::new(location, format!("cannot read `{path}`: {e}")))?;
+        self.depth += 1;
+        let result = self.run(&content, &name);
+        self.depth -= 1;
+        result
+    }
+
+    fn bus_coords_command(&mut self, args: &[Param], location: &Location) -> Result<(), ReadError> {
+        let Some(arg) = args.first() else {
+            return Err(ReadError::new(location, "BusCoords needs a file name"));
+        };
+        let path = arg.value.text.trim();
+        let (name, content) = self
+            .files
+            .read(path, &location.file)
+            .map_err(|e| ReadError::new(location, format!("cannot read `{path}`: {e}")))?;
+        for (i, line) in content.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('!') || line.starts_with("//") {
+                continue;
+            }
+            let at = Location { file: name.clone(), line: i + 1 };
+            let mut fields = line.split(|c: char| c == ',' || c.is_ascii_whitespace()).filter(|s| !s.is_empty());
+            let (Some(bus), Some(x), Some(y)) = (fields.next(), fields.next(), fields.next()) else {
+                return Err(ReadError::new(&at, "expected `bus, x, y`"));
+            };
+            let number = |s: &str| {
+                crate::rpn::parse_number(s).ok_or_else(|| ReadError::new(&at, format!("`{s}` is not a number")))
+            };
+            let (x, y) = (number(x)?, number(y)?);
+            self.bus_coords.insert(bus.to_ascii_lowercase(), (x, y));
+        }
+        Ok(())
+    }
+
+    fn set_command(&mut self, args: &[Param], location: &Location) -> Result<(), ReadError> {
+        self.set_options(args, location)
+    }
+
+    fn set_options(&mut self, args: &[Param], location: &Location) -> Result<(), ReadError> {
+        for arg in args {
+            let Some(name) = &arg.name else {
+                return Err(ReadError::new(location, format!("`{}`: Set needs option=value", arg.value.text)));
+            };
+            let lower = name.to_ascii_lowercase();
+            let option = OPTIONS
+                .iter()
+                .find(|o| **o == lower)
+                .or_else(|| OPTIONS.iter().find(|o| o.starts_with(lower.as_str())))
+                .copied()
+                .ok_or_else(|| ReadError::new(location, format!("unknown option `{name}`")))?;
+            let value = &arg.value;
+            let bad = |m: String| ReadError::new(location, format!("{option}={}: {m}", value.text));
+            let o = &mut self.options;
+            match option {
+                "voltagebases" => self.voltage_bases = values::numbers(value).map_err(bad)?,
+                "controlmode" => {
+                    o.control_mode = match value.text.trim().to_ascii_lowercase().as_bytes().first() {
+                        Some(b's') => ControlMode::Static,
+                        Some(b'e') => ControlMode::Event,
+                        Some(b't') => ControlMode::Time,
+                        Some(b'o') => ControlMode::Off,
+                        _ => return Err(bad("expected static, event, time or off".into())),
+                    }
+                }
+                "maxcontroliter" => o.max_control_iterations = values::count(value, 0, 1_000_000).map_err(bad)?,
+                "maxiterations" => o.max_iterations = values::count(value, 1, 1_000_000).map_err(bad)?,
+                "miniterations" => o.min_iterations = values::count(value, 0, 1_000_000).map_err(bad)?,
+                "tolerance" => o.tolerance = values::number(value).map_err(bad)?,
+                "loadmult" => o.load_mult = values::number(value).map_err(bad)?,
+                "number" => o.number = values::count(value, 0, 1_000_000_000).map_err(bad)?,
+                "stepsize" | "h" => o.stepsize_s = duration_seconds(value).map_err(bad)?,
+                "defaultbasefrequency" | "basefrequency" => o.base_frequency = values::number(value).map_err(bad)?,
+                "hour" => o.start_hour = values::number(value).map_err(bad)?,
+                "sec" => o.start_hour = o.start_hour.trunc() + values::number(value).map_err(bad)? / 3600.0,
+                "time" => {
+                    let v = values::numbers(value).map_err(bad)?;
+                    let [h, s] = v.as_slice() else { return Err(bad("expected [hour seconds]".into())) };
+                    o.start_hour = h + s / 3600.0;
+                }
+                "mode" => {
+                    let mode = value.text.trim().to_ascii_lowercase();
+                    o.mode = if mode.starts_with("s") || mode.starts_with("dir") {
+                        SolutionMode::Snapshot
+                    } else if mode.starts_with("da") {
+                        SolutionMode::Daily
+                    } else if mode.starts_with('y') {
+                        SolutionMode::Yearly
+                    } else if mode.starts_with("du") {
+                        SolutionMode::Duty
+                    } else {
+                        return Err(bad("solution mode not supported (snap, direct, daily, yearly, dutycycle)".into()));
+                    };
+                }
+                "algorithm" => {
+                    let a = value.text.trim().to_ascii_lowercase();
+                    o.algorithm = if a.starts_with("ne") {
+                        Algorithm::Newton
+                    } else if a.starts_with('n') {
+                        Algorithm::Normal
+                    } else {
+                        return Err(bad("expected normal or newton".into()));
+                    };
+                }
+                "loadmodel" => {
+                    if !value.text.trim().to_ascii_lowercase().starts_with('p') {
+                        return Err(bad("only loadmodel=powerflow is supported".into()));
+                    }
+                }
+                "frequency" => {
+                    let f = values::number(value).map_err(bad)?;
+                    if (f - o.base_frequency).abs() > 1e-9 {
+                        return Err(bad("solving at a frequency other than the base frequency is not supported".into()));
+                    }
+                }
+                _ if IGNORED_OPTIONS.contains(&option) => {
+                    self.ignore(format!("Set {name}={} (no effect on the power flow)", value.text), location);
+                }
+                _ => return Err(ReadError::new(location, format!("option `{name}` ({option}) is not supported by this reader"))),
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn finish(self) -> Result<Circuit, ReadError> {
+        let e = &self.elements;
+        for reg in &e.regcontrols.items {
+            let r = reg.r.as_ref();
+            let transformer = r.map(|r| r.transformer.as_str()).unwrap_or("");
+            if e.transformers.find(transformer).is_none() {
+                return Err(ReadError::at_element(
+                    &reg.location,
+                    &format!("regcontrol.{}", reg.name),
+                    if transformer.is_empty() {
+                        "transformer= is not set".to_string()
+                    } else {
+                        format!("transformer `{transformer}` is not defined")
+                    },
+                ));
+            }
+        }
+        for cap in &e.capcontrols.items {
+            let c = cap.c.as_ref();
+            let capacitor = c.map(|c| c.capacitor.as_str()).unwrap_or("");
+            if e.capacitors.find(capacitor).is_none() {
+                return Err(ReadError::at_element(
+                    &cap.location,
+                    &format!("capcontrol.{}", cap.name),
+                    format!("capacitor `{capacitor}` is not defined"),
+                ));
+            }
+        }
+        Ok(Circuit {
+            name: e.circuit_name.clone().unwrap_or_default(),
+            voltage_bases: self.voltage_bases.clone(),
+            calc_voltage_bases: self.calc_voltage_bases,
+            solve_count: self.solve_count,
+            options: self.options.clone(),
+            vsources: e.vsources.items.iter().map(VsourceState::to_model).collect(),
+            lines: e.lines.items.iter().map(LineState::to_model).collect(),
+            transformers: e.transformers.items.iter().map(TransformerState::to_model).collect(),
+            loads: e.loads.items.iter().map(LoadState::to_model).collect(),
+            capacitors: e.capacitors.items.iter().map(CapacitorState::to_model).collect(),
+            reactors: e.reactors.items.iter().map(ReactorState::to_model).collect(),
+            regcontrols: e
+                .regcontrols
+                .items
+                .iter()
+                .filter_map(|s| {
+                    let mut r = s.r.clone()?;
+                    r.name = s.name.clone();
+                    r.location = s.location.clone();
+                    r.enabled = s.enabled;
+                    Some(r)
+                })
+                .collect(),
+            capcontrols: e
+                .capcontrols
+                .items
+                .iter()
+                .filter_map(|s| {
+                    let mut c = s.c.clone()?;
+                    c.name = s.name.clone();
+                    c.location = s.location.clone();
+                    c.enabled = s.enabled;
+                    Some(c)
+                })
+                .collect(),
+            loadshapes: self.codes.loadshapes.items.iter().map(LoadShapeState::to_model).collect(),
+            bus_coords: self.bus_coords,
+            definition_order: self.definition_order,
+            ignored: self.ignored,
+        })
+    }
+}
+
+fn ctx_for<'c>(
+    linecodes: &'c Store<LineCodeState>,
+    xfmrcodes: &'c Store<XfmrCodeState>,
+    loadshapes: &'c Store<LoadShapeState>,
+    base_frequency: f64,
+    files: &'c dyn FileSource,
+    file: &'c str,
+) -> Ctx<'c> {
+    Ctx { linecodes, xfmrcodes, loadshapes, base_frequency, files, file }
+}
+
+/// `stepsize=900`, `15m`, `1h`, `30s`: seconds.
+fn duration_seconds(value: &Token) -> Result<f64, String> {
+    let text = value.text.trim();
+    let (number, factor) = match text.chars().last().map(|c| c.to_ascii_lowercase()) {
+        Some('h') => (&text[..text.len() - 1], 3600.0),
+        Some('m') => (&text[..text.len() - 1], 60.0),
+        Some('s') => (&text[..text.len() - 1], 1.0),
+        _ => (text, 1.0),
+    };
+    let v = values::number(&Token { text: number.to_string(), quoted: value.quoted })?;
+    Ok(v * factor)
+}

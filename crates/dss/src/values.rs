@@ -1,0 +1,209 @@
+//! Converting property values (tokens) into numbers, arrays, matrices and bus
+//! references, with OpenDSS's rules. Errors are plain messages; the caller adds
+//! file, line, element and property.
+
+use crate::lexer::{split_items, Token};
+use crate::model::{BusRef, Connection, LengthUnit};
+use crate::rpn;
+
+/// A number; a quoted/bracketed value is evaluated as RPN math, as OpenDSS does.
+pub(crate) fn number(token: &Token) -> Result<f64, String> {
+    let value = if token.quoted {
+        rpn::evaluate(&token.text)?
+    } else {
+        rpn::parse_number(&token.text).ok_or_else(|| format!("`{}` is not a number", token.text))?
+    };
+    if value.is_finite() {
+        Ok(value)
+    } else {
+        Err(format!("`{}` does not give a finite number", token.text))
+    }
+}
+
+/// An integer; like OpenDSS, a real number is truncated.
+pub(crate) fn integer(token: &Token) -> Result<i64, String> {
+    let value = number(token)?.trunc();
+    if value.abs() > 1e12 {
+        return Err(format!("`{}` is out of range", token.text));
+    }
+    Ok(value as i64)
+}
+
+/// A count that must be at least `min` (phases, windings, steps…).
+pub(crate) fn count(token: &Token, min: usize, max: usize) -> Result<usize, String> {
+    let value = integer(token)?;
+    if value < min as i64 || value > max as i64 {
+        return Err(format!("`{}` must be between {min} and {max}", token.text));
+    }
+    Ok(value as usize)
+}
+
+/// Yes/no as OpenDSS reads it: the first letter decides (`y`/`t` true, `n`/`f` false).
+pub(crate) fn boolean(token: &Token) -> Result<bool, String> {
+    match token.text.trim().bytes().next().map(|b| b.to_ascii_lowercase()) {
+        Some(b'y') | Some(b't') | Some(b'1') => Ok(true),
+        Some(b'n') | Some(b'f') | Some(b'0') => Ok(false),
+        _ => Err(format!("`{}` is not yes/no", token.text)),
+    }
+}
+
+fn item_number(item: &Token) -> Result<f64, String> {
+    number(item)
+}
+
+/// A list of numbers (`[1 2 3]`, `(1, 2, 3)`, `"1 2"` or a bare `1`).
+pub(crate) fn numbers(token: &Token) -> Result<Vec<f64>, String> {
+    if !token.quoted {
+        return Ok(vec![number(token)?]);
+    }
+    split_items(&token.text)?.iter().filter(|item| item.text != "|").map(item_number).collect()
+}
+
+/// A list of words (`buses=[a b]`, `conns='wye wye'`).
+pub(crate) fn words(token: &Token) -> Result<Vec<String>, String> {
+    if !token.quoted {
+        return Ok(vec![token.text.clone()]);
+    }
+    Ok(split_items(&token.text)?.into_iter().filter(|item| item.text != "|").map(|item| item.text).collect())
+}
+
+/// A symmetric matrix of order `n` given as its lower triangle (rows separated
+/// by `|`) or in full; returned full, row-major.
+pub(crate) fn symmetric_matrix(token: &Token, n: usize) -> Result<Vec<f64>, String> {
+    let items = if token.quoted { split_items(&token.text)? } else { vec![token.clone()] };
+    let mut rows: Vec<Vec<f64>> = vec![Vec::new()];
+    for item in &items {
+        if item.text == "|" {
+            rows.push(Vec::new());
+        } else if let Some(row) = rows.last_mut() {
+            row.push(item_number(item)?);
+        }
+    }
+    rows.retain(|row| !row.is_empty());
+    let total: usize = rows.iter().map(Vec::len).sum();
+    let mut full = vec![0.0; n * n];
+    let lower_len = n * (n + 1) / 2;
+    if rows.len() > 1 {
+        if rows.len() != n {
+            return Err(format!("matrix has {} rows, expected {n}", rows.len()));
+        }
+        let lower = rows.iter().enumerate().all(|(i, row)| row.len() == i + 1);
+        let square = rows.iter().all(|row| row.len() == n);
+        if !lower && !square {
+            return Err(format!("matrix rows must have 1..{n} values (lower triangle) or {n} values each"));
+        }
+        for (i, row) in rows.iter().enumerate() {
+            for j in 0..=i {
+                let v = row[j];
+                full[i * n + j] = v;
+                full[j * n + i] = v;
+            }
+        }
+        return Ok(full);
+    }
+    let values: Vec<f64> = rows.into_iter().flatten().collect();
+    if total == lower_len {
+        let mut k = 0;
+        for i in 0..n {
+            for j in 0..=i {
+                full[i * n + j] = values[k];
+                full[j * n + i] = values[k];
+                k += 1;
+            }
+        }
+        Ok(full)
+    } else if total == n * n {
+        for i in 0..n {
+            for j in 0..=i {
+                full[i * n + j] = values[i * n + j];
+                full[j * n + i] = values[i * n + j];
+            }
+        }
+        Ok(full)
+    } else {
+        Err(format!("matrix of order {n} needs {lower_len} (lower triangle) or {} values, got {total}", n * n))
+    }
+}
+
+/// `671.1.2.3` → bus `671`, nodes [1, 2, 3]. Bus names are lower-cased.
+pub(crate) fn bus(text: &str) -> Result<BusRef, String> {
+    let text = text.trim();
+    let mut parts = text.split('.');
+    let name = parts.next().unwrap_or("").to_ascii_lowercase();
+    if name.is_empty() {
+        return Err(format!("`{text}` has no bus name"));
+    }
+    let mut nodes = Vec::new();
+    for part in parts {
+        if part.is_empty() {
+            continue;
+        }
+        let node: usize = part.parse().map_err(|_| format!("`{part}` in bus `{text}` is not a node number"))?;
+        if node > 1000 {
+            return Err(format!("node {node} in bus `{text}` is out of range"));
+        }
+        nodes.push(node);
+    }
+    Ok(BusRef { bus: name, nodes })
+}
+
+pub(crate) fn connection(text: &str) -> Result<Connection, String> {
+    let lower = text.trim().to_ascii_lowercase();
+    match lower.as_str() {
+        "w" | "wye" | "y" | "ln" | "star" => Ok(Connection::Wye),
+        "d" | "delta" | "ll" => Ok(Connection::Delta),
+        _ if lower.starts_with('w') || lower.starts_with('y') => Ok(Connection::Wye),
+        _ if lower.starts_with('d') => Ok(Connection::Delta),
+        _ => Err(format!("`{text}` is not a connection (wye/delta/ln/ll)")),
+    }
+}
+
+pub(crate) fn length_unit(text: &str) -> Result<LengthUnit, String> {
+    let lower = text.trim().to_ascii_lowercase();
+    Ok(match lower.as_str() {
+        "none" | "" => LengthUnit::None,
+        "mi" | "mile" | "miles" => LengthUnit::Mi,
+        "kft" => LengthUnit::Kft,
+        "km" => LengthUnit::Km,
+        "m" | "meter" | "meters" => LengthUnit::M,
+        "ft" | "feet" | "foot" => LengthUnit::Ft,
+        "in" | "inch" | "inches" => LengthUnit::In,
+        "cm" => LengthUnit::Cm,
+        "mm" => LengthUnit::Mm,
+        _ => return Err(format!("`{text}` is not a length unit (none, mi, kft, km, m, ft, in, cm, mm)")),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn quoted(text: &str) -> Token {
+        Token { text: text.to_string(), quoted: true }
+    }
+
+    #[test]
+    fn lower_triangle_expands_symmetric() {
+        let m = symmetric_matrix(&quoted("1 | 2 3 | 4 5 6"), 3).unwrap();
+        assert_eq!(m, vec![1.0, 2.0, 4.0, 2.0, 3.0, 5.0, 4.0, 5.0, 6.0]);
+        let m = symmetric_matrix(&quoted("1 2 3"), 2).unwrap();
+        assert_eq!(m, vec![1.0, 2.0, 2.0, 3.0]);
+        let m = symmetric_matrix(&quoted("1 2 | 2 3"), 2).unwrap();
+        assert_eq!(m, vec![1.0, 2.0, 2.0, 3.0]);
+        assert!(symmetric_matrix(&quoted("1 | 2"), 2).is_err());
+    }
+
+    #[test]
+    fn buses() {
+        assert_eq!(bus("RG60.1.2.3").unwrap(), BusRef { bus: "rg60".into(), nodes: vec![1, 2, 3] });
+        assert_eq!(bus("SourceBus").unwrap(), BusRef { bus: "sourcebus".into(), nodes: vec![] });
+        assert!(bus(".1").is_err());
+        assert!(bus("a.x").is_err());
+    }
+
+    #[test]
+    fn arrays_accept_commas_and_rpn_items() {
+        assert_eq!(numbers(&quoted("115, 4.16, .48")).unwrap(), vec![115.0, 4.16, 0.48]);
+        assert_eq!(numbers(&quoted("(1 2 +) 4")).unwrap(), vec![3.0, 4.0]);
+    }
+}
