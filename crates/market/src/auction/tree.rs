@@ -1,0 +1,398 @@
+//! Exact clearing on a tree by parametric dynamic programming over prices.
+//!
+//! # Why it is exact
+//! The auction is a separable concave QP: maximise Σ benefit − Σ cost subject
+//! to bus balances and |flow| ≤ limit on every edge. Its KKT conditions say:
+//! every order sits on its curve at its bus price λ (or at a quantity bound),
+//! and across an edge the price is equal unless the edge is at its limit, in
+//! which case the price on the importing side is the higher one.
+//!
+//! Let N_i(λ) be the net demand (buys − sells, kW) of the subtree under bus i
+//! when bus i's price is λ and the subtree clears itself optimally. It is a
+//! non-increasing, piecewise-linear, set-valued (at flat orders) function:
+//!   N_i(λ) = Σ_{orders at i} ±q_k(λ) + Σ_{children c} clip(N_c(λ), −L_c, L_c),
+//! because a child c either imports what it wants at the parent's price, or its
+//! edge saturates and its own price moves to the λ_c where N_c(λ_c) = ±L_c.
+//! Bottom-up we build each N_i as breakpoints (price, slope change, downward
+//! jump) in a sorted map, merged small-to-large and clipped at each edge, which
+//! records λ_hi (where N_c reaches +L_c) and λ_lo (where it reaches −L_c).
+//! At the root, 0 ∈ N_root(λ*) gives the price; top-down, λ_c = clamp(λ_parent,
+//! λ_hi_c, λ_lo_c). These prices with the quantities below satisfy every KKT
+//! condition, so they are optimal (the problem is convex); we also verify the
+//! KKT residuals numerically after every clearing.
+//!
+//! Quantities follow from prices, except flat orders at exactly their price,
+//! which may take any amount in their range: a last O(n) pass over ranges
+//! (bottom-up subtree ranges, top-down targets) settles them and the flows,
+//! splitting any freedom proportionally to each range.
+//!
+//! Cost: O(m log² m) for m breakpoints (small-to-large merging), O(n) memory.
+//!
+//! Non-unique prices (the net demand is flat at the clearing level over an
+//! interval of prices) are resolved by convention: at the root the midpoint of
+//! the interval; below a congested edge the price closest to the parent's
+//! (the smallest congestion price).
+
+use std::collections::BTreeMap;
+
+use super::{PlacedOrder, Status};
+use crate::network::{RadialNetwork, NO_PARENT};
+
+/// An f64 key with a total order (prices are finite here).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Price(f64);
+impl Eq for Price {}
+impl PartialOrd for Price {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Price {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.total_cmp(&other.0)
+    }
+}
+
+/// Change of slope and downward jump of N at a breakpoint.
+#[derive(Debug, Clone, Copy, Default)]
+struct Kink {
+    dslope: f64,
+    jump: f64,
+}
+
+/// A net-demand function N(λ): its value far left, far right, and its kinks.
+#[derive(Debug, Default)]
+struct NetDemand {
+    v_left: f64,
+    v_right: f64,
+    kinks: BTreeMap<Price, Kink>,
+}
+
+impl NetDemand {
+    fn add_kink(&mut self, p: f64, dslope: f64, jump: f64) {
+        let k = self.kinks.entry(Price(p)).or_default();
+        k.dslope += dslope;
+        k.jump += jump;
+    }
+
+    fn add_order(&mut self, o: &PlacedOrder) {
+        let c = &o.curve;
+        let sign = o.side.sign();
+        // Far left (λ → −∞) buyers take q_max, sellers q_min; far right the opposite.
+        let (left, right) = match o.side {
+            super::Side::Buy => (c.q_max, c.q_min),
+            super::Side::Sell => (c.q_min, c.q_max),
+        };
+        self.v_left += sign * left;
+        self.v_right += sign * right;
+        let width = c.q_max - c.q_min;
+        if c.is_flat() {
+            self.add_kink(c.p_max, 0.0, width);
+        } else {
+            // Both sides lower N at rate width/(p_max − p_min) between p_min and p_max.
+            let w = width / (c.p_max - c.p_min);
+            self.add_kink(c.p_min, -w, 0.0);
+            self.add_kink(c.p_max, w, 0.0);
+        }
+    }
+
+    /// Merges `other` into `self`, iterating over the smaller map.
+    fn absorb(&mut self, mut other: NetDemand) {
+        if other.kinks.len() > self.kinks.len() {
+            std::mem::swap(&mut self.kinks, &mut other.kinks);
+        }
+        self.v_left += other.v_left;
+        self.v_right += other.v_right;
+        for (p, k) in other.kinks {
+            let e = self.kinks.entry(p).or_default();
+            e.dslope += k.dslope;
+            e.jump += k.jump;
+        }
+    }
+
+    /// Replaces N by min(N, level) and returns inf{λ : N(λ) reaches level}
+    /// (−∞ if N never exceeds it). Caller checks v_right ≤ level first.
+    fn clip_above(&mut self, level: f64) -> f64 {
+        if self.v_left <= level {
+            return f64::NEG_INFINITY;
+        }
+        let mut v = self.v_left;
+        let mut slope = 0.0;
+        let mut x = f64::NEG_INFINITY;
+        while let Some((&Price(b), &k)) = self.kinks.first_key_value() {
+            let v_before = if slope == 0.0 { v } else { v + slope * (b - x) };
+            if v_before <= level {
+                // Crosses inside the segment (x, b].
+                let lambda = if slope < 0.0 { (x + (level - v) / slope).min(b) } else { b };
+                self.add_kink(lambda, slope, 0.0);
+                self.v_left = level;
+                return lambda;
+            }
+            self.kinks.pop_first();
+            let v_after = v_before - k.jump;
+            slope += k.dslope;
+            if v_after <= level {
+                // Crosses at the jump at b.
+                self.add_kink(b, slope, level - v_after);
+                self.v_left = level;
+                return b;
+            }
+            v = v_after;
+            x = b;
+        }
+        // Only reachable through rounding (v_right ≤ level was checked): flat tail.
+        self.v_left = level;
+        x
+    }
+
+    /// Replaces N by max(N, level) and returns sup{λ : N(λ) reaches level}
+    /// (+∞ if N never falls below it). Caller checks v_left ≥ level first.
+    fn clip_below(&mut self, level: f64) -> f64 {
+        if self.v_right >= level {
+            return f64::INFINITY;
+        }
+        let mut v = self.v_right;
+        // Slope of N just left of the current position x.
+        let mut slope = 0.0;
+        let mut x = f64::INFINITY;
+        while let Some((&Price(b), &k)) = self.kinks.last_key_value() {
+            let v_after_b = if slope == 0.0 { v } else { v + slope * (b - x) };
+            if v_after_b >= level {
+                let lambda = if slope < 0.0 { (x + (level - v) / slope).max(b) } else { b };
+                self.add_kink(lambda, -slope, 0.0);
+                self.v_right = level;
+                return lambda;
+            }
+            self.kinks.pop_last();
+            let v_before_b = v_after_b + k.jump;
+            slope -= k.dslope;
+            if v_before_b >= level {
+                self.add_kink(b, -slope, v_before_b - level);
+                self.v_right = level;
+                return b;
+            }
+            v = v_before_b;
+            x = b;
+        }
+        self.v_right = level;
+        x
+    }
+}
+
+/// Result of the tree DP: bus prices, or why the market cannot clear.
+pub(crate) struct TreePrices {
+    pub bus_price: Vec<f64>,
+    /// True where the root price was not pinned by any order (no price-setting order).
+    pub undetermined: bool,
+}
+
+/// Reusable buffers for repeated clearings on the same network.
+#[derive(Debug, Default)]
+pub struct TreeWorkspace {
+    funcs: Vec<NetDemand>,
+    lambda_hi: Vec<f64>,
+    lambda_lo: Vec<f64>,
+    by_bus: Vec<Vec<usize>>,
+}
+
+pub(crate) fn solve_prices(
+    net: &RadialNetwork,
+    orders: &[PlacedOrder],
+    ws: &mut TreeWorkspace,
+) -> Result<TreePrices, Status> {
+    let n = net.len();
+    ws.funcs.clear();
+    ws.funcs.resize_with(n, NetDemand::default);
+    ws.lambda_hi.clear();
+    ws.lambda_hi.resize(n, f64::NEG_INFINITY);
+    ws.lambda_lo.clear();
+    ws.lambda_lo.resize(n, f64::INFINITY);
+    for o in orders {
+        ws.funcs[o.bus].add_order(o);
+    }
+    // Bottom-up: children were appended after parents in `order`.
+    for &i in net.order.iter().rev() {
+        let p = net.parent[i];
+        if p == NO_PARENT {
+            continue;
+        }
+        let mut f = std::mem::take(&mut ws.funcs[i]);
+        let limit = net.limit_kw[i];
+        if limit.is_finite() {
+            if f.v_right > limit + 1e-9 * limit.max(1.0) {
+                return Err(Status::Infeasible {
+                    reason: format!(
+                        "the buses fed through {} ({} → {}) must import at least {:.6} kW but its limit is {} kW",
+                        edge_label(net, i),
+                        net.buses[p],
+                        net.buses[i],
+                        f.v_right,
+                        limit
+                    ),
+                });
+            }
+            if f.v_left < -limit - 1e-9 * limit.max(1.0) {
+                return Err(Status::Infeasible {
+                    reason: format!(
+                        "the buses fed through {} ({} → {}) must export at least {:.6} kW but its limit is {} kW",
+                        edge_label(net, i),
+                        net.buses[p],
+                        net.buses[i],
+                        -f.v_left,
+                        limit
+                    ),
+                });
+            }
+            ws.lambda_hi[i] = f.clip_above(limit);
+            ws.lambda_lo[i] = f.clip_below(-limit);
+        }
+        ws.funcs[p].absorb(f);
+    }
+    let root = net.root;
+    let mut f = std::mem::take(&mut ws.funcs[root]);
+    let tol = 1e-9 * f.v_left.abs().max(f.v_right.abs()).max(1.0);
+    if f.v_right > tol {
+        return Err(Status::Infeasible {
+            reason: format!(
+                "demand cannot be served: buyers' minimum exceeds sellers' maximum by {:.6} kW",
+                f.v_right
+            ),
+        });
+    }
+    if f.v_left < -tol {
+        return Err(Status::Infeasible {
+            reason: format!(
+                "supply cannot be absorbed: sellers' minimum exceeds buyers' maximum by {:.6} kW",
+                -f.v_left
+            ),
+        });
+    }
+    let lo = f.clip_above(0.0);
+    let hi = f.clip_below(0.0);
+    let (root_price, undetermined) = match (lo.is_finite(), hi.is_finite()) {
+        (true, true) => (0.5 * (lo + hi), false),
+        (true, false) => (lo, false),
+        (false, true) => (hi, false),
+        (false, false) => (0.0, true),
+    };
+    let mut bus_price = vec![0.0; n];
+    bus_price[root] = root_price;
+    for &i in &net.order {
+        let p = net.parent[i];
+        if p == NO_PARENT {
+            continue;
+        }
+        let parent_price = bus_price[p];
+        bus_price[i] = if parent_price < ws.lambda_hi[i] {
+            ws.lambda_hi[i]
+        } else if parent_price > ws.lambda_lo[i] {
+            ws.lambda_lo[i]
+        } else {
+            parent_price
+        };
+    }
+    Ok(TreePrices { bus_price, undetermined })
+}
+
+fn edge_label(net: &RadialNetwork, i: usize) -> String {
+    if net.edge_name[i].is_empty() {
+        "the line".to_string()
+    } else {
+        net.edge_name[i].clone()
+    }
+}
+
+/// Quantities and flows consistent with the bus prices (see the module docs).
+/// Returns (quantity per order, flow per edge id = child bus; 0 at the root).
+pub(crate) fn quantities_from_prices(
+    net: &RadialNetwork,
+    orders: &[PlacedOrder],
+    bus_price: &[f64],
+    ws: &mut TreeWorkspace,
+) -> (Vec<f64>, Vec<f64>) {
+    let n = net.len();
+    let mut quantity = vec![0.0; orders.len()];
+    // Per bus: range of own net demand [lo, hi]; flexible (flat, at price) orders listed.
+    let mut own_lo = vec![0.0; n];
+    let mut own_hi = vec![0.0; n];
+    ws.by_bus.clear();
+    ws.by_bus.resize_with(n, Vec::new);
+    for (k, o) in orders.iter().enumerate() {
+        let lambda = bus_price[o.bus];
+        let c = &o.curve;
+        let sign = o.side.sign();
+        if c.is_flat() && (lambda - c.p_max).abs() <= 1e-12 * c.p_max.abs().max(1.0) {
+            ws.by_bus[o.bus].push(k);
+            let (a, b) = (sign * c.q_min, sign * c.q_max);
+            own_lo[o.bus] += a.min(b);
+            own_hi[o.bus] += a.max(b);
+        } else {
+            let q = c.quantity_at(o.side, lambda);
+            quantity[k] = q;
+            own_lo[o.bus] += sign * q;
+            own_hi[o.bus] += sign * q;
+        }
+    }
+    // Subtree ranges as seen from the parent (already limited by the edge).
+    let mut sub_lo = own_lo.clone();
+    let mut sub_hi = own_hi.clone();
+    for &i in net.order.iter().rev() {
+        let p = net.parent[i];
+        if p == NO_PARENT {
+            continue;
+        }
+        let (lo, hi) = edge_range(net, bus_price, i, sub_lo[i], sub_hi[i]);
+        sub_lo[i] = lo;
+        sub_hi[i] = hi;
+        sub_lo[p] += lo;
+        sub_hi[p] += hi;
+    }
+    // Top-down: split each bus's target over its flexible orders and children.
+    let children = net.children();
+    let mut target = vec![0.0; n];
+    let mut flow = vec![0.0; n];
+    for &i in &net.order {
+        let t = target[i];
+        // sub_lo/sub_hi of i now hold the parent-side range; recompute the
+        // bus-side sum of item ranges.
+        let mut lo_sum = own_lo[i];
+        let mut hi_sum = own_hi[i];
+        for &c in &children[i] {
+            lo_sum += sub_lo[c];
+            hi_sum += sub_hi[c];
+        }
+        let theta = if hi_sum > lo_sum { ((t - lo_sum) / (hi_sum - lo_sum)).clamp(0.0, 1.0) } else { 0.5 };
+        for &k in &ws.by_bus[i] {
+            let c = &orders[k].curve;
+            quantity[k] = c.q_min + theta * (c.q_max - c.q_min);
+            if orders[k].side == super::Side::Sell {
+                // For a seller the range [−q_max, −q_min] runs the other way.
+                quantity[k] = c.q_max - theta * (c.q_max - c.q_min);
+            }
+        }
+        for &c in &children[i] {
+            target[c] = sub_lo[c] + theta * (sub_hi[c] - sub_lo[c]);
+            flow[c] = target[c];
+        }
+    }
+    (quantity, flow)
+}
+
+/// Range of the flow into bus i's subtree allowed by prices and the edge limit.
+fn edge_range(net: &RadialNetwork, bus_price: &[f64], i: usize, lo: f64, hi: f64) -> (f64, f64) {
+    let limit = net.limit_kw[i];
+    let (pi, pp) = (bus_price[i], bus_price[net.parent[i]]);
+    if pi > pp {
+        return (limit, limit);
+    }
+    if pi < pp {
+        return (-limit, -limit);
+    }
+    let lo2 = lo.max(-limit).min(limit);
+    let hi2 = hi.min(limit).max(-limit);
+    if lo2 > hi2 {
+        (lo2, lo2)
+    } else {
+        (lo2, hi2)
+    }
+}

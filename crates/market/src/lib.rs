@@ -1,0 +1,18 @@
+//! OpenGridGym Market 1: the network-constrained price–quantity auction on a
+//! radial feeder (the paper's use case 1, "topology-induced market power").
+//!
+//! - [`order`]: bids and offers as the paper's quadruples, validated.
+//! - [`network`]: the feeder as a rooted tree with line limits.
+//! - [`auction`]: clearing (an exact tree algorithm and a Clarabel QP), nodal
+//!   prices, congestion rent, settlement, KKT residuals, properties (6)–(8).
+
+pub mod auction;
+pub mod error;
+pub mod network;
+pub mod order;
+pub mod testutil;
+
+pub use auction::{Algorithm, Auctioneer, ClearOptions, Clearing, Settlement, Status};
+pub use error::MarketError;
+pub use network::RadialNetwork;
+pub use order::{Curve, Order, Side};
