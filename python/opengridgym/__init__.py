@@ -1,1 +1,55 @@
-from ._core import *
+"""OpenGridGym: electricity markets on real distribution grids, with many agents.
+
+The simulation loop (the paper's Algorithm 1) runs in Rust; grids, markets and
+agents are built-in Rust modules or your own Python classes, in any mix::
+
+    from opengridgym import Environment, DoNothingGrid, DoNothingMarket, BaseAgent
+
+    class MyAgent(BaseAgent):
+        def set_market_actions(self):
+            self.market_actions = [("bid", 30.0, 0.0, 5.0, 0.0)]
+        def set_grid_actions(self):
+            pass
+
+    env = Environment(DoNothingGrid(), DoNothingMarket(), [MyAgent() for _ in range(3)])
+    env.reset(seed=42)
+    for t in env.iterate(24):
+        print(t, env.time)
+    env.records_frame()      # pandas DataFrame, one row per (step, round, agent)
+"""
+
+from ._core import (
+    DoNothingAgent,
+    DoNothingGrid,
+    DoNothingMarket,
+    Environment,
+    EnvView,
+    Event,
+    RustAgent,
+    RustGrid,
+    RustMarket,
+    ScriptedLoadAgent,
+    SimulationError,
+    StepInfo,
+    __version__,
+)
+from .base import BaseAgent, BaseGrid, BaseMarket
+
+__all__ = [
+    "Environment",
+    "EnvView",
+    "Event",
+    "StepInfo",
+    "SimulationError",
+    "BaseGrid",
+    "BaseMarket",
+    "BaseAgent",
+    "RustGrid",
+    "RustMarket",
+    "RustAgent",
+    "DoNothingGrid",
+    "DoNothingMarket",
+    "DoNothingAgent",
+    "ScriptedLoadAgent",
+    "__version__",
+]
