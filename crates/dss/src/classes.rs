@@ -150,6 +150,10 @@ impl Impedance {
 
     /// Handles r1…c0, b1/b0 and the matrices; `None` if `prop` is none of them.
     fn set(&mut self, prop: &str, value: &Token, base_frequency: f64) -> Option<Result<(), String>> {
+        const IMPEDANCE_PROPS: [&str; 11] = ["r1", "x1", "r0", "x0", "c1", "c0", "b1", "b0", "rmatrix", "xmatrix", "cmatrix"];
+        if !IMPEDANCE_PROPS.contains(&prop) {
+            return None;
+        }
         let result = (|| -> Result<(), String> {
             match prop {
                 "r1" | "x1" | "r0" | "x0" | "c1" | "c0" | "b1" | "b0" => {
@@ -184,10 +188,7 @@ impl Impedance {
             }
             Ok(())
         })();
-        match prop {
-            "r1" | "x1" | "r0" | "x0" | "c1" | "c0" | "b1" | "b0" | "rmatrix" | "xmatrix" | "cmatrix" => Some(result),
-            _ => None,
-        }
+        Some(result)
     }
 
     pub fn data(&self) -> ImpedanceData {

@@ -319,6 +319,8 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// `Clear`: a new, empty circuit. The ignored-report keeps what came before,
+    /// since it describes the script.
     fn clear(&mut self) {
         let base_frequency = self.options.base_frequency;
         self.elements = Elements::default();
@@ -329,7 +331,6 @@ impl<'a> Reader<'a> {
         self.calc_voltage_bases = false;
         self.solve_count = 0;
         self.bus_coords.clear();
-        self.ignored.clear();
         self.definition_order.clear();
     }
 
