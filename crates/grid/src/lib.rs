@@ -1,1 +1,20 @@
 //! The power-flow engine and the `Grid` module built on it.
+//!
+//! * [`PowerFlow`]: an OpenDSS-compatible three-phase unbalanced power flow
+//!   (fixed-point "Normal" solver, OpenDSS's element models, static-mode
+//!   regulator and capacitor controls) compiled from an [`ogg_dss::Circuit`].
+//! * [`DistributionGrid`]: an `ogg_core::Grid` on such a circuit.
+//! * [`feeders`]: the built-in IEEE feeders by name.
+//! * [`powerflow_command`]: what `ogg powerflow` runs.
+
+pub mod cmat;
+pub mod controls;
+pub mod elements;
+pub mod engine;
+pub mod error;
+pub mod network;
+pub mod results;
+pub mod sparse;
+
+pub use engine::{PowerFlow, Settings, SolveReport};
+pub use error::{GridError, NonConvergence};

@@ -1,0 +1,637 @@
+//! Controls in OpenDSS's static control mode (docs/opendss-semantics.md §4,
+//! `RegControl.pas`, `CapControl.pas`, `ControlQueue.pas`).
+//!
+//! After every converged power flow each enabled control samples the circuit
+//! and, if it wants to act, queues an action at `t + delay` (time stays 0 in
+//! static mode). Then only the actions with the smallest time run
+//! (`DoNearestActions`); if none ran, the controls have settled. A control
+//! that is back in band withdraws its queued action.
+
+use num_complex::Complex64 as C;
+use ogg_dss::{CapControlType, Circuit, Connection, ElementClass};
+
+use crate::elements::transformer::{rotate_phase, winding_vbase};
+use crate::engine::PowerFlow;
+use crate::error::GridError;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Owner {
+    Reg(usize),
+    Cap(usize),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Action {
+    time: f64,
+    handle: u64,
+    owner: Owner,
+    code: CapAction,
+}
+
+/// OpenDSS's control queue, ordered by action time (stable for equal times).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct ControlQueue {
+    actions: Vec<Action>,
+    next_handle: u64,
+}
+
+impl ControlQueue {
+    fn push(&mut self, time: f64, owner: Owner, code: CapAction) -> u64 {
+        self.next_handle += 1;
+        let handle = self.next_handle;
+        let pos = self.actions.iter().position(|a| time < a.time).unwrap_or(self.actions.len());
+        self.actions.insert(pos, Action { time, handle, owner, code });
+        handle
+    }
+
+    fn delete(&mut self, handle: u64) {
+        self.actions.retain(|a| a.handle != handle);
+    }
+
+    /// Removes and returns every action with the earliest time.
+    fn pop_nearest(&mut self) -> Vec<Action> {
+        let Some(first) = self.actions.first() else { return Vec::new() };
+        let t = first.time;
+        let mut out = Vec::new();
+        while let Some(pos) = self.actions.iter().position(|a| a.time <= t) {
+            out.push(self.actions.remove(pos));
+        }
+        out
+    }
+
+    pub fn clear(&mut self) {
+        self.actions.clear();
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RegControlState {
+    pub name: String,
+    /// Index into the engine's transformers.
+    pub(crate) xfmr: usize,
+    /// 0-based winding whose voltage is sampled (OpenDSS `ElementTerminal`).
+    pub winding: usize,
+    /// 0-based winding whose tap moves.
+    pub tap_winding: usize,
+    pub vreg: f64,
+    pub band: f64,
+    pub ptratio: f64,
+    pub ctprim: f64,
+    pub r: f64,
+    pub x: f64,
+    pub delay: f64,
+    pub maxtapchange: usize,
+    pub ptphase: i32,
+    pub vlimit: f64,
+    pub enabled: bool,
+    armed: bool,
+    pending: f64,
+    handle: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CapAction {
+    None,
+    Open,
+    Close,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CapControlState {
+    pub name: String,
+    /// Index into the engine's capacitors.
+    pub(crate) cap: usize,
+    /// Index into the engine's elements (monitored element).
+    pub(crate) monitored: usize,
+    pub(crate) terminal: usize,
+    pub kind: CapControlType,
+    pub ptratio: f64,
+    pub ctratio: f64,
+    pub on: f64,
+    pub off: f64,
+    pub on_delay: f64,
+    pub off_delay: f64,
+    pub dead_time: f64,
+    pub volt_override: bool,
+    pub vmax: f64,
+    pub vmin: f64,
+    pub ptphase: i32,
+    pub enabled: bool,
+    armed: bool,
+    pending: CapAction,
+    handle: u64,
+    last_open_time: f64,
+}
+
+pub(crate) fn build_regcontrols(c: &Circuit, pf: &PowerFlow) -> Result<Vec<RegControlState>, GridError> {
+    let mut out = Vec::new();
+    for rc in &c.regcontrols {
+        let who = format!("RegControl.{}", rc.name);
+        let tname = rc.transformer.strip_prefix("transformer.").unwrap_or(&rc.transformer).to_ascii_lowercase();
+        let xfmr = pf
+            .transformers
+            .iter()
+            .position(|t| pf.elements[t.elem].name == tname)
+            .ok_or_else(|| GridError::element(&who, &rc.location, format!("transformer '{}' not found (or disabled)", rc.transformer)))?;
+        let nw = pf.transformers[xfmr].model.windings.len();
+        if rc.winding == 0 || rc.winding > nw {
+            return Err(GridError::element(&who, &rc.location, format!("winding {} does not exist", rc.winding)));
+        }
+        let tap_winding = if rc.tapwinding == 0 || rc.tapwinding > nw { rc.winding } else { rc.tapwinding };
+        let nph = pf.transformers[xfmr].model.phases as i32;
+        let ptphase = if rc.ptphase > nph { 1 } else { rc.ptphase };
+        out.push(RegControlState {
+            name: rc.name.clone(),
+            xfmr,
+            winding: rc.winding - 1,
+            tap_winding: tap_winding - 1,
+            vreg: rc.vreg,
+            band: rc.band,
+            ptratio: rc.ptratio,
+            ctprim: rc.ctprim,
+            r: rc.r,
+            x: rc.x,
+            delay: rc.delay,
+            maxtapchange: rc.maxtapchange,
+            ptphase,
+            vlimit: rc.vlimit,
+            enabled: rc.enabled,
+            armed: false,
+            pending: 0.0,
+            handle: 0,
+        });
+    }
+    Ok(out)
+}
+
+pub(crate) fn build_capcontrols(c: &Circuit, pf: &PowerFlow) -> Result<Vec<CapControlState>, GridError> {
+    let mut out = Vec::new();
+    for cc in &c.capcontrols {
+        let who = format!("CapControl.{}", cc.name);
+        let cname = cc.capacitor.strip_prefix("capacitor.").unwrap_or(&cc.capacitor).to_ascii_lowercase();
+        let cap = pf
+            .capacitors
+            .iter()
+            .position(|k| pf.elements[k.elem].name == cname)
+            .ok_or_else(|| GridError::element(&who, &cc.location, format!("capacitor '{}' not found (or disabled)", cc.capacitor)))?;
+        let (class, name) = cc
+            .element
+            .split_once('.')
+            .ok_or_else(|| GridError::element(&who, &cc.location, format!("element '{}' must be Class.name", cc.element)))?;
+        let class = match class.to_ascii_lowercase().as_str() {
+            "line" => ElementClass::Line,
+            "transformer" => ElementClass::Transformer,
+            "capacitor" => ElementClass::Capacitor,
+            "reactor" => ElementClass::Reactor,
+            "load" => ElementClass::Load,
+            "vsource" => ElementClass::Vsource,
+            _ => return Err(GridError::element(&who, &cc.location, format!("unsupported monitored element '{}'", cc.element))),
+        };
+        let monitored = *pf
+            .element_index
+            .get(&(class, name.to_ascii_lowercase()))
+            .ok_or_else(|| GridError::element(&who, &cc.location, format!("element '{}' not found", cc.element)))?;
+        let terminal = cc.terminal.max(1) - 1;
+        if terminal >= pf.elements[monitored].nterms {
+            return Err(GridError::element(&who, &cc.location, format!("terminal {} does not exist", cc.terminal)));
+        }
+        // PF settings are given in −1..1 (negative = leading); OpenDSS maps them to 0..2.
+        let (on, off) = if cc.kind == CapControlType::PowerFactor {
+            let f = |v: f64| if v < 0.0 { 2.0 + v } else { v };
+            (f(cc.on_setting), f(cc.off_setting))
+        } else {
+            (cc.on_setting, cc.off_setting)
+        };
+        out.push(CapControlState {
+            name: cc.name.clone(),
+            cap,
+            monitored,
+            terminal,
+            kind: cc.kind,
+            ptratio: cc.ptratio,
+            ctratio: cc.ctratio,
+            on,
+            off,
+            on_delay: cc.delay,
+            off_delay: cc.delay_off,
+            dead_time: cc.dead_time,
+            volt_override: cc.volt_override,
+            vmax: cc.vmax,
+            vmin: cc.vmin,
+            ptphase: cc.ptphase,
+            enabled: cc.enabled,
+            armed: false,
+            pending: CapAction::None,
+            handle: 0,
+            last_open_time: -cc.dead_time,
+        });
+    }
+    Ok(out)
+}
+
+/// Currents into an element's conductors for the present voltages (PD elements: Yprim·V).
+fn element_currents(pf: &PowerFlow, e: usize) -> Vec<C> {
+    crate::results::element_currents(pf, e)
+}
+
+fn tap_increment(t: &ogg_dss::Transformer, w: usize) -> f64 {
+    let wd = &t.windings[w];
+    if wd.num_taps > 0 {
+        (wd.max_tap - wd.min_tap) / wd.num_taps as f64
+    } else {
+        0.0
+    }
+}
+
+fn sample_reg(pf: &mut PowerFlow, i: usize) {
+    let reg = pf.regs[i].clone();
+    if reg.maxtapchange == 0 {
+        pf.regs[i].pending = 0.0;
+        return;
+    }
+    let ts = &pf.transformers[reg.xfmr];
+    let t = &ts.model;
+    let e = &pf.elements[ts.elem];
+    let nph = t.phases;
+    let nconds = nph + 1;
+    let k = reg.winding * nconds;
+    let v = |cond: usize| pf.v[e.nodes[cond]];
+    let vbuf: Vec<C> = (0..nph)
+        .map(|p| match t.windings[reg.winding].conn {
+            Connection::Wye => v(k + p) - v(k + nconds - 1),
+            Connection::Delta => {
+                let q = rotate_phase(t, p + 1).min(nconds) - 1;
+                v(k + p) - v(k + q)
+            }
+        })
+        .collect();
+    let (mut vcontrol, controlled_phase) = match reg.ptphase {
+        0 | -1 => {
+            let mut best = 0;
+            for p in 1..nph {
+                let better = if reg.ptphase == 0 {
+                    vbuf[p].norm() > vbuf[best].norm()
+                } else {
+                    vbuf[p].norm() < vbuf[best].norm()
+                };
+                if better {
+                    best = p;
+                }
+            }
+            (vbuf[best] / reg.ptratio, best)
+        }
+        p => {
+            let p = (p.max(1) as usize - 1).min(nph - 1);
+            (vbuf[p] / reg.ptratio, p)
+        }
+    };
+    let vlocal = if reg.vlimit > 0.0 { vcontrol.norm() } else { 0.0 };
+    if reg.r != 0.0 || reg.x != 0.0 {
+        let cur = element_currents(pf, ts.elem);
+        let ildc = cur[nconds * reg.winding + controlled_phase] / reg.ctprim;
+        vcontrol += C::new(reg.r, reg.x) * ildc;
+    }
+    let vactual = vcontrol.norm();
+    if std::env::var_os("OGG_TRACE_CONTROLS").is_some() {
+        eprintln!("reg {} tap {:.5} vactual {vactual:.4} vpt {:.4}", reg.name, ts.taps[reg.tap_winding], (vbuf[controlled_phase] / reg.ptratio).norm());
+    }
+    let mut needed = (reg.vreg - vactual).abs() > reg.band / 2.0;
+    if reg.vlimit > 0.0 && vlocal > reg.vlimit {
+        needed = true;
+    }
+    let tap = ts.taps[reg.tap_winding];
+    let wd = &t.windings[reg.tap_winding];
+    let (min_tap, max_tap) = (wd.min_tap, wd.max_tap);
+    let increment = tap_increment(t, reg.tap_winding);
+    let base_v = winding_vbase(t, reg.winding);
+    let delay = reg.delay;
+    let st = &mut pf.regs[i];
+    if needed {
+        let mut vboost = reg.vreg - vactual;
+        if reg.vlimit > 0.0 && vlocal > reg.vlimit {
+            vboost = reg.vlimit - vlocal;
+        }
+        let boost = vboost * reg.ptratio / base_v;
+        st.pending = if increment > 0.0 { (boost / increment).round_ties_even() * increment } else { 0.0 };
+        if reg.tap_winding != reg.winding {
+            st.pending = -st.pending;
+        }
+        if st.pending != 0.0 && !st.armed {
+            let can_move = if st.pending > 0.0 { tap < max_tap } else { tap > min_tap };
+            if can_move {
+                st.handle = pf.queue.push(delay, Owner::Reg(i), CapAction::None);
+                st.armed = true;
+            }
+        }
+    } else {
+        st.pending = 0.0;
+        if st.armed {
+            let h = st.handle;
+            st.armed = false;
+            st.handle = 0;
+            pf.queue.delete(h);
+        }
+    }
+}
+
+/// Static-mode tap action: 70% of the needed taps, at least one, at most `maxtapchange`.
+fn act_reg(pf: &mut PowerFlow, i: usize) {
+    let st = &mut pf.regs[i];
+    if st.pending == 0.0 {
+        st.armed = false;
+        return;
+    }
+    let (xfmr, tw, pending, limit) = (st.xfmr, st.tap_winding, st.pending, st.maxtapchange);
+    st.pending = 0.0;
+    st.armed = false;
+    let t = &pf.transformers[xfmr].model;
+    let increment = tap_increment(t, tw);
+    let mut ntaps = (0.7 * pending.abs() / increment).trunc() as usize;
+    if ntaps == 0 {
+        ntaps = 1;
+    }
+    if ntaps > limit {
+        ntaps = limit;
+    }
+    let change = if pending > 0.0 { ntaps as f64 * increment } else { -(ntaps as f64) * increment };
+    let wd = &t.windings[tw];
+    let mut new_tap = pf.transformers[xfmr].taps[tw] + change;
+    if new_tap < wd.min_tap {
+        new_tap = wd.min_tap;
+    } else if new_tap > wd.max_tap {
+        new_tap = wd.max_tap;
+    }
+    if new_tap != pf.transformers[xfmr].taps[tw] {
+        pf.transformers[xfmr].taps[tw] = new_tap;
+        // The Yprim of a valid transformer cannot fail to rebuild with a new tap.
+        let _ = pf.update_transformer(xfmr);
+    }
+}
+
+fn cap_closed(pf: &PowerFlow, cap: usize) -> bool {
+    pf.capacitors[cap].states.iter().any(|&s| s == 1)
+}
+
+fn sample_cap(pf: &mut PowerFlow, i: usize) {
+    let cc = pf.capcontrols[i].clone();
+    let closed = cap_closed(pf, cc.cap);
+    let e = &pf.elements[cc.monitored];
+    let off = cc.terminal * e.nconds;
+    let nph = e.nconds.min(pf.elements[pf.capacitors[cc.cap].elem].nconds.max(1));
+    let cap_delta = pf.capacitors[cc.cap].model.conn == Connection::Delta;
+    let term_v: Vec<C> = (0..e.nconds).map(|k| pf.v[e.nodes[off + k]]).collect();
+    let control_voltage = |ptphase: i32| -> f64 {
+        let n = nph.min(term_v.len()).max(1);
+        match ptphase {
+            -1 => term_v[..n].iter().map(|v| v.norm()).fold(1e50, f64::min) / cc.ptratio,
+            0 => term_v[..n].iter().map(|v| v.norm()).fold(0.0, f64::max) / cc.ptratio,
+            p if p < -1 => term_v[..n].iter().map(|v| v.norm()).sum::<f64>() / n as f64 / cc.ptratio,
+            p => {
+                let p = (p as usize).clamp(1, n) - 1;
+                if cap_delta {
+                    let q = if p + 1 >= n { 0 } else { p + 1 };
+                    (term_v[p] - term_v[q]).norm() / cc.ptratio
+                } else {
+                    term_v[p].norm() / cc.ptratio
+                }
+            }
+        }
+    };
+    let mut should_switch = false;
+    let mut pending = cc.pending;
+    if cc.volt_override && cc.kind != CapControlType::Voltage {
+        let vt = control_voltage(cc.ptphase);
+        if !closed && vt < cc.vmin {
+            pending = CapAction::Close;
+            should_switch = true;
+        } else if closed && vt > cc.vmax {
+            pending = CapAction::Open;
+            should_switch = true;
+        }
+    }
+    let cap = &pf.capacitors[cc.cap];
+    // OpenDSS AvailableSteps = NumSteps − LastStepInService.
+    let last_in_service = cap.states.iter().rposition(|&s| s == 1).map(|k| k + 1).unwrap_or(0);
+    let available = cap.states.len() > last_in_service;
+    let total_kvar: f64 = cap.model.kvar.iter().sum();
+    let nsteps = cap.model.kvar.len().max(1) as f64;
+    if !should_switch {
+        let (test, lower_closes) = match cc.kind {
+            CapControlType::Current => {
+                let cur = element_currents(pf, cc.monitored);
+                // ctphase defaults to 1 (the model has no ctphase).
+                (cur[off].norm() / cc.ctratio, false)
+            }
+            CapControlType::Voltage => (control_voltage(cc.ptphase), true),
+            CapControlType::Kvar => {
+                let cur = element_currents(pf, cc.monitored);
+                let s: C = (0..e.nconds).map(|k| pf.v[e.nodes[off + k]] * cur[off + k].conj()).sum();
+                (s.im * 0.001, false)
+            }
+            CapControlType::PowerFactor => {
+                let cur = element_currents(pf, cc.monitored);
+                let s: C = (0..e.nconds).map(|k| pf.v[e.nodes[off + k]] * cur[off + k].conj()).sum();
+                let sabs = s.norm();
+                let mut pfv = if sabs != 0.0 { s.re.abs() / sabs } else { 1.0 };
+                if s.im < 0.0 {
+                    pfv = 2.0 - pfv;
+                }
+                // Encode as (value, special) below.
+                let q_kvar = s.im * 0.001;
+                match closed {
+                    false => {
+                        if pfv < cc.on && q_kvar > total_kvar * 50.0 * 0.01 {
+                            pending = CapAction::Close;
+                            should_switch = true;
+                        } else {
+                            pending = CapAction::None;
+                        }
+                    }
+                    true => {
+                        if pfv > cc.off {
+                            pending = CapAction::Open;
+                            should_switch = true;
+                        } else if available {
+                            if pfv < cc.on && q_kvar > total_kvar / nsteps * 0.5 {
+                                pending = CapAction::Close;
+                                should_switch = true;
+                            }
+                        } else {
+                            pending = CapAction::None;
+                        }
+                    }
+                }
+                (f64::NAN, false)
+            }
+            CapControlType::Time => (f64::NAN, false),
+        };
+        if !test.is_nan() {
+            // Voltage control closes on low values; current and kvar on high ones.
+            let wants_close = if lower_closes { test < cc.on } else { test > cc.on };
+            let wants_open = if lower_closes { test > cc.off } else { test < cc.off };
+            if !closed {
+                if wants_close {
+                    pending = CapAction::Close;
+                    should_switch = true;
+                } else {
+                    pending = CapAction::None;
+                }
+            } else {
+                if lower_closes {
+                    pending = CapAction::None;
+                }
+                if wants_open {
+                    pending = CapAction::Open;
+                    should_switch = true;
+                } else if available {
+                    if wants_close {
+                        pending = CapAction::Close;
+                        should_switch = true;
+                    }
+                } else {
+                    pending = CapAction::None;
+                }
+            }
+        }
+    }
+    let st = &mut pf.capcontrols[i];
+    st.pending = pending;
+    if should_switch && !st.armed {
+        let t_now = 0.0;
+        let delay = if pending == CapAction::Close {
+            if t_now - st.last_open_time < st.dead_time {
+                st.on_delay.max(st.dead_time + st.on_delay - (t_now - st.last_open_time))
+            } else {
+                st.on_delay
+            }
+        } else {
+            st.off_delay
+        };
+        st.handle = pf.queue.push(t_now + delay, Owner::Cap(i), pending);
+        st.armed = true;
+    }
+    let st = &mut pf.capcontrols[i];
+    if st.armed && st.pending == CapAction::None {
+        let h = st.handle;
+        st.armed = false;
+        pf.queue.delete(h);
+    }
+}
+
+fn act_cap(pf: &mut PowerFlow, i: usize) {
+    let cap = pf.capcontrols[i].cap;
+    let pending = pf.capcontrols[i].pending;
+    let closed = cap_closed(pf, cap);
+    let states = &mut pf.capacitors[cap].states;
+    let last_in_service = states.iter().rposition(|&s| s == 1);
+    let mut changed = false;
+    match pending {
+        CapAction::Open => {
+            if closed {
+                if let Some(k) = last_in_service {
+                    states[k] = 0;
+                    changed = true;
+                }
+                if !states.iter().any(|&s| s == 1) {
+                    pf.capcontrols[i].last_open_time = 0.0;
+                }
+            }
+        }
+        CapAction::Close => {
+            let next = last_in_service.map(|k| k + 1).unwrap_or(0);
+            if next < states.len() {
+                states[next] = 1;
+                changed = true;
+            }
+        }
+        CapAction::None => {}
+    }
+    let st = &mut pf.capcontrols[i];
+    st.armed = false;
+    if changed {
+        let _ = pf.update_capacitor(cap);
+    }
+}
+
+/// Samples every control and runs the nearest queued actions. Returns
+/// whether any action ran (i.e. the controls have not settled).
+pub(crate) fn sample_and_act(pf: &mut PowerFlow) -> bool {
+    for i in 0..pf.regs.len() {
+        if pf.regs[i].enabled {
+            sample_reg(pf, i);
+        }
+    }
+    for i in 0..pf.capcontrols.len() {
+        if pf.capcontrols[i].enabled {
+            sample_cap(pf, i);
+        }
+    }
+    let actions = pf.queue.pop_nearest();
+    if std::env::var_os("OGG_TRACE_CONTROLS").is_some() {
+        eprintln!("actions: {:?}", actions.iter().map(|a| (a.owner, a.time)).collect::<Vec<_>>());
+        for r in &pf.regs { eprintln!("  {} pending {:.5} armed {}", r.name, r.pending, r.armed); }
+    }
+    let acted = !actions.is_empty();
+    for a in actions {
+        match a.owner {
+            Owner::Reg(i) => act_reg(pf, i),
+            Owner::Cap(i) => {
+                pf.capcontrols[i].pending = a.code;
+                act_cap(pf, i)
+            }
+        }
+    }
+    acted
+}
+
+impl PowerFlow {
+    /// Regulator taps as (RegControl name, tap in pu, step number
+    /// round((tap − 1)/step)).
+    pub fn regulator_taps(&self) -> Vec<(String, f64, i64)> {
+        self.regs
+            .iter()
+            .map(|r| {
+                let t = &self.transformers[r.xfmr];
+                let tap = t.taps[r.tap_winding];
+                let inc = tap_increment(&t.model, r.tap_winding);
+                let step = if inc > 0.0 { ((tap - 1.0) / inc).round() as i64 } else { 0 };
+                (r.name.clone(), tap, step)
+            })
+            .collect()
+    }
+
+    /// Sets a transformer winding's tap (pu), clamped to its range, and marks Y for refactoring.
+    pub fn set_transformer_tap(&mut self, transformer: &str, winding: usize, tap: f64) -> Result<(), GridError> {
+        let name = transformer.strip_prefix("transformer.").unwrap_or(transformer).to_ascii_lowercase();
+        let t = self
+            .transformers
+            .iter()
+            .position(|t| self.elements[t.elem].name == name)
+            .ok_or_else(|| GridError::Unknown { kind: "transformer", name: transformer.to_string() })?;
+        let w = winding.checked_sub(1).filter(|&w| w < self.transformers[t].taps.len()).ok_or_else(|| {
+            GridError::Invalid(format!("transformer '{transformer}' has no winding {winding}"))
+        })?;
+        let wd = &self.transformers[t].model.windings[w];
+        self.transformers[t].taps[w] = tap.clamp(wd.min_tap, wd.max_tap);
+        self.update_transformer(t)
+    }
+
+    /// Capacitor step states (capacitor name, states).
+    pub fn capacitor_states(&self) -> Vec<(String, Vec<u8>)> {
+        self.capacitors.iter().map(|c| (self.elements[c.elem].name.clone(), c.states.clone())).collect()
+    }
+
+    /// Forgets pending control actions.
+    pub fn reset_controls(&mut self) {
+        self.queue.clear();
+        for r in &mut self.regs {
+            r.armed = false;
+            r.pending = 0.0;
+        }
+        for c in &mut self.capcontrols {
+            c.armed = false;
+            c.pending = CapAction::None;
+            c.last_open_time = -c.dead_time;
+        }
+    }
+}

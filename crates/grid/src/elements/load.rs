@@ -1,0 +1,398 @@
+//! Load models and Yprim (OpenDSS `Load.pas`). The nominal admittance Yeq is
+//! what the system Y holds; the actual current of each phase follows the load
+//! model, with OpenDSS's voltage bands (see docs/opendss-semantics.md §2):
+//! below `vlowpu` a constant impedance, between `vlowpu` and `vminpu` a linear
+//! interpolation of the current, above `vmaxpu` a constant impedance.
+
+use num_complex::Complex64 as C;
+use ogg_dss::{Connection, Load, LoadStatus};
+
+use crate::cmat::CMat;
+
+/// Number of conductors of a load (OpenDSS `SetNcondsForConnection`).
+pub fn conductors(phases: usize, conn: Connection) -> usize {
+    match conn {
+        Connection::Wye => phases + 1,
+        Connection::Delta => {
+            if phases <= 2 {
+                phases + 1
+            } else {
+                phases
+            }
+        }
+    }
+}
+
+/// Per-phase voltage base of a load in volts.
+pub fn vbase(phases: usize, conn: Connection, kv: f64) -> f64 {
+    match conn {
+        Connection::Delta => kv * 1000.0,
+        Connection::Wye => {
+            if phases == 2 || phases == 3 {
+                kv * 1000.0 / 3f64.sqrt()
+            } else {
+                kv * 1000.0
+            }
+        }
+    }
+}
+
+/// Everything needed to compute a load's current from its terminal voltages.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoadCalc {
+    pub phases: usize,
+    pub nconds: usize,
+    pub conn: Connection,
+    pub model: u8,
+    pub status: LoadStatus,
+    pub vbase: f64,
+    pub vminpu: f64,
+    pub vmaxpu: f64,
+    pub cvrwatts: f64,
+    pub cvrvars: f64,
+    pub zipv: Option<[f64; 7]>,
+    /// Neutral impedance of a wye load (rneut < 0: open neutral).
+    pub rneut: f64,
+    pub xneut: f64,
+    /// Nominal kW and kvar (before any multiplier).
+    pub kw: f64,
+    pub kvar: f64,
+    vbase_low: f64,
+    vbase95: f64,
+    vbase105: f64,
+    /// Per-phase nominal W and var, multiplier applied.
+    w_nominal: f64,
+    var_nominal: f64,
+    pub yeq: C,
+    yeq95: C,
+    yeq105: C,
+    yeq105i: C,
+    ilow: C,
+    m95: C,
+    m95i: C,
+    var_base: f64,
+    yq_fixed: f64,
+}
+
+impl LoadCalc {
+    /// `load_mult` is the circuit's LoadMult (ignored by fixed and exempt loads).
+    pub fn new(load: &Load, load_mult: f64) -> Self {
+        let mut calc = LoadCalc::from_parts(
+            load.phases,
+            load.conn,
+            load.kv,
+            load.model,
+            (load.vminpu, load.vmaxpu, load.vlowpu),
+            load.status,
+        );
+        calc.cvrwatts = load.cvrwatts;
+        calc.cvrvars = load.cvrvars;
+        calc.zipv = load.zipv;
+        calc.rneut = load.rneut;
+        calc.xneut = load.xneut;
+        calc.set_nominal(load.kw, load.kvar, load_mult);
+        calc
+    }
+
+    /// A load with zero demand; set it with [`LoadCalc::set_nominal`].
+    /// `bands` = (vminpu, vmaxpu, vlowpu).
+    pub fn from_parts(phases: usize, conn: Connection, kv: f64, model: u8, bands: (f64, f64, f64), status: LoadStatus) -> Self {
+        let vb = vbase(phases, conn, kv);
+        let (vminpu, vmaxpu, vlowpu) = bands;
+        LoadCalc {
+            phases,
+            nconds: conductors(phases, conn),
+            conn,
+            model,
+            status,
+            vbase: vb,
+            vminpu,
+            vmaxpu,
+            cvrwatts: 1.0,
+            cvrvars: 2.0,
+            zipv: None,
+            rneut: -1.0,
+            xneut: 0.0,
+            kw: 0.0,
+            kvar: 0.0,
+            vbase_low: vlowpu * vb,
+            vbase95: vminpu * vb,
+            vbase105: vmaxpu * vb,
+            w_nominal: 0.0,
+            var_nominal: 0.0,
+            yeq: C::new(0.0, 0.0),
+            yeq95: C::new(0.0, 0.0),
+            yeq105: C::new(0.0, 0.0),
+            yeq105i: C::new(0.0, 0.0),
+            ilow: C::new(0.0, 0.0),
+            m95: C::new(0.0, 0.0),
+            m95i: C::new(0.0, 0.0),
+            var_base: 0.0,
+            yq_fixed: 0.0,
+        }
+    }
+
+    /// The multiplier that applies to this load given the circuit's LoadMult.
+    pub fn effective_multiplier(&self, load_mult: f64) -> f64 {
+        match self.status {
+            LoadStatus::Variable => load_mult,
+            LoadStatus::Fixed | LoadStatus::Exempt => 1.0,
+        }
+    }
+
+    /// Sets nominal kW/kvar and recomputes Yeq and the band constants
+    /// (OpenDSS `SetNominalLoad`).
+    pub fn set_nominal(&mut self, kw: f64, kvar: f64, load_mult: f64) {
+        self.kw = kw;
+        self.kvar = kvar;
+        let factor = self.effective_multiplier(load_mult);
+        let nph = self.phases as f64;
+        self.w_nominal = 1000.0 * kw * factor / nph;
+        self.var_nominal = 1000.0 * kvar * factor / nph;
+        let vb = self.vbase;
+        self.yeq = C::new(self.w_nominal, -self.var_nominal) / (vb * vb);
+        self.yeq95 = if self.vminpu != 0.0 { self.yeq / (self.vminpu * self.vminpu) } else { C::new(0.0, 0.0) };
+        self.yeq105 = if self.vmaxpu != 0.0 { self.yeq / (self.vmaxpu * self.vmaxpu) } else { self.yeq };
+        self.yeq105i = if self.vmaxpu != 0.0 { self.yeq / self.vmaxpu } else { self.yeq };
+        self.ilow = self.yeq * self.vbase_low;
+        let i95 = self.yeq95 * self.vbase95;
+        let span = self.vbase95 - self.vbase_low;
+        self.m95 = (i95 - self.ilow) / span;
+        let ibase = self.yeq * vb;
+        self.m95i = (ibase - self.ilow) / span;
+        self.var_base = 1000.0 * kvar / nph;
+        self.yq_fixed = -self.var_base / (vb * vb);
+    }
+
+    /// Actual kW and kvar the load would draw at nominal voltage (multiplier applied).
+    pub fn nominal_power_kw(&self) -> (f64, f64) {
+        let nph = self.phases as f64;
+        (self.w_nominal * nph / 1000.0, self.var_nominal * nph / 1000.0)
+    }
+
+    /// Primitive admittance at nominal (Yeq) in OpenDSS's layout.
+    pub fn yprim(&self) -> CMat {
+        let n = self.nconds;
+        let y = self.yeq;
+        let mut m = CMat::zeros(n);
+        match self.conn {
+            Connection::Wye => {
+                let nn = n - 1;
+                for i in 0..self.phases {
+                    m.set(i, i, y);
+                    m.add(nn, nn, y);
+                    m.set_sym(i, nn, -y);
+                }
+                if self.rneut < 0.0 {
+                    // Open neutral (the default): scale the neutral diagonal
+                    // slightly so a floating neutral stays connected.
+                    let d = m.get(nn, nn) * 1.000001;
+                    m.set(nn, nn, d);
+                } else if self.rneut == 0.0 && self.xneut == 0.0 {
+                    m.add(nn, nn, C::new(1.0e6, 0.0));
+                } else {
+                    m.add(nn, nn, C::new(1.0, 0.0) / C::new(self.rneut, self.xneut));
+                }
+            }
+            Connection::Delta => {
+                for i in 0..self.phases {
+                    let j = if i + 1 >= n { 0 } else { i + 1 };
+                    m.add(i, i, y);
+                    m.add(j, j, y);
+                    m.add_sym(i, j, -y);
+                }
+            }
+        }
+        m
+    }
+
+    fn interp_y95(&self, vmag: f64) -> C {
+        (self.ilow + self.m95 * (vmag - self.vbase_low)) / vmag
+    }
+
+    fn interp_y95i(&self, vmag: f64) -> C {
+        (self.ilow + self.m95i * (vmag - self.vbase_low)) / vmag
+    }
+
+    /// Current drawn by one phase (into the load) at phase voltage `v`
+    /// (OpenDSS `DoConstantPQLoad` and siblings).
+    pub fn phase_current(&self, v: C) -> C {
+        let vmag = v.norm();
+        match self.model {
+            2 => self.yeq * v,
+            1 => {
+                if vmag <= self.vbase_low {
+                    self.yeq * v
+                } else if vmag <= self.vbase95 {
+                    self.interp_y95(vmag) * v
+                } else if vmag > self.vbase105 {
+                    self.yeq105 * v
+                } else {
+                    (C::new(self.w_nominal, self.var_nominal) / v).conj()
+                }
+            }
+            3 => {
+                if vmag <= self.vbase_low {
+                    self.yeq * v
+                } else if vmag <= self.vbase95 {
+                    self.interp_y95(vmag) * v
+                } else if vmag > self.vbase105 {
+                    self.yeq105 * v
+                } else {
+                    (C::new(self.w_nominal, 0.0) / v).conj() + C::new(0.0, self.yeq.im) * v
+                }
+            }
+            4 => {
+                if vmag <= self.vbase_low {
+                    self.yeq * v
+                } else if vmag <= self.vbase95 {
+                    self.interp_y95(vmag) * v
+                } else if vmag > self.vbase105 {
+                    self.yeq105 * v
+                } else {
+                    let vratio = vmag / self.vbase;
+                    let watt_factor = if self.cvrwatts != 1.0 { vratio.powf(self.cvrwatts) } else { vratio };
+                    let mut curr = if watt_factor > 0.0 {
+                        (C::new(self.w_nominal * watt_factor, 0.0) / v).conj()
+                    } else {
+                        C::new(0.0, 0.0)
+                    };
+                    let cvar = if vmag == 0.0 {
+                        C::new(0.0, 0.0)
+                    } else if self.cvrvars == 2.0 {
+                        C::new(0.0, self.yeq.im) * v
+                    } else if self.cvrvars == 3.0 {
+                        let f = vratio * vratio * vratio;
+                        (C::new(0.0, self.var_nominal * f) / v).conj()
+                    } else {
+                        let f = vratio.powf(self.cvrvars);
+                        (C::new(0.0, self.var_nominal * f) / v).conj()
+                    };
+                    curr += cvar;
+                    curr
+                }
+            }
+            5 => {
+                if vmag <= self.vbase_low {
+                    self.yeq * v
+                } else if vmag <= self.vbase95 {
+                    self.interp_y95i(vmag) * v
+                } else if vmag > self.vbase105 {
+                    self.yeq105i * v
+                } else {
+                    (C::new(self.w_nominal, self.var_nominal) / ((v / vmag) * self.vbase)).conj()
+                }
+            }
+            6 => {
+                if vmag <= self.vbase_low {
+                    self.yeq * v
+                } else if vmag <= self.vbase95 {
+                    C::new(self.yeq95.re, self.yq_fixed) * v
+                } else if vmag > self.vbase105 {
+                    C::new(self.yeq105.re, self.yq_fixed) * v
+                } else {
+                    (C::new(self.w_nominal, self.var_base) / v).conj()
+                }
+            }
+            7 => {
+                if vmag <= self.vbase_low {
+                    self.yeq * v
+                } else if vmag <= self.vbase95 {
+                    C::new(self.yeq95.re, self.yq_fixed) * v
+                } else if vmag > self.vbase105 {
+                    C::new(self.yeq105.re, self.yq_fixed) * v
+                } else {
+                    (C::new(self.w_nominal, 0.0) / v).conj() + C::new(0.0, self.yq_fixed) * v
+                }
+            }
+            8 => self.zipv_current(v, vmag),
+            _ => self.yeq * v,
+        }
+    }
+
+    fn zipv_current(&self, v: C, vmag: f64) -> C {
+        let Some(z) = self.zipv else {
+            return self.yeq * v;
+        };
+        if vmag <= self.vbase_low {
+            return self.yeq * v;
+        }
+        let zero = C::new(0.0, 0.0);
+        let mut curr;
+        if vmag <= self.vbase95 {
+            let cz = if z[0] != 0.0 || z[3] != 0.0 { C::new(self.yeq.re * z[0], self.yeq.im * z[3]) } else { zero };
+            let cp = if z[2] != 0.0 || z[5] != 0.0 {
+                let y = self.interp_y95(vmag);
+                C::new(y.re * z[2], y.im * z[5])
+            } else {
+                zero
+            };
+            let ci = if z[1] != 0.0 || z[4] != 0.0 {
+                let y = self.interp_y95i(vmag);
+                C::new(y.re * z[1], y.im * z[4])
+            } else {
+                zero
+            };
+            curr = (cz + ci + cp) * v;
+        } else if vmag > self.vbase105 {
+            let cz = if z[0] != 0.0 || z[3] != 0.0 { C::new(self.yeq.re * z[0], self.yeq.im * z[3]) } else { zero };
+            let cp = if z[2] != 0.0 || z[5] != 0.0 {
+                C::new(self.yeq105.re * z[2], self.yeq105.im * z[5])
+            } else {
+                zero
+            };
+            let ci = if z[1] != 0.0 || z[4] != 0.0 {
+                C::new(self.yeq105i.re * z[1], self.yeq105i.im * z[4])
+            } else {
+                zero
+            };
+            curr = (cz + ci + cp) * v;
+        } else {
+            let cz = if z[0] != 0.0 || z[3] != 0.0 {
+                C::new(self.yeq.re * z[0], self.yeq.im * z[3]) * v
+            } else {
+                zero
+            };
+            let ci = if z[1] != 0.0 || z[4] != 0.0 {
+                (C::new(self.w_nominal * z[1], self.var_nominal * z[4]) / ((v / vmag) * self.vbase)).conj()
+            } else {
+                zero
+            };
+            let cp = if z[2] != 0.0 || z[5] != 0.0 {
+                (C::new(self.w_nominal * z[2], self.var_nominal * z[5]) / v).conj()
+            } else {
+                zero
+            };
+            curr = cz + ci + cp;
+        }
+        if z[6] > 0.0 {
+            let vx = 500.0 * (vmag / self.vbase - z[6]);
+            let evx = (2.0 * vx).exp();
+            let yv = 0.5 * (1.0 + (evx - 1.0) / (evx + 1.0));
+            curr *= yv;
+        }
+        curr
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kw_at(model: u8, pu: f64) -> f64 {
+        let mut l = LoadCalc::from_parts(1, Connection::Wye, 1.0, model, (0.95, 1.05, 0.5), LoadStatus::Variable);
+        l.set_nominal(1000.0, 500.0, 1.0);
+        let v = C::new(pu * 1000.0, 0.0);
+        (v * l.phase_current(v).conj()).re / 1000.0
+    }
+
+    /// The numbers quoted in docs/opendss-semantics.md §2.
+    #[test]
+    fn voltage_bands_match_opendss() {
+        assert!((kw_at(1, 0.90) - 892.1).abs() < 0.05, "{}", kw_at(1, 0.90));
+        assert!((kw_at(1, 1.10) - 1097.5).abs() < 0.05, "{}", kw_at(1, 1.10));
+        assert!((kw_at(5, 0.90) - 850.0).abs() < 0.05, "{}", kw_at(5, 0.90));
+        assert!((kw_at(1, 1.00) - 1000.0).abs() < 1e-9);
+        assert!((kw_at(2, 0.90) - 810.0).abs() < 1e-9);
+    }
+}

@@ -1,0 +1,841 @@
+//! The power-flow engine: compiles a [`Circuit`] into buses, nodes, element
+//! admittances and a sparse system Y, and solves it with OpenDSS's
+//! fixed-point "Normal" algorithm (docs/opendss-semantics.md §6):
+//!
+//! ```text
+//! V(k+1) = Y⁻¹ · Iinj(V(k)),   Iinj = source Norton currents
+//!                                   + Σ loads (Yprim_load·V − I_load(V))
+//! ```
+//!
+//! Y holds every element's Yprim, loads at their nominal admittance. The loop
+//! stops when max over nodes of |Δ|V||/Vbase ≤ tolerance (and never before
+//! two iterations). Controls (regulators, capacitor controls) act between
+//! converged power flows, as OpenDSS's static control mode does.
+
+use std::collections::HashMap;
+
+use num_complex::Complex64 as C;
+use ogg_dss::{Circuit, ControlMode, ElementClass, ElementRef};
+
+use crate::cmat::CMat;
+use crate::controls::{CapControlState, ControlQueue, RegControlState};
+use crate::elements::{self, load::LoadCalc, Yprims};
+use crate::error::{GridError, NonConvergence};
+use crate::network::{grounded, Element, NodeMap};
+use crate::sparse::{Pattern, SparseLu};
+
+/// OpenDSS's default `LegalVoltageBases` (kV line-to-line).
+pub const DEFAULT_VOLTAGE_BASES: [f64; 7] = [0.208, 0.48, 12.47, 24.9, 34.5, 115.0, 230.0];
+
+/// Solver settings (OpenDSS `Set` options).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    pub tolerance: f64,
+    pub max_iterations: usize,
+    pub min_iterations: usize,
+    pub max_control_iterations: usize,
+    pub control_mode: ControlMode,
+    pub load_mult: f64,
+    pub base_frequency: f64,
+}
+
+/// What one `solve` did.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SolveReport {
+    /// The last power flow converged and the controls settled.
+    pub converged: bool,
+    /// Power-flow iterations summed over control iterations (OpenDSS's "Iterations").
+    pub iterations: usize,
+    /// Most iterations of any one power flow in this solve.
+    pub max_iterations_done: usize,
+    pub control_iterations: usize,
+    /// Max |Δ|V||/Vbase of the last iteration.
+    pub last_error: f64,
+    pub non_convergence: Option<NonConvergence>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct TransformerState {
+    pub elem: usize,
+    pub model: ogg_dss::Transformer,
+    pub taps: Vec<f64>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct CapacitorState {
+    pub elem: usize,
+    pub model: ogg_dss::Capacitor,
+    pub states: Vec<u8>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct LoadState {
+    pub elem: usize,
+    pub calc: LoadCalc,
+    /// Nominal kW/kvar as defined in the circuit (restored by `reset_loads`).
+    pub defined_kw: f64,
+    pub defined_kvar: f64,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct SourceState {
+    pub elem: usize,
+    /// Open-circuit phase voltages.
+    pub volts: Vec<C>,
+    /// Norton injection Yprim·[V; 0], per conductor.
+    pub injection: Vec<C>,
+}
+
+/// A net power injection at a bus (generation positive), spread evenly over
+/// the given nodes as constant-power current sources to ground.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct BusInjection {
+    pub bus: usize,
+    pub nodes: Vec<usize>,
+    /// Per node, watts + j·vars.
+    pub s_per_node: C,
+}
+
+/// A compiled circuit with its solution state. Cheap to clone (for
+/// snapshots); holds no globals, so independent copies solve in parallel.
+#[derive(Debug, Clone)]
+pub struct PowerFlow {
+    pub(crate) name: String,
+    pub(crate) nodes: NodeMap,
+    pub(crate) elements: Vec<Element>,
+    pub(crate) element_index: HashMap<(ElementClass, String), usize>,
+    pub(crate) transformers: Vec<TransformerState>,
+    pub(crate) capacitors: Vec<CapacitorState>,
+    pub(crate) loads: Vec<LoadState>,
+    pub(crate) sources: Vec<SourceState>,
+    pub(crate) regs: Vec<RegControlState>,
+    pub(crate) capcontrols: Vec<CapControlState>,
+    pub(crate) queue: ControlQueue,
+    pub(crate) injections: Vec<BusInjection>,
+    pub(crate) settings: Settings,
+    pub(crate) voltage_bases: Vec<f64>,
+    // Linear algebra: element entry → position in the CSC value array.
+    y_map: Vec<Vec<(u32, u32)>>,
+    y_values: Vec<C>,
+    lu: SparseLu,
+    y_dirty: bool,
+    y_factored: bool,
+    /// Source injection per system node (index 0 = ground, unused).
+    src_inj: Vec<C>,
+    // State.
+    pub(crate) v: Vec<C>,
+    vmag_saved: Vec<f64>,
+    pub(crate) node_vbase: Vec<f64>,
+    initialized: bool,
+    rhs: Vec<C>,
+    pub(crate) last: SolveReport,
+    pub(crate) solved_once: bool,
+}
+
+fn class_rank(c: ElementClass) -> usize {
+    match c {
+        ElementClass::Vsource => 0,
+        ElementClass::Transformer => 1,
+        ElementClass::Line => 2,
+        ElementClass::Load => 3,
+        ElementClass::Capacitor => 4,
+        ElementClass::Reactor => 5,
+        ElementClass::RegControl => 6,
+        ElementClass::CapControl => 7,
+    }
+}
+
+/// Definition order of the circuit's elements (OpenDSS numbers buses in it).
+fn element_order(c: &Circuit) -> Vec<ElementRef> {
+    let counts = [
+        (ElementClass::Vsource, c.vsources.len()),
+        (ElementClass::Transformer, c.transformers.len()),
+        (ElementClass::Line, c.lines.len()),
+        (ElementClass::Load, c.loads.len()),
+        (ElementClass::Capacitor, c.capacitors.len()),
+        (ElementClass::Reactor, c.reactors.len()),
+    ];
+    let mut order: Vec<ElementRef> = c
+        .definition_order
+        .iter()
+        .copied()
+        .filter(|r| counts.iter().any(|(cl, n)| *cl == r.class && r.index < *n))
+        .collect();
+    // Anything the list misses (or all of it, if empty) goes last in class order.
+    let mut seen = std::collections::HashSet::new();
+    for r in &order {
+        seen.insert(*r);
+    }
+    let mut rest: Vec<ElementRef> = Vec::new();
+    for (cl, n) in counts {
+        for index in 0..n {
+            let r = ElementRef { class: cl, index };
+            if !seen.contains(&r) {
+                rest.push(r);
+            }
+        }
+    }
+    rest.sort_by_key(|r| (class_rank(r.class), r.index));
+    order.extend(rest);
+    // Sources first regardless: OpenDSS creates the circuit's Vsource before anything else.
+    order.sort_by_key(|r| usize::from(r.class != ElementClass::Vsource));
+    order
+}
+
+impl PowerFlow {
+    /// Compiles a circuit: numbering, Yprims, Y pattern and symbolic
+    /// factorisation, and voltage bases (CalcVoltageBases) when the script
+    /// asked for them or gave a list of bases.
+    pub fn new(circuit: &Circuit) -> Result<Self, GridError> {
+        let base_frequency = if circuit.options.base_frequency > 0.0 { circuit.options.base_frequency } else { 60.0 };
+        let settings = Settings {
+            tolerance: circuit.options.tolerance,
+            max_iterations: circuit.options.max_iterations.max(1),
+            min_iterations: 2,
+            max_control_iterations: circuit.options.max_control_iterations.max(1),
+            control_mode: circuit.options.control_mode,
+            load_mult: circuit.options.load_mult,
+            base_frequency,
+        };
+        if circuit.vsources.iter().all(|v| !v.enabled) {
+            return Err(GridError::Invalid(format!("circuit '{}' has no enabled voltage source", circuit.name)));
+        }
+
+        let mut nodes = NodeMap::new();
+        let mut elements: Vec<Element> = Vec::new();
+        let mut transformers = Vec::new();
+        let mut capacitors = Vec::new();
+        let mut loads = Vec::new();
+        let mut sources = Vec::new();
+
+        for r in element_order(circuit) {
+            let idx = elements.len();
+            match r.class {
+                ElementClass::Vsource => {
+                    let v = &circuit.vsources[r.index];
+                    if !v.enabled {
+                        continue;
+                    }
+                    let (yp, volts) = elements::vsource::yprim(v)?;
+                    let b2 = v.bus2.clone().unwrap_or_else(|| grounded(&v.bus1.bus, v.phases));
+                    let el = build_element(&mut nodes, ElementClass::Vsource, &v.name, r.index, &[&v.bus1, &b2], v.phases, v.phases, yp);
+                    let mut injection = vec![C::new(0.0, 0.0); 2 * v.phases];
+                    let mut vt = vec![C::new(0.0, 0.0); 2 * v.phases];
+                    vt[..v.phases].copy_from_slice(&volts);
+                    el.yprim.mul_vec(&vt, &mut injection);
+                    elements.push(el);
+                    sources.push(SourceState { elem: idx, volts, injection });
+                }
+                ElementClass::Line => {
+                    let l = &circuit.lines[r.index];
+                    if !l.enabled {
+                        continue;
+                    }
+                    let yp = elements::line::yprim(l, base_frequency)?;
+                    elements.push(build_element(&mut nodes, ElementClass::Line, &l.name, r.index, &[&l.bus1, &l.bus2], l.phases, l.phases, yp));
+                }
+                ElementClass::Transformer => {
+                    let t = &circuit.transformers[r.index];
+                    if !t.enabled {
+                        continue;
+                    }
+                    let taps: Vec<f64> = t.windings.iter().map(|w| w.tap).collect();
+                    let yp = elements::transformer::yprim(t, &taps)?;
+                    let buses: Vec<&ogg_dss::BusRef> = t.windings.iter().map(|w| &w.bus).collect();
+                    elements.push(build_element(&mut nodes, ElementClass::Transformer, &t.name, r.index, &buses, t.phases, t.phases + 1, yp));
+                    transformers.push(TransformerState { elem: idx, model: t.clone(), taps });
+                }
+                ElementClass::Load => {
+                    let l = &circuit.loads[r.index];
+                    if !l.enabled {
+                        continue;
+                    }
+                    if l.phases == 0 || !(l.kv > 0.0) {
+                        return Err(GridError::element(format!("Load.{}", l.name), &l.location, "needs phases > 0 and kV > 0"));
+                    }
+                    let calc = LoadCalc::new(l, settings.load_mult);
+                    let full = calc.yprim();
+                    let yp = Yprims { series: elements::tiny_diagonal(&full), full };
+                    let nconds = calc.nconds;
+                    elements.push(build_element(&mut nodes, ElementClass::Load, &l.name, r.index, &[&l.bus1], l.phases, nconds, yp));
+                    loads.push(LoadState { elem: idx, calc, defined_kw: l.kw, defined_kvar: l.kvar });
+                }
+                ElementClass::Capacitor => {
+                    let c = &circuit.capacitors[r.index];
+                    if !c.enabled {
+                        continue;
+                    }
+                    let mut states = c.states.clone();
+                    states.resize(c.kvar.len(), 1);
+                    let yp = elements::capacitor::yprim(c, &states, base_frequency)?;
+                    let b2 = c.bus2.clone().unwrap_or_else(|| grounded(&c.bus1.bus, c.phases));
+                    elements.push(build_element(&mut nodes, ElementClass::Capacitor, &c.name, r.index, &[&c.bus1, &b2], c.phases, c.phases, yp));
+                    capacitors.push(CapacitorState { elem: idx, model: c.clone(), states });
+                }
+                ElementClass::Reactor => {
+                    let x = &circuit.reactors[r.index];
+                    if !x.enabled {
+                        continue;
+                    }
+                    let yp = elements::reactor::yprim(x)?;
+                    let b2 = x.bus2.clone().unwrap_or_else(|| grounded(&x.bus1.bus, x.phases));
+                    elements.push(build_element(&mut nodes, ElementClass::Reactor, &x.name, r.index, &[&x.bus1, &b2], x.phases, x.phases, yp));
+                }
+                ElementClass::RegControl | ElementClass::CapControl => {}
+            }
+        }
+        let element_index: HashMap<(ElementClass, String), usize> =
+            elements.iter().enumerate().map(|(i, e)| ((e.class, e.name.clone()), i)).collect();
+
+        let n = nodes.n_nodes();
+        if n == 0 {
+            return Err(GridError::Invalid(format!("circuit '{}' has no nodes", circuit.name)));
+        }
+        // Pattern of Y: every pair of non-ground conductors of every element.
+        let mut entries = Vec::new();
+        for e in &elements {
+            for &a in &e.nodes {
+                for &b in &e.nodes {
+                    if a != 0 && b != 0 {
+                        entries.push((a - 1, b - 1));
+                    }
+                }
+            }
+        }
+        let pattern = Pattern::from_entries(n, entries);
+        let y_map = elements
+            .iter()
+            .map(|e| {
+                let k = e.nodes.len();
+                let mut m = Vec::new();
+                for (i, &a) in e.nodes.iter().enumerate() {
+                    for (j, &b) in e.nodes.iter().enumerate() {
+                        if a != 0 && b != 0 {
+                            let pos = pattern.position(a - 1, b - 1).expect("entry is in the pattern");
+                            m.push(((i * k + j) as u32, pos as u32));
+                        }
+                    }
+                }
+                m
+            })
+            .collect();
+        let nnz = pattern.nnz();
+        let lu = SparseLu::analyse(pattern)?;
+
+        let mut src_inj = vec![C::new(0.0, 0.0); n + 1];
+        for s in &sources {
+            for (k, &node) in elements[s.elem].nodes.iter().enumerate() {
+                if node != 0 {
+                    src_inj[node] += s.injection[k];
+                }
+            }
+        }
+
+        let mut pf = PowerFlow {
+            name: circuit.name.clone(),
+            nodes,
+            elements,
+            element_index,
+            transformers,
+            capacitors,
+            loads,
+            sources,
+            regs: Vec::new(),
+            capcontrols: Vec::new(),
+            queue: ControlQueue::default(),
+            injections: Vec::new(),
+            settings,
+            voltage_bases: if circuit.voltage_bases.is_empty() {
+                DEFAULT_VOLTAGE_BASES.to_vec()
+            } else {
+                circuit.voltage_bases.clone()
+            },
+            y_map,
+            y_values: vec![C::new(0.0, 0.0); nnz],
+            lu,
+            y_dirty: true,
+            y_factored: false,
+            src_inj,
+            v: vec![C::new(0.0, 0.0); n + 1],
+            vmag_saved: vec![0.0; n + 1],
+            node_vbase: vec![0.0; n + 1],
+            initialized: false,
+            rhs: vec![C::new(0.0, 0.0); n],
+            last: SolveReport::default(),
+            solved_once: false,
+        };
+        pf.regs = crate::controls::build_regcontrols(circuit, &pf)?;
+        pf.capcontrols = crate::controls::build_capcontrols(circuit, &pf)?;
+        if circuit.calc_voltage_bases || !circuit.voltage_bases.is_empty() {
+            pf.calc_voltage_bases()?;
+        }
+        Ok(pf)
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    pub fn settings_mut(&mut self) -> &mut Settings {
+        &mut self.settings
+    }
+
+    pub fn n_nodes(&self) -> usize {
+        self.nodes.n_nodes()
+    }
+
+    /// Stamps every element's Yprim into the CSC values and refactors.
+    fn assemble_and_factor(&mut self, series: bool) -> Result<(), GridError> {
+        self.y_values.iter_mut().for_each(|v| *v = C::new(0.0, 0.0));
+        for (e, map) in self.elements.iter().zip(&self.y_map) {
+            let y = if series { &e.yprim_series } else { &e.yprim };
+            let data = y.as_slice();
+            for &(flat, pos) in map {
+                self.y_values[pos as usize] += data[flat as usize];
+            }
+        }
+        self.y_factored = false;
+        self.lu.factor(&self.y_values)?;
+        if !series {
+            self.y_factored = true;
+            self.y_dirty = false;
+        }
+        Ok(())
+    }
+
+    fn ensure_factored(&mut self) -> Result<(), GridError> {
+        if self.y_dirty || !self.y_factored {
+            self.assemble_and_factor(false)?;
+        }
+        Ok(())
+    }
+
+    /// Solves Y·V = rhs (rhs indexed by system node, entry 0 ignored) into `self.v`.
+    fn solve_linear(&mut self, rhs_full: &[C]) -> Result<(), GridError> {
+        let n = self.n_nodes();
+        self.rhs.copy_from_slice(&rhs_full[1..=n]);
+        self.lu.solve_in_place(&mut self.rhs)?;
+        self.v[1..=n].copy_from_slice(&self.rhs);
+        self.v[0] = C::new(0.0, 0.0);
+        Ok(())
+    }
+
+    /// OpenDSS `CalcVoltageBases`: a no-load solution on the series Y, then
+    /// each bus gets the listed base nearest to its first node's voltage.
+    pub fn calc_voltage_bases(&mut self) -> Result<(), GridError> {
+        self.assemble_and_factor(true)?;
+        self.y_dirty = true; // the LU now holds the series matrix
+        let rhs = self.src_inj.clone();
+        let saved = self.v.clone();
+        self.solve_linear(&rhs)?;
+        for b in 0..self.nodes.buses.len() {
+            let bus = &self.nodes.buses[b];
+            let Some(&(_, first)) = bus.nodes.first() else { continue };
+            let kv_ll = self.v[first].norm() * 0.001732;
+            let base = nearest_base(&self.voltage_bases, kv_ll);
+            self.nodes.buses[b].kv_base_ln = base / 3f64.sqrt();
+        }
+        self.refresh_node_vbase();
+        if self.solved_once {
+            self.v = saved;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn refresh_node_vbase(&mut self) {
+        for bus in &self.nodes.buses {
+            for &(_, idx) in &bus.nodes {
+                self.node_vbase[idx] = bus.kv_base_ln * 1000.0;
+            }
+        }
+    }
+
+    /// Injection currents for the present voltages (sources, loads, bus injections).
+    fn injection_currents(&self, out: &mut [C]) {
+        out.copy_from_slice(&self.src_inj);
+        let mut vt = [C::new(0.0, 0.0); 8];
+        let mut yv = [C::new(0.0, 0.0); 8];
+        for ld in &self.loads {
+            let e = &self.elements[ld.elem];
+            let nc = e.nconds;
+            if nc > 8 {
+                // Loads never have more than 4 conductors; guard anyway.
+                continue;
+            }
+            for k in 0..nc {
+                vt[k] = self.v[e.nodes[k]];
+            }
+            e.yprim.mul_vec(&vt[..nc], &mut yv[..nc]);
+            let calc = &ld.calc;
+            for i in 0..calc.phases {
+                let (j, vphase) = match calc.conn {
+                    ogg_dss::Connection::Wye => (nc - 1, vt[i] - vt[nc - 1]),
+                    ogg_dss::Connection::Delta => {
+                        let j = if i + 1 >= nc { 0 } else { i + 1 };
+                        (j, vt[i] - vt[j])
+                    }
+                };
+                let cur = calc.phase_current(vphase);
+                yv[i] -= cur;
+                yv[j] += cur;
+            }
+            for k in 0..nc {
+                let node = e.nodes[k];
+                if node != 0 {
+                    out[node] += yv[k];
+                }
+            }
+        }
+        for inj in &self.injections {
+            for &node in &inj.nodes {
+                let v = self.v[node];
+                if v.norm() > 0.0 {
+                    out[node] += (inj.s_per_node / v).conj();
+                }
+            }
+        }
+    }
+
+    /// OpenDSS `Converged`: max |Δ|V||/Vbase over nodes; updates the saved magnitudes.
+    fn check_convergence(&mut self) -> (f64, usize) {
+        let mut max_err = 0.0f64;
+        let mut worst = 0;
+        for k in 1..self.v.len() {
+            let vmag = self.v[k].norm();
+            let base = self.node_vbase[k];
+            let err = if base > 0.0 {
+                (vmag - self.vmag_saved[k]).abs() / base
+            } else if vmag != 0.0 {
+                (1.0 - self.vmag_saved[k] / vmag).abs()
+            } else {
+                0.0
+            };
+            self.vmag_saved[k] = vmag;
+            if err > max_err || err.is_nan() {
+                max_err = if err.is_nan() { f64::NAN } else { err };
+                worst = k;
+                if err.is_nan() {
+                    break;
+                }
+            }
+        }
+        (max_err, worst)
+    }
+
+    /// One power flow without controls (OpenDSS `DoNormalSolution`). Returns
+    /// (iterations, converged, last error, worst node).
+    fn normal_solution(&mut self) -> Result<(usize, bool, f64, usize), GridError> {
+        self.ensure_factored()?;
+        if !self.initialized {
+            // OpenDSS `SolveYDirect`: sources only, loads as their nominal Y.
+            let rhs = self.src_inj.clone();
+            self.solve_linear(&rhs)?;
+            self.initialized = true;
+        }
+        let mut rhs = vec![C::new(0.0, 0.0); self.v.len()];
+        let mut iteration = 0;
+        loop {
+            iteration += 1;
+            self.injection_currents(&mut rhs);
+            self.solve_linear(&rhs)?;
+            let (err, worst) = self.check_convergence();
+            if err.is_nan() {
+                return Ok((iteration, false, err, worst));
+            }
+            let converged = err <= self.settings.tolerance;
+            if (converged && iteration >= self.settings.min_iterations) || iteration >= self.settings.max_iterations {
+                return Ok((iteration, converged, err, worst));
+            }
+        }
+    }
+
+    /// OpenDSS `Solve` in snapshot mode: power flow, then control iterations
+    /// until the controls settle. Warm-starts from the present voltages. A
+    /// failure of the linear solver is an error; non-convergence is reported
+    /// in the returned report (`converged = false`, `non_convergence`).
+    pub fn solve(&mut self) -> Result<SolveReport, GridError> {
+        let mut report = SolveReport::default();
+        let mut done = false;
+        let mut pf_converged;
+        let mut last_err;
+        let mut worst;
+        loop {
+            report.control_iterations += 1;
+            let (it, conv, err, w) = self.normal_solution()?;
+            pf_converged = conv;
+            last_err = err;
+            worst = w;
+            report.iterations += it;
+            report.max_iterations_done = report.max_iterations_done.max(it);
+            if report.control_iterations < self.settings.max_control_iterations {
+                if pf_converged {
+                    if self.settings.control_mode == ControlMode::Off {
+                        done = true;
+                    } else {
+                        let acted = crate::controls::sample_and_act(self);
+                        if !acted {
+                            done = true;
+                        }
+                    }
+                } else {
+                    done = true;
+                }
+            }
+            if self.y_dirty {
+                self.ensure_factored()?;
+            }
+            if done || report.control_iterations >= self.settings.max_control_iterations {
+                break;
+            }
+        }
+        report.last_error = last_err;
+        self.solved_once = true;
+        if !pf_converged {
+            report.non_convergence = Some(NonConvergence {
+                iterations: report.max_iterations_done.min(self.settings.max_iterations),
+                control_iterations: report.control_iterations,
+                worst_node: self.nodes.node_name(worst),
+                mismatch: last_err,
+                controls_exhausted: false,
+            });
+        } else if !done {
+            report.non_convergence = Some(NonConvergence {
+                iterations: report.iterations,
+                control_iterations: report.control_iterations,
+                worst_node: self.nodes.node_name(worst),
+                mismatch: last_err,
+                controls_exhausted: true,
+            });
+        }
+        report.converged = pf_converged && done;
+        self.last = report.clone();
+        Ok(report)
+    }
+
+    /// Recomputes a transformer's Yprim after a tap change.
+    pub(crate) fn update_transformer(&mut self, t: usize) -> Result<(), GridError> {
+        let ts = &self.transformers[t];
+        let yp = elements::transformer::yprim(&ts.model, &ts.taps)?;
+        let e = &mut self.elements[ts.elem];
+        e.yprim = yp.full;
+        e.yprim_series = yp.series;
+        self.y_dirty = true;
+        Ok(())
+    }
+
+    /// Recomputes a capacitor's Yprim after a step change.
+    pub(crate) fn update_capacitor(&mut self, c: usize) -> Result<(), GridError> {
+        let cs = &self.capacitors[c];
+        let yp = elements::capacitor::yprim(&cs.model, &cs.states, self.settings.base_frequency)?;
+        let e = &mut self.elements[cs.elem];
+        e.yprim = yp.full;
+        e.yprim_series = yp.series;
+        self.y_dirty = true;
+        Ok(())
+    }
+
+    // ----- edits -----------------------------------------------------------
+
+    pub fn load_index(&self, name: &str) -> Option<usize> {
+        let key = name.strip_prefix("load.").or_else(|| name.strip_prefix("Load.")).unwrap_or(name).to_ascii_lowercase();
+        let e = *self.element_index.get(&(ElementClass::Load, key))?;
+        self.loads.iter().position(|l| l.elem == e)
+    }
+
+    pub fn n_loads(&self) -> usize {
+        self.loads.len()
+    }
+
+    pub fn load_name(&self, i: usize) -> &str {
+        &self.elements[self.loads[i].elem].name
+    }
+
+    /// Nominal (kW, kvar) of a load, before LoadMult.
+    pub fn load_nominal(&self, i: usize) -> (f64, f64) {
+        (self.loads[i].calc.kw, self.loads[i].calc.kvar)
+    }
+
+    /// Sets a load's nominal kW and kvar. Like OpenDSS's API path, this does
+    /// not touch the system Y (the load's Y stays at its compiled nominal):
+    /// the solution is the same, only the iteration count differs.
+    pub fn set_load(&mut self, i: usize, kw: f64, kvar: f64) {
+        let lm = self.settings.load_mult;
+        self.loads[i].calc.set_nominal(kw, kvar, lm);
+    }
+
+    /// Multiplies every load's nominal demand by `factor` (Y untouched).
+    pub fn scale_loads(&mut self, factor: f64) {
+        let lm = self.settings.load_mult;
+        for l in &mut self.loads {
+            let (kw, kvar) = (l.calc.kw * factor, l.calc.kvar * factor);
+            l.calc.set_nominal(kw, kvar, lm);
+        }
+    }
+
+    /// Restores every load's nominal demand to the circuit's values.
+    pub fn reset_loads(&mut self) {
+        let lm = self.settings.load_mult;
+        for l in &mut self.loads {
+            let (kw, kvar) = (l.defined_kw, l.defined_kvar);
+            l.calc.set_nominal(kw, kvar, lm);
+        }
+    }
+
+    /// Sets LoadMult (applies to variable loads; Y untouched).
+    pub fn set_load_mult(&mut self, load_mult: f64) {
+        self.settings.load_mult = load_mult;
+        for l in &mut self.loads {
+            let (kw, kvar) = (l.calc.kw, l.calc.kvar);
+            l.calc.set_nominal(kw, kvar, load_mult);
+        }
+    }
+
+    pub fn bus_index(&self, name: &str) -> Option<usize> {
+        self.nodes.bus_index.get(&name.to_ascii_lowercase()).copied()
+    }
+
+    /// Adds a net injection (kW, kvar; positive = generation) at a bus,
+    /// spread evenly over its phase nodes (1, 2, 3) as constant power.
+    /// Injections at the same bus add up.
+    pub fn add_bus_injection(&mut self, bus: &str, kw: f64, kvar: f64) -> Result<(), GridError> {
+        let b = self.bus_index(bus).ok_or_else(|| GridError::Unknown { kind: "bus", name: bus.to_string() })?;
+        let mut phase_nodes: Vec<usize> =
+            self.nodes.buses[b].nodes.iter().filter(|(n, _)| (1..=3).contains(n)).map(|&(_, i)| i).collect();
+        if phase_nodes.is_empty() {
+            phase_nodes = self.nodes.buses[b].nodes.iter().map(|&(_, i)| i).collect();
+        }
+        if phase_nodes.is_empty() {
+            return Err(GridError::Invalid(format!("bus '{bus}' has no nodes")));
+        }
+        phase_nodes.sort_unstable();
+        let s = C::new(kw * 1000.0, kvar * 1000.0) / phase_nodes.len() as f64;
+        if let Some(inj) = self.injections.iter_mut().find(|i| i.bus == b) {
+            inj.s_per_node += s * inj.nodes.len() as f64 / phase_nodes.len() as f64;
+        } else {
+            self.injections.push(BusInjection { bus: b, nodes: phase_nodes, s_per_node: s });
+        }
+        Ok(())
+    }
+
+    pub fn clear_bus_injections(&mut self) {
+        self.injections.clear();
+    }
+
+    /// Voltages (system node 1..=n; index 0 is ground).
+    pub fn node_voltages(&self) -> &[C] {
+        &self.v
+    }
+
+    /// Forgets the solution: the next solve starts from OpenDSS's
+    /// initialisation (sources only, loads as nominal admittances).
+    pub fn reset_solution(&mut self) {
+        self.initialized = false;
+        self.v.iter_mut().for_each(|v| *v = C::new(0.0, 0.0));
+        self.vmag_saved.iter_mut().for_each(|v| *v = 0.0);
+    }
+
+    /// Voltages and saved magnitudes, to restore after a failed solve.
+    pub(crate) fn save_state(&self) -> (Vec<C>, Vec<f64>, bool) {
+        (self.v.clone(), self.vmag_saved.clone(), self.initialized)
+    }
+
+    pub(crate) fn restore_state(&mut self, s: (Vec<C>, Vec<f64>, bool)) {
+        self.v = s.0;
+        self.vmag_saved = s.1;
+        self.initialized = s.2;
+    }
+
+    pub fn last_report(&self) -> &SolveReport {
+        &self.last
+    }
+}
+
+fn nearest_base(bases: &[f64], kv: f64) -> f64 {
+    let mut best = 0.0;
+    let mut min_diff = 1.0e50;
+    for &b in bases {
+        if b == 0.0 {
+            continue;
+        }
+        let diff = (1.0 - kv / b).abs();
+        if diff < min_diff {
+            min_diff = diff;
+            best = b;
+        }
+    }
+    best
+}
+
+#[allow(clippy::too_many_arguments)]
+fn build_element(
+    nodes: &mut NodeMap,
+    class: ElementClass,
+    name: &str,
+    model_index: usize,
+    terminals: &[&ogg_dss::BusRef],
+    phases: usize,
+    nconds: usize,
+    yp: Yprims,
+) -> Element {
+    let mut node_idx = Vec::with_capacity(terminals.len() * nconds);
+    let mut numbers = Vec::with_capacity(terminals.len() * nconds);
+    let mut terminal_bus = Vec::with_capacity(terminals.len());
+    for t in terminals {
+        let (bus, nums, idx) = nodes.connect(t, phases, nconds);
+        terminal_bus.push(bus);
+        numbers.extend(nums);
+        node_idx.extend(idx);
+    }
+    Element {
+        class,
+        name: name.to_string(),
+        model_index,
+        nterms: terminals.len(),
+        nconds,
+        nodes: node_idx,
+        terminal_bus,
+        node_numbers: numbers,
+        yprim: yp.full,
+        yprim_series: yp.series,
+    }
+}
+
+impl PowerFlow {
+    /// Yprim of an element as it is in the system Y, with its conductor
+    /// labels (`bus.node`), for checks against OpenDSS.
+    pub fn element_yprim(&self, full_name: &str) -> Option<(Vec<String>, CMat)> {
+        let (class, name) = full_name.split_once('.')?;
+        let class = match class.to_ascii_lowercase().as_str() {
+            "vsource" => ElementClass::Vsource,
+            "line" => ElementClass::Line,
+            "transformer" => ElementClass::Transformer,
+            "load" => ElementClass::Load,
+            "capacitor" => ElementClass::Capacitor,
+            "reactor" => ElementClass::Reactor,
+            _ => return None,
+        };
+        let &i = self.element_index.get(&(class, name.to_ascii_lowercase()))?;
+        let e = &self.elements[i];
+        let labels = (0..e.nodes.len())
+            .map(|k| format!("{}.{}", self.nodes.buses[e.terminal_bus[k / e.nconds]].name, e.node_numbers[k]))
+            .collect();
+        Some((labels, e.yprim.clone()))
+    }
+
+    /// Names of all compiled elements (`Class.name`), in definition order.
+    pub fn element_names(&self) -> Vec<String> {
+        self.elements.iter().map(|e| e.full_name()).collect()
+    }
+
+    /// Turns a non-converged report into an error.
+    pub fn require_converged(report: &SolveReport) -> Result<(), GridError> {
+        match &report.non_convergence {
+            Some(nc) => Err(GridError::NotConverged(nc.clone())),
+            None => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,152 @@
+//! Buses, nodes and the compiled elements of a circuit.
+//!
+//! Numbering follows OpenDSS: elements are visited in definition order, each
+//! terminal's bus is added when first seen and each of its nodes gets the next
+//! system index when first seen. Node 0 of every bus is ground and gets no
+//! index (index 0 below means "ground").
+//!
+//! Bus-spec defaulting (OpenDSS `ProcessBusDefs`): conductor i of an element
+//! with p phases is node i for i ≤ p and node 0 otherwise; nodes given in the
+//! bus spec override the first conductors.
+
+use std::collections::HashMap;
+
+use ogg_dss::{BusRef, ElementClass};
+
+use crate::cmat::CMat;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bus {
+    pub name: String,
+    /// (node number, system index) in the order the nodes were first seen.
+    pub nodes: Vec<(u32, usize)>,
+    /// Line-to-neutral base kV from CalcVoltageBases (0 if none).
+    pub kv_base_ln: f64,
+}
+
+/// An element as the engine sees it: where its conductors connect and its
+/// primitive admittance.
+#[derive(Debug, Clone)]
+pub struct Element {
+    pub class: ElementClass,
+    /// Lower-case name without class prefix.
+    pub name: String,
+    /// Index into the circuit's vector of this class.
+    pub model_index: usize,
+    pub nterms: usize,
+    pub nconds: usize,
+    /// System node of each conductor (terminal-major), 0 = ground.
+    pub nodes: Vec<usize>,
+    /// Bus index of each terminal.
+    pub terminal_bus: Vec<usize>,
+    /// Node number (within its bus) of each conductor.
+    pub node_numbers: Vec<u32>,
+    /// The admittance this element contributes to the system Y.
+    pub yprim: CMat,
+    /// OpenDSS's "series" Yprim, used for the no-load solution.
+    pub yprim_series: CMat,
+}
+
+impl Element {
+    pub fn class_name(&self) -> &'static str {
+        class_name(self.class)
+    }
+
+    /// `Class.name`, as OpenDSS reports it.
+    pub fn full_name(&self) -> String {
+        format!("{}.{}", self.class_name(), self.name)
+    }
+
+    /// Power-delivery element (lines, transformers, capacitors, reactors).
+    pub fn is_pd(&self) -> bool {
+        matches!(self.class, ElementClass::Line | ElementClass::Transformer | ElementClass::Capacitor | ElementClass::Reactor)
+    }
+}
+
+pub fn class_name(c: ElementClass) -> &'static str {
+    match c {
+        ElementClass::Vsource => "Vsource",
+        ElementClass::Line => "Line",
+        ElementClass::Transformer => "Transformer",
+        ElementClass::Load => "Load",
+        ElementClass::Capacitor => "Capacitor",
+        ElementClass::Reactor => "Reactor",
+        ElementClass::RegControl => "RegControl",
+        ElementClass::CapControl => "CapControl",
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct NodeMap {
+    pub buses: Vec<Bus>,
+    pub bus_index: HashMap<String, usize>,
+    /// (bus index, node number) of each system node; entry 0 is ground.
+    pub node_label: Vec<(usize, u32)>,
+}
+
+impl NodeMap {
+    pub fn new() -> Self {
+        NodeMap { buses: Vec::new(), bus_index: HashMap::new(), node_label: vec![(usize::MAX, 0)] }
+    }
+
+    /// Number of system nodes (excluding ground).
+    pub fn n_nodes(&self) -> usize {
+        self.node_label.len() - 1
+    }
+
+    pub fn add_bus(&mut self, name: &str) -> usize {
+        if let Some(&i) = self.bus_index.get(name) {
+            return i;
+        }
+        let i = self.buses.len();
+        self.buses.push(Bus { name: name.to_string(), nodes: Vec::new(), kv_base_ln: 0.0 });
+        self.bus_index.insert(name.to_string(), i);
+        i
+    }
+
+    /// System index of `bus.node`, created if new (node 0 → ground, 0).
+    pub fn add_node(&mut self, bus: usize, node: u32) -> usize {
+        if node == 0 {
+            return 0;
+        }
+        if let Some(&(_, idx)) = self.buses[bus].nodes.iter().find(|(n, _)| *n == node) {
+            return idx;
+        }
+        let idx = self.node_label.len();
+        self.node_label.push((bus, node));
+        self.buses[bus].nodes.push((node, idx));
+        idx
+    }
+
+    pub fn node_name(&self, idx: usize) -> String {
+        if idx == 0 {
+            return "ground".into();
+        }
+        let (b, n) = self.node_label[idx];
+        format!("{}.{}", self.buses[b].name, n)
+    }
+
+    /// Resolves one terminal: node numbers per conductor with OpenDSS
+    /// defaulting, bus created/looked up, nodes numbered.
+    pub fn connect(&mut self, bus_ref: &BusRef, phases: usize, nconds: usize) -> (usize, Vec<u32>, Vec<usize>) {
+        let numbers = conductor_nodes(bus_ref, phases, nconds);
+        let bus = self.add_bus(&bus_ref.bus);
+        let idx = numbers.iter().map(|&n| self.add_node(bus, n)).collect();
+        (bus, numbers, idx)
+    }
+}
+
+/// Node number of each conductor of a terminal (OpenDSS `ProcessBusDefs`).
+pub fn conductor_nodes(bus_ref: &BusRef, phases: usize, nconds: usize) -> Vec<u32> {
+    let mut buf: Vec<u32> = (0..nconds).map(|i| if i < phases { i as u32 + 1 } else { 0 }).collect();
+    for (slot, &n) in buf.iter_mut().zip(&bus_ref.nodes) {
+        *slot = n as u32;
+    }
+    buf
+}
+
+/// A bus reference to `bus` with every conductor grounded (OpenDSS's default
+/// second terminal of shunt elements, `bus.0.0.0`).
+pub fn grounded(bus: &str, nconds: usize) -> BusRef {
+    BusRef { bus: bus.to_string(), nodes: vec![0; nconds] }
+}

@@ -1,0 +1,252 @@
+//! Results of a solved circuit: terminal currents and powers of every
+//! element (OpenDSS convention: flowing *into* the element at each
+//! conductor), losses, source power, node and line-to-line voltages.
+
+use num_complex::Complex64 as C;
+use ogg_dss::ElementClass;
+use serde::Serialize;
+
+use crate::engine::PowerFlow;
+use crate::network::Element;
+
+/// Currents into each conductor of element `e` (terminal-major).
+pub fn element_currents(pf: &PowerFlow, e: usize) -> Vec<C> {
+    let el: &Element = &pf.elements[e];
+    let vt: Vec<C> = el.nodes.iter().map(|&n| pf.v[n]).collect();
+    let mut cur = vec![C::new(0.0, 0.0); vt.len()];
+    match el.class {
+        ElementClass::Load => {
+            let Some(ld) = pf.loads.iter().find(|l| l.elem == e) else { return cur };
+            let calc = &ld.calc;
+            let nc = el.nconds;
+            for i in 0..calc.phases {
+                let (j, vph) = match calc.conn {
+                    ogg_dss::Connection::Wye => (nc - 1, vt[i] - vt[nc - 1]),
+                    ogg_dss::Connection::Delta => {
+                        let j = if i + 1 >= nc { 0 } else { i + 1 };
+                        (j, vt[i] - vt[j])
+                    }
+                };
+                let c = calc.phase_current(vph);
+                cur[i] += c;
+                cur[j] -= c;
+            }
+        }
+        ElementClass::Vsource => {
+            el.yprim.mul_vec(&vt, &mut cur);
+            if let Some(s) = pf.sources.iter().find(|s| s.elem == e) {
+                for (c, inj) in cur.iter_mut().zip(&s.injection) {
+                    *c -= inj;
+                }
+            }
+        }
+        _ => el.yprim.mul_vec(&vt, &mut cur),
+    }
+    cur
+}
+
+/// One conductor of one terminal of an element.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ConductorFlow {
+    pub terminal: usize,
+    pub conductor: usize,
+    pub bus: String,
+    pub node: u32,
+    pub current: (f64, f64),
+    /// kW and kvar into the element at this conductor.
+    pub p_kw: f64,
+    pub q_kvar: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ElementFlows {
+    /// `Class.name`.
+    pub element: String,
+    pub conductors: Vec<ConductorFlow>,
+    /// Σ over terminal 1 and terminal 2 (kW, kvar).
+    pub p1_kw: f64,
+    pub q1_kvar: f64,
+    pub p2_kw: f64,
+    pub q2_kvar: f64,
+    /// Total power into the element (= losses for PD elements), kW/kvar.
+    pub loss_kw: f64,
+    pub loss_kvar: f64,
+    /// Largest |I| at terminal 1 (A).
+    pub imax_t1: f64,
+}
+
+impl PowerFlow {
+    /// Currents and powers of one element, by index in definition order.
+    pub fn element_flows(&self, e: usize) -> ElementFlows {
+        let el = &self.elements[e];
+        let cur = element_currents(self, e);
+        let mut conductors = Vec::with_capacity(cur.len());
+        let mut p = [0.0f64; 2];
+        let mut q = [0.0f64; 2];
+        let mut total = C::new(0.0, 0.0);
+        let mut imax: f64 = 0.0;
+        for (k, &i) in cur.iter().enumerate() {
+            let term = k / el.nconds;
+            let s = self.v[el.nodes[k]] * i.conj() / 1000.0;
+            total += s;
+            if term < 2 {
+                p[term] += s.re;
+                q[term] += s.im;
+            }
+            if term == 0 {
+                imax = imax.max(i.norm());
+            }
+            conductors.push(ConductorFlow {
+                terminal: term + 1,
+                conductor: k % el.nconds + 1,
+                bus: self.nodes.buses[el.terminal_bus[term]].name.clone(),
+                node: el.node_numbers[k],
+                current: (i.re, i.im),
+                p_kw: s.re,
+                q_kvar: s.im,
+            });
+        }
+        ElementFlows {
+            element: el.full_name(),
+            conductors,
+            p1_kw: p[0],
+            q1_kvar: q[0],
+            p2_kw: p[1],
+            q2_kvar: q[1],
+            loss_kw: total.re,
+            loss_kvar: total.im,
+            imax_t1: imax,
+        }
+    }
+
+    pub fn n_elements(&self) -> usize {
+        self.elements.len()
+    }
+
+    /// Index of an element given as `Class.name` (case-insensitive).
+    pub fn element_position(&self, full_name: &str) -> Option<usize> {
+        let lower = full_name.to_ascii_lowercase();
+        self.elements.iter().position(|e| e.full_name().to_ascii_lowercase() == lower)
+    }
+
+    /// Power delivered by the sources (kW, kvar), positive when supplying.
+    pub fn total_power(&self) -> (f64, f64) {
+        let mut s = C::new(0.0, 0.0);
+        for src in &self.sources {
+            let f = self.element_flows(src.elem);
+            s += C::new(f.p1_kw, f.q1_kvar);
+        }
+        (-s.re, -s.im)
+    }
+
+    /// Losses of all power-delivery elements (kW, kvar).
+    pub fn losses(&self) -> (f64, f64) {
+        let mut s = C::new(0.0, 0.0);
+        for (e, el) in self.elements.iter().enumerate() {
+            if el.is_pd() {
+                let f = self.element_flows(e);
+                s += C::new(f.loss_kw, f.loss_kvar);
+            }
+        }
+        (s.re, s.im)
+    }
+
+    /// Total power drawn by loads (kW, kvar).
+    pub fn load_power(&self) -> (f64, f64) {
+        let mut s = C::new(0.0, 0.0);
+        for ld in &self.loads {
+            let f = self.element_flows(ld.elem);
+            s += C::new(f.loss_kw, f.loss_kvar);
+        }
+        (s.re, s.im)
+    }
+
+    /// Power drawn by one load (kW, kvar), by load index.
+    pub fn load_power_of(&self, i: usize) -> (f64, f64) {
+        let f = self.element_flows(self.loads[i].elem);
+        (f.loss_kw, f.loss_kvar)
+    }
+
+    /// Node-to-ground voltages, buses in OpenDSS order and nodes sorted.
+    pub fn voltage_table(&self) -> Vec<NodeVoltage> {
+        let mut out = Vec::with_capacity(self.n_nodes());
+        for bus in &self.nodes.buses {
+            let mut nodes = bus.nodes.clone();
+            nodes.sort_by_key(|(n, _)| *n);
+            for (n, idx) in nodes {
+                let v = self.v[idx];
+                let base = bus.kv_base_ln * 1000.0;
+                out.push(NodeVoltage {
+                    bus: bus.name.clone(),
+                    node: n,
+                    kv_base_ln: bus.kv_base_ln,
+                    v,
+                    pu: if base > 0.0 { v.norm() / base } else { 0.0 },
+                });
+            }
+        }
+        out
+    }
+
+    /// Line-to-line voltages V12, V23, V31 for buses with at least two of
+    /// nodes 1..3 (pairs whose nodes exist), pu on √3·kV_ln.
+    pub fn line_to_line_voltages(&self) -> Vec<LineVoltage> {
+        let mut out = Vec::new();
+        for bus in &self.nodes.buses {
+            let find = |n: u32| bus.nodes.iter().find(|(m, _)| *m == n).map(|&(_, i)| i);
+            let present = (1..=3).filter(|&n| find(n).is_some()).count();
+            if present < 2 {
+                continue;
+            }
+            let pairs = [(1u32, 2u32), (2, 3), (3, 1)];
+            for (a, b) in pairs {
+                let (Some(ia), Some(ib)) = (find(a), find(b)) else { continue };
+                let v = self.v[ia] - self.v[ib];
+                let base = bus.kv_base_ln * 3f64.sqrt() * 1000.0;
+                out.push(LineVoltage {
+                    bus: bus.name.clone(),
+                    pair: (a, b),
+                    v,
+                    pu: if base > 0.0 { v.norm() / base } else { 0.0 },
+                });
+            }
+        }
+        out
+    }
+
+    /// Buses in OpenDSS order with their line-to-neutral base kV.
+    pub fn buses(&self) -> Vec<(String, f64)> {
+        self.nodes.buses.iter().map(|b| (b.name.clone(), b.kv_base_ln)).collect()
+    }
+
+    /// Mean per-unit magnitude over a bus's phase nodes (1..3, else all nodes).
+    pub fn bus_voltage_pu(&self, bus: usize) -> f64 {
+        let b = &self.nodes.buses[bus];
+        let base = b.kv_base_ln * 1000.0;
+        if base <= 0.0 || b.nodes.is_empty() {
+            return f64::NAN;
+        }
+        let mut phase: Vec<usize> = b.nodes.iter().filter(|(n, _)| (1..=3).contains(n)).map(|&(_, i)| i).collect();
+        if phase.is_empty() {
+            phase = b.nodes.iter().map(|&(_, i)| i).collect();
+        }
+        phase.iter().map(|&i| self.v[i].norm()).sum::<f64>() / phase.len() as f64 / base
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeVoltage {
+    pub bus: String,
+    pub node: u32,
+    pub kv_base_ln: f64,
+    pub v: C,
+    pub pu: f64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LineVoltage {
+    pub bus: String,
+    pub pair: (u32, u32),
+    pub v: C,
+    pub pu: f64,
+}
