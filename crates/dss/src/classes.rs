@@ -94,6 +94,9 @@ pub(crate) struct Impedance {
     pub rmat: Vec<f64>,
     pub xmat: Vec<f64>,
     pub cmat: Vec<f64>,
+    /// Lines give a 1-phase element its positive-sequence values; line codes
+    /// (OpenDSS's `CalcMatricesFromZ1Z0`) use the 3-phase formula even then.
+    pub line_rule: bool,
 }
 
 impl Default for Impedance {
@@ -110,6 +113,7 @@ impl Default for Impedance {
             rmat: Vec::new(),
             xmat: Vec::new(),
             cmat: Vec::new(),
+            line_rule: true,
         };
         z.matrices_from_sequence();
         z
@@ -121,7 +125,7 @@ impl Impedance {
     /// values (a 1-phase line takes the positive-sequence values).
     fn matrices_from_sequence(&mut self) {
         let n = self.phases;
-        let (rs, rm, xs, xm, cs, cm) = if n == 1 {
+        let (rs, rm, xs, xm, cs, cm) = if n == 1 && self.line_rule {
             (self.r1, 0.0, self.x1, 0.0, self.c1, 0.0)
         } else {
             (
@@ -224,10 +228,12 @@ impl ElementState for LineCodeState {
     identity!();
 
     fn create(name: &str, location: &Location, _ctx: &Ctx) -> Self {
+        let mut z = Impedance { line_rule: false, ..Impedance::default() };
+        z.matrices_from_sequence();
         LineCodeState {
             name: name.to_string(),
             location: location.clone(),
-            z: Impedance::default(),
+            z,
             units: LengthUnit::None,
             normamps: 400.0,
             emergamps: 600.0,
@@ -287,7 +293,7 @@ impl LineState {
 
     fn fetch_linecode(&mut self, code: &LineCodeState) {
         let own = self.z.clone();
-        self.z = code.z.clone();
+        self.z = Impedance { line_rule: true, ..code.z.clone() };
         if !code.z.symmetrical {
             // OpenDSS copies the sequence values only when the code uses them;
             // the line keeps its own for a later `r1=` edit.

@@ -323,3 +323,68 @@ fn ieee37_like_and_open_delta() {
     assert_eq!(c.options.max_iterations, 100);
     assert_eq!(c.bus_coords.len(), 39);
 }
+
+fn unit_code(u: LengthUnit) -> u32 {
+    match u {
+        LengthUnit::None => 0,
+        LengthUnit::Mi => 1,
+        LengthUnit::Kft => 2,
+        LengthUnit::Km => 3,
+        LengthUnit::M => 4,
+        LengthUnit::Ft => 5,
+        LengthUnit::In => 6,
+        LengthUnit::Cm => 7,
+        LengthUnit::Mm => 8,
+    }
+}
+
+/// The line's per-length matrices in its own length unit, as OpenDSS reports them.
+fn per_line_unit(line: &ogg_dss::Line) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    let n = line.phases;
+    let (r, x, c) = match &line.impedance.data {
+        ImpedanceData::Matrix { r, x, c_nf } => (r.clone(), x.clone(), c_nf.clone()),
+        ImpedanceData::Sequence { r1, x1, r0, x0, c1_nf, c0_nf } => {
+            let build = |s1: f64, s0: f64| -> Vec<f64> {
+                let (diag, off) = if n == 1 { (s1, 0.0) } else { ((2.0 * s1 + s0) / 3.0, (s0 - s1) / 3.0) };
+                (0..n * n).map(|k| if k / n == k % n { diag } else { off }).collect()
+            };
+            (build(*r1, *r0), build(*x1, *x0), build(*c1_nf, *c0_nf))
+        }
+    };
+    let factor = match (line.impedance.units.metres(), line.length_units.metres()) {
+        (Some(data), Some(length)) => length / data,
+        _ => 1.0,
+    };
+    let scale = |v: Vec<f64>| v.into_iter().map(|e| e * factor).collect();
+    (scale(r), scale(x), scale(c))
+}
+
+#[test]
+fn every_line_matches_opendss() {
+    let Some(shared) = shared_dir() else { return };
+    let fixture = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/opendss_lines.csv")).expect("fixture");
+    let mut circuits: HashMap<String, Circuit> = HashMap::new();
+    let mut checked = 0;
+    for row in fixture.lines().filter(|l| !l.starts_with('#')).skip(1) {
+        let f: Vec<&str> = row.split(',').collect();
+        let circuit = circuits.entry(f[0].to_string()).or_insert_with(|| {
+            ogg_dss::read_file(&shared.join("feeders").join(f[0])).unwrap_or_else(|e| panic!("{e}"))
+        });
+        let line = circuit.lines.iter().find(|l| l.name == f[1]).unwrap_or_else(|| panic!("{}: line {}", f[0], f[1]));
+        let what = format!("{} line {}", f[0], f[1]);
+        assert_eq!(line.phases.to_string(), f[2], "{what} phases");
+        assert!(close(line.length, f[3].parse().expect("length")), "{what} length");
+        assert_eq!(unit_code(line.length_units).to_string(), f[4], "{what} units");
+        assert_eq!(line.linecode.clone().unwrap_or_default(), f[5], "{what} linecode");
+        let (r, x, c) = per_line_unit(line);
+        for (ours, theirs, name) in [(r, f[6], "r"), (x, f[7], "x"), (c, f[8], "c")] {
+            let theirs: Vec<f64> = theirs.split(' ').map(|v| v.parse().expect("number")).collect();
+            assert_eq!(ours.len(), theirs.len(), "{what} {name} size");
+            for (a, b) in ours.iter().zip(&theirs) {
+                assert!((a - b).abs() <= 1e-9 * (1e-6 + b.abs()), "{what} {name}: {ours:?} vs {theirs:?}");
+            }
+        }
+        checked += 1;
+    }
+    assert_eq!(checked, 163);
+}
