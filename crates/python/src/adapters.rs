@@ -30,15 +30,15 @@ use crate::errors::external;
 struct PyModuleObject {
     obj: Py<PyAny>,
     env_view: Option<Py<EnvView>>,
-    /// Seed given by `Environment::reset(seed)`, passed to `obj.seed()` at the next reset.
-    pending_seed: Option<u64>,
-    /// Set when this module is a copy that could not be made (see `clone_module`).
+    /// An error of `seed()` (which cannot return one), reported by the next call.
+    seed_error: Option<PyErr>,
+    /// Set when this module is a copy that could not be made (see `copy`).
     copy_error: Option<PyErr>,
 }
 
 impl PyModuleObject {
     fn new(obj: Py<PyAny>) -> Self {
-        PyModuleObject { obj, env_view: None, pending_seed: None, copy_error: None }
+        PyModuleObject { obj, env_view: None, seed_error: None, copy_error: None }
     }
 
     /// Runs `f` on the object during a call from the environment: `self.env` is valid meanwhile.
@@ -54,6 +54,9 @@ impl PyModuleObject {
         if let Some(err) = &self.copy_error {
             return Err(err.clone_ref(py));
         }
+        if let Some(err) = self.seed_error.take() {
+            return Err(err);
+        }
         let guard = enter_view(view, caller, time_s, market_round);
         let env_view = match &self.env_view {
             Some(v) => v.clone_ref(py),
@@ -66,14 +69,23 @@ impl PyModuleObject {
         env_view.get().set_token(guard.token);
         let obj = self.obj.bind(py).clone();
         obj.setattr(intern!(py, "env"), env_view)?;
-        if let Some(seed) = self.pending_seed.take() {
-            if let Ok(seed_method) = obj.getattr(intern!(py, "seed")) {
-                seed_method.call1((seed,))?;
-            }
-        }
         let result = f(&obj);
         drop(guard);
         result
+    }
+
+    /// Calls `obj.seed(seed)` if the object has it (`Environment::reset(seed)`
+    /// seeds every module before resetting any). There is no view during it.
+    fn seed(&mut self, seed: u64) {
+        let result = Python::attach(|py| -> PyResult<()> {
+            match attr(self.obj.bind(py), intern!(py, "seed"))? {
+                Some(method) => method.call1((seed,)).map(drop),
+                None => Ok(()),
+            }
+        });
+        if let Err(err) = result {
+            self.seed_error = Some(err);
+        }
     }
 
     fn copy(&self) -> PyModuleObject {
@@ -82,7 +94,7 @@ impl PyModuleObject {
                 Ok(copy) => (copy, None),
                 Err(err) => (self.obj.clone_ref(py), Some(err)),
             };
-            PyModuleObject { obj, env_view: None, pending_seed: self.pending_seed, copy_error }
+            PyModuleObject { obj, env_view: None, seed_error: None, copy_error }
         })
     }
 }
@@ -212,7 +224,7 @@ impl Grid for PyGridAdapter {
         &self.name
     }
     fn seed(&mut self, seed: u64) {
-        self.module.pending_seed = Some(seed);
+        self.module.seed(seed);
     }
     fn reset(&mut self, view: &View) -> Result<()> {
         let state = &mut self.state;
@@ -292,7 +304,7 @@ impl Market for PyMarketAdapter {
         &self.name
     }
     fn seed(&mut self, seed: u64) {
-        self.module.pending_seed = Some(seed);
+        self.module.seed(seed);
     }
     fn reset(&mut self, view: &View) -> Result<()> {
         self.cleared = false;
@@ -384,7 +396,7 @@ impl Agent for PyAgentAdapter {
         self.bus.as_deref()
     }
     fn seed(&mut self, seed: u64) {
-        self.module.pending_seed = Some(seed);
+        self.module.seed(seed);
     }
     fn reset(&mut self, view: &View) -> Result<()> {
         self.market_actions.clear();

@@ -70,6 +70,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("SimulationError", m.py().get_type::<errors::SimulationError>())?;
     m.add_class::<context::EnvView>()?;
+    m.add_function(wrap_pyfunction!(actions::_roundtrip_actions, m)?)?;
     environment::register(m)?;
     modules::register(m)?;
     feeder::register(m)?;
