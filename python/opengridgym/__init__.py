@@ -32,6 +32,8 @@ from ._core import (
     SimulationError,
     StepInfo,
     __version__,
+    run_scenario,
+    scenario_names,
 )
 from .base import BaseAgent, BaseGrid, BaseMarket
 
@@ -51,5 +53,7 @@ __all__ = [
     "DoNothingMarket",
     "DoNothingAgent",
     "ScriptedLoadAgent",
+    "run_scenario",
+    "scenario_names",
     "__version__",
 ]

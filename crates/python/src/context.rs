@@ -172,14 +172,11 @@ pub fn enter_parts(
     push(Access::Parts(ptr), Caller::Callback, time_s, grid_step, market_round)
 }
 
-/// What a frame says about the moment of the call (copied out of the frame).
+/// When the call in progress happens (copied out of its frame).
 #[derive(Debug, Clone, Copy)]
 pub struct Moment {
-    pub env_id: u64,
-    pub caller: Caller,
     pub time_s: f64,
     pub grid_step: usize,
-    pub market_round: Option<usize>,
 }
 
 fn find(pred: impl Fn(&Frame) -> bool) -> Option<Frame> {
@@ -198,13 +195,7 @@ fn read_frame<R>(frame: Frame, f: impl for<'r> FnOnce(Reader<'r>) -> R) -> R {
 }
 
 fn moment(frame: &Frame) -> Moment {
-    Moment {
-        env_id: frame.env_id,
-        caller: frame.caller,
-        time_s: frame.time_s,
-        grid_step: frame.grid_step,
-        market_round: frame.market_round,
-    }
+    Moment { time_s: frame.time_s, grid_step: frame.grid_step }
 }
 
 /// Reads through the innermost call in progress for environment `env_id`, if any.

@@ -573,6 +573,22 @@ impl PyEnvironment {
         Ok(env)
     }
 
+    /// The environment a scenario describes (a TOML file or the name of a
+    /// built-in one), with `max_steps` = the scenario's `steps`, and the
+    /// scenario's seed: `env, seed = Environment.from_scenario("do-nothing");
+    /// env.reset(seed=seed)`. `seed` and `steps` override the scenario's.
+    #[classmethod]
+    #[pyo3(signature = (name_or_path, *, seed = None, steps = None))]
+    fn from_scenario(
+        _cls: &Bound<'_, pyo3::types::PyType>,
+        py: Python<'_>,
+        name_or_path: &str,
+        seed: Option<u64>,
+        steps: Option<usize>,
+    ) -> PyResult<(Py<PyEnvironment>, Option<u64>)> {
+        crate::scenarios::environment_from_scenario(py, name_or_path, seed, steps)
+    }
+
     /// Starts a new episode: clears the records and the step counter, gives
     /// every module its seed (with `seed`), then calls `grid.reset()` and each
     /// agent's `reset()`. The same seed gives identical records when every

@@ -61,6 +61,7 @@ mod environment;
 mod errors;
 mod feeder;
 mod modules;
+mod scenarios;
 mod tables;
 
 pub use environment::PyEnvironment;
@@ -74,5 +75,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     environment::register(m)?;
     modules::register(m)?;
     feeder::register(m)?;
+    m.add_function(wrap_pyfunction!(scenarios::run_scenario, m)?)?;
+    m.add_function(wrap_pyfunction!(scenarios::scenario_names, m)?)?;
     Ok(())
 }
