@@ -11,6 +11,8 @@
 
 pub mod agents;
 pub mod auction;
+pub mod builtin;
+pub mod cli;
 pub mod error;
 pub mod feeder;
 pub mod market;
