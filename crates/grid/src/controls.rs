@@ -292,7 +292,7 @@ fn sample_reg(pf: &mut PowerFlow, i: usize) {
         vcontrol += C::new(reg.r, reg.x) * ildc;
     }
     let vactual = vcontrol.norm();
-    if std::env::var_os("OGG_TRACE_CONTROLS").is_some() {
+    if pf.settings.trace {
         eprintln!("reg {} tap {:.5} vactual {vactual:.4} vpt {:.4}", reg.name, ts.taps[reg.tap_winding], (vbuf[controlled_phase] / reg.ptratio).norm());
     }
     let mut needed = (reg.vreg - vactual).abs() > reg.band / 2.0;
@@ -567,7 +567,7 @@ pub(crate) fn sample_and_act(pf: &mut PowerFlow) -> bool {
         }
     }
     let actions = pf.queue.pop_nearest();
-    if std::env::var_os("OGG_TRACE_CONTROLS").is_some() {
+    if pf.settings.trace {
         eprintln!("actions: {:?}", actions.iter().map(|a| (a.owner, a.time)).collect::<Vec<_>>());
         for r in &pf.regs { eprintln!("  {} pending {:.5} armed {}", r.name, r.pending, r.armed); }
     }

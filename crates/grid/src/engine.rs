@@ -37,6 +37,10 @@ pub struct Settings {
     pub control_mode: ControlMode,
     pub load_mult: f64,
     pub base_frequency: f64,
+    /// Print every iteration's convergence error and every control action to
+    /// stderr (set from the `OGG_TRACE` environment variable at compile time
+    /// of the circuit).
+    pub trace: bool,
 }
 
 /// What one `solve` did.
@@ -75,6 +79,11 @@ pub(crate) struct LoadState {
     /// Nominal kW/kvar as defined in the circuit (restored by `reset_loads`).
     pub defined_kw: f64,
     pub defined_kvar: f64,
+    /// Phase currents from the last injection calculation. Like OpenDSS,
+    /// results report these (computed from the voltages of the iteration
+    /// before the last) until the load is edited.
+    pub last_currents: Vec<C>,
+    pub currents_valid: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -191,11 +200,12 @@ impl PowerFlow {
         let settings = Settings {
             tolerance: circuit.options.tolerance,
             max_iterations: circuit.options.max_iterations.max(1),
-            min_iterations: 2,
+            min_iterations: circuit.options.min_iterations.max(1),
             max_control_iterations: circuit.options.max_control_iterations.max(1),
             control_mode: circuit.options.control_mode,
             load_mult: circuit.options.load_mult,
             base_frequency,
+            trace: std::env::var_os("OGG_TRACE").is_some(),
         };
         if circuit.vsources.iter().all(|v| !v.enabled) {
             return Err(GridError::Invalid(format!("circuit '{}' has no enabled voltage source", circuit.name)));
@@ -258,7 +268,7 @@ impl PowerFlow {
                     let yp = Yprims { series: elements::tiny_diagonal(&full), full };
                     let nconds = calc.nconds;
                     elements.push(build_element(&mut nodes, ElementClass::Load, &l.name, r.index, &[&l.bus1], l.phases, nconds, yp));
-                    loads.push(LoadState { elem: idx, calc, defined_kw: l.kw, defined_kvar: l.kvar });
+                    loads.push(LoadState { elem: idx, calc, defined_kw: l.kw, defined_kvar: l.kvar, last_currents: vec![C::new(0.0, 0.0); l.phases], currents_valid: false });
                 }
                 ElementClass::Capacitor => {
                     let c = &circuit.capacitors[r.index];
@@ -454,12 +464,14 @@ impl PowerFlow {
         }
     }
 
-    /// Injection currents for the present voltages (sources, loads, bus injections).
-    fn injection_currents(&self, out: &mut [C]) {
+    /// Injection currents for the present voltages (sources, loads, bus
+    /// injections); remembers each load's phase currents.
+    fn injection_currents(&mut self, out: &mut [C]) {
         out.copy_from_slice(&self.src_inj);
         let mut vt = [C::new(0.0, 0.0); 8];
         let mut yv = [C::new(0.0, 0.0); 8];
-        for ld in &self.loads {
+        let v = &self.v;
+        for ld in &mut self.loads {
             let e = &self.elements[ld.elem];
             let nc = e.nconds;
             if nc > 8 {
@@ -467,7 +479,7 @@ impl PowerFlow {
                 continue;
             }
             for k in 0..nc {
-                vt[k] = self.v[e.nodes[k]];
+                vt[k] = v[e.nodes[k]];
             }
             e.yprim.mul_vec(&vt[..nc], &mut yv[..nc]);
             let calc = &ld.calc;
@@ -480,9 +492,11 @@ impl PowerFlow {
                     }
                 };
                 let cur = calc.phase_current(vphase);
+                ld.last_currents[i] = cur;
                 yv[i] -= cur;
                 yv[j] += cur;
             }
+            ld.currents_valid = true;
             for k in 0..nc {
                 let node = e.nodes[k];
                 if node != 0 {
@@ -492,9 +506,9 @@ impl PowerFlow {
         }
         for inj in &self.injections {
             for &node in &inj.nodes {
-                let v = self.v[node];
-                if v.norm() > 0.0 {
-                    out[node] += (inj.s_per_node / v).conj();
+                let vn = v[node];
+                if vn.norm() > 0.0 {
+                    out[node] += (inj.s_per_node / vn).conj();
                 }
             }
         }
@@ -543,6 +557,9 @@ impl PowerFlow {
             self.injection_currents(&mut rhs);
             self.solve_linear(&rhs)?;
             let (err, worst) = self.check_convergence();
+            if self.settings.trace {
+                eprintln!("iteration {iteration}: max dV {err:.3e} at {}", self.nodes.node_name(worst));
+            }
             if err.is_nan() {
                 return Ok((iteration, false, err, worst));
             }
@@ -665,6 +682,7 @@ impl PowerFlow {
     pub fn set_load(&mut self, i: usize, kw: f64, kvar: f64) {
         let lm = self.settings.load_mult;
         self.loads[i].calc.set_nominal(kw, kvar, lm);
+        self.loads[i].currents_valid = false;
     }
 
     /// Multiplies every load's nominal demand by `factor` (Y untouched).
@@ -673,6 +691,7 @@ impl PowerFlow {
         for l in &mut self.loads {
             let (kw, kvar) = (l.calc.kw * factor, l.calc.kvar * factor);
             l.calc.set_nominal(kw, kvar, lm);
+            l.currents_valid = false;
         }
     }
 
@@ -682,6 +701,7 @@ impl PowerFlow {
         for l in &mut self.loads {
             let (kw, kvar) = (l.defined_kw, l.defined_kvar);
             l.calc.set_nominal(kw, kvar, lm);
+            l.currents_valid = false;
         }
     }
 
@@ -691,6 +711,7 @@ impl PowerFlow {
         for l in &mut self.loads {
             let (kw, kvar) = (l.calc.kw, l.calc.kvar);
             l.calc.set_nominal(kw, kvar, load_mult);
+            l.currents_valid = false;
         }
     }
 

@@ -27,7 +27,7 @@ pub fn element_currents(pf: &PowerFlow, e: usize) -> Vec<C> {
                         (j, vt[i] - vt[j])
                     }
                 };
-                let c = calc.phase_current(vph);
+                let c = if ld.currents_valid { ld.last_currents[i] } else { calc.phase_current(vph) };
                 cur[i] += c;
                 cur[j] -= c;
             }
@@ -119,6 +119,14 @@ impl PowerFlow {
         }
     }
 
+    /// Shunt PD element: a capacitor or reactor whose second terminal is grounded.
+    pub(crate) fn is_shunt(&self, e: usize) -> bool {
+        let el = &self.elements[e];
+        matches!(el.class, ElementClass::Capacitor | ElementClass::Reactor)
+            && el.nterms == 2
+            && el.nodes[el.nconds..].iter().all(|&n| n == 0)
+    }
+
     pub fn n_elements(&self) -> usize {
         self.elements.len()
     }
@@ -139,11 +147,12 @@ impl PowerFlow {
         (-s.re, -s.im)
     }
 
-    /// Losses of all power-delivery elements (kW, kvar).
+    /// Losses of all series power-delivery elements (kW, kvar); shunt
+    /// capacitors and reactors are excluded, as in OpenDSS's circuit losses.
     pub fn losses(&self) -> (f64, f64) {
         let mut s = C::new(0.0, 0.0);
         for (e, el) in self.elements.iter().enumerate() {
-            if el.is_pd() {
+            if el.is_pd() && !self.is_shunt(e) {
                 let f = self.element_flows(e);
                 s += C::new(f.loss_kw, f.loss_kvar);
             }
