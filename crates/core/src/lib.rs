@@ -11,7 +11,7 @@
 //! # Where to start
 //! * [`Environment`] — `new(grid, market, agents)`, `reset(seed)`, `step()`,
 //!   `iterate(n)`, callbacks, `snapshot()`; the loop's exact order and error
-//!   semantics are in the [`env`] module docs.
+//!   semantics are in the [`env`](mod@env) module docs.
 //! * [`Recorder`] — the records and grid tables, CSV/Parquet export ([`recorder`]).
 //! * [`ScriptedLoadAgent`], [`DoNothingAgent`], [`DoNothingGrid`],
 //!   [`DoNothingMarket`] — ready-made modules; [`testing`] — logging modules for tests.

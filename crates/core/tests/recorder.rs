@@ -106,7 +106,7 @@ fn csv_output_is_a_tidy_table() {
 
 #[test]
 fn csv_floats_read_back_bit_identical() {
-    let values = [0.1 + 0.2, 1e-300, f64::MAX, -2.5e-7, 123456789.123456789];
+    let values = [0.1 + 0.2, 1e-300, f64::MAX, -2.5e-7, 123456789.12345679];
     // Put awkward floats through the grid table's extra columns.
     let mut out = Vec::new();
     let mut table = ogg_core::Recorder::new();
