@@ -18,3 +18,7 @@ pub mod sparse;
 
 pub use engine::{PowerFlow, Settings, SolveReport};
 pub use error::{GridError, NonConvergence};
+pub mod feeders;
+pub mod output;
+
+pub use output::{powerflow_command, Summary};
