@@ -16,6 +16,7 @@
 
 use ogg_core::{Dispatch, GridAction, MarketAction};
 use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PySequence, PyString, PyTuple};
 
@@ -25,10 +26,13 @@ fn action_items<'py>(value: &Bound<'py, PyAny>, what: &str) -> PyResult<Vec<Boun
         return Ok(Vec::new());
     }
     // Fast paths for the common containers; anything else that is a sequence works too.
-    let items: Vec<Bound<'py, PyAny>> = if let Ok(list) = value.cast::<PyList>() {
-        list.iter().collect()
-    } else if let Ok(tuple) = value.cast::<PyTuple>() {
+    let items: Vec<Bound<'py, PyAny>> = if let Ok(tuple) = value.cast::<PyTuple>() {
+        if tuple.is_empty() {
+            return Ok(Vec::new()); // the base classes' default
+        }
         tuple.iter().collect()
+    } else if let Ok(list) = value.cast::<PyList>() {
+        list.iter().collect()
     } else if let Ok(seq) = value.cast::<PySequence>() {
         seq.try_iter()?.collect::<PyResult<_>>()?
     } else {
@@ -48,79 +52,124 @@ fn type_name(value: &Bound<'_, PyAny>) -> String {
     value.get_type().name().map(|n| n.to_string()).unwrap_or_else(|_| "?".into())
 }
 
-/// The parts of one action tuple: its name (lower case) and the items after it.
-fn split_action<'py>(
-    item: &Bound<'py, PyAny>,
-    what: &str,
+/// One action tuple: its items (a list is accepted too) and its name.
+struct ActionTuple<'py> {
+    items: Bound<'py, PyTuple>,
+    /// The name, lower case.
+    name: std::borrow::Cow<'static, str>,
     index: usize,
-) -> PyResult<(String, Vec<Bound<'py, PyAny>>)> {
-    let parts: Vec<Bound<'py, PyAny>> = match item.cast::<PyTuple>() {
-        Ok(t) => t.iter().collect(),
-        Err(_) => match item.cast::<PyList>() {
-            Ok(l) => l.iter().collect(),
-            Err(_) => {
-                return Err(PyTypeError::new_err(format!(
-                    "{what}[{index}] must be a tuple like (\"name\", value, ...), got {}",
-                    type_name(item)
-                )))
-            }
-        },
-    };
-    let name = parts
-        .first()
-        .and_then(|n| n.extract::<String>().ok())
-        .ok_or_else(|| PyTypeError::new_err(format!("{what}[{index}]: the first item must be the action name (a str)")))?;
-    Ok((name.to_ascii_lowercase(), parts.into_iter().skip(1).collect()))
+    what: &'static str,
 }
 
-fn numbers(values: &[Bound<'_, PyAny>], what: &str, index: usize, name: &str) -> PyResult<Vec<f64>> {
-    values
-        .iter()
-        .enumerate()
-        .map(|(k, v)| {
-            v.extract::<f64>().map_err(|_| {
-                PyTypeError::new_err(format!(
-                    "{what}[{index}] ({name}): item {} must be a number, got {}",
-                    k + 1,
-                    type_name(v)
-                ))
-            })
-        })
-        .collect()
+/// The action names we know, recognised by identity: names written in Python
+/// source are interned strings, so a pointer comparison finds them without
+/// decoding the string (the common case; anything else is decoded).
+fn known_name(name: &Bound<'_, PyAny>) -> Option<&'static str> {
+    let py = name.py();
+    let known = [
+        ("bid", intern!(py, "bid")),
+        ("offer", intern!(py, "offer")),
+        ("price", intern!(py, "price")),
+        ("set_load", intern!(py, "set_load")),
+        ("scale_load", intern!(py, "scale_load")),
+        ("inject", intern!(py, "inject")),
+        ("inject_at_bus", intern!(py, "inject_at_bus")),
+    ];
+    known.into_iter().find(|(_, s)| name.is(s)).map(|(n, _)| n)
 }
 
-fn expect_len(values: &[f64], n: usize, what: &str, index: usize, usage: &str) -> PyResult<()> {
-    if values.len() != n {
-        return Err(PyValueError::new_err(format!(
-            "{what}[{index}]: expected {usage}, got {} number(s)",
-            values.len()
-        )));
+impl<'py> ActionTuple<'py> {
+    fn new(item: &Bound<'py, PyAny>, what: &'static str, index: usize) -> PyResult<Self> {
+        let items = match item.cast::<PyTuple>() {
+            Ok(t) => t.clone(),
+            Err(_) => match item.cast::<PyList>() {
+                Ok(l) => l.to_tuple(),
+                Err(_) => {
+                    return Err(PyTypeError::new_err(format!(
+                        "{what}[{index}] must be a tuple like (\"name\", value, ...), got {}",
+                        type_name(item)
+                    )))
+                }
+            },
+        };
+        let first_error =
+            || PyTypeError::new_err(format!("{what}[{index}]: the first item must be the action name (a str)"));
+        let first = items.get_item(0).map_err(|_| first_error())?;
+        let name = match known_name(&first) {
+            Some(n) => std::borrow::Cow::Borrowed(n),
+            None => std::borrow::Cow::Owned(first.extract::<String>().map_err(|_| first_error())?.to_ascii_lowercase()),
+        };
+        Ok(ActionTuple { items, name, index, what })
     }
-    Ok(())
+
+    /// Items after the name.
+    fn len(&self) -> usize {
+        self.items.len() - 1
+    }
+
+    fn number(&self, k: usize) -> PyResult<f64> {
+        let v = self.items.get_item(k + 1)?;
+        v.extract::<f64>().map_err(|_| {
+            PyTypeError::new_err(format!(
+                "{}[{}] ({}): item {} must be a number, got {}",
+                self.what,
+                self.index,
+                self.name,
+                k + 1,
+                type_name(&v)
+            ))
+        })
+    }
+
+    /// Items `from..` as numbers.
+    fn numbers(&self, from: usize) -> PyResult<Vec<f64>> {
+        (from..self.len()).map(|k| self.number(k)).collect()
+    }
+
+    /// Exactly `n` numbers, else an error showing `usage`.
+    fn exactly<const N: usize>(&self, from: usize, usage: &str) -> PyResult<[f64; N]> {
+        if self.len() != from + N {
+            return Err(PyValueError::new_err(format!(
+                "{}[{}]: expected {usage}, got {} item(s) after the name",
+                self.what,
+                self.index,
+                self.len()
+            )));
+        }
+        let mut out = [0.0; N];
+        for (k, x) in out.iter_mut().enumerate() {
+            *x = self.number(from + k)?;
+        }
+        Ok(out)
+    }
+
+    /// The str item after the name (an element or bus).
+    fn target(&self, usage: &str) -> PyResult<String> {
+        self.items.get_item(1).ok().and_then(|t| t.extract::<String>().ok()).ok_or_else(|| {
+            PyTypeError::new_err(format!(
+                "{}[{}]: expected {usage} (the second item must be a str)",
+                self.what, self.index
+            ))
+        })
+    }
 }
 
 /// Reads an agent's `market_actions` value.
 pub fn market_actions_from_py(value: &Bound<'_, PyAny>, out: &mut Vec<MarketAction>) -> PyResult<()> {
-    const WHAT: &str = "market_actions";
     out.clear();
-    for (index, item) in action_items(value, WHAT)?.iter().enumerate() {
-        let (name, rest) = split_action(item, WHAT, index)?;
-        let v = numbers(&rest, WHAT, index, &name)?;
-        let action = match name.as_str() {
-            "bid" | "offer" => {
-                expect_len(&v, 4, WHAT, index, &format!("(\"{name}\", p_max, p_min, q_max, q_min)"))?;
-                let (p_max, p_min, q_max, q_min) = (v[0], v[1], v[2], v[3]);
-                if name == "bid" {
-                    MarketAction::Bid { p_max, p_min, q_max, q_min }
-                } else {
-                    MarketAction::Offer { p_max, p_min, q_max, q_min }
-                }
+    for (index, item) in action_items(value, "market_actions")?.iter().enumerate() {
+        let a = ActionTuple::new(item, "market_actions", index)?;
+        let action = match a.name.as_ref() {
+            "bid" => {
+                let [p_max, p_min, q_max, q_min] = a.exactly(0, "(\"bid\", p_max, p_min, q_max, q_min)")?;
+                MarketAction::Bid { p_max, p_min, q_max, q_min }
             }
-            "price" => {
-                expect_len(&v, 1, WHAT, index, "(\"price\", value)")?;
-                MarketAction::Price(v[0])
+            "offer" => {
+                let [p_max, p_min, q_max, q_min] = a.exactly(0, "(\"offer\", p_max, p_min, q_max, q_min)")?;
+                MarketAction::Offer { p_max, p_min, q_max, q_min }
             }
-            _ => MarketAction::Custom { name, values: v },
+            "price" => MarketAction::Price(a.exactly::<1>(0, "(\"price\", value)")?[0]),
+            _ => MarketAction::Custom { values: a.numbers(0)?, name: a.name.into_owned() },
         };
         out.push(action);
     }
@@ -129,41 +178,32 @@ pub fn market_actions_from_py(value: &Bound<'_, PyAny>, out: &mut Vec<MarketActi
 
 /// Reads an agent's `grid_actions` value.
 pub fn grid_actions_from_py(value: &Bound<'_, PyAny>, out: &mut Vec<GridAction>) -> PyResult<()> {
-    const WHAT: &str = "grid_actions";
     out.clear();
-    for (index, item) in action_items(value, WHAT)?.iter().enumerate() {
-        let (name, rest) = split_action(item, WHAT, index)?;
-        let target = |usage: &str| -> PyResult<String> {
-            rest.first().and_then(|t| t.extract::<String>().ok()).ok_or_else(|| {
-                PyTypeError::new_err(format!("{WHAT}[{index}]: expected {usage} (the second item must be a str)"))
-            })
-        };
-        let action = match name.as_str() {
+    for (index, item) in action_items(value, "grid_actions")?.iter().enumerate() {
+        let a = ActionTuple::new(item, "grid_actions", index)?;
+        let action = match a.name.as_ref() {
             "set_load" => {
                 let usage = "(\"set_load\", element, kw) or (\"set_load\", element, kw, kvar)";
-                let element = target(usage)?;
-                let v = numbers(&rest[1..], WHAT, index, &name)?;
-                match v.len() {
-                    1 => GridAction::SetLoad { element, kw: v[0], kvar: None },
-                    2 => GridAction::SetLoad { element, kw: v[0], kvar: Some(v[1]) },
-                    _ => return Err(PyValueError::new_err(format!("{WHAT}[{index}]: expected {usage}"))),
+                let element = a.target(usage)?;
+                match a.len() {
+                    2 => GridAction::SetLoad { element, kw: a.number(1)?, kvar: None },
+                    3 => GridAction::SetLoad { element, kw: a.number(1)?, kvar: Some(a.number(2)?) },
+                    _ => return Err(PyValueError::new_err(format!("grid_actions[{index}]: expected {usage}"))),
                 }
             }
             "scale_load" => {
                 let usage = "(\"scale_load\", element, multiplier)";
-                let element = target(usage)?;
-                let v = numbers(&rest[1..], WHAT, index, &name)?;
-                expect_len(&v, 1, WHAT, index, usage)?;
-                GridAction::ScaleLoad { element, multiplier: v[0] }
+                let element = a.target(usage)?;
+                let [multiplier] = a.exactly(1, usage)?;
+                GridAction::ScaleLoad { element, multiplier }
             }
             "inject" | "inject_at_bus" => {
                 let usage = "(\"inject\", bus, kw, kvar)";
-                let bus = target(usage)?;
-                let v = numbers(&rest[1..], WHAT, index, &name)?;
-                expect_len(&v, 2, WHAT, index, usage)?;
-                GridAction::InjectAtBus { bus, kw: v[0], kvar: v[1] }
+                let bus = a.target(usage)?;
+                let [kw, kvar] = a.exactly(1, usage)?;
+                GridAction::InjectAtBus { bus, kw, kvar }
             }
-            _ => GridAction::Custom { values: numbers(&rest, WHAT, index, &name)?, name },
+            _ => GridAction::Custom { values: a.numbers(0)?, name: a.name.into_owned() },
         };
         out.push(action);
     }

@@ -26,10 +26,11 @@ use crate::actions::{dispatch_from_py, grid_actions_from_py, market_actions_from
 use crate::context::{enter_view, Caller, EnvView};
 use crate::errors::external;
 
-/// The Python object of a module, and the `self.env` view handed to it.
+/// The Python object of a module.
 struct PyModuleObject {
     obj: Py<PyAny>,
-    env_view: Option<Py<EnvView>>,
+    /// Whether `obj.env` was set (once per object: the view reads whichever call of `obj` is in progress).
+    env_set: bool,
     /// An error of `seed()` (which cannot return one), reported by the next call.
     seed_error: Option<PyErr>,
     /// Set when this module is a copy that could not be made (see `copy`).
@@ -38,7 +39,7 @@ struct PyModuleObject {
 
 impl PyModuleObject {
     fn new(obj: Py<PyAny>) -> Self {
-        PyModuleObject { obj, env_view: None, seed_error: None, copy_error: None }
+        PyModuleObject { obj, env_set: false, seed_error: None, copy_error: None }
     }
 
     /// Runs `f` on the object during a call from the environment: `self.env` is valid meanwhile.
@@ -57,18 +58,12 @@ impl PyModuleObject {
         if let Some(err) = self.seed_error.take() {
             return Err(err);
         }
-        let guard = enter_view(view, caller, time_s, market_round);
-        let env_view = match &self.env_view {
-            Some(v) => v.clone_ref(py),
-            None => {
-                let v = Py::new(py, EnvView::new())?;
-                self.env_view = Some(v.clone_ref(py));
-                v
-            }
-        };
-        env_view.get().set_token(guard.token);
         let obj = self.obj.bind(py).clone();
-        obj.setattr(intern!(py, "env"), env_view)?;
+        if !self.env_set {
+            obj.setattr(intern!(py, "env"), EnvView::new(&self.obj))?;
+            self.env_set = true;
+        }
+        let guard = enter_view(view, &self.obj, caller, time_s, market_round);
         let result = f(&obj);
         drop(guard);
         result
@@ -94,7 +89,7 @@ impl PyModuleObject {
                 Ok(copy) => (copy, None),
                 Err(err) => (self.obj.clone_ref(py), Some(err)),
             };
-            PyModuleObject { obj, env_view: None, seed_error: None, copy_error }
+            PyModuleObject { obj, env_set: false, seed_error: None, copy_error }
         })
     }
 }
@@ -227,6 +222,7 @@ impl Grid for PyGridAdapter {
         self.module.seed(seed);
     }
     fn reset(&mut self, view: &View) -> Result<()> {
+        self.module.env_set = false;
         let state = &mut self.state;
         Python::attach(|py| {
             self.module.call(py, view, Caller::Grid, state.time_s, None, |obj| {
@@ -399,6 +395,7 @@ impl Agent for PyAgentAdapter {
         self.module.seed(seed);
     }
     fn reset(&mut self, view: &View) -> Result<()> {
+        self.module.env_set = false;
         self.market_actions.clear();
         self.grid_actions.clear();
         let reward = &mut self.reward;

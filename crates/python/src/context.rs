@@ -7,11 +7,11 @@
 //! `EnvParts`) the Rust loop handed to it, and who is being called. The frame
 //! is popped, by a guard, as soon as the call returns or unwinds.
 //!
-//! Everything Python can reach during the call resolves through the top frame
-//! of its environment: `self.env` (an [`EnvView`] whose token names its frame),
-//! and the read-only handles of Rust modules (`env.grid.voltages`). Once the
-//! frame is popped the token no longer resolves, so a kept `self.env` raises
-//! instead of dangling.
+//! Everything Python can reach during the call resolves through the innermost
+//! frame: `self.env` (an [`EnvView`], which reads the innermost frame calling
+//! its object) and the read-only handles of Rust modules (`env.grid.voltages`,
+//! the innermost frame of their environment). Once the frame is popped nothing
+//! resolves to it, so a kept `self.env` raises instead of dangling.
 //!
 //! Soundness: a frame's pointer is dereferenced only on the thread that pushed
 //! it (the stack is thread-local) and only while the frame is on the stack,
@@ -31,7 +31,7 @@ use crate::environment::PyEnvironment;
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
-/// A process-wide unique id (environment ids and frame tokens).
+/// A process-wide unique id (for environments).
 pub fn next_id() -> u64 {
     NEXT_ID.fetch_add(1, Ordering::Relaxed)
 }
@@ -54,6 +54,8 @@ enum Access {
 #[derive(Clone, Copy)]
 struct Frame {
     token: u64,
+    /// Address of the Python object being called (0 for callbacks): its `self.env` reads this frame.
+    obj: usize,
     env_id: u64,
     access: Access,
     caller: Caller,
@@ -62,11 +64,16 @@ struct Frame {
     market_round: Option<usize>,
 }
 
-thread_local! {
+/// This thread's stacks (one thread-local: each access costs a TLS lookup in a shared library).
+struct Stacks {
     /// Environments whose loop runs on this thread, innermost last.
-    static RUNNING: RefCell<Vec<(u64, Py<PyEnvironment>)>> = const { RefCell::new(Vec::new()) };
+    running: Vec<(u64, Py<PyEnvironment>)>,
     /// Python calls in progress on this thread, innermost last.
-    static FRAMES: RefCell<Vec<Frame>> = const { RefCell::new(Vec::new()) };
+    frames: Vec<Frame>,
+}
+
+thread_local! {
+    static STACKS: RefCell<Stacks> = const { RefCell::new(Stacks { running: Vec::new(), frames: Vec::new() }) };
 }
 
 /// Read access to the modules, wherever they are right now.
@@ -108,7 +115,7 @@ pub struct RunGuard;
 
 impl RunGuard {
     pub fn enter(id: u64, env: Py<PyEnvironment>) -> RunGuard {
-        RUNNING.with(|r| r.borrow_mut().push((id, env)));
+        STACKS.with(|s| s.borrow_mut().running.push((id, env)));
         RunGuard
     }
 }
@@ -116,19 +123,14 @@ impl RunGuard {
 impl Drop for RunGuard {
     fn drop(&mut self) {
         // Dropping the Py needs no GIL (PyO3 defers the decref if it is not held).
-        let popped = RUNNING.with(|r| r.borrow_mut().pop());
+        let popped = STACKS.with(|s| s.borrow_mut().running.pop());
         drop(popped);
     }
 }
 
-/// The innermost environment running on this thread (the one calling the module).
-fn current_env_id() -> u64 {
-    RUNNING.with(|r| r.borrow().last().map_or(0, |(id, _)| *id))
-}
-
 /// The running environment with this id, on this thread.
 pub fn running_env(py: Python<'_>, id: u64) -> Option<Py<PyEnvironment>> {
-    RUNNING.with(|r| r.borrow().iter().rev().find(|(i, _)| *i == id).map(|(_, e)| e.clone_ref(py)))
+    STACKS.with(|s| s.borrow().running.iter().rev().find(|(i, _)| *i == id).map(|(_, e)| e.clone_ref(py)))
 }
 
 /// A Python call in progress; pops its frame when dropped.
@@ -138,8 +140,8 @@ pub struct CallGuard {
 
 impl Drop for CallGuard {
     fn drop(&mut self) {
-        FRAMES.with(|f| {
-            let mut frames = f.borrow_mut();
+        STACKS.with(|s| {
+            let frames = &mut s.borrow_mut().frames;
             if let Some(pos) = frames.iter().rposition(|fr| fr.token == self.token) {
                 frames.truncate(pos);
             }
@@ -147,18 +149,35 @@ impl Drop for CallGuard {
     }
 }
 
-fn push(access: Access, caller: Caller, time_s: f64, grid_step: usize, market_round: Option<usize>) -> CallGuard {
-    let token = next_id();
-    let frame = Frame { token, env_id: current_env_id(), access, caller, time_s, grid_step, market_round };
-    FRAMES.with(|f| f.borrow_mut().push(frame));
-    CallGuard { token }
+fn push(
+    access: Access,
+    obj: usize,
+    caller: Caller,
+    time_s: f64,
+    grid_step: usize,
+    market_round: Option<usize>,
+) -> CallGuard {
+    STACKS.with(|s| {
+        let mut stacks = s.borrow_mut();
+        // The innermost running environment is the one calling the module.
+        let env_id = stacks.running.last().map_or(0, |(id, _)| *id);
+        let token = stacks.frames.last().map_or(1, |f| f.token + 1);
+        stacks.frames.push(Frame { token, obj, env_id, access, caller, time_s, grid_step, market_round });
+        CallGuard { token }
+    })
 }
 
-/// Enters a call to a Python module that received `view`.
-pub fn enter_view(view: &View<'_>, caller: Caller, time_s: f64, market_round: Option<usize>) -> CallGuard {
+/// Enters a call to the Python module `obj` that received `view`.
+pub fn enter_view(
+    view: &View<'_>,
+    obj: &Py<PyAny>,
+    caller: Caller,
+    time_s: f64,
+    market_round: Option<usize>,
+) -> CallGuard {
     // Lifetime erased: the frame is popped before `view` can go away (see the module docs).
     let ptr = view as *const View<'_> as *const View<'static>;
-    push(Access::View(ptr), caller, time_s, view.grid_step, market_round)
+    push(Access::View(ptr), obj.as_ptr() as usize, caller, time_s, view.grid_step, market_round)
 }
 
 /// Enters a call to a Python callback that received `parts`.
@@ -169,7 +188,7 @@ pub fn enter_parts(
     market_round: Option<usize>,
 ) -> CallGuard {
     let ptr = parts as *mut EnvParts<'_> as *mut EnvParts<'static>;
-    push(Access::Parts(ptr), Caller::Callback, time_s, grid_step, market_round)
+    push(Access::Parts(ptr), 0, Caller::Callback, time_s, grid_step, market_round)
 }
 
 /// When the call in progress happens (copied out of its frame).
@@ -180,7 +199,7 @@ pub struct Moment {
 }
 
 fn find(pred: impl Fn(&Frame) -> bool) -> Option<Frame> {
-    FRAMES.with(|f| f.borrow().iter().rev().find(|fr| pred(fr)).copied())
+    STACKS.with(|s| s.borrow().frames.iter().rev().find(|fr| pred(fr)).copied())
 }
 
 fn read_frame<R>(frame: Frame, f: impl for<'r> FnOnce(Reader<'r>) -> R) -> R {
@@ -229,21 +248,19 @@ pub fn request_stop(env_id: u64) -> bool {
 /// `self.env.grid.voltages` as a numpy array).
 #[pyclass(name = "EnvView", module = "opengridgym._core", frozen)]
 pub struct EnvView {
-    /// The frame this view reads through (0: none).
-    token: AtomicU64,
+    /// Address of the module object whose calls this view shows (0: none). The
+    /// object holds the view as `env`, so the address stays its own.
+    obj: usize,
 }
 
 impl EnvView {
-    pub fn new() -> EnvView {
-        EnvView { token: AtomicU64::new(0) }
-    }
-    pub fn set_token(&self, token: u64) {
-        self.token.store(token, Ordering::Relaxed);
+    pub fn new(obj: &Py<PyAny>) -> EnvView {
+        EnvView { obj: obj.as_ptr() as usize }
     }
 
     fn frame(&self) -> PyResult<Frame> {
-        let token = self.token.load(Ordering::Relaxed);
-        find(|fr| fr.token == token).ok_or_else(|| {
+        let obj = self.obj;
+        find(|fr| obj != 0 && fr.obj == obj).ok_or_else(|| {
             PyRuntimeError::new_err(
                 "self.env is only usable during a call from the Environment (reset, step, \
                  set_market_actions, ...); this one has expired. Outside those calls, use the \
@@ -345,6 +362,6 @@ impl EnvView {
     }
     #[new]
     fn py_new() -> Self {
-        EnvView::new()
+        EnvView { obj: 0 }
     }
 }
