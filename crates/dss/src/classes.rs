@@ -34,6 +34,8 @@ pub(crate) trait ElementState: Default + Clone {
     const PROPS: &'static [&'static str];
     fn create(name: &str, location: &Location, ctx: &Ctx) -> Self;
     fn set(&mut self, prop: &str, value: &Token, ctx: &Ctx) -> Result<Outcome, String>;
+    /// Runs before each statement that edits the element.
+    fn begin_edit(&mut self) {}
     /// Runs after each statement that edited the element (OpenDSS's
     /// `RecalcElementData` at the end of an edit).
     fn end_edit(&mut self) {}
@@ -123,7 +125,7 @@ impl Default for Impedance {
 impl Impedance {
     /// OpenDSS's `RecalcElementData`: self and mutual terms from sequence
     /// values (a 1-phase line takes the positive-sequence values).
-    fn matrices_from_sequence(&mut self) {
+    pub fn matrices_from_sequence(&mut self) {
         let n = self.phases;
         let (rs, rm, xs, xm, cs, cm) = if n == 1 && self.line_rule {
             (self.r1, 0.0, self.x1, 0.0, self.c1, 0.0)
@@ -280,9 +282,22 @@ pub(crate) struct LineState {
     pub enabled: bool,
     pub normamps: f64,
     pub emergamps: f64,
+    /// Sequence values were given since the last solve (OpenDSS's
+    /// `SymComponentsChanged`): when Y is next built, the matrices are
+    /// recomputed from them, even if matrices were given after them.
+    pub sym_changed: bool,
 }
 
 impl LineState {
+    /// What building Y (Solve, CalcVoltageBases) does to pending sequence values.
+    pub fn settle(&mut self) {
+        if self.sym_changed {
+            self.z.symmetrical = true;
+            self.z.matrices_from_sequence();
+            self.sym_changed = false;
+        }
+    }
+
     /// OpenDSS's `ResetLengthUnits` (and forgetting the line code) after
     /// impedances are given directly.
     fn impedances_given_directly(&mut self) {
@@ -327,6 +342,7 @@ impl ElementState for LineState {
             enabled: true,
             normamps: 400.0,
             emergamps: 600.0,
+            sym_changed: false,
         }
     }
 
@@ -334,6 +350,9 @@ impl ElementState for LineState {
         if let Some(result) = self.z.set(prop, value, ctx.base_frequency) {
             result?;
             self.impedances_given_directly();
+            if !prop.ends_with("matrix") {
+                self.sym_changed = true;
+            }
             return Ok(Applied);
         }
         match prop {
@@ -371,6 +390,7 @@ impl ElementState for LineState {
                     self.z.matrices_from_sequence();
                     self.length = 0.001;
                     self.impedances_given_directly();
+                    self.sym_changed = true;
                 }
             }
             "units" => {
@@ -392,14 +412,17 @@ impl ElementState for LineState {
 
 impl LineState {
     pub fn to_model(&self) -> Line {
+        let mut settled = self.clone();
+        settled.settle();
+        let z = &settled.z;
         Line {
             name: self.name.clone(),
             bus1: self.bus1.clone(),
             bus2: self.bus2.clone(),
-            phases: self.z.phases,
+            phases: z.phases,
             length: self.length,
             length_units: self.length_units,
-            impedance: LineImpedance { data: self.z.data(), units: self.data_units },
+            impedance: LineImpedance { data: z.data(), units: self.data_units },
             switch: self.switch,
             enabled: self.enabled,
             normamps: self.normamps,
@@ -420,11 +443,14 @@ pub(crate) struct TransformerState {
     pub windings: Vec<Winding>,
     /// 0-based active winding (`wdg=`).
     pub active: usize,
-    /// Percent reactances X12, X13, …; `xht`/`xlt` keep their own values while
-    /// there are only 2 windings.
+    /// The reactances OpenDSS builds Y from (`XscArray`: X12, X13, …, in percent).
     pub xsc: Vec<f64>,
+    /// The `XHL`/`XHT`/`XLT` properties. OpenDSS copies them into `xsc` at the
+    /// end of an edit that set one of them (2- and 3-winding units only).
+    pub xhl: f64,
     pub xht: f64,
     pub xlt: f64,
+    pub xhl_changed: bool,
     pub pct_noload_loss: f64,
     pub pct_imag: f64,
     pub ppm_antifloat: f64,
@@ -460,8 +486,10 @@ impl TransformerState {
             windings: vec![default_winding(name, 1), default_winding(name, 2)],
             active: 0,
             xsc: vec![7.0],
+            xhl: 7.0,
             xht: 35.0,
             xlt: 30.0,
+            xhl_changed: false,
             pct_noload_loss: 0.0,
             pct_imag: 0.0,
             ppm_antifloat: 1.0,
@@ -486,6 +514,17 @@ impl TransformerState {
         }
     }
 
+    /// OpenDSS's `RecalcElementData`: an edit that set XHL/XHT/XLT copies them
+    /// into the reactance array (2- and 3-winding units).
+    fn apply_reactances(&mut self) {
+        if self.xhl_changed && self.windings.len() <= 3 {
+            for (slot, v) in self.xsc.iter_mut().zip([self.xhl, self.xht, self.xlt]) {
+                *slot = v;
+            }
+        }
+        self.xhl_changed = false;
+    }
+
     fn fetch_code(&mut self, code: &TransformerState) {
         self.phases = code.phases;
         self.set_num_windings(code.windings.len());
@@ -495,6 +534,7 @@ impl TransformerState {
             own.bus = bus;
         }
         self.xsc = code.xsc.clone();
+        self.xhl = code.xhl;
         self.xht = code.xht;
         self.xlt = code.xlt;
         self.pct_noload_loss = code.pct_noload_loss;
@@ -519,7 +559,17 @@ impl TransformerState {
             "bus" => self.windings[active].bus = bus(&value.text)?,
             "conn" => self.windings[active].conn = connection(&value.text)?,
             "kv" => self.windings[active].kv = number(value)?,
-            "kva" => self.windings[active].kva = number(value)?,
+            "kva" => {
+                let kva = number(value)?;
+                self.windings[active].kva = kva;
+                // OpenDSS: winding 1's rating becomes every winding's; a
+                // 2-winding unit always has equal ratings.
+                if active == 0 {
+                    self.windings.iter_mut().for_each(|w| w.kva = kva);
+                } else if n == 2 {
+                    self.windings[0].kva = kva;
+                }
+            }
             "tap" => self.windings[active].tap = number(value)?,
             "%r" => self.windings[active].pct_r = number(value)?,
             "rneut" => self.windings[active].rneut = number(value)?,
@@ -547,18 +597,17 @@ impl TransformerState {
                     }
                 }
             }
-            "xhl" | "x12" => self.xsc[0] = number(value)?,
-            "xht" | "x13" => {
-                self.xht = number(value)?;
-                if n >= 3 {
-                    self.xsc[1] = self.xht;
+            "xhl" | "x12" | "xht" | "x13" | "xlt" | "x23" => {
+                // A zero means "the default" (OpenDSS's PropertyTrapZero)…
+                let v = number(value)?;
+                match prop {
+                    // OpenDSS substitutes the default before its percent
+                    // scaling, so a zero becomes 700% (sic), 3500%, 3000%.
+                    "xhl" | "x12" => self.xhl = if v == 0.0 { 700.0 } else { v },
+                    "xht" | "x13" => self.xht = if v == 0.0 { 3500.0 } else { v },
+                    _ => self.xlt = if v == 0.0 { 3000.0 } else { v },
                 }
-            }
-            "xlt" | "x23" => {
-                self.xlt = number(value)?;
-                if n >= 3 {
-                    self.xsc[n - 1] = self.xlt;
-                }
+                self.xhl_changed = true;
             }
             "xscarray" => {
                 let values = numbers(value)?;
@@ -609,7 +658,7 @@ impl TransformerState {
             name: self.name.clone(),
             phases: self.phases,
             windings: self.windings.clone(),
-            xhl: self.xsc[0],
+            xhl: self.xsc.first().copied().unwrap_or(self.xhl),
             xht: if n >= 3 { self.xsc[1] } else { self.xht },
             xlt: if n >= 3 { self.xsc[n - 1] } else { self.xlt },
             pct_noload_loss: self.pct_noload_loss,
@@ -638,6 +687,14 @@ impl ElementState for TransformerState {
     fn set(&mut self, prop: &str, value: &Token, ctx: &Ctx) -> Result<Outcome, String> {
         self.set_common(prop, value, ctx)
     }
+
+    fn begin_edit(&mut self) {
+        self.xhl_changed = false;
+    }
+
+    fn end_edit(&mut self) {
+        self.apply_reactances();
+    }
 }
 
 /// An XfmrCode holds the same data as a transformer, without buses.
@@ -654,6 +711,14 @@ impl ElementState for XfmrCodeState {
 
     fn set(&mut self, prop: &str, value: &Token, ctx: &Ctx) -> Result<Outcome, String> {
         self.0.set_common(prop, value, ctx)
+    }
+
+    fn begin_edit(&mut self) {
+        self.0.xhl_changed = false;
+    }
+
+    fn end_edit(&mut self) {
+        self.0.apply_reactances();
     }
 
     fn name_mut(&mut self) -> &mut String {
@@ -1041,14 +1106,14 @@ impl ReactorState {
         let (r, x) = match self.spec {
             ReactorSpec::Impedance => (self.r, self.x),
             ReactorSpec::Kvar => {
-                // OpenDSS: X = kV_phase² · 1000 / kvar_per_phase, R = 0.
+                // OpenDSS: X = kV_phase² · 1000 / kvar_per_phase.
                 let per_phase = self.kvar / self.phases as f64;
                 let kv_phase = if self.conn == Connection::Wye && self.phases > 1 {
                     self.kv / 3f64.sqrt()
                 } else {
                     self.kv
                 };
-                (0.0, kv_phase * kv_phase * 1000.0 / per_phase)
+                (self.r, kv_phase * kv_phase * 1000.0 / per_phase)
             }
         };
         Reactor {
@@ -1106,10 +1171,8 @@ impl ElementState for ReactorState {
             "kv" => self.kv = number(value)?,
             "conn" => self.conn = connection(&value.text)?,
             "parallel" => self.parallel = boolean(value)?,
-            "r" => {
-                self.r = number(value)?;
-                self.spec = ReactorSpec::Impedance;
-            }
+            // Only X decides the specification; R is kept with a kvar rating too.
+            "r" => self.r = number(value)?,
             "x" => {
                 self.x = number(value)?;
                 self.spec = ReactorSpec::Impedance;

@@ -212,6 +212,7 @@ fn edit_element<T: ElementState>(
     ignored: &mut Vec<Ignored>,
 ) -> Result<(), ReadError> {
     let mut element = std::mem::take(&mut store.items[index]);
+    element.begin_edit();
     let full_name = format!("{}.{}", T::CLASS, element.name_mut()).to_ascii_lowercase();
     let mut last: Option<usize> = None;
     let result = (|| {
@@ -236,6 +237,9 @@ fn edit_element<T: ElementState>(
             let prop = T::PROPS[prop_index];
             if prop == "like" {
                 let other_name = param.value.text.trim().to_ascii_lowercase();
+                if other_name == *element.name_mut() {
+                    return Err(ReadError::at_element(location, &full_name, "like= names the element itself"));
+                }
                 let other = store.get(&other_name).ok_or_else(|| {
                     ReadError::at_element(location, &full_name, format!("like={other_name}: no {} of that name", T::CLASS))
                 })?;
@@ -407,11 +411,13 @@ impl<'a> Reader<'a> {
             }
             "calcvoltagebases" => {
                 self.calc_voltage_bases = true;
+                self.build_y();
                 Ok(())
             }
             "solve" => {
                 self.set_options(args, location)?;
                 self.solve_count += 1;
+                self.build_y();
                 Ok(())
             }
             "buscoords" => self.bus_coords_command(args, location),
@@ -494,6 +500,12 @@ impl<'a> Reader<'a> {
         self.record_definition(ClassId::Vsource, index);
         self.active = Some((ClassId::Vsource, index));
         self.edit(ClassId::Vsource, index, args, location)
+    }
+
+    /// Building the system Y (Solve, CalcVoltageBases) settles what OpenDSS
+    /// defers until then.
+    fn build_y(&mut self) {
+        self.elements.lines.items.iter_mut().for_each(LineState::settle);
     }
 
     /// Notes a newly created circuit element (not a redefinition, not a code).
