@@ -18,6 +18,8 @@ pub mod feeder;
 pub mod market;
 pub mod network;
 pub mod order;
+pub mod svg;
+pub mod uc1;
 pub mod testutil;
 
 pub use auction::{Algorithm, Auctioneer, ClearOptions, Clearing, Settlement, Status};
