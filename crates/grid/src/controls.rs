@@ -635,3 +635,43 @@ impl PowerFlow {
         }
     }
 }
+
+/// Taps, capacitor steps and control state, to undo a failed solve.
+#[derive(Debug, Clone)]
+pub(crate) struct ControlSnapshot {
+    taps: Vec<Vec<f64>>,
+    caps: Vec<Vec<u8>>,
+    regs: Vec<RegControlState>,
+    capcontrols: Vec<CapControlState>,
+    queue: ControlQueue,
+}
+
+impl ControlSnapshot {
+    pub fn take(pf: &PowerFlow) -> Self {
+        ControlSnapshot {
+            taps: pf.transformers.iter().map(|t| t.taps.clone()).collect(),
+            caps: pf.capacitors.iter().map(|c| c.states.clone()).collect(),
+            regs: pf.regs.clone(),
+            capcontrols: pf.capcontrols.clone(),
+            queue: pf.queue.clone(),
+        }
+    }
+
+    pub fn restore(self, pf: &mut PowerFlow) {
+        for (t, taps) in self.taps.into_iter().enumerate() {
+            if pf.transformers[t].taps != taps {
+                pf.transformers[t].taps = taps;
+                let _ = pf.update_transformer(t);
+            }
+        }
+        for (c, states) in self.caps.into_iter().enumerate() {
+            if pf.capacitors[c].states != states {
+                pf.capacitors[c].states = states;
+                let _ = pf.update_capacitor(c);
+            }
+        }
+        pf.regs = self.regs;
+        pf.capcontrols = self.capcontrols;
+        pf.queue = self.queue;
+    }
+}

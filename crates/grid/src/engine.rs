@@ -89,8 +89,6 @@ pub(crate) struct LoadState {
 #[derive(Debug, Clone)]
 pub(crate) struct SourceState {
     pub elem: usize,
-    /// Open-circuit phase voltages.
-    pub volts: Vec<C>,
     /// Norton injection Yprim·[V; 0], per conductor.
     pub injection: Vec<C>,
 }
@@ -123,6 +121,8 @@ pub struct PowerFlow {
     pub(crate) injections: Vec<BusInjection>,
     pub(crate) settings: Settings,
     pub(crate) voltage_bases: Vec<f64>,
+    /// Normal rating (A) of each line element, by element index.
+    line_amps: HashMap<usize, f64>,
     // Linear algebra: element entry → position in the CSC value array.
     y_map: Vec<Vec<(u32, u32)>>,
     y_values: Vec<C>,
@@ -217,6 +217,7 @@ impl PowerFlow {
         let mut capacitors = Vec::new();
         let mut loads = Vec::new();
         let mut sources = Vec::new();
+        let mut line_amps = HashMap::new();
 
         for r in element_order(circuit) {
             let idx = elements.len();
@@ -234,7 +235,7 @@ impl PowerFlow {
                     vt[..v.phases].copy_from_slice(&volts);
                     el.yprim.mul_vec(&vt, &mut injection);
                     elements.push(el);
-                    sources.push(SourceState { elem: idx, volts, injection });
+                    sources.push(SourceState { elem: idx, injection });
                 }
                 ElementClass::Line => {
                     let l = &circuit.lines[r.index];
@@ -242,6 +243,7 @@ impl PowerFlow {
                         continue;
                     }
                     let yp = elements::line::yprim(l, base_frequency)?;
+                    line_amps.insert(idx, l.normamps);
                     elements.push(build_element(&mut nodes, ElementClass::Line, &l.name, r.index, &[&l.bus1, &l.bus2], l.phases, l.phases, yp));
                 }
                 ElementClass::Transformer => {
@@ -360,6 +362,7 @@ impl PowerFlow {
             } else {
                 circuit.voltage_bases.clone()
             },
+            line_amps,
             y_map,
             y_values: vec![C::new(0.0, 0.0); nnz],
             lu,
@@ -768,6 +771,11 @@ impl PowerFlow {
         self.v = s.0;
         self.vmag_saved = s.1;
         self.initialized = s.2;
+    }
+
+    /// Normal rating of a line element in amps (0 if unknown).
+    pub(crate) fn line_normamps(&self, e: usize) -> f64 {
+        self.line_amps.get(&e).copied().unwrap_or(0.0)
     }
 
     pub fn last_report(&self) -> &SolveReport {

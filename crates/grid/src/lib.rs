@@ -22,3 +22,6 @@ pub mod feeders;
 pub mod output;
 
 pub use output::{powerflow_command, Summary};
+pub mod grid;
+
+pub use grid::DistributionGrid;

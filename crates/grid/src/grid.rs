@@ -1,0 +1,316 @@
+//! [`DistributionGrid`]: the `ogg_core::Grid` module on an OpenDSS feeder.
+//!
+//! Each step starts from the circuit's own load values, applies every
+//! agent's grid actions of that step (`SetLoad`, `ScaleLoad`, `InjectAtBus`),
+//! solves the power flow warm-started from the previous step's voltages
+//! (regulators and capacitor controls act as in OpenDSS's static mode) and
+//! advances time. Actions do not carry over to the next step: an agent that
+//! wants a load scaled every step says so every step.
+
+use std::any::Any;
+
+use ogg_core::{Error, Grid, GridAction, GridState, Topology, View};
+use ogg_dss::{Circuit, Connection, ElementClass};
+
+use crate::controls::ControlSnapshot;
+use crate::engine::PowerFlow;
+use crate::error::GridError;
+
+/// An `ogg_core::Grid` backed by the power-flow engine.
+#[derive(Debug, Clone)]
+pub struct DistributionGrid {
+    name: String,
+    step_s: f64,
+    /// The compiled and solved circuit as `reset` restores it.
+    initial: PowerFlow,
+    pf: PowerFlow,
+    state: GridState,
+    topology: Topology,
+    /// Element index and normal rating (A) of each branch in `state.branches`.
+    branch_elements: Vec<(usize, f64)>,
+    /// Extra recorder columns: (name, value) after the last step.
+    extra: Vec<(String, f64)>,
+}
+
+impl DistributionGrid {
+    /// Compiles the circuit and solves its initial state (as OpenDSS's
+    /// `Solve` would). `step_s` is the time one grid step represents.
+    pub fn new(circuit: &Circuit, step_s: f64) -> Result<Self, GridError> {
+        if !(step_s >= 0.0) || !step_s.is_finite() {
+            return Err(GridError::Invalid(format!("step length must be a finite number ≥ 0 s (got {step_s})")));
+        }
+        let mut pf = PowerFlow::new(circuit)?;
+        let report = pf.solve()?;
+        PowerFlow::require_converged(&report)?;
+        let (topology, branch_elements) = build_topology(&pf);
+        let mut grid = DistributionGrid {
+            name: if circuit.name.is_empty() { "feeder".into() } else { circuit.name.clone() },
+            step_s,
+            initial: pf.clone(),
+            pf,
+            state: GridState::default(),
+            topology,
+            branch_elements,
+            extra: Vec::new(),
+        };
+        grid.state.buses = grid.pf.buses().into_iter().map(|b| b.0).collect();
+        grid.state.branches = grid.topology_branch_names();
+        grid.refresh_state(true);
+        Ok(grid)
+    }
+
+    /// A built-in feeder by name, or an OpenDSS master script by path.
+    pub fn from_feeder(name_or_path: &str, step_s: f64) -> Result<Self, GridError> {
+        Self::new(&crate::feeders::circuit_from(name_or_path)?, step_s)
+    }
+
+    pub fn power_flow(&self) -> &PowerFlow {
+        &self.pf
+    }
+
+    pub fn power_flow_mut(&mut self) -> &mut PowerFlow {
+        &mut self.pf
+    }
+
+    pub fn step_s(&self) -> f64 {
+        self.step_s
+    }
+
+    /// Every load: (name as `SetLoad`/`ScaleLoad` address it, its bus).
+    pub fn loads(&self) -> Vec<(String, String)> {
+        (0..self.pf.n_loads())
+            .map(|i| {
+                let e = &self.pf.elements[self.pf.loads[i].elem];
+                (e.name.clone(), self.pf.nodes.buses[e.terminal_bus[0]].name.clone())
+            })
+            .collect()
+    }
+
+    fn topology_branch_names(&self) -> Vec<String> {
+        self.branch_elements.iter().map(|&(e, _)| self.pf.elements[e].full_name().to_ascii_lowercase()).collect()
+    }
+
+    fn refresh_state(&mut self, converged: bool) {
+        let pf = &self.pf;
+        self.state.bus_voltage_pu = (0..self.state.buses.len()).map(|b| pf.bus_voltage_pu(b)).collect();
+        self.state.branch_loading = self
+            .branch_elements
+            .iter()
+            .map(|&(e, amps)| if amps > 0.0 { pf.element_flows(e).imax_t1 / amps } else { f64::NAN })
+            .collect();
+        let (p, q) = pf.total_power();
+        self.state.total_power_kw = p;
+        self.state.total_power_kvar = q;
+        self.state.losses_kw = pf.losses().0;
+        self.state.converged = converged;
+        self.extra.clear();
+        for (name, tap, _) in pf.regulator_taps() {
+            self.extra.push((format!("tap.{name}"), tap));
+        }
+        for (name, states) in pf.capacitor_states() {
+            self.extra.push((format!("capacitor.{name}"), states.iter().map(|&s| s as f64).sum()));
+        }
+        self.extra.push(("iterations".into(), pf.last_report().iterations as f64));
+    }
+
+    /// Applies one agent action to the engine (loads start from their circuit values each step).
+    fn apply(&mut self, who: &str, action: &GridAction) -> Result<(), Error> {
+        match action {
+            GridAction::SetLoad { element, kw, kvar } => {
+                let i = self.load(who, element)?;
+                if !kw.is_finite() || kvar.is_some_and(|q| !q.is_finite()) {
+                    return Err(Error::invalid(who, format!("SetLoad '{element}': kW/kvar must be finite")));
+                }
+                let kvar = match kvar {
+                    Some(q) => *q,
+                    None => {
+                        // Keep the load's power factor.
+                        let (p0, q0) = self.pf.load_nominal(i);
+                        if p0 != 0.0 {
+                            kw * q0 / p0
+                        } else {
+                            q0
+                        }
+                    }
+                };
+                self.pf.set_load(i, *kw, kvar);
+            }
+            GridAction::ScaleLoad { element, multiplier } => {
+                let i = self.load(who, element)?;
+                if !multiplier.is_finite() {
+                    return Err(Error::invalid(who, format!("ScaleLoad '{element}': multiplier {multiplier} is not finite")));
+                }
+                let (p, q) = self.pf.load_nominal(i);
+                self.pf.set_load(i, p * multiplier, q * multiplier);
+            }
+            GridAction::InjectAtBus { bus, kw, kvar } => {
+                if !kw.is_finite() || !kvar.is_finite() {
+                    return Err(Error::invalid(who, format!("InjectAtBus '{bus}': kW/kvar must be finite")));
+                }
+                let name = bus.split('.').next().unwrap_or(bus);
+                self.pf.add_bus_injection(name, *kw, *kvar).map_err(|e| Error::invalid(who, e.to_string()))?;
+            }
+            GridAction::Custom { name, .. } => {
+                return Err(Error::invalid(
+                    who,
+                    format!("the distribution grid does not understand the custom action '{name}'"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn load(&self, who: &str, element: &str) -> Result<usize, Error> {
+        self.pf.load_index(element).ok_or_else(|| Error::invalid(who, format!("unknown load '{element}' in grid '{}'", self.name)))
+    }
+}
+
+impl Grid for DistributionGrid {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn reset(&mut self, _view: &View) -> Result<(), Error> {
+        self.pf = self.initial.clone();
+        self.state.time_s = 0.0;
+        self.state.step = 0;
+        self.refresh_state(true);
+        Ok(())
+    }
+
+    fn step(&mut self, view: &View) -> Result<(), Error> {
+        let who = self.name.clone();
+        let saved = self.pf.save_state();
+        let controls = ControlSnapshot::take(&self.pf);
+        self.pf.reset_loads();
+        self.pf.clear_bus_injections();
+        for (_, agent) in view.agents() {
+            for action in agent.grid_actions() {
+                self.apply(agent.name(), action)?;
+            }
+        }
+        let outcome = self.pf.solve();
+        let failure = match outcome {
+            Ok(report) => report.non_convergence.map(|nc| nc.to_string()),
+            Err(e) => Some(e.to_string()),
+        };
+        if let Some(message) = failure {
+            // Keep the previous solution: voltages, taps, capacitor steps.
+            self.pf.restore_state(saved);
+            controls.restore(&mut self.pf);
+            self.state.converged = false;
+            return Err(Error::module(
+                who,
+                format!("power flow at step {} (t = {} s): {message}", self.state.step, self.state.time_s),
+            ));
+        }
+        self.refresh_state(true);
+        self.state.time_s += self.step_s;
+        self.state.step += 1;
+        Ok(())
+    }
+
+    fn state(&self) -> &GridState {
+        &self.state
+    }
+
+    fn record_extra(&self, out: &mut Vec<(String, f64)>) {
+        out.extend(self.extra.iter().cloned());
+    }
+
+    fn topology(&self) -> Option<&Topology> {
+        Some(&self.topology)
+    }
+
+    fn clone_box(&self) -> Box<dyn Grid> {
+        Box::new(self.clone())
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+}
+
+/// Normal current rating of a branch element in amps (0 = unrated).
+fn normal_amps(pf: &PowerFlow, e: usize) -> f64 {
+    let el = &pf.elements[e];
+    match el.class {
+        ElementClass::Line => pf.line_normamps(e),
+        ElementClass::Transformer => {
+            let Some(t) = pf.transformers.iter().find(|t| t.elem == e) else { return 0.0 };
+            let t = &t.model;
+            let w = &t.windings[0];
+            let vbase = crate::elements::transformer::winding_vbase(t, 0);
+            let vfactor = match (w.conn, t.phases) {
+                (Connection::Wye, _) | (Connection::Delta, 1) => vbase * 0.001,
+                (Connection::Delta, _) => vbase * 0.001 / 3f64.sqrt(),
+            };
+            // OpenDSS's default NormHkVA is 110% of winding 1's kVA.
+            let norm_hkva = 1.1 * w.kva;
+            norm_hkva / t.phases as f64 / vfactor
+        }
+        _ => 0.0,
+    }
+}
+
+/// Buses and bus-to-bus edges (parallel single-phase units such as a
+/// regulator bank collapse into one edge) for markets.
+fn build_topology(pf: &PowerFlow) -> (Topology, Vec<(usize, f64)>) {
+    let buses: Vec<String> = pf.nodes.buses.iter().map(|b| b.name.clone()).collect();
+    let bus_kv: Vec<f64> = pf.nodes.buses.iter().map(|b| b.kv_base_ln * 3f64.sqrt()).collect();
+    let root = pf.sources.first().map(|s| pf.elements[s.elem].terminal_bus[0]).unwrap_or(0);
+    let mut branch_elements = Vec::new();
+    let mut edges: Vec<ogg_core::Branch> = Vec::new();
+    for (e, el) in pf.elements.iter().enumerate() {
+        let series = match el.class {
+            ElementClass::Line | ElementClass::Transformer => true,
+            ElementClass::Capacitor | ElementClass::Reactor => !pf.is_shunt(e),
+            _ => false,
+        };
+        if !series {
+            continue;
+        }
+        let amps = normal_amps(pf, e);
+        branch_elements.push((e, amps));
+        let phases = match el.class {
+            ElementClass::Transformer => el.nconds - 1,
+            _ => el.nconds,
+        };
+        let from = el.terminal_bus[0];
+        for &to in &el.terminal_bus[1..] {
+            if to == from {
+                continue;
+            }
+            let rating_kva = match el.class {
+                ElementClass::Transformer => pf
+                    .transformers
+                    .iter()
+                    .find(|t| t.elem == e)
+                    .map(|t| t.model.windings[0].kva)
+                    .unwrap_or(f64::INFINITY),
+                _ if amps > 0.0 => {
+                    let kv_ln = pf.nodes.buses[from].kv_base_ln;
+                    if kv_ln > 0.0 {
+                        amps * kv_ln * phases as f64
+                    } else {
+                        f64::INFINITY
+                    }
+                }
+                _ => f64::INFINITY,
+            };
+            let name = el.full_name().to_ascii_lowercase();
+            if let Some(b) = edges.iter_mut().find(|b| (b.from, b.to) == (from, to) || (b.from, b.to) == (to, from)) {
+                b.name = format!("{}+{}", b.name, name);
+                b.phases += phases;
+                b.rating_kva += rating_kva;
+            } else {
+                edges.push(ogg_core::Branch { name, from, to, phases, rating_kva });
+            }
+        }
+    }
+    (Topology { buses, root, branches: edges, bus_kv }, branch_elements)
+}
