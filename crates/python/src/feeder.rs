@@ -1,17 +1,120 @@
-//! The feeder grid (`ogg_grid::DistributionGrid`) as `FeederGrid`. Filled in
-//! once the engine crate provides it.
+//! `FeederGrid`: the feeder grid of the engine crate (`ogg_grid::DistributionGrid`,
+//! an OpenDSS-compatible unbalanced power flow) as a built-in Rust grid.
 
 use std::any::Any;
+use std::path::PathBuf;
 
+use ogg_grid::{DistributionGrid, GridError};
+use pyo3::exceptions::{PyFileNotFoundError, PyOSError, PyValueError};
 use pyo3::prelude::*;
+use pyo3::PyClassInitializer;
 
 use crate::environment::PyEnvironment;
+use crate::errors::SimulationError;
+use crate::modules::RustGrid;
 
-/// The handle of a feeder grid living in `env`, if `grid` is one.
-pub fn grid_handle_for(_py: Python<'_>, _grid: &dyn Any, _env: &Py<PyEnvironment>) -> PyResult<Option<Py<PyAny>>> {
-    Ok(None)
+fn grid_error(err: GridError) -> PyErr {
+    match err {
+        GridError::Io { ref source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+            PyFileNotFoundError::new_err(err.to_string())
+        }
+        GridError::Io { .. } => PyOSError::new_err(err.to_string()),
+        GridError::NotConverged(_) | GridError::Sparse(_) => SimulationError::new_err(err.to_string()),
+        _ => PyValueError::new_err(err.to_string()),
+    }
 }
 
-pub fn register(_m: &Bound<'_, PyModule>) -> PyResult<()> {
+fn step_s_checked(step_s: f64) -> PyResult<f64> {
+    if step_s.is_finite() && step_s > 0.0 {
+        Ok(step_s)
+    } else {
+        Err(PyValueError::new_err(format!("step_s = {step_s} must be a positive number of seconds")))
+    }
+}
+
+/// A distribution feeder solved by OpenGridGym's three-phase unbalanced power
+/// flow (OpenDSS-compatible). `FeederGrid("ieee34")` is a built-in feeder
+/// (see `FeederGrid.names()`); `FeederGrid.from_file(path)` reads an OpenDSS
+/// master script. The feeder is compiled and solved on construction.
+///
+/// Each grid step starts from the circuit's own loads, applies the agents'
+/// grid actions of that step (`("set_load", load, kw[, kvar])`,
+/// `("scale_load", load, multiplier)`, `("inject", bus, kw, kvar)`), solves
+/// (regulators and capacitor controls act as in OpenDSS's static mode) and
+/// advances the clock by `step_s` seconds.
+#[pyclass(name = "FeederGrid", module = "opengridgym._core", extends = RustGrid, frozen)]
+pub struct PyFeederGrid;
+
+impl PyFeederGrid {
+    fn build(py: Python<'_>, source: String, step_s: f64) -> PyResult<PyClassInitializer<Self>> {
+        let step_s = step_s_checked(step_s)?;
+        // Compiling and the first solve take milliseconds: let other threads run.
+        let grid = py.detach(|| DistributionGrid::from_feeder(&source, step_s)).map_err(grid_error)?;
+        Ok(PyClassInitializer::from(RustGrid::own(Box::new(grid))).add_subclass(PyFeederGrid))
+    }
+
+    fn read<R>(slf: &Bound<'_, Self>, f: impl Fn(&DistributionGrid) -> R) -> PyResult<R> {
+        let base = slf.as_super().get();
+        base.read(slf.py(), |g| g.as_any().downcast_ref::<DistributionGrid>().map(&f))?
+            .ok_or_else(|| PyValueError::new_err("this FeederGrid does not hold a feeder"))
+    }
+}
+
+#[pymethods]
+impl PyFeederGrid {
+    /// A built-in feeder by name (e.g. "ieee13", "ieee34", "ieee37").
+    #[new]
+    #[pyo3(signature = (name, step_s = 3600.0))]
+    fn new(py: Python<'_>, name: &str, step_s: f64) -> PyResult<PyClassInitializer<Self>> {
+        if ogg_grid::feeders::files(name).is_none() {
+            return Err(PyValueError::new_err(format!(
+                "unknown built-in feeder '{name}' (built-in feeders: {}); use FeederGrid.from_file(path) for an OpenDSS script",
+                ogg_grid::feeders::names().join(", ")
+            )));
+        }
+        Self::build(py, name.to_string(), step_s)
+    }
+
+    /// A feeder from an OpenDSS master script (`Redirect`/`Compile` of other files work relative to it).
+    #[staticmethod]
+    #[pyo3(signature = (path, step_s = 3600.0))]
+    fn from_file(py: Python<'_>, path: PathBuf, step_s: f64) -> PyResult<Py<PyFeederGrid>> {
+        if !path.is_file() {
+            return Err(PyFileNotFoundError::new_err(format!("{}: no such OpenDSS script", path.display())));
+        }
+        let init = Self::build(py, path.to_string_lossy().into_owned(), step_s)?;
+        Py::new(py, init)
+    }
+
+    /// Names of the built-in feeders.
+    #[staticmethod]
+    fn names() -> Vec<&'static str> {
+        ogg_grid::feeders::names()
+    }
+
+    /// Every load: `(name, bus)`, the name as grid actions address it.
+    #[getter]
+    fn loads(slf: &Bound<'_, Self>) -> PyResult<Vec<(String, String)>> {
+        Self::read(slf, |g| g.loads())
+    }
+
+    /// Seconds per grid step.
+    #[getter]
+    fn step_s(slf: &Bound<'_, Self>) -> PyResult<f64> {
+        Self::read(slf, |g| g.step_s())
+    }
+}
+
+/// The handle of a feeder grid living in `env`, if `grid` is one.
+pub fn grid_handle_for(py: Python<'_>, grid: &dyn Any, env: &Py<PyEnvironment>) -> PyResult<Option<Py<PyAny>>> {
+    if !grid.is::<DistributionGrid>() {
+        return Ok(None);
+    }
+    let init = PyClassInitializer::from(RustGrid::bound(env.clone_ref(py))).add_subclass(PyFeederGrid);
+    Ok(Some(Bound::new(py, init)?.into_any().unbind()))
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyFeederGrid>()?;
     Ok(())
 }

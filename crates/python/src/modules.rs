@@ -128,7 +128,7 @@ impl RustGrid {
     pub fn bind(&self, env: Py<PyEnvironment>) {
         *lock(&self.slot) = Slot::Bound { env, index: 0 };
     }
-    fn read<R>(&self, py: Python<'_>, f: impl for<'r> Fn(&'r dyn Grid) -> R) -> PyResult<R> {
+    pub fn read<R>(&self, py: Python<'_>, f: impl for<'r> Fn(&'r dyn Grid) -> R) -> PyResult<R> {
         read_slot(py, &self.slot, "grid", |g| f(g), |reader, _| reader.grid().map(&f))
     }
 
