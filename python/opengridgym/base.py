@@ -12,7 +12,8 @@ shows the rest of the environment (see :class:`opengridgym.EnvView`)::
 
         def set_grid_actions(self):
             self.grid_actions = [("scale_load", "671", 1.1)]
-            self.reward = -self.env.market.dispatch(self.env.caller)[0] if self.env.market.dispatch(self.env.caller) else 0.0
+            dispatch = self.env.market.dispatch(self.env.caller)   # (price, quantity) or None
+            self.reward = -dispatch[0] * dispatch[1] if dispatch else 0.0
 
 Attribute names the environment reads after each call:
 

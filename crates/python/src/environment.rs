@@ -638,9 +638,9 @@ impl PyEnvironment {
     /// or every market round (`on="market_round"`), in the order added. Inside it
     /// `env` reads the current state (`env.grid.voltages`, `env.time`, ...) and
     /// `env.request_stop()` ends `iterate()` after this step. An exception stops the step.
-    #[pyo3(signature = (fn_, on = "grid_step"))]
-    fn add_callback(&self, fn_: &Bound<'_, PyAny>, on: &str) -> PyResult<()> {
-        self.add_callback_inner(fn_.clone(), on)
+    #[pyo3(signature = (r#fn, on = "grid_step"))]
+    fn add_callback(&self, r#fn: &Bound<'_, PyAny>, on: &str) -> PyResult<()> {
+        self.add_callback_inner(r#fn.clone(), on)
     }
 
     /// Removes every callback.

@@ -23,14 +23,15 @@
 //! While the loop runs, the `ogg_core::Environment` is taken out of the Python
 //! object (so nothing can re-enter it) and every module is called with a
 //! `View` of all the others. Before calling a Python method, the adapter
-//! pushes a frame on a thread-local stack with a pointer to that `View`, and
-//! sets `obj.env` to an `EnvView` carrying the frame's token (`context.rs`).
-//! Through it the method reads the rest of the environment:
+//! pushes a frame on a thread-local stack with a pointer to that `View` and
+//! the object being called (`context.rs`); the object's `env` attribute is an
+//! `EnvView` that reads the innermost frame calling that object (set once per
+//! object and episode). Through it the method reads the rest of the environment:
 //! `self.env.grid`, `self.env.market`, `self.env.agents` are the module
 //! objects (the user's own objects for Python modules; handles for Rust
 //! modules, which read through the frame's `View`), plus `self.env.time`,
 //! `grid_step`, `market_round`, `caller`. When the method returns, a guard pops
-//! the frame: the token no longer resolves, so a `self.env` kept for later
+//! the frame: the view no longer resolves, so a `self.env` kept for later
 //! raises a clear error instead of pointing at a stale borrow. No `&mut`
 //! borrow of the environment is ever created for Python: views are read-only,
 //! and calling `env.step()` from inside a module raises (the core is out).
