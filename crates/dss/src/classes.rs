@@ -627,12 +627,10 @@ impl TransformerState {
             "sub" => self.sub = boolean(value)?,
             "bank" => self.bank = Some(lower(value)),
             "leadlag" => {
-                let v = lower(value);
-                self.hv_leads_lv = match v.as_bytes().first() {
-                    Some(b'l') if v.starts_with("lea") => true,
-                    Some(b'e') => true,
-                    Some(b'l') | Some(b'a') => false,
-                    _ => return Err(format!("`{}` is not Lead/Lag/ANSI/Euro", value.text)),
+                self.hv_leads_lv = match keyword(&value.text, &["lag", "lead", "ansi", "euro"]) {
+                    Some("lead" | "euro") => true,
+                    Some(_) => false,
+                    None => return Err(format!("`{}` is not Lead/Lag/ANSI/Euro", value.text)),
                 };
             }
             "xfmrcode" => {
@@ -904,11 +902,11 @@ impl ElementState for LoadState {
                 self.zipv = Some(zipv);
             }
             "status" => {
-                self.status = match lower(value).as_bytes().first() {
-                    Some(b'f') => LoadStatus::Fixed,
-                    Some(b'e') => LoadStatus::Exempt,
-                    Some(b'v') => LoadStatus::Variable,
-                    _ => return Err(format!("`{}` is not fixed/variable/exempt", value.text)),
+                self.status = match keyword(&value.text, &["variable", "fixed", "exempt"]) {
+                    Some("fixed") => LoadStatus::Fixed,
+                    Some("exempt") => LoadStatus::Exempt,
+                    Some(_) => LoadStatus::Variable,
+                    None => return Err(format!("`{}` is not fixed/variable/exempt", value.text)),
                 }
             }
             "daily" => {
@@ -1538,13 +1536,15 @@ impl ElementState for CapControlState {
                 c.capacitor = name.strip_prefix("capacitor.").unwrap_or(&name).to_string();
             }
             "type" => {
-                c.kind = match lower(value).as_bytes().first() {
-                    Some(b'c') => CapControlType::Current,
-                    Some(b'v') => CapControlType::Voltage,
-                    Some(b'k') => CapControlType::Kvar,
-                    Some(b'p') => CapControlType::PowerFactor,
-                    Some(b't') => CapControlType::Time,
-                    _ => return Err(format!("`{}` is not a CapControl type (current/voltage/kvar/pf/time)", value.text)),
+                c.kind = match keyword(&value.text, &["current", "voltage", "kvar", "pf", "time"]) {
+                    Some("current") => CapControlType::Current,
+                    Some("voltage") => CapControlType::Voltage,
+                    Some("kvar") => CapControlType::Kvar,
+                    Some("pf") => CapControlType::PowerFactor,
+                    Some(_) => CapControlType::Time,
+                    None => {
+                        return Err(format!("`{}` is not a CapControl type (current/voltage/kvar/pf/time)", value.text))
+                    }
                 }
             }
             "ptratio" => c.ptratio = number(value)?,

@@ -768,12 +768,12 @@ impl<'a> Reader<'a> {
             match option {
                 "voltagebases" => self.voltage_bases = values::numbers(value).map_err(bad)?,
                 "controlmode" => {
-                    o.control_mode = match value.text.trim().to_ascii_lowercase().as_bytes().first() {
-                        Some(b's') => ControlMode::Static,
-                        Some(b'e') => ControlMode::Event,
-                        Some(b't') => ControlMode::Time,
-                        Some(b'o') => ControlMode::Off,
-                        _ => return Err(bad("expected static, event, time or off".into())),
+                    o.control_mode = match values::keyword(&value.text, &["static", "event", "time", "off"]) {
+                        Some("static") => ControlMode::Static,
+                        Some("event") => ControlMode::Event,
+                        Some("time") => ControlMode::Time,
+                        Some(_) => ControlMode::Off,
+                        None => return Err(bad("expected static, event, time or off".into())),
                     }
                 }
                 "maxcontroliter" => o.max_control_iterations = values::count(value, 0, 1_000_000).map_err(bad)?,
@@ -792,31 +792,23 @@ impl<'a> Reader<'a> {
                     o.start_hour = h + s / 3600.0;
                 }
                 "mode" => {
-                    let mode = value.text.trim().to_ascii_lowercase();
-                    o.mode = if mode.starts_with("s") || mode.starts_with("dir") {
-                        SolutionMode::Snapshot
-                    } else if mode.starts_with("da") {
-                        SolutionMode::Daily
-                    } else if mode.starts_with('y') {
-                        SolutionMode::Yearly
-                    } else if mode.starts_with("du") {
-                        SolutionMode::Duty
-                    } else {
-                        return Err(bad("solution mode not supported (snap, direct, daily, yearly, dutycycle)".into()));
+                    o.mode = match values::keyword(&value.text, &["snapshot", "snap", "daily", "yearly", "dutycycle", "direct"]) {
+                        Some("snapshot" | "snap" | "direct") => SolutionMode::Snapshot,
+                        Some("daily") => SolutionMode::Daily,
+                        Some("yearly") => SolutionMode::Yearly,
+                        Some(_) => SolutionMode::Duty,
+                        None => return Err(bad("solution mode not supported (snap, direct, daily, yearly, dutycycle)".into())),
                     };
                 }
                 "algorithm" => {
-                    let a = value.text.trim().to_ascii_lowercase();
-                    o.algorithm = if a.starts_with("ne") {
-                        Algorithm::Newton
-                    } else if a.starts_with('n') {
-                        Algorithm::Normal
-                    } else {
-                        return Err(bad("expected normal or newton".into()));
+                    o.algorithm = match values::keyword(&value.text, &["normal", "newton"]) {
+                        Some("newton") => Algorithm::Newton,
+                        Some(_) => Algorithm::Normal,
+                        None => return Err(bad("expected normal or newton".into())),
                     };
                 }
                 "loadmodel" => {
-                    if !value.text.trim().to_ascii_lowercase().starts_with('p') {
+                    if values::keyword(&value.text, &["powerflow", "admittance"]) != Some("powerflow") {
                         return Err(bad("only loadmodel=powerflow is supported".into()));
                     }
                 }

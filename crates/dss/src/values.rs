@@ -67,6 +67,16 @@ pub(crate) fn words(token: &Token) -> Result<Vec<String>, String> {
     Ok(split_items(&token.text)?.into_iter().filter(|item| item.text != "|").map(|item| item.text).collect())
 }
 
+/// Which of `words` the value names, allowing abbreviations (`s` → `static`);
+/// the first match in `words` order wins, as OpenDSS's own enum lookup does.
+pub(crate) fn keyword<'w>(text: &str, words: &[&'w str]) -> Option<&'w str> {
+    let lower = text.trim().to_ascii_lowercase();
+    if lower.is_empty() {
+        return None;
+    }
+    words.iter().find(|w| **w == lower).or_else(|| words.iter().find(|w| w.starts_with(lower.as_str()))).copied()
+}
+
 /// A symmetric matrix of order `n` given as its lower triangle (rows separated
 /// by `|`) or in full; returned full, row-major.
 pub(crate) fn symmetric_matrix(token: &Token, n: usize) -> Result<Vec<f64>, String> {
