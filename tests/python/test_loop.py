@@ -14,6 +14,7 @@ from opengridgym import (
     DoNothingMarket,
     Environment,
     EnvView,
+    FeederGrid,
     ScriptedLoadAgent,
 )
 
@@ -388,3 +389,27 @@ def test_wrong_module_types_are_named():
         Environment(object(), DoNothingMarket(), [])
     with pytest.raises(TypeError, match=r"agents\[1\] must be"):
         Environment(DoNothingGrid(), DoNothingMarket(), [DoNothingAgent(), 42])
+    with pytest.raises(TypeError, match=r"agents\[0\] is the class Bidder, not an instance"):
+        Environment(DoNothingGrid(), DoNothingMarket(), [Bidder])
+
+
+def test_rust_only_environments_step_in_threads():
+    """Environments of Rust modules release the GIL while stepping; threads each run their own."""
+    import threading
+
+    results = {}
+
+    def work(k):
+        env = Environment(FeederGrid("ieee13"), DoNothingMarket(), [ScriptedLoadAgent("s", "671", [0.5, 1.0, 1.5], noise=0.1)])
+        env.reset(seed=k % 2)
+        env.run(12)
+        results[k] = env.grid_records["total_power_kw"]
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    np.testing.assert_array_equal(results[0], results[2])
+    np.testing.assert_array_equal(results[1], results[3])
+    assert not np.array_equal(results[0], results[1])

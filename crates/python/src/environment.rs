@@ -446,6 +446,15 @@ enum Given<T: ?Sized> {
     Python(Box<T>),
 }
 
+/// A class where an instance is expected (`[MyAgent]` instead of `[MyAgent()]`).
+fn reject_class(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<()> {
+    if let Ok(class) = obj.cast::<pyo3::types::PyType>() {
+        let name = class.name().map(|n| n.to_string()).unwrap_or_else(|_| "?".into());
+        return Err(PyTypeError::new_err(format!("{what} is the class {name}, not an instance: pass {name}(...)")));
+    }
+    Ok(())
+}
+
 fn is_callable_attr(obj: &Bound<'_, PyAny>, name: &str) -> bool {
     obj.getattr(name).map(|a| a.is_callable()).unwrap_or(false)
 }
@@ -458,6 +467,7 @@ fn given_grid(obj: &Bound<'_, PyAny>) -> PyResult<Given<dyn Grid>> {
     if let Ok(handle) = obj.cast::<RustGrid>() {
         return Ok(Given::Rust(handle.get().copy_for_env()?, obj.clone().unbind()));
     }
+    reject_class(obj, "grid")?;
     if is_callable_attr(obj, "reset") && is_callable_attr(obj, "step") {
         return Ok(Given::Python(Box::new(PyGridAdapter::new(obj)?)));
     }
@@ -472,6 +482,7 @@ fn given_market(obj: &Bound<'_, PyAny>) -> PyResult<Given<dyn Market>> {
     if let Ok(handle) = obj.cast::<RustMarket>() {
         return Ok(Given::Rust(handle.get().copy_for_env()?, obj.clone().unbind()));
     }
+    reject_class(obj, "market")?;
     if is_callable_attr(obj, "reset") && is_callable_attr(obj, "step") {
         return Ok(Given::Python(Box::new(PyMarketAdapter::new(obj)?)));
     }
@@ -486,6 +497,7 @@ fn given_agent(obj: &Bound<'_, PyAny>, index: usize) -> PyResult<Given<dyn Agent
     if let Ok(handle) = obj.cast::<RustAgent>() {
         return Ok(Given::Rust(handle.get().copy_for_env(index)?, obj.clone().unbind()));
     }
+    reject_class(obj, &format!("agents[{index}]"))?;
     if is_callable_attr(obj, "set_market_actions") && is_callable_attr(obj, "set_grid_actions") {
         return Ok(Given::Python(Box::new(PyAgentAdapter::new(obj, index)?)));
     }
