@@ -10,14 +10,16 @@ For each feeder, OpenDSS is timed on our own feeder files (crates/grid/feeders/<
                   nominal, so each step is a 1% change) and `Solve` again; the time includes
                   the API edits, as a Python user would pay them.
 Medians over --repeats runs. Our engine's numbers come from its benchmark example
-(`cargo run --release -p ogg-grid --example bench_powerflow -- <feeder>`, JSON on stdout);
-the table shows the ratio OpenDSS time / our time (> 1 means we are faster).
+(crates/grid/examples/bench_powerflow.rs, built with --release; it prints JSON), which
+measures the same three phases on the same files; the table shows the ratio
+OpenDSS time / our time (> 1 means we are faster).
 
-Synthetic radial feeders (1k and 10k nodes) are timed with our engine, and with OpenDSS
-when the example can write the same feeder as a .dss script (see `synthetic_dss`).
+Synthetic radial feeders (1k and 10k nodes): this script writes the example's synthetic
+feeder (`ogg_grid::synthetic::script(nodes, seed 1)`, ported below) as a .dss file, and both
+OpenDSS and our example (given the file's path) solve that same file.
 
 Usage: python3 bench/powerflow_vs_opendss.py [--repeats 20] [--feeder ieee13 ...]
-       [--no-ours] [--ours-json FILE] [--json OUT]
+       [--no-ours] [--no-synthetic] [--json OUT]
 """
 from __future__ import annotations
 
@@ -59,7 +61,10 @@ def master_without_solve(feeder_dir: Path, workdir: Path) -> Path:
 
 
 def time_opendss(dss, master: Path, repeats: int) -> dict:
-    """Compile / first solve / load-change re-solve timings of one master, in ms (medians)."""
+    """Compile / first solve / load-change re-solve timings of one master, in ms (medians).
+
+    The re-solve mirrors the example: every load x1.01 then Solve, cumulatively, going back
+    to nominal (untimed) once the source power passes 1.5x its first-solve value."""
     text, circuit = dss.Text, None
     compile_ns, solve_ns, resolve_ns, edit_ns = [], [], [], []
     iterations = None
@@ -82,18 +87,28 @@ def time_opendss(dss, master: Path, repeats: int) -> dict:
     while more:
         nominal.append(loads.kW)
         more = loads.Next
-    for k in range(2 * repeats):
-        factor = 1.01 if k % 2 == 0 else 1.0
-        t0 = time.perf_counter_ns()
+    first_power_kw = -circuit.TotalPower[0]
+
+    def set_loads(factor: float) -> None:
         more, i = loads.First, 0
         while more:
             loads.kW = nominal[i] * factor
             more, i = loads.Next, i + 1
+
+    factor = 1.0
+    for _ in range(max(3 * repeats, 60)):
+        factor *= 1.01
+        t0 = time.perf_counter_ns()
+        set_loads(factor)
         t1 = time.perf_counter_ns()
         circuit.Solution.Solve()
         t2 = time.perf_counter_ns()
         edit_ns.append(t1 - t0)
         resolve_ns.append(t2 - t0)
+        if -circuit.TotalPower[0] > 1.5 * first_power_kw:
+            factor = 1.0
+            set_loads(factor)
+            circuit.Solution.Solve()
     return {
         "compile_ms": median_ms(compile_ns),
         "first_solve_ms": median_ms(solve_ns),
@@ -124,27 +139,69 @@ def build_example() -> Path | None:
     return exe
 
 
-def run_ours(exe: Path, *args: str) -> dict:
-    """Run the example; it prints one JSON document on stdout."""
-    result = subprocess.run([str(exe), *args], cwd=REPO_ROOT, capture_output=True, text=True, check=False)
+def run_ours(exe: Path, targets: list[str], repeats: int) -> dict[str, dict]:
+    """Time `targets` (built-in feeder names or .dss paths) with the example; by target."""
+    command = [str(exe), *targets, "--synthetic", "none", "--reps", str(repeats)]
+    result = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, check=False)
     if result.returncode != 0:
-        raise RuntimeError(f"bench_powerflow {' '.join(args)} failed:\n{result.stderr}")
-    return json.loads(result.stdout)
+        raise RuntimeError(f"{' '.join(command)} failed:\n{result.stderr}")
+    data = json.loads(result.stdout)
+    return {entry["feeder"]: entry for entry in data["feeders"]}
 
 
-def ours_for_feeder(exe: Path, feeder: str) -> dict:
-    data = run_ours(exe, feeder)
-    # Accept either {"compile_ms": ...} or {"<feeder>": {...}} / {"feeders": {"<feeder>": {...}}}.
-    if "compile_ms" in data:
-        return data
-    return data.get(feeder) or data["feeders"][feeder]
+def run_ours_synthetic(exe: Path, nodes: int, repeats: int) -> dict:
+    """The example's own synthetic feeder (generated in Rust), to check our port of it.
+    (The example always times some feeder too; ieee13 is the cheapest.)"""
+    command = [str(exe), "ieee13", "--synthetic", str(nodes), "--reps", str(repeats)]
+    result = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed:\n{result.stderr}")
+    return json.loads(result.stdout)["synthetic"][0]
 
 
-def synthetic_dss(exe: Path, nodes: int, workdir: Path) -> tuple[dict, Path | None]:
-    """Our timings on a synthetic radial feeder, and the same feeder as .dss if the example can write it."""
-    data = run_ours(exe, "synthetic", str(nodes))
-    dss_path = data.get("dss_path")
-    return data, Path(dss_path) if dss_path else None
+class SplitMix64:
+    """The example's random generator (ogg_grid::synthetic::Rng)."""
+
+    MASK = (1 << 64) - 1
+
+    def __init__(self, seed: int):
+        self.state = seed & self.MASK
+
+    def next(self) -> int:
+        self.state = (self.state + 0x9E3779B97F4A7C15) & self.MASK
+        z = self.state
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & self.MASK
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & self.MASK
+        return z ^ (z >> 31)
+
+    def uniform(self) -> float:
+        return (self.next() >> 11) / float(1 << 53)
+
+
+def synthetic_script(nodes: int, seed: int = 1) -> str:
+    """Port of ogg_grid::synthetic::script: a 12.47 kV radial tree, 3 nodes per bus."""
+    buses = max(nodes // 3, 2)
+    rng = SplitMix64(seed ^ 0x5EED)
+    out = ["Clear",
+           f"New Circuit.synthetic{nodes} basekv=12.47 pu=1.02 phases=3 bus1=b0 mvasc3=200 mvasc1=210",
+           "New LineCode.oh nphases=3 r1=0.19 x1=0.38 r0=0.58 x0=1.25 c1=9.6 c0=4.4 units=km normamps=400"]
+    per_bus = 3000.0 / (buses - 1)
+    for i in range(1, buses):
+        lo = i // 2
+        parent = min(lo + int((i - lo) * rng.uniform()), i - 1)
+        length = 0.05 + 0.15 * rng.uniform()
+        out.append(f"New Line.l{i} bus1=b{parent} bus2=b{i} linecode=oh length={length:.4f} units=km")
+        kind = rng.next() % 6
+        kw = per_bus * (0.5 + rng.uniform())
+        kvar = kw * 0.4
+        if kind <= 2:
+            model = [1, 2, 5][kind]
+            out.append(f"New Load.d{i} bus1=b{i} phases=3 conn=wye kv=12.47 kw={kw:.4f} kvar={kvar:.4f} model={model}")
+        else:
+            phase = 1 + i % 3
+            out.append(f"New Load.d{i} bus1=b{i}.{phase} phases=1 conn=wye kv=7.2 kw={kw:.4f} kvar={kvar:.4f} model=1")
+    out += ["Set VoltageBases=[12.47]", "CalcVoltageBases"]
+    return "\n".join(out) + "\n"
 
 
 # --- report -----------------------------------------------------------------------------
@@ -162,21 +219,15 @@ def fmt_ms(value: float | None) -> str:
 
 
 def print_table(rows: list[dict]) -> None:
-    header = f"{'feeder':<20} {'phase':<14} {'OpenDSS ms':>11} {'ours ms':>9} {'ratio':>7}"
+    header = f"{'feeder':<20} {'nodes':>6} {'phase':<14} {'OpenDSS ms':>11} {'ours ms':>9} {'ratio':>7}"
     print(header)
     print("-" * len(header))
     for row in rows:
+        nodes = row.get("opendss", {}).get("nodes") or row.get("ours", {}).get("nodes") or ""
         for label, key in PHASES:
             o = row.get("opendss", {}).get(key)
             u = row.get("ours", {}).get(key)
-            if o is None and u is None:
-                continue
-            print(f"{row['name']:<20} {label:<14} {fmt_ms(o):>11} {fmt_ms(u):>9} {ratio(o, u):>7}")
-        for key in ("solve_ms",):
-            o = row.get("opendss", {}).get("first_solve_ms") if row.get("synthetic") else None
-            u = row.get("ours", {}).get(key)
-            if u is not None:
-                print(f"{row['name']:<20} {'solve':<14} {fmt_ms(o):>11} {fmt_ms(u):>9} {ratio(o, u):>7}")
+            print(f"{row['name']:<20} {nodes:>6} {label:<14} {fmt_ms(o):>11} {fmt_ms(u):>9} {ratio(o, u):>7}")
 
 
 def main() -> int:
@@ -185,6 +236,8 @@ def main() -> int:
     parser.add_argument("--feeder", action="append", help="only these feeders (repeatable)")
     parser.add_argument("--no-ours", action="store_true", help="time OpenDSS only")
     parser.add_argument("--no-synthetic", action="store_true", help="skip the synthetic feeders")
+    parser.add_argument("--sizes", default=",".join(map(str, SYNTHETIC_SIZES)),
+                        help="synthetic feeder node counts (comma-separated)")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
 
@@ -198,30 +251,42 @@ def main() -> int:
 
     exe = None if args.no_ours else build_example()
     feeders = args.feeder or FEEDERS
-    rows = []
+    sizes = [] if args.no_synthetic else [int(n) for n in args.sizes.split(",") if n]
+    rows, notes = [], []
     with tempfile.TemporaryDirectory(prefix="ogg-bench-") as tmp:
         workdir = Path(tmp)
+        targets = {}
         for name in feeders:
             master = master_without_solve(FEEDER_DIR / name, workdir)
-            row = {"name": name, "opendss": time_opendss(dss, master, args.repeats)}
-            if exe is not None:
-                row["ours"] = ours_for_feeder(exe, name)
-            rows.append(row)
-        if exe is not None and not args.no_synthetic:
-            for nodes in SYNTHETIC_SIZES:
-                ours, dss_file = synthetic_dss(exe, nodes, workdir)
-                row = {"name": f"synthetic {nodes}", "synthetic": True, "ours": ours}
-                if dss_file is not None:
-                    row["opendss"] = time_opendss(dss, dss_file, max(3, args.repeats // 4))
-                else:
-                    row["note"] = "OpenDSS not timed: the example did not write the feeder as .dss"
-                rows.append(row)
+            rows.append({"name": name, "opendss": time_opendss(dss, master, args.repeats)})
+            targets[name] = name  # the example reads its embedded copy of the same files
+        for nodes in sizes:
+            path = workdir / f"synthetic{nodes}.dss"
+            path.write_text(synthetic_script(nodes))
+            repeats = args.repeats if nodes <= 1000 else max(3, args.repeats // 4)
+            rows.append({"name": f"synthetic{nodes}", "opendss": time_opendss(dss, path, repeats)})
+            targets[f"synthetic{nodes}"] = str(path)
+        if exe is not None:
+            ours = run_ours(exe, list(targets.values()), args.repeats)
+            for row in rows:
+                row["ours"] = ours[targets[row["name"]]]
+            for nodes in sizes:
+                # Our .dss must be the example's own synthetic feeder: same size and iterations.
+                native = run_ours_synthetic(exe, nodes, 3)
+                mine = ours[targets[f"synthetic{nodes}"]]
+                same = (native["nodes"], native["iterations_first"]) == (mine["nodes"], mine["iterations_first"])
+                notes.append(
+                    f"synthetic{nodes}: port of ogg_grid::synthetic::script "
+                    f"{'matches' if same else 'DIFFERS FROM'} the example's own feeder "
+                    f"(nodes {mine['nodes']}/{native['nodes']}, first-solve iterations "
+                    f"{mine['iterations_first']}/{native['iterations_first']}; its own compile "
+                    f"{native['compile_ms']:.2f} ms, first solve {native['first_solve_ms']:.2f} ms)"
+                )
 
     print()
     print_table(rows)
-    for row in rows:
-        if "note" in row:
-            print(f"{row['name']}: {row['note']}")
+    for note in notes:
+        print(note)
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))
     return 0
