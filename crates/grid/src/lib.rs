@@ -25,3 +25,4 @@ pub use output::{powerflow_command, Summary};
 pub mod grid;
 
 pub use grid::DistributionGrid;
+pub mod synthetic;
