@@ -1596,6 +1596,10 @@ pub(crate) struct LoadShapeState {
     pub enabled: bool,
 }
 
+/// Largest `npts` accepted: a minute-resolution year is 525,600 points; this
+/// keeps a hostile script from allocating gigabytes.
+pub(crate) const MAX_SHAPE_POINTS: usize = 10_000_000;
+
 /// OpenDSS's built-in `default` daily shape (24 hourly points).
 pub(crate) const DEFAULT_LOADSHAPE: [f64; 24] = [
     0.677, 0.6256, 0.6087, 0.5833, 0.58028, 0.6025, 0.657, 0.7477, 0.832, 0.88, 0.94, 0.989, 0.985, 0.98, 0.9898,
@@ -1766,7 +1770,7 @@ impl ElementState for LoadShapeState {
     fn set(&mut self, prop: &str, value: &Token, ctx: &Ctx) -> Result<Outcome, String> {
         match prop {
             "npts" => {
-                self.npts = count(value, 0, 100_000_000)?;
+                self.npts = count(value, 0, MAX_SHAPE_POINTS)?;
                 self.resize();
             }
             "interval" => self.interval_h = number(value)?,
