@@ -19,6 +19,8 @@ agents are built-in Rust modules or your own Python classes, in any mix::
 """
 
 from ._core import (
+    AuctionMarket,
+    Consumer,
     DoNothingAgent,
     DoNothingGrid,
     DoNothingMarket,
@@ -26,6 +28,7 @@ from ._core import (
     EnvView,
     Event,
     FeederGrid,
+    Producer,
     RustAgent,
     RustGrid,
     RustMarket,
@@ -53,8 +56,11 @@ __all__ = [
     "DoNothingGrid",
     "FeederGrid",
     "DoNothingMarket",
+    "AuctionMarket",
     "DoNothingAgent",
     "ScriptedLoadAgent",
+    "Producer",
+    "Consumer",
     "run_scenario",
     "scenario_names",
     "__version__",

@@ -61,6 +61,7 @@ mod context;
 mod environment;
 mod errors;
 mod feeder;
+mod markets;
 mod modules;
 mod scenarios;
 mod tables;
@@ -76,6 +77,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     environment::register(m)?;
     modules::register(m)?;
     feeder::register(m)?;
+    markets::register(m)?;
     m.add_function(wrap_pyfunction!(scenarios::run_scenario, m)?)?;
     m.add_function(wrap_pyfunction!(scenarios::scenario_names, m)?)?;
     Ok(())

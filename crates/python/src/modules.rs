@@ -307,13 +307,16 @@ impl RustMarket {
     pub fn bind(&self, env: Py<PyEnvironment>) {
         *lock(&self.slot) = Slot::Bound { env, index: 0 };
     }
-    fn read<R>(&self, py: Python<'_>, f: impl for<'r> Fn(&'r dyn Market) -> R) -> PyResult<R> {
+    pub fn read<R>(&self, py: Python<'_>, f: impl for<'r> Fn(&'r dyn Market) -> R) -> PyResult<R> {
         read_slot(py, &self.slot, "market", |m| f(m), |reader, _| reader.market().map(&f))
     }
     pub fn handle_for(py: Python<'_>, env: &Py<PyEnvironment>, market: &dyn Market) -> PyResult<Py<PyAny>> {
         let base = PyClassInitializer::from(RustMarket::bound(env.clone_ref(py)));
         if market.as_any().is::<DoNothingMarket>() {
             return Ok(Bound::new(py, base.add_subclass(PyDoNothingMarket))?.into_any().unbind());
+        }
+        if let Some(handle) = crate::markets::market_handle_for(py, market.as_any(), env)? {
+            return Ok(handle);
         }
         Ok(Bound::new(py, base)?.into_any().unbind())
     }
@@ -401,6 +404,9 @@ impl RustAgent {
         }
         if any.is::<ScriptedLoadAgent>() {
             return Ok(Bound::new(py, base.add_subclass(PyScriptedLoadAgent))?.into_any().unbind());
+        }
+        if let Some(handle) = crate::markets::agent_handle_for(py, any, env, index)? {
+            return Ok(handle);
         }
         Ok(Bound::new(py, base)?.into_any().unbind())
     }
