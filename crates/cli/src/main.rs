@@ -21,6 +21,7 @@ Examples:
   ogg run do-nothing                         run a built-in scenario into results/do-nothing/
   ogg run my_day.toml --out out/day --seed 7 run a scenario file with another seed
   ogg run default --steps 96 --quiet         override the number of grid steps, no output
+  ogg powerflow ieee13                       solve a built-in feeder once, write its voltages
   ogg <command> --help                       more on one command";
 
 const RUN_EXAMPLES: &str = "\
@@ -40,9 +41,14 @@ A scenario is a TOML file (see scenarios/*.toml in the repository) or the name o
 built-in one (`ogg scenarios` lists them).";
 
 const POWERFLOW_EXAMPLES: &str = "\
+Solves like OpenDSS's `Solve` (regulator and capacitor controls included) and writes:
+  voltages.csv   every node: bus, node, v_re, v_im (V), v_mag (V), v_ang_deg, v_pu
+  summary.json   convergence, iterations, source power, losses, regulator taps, capacitors
+
 Examples:
   ogg powerflow ieee13
-  ogg powerflow feeders/my_feeder.dss --tolerance 1e-10 --out out/pf";
+  ogg powerflow ieee34 --tolerance 1e-10 --out out/ieee34
+  ogg powerflow feeders/my_feeder/master.dss --max-iterations 50";
 
 /// OpenGridGym: electricity markets on distribution grids with many agents.
 #[derive(Debug, Parser)]
@@ -60,7 +66,7 @@ enum Command {
     /// List the built-in scenarios.
     Scenarios,
     /// Solve one power flow of a feeder (.dss file or built-in name) and write the results.
-    #[command(after_help = POWERFLOW_EXAMPLES, hide = true)]
+    #[command(after_help = POWERFLOW_EXAMPLES)]
     Powerflow(PowerflowArgs),
 }
 
@@ -87,14 +93,17 @@ struct PowerflowArgs {
     /// OpenDSS script (.dss) or built-in feeder name (ieee13, ieee34, ieee37, ...).
     feeder: String,
     /// Convergence tolerance, per unit [default: the script's, else 1e-4].
-    #[arg(long, value_name = "T")]
+    #[arg(long, value_name = "T", allow_negative_numbers = true)]
     tolerance: Option<f64>,
     /// Iteration limit [default: the script's, else 15].
     #[arg(long, value_name = "N")]
     max_iterations: Option<usize>,
-    /// Output folder for summary.json and voltages.csv.
+    /// Output folder for voltages.csv and summary.json [default: results/powerflow/<feeder>].
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
+    /// Print nothing but errors and warnings.
+    #[arg(long, short)]
+    quiet: bool,
 }
 
 fn main() -> ExitCode {
@@ -132,6 +141,7 @@ fn run(cli: Cli) -> Result<(), String> {
             tolerance: args.tolerance,
             max_iterations: args.max_iterations,
             out: args.out,
+            quiet: args.quiet,
         }),
     }
 }

@@ -154,3 +154,50 @@ fn unwritable_output_is_a_one_line_error() {
     let err = assert_one_line_error(&ogg(&["run", "do-nothing", "--out", "occupied", "--quiet"], &dir));
     assert!(err.contains("occupied"), "{err}");
 }
+
+#[test]
+fn powerflow_solves_a_built_in_feeder_and_writes_its_files() {
+    let dir = tmp("powerflow");
+    let out = ogg(&["powerflow", "ieee13", "--tolerance", "1e-8", "--out", "pf"], &dir);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("converged"), "{}", text(&out.stdout));
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("pf/summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["converged"], true);
+    assert_eq!(summary["tolerance"], 1e-8);
+    let voltages = std::fs::read_to_string(dir.join("pf/voltages.csv")).unwrap();
+    assert!(voltages.starts_with("bus,node,v_re,v_im"), "{voltages}");
+    assert!(voltages.lines().count() > 30);
+
+    // Default output folder.
+    let out = ogg(&["powerflow", "ieee13", "--quiet"], &dir);
+    assert!(out.status.success() && out.stdout.is_empty(), "{}", text(&out.stderr));
+    assert!(dir.join("results/powerflow/ieee13/voltages.csv").is_file());
+
+    let help = ogg(&["powerflow", "--help"], &dir);
+    assert!(help.status.success());
+    assert!(text(&help.stdout).contains("--tolerance") && text(&help.stdout).contains("Examples:"));
+    assert!(text(&ogg(&["--help"], &dir).stdout).contains("powerflow"));
+}
+
+#[test]
+fn powerflow_errors_are_one_line() {
+    let dir = tmp("powerflow-errors");
+    let err = assert_one_line_error(&ogg(&["powerflow", "ieee99"], &dir));
+    assert!(err.contains("ieee99") && err.contains("built-in"), "{err}");
+    let err = assert_one_line_error(&ogg(&["powerflow", "ieee13", "--tolerance", "-1"], &dir));
+    assert!(err.contains("--tolerance must be a positive number"), "{err}");
+    std::fs::write(dir.join("broken.dss"), "New Circuit.x\nNew Line.l1 bus1=a bus2=b length=oops\n").unwrap();
+    let out = ogg(&["powerflow", "broken.dss"], &dir);
+    assert_one_line_error(&out);
+}
+
+#[test]
+fn the_default_scenario_runs_on_the_ieee34_feeder() {
+    let dir = tmp("default");
+    let out = ogg(&["run", "default", "--steps", "2", "--out", "d"], &dir);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let grid = std::fs::read_to_string(dir.join("d/grid.csv")).unwrap();
+    assert_eq!(grid.lines().count(), 3);
+    assert!(grid.lines().next().unwrap().contains("tap."), "regulator taps recorded: {grid}");
+}

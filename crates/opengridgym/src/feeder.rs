@@ -1,20 +1,24 @@
-//! The feeder grid of `[grid] type = "feeder"`.
-//!
-//! TODO(wire DistributionGrid): build `ogg_grid::DistributionGrid` here once the
-//! engine crate has it — from a built-in feeder by name (`FeederSource::BuiltIn`)
-//! or an OpenDSS script (`FeederSource::File`), stepping `step_s` seconds per
-//! grid step — and list its loads (name as `GridAction::ScaleLoad` addresses
-//! it, and bus) in `BuiltGrid::loads` so that `per_load = true` agents work.
-//! Everything else (parsing, agents, CLI, tests with a stand-in builder) is
-//! already written against this one function.
+//! The feeder grid of `[grid] type = "feeder"`: `ogg_grid::DistributionGrid`
+//! on a built-in feeder or an OpenDSS script, with its loads listed for
+//! `per_load = true` agents.
 
-use crate::scenario::{BuiltGrid, FeederSource};
+use ogg_grid::DistributionGrid;
 
-/// Builds the grid of a feeder scenario (see the module docs: not wired yet).
-pub fn build_feeder_grid(source: &FeederSource, _step_s: f64) -> Result<BuiltGrid, String> {
-    let what = match source {
-        FeederSource::BuiltIn(name) => format!("built-in feeder `{name}`"),
-        FeederSource::File(path) => format!("feeder file {}", path.display()),
+use crate::scenario::{BuiltGrid, FeederSource, LoadInfo};
+
+/// Builds the feeder grid (compiled and solved once, as OpenDSS's `Solve`
+/// would) stepping `step_s` seconds per grid step.
+pub fn build_feeder_grid(source: &FeederSource, step_s: f64) -> Result<BuiltGrid, String> {
+    let grid = match source {
+        FeederSource::BuiltIn(name) => {
+            let circuit = ogg_grid::feeders::circuit(name).map_err(|e| e.to_string())?;
+            DistributionGrid::new(&circuit, step_s).map_err(|e| format!("feeder `{name}`: {e}"))?
+        }
+        FeederSource::File(path) => {
+            let circuit = ogg_grid::feeders::circuit_from(&path.to_string_lossy()).map_err(|e| e.to_string())?;
+            DistributionGrid::new(&circuit, step_s).map_err(|e| format!("{}: {e}", path.display()))?
+        }
     };
-    Err(format!("cannot build the {what}: the feeder grid (ogg_grid::DistributionGrid) is not available in this build yet"))
+    let loads = grid.loads().into_iter().map(|(name, bus)| LoadInfo { name, bus: Some(bus) }).collect();
+    Ok(BuiltGrid { grid: Box::new(grid), loads })
 }

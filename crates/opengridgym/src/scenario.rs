@@ -438,7 +438,16 @@ fn parse_grid(section: &mut Section) -> Result<GridSpec> {
             let path = section.existing_file("path")?;
             section.finish()?;
             match (feeder, path) {
-                (Some(name), None) => Ok(GridSpec::Feeder(FeederSource::BuiltIn(name))),
+                (Some(name), None) => {
+                    let known = ogg_grid::feeders::names();
+                    if !known.iter().any(|k| k.eq_ignore_ascii_case(&name)) {
+                        return Err(section.error_at(
+                            "feeder",
+                            format!("unknown built-in feeder `{name}` in `grid.feeder` (built-in: {})", known.join(", ")),
+                        ));
+                    }
+                    Ok(GridSpec::Feeder(FeederSource::BuiltIn(name)))
+                }
                 (None, Some(path)) => Ok(GridSpec::Feeder(FeederSource::File(path))),
                 (Some(_), Some(_)) => Err(section.error_at("path", "give either `grid.feeder` or `grid.path`, not both")),
                 (None, None) => Err(section.error(

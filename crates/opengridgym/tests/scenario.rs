@@ -187,7 +187,7 @@ fn missing_files_are_named() {
 
 /// A stand-in for the feeder grid: a recording grid with three loads.
 fn fake_feeder(source: &FeederSource, step_s: f64) -> Result<BuiltGrid, String> {
-    if source != &FeederSource::BuiltIn("tiny".into()) {
+    if source != &FeederSource::BuiltIn("ieee13".into()) {
         return Err(format!("unknown feeder {source:?}"));
     }
     Ok(BuiltGrid {
@@ -206,7 +206,7 @@ step_s = 900
 seed = 3
 [grid]
 type = "feeder"
-feeder = "tiny"
+feeder = "ieee13"
 [[agents]]
 type = "scripted-load"
 per_load = true
@@ -251,10 +251,55 @@ fn per_load_agents_come_from_the_grid_loads() {
     }
     assert_eq!(env.recorder().grid().time_s, vec![0.0, 900.0, 1800.0, 2700.0]);
 
-    // The default builder reports the feeder error at the [grid] table.
-    let e = s.build().err().unwrap();
+    // A builder's error is reported at the [grid] table.
+    let failing = Builders { feeder: |_, _| Err("no such thing".into()) };
+    let e = s.build_with(&failing).err().unwrap();
     assert_eq!(e.line, Some(5));
-    assert!(e.message.starts_with("grid: "), "{e}");
+    assert_eq!(e.message, "grid: no such thing");
+}
+
+#[test]
+fn feeder_scenarios_run_on_the_distribution_grid() {
+    let text = r#"
+steps = 3
+seed = 1
+[grid]
+type = "feeder"
+feeder = "ieee13"
+[[agents]]
+type = "scripted-load"
+per_load = true
+name_prefix = "agent-"
+profile = [1.0, 0.5, 1.2]
+"#;
+    let s = parse(text).unwrap();
+    let mut env = s.build().unwrap();
+    let loads: Vec<&str> = env.agents().iter().map(|a| a.name()).collect();
+    assert_eq!(loads.len(), 15, "IEEE 13 has 15 loads: {loads:?}");
+    assert!(loads.contains(&"agent-671") && loads.contains(&"agent-634a"), "{loads:?}");
+    assert_eq!(env.agent("agent-671").unwrap().bus(), Some("671"));
+    env.reset(s.seed).unwrap();
+    env.run(3).unwrap();
+    let grid = env.recorder().grid();
+    assert_eq!(grid.converged, vec![true; 3]);
+    // Demand follows the profile: step 1 (×0.5) draws less than step 0, step 2 (×1.2) more.
+    let p = &grid.total_power_kw;
+    assert!(p[1] < 0.6 * p[0] && p[2] > 1.1 * p[0], "{p:?}");
+    assert!(grid.min_voltage_pu[1] > grid.min_voltage_pu[0], "lighter load, higher voltages");
+
+    let e = parse_err("[grid]\ntype = \"feeder\"\nfeeder = \"ieee99\"\n");
+    assert_eq!((e.line, e.column), (Some(3), Some(10)));
+    assert!(e.message.contains("unknown built-in feeder `ieee99` in `grid.feeder` (built-in: ieee13"), "{e}");
+}
+
+#[test]
+fn the_default_scenario_runs_one_agent_per_ieee34_load() {
+    let mut s = Scenario::built_in("default").unwrap().unwrap();
+    s.steps = 2;
+    let summary = run_scenario(&s, None, &mut |_| {}).unwrap();
+    assert_eq!(summary.steps, 2);
+    assert_eq!(summary.steps_converged, 2);
+    assert!(summary.agents > 20, "{} agents", summary.agents);
 }
 
 #[test]
