@@ -148,6 +148,24 @@ class RustMarket:
 class DoNothingMarket(RustMarket):
     def __init__(self) -> None: ...
 
+class AuctionMarket(RustMarket):
+    """The network-constrained price-quantity auction (Market 1) with nodal prices."""
+
+    def __init__(
+        self,
+        rounds: int = 1,
+        algorithm: Literal["tree", "clarabel"] = "tree",
+        settlement: Literal["nodal", "rent_to_buyers"] = "nodal",
+        infeasible_is_error: bool = False,
+    ) -> None: ...
+    @property
+    def bus_prices(self) -> Dict[str, float]:
+        """Nodal price per bus after the last round, ¢/kWh."""
+    @property
+    def welfare(self) -> Optional[float]: ...
+    @property
+    def last_infeasibility(self) -> Optional[str]: ...
+
 class RustAgent:
     """An agent implemented in Rust. Read-only once in an Environment."""
 
@@ -178,6 +196,32 @@ class ScriptedLoadAgent(RustAgent):
         noise: float = 0.0,
         profile_interval_s: Optional[float] = None,
         bus: Optional[str] = None,
+    ) -> None: ...
+
+class Producer(RustAgent):
+    def __init__(
+        self,
+        name: str,
+        bus: str,
+        capacity_kw: float,
+        cost_min: float,
+        cost_max: Optional[float] = None,
+        strategy: Literal["truthful", "scripted_markup", "hill_climb"] = "truthful",
+        markup_step: float = 0.05,
+        markup_max: float = 0.5,
+        inject_into_grid: bool = True,
+    ) -> None: ...
+
+class Consumer(RustAgent):
+    def __init__(
+        self,
+        name: str,
+        bus: str,
+        demand_kw: float,
+        flexibility: float,
+        v_max: float,
+        v_min: float,
+        loads: Optional[Sequence[str]] = None,
     ) -> None: ...
 
 class StepIterator(Iterator[int]):

@@ -165,7 +165,7 @@ def test_records_columns_and_types():
     assert list(g["grid_step"]) == [0, 1]
 
 
-def test_records_frame_csv_and_parquet(tmp_path):
+def test_records_frame(tmp_path):
     pd = pytest.importorskip("pandas")
     env = build()
     env.reset(seed=2)
@@ -173,8 +173,14 @@ def test_records_frame_csv_and_parquet(tmp_path):
     frame = env.records_frame()
     assert isinstance(frame, pd.DataFrame) and len(frame) == 12
     assert list(frame["agent"][:2]) == ["agent0", "load"]
+    np.testing.assert_array_equal(frame["price"].to_numpy(), env.records["price"])
     assert len(env.records_frame("grid")) == 3
 
+
+def test_csv_and_parquet_files(tmp_path):
+    env = build()
+    env.reset(seed=2)
+    env.run(3)
     path = tmp_path / "records.csv"
     env.to_csv(path)
     with open(path, newline="") as f:
@@ -182,13 +188,18 @@ def test_records_frame_csv_and_parquet(tmp_path):
     assert len(rows) == 12
     assert float(rows[0]["price"]) == env.records["price"][0]
     assert rows[3]["price"] == ""  # missing = empty cell
+    assert [r["agent"] for r in rows[:4]] == ["agent0", "load", "agent2", "agent3"]
 
     env.to_parquet(tmp_path / "grid.parquet", table="grid")
     assert (tmp_path / "grid.parquet").read_bytes()[:4] == b"PAR1"
     written = env.save(tmp_path / "out", format="csv")
     assert sorted(p.name for p in written) == ["grid.csv", "records.csv"]
+    written = env.save(tmp_path / "out", format="parquet")
+    assert sorted(p.name for p in written) == ["grid.parquet", "records.parquet"]
     with pytest.raises(ValueError, match="table must be"):
         env.to_csv(path, table="nope")
+    with pytest.raises(OSError):
+        env.to_csv(tmp_path / "no" / "such" / "dir" / "x.csv")
 
 
 def test_parquet_reads_back_with_pyarrow(tmp_path):

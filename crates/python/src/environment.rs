@@ -115,10 +115,6 @@ impl Drop for TakenCore<'_> {
 }
 
 impl PyEnvironment {
-    pub fn id(&self) -> u64 {
-        self.id
-    }
-
     /// Locks the idle core. Never blocks: under the GIL a held lock means re-entry.
     fn idle_core(&self) -> PyResult<MutexGuard<'_, Option<Box<Environment>>>> {
         let guard = match self.core.try_lock() {
@@ -881,6 +877,8 @@ impl StepIterator {
         if self.done || self.remaining == Some(0) {
             return Ok(None);
         }
+        // A Rust-only environment runs no Python code between steps: let Ctrl-C through here.
+        py.check_signals()?;
         let env = self.env.bind(py);
         let this = env.get();
         if let Some(max) = lock(&this.settings).max_steps {
