@@ -244,7 +244,7 @@ fn tap_increment(t: &ogg_dss::Transformer, w: usize) -> f64 {
 }
 
 fn sample_reg(pf: &mut PowerFlow, i: usize) {
-    let reg = pf.regs[i].clone();
+    let reg = &pf.regs[i];
     if reg.maxtapchange == 0 {
         pf.regs[i].pending = 0.0;
         return;
@@ -252,19 +252,20 @@ fn sample_reg(pf: &mut PowerFlow, i: usize) {
     let ts = &pf.transformers[reg.xfmr];
     let t = &ts.model;
     let e = &pf.elements[ts.elem];
-    let nph = t.phases;
-    let nconds = nph + 1;
+    let nph = t.phases.min(8);
+    let nconds = t.phases + 1;
     let k = reg.winding * nconds;
     let v = |cond: usize| pf.v[e.nodes[cond]];
-    let vbuf: Vec<C> = (0..nph)
-        .map(|p| match t.windings[reg.winding].conn {
+    let mut vbuf = [C::new(0.0, 0.0); 8];
+    for (p, slot) in vbuf.iter_mut().enumerate().take(nph) {
+        *slot = match t.windings[reg.winding].conn {
             Connection::Wye => v(k + p) - v(k + nconds - 1),
             Connection::Delta => {
                 let q = rotate_phase(t, p + 1).min(nconds) - 1;
                 v(k + p) - v(k + q)
             }
-        })
-        .collect();
+        };
+    }
     let (mut vcontrol, controlled_phase) = match reg.ptphase {
         0 | -1 => {
             let mut best = 0;
@@ -287,16 +288,21 @@ fn sample_reg(pf: &mut PowerFlow, i: usize) {
     };
     let vlocal = if reg.vlimit > 0.0 { vcontrol.norm() } else { 0.0 };
     if reg.r != 0.0 || reg.x != 0.0 {
-        let cur = element_currents(pf, ts.elem);
-        let ildc = cur[nconds * reg.winding + controlled_phase] / reg.ctprim;
-        vcontrol += C::new(reg.r, reg.x) * ildc;
+        // Current into the sampled conductor: one row of Yprim·V.
+        let row = nconds * reg.winding + controlled_phase;
+        let mut cur = C::new(0.0, 0.0);
+        for (j, &node) in e.nodes.iter().enumerate() {
+            cur += e.yprim.get(row, j) * pf.v[node];
+        }
+        vcontrol += C::new(reg.r, reg.x) * (cur / reg.ctprim);
     }
     let vactual = vcontrol.norm();
     if pf.settings.trace {
         eprintln!("reg {} tap {:.5} vactual {vactual:.4} vpt {:.4}", reg.name, ts.taps[reg.tap_winding], (vbuf[controlled_phase] / reg.ptratio).norm());
     }
     let mut needed = (reg.vreg - vactual).abs() > reg.band / 2.0;
-    if reg.vlimit > 0.0 && vlocal > reg.vlimit {
+    let over_limit = reg.vlimit > 0.0 && vlocal > reg.vlimit;
+    if over_limit {
         needed = true;
     }
     let tap = ts.taps[reg.tap_winding];
@@ -304,16 +310,14 @@ fn sample_reg(pf: &mut PowerFlow, i: usize) {
     let (min_tap, max_tap) = (wd.min_tap, wd.max_tap);
     let increment = tap_increment(t, reg.tap_winding);
     let base_v = winding_vbase(t, reg.winding);
-    let delay = reg.delay;
+    let (vreg, vlimit, ptratio, delay) = (reg.vreg, reg.vlimit, reg.ptratio, reg.delay);
+    let reverse = reg.tap_winding != reg.winding;
     let st = &mut pf.regs[i];
     if needed {
-        let mut vboost = reg.vreg - vactual;
-        if reg.vlimit > 0.0 && vlocal > reg.vlimit {
-            vboost = reg.vlimit - vlocal;
-        }
-        let boost = vboost * reg.ptratio / base_v;
+        let vboost = if over_limit { vlimit - vlocal } else { vreg - vactual };
+        let boost = vboost * ptratio / base_v;
         st.pending = if increment > 0.0 { (boost / increment).round_ties_even() * increment } else { 0.0 };
-        if reg.tap_winding != reg.winding {
+        if reverse {
             st.pending = -st.pending;
         }
         if st.pending != 0.0 && !st.armed {

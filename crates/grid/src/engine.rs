@@ -135,8 +135,14 @@ pub struct PowerFlow {
     pub(crate) v: Vec<C>,
     vmag_saved: Vec<f64>,
     pub(crate) node_vbase: Vec<f64>,
+    /// 1/node_vbase (0 where there is no base).
+    node_inv_vbase: Vec<f64>,
+    /// Last iteration's convergence error per node.
+    node_err: Vec<f64>,
     initialized: bool,
     rhs: Vec<C>,
+    /// Injection-current buffer (system node indexing), reused across iterations.
+    inj: Vec<C>,
     pub(crate) last: SolveReport,
     pub(crate) solved_once: bool,
 }
@@ -372,8 +378,11 @@ impl PowerFlow {
             v: vec![C::new(0.0, 0.0); n + 1],
             vmag_saved: vec![0.0; n + 1],
             node_vbase: vec![0.0; n + 1],
+            node_inv_vbase: vec![0.0; n + 1],
+            node_err: vec![0.0; n + 1],
             initialized: false,
             rhs: vec![C::new(0.0, 0.0); n],
+            inj: vec![C::new(0.0, 0.0); n + 1],
             last: SolveReport::default(),
             solved_once: false,
         };
@@ -462,7 +471,9 @@ impl PowerFlow {
     pub(crate) fn refresh_node_vbase(&mut self) {
         for bus in &self.nodes.buses {
             for &(_, idx) in &bus.nodes {
-                self.node_vbase[idx] = bus.kv_base_ln * 1000.0;
+                let base = bus.kv_base_ln * 1000.0;
+                self.node_vbase[idx] = base;
+                self.node_inv_vbase[idx] = if base > 0.0 { 1.0 / base } else { 0.0 };
             }
         }
     }
@@ -517,29 +528,40 @@ impl PowerFlow {
         }
     }
 
-    /// OpenDSS `Converged`: max |Δ|V||/Vbase over nodes; updates the saved magnitudes.
+    /// OpenDSS `Converged`: max |Δ|V||/Vbase over nodes (relative change
+    /// where a node has no base); updates the saved magnitudes. Returns the
+    /// error and the node where it is largest.
     fn check_convergence(&mut self) -> (f64, usize) {
+        let n = self.v.len();
         let mut max_err = 0.0f64;
-        let mut worst = 0;
-        for k in 1..self.v.len() {
-            let vmag = self.v[k].norm();
-            let base = self.node_vbase[k];
-            let err = if base > 0.0 {
-                (vmag - self.vmag_saved[k]).abs() / base
+        let mut any_nan = false;
+        // Branch-light loop (it runs every iteration over every node).
+        for k in 1..n {
+            // sqrt(re² + im²): hypot's overflow care is not needed here and is slow.
+            let vmag = self.v[k].norm_sqr().sqrt();
+            let inv = self.node_inv_vbase[k];
+            let saved = self.vmag_saved[k];
+            let err = if inv > 0.0 {
+                (vmag - saved).abs() * inv
             } else if vmag != 0.0 {
-                (1.0 - self.vmag_saved[k] / vmag).abs()
+                (1.0 - saved / vmag).abs()
             } else {
                 0.0
             };
             self.vmag_saved[k] = vmag;
-            if err > max_err || err.is_nan() {
-                max_err = if err.is_nan() { f64::NAN } else { err };
-                worst = k;
-                if err.is_nan() {
-                    break;
-                }
-            }
+            self.node_err[k] = err;
+            any_nan |= err.is_nan();
+            max_err = max_err.max(err);
         }
+        if any_nan {
+            let worst = (1..n).find(|&k| self.node_err[k].is_nan()).unwrap_or(0);
+            return (f64::NAN, worst);
+        }
+        let worst = if max_err > self.settings.tolerance {
+            (1..n).find(|&k| self.node_err[k] == max_err).unwrap_or(0)
+        } else {
+            0
+        };
         (max_err, worst)
     }
 
@@ -553,24 +575,32 @@ impl PowerFlow {
             self.solve_linear(&rhs)?;
             self.initialized = true;
         }
-        let mut rhs = vec![C::new(0.0, 0.0); self.v.len()];
+        let mut rhs = std::mem::take(&mut self.inj);
+        rhs.resize(self.v.len(), C::new(0.0, 0.0));
         let mut iteration = 0;
-        loop {
+        let result = loop {
             iteration += 1;
             self.injection_currents(&mut rhs);
-            self.solve_linear(&rhs)?;
+            // Solve in place in the injection buffer, then swap it with V.
+            if let Err(e) = self.lu.solve_in_place(&mut rhs[1..]) {
+                break Err(e.into());
+            }
+            rhs[0] = C::new(0.0, 0.0);
+            std::mem::swap(&mut self.v, &mut rhs);
             let (err, worst) = self.check_convergence();
             if self.settings.trace {
                 eprintln!("iteration {iteration}: max dV {err:.3e} at {}", self.nodes.node_name(worst));
             }
             if err.is_nan() {
-                return Ok((iteration, false, err, worst));
+                break Ok((iteration, false, err, worst));
             }
             let converged = err <= self.settings.tolerance;
             if (converged && iteration >= self.settings.min_iterations) || iteration >= self.settings.max_iterations {
-                return Ok((iteration, converged, err, worst));
+                break Ok((iteration, converged, err, worst));
             }
-        }
+        };
+        self.inj = rhs;
+        result
     }
 
     /// OpenDSS `Solve` in snapshot mode: power flow, then control iterations
@@ -776,6 +806,12 @@ impl PowerFlow {
     /// Normal rating of a line element in amps (0 if unknown).
     pub(crate) fn line_normamps(&self, e: usize) -> f64 {
         self.line_amps.get(&e).copied().unwrap_or(0.0)
+    }
+
+    /// Size of the linear system: (nodes, non-zeros of Y, non-zeros of its
+    /// LDLᵀ factor L, 0 when the pivoting LU is in use).
+    pub fn linear_system_stats(&self) -> (usize, usize, usize) {
+        self.lu.stats()
     }
 
     pub fn last_report(&self) -> &SolveReport {

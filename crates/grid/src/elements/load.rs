@@ -217,7 +217,7 @@ impl LoadCalc {
     /// Current drawn by one phase (into the load) at phase voltage `v`
     /// (OpenDSS `DoConstantPQLoad` and siblings).
     pub fn phase_current(&self, v: C) -> C {
-        let vmag = v.norm();
+        let vmag = v.norm_sqr().sqrt();
         match self.model {
             2 => self.yeq * v,
             1 => {
