@@ -263,6 +263,8 @@ pub fn dispatch_from_py(value: &Bound<'_, PyAny>, index: usize) -> PyResult<Opti
     }
 }
 
+type ActionLists<'py> = (Vec<Bound<'py, PyTuple>>, Vec<Bound<'py, PyTuple>>);
+
 /// Converts actions to Rust and back (what a Rust module would see); for tests and debugging.
 #[pyfunction]
 #[pyo3(signature = (market_actions, grid_actions))]
@@ -270,7 +272,7 @@ pub fn _roundtrip_actions<'py>(
     py: Python<'py>,
     market_actions: &Bound<'py, PyAny>,
     grid_actions: &Bound<'py, PyAny>,
-) -> PyResult<(Vec<Bound<'py, PyTuple>>, Vec<Bound<'py, PyTuple>>)> {
+) -> PyResult<ActionLists<'py>> {
     let (mut m, mut g) = (Vec::new(), Vec::new());
     market_actions_from_py(market_actions, &mut m)?;
     grid_actions_from_py(grid_actions, &mut g)?;

@@ -176,7 +176,7 @@ pub fn enter_view(
     market_round: Option<usize>,
 ) -> CallGuard {
     // Lifetime erased: the frame is popped before `view` can go away (see the module docs).
-    let ptr = view as *const View<'_> as *const View<'static>;
+    let ptr = (view as *const View<'_>).cast::<View<'static>>();
     push(Access::View(ptr), obj.as_ptr() as usize, caller, time_s, view.grid_step, market_round)
 }
 
@@ -187,7 +187,7 @@ pub fn enter_parts(
     grid_step: usize,
     market_round: Option<usize>,
 ) -> CallGuard {
-    let ptr = parts as *mut EnvParts<'_> as *mut EnvParts<'static>;
+    let ptr = (parts as *mut EnvParts<'_>).cast::<EnvParts<'static>>();
     push(Access::Parts(ptr), 0, Caller::Callback, time_s, grid_step, market_round)
 }
 

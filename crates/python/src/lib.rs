@@ -17,6 +17,7 @@
 //!   Rust traits by calling its methods and reading back what it set
 //!   (`market_actions`, `grid_actions`, `reward`, `cleared()`, `dispatch(i)`,
 //!   the grid's `voltages`, ...).
+//!
 //! Rust modules and Python modules mix freely in one environment.
 //!
 //! # `self.env`: the view of a Python module
