@@ -163,7 +163,8 @@ impl PyConsumer {
             return Err(PyValueError::new_err(format!("flexibility = {flexibility} must be in (0, 1]")));
         }
         let (v_max, v_min) = (finite("v_max", v_max)?, finite("v_min", v_min)?);
-        let consumer = Consumer::new(name, bus, demand_kw, flexibility, v_max, v_min).with_loads(loads.unwrap_or_default());
+        let mut consumer = Consumer::new(name, bus, demand_kw, flexibility, v_max, v_min);
+        consumer.loads = loads.unwrap_or_default();
         Ok(PyClassInitializer::from(RustAgent::own(Box::new(consumer))).add_subclass(PyConsumer))
     }
 }
