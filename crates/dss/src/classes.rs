@@ -33,9 +33,12 @@ pub(crate) trait ElementState: Default + Clone {
     const CLASS: &'static str;
     const PROPS: &'static [&'static str];
     fn create(name: &str, location: &Location, ctx: &Ctx) -> Self;
-    fn set(&mut self, prop: &str, value: &Token, ctx: &Ctx) -> Result<Outcome, String>;
+    fn set(&mut self, prop: &str, value: &Token<'_>, ctx: &Ctx) -> Result<Outcome, String>;
     /// Runs before each statement that edits the element.
     fn begin_edit(&mut self) {}
+    /// After `like=` copied another element: OpenDSS's MakeLike copies the
+    /// data but not the bus connections, so put this element's own back.
+    fn keep_own_connections(&mut self, _own: &Self) {}
     /// Runs after each statement that edited the element (OpenDSS's
     /// `RecalcElementData` at the end of an edit).
     fn end_edit(&mut self) {}
@@ -58,7 +61,7 @@ macro_rules! identity {
     };
 }
 
-fn lower(token: &Token) -> String {
+fn lower(token: &Token<'_>) -> String {
     token.text.trim().to_ascii_lowercase()
 }
 
@@ -155,7 +158,7 @@ impl Impedance {
     }
 
     /// Handles r1…c0, b1/b0 and the matrices; `None` if `prop` is none of them.
-    fn set(&mut self, prop: &str, value: &Token, base_frequency: f64) -> Option<Result<(), String>> {
+    fn set(&mut self, prop: &str, value: &Token<'_>, base_frequency: f64) -> Option<Result<(), String>> {
         const IMPEDANCE_PROPS: [&str; 11] = ["r1", "x1", "r0", "x0", "c1", "c0", "b1", "b0", "rmatrix", "xmatrix", "cmatrix"];
         if !IMPEDANCE_PROPS.contains(&prop) {
             return None;
@@ -243,7 +246,7 @@ impl ElementState for LineCodeState {
         }
     }
 
-    fn set(&mut self, prop: &str, value: &Token, ctx: &Ctx) -> Result<Outcome, String> {
+    fn set(&mut self, prop: &str, value: &Token<'_>, ctx: &Ctx) -> Result<Outcome, String> {
         if let Some(result) = self.z.set(prop, value, ctx.base_frequency) {
             return result.map(|_| Applied);
         }
@@ -327,6 +330,11 @@ impl ElementState for LineState {
     const PROPS: &'static [&'static str] = LINE_PROPS;
     identity!();
 
+    fn keep_own_connections(&mut self, own: &Self) {
+        self.bus1 = own.bus1.clone();
+        self.bus2 = own.bus2.clone();
+    }
+
     fn create(name: &str, location: &Location, _ctx: &Ctx) -> Self {
         LineState {
             name: name.to_string(),
@@ -346,7 +354,7 @@ impl ElementState for LineState {
         }
     }
 
-    fn set(&mut self, prop: &str, value: &Token, ctx: &Ctx) -> Result<Outcome, String> {
+    fn set(&mut self, prop: &str, value: &Token<'_>, ctx: &Ctx) -> Result<Outcome, String> {
         if let Some(result) = self.z.set(prop, value, ctx.base_frequency) {
             result?;
             self.impedances_given_directly();
@@ -543,7 +551,7 @@ impl TransformerState {
         self.xfmrcode = Some(code.name.clone());
     }
 
-    fn set_common(&mut self, prop: &str, value: &Token, ctx: &Ctx) -> Result<Outcome, String> {
+    fn set_common(&mut self, prop: &str, value: &Token<'_>, ctx: &Ctx) -> Result<Outcome, String> {
         let n = self.windings.len();
         let active = self.active;
         match prop {
@@ -678,11 +686,17 @@ impl ElementState for TransformerState {
     const PROPS: &'static [&'static str] = TRANSFORMER_PROPS;
     identity!();
 
+    fn keep_own_connections(&mut self, own: &Self) {
+        for (i, w) in self.windings.iter_mut().enumerate() {
+            w.bus = own.windings.get(i).map_or_else(|| default_bus(&own.name, i + 1), |o| o.bus.clone());
+        }
+    }
+
     fn create(name: &str, location: &Location, _ctx: &Ctx) -> Self {
         TransformerState::new(name, location)
     }
 
-    fn set(&mut self, prop: &str, value: &Token, ctx: &Ctx) -> Result<Outcome, String> {
+    fn set(&mut self, prop: &str, value: &Token<'_>, ctx: &Ctx) -> Result<Outcome, String> {
         self.set_common(prop, value, ctx)
     }
 
@@ -707,7 +721,7 @@ impl ElementState for XfmrCodeState {
         XfmrCodeState(TransformerState::new(name, location))
     }
 
-    fn set(&mut self, prop: &str, value: &Token, ctx: &Ctx) -> Result<Outcome, String> {
+    fn set(&mut self, prop: &str, value: &Token<'_>, ctx: &Ctx) -> Result<Outcome, String> {
         self.0.set_common(prop, value, ctx)
     }
 
@@ -773,7 +787,7 @@ pub(crate) struct LoadState {
 }
 
 impl LoadState {
-    fn shape(&mut self, value: &Token, ctx: &Ctx) -> Result<Option<String>, String> {
+    fn shape(&mut self, value: &Token<'_>, ctx: &Ctx) -> Result<Option<String>, String> {
         let name = lower(value);
         if name.is_empty() || name == "none" {
             return Ok(None);
@@ -823,6 +837,10 @@ impl ElementState for LoadState {
     const PROPS: &'static [&'static str] = LOAD_PROPS;
     identity!();
 
+    fn keep_own_connections(&mut self, own: &Self) {
+        self.bus1 = own.bus1.clone();
+    }
+
     fn create(name: &str, location: &Location, _ctx: &Ctx) -> Self {
         let mut load = LoadState {
             name: name.to_string(),
@@ -857,7 +875,7 @@ impl ElementState for LoadState {
         load
     }
 
-    fn set(&mut self, prop: &str, value: &Token, ctx: &Ctx) -> Result<Outcome, String> {
+    fn set(&mut self, prop: &str, value: &Token<'_>, ctx: &Ctx) -> Result<Outcome, String> {
         match prop {
             "phases" => self.phases = count(value, 1, 100)?,
             "bus1" => self.bus1 = bus(&value.text)?,
@@ -1029,6 +1047,11 @@ impl ElementState for CapacitorState {
     const PROPS: &'static [&'static str] = CAPACITOR_PROPS;
     identity!();
 
+    fn keep_own_connections(&mut self, own: &Self) {
+        self.bus1 = own.bus1.clone();
+        self.bus2 = own.bus2.clone();
+    }
+
     fn create(name: &str, location: &Location, _ctx: &Ctx) -> Self {
         CapacitorState {
             name: name.to_string(),
@@ -1046,7 +1069,7 @@ impl ElementState for CapacitorState {
         }
     }
 
-    fn set(&mut self, prop: &str, value: &Token, _ctx: &Ctx) -> Result<Outcome, String> {
+    fn set(&mut self, prop: &str, value: &Token<'_>, _ctx: &Ctx) -> Result<Outcome, String> {
         match prop {
             "bus1" => self.bus1 = bus(&value.text)?,
             "bus2" => self.bus2 = Some(bus(&value.text)?),
@@ -1137,6 +1160,11 @@ impl ElementState for ReactorState {
     const PROPS: &'static [&'static str] = REACTOR_PROPS;
     identity!();
 
+    fn keep_own_connections(&mut self, own: &Self) {
+        self.bus1 = own.bus1.clone();
+        self.bus2 = own.bus2.clone();
+    }
+
     fn create(name: &str, location: &Location, ctx: &Ctx) -> Self {
         ReactorState {
             name: name.to_string(),
@@ -1157,7 +1185,7 @@ impl ElementState for ReactorState {
         }
     }
 
-    fn set(&mut self, prop: &str, value: &Token, _ctx: &Ctx) -> Result<Outcome, String> {
+    fn set(&mut self, prop: &str, value: &Token<'_>, _ctx: &Ctx) -> Result<Outcome, String> {
         match prop {
             "bus1" => self.bus1 = bus(&value.text)?,
             "bus2" => self.bus2 = Some(bus(&value.text)?),
@@ -1259,7 +1287,7 @@ impl VsourceState {
     }
 }
 
-fn complex_pair(value: &Token) -> Result<(f64, f64), String> {
+fn complex_pair(value: &Token<'_>) -> Result<(f64, f64), String> {
     let v = numbers(value)?;
     match v.as_slice() {
         [re, im] => Ok((*re, *im)),
@@ -1272,11 +1300,18 @@ impl ElementState for VsourceState {
     const PROPS: &'static [&'static str] = VSOURCE_PROPS;
     identity!();
 
+    fn keep_own_connections(&mut self, own: &Self) {
+        if let (Some(v), Some(o)) = (self.v.as_mut(), own.v.as_ref()) {
+            v.bus1 = o.bus1.clone();
+            v.bus2 = o.bus2.clone();
+        }
+    }
+
     fn create(name: &str, location: &Location, ctx: &Ctx) -> Self {
         VsourceState::new_source(name, location, &format!("{name}_1"), ctx.base_frequency)
     }
 
-    fn set(&mut self, prop: &str, value: &Token, _ctx: &Ctx) -> Result<Outcome, String> {
+    fn set(&mut self, prop: &str, value: &Token<'_>, _ctx: &Ctx) -> Result<Outcome, String> {
         let Some(v) = self.v.as_mut() else { return Err("source has no data".into()) };
         match prop {
             "bus1" => v.bus1 = bus(&value.text)?,
@@ -1334,7 +1369,14 @@ impl ElementState for VsourceState {
                     return Err("Vsource model=ideal is not supported by this reader".into());
                 }
             }
-            "z2" | "puz2" => return Ok(Ignored),
+            // A negative-sequence impedance other than Z1, or a source that
+            // follows a shape in time, would change the power flow.
+            "z2" | "puz2" => return unsupported(prop),
+            "yearly" | "daily" | "duty" => {
+                if !value.text.trim().is_empty() {
+                    return unsupported(prop);
+                }
+            }
             _ => return Ok(Ignored),
         }
         Ok(Applied)
@@ -1357,7 +1399,7 @@ impl ElementState for VsourceState {
 
 // ---------------------------------------------------------------- controls
 
-fn phase_code(value: &Token) -> Result<i32, String> {
+fn phase_code(value: &Token<'_>) -> Result<i32, String> {
     match lower(value).as_str() {
         "max" => Ok(PHASE_MAX),
         "min" => Ok(PHASE_MIN),
@@ -1429,7 +1471,7 @@ impl ElementState for RegControlState {
         }
     }
 
-    fn set(&mut self, prop: &str, value: &Token, _ctx: &Ctx) -> Result<Outcome, String> {
+    fn set(&mut self, prop: &str, value: &Token<'_>, _ctx: &Ctx) -> Result<Outcome, String> {
         let Some(r) = self.r.as_mut() else { return Err("regulator has no data".into()) };
         match prop {
             "transformer" => {
@@ -1526,7 +1568,7 @@ impl ElementState for CapControlState {
         }
     }
 
-    fn set(&mut self, prop: &str, value: &Token, _ctx: &Ctx) -> Result<Outcome, String> {
+    fn set(&mut self, prop: &str, value: &Token<'_>, _ctx: &Ctx) -> Result<Outcome, String> {
         let Some(c) = self.c.as_mut() else { return Err("controller has no data".into()) };
         match prop {
             "element" => c.element = lower(value),
@@ -1638,7 +1680,7 @@ impl LoadShapeState {
 
     /// Reads a column of numbers from `(file=x.csv col=2 header=yes)`,
     /// `(sngfile=x.sng)` or `(dblfile=x.dbl)`; `None` if the value is an inline list.
-    fn values_from_file(&self, value: &Token, ctx: &Ctx) -> Result<Option<Vec<f64>>, String> {
+    fn values_from_file(&self, value: &Token<'_>, ctx: &Ctx) -> Result<Option<Vec<f64>>, String> {
         let text = value.text.trim_start();
         let lower_text = text.to_ascii_lowercase();
         if !(lower_text.starts_with("file") || lower_text.starts_with("sngfile") || lower_text.starts_with("dblfile")) {
@@ -1649,7 +1691,7 @@ impl LoadShapeState {
         let mut column = 1usize;
         let mut header = false;
         for param in split_line(text)? {
-            let name = param.name.unwrap_or_default().to_ascii_lowercase();
+            let name = param.name.unwrap_or("").to_ascii_lowercase();
             match name.as_str() {
                 "file" | "sngfile" | "dblfile" => {
                     kind = match name.as_str() {
@@ -1657,7 +1699,7 @@ impl LoadShapeState {
                         "sngfile" => "sngfile",
                         _ => "dblfile",
                     };
-                    path = param.value.text;
+                    path = param.value.text.to_string();
                 }
                 "col" | "column" => column = count(&param.value, 1, 1000)?,
                 "header" => header = boolean(&param.value)?,
@@ -1670,7 +1712,7 @@ impl LoadShapeState {
         Ok(Some(read_values(ctx, kind, &path, column, header)?))
     }
 
-    fn set_values(&mut self, which: &str, value: &Token, ctx: &Ctx) -> Result<(), String> {
+    fn set_values(&mut self, which: &str, value: &Token<'_>, ctx: &Ctx) -> Result<(), String> {
         let (values, from_file) = match self.values_from_file(value, ctx)? {
             Some(values) => (values, true),
             None => (numbers(value)?, false),
@@ -1767,7 +1809,7 @@ impl ElementState for LoadShapeState {
         }
     }
 
-    fn set(&mut self, prop: &str, value: &Token, ctx: &Ctx) -> Result<Outcome, String> {
+    fn set(&mut self, prop: &str, value: &Token<'_>, ctx: &Ctx) -> Result<Outcome, String> {
         match prop {
             "npts" => {
                 self.npts = count(value, 0, MAX_SHAPE_POINTS)?;
@@ -1812,5 +1854,88 @@ impl ElementState for LoadShapeState {
             _ => return Ok(Ignored),
         }
         Ok(Applied)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod inventory {
+    //! Which properties of each class change the circuit, which are accepted
+    //! and ignored, and which are refused — worked out from the code itself so
+    //! the README's lists can be checked against it.
+    use super::*;
+    use crate::files::MemoryFiles;
+
+    pub(crate) struct Inventory {
+        pub class: &'static str,
+        pub used: Vec<&'static str>,
+        pub ignored: Vec<&'static str>,
+        pub unsupported: Vec<&'static str>,
+    }
+
+    fn classify<T: ElementState>() -> Inventory {
+        let files = MemoryFiles::new();
+        let (linecodes, xfmrcodes, mut loadshapes) = (Store::default(), Store::default(), Store::default());
+        loadshapes.insert("1".into(), LoadShapeState::builtin_default());
+        let ctx = Ctx { linecodes: &linecodes, xfmrcodes: &xfmrcodes, loadshapes: &loadshapes, base_frequency: 60.0, files: &files, file: "x" };
+        let location = Location::default();
+        let mut inv = Inventory { class: T::CLASS, used: Vec::new(), ignored: Vec::new(), unsupported: Vec::new() };
+        for prop in T::PROPS {
+            // `like` and `basefreq` are handled by the reader for every class.
+            if *prop == "like" || *prop == "basefreq" {
+                inv.used.push(prop);
+                continue;
+            }
+            let mut element = T::create("x", &location, &ctx);
+            let value = Token { text: if *prop == "usermodel" { "m.dll" } else { "1" }, quoted: false };
+            match element.set(prop, &value, &ctx) {
+                Ok(Outcome::Ignored) => inv.ignored.push(prop),
+                Err(message) if message.contains("not supported") => inv.unsupported.push(prop),
+                _ => inv.used.push(prop),
+            }
+        }
+        inv
+    }
+
+    pub(crate) fn all() -> Vec<Inventory> {
+        vec![
+            classify::<VsourceState>(),
+            classify::<LineState>(),
+            classify::<LineCodeState>(),
+            classify::<TransformerState>(),
+            classify::<XfmrCodeState>(),
+            classify::<LoadState>(),
+            classify::<CapacitorState>(),
+            classify::<ReactorState>(),
+            classify::<RegControlState>(),
+            classify::<CapControlState>(),
+            classify::<LoadShapeState>(),
+        ]
+    }
+
+    /// The README's table: one row per class.
+    pub(crate) fn markdown_table() -> String {
+        let list = |v: &[&str]| if v.is_empty() { "—".to_string() } else { v.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(" ") };
+        let mut out = String::from("| class | used | accepted, no effect on the power flow | refused (error) |\n| --- | --- | --- | --- |\n");
+        for inv in all() {
+            out.push_str(&format!("| {} | {} | {} | {} |\n", inv.class, list(&inv.used), list(&inv.ignored), list(&inv.unsupported)));
+        }
+        out
+    }
+
+    #[test]
+    fn readme_property_table_matches_the_code() {
+        let readme = include_str!("../README.md");
+        let table = markdown_table();
+        assert!(readme.contains(&table), "README.md's property table is out of date; it should read:\n{table}");
+    }
+
+    #[test]
+    fn print_inventory() {
+        for inv in all() {
+            println!("### {}", inv.class);
+            println!("used: {}", inv.used.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(", "));
+            println!("ignored: {}", inv.ignored.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(", "));
+            println!("refused: {}", inv.unsupported.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(", "));
+        }
     }
 }

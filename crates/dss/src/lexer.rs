@@ -4,18 +4,18 @@
 //! `!` and `//` start a comment outside quotes.
 
 /// One value as written, without its quotes.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Token {
-    pub text: String,
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Token<'a> {
+    pub text: &'a str,
     /// Whether it was enclosed in quotes or brackets. OpenDSS evaluates a
     /// quoted scalar as in-line RPN math (`(8 1000 /)`).
     pub quoted: bool,
 }
 
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Param {
-    pub name: Option<String>,
-    pub value: Token,
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Param<'a> {
+    pub name: Option<&'a str>,
+    pub value: Token<'a>,
 }
 
 fn closing_quote(open: u8) -> Option<u8> {
@@ -52,14 +52,14 @@ impl<'a> Cursor<'a> {
     }
 
     /// Reads one token starting at the cursor (blanks already skipped).
-    fn token(&mut self) -> Result<Token, String> {
+    fn token(&mut self) -> Result<Token<'a>, String> {
         let start = self.pos;
         if let Some(close) = self.bytes.get(start).and_then(|&b| closing_quote(b)) {
             let inner_start = start + 1;
             match self.bytes[inner_start..].iter().position(|&b| b == close) {
                 Some(len) => {
                     self.pos = inner_start + len + 1;
-                    return Ok(Token { text: self.text[inner_start..inner_start + len].to_string(), quoted: true });
+                    return Ok(Token { text: &self.text[inner_start..inner_start + len], quoted: true });
                 }
                 None => {
                     return Err(format!(
@@ -76,12 +76,12 @@ impl<'a> Cursor<'a> {
             }
             self.pos += 1;
         }
-        Ok(Token { text: self.text[start..self.pos].to_string(), quoted: false })
+        Ok(Token { text: &self.text[start..self.pos], quoted: false })
     }
 }
 
 /// Splits a line (already known not to be inside a block comment).
-pub(crate) fn split_line(line: &str) -> Result<Vec<Param>, String> {
+pub(crate) fn split_line(line: &str) -> Result<Vec<Param<'_>>, String> {
     let mut cursor = Cursor { text: line, bytes: line.as_bytes(), pos: 0 };
     let mut params = Vec::new();
     loop {
@@ -106,7 +106,7 @@ pub(crate) fn split_line(line: &str) -> Result<Vec<Param>, String> {
                 || cursor.at_comment()
                 || cursor.bytes[cursor.pos] == b','
             {
-                Token { text: String::new(), quoted: false }
+                Token { text: "", quoted: false }
             } else if cursor.bytes[cursor.pos] == b'=' {
                 return Err(format!("`{}==`: doubled `=`", first.text));
             } else {
@@ -124,7 +124,7 @@ pub(crate) fn split_line(line: &str) -> Result<Vec<Param>, String> {
 /// Splits the inside of an array value (`1 2, 3 | 4`) into its items: blanks
 /// and commas separate, `|` is an item of its own, quoted items keep their
 /// quotes' meaning (a parenthesised item is RPN math).
-pub(crate) fn split_items(text: &str) -> Result<Vec<Token>, String> {
+pub(crate) fn split_items(text: &str) -> Result<Vec<Token<'_>>, String> {
     let mut cursor = Cursor { text, bytes: text.as_bytes(), pos: 0 };
     let mut items = Vec::new();
     loop {
@@ -138,7 +138,7 @@ pub(crate) fn split_items(text: &str) -> Result<Vec<Token>, String> {
         }
         if cursor.bytes[cursor.pos] == b'|' {
             cursor.pos += 1;
-            items.push(Token { text: "|".to_string(), quoted: false });
+            items.push(Token { text: "|", quoted: false });
             continue;
         }
         let start = cursor.pos;
@@ -153,7 +153,7 @@ pub(crate) fn split_items(text: &str) -> Result<Vec<Token>, String> {
             }
             cursor.pos += 1;
         }
-        items.push(Token { text: text[start..cursor.pos].to_string(), quoted: false });
+        items.push(Token { text: &text[start..cursor.pos], quoted: false });
     }
     Ok(items)
 }
@@ -163,7 +163,7 @@ mod tests {
     use super::*;
 
     fn show(line: &str) -> Vec<(Option<String>, String, bool)> {
-        split_line(line).unwrap().into_iter().map(|p| (p.name, p.value.text, p.value.quoted)).collect()
+        split_line(line).unwrap().into_iter().map(|p| (p.name.map(str::to_string), p.value.text.to_string(), p.value.quoted)).collect()
     }
 
     #[test]
@@ -193,7 +193,7 @@ mod tests {
 
     #[test]
     fn items_split_on_blanks_commas_and_bars() {
-        let items: Vec<String> = split_items("1, 2 |3 (4 5 +)").unwrap().into_iter().map(|t| t.text).collect();
+        let items: Vec<&str> = split_items("1, 2 |3 (4 5 +)").unwrap().into_iter().map(|t| t.text).collect();
         assert_eq!(items, ["1", "2", "|", "3", "4 5 +"]);
     }
 }

@@ -410,9 +410,12 @@ pub(crate) const LOADSHAPE_PROPS: &[&str] = &[
 /// Finds a property as OpenDSS does: an exact (case-insensitive) name first,
 /// otherwise the first property in class order that starts with `name`.
 pub(crate) fn find_property(props: &[&str], name: &str) -> Option<usize> {
-    let lower = name.to_ascii_lowercase();
-    if lower.is_empty() {
+    if name.is_empty() {
         return None;
     }
-    props.iter().position(|p| *p == lower).or_else(|| props.iter().position(|p| p.starts_with(lower.as_str())))
+    let starts = |p: &str| p.len() >= name.len() && p.as_bytes()[..name.len()].eq_ignore_ascii_case(name.as_bytes());
+    props
+        .iter()
+        .position(|p| p.eq_ignore_ascii_case(name))
+        .or_else(|| props.iter().position(|p| starts(p)))
 }

@@ -122,7 +122,7 @@ pub(crate) const IGNORED_OPTIONS: &[&str] = &[
     "seasonsignal", "element", "class", "object", "circuit", "bus", "terminal", "type", "addtype", "%mean",
     "%stddev", "random", "ldcurve", "pricesignal", "pricecurve", "cfactors", "allocationfactors",
     "numallociterations", "markswitches", "zmag", "defaultdaily", "defaultyearly", "loadshapeclass", "capkvar",
-    "genkw", "genpf", "%growth", "year",
+    "genkw", "genpf", "%growth",
 ];
 
 /// Every `Set` option OpenDSS knows, in its order (for abbreviations).
@@ -213,20 +213,22 @@ fn edit_element<T: ElementState>(
 ) -> Result<(), ReadError> {
     let mut element = std::mem::take(&mut store.items[index]);
     element.begin_edit();
-    let full_name = format!("{}.{}", T::CLASS, element.name_mut()).to_ascii_lowercase();
+    // Only needed for messages: built on demand.
+    let own_name = element.name_mut().clone();
+    let full_name = || format!("{}.{own_name}", T::CLASS).to_ascii_lowercase();
     let mut last: Option<usize> = None;
     let result = (|| {
         for param in params {
             let prop_index = match &param.name {
                 Some(name) => find_property(T::PROPS, name).ok_or_else(|| {
-                    ReadError::at_element(location, &full_name, format!("unknown property `{name}` for class {}", T::CLASS))
+                    ReadError::at_element(location, &full_name(), format!("unknown property `{name}` for class {}", T::CLASS))
                 })?,
                 None => {
                     let next = last.map_or(0, |i| i + 1);
                     if next >= T::PROPS.len() {
                         return Err(ReadError::at_element(
                             location,
-                            &full_name,
+                            &full_name(),
                             format!("value `{}` has no property name and no property is left to take it", param.value.text),
                         ));
                     }
@@ -237,15 +239,16 @@ fn edit_element<T: ElementState>(
             let prop = T::PROPS[prop_index];
             if prop == "like" {
                 let other_name = param.value.text.trim().to_ascii_lowercase();
-                if other_name == *element.name_mut() {
-                    return Err(ReadError::at_element(location, &full_name, "like= names the element itself"));
+                if other_name == own_name {
+                    return Err(ReadError::at_element(location, &full_name(), "like= names the element itself"));
                 }
                 let other = store.get(&other_name).ok_or_else(|| {
-                    ReadError::at_element(location, &full_name, format!("like={other_name}: no {} of that name", T::CLASS))
+                    ReadError::at_element(location, &full_name(), format!("like={other_name}: no {} of that name", T::CLASS))
                 })?;
-                let (own_name, own_location) = (element.name_mut().clone(), element.location_mut().clone());
-                element = other.clone();
-                *element.name_mut() = own_name;
+                let own_location = element.location_mut().clone();
+                let own = std::mem::replace(&mut element, other.clone());
+                element.keep_own_connections(&own);
+                *element.name_mut() = own_name.clone();
                 *element.location_mut() = own_location;
                 continue;
             }
@@ -253,12 +256,12 @@ fn edit_element<T: ElementState>(
                 // Only a base frequency other than the circuit's changes anything
                 // (it rescales reactances), and that is not modelled.
                 let f = crate::values::number(&param.value).map_err(|m| {
-                    ReadError::at_element(location, &full_name, format!("basefreq={}: {m}", param.value.text))
+                    ReadError::at_element(location, &full_name(), format!("basefreq={}: {m}", param.value.text))
                 })?;
                 if (f - ctx.base_frequency).abs() > 1e-9 {
                     return Err(ReadError::at_element(
                         location,
-                        &full_name,
+                        &full_name(),
                         format!("basefreq={f} differs from the circuit's base frequency {}: not supported", ctx.base_frequency),
                     ));
                 }
@@ -267,13 +270,13 @@ fn edit_element<T: ElementState>(
             match element.set(prop, &param.value, ctx) {
                 Ok(Outcome::Applied) => {}
                 Ok(Outcome::Ignored) => ignored.push(Ignored {
-                    what: format!("{full_name}: {prop}={} (no effect on the power flow)", param.value.text),
+                    what: format!("{}: {prop}={} (no effect on the power flow)", full_name(), param.value.text),
                     location: location.clone(),
                 }),
                 Err(message) => {
                     return Err(ReadError::at_element(
                         location,
-                        &full_name,
+                        &full_name(),
                         format!("{prop}={}: {message}", param.value.text),
                     ))
                 }
@@ -344,6 +347,8 @@ impl<'a> Reader<'a> {
 
     pub(crate) fn run(&mut self, text: &str, file: &str) -> Result<(), ReadError> {
         let mut block_comment_start: Option<usize> = None;
+        // One Location per file, its line updated as we go.
+        let mut location = Location { file: file.to_string(), line: 0 };
         for (i, raw) in text.lines().enumerate() {
             let line = raw.trim();
             if block_comment_start.is_some() {
@@ -361,7 +366,7 @@ impl<'a> Reader<'a> {
             if line.is_empty() {
                 continue;
             }
-            let location = Location { file: file.to_string(), line: i + 1 };
+            location.line = i + 1;
             let params = split_line(line).map_err(|m| ReadError::new(&location, m))?;
             if !params.is_empty() {
                 self.statement(&params, &location)?;
@@ -388,7 +393,7 @@ impl<'a> Reader<'a> {
         if first.value.quoted {
             return Err(ReadError::new(location, format!("unknown command `{}`", first.value.text)));
         }
-        let word = first.value.text.as_str();
+        let word = first.value.text;
         let Some(command) = find_command(word) else {
             if word.contains('.') {
                 return Err(ReadError::new(location, format!("`{word}` needs a property: `{word}.property=value`")));
@@ -427,7 +432,7 @@ impl<'a> Reader<'a> {
                 Err(ReadError::new(location, format!("command `{word}` ({command}) is not supported by this reader")))
             }
             _ => {
-                let text: Vec<&str> = params.iter().map(|p| p.value.text.as_str()).collect();
+                let text: Vec<&str> = params.iter().map(|p| p.value.text).collect();
                 self.ignore(format!("command `{}` (no effect on the power flow)", text.join(" ")), location);
                 Ok(())
             }
@@ -578,7 +583,7 @@ impl<'a> Reader<'a> {
         }
         let (id, index) = self.find_existing(&class, name, location)?;
         let mut params = Vec::with_capacity(rest.len() + 1);
-        params.push(Param { name: Some(prop.to_string()), value: value.clone() });
+        params.push(Param { name: Some(prop), value: *value });
         params.extend_from_slice(rest);
         self.active = Some((id, index));
         self.edit(id, index, &params, location)
@@ -812,6 +817,12 @@ impl<'a> Reader<'a> {
                         return Err(bad("only loadmodel=powerflow is supported".into()));
                     }
                 }
+                "year" => {
+                    // Growth shapes only act in years after 0.
+                    if values::number(value).map_err(bad)? != 0.0 {
+                        return Err(bad("only year=0 is supported (load growth is not modelled)".into()));
+                    }
+                }
                 "frequency" => {
                     let f = values::number(value).map_err(bad)?;
                     if (f - o.base_frequency).abs() > 1e-9 {
@@ -919,6 +930,70 @@ fn duration_seconds(value: &Token) -> Result<f64, String> {
         Some('s') => (&text[..text.len() - 1], 1.0),
         _ => (text, 1.0),
     };
-    let v = values::number(&Token { text: number.to_string(), quoted: value.quoted })?;
+    let v = values::number(&Token { text: number, quoted: value.quoted })?;
     Ok(v * factor)
+}
+
+#[cfg(test)]
+mod readme {
+    //! The README lists exactly what the code accepts, ignores and refuses.
+    use super::*;
+
+    const HANDLED_COMMANDS: &[&str] = &[
+        "new", "edit", "more", "m", "~", "set", "redirect", "compile", "clear", "clearall", "calcvoltagebases",
+        "solve", "buscoords", "enable", "disable", "//",
+    ];
+
+    fn list(items: &[&str]) -> String {
+        items.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(" ")
+    }
+
+    pub(super) fn lists() -> Vec<(&'static str, String)> {
+        let ignored_commands: Vec<&str> = COMMANDS
+            .iter()
+            .copied()
+            .filter(|c| !HANDLED_COMMANDS.contains(c) && !UNSUPPORTED_COMMANDS.contains(c))
+            .collect();
+        let mut ignored_options = IGNORED_OPTIONS.to_vec();
+        ignored_options.sort_unstable();
+        ignored_options.dedup();
+        let unsupported_options: Vec<&str> = OPTIONS
+            .iter()
+            .copied()
+            .filter(|o| {
+                !IGNORED_OPTIONS.contains(o)
+                    && ![
+                        "voltagebases", "controlmode", "maxcontroliter", "maxiterations", "miniterations", "tolerance",
+                        "loadmult", "number", "stepsize", "h", "defaultbasefrequency", "basefrequency", "hour", "sec",
+                        "time", "mode", "algorithm", "loadmodel", "frequency", "year",
+                    ]
+                    .contains(o)
+            })
+            .collect();
+        vec![
+            ("Commands handled", list(HANDLED_COMMANDS)),
+            ("Commands accepted and ignored", list(&ignored_commands)),
+            ("Commands refused", list(UNSUPPORTED_COMMANDS)),
+            ("Set options accepted and ignored", list(&ignored_options)),
+            ("Set options refused", list(&unsupported_options)),
+            ("Classes accepted and ignored", list(IGNORED_CLASSES)),
+            ("Classes refused", list(UNSUPPORTED_CLASSES)),
+        ]
+    }
+
+    #[test]
+    fn readme_lists_match_the_code() {
+        let readme = include_str!("../README.md");
+        for (title, items) in lists() {
+            let line = format!("**{title}:** {items}");
+            assert!(readme.contains(&line), "README.md is out of date; it should have the line\n{line}");
+        }
+    }
+
+    #[test]
+    fn print_lists() {
+        for (title, items) in lists() {
+            println!("**{title}:** {items}");
+        }
+    }
 }

@@ -62,9 +62,9 @@ pub(crate) fn numbers(token: &Token) -> Result<Vec<f64>, String> {
 /// A list of words (`buses=[a b]`, `conns='wye wye'`).
 pub(crate) fn words(token: &Token) -> Result<Vec<String>, String> {
     if !token.quoted {
-        return Ok(vec![token.text.clone()]);
+        return Ok(vec![token.text.to_string()]);
     }
-    Ok(split_items(&token.text)?.into_iter().filter(|item| item.text != "|").map(|item| item.text).collect())
+    Ok(split_items(&token.text)?.into_iter().filter(|item| item.text != "|").map(|item| item.text.to_string()).collect())
 }
 
 /// Which of `words` the value names, allowing abbreviations (`s` → `static`);
@@ -80,7 +80,7 @@ pub(crate) fn keyword<'w>(text: &str, words: &[&'w str]) -> Option<&'w str> {
 /// A symmetric matrix of order `n` given as its lower triangle (rows separated
 /// by `|`) or in full; returned full, row-major.
 pub(crate) fn symmetric_matrix(token: &Token, n: usize) -> Result<Vec<f64>, String> {
-    let items = if token.quoted { split_items(&token.text)? } else { vec![token.clone()] };
+    let items = if token.quoted { split_items(&token.text)? } else { vec![*token] };
     let mut rows: Vec<Vec<f64>> = vec![Vec::new()];
     for item in &items {
         if item.text == "|" {
@@ -188,8 +188,8 @@ pub(crate) fn length_unit(text: &str) -> Result<LengthUnit, String> {
 mod tests {
     use super::*;
 
-    fn quoted(text: &str) -> Token {
-        Token { text: text.to_string(), quoted: true }
+    fn quoted(text: &str) -> Token<'_> {
+        Token { text, quoted: true }
     }
 
     #[test]

@@ -163,6 +163,10 @@ fn like_copies_everything_then_overrides() {
     let b = load(&c, "b");
     assert_eq!((b.phases, b.kv, b.kw, b.kvar, b.model, b.vminpu), (1, 0.24, 3.0, 1.0, 5, 0.8));
     assert_eq!((b.bus1.bus.as_str(), b.location.line), ("y", 3));
+    // Like OpenDSS's MakeLike, like= copies data but not connections.
+    let c = read(&format!("{CIRCUIT}New Load.a bus1=x.1 kW=3\nNew Load.c like=a\nNew Line.l bus1=p bus2=q\nNew Line.m like=l\n"));
+    assert_eq!((load(&c, "c").bus1.bus.as_str(), load(&c, "c").kw), ("c_1", 3.0));
+    assert_eq!((c.lines[1].bus1.bus.as_str(), c.lines[1].bus2.bus.as_str()), ("m_1", "m_2"));
 }
 
 #[test]
