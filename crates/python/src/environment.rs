@@ -162,12 +162,14 @@ impl PyEnvironment {
     }
 
     /// Wraps a core environment into a Python one: Python modules keep their
-    /// objects, Rust modules get new handles bound to it.
+    /// objects; Rust modules get the handles in `given` (the objects the user
+    /// passed, now bound to it) or else new ones.
     pub fn from_core(
         py: Python<'_>,
         core: Environment,
         max_steps: Option<usize>,
         callbacks: Vec<(Py<PyAny>, &'static str)>,
+        given: GivenHandles,
     ) -> PyResult<Py<PyEnvironment>> {
         let python_inside = python_grid(core.grid()).is_some()
             || python_market(core.market()).is_some()
@@ -183,22 +185,35 @@ impl PyEnvironment {
                 broken: AtomicBool::new(false),
             },
         )?;
+        let GivenHandles { grid, market, mut agents } = given;
         let objects = Objects {
-            grid: Some(match python_grid(core.grid()) {
-                Some(obj) => obj.clone_ref(py),
-                None => RustGrid::handle_for(py, &env, core.grid())?,
+            grid: Some(match (python_grid(core.grid()), grid) {
+                (Some(obj), _) => obj.clone_ref(py),
+                (None, Some(handle)) => {
+                    handle.bind(py).cast::<RustGrid>()?.get().bind(env.clone_ref(py));
+                    handle
+                }
+                (None, None) => RustGrid::handle_for(py, &env, core.grid())?,
             }),
-            market: Some(match python_market(core.market()) {
-                Some(obj) => obj.clone_ref(py),
-                None => RustMarket::handle_for(py, &env, core.market())?,
+            market: Some(match (python_market(core.market()), market) {
+                (Some(obj), _) => obj.clone_ref(py),
+                (None, Some(handle)) => {
+                    handle.bind(py).cast::<RustMarket>()?.get().bind(env.clone_ref(py));
+                    handle
+                }
+                (None, None) => RustMarket::handle_for(py, &env, core.market())?,
             }),
             agents: core
                 .agents()
                 .iter()
                 .enumerate()
-                .map(|(i, a)| match python_agent(a.as_ref()) {
-                    Some(obj) => Ok(obj.clone_ref(py)),
-                    None => RustAgent::handle_for(py, &env, i, a.as_ref()),
+                .map(|(i, a)| match (python_agent(a.as_ref()), agents.get_mut(i).and_then(Option::take)) {
+                    (Some(obj), _) => Ok(obj.clone_ref(py)),
+                    (None, Some(handle)) => {
+                        handle.bind(py).cast::<RustAgent>()?.get().bind(env.clone_ref(py), i);
+                        Ok(handle)
+                    }
+                    (None, None) => RustAgent::handle_for(py, &env, i, a.as_ref()),
                 })
                 .collect::<PyResult<_>>()?,
         };
@@ -436,6 +451,14 @@ impl PyStepInfo {
     }
 }
 
+/// The handles of Rust modules passed to `Environment()`, by position.
+#[derive(Default)]
+pub struct GivenHandles {
+    grid: Option<Py<PyAny>>,
+    market: Option<Py<PyAny>>,
+    agents: Vec<Option<Py<PyAny>>>,
+}
+
 /// What a module passed to `Environment()` is: a Rust handle or a Python object.
 enum Given<T: ?Sized> {
     Rust(Box<T>, Py<PyAny>),
@@ -530,54 +553,40 @@ impl PyEnvironment {
         let market = given_market(market)?;
         let agents = agent_objects.iter().enumerate().map(|(i, a)| given_agent(a, i)).collect::<PyResult<Vec<_>>>()?;
 
-        let mut rust_handles: Vec<(Py<PyAny>, Option<usize>)> = Vec::new();
+        // The Rust handles the user passed become bound to the environment:
+        // they show its modules, and env.grid / env.market / env.agents return them.
+        let mut given = GivenHandles::default();
         let grid = match grid {
             Given::Rust(g, handle) => {
-                rust_handles.push((handle, None));
+                given.grid = Some(handle);
                 g
             }
             Given::Python(g) => g,
         };
         let market = match market {
             Given::Rust(m, handle) => {
-                rust_handles.push((handle, None));
+                given.market = Some(handle);
                 m
             }
             Given::Python(m) => m,
         };
         let agents: Vec<Box<dyn Agent>> = agents
             .into_iter()
-            .enumerate()
-            .map(|(i, a)| match a {
+            .map(|a| match a {
                 Given::Rust(a, handle) => {
-                    rust_handles.push((handle, Some(i)));
+                    given.agents.push(Some(handle));
                     a
                 }
-                Given::Python(a) => a,
+                Given::Python(a) => {
+                    given.agents.push(None);
+                    a
+                }
             })
             .collect();
         let core = Environment::new(grid, market, agents)
             .with_max_market_rounds(max_market_rounds)
             .with_recording(record);
-        let env = PyEnvironment::from_core(py, core, max_steps, Vec::new())?;
-        // The handles the user passed now show the environment's modules, and
-        // env.grid / env.market / env.agents return them.
-        let this = env.bind(py).get();
-        let mut objects = lock(&this.objects);
-        for (handle, index) in rust_handles {
-            let h = handle.bind(py);
-            if let Ok(g) = h.cast::<RustGrid>() {
-                g.get().bind(env.clone_ref(py));
-                objects.grid = Some(handle);
-            } else if let Ok(m) = h.cast::<RustMarket>() {
-                m.get().bind(env.clone_ref(py));
-                objects.market = Some(handle);
-            } else if let (Ok(a), Some(i)) = (h.cast::<RustAgent>(), index) {
-                a.get().bind(env.clone_ref(py), i);
-                objects.agents[i] = handle;
-            }
-        }
-        drop(objects);
+        let env = PyEnvironment::from_core(py, core, max_steps, Vec::new(), given)?;
         Ok(env)
     }
 
@@ -703,7 +712,7 @@ impl PyEnvironment {
                 (cb.func.clone_ref(py), on)
             })
             .collect();
-        PyEnvironment::from_core(py, copy, max_steps, callbacks)
+        PyEnvironment::from_core(py, copy, max_steps, callbacks, GivenHandles::default())
     }
 
     /// The grid: your object for a Python grid, the (read-only) handle for a built-in one.

@@ -66,6 +66,6 @@ pub fn environment_from_scenario(
 ) -> PyResult<(Py<PyEnvironment>, Option<u64>)> {
     let scenario = load(name_or_path, seed, steps)?;
     let core = scenario.build().map_err(scenario_error)?;
-    let env = PyEnvironment::from_core(py, core, Some(scenario.steps), Vec::new())?;
+    let env = PyEnvironment::from_core(py, core, Some(scenario.steps), Vec::new(), Default::default())?;
     Ok((env, scenario.seed))
 }
