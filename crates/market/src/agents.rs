@@ -196,6 +196,8 @@ pub struct Consumer {
     pub v_min: f64,
     /// Load elements at the bus to scale by the dispatched share (grid coupling).
     pub loads: Vec<String>,
+    /// Total nominal kW of those loads: the grid multiplier is quantity / nominal_kw.
+    pub nominal_kw: f64,
     actions: Vec<MarketAction>,
     grid_actions: Vec<GridAction>,
     last_dispatch: Option<Dispatch>,
@@ -212,14 +214,17 @@ impl Consumer {
             v_max,
             v_min,
             loads: Vec::new(),
+            nominal_kw: demand_kw,
             actions: Vec::new(),
             grid_actions: Vec::new(),
             last_dispatch: None,
             last_reward: 0.0,
         }
     }
-    pub fn with_loads(mut self, loads: Vec<String>) -> Self {
+    /// The load elements this consumer stands for, and their total nominal kW.
+    pub fn with_loads(mut self, loads: Vec<String>, nominal_kw: f64) -> Self {
         self.loads = loads;
+        self.nominal_kw = nominal_kw;
         self
     }
     pub fn q_min(&self) -> f64 {
@@ -274,7 +279,7 @@ impl Agent for Consumer {
         self.grid_actions.clear();
         if let Some(d) = own_dispatch(view) {
             self.settle(d);
-            let share = if self.demand_kw > 0.0 { d.quantity / self.demand_kw } else { 0.0 };
+            let share = if self.nominal_kw > 0.0 { d.quantity / self.nominal_kw } else { 0.0 };
             for l in &self.loads {
                 self.grid_actions.push(GridAction::ScaleLoad { element: l.clone(), multiplier: share });
             }

@@ -1,13 +1,10 @@
-//! Built-in feeders by name. The project's feeders live in `ogg-grid`
-//! (`ogg_grid::feeders::circuit`); until that module is available this
-//! resolves nothing and says so (pass an OpenDSS script path instead).
+//! Built-in feeders by name, from `ogg-grid` (`ogg_grid::feeders`).
 
 use ogg_dss::Circuit;
 
 use crate::error::MarketError;
 
-pub fn circuit(name: &str) -> Result<Circuit, MarketError> {
-    Err(MarketError::Input(format!(
-        "feeder '{name}': built-in feeders are not available in this build yet; pass an OpenDSS script (*.dss) or an edge list (*.csv)"
-    )))
+/// A built-in feeder (e.g. `ieee34`) or an OpenDSS master script by path.
+pub fn circuit(name_or_path: &str) -> Result<Circuit, MarketError> {
+    ogg_grid::feeders::circuit_from(name_or_path).map_err(|e| MarketError::Input(format!("feeder '{name_or_path}': {e}")))
 }

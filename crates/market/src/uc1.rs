@@ -22,7 +22,8 @@ use std::sync::{Arc, Mutex};
 
 use serde::Deserialize;
 
-use ogg_core::{Agent, DoNothingGrid, Environment, Event, Market};
+use ogg_core::{Agent, DoNothingGrid, Environment, Event, Grid, Market};
+use ogg_grid::DistributionGrid;
 
 use crate::agents::{Consumer, OfferStrategy, Producer};
 use crate::auction::{ClearOptions, Settlement};
@@ -56,6 +57,24 @@ pub struct Uc1Config {
     pub flexibility: FlexibilityConfig,
     #[serde(default)]
     pub limits: Vec<LimitConfig>,
+    /// Apply each experiment's final dispatch to the AC power flow of the feeder.
+    #[serde(default = "yes")]
+    pub ac_check: bool,
+    /// Voltage band for the AC check, per unit.
+    #[serde(default = "default_v_min")]
+    pub v_min_pu: f64,
+    #[serde(default = "default_v_max")]
+    pub v_max_pu: f64,
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_v_min() -> f64 {
+    0.95
+}
+fn default_v_max() -> f64 {
+    1.05
 }
 
 fn default_name() -> String {
@@ -163,6 +182,8 @@ impl Uc1Config {
 pub struct Uc1Feeder {
     pub network: RadialNetwork,
     pub loads: Vec<BusLoad>,
+    /// The circuit, for the AC power flow of the dispatch.
+    pub circuit: ogg_dss::Circuit,
 }
 
 /// Loads the feeder (`feeder` = built-in name or OpenDSS path; relative to `base_dir`).
@@ -181,7 +202,7 @@ pub fn load_feeder(feeder: &str, base_dir: Option<&Path>) -> Result<Uc1Feeder, M
         crate::builtin::circuit(feeder)?
     };
     let network = RadialNetwork::from_topology(&topology_from_circuit(&circuit))?;
-    Ok(Uc1Feeder { network, loads: bus_loads(&circuit) })
+    Ok(Uc1Feeder { network, loads: bus_loads(&circuit), circuit })
 }
 
 /// One agent's row of one market round.
@@ -221,6 +242,75 @@ pub struct ExperimentRun {
     pub infeasible: Vec<(usize, String)>,
     pub max_kkt: f64,
     pub total_rent_last: f64,
+    /// The AC power flow of the last round's dispatch, if checked.
+    pub ac: Option<AcCheck>,
+}
+
+impl AcCheck {
+    fn failed(error: String) -> Self {
+        AcCheck {
+            converged: false,
+            v_min_pu: f64::NAN,
+            v_max_pu: f64::NAN,
+            max_loading: f64::NAN,
+            losses_kw: f64::NAN,
+            voltage_violations: Vec::new(),
+            overloads: Vec::new(),
+            source_kw: f64::NAN,
+            error: Some(error),
+        }
+    }
+
+    fn from_state(st: &ogg_core::GridState, cfg: &Uc1Config) -> Self {
+        let finite = |v: &f64| v.is_finite();
+        let voltage_violations = st
+            .buses
+            .iter()
+            .zip(&st.bus_voltage_pu)
+            .filter(|(_, v)| v.is_finite() && **v > 0.0 && (**v < cfg.v_min_pu - 5e-5 || **v > cfg.v_max_pu + 5e-5))
+            .map(|(b, v)| (b.clone(), *v))
+            .collect();
+        let overloads = st
+            .branches
+            .iter()
+            .zip(&st.branch_loading)
+            .filter(|(_, l)| l.is_finite() && **l > 1.0)
+            .map(|(b, l)| (b.clone(), *l))
+            .collect();
+        let energised: Vec<f64> = st.bus_voltage_pu.iter().cloned().filter(|v| v.is_finite() && *v > 0.0).collect();
+        AcCheck {
+            converged: st.converged,
+            v_min_pu: energised.iter().cloned().fold(f64::INFINITY, f64::min),
+            v_max_pu: energised.iter().cloned().fold(f64::NEG_INFINITY, f64::max),
+            max_loading: st.branch_loading.iter().filter(|v| finite(v)).cloned().fold(0.0, f64::max),
+            losses_kw: st.losses_kw,
+            voltage_violations,
+            overloads,
+            source_kw: st.total_power_kw,
+            error: None,
+        }
+    }
+}
+
+/// Is the lossless market outcome physically feasible? The last round's
+/// dispatch applied to the feeder's AC power flow (loads scaled to the
+/// consumers' quantities, producers injecting at their buses).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AcCheck {
+    pub converged: bool,
+    pub v_min_pu: f64,
+    pub v_max_pu: f64,
+    /// Highest branch loading as a fraction of its (OpenDSS) rating.
+    pub max_loading: f64,
+    pub losses_kw: f64,
+    /// Buses outside [v_min_pu, v_max_pu] of the config, with their voltage.
+    pub voltage_violations: Vec<(String, f64)>,
+    /// Branches loaded above their rating, with their loading.
+    pub overloads: Vec<(String, f64)>,
+    /// Power drawn from the source, kW (the head producer's injection is netted).
+    pub source_kw: f64,
+    /// Why the AC check could not run, if it could not.
+    pub error: Option<String>,
 }
 
 impl ExperimentRun {
@@ -270,7 +360,7 @@ fn build_agents(cfg: &Uc1Config, feeder: &Uc1Feeder, elastic: &[bool], strategic
         let c = if elastic[i] { cfg.consumers.elastic } else { cfg.consumers.inelastic };
         let demand = l.kw * cfg.consumers.demand_scale;
         agents.push(Box::new(
-            Consumer::new(&format!("c{}", l.bus), &l.bus, demand, c.flexibility, c.v_max, c.v_min).with_loads(l.loads.clone()),
+            Consumer::new(&format!("c{}", l.bus), &l.bus, demand, c.flexibility, c.v_max, c.v_min).with_loads(l.loads.clone(), l.kw),
         ));
     }
     Ok(agents)
@@ -294,6 +384,7 @@ fn kind_of(agent: &dyn Agent, cfg: &Uc1Config) -> String {
 pub fn run_experiment(
     cfg: &Uc1Config,
     feeder: &Uc1Feeder,
+    ac_grid: Option<&DistributionGrid>,
     elastic: &[bool],
     strategic: bool,
     rounds: usize,
@@ -305,7 +396,11 @@ pub fn run_experiment(
         .with_limits(limits)
         .with_rounds(rounds);
     let agents = build_agents(cfg, feeder, elastic, strategic)?;
-    let mut env = Environment::new(Box::new(DoNothingGrid::new(3600.0)), Box::new(market), agents).with_max_market_rounds(rounds);
+    let grid: Box<dyn Grid> = match ac_grid {
+        Some(g) => g.clone_box(),
+        None => Box::new(DoNothingGrid::new(3600.0)),
+    };
+    let mut env = Environment::new(grid, Box::new(market), agents).with_max_market_rounds(rounds);
     let run = Arc::new(Mutex::new(ExperimentRun::default()));
     let sink = Arc::clone(&run);
     let cfg2 = cfg.clone();
@@ -359,10 +454,20 @@ pub fn run_experiment(
         Ok(())
     });
     env.reset(Some(cfg.flexibility.base_seed)).map_err(|e| MarketError::Input(e.to_string()))?;
-    env.step().map_err(|e| MarketError::Input(e.to_string()))?;
+    let stepped = env.step();
+    let ac = match (ac_grid.is_some(), stepped) {
+        (_, Err(e)) if matches!(e.failed_module(), Some(ogg_core::error::Module::Grid { .. })) => {
+            Some(AcCheck::failed(e.to_string()))
+        }
+        (_, Err(e)) => return Err(MarketError::Input(e.to_string())),
+        (true, Ok(_)) => Some(AcCheck::from_state(env.grid().state(), cfg)),
+        (false, Ok(_)) => None,
+    };
     drop(env);
     let run = Arc::try_unwrap(run).map_err(|_| MarketError::Input("UC1 run still shared".into()))?;
-    run.into_inner().map_err(|_| MarketError::Input("UC1 recorder poisoned".into()))
+    let mut run = run.into_inner().map_err(|_| MarketError::Input("UC1 recorder poisoned".into()))?;
+    run.ac = ac;
+    Ok(run)
 }
 
 /// A random subset of `round(share·n)` consumers, elastic.
@@ -430,15 +535,21 @@ pub fn run(cfg: &Uc1Config, feeder: &Uc1Feeder) -> Result<Uc1Results, MarketErro
     let n = feeder.loads.len();
     let none = vec![false; n];
     let all = vec![true; n];
-    let experiment1 = run_experiment(cfg, feeder, &none, false, 1)?;
-    let experiment2 = run_experiment(cfg, feeder, &none, true, cfg.rounds)?;
-    let experiment3 = run_experiment(cfg, feeder, &all, true, cfg.rounds)?;
+    let grid = if cfg.ac_check {
+        Some(DistributionGrid::new(&feeder.circuit, 3600.0).map_err(|e| MarketError::Input(format!("AC power flow of the feeder: {e}")))?)
+    } else {
+        None
+    };
+    let ac = grid.as_ref();
+    let experiment1 = run_experiment(cfg, feeder, ac, &none, false, 1)?;
+    let experiment2 = run_experiment(cfg, feeder, ac, &none, true, cfg.rounds)?;
+    let experiment3 = run_experiment(cfg, feeder, ac, &all, true, cfg.rounds)?;
     let seeds: Vec<u64> = (0..cfg.flexibility.seeds).map(|s| cfg.flexibility.base_seed + s).collect();
     let mut experiment4 = Vec::new();
     for &share in &cfg.flexibility.paper_shares {
         let runs = seeds
             .iter()
-            .map(|&s| run_experiment(cfg, feeder, &random_flexible(n, share, s), true, cfg.rounds))
+            .map(|&s| run_experiment(cfg, feeder, ac, &random_flexible(n, share, s), true, cfg.rounds))
             .collect::<Result<Vec<_>, _>>()?;
         experiment4.push((share, runs));
     }
@@ -446,7 +557,7 @@ pub fn run(cfg: &Uc1Config, feeder: &Uc1Feeder) -> Result<Uc1Results, MarketErro
     for &share in &cfg.flexibility.sweep {
         let runs = seeds
             .iter()
-            .map(|&s| run_experiment(cfg, feeder, &random_flexible(n, share, s), true, cfg.rounds))
+            .map(|&s| run_experiment(cfg, feeder, None, &random_flexible(n, share, s), true, cfg.rounds))
             .collect::<Result<Vec<_>, _>>()?;
         let prices: Vec<f64> = runs.iter().map(|r| r.mean_consumer_price()).collect();
         let weighted: Vec<f64> = runs.iter().map(|r| r.weighted_consumer_price()).collect();
@@ -573,6 +684,42 @@ pub fn summary_markdown(cfg: &Uc1Config, res: &Uc1Results) -> String {
             share * 100.0,
             runs.len()
         );
+    }
+    let _ = writeln!(s, "\n## Is the market outcome physically feasible? (AC power flow of the last round's dispatch)\n");
+    let _ = writeln!(s, "| experiment | converged | V min pu | V max pu | buses outside [{}, {}] pu | max branch loading | losses kW |", cfg.v_min_pu, cfg.v_max_pu);
+    let _ = writeln!(s, "| --- | --- | --- | --- | --- | --- | --- |");
+    let mut ac_rows: Vec<(String, &ExperimentRun)> =
+        vec![("1".into(), &res.experiment1), ("2".into(), &res.experiment2), ("3".into(), &res.experiment3)];
+    for (share, runs) in &res.experiment4 {
+        if let Some(r) = runs.first() {
+            ac_rows.push((format!("4 ({:.0} %, first seed)", share * 100.0), r));
+        }
+    }
+    for (name, run) in ac_rows {
+        match &run.ac {
+            Some(a) if a.error.is_none() => {
+                let _ = writeln!(
+                    s,
+                    "| {name} | {} | {:.4} | {:.4} | {} | {:.3} | {:.1} |",
+                    a.converged,
+                    a.v_min_pu,
+                    a.v_max_pu,
+                    if a.voltage_violations.is_empty() {
+                        "none".to_string()
+                    } else {
+                        a.voltage_violations.iter().map(|(b, v)| format!("{b} {v:.4}")).collect::<Vec<_>>().join(", ")
+                    },
+                    a.max_loading,
+                    a.losses_kw
+                );
+            }
+            Some(a) => {
+                let _ = writeln!(s, "| {name} | no: {} | | | | | |", a.error.as_deref().unwrap_or(""));
+            }
+            None => {
+                let _ = writeln!(s, "| {name} | not checked | | | | | |");
+            }
+        }
     }
     let _ = writeln!(s, "\nLargest KKT residual of any clearing: {:.2e}.", [
         res.experiment1.max_kkt,
