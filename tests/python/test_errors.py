@@ -190,3 +190,25 @@ def test_invalid_rust_module_arguments():
         DoNothingGrid(-1.0)
     with pytest.raises(OverflowError):
         Environment(DoNothingGrid(), DoNothingMarket(), []).reset(seed=-1)
+
+
+def test_bad_grid_attributes_are_named():
+    class BadGrid(BaseGrid):
+        def step(self):
+            self.voltages = ["high", "low"]
+
+    env = Environment(BadGrid(), DoNothingMarket(), [])
+    env.reset()
+    with pytest.raises(TypeError, match="the grid's `voltages` attribute"):
+        env.step()
+
+
+def test_bad_dispatch_is_named():
+    class BadMarket(BaseMarket):
+        def dispatch(self, i):
+            return "lots"
+
+    env = Environment(DoNothingGrid(), BadMarket(), [DoNothingAgent()])
+    env.reset()
+    with pytest.raises(TypeError, match=r"dispatch\(0\) must return None, \(price, quantity\)"):
+        env.step()

@@ -16,7 +16,7 @@ use std::any::Any;
 use std::cell::RefCell;
 use std::collections::HashMap;
 
-use numpy::{PyReadonlyArray1, PyUntypedArrayMethods};
+use numpy::PyReadonlyArray1;
 use ogg_core::{Agent, Dispatch, Grid, GridAction, GridState, Market, MarketAction, Result, View};
 use pyo3::intern;
 use pyo3::prelude::*;
@@ -141,12 +141,8 @@ fn float_vec(value: &Bound<'_, PyAny>) -> PyResult<Vec<f64>> {
     value.extract::<Vec<f64>>()
 }
 
+/// Names from a list, tuple or numpy array of str.
 fn string_vec(value: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
-    if let Ok(array) = value.extract::<numpy::PyReadonlyArrayDyn<'_, pyo3::Py<PyAny>>>() {
-        if array.ndim() == 1 {
-            return array.as_array().iter().map(|s| s.bind(value.py()).str().map(|s| s.to_string())).collect();
-        }
-    }
     value.extract::<Vec<String>>()
 }
 
@@ -184,32 +180,38 @@ impl PyGridAdapter {
     /// Reads the grid's state attributes after `reset` or `step`.
     fn read_state(obj: &Bound<'_, PyAny>, state: &mut GridState) -> PyResult<()> {
         let py = obj.py();
-        state.time_s = match attr(obj, intern!(py, "time"))? {
-            Some(t) => t.extract()?,
-            None => {
-                let step_s: f64 = attr(obj, intern!(py, "step_s"))?.map(|v| v.extract()).transpose()?.unwrap_or(3600.0);
-                state.step as f64 * step_s
-            }
+        // Reads attribute `name` (if set) with `convert`; a bad value names the attribute.
+        fn read<'py, T>(
+            obj: &Bound<'py, PyAny>,
+            name: &Bound<'py, PyString>,
+            convert: impl FnOnce(&Bound<'py, PyAny>) -> PyResult<T>,
+        ) -> PyResult<Option<T>> {
+            let Some(value) = attr(obj, name)? else { return Ok(None) };
+            convert(&value).map(Some).map_err(|e| {
+                pyo3::exceptions::PyTypeError::new_err(format!("the grid's `{name}` attribute: {e}"))
+            })
+        }
+        let number = |v: &Bound<'_, PyAny>| v.extract::<f64>();
+        state.time_s = match read(obj, intern!(py, "time"), number)? {
+            Some(t) => t,
+            None => state.step as f64 * read(obj, intern!(py, "step_s"), number)?.unwrap_or(3600.0),
         };
-        if let Some(v) = attr(obj, intern!(py, "buses"))? {
-            state.buses = string_vec(&v)?;
+        if let Some(v) = read(obj, intern!(py, "buses"), string_vec)? {
+            state.buses = v;
         }
-        if let Some(v) = attr(obj, intern!(py, "voltages"))? {
-            state.bus_voltage_pu = float_vec(&v)?;
+        if let Some(v) = read(obj, intern!(py, "voltages"), float_vec)? {
+            state.bus_voltage_pu = v;
         }
-        if let Some(v) = attr(obj, intern!(py, "branches"))? {
-            state.branches = string_vec(&v)?;
+        if let Some(v) = read(obj, intern!(py, "branches"), string_vec)? {
+            state.branches = v;
         }
-        if let Some(v) = attr(obj, intern!(py, "branch_loading"))? {
-            state.branch_loading = float_vec(&v)?;
+        if let Some(v) = read(obj, intern!(py, "branch_loading"), float_vec)? {
+            state.branch_loading = v;
         }
-        let number = |name: &Bound<'_, PyString>| -> PyResult<f64> {
-            Ok(attr(obj, name)?.map(|v| v.extract()).transpose()?.unwrap_or(0.0))
-        };
-        state.total_power_kw = number(intern!(py, "total_power_kw"))?;
-        state.total_power_kvar = number(intern!(py, "total_power_kvar"))?;
-        state.losses_kw = number(intern!(py, "losses_kw"))?;
-        state.converged = attr(obj, intern!(py, "converged"))?.map(|v| v.is_truthy()).transpose()?.unwrap_or(true);
+        state.total_power_kw = read(obj, intern!(py, "total_power_kw"), number)?.unwrap_or(0.0);
+        state.total_power_kvar = read(obj, intern!(py, "total_power_kvar"), number)?.unwrap_or(0.0);
+        state.losses_kw = read(obj, intern!(py, "losses_kw"), number)?.unwrap_or(0.0);
+        state.converged = read(obj, intern!(py, "converged"), |v| v.is_truthy())?.unwrap_or(true);
         Ok(())
     }
 }
