@@ -5,7 +5,9 @@ use ogg_dss::{FileSource, MemoryFiles};
 use std::time::Instant;
 
 fn main() {
-    let path = std::env::args().nth(1).unwrap_or_else(|| "../shared/feeders/ieee34/ieee34Mod1.dss".into());
+    let path = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "../shared/feeders/ieee34/ieee34Mod1.dss".into());
     let path = std::path::Path::new(&path);
     let dir = path.parent().unwrap_or(std::path::Path::new("."));
     let mut files = MemoryFiles::new();
@@ -14,7 +16,11 @@ fn main() {
             files.insert(entry.file_name().to_string_lossy().into_owned(), text);
         }
     }
-    let master = path.file_name().expect("file name").to_string_lossy().into_owned();
+    let master = path
+        .file_name()
+        .expect("file name")
+        .to_string_lossy()
+        .into_owned();
     let text = files.read(&master, "").expect("master").1;
     let circuit = ogg_dss::read_str(&text, &master, &files).expect("reads");
     let runs = 2000;
@@ -34,5 +40,8 @@ fn main() {
     for _ in 0..200 {
         std::hint::black_box(ogg_dss::read_file(path).expect("reads"));
     }
-    println!("read_file from disk: {:.1} µs per read (mean of 200)", start.elapsed().as_secs_f64() / 200.0 * 1e6);
+    println!(
+        "read_file from disk: {:.1} µs per read (mean of 200)",
+        start.elapsed().as_secs_f64() / 200.0 * 1e6
+    );
 }

@@ -66,7 +66,10 @@ fn lower(token: &Token<'_>) -> String {
 }
 
 fn default_bus(name: &str, terminal: usize) -> BusRef {
-    BusRef { bus: format!("{name}_{terminal}"), nodes: Vec::new() }
+    BusRef {
+        bus: format!("{name}_{terminal}"),
+        nodes: Vec::new(),
+    }
 }
 
 /// Copies `values` into the first slots of `target`, zeroing the rest, the way
@@ -143,7 +146,9 @@ impl Impedance {
             )
         };
         let build = |diag: f64, off: f64| -> Vec<f64> {
-            (0..n * n).map(|k| if k / n == k % n { diag } else { off }).collect()
+            (0..n * n)
+                .map(|k| if k / n == k % n { diag } else { off })
+                .collect()
         };
         self.rmat = build(rs, rm);
         self.xmat = build(xs, xm);
@@ -158,8 +163,15 @@ impl Impedance {
     }
 
     /// Handles r1…c0, b1/b0 and the matrices; `None` if `prop` is none of them.
-    fn set(&mut self, prop: &str, value: &Token<'_>, base_frequency: f64) -> Option<Result<(), String>> {
-        const IMPEDANCE_PROPS: [&str; 11] = ["r1", "x1", "r0", "x0", "c1", "c0", "b1", "b0", "rmatrix", "xmatrix", "cmatrix"];
+    fn set(
+        &mut self,
+        prop: &str,
+        value: &Token<'_>,
+        base_frequency: f64,
+    ) -> Option<Result<(), String>> {
+        const IMPEDANCE_PROPS: [&str; 11] = [
+            "r1", "x1", "r0", "x0", "c1", "c0", "b1", "b0", "rmatrix", "xmatrix", "cmatrix",
+        ];
         if !IMPEDANCE_PROPS.contains(&prop) {
             return None;
         }
@@ -211,7 +223,11 @@ impl Impedance {
                 c0_nf: self.c0,
             }
         } else {
-            ImpedanceData::Matrix { r: self.rmat.clone(), x: self.xmat.clone(), c_nf: self.cmat.clone() }
+            ImpedanceData::Matrix {
+                r: self.rmat.clone(),
+                x: self.xmat.clone(),
+                c_nf: self.cmat.clone(),
+            }
         }
     }
 }
@@ -233,7 +249,10 @@ impl ElementState for LineCodeState {
     identity!();
 
     fn create(name: &str, location: &Location, _ctx: &Ctx) -> Self {
-        let mut z = Impedance { line_rule: false, ..Impedance::default() };
+        let mut z = Impedance {
+            line_rule: false,
+            ..Impedance::default()
+        };
         z.matrices_from_sequence();
         LineCodeState {
             name: name.to_string(),
@@ -252,12 +271,14 @@ impl ElementState for LineCodeState {
         }
         match prop {
             "nphases" => self.z.set_phases(count(value, 1, 100)?),
-            "units" => self.units = length_unit(&value.text)?,
+            "units" => self.units = length_unit(value.text)?,
             "normamps" => self.normamps = number(value)?,
             "emergamps" => self.emergamps = number(value)?,
             "kron" => {
                 if boolean(value)? {
-                    return Err("Kron reduction of line codes is not supported by this reader".into());
+                    return Err(
+                        "Kron reduction of line codes is not supported by this reader".into(),
+                    );
                 }
             }
             _ => return Ok(Ignored),
@@ -311,12 +332,16 @@ impl LineState {
 
     fn fetch_linecode(&mut self, code: &LineCodeState) {
         let own = self.z.clone();
-        self.z = Impedance { line_rule: true, ..code.z.clone() };
+        self.z = Impedance {
+            line_rule: true,
+            ..code.z.clone()
+        };
         if !code.z.symmetrical {
             // OpenDSS copies the sequence values only when the code uses them;
             // the line keeps its own for a later `r1=` edit.
-            (self.z.r1, self.z.x1, self.z.r0, self.z.x0, self.z.c1, self.z.c0) =
-                (own.r1, own.x1, own.r0, own.x0, own.c1, own.c0);
+            (
+                self.z.r1, self.z.x1, self.z.r0, self.z.x0, self.z.c1, self.z.c0,
+            ) = (own.r1, own.x1, own.r0, own.x0, own.c1, own.c0);
         }
         self.data_units = code.units;
         self.normamps = code.normamps;
@@ -364,11 +389,14 @@ impl ElementState for LineState {
             return Ok(Applied);
         }
         match prop {
-            "bus1" => self.bus1 = bus(&value.text)?,
-            "bus2" => self.bus2 = bus(&value.text)?,
+            "bus1" => self.bus1 = bus(value.text)?,
+            "bus2" => self.bus2 = bus(value.text)?,
             "linecode" => {
                 let name = lower(value);
-                let code = ctx.linecodes.get(&name).ok_or_else(|| format!("line code `{name}` is not defined"))?;
+                let code = ctx
+                    .linecodes
+                    .get(&name)
+                    .ok_or_else(|| format!("line code `{name}` is not defined"))?;
                 self.fetch_linecode(code);
             }
             "length" => self.length = number(value)?,
@@ -402,7 +430,7 @@ impl ElementState for LineState {
                 }
             }
             "units" => {
-                let units = length_unit(&value.text)?;
+                let units = length_unit(value.text)?;
                 if self.linecode.is_none() && self.data_units == LengthUnit::None {
                     self.data_units = units;
                 }
@@ -430,7 +458,10 @@ impl LineState {
             phases: z.phases,
             length: self.length,
             length_units: self.length_units,
-            impedance: LineImpedance { data: z.data(), units: self.data_units },
+            impedance: LineImpedance {
+                data: z.data(),
+                units: self.data_units,
+            },
             switch: self.switch,
             enabled: self.enabled,
             normamps: self.normamps,
@@ -564,8 +595,8 @@ impl TransformerState {
                 }
                 self.active = w - 1;
             }
-            "bus" => self.windings[active].bus = bus(&value.text)?,
-            "conn" => self.windings[active].conn = connection(&value.text)?,
+            "bus" => self.windings[active].bus = bus(value.text)?,
+            "conn" => self.windings[active].conn = connection(value.text)?,
             "kv" => self.windings[active].kv = number(value)?,
             "kva" => {
                 let kva = number(value)?;
@@ -635,7 +666,7 @@ impl TransformerState {
             "sub" => self.sub = boolean(value)?,
             "bank" => self.bank = Some(lower(value)),
             "leadlag" => {
-                self.hv_leads_lv = match keyword(&value.text, &["lag", "lead", "ansi", "euro"]) {
+                self.hv_leads_lv = match keyword(value.text, &["lag", "lead", "ansi", "euro"]) {
                     Some("lead" | "euro") => true,
                     Some(_) => false,
                     None => return Err(format!("`{}` is not Lead/Lag/ANSI/Euro", value.text)),
@@ -643,7 +674,10 @@ impl TransformerState {
             }
             "xfmrcode" => {
                 let name = lower(value);
-                let code = ctx.xfmrcodes.get(&name).ok_or_else(|| format!("XfmrCode `{name}` is not defined"))?;
+                let code = ctx
+                    .xfmrcodes
+                    .get(&name)
+                    .ok_or_else(|| format!("XfmrCode `{name}` is not defined"))?;
                 let code = code.0.clone();
                 self.fetch_code(&code);
             }
@@ -688,7 +722,10 @@ impl ElementState for TransformerState {
 
     fn keep_own_connections(&mut self, own: &Self) {
         for (i, w) in self.windings.iter_mut().enumerate() {
-            w.bus = own.windings.get(i).map_or_else(|| default_bus(&own.name, i + 1), |o| o.bus.clone());
+            w.bus = own
+                .windings
+                .get(i)
+                .map_or_else(|| default_bus(&own.name, i + 1), |o| o.bus.clone());
         }
     }
 
@@ -792,12 +829,24 @@ impl LoadState {
         if name.is_empty() || name == "none" {
             return Ok(None);
         }
-        let shape = ctx.loadshapes.get(&name).ok_or_else(|| format!("load shape `{name}` is not defined"))?;
+        let shape = ctx
+            .loadshapes
+            .get(&name)
+            .ok_or_else(|| format!("load shape `{name}` is not defined"))?;
         if shape.useactual {
             // OpenDSS's SetkWkvar(MaxP, MaxQ).
             self.kw = shape.mult.iter().copied().fold(f64::MIN, f64::max).max(0.0);
-            self.kvar = shape.qmult.iter().copied().fold(f64::MIN, f64::max).max(0.0);
-            self.spec = if self.pf_specified { LoadSpec::KwPf } else { LoadSpec::KwKvar };
+            self.kvar = shape
+                .qmult
+                .iter()
+                .copied()
+                .fold(f64::MIN, f64::max)
+                .max(0.0);
+            self.spec = if self.pf_specified {
+                LoadSpec::KwPf
+            } else {
+                LoadSpec::KwKvar
+            };
         }
         Ok(Some(name))
     }
@@ -878,7 +927,7 @@ impl ElementState for LoadState {
     fn set(&mut self, prop: &str, value: &Token<'_>, ctx: &Ctx) -> Result<Outcome, String> {
         match prop {
             "phases" => self.phases = count(value, 1, 100)?,
-            "bus1" => self.bus1 = bus(&value.text)?,
+            "bus1" => self.bus1 = bus(value.text)?,
             "kv" => self.kv = number(value)?,
             "kw" => {
                 self.kw = number(value)?;
@@ -904,7 +953,7 @@ impl ElementState for LoadState {
                 }
                 self.model = model as u8;
             }
-            "conn" => self.conn = connection(&value.text)?,
+            "conn" => self.conn = connection(value.text)?,
             "vminpu" => self.vminpu = number(value)?,
             "vmaxpu" => self.vmaxpu = number(value)?,
             "vlowpu" => self.vlowpu = number(value)?,
@@ -920,7 +969,7 @@ impl ElementState for LoadState {
                 self.zipv = Some(zipv);
             }
             "status" => {
-                self.status = match keyword(&value.text, &["variable", "fixed", "exempt"]) {
+                self.status = match keyword(value.text, &["variable", "fixed", "exempt"]) {
                     Some("fixed") => LoadStatus::Fixed,
                     Some("exempt") => LoadStatus::Exempt,
                     Some(_) => LoadStatus::Variable,
@@ -942,7 +991,9 @@ impl ElementState for LoadState {
             "rneut" => self.rneut = number(value)?,
             "xneut" => self.xneut = number(value)?,
             "enabled" => self.enabled = boolean(value)?,
-            "xfkva" | "allocationfactor" | "kwh" | "kwhdays" | "cfactor" => return unsupported(prop),
+            "xfkva" | "allocationfactor" | "kwh" | "kwhdays" | "cfactor" => {
+                return unsupported(prop)
+            }
             _ => return Ok(Ignored),
         }
         Ok(Applied)
@@ -1071,12 +1122,12 @@ impl ElementState for CapacitorState {
 
     fn set(&mut self, prop: &str, value: &Token<'_>, _ctx: &Ctx) -> Result<Outcome, String> {
         match prop {
-            "bus1" => self.bus1 = bus(&value.text)?,
-            "bus2" => self.bus2 = Some(bus(&value.text)?),
+            "bus1" => self.bus1 = bus(value.text)?,
+            "bus2" => self.bus2 = Some(bus(value.text)?),
             "phases" => self.phases = count(value, 1, 100)?,
             "kvar" => fill(&mut self.kvar, &numbers(value)?),
             "kv" => self.kv = number(value)?,
-            "conn" => self.conn = connection(&value.text)?,
+            "conn" => self.conn = connection(value.text)?,
             "r" => fill(&mut self.r, &numbers(value)?),
             "xl" => fill(&mut self.xl, &numbers(value)?),
             "numsteps" => self.set_num_steps(count(value, 1, 1000)?),
@@ -1187,15 +1238,15 @@ impl ElementState for ReactorState {
 
     fn set(&mut self, prop: &str, value: &Token<'_>, _ctx: &Ctx) -> Result<Outcome, String> {
         match prop {
-            "bus1" => self.bus1 = bus(&value.text)?,
-            "bus2" => self.bus2 = Some(bus(&value.text)?),
+            "bus1" => self.bus1 = bus(value.text)?,
+            "bus2" => self.bus2 = Some(bus(value.text)?),
             "phases" => self.phases = count(value, 1, 100)?,
             "kvar" => {
                 self.kvar = number(value)?;
                 self.spec = ReactorSpec::Kvar;
             }
             "kv" => self.kv = number(value)?,
-            "conn" => self.conn = connection(&value.text)?,
+            "conn" => self.conn = connection(value.text)?,
             "parallel" => self.parallel = boolean(value)?,
             // Only X decides the specification; R is kept with a kvar rating too.
             "r" => self.r = number(value)?,
@@ -1241,7 +1292,10 @@ pub(crate) struct VsourceState {
 fn default_vsource(name: &str, location: &Location, bus1: &str, base_frequency: f64) -> Vsource {
     Vsource {
         name: name.to_string(),
-        bus1: BusRef { bus: bus1.to_string(), nodes: Vec::new() },
+        bus1: BusRef {
+            bus: bus1.to_string(),
+            nodes: Vec::new(),
+        },
         bus2: None,
         phases: 3,
         base_kv: 115.0,
@@ -1279,7 +1333,10 @@ impl VsourceState {
     }
 
     pub fn to_model(&self) -> Vsource {
-        let mut v = self.v.clone().unwrap_or_else(|| default_vsource(&self.name, &self.location, "sourcebus", 60.0));
+        let mut v = self
+            .v
+            .clone()
+            .unwrap_or_else(|| default_vsource(&self.name, &self.location, "sourcebus", 60.0));
         v.name = self.name.clone();
         v.location = self.location.clone();
         v.enabled = self.enabled;
@@ -1312,10 +1369,12 @@ impl ElementState for VsourceState {
     }
 
     fn set(&mut self, prop: &str, value: &Token<'_>, _ctx: &Ctx) -> Result<Outcome, String> {
-        let Some(v) = self.v.as_mut() else { return Err("source has no data".into()) };
+        let Some(v) = self.v.as_mut() else {
+            return Err("source has no data".into());
+        };
         match prop {
-            "bus1" => v.bus1 = bus(&value.text)?,
-            "bus2" => v.bus2 = Some(bus(&value.text)?),
+            "bus1" => v.bus1 = bus(value.text)?,
+            "bus2" => v.bus2 = Some(bus(value.text)?),
             "basekv" => v.base_kv = number(value)?,
             "pu" => v.pu = number(value)?,
             "angle" => v.angle_deg = number(value)?,
@@ -1407,7 +1466,10 @@ fn phase_code(value: &Token<'_>) -> Result<i32, String> {
         _ => {
             let p = integer(value)?;
             if !(1..=100).contains(&p) {
-                return Err(format!("`{}` is not a phase (1.., max, min, avg)", value.text));
+                return Err(format!(
+                    "`{}` is not a phase (1.., max, min, avg)",
+                    value.text
+                ));
             }
             Ok(p as i32)
         }
@@ -1472,11 +1534,16 @@ impl ElementState for RegControlState {
     }
 
     fn set(&mut self, prop: &str, value: &Token<'_>, _ctx: &Ctx) -> Result<Outcome, String> {
-        let Some(r) = self.r.as_mut() else { return Err("regulator has no data".into()) };
+        let Some(r) = self.r.as_mut() else {
+            return Err("regulator has no data".into());
+        };
         match prop {
             "transformer" => {
                 let name = lower(value);
-                r.transformer = name.strip_prefix("transformer.").unwrap_or(&name).to_string();
+                r.transformer = name
+                    .strip_prefix("transformer.")
+                    .unwrap_or(&name)
+                    .to_string();
             }
             "winding" => {
                 r.winding = count(value, 1, 100)?;
@@ -1569,7 +1636,9 @@ impl ElementState for CapControlState {
     }
 
     fn set(&mut self, prop: &str, value: &Token<'_>, _ctx: &Ctx) -> Result<Outcome, String> {
-        let Some(c) = self.c.as_mut() else { return Err("controller has no data".into()) };
+        let Some(c) = self.c.as_mut() else {
+            return Err("controller has no data".into());
+        };
         match prop {
             "element" => c.element = lower(value),
             "terminal" => c.terminal = count(value, 1, 100)?,
@@ -1578,14 +1647,17 @@ impl ElementState for CapControlState {
                 c.capacitor = name.strip_prefix("capacitor.").unwrap_or(&name).to_string();
             }
             "type" => {
-                c.kind = match keyword(&value.text, &["current", "voltage", "kvar", "pf", "time"]) {
+                c.kind = match keyword(value.text, &["current", "voltage", "kvar", "pf", "time"]) {
                     Some("current") => CapControlType::Current,
                     Some("voltage") => CapControlType::Voltage,
                     Some("kvar") => CapControlType::Kvar,
                     Some("pf") => CapControlType::PowerFactor,
                     Some(_) => CapControlType::Time,
                     None => {
-                        return Err(format!("`{}` is not a CapControl type (current/voltage/kvar/pf/time)", value.text))
+                        return Err(format!(
+                            "`{}` is not a CapControl type (current/voltage/kvar/pf/time)",
+                            value.text
+                        ))
                     }
                 }
             }
@@ -1644,15 +1716,18 @@ pub(crate) const MAX_SHAPE_POINTS: usize = 10_000_000;
 
 /// OpenDSS's built-in `default` daily shape (24 hourly points).
 pub(crate) const DEFAULT_LOADSHAPE: [f64; 24] = [
-    0.677, 0.6256, 0.6087, 0.5833, 0.58028, 0.6025, 0.657, 0.7477, 0.832, 0.88, 0.94, 0.989, 0.985, 0.98, 0.9898,
-    0.999, 1.0, 0.958, 0.936, 0.913, 0.876, 0.876, 0.828, 0.756,
+    0.677, 0.6256, 0.6087, 0.5833, 0.58028, 0.6025, 0.657, 0.7477, 0.832, 0.88, 0.94, 0.989, 0.985,
+    0.98, 0.9898, 0.999, 1.0, 0.958, 0.936, 0.913, 0.876, 0.876, 0.828, 0.756,
 ];
 
 impl LoadShapeState {
     pub fn builtin_default() -> Self {
         LoadShapeState {
             name: "default".into(),
-            location: Location { file: "<built-in>".into(), line: 0 },
+            location: Location {
+                file: "<built-in>".into(),
+                line: 0,
+            },
             npts: 24,
             interval_h: 1.0,
             mult: DEFAULT_LOADSHAPE.to_vec(),
@@ -1683,7 +1758,10 @@ impl LoadShapeState {
     fn values_from_file(&self, value: &Token<'_>, ctx: &Ctx) -> Result<Option<Vec<f64>>, String> {
         let text = value.text.trim_start();
         let lower_text = text.to_ascii_lowercase();
-        if !(lower_text.starts_with("file") || lower_text.starts_with("sngfile") || lower_text.starts_with("dblfile")) {
+        if !(lower_text.starts_with("file")
+            || lower_text.starts_with("sngfile")
+            || lower_text.starts_with("dblfile"))
+        {
             return Ok(None);
         }
         let mut kind = "file";
@@ -1703,7 +1781,11 @@ impl LoadShapeState {
                 }
                 "col" | "column" => column = count(&param.value, 1, 1000)?,
                 "header" => header = boolean(&param.value)?,
-                _ => return Err(format!("unknown file option `{name}` (file, sngfile, dblfile, col, header)")),
+                _ => {
+                    return Err(format!(
+                        "unknown file option `{name}` (file, sngfile, dblfile, col, header)"
+                    ))
+                }
             }
         }
         if path.is_empty() {
@@ -1751,12 +1833,24 @@ impl LoadShapeState {
     }
 }
 
-fn read_values(ctx: &Ctx, kind: &str, path: &str, column: usize, header: bool) -> Result<Vec<f64>, String> {
+fn read_values(
+    ctx: &Ctx,
+    kind: &str,
+    path: &str,
+    column: usize,
+    header: bool,
+) -> Result<Vec<f64>, String> {
     match kind {
         "sngfile" | "dblfile" => {
-            let (_, bytes) = ctx.files.read_bytes(path, ctx.file).map_err(|e| format!("cannot read `{path}`: {e}"))?;
+            let (_, bytes) = ctx
+                .files
+                .read_bytes(path, ctx.file)
+                .map_err(|e| format!("cannot read `{path}`: {e}"))?;
             if kind == "sngfile" {
-                Ok(bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f64).collect())
+                Ok(bytes
+                    .chunks_exact(4)
+                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f64)
+                    .collect())
             } else {
                 Ok(bytes
                     .chunks_exact(8)
@@ -1765,7 +1859,10 @@ fn read_values(ctx: &Ctx, kind: &str, path: &str, column: usize, header: bool) -
             }
         }
         _ => {
-            let (name, text) = ctx.files.read(path, ctx.file).map_err(|e| format!("cannot read `{path}`: {e}"))?;
+            let (name, text) = ctx
+                .files
+                .read(path, ctx.file)
+                .map_err(|e| format!("cannot read `{path}`: {e}"))?;
             let mut values = Vec::new();
             for (i, line) in text.lines().enumerate().skip(usize::from(header)) {
                 let line = line.trim();
@@ -1874,11 +1971,24 @@ pub(crate) mod inventory {
 
     fn classify<T: ElementState>() -> Inventory {
         let files = MemoryFiles::new();
-        let (linecodes, xfmrcodes, mut loadshapes) = (Store::default(), Store::default(), Store::default());
+        let (linecodes, xfmrcodes, mut loadshapes) =
+            (Store::default(), Store::default(), Store::default());
         loadshapes.insert("1".into(), LoadShapeState::builtin_default());
-        let ctx = Ctx { linecodes: &linecodes, xfmrcodes: &xfmrcodes, loadshapes: &loadshapes, base_frequency: 60.0, files: &files, file: "x" };
+        let ctx = Ctx {
+            linecodes: &linecodes,
+            xfmrcodes: &xfmrcodes,
+            loadshapes: &loadshapes,
+            base_frequency: 60.0,
+            files: &files,
+            file: "x",
+        };
         let location = Location::default();
-        let mut inv = Inventory { class: T::CLASS, used: Vec::new(), ignored: Vec::new(), unsupported: Vec::new() };
+        let mut inv = Inventory {
+            class: T::CLASS,
+            used: Vec::new(),
+            ignored: Vec::new(),
+            unsupported: Vec::new(),
+        };
         for prop in T::PROPS {
             // `like` and `basefreq` are handled by the reader for every class.
             if *prop == "like" || *prop == "basefreq" {
@@ -1886,7 +1996,10 @@ pub(crate) mod inventory {
                 continue;
             }
             let mut element = T::create("x", &location, &ctx);
-            let value = Token { text: if *prop == "usermodel" { "m.dll" } else { "1" }, quoted: false };
+            let value = Token {
+                text: if *prop == "usermodel" { "m.dll" } else { "1" },
+                quoted: false,
+            };
             match element.set(prop, &value, &ctx) {
                 Ok(Outcome::Ignored) => inv.ignored.push(prop),
                 Err(message) if message.contains("not supported") => inv.unsupported.push(prop),
@@ -1914,10 +2027,25 @@ pub(crate) mod inventory {
 
     /// The README's table: one row per class.
     pub(crate) fn markdown_table() -> String {
-        let list = |v: &[&str]| if v.is_empty() { "—".to_string() } else { v.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(" ") };
+        let list = |v: &[&str]| {
+            if v.is_empty() {
+                "—".to_string()
+            } else {
+                v.iter()
+                    .map(|p| format!("`{p}`"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            }
+        };
         let mut out = String::from("| class | used | accepted, no effect on the power flow | refused (error) |\n| --- | --- | --- | --- |\n");
         for inv in all() {
-            out.push_str(&format!("| {} | {} | {} | {} |\n", inv.class, list(&inv.used), list(&inv.ignored), list(&inv.unsupported)));
+            out.push_str(&format!(
+                "| {} | {} | {} | {} |\n",
+                inv.class,
+                list(&inv.used),
+                list(&inv.ignored),
+                list(&inv.unsupported)
+            ));
         }
         out
     }
@@ -1926,16 +2054,40 @@ pub(crate) mod inventory {
     fn readme_property_table_matches_the_code() {
         let readme = include_str!("../README.md");
         let table = markdown_table();
-        assert!(readme.contains(&table), "README.md's property table is out of date; it should read:\n{table}");
+        assert!(
+            readme.contains(&table),
+            "README.md's property table is out of date; it should read:\n{table}"
+        );
     }
 
     #[test]
     fn print_inventory() {
         for inv in all() {
             println!("### {}", inv.class);
-            println!("used: {}", inv.used.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(", "));
-            println!("ignored: {}", inv.ignored.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(", "));
-            println!("refused: {}", inv.unsupported.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(", "));
+            println!(
+                "used: {}",
+                inv.used
+                    .iter()
+                    .map(|p| format!("`{p}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            println!(
+                "ignored: {}",
+                inv.ignored
+                    .iter()
+                    .map(|p| format!("`{p}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            println!(
+                "refused: {}",
+                inv.unsupported
+                    .iter()
+                    .map(|p| format!("`{p}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
         }
     }
 }

@@ -14,11 +14,23 @@ pub struct ReadError {
 
 impl ReadError {
     pub(crate) fn new(location: &Location, message: impl Into<String>) -> Self {
-        ReadError { location: location.clone(), element: None, message: message.into() }
+        ReadError {
+            location: location.clone(),
+            element: None,
+            message: message.into(),
+        }
     }
 
-    pub(crate) fn at_element(location: &Location, element: &str, message: impl Into<String>) -> Self {
-        ReadError { location: location.clone(), element: Some(element.to_string()), message: message.into() }
+    pub(crate) fn at_element(
+        location: &Location,
+        element: &str,
+        message: impl Into<String>,
+    ) -> Self {
+        ReadError {
+            location: location.clone(),
+            element: Some(element.to_string()),
+            message: message.into(),
+        }
     }
 }
 

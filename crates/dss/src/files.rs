@@ -13,7 +13,8 @@ pub trait FileSource {
 
     /// Like [`FileSource::read`] for binary data (`sngfile=`/`dblfile=` load shapes).
     fn read_bytes(&self, path: &str, including_file: &str) -> io::Result<(String, Vec<u8>)> {
-        self.read(path, including_file).map(|(name, text)| (name, text.into_bytes()))
+        self.read(path, including_file)
+            .map(|(name, text)| (name, text.into_bytes()))
     }
 }
 
@@ -30,13 +31,19 @@ impl DiskFiles {
         let full = if written.is_absolute() {
             written.to_path_buf()
         } else {
-            Path::new(including_file).parent().unwrap_or_else(|| Path::new("")).join(written)
+            Path::new(including_file)
+                .parent()
+                .unwrap_or_else(|| Path::new(""))
+                .join(written)
         };
         if full.exists() {
             return Ok(full);
         }
         find_case_insensitive(&full).ok_or_else(|| {
-            io::Error::new(io::ErrorKind::NotFound, format!("file not found: {}", full.display()))
+            io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("file not found: {}", full.display()),
+            )
         })
     }
 }
@@ -55,10 +62,15 @@ fn find_case_insensitive(path: &Path) -> Option<PathBuf> {
                     continue;
                 }
                 let wanted = name.to_string_lossy().to_lowercase();
-                let dir = if found.as_os_str().is_empty() { Path::new(".") } else { found.as_path() };
-                let entry = std::fs::read_dir(dir).ok()?.flatten().find(|entry| {
-                    entry.file_name().to_string_lossy().to_lowercase() == wanted
-                })?;
+                let dir = if found.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    found.as_path()
+                };
+                let entry = std::fs::read_dir(dir)
+                    .ok()?
+                    .flatten()
+                    .find(|entry| entry.file_name().to_string_lossy().to_lowercase() == wanted)?;
                 found = found.join(entry.file_name());
             }
             other => found.push(other.as_os_str()),
@@ -128,10 +140,15 @@ impl FileSource for MemoryFiles {
         let dir = including.rsplit_once('/').map(|(dir, _)| dir).unwrap_or("");
         let candidates = [normalise(&format!("{dir}/{path}")), normalise(path)];
         for wanted in &candidates {
-            if let Some((name, content)) = self.0.iter().find(|(name, _)| normalise(name) == *wanted) {
+            if let Some((name, content)) =
+                self.0.iter().find(|(name, _)| normalise(name) == *wanted)
+            {
                 return Ok((name.clone(), content.clone()));
             }
         }
-        Err(io::Error::new(io::ErrorKind::NotFound, format!("file not found: {path}")))
+        Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("file not found: {path}"),
+        ))
     }
 }

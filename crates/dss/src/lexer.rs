@@ -59,7 +59,10 @@ impl<'a> Cursor<'a> {
             match self.bytes[inner_start..].iter().position(|&b| b == close) {
                 Some(len) => {
                     self.pos = inner_start + len + 1;
-                    return Ok(Token { text: &self.text[inner_start..inner_start + len], quoted: true });
+                    return Ok(Token {
+                        text: &self.text[inner_start..inner_start + len],
+                        quoted: true,
+                    });
                 }
                 None => {
                     return Err(format!(
@@ -76,13 +79,20 @@ impl<'a> Cursor<'a> {
             }
             self.pos += 1;
         }
-        Ok(Token { text: &self.text[start..self.pos], quoted: false })
+        Ok(Token {
+            text: &self.text[start..self.pos],
+            quoted: false,
+        })
     }
 }
 
 /// Splits a line (already known not to be inside a block comment).
 pub(crate) fn split_line(line: &str) -> Result<Vec<Param<'_>>, String> {
-    let mut cursor = Cursor { text: line, bytes: line.as_bytes(), pos: 0 };
+    let mut cursor = Cursor {
+        text: line,
+        bytes: line.as_bytes(),
+        pos: 0,
+    };
     let mut params = Vec::new();
     loop {
         cursor.skip_blanks();
@@ -106,16 +116,25 @@ pub(crate) fn split_line(line: &str) -> Result<Vec<Param<'_>>, String> {
                 || cursor.at_comment()
                 || cursor.bytes[cursor.pos] == b','
             {
-                Token { text: "", quoted: false }
+                Token {
+                    text: "",
+                    quoted: false,
+                }
             } else if cursor.bytes[cursor.pos] == b'=' {
                 return Err(format!("`{}==`: doubled `=`", first.text));
             } else {
                 cursor.token()?
             };
-            params.push(Param { name: Some(first.text), value });
+            params.push(Param {
+                name: Some(first.text),
+                value,
+            });
         } else {
             cursor.pos = after_token;
-            params.push(Param { name: None, value: first });
+            params.push(Param {
+                name: None,
+                value: first,
+            });
         }
     }
     Ok(params)
@@ -125,7 +144,11 @@ pub(crate) fn split_line(line: &str) -> Result<Vec<Param<'_>>, String> {
 /// and commas separate, `|` is an item of its own, quoted items keep their
 /// quotes' meaning (a parenthesised item is RPN math).
 pub(crate) fn split_items(text: &str) -> Result<Vec<Token<'_>>, String> {
-    let mut cursor = Cursor { text, bytes: text.as_bytes(), pos: 0 };
+    let mut cursor = Cursor {
+        text,
+        bytes: text.as_bytes(),
+        pos: 0,
+    };
     let mut items = Vec::new();
     loop {
         cursor.skip_blanks();
@@ -138,7 +161,10 @@ pub(crate) fn split_items(text: &str) -> Result<Vec<Token<'_>>, String> {
         }
         if cursor.bytes[cursor.pos] == b'|' {
             cursor.pos += 1;
-            items.push(Token { text: "|", quoted: false });
+            items.push(Token {
+                text: "|",
+                quoted: false,
+            });
             continue;
         }
         let start = cursor.pos;
@@ -153,7 +179,10 @@ pub(crate) fn split_items(text: &str) -> Result<Vec<Token<'_>>, String> {
             }
             cursor.pos += 1;
         }
-        items.push(Token { text: &text[start..cursor.pos], quoted: false });
+        items.push(Token {
+            text: &text[start..cursor.pos],
+            quoted: false,
+        });
     }
     Ok(items)
 }
@@ -163,7 +192,17 @@ mod tests {
     use super::*;
 
     fn show(line: &str) -> Vec<(Option<String>, String, bool)> {
-        split_line(line).unwrap().into_iter().map(|p| (p.name.map(str::to_string), p.value.text.to_string(), p.value.quoted)).collect()
+        split_line(line)
+            .unwrap()
+            .into_iter()
+            .map(|p| {
+                (
+                    p.name.map(str::to_string),
+                    p.value.text.to_string(),
+                    p.value.quoted,
+                )
+            })
+            .collect()
     }
 
     #[test]
@@ -193,7 +232,11 @@ mod tests {
 
     #[test]
     fn items_split_on_blanks_commas_and_bars() {
-        let items: Vec<&str> = split_items("1, 2 |3 (4 5 +)").unwrap().into_iter().map(|t| t.text).collect();
+        let items: Vec<&str> = split_items("1, 2 |3 (4 5 +)")
+            .unwrap()
+            .into_iter()
+            .map(|t| t.text)
+            .collect();
         assert_eq!(items, ["1", "2", "|", "3", "4 5 +"]);
     }
 }

@@ -28,10 +28,17 @@ pub use model::*;
 /// including file, ignoring case when the exact name does not exist.
 pub fn read_file(path: &std::path::Path) -> Result<Circuit, ReadError> {
     let name = path.to_string_lossy().into_owned();
-    let location = Location { file: name.clone(), line: 0 };
+    let location = Location {
+        file: name.clone(),
+        line: 0,
+    };
     let text = DiskFiles
         .read(&name, "")
-        .map_err(|e| ReadError { location, element: None, message: format!("cannot read the script: {e}") })?
+        .map_err(|e| ReadError {
+            location,
+            element: None,
+            message: format!("cannot read the script: {e}"),
+        })?
         .1;
     read_str(&text, &name, &DiskFiles)
 }

@@ -77,9 +77,20 @@ impl LengthUnit {
 pub enum ImpedanceData {
     /// Full n×n matrices, row-major (the reader expands lower-triangular input).
     /// Ohms and nanofarads per unit length.
-    Matrix { r: Vec<f64>, x: Vec<f64>, c_nf: Vec<f64> },
+    Matrix {
+        r: Vec<f64>,
+        x: Vec<f64>,
+        c_nf: Vec<f64>,
+    },
     /// Sequence values, ohms and nanofarads per unit length.
-    Sequence { r1: f64, x1: f64, r0: f64, x0: f64, c1_nf: f64, c0_nf: f64 },
+    Sequence {
+        r1: f64,
+        x1: f64,
+        r0: f64,
+        x0: f64,
+        c1_nf: f64,
+        c0_nf: f64,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -96,7 +107,9 @@ pub struct Line {
     pub bus2: BusRef,
     pub phases: usize,
     pub length: f64,
-    /// Unit of `length`; `None` means "the same as the impedance data".
+    /// Unit of `length`. The per-length data are in `impedance.units`; the total
+    /// is data × length × (metres per `length_units` / metres per `impedance.units`),
+    /// with a factor of 1 when either is `None` (OpenDSS's `ConvertLineUnits`).
     pub length_units: LengthUnit,
     pub impedance: LineImpedance,
     pub switch: bool,
@@ -135,7 +148,9 @@ pub struct Transformer {
     pub name: String,
     pub phases: usize,
     pub windings: Vec<Winding>,
-    /// Percent reactances on winding 1's kVA base.
+    /// Percent reactances on winding 1's kVA base, as OpenDSS uses them: X12,
+    /// and for 3 windings X13 and X23 (all from `xsc`). For a 2-winding unit
+    /// `xht`/`xlt` are the (unused) XHT/XLT properties, 35 and 30 by default.
     pub xhl: f64,
     pub xht: f64,
     pub xlt: f64,
@@ -230,7 +245,8 @@ pub struct Reactor {
     pub conn: Connection,
     pub kv: f64,
     pub kvar: f64,
-    /// Series resistance and reactance, ohms (when given directly, or derived from kvar).
+    /// Series resistance and reactance, ohms. X is derived from `kvar` and `kv`
+    /// unless X (or Z, LmH) was given; R is as given (default 0).
     pub r: f64,
     pub x: f64,
     pub parallel: bool,
@@ -240,7 +256,11 @@ pub struct Reactor {
     pub rp: Option<f64>,
 }
 
-/// Which of the Vsource's impedance forms was given last, as OpenDSS decides by it.
+/// Which of the Vsource's impedance forms was given last, as OpenDSS decides by it:
+/// `ShortCircuitMva` uses `mvasc3`/`mvasc1` with `x1r1`/`x0r0`, `ShortCircuitCurrent`
+/// uses `isc3`/`isc1` with the ratios, `Impedance` uses `r1 x1 r0 x0` in ohms
+/// (`puZ1`/`puZ0` input is converted to ohms by the reader). The other fields
+/// keep whatever was given or the defaults; they are not recomputed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SourceImpedanceSpec {
     #[default]

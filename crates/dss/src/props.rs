@@ -413,7 +413,9 @@ pub(crate) fn find_property(props: &[&str], name: &str) -> Option<usize> {
     if name.is_empty() {
         return None;
     }
-    let starts = |p: &str| p.len() >= name.len() && p.as_bytes()[..name.len()].eq_ignore_ascii_case(name.as_bytes());
+    let starts = |p: &str| {
+        p.len() >= name.len() && p.as_bytes()[..name.len()].eq_ignore_ascii_case(name.as_bytes())
+    };
     props
         .iter()
         .position(|p| p.eq_ignore_ascii_case(name))

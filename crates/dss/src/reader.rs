@@ -38,16 +38,51 @@ enum ClassKind {
 /// Classes with no effect on a power flow: meters, monitors, curves used only by
 /// protection, dynamics or harmonics.
 pub(crate) const IGNORED_CLASSES: &[&str] = &[
-    "EnergyMeter", "Monitor", "Sensor", "Spectrum", "GrowthShape", "TShape", "PriceShape", "XYcurve", "TCC_Curve",
-    "Fuse", "Relay", "Recloser",
+    "EnergyMeter",
+    "Monitor",
+    "Sensor",
+    "Spectrum",
+    "GrowthShape",
+    "TShape",
+    "PriceShape",
+    "XYcurve",
+    "TCC_Curve",
+    "Fuse",
+    "Relay",
+    "Recloser",
 ];
 
 /// Classes OpenDSS has that change the power flow but this reader does not model.
 pub(crate) const UNSUPPORTED_CLASSES: &[&str] = &[
-    "WireData", "CNData", "TSData", "LineSpacing", "LineGeometry", "Isource", "VCCS", "Fault", "DynamicExp",
-    "Generator", "GenDispatcher", "Storage", "StorageController", "SwtControl", "PVSystem", "UPFC", "UPFCControl",
-    "ESPVLControl", "IndMach012", "GICsource", "AutoTrans", "InvControl", "ExpControl", "GICLine",
-    "GICTransformer", "VSConverter", "WindGen", "Generic5", "Equivalent",
+    "WireData",
+    "CNData",
+    "TSData",
+    "LineSpacing",
+    "LineGeometry",
+    "Isource",
+    "VCCS",
+    "Fault",
+    "DynamicExp",
+    "Generator",
+    "GenDispatcher",
+    "Storage",
+    "StorageController",
+    "SwtControl",
+    "PVSystem",
+    "UPFC",
+    "UPFCControl",
+    "ESPVLControl",
+    "IndMach012",
+    "GICsource",
+    "AutoTrans",
+    "InvControl",
+    "ExpControl",
+    "GICLine",
+    "GICTransformer",
+    "VSConverter",
+    "WindGen",
+    "Generic5",
+    "Equivalent",
 ];
 
 fn class_kind(name: &str) -> Option<ClassKind> {
@@ -65,10 +100,16 @@ fn class_kind(name: &str) -> Option<ClassKind> {
         "capcontrol" => ClassId::CapControl,
         "loadshape" => ClassId::LoadShape,
         _ => {
-            if let Some(c) = IGNORED_CLASSES.iter().find(|c| c.eq_ignore_ascii_case(&lower)) {
+            if let Some(c) = IGNORED_CLASSES
+                .iter()
+                .find(|c| c.eq_ignore_ascii_case(&lower))
+            {
                 return Some(ClassKind::Ignored(c));
             }
-            if let Some(c) = UNSUPPORTED_CLASSES.iter().find(|c| c.eq_ignore_ascii_case(&lower)) {
+            if let Some(c) = UNSUPPORTED_CLASSES
+                .iter()
+                .find(|c| c.eq_ignore_ascii_case(&lower))
+            {
                 return Some(ClassKind::Unsupported(c));
             }
             return None;
@@ -80,71 +121,410 @@ fn class_kind(name: &str) -> Option<ClassKind> {
 /// OpenDSS's command list in its own order (abbreviations resolve to the
 /// first command they start).
 const COMMANDS: &[&str] = &[
-    "new", "edit", "more", "m", "~", "select", "save", "show", "solve", "enable", "disable", "plot", "reset",
-    "compile", "set", "dump", "open", "close", "//", "redirect", "help", "quit", "?", "next", "panel", "sample",
-    "clear", "about", "calcvoltagebases", "setkvbase", "buildy", "get", "init", "export", "fileedit", "voltages",
-    "currents", "powers", "seqvoltages", "seqcurrents", "seqpowers", "losses", "phaselosses", "cktlosses",
-    "allocateloads", "formedit", "totals", "capacity", "classes", "userclasses", "zsc", "zsc10", "zscrefresh",
-    "ysc", "puvoltages", "varvalues", "varnames", "buscoords", "makebuslist", "makeposseq", "reduce",
-    "interpolate", "alignfile", "top", "rotate", "vdiff", "summary", "distribute", "di_plot", "comparecases",
-    "yearlycurves", "cd", "visualize", "closedi", "doscmd", "estimate", "reconductor", "_initsnap",
-    "_solvenocontrol", "_samplecontrols", "_docontrolactions", "_showcontrolqueue", "_solvedirect",
-    "_solvepflow", "addbusmarker", "uuids", "setloadandgenkv", "cvrtloadshapes", "nodediff", "rephase",
-    "setbusxy", "updatestorage", "obfuscate", "latlongcoords", "batchedit", "pstcalc", "variable",
-    "reprocessbuses", "clearbusmarkers", "relcalc", "var", "cleanup", "finishtimestep", "nodelist", "connect",
-    "disconnect", "remove", "calcincmatrix", "calcincmatrix_o", "refine_buslevels", "calclaplacian",
-    "exportoverloads", "exportvviolations", "zsc012", "allpceatbus", "allpdeatbus", "totalpowers", "giscoords",
-    "clearall", "comhelp", "newactor", "wait", "solveall", "abort", "clone",
+    "new",
+    "edit",
+    "more",
+    "m",
+    "~",
+    "select",
+    "save",
+    "show",
+    "solve",
+    "enable",
+    "disable",
+    "plot",
+    "reset",
+    "compile",
+    "set",
+    "dump",
+    "open",
+    "close",
+    "//",
+    "redirect",
+    "help",
+    "quit",
+    "?",
+    "next",
+    "panel",
+    "sample",
+    "clear",
+    "about",
+    "calcvoltagebases",
+    "setkvbase",
+    "buildy",
+    "get",
+    "init",
+    "export",
+    "fileedit",
+    "voltages",
+    "currents",
+    "powers",
+    "seqvoltages",
+    "seqcurrents",
+    "seqpowers",
+    "losses",
+    "phaselosses",
+    "cktlosses",
+    "allocateloads",
+    "formedit",
+    "totals",
+    "capacity",
+    "classes",
+    "userclasses",
+    "zsc",
+    "zsc10",
+    "zscrefresh",
+    "ysc",
+    "puvoltages",
+    "varvalues",
+    "varnames",
+    "buscoords",
+    "makebuslist",
+    "makeposseq",
+    "reduce",
+    "interpolate",
+    "alignfile",
+    "top",
+    "rotate",
+    "vdiff",
+    "summary",
+    "distribute",
+    "di_plot",
+    "comparecases",
+    "yearlycurves",
+    "cd",
+    "visualize",
+    "closedi",
+    "doscmd",
+    "estimate",
+    "reconductor",
+    "_initsnap",
+    "_solvenocontrol",
+    "_samplecontrols",
+    "_docontrolactions",
+    "_showcontrolqueue",
+    "_solvedirect",
+    "_solvepflow",
+    "addbusmarker",
+    "uuids",
+    "setloadandgenkv",
+    "cvrtloadshapes",
+    "nodediff",
+    "rephase",
+    "setbusxy",
+    "updatestorage",
+    "obfuscate",
+    "latlongcoords",
+    "batchedit",
+    "pstcalc",
+    "variable",
+    "reprocessbuses",
+    "clearbusmarkers",
+    "relcalc",
+    "var",
+    "cleanup",
+    "finishtimestep",
+    "nodelist",
+    "connect",
+    "disconnect",
+    "remove",
+    "calcincmatrix",
+    "calcincmatrix_o",
+    "refine_buslevels",
+    "calclaplacian",
+    "exportoverloads",
+    "exportvviolations",
+    "zsc012",
+    "allpceatbus",
+    "allpdeatbus",
+    "totalpowers",
+    "giscoords",
+    "clearall",
+    "comhelp",
+    "newactor",
+    "wait",
+    "solveall",
+    "abort",
+    "clone",
 ];
 
 /// Commands that change the circuit in ways this reader does not reproduce.
 pub(crate) const UNSUPPORTED_COMMANDS: &[&str] = &[
-    "open", "close", "cd", "setkvbase", "allocateloads", "makeposseq", "reduce", "rotate", "reconductor",
-    "rephase", "setloadandgenkv", "cvrtloadshapes", "batchedit", "variable", "var", "connect", "disconnect",
-    "remove", "select", "next", "newactor", "clone", "solveall", "distribute", "estimate", "obfuscate",
-    "reprocessbuses", "updatestorage", "_solvenocontrol", "_solvedirect", "_solvepflow", "_docontrolactions",
-    "_samplecontrols", "_initsnap", "finishtimestep", "cleanup", "init", "reset", "alignfile",
+    "open",
+    "close",
+    "cd",
+    "setkvbase",
+    "allocateloads",
+    "makeposseq",
+    "reduce",
+    "rotate",
+    "reconductor",
+    "rephase",
+    "setloadandgenkv",
+    "cvrtloadshapes",
+    "batchedit",
+    "variable",
+    "var",
+    "connect",
+    "disconnect",
+    "remove",
+    "select",
+    "next",
+    "newactor",
+    "clone",
+    "solveall",
+    "distribute",
+    "estimate",
+    "obfuscate",
+    "reprocessbuses",
+    "updatestorage",
+    "_solvenocontrol",
+    "_solvedirect",
+    "_solvepflow",
+    "_docontrolactions",
+    "_samplecontrols",
+    "_initsnap",
+    "finishtimestep",
+    "cleanup",
+    "init",
+    "reset",
+    "alignfile",
 ];
 
 /// `Set` options that only affect reports, plots, markers or logging.
 pub(crate) const IGNORED_OPTIONS: &[&str] = &[
-    "marktransformers", "markswitches", "markcapacitors", "markregulators", "markpvsystems", "markstorage",
-    "markfuses", "markreclosers", "markrelays", "markercode", "switchmarkercode", "transmarkercode",
-    "capmarkercode", "regmarkercode", "pvmarkercode", "storemarkercode", "fusemarkercode", "reclosermarkercode",
-    "relaymarkercode", "transmarkersize", "capmarkersize", "regmarkersize", "pvmarkersize", "storemarkersize",
-    "fusemarkersize", "reclosermarkersize", "relaymarkersize", "nodewidth", "daisysize", "showexport", "editor",
-    "log", "recorder", "casename", "demandinterval", "diverbose", "overloadreport", "voltexceptionreport",
-    "keeplist", "tracecontrol", "querylog", "registryupdate", "eventlogdefault", "showreports",
-    "sampleenergymeters", "processtime", "totaltime", "steptime", "dssvisualizationtool", "normvminpu",
-    "normvmaxpu", "emergvminpu", "emergvmaxpu", "%normal", "ueweight", "lossweight", "ueregs", "lossregs",
-    "numcpus", "numcores", "numactors", "activeactor", "cpu", "actorprogress", "parallel", "concatenatereports",
-    "numanodes", "earthmodel", "zonelock", "datapath", "allowduplicates", "linetypes", "seasonrating",
-    "seasonsignal", "element", "class", "object", "circuit", "bus", "terminal", "type", "addtype", "%mean",
-    "%stddev", "random", "ldcurve", "pricesignal", "pricecurve", "cfactors", "allocationfactors",
-    "numallociterations", "markswitches", "zmag", "defaultdaily", "defaultyearly", "loadshapeclass", "capkvar",
-    "genkw", "genpf", "%growth",
+    "marktransformers",
+    "markswitches",
+    "markcapacitors",
+    "markregulators",
+    "markpvsystems",
+    "markstorage",
+    "markfuses",
+    "markreclosers",
+    "markrelays",
+    "markercode",
+    "switchmarkercode",
+    "transmarkercode",
+    "capmarkercode",
+    "regmarkercode",
+    "pvmarkercode",
+    "storemarkercode",
+    "fusemarkercode",
+    "reclosermarkercode",
+    "relaymarkercode",
+    "transmarkersize",
+    "capmarkersize",
+    "regmarkersize",
+    "pvmarkersize",
+    "storemarkersize",
+    "fusemarkersize",
+    "reclosermarkersize",
+    "relaymarkersize",
+    "nodewidth",
+    "daisysize",
+    "showexport",
+    "editor",
+    "log",
+    "recorder",
+    "casename",
+    "demandinterval",
+    "diverbose",
+    "overloadreport",
+    "voltexceptionreport",
+    "keeplist",
+    "tracecontrol",
+    "querylog",
+    "registryupdate",
+    "eventlogdefault",
+    "showreports",
+    "sampleenergymeters",
+    "processtime",
+    "totaltime",
+    "steptime",
+    "dssvisualizationtool",
+    "normvminpu",
+    "normvmaxpu",
+    "emergvminpu",
+    "emergvmaxpu",
+    "%normal",
+    "ueweight",
+    "lossweight",
+    "ueregs",
+    "lossregs",
+    "numcpus",
+    "numcores",
+    "numactors",
+    "activeactor",
+    "cpu",
+    "actorprogress",
+    "parallel",
+    "concatenatereports",
+    "numanodes",
+    "earthmodel",
+    "zonelock",
+    "datapath",
+    "allowduplicates",
+    "linetypes",
+    "seasonrating",
+    "seasonsignal",
+    "element",
+    "class",
+    "object",
+    "circuit",
+    "bus",
+    "terminal",
+    "type",
+    "addtype",
+    "%mean",
+    "%stddev",
+    "random",
+    "ldcurve",
+    "pricesignal",
+    "pricecurve",
+    "cfactors",
+    "allocationfactors",
+    "numallociterations",
+    "markswitches",
+    "zmag",
+    "defaultdaily",
+    "defaultyearly",
+    "loadshapeclass",
+    "capkvar",
+    "genkw",
+    "genpf",
+    "%growth",
 ];
 
 /// Every `Set` option OpenDSS knows, in its order (for abbreviations).
 const OPTIONS: &[&str] = &[
-    "type", "element", "hour", "sec", "year", "frequency", "stepsize", "mode", "random", "number", "time",
-    "class", "object", "circuit", "editor", "tolerance", "maxiterations", "h", "loadmodel", "loadmult",
-    "normvminpu", "normvmaxpu", "emergvminpu", "emergvmaxpu", "%mean", "%stddev", "ldcurve", "%growth", "genkw",
-    "genpf", "capkvar", "addtype", "allowduplicates", "zonelock", "ueweight", "lossweight", "ueregs", "lossregs",
-    "voltagebases", "algorithm", "trapezoidal", "autobuslist", "controlmode", "tracecontrol", "genmult",
-    "defaultdaily", "defaultyearly", "allocationfactors", "cktmodel", "pricesignal", "pricecurve", "terminal",
-    "basefrequency", "harmonics", "maxcontroliter", "bus", "datapath", "keeplist", "reduceoption",
-    "demandinterval", "%normal", "diverbose", "casename", "markercode", "nodewidth", "log", "recorder",
-    "overloadreport", "voltexceptionreport", "cfactors", "showexport", "numallociterations",
-    "defaultbasefrequency", "markswitches", "switchmarkercode", "daisysize", "marktransformers",
-    "transmarkercode", "transmarkersize", "loadshapeclass", "earthmodel", "querylog", "markcapacitors",
-    "markregulators", "markpvsystems", "markstorage", "capmarkercode", "regmarkercode", "pvmarkercode",
-    "storemarkercode", "capmarkersize", "regmarkersize", "pvmarkersize", "storemarkersize", "neglectloady",
-    "markfuses", "fusemarkercode", "fusemarkersize", "markreclosers", "reclosermarkercode", "reclosermarkersize",
-    "registryupdate", "markrelays", "relaymarkercode", "relaymarkersize", "processtime", "totaltime", "steptime",
-    "sampleenergymeters", "miniterations", "dssvisualizationtool", "keepload", "zmag", "seasonrating",
-    "seasonsignal", "linetypes", "eventlogdefault", "longlinecorrection", "showreports", "numcpus", "numcores",
-    "numactors", "activeactor", "cpu", "actorprogress", "parallel", "concatenatereports", "numanodes",
+    "type",
+    "element",
+    "hour",
+    "sec",
+    "year",
+    "frequency",
+    "stepsize",
+    "mode",
+    "random",
+    "number",
+    "time",
+    "class",
+    "object",
+    "circuit",
+    "editor",
+    "tolerance",
+    "maxiterations",
+    "h",
+    "loadmodel",
+    "loadmult",
+    "normvminpu",
+    "normvmaxpu",
+    "emergvminpu",
+    "emergvmaxpu",
+    "%mean",
+    "%stddev",
+    "ldcurve",
+    "%growth",
+    "genkw",
+    "genpf",
+    "capkvar",
+    "addtype",
+    "allowduplicates",
+    "zonelock",
+    "ueweight",
+    "lossweight",
+    "ueregs",
+    "lossregs",
+    "voltagebases",
+    "algorithm",
+    "trapezoidal",
+    "autobuslist",
+    "controlmode",
+    "tracecontrol",
+    "genmult",
+    "defaultdaily",
+    "defaultyearly",
+    "allocationfactors",
+    "cktmodel",
+    "pricesignal",
+    "pricecurve",
+    "terminal",
+    "basefrequency",
+    "harmonics",
+    "maxcontroliter",
+    "bus",
+    "datapath",
+    "keeplist",
+    "reduceoption",
+    "demandinterval",
+    "%normal",
+    "diverbose",
+    "casename",
+    "markercode",
+    "nodewidth",
+    "log",
+    "recorder",
+    "overloadreport",
+    "voltexceptionreport",
+    "cfactors",
+    "showexport",
+    "numallociterations",
+    "defaultbasefrequency",
+    "markswitches",
+    "switchmarkercode",
+    "daisysize",
+    "marktransformers",
+    "transmarkercode",
+    "transmarkersize",
+    "loadshapeclass",
+    "earthmodel",
+    "querylog",
+    "markcapacitors",
+    "markregulators",
+    "markpvsystems",
+    "markstorage",
+    "capmarkercode",
+    "regmarkercode",
+    "pvmarkercode",
+    "storemarkercode",
+    "capmarkersize",
+    "regmarkersize",
+    "pvmarkersize",
+    "storemarkersize",
+    "neglectloady",
+    "markfuses",
+    "fusemarkercode",
+    "fusemarkersize",
+    "markreclosers",
+    "reclosermarkercode",
+    "reclosermarkersize",
+    "registryupdate",
+    "markrelays",
+    "relaymarkercode",
+    "relaymarkersize",
+    "processtime",
+    "totaltime",
+    "steptime",
+    "sampleenergymeters",
+    "miniterations",
+    "dssvisualizationtool",
+    "keepload",
+    "zmag",
+    "seasonrating",
+    "seasonsignal",
+    "linetypes",
+    "eventlogdefault",
+    "longlinecorrection",
+    "showreports",
+    "numcpus",
+    "numcores",
+    "numactors",
+    "activeactor",
+    "cpu",
+    "actorprogress",
+    "parallel",
+    "concatenatereports",
+    "numanodes",
 ];
 
 fn find_command(word: &str) -> Option<&'static str> {
@@ -181,7 +561,11 @@ impl Default for Codes {
     fn default() -> Self {
         let mut loadshapes = Store::default();
         loadshapes.insert("default".to_string(), LoadShapeState::builtin_default());
-        Codes { linecodes: Store::default(), xfmrcodes: Store::default(), loadshapes }
+        Codes {
+            linecodes: Store::default(),
+            xfmrcodes: Store::default(),
+            loadshapes,
+        }
     }
 }
 
@@ -221,7 +605,11 @@ fn edit_element<T: ElementState>(
         for param in params {
             let prop_index = match &param.name {
                 Some(name) => find_property(T::PROPS, name).ok_or_else(|| {
-                    ReadError::at_element(location, &full_name(), format!("unknown property `{name}` for class {}", T::CLASS))
+                    ReadError::at_element(
+                        location,
+                        &full_name(),
+                        format!("unknown property `{name}` for class {}", T::CLASS),
+                    )
                 })?,
                 None => {
                     let next = last.map_or(0, |i| i + 1);
@@ -240,10 +628,18 @@ fn edit_element<T: ElementState>(
             if prop == "like" {
                 let other_name = param.value.text.trim().to_ascii_lowercase();
                 if other_name == own_name {
-                    return Err(ReadError::at_element(location, &full_name(), "like= names the element itself"));
+                    return Err(ReadError::at_element(
+                        location,
+                        &full_name(),
+                        "like= names the element itself",
+                    ));
                 }
                 let other = store.get(&other_name).ok_or_else(|| {
-                    ReadError::at_element(location, &full_name(), format!("like={other_name}: no {} of that name", T::CLASS))
+                    ReadError::at_element(
+                        location,
+                        &full_name(),
+                        format!("like={other_name}: no {} of that name", T::CLASS),
+                    )
                 })?;
                 let own_location = element.location_mut().clone();
                 let own = std::mem::replace(&mut element, other.clone());
@@ -256,7 +652,11 @@ fn edit_element<T: ElementState>(
                 // Only a base frequency other than the circuit's changes anything
                 // (it rescales reactances), and that is not modelled.
                 let f = crate::values::number(&param.value).map_err(|m| {
-                    ReadError::at_element(location, &full_name(), format!("basefreq={}: {m}", param.value.text))
+                    ReadError::at_element(
+                        location,
+                        &full_name(),
+                        format!("basefreq={}: {m}", param.value.text),
+                    )
                 })?;
                 if (f - ctx.base_frequency).abs() > 1e-9 {
                     return Err(ReadError::at_element(
@@ -270,7 +670,11 @@ fn edit_element<T: ElementState>(
             match element.set(prop, &param.value, ctx) {
                 Ok(Outcome::Applied) => {}
                 Ok(Outcome::Ignored) => ignored.push(Ignored {
-                    what: format!("{}: {prop}={} (no effect on the power flow)", full_name(), param.value.text),
+                    what: format!(
+                        "{}: {prop}={} (no effect on the power flow)",
+                        full_name(),
+                        param.value.text
+                    ),
                     location: location.clone(),
                 }),
                 Err(message) => {
@@ -300,7 +704,10 @@ fn new_element<T: ElementState>(
         // OpenDSS warns "Duplicate new element definition … being redefined"
         // and edits the existing element.
         ignored.push(Ignored {
-            what: format!("{}.{name}: defined again; the existing element is edited, as OpenDSS does", T::CLASS),
+            what: format!(
+                "{}.{name}: defined again; the existing element is edited, as OpenDSS does",
+                T::CLASS
+            ),
             location: location.clone(),
         });
         return index;
@@ -333,7 +740,10 @@ impl<'a> Reader<'a> {
         self.elements = Elements::default();
         self.codes = Codes::default();
         self.active = None;
-        self.options = SolveOptions { base_frequency, ..SolveOptions::default() };
+        self.options = SolveOptions {
+            base_frequency,
+            ..SolveOptions::default()
+        };
         self.voltage_bases.clear();
         self.calc_voltage_bases = false;
         self.solve_count = 0;
@@ -342,13 +752,19 @@ impl<'a> Reader<'a> {
     }
 
     fn ignore(&mut self, what: String, location: &Location) {
-        self.ignored.push(Ignored { what, location: location.clone() });
+        self.ignored.push(Ignored {
+            what,
+            location: location.clone(),
+        });
     }
 
     pub(crate) fn run(&mut self, text: &str, file: &str) -> Result<(), ReadError> {
         let mut block_comment_start: Option<usize> = None;
         // One Location per file, its line updated as we go.
-        let mut location = Location { file: file.to_string(), line: 0 };
+        let mut location = Location {
+            file: file.to_string(),
+            line: 0,
+        };
         for (i, raw) in text.lines().enumerate() {
             let line = raw.trim();
             if block_comment_start.is_some() {
@@ -374,7 +790,10 @@ impl<'a> Reader<'a> {
         }
         if let Some(line) = block_comment_start {
             return Err(ReadError::new(
-                &Location { file: file.to_string(), line },
+                &Location {
+                    file: file.to_string(),
+                    line,
+                },
                 "unterminated block comment: `/*` without `*/`",
             ));
         }
@@ -388,17 +807,29 @@ impl<'a> Reader<'a> {
             if name.contains('.') {
                 return self.property_statement(name, &first.value, &params[1..], location);
             }
-            return Err(ReadError::new(location, format!("unknown command `{name}=`")));
+            return Err(ReadError::new(
+                location,
+                format!("unknown command `{name}=`"),
+            ));
         }
         if first.value.quoted {
-            return Err(ReadError::new(location, format!("unknown command `{}`", first.value.text)));
+            return Err(ReadError::new(
+                location,
+                format!("unknown command `{}`", first.value.text),
+            ));
         }
         let word = first.value.text;
         let Some(command) = find_command(word) else {
             if word.contains('.') {
-                return Err(ReadError::new(location, format!("`{word}` needs a property: `{word}.property=value`")));
+                return Err(ReadError::new(
+                    location,
+                    format!("`{word}` needs a property: `{word}.property=value`"),
+                ));
             }
-            return Err(ReadError::new(location, format!("unknown command `{word}`")));
+            return Err(ReadError::new(
+                location,
+                format!("unknown command `{word}`"),
+            ));
         };
         let args = &params[1..];
         match command {
@@ -406,7 +837,10 @@ impl<'a> Reader<'a> {
             "edit" => self.edit_command(args, location),
             "more" | "m" | "~" => match self.active {
                 Some((class, index)) => self.edit(class, index, args, location),
-                None => Err(ReadError::new(location, "`~`/More continues nothing: no element was defined before")),
+                None => Err(ReadError::new(
+                    location,
+                    "`~`/More continues nothing: no element was defined before",
+                )),
             },
             "set" => self.set_command(args, location),
             "redirect" | "compile" => self.include(args, location),
@@ -428,12 +862,16 @@ impl<'a> Reader<'a> {
             "buscoords" => self.bus_coords_command(args, location),
             "enable" | "disable" => self.enable_command(command == "enable", args, location),
             "//" => Ok(()),
-            _ if UNSUPPORTED_COMMANDS.contains(&command) => {
-                Err(ReadError::new(location, format!("command `{word}` ({command}) is not supported by this reader")))
-            }
+            _ if UNSUPPORTED_COMMANDS.contains(&command) => Err(ReadError::new(
+                location,
+                format!("command `{word}` ({command}) is not supported by this reader"),
+            )),
             _ => {
                 let text: Vec<&str> = params.iter().map(|p| p.value.text).collect();
-                self.ignore(format!("command `{}` (no effect on the power flow)", text.join(" ")), location);
+                self.ignore(
+                    format!("command `{}` (no effect on the power flow)", text.join(" ")),
+                    location,
+                );
                 Ok(())
             }
         }
@@ -445,7 +883,10 @@ impl<'a> Reader<'a> {
             Some((class, name)) if !class.is_empty() && !name.trim().is_empty() => {
                 Ok((class.to_string(), name.trim().to_ascii_lowercase()))
             }
-            _ => Err(ReadError::new(location, format!("expected `Class.name`, got `{text}`"))),
+            _ => Err(ReadError::new(
+                location,
+                format!("expected `Class.name`, got `{text}`"),
+            )),
         }
     }
 
@@ -455,19 +896,26 @@ impl<'a> Reader<'a> {
         };
         if let Some(name) = &first.name {
             if !name.eq_ignore_ascii_case("object") {
-                return Err(ReadError::new(location, format!("`New` needs `Class.name` first, got `{name}=`")));
+                return Err(ReadError::new(
+                    location,
+                    format!("`New` needs `Class.name` first, got `{name}=`"),
+                ));
             }
         }
-        let (class, name) = Self::class_and_name(&first.value.text, location)?;
+        let (class, name) = Self::class_and_name(first.value.text, location)?;
         let rest = &args[1..];
         if class.eq_ignore_ascii_case("circuit") {
             return self.new_circuit(&name, rest, location);
         }
-        let kind = class_kind(&class).ok_or_else(|| ReadError::new(location, format!("unknown class `{class}`")))?;
+        let kind = class_kind(&class)
+            .ok_or_else(|| ReadError::new(location, format!("unknown class `{class}`")))?;
         let id = match kind {
             ClassKind::Supported(id) => id,
             ClassKind::Ignored(c) => {
-                self.ignore(format!("{c}.{name} (class has no effect on the power flow)"), location);
+                self.ignore(
+                    format!("{c}.{name} (class has no effect on the power flow)"),
+                    location,
+                );
                 return Ok(());
             }
             ClassKind::Unsupported(c) => {
@@ -478,7 +926,10 @@ impl<'a> Reader<'a> {
                 ))
             }
         };
-        let is_code = matches!(id, ClassId::LineCode | ClassId::XfmrCode | ClassId::LoadShape);
+        let is_code = matches!(
+            id,
+            ClassId::LineCode | ClassId::XfmrCode | ClassId::LoadShape
+        );
         if !is_code && self.elements.circuit_name.is_none() {
             return Err(ReadError::at_element(
                 location,
@@ -495,7 +946,12 @@ impl<'a> Reader<'a> {
         self.edit(id, index, rest, location)
     }
 
-    fn new_circuit(&mut self, name: &str, args: &[Param], location: &Location) -> Result<(), ReadError> {
+    fn new_circuit(
+        &mut self,
+        name: &str,
+        args: &[Param],
+        location: &Location,
+    ) -> Result<(), ReadError> {
         let base_frequency = self.options.base_frequency;
         self.clear();
         self.options.base_frequency = base_frequency;
@@ -510,7 +966,11 @@ impl<'a> Reader<'a> {
     /// Building the system Y (Solve, CalcVoltageBases) settles what OpenDSS
     /// defers until then.
     fn build_y(&mut self) {
-        self.elements.lines.items.iter_mut().for_each(LineState::settle);
+        self.elements
+            .lines
+            .items
+            .iter_mut()
+            .for_each(LineState::settle);
     }
 
     /// Notes a newly created circuit element (not a redefinition, not a code).
@@ -545,14 +1005,29 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn find_existing(&self, class: &str, name: &str, location: &Location) -> Result<(ClassId, usize), ReadError> {
+    fn find_existing(
+        &self,
+        class: &str,
+        name: &str,
+        location: &Location,
+    ) -> Result<(ClassId, usize), ReadError> {
         let full = format!("{class}.{name}").to_ascii_lowercase();
         match class_kind(class) {
             Some(ClassKind::Supported(id)) => self
                 .lookup(id, name)
                 .map(|index| (id, index))
-                .ok_or_else(|| ReadError::at_element(location, &full, "no such element (it must be defined first)")),
-            Some(_) => Err(ReadError::at_element(location, &full, format!("class {class} cannot be edited by this reader"))),
+                .ok_or_else(|| {
+                    ReadError::at_element(
+                        location,
+                        &full,
+                        "no such element (it must be defined first)",
+                    )
+                }),
+            Some(_) => Err(ReadError::at_element(
+                location,
+                &full,
+                format!("class {class} cannot be edited by this reader"),
+            )),
             None => Err(ReadError::new(location, format!("unknown class `{class}`"))),
         }
     }
@@ -561,9 +1036,12 @@ impl<'a> Reader<'a> {
         let Some(first) = args.first() else {
             return Err(ReadError::new(location, "`Edit` needs `Class.name`"));
         };
-        let (class, name) = Self::class_and_name(&first.value.text, location)?;
+        let (class, name) = Self::class_and_name(first.value.text, location)?;
         if let Some(ClassKind::Ignored(c)) = class_kind(&class) {
-            self.ignore(format!("Edit {c}.{name} (class has no effect on the power flow)"), location);
+            self.ignore(
+                format!("Edit {c}.{name} (class has no effect on the power flow)"),
+                location,
+            );
             return Ok(());
         }
         let (id, index) = self.find_existing(&class, &name, location)?;
@@ -572,114 +1050,218 @@ impl<'a> Reader<'a> {
     }
 
     /// `Load.671.kW=1155 kvar=660` — set a property, and continue with the rest of the line.
-    fn property_statement(&mut self, path: &str, value: &Token, rest: &[Param], location: &Location) -> Result<(), ReadError> {
+    fn property_statement(
+        &mut self,
+        path: &str,
+        value: &Token,
+        rest: &[Param],
+        location: &Location,
+    ) -> Result<(), ReadError> {
         let (class, name_and_prop) = Self::class_and_name(path, location)?;
         let Some((name, prop)) = name_and_prop.rsplit_once('.') else {
-            return Err(ReadError::new(location, format!("expected `Class.name.property=value`, got `{path}=`")));
+            return Err(ReadError::new(
+                location,
+                format!("expected `Class.name.property=value`, got `{path}=`"),
+            ));
         };
         if let Some(ClassKind::Ignored(c)) = class_kind(&class) {
-            self.ignore(format!("{c}.{name}.{prop}={} (class has no effect on the power flow)", value.text), location);
+            self.ignore(
+                format!(
+                    "{c}.{name}.{prop}={} (class has no effect on the power flow)",
+                    value.text
+                ),
+                location,
+            );
             return Ok(());
         }
         let (id, index) = self.find_existing(&class, name, location)?;
         let mut params = Vec::with_capacity(rest.len() + 1);
-        params.push(Param { name: Some(prop), value: *value });
+        params.push(Param {
+            name: Some(prop),
+            value: *value,
+        });
         params.extend_from_slice(rest);
         self.active = Some((id, index));
         self.edit(id, index, &params, location)
     }
 
     fn create(&mut self, id: ClassId, name: &str, location: &Location) -> usize {
-        let (empty_linecodes, empty_xfmrcodes, empty_loadshapes) = (Store::default(), Store::default(), Store::default());
+        let (empty_linecodes, empty_xfmrcodes, empty_loadshapes) =
+            (Store::default(), Store::default(), Store::default());
         let (e, c, ig) = (&mut self.elements, &mut self.codes, &mut self.ignored);
         let base_frequency = self.options.base_frequency;
         let file = location.file.as_str();
         match id {
             ClassId::LineCode => {
                 let mut store = std::mem::take(&mut c.linecodes);
-                let ctx = ctx_for(&empty_linecodes, &c.xfmrcodes, &c.loadshapes, base_frequency, self.files, file);
+                let ctx = ctx_for(
+                    &empty_linecodes,
+                    &c.xfmrcodes,
+                    &c.loadshapes,
+                    base_frequency,
+                    self.files,
+                    file,
+                );
                 let index = new_element(&mut store, name, location, &ctx, ig);
                 c.linecodes = store;
                 index
             }
             ClassId::XfmrCode => {
                 let mut store = std::mem::take(&mut c.xfmrcodes);
-                let ctx = ctx_for(&c.linecodes, &empty_xfmrcodes, &c.loadshapes, base_frequency, self.files, file);
+                let ctx = ctx_for(
+                    &c.linecodes,
+                    &empty_xfmrcodes,
+                    &c.loadshapes,
+                    base_frequency,
+                    self.files,
+                    file,
+                );
                 let index = new_element(&mut store, name, location, &ctx, ig);
                 c.xfmrcodes = store;
                 index
             }
             ClassId::LoadShape => {
                 let mut store = std::mem::take(&mut c.loadshapes);
-                let ctx = ctx_for(&c.linecodes, &c.xfmrcodes, &empty_loadshapes, base_frequency, self.files, file);
+                let ctx = ctx_for(
+                    &c.linecodes,
+                    &c.xfmrcodes,
+                    &empty_loadshapes,
+                    base_frequency,
+                    self.files,
+                    file,
+                );
                 let index = new_element(&mut store, name, location, &ctx, ig);
                 c.loadshapes = store;
                 index
             }
             _ => {
-                let ctx = ctx_for(&c.linecodes, &c.xfmrcodes, &c.loadshapes, base_frequency, self.files, file);
+                let ctx = ctx_for(
+                    &c.linecodes,
+                    &c.xfmrcodes,
+                    &c.loadshapes,
+                    base_frequency,
+                    self.files,
+                    file,
+                );
                 match id {
                     ClassId::Vsource => new_element(&mut e.vsources, name, location, &ctx, ig),
                     ClassId::Line => new_element(&mut e.lines, name, location, &ctx, ig),
-                    ClassId::Transformer => new_element(&mut e.transformers, name, location, &ctx, ig),
+                    ClassId::Transformer => {
+                        new_element(&mut e.transformers, name, location, &ctx, ig)
+                    }
                     ClassId::Load => new_element(&mut e.loads, name, location, &ctx, ig),
                     ClassId::Capacitor => new_element(&mut e.capacitors, name, location, &ctx, ig),
                     ClassId::Reactor => new_element(&mut e.reactors, name, location, &ctx, ig),
-                    ClassId::RegControl => new_element(&mut e.regcontrols, name, location, &ctx, ig),
+                    ClassId::RegControl => {
+                        new_element(&mut e.regcontrols, name, location, &ctx, ig)
+                    }
                     _ => new_element(&mut e.capcontrols, name, location, &ctx, ig),
                 }
             }
         }
     }
 
-    fn edit(&mut self, id: ClassId, index: usize, params: &[Param], location: &Location) -> Result<(), ReadError> {
-        let (empty_linecodes, empty_xfmrcodes, empty_loadshapes) = (Store::default(), Store::default(), Store::default());
+    fn edit(
+        &mut self,
+        id: ClassId,
+        index: usize,
+        params: &[Param],
+        location: &Location,
+    ) -> Result<(), ReadError> {
+        let (empty_linecodes, empty_xfmrcodes, empty_loadshapes) =
+            (Store::default(), Store::default(), Store::default());
         let (e, c, ig) = (&mut self.elements, &mut self.codes, &mut self.ignored);
         let base_frequency = self.options.base_frequency;
         let file = location.file.as_str();
         match id {
             ClassId::LineCode => {
                 let mut store = std::mem::take(&mut c.linecodes);
-                let ctx = ctx_for(&empty_linecodes, &c.xfmrcodes, &c.loadshapes, base_frequency, self.files, file);
+                let ctx = ctx_for(
+                    &empty_linecodes,
+                    &c.xfmrcodes,
+                    &c.loadshapes,
+                    base_frequency,
+                    self.files,
+                    file,
+                );
                 let result = edit_element(&mut store, index, params, location, &ctx, ig);
                 c.linecodes = store;
                 result
             }
             ClassId::XfmrCode => {
                 let mut store = std::mem::take(&mut c.xfmrcodes);
-                let ctx = ctx_for(&c.linecodes, &empty_xfmrcodes, &c.loadshapes, base_frequency, self.files, file);
+                let ctx = ctx_for(
+                    &c.linecodes,
+                    &empty_xfmrcodes,
+                    &c.loadshapes,
+                    base_frequency,
+                    self.files,
+                    file,
+                );
                 let result = edit_element(&mut store, index, params, location, &ctx, ig);
                 c.xfmrcodes = store;
                 result
             }
             ClassId::LoadShape => {
                 let mut store = std::mem::take(&mut c.loadshapes);
-                let ctx = ctx_for(&c.linecodes, &c.xfmrcodes, &empty_loadshapes, base_frequency, self.files, file);
+                let ctx = ctx_for(
+                    &c.linecodes,
+                    &c.xfmrcodes,
+                    &empty_loadshapes,
+                    base_frequency,
+                    self.files,
+                    file,
+                );
                 let result = edit_element(&mut store, index, params, location, &ctx, ig);
                 c.loadshapes = store;
                 result
             }
             _ => {
-                let ctx = ctx_for(&c.linecodes, &c.xfmrcodes, &c.loadshapes, base_frequency, self.files, file);
+                let ctx = ctx_for(
+                    &c.linecodes,
+                    &c.xfmrcodes,
+                    &c.loadshapes,
+                    base_frequency,
+                    self.files,
+                    file,
+                );
                 match id {
-                    ClassId::Vsource => edit_element(&mut e.vsources, index, params, location, &ctx, ig),
+                    ClassId::Vsource => {
+                        edit_element(&mut e.vsources, index, params, location, &ctx, ig)
+                    }
                     ClassId::Line => edit_element(&mut e.lines, index, params, location, &ctx, ig),
-                    ClassId::Transformer => edit_element(&mut e.transformers, index, params, location, &ctx, ig),
+                    ClassId::Transformer => {
+                        edit_element(&mut e.transformers, index, params, location, &ctx, ig)
+                    }
                     ClassId::Load => edit_element(&mut e.loads, index, params, location, &ctx, ig),
-                    ClassId::Capacitor => edit_element(&mut e.capacitors, index, params, location, &ctx, ig),
-                    ClassId::Reactor => edit_element(&mut e.reactors, index, params, location, &ctx, ig),
-                    ClassId::RegControl => edit_element(&mut e.regcontrols, index, params, location, &ctx, ig),
+                    ClassId::Capacitor => {
+                        edit_element(&mut e.capacitors, index, params, location, &ctx, ig)
+                    }
+                    ClassId::Reactor => {
+                        edit_element(&mut e.reactors, index, params, location, &ctx, ig)
+                    }
+                    ClassId::RegControl => {
+                        edit_element(&mut e.regcontrols, index, params, location, &ctx, ig)
+                    }
                     _ => edit_element(&mut e.capcontrols, index, params, location, &ctx, ig),
                 }
             }
         }
     }
 
-    fn enable_command(&mut self, enabled: bool, args: &[Param], location: &Location) -> Result<(), ReadError> {
+    fn enable_command(
+        &mut self,
+        enabled: bool,
+        args: &[Param],
+        location: &Location,
+    ) -> Result<(), ReadError> {
         for arg in args {
-            let (class, name) = Self::class_and_name(&arg.value.text, location)?;
+            let (class, name) = Self::class_and_name(arg.value.text, location)?;
             if let Some(ClassKind::Ignored(c)) = class_kind(&class) {
-                self.ignore(format!("enable/disable {c}.{name} (class has no effect on the power flow)"), location);
+                self.ignore(
+                    format!("enable/disable {c}.{name} (class has no effect on the power flow)"),
+                    location,
+                );
                 continue;
             }
             let (id, index) = self.find_existing(&class, &name, location)?;
@@ -704,14 +1286,23 @@ impl<'a> Reader<'a> {
 
     fn include(&mut self, args: &[Param], location: &Location) -> Result<(), ReadError> {
         let Some(arg) = args.first() else {
-            return Err(ReadError::new(location, "Redirect/Compile needs a file name"));
+            return Err(ReadError::new(
+                location,
+                "Redirect/Compile needs a file name",
+            ));
         };
         let path = arg.value.text.trim();
         if path.is_empty() {
-            return Err(ReadError::new(location, "Redirect/Compile needs a file name"));
+            return Err(ReadError::new(
+                location,
+                "Redirect/Compile needs a file name",
+            ));
         }
         if self.depth >= MAX_INCLUDE_DEPTH {
-            return Err(ReadError::new(location, format!("`{path}`: files include each other more than {MAX_INCLUDE_DEPTH} deep")));
+            return Err(ReadError::new(
+                location,
+                format!("`{path}`: files include each other more than {MAX_INCLUDE_DEPTH} deep"),
+            ));
         }
         let (name, content) = self
             .files
@@ -737,13 +1328,20 @@ impl<'a> Reader<'a> {
             if line.is_empty() || line.starts_with('!') || line.starts_with("//") {
                 continue;
             }
-            let at = Location { file: name.clone(), line: i + 1 };
-            let mut fields = line.split(|c: char| c == ',' || c.is_ascii_whitespace()).filter(|s| !s.is_empty());
-            let (Some(bus), Some(x), Some(y)) = (fields.next(), fields.next(), fields.next()) else {
+            let at = Location {
+                file: name.clone(),
+                line: i + 1,
+            };
+            let mut fields = line
+                .split(|c: char| c == ',' || c.is_ascii_whitespace())
+                .filter(|s| !s.is_empty());
+            let (Some(bus), Some(x), Some(y)) = (fields.next(), fields.next(), fields.next())
+            else {
                 return Err(ReadError::new(&at, "expected `bus, x, y`"));
             };
             let number = |s: &str| {
-                crate::rpn::parse_number(s).ok_or_else(|| ReadError::new(&at, format!("`{s}` is not a number")))
+                crate::rpn::parse_number(s)
+                    .ok_or_else(|| ReadError::new(&at, format!("`{s}` is not a number")))
             };
             let (x, y) = (number(x)?, number(y)?);
             self.bus_coords.insert(bus.to_ascii_lowercase(), (x, y));
@@ -758,7 +1356,10 @@ impl<'a> Reader<'a> {
     fn set_options(&mut self, args: &[Param], location: &Location) -> Result<(), ReadError> {
         for arg in args {
             let Some(name) = &arg.name else {
-                return Err(ReadError::new(location, format!("`{}`: Set needs option=value", arg.value.text)));
+                return Err(ReadError::new(
+                    location,
+                    format!("`{}`: Set needs option=value", arg.value.text),
+                ));
             };
             let lower = name.to_ascii_lowercase();
             let option = OPTIONS
@@ -773,66 +1374,101 @@ impl<'a> Reader<'a> {
             match option {
                 "voltagebases" => self.voltage_bases = values::numbers(value).map_err(bad)?,
                 "controlmode" => {
-                    o.control_mode = match values::keyword(&value.text, &["static", "event", "time", "off"]) {
-                        Some("static") => ControlMode::Static,
-                        Some("event") => ControlMode::Event,
-                        Some("time") => ControlMode::Time,
-                        Some(_) => ControlMode::Off,
-                        None => return Err(bad("expected static, event, time or off".into())),
-                    }
+                    o.control_mode =
+                        match values::keyword(value.text, &["static", "event", "time", "off"]) {
+                            Some("static") => ControlMode::Static,
+                            Some("event") => ControlMode::Event,
+                            Some("time") => ControlMode::Time,
+                            Some(_) => ControlMode::Off,
+                            None => return Err(bad("expected static, event, time or off".into())),
+                        }
                 }
-                "maxcontroliter" => o.max_control_iterations = values::count(value, 0, 1_000_000).map_err(bad)?,
-                "maxiterations" => o.max_iterations = values::count(value, 1, 1_000_000).map_err(bad)?,
-                "miniterations" => o.min_iterations = values::count(value, 0, 1_000_000).map_err(bad)?,
+                "maxcontroliter" => {
+                    o.max_control_iterations = values::count(value, 0, 1_000_000).map_err(bad)?
+                }
+                "maxiterations" => {
+                    o.max_iterations = values::count(value, 1, 1_000_000).map_err(bad)?
+                }
+                "miniterations" => {
+                    o.min_iterations = values::count(value, 0, 1_000_000).map_err(bad)?
+                }
                 "tolerance" => o.tolerance = values::number(value).map_err(bad)?,
                 "loadmult" => o.load_mult = values::number(value).map_err(bad)?,
                 "number" => o.number = values::count(value, 0, 1_000_000_000).map_err(bad)?,
                 "stepsize" | "h" => o.stepsize_s = duration_seconds(value).map_err(bad)?,
-                "defaultbasefrequency" | "basefrequency" => o.base_frequency = values::number(value).map_err(bad)?,
+                "defaultbasefrequency" | "basefrequency" => {
+                    o.base_frequency = values::number(value).map_err(bad)?
+                }
                 "hour" => o.start_hour = values::number(value).map_err(bad)?,
-                "sec" => o.start_hour = o.start_hour.trunc() + values::number(value).map_err(bad)? / 3600.0,
+                "sec" => {
+                    o.start_hour =
+                        o.start_hour.trunc() + values::number(value).map_err(bad)? / 3600.0
+                }
                 "time" => {
                     let v = values::numbers(value).map_err(bad)?;
-                    let [h, s] = v.as_slice() else { return Err(bad("expected [hour seconds]".into())) };
+                    let [h, s] = v.as_slice() else {
+                        return Err(bad("expected [hour seconds]".into()));
+                    };
                     o.start_hour = h + s / 3600.0;
                 }
                 "mode" => {
-                    o.mode = match values::keyword(&value.text, &["snapshot", "snap", "daily", "yearly", "dutycycle", "direct"]) {
+                    o.mode = match values::keyword(
+                        value.text,
+                        &["snapshot", "snap", "daily", "yearly", "dutycycle", "direct"],
+                    ) {
                         Some("snapshot" | "snap" | "direct") => SolutionMode::Snapshot,
                         Some("daily") => SolutionMode::Daily,
                         Some("yearly") => SolutionMode::Yearly,
                         Some(_) => SolutionMode::Duty,
-                        None => return Err(bad("solution mode not supported (snap, direct, daily, yearly, dutycycle)".into())),
+                        None => return Err(bad(
+                            "solution mode not supported (snap, direct, daily, yearly, dutycycle)"
+                                .into(),
+                        )),
                     };
                 }
                 "algorithm" => {
-                    o.algorithm = match values::keyword(&value.text, &["normal", "newton"]) {
+                    o.algorithm = match values::keyword(value.text, &["normal", "newton"]) {
                         Some("newton") => Algorithm::Newton,
                         Some(_) => Algorithm::Normal,
                         None => return Err(bad("expected normal or newton".into())),
                     };
                 }
                 "loadmodel" => {
-                    if values::keyword(&value.text, &["powerflow", "admittance"]) != Some("powerflow") {
+                    if values::keyword(value.text, &["powerflow", "admittance"])
+                        != Some("powerflow")
+                    {
                         return Err(bad("only loadmodel=powerflow is supported".into()));
                     }
                 }
                 "year" => {
                     // Growth shapes only act in years after 0.
                     if values::number(value).map_err(bad)? != 0.0 {
-                        return Err(bad("only year=0 is supported (load growth is not modelled)".into()));
+                        return Err(bad(
+                            "only year=0 is supported (load growth is not modelled)".into(),
+                        ));
                     }
                 }
                 "frequency" => {
                     let f = values::number(value).map_err(bad)?;
                     if (f - o.base_frequency).abs() > 1e-9 {
-                        return Err(bad("solving at a frequency other than the base frequency is not supported".into()));
+                        return Err(bad(
+                            "solving at a frequency other than the base frequency is not supported"
+                                .into(),
+                        ));
                     }
                 }
                 _ if IGNORED_OPTIONS.contains(&option) => {
-                    self.ignore(format!("Set {name}={} (no effect on the power flow)", value.text), location);
+                    self.ignore(
+                        format!("Set {name}={} (no effect on the power flow)", value.text),
+                        location,
+                    );
                 }
-                _ => return Err(ReadError::new(location, format!("option `{name}` ({option}) is not supported by this reader"))),
+                _ => {
+                    return Err(ReadError::new(
+                        location,
+                        format!("option `{name}` ({option}) is not supported by this reader"),
+                    ))
+                }
             }
         }
         Ok(())
@@ -872,12 +1508,32 @@ impl<'a> Reader<'a> {
             calc_voltage_bases: self.calc_voltage_bases,
             solve_count: self.solve_count,
             options: self.options.clone(),
-            vsources: e.vsources.items.iter().map(VsourceState::to_model).collect(),
+            vsources: e
+                .vsources
+                .items
+                .iter()
+                .map(VsourceState::to_model)
+                .collect(),
             lines: e.lines.items.iter().map(LineState::to_model).collect(),
-            transformers: e.transformers.items.iter().map(TransformerState::to_model).collect(),
+            transformers: e
+                .transformers
+                .items
+                .iter()
+                .map(TransformerState::to_model)
+                .collect(),
             loads: e.loads.items.iter().map(LoadState::to_model).collect(),
-            capacitors: e.capacitors.items.iter().map(CapacitorState::to_model).collect(),
-            reactors: e.reactors.items.iter().map(ReactorState::to_model).collect(),
+            capacitors: e
+                .capacitors
+                .items
+                .iter()
+                .map(CapacitorState::to_model)
+                .collect(),
+            reactors: e
+                .reactors
+                .items
+                .iter()
+                .map(ReactorState::to_model)
+                .collect(),
             regcontrols: e
                 .regcontrols
                 .items
@@ -902,7 +1558,13 @@ impl<'a> Reader<'a> {
                     Some(c)
                 })
                 .collect(),
-            loadshapes: self.codes.loadshapes.items.iter().map(LoadShapeState::to_model).collect(),
+            loadshapes: self
+                .codes
+                .loadshapes
+                .items
+                .iter()
+                .map(LoadShapeState::to_model)
+                .collect(),
             bus_coords: self.bus_coords,
             definition_order: self.definition_order,
             ignored: self.ignored,
@@ -918,7 +1580,14 @@ fn ctx_for<'c>(
     files: &'c dyn FileSource,
     file: &'c str,
 ) -> Ctx<'c> {
-    Ctx { linecodes, xfmrcodes, loadshapes, base_frequency, files, file }
+    Ctx {
+        linecodes,
+        xfmrcodes,
+        loadshapes,
+        base_frequency,
+        files,
+        file,
+    }
 }
 
 /// `stepsize=900`, `15m`, `1h`, `30s`: seconds.
@@ -930,7 +1599,10 @@ fn duration_seconds(value: &Token) -> Result<f64, String> {
         Some('s') => (&text[..text.len() - 1], 1.0),
         _ => (text, 1.0),
     };
-    let v = values::number(&Token { text: number, quoted: value.quoted })?;
+    let v = values::number(&Token {
+        text: number,
+        quoted: value.quoted,
+    })?;
     Ok(v * factor)
 }
 
@@ -940,12 +1612,30 @@ mod readme {
     use super::*;
 
     const HANDLED_COMMANDS: &[&str] = &[
-        "new", "edit", "more", "m", "~", "set", "redirect", "compile", "clear", "clearall", "calcvoltagebases",
-        "solve", "buscoords", "enable", "disable", "//",
+        "new",
+        "edit",
+        "more",
+        "m",
+        "~",
+        "set",
+        "redirect",
+        "compile",
+        "clear",
+        "clearall",
+        "calcvoltagebases",
+        "solve",
+        "buscoords",
+        "enable",
+        "disable",
+        "//",
     ];
 
     fn list(items: &[&str]) -> String {
-        items.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(" ")
+        items
+            .iter()
+            .map(|c| format!("`{c}`"))
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 
     pub(super) fn lists() -> Vec<(&'static str, String)> {
@@ -963,9 +1653,26 @@ mod readme {
             .filter(|o| {
                 !IGNORED_OPTIONS.contains(o)
                     && ![
-                        "voltagebases", "controlmode", "maxcontroliter", "maxiterations", "miniterations", "tolerance",
-                        "loadmult", "number", "stepsize", "h", "defaultbasefrequency", "basefrequency", "hour", "sec",
-                        "time", "mode", "algorithm", "loadmodel", "frequency", "year",
+                        "voltagebases",
+                        "controlmode",
+                        "maxcontroliter",
+                        "maxiterations",
+                        "miniterations",
+                        "tolerance",
+                        "loadmult",
+                        "number",
+                        "stepsize",
+                        "h",
+                        "defaultbasefrequency",
+                        "basefrequency",
+                        "hour",
+                        "sec",
+                        "time",
+                        "mode",
+                        "algorithm",
+                        "loadmodel",
+                        "frequency",
+                        "year",
                     ]
                     .contains(o)
             })
@@ -986,7 +1693,10 @@ mod readme {
         let readme = include_str!("../README.md");
         for (title, items) in lists() {
             let line = format!("**{title}:** {items}");
-            assert!(readme.contains(&line), "README.md is out of date; it should have the line\n{line}");
+            assert!(
+                readme.contains(&line),
+                "README.md is out of date; it should have the line\n{line}"
+            );
         }
     }
 

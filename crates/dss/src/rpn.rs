@@ -6,6 +6,7 @@
 
 const STACK_SIZE: usize = 10;
 /// OpenDSS converts degrees with this literal rather than `std::f64::consts::PI`.
+#[allow(clippy::approx_constant)]
 const DEG_TO_RAD: f64 = 3.14159265359 / 180.0;
 
 struct Calculator {
@@ -45,8 +46,12 @@ impl Calculator {
 
 /// Evaluates an RPN expression such as `0.00625 12 * 1 +`.
 pub(crate) fn evaluate(expression: &str) -> Result<f64, String> {
-    let mut calc = Calculator { stack: [0.0; STACK_SIZE] };
-    let items = expression.split(|c: char| c.is_ascii_whitespace() || c == ',').filter(|s| !s.is_empty());
+    let mut calc = Calculator {
+        stack: [0.0; STACK_SIZE],
+    };
+    let items = expression
+        .split(|c: char| c.is_ascii_whitespace() || c == ',')
+        .filter(|s| !s.is_empty());
     let mut any = false;
     for item in items {
         any = true;
@@ -77,7 +82,11 @@ pub(crate) fn evaluate(expression: &str) -> Result<f64, String> {
             "rollup" => calc.roll_up(),
             "rolldn" => calc.roll_down(),
             "pi" => calc.enter(std::f64::consts::PI),
-            _ => return Err(format!("invalid in-line math entry `{item}` in `({expression})`")),
+            _ => {
+                return Err(format!(
+                    "invalid in-line math entry `{item}` in `({expression})`"
+                ))
+            }
         }
     }
     if !any {
@@ -91,7 +100,9 @@ pub(crate) fn evaluate(expression: &str) -> Result<f64, String> {
 pub(crate) fn parse_number(text: &str) -> Option<f64> {
     let bytes = text.as_bytes();
     if bytes.is_empty()
-        || !bytes.iter().all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'+' | b'-' | b'e' | b'E'))
+        || !bytes
+            .iter()
+            .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'+' | b'-' | b'e' | b'E'))
         || !bytes.iter().any(|b| b.is_ascii_digit())
     {
         return None;

@@ -10,7 +10,10 @@ pub(crate) struct Store<T> {
 
 impl<T> Default for Store<T> {
     fn default() -> Self {
-        Store { items: Vec::new(), index: HashMap::new() }
+        Store {
+            items: Vec::new(),
+            index: HashMap::new(),
+        }
     }
 }
 

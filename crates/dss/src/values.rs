@@ -9,9 +9,9 @@ use crate::rpn;
 /// A number; a quoted/bracketed value is evaluated as RPN math, as OpenDSS does.
 pub(crate) fn number(token: &Token) -> Result<f64, String> {
     let value = if token.quoted {
-        rpn::evaluate(&token.text)?
+        rpn::evaluate(token.text)?
     } else {
-        rpn::parse_number(&token.text).ok_or_else(|| format!("`{}` is not a number", token.text))?
+        rpn::parse_number(token.text).ok_or_else(|| format!("`{}` is not a number", token.text))?
     };
     if value.is_finite() {
         Ok(value)
@@ -40,7 +40,13 @@ pub(crate) fn count(token: &Token, min: usize, max: usize) -> Result<usize, Stri
 
 /// Yes/no as OpenDSS reads it: the first letter decides (`y`/`t` true, `n`/`f` false).
 pub(crate) fn boolean(token: &Token) -> Result<bool, String> {
-    match token.text.trim().bytes().next().map(|b| b.to_ascii_lowercase()) {
+    match token
+        .text
+        .trim()
+        .bytes()
+        .next()
+        .map(|b| b.to_ascii_lowercase())
+    {
         Some(b'y') | Some(b't') | Some(b'1') => Ok(true),
         Some(b'n') | Some(b'f') | Some(b'0') => Ok(false),
         _ => Err(format!("`{}` is not yes/no", token.text)),
@@ -56,7 +62,11 @@ pub(crate) fn numbers(token: &Token) -> Result<Vec<f64>, String> {
     if !token.quoted {
         return Ok(vec![number(token)?]);
     }
-    split_items(&token.text)?.iter().filter(|item| item.text != "|").map(item_number).collect()
+    split_items(token.text)?
+        .iter()
+        .filter(|item| item.text != "|")
+        .map(item_number)
+        .collect()
 }
 
 /// A list of words (`buses=[a b]`, `conns='wye wye'`).
@@ -64,7 +74,11 @@ pub(crate) fn words(token: &Token) -> Result<Vec<String>, String> {
     if !token.quoted {
         return Ok(vec![token.text.to_string()]);
     }
-    Ok(split_items(&token.text)?.into_iter().filter(|item| item.text != "|").map(|item| item.text.to_string()).collect())
+    Ok(split_items(token.text)?
+        .into_iter()
+        .filter(|item| item.text != "|")
+        .map(|item| item.text.to_string())
+        .collect())
 }
 
 /// Which of `words` the value names, allowing abbreviations (`s` → `static`);
@@ -74,13 +88,21 @@ pub(crate) fn keyword<'w>(text: &str, words: &[&'w str]) -> Option<&'w str> {
     if lower.is_empty() {
         return None;
     }
-    words.iter().find(|w| **w == lower).or_else(|| words.iter().find(|w| w.starts_with(lower.as_str()))).copied()
+    words
+        .iter()
+        .find(|w| **w == lower)
+        .or_else(|| words.iter().find(|w| w.starts_with(lower.as_str())))
+        .copied()
 }
 
 /// A symmetric matrix of order `n` given as its lower triangle (rows separated
 /// by `|`) or in full; returned full, row-major.
 pub(crate) fn symmetric_matrix(token: &Token, n: usize) -> Result<Vec<f64>, String> {
-    let items = if token.quoted { split_items(&token.text)? } else { vec![*token] };
+    let items = if token.quoted {
+        split_items(token.text)?
+    } else {
+        vec![*token]
+    };
     let mut rows: Vec<Vec<f64>> = vec![Vec::new()];
     for item in &items {
         if item.text == "|" {
@@ -100,7 +122,9 @@ pub(crate) fn symmetric_matrix(token: &Token, n: usize) -> Result<Vec<f64>, Stri
         let lower = rows.iter().enumerate().all(|(i, row)| row.len() == i + 1);
         let square = rows.iter().all(|row| row.len() == n);
         if !lower && !square {
-            return Err(format!("matrix rows must have 1..{n} values (lower triangle) or {n} values each"));
+            return Err(format!(
+                "matrix rows must have 1..{n} values (lower triangle) or {n} values each"
+            ));
         }
         for (i, row) in rows.iter().enumerate() {
             for j in 0..=i {
@@ -131,7 +155,10 @@ pub(crate) fn symmetric_matrix(token: &Token, n: usize) -> Result<Vec<f64>, Stri
         }
         Ok(full)
     } else {
-        Err(format!("matrix of order {n} needs {lower_len} (lower triangle) or {} values, got {total}", n * n))
+        Err(format!(
+            "matrix of order {n} needs {lower_len} (lower triangle) or {} values, got {total}",
+            n * n
+        ))
     }
 }
 
@@ -148,7 +175,9 @@ pub(crate) fn bus(text: &str) -> Result<BusRef, String> {
         if part.is_empty() {
             continue;
         }
-        let node: usize = part.parse().map_err(|_| format!("`{part}` in bus `{text}` is not a node number"))?;
+        let node: usize = part
+            .parse()
+            .map_err(|_| format!("`{part}` in bus `{text}` is not a node number"))?;
         if node > 1000 {
             return Err(format!("node {node} in bus `{text}` is out of range"));
         }
@@ -180,7 +209,11 @@ pub(crate) fn length_unit(text: &str) -> Result<LengthUnit, String> {
         "in" | "inch" | "inches" => LengthUnit::In,
         "cm" => LengthUnit::Cm,
         "mm" => LengthUnit::Mm,
-        _ => return Err(format!("`{text}` is not a length unit (none, mi, kft, km, m, ft, in, cm, mm)")),
+        _ => {
+            return Err(format!(
+                "`{text}` is not a length unit (none, mi, kft, km, m, ft, in, cm, mm)"
+            ))
+        }
     })
 }
 
@@ -205,15 +238,30 @@ mod tests {
 
     #[test]
     fn buses() {
-        assert_eq!(bus("RG60.1.2.3").unwrap(), BusRef { bus: "rg60".into(), nodes: vec![1, 2, 3] });
-        assert_eq!(bus("SourceBus").unwrap(), BusRef { bus: "sourcebus".into(), nodes: vec![] });
+        assert_eq!(
+            bus("RG60.1.2.3").unwrap(),
+            BusRef {
+                bus: "rg60".into(),
+                nodes: vec![1, 2, 3]
+            }
+        );
+        assert_eq!(
+            bus("SourceBus").unwrap(),
+            BusRef {
+                bus: "sourcebus".into(),
+                nodes: vec![]
+            }
+        );
         assert!(bus(".1").is_err());
         assert!(bus("a.x").is_err());
     }
 
     #[test]
     fn arrays_accept_commas_and_rpn_items() {
-        assert_eq!(numbers(&quoted("115, 4.16, .48")).unwrap(), vec![115.0, 4.16, 0.48]);
+        assert_eq!(
+            numbers(&quoted("115, 4.16, .48")).unwrap(),
+            vec![115.0, 4.16, 0.48]
+        );
         assert_eq!(numbers(&quoted("(1 2 +) 4")).unwrap(), vec![3.0, 4.0]);
     }
 }

@@ -13,7 +13,10 @@ fn error(script: &str) -> ReadError {
 fn assert_message(script: &str, expected_prefix: &str, contains: &[&str]) {
     let e = error(script);
     let text = e.to_string();
-    assert!(text.starts_with(expected_prefix), "`{text}` should start with `{expected_prefix}`");
+    assert!(
+        text.starts_with(expected_prefix),
+        "`{text}` should start with `{expected_prefix}`"
+    );
     for part in contains {
         assert!(text.contains(part), "`{text}` should mention `{part}`");
     }
@@ -23,12 +26,20 @@ const C: &str = "New Circuit.t\n";
 
 #[test]
 fn unknown_class() {
-    assert_message(&format!("{C}\nNew Lime.l1 bus1=a\n"), "bad.dss:3: ", &["unknown class `Lime`"]);
+    assert_message(
+        &format!("{C}\nNew Lime.l1 bus1=a\n"),
+        "bad.dss:3: ",
+        &["unknown class `Lime`"],
+    );
 }
 
 #[test]
 fn unsupported_class_is_named() {
-    assert_message(&format!("{C}New Generator.g1 kW=5\n"), "bad.dss:2: generator.g1: ", &["not supported"]);
+    assert_message(
+        &format!("{C}New Generator.g1 kW=5\n"),
+        "bad.dss:2: generator.g1: ",
+        &["not supported"],
+    );
 }
 
 #[test]
@@ -36,73 +47,193 @@ fn unknown_property() {
     let e = error(&format!("{C}New Load.a kW=1 kwatts=5\n"));
     assert_eq!(e.location.line, 2);
     assert_eq!(e.element.as_deref(), Some("load.a"));
-    assert_eq!(e.to_string(), "bad.dss:2: load.a: unknown property `kwatts` for class Load");
+    assert_eq!(
+        e.to_string(),
+        "bad.dss:2: load.a: unknown property `kwatts` for class Load"
+    );
 }
 
 #[test]
 fn bad_number_names_element_and_property() {
-    assert_message(&format!("{C}New Load.x kW=abc\n"), "bad.dss:2: load.x: ", &["kw=abc", "not a number"]);
-    assert_message(&format!("{C}New Line.l length=(1 2 foo)\n"), "bad.dss:2: line.l: ", &["length", "foo"]);
-    assert_message(&format!("{C}New Load.x model=9\n"), "bad.dss:2: load.x: ", &["model"]);
-    assert_message(&format!("{C}New Load.x phases=0\n"), "bad.dss:2: load.x: ", &["phases"]);
-    assert_message(&format!("{C}New Load.x conn=zigzag\n"), "bad.dss:2: load.x: ", &["conn"]);
-    assert_message(&format!("{C}New Line.x bus1=a.b\n"), "bad.dss:2: line.x: ", &["bus1"]);
-    assert_message(&format!("{C}New LineCode.m nphases=3 rmatrix=[1 | 2 3]\n"), "bad.dss:2: linecode.m: ", &["rmatrix"]);
+    assert_message(
+        &format!("{C}New Load.x kW=abc\n"),
+        "bad.dss:2: load.x: ",
+        &["kw=abc", "not a number"],
+    );
+    assert_message(
+        &format!("{C}New Line.l length=(1 2 foo)\n"),
+        "bad.dss:2: line.l: ",
+        &["length", "foo"],
+    );
+    assert_message(
+        &format!("{C}New Load.x model=9\n"),
+        "bad.dss:2: load.x: ",
+        &["model"],
+    );
+    assert_message(
+        &format!("{C}New Load.x phases=0\n"),
+        "bad.dss:2: load.x: ",
+        &["phases"],
+    );
+    assert_message(
+        &format!("{C}New Load.x conn=zigzag\n"),
+        "bad.dss:2: load.x: ",
+        &["conn"],
+    );
+    assert_message(
+        &format!("{C}New Line.x bus1=a.b\n"),
+        "bad.dss:2: line.x: ",
+        &["bus1"],
+    );
+    assert_message(
+        &format!("{C}New LineCode.m nphases=3 rmatrix=[1 | 2 3]\n"),
+        "bad.dss:2: linecode.m: ",
+        &["rmatrix"],
+    );
 }
 
 #[test]
 fn missing_redirect_file() {
-    assert_message(&format!("{C}! x\nRedirect nowhere.dss\n"), "bad.dss:3: ", &["nowhere.dss"]);
-    assert_message(&format!("{C}BusCoords nowhere.csv\n"), "bad.dss:2: ", &["nowhere.csv"]);
+    assert_message(
+        &format!("{C}! x\nRedirect nowhere.dss\n"),
+        "bad.dss:3: ",
+        &["nowhere.dss"],
+    );
+    assert_message(
+        &format!("{C}BusCoords nowhere.csv\n"),
+        "bad.dss:2: ",
+        &["nowhere.csv"],
+    );
 }
 
 #[test]
 fn errors_inside_included_files_name_that_file() {
     let files = MemoryFiles::new().with("sub/inner.dss", "\n\nNew Load.z kW=x\n");
     let e = read_str(&format!("{C}Redirect sub/inner.dss\n"), "outer.dss", &files).unwrap_err();
-    assert_eq!(e.to_string(), "sub/inner.dss:3: load.z: kw=x: `x` is not a number");
+    assert_eq!(
+        e.to_string(),
+        "sub/inner.dss:3: load.z: kw=x: `x` is not a number"
+    );
 }
 
 #[test]
 fn redirect_loops_are_stopped() {
-    let files = MemoryFiles::new().with("a.dss", "Redirect b.dss\n").with("b.dss", "Redirect a.dss\n");
+    let files = MemoryFiles::new()
+        .with("a.dss", "Redirect b.dss\n")
+        .with("b.dss", "Redirect a.dss\n");
     let e = read_str("Redirect a.dss\n", "main.dss", &files).unwrap_err();
     assert!(e.message.contains("deep"), "{e}");
 }
 
 #[test]
 fn unterminated_quote_and_comment() {
-    assert_message(&format!("{C}New Transformer.t kvs=[1 2\n"), "bad.dss:2: ", &["unterminated quote"]);
-    assert_message(&format!("{C}New Load.a bus1=\"x\n"), "bad.dss:2: ", &["unterminated quote"]);
-    assert_message(&format!("{C}New Load.a\n/* open\nNew Load.b\n"), "bad.dss:3: ", &["unterminated block comment"]);
+    assert_message(
+        &format!("{C}New Transformer.t kvs=[1 2\n"),
+        "bad.dss:2: ",
+        &["unterminated quote"],
+    );
+    assert_message(
+        &format!("{C}New Load.a bus1=\"x\n"),
+        "bad.dss:2: ",
+        &["unterminated quote"],
+    );
+    assert_message(
+        &format!("{C}New Load.a\n/* open\nNew Load.b\n"),
+        "bad.dss:3: ",
+        &["unterminated block comment"],
+    );
 }
 
 #[test]
 fn edit_of_a_missing_element() {
-    assert_message(&format!("{C}Edit Load.ghost kW=1\n"), "bad.dss:2: load.ghost: ", &["no such element"]);
-    assert_message(&format!("{C}Load.ghost.kW=1\n"), "bad.dss:2: load.ghost: ", &["no such element"]);
-    assert_message(&format!("{C}~ kW=1\n").replace(C, ""), "bad.dss:1: ", &["continues nothing"]);
+    assert_message(
+        &format!("{C}Edit Load.ghost kW=1\n"),
+        "bad.dss:2: load.ghost: ",
+        &["no such element"],
+    );
+    assert_message(
+        &format!("{C}Load.ghost.kW=1\n"),
+        "bad.dss:2: load.ghost: ",
+        &["no such element"],
+    );
+    assert_message(
+        &format!("{C}~ kW=1\n").replace(C, ""),
+        "bad.dss:1: ",
+        &["continues nothing"],
+    );
 }
 
 #[test]
 fn unknown_commands_and_set_options() {
-    assert_message(&format!("{C}Frobnicate now\n"), "bad.dss:2: ", &["unknown command `Frobnicate`"]);
-    assert_message(&format!("{C}Set frobnicate=1\n"), "bad.dss:2: ", &["unknown option `frobnicate`"]);
-    assert_message(&format!("{C}Set cktmodel=positive\n"), "bad.dss:2: ", &["not supported"]);
-    assert_message(&format!("{C}Set controlmode=sometimes\n"), "bad.dss:2: ", &["controlmode"]);
-    assert_message(&format!("{C}Set tolerance\n"), "bad.dss:2: ", &["option=value"]);
-    assert_message(&format!("{C}Open Line.x 1\n"), "bad.dss:2: ", &["not supported"]);
+    assert_message(
+        &format!("{C}Frobnicate now\n"),
+        "bad.dss:2: ",
+        &["unknown command `Frobnicate`"],
+    );
+    assert_message(
+        &format!("{C}Set frobnicate=1\n"),
+        "bad.dss:2: ",
+        &["unknown option `frobnicate`"],
+    );
+    assert_message(
+        &format!("{C}Set cktmodel=positive\n"),
+        "bad.dss:2: ",
+        &["not supported"],
+    );
+    assert_message(
+        &format!("{C}Set controlmode=sometimes\n"),
+        "bad.dss:2: ",
+        &["controlmode"],
+    );
+    assert_message(
+        &format!("{C}Set tolerance\n"),
+        "bad.dss:2: ",
+        &["option=value"],
+    );
+    assert_message(
+        &format!("{C}Open Line.x 1\n"),
+        "bad.dss:2: ",
+        &["not supported"],
+    );
 }
 
 #[test]
 fn references_to_undefined_things() {
-    assert_message(&format!("{C}New Line.l linecode=nope\n"), "bad.dss:2: line.l: ", &["line code `nope`"]);
-    assert_message(&format!("{C}New Transformer.t xfmrcode=nope\n"), "bad.dss:2: transformer.t: ", &["XfmrCode `nope`"]);
-    assert_message(&format!("{C}New Load.a daily=nope\n"), "bad.dss:2: load.a: ", &["load shape `nope`"]);
-    assert_message(&format!("{C}New Load.a like=nope\n"), "bad.dss:2: load.a: ", &["like=nope"]);
-    assert_message(&format!("{C}New Load.a like=a\n"), "bad.dss:2: load.a: ", &["itself"]);
-    assert_message(&format!("{C}New RegControl.r transformer=nope\n"), "bad.dss:2: regcontrol.r: ", &["transformer `nope`"]);
-    assert_message(&format!("{C}New CapControl.c element=line.x capacitor=nope\n"), "bad.dss:2: capcontrol.c: ", &["capacitor `nope`"]);
+    assert_message(
+        &format!("{C}New Line.l linecode=nope\n"),
+        "bad.dss:2: line.l: ",
+        &["line code `nope`"],
+    );
+    assert_message(
+        &format!("{C}New Transformer.t xfmrcode=nope\n"),
+        "bad.dss:2: transformer.t: ",
+        &["XfmrCode `nope`"],
+    );
+    assert_message(
+        &format!("{C}New Load.a daily=nope\n"),
+        "bad.dss:2: load.a: ",
+        &["load shape `nope`"],
+    );
+    assert_message(
+        &format!("{C}New Load.a like=nope\n"),
+        "bad.dss:2: load.a: ",
+        &["like=nope"],
+    );
+    assert_message(
+        &format!("{C}New Load.a like=a\n"),
+        "bad.dss:2: load.a: ",
+        &["itself"],
+    );
+    assert_message(
+        &format!("{C}New RegControl.r transformer=nope\n"),
+        "bad.dss:2: regcontrol.r: ",
+        &["transformer `nope`"],
+    );
+    assert_message(
+        &format!("{C}New CapControl.c element=line.x capacitor=nope\n"),
+        "bad.dss:2: capcontrol.c: ",
+        &["capacitor `nope`"],
+    );
 }
 
 #[test]
@@ -113,12 +244,20 @@ fn elements_need_a_circuit_first() {
 #[test]
 fn too_many_positional_values() {
     // `like` is Load's last property; a value after it has nowhere to go.
-    assert_message(&format!("{C}New Load.y\nNew Load.x like=y 5\n"), "bad.dss:3: load.x: ", &["no property is left"]);
+    assert_message(
+        &format!("{C}New Load.y\nNew Load.x like=y 5\n"),
+        "bad.dss:3: load.x: ",
+        &["no property is left"],
+    );
 }
 
 #[test]
 fn wdg_out_of_range() {
-    assert_message(&format!("{C}New Transformer.t wdg=3\n"), "bad.dss:2: transformer.t: ", &["wdg=3"]);
+    assert_message(
+        &format!("{C}New Transformer.t wdg=3\n"),
+        "bad.dss:2: transformer.t: ",
+        &["wdg=3"],
+    );
 }
 
 #[test]

@@ -9,7 +9,10 @@ use ogg_dss::{Circuit, Connection, ImpedanceData, MemoryFiles};
 fn numbers(text: &str) -> Vec<f64> {
     text.split(|c: char| c.is_whitespace() || matches!(c, ',' | '[' | ']' | '(' | ')' | '|'))
         .filter(|s| !s.is_empty())
-        .map(|s| s.parse().unwrap_or_else(|_| panic!("`{s}` in `{text}` is not a number")))
+        .map(|s| {
+            s.parse()
+                .unwrap_or_else(|_| panic!("`{s}` in `{text}` is not a number"))
+        })
         .collect()
 }
 
@@ -55,7 +58,8 @@ fn query(c: &Circuit, q: &str) -> Value {
         }
         "transformer" => {
             let t = c.transformers.iter().find(|t| t.name == name).expect(q);
-            let per = |f: &dyn Fn(&ogg_dss::Winding) -> f64| list(t.windings.iter().map(f).collect());
+            let per =
+                |f: &dyn Fn(&ogg_dss::Winding) -> f64| list(t.windings.iter().map(f).collect());
             match prop {
                 "kvs" => per(&|w| w.kv),
                 "kvas" => per(&|w| w.kva),
@@ -73,7 +77,10 @@ fn query(c: &Circuit, q: &str) -> Value {
                         .iter()
                         .map(|w| {
                             let mut s = w.bus.bus.clone();
-                            w.bus.nodes.iter().for_each(|n| s.push_str(&format!(".{n}")));
+                            w.bus
+                                .nodes
+                                .iter()
+                                .for_each(|n| s.push_str(&format!(".{n}")));
                             s
                         })
                         .collect();
@@ -81,7 +88,11 @@ fn query(c: &Circuit, q: &str) -> Value {
                 }
                 "conns" => Value::Text(format!(
                     "[{}, ]",
-                    t.windings.iter().map(|w| conn(w.conn)).collect::<Vec<_>>().join(", ")
+                    t.windings
+                        .iter()
+                        .map(|w| conn(w.conn))
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 )),
                 _ => panic!("no query for {q}"),
             }
@@ -180,10 +191,23 @@ fn line_totals(line: &ogg_dss::Line) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
     let n = line.phases;
     let (r, x, c) = match &line.impedance.data {
         ImpedanceData::Matrix { r, x, c_nf } => (r.clone(), x.clone(), c_nf.clone()),
-        ImpedanceData::Sequence { r1, x1, r0, x0, c1_nf, c0_nf } => {
+        ImpedanceData::Sequence {
+            r1,
+            x1,
+            r0,
+            x0,
+            c1_nf,
+            c0_nf,
+        } => {
             let build = |s1: f64, s0: f64| -> Vec<f64> {
-                let (diag, off) = if n == 1 { (s1, 0.0) } else { ((2.0 * s1 + s0) / 3.0, (s0 - s1) / 3.0) };
-                (0..n * n).map(|k| if k / n == k % n { diag } else { off }).collect()
+                let (diag, off) = if n == 1 {
+                    (s1, 0.0)
+                } else {
+                    ((2.0 * s1 + s0) / 3.0, (s0 - s1) / 3.0)
+                };
+                (0..n * n)
+                    .map(|k| if k / n == k % n { diag } else { off })
+                    .collect()
             };
             (build(*r1, *r0), build(*x1, *x0), build(*c1_nf, *c0_nf))
         }
@@ -192,7 +216,11 @@ fn line_totals(line: &ogg_dss::Line) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
         (Some(data), Some(length)) => length / data,
         _ => 1.0,
     };
-    let total = |v: Vec<f64>| v.into_iter().map(|e| e * line.length * per_length).collect();
+    let total = |v: Vec<f64>| {
+        v.into_iter()
+            .map(|e| e * line.length * per_length)
+            .collect()
+    };
     (total(r), total(x), total(c))
 }
 
@@ -202,7 +230,8 @@ fn close(a: f64, b: f64, scale: f64) -> bool {
 
 #[test]
 fn small_scripts_match_opendss() {
-    let fixture: serde_json::Value = serde_json::from_str(include_str!("data/opendss_semantics.json")).expect("fixture");
+    let fixture: serde_json::Value =
+        serde_json::from_str(include_str!("data/opendss_semantics.json")).expect("fixture");
     let mut checked = 0;
     for case in fixture["cases"].as_array().expect("cases") {
         let title = case["title"].as_str().unwrap_or("");
@@ -214,26 +243,50 @@ fn small_scripts_match_opendss() {
             match query(&circuit, q) {
                 Value::Numbers(ours) => {
                     let theirs = numbers(expected);
-                    assert_eq!(ours.len(), theirs.len(), "{title}: {q}: ours {ours:?}, OpenDSS {expected}");
+                    assert_eq!(
+                        ours.len(),
+                        theirs.len(),
+                        "{title}: {q}: ours {ours:?}, OpenDSS {expected}"
+                    );
                     for (a, b) in ours.iter().zip(&theirs) {
-                        assert!(close(*a, *b, 1e-12), "{title}: {q}: ours {ours:?}, OpenDSS {expected}");
+                        assert!(
+                            close(*a, *b, 1e-12),
+                            "{title}: {q}: ours {ours:?}, OpenDSS {expected}"
+                        );
                     }
                 }
-                Value::Text(ours) => assert_eq!(ours.to_lowercase(), expected.to_lowercase(), "{title}: {q}"),
+                Value::Text(ours) => {
+                    assert_eq!(ours.to_lowercase(), expected.to_lowercase(), "{title}: {q}")
+                }
             }
             checked += 1;
         }
         for (name, totals) in case["line_totals"].as_object().expect("line_totals") {
-            let line = circuit.lines.iter().find(|l| &l.name == name).unwrap_or_else(|| panic!("{title}: line {name}"));
+            let line = circuit
+                .lines
+                .iter()
+                .find(|l| &l.name == name)
+                .unwrap_or_else(|| panic!("{title}: line {name}"));
             let (r, x, c) = line_totals(line);
             let get = |key: &str| -> Vec<f64> {
-                totals[key].as_array().expect(key).iter().map(|v| v.as_f64().unwrap_or(f64::NAN)).collect()
+                totals[key]
+                    .as_array()
+                    .expect(key)
+                    .iter()
+                    .map(|v| v.as_f64().unwrap_or(f64::NAN))
+                    .collect()
             };
-            let scale = get("z_re").iter().chain(get("z_im").iter()).fold(0.0f64, |m, v| m.max(v.abs()));
+            let scale = get("z_re")
+                .iter()
+                .chain(get("z_im").iter())
+                .fold(0.0f64, |m, v| m.max(v.abs()));
             for (ours, key) in [(r, "z_re"), (x, "z_im")] {
                 let theirs = get(key);
                 for (a, b) in ours.iter().zip(&theirs) {
-                    assert!((a - b).abs() <= 1e-7 * scale, "{title}: line {name} {key}: ours {ours:?}, OpenDSS {theirs:?}");
+                    assert!(
+                        (a - b).abs() <= 1e-7 * scale,
+                        "{title}: line {name} {key}: ours {ours:?}, OpenDSS {theirs:?}"
+                    );
                 }
             }
             // C comes out of Y11 − Yseries, so for very short lines (switches) it is
@@ -241,7 +294,10 @@ fn small_scripts_match_opendss() {
             let theirs = get("c_total_nf");
             let cscale = theirs.iter().fold(0.0f64, |m, v| m.max(v.abs()));
             for (a, b) in c.iter().zip(&theirs) {
-                assert!((a - b).abs() <= 1e-6 * cscale + 0.01, "{title}: line {name} C: ours {c:?}, OpenDSS {theirs:?}");
+                assert!(
+                    (a - b).abs() <= 1e-6 * cscale + 0.01,
+                    "{title}: line {name} C: ours {c:?}, OpenDSS {theirs:?}"
+                );
             }
             checked += 1;
         }

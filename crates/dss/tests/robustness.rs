@@ -26,12 +26,76 @@ impl Rng {
 }
 
 const SYNTAX: &[&str] = &[
-    "\"", "'", "(", ")", "[", "]", "{", "}", "|", "=", "~", "!", "//", "/*", "*/", ".", ",", " ", "\n", "\r\n", "\t",
-    "0", "-1", "1e308", "nan", "(1 0 /)", "( sqrt)", "=(", "New ", "Edit ", "~ ", "More ", "Set ", "Redirect ",
-    "Compile ", "Clear\n", "calcv\n", "Solve\n", "like=", "wdg=", "wdg=9 ", "windings=", "windings=1000 ",
-    "phases=", "phases=99 ", "switch=y ", "linecode=", "xfmrcode=", "kW=", "pf=0 ", "kvar=", "buses=[", "kvs=(",
-    "rmatrix=(1 | 2 3)", "npts=100000 ", "numsteps=", "mult=(file=", "daily=", "Transformer.", "Load.", "Line.",
-    "LineCode.", "Capacitor.", "RegControl.", "LoadShape.", "EnergyMeter.", "object=circuit.x ", ".1.2.3", "é", "\u{0}",
+    "\"",
+    "'",
+    "(",
+    ")",
+    "[",
+    "]",
+    "{",
+    "}",
+    "|",
+    "=",
+    "~",
+    "!",
+    "//",
+    "/*",
+    "*/",
+    ".",
+    ",",
+    " ",
+    "\n",
+    "\r\n",
+    "\t",
+    "0",
+    "-1",
+    "1e308",
+    "nan",
+    "(1 0 /)",
+    "( sqrt)",
+    "=(",
+    "New ",
+    "Edit ",
+    "~ ",
+    "More ",
+    "Set ",
+    "Redirect ",
+    "Compile ",
+    "Clear\n",
+    "calcv\n",
+    "Solve\n",
+    "like=",
+    "wdg=",
+    "wdg=9 ",
+    "windings=",
+    "windings=1000 ",
+    "phases=",
+    "phases=99 ",
+    "switch=y ",
+    "linecode=",
+    "xfmrcode=",
+    "kW=",
+    "pf=0 ",
+    "kvar=",
+    "buses=[",
+    "kvs=(",
+    "rmatrix=(1 | 2 3)",
+    "npts=100000 ",
+    "numsteps=",
+    "mult=(file=",
+    "daily=",
+    "Transformer.",
+    "Load.",
+    "Line.",
+    "LineCode.",
+    "Capacitor.",
+    "RegControl.",
+    "LoadShape.",
+    "EnergyMeter.",
+    "object=circuit.x ",
+    ".1.2.3",
+    "é",
+    "\u{0}",
 ];
 
 fn mutate(rng: &mut Rng, text: &str) -> String {
@@ -72,7 +136,9 @@ fn corpora() -> Vec<(String, MemoryFiles)> {
         ("ieee37", "ieee37.dss"),
     ] {
         let folder = shared.join("feeders").join(dir);
-        let Ok(entries) = std::fs::read_dir(&folder) else { continue };
+        let Ok(entries) = std::fs::read_dir(&folder) else {
+            continue;
+        };
         let mut files = MemoryFiles::new();
         for entry in entries.flatten() {
             if let Ok(text) = std::fs::read_to_string(entry.path()) {
@@ -107,7 +173,9 @@ fn mutated_scripts_never_panic() {
     let mut errors = 0;
     let mut first_unreadable = Vec::new();
     for (master, files) in &corpora {
-        let original = ogg_dss::FileSource::read(files, master, "").expect("master").1;
+        let original = ogg_dss::FileSource::read(files, master, "")
+            .expect("master")
+            .1;
         // The unmutated script must read.
         if let Err(e) = ogg_dss::read_str(&original, master, files) {
             first_unreadable.push(format!("{master}: {e}"));
@@ -116,7 +184,9 @@ fn mutated_scripts_never_panic() {
     assert!(first_unreadable.is_empty(), "{first_unreadable:?}");
     for i in 0..iterations {
         let (master, files) = &corpora[i % corpora.len()];
-        let original = ogg_dss::FileSource::read(files, master, "").expect("master").1;
+        let original = ogg_dss::FileSource::read(files, master, "")
+            .expect("master")
+            .1;
         let mutated = mutate(&mut rng, &original);
         // Sometimes mutate an included file instead.
         let mut files = files.clone();
@@ -132,9 +202,14 @@ fn mutated_scripts_never_panic() {
             Ok(Err(e)) => {
                 errors += 1;
                 let text = e.to_string();
-                assert!(text.contains(':') && e.location.line > 0 || e.location.line == 0, "{text}");
+                assert!(
+                    text.contains(':') && e.location.line > 0 || e.location.line == 0,
+                    "{text}"
+                );
             }
-            Err(_) => panic!("iteration {i}: read_str panicked on a mutation of {master}:\n{mutated}"),
+            Err(_) => {
+                panic!("iteration {i}: read_str panicked on a mutation of {master}:\n{mutated}")
+            }
         }
     }
     eprintln!("{iterations} mutated scripts read without panic ({errors} gave errors)");
