@@ -40,6 +40,9 @@ pub const BUILT_IN_TOML: &str = include_str!("../../../scenarios/uc1.toml");
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Uc1Config {
+    /// Marks the file as a UC1 scenario for `ogg run FILE` (must be "uc1" if given).
+    #[serde(default)]
+    pub scenario: Option<String>,
     #[serde(default = "default_name")]
     pub name: String,
     /// Built-in feeder name or OpenDSS script (relative paths: to the TOML file).
@@ -162,7 +165,13 @@ pub struct LimitConfig {
 
 impl Uc1Config {
     pub fn from_toml(text: &str, file: &str) -> Result<Self, MarketError> {
-        toml::from_str(text).map_err(|e| MarketError::Input(format!("{file}: {e}")))
+        let cfg: Uc1Config = toml::from_str(text).map_err(|e| MarketError::Input(format!("{file}: {e}")))?;
+        if let Some(kind) = &cfg.scenario {
+            if kind != "uc1" {
+                return Err(MarketError::Input(format!("{file}: scenario = \"{kind}\" is not a UC1 scenario")));
+            }
+        }
+        Ok(cfg)
     }
     pub fn built_in() -> Self {
         Self::from_toml(BUILT_IN_TOML, "scenarios/uc1.toml").expect("the built-in UC1 scenario parses")
@@ -818,6 +827,15 @@ fn sweep_figure(cfg: &Uc1Config, res: &Uc1Results) -> String {
     p.marker(8.0, 6.64, PALETTE[1], "paper 8 %: 6.64");
     p.marker(75.0, 5.28, PALETTE[1], "paper 75 %: 5.28");
     svg::document(680.0, 410.0, &[p], "")
+}
+
+/// Whether a TOML text is a UC1 scenario (top-level `scenario = "uc1"`), so
+/// that `ogg run FILE` can hand it to [`run_scenario`].
+pub fn is_uc1_toml(text: &str) -> bool {
+    text.lines().any(|l| {
+        let l = l.split('#').next().unwrap_or("").trim();
+        l.starts_with("scenario") && l.contains('=') && l.split('=').nth(1).is_some_and(|v| v.trim().trim_matches('"') == "uc1")
+    })
 }
 
 /// `ogg run uc1` in one call: reads the scenario (`None`: the built-in one),

@@ -64,3 +64,28 @@ fn strategic_producers_raise_prices_over_rounds() {
     assert_eq!(prices.len(), 5);
     assert!(prices.windows(2).all(|w| w[1] > w[0]), "{prices:?}");
 }
+
+#[test]
+fn hill_climbing_producer_learns_that_markups_do_not_pay_as_a_price_taker() {
+    // The head's flat 10 ¢/kWh sets the price; marking up only loses sales, so
+    // the hill climber keeps turning back towards 0.
+    let net = RadialNetwork::from_edges(&["a".to_string()], "a", &[]).unwrap();
+    let market = AuctionMarket::default().with_network(net).with_rounds(12);
+    let agents: Vec<Box<dyn Agent>> = vec![
+        Box::new(Producer::flat("head", "a", 100.0, 10.0)),
+        Box::new(Producer::new("learner", "a", 20.0, 2.0, 12.0, OfferStrategy::HillClimb { step: 0.05, max: 1.0 })),
+        Box::new(Consumer::new("d", "a", 30.0, 0.1, 50.0, 40.0)),
+    ];
+    let mut env = Environment::new(Box::new(DoNothingGrid::new(3600.0)), Box::new(market), agents);
+    env.reset(None).unwrap();
+    env.step().unwrap();
+    let rec = env.recorder().records();
+    let markups: Vec<f64> = rec
+        .rows()
+        .filter(|r| r.agent == "learner")
+        .map(|r| r.extra.iter().find(|(n, _)| n == "markup").map(|(_, v)| *v).unwrap())
+        .collect();
+    assert_eq!(markups.len(), 12);
+    assert!(markups.iter().all(|&m| (0.0..=0.1 + 1e-12).contains(&m)), "{markups:?}");
+    assert!(markups.iter().any(|&m| m > 0.0), "it explores: {markups:?}");
+}
