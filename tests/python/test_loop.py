@@ -413,3 +413,22 @@ def test_rust_only_environments_step_in_threads():
     np.testing.assert_array_equal(results[0], results[2])
     np.testing.assert_array_equal(results[1], results[3])
     assert not np.array_equal(results[0], results[1])
+
+
+def test_the_papers_usage():
+    from opengridgym import BaseAgent, BaseGrid, BaseMarket, DoNothingAgent, DoNothingGrid, DoNothingMarket, Environment
+
+    class MyAgent(BaseAgent):
+        def set_market_actions(self):
+            self.market_actions = [("bid", 30.0, 0.0, 5.0, 0.0)]
+
+        def set_grid_actions(self):
+            self.grid_actions = []
+
+    assert issubclass(MyAgent, BaseAgent) and BaseGrid and BaseMarket
+    env = Environment(DoNothingGrid(), DoNothingMarket(), [DoNothingAgent(), MyAgent()])
+    env.reset()
+    steps = [t for t in env.iterate()]
+    assert steps == list(range(96))  # one day of 15-minute steps, as in the paper's code
+    env.reset(seed=42)
+    assert [t for t in env.iterate(3)] == [0, 1, 2]
