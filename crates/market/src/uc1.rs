@@ -762,6 +762,7 @@ fn dispatch_figure(title: &str, run: &ExperimentRun) -> String {
     left.axes("Consumers: bids and dispatch", "quantity / nominal demand", "price (¢/kWh)", &svg::ticks(0.0, 1.0, 5), &svg::ticks(0.0, y_top, 5));
     let mut right = Panel::new(540.0, 40.0, 380.0, 300.0, (0.0, 1.05), (0.0, y_top));
     right.axes("Producers: offers and dispatch", "quantity / capacity", "price (¢/kWh)", &svg::ticks(0.0, 1.0, 5), &svg::ticks(0.0, y_top, 5));
+    let mut labelled = 0.0;
     for a in &rows {
         let [p_max, p_min, q_max, q_min] = a.curve;
         let c = color(a.price);
@@ -771,7 +772,9 @@ fn dispatch_figure(title: &str, run: &ExperimentRun) -> String {
         } else {
             right.polyline(&[(q_min / q_max, p_min), (1.0, p_max)], c, 1.5, false);
             right.dot(-a.quantity_kw / q_max, a.price, c, 4.0);
-            right.text(right.px(1.0) + 3.0, right.py(p_max) + 3.0, &a.agent, 10.0, "start");
+            // Stack the names: producers with equal curves would overprint.
+            right.text(right.px(1.0) + 3.0, right.py(p_max) + 3.0 + 11.0 * labelled, &a.agent, 10.0, "start");
+            labelled += 1.0;
         }
     }
     let legend = format!(
