@@ -43,6 +43,27 @@ pub struct ClearReport {
     pub files: Vec<PathBuf>,
 }
 
+impl ClearReport {
+    /// One-line JSON summary (what `ogg market clear` prints last; the Python
+    /// tests read `status`, `welfare` and `kkt_max` from it).
+    pub fn json(&self) -> String {
+        let (status, reason) = match &self.status {
+            Status::Cleared => ("cleared", String::new()),
+            Status::Infeasible { reason } => ("infeasible", reason.clone()),
+        };
+        format!(
+            "{{\"status\": \"{status}\", \"reason\": {reason:?}, \"buses\": {}, \"orders\": {}, \"welfare\": {:e}, \"rent\": {:e}, \"congested_lines\": {}, \"kkt_max\": {:e}, \"clear_s\": {:e}}}",
+            self.buses,
+            self.orders,
+            self.welfare,
+            self.congestion_rent,
+            self.congested_lines,
+            self.kkt.max(),
+            self.clear_seconds
+        )
+    }
+}
+
 /// `ogg market clear` with the default options (tree algorithm, nodal settlement).
 pub fn clear(feeder: &str, orders_csv: &Path, limits_csv: Option<&Path>, out: &Path) -> Result<ClearReport, MarketError> {
     clear_with(feeder, orders_csv, limits_csv, out, ClearOptions::default())

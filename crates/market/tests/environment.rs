@@ -89,3 +89,29 @@ fn hill_climbing_producer_learns_that_markups_do_not_pay_as_a_price_taker() {
     assert!(markups.iter().all(|&m| (0.0..=0.1 + 1e-12).contains(&m)), "{markups:?}");
     assert!(markups.iter().any(|&m| m > 0.0), "it explores: {markups:?}");
 }
+
+#[test]
+fn network_comes_from_the_distribution_grid_topology() {
+    // No network given: reset takes Grid::topology() of the IEEE 34 feeder,
+    // with a user limit on the head line; the dispatch then runs through the AC power flow.
+    let grid = ogg_grid::DistributionGrid::from_feeder("ieee34", 3600.0).unwrap();
+    let market = AuctionMarket::default().with_limits(vec![LimitOverride::between("800", "802", 100.0)]);
+    let agents: Vec<Box<dyn Agent>> = vec![
+        Box::new(Producer::flat("head", "800", 1000.0, 4.3)),
+        Box::new(Producer::new("local", "890", 500.0, 2.0, 12.0, OfferStrategy::Truthful)),
+        Box::new(Consumer::new("c890", "890", 450.0, 0.1, 50.0, 15.0).with_loads(vec!["s890".into()], 450.0)),
+    ];
+    let mut env = Environment::new(Box::new(grid), Box::new(market), agents);
+    env.reset(None).unwrap();
+    env.step().unwrap();
+    let m = env.market().as_any().downcast_ref::<AuctionMarket>().unwrap();
+    let net = m.network().unwrap();
+    assert!(net.len() >= 34, "{} buses", net.len());
+    assert_eq!(net.limit_kw[net.edge_between("800", "802").unwrap()], 100.0);
+    // 100 kW from the head, 350 kW locally: the local producer sets 890's price at 2 + 10·350/500 = 9.
+    let d = |i: usize| env.market().dispatch(i).unwrap();
+    assert!((d(0).quantity + 100.0).abs() < 1e-9);
+    assert!((d(1).quantity + 350.0).abs() < 1e-9 && (d(1).price - 9.0).abs() < 1e-9);
+    assert!((d(2).quantity - 450.0).abs() < 1e-9);
+    assert!(env.grid().state().converged);
+}
