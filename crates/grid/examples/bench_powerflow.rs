@@ -33,8 +33,8 @@ fn ms(t: Instant) -> f64 {
     t.elapsed().as_secs_f64() * 1e3
 }
 
-/// Runs `f` until at least `reps` samples and ~`budget_s` seconds, each sample
-/// timing `inner` calls; returns the median per call in ms.
+/// Runs `f` (which returns its own timing in ms) until at least `reps`
+/// samples and ~`budget_s` seconds; returns the median.
 fn bench<F: FnMut() -> f64>(reps: usize, budget_s: f64, mut f: F) -> f64 {
     let start = Instant::now();
     let mut samples = Vec::new();
@@ -78,22 +78,26 @@ fn measure(name: &str, make: &dyn Fn() -> ogg_dss::Circuit, reps: usize) -> Timi
     });
     let mut solved = compiled.clone();
     solved.solve().expect("solve");
-    // Inner loop of many re-solves per sample: a single one is microseconds.
-    let inner = (2000 / compiled.n_nodes().max(1)).clamp(1, 200);
+    let first_power = solved.total_power().0;
+    // Every load +1 % then Solve, cumulatively; back to the first solution
+    // (untimed) once the demand has grown by half, as the OpenDSS side does.
     let mut iterations_resolve = 0;
     let mut pf = solved.clone();
-    let resolve_ms = bench(reps, 0.5, || {
+    let mut since_check = 0;
+    let resolve_ms = bench(reps.max(50), 0.5, || {
         let t = Instant::now();
-        for _ in 0..inner {
-            pf.scale_loads(1.01);
-            let r = pf.solve().expect("re-solve");
-            iterations_resolve = r.iterations;
-            // Keep the demand from running away: back to the solved state now and then.
-            if pf.total_power().0 > 1.5 * solved.total_power().0 {
+        pf.scale_loads(1.01);
+        let r = pf.solve().expect("re-solve");
+        let dt = ms(t);
+        iterations_resolve = r.iterations;
+        since_check += 1;
+        if since_check >= 20 {
+            since_check = 0;
+            if pf.total_power().0 > 1.5 * first_power {
                 pf = solved.clone();
             }
         }
-        ms(t) / inner as f64
+        dt
     });
     Timing {
         name: name.to_string(),

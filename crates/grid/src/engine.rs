@@ -19,7 +19,8 @@ use ogg_dss::{Circuit, ControlMode, ElementClass, ElementRef};
 
 use crate::cmat::CMat;
 use crate::controls::{CapControlState, ControlQueue, RegControlState};
-use crate::elements::{self, load::LoadCalc, Yprims};
+use crate::elements::load::{LoadCalc, LoadY, MAX_LOAD_CONDUCTORS};
+use crate::elements::{self, Yprims};
 use crate::error::{GridError, NonConvergence};
 use crate::network::{grounded, Element, NodeMap};
 use crate::sparse::{Pattern, SparseLu};
@@ -72,9 +73,16 @@ pub(crate) struct CapacitorState {
     pub states: Vec<u8>,
 }
 
+/// A load as the injection loop sees it: everything inline, so the loop
+/// streams through one contiguous array.
 #[derive(Debug, Clone)]
 pub(crate) struct LoadState {
     pub elem: usize,
+    /// System node of each conductor (0 = ground).
+    pub nodes: [usize; MAX_LOAD_CONDUCTORS],
+    pub nconds: usize,
+    /// The Yprim stamped in the system Y (nominal at compile time).
+    pub ysys: LoadY,
     pub calc: LoadCalc,
     /// Nominal kW/kvar as defined in the circuit (restored by `reset_loads`).
     pub defined_kw: f64,
@@ -82,7 +90,7 @@ pub(crate) struct LoadState {
     /// Phase currents from the last injection calculation. Like OpenDSS,
     /// results report these (computed from the voltages of the iteration
     /// before the last) until the load is edited.
-    pub last_currents: Vec<C>,
+    pub last_currents: [C; 3],
     pub currents_valid: bool,
 }
 
@@ -121,6 +129,8 @@ pub struct PowerFlow {
     pub(crate) injections: Vec<BusInjection>,
     pub(crate) settings: Settings,
     pub(crate) voltage_bases: Vec<f64>,
+    /// Load index of each element (usize::MAX for non-loads).
+    elem_to_load: Vec<usize>,
     /// Normal rating (A) of each line element, by element index.
     line_amps: HashMap<usize, f64>,
     // Linear algebra: element entry → position in the CSC value array.
@@ -271,12 +281,31 @@ impl PowerFlow {
                     if l.phases == 0 || !(l.kv > 0.0) {
                         return Err(GridError::element(format!("Load.{}", l.name), &l.location, "needs phases > 0 and kV > 0"));
                     }
+                    if l.phases > 3 {
+                        return Err(GridError::element(format!("Load.{}", l.name), &l.location, "loads have at most 3 phases"));
+                    }
                     let calc = LoadCalc::new(l, settings.load_mult);
                     let full = calc.yprim();
+                    let ysys = LoadY::from_yprim(&calc, &full).ok_or_else(|| {
+                        GridError::element(format!("Load.{}", l.name), &l.location, "unsupported number of conductors")
+                    })?;
                     let yp = Yprims { series: elements::tiny_diagonal(&full), full };
                     let nconds = calc.nconds;
-                    elements.push(build_element(&mut nodes, ElementClass::Load, &l.name, r.index, &[&l.bus1], l.phases, nconds, yp));
-                    loads.push(LoadState { elem: idx, calc, defined_kw: l.kw, defined_kvar: l.kvar, last_currents: vec![C::new(0.0, 0.0); l.phases], currents_valid: false });
+                    let el = build_element(&mut nodes, ElementClass::Load, &l.name, r.index, &[&l.bus1], l.phases, nconds, yp);
+                    let mut load_nodes = [0usize; MAX_LOAD_CONDUCTORS];
+                    load_nodes[..nconds].copy_from_slice(&el.nodes);
+                    elements.push(el);
+                    loads.push(LoadState {
+                        elem: idx,
+                        nodes: load_nodes,
+                        nconds,
+                        ysys,
+                        calc,
+                        defined_kw: l.kw,
+                        defined_kvar: l.kvar,
+                        last_currents: [C::new(0.0, 0.0); 3],
+                        currents_valid: false,
+                    });
                 }
                 ElementClass::Capacitor => {
                     let c = &circuit.capacitors[r.index];
@@ -301,6 +330,10 @@ impl PowerFlow {
                 }
                 ElementClass::RegControl | ElementClass::CapControl => {}
             }
+        }
+        let mut elem_to_load = vec![usize::MAX; elements.len()];
+        for (i, l) in loads.iter().enumerate() {
+            elem_to_load[l.elem] = i;
         }
         let element_index: HashMap<(ElementClass, String), usize> =
             elements.iter().enumerate().map(|(i, e)| ((e.class, e.name.clone()), i)).collect();
@@ -368,6 +401,7 @@ impl PowerFlow {
             } else {
                 circuit.voltage_bases.clone()
             },
+            elem_to_load,
             line_amps,
             y_map,
             y_values: vec![C::new(0.0, 0.0); nnz],
@@ -482,20 +516,15 @@ impl PowerFlow {
     /// injections); remembers each load's phase currents.
     fn injection_currents(&mut self, out: &mut [C]) {
         out.copy_from_slice(&self.src_inj);
-        let mut vt = [C::new(0.0, 0.0); 8];
-        let mut yv = [C::new(0.0, 0.0); 8];
         let v = &self.v;
         for ld in &mut self.loads {
-            let e = &self.elements[ld.elem];
-            let nc = e.nconds;
-            if nc > 8 {
-                // Loads never have more than 4 conductors; guard anyway.
-                continue;
-            }
+            let nc = ld.nconds;
+            let mut vt = [C::new(0.0, 0.0); MAX_LOAD_CONDUCTORS];
             for k in 0..nc {
-                vt[k] = v[e.nodes[k]];
+                vt[k] = v[ld.nodes[k]];
             }
-            e.yprim.mul_vec(&vt[..nc], &mut yv[..nc]);
+            let mut yv = [C::new(0.0, 0.0); MAX_LOAD_CONDUCTORS];
+            ld.ysys.apply(&vt, &mut yv);
             let calc = &ld.calc;
             for i in 0..calc.phases {
                 let (j, vphase) = match calc.conn {
@@ -512,12 +541,11 @@ impl PowerFlow {
             }
             ld.currents_valid = true;
             for k in 0..nc {
-                let node = e.nodes[k];
-                if node != 0 {
-                    out[node] += yv[k];
-                }
+                out[ld.nodes[k]] += yv[k];
             }
         }
+        // Ground (index 0) collected the grounded conductors' terms: discard.
+        out[0] = C::new(0.0, 0.0);
         for inj in &self.injections {
             for &node in &inj.nodes {
                 let vn = v[node];
@@ -691,9 +719,15 @@ impl PowerFlow {
     // ----- edits -----------------------------------------------------------
 
     pub fn load_index(&self, name: &str) -> Option<usize> {
-        let key = name.strip_prefix("load.").or_else(|| name.strip_prefix("Load.")).unwrap_or(name).to_ascii_lowercase();
-        let e = *self.element_index.get(&(ElementClass::Load, key))?;
-        self.loads.iter().position(|l| l.elem == e)
+        let lower = name.to_ascii_lowercase();
+        let key = lower.strip_prefix("load.").unwrap_or(&lower);
+        let e = *self.element_index.get(&(ElementClass::Load, key.to_string()))?;
+        self.load_of_element(e)
+    }
+
+    /// The load index of an element index, if it is a load.
+    pub(crate) fn load_of_element(&self, e: usize) -> Option<usize> {
+        self.elem_to_load.get(e).copied().filter(|&l| l != usize::MAX)
     }
 
     pub fn n_loads(&self) -> usize {

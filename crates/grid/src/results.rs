@@ -16,7 +16,7 @@ pub fn element_currents(pf: &PowerFlow, e: usize) -> Vec<C> {
     let mut cur = vec![C::new(0.0, 0.0); vt.len()];
     match el.class {
         ElementClass::Load => {
-            let Some(ld) = pf.loads.iter().find(|l| l.elem == e) else { return cur };
+            let Some(ld) = pf.load_of_element(e).map(|i| &pf.loads[i]) else { return cur };
             let calc = &ld.calc;
             let nc = el.nconds;
             for i in 0..calc.phases {

@@ -375,6 +375,71 @@ impl LoadCalc {
     }
 }
 
+/// The load's Yprim in compact form, for the injection loop: Yprim·V with
+/// exactly the arithmetic of [`CMat::mul_vec`] on the full matrix (same
+/// products, same order), so Y and the injections stay consistent to the bit.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum LoadY {
+    /// Phase rows: a·V_i + b·V_n; neutral row: Σ b·V_i + c·V_n.
+    Wye { phases: usize, a: C, b: C, c: C },
+    /// Full matrix (at most 3 conductors).
+    Delta { nconds: usize, m: [C; 9] },
+}
+
+/// Most conductors a load can have (3 phases + neutral).
+pub const MAX_LOAD_CONDUCTORS: usize = 4;
+
+impl LoadY {
+    pub fn from_yprim(calc: &LoadCalc, y: &CMat) -> Option<Self> {
+        let nc = calc.nconds;
+        match calc.conn {
+            Connection::Wye => {
+                if nc > MAX_LOAD_CONDUCTORS {
+                    return None;
+                }
+                let n = nc - 1;
+                Some(LoadY::Wye { phases: calc.phases, a: y.get(0, 0), b: y.get(0, n), c: y.get(n, n) })
+            }
+            Connection::Delta => {
+                if nc > 3 {
+                    return None;
+                }
+                let mut m = [C::new(0.0, 0.0); 9];
+                for i in 0..nc {
+                    for j in 0..nc {
+                        m[i * 3 + j] = y.get(i, j);
+                    }
+                }
+                Some(LoadY::Delta { nconds: nc, m })
+            }
+        }
+    }
+
+    #[inline]
+    pub fn apply(&self, v: &[C; MAX_LOAD_CONDUCTORS], out: &mut [C; MAX_LOAD_CONDUCTORS]) {
+        match *self {
+            LoadY::Wye { phases, a, b, c } => {
+                let n = phases;
+                let mut sn = C::new(0.0, 0.0);
+                for i in 0..phases {
+                    out[i] = a * v[i] + b * v[n];
+                    sn += b * v[i];
+                }
+                out[n] = sn + c * v[n];
+            }
+            LoadY::Delta { nconds, m } => {
+                for i in 0..nconds {
+                    let mut s = C::new(0.0, 0.0);
+                    for j in 0..nconds {
+                        s += m[i * 3 + j] * v[j];
+                    }
+                    out[i] = s;
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -384,6 +449,34 @@ mod tests {
         l.set_nominal(1000.0, 500.0, 1.0);
         let v = C::new(pu * 1000.0, 0.0);
         (v * l.phase_current(v).conj()).re / 1000.0
+    }
+
+    #[test]
+    fn compact_yprim_product_is_bit_identical() {
+        let v = [C::new(2400.3, -13.7), C::new(-1203.9, -2077.1), C::new(-1195.2, 2081.4), C::new(0.37, -0.21)];
+        for (phases, conn) in [
+            (1, Connection::Wye),
+            (2, Connection::Wye),
+            (3, Connection::Wye),
+            (1, Connection::Delta),
+            (2, Connection::Delta),
+            (3, Connection::Delta),
+        ] {
+            for rneut in [-1.0, 0.0, 5.0] {
+                let mut l = LoadCalc::from_parts(phases, conn, 4.16, 1, (0.95, 1.05, 0.5), LoadStatus::Variable);
+                l.rneut = rneut;
+                l.xneut = 1.0;
+                l.set_nominal(123.4, 56.7, 1.0);
+                let y = l.yprim();
+                let compact = LoadY::from_yprim(&l, &y).unwrap();
+                let nc = l.nconds;
+                let mut full = [C::new(0.0, 0.0); 4];
+                y.mul_vec(&v[..nc], &mut full[..nc]);
+                let mut fast = [C::new(0.0, 0.0); 4];
+                compact.apply(&v, &mut fast);
+                assert_eq!(full[..nc], fast[..nc], "{phases} {conn:?} rneut {rneut}");
+            }
+        }
     }
 
     /// The numbers quoted in docs/opendss-semantics.md §2.
