@@ -241,3 +241,24 @@ fn deep_paths_and_reuse() {
         }
     }
 }
+
+#[test]
+fn a_zero_limit_islands_a_subtree() {
+    // Bus b is cut off (limit 0): it clears on its own curves, a on its own.
+    let n = net(&["a", "b", "c"], &[("a", "b", 0.0), ("b", "c", 50.0)]);
+    let orders = [
+        Order::sell("sa", "a", 10.0, 0.0, 10.0, 0.0),
+        Order::buy("da", "a", 10.0, 0.0, 10.0, 0.0),
+        Order::sell("sb", "b", 8.0, 2.0, 6.0, 0.0),
+        Order::buy("dc", "c", 12.0, 0.0, 12.0, 0.0),
+    ];
+    let (t, c, _) = both(&n, &orders);
+    // a: q = 5 at 5. b+c: supply p = 2 + q, demand p = 12 − q → q = 5 at 7.
+    for r in [&t, &c] {
+        assert!(r.is_cleared());
+        assert!(close(r.bus_price[0], 5.0, 1e-6), "{:?}", r.bus_price);
+        assert!(close(r.bus_price[1], 7.0, 1e-6) && close(r.bus_price[2], 7.0, 1e-6), "{:?}", r.bus_price);
+        assert!(r.flow[1].abs() < 1e-6 && close(r.flow[2], 5.0, 1e-6));
+        assert!(r.kkt.max() < 1e-5, "{:?}", r.kkt);
+    }
+}
