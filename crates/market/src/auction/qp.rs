@@ -14,7 +14,7 @@ use clarabel::solver::{
 
 use super::{PlacedOrder, Side, Status};
 use crate::error::MarketError;
-use crate::network::{RadialNetwork, NO_PARENT};
+use crate::network::RadialNetwork;
 
 /// A Clarabel problem for one network and one order pattern (same buses and
 /// sides in the same order); curves may change between solves.
@@ -112,8 +112,6 @@ impl QpAuction {
     pub(crate) fn solve(&mut self, orders: &[PlacedOrder]) -> Result<Result<QpSolution, Status>, MarketError> {
         let k = self.n_orders;
         let n = self.n_buses;
-        let nv = self.flow_var.len().max(k);
-        let _ = nv;
         let mut p_diag = Vec::with_capacity(k);
         let mut q = vec![0.0; self.solver.data.q.len()];
         let mut b = vec![0.0; self.solver.data.b.len()];
@@ -177,9 +175,4 @@ fn csc_from_columns(m: usize, cols: &[Vec<(usize, f64)>]) -> CscMatrix<f64> {
         colptr.push(rowval.len());
     }
     CscMatrix::new(m, cols.len(), colptr, rowval, nzval)
-}
-
-#[allow(dead_code)]
-fn _assert_parent_sentinel() -> usize {
-    NO_PARENT
 }

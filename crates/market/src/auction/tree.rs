@@ -364,11 +364,11 @@ pub(crate) fn quantities_from_prices(
         let theta = if hi_sum > lo_sum { ((t - lo_sum) / (hi_sum - lo_sum)).clamp(0.0, 1.0) } else { 0.5 };
         for &k in &ws.by_bus[i] {
             let c = &orders[k].curve;
-            quantity[k] = c.q_min + theta * (c.q_max - c.q_min);
-            if orders[k].side == super::Side::Sell {
-                // For a seller the range [−q_max, −q_min] runs the other way.
-                quantity[k] = c.q_max - theta * (c.q_max - c.q_min);
-            }
+            // A seller's range of net demand [−q_max, −q_min] runs the other way.
+            quantity[k] = match orders[k].side {
+                super::Side::Buy => c.q_min + theta * (c.q_max - c.q_min),
+                super::Side::Sell => c.q_max - theta * (c.q_max - c.q_min),
+            };
         }
         for &c in &children[i] {
             target[c] = sub_lo[c] + theta * (sub_hi[c] - sub_lo[c]);
