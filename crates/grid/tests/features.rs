@@ -3,7 +3,7 @@
 //! Isc-specified source, sequence line data with unit conversions, switch,
 //! series/shunt reactors, load models 3–8, fixed loads, LoadMult, a
 //! two-step capacitor bank under CapControl, a regulator) against OpenDSS's
-//! results for `data/features.dss`, stored in `data/features.json` by
+//! results for `data/features.dss` and `data/controls.dss`, stored as JSON by
 //! `data/make_fixtures.py` (OpenDSS 0.14.5 through dss-python).
 
 use std::path::Path;
@@ -16,12 +16,16 @@ fn data(name: &str) -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name)
 }
 
-fn fixture() -> Value {
-    serde_json::from_str(&std::fs::read_to_string(data("features.json")).unwrap()).unwrap()
+/// `features.dss` (element options) and `controls.dss` (every CapControl
+/// type, a ganged regulator with LDC and ptphase=max).
+const CASES: [&str; 2] = ["features", "controls"];
+
+fn fixture(case: &str) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(data(&format!("{case}.json"))).unwrap()).unwrap()
 }
 
-fn compiled() -> PowerFlow {
-    let c = ogg_dss::read_file(&data("features.dss")).unwrap();
+fn compiled(case: &str) -> PowerFlow {
+    let c = ogg_dss::read_file(&data(&format!("{case}.dss"))).unwrap();
     PowerFlow::new(&c).unwrap()
 }
 
@@ -74,22 +78,30 @@ fn check_state(pf: &PowerFlow, expected: &Value, what: &str, vtol: f64) {
 
 #[test]
 fn voltage_bases_match() {
-    let pf = compiled();
-    let f = fixture();
-    for (bus, kv) in pf.buses() {
-        let want = f["default"]["kv_base_ln"][&bus].as_f64().unwrap();
-        assert!((kv - want).abs() < 1e-9, "{bus}: {kv} vs {want}");
+    for case in CASES {
+        let pf = compiled(case);
+        let f = fixture(case);
+        for (bus, kv) in pf.buses() {
+            let want = f["default"]["kv_base_ln"][&bus].as_f64().unwrap();
+            assert!((kv - want).abs() < 1e-9, "{case}: {bus}: {kv} vs {want}");
+        }
     }
 }
 
 #[test]
 fn solution_matches_opendss_at_default_and_tight_tolerance() {
-    let f = fixture();
-    let mut pf = compiled();
+    for case in CASES {
+        solution_matches(case);
+    }
+}
+
+fn solution_matches(case: &str) {
+    let f = fixture(case);
+    let mut pf = compiled(case);
     let r = pf.solve().unwrap();
     assert!(r.converged, "{r:?}");
-    assert_eq!(r.control_iterations as u64, f["default"]["control_iterations"].as_u64().unwrap(), "control iterations");
-    assert_eq!(r.iterations as u64, f["default"]["iterations"].as_u64().unwrap(), "iterations");
+    assert_eq!(r.control_iterations as u64, f["default"]["control_iterations"].as_u64().unwrap(), "{case}: control iterations");
+    assert_eq!(r.iterations as u64, f["default"]["iterations"].as_u64().unwrap(), "{case}: iterations");
     check_state(&pf, &f["default"], "default tolerance", 1e-6);
     pf.settings_mut().tolerance = 1e-10;
     pf.settings_mut().max_iterations = 200;
@@ -100,8 +112,14 @@ fn solution_matches_opendss_at_default_and_tight_tolerance() {
 
 #[test]
 fn primitive_admittances_match() {
-    let f = fixture();
-    let mut pf = compiled();
+    for case in CASES {
+        yprims_match(case);
+    }
+}
+
+fn yprims_match(case: &str) {
+    let f = fixture(case);
+    let mut pf = compiled(case);
     pf.solve().unwrap();
     for (name, entry) in f["yprim"].as_object().unwrap() {
         let (labels, y) = pf.element_yprim(name).unwrap_or_else(|| panic!("{name} missing"));

@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """Reference values for tests/features.rs, computed by OpenDSS (dss-python).
 
-Run from this folder: `python3 make_fixtures.py` writes features.json. The
-script compiles features.dss as written (default tolerance, controls on),
-then re-solves at tolerance 1e-10, and records node voltages, total power,
-losses, taps, capacitor states, load powers and every element's Yprim."""
+Run from this folder: `python3 make_fixtures.py` writes <name>.json for every
+<name>.dss here. Each script is compiled as written (default tolerance,
+controls on), then re-solved at tolerance 1e-10; node voltages, total power,
+losses, taps, capacitor states, load powers and every element's Yprim are
+recorded."""
 import json
 from pathlib import Path
 
@@ -12,9 +13,6 @@ import dss
 
 here = Path(__file__).resolve().parent
 eng = dss.DSS
-eng.Text.Command = f'compile "{here / "features.dss"}"'
-ckt = eng.ActiveCircuit
-sol = ckt.Solution
 
 
 def snapshot():
@@ -62,23 +60,27 @@ def snapshot():
     }
 
 
-default = snapshot()
-yprims = {}
-for name in ckt.AllElementNames:
-    ckt.SetActiveElement(name)
-    el = ckt.ActiveCktElement
-    if name.split(".")[0].lower() in ("regcontrol", "capcontrol"):
-        continue
-    y = el.Yprim
-    n = int(round((len(y) / 2) ** 0.5))
-    yprims[name] = {
-        "nodes": [f"{b.split('.')[0]}" for b in el.BusNames],
-        "G": [[y[2 * (i * n + j)] for j in range(n)] for i in range(n)],
-        "B": [[y[2 * (i * n + j) + 1] for j in range(n)] for i in range(n)],
-        "node_order": [int(x) for x in el.NodeOrder],
-    }
-eng.Text.Command = "set tolerance=1e-10 maxiterations=200"
-sol.Solve()
-tight = snapshot()
-(here / "features.json").write_text(json.dumps({"default": default, "tight": tight, "yprim": yprims}, indent=1))
-print("converged", default["converged"], "caps", default["capacitors"], "taps", default["taps"], "P", default["total_power"])
+for script in sorted(here.glob("*.dss")):
+    eng.Text.Command = f'compile "{script}"'
+    ckt = eng.ActiveCircuit
+    sol = ckt.Solution
+    default = snapshot()
+    yprims = {}
+    for name in ckt.AllElementNames:
+        ckt.SetActiveElement(name)
+        el = ckt.ActiveCktElement
+        if name.split(".")[0].lower() in ("regcontrol", "capcontrol"):
+            continue
+        y = el.Yprim
+        n = int(round((len(y) / 2) ** 0.5))
+        yprims[name] = {
+            "nodes": [f"{b.split('.')[0]}" for b in el.BusNames],
+            "G": [[y[2 * (i * n + j)] for j in range(n)] for i in range(n)],
+            "B": [[y[2 * (i * n + j) + 1] for j in range(n)] for i in range(n)],
+            "node_order": [int(x) for x in el.NodeOrder],
+        }
+    eng.Text.Command = "set tolerance=1e-10 maxiterations=200"
+    sol.Solve()
+    tight = snapshot()
+    (here / f"{script.stem}.json").write_text(json.dumps({"default": default, "tight": tight, "yprim": yprims}, indent=1))
+    print(script.name, "converged", default["converged"], "caps", default["capacitors"], "taps", default["taps"], "P", default["total_power"])
