@@ -84,6 +84,13 @@ pub struct RegControlState {
     pub ptphase: i32,
     pub vlimit: f64,
     pub enabled: bool,
+    /// Delay shortened in proportion to the voltage error (`inversetime=yes`).
+    pub inverse_time: bool,
+    /// Beckwith-style LDC: |Vc| = |Vpt| − |I|·ldc_z (volts), when > 0.
+    pub ldc_z: f64,
+    /// Node sampled instead of the winding (`bus=`), with its PT ratio.
+    pub(crate) regulated_node: Option<usize>,
+    pub remote_ptratio: f64,
     armed: bool,
     pending: f64,
     handle: u64,
@@ -140,6 +147,22 @@ pub(crate) fn build_regcontrols(c: &Circuit, pf: &PowerFlow) -> Result<Vec<RegCo
         let tap_winding = if rc.tapwinding == 0 || rc.tapwinding > nw { rc.winding } else { rc.tapwinding };
         let nph = pf.transformers[xfmr].model.phases as i32;
         let ptphase = if rc.ptphase > nph { 1 } else { rc.ptphase };
+        // `bus=`: OpenDSS samples that bus's first listed node (or node 1).
+        let regulated_node = match &rc.bus {
+            None => None,
+            Some(spec) => {
+                let mut parts = spec.split('.');
+                let bus = parts.next().unwrap_or("").to_ascii_lowercase();
+                let node: u32 = parts.next().and_then(|n| n.parse().ok()).unwrap_or(1);
+                let b = pf.nodes.bus_index.get(&bus).copied().ok_or_else(|| {
+                    GridError::element(&who, &rc.location, format!("regulated bus '{spec}' does not exist"))
+                })?;
+                let idx = pf.nodes.buses[b].nodes.iter().find(|(n, _)| *n == node).map(|&(_, i)| i).ok_or_else(|| {
+                    GridError::element(&who, &rc.location, format!("regulated bus '{spec}' has no node {node}"))
+                })?;
+                Some(idx)
+            }
+        };
         out.push(RegControlState {
             name: rc.name.clone(),
             xfmr,
@@ -156,12 +179,30 @@ pub(crate) fn build_regcontrols(c: &Circuit, pf: &PowerFlow) -> Result<Vec<RegCo
             ptphase,
             vlimit: rc.vlimit,
             enabled: rc.enabled,
+            inverse_time: rc.inverse_time,
+            ldc_z: rc.ldc_z,
+            regulated_node,
+            remote_ptratio: if rc.remote_ptratio > 0.0 { rc.remote_ptratio } else { rc.ptratio },
             armed: false,
             pending: 0.0,
             handle: 0,
         });
     }
     Ok(out)
+}
+
+/// Taps forced by `TapNum=` in the script: (transformer index, winding, tap pu).
+pub(crate) fn forced_taps(c: &Circuit, pf: &PowerFlow) -> Vec<(usize, usize, f64)> {
+    let mut out = Vec::new();
+    for (rc, st) in c.regcontrols.iter().zip(&pf.regs) {
+        if let Some(n) = rc.tapnum {
+            let t = &pf.transformers[st.xfmr].model;
+            let w = &t.windings[st.tap_winding];
+            let tap = n as f64 * tap_increment(t, st.tap_winding) + (w.max_tap + w.min_tap) / 2.0;
+            out.push((st.xfmr, st.tap_winding, tap.clamp(w.min_tap, w.max_tap)));
+        }
+    }
+    out
 }
 
 pub(crate) fn build_capcontrols(c: &Circuit, pf: &PowerFlow) -> Result<Vec<CapControlState>, GridError> {
@@ -266,7 +307,10 @@ fn sample_reg(pf: &mut PowerFlow, i: usize) {
             }
         };
     }
-    let (mut vcontrol, controlled_phase) = match reg.ptphase {
+    let (mut vcontrol, controlled_phase) = if let Some(node) = reg.regulated_node {
+        (pf.v[node] / reg.remote_ptratio, 0)
+    } else {
+        match reg.ptphase {
         0 | -1 => {
             let mut best = 0;
             for p in 1..nph {
@@ -285,16 +329,30 @@ fn sample_reg(pf: &mut PowerFlow, i: usize) {
             let p = (p.max(1) as usize - 1).min(nph - 1);
             (vbuf[p] / reg.ptratio, p)
         }
+        }
     };
-    let vlocal = if reg.vlimit > 0.0 { vcontrol.norm() } else { 0.0 };
-    if reg.r != 0.0 || reg.x != 0.0 {
+    let vlocal = if reg.vlimit > 0.0 {
+        if reg.regulated_node.is_some() {
+            (vbuf[0] / reg.ptratio).norm()
+        } else {
+            vcontrol.norm()
+        }
+    } else {
+        0.0
+    };
+    if reg.regulated_node.is_none() && (reg.r != 0.0 || reg.x != 0.0 || reg.ldc_z > 0.0) {
         // Current into the sampled conductor: one row of Yprim·V.
         let row = nconds * reg.winding + controlled_phase;
         let mut cur = C::new(0.0, 0.0);
         for (j, &node) in e.nodes.iter().enumerate() {
             cur += e.yprim.get(row, j) * pf.v[node];
         }
-        vcontrol += C::new(reg.r, reg.x) * (cur / reg.ctprim);
+        let ildc = cur / reg.ctprim;
+        if reg.ldc_z == 0.0 {
+            vcontrol += C::new(reg.r, reg.x) * ildc;
+        } else {
+            vcontrol = C::new(vcontrol.norm() - ildc.norm() * reg.ldc_z, 0.0);
+        }
     }
     let vactual = vcontrol.norm();
     if pf.settings.trace {
@@ -310,7 +368,12 @@ fn sample_reg(pf: &mut PowerFlow, i: usize) {
     let (min_tap, max_tap) = (wd.min_tap, wd.max_tap);
     let increment = tap_increment(t, reg.tap_winding);
     let base_v = winding_vbase(t, reg.winding);
-    let (vreg, vlimit, ptratio, delay) = (reg.vreg, reg.vlimit, reg.ptratio, reg.delay);
+    let delay = if reg.inverse_time && reg.band > 0.0 {
+        reg.delay / (2.0 * (reg.vreg - vactual).abs() / reg.band).min(10.0)
+    } else {
+        reg.delay
+    };
+    let (vreg, vlimit, ptratio) = (reg.vreg, reg.vlimit, reg.ptratio);
     let reverse = reg.tap_winding != reg.winding;
     let st = &mut pf.regs[i];
     if needed {

@@ -421,6 +421,10 @@ impl PowerFlow {
             solved_once: false,
         };
         pf.regs = crate::controls::build_regcontrols(circuit, &pf)?;
+        for (t, w, tap) in crate::controls::forced_taps(circuit, &pf) {
+            pf.transformers[t].taps[w] = tap;
+            pf.update_transformer(t)?;
+        }
         pf.capcontrols = crate::controls::build_capcontrols(circuit, &pf)?;
         if circuit.calc_voltage_bases || !circuit.voltage_bases.is_empty() {
             pf.calc_voltage_bases()?;

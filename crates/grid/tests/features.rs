@@ -17,8 +17,9 @@ fn data(name: &str) -> std::path::PathBuf {
 }
 
 /// `features.dss` (element options) and `controls.dss` (every CapControl
-/// type, a ganged regulator with LDC and ptphase=max).
-const CASES: [&str; 2] = ["features", "controls"];
+/// type, a ganged regulator with LDC and ptphase=max) and `regulators.dss`
+/// (remote PT, inverse time, LDC_Z, TapNum, maxtapchange=1, open delta).
+const CASES: [&str; 3] = ["features", "controls", "regulators"];
 
 fn fixture(case: &str) -> Value {
     serde_json::from_str(&std::fs::read_to_string(data(&format!("{case}.json"))).unwrap()).unwrap()
