@@ -4,6 +4,7 @@
 //! exits with status 2; nothing panics on bad input (a bug that does panic is
 //! reported on one line too, with status 2).
 
+mod market;
 mod powerflow;
 
 use std::io::IsTerminal;
@@ -17,6 +18,7 @@ use opengridgym::{run_scenario, Scenario};
 
 const EXAMPLES: &str = "\
 Examples:
+  ogg run default                            the main job: use case 1 on IEEE 34, tables + figures
   ogg scenarios                              list the built-in scenarios
   ogg run do-nothing                         run a built-in scenario into results/do-nothing/
   ogg run my_day.toml --out out/day --seed 7 run a scenario file with another seed
@@ -39,6 +41,18 @@ Examples:
 
 A scenario is a TOML file (see scenarios/*.toml in the repository) or the name of a
 built-in one (`ogg scenarios` lists them).";
+
+const MARKET_CLEAR_EXAMPLES: &str = "\
+Writes into the output folder:
+  dispatch.csv  id,bus,side,quantity_kw,price     one row per order
+  buses.csv     bus,price                          nodal prices, ¢/kWh
+  lines.csv     from_bus,to_bus,flow_kw,limit_kw,congested
+and prints a one-line JSON report (status, welfare, congestion rent, KKT residual).
+An infeasible market (demand that cannot be served) is reported and exits with 2.
+
+Examples:
+  ogg market clear --feeder ieee34 --orders orders.csv --out out/clear
+  ogg market clear --feeder my_feeder.dss --orders book.csv --limits limits.csv";
 
 const POWERFLOW_EXAMPLES: &str = "\
 Solves like OpenDSS's `Solve` (regulator and capacitor controls included) and writes:
@@ -68,6 +82,35 @@ enum Command {
     /// Solve one power flow of a feeder (.dss file or built-in name) and write the results.
     #[command(after_help = POWERFLOW_EXAMPLES)]
     Powerflow(PowerflowArgs),
+    /// Market tools: clear one order book on a feeder.
+    #[command(subcommand)]
+    Market(MarketCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum MarketCommand {
+    /// Clear one order book with the network-constrained auction (use case 1's market).
+    #[command(after_help = MARKET_CLEAR_EXAMPLES)]
+    Clear(MarketClearArgs),
+}
+
+#[derive(Debug, Args)]
+struct MarketClearArgs {
+    /// Feeder: built-in name (ieee34, ...), OpenDSS script (.dss) or edge-list CSV.
+    #[arg(long)]
+    feeder: String,
+    /// Order book CSV: id,bus,side,p_max,p_min,q_max,q_min (side buy|sell; ¢/kWh, kW).
+    #[arg(long, value_name = "CSV")]
+    orders: PathBuf,
+    /// Line limits CSV: from_bus,to_bus,limit_kw (overrides the feeder's ratings).
+    #[arg(long, value_name = "CSV")]
+    limits: Option<PathBuf>,
+    /// Output folder for dispatch.csv, buses.csv and lines.csv [default: results/market].
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Print only the JSON report line.
+    #[arg(long, short)]
+    quiet: bool,
 }
 
 #[derive(Debug, Args)]
@@ -136,6 +179,10 @@ fn run(cli: Cli) -> Result<(), String> {
             list_scenarios();
             Ok(())
         }
+        Command::Market(MarketCommand::Clear(args)) => {
+            let out = args.out.unwrap_or_else(|| PathBuf::from("results/market"));
+            market::clear(&args.feeder, &args.orders, args.limits.as_deref(), &out, args.quiet)
+        }
         Command::Powerflow(args) => powerflow::run_powerflow(&powerflow::PowerflowRequest {
             feeder: args.feeder,
             tolerance: args.tolerance,
@@ -157,10 +204,21 @@ fn list_scenarios() {
         };
         println!("{name:width$}  {description}");
     }
+    println!("{:width$}  {}", "uc1", "Use case 1 (also `default`): congestion and market power on IEEE 34, four experiments + sweep, with figures");
 }
 
 fn run_command(args: RunArgs) -> Result<(), String> {
-    let mut scenario = Scenario::load(&args.scenario).map_err(|e| e.to_string())?;
+    if let Some(file) = market::uc1_request(&args.scenario) {
+        return market::run_uc1(file.as_deref(), args.out, args.quiet);
+    }
+    let mut scenario = Scenario::load(&args.scenario).map_err(|e| {
+        let message = e.to_string();
+        // The use-case scenarios run through their own runners (see market.rs).
+        match message.strip_suffix(')') {
+            Some(head) if head.contains("(built-ins: ") => format!("{head}, uc1, default)"),
+            _ => message,
+        }
+    })?;
     if let Some(seed) = args.seed {
         scenario.seed = Some(seed);
     }

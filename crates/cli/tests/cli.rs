@@ -53,7 +53,7 @@ fn scenarios_lists_the_built_ins() {
     assert!(out.status.success());
     let listing = text(&out.stdout);
     let names: Vec<&str> = listing.lines().filter_map(|l| l.split_whitespace().next()).collect();
-    assert_eq!(names, ["default", "do-nothing"]);
+    assert_eq!(names, ["ieee34-day", "do-nothing", "uc1"]);
     assert!(listing.contains("IEEE 34"), "{listing}");
 }
 
@@ -129,7 +129,7 @@ fn scenario_errors_are_one_line_with_file_and_line() {
     assert!(err.contains("absent.toml: scenario file not found"), "{err}");
 
     let err = assert_one_line_error(&ogg(&["run", "no-such-name"], &dir));
-    assert!(err.contains("built-ins: default, do-nothing"), "{err}");
+    assert!(err.contains("built-ins: ieee34-day, do-nothing, uc1, default)"), "{err}");
 
     std::fs::write(dir.join("bad.toml"), "[grid\ntype = 1\n").unwrap();
     let err = assert_one_line_error(&ogg(&["run", "bad.toml"], &dir));
@@ -194,8 +194,8 @@ fn powerflow_errors_are_one_line() {
 
 #[test]
 fn the_default_scenario_runs_on_the_ieee34_feeder() {
-    let dir = tmp("default");
-    let out = ogg(&["run", "default", "--steps", "2", "--out", "d"], &dir);
+    let dir = tmp("ieee34-day");
+    let out = ogg(&["run", "ieee34-day", "--steps", "2", "--out", "d"], &dir);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let grid = std::fs::read_to_string(dir.join("d/grid.csv")).unwrap();
     assert_eq!(grid.lines().count(), 3);

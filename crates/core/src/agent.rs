@@ -20,6 +20,13 @@ pub trait Agent: Send {
         Ok(())
     }
     fn set_market_actions(&mut self, view: &View) -> Result<()>;
+    /// Called after every `market.step`, before the round is recorded: read the
+    /// market's dispatch through the view and settle (update the reward). An
+    /// extension of the paper's Algorithm 1 so that recorded rewards belong to
+    /// the round they are recorded with; the default does nothing.
+    fn observe_market(&mut self, _view: &View) -> Result<()> {
+        Ok(())
+    }
     fn set_grid_actions(&mut self, view: &View) -> Result<()>;
     /// The actions set by the last `set_market_actions`.
     fn market_actions(&self) -> &[MarketAction];

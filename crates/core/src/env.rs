@@ -6,6 +6,7 @@
 //!               repeat                                   (market rounds)
 //!                   agent[0..n].set_market_actions
 //!                   market.step
+//!                   agent[0..n].observe_market      (settle: dispatch -> reward)
 //!                   record round;  callbacks(Event::MarketRound)
 //!               until market.cleared() or max_market_rounds rounds ran
 //!               agent[0..n].set_grid_actions
@@ -379,6 +380,11 @@ impl Environment {
             self.market
                 .step(&view)
                 .map_err(|e| step_error(self.market_module(), "step", t, Some(round), e))?;
+            // Agents settle against this round's dispatch before it is recorded,
+            // so the recorded reward belongs to the round it is recorded with.
+            self.for_each_agent("observe_market", Some(round), round, |agent, view| {
+                agent.observe_market(view)
+            })?;
             rounds += 1;
             self.recorder.record_market_round(start_time_s, t, round, self.market.as_ref(), &self.agents);
             cleared = self.market.cleared();

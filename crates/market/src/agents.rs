@@ -4,9 +4,9 @@
 //! consumer its utility. Rewards are the paper's r_s = p_s q_s − c_s(q_s) and
 //! r_d = u_d(q_d) − p_d q_d, computed from the dispatch the market reports.
 //!
-//! An agent learns its dispatch through the view: in `set_market_actions` of
-//! the next round (the market still holds the previous round's dispatch) and in
-//! `set_grid_actions` after the last round. Each round is settled exactly once.
+//! An agent settles every round in `observe_market`, which the environment
+//! calls right after `market.step`: it reads its own dispatch through the view
+//! and computes its reward, so the recorded reward belongs to that round.
 
 use std::any::Any;
 
@@ -136,21 +136,21 @@ impl Agent for Producer {
         self.last_reward = 0.0;
         Ok(())
     }
-    fn set_market_actions(&mut self, view: &View) -> Result<()> {
-        if view.market_round > 0 {
-            if let Some(d) = own_dispatch(view) {
-                self.settle(d);
-            }
-        }
+    fn set_market_actions(&mut self, _view: &View) -> Result<()> {
         self.adapt();
         self.actions = vec![self.offer()];
         self.rounds_bid += 1;
         Ok(())
     }
+    fn observe_market(&mut self, view: &View) -> Result<()> {
+        if let Some(d) = own_dispatch(view) {
+            self.settle(d);
+        }
+        Ok(())
+    }
     fn set_grid_actions(&mut self, view: &View) -> Result<()> {
         self.grid_actions.clear();
         if let Some(d) = own_dispatch(view) {
-            self.settle(d);
             if self.inject_into_grid {
                 self.grid_actions.push(GridAction::InjectAtBus { bus: self.bus.clone(), kw: -d.quantity, kvar: 0.0 });
             }
@@ -266,19 +266,19 @@ impl Agent for Consumer {
         self.last_reward = 0.0;
         Ok(())
     }
-    fn set_market_actions(&mut self, view: &View) -> Result<()> {
-        if view.market_round > 0 {
-            if let Some(d) = own_dispatch(view) {
-                self.settle(d);
-            }
-        }
+    fn set_market_actions(&mut self, _view: &View) -> Result<()> {
         self.actions = vec![self.bid()];
+        Ok(())
+    }
+    fn observe_market(&mut self, view: &View) -> Result<()> {
+        if let Some(d) = own_dispatch(view) {
+            self.settle(d);
+        }
         Ok(())
     }
     fn set_grid_actions(&mut self, view: &View) -> Result<()> {
         self.grid_actions.clear();
         if let Some(d) = own_dispatch(view) {
-            self.settle(d);
             let share = if self.nominal_kw > 0.0 { d.quantity / self.nominal_kw } else { 0.0 };
             for l in &self.loads {
                 self.grid_actions.push(GridAction::ScaleLoad { element: l.clone(), multiplier: share });

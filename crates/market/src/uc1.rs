@@ -427,15 +427,8 @@ pub fn run_experiment(
         out.total_rent_last = clearing.total_rent();
         for (k, &owner) in owners.iter().enumerate() {
             let dispatch = market.dispatch(owner);
-            let agent = &mut parts.agents[owner];
-            // Settle now so that the reward belongs to this round.
-            if let Some(d) = dispatch {
-                if let Some(p) = agent.as_any_mut().downcast_mut::<Producer>() {
-                    p.settle(d);
-                } else if let Some(c) = agent.as_any_mut().downcast_mut::<Consumer>() {
-                    c.settle(d);
-                }
-            }
+            // Agents settled this round in `observe_market` already.
+            let agent = &parts.agents[owner];
             let o = &orders[k];
             let d = dispatch.unwrap_or_default();
             out.agents.push(AgentRow {

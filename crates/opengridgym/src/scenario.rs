@@ -55,7 +55,7 @@ use crate::toml_section::{ScenarioError, Section, Source};
 /// The built-in scenarios: (name, TOML text). Their files are `scenarios/*.toml`
 /// at the repository root.
 pub const BUILT_IN: &[(&str, &str)] = &[
-    ("default", include_str!("../../../scenarios/default.toml")),
+    ("ieee34-day", include_str!("../../../scenarios/ieee34-day.toml")),
     ("do-nothing", include_str!("../../../scenarios/do-nothing.toml")),
 ];
 

@@ -30,9 +30,9 @@ const MINIMAL: &str = "[grid]\ntype = \"do-nothing\"\n";
 
 #[test]
 fn built_in_scenarios_parse() {
-    assert_eq!(opengridgym::scenario::built_in_names(), ["default", "do-nothing"]);
-    let default = Scenario::built_in("default").unwrap().unwrap();
-    assert_eq!(default.name, "default");
+    assert_eq!(opengridgym::scenario::built_in_names(), ["ieee34-day", "do-nothing"]);
+    let default = Scenario::built_in("ieee34-day").unwrap().unwrap();
+    assert_eq!(default.name, "ieee34-day");
     assert_eq!((default.steps, default.step_s, default.seed), (24, 3600.0, Some(42)));
     assert_eq!(default.grid, GridSpec::Feeder(FeederSource::BuiltIn("ieee34".into())));
     match &default.agents[0].kind {
@@ -182,7 +182,7 @@ fn missing_files_are_named() {
     let e = Scenario::load(dir.join("absent.toml").to_str().unwrap()).unwrap_err();
     assert!(e.to_string().contains("absent.toml") && e.message.contains("not found"), "{e}");
     let e = Scenario::load("no-such-scenario").unwrap_err();
-    assert!(e.message.contains("built-ins: default, do-nothing"), "{e}");
+    assert!(e.message.contains("built-ins: ieee34-day, do-nothing"), "{e}");
 }
 
 /// A stand-in for the feeder grid: a recording grid with three loads.
@@ -294,7 +294,7 @@ profile = [1.0, 0.5, 1.2]
 
 #[test]
 fn the_default_scenario_runs_one_agent_per_ieee34_load() {
-    let mut s = Scenario::built_in("default").unwrap().unwrap();
+    let mut s = Scenario::built_in("ieee34-day").unwrap().unwrap();
     s.steps = 2;
     let summary = run_scenario(&s, None, &mut |_| {}).unwrap();
     assert_eq!(summary.steps, 2);
