@@ -436,7 +436,7 @@ fn act_reg(pf: &mut PowerFlow, i: usize) {
 }
 
 fn cap_closed(pf: &PowerFlow, cap: usize) -> bool {
-    pf.capacitors[cap].states.iter().any(|&s| s == 1)
+    pf.capacitors[cap].states.contains(&1)
 }
 
 fn sample_cap(pf: &mut PowerFlow, i: usize) {
@@ -599,7 +599,7 @@ fn act_cap(pf: &mut PowerFlow, i: usize) {
                     states[k] = 0;
                     changed = true;
                 }
-                if !states.iter().any(|&s| s == 1) {
+                if !states.contains(&1) {
                     pf.capcontrols[i].last_open_time = 0.0;
                 }
             }

@@ -278,7 +278,7 @@ impl PowerFlow {
                     if !l.enabled {
                         continue;
                     }
-                    if l.phases == 0 || !(l.kv > 0.0) {
+                    if l.phases == 0 || !crate::positive(l.kv) {
                         return Err(GridError::element(format!("Load.{}", l.name), &l.location, "needs phases > 0 and kV > 0"));
                     }
                     if l.phases > 3 {

@@ -36,7 +36,7 @@ impl DistributionGrid {
     /// Compiles the circuit and solves its initial state (as OpenDSS's
     /// `Solve` would). `step_s` is the time one grid step represents.
     pub fn new(circuit: &Circuit, step_s: f64) -> Result<Self, GridError> {
-        if !(step_s >= 0.0) || !step_s.is_finite() {
+        if step_s.is_nan() || step_s < 0.0 || !step_s.is_finite() {
             return Err(GridError::Invalid(format!("step length must be a finite number ≥ 0 s (got {step_s})")));
         }
         let mut pf = PowerFlow::new(circuit)?;

@@ -7,6 +7,14 @@
 //! * [`feeders`]: the built-in IEEE feeders by name.
 //! * [`powerflow_command`]: what `ogg powerflow` runs.
 
+// Numeric kernels index several parallel arrays at once; index loops read best there.
+#![allow(clippy::needless_range_loop)]
+
+/// `x > 0` and not NaN: element data that must be positive.
+pub(crate) fn positive(x: f64) -> bool {
+    x > 0.0
+}
+
 pub mod cmat;
 pub mod controls;
 pub mod elements;

@@ -108,7 +108,7 @@ pub fn powerflow_command(
     let circuit = crate::feeders::circuit_from(input)?;
     let mut pf = PowerFlow::new(&circuit)?;
     if let Some(t) = tolerance {
-        if !(t > 0.0) {
+        if !crate::positive(t) {
             return Err(GridError::Invalid(format!("tolerance must be positive (got {t})")));
         }
         pf.settings_mut().tolerance = t;

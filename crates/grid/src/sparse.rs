@@ -302,7 +302,7 @@ impl Ldl {
                 self.lnz[i] += 1;
             }
             let mag = dk.re.abs().max(dk.im.abs());
-            if !(mag > 1e-300) || !mag.is_finite() {
+            if mag.is_nan() || mag <= 1e-300 || !mag.is_finite() {
                 return Err(k);
             }
             self.d_inv[k] = C::new(1.0, 0.0) / dk;

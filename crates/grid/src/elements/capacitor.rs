@@ -21,7 +21,7 @@ pub fn is_shunt(c: &Capacitor) -> bool {
 pub fn yprim(c: &Capacitor, states: &[u8], base_frequency: f64) -> Result<Yprims, GridError> {
     let n = c.phases;
     let name = format!("Capacitor.{}", c.name);
-    if n == 0 || c.kvar.is_empty() || !(c.kv > 0.0) {
+    if n == 0 || c.kvar.is_empty() || !crate::positive(c.kv) {
         return Err(GridError::element(name, &c.location, "needs phases > 0, kV > 0 and at least one kvar step"));
     }
     let w = 2.0 * std::f64::consts::PI * base_frequency;

@@ -118,7 +118,7 @@ pub fn yprim(t: &Transformer, taps: &[f64]) -> Result<Yprims, GridError> {
         return Err(GridError::element(name, &t.location, "phases=0"));
     }
     for (w, wd) in t.windings.iter().enumerate() {
-        if !(wd.kv > 0.0) || !(wd.kva > 0.0) {
+        if !crate::positive(wd.kv) || !crate::positive(wd.kva) {
             return Err(GridError::element(
                 name,
                 &t.location,
@@ -203,7 +203,7 @@ pub fn yprim(t: &Transformer, taps: &[f64]) -> Result<Yprims, GridError> {
         .collect();
     let nw2 = 2 * nw;
     let nfac = |term: usize| -> f64 {
-        if term % 2 == 0 {
+        if term.is_multiple_of(2) {
             scale[term / 2]
         } else {
             -scale[term / 2]

@@ -65,7 +65,7 @@ pub fn sequence_impedances(v: &Vsource) -> (f64, f64, f64, f64) {
 pub fn yprim(v: &Vsource) -> Result<(Yprims, Vec<C>), GridError> {
     let n = v.phases;
     let name = format!("Vsource.{}", v.name);
-    if n == 0 || !(v.base_kv > 0.0) {
+    if n == 0 || !crate::positive(v.base_kv) {
         return Err(GridError::element(name, &v.location, "needs phases > 0 and basekV > 0"));
     }
     let (r1, x1, r0, x0) = sequence_impedances(v);
