@@ -118,6 +118,20 @@ impl NodeMap {
         idx
     }
 
+    /// Renumbers system nodes: `new_index[old] = new` (entry 0, ground, stays 0).
+    pub fn renumber(&mut self, new_index: &[usize]) {
+        let mut labels = vec![(usize::MAX, 0); self.node_label.len()];
+        for (old, &lab) in self.node_label.iter().enumerate().skip(1) {
+            labels[new_index[old]] = lab;
+        }
+        self.node_label = labels;
+        for b in &mut self.buses {
+            for (_, idx) in &mut b.nodes {
+                *idx = new_index[*idx];
+            }
+        }
+    }
+
     pub fn node_name(&self, idx: usize) -> String {
         if idx == 0 {
             return "ground".into();

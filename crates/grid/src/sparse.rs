@@ -191,26 +191,20 @@ struct Ldl {
 const NONE: usize = usize::MAX;
 
 impl Ldl {
-    fn analyse(p: &Pattern) -> Result<Self, SparseError> {
+    /// `natural`: the pattern is already in a good elimination order (see
+    /// [`fill_reducing_order`]); otherwise AMD + postorder are computed here.
+    fn analyse(p: &Pattern, natural: bool) -> Result<Self, SparseError> {
         let n = p.n;
-        let mut perm = vec![0usize; n];
-        let mut pinv = vec![0usize; n];
-        if n > 0 {
-            let sym = SymbolicSparseColMatRef::new_checked(n, n, &p.col_ptr, None, &p.row_idx);
-            let req = faer::sparse::linalg::amd::order_scratch::<usize>(n, p.nnz());
-            let mut mem = MemBuffer::new(req);
-            faer::sparse::linalg::amd::order(&mut perm, &mut pinv, sym, Default::default(), MemStack::new(&mut mem))
-                .map_err(|e| SparseError::Solver(format!("AMD ordering: {e:?}")))?;
-        }
-        // Postorder the elimination tree: same fill, but every subtree
-        // becomes contiguous, which keeps the solves cache-friendly on large
-        // feeders (a random-looking AMD order makes every access a miss).
-        let parent0 = etree(p, &perm, &pinv);
-        let post = postorder(&parent0);
-        let perm: Vec<usize> = post.iter().map(|&k| perm[k]).collect();
-        for (k, &i) in perm.iter().enumerate() {
-            pinv[i] = k;
-        }
+        let (perm, pinv) = if natural {
+            ((0..n).collect::<Vec<_>>(), (0..n).collect::<Vec<_>>())
+        } else {
+            let perm = fill_reducing_order(p)?;
+            let mut pinv = vec![0usize; n];
+            for (k, &i) in perm.iter().enumerate() {
+                pinv[i] = k;
+            }
+            (perm, pinv)
+        };
         // Elimination tree and column counts of L (ldl_symbolic).
         let mut parent = vec![NONE; n];
         let mut lnz = vec![0usize; n];
@@ -360,6 +354,27 @@ impl Ldl {
     }
 }
 
+/// A fill-reducing elimination order for LDLᵀ: AMD, then a postorder of
+/// the elimination tree (same fill, but every subtree becomes contiguous,
+/// which keeps large solves cache-friendly). `order[k]` = original index of
+/// the k-th pivot.
+pub fn fill_reducing_order(p: &Pattern) -> Result<Vec<usize>, SparseError> {
+    let n = p.n;
+    let mut perm = vec![0usize; n];
+    let mut pinv = vec![0usize; n];
+    if n == 0 {
+        return Ok(perm);
+    }
+    let sym = SymbolicSparseColMatRef::new_checked(n, n, &p.col_ptr, None, &p.row_idx);
+    let req = faer::sparse::linalg::amd::order_scratch::<usize>(n, p.nnz());
+    let mut mem = MemBuffer::new(req);
+    faer::sparse::linalg::amd::order(&mut perm, &mut pinv, sym, Default::default(), MemStack::new(&mut mem))
+        .map_err(|e| SparseError::Solver(format!("AMD ordering: {e:?}")))?;
+    let parent = etree(p, &perm, &pinv);
+    let post = postorder(&parent);
+    Ok(post.iter().map(|&k| perm[k]).collect())
+}
+
 /// Elimination tree of the permuted matrix (parent of each pivot, NONE at roots).
 fn etree(p: &Pattern, perm: &[usize], pinv: &[usize]) -> Vec<usize> {
     let n = p.n;
@@ -442,6 +457,16 @@ impl SparseLu {
     /// Symbolic analysis of `pattern` (which must be structurally symmetric
     /// for the LDLᵀ path; otherwise faer's LU is used).
     pub fn analyse(pattern: Pattern) -> Result<Self, SparseError> {
+        Self::analyse_with(pattern, false)
+    }
+
+    /// As [`SparseLu::analyse`] for a pattern already numbered in
+    /// [`fill_reducing_order`] (no reordering).
+    pub fn analyse_natural(pattern: Pattern) -> Result<Self, SparseError> {
+        Self::analyse_with(pattern, true)
+    }
+
+    fn analyse_with(pattern: Pattern, natural: bool) -> Result<Self, SparseError> {
         let mut transpose_pos = vec![usize::MAX; pattern.nnz()];
         let mut symmetric = true;
         for j in 0..pattern.n {
@@ -453,7 +478,7 @@ impl SparseLu {
             }
         }
         let backend = if symmetric {
-            Backend::Ldl(Box::new(Ldl::analyse(&pattern)?))
+            Backend::Ldl(Box::new(Ldl::analyse(&pattern, natural)?))
         } else {
             Backend::Lu(Box::new(FaerLu::analyse(pattern.clone())?))
         };
