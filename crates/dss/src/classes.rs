@@ -155,6 +155,15 @@ impl Impedance {
         self.cmat = build(cs, cm);
     }
 
+    fn scale(&mut self, factor: f64) {
+        for v in [&mut self.r1, &mut self.x1, &mut self.r0, &mut self.x0, &mut self.c1, &mut self.c0] {
+            *v *= factor;
+        }
+        for m in [&mut self.rmat, &mut self.xmat, &mut self.cmat] {
+            m.iter_mut().for_each(|v| *v *= factor);
+        }
+    }
+
     fn set_phases(&mut self, phases: usize) {
         if phases != self.phases {
             self.phases = phases;
@@ -310,12 +319,37 @@ pub(crate) struct LineState {
     /// `SymComponentsChanged`): when Y is next built, the matrices are
     /// recomputed from them, even if matrices were given after them.
     pub sym_changed: bool,
+    /// Capacitance given by the user (`c1 c0 b1 b0 cmatrix`; OpenDSS's FCapSpecified).
+    pub cap_specified: bool,
+    /// OpenDSS's `FUnitsConvert`: the total is data × length / this. Usually
+    /// it equals `convert_units(data_units, length_units)`; a chain such as
+    /// `units=mi units=km units=none` is the exception `to_model` handles.
+    pub units_convert: f64,
+}
+
+/// OpenDSS's `ConvertLineUnits(from, to)`: metres per `from` over metres per
+/// `to`, or 1 when either is `none`.
+fn convert_units(from: LengthUnit, to: LengthUnit) -> f64 {
+    match (from.metres(), to.metres()) {
+        (Some(f), Some(t)) => f / t,
+        _ => 1.0,
+    }
 }
 
 impl LineState {
     /// What building Y (Solve, CalcVoltageBases) does to pending sequence values.
     pub fn settle(&mut self) {
         if self.sym_changed {
+            if !self.cap_specified {
+                // OpenDSS takes capacitances nobody gave (the defaults, or
+                // switch=y's) as per kft and converts them to the line's units.
+                if let Some(metres) = self.length_units.metres() {
+                    let factor = metres / 304.8;
+                    self.z.c1 *= factor;
+                    self.z.c0 *= factor;
+                }
+                self.cap_specified = true;
+            }
             self.z.symmetrical = true;
             self.z.matrices_from_sequence();
             self.sym_changed = false;
@@ -328,6 +362,7 @@ impl LineState {
         self.linecode = None;
         self.length_units = LengthUnit::None;
         self.data_units = LengthUnit::None;
+        self.units_convert = 1.0;
     }
 
     fn fetch_linecode(&mut self, code: &LineCodeState) {
@@ -343,7 +378,13 @@ impl LineState {
                 self.z.r1, self.z.x1, self.z.r0, self.z.x0, self.z.c1, self.z.c0,
             ) = (own.r1, own.x1, own.r0, own.x0, own.c1, own.c0);
         }
+        if code.z.symmetrical {
+            // OpenDSS recomputes the matrices right away, which clears the
+            // pending-sequence flag; a matrix code leaves it as it was.
+            self.sym_changed = false;
+        }
         self.data_units = code.units;
+        self.units_convert = convert_units(code.units, self.length_units);
         self.normamps = code.normamps;
         self.emergamps = code.emergamps;
         self.linecode = Some(code.name.clone());
@@ -376,6 +417,8 @@ impl ElementState for LineState {
             normamps: 400.0,
             emergamps: 600.0,
             sym_changed: false,
+            cap_specified: false,
+            units_convert: 1.0,
         }
     }
 
@@ -385,6 +428,9 @@ impl ElementState for LineState {
             self.impedances_given_directly();
             if !prop.ends_with("matrix") {
                 self.sym_changed = true;
+            }
+            if matches!(prop, "c1" | "c0" | "b1" | "b0" | "cmatrix") {
+                self.cap_specified = true;
             }
             return Ok(Applied);
         }
@@ -431,8 +477,13 @@ impl ElementState for LineState {
             }
             "units" => {
                 let units = length_unit(value.text)?;
-                if self.linecode.is_none() && self.data_units == LengthUnit::None {
-                    self.data_units = units;
+                if self.linecode.is_some() {
+                    self.units_convert = convert_units(self.data_units, units);
+                } else {
+                    self.units_convert *= convert_units(self.length_units, units);
+                    if self.data_units == LengthUnit::None {
+                        self.data_units = units;
+                    }
                 }
                 self.length_units = units;
             }
@@ -450,6 +501,13 @@ impl LineState {
     pub fn to_model(&self) -> Line {
         let mut settled = self.clone();
         settled.settle();
+        let mut data_units = self.data_units;
+        let expected = convert_units(data_units, self.length_units);
+        if (expected - self.units_convert).abs() > 1e-12 * expected.abs().max(1.0) {
+            // A units chain through `none`: express the data per length unit.
+            settled.z.scale(1.0 / self.units_convert);
+            data_units = self.length_units;
+        }
         let z = &settled.z;
         Line {
             name: self.name.clone(),
@@ -460,7 +518,7 @@ impl LineState {
             length_units: self.length_units,
             impedance: LineImpedance {
                 data: z.data(),
-                units: self.data_units,
+                units: data_units,
             },
             switch: self.switch,
             enabled: self.enabled,
@@ -553,6 +611,12 @@ impl TransformerState {
         }
     }
 
+    fn activate_last(&mut self, given: usize) {
+        if given > 0 {
+            self.active = given.min(self.windings.len()) - 1;
+        }
+    }
+
     /// OpenDSS's `RecalcElementData`: an edit that set XHL/XHT/XLT copies them
     /// into the reactance array (2- and 3-winding units).
     fn apply_reactances(&mut self) {
@@ -616,18 +680,25 @@ impl TransformerState {
             "maxtap" => self.windings[active].max_tap = number(value)?,
             "mintap" => self.windings[active].min_tap = number(value)?,
             "numtaps" => self.windings[active].num_taps = count(value, 0, 10_000)?,
+            // The per-winding arrays leave the last winding they set active, as
+            // OpenDSS does (a later `kv=` applies to it).
             "buses" => {
-                for (w, text) in self.windings.iter_mut().zip(words(value)?) {
-                    w.bus = bus(&text)?;
+                let values = words(value)?;
+                for (w, text) in self.windings.iter_mut().zip(&values) {
+                    w.bus = bus(text)?;
                 }
+                self.activate_last(values.len());
             }
             "conns" => {
-                for (w, text) in self.windings.iter_mut().zip(words(value)?) {
-                    w.conn = connection(&text)?;
+                let values = words(value)?;
+                for (w, text) in self.windings.iter_mut().zip(&values) {
+                    w.conn = connection(text)?;
                 }
+                self.activate_last(values.len());
             }
             "kvs" | "kvas" | "taps" | "%rs" => {
-                for (w, v) in self.windings.iter_mut().zip(numbers(value)?) {
+                let values = numbers(value)?;
+                for (w, &v) in self.windings.iter_mut().zip(&values) {
                     match prop {
                         "kvs" => w.kv = v,
                         "kvas" => w.kva = v,
@@ -635,6 +706,7 @@ impl TransformerState {
                         _ => w.pct_r = v,
                     }
                 }
+                self.activate_last(values.len());
             }
             "xhl" | "x12" | "xht" | "x13" | "xlt" | "x23" => {
                 // A zero means "the default" (OpenDSS's PropertyTrapZero)…
@@ -648,12 +720,8 @@ impl TransformerState {
                 }
                 self.xhl_changed = true;
             }
-            "xscarray" => {
-                let values = numbers(value)?;
-                for (slot, v) in self.xsc.iter_mut().zip(values) {
-                    *slot = v;
-                }
-            }
+            // Unlike the per-winding arrays, missing values become 0 here.
+            "xscarray" => fill(&mut self.xsc, &numbers(value)?),
             "%loadloss" => {
                 // Split evenly between the first two windings, as OpenDSS does.
                 let v = number(value)?;
@@ -721,6 +789,8 @@ impl ElementState for TransformerState {
     identity!();
 
     fn keep_own_connections(&mut self, own: &Self) {
+        // MakeLike copies neither the buses nor the active winding.
+        self.active = own.active.min(self.windings.len() - 1);
         for (i, w) in self.windings.iter_mut().enumerate() {
             w.bus = own
                 .windings
@@ -1053,13 +1123,11 @@ pub(crate) struct CapacitorState {
 }
 
 impl CapacitorState {
-    /// OpenDSS's `set_NumSteps`: going from one step to several splits the
-    /// bank evenly and switches every step on.
+    /// OpenDSS's `numsteps` side effect: from a single step (even to a single
+    /// step) the bank is split evenly, R and XL scaled, and every step switched
+    /// on; otherwise new steps start at zero (OpenDSS leaves them uninitialised).
     fn set_num_steps(&mut self, n: usize) {
         let old = self.kvar.len();
-        if n == old {
-            return;
-        }
         if old == 1 {
             let total = self.kvar[0];
             let (r, xl) = (self.r[0] * n as f64, self.xl[0] * n as f64);
@@ -1067,11 +1135,11 @@ impl CapacitorState {
             self.r = vec![r; n];
             self.xl = vec![xl; n];
             self.states = vec![1; n];
-        } else {
+        } else if n != old {
             self.kvar.resize(n, 0.0);
             self.r.resize(n, 0.0);
             self.xl.resize(n, 0.0);
-            self.states.resize(n, 1);
+            self.states.resize(n, 0);
         }
     }
 

@@ -95,71 +95,26 @@ pub(crate) fn keyword<'w>(text: &str, words: &[&'w str]) -> Option<&'w str> {
         .copied()
 }
 
-/// A symmetric matrix of order `n` given as its lower triangle (rows separated
-/// by `|`) or in full; returned full, row-major.
+/// A symmetric matrix of order `n`, read as OpenDSS's `ParseAsSymMatrix` does:
+/// rows are separated by `|`; value `j` of row `i` sets both (i, j) and (j, i),
+/// later rows overriding earlier ones, so the lower triangle
+/// (`1 | 2 3 | 4 5 6`) and the full matrix both work. A row with more than `n`
+/// values is an error; rows after the `n`-th are ignored; missing entries are 0.
+/// Returned full, row-major.
 pub(crate) fn symmetric_matrix(token: &Token, n: usize) -> Result<Vec<f64>, String> {
-    let items = if token.quoted {
-        split_items(token.text)?
-    } else {
-        vec![*token]
-    };
-    let mut rows: Vec<Vec<f64>> = vec![Vec::new()];
-    for item in &items {
-        if item.text == "|" {
-            rows.push(Vec::new());
-        } else if let Some(row) = rows.last_mut() {
-            row.push(item_number(item)?);
-        }
-    }
-    rows.retain(|row| !row.is_empty());
-    let total: usize = rows.iter().map(Vec::len).sum();
+    let items = if token.quoted { split_items(token.text)? } else { vec![*token] };
     let mut full = vec![0.0; n * n];
-    let lower_len = n * (n + 1) / 2;
-    if rows.len() > 1 {
-        if rows.len() != n {
-            return Err(format!("matrix has {} rows, expected {n}", rows.len()));
+    for (i, row) in items.split(|item| item.text == "|").take(n).enumerate() {
+        if row.len() > n {
+            return Err(format!("row {} has {} values; the matrix is of order {n}", i + 1, row.len()));
         }
-        let lower = rows.iter().enumerate().all(|(i, row)| row.len() == i + 1);
-        let square = rows.iter().all(|row| row.len() == n);
-        if !lower && !square {
-            return Err(format!(
-                "matrix rows must have 1..{n} values (lower triangle) or {n} values each"
-            ));
+        for (j, item) in row.iter().enumerate() {
+            let v = item_number(item)?;
+            full[i * n + j] = v;
+            full[j * n + i] = v;
         }
-        for (i, row) in rows.iter().enumerate() {
-            for j in 0..=i {
-                let v = row[j];
-                full[i * n + j] = v;
-                full[j * n + i] = v;
-            }
-        }
-        return Ok(full);
     }
-    let values: Vec<f64> = rows.into_iter().flatten().collect();
-    if total == lower_len {
-        let mut k = 0;
-        for i in 0..n {
-            for j in 0..=i {
-                full[i * n + j] = values[k];
-                full[j * n + i] = values[k];
-                k += 1;
-            }
-        }
-        Ok(full)
-    } else if total == n * n {
-        for i in 0..n {
-            for j in 0..=i {
-                full[i * n + j] = values[i * n + j];
-                full[j * n + i] = values[i * n + j];
-            }
-        }
-        Ok(full)
-    } else {
-        Err(format!(
-            "matrix of order {n} needs {lower_len} (lower triangle) or {} values, got {total}",
-            n * n
-        ))
-    }
+    Ok(full)
 }
 
 /// `671.1.2.3` → bus `671`, nodes [1, 2, 3]. Bus names are lower-cased.
@@ -226,14 +181,18 @@ mod tests {
     }
 
     #[test]
-    fn lower_triangle_expands_symmetric() {
-        let m = symmetric_matrix(&quoted("1 | 2 3 | 4 5 6"), 3).unwrap();
-        assert_eq!(m, vec![1.0, 2.0, 4.0, 2.0, 3.0, 5.0, 4.0, 5.0, 6.0]);
-        let m = symmetric_matrix(&quoted("1 2 3"), 2).unwrap();
-        assert_eq!(m, vec![1.0, 2.0, 2.0, 3.0]);
-        let m = symmetric_matrix(&quoted("1 2 | 2 3"), 2).unwrap();
-        assert_eq!(m, vec![1.0, 2.0, 2.0, 3.0]);
-        assert!(symmetric_matrix(&quoted("1 | 2"), 2).is_err());
+    fn symmetric_matrices_read_like_opendss() {
+        let lower = symmetric_matrix(&quoted("1 | 2 3 | 4 5 6"), 3).unwrap();
+        assert_eq!(lower, vec![1.0, 2.0, 4.0, 2.0, 3.0, 5.0, 4.0, 5.0, 6.0]);
+        assert_eq!(symmetric_matrix(&quoted("1 2 4 | 2 3 5 | 4 5 6"), 3).unwrap(), lower);
+        // Later rows override: OpenDSS gives [1 |7 3 |9 8 6].
+        let m = symmetric_matrix(&quoted("1 2 4 | 7 3 5 | 9 8 6"), 3).unwrap();
+        assert_eq!(m, vec![1.0, 7.0, 9.0, 7.0, 3.0, 8.0, 9.0, 8.0, 6.0]);
+        assert_eq!(symmetric_matrix(&quoted("1 2 | 3"), 2).unwrap(), vec![1.0, 3.0, 3.0, 0.0]);
+        assert_eq!(symmetric_matrix(&quoted("1"), 3).unwrap(), vec![1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]);
+        assert_eq!(symmetric_matrix(&quoted("1 | 0.5 1 | 0.5 0.5 1"), 1).unwrap(), vec![1.0]);
+        assert!(symmetric_matrix(&quoted("1 2 3"), 2).is_err());
+        assert!(symmetric_matrix(&quoted("1 2 3 4 5 6"), 3).is_err());
     }
 
     #[test]

@@ -86,9 +86,9 @@ fn bad_number_names_element_and_property() {
         &["bus1"],
     );
     assert_message(
-        &format!("{C}New LineCode.m nphases=3 rmatrix=[1 | 2 3]\n"),
+        &format!("{C}New LineCode.m nphases=2 rmatrix=[1 2 3]\n"),
         "bad.dss:2: linecode.m: ",
-        &["rmatrix"],
+        &["rmatrix", "row 1"],
     );
 }
 

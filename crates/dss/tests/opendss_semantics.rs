@@ -232,6 +232,21 @@ fn close(a: f64, b: f64, scale: f64) -> bool {
 fn small_scripts_match_opendss() {
     let fixture: serde_json::Value =
         serde_json::from_str(include_str!("data/opendss_semantics.json")).expect("fixture");
+    assert!(check_fixture(&fixture) > 200);
+}
+
+/// `OGG_DSS_EXTRA_FIXTURE=file.json` checks another fixture of the same shape
+/// (e.g. randomly generated scripts, `tests/data/generate_random.py`).
+#[test]
+fn extra_fixture_matches_opendss() {
+    let Some(path) = std::env::var_os("OGG_DSS_EXTRA_FIXTURE") else { return };
+    let text = std::fs::read_to_string(&path).expect("extra fixture");
+    let fixture: serde_json::Value = serde_json::from_str(&text).expect("json");
+    let checked = check_fixture(&fixture);
+    eprintln!("{checked} values checked");
+}
+
+fn check_fixture(fixture: &serde_json::Value) -> usize {
     let mut checked = 0;
     for case in fixture["cases"].as_array().expect("cases") {
         let title = case["title"].as_str().unwrap_or("");
@@ -302,5 +317,5 @@ fn small_scripts_match_opendss() {
             checked += 1;
         }
     }
-    assert!(checked > 200, "checked only {checked}");
+    checked
 }

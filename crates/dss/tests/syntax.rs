@@ -179,7 +179,7 @@ fn quoted_and_bracketed_values() {
 #[test]
 fn lower_triangular_matrices_expand_to_full_symmetric() {
     let c = read(&format!(
-        "{CIRCUIT}New LineCode.m nphases=3 rmatrix=(1 | 2 3 | 4 5 6) xmatrix=[1 2 3 4 5 6] cmatrix=[1 2 4 | 2 3 5 | 4 5 6]\nNew Line.l linecode=m\n"
+        "{CIRCUIT}New LineCode.m nphases=3 rmatrix=(1 | 2 3 | 4 5 6) xmatrix=[1 |2,3| 4 5 6] cmatrix=[1 2 4 | 2 3 5 | 4 5 6]\nNew Line.l linecode=m\n"
     ));
     let ImpedanceData::Matrix { r, x, c_nf } = &c.lines[0].impedance.data else {
         panic!("matrix")
