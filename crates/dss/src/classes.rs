@@ -611,10 +611,10 @@ impl TransformerState {
         }
     }
 
-    fn activate_last(&mut self, given: usize) {
-        if given > 0 {
-            self.active = given.min(self.windings.len()) - 1;
-        }
+    /// The per-winding arrays leave the last winding active, however many
+    /// values they had (checked against OpenDSS).
+    fn activate_last(&mut self, _given: usize) {
+        self.active = self.windings.len() - 1;
     }
 
     /// OpenDSS's `RecalcElementData`: an edit that set XHL/XHT/XLT copies them
@@ -680,8 +680,8 @@ impl TransformerState {
             "maxtap" => self.windings[active].max_tap = number(value)?,
             "mintap" => self.windings[active].min_tap = number(value)?,
             "numtaps" => self.windings[active].num_taps = count(value, 0, 10_000)?,
-            // The per-winding arrays leave the last winding they set active, as
-            // OpenDSS does (a later `kv=` applies to it).
+            // The per-winding arrays leave the last winding active, as OpenDSS
+            // does (a later `kv=` applies to it).
             "buses" => {
                 let values = words(value)?;
                 for (w, text) in self.windings.iter_mut().zip(&values) {

@@ -85,6 +85,35 @@ New Line.d9 bus1=sourcebus bus2=b r1=2
 New Line.e1 bus1=sourcebus bus2=b enabled=false
 New Load.sink bus1=b kW=1
 """, ["line.c1.normamps line.c1.linecode line.s3.length line.s3.units line.c3.units line.c3.length", "line.e1.enabled"]),
+  ("regressions found by random differential testing", """
+New LineCode.sq nphases=3 r1=0.3 x1=0.6 r0=0.9 x0=1.8 c1=10 c0=5 units=mi
+New LineCode.mx nphases=3 rmatrix=[0.4 | 0.1 0.4 | 0.1 0.1 0.4] xmatrix=[1 | 0.4 1 | 0.3 0.4 1] cmatrix=[9 | -2 9 | -1 -2 9] units=kft
+New Line.u1 bus1=sourcebus bus2=b switch=y
+~ units=ft length=2
+New Line.u2 bus1=sourcebus bus2=b r1=0.058 units=mi length=2
+New Line.u3 bus1=sourcebus bus2=b length=2 switch=y
+~ x1=0.3 units=mi linecode=sq
+New Line.u4 bus1=sourcebus bus2=b r0=0.5 rmatrix=[1 | 0.5 1 | 0.5 0.5 1] linecode=sq linecode=mx
+New Line.u5 bus1=sourcebus bus2=b units=mi units=km units=none
+New Line.u6 bus1=sourcebus bus2=b r1=0.2 linecode=mx
+New Line.u7 bus1=sourcebus bus2=b linecode=mx c1=3
+~ rmatrix=[1 | 0.5 1 | 0.5 0.5 1] linecode=sq length=0.5 rmatrix=[1 | 0.5 1 | 0.5 0.5 1] length=2
+New Transformer.w0 windings=3
+New Transformer.w1 windings=2 xscarray=[2]
+New Transformer.w2 like=w0 xscarray=[1]
+New Transformer.w3 windings=3 kvs=[1 2] %r=9
+New Transformer.w4 windings=2 %rs=(0.3 0.3) %r=0.01
+New Transformer.w5 wdg=2
+New Transformer.w6 like=w5 %r=5
+New Capacitor.k1 bus1=b states=[0] numsteps=1
+New Capacitor.k2 bus1=b numsteps=2 states=[0 1] numsteps=3
+New LineCode.p2 nphases=2 rmatrix=[1 2 | 3]
+New LineCode.p3 nphases=3 rmatrix=[1 2 4 | 7 3 5 | 9 8 6]
+New Line.p1 bus1=sourcebus bus2=b linecode=p2 phases=2 bus1=sourcebus.1.2 bus2=b.1.2
+New Line.p4 bus1=sourcebus bus2=b linecode=p3
+New Load.sink bus1=b kW=1
+""", ["transformer.w0.xscarray transformer.w1.xscarray transformer.w2.xscarray transformer.w3.%rs transformer.w4.%rs transformer.w6.%rs transformer.w3.kvs",
+      "capacitor.k1.states"]),
   ("capacitor steps", """
 New Capacitor.c1 bus1=x kvar=[100 200]
 New Capacitor.c2 bus1=x numsteps=3 kvar=300
