@@ -1115,6 +1115,10 @@ pub(crate) struct CapacitorState {
     pub phases: usize,
     pub conn: Connection,
     pub kv: f64,
+    /// Number of steps. The per-step vectors may be longer: like OpenDSS's
+    /// reallocated arrays, shrinking keeps the old values beyond `steps`, and
+    /// growing again brings them back.
+    pub steps: usize,
     pub kvar: Vec<f64>,
     pub r: Vec<f64>,
     pub xl: Vec<f64>,
@@ -1127,20 +1131,20 @@ impl CapacitorState {
     /// step) the bank is split evenly, R and XL scaled, and every step switched
     /// on; otherwise new steps start at zero (OpenDSS leaves them uninitialised).
     fn set_num_steps(&mut self, n: usize) {
-        let old = self.kvar.len();
-        if old == 1 {
+        if self.steps == 1 {
             let total = self.kvar[0];
             let (r, xl) = (self.r[0] * n as f64, self.xl[0] * n as f64);
             self.kvar = vec![total / n as f64; n];
             self.r = vec![r; n];
             self.xl = vec![xl; n];
             self.states = vec![1; n];
-        } else if n != old {
+        } else if n > self.kvar.len() {
             self.kvar.resize(n, 0.0);
             self.r.resize(n, 0.0);
             self.xl.resize(n, 0.0);
             self.states.resize(n, 0);
         }
+        self.steps = n;
     }
 
     pub fn to_model(&self) -> Capacitor {
@@ -1151,10 +1155,10 @@ impl CapacitorState {
             phases: self.phases,
             conn: self.conn,
             kv: self.kv,
-            kvar: self.kvar.clone(),
-            states: self.states.clone(),
-            r: self.r.clone(),
-            xl: self.xl.clone(),
+            kvar: self.kvar[..self.steps].to_vec(),
+            states: self.states[..self.steps].to_vec(),
+            r: self.r[..self.steps].to_vec(),
+            xl: self.xl[..self.steps].to_vec(),
             enabled: self.enabled,
             location: self.location.clone(),
         }
@@ -1180,6 +1184,7 @@ impl ElementState for CapacitorState {
             phases: 3,
             conn: Connection::Wye,
             kv: 12.47,
+            steps: 1,
             kvar: vec![1200.0],
             r: vec![0.0],
             xl: vec![0.0],
@@ -1193,15 +1198,15 @@ impl ElementState for CapacitorState {
             "bus1" => self.bus1 = bus(value.text)?,
             "bus2" => self.bus2 = Some(bus(value.text)?),
             "phases" => self.phases = count(value, 1, 100)?,
-            "kvar" => fill(&mut self.kvar, &numbers(value)?),
+            "kvar" => fill(&mut self.kvar[..self.steps], &numbers(value)?),
             "kv" => self.kv = number(value)?,
             "conn" => self.conn = connection(value.text)?,
-            "r" => fill(&mut self.r, &numbers(value)?),
-            "xl" => fill(&mut self.xl, &numbers(value)?),
+            "r" => fill(&mut self.r[..self.steps], &numbers(value)?),
+            "xl" => fill(&mut self.xl[..self.steps], &numbers(value)?),
             "numsteps" => self.set_num_steps(count(value, 1, 1000)?),
             "states" => {
                 let values = numbers(value)?;
-                for (i, slot) in self.states.iter_mut().enumerate() {
+                for (i, slot) in self.states[..self.steps].iter_mut().enumerate() {
                     *slot = u8::from(values.get(i).copied().unwrap_or(0.0) != 0.0);
                 }
             }
