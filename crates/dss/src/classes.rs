@@ -156,7 +156,14 @@ impl Impedance {
     }
 
     fn scale(&mut self, factor: f64) {
-        for v in [&mut self.r1, &mut self.x1, &mut self.r0, &mut self.x0, &mut self.c1, &mut self.c0] {
+        for v in [
+            &mut self.r1,
+            &mut self.x1,
+            &mut self.r0,
+            &mut self.x0,
+            &mut self.c1,
+            &mut self.c0,
+        ] {
             *v *= factor;
         }
         for m in [&mut self.rmat, &mut self.xmat, &mut self.cmat] {
@@ -1514,6 +1521,8 @@ impl ElementState for VsourceState {
         Ok(Applied)
     }
 
+    /// OpenDSS's `RecalcElementData`: derive every impedance form from the one
+    /// given last, so that `r1 x1 r0 x0` (ohms), `isc*` and `mvasc*` agree.
     fn end_edit(&mut self) {
         let Some(v) = self.v.as_mut() else { return };
         if self.pu_z1.is_some() || self.pu_z0.is_some() {
@@ -1525,6 +1534,56 @@ impl ElementState for VsourceState {
                 (v.r0, v.x0) = (r * zbase, x * zbase);
             }
             v.spec = SourceImpedanceSpec::Impedance;
+        }
+        recalc_source(v);
+    }
+}
+
+/// The larger root of a·x² + b·x + c (OpenDSS's `QuadSolver`); 0 when there is none.
+fn larger_root(a: f64, b: f64, c: f64) -> f64 {
+    let d = b * b - 4.0 * a * c;
+    if a == 0.0 || d < 0.0 {
+        return 0.0;
+    }
+    ((-b + d.sqrt()) / (2.0 * a)).max((-b - d.sqrt()) / (2.0 * a))
+}
+
+fn recalc_source(v: &mut Vsource) {
+    let sqrt3 = 3f64.sqrt();
+    let factor = if v.phases == 1 { 1.0 } else { sqrt3 };
+    let kv = v.base_kv;
+    let positive_and_zero = |v: &mut Vsource| {
+        v.x1 = kv * kv / v.mvasc3 / (1.0 + 1.0 / (v.x1r1 * v.x1r1)).sqrt();
+        v.r1 = v.x1 / v.x1r1;
+        let z1sq = v.r1 * v.r1 + v.x1 * v.x1;
+        let v_over_i = 3.0 * kv * 1000.0 / factor / v.isc1;
+        v.r0 = larger_root(
+            1.0 + v.x0r0 * v.x0r0,
+            4.0 * (v.r1 + v.x1 * v.x0r0),
+            4.0 * z1sq - v_over_i * v_over_i,
+        );
+        v.x0 = v.r0 * v.x0r0;
+    };
+    match v.spec {
+        SourceImpedanceSpec::ShortCircuitMva => {
+            v.isc3 = v.mvasc3 * 1000.0 / (sqrt3 * kv);
+            v.isc1 = v.mvasc1 * 1000.0 / (factor * kv);
+            positive_and_zero(v);
+        }
+        SourceImpedanceSpec::ShortCircuitCurrent => {
+            v.mvasc3 = sqrt3 * kv * v.isc3 / 1000.0;
+            v.mvasc1 = factor * kv * v.isc1 / 1000.0;
+            positive_and_zero(v);
+        }
+        SourceImpedanceSpec::Impedance => {
+            v.isc3 = kv * 1000.0 / sqrt3 / v.r1.hypot(v.x1);
+            if v.phases == 1 {
+                (v.r0, v.x0) = (v.r1, v.x1);
+            }
+            let (rs, xs) = ((2.0 * v.r1 + v.r0) / 3.0, (2.0 * v.x1 + v.x0) / 3.0);
+            v.isc1 = kv * 1000.0 / factor / rs.hypot(xs);
+            v.mvasc3 = sqrt3 * kv * v.isc3 / 1000.0;
+            v.mvasc1 = factor * kv * v.isc1 / 1000.0;
         }
     }
 }
@@ -1555,7 +1614,6 @@ pub(crate) struct RegControlState {
     pub name: String,
     pub location: Location,
     pub enabled: bool,
-    pub tapwinding_given: bool,
 }
 
 impl ElementState for RegControlState {
@@ -1602,7 +1660,6 @@ impl ElementState for RegControlState {
             name: name.to_string(),
             location: location.clone(),
             enabled: true,
-            tapwinding_given: false,
         }
     }
 
@@ -1618,16 +1675,12 @@ impl ElementState for RegControlState {
                     .unwrap_or(&name)
                     .to_string();
             }
+            // `winding=` also sets the tap winding (a later `tapwinding=` overrides).
             "winding" => {
                 r.winding = count(value, 1, 100)?;
-                if !self.tapwinding_given {
-                    r.tapwinding = r.winding;
-                }
+                r.tapwinding = r.winding;
             }
-            "tapwinding" => {
-                r.tapwinding = count(value, 1, 100)?;
-                self.tapwinding_given = true;
-            }
+            "tapwinding" => r.tapwinding = count(value, 1, 100)?,
             "vreg" => r.vreg = number(value)?,
             "band" => r.band = number(value)?,
             "ptratio" => r.ptratio = number(value)?,
@@ -1815,14 +1868,14 @@ impl LoadShapeState {
         }
     }
 
+    /// A new `npts` resizes the arrays that have values; one never given stays
+    /// empty (new points are 0; OpenDSS leaves them uninitialised).
     fn resize(&mut self) {
         let n = self.npts;
-        self.mult.resize(n, 0.0);
-        if !self.qmult.is_empty() {
-            self.qmult.resize(n, 0.0);
-        }
-        if !self.hour.is_empty() {
-            self.hour.resize(n, 0.0);
+        for v in [&mut self.mult, &mut self.qmult, &mut self.hour] {
+            if !v.is_empty() {
+                v.resize(n, 0.0);
+            }
         }
     }
 

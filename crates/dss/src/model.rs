@@ -257,10 +257,11 @@ pub struct Reactor {
 }
 
 /// Which of the Vsource's impedance forms was given last, as OpenDSS decides by it:
-/// `ShortCircuitMva` uses `mvasc3`/`mvasc1` with `x1r1`/`x0r0`, `ShortCircuitCurrent`
-/// uses `isc3`/`isc1` with the ratios, `Impedance` uses `r1 x1 r0 x0` in ohms
-/// (`puZ1`/`puZ0` input is converted to ohms by the reader). The other fields
-/// keep whatever was given or the defaults; they are not recomputed.
+/// `ShortCircuitMva` (`mvasc3`/`mvasc1` with `x1r1`/`x0r0`), `ShortCircuitCurrent`
+/// (`isc3`/`isc1` with the ratios) or `Impedance` (`r1 x1 r0 x0`, or `puZ1`/`puZ0`).
+/// The reader then derives the other forms exactly as OpenDSS's
+/// `RecalcElementData` does, so `r1 x1 r0 x0` are always the ohms OpenDSS uses
+/// (for a 1-phase source given by impedance, Z0 is Z1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SourceImpedanceSpec {
     #[default]

@@ -1479,6 +1479,18 @@ impl<'a> Reader<'a> {
         for reg in &e.regcontrols.items {
             let r = reg.r.as_ref();
             let transformer = r.map(|r| r.transformer.as_str()).unwrap_or("");
+            if let (Some(t), Some(r)) = (e.transformers.get(transformer), r) {
+                if r.winding > t.windings.len() || r.tapwinding > t.windings.len() {
+                    return Err(ReadError::at_element(
+                        &reg.location,
+                        &format!("regcontrol.{}", reg.name),
+                        format!(
+                            "winding {} does not exist on transformer `{transformer}`",
+                            r.winding.max(r.tapwinding)
+                        ),
+                    ));
+                }
+            }
             if e.transformers.find(transformer).is_none() {
                 return Err(ReadError::at_element(
                     &reg.location,
@@ -1543,6 +1555,11 @@ impl<'a> Reader<'a> {
                     r.name = s.name.clone();
                     r.location = s.location.clone();
                     r.enabled = s.enabled;
+                    // OpenDSS samples phase 1 when ptphase exceeds the transformer's phases.
+                    let phases = e.transformers.get(&r.transformer).map_or(0, |t| t.phases);
+                    if r.bus.is_none() && r.ptphase > phases as i32 {
+                        r.ptphase = 1;
+                    }
                     Some(r)
                 })
                 .collect(),

@@ -102,11 +102,19 @@ pub(crate) fn keyword<'w>(text: &str, words: &[&'w str]) -> Option<&'w str> {
 /// values is an error; rows after the `n`-th are ignored; missing entries are 0.
 /// Returned full, row-major.
 pub(crate) fn symmetric_matrix(token: &Token, n: usize) -> Result<Vec<f64>, String> {
-    let items = if token.quoted { split_items(token.text)? } else { vec![*token] };
+    let items = if token.quoted {
+        split_items(token.text)?
+    } else {
+        vec![*token]
+    };
     let mut full = vec![0.0; n * n];
     for (i, row) in items.split(|item| item.text == "|").take(n).enumerate() {
         if row.len() > n {
-            return Err(format!("row {} has {} values; the matrix is of order {n}", i + 1, row.len()));
+            return Err(format!(
+                "row {} has {} values; the matrix is of order {n}",
+                i + 1,
+                row.len()
+            ));
         }
         for (j, item) in row.iter().enumerate() {
             let v = item_number(item)?;
@@ -184,13 +192,25 @@ mod tests {
     fn symmetric_matrices_read_like_opendss() {
         let lower = symmetric_matrix(&quoted("1 | 2 3 | 4 5 6"), 3).unwrap();
         assert_eq!(lower, vec![1.0, 2.0, 4.0, 2.0, 3.0, 5.0, 4.0, 5.0, 6.0]);
-        assert_eq!(symmetric_matrix(&quoted("1 2 4 | 2 3 5 | 4 5 6"), 3).unwrap(), lower);
+        assert_eq!(
+            symmetric_matrix(&quoted("1 2 4 | 2 3 5 | 4 5 6"), 3).unwrap(),
+            lower
+        );
         // Later rows override: OpenDSS gives [1 |7 3 |9 8 6].
         let m = symmetric_matrix(&quoted("1 2 4 | 7 3 5 | 9 8 6"), 3).unwrap();
         assert_eq!(m, vec![1.0, 7.0, 9.0, 7.0, 3.0, 8.0, 9.0, 8.0, 6.0]);
-        assert_eq!(symmetric_matrix(&quoted("1 2 | 3"), 2).unwrap(), vec![1.0, 3.0, 3.0, 0.0]);
-        assert_eq!(symmetric_matrix(&quoted("1"), 3).unwrap(), vec![1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]);
-        assert_eq!(symmetric_matrix(&quoted("1 | 0.5 1 | 0.5 0.5 1"), 1).unwrap(), vec![1.0]);
+        assert_eq!(
+            symmetric_matrix(&quoted("1 2 | 3"), 2).unwrap(),
+            vec![1.0, 3.0, 3.0, 0.0]
+        );
+        assert_eq!(
+            symmetric_matrix(&quoted("1"), 3).unwrap(),
+            vec![1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]
+        );
+        assert_eq!(
+            symmetric_matrix(&quoted("1 | 0.5 1 | 0.5 0.5 1"), 1).unwrap(),
+            vec![1.0]
+        );
         assert!(symmetric_matrix(&quoted("1 2 3"), 2).is_err());
         assert!(symmetric_matrix(&quoted("1 2 3 4 5 6"), 3).is_err());
     }

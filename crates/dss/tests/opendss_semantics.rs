@@ -169,6 +169,7 @@ fn query(c: &Circuit, q: &str) -> Value {
             let v = c.vsources.iter().find(|v| v.name == name).expect(q);
             match prop {
                 "basekv" => n(v.base_kv),
+                "phases" => n(v.phases as f64),
                 "pu" => n(v.pu),
                 "angle" => n(v.angle_deg),
                 "mvasc3" => n(v.mvasc3),
@@ -239,7 +240,9 @@ fn small_scripts_match_opendss() {
 /// (e.g. randomly generated scripts, `tests/data/generate_random.py`).
 #[test]
 fn extra_fixture_matches_opendss() {
-    let Some(path) = std::env::var_os("OGG_DSS_EXTRA_FIXTURE") else { return };
+    let Some(path) = std::env::var_os("OGG_DSS_EXTRA_FIXTURE") else {
+        return;
+    };
     let text = std::fs::read_to_string(&path).expect("extra fixture");
     let fixture: serde_json::Value = serde_json::from_str(&text).expect("json");
     let checked = check_fixture(&fixture);

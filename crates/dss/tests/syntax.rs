@@ -824,9 +824,13 @@ fn vsource_records_the_last_impedance_form() {
         (v("a").spec, v("a").isc3, v("a").isc1),
         (SourceImpedanceSpec::ShortCircuitCurrent, 5000.0, 4000.0)
     );
+    // MVAsc given last: OpenDSS recomputes R1/X1 from it (checked against the engine).
     assert_eq!(
-        (v("b").spec, v("b").r1, v("b").mvasc3),
-        (SourceImpedanceSpec::ShortCircuitMva, 1.0, 100.0)
+        (v("b").spec, v("b").mvasc3),
+        (SourceImpedanceSpec::ShortCircuitMva, 100.0)
+    );
+    assert!(
+        (v("b").r1 - 32.075336411055).abs() < 1e-9 && (v("b").x1 - 128.30134564422).abs() < 1e-9
     );
     let vc = v("c");
     assert_eq!(vc.spec, SourceImpedanceSpec::Impedance);

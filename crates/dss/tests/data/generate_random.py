@@ -51,6 +51,34 @@ def reactor_props():
     ]
     return [pick(pool)() for _ in range(rng.randint(1, 5))]
 
+def vs_props():
+    pool = [
+        lambda: f"basekv={pick([12.47, 115, 4.16])}", lambda: f"pu={pick([1.0, 1.05])}", lambda: f"angle={pick([0, 30, -30])}",
+        lambda: f"phases={pick([1, 3])}", lambda: f"mvasc3={pick([100, 2000])}", lambda: f"mvasc1={pick([90, 2100])}",
+        lambda: f"isc3={pick([5000, 1000])}", lambda: f"isc1={pick([4000, 900])}", lambda: f"r1={pick([1, 0.5])}",
+        lambda: f"x1={pick([2, 3])}", lambda: f"r0={pick([1.5, 2])}", lambda: f"x0={pick([4, 5])}",
+        lambda: f"x1r1={pick([4, 10])}", lambda: f"x0r0={pick([3, 8])}",
+    ]
+    return [pick(pool)() for _ in range(rng.randint(1, 6))]
+
+def reg_props():
+    pool = [
+        lambda: f"winding={pick([1, 2])}", lambda: f"vreg={pick([120, 122, 124])}", lambda: f"band={pick([2, 3])}",
+        lambda: f"ptratio={pick([20, 60, 120])}", lambda: f"ctprim={pick([100, 700])}", lambda: f"R={pick([0, 3, -0.2])}",
+        lambda: f"X={pick([0, 9, 1.6])}", lambda: f"delay={pick([15, 30, 45])}", lambda: f"tapdelay={pick([2, 1])}",
+        lambda: f"maxtapchange={pick([16, 1])}", lambda: f"tapwinding={pick([1, 2])}", lambda: f"reversible={pick(['yes', 'no'])}",
+        lambda: f"ptphase={pick([1, 2, 'max', 'min'])}", lambda: f"vlimit={pick([0, 125])}", lambda: f"revvreg={pick([119, 121])}",
+    ]
+    return [pick(pool)() for _ in range(rng.randint(1, 6))]
+
+def shape_props():
+    pool = [
+        lambda: f"npts={rng.randint(0, 5)}", lambda: "mult=[" + " ".join(str(pick([0.5, 1, 0.75])) for _ in range(rng.randint(1, 6))) + "]",
+        lambda: "qmult=(" + " ".join(str(pick([0.1, 0.2])) for _ in range(rng.randint(1, 6))) + ")",
+        lambda: f"interval={pick([1, 0.5])}", lambda: f"sinterval={pick([900, 3600])}", lambda: f"minterval={pick([15, 30])}",
+    ]
+    return [pick(pool)() for _ in range(rng.randint(1, 5))]
+
 CODES = """New LineCode.sq nphases=3 r1=0.3 x1=0.6 r0=0.9 x0=1.8 c1=10 c0=5 units=mi
 New LineCode.mx nphases=3 rmatrix=[0.4 | 0.1 0.4 | 0.1 0.1 0.4] xmatrix=[1 | 0.4 1 | 0.3 0.4 1] cmatrix=[9 | -2 9 | -1 -2 9] units=kft
 New LineCode.m1 nphases=1 rmatrix=(0.5) xmatrix=(0.9) units=km
@@ -71,7 +99,7 @@ while len(cases) < count and attempts < count * 20:
     attempts += 1
     lines = ["new circuit.fixture"]
     queries = []
-    kind = pick(["load", "xf", "cap", "reactor", "line"])
+    kind = pick(["load", "xf", "cap", "reactor", "line", "vs", "reg", "shape"])
     names = []
     for i in range(rng.randint(1, 4)):
         name = f"e{i}"
@@ -107,6 +135,26 @@ while len(cases) < count and attempts < count * 20:
             if rng.random() < 0.4:
                 lines.append("~ " + " ".join(reactor_props()))
             queries.append(f"reactor.{name}.r reactor.{name}.x")
+        elif kind == "vs":
+            lines.append(f"New Vsource.{name} bus1=b " + " ".join(vs_props()))
+            if rng.random() < 0.4:
+                lines.append("~ " + " ".join(vs_props()))
+            queries.append(" ".join(f"vsource.{name}.{p}" for p in ["basekv", "pu", "angle", "phases", "mvasc3", "mvasc1", "isc3", "isc1", "r1", "x1", "r0", "x0"]))
+        elif kind == "reg":
+            if i == 0:
+                lines.append("New Transformer.t phases=1 windings=2")
+            lines.append(f"New RegControl.{name} transformer=t " + " ".join(reg_props()))
+            if rng.random() < 0.4:
+                lines.append("~ " + " ".join(reg_props()))
+            if names and rng.random() < 0.3:
+                lines.append(f"New RegControl.{name}l like={pick(names)} " + " ".join(reg_props()[:1]))
+                queries.append(f"regcontrol.{name}l.vreg regcontrol.{name}l.winding regcontrol.{name}l.tapwinding regcontrol.{name}l.delay")
+            queries.append(" ".join(f"regcontrol.{name}.{p}" for p in ["winding", "vreg", "band", "ptratio", "ctprim", "r", "x", "delay", "tapdelay", "maxtapchange", "tapwinding", "reversible", "ptphase", "vlimit", "revvreg"]))
+        elif kind == "shape":
+            lines.append(f"New LoadShape.{name} " + " ".join(shape_props()))
+            if rng.random() < 0.4:
+                lines.append("~ " + " ".join(shape_props()))
+            queries.append(f"loadshape.{name}.npts loadshape.{name}.mult loadshape.{name}.interval")
         else:
             if i == 0:
                 lines.extend(CODES.strip().splitlines())
