@@ -64,6 +64,7 @@ mod errors;
 mod feeder;
 mod markets;
 mod modules;
+mod rl;
 mod scenarios;
 mod tables;
 
@@ -79,6 +80,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     modules::register(m)?;
     feeder::register(m)?;
     markets::register(m)?;
+    rl::register(m)?;
     m.add_function(wrap_pyfunction!(scenarios::run_scenario, m)?)?;
     m.add_function(wrap_pyfunction!(scenarios::scenario_names, m)?)?;
     Ok(())
