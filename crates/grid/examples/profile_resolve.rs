@@ -15,12 +15,20 @@ fn main() {
     pf.solve().unwrap();
     eprintln!("first solve {:.3} ms", t.elapsed().as_secs_f64() * 1e3);
     eprintln!("{:?}", pf.linear_system_stats());
+    // As the benchmark: every load +1 % cumulatively, back to the start every 40.
+    let start = pf.clone();
     let t = std::time::Instant::now();
-    let mut up = true;
-    for _ in 0..n {
-        pf.scale_loads(if up { 1.01 } else { 1.0 / 1.01 });
-        up = !up;
-        pf.solve().unwrap();
+    let mut iters = 0;
+    let mut ctrl = 0;
+    for k in 0..n {
+        if k % 40 == 39 {
+            pf = start.clone();
+        }
+        pf.scale_loads(1.01);
+        let r = pf.solve().unwrap();
+        iters += r.iterations;
+        ctrl += r.control_iterations;
     }
+    eprintln!("mean iterations {:.2}, control iterations {:.2}", iters as f64 / n as f64, ctrl as f64 / n as f64);
     eprintln!("{:.3} us per re-solve ({} iterations last)", t.elapsed().as_secs_f64() * 1e6 / n as f64, pf.last_report().iterations);
 }

@@ -129,6 +129,9 @@ pub struct PowerFlow {
     pub(crate) injections: Vec<BusInjection>,
     pub(crate) settings: Settings,
     pub(crate) voltage_bases: Vec<f64>,
+    /// Every element's Yprim is symmetric (checked at compile time; tap and
+    /// step changes keep transformers and capacitors symmetric).
+    symmetric_elements: bool,
     /// Load index of each element (usize::MAX for non-loads).
     elem_to_load: Vec<usize>,
     /// Normal rating (A) of each line element, by element index.
@@ -335,6 +338,12 @@ impl PowerFlow {
         for (i, l) in loads.iter().enumerate() {
             elem_to_load[l.elem] = i;
         }
+        // Symmetric up to the rounding of the matrix inversions they come from.
+        let symmetric_elements = elements.iter().all(|e| {
+            let (y, n) = (&e.yprim, e.yprim.order());
+            let scale = y.as_slice().iter().fold(0.0f64, |m, v| m.max(v.norm()));
+            (0..n).all(|i| (0..i).all(|j| (y.get(i, j) - y.get(j, i)).norm() <= 1e-12 * scale))
+        });
         let element_index: HashMap<(ElementClass, String), usize> =
             elements.iter().enumerate().map(|(i, e)| ((e.class, e.name.clone()), i)).collect();
 
@@ -424,6 +433,7 @@ impl PowerFlow {
             } else {
                 circuit.voltage_bases.clone()
             },
+            symmetric_elements,
             elem_to_load,
             line_amps,
             y_map,
@@ -482,7 +492,11 @@ impl PowerFlow {
             }
         }
         self.y_factored = false;
-        self.lu.factor(&self.y_values)?;
+        if self.symmetric_elements {
+            self.lu.factor_symmetric(&self.y_values)?;
+        } else {
+            self.lu.factor(&self.y_values)?;
+        }
         if !series {
             self.y_factored = true;
             self.y_dirty = false;
@@ -781,10 +795,8 @@ impl PowerFlow {
 
     /// Multiplies every load's nominal demand by `factor` (Y untouched).
     pub fn scale_loads(&mut self, factor: f64) {
-        let lm = self.settings.load_mult;
         for l in &mut self.loads {
-            let (kw, kvar) = (l.calc.kw * factor, l.calc.kvar * factor);
-            l.calc.set_nominal(kw, kvar, lm);
+            l.calc.scale(factor);
             l.currents_valid = false;
         }
     }

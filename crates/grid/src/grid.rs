@@ -40,6 +40,11 @@ impl DistributionGrid {
             return Err(GridError::Invalid(format!("step length must be a finite number ≥ 0 s (got {step_s})")));
         }
         let mut pf = PowerFlow::new(circuit)?;
+        if pf.buses().iter().all(|b| b.1 == 0.0) {
+            // The script never ran CalcVoltageBases: per-unit voltages need
+            // bases, so derive them from OpenDSS's default list.
+            pf.calc_voltage_bases()?;
+        }
         let report = pf.solve()?;
         PowerFlow::require_converged(&report)?;
         let (topology, branch_elements) = build_topology(&pf);

@@ -2,7 +2,10 @@
 //!
 //! * [`PowerFlow`]: an OpenDSS-compatible three-phase unbalanced power flow
 //!   (fixed-point "Normal" solver, OpenDSS's element models, static-mode
-//!   regulator and capacitor controls) compiled from an [`ogg_dss::Circuit`].
+//!   regulator and capacitor controls) compiled from an [`ogg_dss::Circuit`];
+//!   the system Y is factored once per change by a sparse LDLᵀ (see [`sparse`]).
+//!
+//! See the crate's README for fidelity and speed measurements.
 //! * [`DistributionGrid`]: an `ogg_core::Grid` on such a circuit.
 //! * [`feeders`]: the built-in IEEE feeders by name.
 //! * [`powerflow_command`]: what `ogg powerflow` runs.

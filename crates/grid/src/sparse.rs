@@ -451,6 +451,8 @@ pub struct SparseLu {
     scale: Vec<f64>,
     scaled: Vec<C>,
     factored: bool,
+    /// Set by `factor_symmetric` for one factorisation: skip the symmetry test.
+    trust_symmetry: bool,
 }
 
 impl SparseLu {
@@ -482,7 +484,15 @@ impl SparseLu {
         } else {
             Backend::Lu(Box::new(FaerLu::analyse(pattern.clone())?))
         };
-        Ok(SparseLu { pattern, transpose_pos, backend, scale: Vec::new(), scaled: Vec::new(), factored: false })
+        Ok(SparseLu {
+            pattern,
+            transpose_pos,
+            backend,
+            scale: Vec::new(),
+            scaled: Vec::new(),
+            factored: false,
+            trust_symmetry: false,
+        })
     }
 
     pub fn pattern(&self) -> &Pattern {
@@ -503,6 +513,13 @@ impl SparseLu {
         matches!(self.backend, Backend::Ldl(_))
     }
 
+    /// As [`SparseLu::factor`] for values the caller knows to be symmetric
+    /// (skips the O(nnz) symmetry test).
+    pub fn factor_symmetric(&mut self, values: &[C]) -> Result<(), SparseError> {
+        self.trust_symmetry = true;
+        self.factor(values)
+    }
+
     /// Numeric (re)factorisation for new values on the same pattern.
     pub fn factor(&mut self, values: &[C]) -> Result<(), SparseError> {
         let p = &self.pattern;
@@ -510,31 +527,35 @@ impl SparseLu {
             return Err(SparseError::Pattern(format!("{} values for a pattern of {} entries", values.len(), p.nnz())));
         }
         self.factored = false;
-        // D_i = 1/sqrt(max_j |a_ij|) (structurally symmetric: column maxima are row maxima).
+        // D_i = 1/sqrt(max_j |a_ij|) (structurally symmetric: column maxima
+        // are row maxima); squared magnitudes avoid a hypot per entry.
         self.scale.clear();
         self.scale.resize(p.n, 0.0);
         for j in 0..p.n {
             for k in p.col_ptr[j]..p.col_ptr[j + 1] {
-                let a = values[k].norm();
+                let a2 = values[k].norm_sqr();
                 let r = p.row_idx[k];
-                if a > self.scale[r] {
-                    self.scale[r] = a;
+                if a2 > self.scale[r] {
+                    self.scale[r] = a2;
                 }
             }
         }
         for d in &mut self.scale {
-            *d = if *d > 0.0 && d.is_finite() { 1.0 / d.sqrt() } else { 1.0 };
+            // (max |a|²)^(-1/4) = 1/sqrt(max |a|)
+            *d = if *d > 0.0 && d.is_finite() { 1.0 / d.sqrt().sqrt() } else { 1.0 };
         }
         self.scaled.clear();
         self.scaled.extend_from_slice(values);
         for j in 0..p.n {
+            let dj = self.scale[j];
             for k in p.col_ptr[j]..p.col_ptr[j + 1] {
-                self.scaled[k] *= self.scale[p.row_idx[k]] * self.scale[j];
+                self.scaled[k] *= self.scale[p.row_idx[k]] * dj;
             }
         }
         if let Backend::Ldl(ldl) = &mut self.backend {
-            let symmetric = values.iter().zip(&self.transpose_pos).all(|(_, &t)| t != usize::MAX);
-            let symmetric = symmetric && {
+            // Callers that know Y is symmetric (every element's Yprim is)
+            // skip the check through `factor_symmetric`.
+            let symmetric = self.trust_symmetry || {
                 let v = &self.scaled;
                 let tp = &self.transpose_pos;
                 let mut max: f64 = 0.0;
@@ -542,10 +563,13 @@ impl SparseLu {
                     max = max.max(x.re.abs().max(x.im.abs()));
                 }
                 v.iter().zip(tp).all(|(x, &t)| {
-                    let d = *x - v[t];
-                    d.re.abs() <= 1e-14 * max && d.im.abs() <= 1e-14 * max
+                    t != usize::MAX && {
+                        let d = *x - v[t];
+                        d.re.abs() <= 1e-14 * max && d.im.abs() <= 1e-14 * max
+                    }
                 })
             };
+            self.trust_symmetry = false;
             if symmetric && ldl.factor(&self.pattern, &self.scaled).is_ok() {
                 self.factored = true;
                 return Ok(());

@@ -164,6 +164,25 @@ impl LoadCalc {
         self.yq_fixed = -self.var_base / (vb * vb);
     }
 
+    /// Multiplies the nominal demand by `f`: every nominal quantity is linear
+    /// in (kW, kvar), so this is `set_nominal(f·kW, f·kvar)` without the
+    /// divisions (equal to rounding).
+    pub fn scale(&mut self, f: f64) {
+        self.kw *= f;
+        self.kvar *= f;
+        self.w_nominal *= f;
+        self.var_nominal *= f;
+        self.yeq *= f;
+        self.yeq95 *= f;
+        self.yeq105 *= f;
+        self.yeq105i *= f;
+        self.ilow *= f;
+        self.m95 *= f;
+        self.m95i *= f;
+        self.var_base *= f;
+        self.yq_fixed *= f;
+    }
+
     /// Actual kW and kvar the load would draw at nominal voltage (multiplier applied).
     pub fn nominal_power_kw(&self) -> (f64, f64) {
         let nph = self.phases as f64;
@@ -475,6 +494,23 @@ mod tests {
                 let mut fast = [C::new(0.0, 0.0); 4];
                 compact.apply(&v, &mut fast);
                 assert_eq!(full[..nc], fast[..nc], "{phases} {conn:?} rneut {rneut}");
+            }
+        }
+    }
+
+    #[test]
+    fn scaling_equals_recomputing() {
+        for model in 1..=8u8 {
+            let mut a = LoadCalc::from_parts(3, Connection::Wye, 12.47, model, (0.9, 1.05, 0.5), LoadStatus::Variable);
+            a.zipv = Some([0.2, 0.3, 0.5, 0.1, 0.2, 0.7, 0.6]);
+            let mut b = a.clone();
+            a.set_nominal(400.0, 150.0, 1.2);
+            a.scale(1.37);
+            b.set_nominal(400.0 * 1.37, 150.0 * 1.37, 1.2);
+            for pu in [0.3, 0.7, 0.93, 1.0, 1.08] {
+                let v = C::from_polar(pu * b.vbase, 0.3);
+                let (ia, ib) = (a.phase_current(v), b.phase_current(v));
+                assert!((ia - ib).norm() <= 1e-13 * ib.norm(), "model {model} at {pu}: {ia} vs {ib}");
             }
         }
     }
