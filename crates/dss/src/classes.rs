@@ -605,13 +605,20 @@ impl TransformerState {
         }
     }
 
-    /// OpenDSS's `SetNumWindings`: every winding is recreated with defaults;
-    /// new reactance pairs start at 30%.
+    /// OpenDSS's `windings=` side effect: every winding's data goes back to the
+    /// defaults, even when the count does not change; bus names stay, new
+    /// windings get default ones; new reactance pairs start at 30%.
     fn set_num_windings(&mut self, n: usize) {
-        if n == self.windings.len() {
-            return;
-        }
-        self.windings = (1..=n).map(|i| default_winding(&self.name, i)).collect();
+        let old = std::mem::take(&mut self.windings);
+        self.windings = (1..=n)
+            .map(|i| {
+                let mut w = default_winding(&self.name, i);
+                if let Some(o) = old.get(i - 1) {
+                    w.bus = o.bus.clone();
+                }
+                w
+            })
+            .collect();
         self.xsc.resize(n * (n - 1) / 2, 30.0);
         if self.active >= n {
             self.active = 0;
@@ -1828,6 +1835,10 @@ pub(crate) struct LoadShapeState {
     pub mult: Vec<f64>,
     pub qmult: Vec<f64>,
     pub hour: Vec<f64>,
+    /// Whether `mult`/`qmult`/`hour` were ever given. Like OpenDSS's
+    /// reallocated arrays, the vectors may hold values beyond `npts` that a
+    /// larger `npts` brings back; `points` gives the visible part.
+    pub allocated: [bool; 3],
     pub useactual: bool,
     pub pmax: Option<f64>,
     pub qmax: Option<f64>,
@@ -1859,6 +1870,7 @@ impl LoadShapeState {
             mult: DEFAULT_LOADSHAPE.to_vec(),
             qmult: Vec::new(),
             hour: Vec::new(),
+            allocated: [true, false, false],
             useactual: false,
             pmax: None,
             qmax: None,
@@ -1872,11 +1884,26 @@ impl LoadShapeState {
     /// empty (new points are 0; OpenDSS leaves them uninitialised).
     fn resize(&mut self) {
         let n = self.npts;
-        for v in [&mut self.mult, &mut self.qmult, &mut self.hour] {
-            if !v.is_empty() {
+        for (v, allocated) in [&mut self.mult, &mut self.qmult, &mut self.hour]
+            .into_iter()
+            .zip(self.allocated)
+        {
+            if allocated && v.len() < n {
                 v.resize(n, 0.0);
             }
         }
+    }
+
+    /// The visible values of array `which` (0 mult, 1 qmult, 2 hour): `npts` of
+    /// them once given, none otherwise.
+    pub fn points(&self, which: usize) -> Vec<f64> {
+        let v = [&self.mult, &self.qmult, &self.hour][which];
+        if !self.allocated[which] {
+            return Vec::new();
+        }
+        let mut out: Vec<f64> = v.iter().copied().take(self.npts).collect();
+        out.resize(self.npts, 0.0);
+        out
     }
 
     /// Reads a column of numbers from `(file=x.csv col=2 header=yes)`,
@@ -1920,7 +1947,9 @@ impl LoadShapeState {
         Ok(Some(read_values(ctx, kind, &path, column, header)?))
     }
 
-    fn set_values(&mut self, which: &str, value: &Token<'_>, ctx: &Ctx) -> Result<(), String> {
+    /// Returns whether the values were kept (OpenDSS drops inline values given
+    /// while `npts` is 0).
+    fn set_values(&mut self, which: &str, value: &Token<'_>, ctx: &Ctx) -> Result<bool, String> {
         let (values, from_file) = match self.values_from_file(value, ctx)? {
             Some(values) => (values, true),
             None => (numbers(value)?, false),
@@ -1930,14 +1959,24 @@ impl LoadShapeState {
             self.npts = values.len();
             self.resize();
         }
-        let target = match which {
-            "mult" => &mut self.mult,
-            "qmult" => &mut self.qmult,
+        let index = match which {
+            "mult" => 0,
+            "qmult" => 1,
+            _ => 2,
+        };
+        if self.npts == 0 {
+            // OpenDSS keeps nothing of values given before `npts`.
+            return Ok(false);
+        }
+        self.allocated[index] = true;
+        let target = match index {
+            0 => &mut self.mult,
+            1 => &mut self.qmult,
             _ => &mut self.hour,
         };
         *target = vec![0.0; self.npts];
         fill(target, &values);
-        Ok(())
+        Ok(true)
     }
 
     pub fn to_model(&self) -> LoadShape {
@@ -1946,12 +1985,12 @@ impl LoadShapeState {
             name: self.name.clone(),
             npts: self.npts,
             interval_h: self.interval_h,
-            mult: self.mult.clone(),
-            qmult: self.qmult.clone(),
-            hour: self.hour.clone(),
+            mult: self.points(0),
+            qmult: self.points(1),
+            hour: self.points(2),
             useactual: self.useactual,
-            pmax: self.pmax.unwrap_or_else(|| max(&self.mult)),
-            qmax: self.qmax.unwrap_or_else(|| max(&self.qmult)),
+            pmax: self.pmax.unwrap_or_else(|| max(&self.points(0))),
+            qmax: self.qmax.unwrap_or_else(|| max(&self.points(1))),
             pbase: self.pbase,
             qbase: self.qbase,
             location: self.location.clone(),
@@ -2023,6 +2062,7 @@ impl ElementState for LoadShapeState {
             mult: Vec::new(),
             qmult: Vec::new(),
             hour: Vec::new(),
+            allocated: [false; 3],
             useactual: false,
             pmax: None,
             qmax: None,
@@ -2041,9 +2081,13 @@ impl ElementState for LoadShapeState {
             "interval" => self.interval_h = number(value)?,
             "sinterval" => self.interval_h = number(value)? / 3600.0,
             "minterval" => self.interval_h = number(value)? / 60.0,
-            "mult" | "pmult" => self.set_values("mult", value, ctx)?,
-            "qmult" => self.set_values("qmult", value, ctx)?,
-            "hour" => self.set_values("hour", value, ctx)?,
+            "mult" | "pmult" | "qmult" | "hour" => {
+                let which = if prop == "pmult" { "mult" } else { prop };
+                if !self.set_values(which, value, ctx)? {
+                    // Reported in `ignored`: OpenDSS drops values given before npts.
+                    return Ok(Ignored);
+                }
+            }
             "csvfile" | "sngfile" | "dblfile" => {
                 let kind = if prop == "csvfile" { "file" } else { prop };
                 let values = read_values(ctx, kind, value.text.trim(), 1, false)?;
@@ -2052,6 +2096,7 @@ impl ElementState for LoadShapeState {
                 }
                 self.mult = vec![0.0; self.npts];
                 fill(&mut self.mult, &values);
+                self.allocated[0] = true;
                 self.resize();
             }
             "useactual" => self.useactual = boolean(value)?,
@@ -2123,7 +2168,7 @@ pub(crate) mod inventory {
             }
             let mut element = T::create("x", &location, &ctx);
             let value = Token {
-                text: if *prop == "usermodel" { "m.dll" } else { "1" },
+                text: if *prop == "usermodel" { "m.dll" } else { "y" },
                 quoted: false,
             };
             match element.set(prop, &value, &ctx) {

@@ -20,9 +20,9 @@ pub(crate) fn number(token: &Token) -> Result<f64, String> {
     }
 }
 
-/// An integer; like OpenDSS, a real number is truncated.
+/// An integer; like OpenDSS (Pascal's `Round`), a real number is rounded half to even.
 pub(crate) fn integer(token: &Token) -> Result<i64, String> {
-    let value = number(token)?.trunc();
+    let value = number(token)?.round_ties_even();
     if value.abs() > 1e12 {
         return Err(format!("`{}` is out of range", token.text));
     }
@@ -38,7 +38,8 @@ pub(crate) fn count(token: &Token, min: usize, max: usize) -> Result<usize, Stri
     Ok(value as usize)
 }
 
-/// Yes/no as OpenDSS reads it: the first letter decides (`y`/`t` true, `n`/`f` false).
+/// Yes/no as OpenDSS reads it: true when the value starts with `y` or `t`,
+/// false otherwise (so `1` is *false*, as in OpenDSS); an empty value is an error.
 pub(crate) fn boolean(token: &Token) -> Result<bool, String> {
     match token
         .text
@@ -47,9 +48,9 @@ pub(crate) fn boolean(token: &Token) -> Result<bool, String> {
         .next()
         .map(|b| b.to_ascii_lowercase())
     {
-        Some(b'y') | Some(b't') | Some(b'1') => Ok(true),
-        Some(b'n') | Some(b'f') | Some(b'0') => Ok(false),
-        _ => Err(format!("`{}` is not yes/no", token.text)),
+        Some(b'y') | Some(b't') => Ok(true),
+        Some(_) => Ok(false),
+        None => Err("empty value where yes/no is expected".to_string()),
     }
 }
 
