@@ -46,7 +46,9 @@ impl DistributionGrid {
             pf.calc_voltage_bases()?;
         }
         let report = pf.solve()?;
-        PowerFlow::require_converged(&report)?;
+        if let Some(nc) = report.non_convergence.filter(|nc| !nc.controls_exhausted) {
+            return Err(GridError::NotConverged(nc));
+        }
         let (topology, branch_elements) = build_topology(&pf);
         let mut grid = DistributionGrid {
             name: if circuit.name.is_empty() { "feeder".into() } else { circuit.name.clone() },
@@ -116,6 +118,8 @@ impl DistributionGrid {
             self.extra.push((format!("capacitor.{name}"), states.iter().map(|&s| s as f64).sum()));
         }
         self.extra.push(("iterations".into(), pf.last_report().iterations as f64));
+        let settled = pf.last_report().non_convergence.as_ref().is_none_or(|nc| !nc.controls_exhausted);
+        self.extra.push(("controls_settled".into(), if settled { 1.0 } else { 0.0 }));
     }
 
     /// Applies one agent action to the engine (loads start from their circuit values each step).
@@ -195,8 +199,11 @@ impl Grid for DistributionGrid {
             }
         }
         let outcome = self.pf.solve();
+        // A power flow that converged while the controls were still acting at
+        // MaxControlIter is a valid solution (OpenDSS only warns); recorded
+        // as `controls_settled = 0`.
         let failure = match outcome {
-            Ok(report) => report.non_convergence.map(|nc| nc.to_string()),
+            Ok(report) => report.non_convergence.filter(|nc| !nc.controls_exhausted).map(|nc| nc.to_string()),
             Err(e) => Some(e.to_string()),
         };
         if let Some(message) = failure {
