@@ -236,6 +236,14 @@ fn small_scripts_match_opendss() {
     assert!(check_fixture(&fixture) > 200);
 }
 
+/// 200 random scripts (seed 100 of `tests/data/generate_random.py`) against the engine.
+#[test]
+fn random_scripts_match_opendss() {
+    let fixture: serde_json::Value =
+        serde_json::from_str(include_str!("data/opendss_random.json")).expect("fixture");
+    assert!(check_fixture(&fixture) > 2000);
+}
+
 /// `OGG_DSS_EXTRA_FIXTURE=file.json` checks another fixture of the same shape
 /// (e.g. randomly generated scripts, `tests/data/generate_random.py`).
 #[test]
