@@ -44,6 +44,7 @@ use ogg_market::agents::{Consumer, OfferStrategy, Producer};
 use ogg_market::uc1::{is_uc1_toml, load_feeder, random_flexible, Uc1Config};
 use ogg_market::{AuctionMarket, ClearOptions, LimitOverride, RadialNetwork, Settlement};
 
+use crate::fast_grid::RlFeederGrid;
 use crate::learner::LearningAgent;
 use crate::spec::{ActionKind, EnvSpec, StepUnit, DAILY_PROFILE};
 
@@ -185,10 +186,10 @@ impl MarketEnv {
             .with_limits(limits)
             .with_rounds(spec.rounds_per_step);
         let step_s = 3600.0;
+        let feeder_grid = || DistributionGrid::new(&feeder.circuit, step_s).map_err(|e| format!("AC power flow of the feeder: {e}"));
         let grid: Box<dyn Grid> = match spec.grid.as_str() {
-            "ac" => Box::new(
-                DistributionGrid::new(&feeder.circuit, step_s).map_err(|e| format!("AC power flow of the feeder: {e}"))?,
-            ),
+            "ac" => Box::new(RlFeederGrid::from_distribution_grid(&feeder_grid()?)),
+            "ac-full" => Box::new(feeder_grid()?),
             _ => Box::new(DoNothingGrid::new(step_s)),
         };
         let cap = cfg.consumers.producer_capacity_kw;

@@ -14,10 +14,12 @@
 //! is built on these.
 
 pub mod env;
+pub mod fast_grid;
 pub mod learner;
 pub mod spec;
 pub mod vec_env;
 
+pub use fast_grid::RlFeederGrid;
 pub use env::{LearnerInfo, MarketEnv, BASE_OBS, PRICE_SCALE};
 pub use learner::{LearningAgent, Role};
 pub use spec::{ActionKind, EnvSpec, StepUnit, DAILY_PROFILE};

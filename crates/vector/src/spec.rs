@@ -10,7 +10,8 @@
 //! step_unit = "grid"          # "grid": one step = one grid step; "round": one step = one market round
 //! episode_steps = 24          # grid steps per episode (default: 24 for UC1, the scenario's `steps` else)
 //! rounds_per_step = 1         # UC1: market rounds per grid step
-//! grid = "ac"                 # UC1: "ac" (AC power flow of the feeder every step) or "none"
+//! grid = "ac"                 # UC1: "ac" (AC power flow of the feeder every step, voltages only),
+//!                             #      "ac-full" (also branch loading, losses: DistributionGrid) or "none"
 //! others = "truthful"         # UC1: the non-learning strategic producers ("truthful" | "scripted" | "hill-climb")
 //! elastic_share = 0.0         # UC1: share of elastic consumers (picked with `elastic_seed`)
 //! demand_profile = [...]      # multipliers of every consumer's demand, one per grid step (cycled)
@@ -194,8 +195,8 @@ impl EnvSpec {
         if self.episode_steps == Some(0) {
             return Err("episode_steps must be at least 1".into());
         }
-        if !matches!(self.grid.as_str(), "ac" | "none") {
-            return Err(format!("grid must be \"ac\" or \"none\", got {:?}", self.grid));
+        if !matches!(self.grid.as_str(), "ac" | "ac-full" | "none") {
+            return Err(format!("grid must be \"ac\", \"ac-full\" or \"none\", got {:?}", self.grid));
         }
         if !matches!(self.others.as_str(), "truthful" | "scripted" | "hill-climb" | "hill_climb") {
             return Err(format!("others must be \"truthful\", \"scripted\" or \"hill-climb\", got {:?}", self.others));

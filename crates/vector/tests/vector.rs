@@ -242,3 +242,23 @@ fn discrete_and_curve_actions() {
     env.step(&[2.0, 7.0, 0.0, 930.0], &mut obs, &mut r).unwrap();
     assert!(env.learner_info()[0].quantity_kw < 0.0, "the truthful curve sells");
 }
+
+#[test]
+fn lean_feeder_grid_solves_the_same_power_flow_as_the_distribution_grid() {
+    let base = r#""episode_steps": 5, "learners": ["g830", "g848"], "others": "scripted""#;
+    let mut lean = MarketEnv::new(&spec(&format!(r#"{{{base}, "grid": "ac"}}"#))).unwrap();
+    let mut full = MarketEnv::new(&spec(&format!(r#"{{{base}, "grid": "ac-full"}}"#))).unwrap();
+    let (mut ol, mut of) = (vec![0f32; 2 * lean.obs_dim()], vec![0f32; 2 * full.obs_dim()]);
+    let (mut rl, mut rf) = (vec![0f64; 2], vec![0f64; 2]);
+    lean.reset(Some(9), &mut ol).unwrap();
+    full.reset(Some(9), &mut of).unwrap();
+    for step in 0..5 {
+        let a = [0.2 * step as f64, 1.5 - 0.3 * step as f64];
+        lean.step(&a, &mut ol, &mut rl).unwrap();
+        full.step(&a, &mut of, &mut rf).unwrap();
+        assert_eq!((&ol, &rl), (&of, &rf), "step {step}");
+        let (vl, vf) = (&lean.core().grid().state().bus_voltage_pu, &full.core().grid().state().bus_voltage_pu);
+        assert_eq!(vl, vf, "bus voltages, step {step}");
+        assert!(vl.iter().filter(|v| v.is_finite() && **v > 0.0).all(|v| (0.8..1.2).contains(v)));
+    }
+}
