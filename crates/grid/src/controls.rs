@@ -66,7 +66,8 @@ impl ControlQueue {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct RegControlState {
-    pub name: String,
+    /// Shared so that snapshots and samples clone without allocating.
+    pub name: std::sync::Arc<str>,
     /// Index into the engine's transformers.
     pub(crate) xfmr: usize,
     /// 0-based winding whose voltage is sampled (OpenDSS `ElementTerminal`).
@@ -105,7 +106,7 @@ pub(crate) enum CapAction {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct CapControlState {
-    pub name: String,
+    pub name: std::sync::Arc<str>,
     /// Index into the engine's capacitors.
     pub(crate) cap: usize,
     /// Index into the engine's elements (monitored element).
@@ -164,7 +165,7 @@ pub(crate) fn build_regcontrols(c: &Circuit, pf: &PowerFlow) -> Result<Vec<RegCo
             }
         };
         out.push(RegControlState {
-            name: rc.name.clone(),
+            name: rc.name.as_str().into(),
             xfmr,
             winding: rc.winding - 1,
             tap_winding: tap_winding - 1,
@@ -244,7 +245,7 @@ pub(crate) fn build_capcontrols(c: &Circuit, pf: &PowerFlow) -> Result<Vec<CapCo
             (cc.on_setting, cc.off_setting)
         };
         out.push(CapControlState {
-            name: cc.name.clone(),
+            name: cc.name.as_str().into(),
             cap,
             monitored,
             terminal,
@@ -662,7 +663,7 @@ impl PowerFlow {
                 let tap = t.taps[r.tap_winding];
                 let inc = tap_increment(&t.model, r.tap_winding);
                 let step = if inc > 0.0 { ((tap - 1.0) / inc).round() as i64 } else { 0 };
-                (r.name.clone(), tap, step)
+                (r.name.to_string(), tap, step)
             })
             .collect()
     }
