@@ -1,0 +1,28 @@
+//! OpenGridGym Market 3: distribution locational marginal prices (DLMPs)
+//! from the DSO's optimal power flow, and the paper's use case 3.
+//!
+//! - [`network`]: the feeder as a tree with single-phase equivalent impedances.
+//! - [`offer`]: participants' offers with convex cost curves, validated.
+//! - [`opf`]: the OPF in three formulations (the paper's lossless model,
+//!   LinDistFlow, the SOCP relaxation), solved by Clarabel in the sparse
+//!   branch-flow form; DLMPs and their decomposition; the dense PTDF form.
+//! - [`ac`]: a dispatch applied to the AC power flow of the same feeder.
+//! - [`market`]: [`DlmpMarket`], the OPF as an `ogg_core::Market`.
+//! - [`agents`]: producers, consumers and demand-response providers.
+//! - [`uc3`]: use case 3 on IEEE 37; [`cli`]: `ogg market dlmp`.
+
+pub mod ac;
+pub mod agents;
+pub mod csv;
+pub mod error;
+pub mod network;
+pub mod market;
+pub mod offer;
+pub mod opf;
+pub mod testutil;
+
+pub use error::DlmpError;
+pub use market::DlmpMarket;
+pub use network::DlmpNetwork;
+pub use offer::{CostCurve, Offer, OfferKind, PlacedOffer};
+pub use opf::{solve, Decomposition, DlmpSolution, Formulation, OpfOptions, OpfSolver, OpfStatus};

@@ -1,0 +1,182 @@
+//! Assembles a conic program `min ½xᵀPx + qᵀx  s.t.  Ax + s = b, s ∈ K` for
+//! Clarabel row by row: equality rows (zero cone) first, then inequality rows
+//! (`Ax ≤ b`, non-negative cone), then second-order-cone blocks
+//! (`b − Ax ∈ SOC`). Entries are kept even when their value is zero so that
+//! the sparsity pattern depends only on the structure of the problem (which
+//! lets a solver be updated in place for new data).
+
+use clarabel::algebra::CscMatrix;
+use clarabel::solver::SupportedConeT;
+
+#[derive(Default)]
+struct Section {
+    /// (local row, column, value)
+    entries: Vec<(usize, usize, f64)>,
+    b: Vec<f64>,
+}
+
+impl Section {
+    fn add_row(&mut self, coeffs: &[(usize, f64)], b: f64) -> usize {
+        let row = self.b.len();
+        for &(col, v) in coeffs {
+            self.entries.push((row, col, v));
+        }
+        self.b.push(b);
+        row
+    }
+}
+
+/// Where a row ended up once the sections are stacked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Row {
+    Zero(usize),
+    NonNeg(usize),
+    Soc(usize),
+}
+
+#[derive(Default)]
+pub struct Builder {
+    n_vars: usize,
+    q: Vec<f64>,
+    /// Diagonal of P: (variable, value).
+    p_diag: Vec<(usize, f64)>,
+    zero: Section,
+    nonneg: Section,
+    soc: Section,
+    soc_dims: Vec<usize>,
+}
+
+/// The assembled data, ready for Clarabel.
+pub struct Problem {
+    pub p: CscMatrix<f64>,
+    pub q: Vec<f64>,
+    pub a: CscMatrix<f64>,
+    pub b: Vec<f64>,
+    pub cones: Vec<SupportedConeT<f64>>,
+    pub n_zero: usize,
+    pub n_nonneg: usize,
+}
+
+impl Problem {
+    /// Global row index.
+    pub fn row(&self, r: Row) -> usize {
+        match r {
+            Row::Zero(i) => i,
+            Row::NonNeg(i) => self.n_zero + i,
+            Row::Soc(i) => self.n_zero + self.n_nonneg + i,
+        }
+    }
+    /// Whether another problem has the same structure (so a solver can be updated in place).
+    pub fn same_pattern(&self, other: &Problem) -> bool {
+        self.p.colptr == other.p.colptr
+            && self.p.rowval == other.p.rowval
+            && self.a.colptr == other.a.colptr
+            && self.a.rowval == other.a.rowval
+            && self.a.m == other.a.m
+            && self.cones == other.cones
+    }
+}
+
+impl Builder {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// A new variable with linear cost `q`.
+    pub fn var(&mut self, q: f64) -> usize {
+        self.q.push(q);
+        self.n_vars += 1;
+        self.n_vars - 1
+    }
+    /// A new variable with cost `q·x + ½·p·x²` (the entry is kept even if p = 0).
+    pub fn var_quadratic(&mut self, q: f64, p: f64) -> usize {
+        let v = self.var(q);
+        self.p_diag.push((v, p));
+        v
+    }
+    pub fn n_vars(&self) -> usize {
+        self.n_vars
+    }
+    /// `Σ coeffs·x = b`.
+    pub fn eq(&mut self, coeffs: &[(usize, f64)], b: f64) -> Row {
+        Row::Zero(self.zero.add_row(coeffs, b))
+    }
+    /// `Σ coeffs·x ≤ b`.
+    pub fn le(&mut self, coeffs: &[(usize, f64)], b: f64) -> Row {
+        Row::NonNeg(self.nonneg.add_row(coeffs, b))
+    }
+    /// `(b_k − Σ coeffs_k·x)_k ∈ SOC` (first component bounds the norm of the rest).
+    /// Returns the first row of the block.
+    pub fn soc(&mut self, rows: &[(&[(usize, f64)], f64)]) -> Row {
+        let first = self.soc.b.len();
+        for (coeffs, b) in rows {
+            self.soc.add_row(coeffs, *b);
+        }
+        self.soc_dims.push(rows.len());
+        Row::Soc(first)
+    }
+
+    pub fn build(self) -> Problem {
+        let n = self.n_vars;
+        let (n_zero, n_nonneg) = (self.zero.b.len(), self.nonneg.b.len());
+        let m = n_zero + n_nonneg + self.soc.b.len();
+        // Column lists of (global row, value), merged duplicates.
+        let mut cols: Vec<Vec<(usize, f64)>> = vec![Vec::new(); n];
+        for (offset, sec) in [(0, &self.zero), (n_zero, &self.nonneg), (n_zero + n_nonneg, &self.soc)] {
+            for &(r, c, v) in &sec.entries {
+                cols[c].push((offset + r, v));
+            }
+        }
+        let mut colptr = Vec::with_capacity(n + 1);
+        let mut rowval = Vec::new();
+        let mut nzval = Vec::new();
+        colptr.push(0);
+        for col in cols.iter_mut() {
+            col.sort_by_key(|&(r, _)| r);
+            let mut last: Option<usize> = None;
+            for &(r, v) in col.iter() {
+                if last == Some(r) {
+                    if let Some(x) = nzval.last_mut() {
+                        *x += v;
+                    }
+                } else {
+                    rowval.push(r);
+                    nzval.push(v);
+                    last = Some(r);
+                }
+            }
+            colptr.push(rowval.len());
+        }
+        let a = CscMatrix::new(m, n, colptr, rowval, nzval);
+        // P: diagonal, upper triangular CSC.
+        let mut diag: Vec<Option<f64>> = vec![None; n];
+        for (v, p) in self.p_diag {
+            diag[v] = Some(diag[v].unwrap_or(0.0) + p);
+        }
+        let mut pcol = Vec::with_capacity(n + 1);
+        let mut prow = Vec::new();
+        let mut pval = Vec::new();
+        pcol.push(0);
+        for (j, d) in diag.iter().enumerate() {
+            if let Some(v) = d {
+                prow.push(j);
+                pval.push(*v);
+            }
+            pcol.push(prow.len());
+        }
+        let p = CscMatrix::new(n, n, pcol, prow, pval);
+        let mut b = self.zero.b;
+        b.extend(self.nonneg.b);
+        b.extend(self.soc.b);
+        let mut cones = Vec::new();
+        if n_zero > 0 {
+            cones.push(SupportedConeT::ZeroConeT(n_zero));
+        }
+        if n_nonneg > 0 {
+            cones.push(SupportedConeT::NonnegativeConeT(n_nonneg));
+        }
+        for d in self.soc_dims {
+            cones.push(SupportedConeT::SecondOrderConeT(d));
+        }
+        Problem { p, q: self.q, a, b, cones, n_zero, n_nonneg }
+    }
+}

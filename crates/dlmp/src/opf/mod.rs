@@ -1,0 +1,1032 @@
+//! The DSO's optimal power flow and its prices (the paper's Eqs. 12–18 and
+//! two formulations beyond the paper), in the sparse branch-flow form: one
+//! flow variable per line and one balance row per bus, so the problem grows
+//! linearly with the feeder.
+//!
+//! ```text
+//! minimise   LMP_source·s⁺ − p_export·s⁻ + Σ_generators c_g(P_g) + Σ_DR c_DR(P̄_d − P_d)
+//! subject to, at every bus j (dual: the DLMP λ_j),
+//!            P_into_j − loss_j − Σ_children P_c + Σ_j P_g − Σ_j P_d (+ s⁺ − s⁻ at the root) = 0
+//!            P_g,min ≤ P_g ≤ P_g,max,   P_d,min ≤ P_d ≤ P̄_d,   s⁺, s⁻ ≥ 0
+//! ```
+//! * [`Formulation::Dc`] — the paper: lossless active power, |P_e| ≤ f_max.
+//!   The paper writes the flows as f = H·p with the PTDF matrix H of the tree;
+//!   [`ptdf::solve_ptdf`] solves that dense form and the tests show both
+//!   forms give the same DLMPs (the dense form is only for small feeders).
+//! * [`Formulation::LinDistFlow`] — P and Q flows, squared voltages
+//!   w_j = t²·w_i − 2(r·P + x·Q) with v_min² ≤ w ≤ v_max², apparent-power limits
+//!   P² + Q² ≤ S_max² (second-order cones) and losses r(P² + Q²)/w linearised
+//!   at a base point (the flows of the fixed demand, or the previous solution).
+//! * [`Formulation::Socp`] — the convex DistFlow (branch-flow) relaxation with
+//!   squared currents ℓ: losses r·ℓ, w_j = t²w_i − 2(rP + xQ) + (r² + x²)ℓ,
+//!   P² + Q² ≤ ℓ·t²w_i (rotated cone). [`DlmpSolution::socp_gap`] reports,
+//!   per line, how far the relaxation is from equality (0 = exact, physical).
+//!
+//! `max(0, P_source)·LMP` is written with s⁺ − s⁻ = P_source, s± ≥ 0, and an
+//! export price (default 0, as in the paper). A negative LMP with a price of 0
+//! for exports would make the objective non-convex; the export price used is
+//! therefore min(export price, LMP).
+//!
+//! # Prices and their decomposition
+//! Clarabel solves min ½xᵀPx + qᵀx s.t. Ax + s = b, s ∈ K, and the optimal
+//! cost moves by −z_i per unit of b_i. The balance rows carry the fixed
+//! demand in b, so the DLMP is λ_j = −z_j (checked by finite differences in
+//! the tests). Stationarity of each line's flow P_e (edge from i into j)
+//! gives λ_j = λ_i + C_e + V_e + L_e, so along the path from the root
+//! λ_j = λ_root + Σ_path C_e + Σ_path V_e + Σ_path L_e:
+//! **energy** λ_root (the LMP while the feeder imports), **congestion** C_e
+//! (the line limit's dual), **voltage** V_e = 2 r_e β_e with β the voltage
+//! row's dual driven by the voltage limits downstream, **loss** L_e (the
+//! marginal loss factor times the prices: a_e λ_j + a'_e η_j for LinDistFlow;
+//! for the SOCP the relaxation cone's part). Each component is computed from
+//! its own duals, so [`Decomposition::residual`] — the largest difference
+//! between their sum and the DLMP — is a real check of the KKT conditions.
+
+pub mod builder;
+pub mod ptdf;
+
+use std::time::Instant;
+
+use clarabel::algebra::CscMatrix;
+use clarabel::solver::{DefaultSettings, DefaultSettingsBuilder, DefaultSolver, IPSolver, SolverStatus};
+
+use crate::error::DlmpError;
+use crate::network::DlmpNetwork;
+use crate::offer::{OfferKind, PlacedCost, PlacedOffer};
+use builder::{Builder, Problem, Row};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Formulation {
+    /// The paper: lossless active-power flows with limits.
+    #[default]
+    Dc,
+    /// Linearised DistFlow with P, Q, voltages and linearised losses.
+    LinDistFlow,
+    /// The second-order-cone relaxation of the branch-flow model.
+    Socp,
+}
+
+impl Formulation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Formulation::Dc => "dc",
+            Formulation::LinDistFlow => "lindistflow",
+            Formulation::Socp => "socp",
+        }
+    }
+    pub const ALL: [Formulation; 3] = [Formulation::Dc, Formulation::LinDistFlow, Formulation::Socp];
+}
+
+impl std::fmt::Display for Formulation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Formulation {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().replace(['-', '_'], "").as_str() {
+            "dc" | "paper" | "lossless" => Ok(Formulation::Dc),
+            "lindistflow" | "ldf" | "linear" => Ok(Formulation::LinDistFlow),
+            "socp" | "distflow" | "branchflow" | "convexdistflow" => Ok(Formulation::Socp),
+            _ => Err(format!("formulation must be dc, lindistflow or socp, got '{s}'")),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct OpfOptions {
+    pub formulation: Formulation,
+    /// Transmission price at the feeder head, $/MWh.
+    pub lmp_source: f64,
+    /// Price paid for exports to the transmission grid, $/MWh (the paper: 0).
+    pub export_price: f64,
+    /// Source voltage, per unit (LinDistFlow, SOCP).
+    pub v_source_pu: f64,
+    /// Voltage band at every other bus, per unit (LinDistFlow, SOCP); 0 / ∞ switch a side off.
+    pub v_min_pu: f64,
+    pub v_max_pu: f64,
+    /// Buses exempt from the voltage band (e.g. the substation side of a
+    /// regulator, which the regulator corrects), by name.
+    pub v_exempt: Vec<String>,
+    /// LinDistFlow: model the losses (linearised).
+    pub losses: bool,
+    /// LinDistFlow: re-linearise the losses at the solution this many times
+    /// (0: the base point is the flow of the fixed demand alone).
+    pub loss_iterations: usize,
+    /// LinDistFlow: a given base point for the losses, (kW, kvar) per edge
+    /// (indexed by bus id), instead of the flows of the fixed demand.
+    pub loss_base_kw: Option<Vec<(f64, f64)>>,
+    /// SOCP: a line's relaxation counts as exact when its relative gap is below this.
+    pub exactness_tol: f64,
+}
+
+impl Default for OpfOptions {
+    fn default() -> Self {
+        OpfOptions {
+            formulation: Formulation::Dc,
+            lmp_source: 30.0,
+            export_price: 0.0,
+            v_source_pu: 1.0,
+            v_min_pu: 0.95,
+            v_max_pu: 1.05,
+            v_exempt: Vec::new(),
+            losses: true,
+            loss_iterations: 0,
+            loss_base_kw: None,
+            exactness_tol: 1e-4,
+        }
+    }
+}
+
+impl OpfOptions {
+    pub fn with_formulation(mut self, f: Formulation) -> Self {
+        self.formulation = f;
+        self
+    }
+    pub fn with_lmp(mut self, lmp: f64) -> Self {
+        self.lmp_source = lmp;
+        self
+    }
+    fn check(&self) -> Result<(), DlmpError> {
+        for (name, v) in [("lmp_source", self.lmp_source), ("export_price", self.export_price), ("v_source_pu", self.v_source_pu)] {
+            if !v.is_finite() {
+                return Err(DlmpError::Input(format!("{name} is {v}, must be a finite number")));
+            }
+        }
+        if self.v_source_pu <= 0.0 || self.v_min_pu.is_nan() || self.v_max_pu.is_nan() || self.v_min_pu > self.v_max_pu {
+            return Err(DlmpError::Input(format!(
+                "voltages: source {} pu, band [{}, {}] pu are not usable",
+                self.v_source_pu, self.v_min_pu, self.v_max_pu
+            )));
+        }
+        Ok(())
+    }
+    /// The export price the OPF uses: min(export price, LMP) (see the module docs).
+    pub fn effective_export_price(&self) -> f64 {
+        self.export_price.min(self.lmp_source)
+    }
+}
+
+/// How the OPF ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OpfStatus {
+    Optimal,
+    /// No dispatch meets the hard constraints; `agents` are those whose hard
+    /// minimums (fixed demand, minimum consumption, must-run output) are involved.
+    Infeasible { reason: String, agents: Vec<String> },
+    /// The solver stopped without an answer (iteration limit, numerical trouble).
+    Failed { reason: String },
+}
+
+impl OpfStatus {
+    pub fn is_optimal(&self) -> bool {
+        matches!(self, OpfStatus::Optimal)
+    }
+    pub fn label(&self) -> &'static str {
+        match self {
+            OpfStatus::Optimal => "optimal",
+            OpfStatus::Infeasible { .. } => "infeasible",
+            OpfStatus::Failed { .. } => "failed",
+        }
+    }
+    pub fn reason(&self) -> String {
+        match self {
+            OpfStatus::Optimal => String::new(),
+            OpfStatus::Infeasible { reason, .. } | OpfStatus::Failed { reason } => reason.clone(),
+        }
+    }
+}
+
+/// DLMP components per bus, $/MWh (see the module docs). energy + congestion
+/// + voltage + loss = DLMP.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Decomposition {
+    pub energy: f64,
+    pub congestion: Vec<f64>,
+    pub voltage: Vec<f64>,
+    pub loss: Vec<f64>,
+}
+
+impl Decomposition {
+    /// Sum of the components at bus j.
+    pub fn total(&self, j: usize) -> f64 {
+        self.energy + self.congestion[j] + self.voltage[j] + self.loss[j]
+    }
+    /// Largest |Σ components − DLMP| over the buses, $/MWh.
+    pub fn residual(&self, dlmp: &[f64]) -> f64 {
+        dlmp.iter().enumerate().map(|(j, &l)| (self.total(j) - l).abs()).fold(0.0, f64::max)
+    }
+}
+
+/// Everything one OPF produces. Per-bus vectors are indexed by bus id,
+/// per-edge vectors by the child bus id (the root's entry is unused).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DlmpSolution {
+    pub status: OpfStatus,
+    pub formulation: Formulation,
+    pub lmp_source: f64,
+    /// Price of active power at every bus, $/MWh.
+    pub dlmp: Vec<f64>,
+    /// Price of reactive power at every bus, $/Mvarh (0 for the lossless model).
+    pub q_price: Vec<f64>,
+    pub decomposition: Decomposition,
+    /// Per offer: net active injection, kW (+ produced, − consumed).
+    pub injection_kw: Vec<f64>,
+    /// Per offer: reactive injection, kvar.
+    pub injection_kvar: Vec<f64>,
+    /// Per offer: its decision variable (generator output or DR curtailment), kW.
+    pub variable_kw: Vec<f64>,
+    /// Active and reactive flow into each bus at the sending end, kW / kvar.
+    pub flow_p_kw: Vec<f64>,
+    pub flow_q_kvar: Vec<f64>,
+    /// Losses of each edge in the model, kW.
+    pub loss_kw: Vec<f64>,
+    /// Voltage magnitude of each bus in the model, pu (1 for the lossless model).
+    pub voltage_pu: Vec<f64>,
+    /// SOCP: relaxation gap per edge, (ℓ − (P² + Q²)/t²w) / max(ℓ, 10⁻³): 0 where
+    /// the relaxation is exact (NaN for the other formulations).
+    pub socp_gap: Vec<f64>,
+    /// SOCP: losses the relaxation invents on each edge (r·(ℓ − (P² + Q²)/t²w)), kW.
+    pub socp_phantom_loss_kw: Vec<f64>,
+    /// Per edge: its congestion term C_e, $/MWh (≠ 0 when its limit binds).
+    pub congestion_dual: Vec<f64>,
+    pub source_p_kw: f64,
+    pub source_q_kvar: f64,
+    /// LinDistFlow: the base point of the loss linearisation per edge (kW, kvar).
+    pub loss_base_kw: Vec<(f64, f64)>,
+    /// Offered cost of the dispatch plus the energy bought at the source, $/h.
+    pub objective: f64,
+    pub iterations: u32,
+    /// Solver time of the last solve (excluding problem assembly), s.
+    pub solve_seconds: f64,
+    /// Whether the last solve had to build a new solver (else it updated one in place).
+    pub rebuilt: bool,
+}
+
+impl DlmpSolution {
+    fn empty(n: usize, k: usize, formulation: Formulation, lmp: f64, status: OpfStatus) -> Self {
+        DlmpSolution {
+            status,
+            formulation,
+            lmp_source: lmp,
+            dlmp: vec![f64::NAN; n],
+            q_price: vec![f64::NAN; n],
+            decomposition: Decomposition {
+                energy: f64::NAN,
+                congestion: vec![f64::NAN; n],
+                voltage: vec![f64::NAN; n],
+                loss: vec![f64::NAN; n],
+            },
+            injection_kw: vec![0.0; k],
+            injection_kvar: vec![0.0; k],
+            variable_kw: vec![0.0; k],
+            flow_p_kw: vec![0.0; n],
+            flow_q_kvar: vec![0.0; n],
+            loss_kw: vec![0.0; n],
+            voltage_pu: vec![f64::NAN; n],
+            socp_gap: vec![f64::NAN; n],
+            socp_phantom_loss_kw: vec![f64::NAN; n],
+            congestion_dual: vec![0.0; n],
+            source_p_kw: f64::NAN,
+            source_q_kvar: f64::NAN,
+            loss_base_kw: vec![(0.0, 0.0); n],
+            objective: f64::NAN,
+            iterations: 0,
+            solve_seconds: 0.0,
+            rebuilt: false,
+        }
+    }
+    pub fn is_optimal(&self) -> bool {
+        self.status.is_optimal()
+    }
+    /// Edges whose limit binds (|C_e| above `tol` $/MWh).
+    pub fn congested_edges(&self, net: &DlmpNetwork, tol: f64) -> Vec<usize> {
+        net.edges().filter(|&e| self.congestion_dual[e].abs() > tol).collect()
+    }
+    /// Largest relative SOCP gap (NaN for the other formulations).
+    pub fn max_socp_gap(&self) -> f64 {
+        self.socp_gap.iter().copied().filter(|g| !g.is_nan()).fold(f64::NAN, |a, g| if a.is_nan() { g } else { a.max(g) })
+    }
+    /// Whether the SOCP relaxation is exact on every line (within `tol`).
+    pub fn relaxation_exact(&self, tol: f64) -> Option<bool> {
+        (self.formulation == Formulation::Socp && self.is_optimal()).then(|| self.socp_gap.iter().all(|g| g.is_nan() || *g <= tol))
+    }
+}
+
+/// Variable and row indices of one assembled problem.
+struct Layout {
+    /// Per offer: first variable and count (0 if none), and the Q variable.
+    offer_vars: Vec<(usize, usize)>,
+    offer_q_var: Vec<Option<usize>>,
+    s_plus: usize,
+    s_minus: usize,
+    q_source: Option<usize>,
+    /// Per bus/edge (NO = usize::MAX).
+    flow_p: Vec<usize>,
+    flow_q: Vec<usize>,
+    w: Vec<usize>,
+    ell: Vec<usize>,
+    p_bal: Vec<Row>,
+    q_bal: Vec<Option<Row>>,
+    vdrop: Vec<Option<Row>>,
+    /// DC: (upper, lower) limit rows; others: SOC block first row.
+    dc_limit: Vec<Option<(Row, Row)>>,
+    soc_limit: Vec<Option<Row>>,
+    relax: Vec<Option<Row>>,
+    /// Voltage limit rows (upper, lower).
+    v_upper: Vec<Option<Row>>,
+    v_lower: Vec<Option<Row>>,
+    /// LinDistFlow loss linearisation per edge: (a, b, a', b', constant P, constant Q).
+    loss_coef: Vec<[f64; 6]>,
+}
+
+const NO: usize = usize::MAX;
+
+/// Squared current (pu) below which the SOCP gap is measured absolutely.
+pub const SOCP_GAP_FLOOR: f64 = 1e-3;
+
+fn settings() -> DefaultSettings<f64> {
+    DefaultSettingsBuilder::default()
+        .verbose(false)
+        .presolve_enable(false)
+        .input_sparse_dropzeros(false)
+        .tol_gap_abs(1e-9)
+        .tol_gap_rel(1e-9)
+        .tol_feas(1e-9)
+        .tol_ktratio(1e-7)
+        .max_iter(200)
+        .build()
+        .expect("static Clarabel settings are valid")
+}
+
+/// A reusable OPF: keeps the Clarabel solver of the last problem and updates
+/// it in place when the next problem has the same structure (same network,
+/// formulation, offers' buses and curve shapes), so that a new interval's
+/// data (LMP, costs, demand) costs only the interior-point iterations.
+#[derive(Default)]
+pub struct OpfSolver {
+    cached: Option<(Problem, DefaultSolver<f64>)>,
+}
+
+impl std::fmt::Debug for OpfSolver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpfSolver").field("cached", &self.cached.is_some()).finish()
+    }
+}
+
+impl Clone for OpfSolver {
+    /// A clone starts without a cached solver (Clarabel's solver is not clonable).
+    fn clone(&self) -> Self {
+        OpfSolver::default()
+    }
+}
+
+impl OpfSolver {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Solves the OPF for these offers (LinDistFlow: repeated
+    /// `loss_iterations` times with the losses re-linearised at the solution).
+    pub fn solve(&mut self, net: &DlmpNetwork, offers: &[PlacedOffer], opts: &OpfOptions) -> Result<DlmpSolution, DlmpError> {
+        opts.check()?;
+        let kb = net.s_base_kva;
+        let mut base = match &opts.loss_base_kw {
+            Some(b) if b.len() == net.len() => b.iter().map(|&(p, q)| (p / kb, q / kb)).collect(),
+            Some(b) => {
+                return Err(DlmpError::Input(format!("loss base point has {} entries for {} buses", b.len(), net.len())));
+            }
+            None => demand_flows(net, offers),
+        };
+        let mut sol = self.solve_once(net, offers, opts, &base)?;
+        if opts.formulation == Formulation::LinDistFlow && opts.losses {
+            for _ in 0..opts.loss_iterations {
+                if !sol.is_optimal() {
+                    break;
+                }
+                base = (0..net.len()).map(|e| (sol.flow_p_kw[e] / kb, sol.flow_q_kvar[e] / kb)).collect();
+                sol = self.solve_once(net, offers, opts, &base)?;
+            }
+        }
+        Ok(sol)
+    }
+
+    fn solve_once(
+        &mut self,
+        net: &DlmpNetwork,
+        offers: &[PlacedOffer],
+        opts: &OpfOptions,
+        loss_base: &[(f64, f64)],
+    ) -> Result<DlmpSolution, DlmpError> {
+        let (problem, layout) = assemble(net, offers, opts, loss_base);
+        let rebuilt;
+        let reuse = matches!(&self.cached, Some((p, _)) if p.same_pattern(&problem));
+        if reuse {
+            let (old, solver) = self.cached.as_mut().expect("checked above");
+            solver
+                .update_P(&problem.p.nzval)
+                .and_then(|_| solver.update_q(&problem.q))
+                .and_then(|_| solver.update_A(&problem.a.nzval))
+                .and_then(|_| solver.update_b(&problem.b))
+                .map_err(|e| DlmpError::Solver(format!("Clarabel update failed: {e:?}")))?;
+            *old = problem;
+            rebuilt = false;
+        } else {
+            let solver = DefaultSolver::new(&problem.p, &problem.q, &problem.a, &problem.b, &problem.cones, settings())
+                .map_err(|e| DlmpError::Solver(format!("Clarabel setup failed: {e:?}")))?;
+            self.cached = Some((problem, solver));
+            rebuilt = true;
+        }
+        let (problem, solver) = self.cached.as_mut().expect("set above");
+        let start = Instant::now();
+        solver.solve();
+        let solve_seconds = start.elapsed().as_secs_f64();
+        let mut sol = extract(net, offers, opts, problem, &layout, solver);
+        sol.solve_seconds = solve_seconds;
+        sol.rebuilt = rebuilt;
+        if opts.formulation == Formulation::LinDistFlow && opts.losses {
+            let kb = net.s_base_kva;
+            sol.loss_base_kw = loss_base.iter().map(|&(p, q)| (p * kb, q * kb)).collect();
+        }
+        Ok(sol)
+    }
+}
+
+/// One OPF with a fresh solver.
+pub fn solve(net: &DlmpNetwork, offers: &[PlacedOffer], opts: &OpfOptions) -> Result<DlmpSolution, DlmpError> {
+    OpfSolver::new().solve(net, offers, opts)
+}
+
+/// Flows (pu) that the fixed demand alone (loads, DR baselines) would cause:
+/// the default base point of the linearised losses.
+pub fn demand_flows(net: &DlmpNetwork, offers: &[PlacedOffer]) -> Vec<(f64, f64)> {
+    let n = net.len();
+    let mut p = vec![0.0; n];
+    let mut q = vec![0.0; n];
+    for o in offers {
+        p[o.bus] += o.fixed_demand;
+        q[o.bus] += o.fixed_demand * o.q_per_p;
+    }
+    // Children after parents: accumulate bottom-up.
+    for &i in net.tree.order.iter().rev() {
+        if let Some(par) = net.parent(i) {
+            p[par] += p[i];
+            q[par] += q[i];
+        }
+    }
+    (0..n).map(|i| (p[i], q[i])).collect()
+}
+
+fn assemble(net: &DlmpNetwork, offers: &[PlacedOffer], opts: &OpfOptions, loss_base: &[(f64, f64)]) -> (Problem, Layout) {
+    let n = net.len();
+    let f = opts.formulation;
+    let branch = f != Formulation::Dc;
+    let mw = net.s_base_kva / 1000.0;
+    let root = net.root();
+    let mut b = Builder::new();
+    let mut lay = Layout {
+        offer_vars: Vec::with_capacity(offers.len()),
+        offer_q_var: Vec::with_capacity(offers.len()),
+        s_plus: NO,
+        s_minus: NO,
+        q_source: None,
+        flow_p: vec![NO; n],
+        flow_q: vec![NO; n],
+        w: vec![NO; n],
+        ell: vec![NO; n],
+        p_bal: Vec::with_capacity(n),
+        q_bal: vec![None; n],
+        vdrop: vec![None; n],
+        dc_limit: vec![None; n],
+        soc_limit: vec![None; n],
+        relax: vec![None; n],
+        v_upper: vec![None; n],
+        v_lower: vec![None; n],
+        loss_coef: vec![[0.0; 6]; n],
+    };
+    // Injection terms per bus: (variable, coefficient) for P and Q, and fixed demand.
+    let mut p_terms: Vec<Vec<(usize, f64)>> = vec![Vec::new(); n];
+    let mut q_terms: Vec<Vec<(usize, f64)>> = vec![Vec::new(); n];
+    let mut p_demand = vec![0.0; n];
+    let mut q_demand = vec![0.0; n];
+    let mut bound_rows: Vec<(Vec<(usize, f64)>, f64)> = Vec::new();
+
+    for o in offers {
+        p_demand[o.bus] += o.fixed_demand;
+        q_demand[o.bus] += o.fixed_demand * o.q_per_p;
+        let p_var = o.kind != OfferKind::Load && o.hi > o.lo;
+        if !p_var {
+            // A fixed output (or none): a constant injection.
+            let constant = o.injection(o.lo) + o.fixed_demand;
+            p_demand[o.bus] -= constant;
+            if o.kind == OfferKind::DemandResponse {
+                q_demand[o.bus] -= constant * o.q_per_p;
+            }
+            lay.offer_vars.push((NO, 0));
+        } else {
+            // The variable (output or curtailment) enters the balance as an
+            // injection; curtailment also removes its reactive demand.
+            let q_coef = if o.kind == OfferKind::DemandResponse { o.q_per_p } else { 0.0 };
+            match &o.cost {
+                PlacedCost::Quadratic { c1, c2 } => {
+                    let v = b.var_quadratic(*c1, 2.0 * c2);
+                    p_terms[o.bus].push((v, 1.0));
+                    if branch && q_coef != 0.0 {
+                        q_terms[o.bus].push((v, q_coef));
+                    }
+                    bound_rows.push((vec![(v, 1.0)], o.hi));
+                    bound_rows.push((vec![(v, -1.0)], -o.lo));
+                    lay.offer_vars.push((v, 1));
+                }
+                PlacedCost::Segments { widths, slopes } => {
+                    // x = lo + Σ segments: the constant lo is an injection.
+                    p_demand[o.bus] -= o.lo;
+                    if branch {
+                        q_demand[o.bus] -= o.lo * q_coef;
+                    }
+                    let first = b.n_vars();
+                    for (w, s) in widths.iter().zip(slopes) {
+                        let v = b.var(*s);
+                        p_terms[o.bus].push((v, 1.0));
+                        if branch && q_coef != 0.0 {
+                            q_terms[o.bus].push((v, q_coef));
+                        }
+                        bound_rows.push((vec![(v, 1.0)], *w));
+                        bound_rows.push((vec![(v, -1.0)], 0.0));
+                    }
+                    lay.offer_vars.push((first, widths.len()));
+                }
+            }
+        }
+        if branch && o.kind == OfferKind::Generator && o.q_hi > o.q_lo {
+            let v = b.var(0.0);
+            q_terms[o.bus].push((v, 1.0));
+            bound_rows.push((vec![(v, 1.0)], o.q_hi));
+            bound_rows.push((vec![(v, -1.0)], -o.q_lo));
+            lay.offer_q_var.push(Some(v));
+        } else {
+            if branch && o.kind == OfferKind::Generator && o.q_hi == o.q_lo && o.q_lo != 0.0 {
+                q_demand[o.bus] -= o.q_lo;
+            }
+            lay.offer_q_var.push(None);
+        }
+    }
+    // Source: s⁺ − s⁻ at the root (energy bought at the LMP, sold at the export price).
+    lay.s_plus = b.var(opts.lmp_source * mw);
+    lay.s_minus = b.var(-opts.effective_export_price() * mw);
+    p_terms[root].push((lay.s_plus, 1.0));
+    p_terms[root].push((lay.s_minus, -1.0));
+    bound_rows.push((vec![(lay.s_plus, -1.0)], 0.0));
+    bound_rows.push((vec![(lay.s_minus, -1.0)], 0.0));
+    if branch {
+        let v = b.var(0.0);
+        q_terms[root].push((v, 1.0));
+        lay.q_source = Some(v);
+    }
+    // Flow variables.
+    for e in net.edges() {
+        lay.flow_p[e] = b.var(0.0);
+        if branch {
+            lay.flow_q[e] = b.var(0.0);
+            lay.w[e] = b.var(0.0);
+        }
+        if f == Formulation::Socp {
+            lay.ell[e] = b.var(0.0);
+        }
+    }
+    let w0 = opts.v_source_pu * opts.v_source_pu;
+    // LinDistFlow losses r(P² + Q²)/w linearised at the base point (P0, Q0), w = 1.
+    if f == Formulation::LinDistFlow && opts.losses {
+        for e in net.edges() {
+            let (p0, q0) = loss_base.get(e).copied().unwrap_or((0.0, 0.0));
+            let (r, x) = (net.r_pu[e], net.x_pu[e]);
+            lay.loss_coef[e] = [2.0 * r * p0, 2.0 * r * q0, 2.0 * x * p0, 2.0 * x * q0, -r * (p0 * p0 + q0 * q0), -x * (p0 * p0 + q0 * q0)];
+        }
+    }
+    // Balance rows: supply − consumption = fixed demand.
+    for j in 0..n {
+        let mut row: Vec<(usize, f64)> = p_terms[j].clone();
+        let mut rhs = p_demand[j];
+        if net.parent(j).is_some() {
+            let e = j;
+            let c = lay.loss_coef[e];
+            match f {
+                Formulation::Dc => row.push((lay.flow_p[e], 1.0)),
+                Formulation::LinDistFlow => {
+                    row.push((lay.flow_p[e], 1.0 - c[0]));
+                    row.push((lay.flow_q[e], -c[1]));
+                    rhs += c[4];
+                }
+                Formulation::Socp => {
+                    row.push((lay.flow_p[e], 1.0));
+                    row.push((lay.ell[e], -net.r_pu[e]));
+                }
+            }
+        }
+        for &c in net.children(j) {
+            row.push((lay.flow_p[c], -1.0));
+        }
+        lay.p_bal.push(b.eq(&row, rhs));
+    }
+    if branch {
+        for j in 0..n {
+            let mut row: Vec<(usize, f64)> = q_terms[j].clone();
+            let mut rhs = q_demand[j];
+            if net.parent(j).is_some() {
+                let e = j;
+                let c = lay.loss_coef[e];
+                match f {
+                    Formulation::LinDistFlow => {
+                        row.push((lay.flow_q[e], 1.0 - c[3]));
+                        row.push((lay.flow_p[e], -c[2]));
+                        rhs += c[5];
+                    }
+                    _ => {
+                        row.push((lay.flow_q[e], 1.0));
+                        row.push((lay.ell[e], -net.x_pu[e]));
+                    }
+                }
+            }
+            for &c in net.children(j) {
+                row.push((lay.flow_q[c], -1.0));
+            }
+            lay.q_bal[j] = Some(b.eq(&row, rhs));
+        }
+        // Voltage drop along each edge: w_j − t²·w_i + 2(rP + xQ) [− |z|²ℓ] = 0.
+        for e in net.edges() {
+            let i = net.tree.parent[e];
+            let t2 = net.tap[e] * net.tap[e];
+            let (r, x) = (net.r_pu[e], net.x_pu[e]);
+            let mut row = vec![(lay.w[e], 1.0), (lay.flow_p[e], 2.0 * r), (lay.flow_q[e], 2.0 * x)];
+            let mut rhs = 0.0;
+            if i == root {
+                rhs = t2 * w0;
+            } else {
+                row.push((lay.w[i], -t2));
+            }
+            if f == Formulation::Socp {
+                row.push((lay.ell[e], -(r * r + x * x)));
+            }
+            lay.vdrop[e] = Some(b.eq(&row, rhs));
+        }
+    }
+    // Inequalities: offer bounds, source, line limits (lossless), voltages.
+    for (coeffs, rhs) in &bound_rows {
+        b.le(coeffs, *rhs);
+    }
+    let kb = net.s_base_kva;
+    for e in net.edges() {
+        let lim = net.limit_kw(e) / kb;
+        if f == Formulation::Dc && lim.is_finite() {
+            let up = b.le(&[(lay.flow_p[e], 1.0)], lim);
+            let lo = b.le(&[(lay.flow_p[e], -1.0)], lim);
+            lay.dc_limit[e] = Some((up, lo));
+        }
+    }
+    if branch {
+        let (vmin2, vmax2) = (opts.v_min_pu * opts.v_min_pu, opts.v_max_pu * opts.v_max_pu);
+        let exempt: Vec<usize> = opts.v_exempt.iter().filter_map(|b| net.bus_index(b)).collect();
+        for e in net.edges().filter(|e| !exempt.contains(e)) {
+            if vmax2.is_finite() {
+                lay.v_upper[e] = Some(b.le(&[(lay.w[e], 1.0)], vmax2));
+            }
+            if opts.v_min_pu > 0.0 {
+                lay.v_lower[e] = Some(b.le(&[(lay.w[e], -1.0)], -vmin2));
+            }
+        }
+        // Apparent-power limits: (S_max, P, Q) ∈ SOC.
+        for e in net.edges() {
+            let lim = net.limit_kw(e) / kb;
+            if lim.is_finite() {
+                let r = b.soc(&[(&[], lim), (&[(lay.flow_p[e], -1.0)], 0.0), (&[(lay.flow_q[e], -1.0)], 0.0)]);
+                lay.soc_limit[e] = Some(r);
+            }
+        }
+        // SOCP relaxation: (ℓ + t²w_i, 2P, 2Q, ℓ − t²w_i) ∈ SOC.
+        if f == Formulation::Socp {
+            for e in net.edges() {
+                let i = net.tree.parent[e];
+                let t2 = net.tap[e] * net.tap[e];
+                let l = lay.ell[e];
+                let (wc, wb): (Vec<(usize, f64)>, f64) = if i == root { (vec![], t2 * w0) } else { (vec![(lay.w[i], t2)], 0.0) };
+                let mut first: Vec<(usize, f64)> = vec![(l, -1.0)];
+                first.extend(wc.iter().map(|&(v, c)| (v, -c)));
+                let mut last: Vec<(usize, f64)> = vec![(l, -1.0)];
+                last.extend(wc.iter().copied());
+                let r = b.soc(&[
+                    (&first, wb),
+                    (&[(lay.flow_p[e], -2.0)], 0.0),
+                    (&[(lay.flow_q[e], -2.0)], 0.0),
+                    (&last, -wb),
+                ]);
+                lay.relax[e] = Some(r);
+            }
+        }
+    }
+    (b.build(), lay)
+}
+
+fn extract(
+    net: &DlmpNetwork,
+    offers: &[PlacedOffer],
+    opts: &OpfOptions,
+    problem: &Problem,
+    lay: &Layout,
+    solver: &DefaultSolver<f64>,
+) -> DlmpSolution {
+    let n = net.len();
+    let f = opts.formulation;
+    let sol = &solver.solution;
+    let mut out = DlmpSolution::empty(n, offers.len(), f, opts.lmp_source, OpfStatus::Optimal);
+    out.iterations = sol.iterations;
+    match sol.status {
+        SolverStatus::Solved | SolverStatus::AlmostSolved => {}
+        SolverStatus::PrimalInfeasible | SolverStatus::AlmostPrimalInfeasible => {
+            let (reason, agents) = diagnose_infeasibility(net, offers, opts);
+            out.status = OpfStatus::Infeasible { reason, agents };
+            return out;
+        }
+        SolverStatus::DualInfeasible | SolverStatus::AlmostDualInfeasible => {
+            out.status = OpfStatus::Failed {
+                reason: "the OPF is unbounded (an offer can lower the cost without limit)".into(),
+            };
+            return out;
+        }
+        other => {
+            out.status = OpfStatus::Failed { reason: format!("Clarabel stopped with status {other:?} after {} iterations", sol.iterations) };
+            return out;
+        }
+    }
+    let mw = net.s_base_kva / 1000.0;
+    let kb = net.s_base_kva;
+    let x = &sol.x;
+    let z = &sol.z;
+    let zr = |r: Row| z[problem.row(r)];
+    // Prices per MW: −z per unit, divided by MW per unit.
+    let price = |r: Row| -zr(r) / mw;
+    out.dlmp = lay.p_bal.iter().map(|&r| price(r)).collect();
+    out.q_price = (0..n).map(|j| lay.q_bal[j].map(price).unwrap_or(0.0)).collect();
+    // Dispatch.
+    let mut objective = opts.lmp_source * x[lay.s_plus] * mw - opts.effective_export_price() * x[lay.s_minus] * mw;
+    for (k, o) in offers.iter().enumerate() {
+        let (first, count) = lay.offer_vars[k];
+        let var = if count == 0 {
+            o.lo
+        } else if matches!(o.cost, PlacedCost::Segments { .. }) {
+            o.lo + x[first..first + count].iter().sum::<f64>()
+        } else {
+            x[first]
+        };
+        out.variable_kw[k] = var * kb;
+        out.injection_kw[k] = o.injection(var) * kb;
+        let q = match (o.kind, lay.offer_q_var[k]) {
+            (OfferKind::Generator, Some(v)) => x[v],
+            (OfferKind::Generator, None) => o.q_lo,
+            _ => o.injection(var) * o.q_per_p,
+        };
+        out.injection_kvar[k] = q * kb;
+        objective += o.offered_cost(var, mw);
+    }
+    out.objective = objective;
+    out.source_p_kw = (x[lay.s_plus] - x[lay.s_minus]) * kb;
+    out.source_q_kvar = lay.q_source.map(|v| x[v] * kb).unwrap_or(0.0);
+    for e in net.edges() {
+        out.flow_p_kw[e] = x[lay.flow_p[e]] * kb;
+        if lay.flow_q[e] != NO {
+            out.flow_q_kvar[e] = x[lay.flow_q[e]] * kb;
+        }
+    }
+    // Voltages.
+    match f {
+        Formulation::Dc => out.voltage_pu = vec![1.0; n],
+        _ => {
+            out.voltage_pu[net.root()] = opts.v_source_pu;
+            for e in net.edges() {
+                out.voltage_pu[e] = x[lay.w[e]].max(0.0).sqrt();
+            }
+        }
+    }
+    // Losses and SOCP gaps.
+    let w_of = |i: usize| if i == net.root() { opts.v_source_pu * opts.v_source_pu } else { x[lay.w[i]] };
+    for e in net.edges() {
+        let i = net.tree.parent[e];
+        match f {
+            Formulation::Dc => {}
+            Formulation::LinDistFlow => {
+                let c = lay.loss_coef[e];
+                out.loss_kw[e] = (c[0] * x[lay.flow_p[e]] + c[1] * x[lay.flow_q[e]] + c[4]) * kb;
+            }
+            Formulation::Socp => {
+                let l = x[lay.ell[e]];
+                out.loss_kw[e] = net.r_pu[e] * l * kb;
+                let (p, q) = (x[lay.flow_p[e]], x[lay.flow_q[e]]);
+                let t2w = (net.tap[e] * net.tap[e] * w_of(i)).max(1e-12);
+                // Excess squared current over what the flows need: phantom current.
+                let excess = (l - (p * p + q * q) / t2w).max(0.0);
+                out.socp_phantom_loss_kw[e] = net.r_pu[e] * excess * kb;
+                // Relative to the line's current, with a floor (|I| ≈ 0.03 pu)
+                // so that idle lines report solver noise as ≈ 0.
+                out.socp_gap[e] = excess / l.max(SOCP_GAP_FLOOR);
+            }
+        }
+    }
+    // Decomposition along the tree (see the module docs).
+    let energy = out.dlmp[net.root()];
+    let mut cong_e = vec![0.0; n];
+    let mut volt_e = vec![0.0; n];
+    let mut loss_e = vec![0.0; n];
+    // Voltage-limit part of the voltage rows' duals, accumulated bottom-up:
+    // β̃_e = Σ_children t_c² β̃_c − (z_upper − z_lower) at the bus.
+    let mut beta = vec![0.0; n];
+    if f != Formulation::Dc {
+        for &j in net.tree.order.iter().rev() {
+            if net.parent(j).is_none() {
+                continue;
+            }
+            let mut bsum: f64 = net.children(j).iter().map(|&c| net.tap[c] * net.tap[c] * beta[c]).sum();
+            if let Some(r) = lay.v_upper[j] {
+                bsum -= zr(r);
+            }
+            if let Some(r) = lay.v_lower[j] {
+                bsum += zr(r);
+            }
+            beta[j] = bsum;
+        }
+    }
+    for e in net.edges() {
+        let (r, j) = (net.r_pu[e], e);
+        match f {
+            Formulation::Dc => {
+                if let Some((up, lo)) = lay.dc_limit[e] {
+                    cong_e[e] = (zr(up) - zr(lo)) / mw;
+                }
+            }
+            Formulation::LinDistFlow | Formulation::Socp => {
+                if let Some(s) = lay.soc_limit[e] {
+                    cong_e[e] = -z[problem.row(s) + 1] / mw;
+                }
+                let zv = lay.vdrop[e].map(zr).unwrap_or(0.0);
+                // Stationarity of P_e: λ_j = λ_i + C_e + 2r·z_v + loss term.
+                volt_e[e] = 2.0 * r * beta[e] / mw;
+                loss_e[e] = if f == Formulation::LinDistFlow {
+                    let c = lay.loss_coef[e];
+                    c[0] * out.dlmp[j] + c[2] * out.q_price[j]
+                } else {
+                    let rel = lay.relax[e].map(|row| -2.0 * z[problem.row(row) + 1]).unwrap_or(0.0);
+                    (2.0 * r * (zv - beta[e]) + rel) / mw
+                };
+                // In LinDistFlow z_v equals β̃ (no other term touches w), so the
+                // voltage part is 2r·z_v; keep the dual itself for accuracy.
+                if f == Formulation::LinDistFlow {
+                    volt_e[e] = 2.0 * r * zv / mw;
+                }
+            }
+        }
+    }
+    out.congestion_dual = cong_e.clone();
+    let mut dec = Decomposition { energy, congestion: vec![0.0; n], voltage: vec![0.0; n], loss: vec![0.0; n] };
+    for &j in &net.tree.order {
+        if let Some(i) = net.parent(j) {
+            dec.congestion[j] = dec.congestion[i] + cong_e[j];
+            dec.voltage[j] = dec.voltage[i] + volt_e[j];
+            dec.loss[j] = dec.loss[i] + loss_e[j];
+        }
+    }
+    out.decomposition = dec;
+    out
+}
+
+/// Why the OPF is infeasible, naming the agents whose hard minimums cause it.
+/// Checks every limited line: the least the subtree below it must import
+/// (fixed demand and minimum consumption minus maximum output) against its
+/// limit, and the least it must export (must-run output) likewise.
+pub fn diagnose_infeasibility(net: &DlmpNetwork, offers: &[PlacedOffer], opts: &OpfOptions) -> (String, Vec<String>) {
+    let n = net.len();
+    let kb = net.s_base_kva;
+    // Least and most net import of each bus (per unit), accumulated bottom-up.
+    let mut min_import = vec![0.0; n];
+    let mut max_import = vec![0.0; n];
+    // Reactive demand that cannot be avoided (branch formulations: limits are on |S|).
+    let mut min_import_q = vec![0.0; n];
+    for o in offers {
+        let (lo_inj, hi_inj) = (o.injection(o.lo), o.injection(o.hi));
+        min_import[o.bus] -= hi_inj.max(lo_inj);
+        max_import[o.bus] -= hi_inj.min(lo_inj);
+        min_import_q[o.bus] += match o.kind {
+            OfferKind::Generator => -o.q_hi,
+            _ => -hi_inj.max(lo_inj) * o.q_per_p,
+        };
+    }
+    for &i in net.tree.order.iter().rev() {
+        if let Some(p) = net.parent(i) {
+            min_import[p] += min_import[i];
+            max_import[p] += max_import[i];
+            min_import_q[p] += min_import_q[i];
+        }
+    }
+    if opts.formulation != Formulation::Dc {
+        // The least apparent power each line must carry (losses ignored: a lower bound).
+        for i in 0..n {
+            let (p, q) = (min_import[i].max(0.0), min_import_q[i].max(0.0));
+            if p > 0.0 {
+                min_import[i] = (p * p + q * q).sqrt();
+            }
+        }
+    }
+    let in_subtree = |root: usize| {
+        let mut mark = vec![false; n];
+        mark[root] = true;
+        for &i in &net.tree.order {
+            if let Some(p) = net.parent(i) {
+                if mark[p] {
+                    mark[i] = true;
+                }
+            }
+        }
+        mark
+    };
+    let mut worst: Option<(f64, usize, bool)> = None;
+    for e in net.edges() {
+        let lim = net.limit_kw(e) / kb;
+        if !lim.is_finite() {
+            continue;
+        }
+        for (excess, importing) in [(min_import[e] - lim, true), (-max_import[e] - lim, false)] {
+            if excess > 1e-9 && worst.map_or(true, |(w, _, _)| excess > w) {
+                worst = Some((excess, e, importing));
+            }
+        }
+    }
+    let name_agents = |mark: &[bool], importing: bool| -> Vec<String> {
+        let mut v: Vec<(f64, String)> = offers
+            .iter()
+            .filter(|o| mark[o.bus])
+            .map(|o| {
+                let hard = if importing { -o.injection(o.hi.max(o.lo)) } else { o.injection(o.lo) };
+                (hard, o.agent.clone())
+            })
+            .filter(|(h, _)| *h > 0.0)
+            .collect();
+        v.sort_by(|a, b| b.0.total_cmp(&a.0));
+        v.into_iter().map(|(_, a)| a).collect()
+    };
+    if let Some((excess, e, importing)) = worst {
+        let mark = in_subtree(e);
+        let agents = name_agents(&mark, importing);
+        let shown: Vec<&str> = agents.iter().take(5).map(String::as_str).collect();
+        let limit = net.limit_kw(e);
+        let reason = if importing {
+            format!(
+                "line {} ({} kW/kVA limit) cannot carry the {:.1} kW/kVA that the buses below it need at least (hard demand of {}{})",
+                net.edge_label(e),
+                limit,
+                limit + excess * kb,
+                shown.join(", "),
+                if agents.len() > 5 { format!(" and {} more", agents.len() - 5) } else { String::new() }
+            )
+        } else {
+            format!(
+                "line {} ({} kW limit) cannot export the {:.1} kW of must-run output below it (agents {})",
+                net.edge_label(e),
+                limit,
+                limit + excess * kb,
+                shown.join(", ")
+            )
+        };
+        return (reason, agents);
+    }
+    let all = vec![true; n];
+    let agents = name_agents(&all, true);
+    let shown: Vec<&str> = agents.iter().take(5).map(String::as_str).collect();
+    // The line closest to its limit before losses, as a hint.
+    let tightest = net
+        .edges()
+        .filter(|&e| net.limit_kw(e).is_finite() && net.limit_kw(e) > 0.0)
+        .map(|e| (min_import[e] * kb / net.limit_kw(e), e))
+        .max_by(|a, b| a.0.total_cmp(&b.0));
+    let hint = match tightest {
+        Some((ratio, e)) if ratio > 0.8 => {
+            format!("; line {} must carry at least {:.0} % of its limit before losses", net.edge_label(e), ratio * 100.0)
+        }
+        _ => String::new(),
+    };
+    let reason = match opts.formulation {
+        Formulation::Dc => format!("no dispatch meets the offers' hard minimums (largest hard demands: {}){hint}", shown.join(", ")),
+        _ => format!(
+            "no dispatch meets the hard demands within the line limits and the voltage band [{}, {}] pu once losses are counted (largest hard demands: {}){hint}",
+            opts.v_min_pu,
+            opts.v_max_pu,
+            shown.join(", ")
+        ),
+    };
+    (reason, agents)
+}
+
+/// The problem data as Clarabel sees it (for tests and debugging).
+pub fn problem_size(net: &DlmpNetwork, offers: &[PlacedOffer], opts: &OpfOptions) -> (usize, usize, usize) {
+    let (p, _) = assemble(net, offers, opts, &demand_flows(net, offers));
+    let a: &CscMatrix<f64> = &p.a;
+    (a.n, a.m, a.nzval.len())
+}
