@@ -174,7 +174,7 @@ impl MarketEnv {
 
     fn uc1(spec: &EnvSpec, cfg: Uc1Config, base: Option<PathBuf>) -> Result<Self, EnvError> {
         let feeder = load_feeder(&cfg.feeder, base.as_deref()).map_err(|e| e.to_string())?;
-        let settlement: Settlement = cfg.settlement.parse()?;
+        let settlement: Settlement = spec.settlement.as_deref().unwrap_or(&cfg.settlement).parse()?;
         let limits: Vec<LimitOverride> =
             cfg.limits.iter().map(|l| LimitOverride::between(&l.from, &l.to, l.kw)).collect();
         let mut network = feeder.network.clone();

@@ -7,6 +7,7 @@
 //!   steps (see [`env`] for the observation table).
 //! * [`VecEnv`] — N environments stepped in parallel on a rayon pool with
 //!   batched buffers and auto-reset (see [`vec_env`]).
+//! * [`sweep`] — many episodes (market design × agent population × seed) on all cores.
 //! * [`LearningAgent`] — the `ogg_core::Agent` whose next action comes from
 //!   an array row, taking a scenario agent's place and keeping its hidden values.
 //!
@@ -17,6 +18,7 @@ pub mod env;
 pub mod fast_grid;
 pub mod learner;
 pub mod spec;
+pub mod sweep;
 pub mod vec_env;
 
 pub use fast_grid::RlFeederGrid;

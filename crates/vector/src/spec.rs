@@ -19,6 +19,7 @@
 //! reward_scale = 0.01         # rewards (¢) × this
 //! voltage_penalty = 0.0       # − penalty × Σ_bus max(0, |V − 1| − 0.05) added to every learner's reward
 //! record = false              # keep the core Environment's records (slower)
+//! settlement = "nodal"        # UC1: "nodal" | "rent_to_buyers" (default: the scenario file's)
 //! ```
 
 use std::path::Path;
@@ -127,6 +128,9 @@ pub struct EnvSpec {
     pub voltage_penalty: f64,
     #[serde(default)]
     pub record: bool,
+    /// UC1: the auction's settlement ("nodal" | "rent_to_buyers"), replacing the scenario file's.
+    #[serde(default)]
+    pub settlement: Option<String>,
 }
 
 fn default_scenario() -> String {
