@@ -12,7 +12,6 @@
 //! two iterations). Controls (regulators, capacitor controls) act between
 //! converged power flows, as OpenDSS's static control mode does.
 
-use std::collections::HashMap;
 
 use num_complex::Complex64 as C;
 use ogg_dss::{Circuit, ControlMode, ElementClass, ElementRef};
@@ -118,7 +117,7 @@ pub struct PowerFlow {
     pub(crate) name: String,
     pub(crate) nodes: NodeMap,
     pub(crate) elements: Vec<Element>,
-    pub(crate) element_index: HashMap<(ElementClass, String), usize>,
+    pub(crate) element_index: crate::network::FastMap<(ElementClass, String), usize>,
     pub(crate) transformers: Vec<TransformerState>,
     pub(crate) capacitors: Vec<CapacitorState>,
     pub(crate) loads: Vec<LoadState>,
@@ -135,9 +134,11 @@ pub struct PowerFlow {
     /// Load index of each element (usize::MAX for non-loads).
     elem_to_load: Vec<usize>,
     /// Normal rating (A) of each line element, by element index.
-    line_amps: HashMap<usize, f64>,
+    line_amps: Vec<f64>,
     // Linear algebra: element entry → position in the CSC value array.
-    y_map: Vec<Vec<(u32, u32)>>,
+    y_map: Vec<(u32, u32)>,
+    /// Element e's entries are y_map[y_map_start[e]..y_map_start[e + 1]].
+    y_map_start: Vec<usize>,
     y_values: Vec<C>,
     lu: SparseLu,
     y_dirty: bool,
@@ -236,7 +237,7 @@ impl PowerFlow {
         let mut capacitors = Vec::new();
         let mut loads = Vec::new();
         let mut sources = Vec::new();
-        let mut line_amps = HashMap::new();
+        let mut line_amps: Vec<(usize, f64)> = Vec::new();
 
         for r in element_order(circuit) {
             let idx = elements.len();
@@ -262,7 +263,7 @@ impl PowerFlow {
                         continue;
                     }
                     let yp = elements::line::yprim(l, base_frequency)?;
-                    line_amps.insert(idx, l.normamps);
+                    line_amps.push((idx, l.normamps));
                     elements.push(build_element(&mut nodes, ElementClass::Line, &l.name, r.index, &[&l.bus1, &l.bus2], l.phases, l.phases, yp));
                 }
                 ElementClass::Transformer => {
@@ -341,10 +342,10 @@ impl PowerFlow {
         // Symmetric up to the rounding of the matrix inversions they come from.
         let symmetric_elements = elements.iter().all(|e| {
             let (y, n) = (&e.yprim, e.yprim.order());
-            let scale = y.as_slice().iter().fold(0.0f64, |m, v| m.max(v.norm()));
-            (0..n).all(|i| (0..i).all(|j| (y.get(i, j) - y.get(j, i)).norm() <= 1e-12 * scale))
+            let scale2 = y.as_slice().iter().fold(0.0f64, |m, v| m.max(v.norm_sqr()));
+            (0..n).all(|i| (0..i).all(|j| (y.get(i, j) - y.get(j, i)).norm_sqr() <= 1e-24 * scale2))
         });
-        let element_index: HashMap<(ElementClass, String), usize> =
+        let element_index: crate::network::FastMap<(ElementClass, String), usize> =
             elements.iter().enumerate().map(|(i, e)| ((e.class, e.name.clone()), i)).collect();
 
         let n = nodes.n_nodes();
@@ -386,22 +387,28 @@ impl PowerFlow {
             }
         }
         let pattern = y_pattern(&elements);
-        let y_map = elements
-            .iter()
-            .map(|e| {
-                let k = e.nodes.len();
-                let mut m = Vec::new();
-                for (i, &a) in e.nodes.iter().enumerate() {
-                    for (j, &b) in e.nodes.iter().enumerate() {
-                        if a != 0 && b != 0 {
-                            let pos = pattern.position(a - 1, b - 1).expect("entry is in the pattern");
-                            m.push(((i * k + j) as u32, pos as u32));
-                        }
+        let mut y_map = Vec::new();
+        let mut y_map_start = Vec::with_capacity(elements.len() + 1);
+        for e in &elements {
+            y_map_start.push(y_map.len());
+            let k = e.nodes.len();
+            for (i, &a) in e.nodes.iter().enumerate() {
+                for (j, &b) in e.nodes.iter().enumerate() {
+                    if a != 0 && b != 0 {
+                        let pos = pattern.position(a - 1, b - 1).expect("entry is in the pattern");
+                        y_map.push(((i * k + j) as u32, pos as u32));
                     }
                 }
-                m
-            })
-            .collect();
+            }
+        }
+        y_map_start.push(y_map.len());
+        let line_amps = {
+            let mut v = vec![0.0; elements.len()];
+            for (e, a) in line_amps {
+                v[e] = a;
+            }
+            v
+        };
         let nnz = pattern.nnz();
         let lu = SparseLu::analyse_natural(pattern)?;
 
@@ -437,6 +444,7 @@ impl PowerFlow {
             elem_to_load,
             line_amps,
             y_map,
+            y_map_start,
             y_values: vec![C::new(0.0, 0.0); nnz],
             lu,
             y_dirty: true,
@@ -484,10 +492,10 @@ impl PowerFlow {
     /// Stamps every element's Yprim into the CSC values and refactors.
     fn assemble_and_factor(&mut self, series: bool) -> Result<(), GridError> {
         self.y_values.iter_mut().for_each(|v| *v = C::new(0.0, 0.0));
-        for (e, map) in self.elements.iter().zip(&self.y_map) {
+        for (k, e) in self.elements.iter().enumerate() {
             let y = if series { &e.yprim_series } else { &e.yprim };
             let data = y.as_slice();
-            for &(flat, pos) in map {
+            for &(flat, pos) in &self.y_map[self.y_map_start[k]..self.y_map_start[k + 1]] {
                 self.y_values[pos as usize] += data[flat as usize];
             }
         }
@@ -878,7 +886,7 @@ impl PowerFlow {
 
     /// Normal rating of a line element in amps (0 if unknown).
     pub(crate) fn line_normamps(&self, e: usize) -> f64 {
-        self.line_amps.get(&e).copied().unwrap_or(0.0)
+        self.line_amps.get(e).copied().unwrap_or(0.0)
     }
 
     /// Size of the linear system: (nodes, non-zeros of Y, non-zeros of its

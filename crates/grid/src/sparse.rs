@@ -46,20 +46,39 @@ impl Pattern {
     /// Builds the pattern from (row, col) pairs (duplicates allowed). The
     /// diagonal is always included so that every node has a pivot candidate.
     pub fn from_entries(n: usize, entries: impl IntoIterator<Item = (usize, usize)>) -> Self {
-        let mut cols: Vec<Vec<usize>> = vec![Vec::new(); n];
-        for (i, c) in cols.iter_mut().enumerate() {
-            c.push(i);
+        let entries: Vec<(usize, usize)> = entries.into_iter().collect();
+        // Counting sort by column (diagonal included), then sort and dedup each column.
+        let mut count = vec![1usize; n + 1];
+        for &(_, c) in &entries {
+            count[c] += 1;
         }
-        for (r, c) in entries {
-            cols[c].push(r);
+        let mut start = vec![0usize; n + 1];
+        for j in 0..n {
+            start[j + 1] = start[j] + count[j];
+        }
+        let mut rows = vec![0usize; start[n]];
+        let mut fill = start.clone();
+        for j in 0..n {
+            rows[fill[j]] = j;
+            fill[j] += 1;
+        }
+        for &(r, c) in &entries {
+            rows[fill[c]] = r;
+            fill[c] += 1;
         }
         let mut col_ptr = Vec::with_capacity(n + 1);
-        let mut row_idx = Vec::new();
+        let mut row_idx = Vec::with_capacity(rows.len());
         col_ptr.push(0);
-        for mut c in cols {
-            c.sort_unstable();
-            c.dedup();
-            row_idx.extend_from_slice(&c);
+        for j in 0..n {
+            let seg = &mut rows[start[j]..start[j + 1]];
+            seg.sort_unstable();
+            let mut last = usize::MAX;
+            for &r in seg.iter() {
+                if r != last {
+                    row_idx.push(r);
+                    last = r;
+                }
+            }
             col_ptr.push(row_idx.len());
         }
         Pattern { n, col_ptr, row_idx }
