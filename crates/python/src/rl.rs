@@ -287,8 +287,42 @@ impl PyRlVecEnv {
     }
 }
 
+/// Runs episodes `(spec_json, action, seed)` on `num_threads` Rust threads
+/// (0: one per core) and returns one dict per run, in order: learners,
+/// reward (unscaled, per learner), mean_price (per learner), steps,
+/// congested_steps, welfare, congestion_rent, error. A run that cannot be
+/// built or fails has only `error` set.
+#[pyfunction]
+#[pyo3(signature = (runs, num_threads = 0))]
+pub fn sweep_runs(py: Python<'_>, runs: Vec<(String, f64, u64)>, num_threads: usize) -> PyResult<Vec<Py<PyDict>>> {
+    let runs: Vec<ogg_vector::sweep::Run> =
+        runs.into_iter().map(|(spec_json, action, seed)| ogg_vector::sweep::Run { spec_json, action, seed }).collect();
+    let results = py.detach(|| ogg_vector::sweep::run_many(&runs, num_threads)).map_err(PyRuntimeError::new_err)?;
+    results
+        .into_iter()
+        .map(|r| {
+            let d = PyDict::new(py);
+            match r {
+                Ok(r) => {
+                    d.set_item("learners", r.learners)?;
+                    d.set_item("reward", r.reward)?;
+                    d.set_item("mean_price", r.mean_price)?;
+                    d.set_item("steps", r.steps)?;
+                    d.set_item("congested_steps", r.congested_steps)?;
+                    d.set_item("welfare", r.welfare)?;
+                    d.set_item("congestion_rent", r.congestion_rent)?;
+                    d.set_item("error", r.error)?;
+                }
+                Err(e) => d.set_item("error", e)?,
+            }
+            Ok(d.unbind())
+        })
+        .collect()
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyRlEnv>()?;
     m.add_class::<PyRlVecEnv>()?;
+    m.add_function(wrap_pyfunction!(sweep_runs, m)?)?;
     Ok(())
 }

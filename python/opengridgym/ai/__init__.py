@@ -48,8 +48,8 @@ _LAZY = {
     "aec_env": ".pettingzoo_env",
     "MarketGymEnv": ".gym_env",
     "MarketVectorEnv": ".vector_env",
-    "sweep": ".sweep",
-    "SweepSpec": ".sweep",
+    "sweep": ".sweeps",
+    "SweepSpec": ".sweeps",
 }
 
 
