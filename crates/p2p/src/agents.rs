@@ -364,3 +364,70 @@ impl Agent for Prosumer {
         self
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::game::BargainGame;
+    use crate::market::Scheduled;
+    use crate::qr::Dynamics;
+
+    fn home(pv: f64, base: f64, heat: f64, capacity: f64) -> Prosumer {
+        let qr = Arc::new(QuantalResponse::new(BargainGame::paper(), 1.0, Dynamics::Eq11).unwrap());
+        let v = |x: f64| vec![x; 4];
+        let profiles = Profiles {
+            step_h: 0.25,
+            pv: v(pv),
+            pv_forecast: v(pv),
+            base: v(base),
+            base_forecast: v(base),
+            heat: v(heat),
+            heat_forecast: v(heat),
+        };
+        let store = (capacity > 0.0).then_some(HeatStore { capacity_kwh: capacity, loss_per_step: 0.0 });
+        Prosumer::home("h", "b", vec![("l".into(), 10.0)], profiles, store, qr, Estimator::Sampled, 1.0).unwrap()
+    }
+
+    fn scheduled(role: Role, kwh: f64) -> Option<Scheduled> {
+        Some(Scheduled { role, partner: 1, pair: 0, kwh, price: 5.0 })
+    }
+
+    #[test]
+    fn producer_delivers_what_it_has_then_stores_then_curtails() {
+        // PV 10, load 2 + 1: surplus 7; contract 5 → delivered 5, 2 into a store of 1.5, 0.5 curtailed.
+        let mut h = home(10.0, 2.0, 1.0, 1.5);
+        let s = h.physical_step(0, scheduled(Role::Producer, 5.0));
+        assert_eq!((s.delivered, s.charge_own, s.curtailed), (5.0, 1.5, 0.5));
+        assert_eq!(s.pv_used, 3.0 + 5.0 + 1.5);
+        assert_eq!(s.net_draw(), -5.0, "the bus exports exactly the delivery");
+        // Next step the store serves the heat first: need = 2 + (1 − 1) = 2.
+        let s = h.physical_step(1, scheduled(Role::Producer, 20.0));
+        assert_eq!(s.need, 2.0);
+        assert_eq!(s.delivered, 8.0, "short of the contract: delivers all it has");
+    }
+
+    #[test]
+    fn consumer_stores_contract_energy_beyond_its_need() {
+        // No PV, need 2 + 1 = 3; contract 5 → 2 more stored (room 4).
+        let mut h = home(0.0, 2.0, 1.0, 4.0);
+        let s = h.physical_step(0, scheduled(Role::Consumer, 5.0));
+        assert_eq!((s.need, s.charge_contract, s.net_draw()), (3.0, 2.0, 5.0));
+        assert_eq!(h.stored_kwh(), 2.0);
+        // The stored heat carries over: the next step needs 2 + (1 − 1) only.
+        let s = h.physical_step(1, None);
+        assert_eq!((s.need, s.net_draw()), (2.0, 2.0));
+        assert_eq!(h.stored_kwh(), 1.0);
+        // Registration accounts for the store and asks for its room.
+        let MarketAction::Custom { name, values } = h.registration(2, 2).unwrap() else { panic!() };
+        assert_eq!(name, BUY);
+        // Heat 1 per step: the store (1) covers step 2; deficits 2 and 3, plus room (4 − 0)/2 each.
+        assert_eq!(values, vec![2.0 + 2.0, 3.0 + 2.0]);
+    }
+
+    #[test]
+    fn a_sunny_home_registers_as_a_producer() {
+        let h = home(6.0, 2.0, 1.0, 0.0);
+        let MarketAction::Custom { name, values } = h.registration(0, 4).unwrap() else { panic!() };
+        assert_eq!((name.as_str(), values), (SELL, vec![3.0; 4]));
+    }
+}
