@@ -146,6 +146,12 @@ pub(crate) fn build_regcontrols(c: &Circuit, pf: &PowerFlow) -> Result<Vec<RegCo
             return Err(GridError::element(&who, &rc.location, format!("winding {} does not exist", rc.winding)));
         }
         let tap_winding = if rc.tapwinding == 0 || rc.tapwinding > nw { rc.winding } else { rc.tapwinding };
+        if !crate::positive(rc.ptratio) {
+            return Err(GridError::element(&who, &rc.location, format!("ptratio must be positive (got {})", rc.ptratio)));
+        }
+        if (rc.r != 0.0 || rc.x != 0.0 || rc.ldc_z > 0.0) && !crate::positive(rc.ctprim) {
+            return Err(GridError::element(&who, &rc.location, format!("line-drop compensation needs ctprim > 0 (got {})", rc.ctprim)));
+        }
         let nph = pf.transformers[xfmr].model.phases as i32;
         let ptphase = if rc.ptphase > nph { 1 } else { rc.ptphase };
         // `bus=`: OpenDSS samples that bus's first listed node (or node 1).
@@ -236,6 +242,9 @@ pub(crate) fn build_capcontrols(c: &Circuit, pf: &PowerFlow) -> Result<Vec<CapCo
         let terminal = cc.terminal.max(1) - 1;
         if terminal >= pf.elements[monitored].nterms {
             return Err(GridError::element(&who, &cc.location, format!("terminal {} does not exist", cc.terminal)));
+        }
+        if !crate::positive(cc.ptratio) || !crate::positive(cc.ctratio) {
+            return Err(GridError::element(&who, &cc.location, "ptratio and ctratio must be positive"));
         }
         // PF settings are given in −1..1 (negative = leading); OpenDSS maps them to 0..2.
         let (on, off) = if cc.kind == CapControlType::PowerFactor {

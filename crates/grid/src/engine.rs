@@ -834,22 +834,42 @@ impl PowerFlow {
     }
 
     /// Adds a net injection (kW, kvar; positive = generation) at a bus,
-    /// spread evenly over its phase nodes (1, 2, 3) as constant power.
-    /// Injections at the same bus add up.
+    /// spread evenly over its phase nodes (1, 2, 3) as constant power, or
+    /// over the nodes given in the bus spec (`675.1.2`). Injections at the
+    /// same nodes add up.
     pub fn add_bus_injection(&mut self, bus: &str, kw: f64, kvar: f64) -> Result<(), GridError> {
-        let b = self.bus_index(bus).ok_or_else(|| GridError::Unknown { kind: "bus", name: bus.to_string() })?;
-        let mut phase_nodes: Vec<usize> =
-            self.nodes.buses[b].nodes.iter().filter(|(n, _)| (1..=3).contains(n)).map(|&(_, i)| i).collect();
+        let mut parts = bus.split('.');
+        let name = parts.next().unwrap_or("");
+        let b = self.bus_index(name).ok_or_else(|| GridError::Unknown { kind: "bus", name: name.to_string() })?;
+        let wanted: Vec<u32> = parts.map(|p| p.parse::<u32>()).collect::<Result<_, _>>().map_err(|_| {
+            GridError::Invalid(format!("bad bus spec '{bus}': nodes must be numbers"))
+        })?;
+        let bus_nodes = &self.nodes.buses[b].nodes;
+        let mut phase_nodes: Vec<usize> = if wanted.is_empty() {
+            let mut v: Vec<usize> =
+                bus_nodes.iter().filter(|(n, _)| (1..=3).contains(n)).map(|&(_, i)| i).collect();
+            if v.is_empty() {
+                v = bus_nodes.iter().map(|&(_, i)| i).collect();
+            }
+            v
+        } else {
+            let mut v = Vec::new();
+            for n in &wanted {
+                let idx = bus_nodes.iter().find(|(m, _)| m == n).map(|&(_, i)| i).ok_or_else(|| {
+                    GridError::Invalid(format!("bus '{name}' has no node {n}"))
+                })?;
+                v.push(idx);
+            }
+            v
+        };
         if phase_nodes.is_empty() {
-            phase_nodes = self.nodes.buses[b].nodes.iter().map(|&(_, i)| i).collect();
-        }
-        if phase_nodes.is_empty() {
-            return Err(GridError::Invalid(format!("bus '{bus}' has no nodes")));
+            return Err(GridError::Invalid(format!("bus '{name}' has no nodes")));
         }
         phase_nodes.sort_unstable();
+        phase_nodes.dedup();
         let s = C::new(kw * 1000.0, kvar * 1000.0) / phase_nodes.len() as f64;
-        if let Some(inj) = self.injections.iter_mut().find(|i| i.bus == b) {
-            inj.s_per_node += s * inj.nodes.len() as f64 / phase_nodes.len() as f64;
+        if let Some(inj) = self.injections.iter_mut().find(|i| i.bus == b && i.nodes == phase_nodes) {
+            inj.s_per_node += s;
         } else {
             self.injections.push(BusInjection { bus: b, nodes: phase_nodes, s_per_node: s });
         }

@@ -156,8 +156,7 @@ impl DistributionGrid {
                 if !kw.is_finite() || !kvar.is_finite() {
                     return Err(Error::invalid(who, format!("InjectAtBus '{bus}': kW/kvar must be finite")));
                 }
-                let name = bus.split('.').next().unwrap_or(bus);
-                self.pf.add_bus_injection(name, *kw, *kvar).map_err(|e| Error::invalid(who, e.to_string()))?;
+                self.pf.add_bus_injection(bus, *kw, *kvar).map_err(|e| Error::invalid(who, e.to_string()))?;
             }
             GridAction::Custom { name, .. } => {
                 return Err(Error::invalid(

@@ -135,6 +135,19 @@ fn injection_at_a_bus_offsets_source_power() {
 }
 
 #[test]
+fn injection_on_chosen_nodes() {
+    let mut g = ieee13();
+    let base = g.state().total_power_kw;
+    let a = agents(vec![("pv", vec![GridAction::InjectAtBus { bus: "675.2".into(), kw: 100.0, kvar: 0.0 }])]);
+    g.step(&view(&a)).unwrap();
+    let drop = base - g.state().total_power_kw;
+    assert!(drop > 90.0 && drop < 110.0, "{drop}");
+    let bad = agents(vec![("pv", vec![GridAction::InjectAtBus { bus: "611.1".into(), kw: 1.0, kvar: 0.0 }])]);
+    let err = g.step(&view(&bad)).unwrap_err().to_string();
+    assert!(err.contains("pv") && err.contains("no node 1"), "{err}");
+}
+
+#[test]
 fn unknown_elements_are_errors_naming_the_agent() {
     let mut g = ieee13();
     let before = g.state().clone();
