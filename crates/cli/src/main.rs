@@ -5,6 +5,7 @@
 //! reported on one line too, with status 2).
 
 mod market;
+mod p2p;
 mod powerflow;
 
 use std::io::IsTerminal;
@@ -205,17 +206,21 @@ fn list_scenarios() {
         println!("{name:width$}  {description}");
     }
     println!("{:width$}  {}", "uc1", "Use case 1 (also `default`): congestion and market power on IEEE 34, four experiments + sweep, with figures");
+    println!("{:width$}  {}", "uc2", "Use case 2: peer-to-peer bargaining with quantal-response learners (λ sweep) and a day on IEEE 34 with the trades' AC feasibility");
 }
 
 fn run_command(args: RunArgs) -> Result<(), String> {
     if let Some(file) = market::uc1_request(&args.scenario) {
         return market::run_uc1(file.as_deref(), args.out, args.quiet);
     }
+    if let Some(file) = p2p::uc2_request(&args.scenario) {
+        return p2p::run_uc2(file.as_deref(), args.out, args.quiet);
+    }
     let mut scenario = Scenario::load(&args.scenario).map_err(|e| {
         let message = e.to_string();
         // The use-case scenarios run through their own runners (see market.rs).
         match message.strip_suffix(')') {
-            Some(head) if head.contains("(built-ins: ") => format!("{head}, uc1, default)"),
+            Some(head) if head.contains("(built-ins: ") => format!("{head}, uc1, uc2, default)"),
             _ => message,
         }
     })?;
