@@ -206,7 +206,6 @@ fn list_scenarios() {
         println!("{name:width$}  {description}");
     }
     println!("{:width$}  {}", "uc1", "Use case 1 (also `default`): congestion and market power on IEEE 34, four experiments + sweep, with figures");
-    println!("{:width$}  {}", "uc2", "Use case 2: peer-to-peer bargaining with quantal-response learners (λ sweep) and a day on IEEE 34 with the trades' AC feasibility");
 }
 
 fn run_command(args: RunArgs) -> Result<(), String> {
@@ -220,7 +219,7 @@ fn run_command(args: RunArgs) -> Result<(), String> {
         let message = e.to_string();
         // The use-case scenarios run through their own runners (see market.rs).
         match message.strip_suffix(')') {
-            Some(head) if head.contains("(built-ins: ") => format!("{head}, uc1, uc2, default)"),
+            Some(head) if head.contains("(built-ins: ") => format!("{head}, uc1, default)"),
             _ => message,
         }
     })?;
