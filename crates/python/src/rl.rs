@@ -114,7 +114,7 @@ impl PyRlEnv {
         &self,
         py: Python<'py>,
         actions: PyReadonlyArrayDyn<'py, f64>,
-    ) -> PyResult<(Bound<'py, PyArray2<f32>>, Bound<'py, PyArray1<f64>>, bool, bool)> {
+    ) -> PyResult<SingleStep<'py>> {
         let mut env = lock(&self.env)?;
         let (l, o) = (env.n_learners(), env.obs_dim());
         let acts = contiguous_f64(&actions)?;
@@ -172,6 +172,8 @@ pub struct PyRlVecEnv {
     inner: Mutex<VecEnv>,
     dims: (usize, usize, usize, usize),
 }
+
+type SingleStep<'py> = (Bound<'py, PyArray2<f32>>, Bound<'py, PyArray1<f64>>, bool, bool);
 
 type VecStep<'py> = (
     Bound<'py, PyArray3<f32>>,

@@ -362,9 +362,9 @@ impl MarketEnv {
     pub fn obs_bounds(&self) -> (Vec<f32>, Vec<f32>) {
         let mut low = vec![-10.0, -2.0, -10.0, -10.0, 0.0, 0.0, 0.0, -1.0, -1.0, 0.0, -1.0];
         let mut high = vec![10.0, 2.0, 10.0, 10.0, 1.0, 10.0, 1.0, 1.0, 1.0, 1.0, 1.0];
-        let k = self.obs_dim() - BASE_OBS.len();
-        low.extend(std::iter::repeat(0.0).take(k));
-        high.extend(std::iter::repeat(1.0).take(k));
+        let n = self.obs_dim();
+        low.resize(n, 0.0);
+        high.resize(n, 1.0);
         (low, high)
     }
     pub fn action_kind(&self) -> &ActionKind {
