@@ -96,7 +96,15 @@ fn create(path: &Path) -> Result<std::io::BufWriter<std::fs::File>, GridError> {
 /// `ogg powerflow`: reads a feeder (built-in name or path to a master
 /// script), solves it as OpenDSS's `Solve` would (controls included), and
 /// writes `voltages.csv` and `summary.json` into `out_dir` (created if
-/// needed). `tolerance` and `max_iterations` override the script's settings.
+/// needed).
+///
+/// `max_iterations` overrides the script's MaxIterations. A `tolerance`
+/// tighter than the script's refines the solution: the circuit is first
+/// solved at the script's tolerance (so regulators and capacitors end where
+/// OpenDSS puts them), then re-solved to `tolerance` from there — OpenDSS's
+/// `set tolerance=… ; Solve` after a `Solve`, as in the references' `_tight`
+/// cases. A looser one simply replaces the script's.
+///
 /// A non-converged solution still writes its files (`converged: false`) and
 /// returns the summary; read errors and singular systems are errors.
 pub fn powerflow_command(
@@ -107,16 +115,28 @@ pub fn powerflow_command(
 ) -> Result<Summary, GridError> {
     let circuit = crate::feeders::circuit_from(input)?;
     let mut pf = PowerFlow::new(&circuit)?;
-    if let Some(t) = tolerance {
-        if !crate::positive(t) {
-            return Err(GridError::Invalid(format!("tolerance must be positive (got {t})")));
-        }
-        pf.settings_mut().tolerance = t;
-    }
     if let Some(m) = max_iterations {
         pf.settings_mut().max_iterations = m.max(1);
     }
-    pf.solve()?;
+    match tolerance {
+        Some(t) if !crate::positive(t) => {
+            return Err(GridError::Invalid(format!("tolerance must be positive (got {t})")));
+        }
+        Some(t) if t < pf.settings().tolerance => {
+            let first = pf.solve()?;
+            pf.settings_mut().tolerance = t;
+            if first.non_convergence.is_none() {
+                pf.solve()?;
+            }
+        }
+        Some(t) => {
+            pf.settings_mut().tolerance = t;
+            pf.solve()?;
+        }
+        None => {
+            pf.solve()?;
+        }
+    }
     std::fs::create_dir_all(out_dir).map_err(|source| GridError::Io { path: out_dir.display().to_string(), source })?;
     let vpath = out_dir.join("voltages.csv");
     let mut w = create(&vpath)?;

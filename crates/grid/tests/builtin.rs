@@ -47,7 +47,7 @@ fn unknown_feeder_names_the_known_ones() {
 #[test]
 fn powerflow_command_writes_voltages_and_summary() {
     let dir = std::env::temp_dir().join(format!("ogg-grid-pf-{}", std::process::id()));
-    let summary = ogg_grid::powerflow_command("ieee13", Some(1e-8), Some(50), &dir).unwrap();
+    let summary = ogg_grid::powerflow_command("ieee13", Some(1e-10), None, &dir).unwrap();
     assert!(summary.converged);
     assert_eq!(summary.taps.values().copied().collect::<Vec<_>>(), vec![9, 6, 9]);
     assert!((summary.total_power_kw - 3567.0504).abs() < 0.01, "{}", summary.total_power_kw);
@@ -66,4 +66,20 @@ fn powerflow_command_writes_voltages_and_summary() {
     // A bad input is an error naming it.
     let err = ogg_grid::powerflow_command("/nonexistent/x.dss", None, None, &dir).unwrap_err().to_string();
     assert!(err.contains("/nonexistent/x.dss"), "{err}");
+}
+
+/// `powerflow_command` with a tight tolerance lands on the `_tight`
+/// references (same taps as OpenDSS's default-tolerance run, fully converged).
+#[test]
+fn powerflow_command_tight_matches_tight_references() {
+    let Some(shared) = common::shared() else { return };
+    for (name, _, _) in EXPECTED {
+        let dir = std::env::temp_dir().join(format!("ogg-grid-pft-{}-{name}", std::process::id()));
+        let summary = ogg_grid::powerflow_command(name, Some(1e-10), None, &dir).unwrap();
+        assert!(summary.converged, "{name}");
+        let refdir = shared.join("reference").join(format!("{name}_tight"));
+        let s = common::read_json(&refdir.join("summary.json"));
+        assert!((summary.total_power_kw - s["total_power_kw"].as_f64().unwrap()).abs() < 0.01, "{name}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
