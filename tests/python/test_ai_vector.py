@@ -99,6 +99,22 @@ def test_supersuit_conversion_of_the_parallel_env():
     vec = ss.pettingzoo_env_to_vec_env_v1(parallel_env(scenario="uc1", grid="none", episode_steps=2))
     obs, _ = vec.reset(seed=0)
     assert obs.shape == (4, 14)
+    # concat_vec_envs copies the env by pickling it (rebuilt from its spec).
+    many = ss.concat_vec_envs_v1(vec, 3, num_cpus=0, base_class="gymnasium")
+    obs, _ = many.reset(seed=0)
+    obs, rew, term, trunc, _ = many.step(np.zeros((12, 1), dtype=np.float32))
+    assert obs.shape == (12, 14) and rew.shape == (12,)
+
+
+def test_environments_pickle_as_their_spec():
+    import pickle
+
+    from opengridgym.ai import MarketGymEnv, parallel_env
+
+    env = pickle.loads(pickle.dumps(parallel_env(scenario="uc1", grid="none", learners=["g848"])))
+    assert env.possible_agents == ["g848"]
+    g = pickle.loads(pickle.dumps(MarketGymEnv(scenario="uc1", learner="g830", grid="none")))
+    assert g.learner == "g830" and g.reset(seed=0)[0].shape == (14,)
 
 
 def test_bad_action_shape_is_a_clear_error():

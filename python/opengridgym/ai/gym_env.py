@@ -66,5 +66,9 @@ class MarketGymEnv(gym.Env):
         out = {k: (float(v[0]) if isinstance(v, np.ndarray) else v) for k, v in info.items() if v is not None}
         return obs[0], float(rewards[0]), bool(terminated), bool(truncated), out
 
+    def __reduce__(self):
+        # Pickling (subprocess vector envs) rebuilds the environment from its spec.
+        return (MarketGymEnv, (self.spec_dict,))
+
     def render(self):
         return None

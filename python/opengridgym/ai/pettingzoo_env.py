@@ -97,6 +97,11 @@ class MarketParallelEnv(ParallelEnv):
             self.agents = []
         return observations, reward, terminations, truncations, infos
 
+    def __reduce__(self):
+        # Pickling (SuperSuit's concat_vec_envs, subprocess vector envs) rebuilds
+        # the environment from its spec: a fresh environment, to be reset.
+        return (MarketParallelEnv, (self.spec_dict,))
+
     def render(self):
         return None
 
