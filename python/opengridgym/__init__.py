@@ -16,6 +16,11 @@ agents are built-in Rust modules or your own Python classes, in any mix::
     for t in env.iterate(24):
         print(t, env.time)
     env.records_frame()      # pandas DataFrame, one row per (step, round, agent)
+
+For reinforcement learning, :mod:`opengridgym.ai` puts any scenario behind
+PettingZoo (``parallel_env``, ``aec_env``), Gymnasium (``MarketGymEnv``) and a
+Gymnasium vector env stepped in parallel in Rust (``MarketVectorEnv``), and
+runs sweeps locally or on Ray (``sweep``).
 """
 
 from ._core import (
