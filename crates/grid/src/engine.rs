@@ -232,10 +232,11 @@ impl PowerFlow {
         }
 
         let mut nodes = NodeMap::new();
-        let mut elements: Vec<Element> = Vec::new();
+        let n_elements = circuit.vsources.len() + circuit.lines.len() + circuit.transformers.len() + circuit.loads.len() + circuit.capacitors.len() + circuit.reactors.len();
+        let mut elements: Vec<Element> = Vec::with_capacity(n_elements);
         let mut transformers = Vec::new();
         let mut capacitors = Vec::new();
-        let mut loads = Vec::new();
+        let mut loads = Vec::with_capacity(circuit.loads.len());
         let mut sources = Vec::new();
         let mut line_amps: Vec<(usize, f64)> = Vec::new();
 
@@ -353,19 +354,7 @@ impl PowerFlow {
             return Err(GridError::Invalid(format!("circuit '{}' has no nodes", circuit.name)));
         }
         // Pattern of Y: every pair of non-ground conductors of every element.
-        let y_pattern = |elements: &[Element]| {
-            let mut entries = Vec::new();
-            for e in elements {
-                for &a in &e.nodes {
-                    for &b in &e.nodes {
-                        if a != 0 && b != 0 {
-                            entries.push((a - 1, b - 1));
-                        }
-                    }
-                }
-            }
-            Pattern::from_entries(n, entries)
-        };
+        let y_pattern = |elements: &[Element]| Pattern::from_cliques(n, elements.iter().map(|e| e.nodes.as_slice()));
         // Renumber the nodes in elimination order, so that the factor, the
         // voltages and the injections are all walked nearly sequentially
         // (large feeders are otherwise dominated by cache misses). Buses keep

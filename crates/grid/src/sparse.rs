@@ -84,6 +84,63 @@ impl Pattern {
         Pattern { n, col_ptr, row_idx }
     }
 
+    /// The pattern of a sum of dense blocks: every pair of entries of each
+    /// clique (1-based node numbers; 0 = ground, skipped), plus the
+    /// diagonal. Two passes and no intermediate list of pairs.
+    pub fn from_cliques<'a, I>(n: usize, cliques: I) -> Self
+    where
+        I: Iterator<Item = &'a [usize]> + Clone,
+    {
+        let mut count = vec![1usize; n];
+        for c in cliques.clone() {
+            let k = c.iter().filter(|&&a| a != 0).count();
+            for &b in c {
+                if b != 0 {
+                    count[b - 1] += k;
+                }
+            }
+        }
+        let mut start = vec![0usize; n + 1];
+        for j in 0..n {
+            start[j + 1] = start[j] + count[j];
+        }
+        let mut rows = vec![0usize; start[n]];
+        let mut fill = start.clone();
+        for j in 0..n {
+            rows[fill[j]] = j;
+            fill[j] += 1;
+        }
+        for c in cliques {
+            for &b in c {
+                if b == 0 {
+                    continue;
+                }
+                for &a in c {
+                    if a != 0 {
+                        rows[fill[b - 1]] = a - 1;
+                        fill[b - 1] += 1;
+                    }
+                }
+            }
+        }
+        let mut col_ptr = Vec::with_capacity(n + 1);
+        let mut row_idx = Vec::with_capacity(rows.len() / 2);
+        col_ptr.push(0);
+        for j in 0..n {
+            let seg = &mut rows[start[j]..start[j + 1]];
+            seg.sort_unstable();
+            let mut last = usize::MAX;
+            for &r in seg.iter() {
+                if r != last {
+                    row_idx.push(r);
+                    last = r;
+                }
+            }
+            col_ptr.push(row_idx.len());
+        }
+        Pattern { n, col_ptr, row_idx }
+    }
+
     pub fn nnz(&self) -> usize {
         self.row_idx.len()
     }
