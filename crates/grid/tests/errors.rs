@@ -14,14 +14,12 @@ const HEAD: &str = "Clear\nNew Circuit.t basekv=12.47 bus1=a\n";
 #[test]
 fn element_errors_name_element_and_line() {
     let err = compile(&format!("{HEAD}New Transformer.tx buses=[a b] kvs=[12.47 0] kvas=[500 500]\n"))
-        .err()
-        .expect("zero kV is rejected")
+        .expect_err("zero kV is rejected")
         .to_string();
     assert!(err.contains("Transformer.tx") && err.contains("bad.dss:3"), "{err}");
 
     let err = compile(&format!("{HEAD}New Line.l1 bus1=a bus2=b\nNew RegControl.r transformer=nosuch winding=2\n"))
-        .err()
-        .expect("missing transformer")
+        .expect_err("missing transformer")
         .to_string()
         .to_lowercase();
     // (The reader or the engine, whichever notices first.)
@@ -30,8 +28,7 @@ fn element_errors_name_element_and_line() {
     let err = compile(&format!(
         "{HEAD}New Line.l1 bus1=a bus2=b\nNew Capacitor.c bus1=b kvar=100 kv=12.47\nNew CapControl.cc element=Line.l9 capacitor=c type=voltage on=110 off=125\n"
     ))
-    .err()
-    .expect("missing monitored element")
+    .expect_err("missing monitored element")
     .to_string()
     .to_lowercase();
     assert!(err.contains("capcontrol.cc") && err.contains("line.l9"), "{err}");
