@@ -72,6 +72,14 @@ def test_gymnasium_vector_env_shapes_and_spaces():
     np.testing.assert_array_equal(a, b)
 
 
+def test_discrete_actions_batch_as_multidiscrete():
+    envs = MarketVectorEnv(3, scenario="uc1", grid="none", learners=["g848"], action="markup_index", episode_steps=2)
+    assert envs.single_action_space.n == 9 and envs.action_space.shape == (3,)
+    envs.reset(seed=0)
+    obs, rew, _, _, _ = envs.step(envs.action_space.sample())
+    assert envs.observation_space.contains(obs) and rew.shape == (3,)
+
+
 def test_next_step_autoreset():
     envs = MarketVectorEnv(2, scenario="uc1", grid="none", episode_steps=1, learners=["g848"], autoreset="next_step")
     envs.reset(seed=0)
