@@ -1,11 +1,14 @@
 //! How far is a model's dispatch from physics? The dispatch applied to the
 //! three-phase AC power flow of the same feeder ([`DistributionGrid`]).
 //!
-//! The OPF's consumption at each bus replaces that bus's circuit loads
-//! (scaled in proportion to their nominal kW, kvar to the offered power
-//! factor); circuit loads at buses where the OPF has no consumption are
-//! switched off, so both see the same demand; consumption at a bus without
-//! circuit loads, and every generator, enter as bus injections. Regulators
+//! The OPF's net consumption at each bus (consumption minus generation)
+//! replaces that bus's circuit loads (scaled in proportion to their nominal
+//! kW, kvar to the offered power factor; negative when the bus produces more
+//! than it consumes); circuit loads at buses where the OPF has nothing are
+//! switched off, so both see the same demand. Generation at a bus without
+//! circuit loads enters as a bus injection (spread phase-to-ground: fine on
+//! grounded feeders, not on an ungrounded delta one, where the AC power flow
+//! then reports non-convergence). Regulators
 //! and capacitor controls act as in OpenDSS. Reported: convergence, bus
 //! voltages (mean line-to-line per unit where the bus has two or more phases
 //! — on delta feeders such as IEEE 37 node-to-ground voltages mean little —
@@ -20,7 +23,7 @@ use ogg_grid::DistributionGrid;
 
 use crate::network::DlmpNetwork;
 use crate::offer::{OfferKind, PlacedOffer};
-use crate::opf::DlmpSolution;
+use crate::opf::{DlmpSolution, OpfOptions};
 
 /// The AC power flow of one dispatch.
 #[derive(Debug, Clone, PartialEq)]
@@ -114,9 +117,10 @@ pub fn dispatch_actions(grid: &DistributionGrid, net: &DlmpNetwork, offers: &[Pl
     let mut consume_kw = vec![0.0; n];
     let mut consume_kvar = vec![0.0; n];
     let mut inject: Vec<(usize, f64, f64)> = Vec::new();
+    let mut generation: Vec<(usize, f64, f64)> = Vec::new();
     for (k, o) in offers.iter().enumerate() {
         match o.kind {
-            OfferKind::Generator => inject.push((o.bus, sol.injection_kw[k], sol.injection_kvar[k])),
+            OfferKind::Generator => generation.push((o.bus, sol.injection_kw[k], sol.injection_kvar[k])),
             _ => {
                 consume_kw[o.bus] -= sol.injection_kw[k];
                 consume_kvar[o.bus] -= sol.injection_kvar[k];
@@ -125,6 +129,26 @@ pub fn dispatch_actions(grid: &DistributionGrid, net: &DlmpNetwork, offers: &[Pl
     }
     // Circuit loads by OPF bus.
     let pf = grid.power_flow();
+    let has_loads: Vec<bool> = {
+        let mut v = vec![false; n];
+        for (_, bus) in grid.loads() {
+            if let Some(b) = net.bus_index(&bus) {
+                v[b] = true;
+            }
+        }
+        v
+    };
+    // Generation at a bus with loads is netted against them: the engine's bus
+    // injections go to ground, which an ungrounded delta feeder (IEEE 37)
+    // cannot take; the loads' own connection can.
+    for (b, kw, kvar) in generation {
+        if has_loads[b] {
+            consume_kw[b] -= kw;
+            consume_kvar[b] -= kvar;
+        } else {
+            inject.push((b, kw, kvar));
+        }
+    }
     let mut loads_at: HashMap<usize, Vec<(String, f64)>> = HashMap::new();
     for (i, (name, bus)) in grid.loads().into_iter().enumerate() {
         let nominal = pf.load_nominal(i).0;
@@ -164,7 +188,10 @@ pub fn dispatch_actions(grid: &DistributionGrid, net: &DlmpNetwork, offers: &[Pl
 
 /// Applies the dispatch to a copy of `grid` (reset to its base case) and
 /// reports the physics against the model (see the module docs).
-pub fn check(grid: &DistributionGrid, net: &DlmpNetwork, offers: &[PlacedOffer], sol: &DlmpSolution, v_band: (f64, f64)) -> AcReport {
+/// Voltage violations use the OPF's band and exempt buses.
+pub fn check(grid: &DistributionGrid, net: &DlmpNetwork, offers: &[PlacedOffer], sol: &DlmpSolution, opts: &OpfOptions) -> AcReport {
+    let v_band = (opts.v_min_pu, opts.v_max_pu);
+    let exempt: Vec<usize> = opts.v_exempt.iter().filter_map(|b| net.bus_index(b)).chain([net.root()]).collect();
     let n = net.len();
     if !sol.is_optimal() {
         return AcReport::failed(n, format!("no dispatch: the OPF is {}", sol.status.label()));
@@ -197,7 +224,7 @@ pub fn check(grid: &DistributionGrid, net: &DlmpNetwork, offers: &[PlacedOffer],
         .collect();
     let finite: Vec<f64> = voltage_pu.iter().copied().filter(|v| v.is_finite()).collect();
     let voltage_violations = (0..n)
-        .filter(|&i| voltage_pu[i].is_finite() && (voltage_pu[i] < v_band.0 - 5e-5 || voltage_pu[i] > v_band.1 + 5e-5))
+        .filter(|&i| !exempt.contains(&i) && voltage_pu[i].is_finite() && (voltage_pu[i] < v_band.0 - 5e-5 || voltage_pu[i] > v_band.1 + 5e-5))
         .map(|i| (net.bus_name(i).to_string(), voltage_pu[i]))
         .collect();
     // Edge flows and loadings from the elements forming each edge.

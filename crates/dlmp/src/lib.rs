@@ -13,13 +13,16 @@
 
 pub mod ac;
 pub mod agents;
+pub mod cli;
 pub mod csv;
 pub mod error;
+pub mod figures;
 pub mod network;
 pub mod market;
 pub mod offer;
 pub mod opf;
 pub mod testutil;
+pub mod uc3;
 
 pub use error::DlmpError;
 pub use market::DlmpMarket;

@@ -24,6 +24,12 @@
 //! its tap in the solved base case (fixed in the OPF; the AC check lets the
 //! regulator act). Flow limits come from the feeder's ratings (kVA: lines
 //! normamps·kV_LN·phases, transformers kVA) and are overridden per scenario.
+//!
+//! A regulator's edge keeps, besides that fixed ratio, its control: the band
+//! its RegControl holds (vreg ± band/2 through the PT ratio, line-drop
+//! compensation ignored) and its tap range. The branch formulations then let
+//! the ratio float within the range and keep the regulated bus in the band
+//! ([`Regulation`]), as the regulator would over a day of changing load.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -54,8 +60,21 @@ pub struct DlmpNetwork {
     /// Drawing coordinates (from the feeder's BusCoords), where known.
     pub coords: Vec<Option<(f64, f64)>>,
     pub s_base_kva: f64,
-    /// Children of each bus, and the buses of each subtree in preorder.
+    /// Voltage regulation of edge i (a regulator's tap follows the load), if any.
+    pub regulation: Vec<Option<Regulation>>,
+    /// Children of each bus.
     children: Vec<Vec<usize>>,
+}
+
+/// A voltage regulator on an edge: the OPF chooses its ratio t ∈ [tap_min,
+/// tap_max] and keeps the regulated bus within [v_low, v_high] (the
+/// regulator's band), as the regulator's control would.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Regulation {
+    pub v_low_pu: f64,
+    pub v_high_pu: f64,
+    pub tap_min: f64,
+    pub tap_max: f64,
 }
 
 /// One edge of an explicit edge list, with impedance.
@@ -100,7 +119,7 @@ impl DlmpNetwork {
             return Err(DlmpError::Network(format!("power base {s_base_kva} kVA must be > 0")));
         }
         let children = tree.children();
-        Ok(DlmpNetwork { tree, r_pu, x_pu, tap, kv_ll, coords, s_base_kva, children })
+        Ok(DlmpNetwork { tree, r_pu, x_pu, tap, kv_ll, coords, s_base_kva, regulation: vec![None; n], children })
     }
 
     pub fn len(&self) -> usize {
@@ -192,14 +211,35 @@ impl DlmpNetwork {
             topo.buses.iter().zip(&topo.bus_kv).map(|(b, &kv)| (b.to_ascii_lowercase(), kv)).collect();
         let kv_ll: Vec<f64> = tree.buses.iter().map(|b| kv_by_bus.get(&b.to_ascii_lowercase()).copied().unwrap_or(0.0)).collect();
         let s_base = DEFAULT_S_BASE_KVA;
-        // Regulator taps of the solved base case, by transformer name.
+        // Regulator taps of the solved base case and bands, by transformer name.
         let mut reg_tap: HashMap<String, f64> = HashMap::new();
+        let mut reg_band: HashMap<String, Regulation> = HashMap::new();
         for (rc, (_, tap, _)) in circuit.regcontrols.iter().zip(grid.power_flow().regulator_taps()) {
-            reg_tap.insert(rc.transformer.to_ascii_lowercase(), tap);
+            let key = rc.transformer.to_ascii_lowercase();
+            reg_tap.insert(key.clone(), tap);
+            if let Some(t) = circuit.transformers.iter().find(|t| t.name.eq_ignore_ascii_case(&rc.transformer)) {
+                if let Some(w) = rc.winding.checked_sub(1).and_then(|k| t.windings.get(k)) {
+                    // The PT reads the voltage across the winding: line-to-neutral for a 3-phase wye winding.
+                    let across_kv = if t.phases >= 3 && w.conn == ogg_dss::Connection::Wye { w.kv / 3f64.sqrt() } else { w.kv };
+                    if across_kv > 0.0 && rc.ptratio > 0.0 && rc.vreg > 0.0 {
+                        let per_volt = rc.ptratio / (across_kv * 1000.0);
+                        reg_band.insert(
+                            key,
+                            Regulation {
+                                v_low_pu: (rc.vreg - rc.band / 2.0) * per_volt,
+                                v_high_pu: (rc.vreg + rc.band / 2.0) * per_volt,
+                                tap_min: w.min_tap,
+                                tap_max: w.max_tap,
+                            },
+                        );
+                    }
+                }
+            }
         }
         let mut r_pu = vec![0.0; n];
         let mut x_pu = vec![0.0; n];
         let mut tap = vec![1.0; n];
+        let mut regulation: Vec<Option<Regulation>> = vec![None; n];
         for e in tree.edges() {
             let from = tree.parent[e];
             let mut sum_r = 0.0;
@@ -236,6 +276,18 @@ impl DlmpNetwork {
                         if let Some(&tp) = reg_tap.get(&name.to_ascii_lowercase()) {
                             taps.push(tp);
                         }
+                        if let Some(b) = reg_band.get(&name.to_ascii_lowercase()) {
+                            // A bank: the band of its units, averaged.
+                            regulation[e] = Some(match regulation[e] {
+                                None => *b,
+                                Some(a) => Regulation {
+                                    v_low_pu: (a.v_low_pu + b.v_low_pu) / 2.0,
+                                    v_high_pu: (a.v_high_pu + b.v_high_pu) / 2.0,
+                                    tap_min: a.tap_min.max(b.tap_min),
+                                    tap_max: a.tap_max.min(b.tap_max),
+                                },
+                            });
+                        }
                         ((pct_r / 100.0 * scale, t.xhl / 100.0 * scale), phases)
                     }
                     // Series reactors and capacitors: negligible here, counted as ideal.
@@ -254,7 +306,9 @@ impl DlmpNetwork {
             }
         }
         let coords = tree.buses.iter().map(|b| circuit.bus_coords.get(&b.to_ascii_lowercase()).copied()).collect();
-        Self::new(tree, r_pu, x_pu, tap, kv_ll, coords, s_base)
+        let mut net = Self::new(tree, r_pu, x_pu, tap, kv_ll, coords, s_base)?;
+        net.regulation = regulation;
+        Ok(net)
     }
 
     /// Fills coordinates from `bus,x,y` lines (no header).

@@ -83,7 +83,8 @@ fn stressed_ieee37() -> (DlmpNetwork, Vec<Offer>, OpfOptions) {
     offers.push(Offer::generator("g736", "736", 0.0, 250.0, CostCurve::quadratic(35.0, 200.0)));
     offers.push(Offer::generator("g741", "741", 0.0, 150.0, CostCurve::quadratic(45.0, 300.0)));
     offers.push(Offer::generator("g725", "725", 0.0, 200.0, CostCurve::PiecewiseLinear(vec![(0.0, 0.0), (0.1, 2.5), (0.2, 7.0)])));
-    let opts = OpfOptions { lmp_source: 30.0, v_min_pu: 0.0, v_exempt: vec!["799".into()], ..Default::default() };
+    // Fixed regulator taps, so that the floor cannot be met by raising the tap for free.
+    let opts = OpfOptions { lmp_source: 30.0, v_min_pu: 0.0, v_exempt: vec!["799".into()], regulators: false, ..Default::default() };
     let opts = with_binding_floor(&net, &offers, opts, Formulation::LinDistFlow);
     (net, offers, opts)
 }
@@ -298,5 +299,39 @@ fn random_trees_are_feasible_and_consistent() {
                 }
             }
         }
+    }
+}
+
+/// IEEE 37's regulator: at light load its base-case (peak) tap would push the
+/// feeder above 1.05 pu; modelled as a regulator, the OPF lowers the ratio and
+/// keeps 799r within the RegControl's band (122 ± 1 V on a 40:1 PT at 4.8 kV).
+#[test]
+fn regulators_hold_their_band_with_a_floating_ratio() {
+    let (net, circuit, _grid) = DlmpNetwork::from_feeder("ieee37").unwrap();
+    let reg_edge = net.bus_index("799r").unwrap();
+    let reg = net.regulation[reg_edge].expect("the 799-799r bank is a regulator");
+    assert!(close(reg.v_low_pu, 121.0 * 40.0 / 4800.0, 1e-12) && close(reg.v_high_pu, 123.0 * 40.0 / 4800.0, 1e-12), "{reg:?}");
+    assert!(net.tap[reg_edge] > 1.05, "base-case tap {}", net.tap[reg_edge]);
+    let light: Vec<Offer> = ogg_dlmp::cli::feeder_load_offers(&circuit)
+        .into_iter()
+        .map(|mut o| {
+            o.p_max_kw *= 0.3;
+            o.p_min_kw = o.p_max_kw;
+            o
+        })
+        .collect();
+    let placed = place(&net, &light);
+    let mut loose = net.clone();
+    loose.clear_limits();
+    for f in [Formulation::LinDistFlow, Formulation::Socp] {
+        let fixed = OpfOptions { formulation: f, regulators: false, v_exempt: vec!["799".into()], ..Default::default() };
+        let s = solve(&loose, &placed, &fixed).unwrap();
+        assert!(matches!(s.status, OpfStatus::Infeasible { .. }) || s.voltage_pu[reg_edge] > 1.05 - 1e-6, "{f}: {:?}", s.status);
+        let s = solve(&loose, &placed, &OpfOptions { regulators: true, ..fixed }).unwrap();
+        assert!(s.is_optimal(), "{f}: {:?}", s.status);
+        let v = s.voltage_pu[reg_edge];
+        assert!(v >= reg.v_low_pu - 1e-6 && v <= reg.v_high_pu + 1e-6, "{f}: 799r at {v}");
+        assert!(s.tap[reg_edge] >= reg.tap_min - 1e-9 && s.tap[reg_edge] < net.tap[reg_edge], "{f}: tap {}", s.tap[reg_edge]);
+        assert!(s.decomposition.residual(&s.dlmp) < 1e-5, "{f}");
     }
 }

@@ -107,6 +107,9 @@ pub struct OpfOptions {
     /// Voltage band at every other bus, per unit (LinDistFlow, SOCP); 0 / ∞ switch a side off.
     pub v_min_pu: f64,
     pub v_max_pu: f64,
+    /// LinDistFlow, SOCP: regulators hold their band with a floating ratio
+    /// (else their ratio is fixed at the base case's tap).
+    pub regulators: bool,
     /// Buses exempt from the voltage band (e.g. the substation side of a
     /// regulator, which the regulator corrects), by name.
     pub v_exempt: Vec<String>,
@@ -131,6 +134,7 @@ impl Default for OpfOptions {
             v_source_pu: 1.0,
             v_min_pu: 0.95,
             v_max_pu: 1.05,
+            regulators: true,
             v_exempt: Vec::new(),
             losses: true,
             loss_iterations: 0,
@@ -243,6 +247,8 @@ pub struct DlmpSolution {
     pub flow_q_kvar: Vec<f64>,
     /// Losses of each edge in the model, kW.
     pub loss_kw: Vec<f64>,
+    /// Voltage ratio of each edge in the model (a regulator's chosen tap; 1 for lines).
+    pub tap: Vec<f64>,
     /// Voltage magnitude of each bus in the model, pu (1 for the lossless model).
     pub voltage_pu: Vec<f64>,
     /// SOCP: relaxation gap per edge, (ℓ − (P² + Q²)/t²w) / max(ℓ, 10⁻³): 0 where
@@ -285,6 +291,7 @@ impl DlmpSolution {
             flow_p_kw: vec![0.0; n],
             flow_q_kvar: vec![0.0; n],
             loss_kw: vec![0.0; n],
+            tap: vec![1.0; n],
             voltage_pu: vec![f64::NAN; n],
             socp_gap: vec![f64::NAN; n],
             socp_phantom_loss_kw: vec![f64::NAN; n],
@@ -328,6 +335,11 @@ struct Layout {
     flow_q: Vec<usize>,
     w: Vec<usize>,
     ell: Vec<usize>,
+    /// Regulated edges: squared voltage after the floating ratio (t²·w_parent).
+    w_sec: Vec<usize>,
+    /// Regulated edges: ratio range rows (upper, lower) and band rows on the regulated bus.
+    tap_rows: Vec<Option<(Row, Row)>>,
+    band_rows: Vec<Option<(Row, Row)>>,
     p_bal: Vec<Row>,
     q_bal: Vec<Option<Row>>,
     vdrop: Vec<Option<Row>>,
@@ -496,6 +508,9 @@ fn assemble(net: &DlmpNetwork, offers: &[PlacedOffer], opts: &OpfOptions, loss_b
         flow_q: vec![NO; n],
         w: vec![NO; n],
         ell: vec![NO; n],
+        w_sec: vec![NO; n],
+        tap_rows: vec![None; n],
+        band_rows: vec![None; n],
         p_bal: Vec::with_capacity(n),
         q_bal: vec![None; n],
         vdrop: vec![None; n],
@@ -595,6 +610,9 @@ fn assemble(net: &DlmpNetwork, offers: &[PlacedOffer], opts: &OpfOptions, loss_b
         if f == Formulation::Socp {
             lay.ell[e] = b.var(0.0);
         }
+        if branch && opts.regulators && net.regulation[e].is_some() {
+            lay.w_sec[e] = b.var(0.0);
+        }
     }
     let w0 = opts.v_source_pu * opts.v_source_pu;
     // LinDistFlow losses r(P² + Q²)/w linearised at the base point (P0, Q0), w = 1.
@@ -661,7 +679,9 @@ fn assemble(net: &DlmpNetwork, offers: &[PlacedOffer], opts: &OpfOptions, loss_b
             let (r, x) = (net.r_pu[e], net.x_pu[e]);
             let mut row = vec![(lay.w[e], 1.0), (lay.flow_p[e], 2.0 * r), (lay.flow_q[e], 2.0 * x)];
             let mut rhs = 0.0;
-            if i == root {
+            if lay.w_sec[e] != NO {
+                row.push((lay.w_sec[e], -1.0));
+            } else if i == root {
                 rhs = t2 * w0;
             } else {
                 row.push((lay.w[i], -t2));
@@ -686,6 +706,21 @@ fn assemble(net: &DlmpNetwork, offers: &[PlacedOffer], opts: &OpfOptions, loss_b
         }
     }
     if branch {
+        // Regulators: t_min²·w_i ≤ w_sec ≤ t_max²·w_i, and the regulated bus within the band.
+        for e in net.edges() {
+            let (Some(reg), true) = (net.regulation[e], lay.w_sec[e] != NO) else { continue };
+            let i = net.tree.parent[e];
+            let (hi2, lo2) = (reg.tap_max * reg.tap_max, reg.tap_min * reg.tap_min);
+            let ws = lay.w_sec[e];
+            let rows = if i == root {
+                (b.le(&[(ws, 1.0)], hi2 * w0), b.le(&[(ws, -1.0)], -lo2 * w0))
+            } else {
+                (b.le(&[(ws, 1.0), (lay.w[i], -hi2)], 0.0), b.le(&[(ws, -1.0), (lay.w[i], lo2)], 0.0))
+            };
+            lay.tap_rows[e] = Some(rows);
+            lay.band_rows[e] =
+                Some((b.le(&[(lay.w[e], 1.0)], reg.v_high_pu * reg.v_high_pu), b.le(&[(lay.w[e], -1.0)], -reg.v_low_pu * reg.v_low_pu)));
+        }
         let (vmin2, vmax2) = (opts.v_min_pu * opts.v_min_pu, opts.v_max_pu * opts.v_max_pu);
         let exempt: Vec<usize> = opts.v_exempt.iter().filter_map(|b| net.bus_index(b)).collect();
         for e in net.edges().filter(|e| !exempt.contains(e)) {
@@ -710,7 +745,13 @@ fn assemble(net: &DlmpNetwork, offers: &[PlacedOffer], opts: &OpfOptions, loss_b
                 let i = net.tree.parent[e];
                 let t2 = net.tap[e] * net.tap[e];
                 let l = lay.ell[e];
-                let (wc, wb): (Vec<(usize, f64)>, f64) = if i == root { (vec![], t2 * w0) } else { (vec![(lay.w[i], t2)], 0.0) };
+                let (wc, wb): (Vec<(usize, f64)>, f64) = if lay.w_sec[e] != NO {
+                    (vec![(lay.w_sec[e], 1.0)], 0.0)
+                } else if i == root {
+                    (vec![], t2 * w0)
+                } else {
+                    (vec![(lay.w[i], t2)], 0.0)
+                };
                 let mut first: Vec<(usize, f64)> = vec![(l, -1.0)];
                 first.extend(wc.iter().map(|&(v, c)| (v, -c)));
                 let mut last: Vec<(usize, f64)> = vec![(l, -1.0)];
@@ -808,6 +849,15 @@ fn extract(
             }
         }
     }
+    // Regulators' ratios.
+    out.tap = net.tap.clone();
+    for e in net.edges() {
+        if lay.w_sec[e] != NO {
+            let i = net.tree.parent[e];
+            let wi = if i == net.root() { opts.v_source_pu * opts.v_source_pu } else { x[lay.w[i]] };
+            out.tap[e] = (x[lay.w_sec[e]].max(0.0) / wi.max(1e-12)).sqrt();
+        }
+    }
     // Losses and SOCP gaps.
     let w_of = |i: usize| if i == net.root() { opts.v_source_pu * opts.v_source_pu } else { x[lay.w[i]] };
     for e in net.edges() {
@@ -822,7 +872,7 @@ fn extract(
                 let l = x[lay.ell[e]];
                 out.loss_kw[e] = net.r_pu[e] * l * kb;
                 let (p, q) = (x[lay.flow_p[e]], x[lay.flow_q[e]]);
-                let t2w = (net.tap[e] * net.tap[e] * w_of(i)).max(1e-12);
+                let t2w = if lay.w_sec[e] != NO { x[lay.w_sec[e]] } else { net.tap[e] * net.tap[e] * w_of(i) }.max(1e-12);
                 // Excess squared current over what the flows need: phantom current.
                 let excess = (l - (p * p + q * q) / t2w).max(0.0);
                 out.socp_phantom_loss_kw[e] = net.r_pu[e] * excess * kb;
@@ -845,12 +895,21 @@ fn extract(
             if net.parent(j).is_none() {
                 continue;
             }
-            let mut bsum: f64 = net.children(j).iter().map(|&c| net.tap[c] * net.tap[c] * beta[c]).sum();
-            if let Some(r) = lay.v_upper[j] {
-                bsum -= zr(r);
+            let mut bsum = 0.0;
+            for &c in net.children(j) {
+                match (lay.tap_rows[c], net.regulation[c]) {
+                    // A regulated child couples to w_j only through its ratio range.
+                    (Some((up, lo)), Some(reg)) => bsum += reg.tap_max * reg.tap_max * zr(up) - reg.tap_min * reg.tap_min * zr(lo),
+                    _ => bsum += net.tap[c] * net.tap[c] * beta[c],
+                }
             }
-            if let Some(r) = lay.v_lower[j] {
-                bsum += zr(r);
+            for (up, lo) in [(lay.v_upper[j], lay.v_lower[j]), lay.band_rows[j].map_or((None, None), |(u, l)| (Some(u), Some(l)))] {
+                if let Some(r) = up {
+                    bsum -= zr(r);
+                }
+                if let Some(r) = lo {
+                    bsum += zr(r);
+                }
             }
             beta[j] = bsum;
         }
