@@ -4,10 +4,12 @@ use ogg_grid::{feeders, synthetic, PowerFlow};
 fn main() {
     let name = std::env::args().nth(1).unwrap_or("ieee13".into());
     let n: usize = std::env::args().nth(2).and_then(|s| s.parse().ok()).unwrap_or(200_000);
+    let t = std::time::Instant::now();
     let circuit = match name.strip_prefix("synthetic:") {
         Some(nodes) => synthetic::circuit(nodes.parse().unwrap(), 1).unwrap(),
         None => feeders::circuit_from(&name).unwrap(),
     };
+    eprintln!("generate + read {:.3} ms", t.elapsed().as_secs_f64() * 1e3);
     let t = std::time::Instant::now();
     let mut pf = PowerFlow::new(&circuit).unwrap();
     eprintln!("compile {:.3} ms", t.elapsed().as_secs_f64() * 1e3);
