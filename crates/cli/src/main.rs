@@ -4,6 +4,7 @@
 //! exits with status 2; nothing panics on bad input (a bug that does panic is
 //! reported on one line too, with status 2).
 
+mod dlmp;
 mod market;
 mod p2p;
 mod powerflow;
@@ -93,6 +94,9 @@ enum MarketCommand {
     /// Clear one order book with the network-constrained auction (use case 1's market).
     #[command(after_help = MARKET_CLEAR_EXAMPLES)]
     Clear(MarketClearArgs),
+    /// Clear one interval with the DSO's optimal power flow and price every bus by its DLMP (use case 3's market).
+    #[command(after_help = dlmp::MARKET_DLMP_EXAMPLES)]
+    Dlmp(dlmp::MarketDlmpArgs),
 }
 
 #[derive(Debug, Args)]
@@ -180,6 +184,7 @@ fn run(cli: Cli) -> Result<(), String> {
             list_scenarios();
             Ok(())
         }
+        Command::Market(MarketCommand::Dlmp(args)) => dlmp::run_market_dlmp(args),
         Command::Market(MarketCommand::Clear(args)) => {
             let out = args.out.unwrap_or_else(|| PathBuf::from("results/market"));
             market::clear(&args.feeder, &args.orders, args.limits.as_deref(), &out, args.quiet)
@@ -214,6 +219,9 @@ fn run_command(args: RunArgs) -> Result<(), String> {
     }
     if let Some(file) = p2p::uc2_request(&args.scenario) {
         return p2p::run_uc2(file.as_deref(), args.out, args.quiet);
+    }
+    if let Some(file) = dlmp::uc3_request(&args.scenario) {
+        return dlmp::run_uc3(file.as_deref(), args.out, args.quiet);
     }
     let mut scenario = Scenario::load(&args.scenario).map_err(|e| {
         let message = e.to_string();
