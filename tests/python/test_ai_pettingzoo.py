@@ -1,5 +1,6 @@
 """PettingZoo API: the parallel env, its AEC conversion and the seed tests,
-on UC1 (auction market, AC power flow) and on do-nothing-market scenarios."""
+on UC1 (auction market, AC power flow), UC3 (DLMP market) and on
+do-nothing-market scenarios. (The P2P market of use case 2 is not built yet.)"""
 from __future__ import annotations
 
 import numpy as np
@@ -16,6 +17,8 @@ CASES = {
     "uc1-grid-markup": dict(scenario="uc1", episode_steps=4),
     "uc1-round-index": dict(scenario="uc1", episode_steps=2, rounds_per_step=3, step_unit="round", action="markup_index", grid="none"),
     "uc1-curve-consumers": dict(scenario="uc1", episode_steps=3, action="curve", learners=["g848", "c890"], others="scripted"),
+    "uc3-dlmp": dict(scenario="uc3", episode_steps=3, learners=["pv736", "mt738", "dr701"]),
+    "uc3-dlmp-index-scripted": dict(scenario="uc3", episode_steps=2, action="markup_index", others="scripted", grid="none"),
     "do-nothing-market": dict(scenario="do-nothing", episode_steps=5, action="curve", learners=["agent0", "agent1", "agent2"]),
     "feeder-do-nothing-market-loads": dict(scenario="ieee34-day", episode_steps=3, learners=["s860", "s840"], voltage_penalty=1.0),
 }

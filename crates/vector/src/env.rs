@@ -41,6 +41,7 @@ use ogg_core::rng::{derive_seed, SplitMix64};
 use ogg_core::{Agent, DoNothingGrid, Environment, Grid, Market, View};
 use ogg_grid::DistributionGrid;
 use ogg_market::agents::{Consumer, OfferStrategy, Producer};
+use ogg_dlmp::uc3::{is_uc3_toml, Uc3Config};
 use ogg_market::uc1::{is_uc1_toml, load_feeder, random_flexible, Uc1Config};
 use ogg_market::{AuctionMarket, ClearOptions, LimitOverride, RadialNetwork, Settlement};
 
@@ -157,11 +158,18 @@ impl MarketEnv {
         if spec.scenario == "uc1" {
             return Self::uc1(spec, Uc1Config::built_in(), None);
         }
+        if spec.scenario == "uc3" {
+            return Self::uc3(spec, Uc3Config::built_in(), None);
+        }
         if path.is_file() {
             let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
             if is_uc1_toml(&text) {
                 let cfg = Uc1Config::from_toml(&text, &path.display().to_string()).map_err(|e| e.to_string())?;
                 return Self::uc1(spec, cfg, path.parent().map(Path::to_path_buf));
+            }
+            if is_uc3_toml(&text) {
+                let cfg = Uc3Config::from_toml(&text, &path.display().to_string()).map_err(|e| e.to_string())?;
+                return Self::uc3(spec, cfg, path.parent().map(Path::to_path_buf));
             }
         }
         Self::generic(spec)
@@ -226,6 +234,50 @@ impl MarketEnv {
         // the feeder's ratings are far above the load.
         let flagged: Vec<usize> = cfg.limits.iter().filter_map(|l| network.edge_between(&l.from, &l.to)).collect();
         Self::assemble(spec, env, kind, &learners, profile, episode_steps, step_s, Some((network, flagged)), label)
+    }
+
+    /// Use case 3: the DLMP market (the DSO's OPF) on IEEE 37 over a day; the
+    /// learners (default: the producers and demand-response providers) state
+    /// their true cost × (1 + markup); the others are truthful, or follow the
+    /// scenario's scripted markups with `others = "scripted"`.
+    fn uc3(spec: &EnvSpec, cfg: Uc3Config, base: Option<PathBuf>) -> Result<Self, EnvError> {
+        use ogg_dlmp::uc3::{build_agents, load_feeder as load_uc3_feeder, Experiment};
+        let feeder = load_uc3_feeder(&cfg, base.as_deref()).map_err(|e| e.to_string())?;
+        let options = ogg_dlmp::OpfOptions {
+            formulation: cfg.formulation().map_err(|e| e.to_string())?,
+            lmp_source: cfg.lmp[0],
+            export_price: cfg.export_price,
+            v_source_pu: cfg.v_source_pu,
+            v_min_pu: cfg.v_min_pu,
+            v_max_pu: cfg.v_max_pu,
+            v_exempt: cfg.v_exempt.clone(),
+            loss_iterations: cfg.loss_iterations,
+            ..Default::default()
+        };
+        let market = ogg_dlmp::DlmpMarket::new(feeder.network.clone(), options).with_lmp_series(cfg.lmp.clone());
+        let experiment = if spec.others == "scripted" { Experiment::Scripted } else { Experiment::Truthful };
+        let agents = build_agents(&cfg, &feeder, experiment).map_err(|e| e.to_string())?;
+        let step_s = 3600.0 * cfg.interval_hours;
+        let grid: Box<dyn Grid> = match spec.grid.as_str() {
+            "ac" => Box::new(RlFeederGrid::from_distribution_grid(&feeder.grid)),
+            "ac-full" => Box::new(feeder.grid.clone()),
+            _ => Box::new(DoNothingGrid::new(step_s)),
+        };
+        let learners = spec.learners.clone().unwrap_or_else(|| {
+            agents
+                .iter()
+                .filter_map(|a| a.as_any().downcast_ref::<ogg_dlmp::agents::Participant>())
+                .filter(|p| p.kind() != "consumer")
+                .map(|p| p.name.clone())
+                .collect()
+        });
+        let kind = spec.action_kind(1.0, 1.0)?;
+        let env = Environment::new(grid, Box::new(market), agents).with_max_market_rounds(1).with_recording(spec.record);
+        let profile = spec.demand_profile.clone().unwrap_or_else(|| cfg.load_profile.clone());
+        let profile = if profile.is_empty() { vec![1.0] } else { profile };
+        let episode_steps = spec.episode_steps.unwrap_or(cfg.day_len());
+        let label = format!("UC3 '{}' on {}", cfg.name, cfg.feeder);
+        Self::assemble(spec, env, kind, &learners, profile, episode_steps, step_s, None, label)
     }
 
     fn generic(spec: &EnvSpec) -> Result<Self, EnvError> {

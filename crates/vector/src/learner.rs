@@ -8,6 +8,7 @@
 use std::any::Any;
 
 use ogg_core::{Agent, Dispatch, GridAction, MarketAction, Result, ScriptedLoadAgent, View};
+use ogg_dlmp::agents::{Participant, Strategy};
 use ogg_market::agents::{Consumer, OfferStrategy, Producer};
 
 use crate::spec::ActionKind;
@@ -19,6 +20,10 @@ pub enum Role {
     Producer(Producer),
     /// A UC1 consumer (utility curve, demand); bids, scales its loads.
     Consumer(Consumer),
+    /// A DLMP market participant (producer, demand response; use case 3): it
+    /// states its true cost × (1 + markup) and keeps its own settlement and
+    /// grid actions (the learner delegates to it).
+    Dlmp(Box<Participant>),
     /// An agent driving one load of the grid (the action is its multiplier).
     Load { element: String, bus: Option<String> },
     /// Any other agent (e.g. a do-nothing agent): no hidden values; its reward
@@ -37,6 +42,11 @@ impl Role {
         if let Some(c) = agent.as_any().downcast_ref::<Consumer>() {
             return Role::Consumer(c.clone());
         }
+        if let Some(p) = agent.as_any().downcast_ref::<Participant>() {
+            let mut p = p.clone();
+            p.strategy = Strategy::Scripted(vec![1.0]);
+            return Role::Dlmp(Box::new(p));
+        }
         if let Some(s) = agent.as_any().downcast_ref::<ScriptedLoadAgent>() {
             return Role::Load { element: s.element().to_string(), bus: agent.bus().map(str::to_string) };
         }
@@ -47,6 +57,7 @@ impl Role {
         match self {
             Role::Producer(_) => "producer",
             Role::Consumer(_) => "consumer",
+            Role::Dlmp(p) => p.kind(),
             Role::Load { .. } => "load",
             Role::Plain { .. } => "plain",
         }
@@ -57,6 +68,10 @@ impl Role {
         match self {
             Role::Producer(p) => p.capacity_kw,
             Role::Consumer(c) => c.demand_kw.max(1e-9),
+            Role::Dlmp(p) => match p.role {
+                ogg_dlmp::agents::Role::Producer { capacity_kw, .. } => capacity_kw.max(1e-9),
+                _ => p.base_kw.max(1e-9),
+            },
             _ => 1.0,
         }
     }
@@ -85,6 +100,7 @@ impl LearningAgent {
             (Role::Load { .. }, ActionKind::Load { .. }) => true,
             (Role::Load { .. }, _) => false,
             (_, ActionKind::Load { .. }) => false,
+            (Role::Dlmp(_), ActionKind::Curve { .. }) => false,
             _ => true,
         };
         if !fits {
@@ -95,6 +111,8 @@ impl LearningAgent {
                 kind.name(),
                 if matches!(role, Role::Load { .. }) {
                     "an agent driving a load learns with action = \"load\""
+                } else if matches!(role, Role::Dlmp(_)) {
+                    "a DLMP participant states its cost curve: it learns a markup (\"markup\" or \"markup_index\")"
                 } else {
                     "action = \"load\" is for agents driving a load"
                 }
@@ -190,6 +208,7 @@ impl LearningAgent {
                 c.settle(d);
                 c.reward()
             }
+            Role::Dlmp(p) => p.reward(),
             Role::Load { .. } => 0.0,
             Role::Plain { .. } => -d.price * d.quantity,
         };
@@ -268,7 +287,7 @@ impl LearningAgent {
                     _ => self.grid_actions = vec![GridAction::ScaleLoad { element: element.clone(), multiplier: m }],
                 }
             }
-            Role::Plain { .. } => self.grid_actions.clear(),
+            Role::Plain { .. } | Role::Dlmp(_) => self.grid_actions.clear(),
         }
     }
 }
@@ -285,33 +304,55 @@ impl Agent for LearningAgent {
         match &self.role {
             Role::Producer(p) => Some(&p.bus),
             Role::Consumer(c) => Some(&c.bus),
+            Role::Dlmp(p) => Some(&p.bus),
             Role::Load { bus, .. } | Role::Plain { bus } => bus.as_deref(),
         }
     }
-    fn reset(&mut self, _view: &View) -> Result<()> {
+    fn reset(&mut self, view: &View) -> Result<()> {
+        if let Role::Dlmp(p) = &mut self.role {
+            p.reset(view)?;
+        }
         self.last_dispatch = None;
         self.last_reward = 0.0;
         self.grid_actions.clear();
         Ok(())
     }
-    fn set_market_actions(&mut self, _view: &View) -> Result<()> {
+    fn set_market_actions(&mut self, view: &View) -> Result<()> {
+        let markup = 1.0 + self.markup();
+        if let Role::Dlmp(p) = &mut self.role {
+            // The participant offers its cost × this step's factor (its strategy is ours).
+            p.strategy = Strategy::Scripted(vec![markup]);
+            return p.set_market_actions(view);
+        }
         self.build_market_action();
         Ok(())
     }
     /// Settles against this round's dispatch (the environment calls it after every `market.step`).
     fn observe_market(&mut self, view: &View) -> Result<()> {
+        if let Role::Dlmp(p) = &mut self.role {
+            p.observe_market(view)?;
+        }
         self.settle(own_dispatch(view));
         Ok(())
     }
-    fn set_grid_actions(&mut self, _view: &View) -> Result<()> {
+    fn set_grid_actions(&mut self, view: &View) -> Result<()> {
+        if let Role::Dlmp(p) = &mut self.role {
+            return p.set_grid_actions(view);
+        }
         self.build_grid_actions();
         Ok(())
     }
     fn market_actions(&self) -> &[MarketAction] {
-        &self.market_actions
+        match &self.role {
+            Role::Dlmp(p) => p.market_actions(),
+            _ => &self.market_actions,
+        }
     }
     fn grid_actions(&self) -> &[GridAction] {
-        &self.grid_actions
+        match &self.role {
+            Role::Dlmp(p) => p.grid_actions(),
+            _ => &self.grid_actions,
+        }
     }
     fn reward(&self) -> f64 {
         self.last_reward

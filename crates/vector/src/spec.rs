@@ -2,7 +2,7 @@
 //! (the Python front passes its keyword arguments as JSON).
 //!
 //! ```toml
-//! scenario = "uc1"            # "uc1", a UC1 TOML file, or any scenario (built-in name or TOML file)
+//! scenario = "uc1"            # "uc1", "uc3" (DLMP), a UC1/UC3 TOML file, or any scenario (built-in name or TOML file)
 //! learners = ["g830"]         # agents that learn (default: UC1's strategic producers; else every agent)
 //! action = "markup"           # "markup" | "markup_index" | "curve" | "load"
 //! markup_max = 2.0            # upper bound of the markup (action "markup"/"curve" prices scale with it)

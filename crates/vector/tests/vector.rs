@@ -290,3 +290,17 @@ fn sweep_runs_are_deterministic_and_threads_do_not_change_them() {
     // The settlement moves the congestion rent, not the dispatch (same welfare).
     assert_eq!(r(4).welfare, r(2).welfare);
 }
+
+#[test]
+fn uc3_dlmp_market_learners() {
+    let mut env = MarketEnv::new(&spec(r#"{"scenario": "uc3", "grid": "ac", "episode_steps": 4}"#)).unwrap();
+    let kinds = env.learner_kinds();
+    assert!(kinds.contains(&"producer") && kinds.contains(&"dr"), "{kinds:?}");
+    assert_eq!(env.obs_dim(), 11, "no congestion flags for the DLMP market");
+    let (obs, rew) = episode(&mut env, 0, 0.0);
+    for o in &obs {
+        in_bounds(&env, o);
+    }
+    assert!(rew.iter().flatten().all(|r| r.is_finite()));
+    assert!(env.learner_info().iter().any(|i| i.quantity_kw != 0.0), "the OPF dispatches the participants");
+}
