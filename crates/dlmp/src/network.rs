@@ -361,9 +361,10 @@ impl DlmpNetwork {
         Self::new(tree, r_pu, x_pu, tap, vec![0.0; n], vec![None; n], s_base_kva)
     }
 
-    /// Reads an edge-list feeder: `from_bus,to_bus,limit_kw` and optionally
-    /// `name`, `r_pu`, `x_pu` (else `r_ohm`, `x_ohm` with `kv`), `tap`; the
-    /// first row's `from_bus` is the root.
+    /// Reads an edge-list feeder: `from_bus,to_bus` and optionally `limit_kw`,
+    /// `name`, `r_pu`, `x_pu` (else `r_ohm`, `x_ohm` with `kv`), `tap`, and a
+    /// regulator's `reg_v_low,reg_v_high,tap_min,tap_max`; the first row's
+    /// `from_bus` is the root. What [`Self::edge_list_csv`] writes reads back.
     pub fn read_edge_list(path: &Path) -> Result<Self, DlmpError> {
         let csv = Csv::read(path)?;
         let (f, t) = (csv.require("from_bus")?, csv.require("to_bus")?);
@@ -372,6 +373,8 @@ impl DlmpNetwork {
         let (r_pu, x_pu) = (csv.column("r_pu"), csv.column("x_pu"));
         let (r_ohm, x_ohm, kv) = (csv.column("r_ohm"), csv.column("x_ohm"), csv.column("kv"));
         let tap_col = csv.column("tap");
+        let reg_cols = [csv.column("reg_v_low"), csv.column("reg_v_high"), csv.column("tap_min"), csv.column("tap_max")];
+        let mut regulated: Vec<(String, String, Regulation)> = Vec::new();
         let mut edges = Vec::with_capacity(csv.rows.len());
         for (line, row) in &csv.rows {
             let line = *line;
@@ -395,23 +398,43 @@ impl DlmpNetwork {
                 None => 1.0,
             };
             let name = name_col.and_then(|c| row.get(c).cloned()).filter(|s| !s.is_empty()).unwrap_or_else(|| format!("{from}-{to}"));
+            let mut reg = [f64::NAN; 4];
+            for (k, (c, label)) in reg_cols.iter().zip(["reg_v_low", "reg_v_high", "tap_min", "tap_max"]).enumerate() {
+                if let Some(v) = csv.optional_number(line, row, *c, label)? {
+                    reg[k] = v;
+                }
+            }
+            if reg.iter().all(|v| v.is_finite()) {
+                regulated.push((from.clone(), to.clone(), Regulation { v_low_pu: reg[0], v_high_pu: reg[1], tap_min: reg[2], tap_max: reg[3] }));
+            }
             edges.push(ImpedanceEdge { name, from, to, limit_kw, r_pu: r, x_pu: x, tap });
         }
         let root = edges.first().map(|e| e.from.clone()).ok_or_else(|| DlmpError::Input(format!("{}: no edges", csv.path)))?;
-        Self::from_edges(&root, &edges, DEFAULT_S_BASE_KVA).map_err(|e| DlmpError::Input(format!("{}: {e}", csv.path)))
+        let mut net = Self::from_edges(&root, &edges, DEFAULT_S_BASE_KVA).map_err(|e| DlmpError::Input(format!("{}: {e}", csv.path)))?;
+        for (from, to, reg) in regulated {
+            if let Some(e) = net.tree.edge_between(&from, &to) {
+                net.regulation[e] = Some(reg);
+            }
+        }
+        Ok(net)
     }
 
-    /// The network as an edge list (`name,from_bus,to_bus,limit_kw,r_pu,x_pu,tap`), one row per edge
+    /// The network as an edge list (`name,from_bus,to_bus,limit_kw,r_pu,x_pu,tap`
+    /// and the regulation `reg_v_low,reg_v_high,tap_min,tap_max`, empty where none), one row per edge
     /// in breadth-first order: what independent checks (the CVXPY tests) read.
     pub fn edge_list_csv(&self) -> String {
         use std::fmt::Write as _;
-        let mut s = String::from("name,from_bus,to_bus,limit_kw,r_pu,x_pu,tap\n");
+        let mut s = String::from("name,from_bus,to_bus,limit_kw,r_pu,x_pu,tap,reg_v_low,reg_v_high,tap_min,tap_max\n");
         for e in self.edges() {
             let p = self.tree.parent[e];
+            let reg = match self.regulation[e] {
+                Some(r) => format!("{},{},{},{}", r.v_low_pu, r.v_high_pu, r.tap_min, r.tap_max),
+                None => ",,,".into(),
+            };
             let _ = writeln!(
                 s,
-                "{},{},{},{},{},{},{}",
-                self.tree.edge_name[e],
+                "{},{},{},{},{},{},{},{reg}",
+                self.tree.edge_name[e].replace(',', ";"),
                 self.bus_name(p),
                 self.bus_name(e),
                 crate::csv::fmt_num(self.limit_kw(e)),
