@@ -37,3 +37,5 @@ pub mod grid;
 
 pub use grid::DistributionGrid;
 pub mod synthetic;
+pub mod timeseries;
+pub use timeseries::{StepResult, TimeSeries};

@@ -1,0 +1,309 @@
+//! Time-series solutions (OpenDSS `mode=daily|yearly|duty`): load shapes
+//! drive each load's demand, time advances *before* each solve, and the
+//! controls (static mode) re-run every step with taps carried over.
+
+use ogg_dss::model::{Circuit, LoadShape, LoadStatus, SolutionMode};
+
+use crate::engine::{PowerFlow, SolveReport};
+use crate::error::GridError;
+
+/// OpenDSS `TLoadShapeObj.GetMult`: (P, Q) multipliers at hour `hr`.
+///
+/// * Fixed interval: point `round(hr / interval)` (1-based, Delphi's
+///   round-half-even), wrapped modulo `npts`, index 0 meaning the last point —
+///   so hour 1 of an hourly shape is the first point.
+/// * `hour=` arrays (interval 0): linear interpolation between points, exact
+///   hits within 1e-5 h, time wrapped modulo the last hour, the last value
+///   held past the end.
+/// * Without `qmult`, Q follows P; a shape without points is (1, 1).
+pub fn shape_multiplier(shape: &LoadShape, hr: f64) -> (f64, f64) {
+    let n = shape.npts.min(shape.mult.len());
+    if n == 0 {
+        return (1.0, 1.0);
+    }
+    let q_at = |i: usize| -> f64 { if shape.qmult.len() >= n { shape.qmult[i] } else { shape.mult[i] } };
+    if n == 1 {
+        return (shape.mult[0], q_at(0));
+    }
+    if shape.interval_h > 0.0 {
+        let mut index = (hr / shape.interval_h).round_ties_even() as i64;
+        if index > n as i64 {
+            index %= n as i64;
+        }
+        if index <= 0 {
+            index = n as i64;
+        }
+        let i = index as usize - 1;
+        return (shape.mult[i], q_at(i));
+    }
+    let hours = &shape.hour;
+    if hours.len() < n {
+        return (shape.mult[n - 1], q_at(n - 1));
+    }
+    let last_hour = hours[n - 1];
+    let mut hr = hr;
+    if hr > last_hour && last_hour > 0.0 {
+        hr -= (hr / last_hour).trunc() * last_hour;
+    }
+    for i in 1..n {
+        if (hours[i] - hr).abs() < 1e-5 {
+            return (shape.mult[i], q_at(i));
+        }
+        if hours[i] > hr {
+            let span = hours[i] - hours[i - 1];
+            let w = if span != 0.0 { (hr - hours[i - 1]) / span } else { 0.0 };
+            let p = shape.mult[i - 1] + w * (shape.mult[i] - shape.mult[i - 1]);
+            let q = q_at(i - 1) + w * (q_at(i) - q_at(i - 1));
+            return (p, q);
+        }
+    }
+    (shape.mult[n - 1], q_at(n - 1))
+}
+
+/// The shapes of one load, by index into `TimeSeries::shapes`.
+#[derive(Debug, Clone, Default)]
+struct LoadShapes {
+    daily: Option<usize>,
+    yearly: Option<usize>,
+    duty: Option<usize>,
+    status: LoadStatus,
+    /// Power factor the load was defined with (for `useactual` shapes without Q).
+    pf: f64,
+}
+
+/// One time step's results.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepResult {
+    /// 1-based step number.
+    pub step: usize,
+    /// Hour of the solve (after the increment).
+    pub hour: f64,
+    pub report: SolveReport,
+    pub total_power_kw: f64,
+    pub total_power_kvar: f64,
+    pub losses_kw: f64,
+    pub losses_kvar: f64,
+    pub min_v_pu: f64,
+    pub max_v_pu: f64,
+    /// RegControl name → tap step.
+    pub taps: Vec<(String, i64)>,
+}
+
+/// A time-series run over a compiled circuit: which shape drives which load,
+/// the solution mode, step size and the present time.
+#[derive(Debug, Clone)]
+pub struct TimeSeries {
+    shapes: Vec<LoadShape>,
+    loads: Vec<LoadShapes>,
+    pub mode: SolutionMode,
+    pub stepsize_s: f64,
+    /// Present time in hours (OpenDSS `dblHour`); each step adds the step size first.
+    pub hour: f64,
+    steps_done: usize,
+}
+
+impl TimeSeries {
+    /// Resolves the loads' `daily`/`yearly`/`duty` shapes of `circuit` for the
+    /// loads compiled in `pf`, with the mode, step size and start hour of the
+    /// script's `Set` options. An unknown shape name is an error naming the load.
+    pub fn new(circuit: &Circuit, pf: &PowerFlow) -> Result<Self, GridError> {
+        let shapes = circuit.loadshapes.clone();
+        let find = |name: &Option<String>, load: &ogg_dss::model::Load| -> Result<Option<usize>, GridError> {
+            let Some(name) = name else { return Ok(None) };
+            shapes.iter().position(|s| s.name.eq_ignore_ascii_case(name)).map(Some).ok_or_else(|| {
+                GridError::element(format!("Load.{}", load.name), &load.location, format!("loadshape '{name}' is not defined"))
+            })
+        };
+        let mut loads = Vec::with_capacity(pf.n_loads());
+        for i in 0..pf.n_loads() {
+            let name = pf.load_name(i);
+            let Some(load) = circuit.loads.iter().find(|l| l.enabled && l.name.eq_ignore_ascii_case(name)) else {
+                loads.push(LoadShapes::default());
+                continue;
+            };
+            let daily = find(&load.daily, load)?;
+            // OpenDSS: a load's yearly and duty shapes default to its daily one.
+            let yearly = find(&load.yearly, load)?.or(daily);
+            let duty = find(&load.duty, load)?.or(daily);
+            loads.push(LoadShapes { daily, yearly, duty, status: load.status, pf: load.pf });
+        }
+        let o = &circuit.options;
+        let mode = if o.mode == SolutionMode::Snapshot { SolutionMode::Daily } else { o.mode };
+        Ok(TimeSeries { shapes, loads, mode, stepsize_s: o.stepsize_s, hour: o.start_hour, steps_done: 0 })
+    }
+
+    /// Sets each load's demand for the present hour (OpenDSS `SetNominalLoad`
+    /// in daily/yearly/duty mode). Fixed loads keep their nominal demand;
+    /// loads without a shape for the mode stay constant.
+    pub fn apply_shapes(&self, pf: &mut PowerFlow) {
+        let load_mult = pf.settings.load_mult;
+        for (i, ls) in self.loads.iter().enumerate() {
+            let shape = match self.mode {
+                SolutionMode::Daily | SolutionMode::Snapshot => ls.daily,
+                SolutionMode::Yearly => ls.yearly,
+                SolutionMode::Duty => ls.duty,
+            };
+            let state = &mut pf.loads[i];
+            let (kw0, kvar0) = (state.defined_kw, state.defined_kvar);
+            let (kw, kvar, mult) = match (ls.status, shape) {
+                (LoadStatus::Fixed, _) | (_, None) => (kw0, kvar0, load_mult),
+                (_, Some(s)) => {
+                    let shape = &self.shapes[s];
+                    let (pm, qm) = shape_multiplier(shape, self.hour);
+                    if shape.useactual {
+                        // Actual kW (and kvar when given; else from the pf), no LoadMult.
+                        let q = if !shape.qmult.is_empty() && qm != 0.0 {
+                            qm
+                        } else if ls.pf != 0.0 && ls.pf.abs() != 1.0 {
+                            let q = pm * (1.0 / (ls.pf * ls.pf) - 1.0).sqrt();
+                            if ls.pf < 0.0 { -q } else { q }
+                        } else {
+                            0.0
+                        };
+                        (pm, q, 1.0)
+                    } else {
+                        (kw0 * pm, kvar0 * qm, load_mult)
+                    }
+                }
+            };
+            // set_nominal applies LoadMult only to variable loads; with an
+            // actual-value shape, pass 1 so nothing multiplies the values.
+            state.calc.set_nominal(kw, kvar, mult);
+            state.currents_valid = false;
+        }
+    }
+
+    /// Advances time by one step, applies the shapes and solves (with the
+    /// controls of the circuit's control mode; taps carry over between steps).
+    pub fn advance_and_solve(&mut self, pf: &mut PowerFlow) -> Result<StepResult, GridError> {
+        self.hour += self.stepsize_s / 3600.0;
+        self.steps_done += 1;
+        self.apply_shapes(pf);
+        let report = pf.solve()?;
+        Ok(step_result(pf, self.steps_done, self.hour, report))
+    }
+
+    /// `steps` successive steps.
+    pub fn run(&mut self, pf: &mut PowerFlow, steps: usize) -> Result<Vec<StepResult>, GridError> {
+        (0..steps).map(|_| self.advance_and_solve(pf)).collect()
+    }
+}
+
+fn step_result(pf: &PowerFlow, step: usize, hour: f64, report: SolveReport) -> StepResult {
+    let (p, q) = pf.total_power();
+    let (lp, lq) = pf.losses();
+    let (mut vmin, mut vmax) = (f64::INFINITY, f64::NEG_INFINITY);
+    for nv in pf.voltage_table() {
+        // Phase nodes with a voltage base (neutrals and unbased nodes left out).
+        if nv.pu > 0.0 && (1..=3).contains(&nv.node) {
+            vmin = vmin.min(nv.pu);
+            vmax = vmax.max(nv.pu);
+        }
+    }
+    StepResult {
+        step,
+        hour,
+        report,
+        total_power_kw: p,
+        total_power_kvar: q,
+        losses_kw: lp,
+        losses_kvar: lq,
+        min_v_pu: vmin,
+        max_v_pu: vmax,
+        taps: pf.regulator_taps().into_iter().map(|(n, _, s)| (n, s)).collect(),
+    }
+}
+
+impl PowerFlow {
+    /// Runs `steps` time steps of `stepsize_s` seconds in `mode` from the
+    /// script's start hour, with the load shapes of `circuit` (the circuit
+    /// this engine was compiled from).
+    pub fn solve_time_series(
+        &mut self,
+        circuit: &Circuit,
+        steps: usize,
+        stepsize_s: f64,
+        mode: SolutionMode,
+    ) -> Result<Vec<StepResult>, GridError> {
+        let mut ts = TimeSeries::new(circuit, self)?;
+        ts.mode = mode;
+        ts.stepsize_s = stepsize_s;
+        ts.run(self, steps)
+    }
+}
+
+/// Writes the per-step table: `step,hour,total_power_kw,total_power_kvar,
+/// losses_kw,min_v_pu,max_v_pu,converged,taps` (taps as `name=step` joined by `;`).
+pub fn write_timeseries_csv(steps: &[StepResult], out: &mut dyn std::io::Write) -> std::io::Result<()> {
+    writeln!(out, "step,hour,total_power_kw,total_power_kvar,losses_kw,min_v_pu,max_v_pu,converged,taps")?;
+    for s in steps {
+        let taps: Vec<String> = s.taps.iter().map(|(n, t)| format!("{n}={t}")).collect();
+        writeln!(
+            out,
+            "{},{},{:.6},{:.6},{:.6},{:.8},{:.8},{},{}",
+            s.step,
+            s.hour,
+            s.total_power_kw,
+            s.total_power_kvar,
+            s.losses_kw,
+            s.min_v_pu,
+            s.max_v_pu,
+            s.report.converged,
+            taps.join(";")
+        )?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shape(interval_h: f64, mult: &[f64], qmult: &[f64], hour: &[f64]) -> LoadShape {
+        LoadShape {
+            name: "s".into(),
+            npts: mult.len(),
+            interval_h,
+            mult: mult.to_vec(),
+            qmult: qmult.to_vec(),
+            hour: hour.to_vec(),
+            useactual: false,
+            pmax: 1.0,
+            qmax: 1.0,
+            pbase: 0.0,
+            qbase: 0.0,
+            location: Default::default(),
+        }
+    }
+
+    #[test]
+    fn fixed_interval_points_wrap_and_round_half_even() {
+        let s = shape(1.0, &[0.1, 0.2, 0.3], &[], &[]);
+        // hour 1 is the first point, hour 0 (and 3, 6) the last; wrap modulo npts.
+        assert_eq!(shape_multiplier(&s, 1.0), (0.1, 0.1));
+        assert_eq!(shape_multiplier(&s, 0.0), (0.3, 0.3));
+        assert_eq!(shape_multiplier(&s, 3.0), (0.3, 0.3));
+        assert_eq!(shape_multiplier(&s, 4.0), (0.1, 0.1));
+        assert_eq!(shape_multiplier(&s, 5.0).0, 0.2);
+        // Delphi's Round: 1.5 → 2, 2.5 → 2.
+        assert_eq!(shape_multiplier(&s, 1.5).0, 0.2);
+        assert_eq!(shape_multiplier(&s, 2.5).0, 0.2);
+        // 15-minute shape: hour 0.25 is the first point.
+        let q = shape(0.25, &[0.1, 0.2, 0.3, 0.4], &[0.5, 0.6, 0.7, 0.8], &[]);
+        assert_eq!(shape_multiplier(&q, 0.25), (0.1, 0.5));
+        assert_eq!(shape_multiplier(&q, 1.0), (0.4, 0.8));
+    }
+
+    #[test]
+    fn hour_arrays_interpolate_and_wrap_at_the_last_hour() {
+        let s = shape(0.0, &[1.0, 2.0, 4.0], &[], &[0.0, 2.0, 4.0]);
+        assert_eq!(shape_multiplier(&s, 0.0).0, 1.0);
+        assert_eq!(shape_multiplier(&s, 1.0).0, 1.5);
+        assert_eq!(shape_multiplier(&s, 2.0).0, 2.0);
+        assert_eq!(shape_multiplier(&s, 3.0).0, 3.0);
+        assert_eq!(shape_multiplier(&s, 4.0).0, 4.0);
+        // 5 h wraps to 1 h.
+        assert_eq!(shape_multiplier(&s, 5.0).0, 1.5);
+        assert_eq!(shape_multiplier(&shape(0.0, &[], &[], &[]), 3.0), (1.0, 1.0));
+    }
+}
