@@ -311,11 +311,12 @@ impl Agent for Prosumer {
         self.episode_payoff += outcome.payoff;
         self.episode_rounds += 1;
         if market.negotiation_finished() {
-            let partner_policy = view
-                .agent(outcome.partner)
-                .and_then(|a| a.as_any().downcast_ref::<Prosumer>())
-                .map(|p| p.policy(outcome.role.other()).to_vec());
-            learner.end_episode(partner_policy.as_deref());
+            // The exact estimator reads the partner's policy (if it is a Prosumer).
+            let partner = match learner.estimator() {
+                Estimator::Exact => view.agent(outcome.partner).and_then(|a| a.as_any().downcast_ref::<Prosumer>()),
+                Estimator::Sampled => None,
+            };
+            learner.end_episode(partner.map(|p| p.policy(outcome.role.other())));
         }
         Ok(())
     }

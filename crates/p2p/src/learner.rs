@@ -64,8 +64,9 @@ pub struct QrLearner {
     step: f64,
     policy: Vec<f64>,
     cdf: Vec<f64>,
-    /// The policy for the next episode, once this one has ended.
-    next: Option<Vec<f64>>,
+    /// The policy for the next episode, once this one has ended (`has_next`).
+    next: Vec<f64>,
+    has_next: bool,
     /// How often the opponent played each action this episode.
     counts: Vec<u32>,
     episodes: usize,
@@ -85,7 +86,8 @@ impl QrLearner {
             step,
             policy: vec![1.0 / n as f64; n],
             cdf: vec![0.0; n],
-            next: None,
+            next: vec![0.0; n],
+            has_next: false,
             counts: vec![0; n],
             episodes: 0,
         };
@@ -138,8 +140,8 @@ impl QrLearner {
     /// Starts an episode: the update of the last one takes effect, the
     /// observations are cleared.
     pub fn begin_episode(&mut self) {
-        if let Some(next) = self.next.take() {
-            self.policy = next;
+        if std::mem::take(&mut self.has_next) {
+            std::mem::swap(&mut self.policy, &mut self.next);
             self.refresh_cdf();
         }
         self.counts.iter_mut().for_each(|c| *c = 0);
@@ -169,19 +171,20 @@ impl QrLearner {
     /// observations when it is not given). An episode without observations
     /// leaves the policy unchanged.
     pub fn end_episode(&mut self, opponent_policy: Option<&[f64]>) {
-        let n = self.policy.len();
-        let mut response = vec![0.0; n];
+        // The response goes into `next`, then becomes the step towards it.
         match (self.estimator, opponent_policy) {
-            (Estimator::Exact, Some(p)) => self.qr.respond(self.role, p, &mut response),
+            (Estimator::Exact, Some(p)) => self.qr.respond(self.role, p, &mut self.next),
             _ => {
                 if self.counts.iter().all(|&c| c == 0) {
                     return;
                 }
-                self.qr.respond_to_counts(self.role, &self.counts, &mut response);
+                self.qr.respond_to_counts(self.role, &self.counts, &mut self.next);
             }
         }
-        let next: Vec<f64> = self.policy.iter().zip(&response).map(|(p, r)| p + self.step * (r - p)).collect();
-        self.next = Some(next);
+        for (next, p) in self.next.iter_mut().zip(&self.policy) {
+            *next = p + self.step * (*next - p);
+        }
+        self.has_next = true;
         self.episodes += 1;
     }
 }

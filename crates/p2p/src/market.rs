@@ -38,6 +38,9 @@ use crate::matching::{max_weight_matching, pair_weight, random_matching, BusDist
 pub const SELL: &str = "p2p-sell";
 pub const BUY: &str = "p2p-buy";
 
+/// Largest producers × consumers for which max-weight matching is attempted.
+pub const MAX_WEIGHT_PAIRS: usize = 4_000_000;
+
 /// How the market maker pairs producers with consumers.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Matching {
@@ -251,6 +254,7 @@ impl P2pMarket {
         let interval = self.config.interval;
         let mut offers: Vec<(usize, Vec<f64>)> = Vec::new();
         let mut needs: Vec<(usize, Vec<f64>)> = Vec::new();
+        let mut seen = vec![false; view.n_agents()];
         for (i, agent) in view.agents() {
             for action in agent.market_actions() {
                 let MarketAction::Custom { name, values } = action else { continue };
@@ -265,7 +269,7 @@ impl P2pMarket {
                         format!("'{name}' needs {interval} finite kWh values ≥ 0, one per grid step of the block (got {values:?})"),
                     ));
                 }
-                if offers.iter().chain(needs.iter()).any(|(a, _)| *a == i) {
+                if std::mem::replace(&mut seen[i], true) {
                     return Err(Error::invalid(agent.name(), "registered twice in one market step (send one p2p-sell or p2p-buy)"));
                 }
                 if sell {
@@ -289,15 +293,20 @@ impl P2pMarket {
                 _ => 0.0,
             }
         };
-        let mut weights = vec![0.0; np * nc];
-        for p in 0..np {
-            for c in 0..nc {
-                weights[p * nc + c] = pair_weight(&offers[p].1, &needs[c].1, distance(p, c), max_d, beta);
-            }
-        }
+        let weight = |p: usize, c: usize| pair_weight(&offers[p].1, &needs[c].1, distance(p, c), max_d, beta);
         let matched = match self.config.matching {
             Matching::Random => random_matching(np, nc, &mut self.rng),
-            Matching::MaxWeight { .. } => max_weight_matching(&weights, np, nc),
+            Matching::MaxWeight { .. } => {
+                // The Hungarian algorithm is O(n²m): meant for feeder-sized markets.
+                if np * nc > MAX_WEIGHT_PAIRS {
+                    return Err(Error::module(
+                        "p2p market",
+                        format!("max-weight matching of {np} producers × {nc} consumers is too large (limit {MAX_WEIGHT_PAIRS} pairs); use random matching"),
+                    ));
+                }
+                let weights: Vec<f64> = (0..np).flat_map(|p| (0..nc).map(move |c| (p, c))).map(|(p, c)| weight(p, c)).collect();
+                max_weight_matching(&weights, np, nc)
+            }
         };
         for (p, c) in matched {
             let contract: Vec<f64> = offers[p].1.iter().zip(&needs[c].1).map(|(o, n)| o.min(*n)).collect();
@@ -314,7 +323,7 @@ impl P2pMarket {
                 producer_bus: bus(pi),
                 consumer_bus: bus(ci),
                 contract,
-                weight: weights[p * nc + c],
+                weight: weight(p, c),
                 bids: Vec::with_capacity(self.config.rounds),
                 slices_traded: 0,
                 price_sum: 0.0,

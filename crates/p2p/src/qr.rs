@@ -71,14 +71,20 @@ impl FromStr for Dynamics {
 
 /// `out = softmax(λ · utilities)`, computed stably (the maximum is subtracted).
 pub fn softmax_into(lambda: f64, utilities: &[f64], out: &mut [f64]) {
-    let max = utilities.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+    out.copy_from_slice(utilities);
+    softmax_in_place(lambda, out);
+}
+
+/// `x = softmax(λ · x)` in place.
+pub fn softmax_in_place(lambda: f64, x: &mut [f64]) {
+    let max = x.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
     let mut sum = 0.0;
-    for (o, &u) in out.iter_mut().zip(utilities) {
-        *o = (lambda * (u - max)).exp();
-        sum += *o;
+    for v in x.iter_mut() {
+        *v = (lambda * (*v - max)).exp();
+        sum += *v;
     }
-    for o in out.iter_mut() {
-        *o /= sum;
+    for v in x.iter_mut() {
+        *v /= sum;
     }
 }
 
@@ -128,38 +134,49 @@ impl QuantalResponse {
 
     /// `out` = the response of `role` to the opponent policy `opponent`.
     pub fn respond(&self, role: Role, opponent: &[f64], out: &mut [f64]) {
+        self.respond_weighted(role, opponent, 1.0, out);
+    }
+
+    /// The response to an opponent policy given as weights × `scale`
+    /// (e.g. counts × 1/total), without allocating.
+    fn respond_weighted<W: Copy + Into<f64>>(&self, role: Role, weights: &[W], scale: f64, out: &mut [f64]) {
         let n = self.game.n();
         match self.dynamics {
             Dynamics::Eq11 => {
                 let k = &self.kernel[role.index()];
                 out.iter_mut().for_each(|o| *o = 0.0);
-                for (opp, &w) in opponent.iter().enumerate() {
+                for (opp, &w) in weights.iter().enumerate() {
+                    let w: f64 = w.into();
                     if w == 0.0 {
                         continue;
                     }
+                    let w = w * scale;
                     for (o, &kv) in out.iter_mut().zip(&k[opp * n..(opp + 1) * n]) {
                         *o += w * kv;
                     }
                 }
             }
             Dynamics::Logit => {
-                let mut u = vec![0.0; n];
-                self.game.expected_payoffs(role, opponent, &mut u);
-                softmax_into(self.lambda, &u, out);
+                // Expected payoffs into `out`, then the softmax in place.
+                let m = self.game.payoff_matrix(role);
+                for (a, o) in out.iter_mut().enumerate() {
+                    *o = m[a * n..(a + 1) * n].iter().zip(weights).map(|(u, &w)| u * w.into()).sum::<f64>() * scale;
+                }
+                softmax_in_place(self.lambda, out);
             }
         }
     }
 
     /// The response to a sampled estimate: `counts[a]` = how often the
-    /// opponent played `a` this episode (divided by their sum).
+    /// opponent played `a` this episode (divided by their sum; uniform if none).
     pub fn respond_to_counts(&self, role: Role, counts: &[u32], out: &mut [f64]) {
         let total: u32 = counts.iter().sum();
-        let empirical: Vec<f64> = if total == 0 {
-            self.game.uniform()
+        if total == 0 {
+            let u = self.game.uniform();
+            self.respond(role, &u, out);
         } else {
-            counts.iter().map(|&c| c as f64 / total as f64).collect()
-        };
-        self.respond(role, &empirical, out);
+            self.respond_weighted(role, counts, 1.0 / total as f64, out);
+        }
     }
 
     /// Fixed-point residual of a policy pair: the largest |π − response(π_opp)|.
