@@ -18,10 +18,11 @@ from opengridgym.ai import MarketGymEnv  # noqa: E402
         dict(scenario="uc1", learner="c890", action="curve", grid="none", episode_steps=4),
         dict(scenario="uc1", learner="g802", step_unit="round", rounds_per_step=3, grid="none", episode_steps=2),
         dict(scenario="uc3", learner="pv736", episode_steps=3),
+        dict(scenario="uc2", learner="home848", episode_steps=50, grid="none"),
         dict(scenario="do-nothing", learner="agent0", action="curve", episode_steps=4),
         dict(scenario="ieee34-day", learner="s860", episode_steps=3),
     ],
-    ids=["uc1-ac", "uc1-index", "uc1-consumer-curve", "uc1-rounds", "uc3-dlmp", "do-nothing", "feeder-load"],
+    ids=["uc1-ac", "uc1-index", "uc1-consumer-curve", "uc1-rounds", "uc3-dlmp", "uc2-p2p", "do-nothing", "feeder-load"],
 )
 def test_check_env(kwargs):
     check_env(MarketGymEnv(**kwargs), skip_render_check=True)

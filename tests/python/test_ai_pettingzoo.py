@@ -1,6 +1,7 @@
 """PettingZoo API: the parallel env, its AEC conversion and the seed tests,
-on UC1 (auction market, AC power flow), UC3 (DLMP market) and on
-do-nothing-market scenarios. (The P2P market of use case 2 is not built yet.)"""
+on the three markets — UC1 (network-constrained auction, AC power flow), UC2
+(P2P bargaining, bargaining rounds as steps), UC3 (DLMP from the DSO's OPF) —
+and on do-nothing-market scenarios."""
 from __future__ import annotations
 
 import numpy as np
@@ -17,6 +18,7 @@ CASES = {
     "uc1-grid-markup": dict(scenario="uc1", episode_steps=4),
     "uc1-round-index": dict(scenario="uc1", episode_steps=2, rounds_per_step=3, step_unit="round", action="markup_index", grid="none"),
     "uc1-curve-consumers": dict(scenario="uc1", episode_steps=3, action="curve", learners=["g848", "c890"], others="scripted"),
+    "uc2-p2p-rounds": dict(scenario="uc2", episode_steps=50, step_unit="round", learners=["home830", "home848", "home860", "home890"]),
     "uc3-dlmp": dict(scenario="uc3", episode_steps=3, learners=["pv736", "mt738", "dr701"]),
     "uc3-dlmp-index-scripted": dict(scenario="uc3", episode_steps=2, action="markup_index", others="scripted", grid="none"),
     "do-nothing-market": dict(scenario="do-nothing", episode_steps=5, action="curve", learners=["agent0", "agent1", "agent2"]),

@@ -158,6 +158,9 @@ impl MarketEnv {
         if spec.scenario == "uc1" {
             return Self::uc1(spec, Uc1Config::built_in(), None);
         }
+        if spec.scenario == "uc2" {
+            return Self::uc2(spec, ogg_p2p::uc2::Uc2Config::built_in(), None);
+        }
         if spec.scenario == "uc3" {
             return Self::uc3(spec, Uc3Config::built_in(), None);
         }
@@ -166,6 +169,10 @@ impl MarketEnv {
             if is_uc1_toml(&text) {
                 let cfg = Uc1Config::from_toml(&text, &path.display().to_string()).map_err(|e| e.to_string())?;
                 return Self::uc1(spec, cfg, path.parent().map(Path::to_path_buf));
+            }
+            if ogg_p2p::uc2::is_uc2_toml(&text) {
+                let cfg = ogg_p2p::uc2::Uc2Config::from_toml(&text, &path.display().to_string()).map_err(|e| e.to_string())?;
+                return Self::uc2(spec, cfg, path.parent().map(Path::to_path_buf));
             }
             if is_uc3_toml(&text) {
                 let cfg = Uc3Config::from_toml(&text, &path.display().to_string()).map_err(|e| e.to_string())?;
@@ -278,6 +285,70 @@ impl MarketEnv {
         let episode_steps = spec.episode_steps.unwrap_or(cfg.day_len());
         let label = format!("UC3 '{}' on {}", cfg.name, cfg.feeder);
         Self::assemble(spec, env, kind, &learners, profile, episode_steps, step_s, None, label)
+    }
+
+    /// Use case 2: the P2P market on IEEE 34 — one PV home per load bus;
+    /// every `market_interval` grid steps the market maker matches producers
+    /// with consumers and each pair bargains over T rounds. Learners (default:
+    /// every home) choose their bid level (Discrete over the game's bid
+    /// prices); the others bid by their learned quantal-response policies.
+    fn uc2(spec: &EnvSpec, cfg: ogg_p2p::uc2::Uc2Config, base: Option<PathBuf>) -> Result<Self, EnvError> {
+        use ogg_p2p::agents::Prosumer;
+        use ogg_p2p::market::{P2pConfig, P2pMarket};
+        use ogg_p2p::qr::{fixed_point, QuantalResponse};
+        let e = |x: ogg_p2p::error::P2pError| x.to_string();
+        let setup = ogg_p2p::uc2::day_setup(&cfg, base.as_deref()).map_err(e)?;
+        let game = cfg.game().map_err(e)?;
+        let lambda = cfg.day.lambdas.first().copied().unwrap_or(1.0);
+        let qr = std::sync::Arc::new(QuantalResponse::new(game.clone(), lambda, cfg.day_dynamics().map_err(e)?).map_err(e)?);
+        let start = fixed_point(&qr, 0.5, 1e-12, 1_000_000);
+        let estimator = cfg.estimator().map_err(e)?;
+        let mut agents: Vec<Box<dyn Agent>> = Vec::new();
+        let mut scales = Vec::new();
+        for h in &setup.homes {
+            let p = Prosumer::home(&h.name, &h.bus, h.loads.clone(), h.profiles.clone(), h.store, qr.clone(), estimator, cfg.learning.step)
+                .and_then(|p| p.with_policies(&start.producer, &start.consumer))
+                .map_err(e)?;
+            scales.push((h.name.clone(), h.load_peak_kw * setup.step_h));
+            agents.push(Box::new(p));
+        }
+        let matching = cfg.matchings().map_err(e)?.first().copied().unwrap_or(ogg_p2p::market::Matching::Random);
+        let rounds = cfg.learning.rounds;
+        let market = P2pMarket::new(P2pConfig { game: game.clone(), rounds, interval: cfg.day.market_interval, matching })
+            .map_err(e)?
+            .with_distances(setup.distances.clone());
+        let step_s = setup.step_h * 3600.0;
+        let grid: Box<dyn Grid> = match spec.grid.as_str() {
+            "ac" => Box::new(RlFeederGrid::from_distribution_grid(&setup.grid)),
+            "ac-full" => Box::new(setup.grid.clone()),
+            _ => Box::new(DoNothingGrid::new(step_s)),
+        };
+        let learners = spec.learners.clone().unwrap_or_else(|| setup.homes.iter().map(|h| h.name.clone()).collect());
+        let mut spec = spec.clone();
+        if spec.action == "markup" {
+            spec.action = "markup_index".into();
+        }
+        if spec.action != "markup_index" {
+            return Err(format!("use case 2: P2P prosumers bid a price level: action = \"markup_index\" (got {:?})", spec.action));
+        }
+        spec.markup_levels = Some(game.actions.clone());
+        let kind = spec.action_kind(1.0, 1.0)?;
+        let env = Environment::new(grid, Box::new(market), agents).with_max_market_rounds(rounds + 1).with_recording(spec.record);
+        let profile = spec.demand_profile.clone().unwrap_or_else(|| vec![1.0]);
+        let episode_steps = spec.episode_steps.unwrap_or(cfg.day.steps);
+        let label = format!("UC2 '{}' on {}", cfg.name, cfg.day.feeder);
+        let mut env = Self::assemble(&spec, env, kind, &learners, profile, episode_steps, step_s, None, label)?;
+        // Quantities in observations: per home, its peak load over one step (kWh).
+        for &i in &env.learners.clone() {
+            let name = env.env.agents()[i].name().to_string();
+            let scale = scales.iter().find(|(n, _)| *n == name).map_or(1.0, |s| s.1);
+            if let Some(l) = env.env.agents_mut()[i].as_any_mut().downcast_mut::<LearningAgent>() {
+                if let crate::learner::Role::P2p { scale: s, .. } = &mut l.role {
+                    *s = scale;
+                }
+            }
+        }
+        Ok(env)
     }
 
     fn generic(spec: &EnvSpec) -> Result<Self, EnvError> {

@@ -24,6 +24,11 @@ pub enum Role {
     /// states its true cost × (1 + markup) and keeps its own settlement and
     /// grid actions (the learner delegates to it).
     Dlmp(Box<Participant>),
+    /// A P2P prosumer (use case 2): it registers its surplus/need and delivers
+    /// its contracts itself; the learner chooses its bid in the bargaining
+    /// rounds (`MarketAction::Price` = the level its action indexes).
+    /// `scale` (kWh) normalises its traded quantity in observations.
+    P2p { inner: Box<ogg_p2p::agents::Prosumer>, scale: f64 },
     /// An agent driving one load of the grid (the action is its multiplier).
     Load { element: String, bus: Option<String> },
     /// Any other agent (e.g. a do-nothing agent): no hidden values; its reward
@@ -47,6 +52,9 @@ impl Role {
             p.strategy = Strategy::Scripted(vec![1.0]);
             return Role::Dlmp(Box::new(p));
         }
+        if let Some(p) = agent.as_any().downcast_ref::<ogg_p2p::agents::Prosumer>() {
+            return Role::P2p { inner: Box::new(p.clone()), scale: 1.0 };
+        }
         if let Some(s) = agent.as_any().downcast_ref::<ScriptedLoadAgent>() {
             return Role::Load { element: s.element().to_string(), bus: agent.bus().map(str::to_string) };
         }
@@ -58,6 +66,7 @@ impl Role {
             Role::Producer(_) => "producer",
             Role::Consumer(_) => "consumer",
             Role::Dlmp(p) => p.kind(),
+            Role::P2p { .. } => "prosumer",
             Role::Load { .. } => "load",
             Role::Plain { .. } => "plain",
         }
@@ -72,6 +81,7 @@ impl Role {
                 ogg_dlmp::agents::Role::Producer { capacity_kw, .. } => capacity_kw.max(1e-9),
                 _ => p.base_kw.max(1e-9),
             },
+            Role::P2p { scale, .. } => scale.max(1e-9),
             _ => 1.0,
         }
     }
@@ -101,6 +111,8 @@ impl LearningAgent {
             (Role::Load { .. }, _) => false,
             (_, ActionKind::Load { .. }) => false,
             (Role::Dlmp(_), ActionKind::Curve { .. }) => false,
+            (Role::P2p { .. }, ActionKind::MarkupIndex { .. }) => true,
+            (Role::P2p { .. }, _) => false,
             _ => true,
         };
         if !fits {
@@ -111,6 +123,8 @@ impl LearningAgent {
                 kind.name(),
                 if matches!(role, Role::Load { .. }) {
                     "an agent driving a load learns with action = \"load\""
+                } else if matches!(role, Role::P2p { .. }) {
+                    "a P2P prosumer bids a price level: action = \"markup_index\" (the game's bid levels)"
                 } else if matches!(role, Role::Dlmp(_)) {
                     "a DLMP participant states its cost curve: it learns a markup (\"markup\" or \"markup_index\")"
                 } else {
@@ -209,6 +223,7 @@ impl LearningAgent {
                 c.reward()
             }
             Role::Dlmp(p) => p.reward(),
+            Role::P2p { inner, .. } => inner.reward(),
             Role::Load { .. } => 0.0,
             Role::Plain { .. } => -d.price * d.quantity,
         };
@@ -287,7 +302,7 @@ impl LearningAgent {
                     _ => self.grid_actions = vec![GridAction::ScaleLoad { element: element.clone(), multiplier: m }],
                 }
             }
-            Role::Plain { .. } | Role::Dlmp(_) => self.grid_actions.clear(),
+            Role::Plain { .. } | Role::Dlmp(_) | Role::P2p { .. } => self.grid_actions.clear(),
         }
     }
 }
@@ -305,12 +320,15 @@ impl Agent for LearningAgent {
             Role::Producer(p) => Some(&p.bus),
             Role::Consumer(c) => Some(&c.bus),
             Role::Dlmp(p) => Some(&p.bus),
+            Role::P2p { inner, .. } => inner.bus(),
             Role::Load { bus, .. } | Role::Plain { bus } => bus.as_deref(),
         }
     }
     fn reset(&mut self, view: &View) -> Result<()> {
-        if let Role::Dlmp(p) = &mut self.role {
-            p.reset(view)?;
+        match &mut self.role {
+            Role::Dlmp(p) => p.reset(view)?,
+            Role::P2p { inner, .. } => inner.reset(view)?,
+            _ => {}
         }
         self.last_dispatch = None;
         self.last_reward = 0.0;
@@ -324,20 +342,35 @@ impl Agent for LearningAgent {
             p.strategy = Strategy::Scripted(vec![markup]);
             return p.set_market_actions(view);
         }
+        let bid = self.markup();
+        if let Role::P2p { inner, .. } = &mut self.role {
+            // The prosumer registers as it would; in bargaining rounds its bid is ours.
+            inner.set_market_actions(view)?;
+            self.market_actions.clear();
+            self.market_actions.extend(inner.market_actions().iter().map(|a| match a {
+                MarketAction::Price(_) => MarketAction::Price(bid),
+                other => other.clone(),
+            }));
+            return Ok(());
+        }
         self.build_market_action();
         Ok(())
     }
     /// Settles against this round's dispatch (the environment calls it after every `market.step`).
     fn observe_market(&mut self, view: &View) -> Result<()> {
-        if let Role::Dlmp(p) = &mut self.role {
-            p.observe_market(view)?;
+        match &mut self.role {
+            Role::Dlmp(p) => p.observe_market(view)?,
+            Role::P2p { inner, .. } => inner.observe_market(view)?,
+            _ => {}
         }
         self.settle(own_dispatch(view));
         Ok(())
     }
     fn set_grid_actions(&mut self, view: &View) -> Result<()> {
-        if let Role::Dlmp(p) = &mut self.role {
-            return p.set_grid_actions(view);
+        match &mut self.role {
+            Role::Dlmp(p) => return p.set_grid_actions(view),
+            Role::P2p { inner, .. } => return inner.set_grid_actions(view),
+            _ => {}
         }
         self.build_grid_actions();
         Ok(())
@@ -351,7 +384,15 @@ impl Agent for LearningAgent {
     fn grid_actions(&self) -> &[GridAction] {
         match &self.role {
             Role::Dlmp(p) => p.grid_actions(),
+            Role::P2p { inner, .. } => inner.grid_actions(),
             _ => &self.grid_actions,
+        }
+    }
+    fn seed(&mut self, seed: u64) {
+        match &mut self.role {
+            Role::Dlmp(p) => p.seed(seed),
+            Role::P2p { inner, .. } => inner.seed(seed),
+            _ => {}
         }
     }
     fn reward(&self) -> f64 {

@@ -304,3 +304,22 @@ fn uc3_dlmp_market_learners() {
     assert!(rew.iter().flatten().all(|r| r.is_finite()));
     assert!(env.learner_info().iter().any(|i| i.quantity_kw != 0.0), "the OPF dispatches the participants");
 }
+
+#[test]
+fn uc2_p2p_market_learners_bid_price_levels() {
+    let mut env = MarketEnv::new(&spec(r#"{"scenario": "uc2", "grid": "ac", "episode_steps": 52, "step_unit": "round"}"#)).unwrap();
+    assert!(env.n_learners() > 10, "one home per load bus");
+    assert_eq!(env.action_kind().name(), "markup_index");
+    let levels = env.action_kind().discrete().unwrap();
+    assert!(levels > 2);
+    // Bid the highest level everywhere. By midday (52 quarter hours) homes with
+    // PV surplus trade: each block's bargaining rounds are steps of their own.
+    let (obs, rew) = episode(&mut env, 0, (levels - 1) as f64);
+    assert!(rew.len() > 52, "{} steps", rew.len());
+    for o in &obs {
+        in_bounds(&env, o);
+    }
+    assert!(rew.iter().flatten().all(|r| r.is_finite()));
+    let e = MarketEnv::new(&spec(r#"{"scenario": "uc2", "action": "curve"}"#)).err().unwrap();
+    assert!(e.contains("markup_index"), "{e}");
+}
