@@ -64,7 +64,8 @@ Solves like OpenDSS's `Solve` (regulator and capacitor controls included) and wr
 Examples:
   ogg powerflow ieee13
   ogg powerflow ieee34 --tolerance 1e-10 --out out/ieee34
-  ogg powerflow feeders/my_feeder/master.dss --max-iterations 50";
+  ogg powerflow feeders/my_feeder/master.dss --max-iterations 50
+  ogg powerflow ieee34mod2 --mode daily --steps 24     per-step table in timeseries.csv";
 
 /// OpenGridGym: electricity markets on distribution grids with many agents.
 #[derive(Debug, Parser)]
@@ -149,6 +150,16 @@ struct PowerflowArgs {
     /// Output folder for voltages.csv and summary.json [default: results/powerflow/<feeder>].
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
+    /// Solution mode: snapshot, or a time series (daily, yearly, duty) driven by the loads'
+    /// shapes, written per step to timeseries.csv.
+    #[arg(long, value_name = "MODE", default_value = "snapshot")]
+    mode: String,
+    /// Time steps of a time series [default: the script's number=, else 24 (8760 yearly)].
+    #[arg(long, value_name = "N")]
+    steps: Option<usize>,
+    /// Step size of a time series in seconds [default: the script's stepsize, else 3600].
+    #[arg(long, value_name = "S")]
+    stepsize: Option<f64>,
     /// Print nothing but errors and warnings.
     #[arg(long, short)]
     quiet: bool,
@@ -195,6 +206,9 @@ fn run(cli: Cli) -> Result<(), String> {
             max_iterations: args.max_iterations,
             out: args.out,
             quiet: args.quiet,
+            mode: args.mode,
+            steps: args.steps,
+            stepsize_s: args.stepsize,
         }),
     }
 }

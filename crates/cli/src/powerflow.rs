@@ -13,6 +13,11 @@ pub struct PowerflowRequest {
     /// Default: `results/powerflow/<feeder name or file stem>`.
     pub out: Option<PathBuf>,
     pub quiet: bool,
+    /// `snapshot`, or a time-series mode (`daily`, `yearly`, `duty`).
+    pub mode: String,
+    /// Time-series steps and step size (seconds); defaults from the script.
+    pub steps: Option<usize>,
+    pub stepsize_s: Option<f64>,
 }
 
 /// Solves the feeder and writes `voltages.csv` and `summary.json`; returns a
@@ -30,6 +35,10 @@ pub fn run_powerflow(request: &PowerflowRequest) -> Result<(), String> {
             .map_or_else(|| request.feeder.clone(), |s| s.to_string_lossy().into_owned());
         Path::new("results").join("powerflow").join(stem)
     });
+    let mode = ogg_grid::timeseries::parse_mode(&request.mode).map_err(|e| format!("--mode: {e}"))?;
+    if mode != ogg_grid::timeseries::SolutionMode::Snapshot {
+        return run_timeseries(request, mode, &out_dir);
+    }
     let summary = ogg_grid::powerflow_command(&request.feeder, request.tolerance, request.max_iterations, &out_dir)
         .map_err(|e| format!("{}: {e}", request.feeder))?;
     if !summary.converged {
@@ -53,6 +62,43 @@ pub fn run_powerflow(request: &PowerflowRequest) -> Result<(), String> {
             summary.nodes
         );
         println!("wrote {}: voltages.csv, summary.json", out_dir.display());
+    }
+    Ok(())
+}
+
+/// `--mode daily|yearly|duty`: the time series, one row per step in `timeseries.csv`.
+fn run_timeseries(
+    request: &PowerflowRequest,
+    mode: ogg_grid::timeseries::SolutionMode,
+    out_dir: &Path,
+) -> Result<(), String> {
+    let steps = ogg_grid::timeseries_command(
+        &request.feeder,
+        mode,
+        request.steps,
+        request.stepsize_s,
+        request.tolerance,
+        out_dir,
+    )
+    .map_err(|e| format!("{}: {e}", request.feeder))?;
+    let failed: Vec<usize> = steps.iter().filter(|s| !s.report.converged).map(|s| s.step).collect();
+    if !failed.is_empty() {
+        eprintln!("warning: {}: {} of {} steps did not converge (steps {:?})", request.feeder, failed.len(), steps.len(), failed);
+    }
+    if !request.quiet {
+        let peak = steps.iter().map(|s| s.total_power_kw).fold(f64::NEG_INFINITY, f64::max);
+        let vmin = steps.iter().map(|s| s.min_v_pu).fold(f64::INFINITY, f64::min);
+        let vmax = steps.iter().map(|s| s.max_v_pu).fold(f64::NEG_INFINITY, f64::max);
+        println!(
+            "{}: {} steps ({:?}); peak source {:.3} kW; voltages {:.4}..{:.4} pu",
+            request.feeder,
+            steps.len(),
+            mode,
+            peak,
+            vmin,
+            vmax
+        );
+        println!("wrote {}: timeseries.csv", out_dir.display());
     }
     Ok(())
 }

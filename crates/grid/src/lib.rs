@@ -38,4 +38,4 @@ pub mod grid;
 pub use grid::DistributionGrid;
 pub mod synthetic;
 pub mod timeseries;
-pub use timeseries::{StepResult, TimeSeries};
+pub use timeseries::{timeseries_command, StepResult, TimeSeries};

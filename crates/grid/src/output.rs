@@ -87,7 +87,7 @@ impl PowerFlow {
     }
 }
 
-fn create(path: &Path) -> Result<std::io::BufWriter<std::fs::File>, GridError> {
+pub(crate) fn create(path: &Path) -> Result<std::io::BufWriter<std::fs::File>, GridError> {
     std::fs::File::create(path)
         .map(std::io::BufWriter::new)
         .map_err(|source| GridError::Io { path: path.display().to_string(), source })

@@ -2,7 +2,8 @@
 //! drive each load's demand, time advances *before* each solve, and the
 //! controls (static mode) re-run every step with taps carried over.
 
-use ogg_dss::model::{Circuit, LoadShape, LoadStatus, SolutionMode};
+pub use ogg_dss::model::SolutionMode;
+use ogg_dss::model::{Circuit, LoadShape, LoadStatus};
 
 use crate::engine::{PowerFlow, SolveReport};
 use crate::error::GridError;
@@ -253,6 +254,59 @@ pub fn write_timeseries_csv(steps: &[StepResult], out: &mut dyn std::io::Write) 
         )?;
     }
     Ok(())
+}
+
+/// Parses an OpenDSS solution-mode name (`snapshot`, `daily`, `yearly`, `duty`).
+pub fn parse_mode(name: &str) -> Result<SolutionMode, GridError> {
+    match name.to_ascii_lowercase().as_str() {
+        "snapshot" | "snap" => Ok(SolutionMode::Snapshot),
+        "daily" => Ok(SolutionMode::Daily),
+        "yearly" => Ok(SolutionMode::Yearly),
+        "duty" | "dutycycle" => Ok(SolutionMode::Duty),
+        _ => Err(GridError::Invalid(format!("unknown mode '{name}' (snapshot, daily, yearly, duty)"))),
+    }
+}
+
+/// `ogg powerflow FILE --mode daily --steps N`: runs `steps` time steps
+/// (default: the script's `number=`, else 24 for daily/duty and 8760 for
+/// yearly) of `stepsize_s` seconds (default: the script's) and writes
+/// `timeseries.csv` into `out_dir`. Steps that do not converge are kept
+/// (`converged=false` in the table); read errors and singular systems are errors.
+pub fn timeseries_command(
+    input: &str,
+    mode: SolutionMode,
+    steps: Option<usize>,
+    stepsize_s: Option<f64>,
+    tolerance: Option<f64>,
+    out_dir: &std::path::Path,
+) -> Result<Vec<StepResult>, GridError> {
+    let circuit = crate::feeders::circuit_from(input)?;
+    let mut pf = PowerFlow::new(&circuit)?;
+    if let Some(t) = tolerance {
+        if !crate::positive(t) {
+            return Err(GridError::Invalid(format!("tolerance must be positive (got {t})")));
+        }
+        pf.settings_mut().tolerance = t;
+    }
+    let mut ts = TimeSeries::new(&circuit, &pf)?;
+    ts.mode = mode;
+    if let Some(h) = stepsize_s {
+        if !crate::positive(h) {
+            return Err(GridError::Invalid(format!("step size must be positive (got {h} s)")));
+        }
+        ts.stepsize_s = h;
+    }
+    let script_steps = (circuit.options.mode == mode && circuit.options.number > 1).then_some(circuit.options.number);
+    let default_steps = if mode == SolutionMode::Yearly { 8760 } else { 24 };
+    let n = steps.or(script_steps).unwrap_or(default_steps);
+    let results = ts.run(&mut pf, n)?;
+    std::fs::create_dir_all(out_dir).map_err(|source| GridError::Io { path: out_dir.display().to_string(), source })?;
+    let path = out_dir.join("timeseries.csv");
+    let mut w = crate::output::create(&path)?;
+    write_timeseries_csv(&results, &mut w)
+        .and_then(|_| std::io::Write::flush(&mut w))
+        .map_err(|source| GridError::Io { path: path.display().to_string(), source })?;
+    Ok(results)
 }
 
 #[cfg(test)]
