@@ -11,6 +11,9 @@ here, in each formulation:
                 at the flows of the fixed demand (computed here independently);
 * socp        — the branch-flow relaxation with squared currents ℓ ≥ (P² + Q²)/w.
 
+The lossless model is checked twice on our side: solved by Clarabel (dc) and
+by ogg-market's exact tree algorithm (dc-tree, `--solver tree`).
+
 Regulators (IEEE 34/37) float their ratio in [tap_min, tap_max] and hold the
 regulated bus in their band. DLMPs are the balance rows' duals; the sign of
 CVXPY's duals is calibrated on a one-bus problem. The network data (per-unit
@@ -181,7 +184,13 @@ def offer_rows(offers: list[Offer]) -> list[list]:
 # ----------------------------------------------------------------------------
 # Our side
 # ----------------------------------------------------------------------------
+FORMULATIONS = ["dc", "dc-tree", "lindistflow", "socp"]
+
+
 def run_ours(tmp: Path, feeder: str, offers: list[Offer], formulation: str, args: list[str]) -> dict:
+    """`formulation` dc-tree is the lossless model cleared by the exact tree algorithm (--solver tree)."""
+    if formulation == "dc-tree":
+        formulation, args = "dc", args + ["--solver", "tree"]
     tmp.mkdir(parents=True, exist_ok=True)
     write_csv(tmp / "offers.csv", ["id", "bus", "kind", "p_min_kw", "p_max_kw", "c0", "c1", "c2", "pwl", "q_per_p"], offer_rows(offers))
     out = tmp / f"out-{formulation}"
@@ -456,12 +465,12 @@ def ieee_run(tmp: Path, case, formulation: str):
     args = [str(tmp / "limits.csv") if a == "LIMITS" else a for a in args]
     ours = run_ours(tmp, feeder, offers, formulation, args)
     net = net_from_edges(ours["network"])
-    theirs = solve_cvxpy(net, offers, formulation, meta["lmp"], v_min=meta.get("v_min", 0.95), v_max=meta.get("v_max", 1.05),
+    theirs = solve_cvxpy(net, offers, formulation.replace("-tree", ""), meta["lmp"], v_min=meta.get("v_min", 0.95), v_max=meta.get("v_max", 1.05),
                          exempt=meta.get("exempt", ()))
     return ours, theirs, offers
 
 
-@pytest.mark.parametrize("formulation", ["dc", "lindistflow", "socp"])
+@pytest.mark.parametrize("formulation", FORMULATIONS)
 def test_ieee37(tmp_path: Path, formulation: str) -> None:
     ours, theirs, offers = ieee_run(tmp_path, ieee37_case(), formulation)
     compare(ours, theirs, offers, f"ieee37 {formulation}")
@@ -471,13 +480,13 @@ def test_ieee37(tmp_path: Path, formulation: str) -> None:
         assert max(theirs["gaps"].values()) < 1e-4
 
 
-@pytest.mark.parametrize("formulation", ["dc", "lindistflow", "socp"])
+@pytest.mark.parametrize("formulation", FORMULATIONS)
 def test_ieee34(tmp_path: Path, formulation: str) -> None:
     ours, theirs, offers = ieee_run(tmp_path, ieee34_case(), formulation)
     compare(ours, theirs, offers, f"ieee34 {formulation}")
 
 
-@pytest.mark.parametrize("formulation", ["dc", "lindistflow", "socp"])
+@pytest.mark.parametrize("formulation", FORMULATIONS)
 @pytest.mark.parametrize("n,seed", [(30, 1), (60, 2), (120, 3), (200, 4)])
 def test_random_trees(tmp_path: Path, formulation: str, n: int, seed: int) -> None:
     rows, offers = random_tree_case(n, seed)
@@ -485,7 +494,7 @@ def test_random_trees(tmp_path: Path, formulation: str, n: int, seed: int) -> No
               [[r["from_bus"], r["to_bus"], r["limit_kw"], r["r_pu"], r["x_pu"]] for r in rows])
     lmp = 35.0 + seed
     ours = run_ours(tmp_path, str(tmp_path / "tree.csv"), offers, formulation, ["--lmp", str(lmp), "--v-min", "0.9", "--v-max", "1.1"])
-    theirs = solve_cvxpy(net_from_edges(rows), offers, formulation, lmp, v_min=0.9, v_max=1.1)
+    theirs = solve_cvxpy(net_from_edges(rows), offers, formulation.replace("-tree", ""), lmp, v_min=0.9, v_max=1.1)
     compare(ours, theirs, offers, f"tree n={n} seed={seed} {formulation}")
 
 

@@ -80,6 +80,9 @@ pub struct MarketDlmpArgs {
     /// dc only: solve the dense PTDF form instead (small feeders).
     #[arg(long)]
     ptdf: bool,
+    /// dc only: clarabel (interior point) or tree (ogg-market's exact tree algorithm; same answer, faster).
+    #[arg(long, default_value = "clarabel")]
+    solver: String,
     /// Re-solve N more times with the solver updated in place and report the mean time.
     #[arg(long, default_value_t = 0)]
     repeat: usize,
@@ -107,6 +110,7 @@ pub fn run_market_dlmp(args: MarketDlmpArgs) -> Result<(), String> {
     req.options.regulators = !args.fixed_taps;
     req.options.losses = !args.no_losses;
     req.options.loss_iterations = args.loss_iterations;
+    req.options.dc_algorithm = args.solver.parse()?;
     req.limits = args.limits;
     req.no_ratings = args.no_ratings;
     req.feeder_loads = args.feeder_loads;

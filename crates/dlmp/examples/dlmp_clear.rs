@@ -5,7 +5,7 @@
 //! cargo run -p ogg-dlmp --example dlmp_clear -- --feeder ieee37 --offers offers.csv \
 //!     [--formulation dc|lindistflow|socp] [--lmp 30] [--export-price 0] [--limits limits.csv]
 //!     [--no-ratings] [--feeder-loads] [--v-min 0.95] [--v-max 1.05] [--v-source 1.0]
-//!     [--v-exempt 799,...] [--fixed-taps] [--no-losses] [--loss-iterations N] [--no-ac] [--ptdf] [--repeat N] --out DIR
+//!     [--v-exempt 799,...] [--fixed-taps] [--no-losses] [--loss-iterations N] [--no-ac] [--ptdf] [--solver clarabel|tree] [--repeat N] --out DIR
 //! ```
 //! Prints the one-line JSON report; exits 2 on errors and infeasible intervals.
 
@@ -56,6 +56,7 @@ fn parse_and_run() -> Result<bool, String> {
             "--v-exempt" => req.options.v_exempt = value(&mut i)?.split(',').map(|s| s.trim().to_string()).collect(),
             "--no-losses" => req.options.losses = false,
             "--fixed-taps" => req.options.regulators = false,
+            "--solver" => req.options.dc_algorithm = value(&mut i)?.parse()?,
             "--loss-iterations" => req.options.loss_iterations = number(value(&mut i)?, "--loss-iterations")? as usize,
             "--no-ratings" => req.no_ratings = true,
             "--feeder-loads" => req.feeder_loads = true,

@@ -28,4 +28,4 @@ pub use error::DlmpError;
 pub use market::DlmpMarket;
 pub use network::DlmpNetwork;
 pub use offer::{CostCurve, Offer, OfferKind, PlacedOffer};
-pub use opf::{solve, Decomposition, DlmpSolution, Formulation, OpfOptions, OpfSolver, OpfStatus};
+pub use opf::{solve, DcAlgorithm, Decomposition, DlmpSolution, Formulation, OpfOptions, OpfSolver, OpfStatus};

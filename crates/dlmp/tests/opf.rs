@@ -335,3 +335,44 @@ fn regulators_hold_their_band_with_a_floating_ratio() {
         assert!(s.decomposition.residual(&s.dlmp) < 1e-5, "{f}");
     }
 }
+
+/// The lossless OPF cleared by ogg-market's exact tree algorithm equals the interior point.
+#[test]
+fn tree_algorithm_matches_clarabel_on_the_lossless_formulation() {
+    let (net, offers, opts) = stressed_ieee37();
+    let mut cases = vec![(net, offers)];
+    for seed in 0..8 {
+        cases.push(random_case(60 + 20 * seed as usize, seed, 0.3));
+    }
+    // A piecewise-linear demand-response provider and a must-run generator.
+    let net = DlmpNetwork::from_edges("a", &[edge("a", "b", 80.0, 0.0, 0.0)], 1000.0).unwrap();
+    cases.push((
+        net,
+        vec![
+            Offer::load("l", "b", 60.0, 0.0),
+            Offer::demand_response("dr", "b", 20.0, 100.0, 0.0, CostCurve::PiecewiseLinear(vec![(0.0, 0.0), (0.03, 1.5), (0.08, 5.5)])),
+            Offer::generator("must", "b", 10.0, 50.0, CostCurve::PiecewiseLinear(vec![(0.0, 0.0), (0.02, 1.2), (0.05, 4.2)])),
+        ],
+    ));
+    for (k, (net, offers)) in cases.iter().enumerate() {
+        let placed = place(net, offers);
+        let ipm = solve(net, &placed, &OpfOptions { formulation: Formulation::Dc, ..opts.clone() }).unwrap();
+        let mut solver = OpfSolver::new();
+        let tree = solver.solve(net, &placed, &OpfOptions { formulation: Formulation::Dc, dc_algorithm: DcAlgorithm::Tree, ..opts.clone() }).unwrap();
+        assert!(ipm.is_optimal() && tree.is_optimal(), "case {k}: {:?} / {:?}", ipm.status, tree.status);
+        for j in 0..net.len() {
+            assert!(close(ipm.dlmp[j], tree.dlmp[j], 1e-6), "case {k} bus {}: {} vs {}", net.bus_name(j), ipm.dlmp[j], tree.dlmp[j]);
+        }
+        for (i, o) in placed.iter().enumerate() {
+            let scale = o.offer.p_max_kw.abs().max(1.0);
+            assert!((ipm.injection_kw[i] - tree.injection_kw[i]).abs() <= 1e-5 * scale, "case {k} offer {}: {} vs {}", o.agent, ipm.injection_kw[i], tree.injection_kw[i]);
+        }
+        assert!(close(ipm.objective, tree.objective, 1e-7), "case {k}: {} vs {}", ipm.objective, tree.objective);
+        assert!(tree.decomposition.residual(&tree.dlmp) < 1e-9);
+    }
+    // Infeasibility is reported the same way.
+    let net = DlmpNetwork::from_edges("a", &[edge("a", "b", 10.0, 0.0, 0.0)], 1000.0).unwrap();
+    let placed = place(&net, &[Offer::load("alice", "b", 50.0, 0.0)]);
+    let s = OpfSolver::new().solve(&net, &placed, &OpfOptions { dc_algorithm: DcAlgorithm::Tree, ..Default::default() }).unwrap();
+    assert!(matches!(&s.status, OpfStatus::Infeasible { agents, .. } if agents[0] == "alice"), "{:?}", s.status);
+}

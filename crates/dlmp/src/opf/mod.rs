@@ -44,6 +44,7 @@
 
 pub mod builder;
 pub mod ptdf;
+pub mod tree;
 
 use std::time::Instant;
 
@@ -95,9 +96,32 @@ impl std::str::FromStr for Formulation {
     }
 }
 
+/// How the lossless formulation is solved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DcAlgorithm {
+    /// Clarabel's interior point on the sparse branch-flow QP (the default).
+    #[default]
+    Clarabel,
+    /// ogg-market's exact tree algorithm ([`tree`]): same answer, much faster.
+    Tree,
+}
+
+impl std::str::FromStr for DcAlgorithm {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "clarabel" | "ipm" | "qp" => Ok(DcAlgorithm::Clarabel),
+            "tree" | "exact" => Ok(DcAlgorithm::Tree),
+            other => Err(format!("solver must be 'clarabel' or 'tree', got '{other}'")),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct OpfOptions {
     pub formulation: Formulation,
+    /// Solver of the lossless formulation.
+    pub dc_algorithm: DcAlgorithm,
     /// Transmission price at the feeder head, $/MWh.
     pub lmp_source: f64,
     /// Price paid for exports to the transmission grid, $/MWh (the paper: 0).
@@ -129,6 +153,7 @@ impl Default for OpfOptions {
     fn default() -> Self {
         OpfOptions {
             formulation: Formulation::Dc,
+            dc_algorithm: DcAlgorithm::Clarabel,
             lmp_source: 30.0,
             export_price: 0.0,
             v_source_pu: 1.0,
@@ -380,6 +405,7 @@ fn settings() -> DefaultSettings<f64> {
 #[derive(Default)]
 pub struct OpfSolver {
     cached: Option<(Problem, DefaultSolver<f64>)>,
+    auctioneer: ogg_market::Auctioneer,
 }
 
 impl std::fmt::Debug for OpfSolver {
@@ -404,6 +430,9 @@ impl OpfSolver {
     /// `loss_iterations` times with the losses re-linearised at the solution).
     pub fn solve(&mut self, net: &DlmpNetwork, offers: &[PlacedOffer], opts: &OpfOptions) -> Result<DlmpSolution, DlmpError> {
         opts.check()?;
+        if opts.formulation == Formulation::Dc && opts.dc_algorithm == DcAlgorithm::Tree {
+            return tree::solve_tree(net, offers, opts, &mut self.auctioneer);
+        }
         let kb = net.s_base_kva;
         let mut base = match &opts.loss_base_kw {
             Some(b) if b.len() == net.len() => b.iter().map(|&(p, q)| (p / kb, q / kb)).collect(),
