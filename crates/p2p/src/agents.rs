@@ -130,6 +130,7 @@ impl Prosumer {
 
     /// A PV home owner at `bus` with its day's series; `loads` are the
     /// feeder's load elements it drives (name, nominal kW).
+    #[allow(clippy::too_many_arguments)] // the home's data, then the learner's three settings
     pub fn home(
         name: &str,
         bus: &str,

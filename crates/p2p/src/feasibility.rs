@@ -245,7 +245,10 @@ pub fn check_step(grid: &DistributionGrid, actions: &[(String, Vec<GridAction>)]
         let mut best: Option<(f64, &Violation, bool)> = None;
         for v in &found {
             let relief = v.excess - excess_of(after, v, limits);
-            if relief > limits.tolerance && best.map_or(true, |b| relief > b.0) {
+            if relief > limits.tolerance && match best {
+                None => true,
+                Some(b) => relief > b.0,
+            } {
                 best = Some((relief, v, excess_of(after, v, limits) == 0.0));
             }
         }

@@ -407,7 +407,7 @@ impl Market for P2pMarket {
         let n = view.n_agents();
         self.last = vec![None; n];
         self.dispatch = vec![None; n];
-        if view.grid_step % self.config.interval == 0 {
+        if view.grid_step.checked_rem(self.config.interval) == Some(0) {
             self.block_start = view.grid_step;
             self.pairs.clear();
             self.pair_of = vec![None; n];

@@ -114,6 +114,7 @@ impl Population {
             .producers
             .par_iter_mut()
             .zip(self.consumers.par_iter_mut())
+            .with_min_len(128) // a pair is ~1 µs of work: hand threads chunks, not single pairs
             .enumerate()
             .map(|(k, (p, c))| {
                 let mut rng = SplitMix64::new(derive_seed(episode_seed, k as u64));

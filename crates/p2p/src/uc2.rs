@@ -180,7 +180,7 @@ impl Uc2Config {
         if b.producers == 0 || b.consumers == 0 || b.episodes < 2 || b.seeds == 0 {
             return Err(P2pError::Input("base: producers, consumers, seeds ≥ 1 and episodes ≥ 2 needed".into()));
         }
-        if !(b.quantity_kwh > 0.0) {
+        if b.quantity_kwh.is_nan() || b.quantity_kwh <= 0.0 {
             return Err(P2pError::Input(format!("base.quantity_kwh must be > 0 (got {})", b.quantity_kwh)));
         }
         for &l in b.figure_lambdas.iter().chain(&b.sweep_lambdas).chain(&self.day.lambdas) {
@@ -189,13 +189,13 @@ impl Uc2Config {
             }
         }
         let d = &self.day;
-        if d.enabled && (d.steps == 0 || d.market_interval == 0 || !(d.step_minutes > 0.0)) {
+        if d.enabled && (d.steps == 0 || d.market_interval == 0 || d.step_minutes.is_nan() || d.step_minutes <= 0.0) {
             return Err(P2pError::Input("day: steps, market_interval and step_minutes must be > 0".into()));
         }
         if !(0.0..=1.0).contains(&d.thermal_share) || d.pv_ratio_min < 0.0 || d.pv_ratio_max < d.pv_ratio_min {
             return Err(P2pError::Input("day: thermal_share in [0, 1] and 0 ≤ pv_ratio_min ≤ pv_ratio_max needed".into()));
         }
-        if !(d.v_min_pu < d.v_max_pu) {
+        if d.v_min_pu.is_nan() || d.v_max_pu.is_nan() || d.v_min_pu >= d.v_max_pu {
             return Err(P2pError::Input("day: v_min_pu < v_max_pu needed".into()));
         }
         Ok(())
@@ -1148,7 +1148,7 @@ pub fn summary_markdown(cfg: &Uc2Config, res: &Uc2Results) -> Result<String, P2p
                 }
             }
         }
-        elements.sort_by(|a, b| b.1.cmp(&a.1));
+        elements.sort_by_key(|e| std::cmp::Reverse(e.1));
         if !elements.is_empty() {
             let list: Vec<String> = elements.iter().take(8).map(|(k, n)| format!("{k} ({n})")).collect();
             let _ = writeln!(s, "\nViolations the infeasible trades cause (all runs): {}.", list.join(", "));
@@ -1210,6 +1210,11 @@ fn actions_figure(cfg: &Uc2Config, game: &BargainGame, res: &Uc2Results, d: Dyna
     svg::document(width, h + 110.0, &panels, &legend)
 }
 
+/// A quantity of the sweep to plot: name, (mean, CI half-width), colour.
+type Series<'a> = (&'a str, &'a dyn Fn(&SweepPoint) -> (f64, f64), &'a str);
+/// A curve to draw: series index, mean, low and high band, colour.
+type Curve<'a> = (usize, Vec<f64>, Vec<f64>, Vec<f64>, &'a str);
+
 fn lambda_figure(cfg: &Uc2Config, res: &Uc2Results) -> String {
     let pts = &res.base.sweep;
     let lam: Vec<f64> = cfg.base_lambdas().into_iter().filter(|&l| l > 0.0).collect();
@@ -1238,14 +1243,14 @@ fn lambda_figure(cfg: &Uc2Config, res: &Uc2Results) -> String {
         let mine: Vec<&SweepPoint> = pts.iter().filter(|p| p.dynamics == d && p.lambda > 0.0).collect();
         let xs: Vec<f64> = mine.iter().map(|p| lx(p.lambda)).collect();
         let dash = di > 0;
-        let series: [(&Panel, &str, &dyn Fn(&SweepPoint) -> (f64, f64), &str); 4] = [
-            (&left, "producer reward", &|p| p.producer_reward, PALETTE[0]),
-            (&left, "consumer reward", &|p| p.consumer_reward, PALETTE[1]),
-            (&right, "P(step trades)", &|p| p.step_trade_probability, PALETTE[2]),
-            (&right, "P(negotiation trades)", &|p| p.negotiation_success, PALETTE[3]),
+        let series: [Series; 4] = [
+            ("producer reward", &|p| p.producer_reward, PALETTE[0]),
+            ("consumer reward", &|p| p.consumer_reward, PALETTE[1]),
+            ("P(step trades)", &|p| p.step_trade_probability, PALETTE[2]),
+            ("P(negotiation trades)", &|p| p.negotiation_success, PALETTE[3]),
         ];
-        let mut draws: Vec<(usize, Vec<f64>, Vec<f64>, Vec<f64>, &str)> = Vec::new();
-        for (k, (_, name, get, color)) in series.iter().enumerate() {
+        let mut draws: Vec<Curve> = Vec::new();
+        for (k, (name, get, color)) in series.iter().enumerate() {
             let m: Vec<f64> = mine.iter().map(|p| get(p).0).collect();
             let lo: Vec<f64> = mine.iter().map(|p| get(p).0 - get(p).1).collect();
             let hi: Vec<f64> = mine.iter().map(|p| get(p).0 + get(p).1).collect();

@@ -126,12 +126,14 @@ fn solve(mut a: Vec<Vec<f64>>, mut b: Vec<f64>) -> Vec<f64> {
         let piv = (k..n).max_by(|&i, &j| a[i][k].abs().total_cmp(&a[j][k].abs())).unwrap();
         a.swap(k, piv);
         b.swap(k, piv);
-        for i in k + 1..n {
-            let f = a[i][k] / a[k][k];
-            for j in k..n {
-                a[i][j] -= f * a[k][j];
+        let (top, rest) = a.split_at_mut(k + 1);
+        let pivot = &top[k];
+        for (i, row) in rest.iter_mut().enumerate() {
+            let f = row[k] / pivot[k];
+            for (x, p) in row[k..].iter_mut().zip(&pivot[k..]) {
+                *x -= f * p;
             }
-            b[i] -= f * b[k];
+            b[k + 1 + i] -= f * b[k];
         }
     }
     let mut x = vec![0.0; n];
@@ -142,7 +144,7 @@ fn solve(mut a: Vec<Vec<f64>>, mut b: Vec<f64>) -> Vec<f64> {
 }
 
 /// Newton's method on G(p, c) = (p − σ(λ U_p c), c − σ(λ U_c p)) = 0 from (p, c).
-fn newton_logit(lambda: f64, p: &mut Vec<f64>, c: &mut Vec<f64>) -> f64 {
+fn newton_logit(lambda: f64, p: &mut [f64], c: &mut [f64]) -> f64 {
     for _ in 0..50 {
         let (sp, sc) = (logit(Role::Producer, lambda, c), logit(Role::Consumer, lambda, p));
         let g: Vec<f64> = p.iter().zip(&sp).chain(c.iter().zip(&sc)).map(|(x, s)| x - s).collect();

@@ -44,10 +44,8 @@ impl Agent for Scripted {
                 name: if self.sell { SELL } else { BUY }.into(),
                 values: self.kwh.clone(),
             }),
-            Phase::Bargaining { next } => {
-                if m.pair_of(view.caller.unwrap()).is_some() {
-                    self.actions.push(MarketAction::Price(self.bids[next % self.bids.len()]));
-                }
+            Phase::Bargaining { next } if m.pair_of(view.caller.unwrap()).is_some() => {
+                self.actions.push(MarketAction::Price(self.bids[next % self.bids.len()]));
             }
             _ => {}
         }
@@ -236,7 +234,7 @@ fn seeded_runs_are_identical() {
 }
 
 #[test]
-fn the_day_balances_energy_and_money() {
+fn the_day_balances_energy() {
     let cfg = small_config();
     let setup = uc2::day_setup(&cfg, None).unwrap();
     assert_eq!(setup.homes.len(), 28, "one home per IEEE 34 load bus");
