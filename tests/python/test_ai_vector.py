@@ -133,17 +133,26 @@ def test_bad_action_shape_is_a_clear_error():
 
 
 @pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs 2 cores")
-def test_scaling_is_measured_not_asserted():
-    # Timing on a shared machine is not asserted (it would flake); the
-    # benchmark bench/bench_env_steps.py records the 1- vs 2-thread numbers.
+def test_two_threads_scale_when_two_cores_are_free():
+    # A timing assertion only makes sense on an idle machine: with the 1-minute
+    # load above 0.5 the cores are shared with other work and the test only
+    # reports (bench/bench_env_steps.py records the numbers either way).
     import time
 
-    rates = {}
-    for threads in (1, 2):
-        vec = RlVecEnv(json.dumps(dict(SPEC, grid="none")), 8, threads)
+    def rate(threads):
+        vec = RlVecEnv(json.dumps(dict(SPEC, episode_steps=24)), 16, threads)
         vec.reset(0)
-        start = time.perf_counter()
-        for _ in range(30):
-            vec.step(np.full((8, 2, 1), 0.2))
-        rates[threads] = 30 * 8 / (time.perf_counter() - start)
-    assert all(r > 0 for r in rates.values())
+        vec.step(np.full((16, 2, 1), 0.2))
+        best = 0.0
+        for _ in range(3):
+            start = time.perf_counter()
+            for _ in range(10):
+                vec.step(np.full((16, 2, 1), 0.2))
+            best = max(best, 160 / (time.perf_counter() - start))
+        return best
+
+    load = os.getloadavg()[0]
+    speedup = rate(2) / rate(1)
+    if load > 0.5:
+        pytest.skip(f"cores busy (load {load:.1f}): measured speed-up 2 vs 1 thread {speedup:.2f}x, not asserted")
+    assert speedup > 1.3
