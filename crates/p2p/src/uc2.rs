@@ -571,6 +571,14 @@ pub struct DayStepRow {
     pub delivered_kwh: f64,
     pub shortfall_kwh: f64,
     pub curtailed_kwh: f64,
+    /// What the homes bought from the substation at the retail price (their
+    /// draw not covered by P2P deliveries: failed slices, shortfalls, no partner).
+    pub retail_kwh: f64,
+    /// Money of the step, ¢: consumers → producers for P2P deliveries, the
+    /// market's service fees (both sides), and the retail purchases.
+    pub p2p_cents: f64,
+    pub fees_cents: f64,
+    pub retail_cents: f64,
     pub substation_kw: f64,
     pub losses_kw: f64,
     pub v_min_pu: f64,
@@ -732,6 +740,10 @@ pub fn run_day(cfg: &Uc2Config, setup: &DaySetup, lambda: f64, matching: Matchin
             delivered_kwh: rows.iter().map(|r| r.delivered_kwh).sum(),
             shortfall_kwh: rows.iter().map(|r| r.scheduled_kwh - r.delivered_kwh).sum(),
             curtailed_kwh: homes.iter().map(|h| h.physics().curtailed).sum(),
+            retail_kwh: retail_kwh(&homes, &rows),
+            p2p_cents: rows.iter().map(|r| r.delivered_kwh * r.price).sum(),
+            fees_cents: rows.iter().map(|r| 2.0 * game.service_fee * r.delivered_kwh).sum(),
+            retail_cents: retail_kwh(&homes, &rows) * game.retail_price,
             substation_kw: st.total_power_kw,
             losses_kw: st.losses_kw,
             v_min_pu: check.v_min_pu,
@@ -744,6 +756,21 @@ pub fn run_day(cfg: &Uc2Config, setup: &DaySetup, lambda: f64, matching: Matchin
         run.trades.extend(rows);
     }
     Ok(run)
+}
+
+/// Energy the homes draw from the substation beyond what P2P deliveries cover.
+fn retail_kwh(homes: &[&Prosumer], rows: &[TradeRow]) -> f64 {
+    let mut delivered_to: std::collections::HashMap<&str, f64> = std::collections::HashMap::new();
+    for r in rows {
+        *delivered_to.entry(r.consumer.as_str()).or_default() += r.delivered_kwh;
+    }
+    homes
+        .iter()
+        .map(|h| {
+            let got = delivered_to.get(h.name()).copied().unwrap_or(0.0);
+            (h.physics().net_draw() - got).max(0.0)
+        })
+        .sum()
 }
 
 /// Everything `ogg run uc2` produces.
@@ -886,7 +913,7 @@ pub fn write_outputs(cfg: &Uc2Config, res: &Uc2Results, out: &Path) -> Result<Ve
             "lambda,matching,grid_step,producer,consumer,producer_bus,consumer_bus,distance_km,scheduled_kwh,delivered_kwh,stored_kwh,price,feasible,decisive,violated_element,violation,value,relief\n",
         );
         let mut steps = String::from(
-            "lambda,matching,grid_step,hour,producers,consumers,pairs,delivered_kwh,shortfall_kwh,curtailed_kwh,substation_kw,losses_kw,v_min_pu,v_max_pu,max_loading,violations,infeasible_trades,infeasible_kwh\n",
+            "lambda,matching,grid_step,hour,producers,consumers,pairs,delivered_kwh,shortfall_kwh,curtailed_kwh,retail_kwh,p2p_cents,fees_cents,retail_cents,substation_kw,losses_kw,v_min_pu,v_max_pu,max_loading,violations,infeasible_trades,infeasible_kwh\n",
         );
         for day in &res.days {
             let m = day.matching.label();
@@ -916,7 +943,7 @@ pub fn write_outputs(cfg: &Uc2Config, res: &Uc2Results, out: &Path) -> Result<Ve
             for s in &day.steps {
                 let _ = writeln!(
                     steps,
-                    "{},{m},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+                    "{},{m},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
                     day.lambda,
                     s.grid_step,
                     s.hour,
@@ -926,6 +953,10 @@ pub fn write_outputs(cfg: &Uc2Config, res: &Uc2Results, out: &Path) -> Result<Ve
                     f(s.delivered_kwh),
                     f(s.shortfall_kwh),
                     f(s.curtailed_kwh),
+                    f(s.retail_kwh),
+                    f(s.p2p_cents),
+                    f(s.fees_cents),
+                    f(s.retail_cents),
                     f(s.substation_kw),
                     f(s.losses_kw),
                     f(s.v_min_pu),
@@ -948,13 +979,13 @@ pub fn write_outputs(cfg: &Uc2Config, res: &Uc2Results, out: &Path) -> Result<Ve
 
 fn day_summary_csv(res: &Uc2Results) -> String {
     let mut s = String::from(
-        "lambda,matching,negotiations,negotiation_success,step_trade_probability,mean_price,trades,delivered_kwh,shortfall_kwh,infeasible_trades,decisive_infeasible,infeasible_kwh,largest_infeasible_kwh,worst_overvoltage_pu,worst_loading,steps_with_violations,counterfactual_solves\n",
+        "lambda,matching,negotiations,negotiation_success,step_trade_probability,mean_price,trades,delivered_kwh,shortfall_kwh,retail_kwh,p2p_cents,fees_cents,retail_cents,infeasible_trades,decisive_infeasible,infeasible_kwh,largest_infeasible_kwh,worst_overvoltage_pu,worst_loading,steps_with_violations,counterfactual_solves\n",
     );
     for d in &res.days {
         let (c, p) = day_numbers(d);
         let _ = writeln!(
             s,
-            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
             d.lambda,
             d.matching.label(),
             d.negotiations,
@@ -964,6 +995,10 @@ fn day_summary_csv(res: &Uc2Results) -> String {
             c.trades,
             f(d.delivered_kwh()),
             f(d.steps.iter().map(|x| x.shortfall_kwh).sum()),
+            f(d.steps.iter().map(|x| x.retail_kwh).sum()),
+            f(d.steps.iter().map(|x| x.p2p_cents).sum()),
+            f(d.steps.iter().map(|x| x.fees_cents).sum()),
+            f(d.steps.iter().map(|x| x.retail_cents).sum()),
             c.infeasible,
             c.decisive,
             f(d.infeasible_kwh()),
@@ -1114,13 +1149,13 @@ pub fn summary_markdown(cfg: &Uc2Config, res: &Uc2Results) -> Result<String, P2p
             d.v_min_pu,
             d.v_max_pu
         );
-        let _ = writeln!(s, "| λ | matching | negotiations (traded) | P(step trades) | mean price | trade-steps | delivered kWh | infeasible trade-steps (decisive) | infeasible kWh | largest infeasible kWh | max V pu | max loading |");
-        let _ = writeln!(s, "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+        let _ = writeln!(s, "| λ | matching | negotiations (traded) | P(step trades) | mean price | trade-steps | delivered kWh | paid P2P ¢ (fees ¢) | bought at retail kWh | infeasible trade-steps (decisive) | infeasible kWh | largest infeasible kWh | max V pu | max loading |");
+        let _ = writeln!(s, "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
         for day in &res.days {
             let (c, p) = day_numbers(day);
             let _ = writeln!(
                 s,
-                "| {} | {} | {} ({}) | {:.3} | {:.2} | {} | {:.0} | {} ({}) | {:.0} | {:.1} | {:.4} | {:.3} |",
+                "| {} | {} | {} ({}) | {:.3} | {:.2} | {} | {:.0} | {:.0} ({:.0}) | {:.0} | {} ({}) | {:.0} | {:.1} | {:.4} | {:.3} |",
                 day.lambda,
                 day.matching.label(),
                 day.negotiations,
@@ -1129,6 +1164,9 @@ pub fn summary_markdown(cfg: &Uc2Config, res: &Uc2Results) -> Result<String, P2p
                 day.mean_price(),
                 c.trades,
                 day.delivered_kwh(),
+                day.steps.iter().map(|x| x.p2p_cents).sum::<f64>(),
+                day.steps.iter().map(|x| x.fees_cents).sum::<f64>(),
+                day.steps.iter().map(|x| x.retail_kwh).sum::<f64>(),
                 c.infeasible,
                 c.decisive,
                 day.infeasible_kwh(),

@@ -253,6 +253,12 @@ fn the_day_balances_energy() {
             let rows: Vec<_> = day.trades.iter().filter(|t| t.grid_step == s.grid_step).collect();
             let delivered: f64 = rows.iter().map(|t| t.delivered_kwh).sum();
             assert!((s.delivered_kwh - delivered).abs() < 1e-9);
+            // Money: consumers pay the traded price for what was delivered, the
+            // market takes c_service from each side, the rest is bought at retail.
+            let paid: f64 = rows.iter().map(|t| t.delivered_kwh * t.price).sum();
+            assert!((s.p2p_cents - paid).abs() < 1e-9);
+            assert!((s.fees_cents - 2.0 * 0.5 * delivered).abs() < 1e-9);
+            assert!(s.retail_kwh >= 0.0 && (s.retail_cents - 12.0 * s.retail_kwh).abs() < 1e-9);
             assert!(s.v_min_pu > 0.8 && s.v_max_pu < 1.2, "step {}: {} – {} pu", s.grid_step, s.v_min_pu, s.v_max_pu);
         }
     }
