@@ -100,6 +100,10 @@ pub struct TimeSeries {
     pub stepsize_s: f64,
     /// Present time in hours (OpenDSS `dblHour`); each step adds the step size first.
     pub hour: f64,
+    /// Compute source power, losses and min/max voltages for each step's
+    /// result (default true); off, a step's result carries zeros there and
+    /// only the solve is paid for, as in an OpenDSS daily `Solve` without meters.
+    pub summaries: bool,
     steps_done: usize,
 }
 
@@ -130,7 +134,7 @@ impl TimeSeries {
         }
         let o = &circuit.options;
         let mode = if o.mode == SolutionMode::Snapshot { SolutionMode::Daily } else { o.mode };
-        Ok(TimeSeries { shapes, loads, mode, stepsize_s: o.stepsize_s, hour: o.start_hour, steps_done: 0 })
+        Ok(TimeSeries { shapes, loads, mode, stepsize_s: o.stepsize_s, hour: o.start_hour, summaries: true, steps_done: 0 })
     }
 
     /// Sets each load's demand for the present hour (OpenDSS `SetNominalLoad`
@@ -181,6 +185,20 @@ impl TimeSeries {
         self.steps_done += 1;
         self.apply_shapes(pf);
         let report = pf.solve()?;
+        if !self.summaries {
+            return Ok(StepResult {
+                step: self.steps_done,
+                hour: self.hour,
+                report,
+                total_power_kw: 0.0,
+                total_power_kvar: 0.0,
+                losses_kw: 0.0,
+                losses_kvar: 0.0,
+                min_v_pu: 0.0,
+                max_v_pu: 0.0,
+                taps: Vec::new(),
+            });
+        }
         Ok(step_result(pf, self.steps_done, self.hour, report))
     }
 
@@ -194,11 +212,18 @@ fn step_result(pf: &PowerFlow, step: usize, hour: f64, report: SolveReport) -> S
     let (p, q) = pf.total_power();
     let (lp, lq) = pf.losses();
     let (mut vmin, mut vmax) = (f64::INFINITY, f64::NEG_INFINITY);
-    for nv in pf.voltage_table() {
-        // Phase nodes with a voltage base (neutrals and unbased nodes left out).
-        if nv.pu > 0.0 && (1..=3).contains(&nv.node) {
-            vmin = vmin.min(nv.pu);
-            vmax = vmax.max(nv.pu);
+    // Phase nodes (1..=3) of buses with a voltage base; no per-node allocation.
+    for bus in &pf.nodes.buses {
+        let base = bus.kv_base_ln * 1000.0;
+        if base <= 0.0 {
+            continue;
+        }
+        for &(n, idx) in &bus.nodes {
+            if (1..=3).contains(&n) {
+                let pu = pf.v[idx].norm() / base;
+                vmin = vmin.min(pu);
+                vmax = vmax.max(pu);
+            }
         }
     }
     StepResult {

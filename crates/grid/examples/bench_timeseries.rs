@@ -1,0 +1,64 @@
+//! Time-series timings, printed as JSON (run with `--release`):
+//!
+//! ```text
+//! cargo run --release -p ogg-grid --example bench_timeseries -- [FEEDER ...] [--steps 24] [--stepsize 3600]
+//! ```
+//!
+//! For each feeder (default ieee34mod2) it measures the median wall time of
+//! a daily run from a freshly compiled circuit (`daily_ms`: shape lookup,
+//! then each step's load update, solve and control iterations; compile not
+//! included), as `Set mode=daily number=N stepsize=S` + `Solve` in OpenDSS;
+//! `solve_only_ms` is the same without the per-step summaries (source power,
+//! losses, voltage range), which OpenDSS's daily `Solve` does not compute.
+
+use std::time::Instant;
+
+use ogg_dss::model::SolutionMode;
+use ogg_grid::{feeders, PowerFlow, TimeSeries};
+
+/// Median ms of a daily run from a fresh copy of `compiled`.
+fn time_runs(compiled: &PowerFlow, circuit: &ogg_dss::model::Circuit, steps: usize, stepsize: f64, summaries: bool) -> (f64, usize) {
+    let mut samples = Vec::new();
+    let start = Instant::now();
+    while samples.len() < 20 || (start.elapsed().as_secs_f64() < 2.0 && samples.len() < 2000) {
+        let mut pf = compiled.clone();
+        let t = Instant::now();
+        let mut ts = TimeSeries::new(circuit, &pf).expect("shapes");
+        ts.mode = SolutionMode::Daily;
+        ts.stepsize_s = stepsize;
+        ts.summaries = summaries;
+        let res = ts.run(&mut pf, steps).expect("run");
+        samples.push(t.elapsed().as_secs_f64() * 1e3);
+        assert!(res.iter().all(|s| s.report.converged));
+    }
+    samples.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    (samples[samples.len() / 2], samples.len())
+}
+
+fn main() {
+    let mut names = Vec::new();
+    let mut steps = 24usize;
+    let mut stepsize = 3600.0;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--steps" => steps = args.next().and_then(|s| s.parse().ok()).expect("--steps N"),
+            "--stepsize" => stepsize = args.next().and_then(|s| s.parse().ok()).expect("--stepsize S"),
+            _ => names.push(a),
+        }
+    }
+    if names.is_empty() {
+        names.push("ieee34mod2".to_string());
+    }
+    let mut rows = Vec::new();
+    for name in &names {
+        let circuit = feeders::circuit_from(name).expect("feeder");
+        let compiled = PowerFlow::new(&circuit).expect("compile");
+        let (with_summaries, n) = time_runs(&compiled, &circuit, steps, stepsize, true);
+        let (solve_only, _) = time_runs(&compiled, &circuit, steps, stepsize, false);
+        rows.push(format!(
+            "{{\"feeder\": \"{name}\", \"steps\": {steps}, \"stepsize_s\": {stepsize}, \"daily_ms\": {with_summaries:.4}, \"solve_only_ms\": {solve_only:.4}, \"samples\": {n}}}"
+        ));
+    }
+    println!("[{}]", rows.join(", "));
+}
