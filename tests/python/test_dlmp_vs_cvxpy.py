@@ -194,7 +194,8 @@ def run_ours(tmp: Path, feeder: str, offers: list[Offer], formulation: str, args
     tmp.mkdir(parents=True, exist_ok=True)
     write_csv(tmp / "offers.csv", ["id", "bus", "kind", "p_min_kw", "p_max_kw", "c0", "c1", "c2", "pwl", "q_per_p"], offer_rows(offers))
     out = tmp / f"out-{formulation}"
-    cmd = CMD + ["--feeder", feeder, "--offers", str(tmp / "offers.csv"), "--formulation", formulation, "--no-ac", "--out", str(out)] + args
+    cmd = CMD + ["--feeder", feeder, "--offers", str(tmp / "offers.csv"), "--formulation", formulation, "--no-ac", "--tol", "1e-10",
+                 "--out", str(out)] + args
     proc = subprocess.run(cmd, capture_output=True, text=True)
     lines = [l for l in proc.stdout.splitlines() if l.startswith("{")]
     assert lines, f"no report from {' '.join(cmd)}:\n{proc.stdout}\n{proc.stderr}"

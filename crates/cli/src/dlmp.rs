@@ -83,6 +83,9 @@ pub struct MarketDlmpArgs {
     /// dc only: clarabel (interior point) or tree (ogg-market's exact tree algorithm; same answer, faster).
     #[arg(long, default_value = "clarabel")]
     solver: String,
+    /// Clarabel's gap and feasibility tolerance.
+    #[arg(long, default_value_t = 1e-9)]
+    tol: f64,
     /// Re-solve N more times with the solver updated in place and report the mean time.
     #[arg(long, default_value_t = 0)]
     repeat: usize,
@@ -111,6 +114,7 @@ pub fn run_market_dlmp(args: MarketDlmpArgs) -> Result<(), String> {
     req.options.losses = !args.no_losses;
     req.options.loss_iterations = args.loss_iterations;
     req.options.dc_algorithm = args.solver.parse()?;
+    req.options.tolerance = args.tol;
     req.limits = args.limits;
     req.no_ratings = args.no_ratings;
     req.feeder_loads = args.feeder_loads;

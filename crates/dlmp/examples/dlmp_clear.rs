@@ -5,7 +5,7 @@
 //! cargo run -p ogg-dlmp --example dlmp_clear -- --feeder ieee37 --offers offers.csv \
 //!     [--formulation dc|lindistflow|socp] [--lmp 30] [--export-price 0] [--limits limits.csv]
 //!     [--no-ratings] [--feeder-loads] [--v-min 0.95] [--v-max 1.05] [--v-source 1.0]
-//!     [--v-exempt 799,...] [--fixed-taps] [--no-losses] [--loss-iterations N] [--no-ac] [--ptdf] [--solver clarabel|tree] [--repeat N] --out DIR
+//!     [--v-exempt 799,...] [--fixed-taps] [--no-losses] [--loss-iterations N] [--no-ac] [--ptdf] [--solver clarabel|tree] [--tol 1e-9] [--repeat N] --out DIR
 //! ```
 //! Prints the one-line JSON report; exits 2 on errors and infeasible intervals.
 
@@ -57,6 +57,7 @@ fn parse_and_run() -> Result<bool, String> {
             "--no-losses" => req.options.losses = false,
             "--fixed-taps" => req.options.regulators = false,
             "--solver" => req.options.dc_algorithm = value(&mut i)?.parse()?,
+            "--tol" => req.options.tolerance = number(value(&mut i)?, "--tol")?,
             "--loss-iterations" => req.options.loss_iterations = number(value(&mut i)?, "--loss-iterations")? as usize,
             "--no-ratings" => req.no_ratings = true,
             "--feeder-loads" => req.feeder_loads = true,
@@ -70,6 +71,14 @@ fn parse_and_run() -> Result<bool, String> {
     req.feeder = feeder.ok_or("--feeder is required")?;
     req.offers = offers.ok_or("--offers is required")?;
     let report = run(&req).map_err(|e| e.to_string())?;
-    println!("{}", report.json());
+    // Peak memory of this process (Linux), for the benchmarks.
+    let mut json: serde_json::Value = serde_json::from_str(&report.json()).map_err(|e| e.to_string())?;
+    if let Some(kb) = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok()))
+    {
+        json["peak_rss_mb"] = serde_json::json!(kb / 1024.0);
+    }
+    println!("{json}");
     Ok(report.solution.is_optimal())
 }

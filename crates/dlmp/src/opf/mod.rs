@@ -147,6 +147,8 @@ pub struct OpfOptions {
     pub loss_base_kw: Option<Vec<(f64, f64)>>,
     /// SOCP: a line's relaxation counts as exact when its relative gap is below this.
     pub exactness_tol: f64,
+    /// Clarabel's gap and feasibility tolerances (its KKT-ratio tolerance is 100× this).
+    pub tolerance: f64,
 }
 
 impl Default for OpfOptions {
@@ -165,6 +167,7 @@ impl Default for OpfOptions {
             loss_iterations: 0,
             loss_base_kw: None,
             exactness_tol: 1e-4,
+            tolerance: 1e-9,
         }
     }
 }
@@ -384,15 +387,16 @@ const NO: usize = usize::MAX;
 /// Squared current (pu) below which the SOCP gap is measured absolutely.
 pub const SOCP_GAP_FLOOR: f64 = 1e-3;
 
-fn settings() -> DefaultSettings<f64> {
+fn settings(tol: f64) -> DefaultSettings<f64> {
+    let tol = if tol.is_finite() && tol > 0.0 { tol } else { 1e-9 };
     DefaultSettingsBuilder::default()
         .verbose(false)
         .presolve_enable(false)
         .input_sparse_dropzeros(false)
-        .tol_gap_abs(1e-10)
-        .tol_gap_rel(1e-10)
-        .tol_feas(1e-10)
-        .tol_ktratio(1e-8)
+        .tol_gap_abs(tol)
+        .tol_gap_rel(tol)
+        .tol_feas(tol)
+        .tol_ktratio((tol * 100.0).min(1e-4))
         .max_iter(200)
         .build()
         .expect("static Clarabel settings are valid")
@@ -404,7 +408,8 @@ fn settings() -> DefaultSettings<f64> {
 /// data (LMP, costs, demand) costs only the interior-point iterations.
 #[derive(Default)]
 pub struct OpfSolver {
-    cached: Option<(Problem, DefaultSolver<f64>)>,
+    /// The last problem's data, its solver, and the tolerance it was built with.
+    cached: Option<(Problem, DefaultSolver<f64>, f64)>,
     auctioneer: ogg_market::Auctioneer,
 }
 
@@ -463,9 +468,9 @@ impl OpfSolver {
     ) -> Result<DlmpSolution, DlmpError> {
         let (problem, layout) = assemble(net, offers, opts, loss_base);
         let rebuilt;
-        let reuse = matches!(&self.cached, Some((p, _)) if p.same_pattern(&problem));
+        let reuse = matches!(&self.cached, Some((p, _, tol)) if p.same_pattern(&problem) && *tol == opts.tolerance);
         if reuse {
-            let (old, solver) = self.cached.as_mut().expect("checked above");
+            let (old, solver, _) = self.cached.as_mut().expect("checked above");
             solver
                 .update_P(&problem.p.nzval)
                 .and_then(|_| solver.update_q(&problem.q))
@@ -475,12 +480,12 @@ impl OpfSolver {
             *old = problem;
             rebuilt = false;
         } else {
-            let solver = DefaultSolver::new(&problem.p, &problem.q, &problem.a, &problem.b, &problem.cones, settings())
+            let solver = DefaultSolver::new(&problem.p, &problem.q, &problem.a, &problem.b, &problem.cones, settings(opts.tolerance))
                 .map_err(|e| DlmpError::Solver(format!("Clarabel setup failed: {e:?}")))?;
-            self.cached = Some((problem, solver));
+            self.cached = Some((problem, solver, opts.tolerance));
             rebuilt = true;
         }
-        let (problem, solver) = self.cached.as_mut().expect("set above");
+        let (problem, solver, _) = self.cached.as_mut().expect("set above");
         let start = Instant::now();
         solver.solve();
         let solve_seconds = start.elapsed().as_secs_f64();

@@ -122,7 +122,7 @@ pub fn solve_ptdf(net: &DlmpNetwork, offers: &[PlacedOffer], opts: &OpfOptions) 
         limit_rows.push(Some((up, lo, k)));
     }
     let problem = b.build();
-    let mut solver = DefaultSolver::new(&problem.p, &problem.q, &problem.a, &problem.b, &problem.cones, settings())
+    let mut solver = DefaultSolver::new(&problem.p, &problem.q, &problem.a, &problem.b, &problem.cones, settings(opts.tolerance))
         .map_err(|e| DlmpError::Solver(format!("Clarabel setup failed: {e:?}")))?;
     solver.solve();
     let sol = &solver.solution;
