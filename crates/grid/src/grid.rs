@@ -1,6 +1,7 @@
 //! [`DistributionGrid`]: the `ogg_core::Grid` module on an OpenDSS feeder.
 //!
-//! Each step starts from the circuit's own load values, applies every
+//! Each step starts from the circuit's own load values (or, after
+//! `use_load_shapes`, their shaped values at the step's hour), applies every
 //! agent's grid actions of that step (`SetLoad`, `ScaleLoad`, `InjectAtBus`),
 //! solves the power flow warm-started from the previous step's voltages
 //! (regulators and capacitor controls act as in OpenDSS's static mode) and
@@ -30,6 +31,9 @@ pub struct DistributionGrid {
     branch_elements: Vec<(usize, f64)>,
     /// Extra recorder columns: (name, value) after the last step.
     extra: Vec<(String, f64)>,
+    /// Load shapes driving the loads each step (`use_load_shapes`); None:
+    /// loads start every step from their circuit values.
+    shapes: Option<crate::timeseries::TimeSeries>,
 }
 
 impl DistributionGrid {
@@ -59,11 +63,26 @@ impl DistributionGrid {
             topology,
             branch_elements,
             extra: Vec::new(),
+            shapes: None,
         };
         grid.state.buses = grid.pf.buses().into_iter().map(|b| b.0).collect();
         grid.state.branches = grid.topology_branch_names();
         grid.refresh_state(true);
         Ok(grid)
+    }
+
+    /// Drives the loads with their `daily` (or, by `mode`, `yearly`/`duty`)
+    /// shapes from `circuit` (the circuit this grid was built from): grid step
+    /// k (0-based) solves at hour (k + 1)·step_s/3600, as OpenDSS's step k + 1
+    /// (time advances before each solve). Agents' load actions apply on top of
+    /// the shaped demand. Loads without a shape, and fixed loads, stay constant.
+    pub fn use_load_shapes(&mut self, circuit: &Circuit, mode: ogg_dss::model::SolutionMode) -> Result<(), GridError> {
+        let mut ts = crate::timeseries::TimeSeries::new(circuit, &self.pf)?;
+        ts.mode = mode;
+        ts.stepsize_s = self.step_s;
+        ts.summaries = false;
+        self.shapes = Some(ts);
+        Ok(())
     }
 
     /// A built-in feeder by name, or an OpenDSS master script by path.
@@ -190,7 +209,13 @@ impl Grid for DistributionGrid {
         let who = self.name.clone();
         let saved = self.pf.save_state();
         let controls = ControlSnapshot::take(&self.pf);
-        self.pf.reset_loads();
+        match &mut self.shapes {
+            Some(ts) => {
+                ts.hour = (self.state.step + 1) as f64 * self.step_s / 3600.0;
+                ts.apply_shapes(&mut self.pf);
+            }
+            None => self.pf.reset_loads(),
+        }
         self.pf.clear_bus_injections();
         for (_, agent) in view.agents() {
             for action in agent.grid_actions() {

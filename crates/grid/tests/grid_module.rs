@@ -272,3 +272,25 @@ fn controls_still_acting_at_max_control_iterations_is_not_a_failure() {
     // The regulators finish their moves over the following steps.
     assert!(extra.iter().any(|(n, _)| n == "tap.reg1"));
 }
+
+/// With `use_load_shapes`, grid step k solves at hour k + 1 of the loads'
+/// daily shapes: the same source power as the engine's time series run from
+/// the same solved start, step by step.
+#[test]
+fn daily_shapes_drive_the_loads_per_grid_step() {
+    let circuit = feeders::circuit("ieee34mod2").unwrap();
+    let mut grid = DistributionGrid::new(&circuit, 3600.0).unwrap();
+    grid.use_load_shapes(&circuit, ogg_dss::model::SolutionMode::Daily).unwrap();
+    let mut engine = grid.power_flow().clone();
+    let expected = engine.solve_time_series(&circuit, 24, 3600.0, ogg_dss::model::SolutionMode::Daily).unwrap();
+    let no_agents = agents(vec![]);
+    for want in &expected {
+        grid.step(&view(&no_agents)).unwrap();
+        let (p, q) = grid.power_flow().total_power();
+        assert!((p - want.total_power_kw).abs() < 1e-9 && (q - want.total_power_kvar).abs() < 1e-9, "step {}", want.step);
+        let taps: Vec<i64> = grid.power_flow().regulator_taps().iter().map(|t| t.2).collect();
+        assert_eq!(taps, want.taps.iter().map(|t| t.1).collect::<Vec<_>>(), "step {}", want.step);
+    }
+    // The default shape peaks at hour 17 and bottoms out at hour 5.
+    assert!(expected[16].total_power_kw > 1.5 * expected[4].total_power_kw);
+}
