@@ -1319,13 +1319,19 @@ fn lambda_figure(cfg: &Uc2Config, res: &Uc2Results) -> String {
 fn day_figure(cfg: &Uc2Config, res: &Uc2Results) -> String {
     let hours = cfg.day.steps as f64 * cfg.day.step_minutes / 60.0;
     let step_h = cfg.day.step_minutes / 60.0;
-    let runs: Vec<&DayRun> = res.days.iter().filter(|d| d.matching == Matching::Random).collect();
-    let runs = if runs.is_empty() { res.days.iter().collect() } else { runs };
+    // One λ (the one closest to 5 on a log scale), every matching rule.
+    let lambda = res
+        .days
+        .iter()
+        .map(|d| d.lambda)
+        .min_by(|a, b| (a.max(1e-9).ln() - 5f64.ln()).abs().total_cmp(&(b.max(1e-9).ln() - 5f64.ln()).abs()))
+        .unwrap_or(0.0);
+    let runs: Vec<&DayRun> = res.days.iter().filter(|d| d.lambda == lambda).collect();
     let kw_max = runs.iter().flat_map(|d| d.steps.iter().map(|s| s.delivered_kwh / step_h)).fold(10.0_f64, f64::max);
     let y_top = (kw_max * 1.1 / 100.0).ceil() * 100.0;
     let mut top = Panel::new(70.0, 40.0, 700.0, 220.0, (0.0, hours), (0.0, y_top));
     top.axes(
-        "P2P power delivered (lines) and the part in physically infeasible trades (dots), random matching",
+        &format!("λ = {lambda}: P2P power delivered (lines) and the part in physically infeasible trades (dots)"),
         "hour of day",
         "kW",
         &svg::ticks(0.0, hours, 8),
@@ -1333,9 +1339,11 @@ fn day_figure(cfg: &Uc2Config, res: &Uc2Results) -> String {
     );
     let v_lo = runs.iter().flat_map(|d| d.steps.iter().map(|s| s.v_min_pu)).fold(cfg.day.v_min_pu, f64::min);
     let v_hi = runs.iter().flat_map(|d| d.steps.iter().map(|s| s.v_max_pu)).fold(cfg.day.v_max_pu, f64::max);
-    let (v_lo, v_hi) = ((v_lo * 100.0).floor() / 100.0 - 0.01, (v_hi * 100.0).ceil() / 100.0 + 0.01);
+    // Ticks every 0.02 pu.
+    let (v_lo, v_hi) = (((v_lo - 0.005) / 0.02).floor() * 0.02, ((v_hi + 0.005) / 0.02).ceil() * 0.02);
     let mut bottom = Panel::new(70.0, 320.0, 700.0, 200.0, (0.0, hours), (v_lo, v_hi));
-    bottom.axes("Highest and lowest bus voltage", "hour of day", "pu", &svg::ticks(0.0, hours, 8), &svg::ticks(v_lo, v_hi, 4));
+    let v_ticks = (((v_hi - v_lo) / 0.02).round() as usize).max(1);
+    bottom.axes("Highest (solid) and lowest (dashed) bus voltage", "hour of day", "pu", &svg::ticks(0.0, hours, 8), &svg::ticks(v_lo, v_hi, v_ticks));
     bottom.polyline(&[(0.0, cfg.day.v_max_pu), (hours, cfg.day.v_max_pu)], "#000", 1.0, true);
     bottom.polyline(&[(0.0, cfg.day.v_min_pu), (hours, cfg.day.v_min_pu)], "#000", 1.0, true);
     let mut legend = String::new();
@@ -1350,13 +1358,14 @@ fn day_figure(cfg: &Uc2Config, res: &Uc2Results) -> String {
         bottom.polyline(&d.steps.iter().map(|s| (s.hour + step_h / 2.0, s.v_min_pu)).collect::<Vec<_>>(), color, 1.2, true);
         let (c, _) = day_numbers(d);
         legend.push_str(&format!(
-            "<text x=\"790\" y=\"{:.0}\" font-size=\"11\" font-family=\"sans-serif\" fill=\"{color}\">λ = {}: {} of {} trade-steps infeasible</text>\n",
+            "<text x=\"790\" y=\"{:.0}\" font-size=\"11\" font-family=\"sans-serif\" fill=\"{color}\">{}: {} of {} infeasible</text>\n",
             60.0 + 16.0 * i as f64,
-            d.lambda,
+            d.matching.label(),
             c.infeasible,
             c.trades
         ));
     }
+    legend.push_str("<text x=\"790\" y=\"44\" font-size=\"11\" font-family=\"sans-serif\">matching: trade-steps</text>\n");
     svg::document(1060.0, 570.0, &[top, bottom], &legend)
 }
 
