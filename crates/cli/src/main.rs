@@ -225,6 +225,8 @@ fn list_scenarios() {
         println!("{name:width$}  {description}");
     }
     println!("{:width$}  {}", "uc1", "Use case 1 (also `default`): congestion and market power on IEEE 34, four experiments + sweep, with figures");
+    println!("{:width$}  {}", "uc2", "Use case 2: peer-to-peer bargaining with quantal-response learners on IEEE 34, with figures");
+    println!("{:width$}  {}", "uc3", "Use case 3: distribution LMPs from optimal power flow on IEEE 37, with figures");
 }
 
 fn run_command(args: RunArgs) -> Result<(), String> {
@@ -241,7 +243,7 @@ fn run_command(args: RunArgs) -> Result<(), String> {
         let message = e.to_string();
         // The use-case scenarios run through their own runners (see market.rs).
         match message.strip_suffix(')') {
-            Some(head) if head.contains("(built-ins: ") => format!("{head}, uc1, default)"),
+            Some(head) if head.contains("(built-ins: ") => format!("{head}, uc1, default, uc2, uc3)"),
             _ => message,
         }
     })?;

@@ -53,7 +53,7 @@ fn scenarios_lists_the_built_ins() {
     assert!(out.status.success());
     let listing = text(&out.stdout);
     let names: Vec<&str> = listing.lines().filter_map(|l| l.split_whitespace().next()).collect();
-    assert_eq!(names, ["ieee34-day", "do-nothing", "uc1"]);
+    assert_eq!(names, ["ieee34-day", "do-nothing", "uc1", "uc2", "uc3"]);
     assert!(listing.contains("IEEE 34"), "{listing}");
 }
 
@@ -129,7 +129,7 @@ fn scenario_errors_are_one_line_with_file_and_line() {
     assert!(err.contains("absent.toml: scenario file not found"), "{err}");
 
     let err = assert_one_line_error(&ogg(&["run", "no-such-name"], &dir));
-    assert!(err.contains("built-ins: ieee34-day, do-nothing, uc1, default)"), "{err}");
+    assert!(err.contains("built-ins: ieee34-day, do-nothing, uc1, default, uc2, uc3)"), "{err}");
 
     std::fs::write(dir.join("bad.toml"), "[grid\ntype = 1\n").unwrap();
     let err = assert_one_line_error(&ogg(&["run", "bad.toml"], &dir));
