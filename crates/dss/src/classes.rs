@@ -2083,6 +2083,10 @@ impl ElementState for LoadShapeState {
             "minterval" => self.interval_h = number(value)? / 60.0,
             "mult" | "pmult" | "qmult" | "hour" => {
                 let which = if prop == "pmult" { "mult" } else { prop };
+                if prop == "hour" {
+                    // OpenDSS: `hour=` makes the shape variable-interval (Interval := 0).
+                    self.interval_h = 0.0;
+                }
                 if !self.set_values(which, value, ctx)? {
                     // Reported in `ignored`: OpenDSS drops values given before npts.
                     return Ok(Ignored);

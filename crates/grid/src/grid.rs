@@ -211,7 +211,7 @@ impl Grid for DistributionGrid {
         let controls = ControlSnapshot::take(&self.pf);
         match &mut self.shapes {
             Some(ts) => {
-                ts.hour = (self.state.step + 1) as f64 * self.step_s / 3600.0;
+                ts.set_time_s((self.state.step + 1) as f64 * self.step_s);
                 ts.apply_shapes(&mut self.pf);
             }
             None => self.pf.reset_loads(),

@@ -98,8 +98,13 @@ pub struct TimeSeries {
     loads: Vec<LoadShapes>,
     pub mode: SolutionMode,
     pub stepsize_s: f64,
-    /// Present time in hours (OpenDSS `dblHour`); each step adds the step size first.
-    pub hour: f64,
+    /// Present time as OpenDSS keeps it: whole hours plus seconds into the
+    /// hour (`intHour`, `t`), so hour = int_hour + t/3600 is exact where a
+    /// running sum of fractional hours would drift (3.75 h, not 3.7499…, after
+    /// 9 × 1500 s — which decides a rounding tie of a half-hour shape).
+    int_hour: i64,
+    t_s: f64,
+    hour: f64,
     /// Compute source power, losses and min/max voltages for each step's
     /// result (default true); off, a step's result carries zeros there and
     /// only the solve is paid for, as in an OpenDSS daily `Solve` without meters.
@@ -134,7 +139,25 @@ impl TimeSeries {
         }
         let o = &circuit.options;
         let mode = if o.mode == SolutionMode::Snapshot { SolutionMode::Daily } else { o.mode };
-        Ok(TimeSeries { shapes, loads, mode, stepsize_s: o.stepsize_s, hour: o.start_hour, summaries: true, steps_done: 0 })
+        Ok(TimeSeries { shapes, loads, mode, stepsize_s: o.stepsize_s, int_hour: 0, t_s: 0.0, hour: 0.0, summaries: true, steps_done: 0 }
+            .starting_at(o.start_hour * 3600.0))
+    }
+
+    fn starting_at(mut self, total_s: f64) -> Self {
+        self.set_time_s(total_s);
+        self
+    }
+
+    /// Present time in hours (OpenDSS `dblHour`).
+    pub fn hour(&self) -> f64 {
+        self.hour
+    }
+
+    /// Sets the present time, in seconds from hour 0 (the next step adds the step size).
+    pub fn set_time_s(&mut self, total_s: f64) {
+        self.int_hour = (total_s / 3600.0).floor() as i64;
+        self.t_s = total_s - self.int_hour as f64 * 3600.0;
+        self.hour = self.int_hour as f64 + self.t_s / 3600.0;
     }
 
     /// Sets each load's demand for the present hour (OpenDSS `SetNominalLoad`
@@ -181,7 +204,13 @@ impl TimeSeries {
     /// Advances time by one step, applies the shapes and solves (with the
     /// controls of the circuit's control mode; taps carry over between steps).
     pub fn advance_and_solve(&mut self, pf: &mut PowerFlow) -> Result<StepResult, GridError> {
-        self.hour += self.stepsize_s / 3600.0;
+        // OpenDSS Increment_Time: t += h, whole hours carried into intHour.
+        self.t_s += self.stepsize_s;
+        while self.t_s >= 3600.0 {
+            self.int_hour += 1;
+            self.t_s -= 3600.0;
+        }
+        self.hour = self.int_hour as f64 + self.t_s / 3600.0;
         self.steps_done += 1;
         self.apply_shapes(pf);
         let report = pf.solve()?;

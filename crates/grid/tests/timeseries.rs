@@ -99,3 +99,33 @@ fn unknown_daily_shape_names_the_load() {
     let err = TimeSeries::new(&circuit, &pf).unwrap_err().to_string();
     assert!(err.contains("nosuch") && err.contains(&circuit.loads[0].name), "{err}");
 }
+
+/// Every kind of shape (hour arrays interpolated, 15-min and 30-min intervals
+/// with rounding ties, useactual with a pf, qmult, fixed status, a load without
+/// a shape) over 30 × 25 min with wrap-around, against OpenDSS load by load.
+#[test]
+fn shapes_of_every_kind_match_opendss_load_by_load() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+    let reference: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("timeseries_shapes.json")).unwrap()).unwrap();
+    let circuit = ogg_dss::read_file(&dir.join("timeseries_shapes.dss")).unwrap();
+    let mut pf = PowerFlow::new(&circuit).unwrap();
+    pf.settings_mut().tolerance = 1e-9;
+    let mut ts = TimeSeries::new(&circuit, &pf).unwrap();
+    ts.stepsize_s = 1500.0;
+    for theirs in reference["steps"].as_array().unwrap() {
+        let ours = ts.advance_and_solve(&mut pf).unwrap();
+        let step = ours.step;
+        assert!(ours.report.converged, "step {step}");
+        assert!((ours.hour - theirs["hour"].as_f64().unwrap()).abs() < 1e-9, "step {step}: hour {}", ours.hour);
+        for (name, pq) in theirs["loads"].as_object().unwrap() {
+            let i = pf.load_index(name).unwrap();
+            let (p, q) = pf.load_power_of(i);
+            let (rp, rq) = (pq[0].as_f64().unwrap(), pq[1].as_f64().unwrap());
+            assert!((p - rp).abs() < 1e-6 * rp.abs().max(1.0), "step {step} (hour {}): load {name} {p} kW vs {rp}", ours.hour);
+            assert!((q - rq).abs() < 1e-6 * rp.abs().max(1.0), "step {step} (hour {}): load {name} {q} kvar vs {rq}", ours.hour);
+        }
+        let p = theirs["total_power"][0].as_f64().unwrap();
+        assert!((ours.total_power_kw - p).abs() < 1e-6 * p, "step {step}: {} kW vs {p}", ours.total_power_kw);
+    }
+}

@@ -60,5 +60,34 @@ def main():
     print(f"wrote {out}")
 
 
+def shapes_run():
+    """timeseries_shapes.dss at tolerance 1e-9, 30 × 25 min (hours that fall
+    between points, exactly on them and at rounding ties; wrap-around past
+    the last point): per step hour, total power and each load's power."""
+    eng = dss.DSS
+    text = eng.Text
+    text.Command = "clear"
+    text.Command = f'compile "{here / "timeseries_shapes.dss"}"'
+    ckt = eng.ActiveCircuit
+    text.Command = "set tolerance=1e-9 mode=daily number=1 stepsize=1500s hour=0"
+    steps = []
+    for _ in range(30):
+        ckt.Solution.Solve()
+        loads = {}
+        ld = ckt.Loads
+        i = ld.First
+        while i:
+            ckt.SetActiveElement("Load." + ld.Name)
+            p = ckt.ActiveCktElement.Powers
+            loads[ld.Name] = [sum(p[0::2]), sum(p[1::2])]
+            i = ld.Next
+        tp = ckt.TotalPower
+        steps.append({"hour": ckt.Solution.dblHour, "total_power": [-tp[0], -tp[1]], "loads": loads})
+    out = here / "timeseries_shapes.json"
+    out.write_text(json.dumps({"steps": steps}, indent=1) + "\n")
+    print(f"wrote {out}")
+
+
 if __name__ == "__main__":
+    shapes_run()
     main()
