@@ -105,6 +105,18 @@ fn unknown_daily_shape_names_the_load() {
 /// a shape) over 30 × 25 min with wrap-around, against OpenDSS load by load.
 #[test]
 fn shapes_of_every_kind_match_opendss_load_by_load() {
+    shapes_run(SolutionMode::Daily);
+}
+
+/// Yearly and duty modes use the daily shapes when no yearly/duty shape is
+/// given (checked against OpenDSS: the same powers to 1e-9 in all three modes).
+#[test]
+fn yearly_and_duty_fall_back_to_the_daily_shapes() {
+    shapes_run(SolutionMode::Yearly);
+    shapes_run(SolutionMode::Duty);
+}
+
+fn shapes_run(mode: SolutionMode) {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
     let reference: Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("timeseries_shapes.json")).unwrap()).unwrap();
@@ -113,6 +125,7 @@ fn shapes_of_every_kind_match_opendss_load_by_load() {
     pf.settings_mut().tolerance = 1e-9;
     let mut ts = TimeSeries::new(&circuit, &pf).unwrap();
     ts.stepsize_s = 1500.0;
+    ts.mode = mode;
     for theirs in reference["steps"].as_array().unwrap() {
         let ours = ts.advance_and_solve(&mut pf).unwrap();
         let step = ours.step;
