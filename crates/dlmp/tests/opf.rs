@@ -356,7 +356,7 @@ fn tree_algorithm_matches_clarabel_on_the_lossless_formulation() {
     ));
     for (k, (net, offers)) in cases.iter().enumerate() {
         let placed = place(net, offers);
-        let ipm = solve(net, &placed, &OpfOptions { formulation: Formulation::Dc, ..opts.clone() }).unwrap();
+        let ipm = solve(net, &placed, &OpfOptions { formulation: Formulation::Dc, tolerance: 1e-10, ..opts.clone() }).unwrap();
         let mut solver = OpfSolver::new();
         let tree = solver.solve(net, &placed, &OpfOptions { formulation: Formulation::Dc, dc_algorithm: DcAlgorithm::Tree, ..opts.clone() }).unwrap();
         assert!(ipm.is_optimal() && tree.is_optimal(), "case {k}: {:?} / {:?}", ipm.status, tree.status);
