@@ -38,9 +38,14 @@ fn parse_and_run() -> Result<bool, String> {
     let mut i = 0;
     let value = |i: &mut usize| -> Result<String, String> {
         *i += 1;
-        args.get(*i).cloned().ok_or_else(|| format!("{} needs a value", args[*i - 1]))
+        args.get(*i)
+            .cloned()
+            .ok_or_else(|| format!("{} needs a value", args[*i - 1]))
     };
-    let number = |s: String, name: &str| s.parse::<f64>().map_err(|_| format!("{name} '{s}' is not a number"));
+    let number = |s: String, name: &str| {
+        s.parse::<f64>()
+            .map_err(|_| format!("{name} '{s}' is not a number"))
+    };
     while i < args.len() {
         match args[i].as_str() {
             "--feeder" => feeder = Some(value(&mut i)?),
@@ -49,16 +54,25 @@ fn parse_and_run() -> Result<bool, String> {
             "--out" => req.out = PathBuf::from(value(&mut i)?),
             "--formulation" => req.options.formulation = value(&mut i)?.parse()?,
             "--lmp" => req.options.lmp_source = number(value(&mut i)?, "--lmp")?,
-            "--export-price" => req.options.export_price = number(value(&mut i)?, "--export-price")?,
+            "--export-price" => {
+                req.options.export_price = number(value(&mut i)?, "--export-price")?
+            }
             "--v-min" => req.options.v_min_pu = number(value(&mut i)?, "--v-min")?,
             "--v-max" => req.options.v_max_pu = number(value(&mut i)?, "--v-max")?,
             "--v-source" => req.options.v_source_pu = number(value(&mut i)?, "--v-source")?,
-            "--v-exempt" => req.options.v_exempt = value(&mut i)?.split(',').map(|s| s.trim().to_string()).collect(),
+            "--v-exempt" => {
+                req.options.v_exempt = value(&mut i)?
+                    .split(',')
+                    .map(|s| s.trim().to_string())
+                    .collect()
+            }
             "--no-losses" => req.options.losses = false,
             "--fixed-taps" => req.options.regulators = false,
             "--solver" => req.options.dc_algorithm = value(&mut i)?.parse()?,
             "--tol" => req.options.tolerance = number(value(&mut i)?, "--tol")?,
-            "--loss-iterations" => req.options.loss_iterations = number(value(&mut i)?, "--loss-iterations")? as usize,
+            "--loss-iterations" => {
+                req.options.loss_iterations = number(value(&mut i)?, "--loss-iterations")? as usize
+            }
             "--no-ratings" => req.no_ratings = true,
             "--feeder-loads" => req.feeder_loads = true,
             "--no-ac" => req.ac_check = false,
@@ -72,10 +86,15 @@ fn parse_and_run() -> Result<bool, String> {
     req.offers = offers.ok_or("--offers is required")?;
     let report = run(&req).map_err(|e| e.to_string())?;
     // Peak memory of this process (Linux), for the benchmarks.
-    let mut json: serde_json::Value = serde_json::from_str(&report.json()).map_err(|e| e.to_string())?;
+    let mut json: serde_json::Value =
+        serde_json::from_str(&report.json()).map_err(|e| e.to_string())?;
     if let Some(kb) = std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
     {
         json["peak_rss_mb"] = serde_json::json!(kb / 1024.0);
     }

@@ -25,7 +25,12 @@ fn main() -> std::process::ExitCode {
     let start = std::time::Instant::now();
     match ogg_dlmp::uc3::run_scenario(file.as_deref(), &out) {
         Ok((_, files)) => {
-            println!("use case 3 ran in {:.2} s; wrote {} files into {}", start.elapsed().as_secs_f64(), files.len(), out.display());
+            println!(
+                "use case 3 ran in {:.2} s; wrote {} files into {}",
+                start.elapsed().as_secs_f64(),
+                files.len(),
+                out.display()
+            );
             std::process::ExitCode::SUCCESS
         }
         Err(e) => {

@@ -44,6 +44,11 @@ pub struct AcReport {
     pub max_loading: f64,
     /// Branch elements loaded above their rating.
     pub overloads: Vec<(String, f64)>,
+    /// Per OPF edge: AC apparent power at the sending end, kVA.
+    pub flow_kva: Vec<f64>,
+    /// Edges whose AC apparent power exceeds the limit the OPF enforced
+    /// (kW for the lossless model, kVA for the others), with flow / limit.
+    pub limit_violations: Vec<(String, f64)>,
     pub losses_kw: f64,
     pub source_kw: f64,
     pub source_kvar: f64,
@@ -68,6 +73,8 @@ impl AcReport {
             loading: vec![f64::NAN; n],
             max_loading: f64::NAN,
             overloads: Vec::new(),
+            flow_kva: vec![f64::NAN; n],
+            limit_violations: Vec::new(),
             losses_kw: f64::NAN,
             source_kw: f64::NAN,
             source_kvar: f64::NAN,
@@ -112,7 +119,12 @@ impl Agent for ActionCarrier {
 }
 
 /// The grid actions that put a dispatch on the feeder (see the module docs).
-pub fn dispatch_actions(grid: &DistributionGrid, net: &DlmpNetwork, offers: &[PlacedOffer], sol: &DlmpSolution) -> Vec<GridAction> {
+pub fn dispatch_actions(
+    grid: &DistributionGrid,
+    net: &DlmpNetwork,
+    offers: &[PlacedOffer],
+    sol: &DlmpSolution,
+) -> Vec<GridAction> {
     let n = net.len();
     let mut consume_kw = vec![0.0; n];
     let mut consume_kvar = vec![0.0; n];
@@ -120,7 +132,9 @@ pub fn dispatch_actions(grid: &DistributionGrid, net: &DlmpNetwork, offers: &[Pl
     let mut generation: Vec<(usize, f64, f64)> = Vec::new();
     for (k, o) in offers.iter().enumerate() {
         match o.kind {
-            OfferKind::Generator => generation.push((o.bus, sol.injection_kw[k], sol.injection_kvar[k])),
+            OfferKind::Generator => {
+                generation.push((o.bus, sol.injection_kw[k], sol.injection_kvar[k]))
+            }
             _ => {
                 consume_kw[o.bus] -= sol.injection_kw[k];
                 consume_kvar[o.bus] -= sol.injection_kvar[k];
@@ -156,16 +170,31 @@ pub fn dispatch_actions(grid: &DistributionGrid, net: &DlmpNetwork, offers: &[Pl
             loads_at.entry(b).or_default().push((name, nominal));
         } else {
             // A load outside the OPF's tree: left at zero like every unrepresented load.
-            loads_at.entry(usize::MAX).or_default().push((name, nominal));
+            loads_at
+                .entry(usize::MAX)
+                .or_default()
+                .push((name, nominal));
         }
     }
     let mut actions = Vec::new();
     for (&b, loads) in &loads_at {
         let total: f64 = loads.iter().map(|l| l.1).sum();
-        let (p, q) = if b < n { (consume_kw[b], consume_kvar[b]) } else { (0.0, 0.0) };
+        let (p, q) = if b < n {
+            (consume_kw[b], consume_kvar[b])
+        } else {
+            (0.0, 0.0)
+        };
         for (name, nominal) in loads {
-            let share = if total > 0.0 { nominal / total } else { 1.0 / loads.len() as f64 };
-            actions.push(GridAction::SetLoad { element: name.clone(), kw: p * share, kvar: Some(q * share) });
+            let share = if total > 0.0 {
+                nominal / total
+            } else {
+                1.0 / loads.len() as f64
+            };
+            actions.push(GridAction::SetLoad {
+                element: name.clone(),
+                kw: p * share,
+                kvar: Some(q * share),
+            });
         }
         if b < n {
             consume_kw[b] = 0.0;
@@ -179,7 +208,11 @@ pub fn dispatch_actions(grid: &DistributionGrid, net: &DlmpNetwork, offers: &[Pl
     }
     for (b, kw, kvar) in inject {
         if kw != 0.0 || kvar != 0.0 {
-            actions.push(GridAction::InjectAtBus { bus: net.bus_name(b).to_string(), kw, kvar });
+            actions.push(GridAction::InjectAtBus {
+                bus: net.bus_name(b).to_string(),
+                kw,
+                kvar,
+            });
         }
     }
     actions.sort_by(|a, b| format!("{a:?}").cmp(&format!("{b:?}")));
@@ -189,9 +222,20 @@ pub fn dispatch_actions(grid: &DistributionGrid, net: &DlmpNetwork, offers: &[Pl
 /// Applies the dispatch to a copy of `grid` (reset to its base case) and
 /// reports the physics against the model (see the module docs).
 /// Voltage violations use the OPF's band and exempt buses.
-pub fn check(grid: &DistributionGrid, net: &DlmpNetwork, offers: &[PlacedOffer], sol: &DlmpSolution, opts: &OpfOptions) -> AcReport {
+pub fn check(
+    grid: &DistributionGrid,
+    net: &DlmpNetwork,
+    offers: &[PlacedOffer],
+    sol: &DlmpSolution,
+    opts: &OpfOptions,
+) -> AcReport {
     let v_band = (opts.v_min_pu, opts.v_max_pu);
-    let exempt: Vec<usize> = opts.v_exempt.iter().filter_map(|b| net.bus_index(b)).chain([net.root()]).collect();
+    let exempt: Vec<usize> = opts
+        .v_exempt
+        .iter()
+        .filter_map(|b| net.bus_index(b))
+        .chain([net.root()])
+        .collect();
     let n = net.len();
     if !sol.is_optimal() {
         return AcReport::failed(n, format!("no dispatch: the OPF is {}", sol.status.label()));
@@ -199,7 +243,15 @@ pub fn check(grid: &DistributionGrid, net: &DlmpNetwork, offers: &[PlacedOffer],
     let actions = dispatch_actions(grid, net, offers, sol);
     let mut g = grid.clone();
     let carriers: Vec<Box<dyn Agent>> = vec![Box::new(ActionCarrier { actions })];
-    let view = View { grid: None, market: None, agents_before: &carriers, agents_after: &[], caller: None, grid_step: 0, market_round: 0 };
+    let view = View {
+        grid: None,
+        market: None,
+        agents_before: &carriers,
+        agents_after: &[],
+        caller: None,
+        grid_step: 0,
+        market_round: 0,
+    };
     if let Err(e) = g.reset(&view).and_then(|_| g.step(&view)) {
         return AcReport::failed(n, e.to_string());
     }
@@ -212,34 +264,63 @@ pub fn check(grid: &DistributionGrid, net: &DlmpNetwork, offers: &[PlacedOffer],
         e.0 += v.pu;
         e.1 += 1;
     }
-    let ln: HashMap<String, f64> = st.buses.iter().zip(&st.bus_voltage_pu).map(|(b, v)| (b.to_ascii_lowercase(), *v)).collect();
+    let ln: HashMap<String, f64> = st
+        .buses
+        .iter()
+        .zip(&st.bus_voltage_pu)
+        .map(|(b, v)| (b.to_ascii_lowercase(), *v))
+        .collect();
     let voltage_pu: Vec<f64> = (0..n)
         .map(|i| {
             let name = net.bus_name(i).to_ascii_lowercase();
             match ll.get(&name) {
                 Some(&(s, k)) if k > 0 && s > 0.0 => s / k as f64,
-                _ => ln.get(&name).copied().filter(|v| v.is_finite() && *v > 0.0).unwrap_or(f64::NAN),
+                _ => ln
+                    .get(&name)
+                    .copied()
+                    .filter(|v| v.is_finite() && *v > 0.0)
+                    .unwrap_or(f64::NAN),
             }
         })
         .collect();
-    let finite: Vec<f64> = voltage_pu.iter().copied().filter(|v| v.is_finite()).collect();
+    let finite: Vec<f64> = voltage_pu
+        .iter()
+        .copied()
+        .filter(|v| v.is_finite())
+        .collect();
     let voltage_violations = (0..n)
-        .filter(|&i| !exempt.contains(&i) && voltage_pu[i].is_finite() && (voltage_pu[i] < v_band.0 - 5e-5 || voltage_pu[i] > v_band.1 + 5e-5))
+        .filter(|&i| {
+            !exempt.contains(&i)
+                && voltage_pu[i].is_finite()
+                && (voltage_pu[i] < v_band.0 - 5e-5 || voltage_pu[i] > v_band.1 + 5e-5)
+        })
         .map(|i| (net.bus_name(i).to_string(), voltage_pu[i]))
         .collect();
     // Edge flows and loadings from the elements forming each edge.
-    let loading_of: HashMap<String, f64> = st.branches.iter().zip(&st.branch_loading).map(|(b, l)| (b.clone(), *l)).collect();
+    let loading_of: HashMap<String, f64> = st
+        .branches
+        .iter()
+        .zip(&st.branch_loading)
+        .map(|(b, l)| (b.clone(), *l))
+        .collect();
     let mut flow_kw = vec![0.0; n];
+    let mut flow_kva = vec![f64::NAN; n];
     let mut loading = vec![f64::NAN; n];
     for e in net.edges() {
         let parent = net.bus_name(net.tree.parent[e]).to_ascii_lowercase();
         let mut total = 0.0;
+        let mut total_q = 0.0;
         let mut worst = f64::NAN;
         for part in net.tree.edge_name[e].split('+') {
             if let Some(pos) = pf.element_position(part) {
                 let f = pf.element_flows(pos);
-                let from_t1 = f.conductors.iter().find(|c| c.terminal == 1).is_some_and(|c| c.bus.eq_ignore_ascii_case(&parent));
+                let from_t1 = f
+                    .conductors
+                    .iter()
+                    .find(|c| c.terminal == 1)
+                    .is_some_and(|c| c.bus.eq_ignore_ascii_case(&parent));
                 total += if from_t1 { f.p1_kw } else { f.p2_kw };
+                total_q += if from_t1 { f.q1_kvar } else { f.q2_kvar };
             }
             if let Some(&l) = loading_of.get(&part.to_ascii_lowercase()) {
                 if l.is_finite() {
@@ -248,8 +329,18 @@ pub fn check(grid: &DistributionGrid, net: &DlmpNetwork, offers: &[PlacedOffer],
             }
         }
         flow_kw[e] = total;
+        flow_kva[e] = total.hypot(total_q);
         loading[e] = worst;
     }
+    let limit_violations = net
+        .edges()
+        .filter(|&e| {
+            net.limit_kw(e).is_finite()
+                && net.limit_kw(e) > 0.0
+                && flow_kva[e] > net.limit_kw(e) * (1.0 + 1e-3)
+        })
+        .map(|e| (net.edge_label(e), flow_kva[e] / net.limit_kw(e)))
+        .collect();
     let overloads = st
         .branches
         .iter()
@@ -261,7 +352,10 @@ pub fn check(grid: &DistributionGrid, net: &DlmpNetwork, offers: &[PlacedOffer],
         .filter(|&i| voltage_pu[i].is_finite() && sol.voltage_pu[i].is_finite() && i != net.root())
         .map(|i| (sol.voltage_pu[i] - voltage_pu[i]).abs())
         .fold(0.0, f64::max);
-    let max_flow_error_kw = net.edges().map(|e| (sol.flow_p_kw[e] - flow_kw[e]).abs()).fold(0.0, f64::max);
+    let max_flow_error_kw = net
+        .edges()
+        .map(|e| (sol.flow_p_kw[e] - flow_kw[e]).abs())
+        .fold(0.0, f64::max);
     AcReport {
         converged: st.converged,
         error: None,
@@ -270,9 +364,16 @@ pub fn check(grid: &DistributionGrid, net: &DlmpNetwork, offers: &[PlacedOffer],
         voltage_pu,
         voltage_violations,
         flow_kw,
-        max_loading: st.branch_loading.iter().copied().filter(|l| l.is_finite()).fold(0.0, f64::max),
+        max_loading: st
+            .branch_loading
+            .iter()
+            .copied()
+            .filter(|l| l.is_finite())
+            .fold(0.0, f64::max),
         loading,
         overloads,
+        flow_kva,
+        limit_violations,
         losses_kw: st.losses_kw,
         source_kw: st.total_power_kw,
         source_kvar: st.total_power_kvar,

@@ -37,7 +37,15 @@ pub struct Learner {
 impl Learner {
     pub fn new(markups: Vec<f64>, epsilon: f64, periods: usize) -> Self {
         let cells = markups.len() * periods.max(1);
-        Learner { markups, epsilon, periods: periods.max(1), value: vec![0.0; cells], count: vec![0; cells], rng_state: 0x5eed, last_arm: None }
+        Learner {
+            markups,
+            epsilon,
+            periods: periods.max(1),
+            value: vec![0.0; cells],
+            count: vec![0; cells],
+            rng_state: 0x5eed,
+            last_arm: None,
+        }
     }
     fn choose(&mut self, interval: usize) -> f64 {
         if self.markups.is_empty() {
@@ -52,14 +60,22 @@ impl Learner {
         } else if rng.next_f64() < self.epsilon {
             rng.below(k)
         } else {
-            (0..k).max_by(|&a, &b| self.value[base + a].total_cmp(&self.value[base + b]).then(b.cmp(&a))).unwrap_or(0)
+            (0..k)
+                .max_by(|&a, &b| {
+                    self.value[base + a]
+                        .total_cmp(&self.value[base + b])
+                        .then(b.cmp(&a))
+                })
+                .unwrap_or(0)
         };
         self.rng_state = rng.next_u64();
         self.last_arm = Some((period, arm));
         self.markups[arm]
     }
     fn learn(&mut self, reward: f64) {
-        let Some((period, arm)) = self.last_arm.take() else { return };
+        let Some((period, arm)) = self.last_arm.take() else {
+            return;
+        };
         let cell = period * self.markups.len() + arm;
         self.count[cell] += 1;
         self.value[cell] += (reward - self.value[cell]) / self.count[cell] as f64;
@@ -108,7 +124,12 @@ impl Strategy {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Role {
     /// A DER: output in [0, capacity·availability(interval)] at its cost curve.
-    Producer { capacity_kw: f64, availability: Vec<f64>, q_min_kvar: f64, q_max_kvar: f64 },
+    Producer {
+        capacity_kw: f64,
+        availability: Vec<f64>,
+        q_min_kvar: f64,
+        q_max_kvar: f64,
+    },
     /// An inflexible load.
     Consumer,
     /// A flexible load: may curtail up to `flexible_share` of its baseline.
@@ -165,15 +186,39 @@ impl Participant {
         }
     }
     pub fn producer(name: &str, bus: &str, capacity_kw: f64, true_cost: CostCurve) -> Self {
-        Self::new(name, bus, Role::Producer { capacity_kw, availability: Vec::new(), q_min_kvar: 0.0, q_max_kvar: 0.0 }, 0.0, true_cost)
+        Self::new(
+            name,
+            bus,
+            Role::Producer {
+                capacity_kw,
+                availability: Vec::new(),
+                q_min_kvar: 0.0,
+                q_max_kvar: 0.0,
+            },
+            0.0,
+            true_cost,
+        )
     }
     pub fn consumer(name: &str, bus: &str, base_kw: f64, q_per_p: f64) -> Self {
         let mut p = Self::new(name, bus, Role::Consumer, base_kw, CostCurve::zero());
         p.q_per_p = q_per_p;
         p
     }
-    pub fn demand_response(name: &str, bus: &str, base_kw: f64, q_per_p: f64, flexible_share: f64, true_cost: CostCurve) -> Self {
-        let mut p = Self::new(name, bus, Role::DemandResponse { flexible_share }, base_kw, true_cost);
+    pub fn demand_response(
+        name: &str,
+        bus: &str,
+        base_kw: f64,
+        q_per_p: f64,
+        flexible_share: f64,
+        true_cost: CostCurve,
+    ) -> Self {
+        let mut p = Self::new(
+            name,
+            bus,
+            Role::DemandResponse { flexible_share },
+            base_kw,
+            true_cost,
+        );
         p.q_per_p = q_per_p;
         p
     }
@@ -217,21 +262,53 @@ impl Participant {
     }
     /// Baseline demand in an interval, kW.
     pub fn baseline_kw(&self, interval: usize) -> f64 {
-        let m = if self.profile.is_empty() { 1.0 } else { self.profile[interval % self.profile.len()] };
+        let m = if self.profile.is_empty() {
+            1.0
+        } else {
+            self.profile[interval % self.profile.len()]
+        };
         self.base_kw * m
     }
 
     /// The offer for an interval with a given markup.
     pub fn offer(&self, interval: usize, markup: f64) -> Offer {
         match &self.role {
-            Role::Producer { capacity_kw, availability, q_min_kvar, q_max_kvar } => {
-                let a = if availability.is_empty() { 1.0 } else { availability[interval % availability.len()] };
-                Offer::generator(&self.name, &self.bus, 0.0, capacity_kw * a, self.true_cost.scaled(markup)).with_reactive(*q_min_kvar, *q_max_kvar)
+            Role::Producer {
+                capacity_kw,
+                availability,
+                q_min_kvar,
+                q_max_kvar,
+            } => {
+                let a = if availability.is_empty() {
+                    1.0
+                } else {
+                    availability[interval % availability.len()]
+                };
+                Offer::generator(
+                    &self.name,
+                    &self.bus,
+                    0.0,
+                    capacity_kw * a,
+                    self.true_cost.scaled(markup),
+                )
+                .with_reactive(*q_min_kvar, *q_max_kvar)
             }
-            Role::Consumer => Offer::load(&self.name, &self.bus, self.baseline_kw(interval), self.q_per_p),
+            Role::Consumer => Offer::load(
+                &self.name,
+                &self.bus,
+                self.baseline_kw(interval),
+                self.q_per_p,
+            ),
             Role::DemandResponse { flexible_share } => {
                 let base = self.baseline_kw(interval);
-                Offer::demand_response(&self.name, &self.bus, base * (1.0 - flexible_share), base, self.q_per_p, self.true_cost.scaled(markup))
+                Offer::demand_response(
+                    &self.name,
+                    &self.bus,
+                    base * (1.0 - flexible_share),
+                    base,
+                    self.q_per_p,
+                    self.true_cost.scaled(markup),
+                )
             }
         }
     }
@@ -242,7 +319,9 @@ impl Participant {
         let net_mw = -d.quantity / 1000.0;
         let revenue = net_mw * h * d.price;
         let cost = match &self.role {
-            Role::Producer { .. } => self.true_cost.cost(net_mw.max(0.0)) - self.true_cost.cost(0.0),
+            Role::Producer { .. } => {
+                self.true_cost.cost(net_mw.max(0.0)) - self.true_cost.cost(0.0)
+            }
             Role::Consumer => 0.0,
             Role::DemandResponse { .. } => {
                 let curtailed = (self.baseline_kw(interval) - d.quantity).max(0.0) / 1000.0;
@@ -302,14 +381,24 @@ impl Agent for Participant {
             Role::Producer { .. } => {
                 let kw = self.last_dispatch.map_or(0.0, |d| -d.quantity);
                 if kw != 0.0 {
-                    self.grid_actions.push(GridAction::InjectAtBus { bus: self.bus.clone(), kw, kvar: 0.0 });
+                    self.grid_actions.push(GridAction::InjectAtBus {
+                        bus: self.bus.clone(),
+                        kw,
+                        kvar: 0.0,
+                    });
                 }
             }
             _ => {
                 // Without a dispatch (infeasible market) the load draws its baseline.
-                let kw = self.last_dispatch.map_or(self.baseline_kw(self.interval), |d| d.quantity);
+                let kw = self
+                    .last_dispatch
+                    .map_or(self.baseline_kw(self.interval), |d| d.quantity);
                 for (load, share) in &self.loads {
-                    self.grid_actions.push(GridAction::SetLoad { element: load.clone(), kw: kw * share, kvar: Some(kw * share * self.q_per_p) });
+                    self.grid_actions.push(GridAction::SetLoad {
+                        element: load.clone(),
+                        kw: kw * share,
+                        kvar: Some(kw * share * self.q_per_p),
+                    });
                 }
             }
         }

@@ -93,9 +93,17 @@ impl DlmpReport {
         let finite: Vec<f64> = s.dlmp.iter().copied().filter(|v| v.is_finite()).collect();
         let min = finite.iter().copied().fold(f64::INFINITY, f64::min);
         let max = finite.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        let num = |v: f64| if v.is_finite() { serde_json::json!(v) } else { serde_json::Value::Null };
+        let num = |v: f64| {
+            if v.is_finite() {
+                serde_json::json!(v)
+            } else {
+                serde_json::Value::Null
+            }
+        };
         let (agents, reason) = match &s.status {
-            crate::opf::OpfStatus::Infeasible { reason, agents } => (agents.clone(), reason.clone()),
+            crate::opf::OpfStatus::Infeasible { reason, agents } => {
+                (agents.clone(), reason.clone())
+            }
             other => (Vec::new(), other.reason()),
         };
         let mut v = serde_json::json!({
@@ -149,16 +157,29 @@ pub struct LoadedFeeder {
 /// Resolves `--feeder`: an edge-list CSV, an OpenDSS script or a built-in name.
 pub fn load_feeder(feeder: &str) -> Result<LoadedFeeder, DlmpError> {
     if feeder.to_ascii_lowercase().ends_with(".csv") {
-        return Ok(LoadedFeeder { network: DlmpNetwork::read_edge_list(Path::new(feeder))?, circuit: None, grid: None });
+        return Ok(LoadedFeeder {
+            network: DlmpNetwork::read_edge_list(Path::new(feeder))?,
+            circuit: None,
+            grid: None,
+        });
     }
     let (network, circuit, grid) = DlmpNetwork::from_feeder(feeder)?;
-    Ok(LoadedFeeder { network, circuit: Some(circuit), grid: Some(grid) })
+    Ok(LoadedFeeder {
+        network,
+        circuit: Some(circuit),
+        grid: Some(grid),
+    })
 }
 
 /// Reads `offers.csv` (see the module docs); errors name the file, line and offer.
 pub fn read_offers(path: &Path) -> Result<Vec<(usize, Offer)>, DlmpError> {
     let csv = Csv::read(path)?;
-    let (id, bus, kind, p_max) = (csv.require("id")?, csv.require("bus")?, csv.require("kind")?, csv.require("p_max_kw")?);
+    let (id, bus, kind, p_max) = (
+        csv.require("id")?,
+        csv.require("bus")?,
+        csv.require("kind")?,
+        csv.require("p_max_kw")?,
+    );
     let p_min = csv.column("p_min_kw");
     let coef = [csv.column("c0"), csv.column("c1"), csv.column("c2")];
     let pwl = csv.column("pwl");
@@ -171,10 +192,19 @@ pub fn read_offers(path: &Path) -> Result<Vec<(usize, Offer)>, DlmpError> {
         let at = |e: String| DlmpError::Input(format!("{}:{line}: offer '{name}': {e}", csv.path));
         let kind: OfferKind = csv.cell(line, row, kind, "kind")?.parse().map_err(at)?;
         let p_max_kw = csv.number(line, row, p_max, "p_max_kw")?;
-        let p_min_kw = csv.optional_number(line, row, p_min, "p_min_kw")?.unwrap_or(if kind == OfferKind::Load { p_max_kw } else { 0.0 });
+        let p_min_kw = csv
+            .optional_number(line, row, p_min, "p_min_kw")?
+            .unwrap_or(if kind == OfferKind::Load {
+                p_max_kw
+            } else {
+                0.0
+            });
         let mut coefs = Vec::new();
         for (k, c) in coef.iter().enumerate() {
-            coefs.push(csv.optional_number(line, row, *c, &format!("c{k}"))?.unwrap_or(0.0));
+            coefs.push(
+                csv.optional_number(line, row, *c, &format!("c{k}"))?
+                    .unwrap_or(0.0),
+            );
         }
         let cost = match csv.optional(row, pwl) {
             Some(text) => {
@@ -183,8 +213,13 @@ pub fn read_offers(path: &Path) -> Result<Vec<(usize, Offer)>, DlmpError> {
                 }
                 let mut pts = Vec::new();
                 for pair in text.split(';').map(str::trim).filter(|p| !p.is_empty()) {
-                    let (p, c) = pair.split_once(':').ok_or_else(|| at(format!("pwl point '{pair}' is not P:C")))?;
-                    let num = |s: &str| crate::csv::parse_number(s.trim()).ok_or_else(|| at(format!("pwl value '{s}' is not a number")));
+                    let (p, c) = pair
+                        .split_once(':')
+                        .ok_or_else(|| at(format!("pwl point '{pair}' is not P:C")))?;
+                    let num = |s: &str| {
+                        crate::csv::parse_number(s.trim())
+                            .ok_or_else(|| at(format!("pwl value '{s}' is not a number")))
+                    };
                     pts.push((num(p)?, num(c)?));
                 }
                 CostCurve::PiecewiseLinear(pts)
@@ -197,9 +232,15 @@ pub fn read_offers(path: &Path) -> Result<Vec<(usize, Offer)>, DlmpError> {
             kind,
             p_min_kw,
             p_max_kw,
-            q_min_kvar: csv.optional_number(line, row, q_min, "q_min_kvar")?.unwrap_or(0.0),
-            q_max_kvar: csv.optional_number(line, row, q_max, "q_max_kvar")?.unwrap_or(0.0),
-            q_per_p: csv.optional_number(line, row, q_per_p, "q_per_p")?.unwrap_or(0.0),
+            q_min_kvar: csv
+                .optional_number(line, row, q_min, "q_min_kvar")?
+                .unwrap_or(0.0),
+            q_max_kvar: csv
+                .optional_number(line, row, q_max, "q_max_kvar")?
+                .unwrap_or(0.0),
+            q_per_p: csv
+                .optional_number(line, row, q_per_p, "q_per_p")?
+                .unwrap_or(0.0),
             cost,
         };
         out.push((line, offer));
@@ -210,7 +251,9 @@ pub fn read_offers(path: &Path) -> Result<Vec<(usize, Offer)>, DlmpError> {
 /// Reads `limits.csv` and applies it to the network.
 pub fn apply_limits(net: &mut DlmpNetwork, path: &Path) -> Result<(), DlmpError> {
     for (line, limit) in ogg_market::cli::read_limits(path).map_err(DlmpError::from)? {
-        limit.apply(&mut net.tree).map_err(|e| DlmpError::Input(format!("{}:{line}: {e}", path.display())))?;
+        limit
+            .apply(&mut net.tree)
+            .map_err(|e| DlmpError::Input(format!("{}:{line}: {e}", path.display())))?;
     }
     Ok(())
 }
@@ -220,7 +263,12 @@ pub fn feeder_load_offers(circuit: &ogg_dss::Circuit) -> Vec<Offer> {
     ogg_market::feeder::bus_loads(circuit)
         .into_iter()
         .map(|l| {
-            let kvar: f64 = circuit.loads.iter().filter(|x| x.enabled && l.loads.contains(&x.name)).map(|x| x.kvar).sum();
+            let kvar: f64 = circuit
+                .loads
+                .iter()
+                .filter(|x| x.enabled && l.loads.contains(&x.name))
+                .map(|x| x.kvar)
+                .sum();
             let q = if l.kw > 0.0 { kvar / l.kw } else { 0.0 };
             Offer::load(&format!("feeder:{}", l.bus), &l.bus, l.kw, q)
         })
@@ -229,7 +277,11 @@ pub fn feeder_load_offers(circuit: &ogg_dss::Circuit) -> Vec<Offer> {
 
 /// `ogg market dlmp`: clears one interval and writes the tables (see the module docs).
 pub fn run(req: &DlmpRequest) -> Result<DlmpReport, DlmpError> {
-    let LoadedFeeder { mut network, circuit, grid } = load_feeder(&req.feeder)?;
+    let LoadedFeeder {
+        mut network,
+        circuit,
+        grid,
+    } = load_feeder(&req.feeder)?;
     if req.no_ratings {
         network.clear_limits();
     }
@@ -245,11 +297,18 @@ pub fn run(req: &DlmpRequest) -> Result<DlmpReport, DlmpError> {
         }
     }
     for (line, o) in read_offers(&req.offers)? {
-        offers.push(PlacedOffer::place(&network, &o).map_err(|e| DlmpError::Input(format!("{}:{line}: {e}", req.offers.display())))?);
+        offers.push(
+            PlacedOffer::place(&network, &o)
+                .map_err(|e| DlmpError::Input(format!("{}:{line}: {e}", req.offers.display())))?,
+        );
     }
     let start = Instant::now();
     let mut solver = OpfSolver::new();
-    let solution = if req.ptdf { solve_ptdf(&network, &offers, &req.options)? } else { solver.solve(&network, &offers, &req.options)? };
+    let solution = if req.ptdf {
+        solve_ptdf(&network, &offers, &req.options)?
+    } else {
+        solver.solve(&network, &offers, &req.options)?
+    };
     let first_solve_s = start.elapsed().as_secs_f64();
     let mut resolve_s = None;
     let mut resolve_solver_s = None;
@@ -269,26 +328,42 @@ pub fn run(req: &DlmpRequest) -> Result<DlmpReport, DlmpError> {
         (Some(g), true) => Some(ac::check(g, &network, &offers, &solution, &req.options)),
         _ => None,
     };
-    let mut report =
-        DlmpReport { buses: network.len(), offers: offers.len(), solution, first_solve_s, resolve_s, resolve_solver_s, ac, files: Vec::new() };
+    let mut report = DlmpReport {
+        buses: network.len(),
+        offers: offers.len(),
+        solution,
+        first_solve_s,
+        resolve_s,
+        resolve_solver_s,
+        ac,
+        files: Vec::new(),
+    };
     report.files = write_tables(&network, &offers, &report, &req.out)?;
     Ok(report)
 }
 
 /// Writes the tables and summary into `out`.
-pub fn write_tables(net: &DlmpNetwork, offers: &[PlacedOffer], report: &DlmpReport, out: &Path) -> Result<Vec<PathBuf>, DlmpError> {
-    std::fs::create_dir_all(out).map_err(|e| DlmpError::Input(format!("{}: cannot create: {e}", out.display())))?;
+pub fn write_tables(
+    net: &DlmpNetwork,
+    offers: &[PlacedOffer],
+    report: &DlmpReport,
+    out: &Path,
+) -> Result<Vec<PathBuf>, DlmpError> {
+    std::fs::create_dir_all(out)
+        .map_err(|e| DlmpError::Input(format!("{}: cannot create: {e}", out.display())))?;
     let s = &report.solution;
     let ac = report.ac.as_ref().filter(|a| a.error.is_none());
     let mut files = Vec::new();
     let mut write = |name: &str, text: String| -> Result<(), DlmpError> {
         let p = out.join(name);
-        std::fs::write(&p, text).map_err(|e| DlmpError::Input(format!("{}: cannot write: {e}", p.display())))?;
+        std::fs::write(&p, text)
+            .map_err(|e| DlmpError::Input(format!("{}: cannot write: {e}", p.display())))?;
         files.push(p);
         Ok(())
     };
     if s.is_optimal() {
-        let mut buses = String::from("bus,dlmp,energy,congestion,voltage,loss,q_price,v_pu,v_ac_pu\n");
+        let mut buses =
+            String::from("bus,dlmp,energy,congestion,voltage,loss,q_price,v_pu,v_ac_pu\n");
         for i in 0..net.len() {
             let d = &s.decomposition;
             let _ = writeln!(
@@ -369,13 +444,21 @@ mod tests {
     #[test]
     fn clears_one_interval_from_csv() {
         let d = tmp("ok");
-        std::fs::write(d.join("feeder.csv"), "from_bus,to_bus,limit_kw,r_pu,x_pu\na,b,60,0.001,0.002\n").unwrap();
+        std::fs::write(
+            d.join("feeder.csv"),
+            "from_bus,to_bus,limit_kw,r_pu,x_pu\na,b,60,0.001,0.002\n",
+        )
+        .unwrap();
         std::fs::write(
             d.join("offers.csv"),
             "# one congested line\nid,bus,kind,p_min_kw,p_max_kw,c1,c2,pwl,q_per_p\nload,b,load,,100,,,,0.0\ngen,b,generator,0,200,50,100,,\n",
         )
         .unwrap();
-        let mut req = DlmpRequest::new(d.join("feeder.csv").to_str().unwrap(), &d.join("offers.csv"), &d.join("out"));
+        let mut req = DlmpRequest::new(
+            d.join("feeder.csv").to_str().unwrap(),
+            &d.join("offers.csv"),
+            &d.join("out"),
+        );
         req.options.lmp_source = 30.0;
         let r = run(&req).unwrap();
         assert!(r.solution.is_optimal());
@@ -394,17 +477,36 @@ mod tests {
         std::fs::write(d.join("feeder.csv"), "from_bus,to_bus\na,b\n").unwrap();
         let cases = [
             ("id,bus,kind,p_max_kw\nx,b,load,abc\n", ":2: p_max_kw 'abc'"),
-            ("id,bus,kind,p_max_kw\nx,b,battery,5\n", ":2: offer 'x': kind must be"),
+            (
+                "id,bus,kind,p_max_kw\nx,b,battery,5\n",
+                ":2: offer 'x': kind must be",
+            ),
             ("id,bus,kind\nx,b,load\n", ":1: missing column 'p_max_kw'"),
-            ("id,bus,kind,p_max_kw,c2\nx,b,load,5,0\ny,b,generator,5,-1\n", ":3: offer of 'y' rejected: non-convex"),
-            ("id,bus,kind,p_max_kw,pwl\ng,b,generator,100,0:0;0.05:3;0.1:4\n", ":2: offer of 'g' rejected: non-convex"),
-            ("id,bus,kind,p_max_kw\nx,zz,load,5\n", ":2: offer of 'x' rejected: unknown bus 'zz'"),
+            (
+                "id,bus,kind,p_max_kw,c2\nx,b,load,5,0\ny,b,generator,5,-1\n",
+                ":3: offer of 'y' rejected: non-convex",
+            ),
+            (
+                "id,bus,kind,p_max_kw,pwl\ng,b,generator,100,0:0;0.05:3;0.1:4\n",
+                ":2: offer of 'g' rejected: non-convex",
+            ),
+            (
+                "id,bus,kind,p_max_kw\nx,zz,load,5\n",
+                ":2: offer of 'x' rejected: unknown bus 'zz'",
+            ),
         ];
         for (text, expected) in cases {
             std::fs::write(d.join("offers.csv"), text).unwrap();
-            let req = DlmpRequest::new(d.join("feeder.csv").to_str().unwrap(), &d.join("offers.csv"), &d.join("out"));
+            let req = DlmpRequest::new(
+                d.join("feeder.csv").to_str().unwrap(),
+                &d.join("offers.csv"),
+                &d.join("out"),
+            );
             let e = run(&req).unwrap_err().to_string();
-            assert!(e.contains("offers.csv") && e.contains(expected), "{e}\nexpected: {expected}");
+            assert!(
+                e.contains("offers.csv") && e.contains(expected),
+                "{e}\nexpected: {expected}"
+            );
         }
     }
 
@@ -412,8 +514,16 @@ mod tests {
     fn infeasible_interval_is_reported_with_the_agents() {
         let d = tmp("inf");
         std::fs::write(d.join("feeder.csv"), "from_bus,to_bus,limit_kw\na,b,10\n").unwrap();
-        std::fs::write(d.join("offers.csv"), "id,bus,kind,p_max_kw\nalice,b,load,50\n").unwrap();
-        let req = DlmpRequest::new(d.join("feeder.csv").to_str().unwrap(), &d.join("offers.csv"), &d.join("out"));
+        std::fs::write(
+            d.join("offers.csv"),
+            "id,bus,kind,p_max_kw\nalice,b,load,50\n",
+        )
+        .unwrap();
+        let req = DlmpRequest::new(
+            d.join("feeder.csv").to_str().unwrap(),
+            &d.join("offers.csv"),
+            &d.join("out"),
+        );
         let r = run(&req).unwrap();
         let json: serde_json::Value = serde_json::from_str(&r.json()).unwrap();
         assert_eq!(json["status"], "infeasible");

@@ -14,7 +14,8 @@ pub struct Csv {
 
 impl Csv {
     pub fn read(path: &Path) -> Result<Csv, DlmpError> {
-        let text = std::fs::read_to_string(path).map_err(|e| DlmpError::Input(format!("{}: cannot read: {e}", path.display())))?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| DlmpError::Input(format!("{}: cannot read: {e}", path.display())))?;
         Self::parse(&text, &path.display().to_string())
     }
 
@@ -26,15 +27,24 @@ impl Csv {
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
-            let cells: Vec<String> = line.split(',').map(|c| c.trim().trim_matches('"').to_string()).collect();
+            let cells: Vec<String> = line
+                .split(',')
+                .map(|c| c.trim().trim_matches('"').to_string())
+                .collect();
             if header.is_none() {
                 header = Some(cells.iter().map(|c| c.to_ascii_lowercase()).collect());
             } else {
                 rows.push((i + 1, cells));
             }
         }
-        let header = header.ok_or_else(|| DlmpError::Input(format!("{path}: empty file (expected a header row)")))?;
-        Ok(Csv { path: path.to_string(), header, rows })
+        let header = header.ok_or_else(|| {
+            DlmpError::Input(format!("{path}: empty file (expected a header row)"))
+        })?;
+        Ok(Csv {
+            path: path.to_string(),
+            header,
+            rows,
+        })
     }
 
     pub fn column(&self, name: &str) -> Option<usize> {
@@ -43,33 +53,67 @@ impl Csv {
 
     pub fn require(&self, name: &str) -> Result<usize, DlmpError> {
         self.column(name).ok_or_else(|| {
-            DlmpError::Input(format!("{}:1: missing column '{name}' (header: {})", self.path, self.header.join(",")))
+            DlmpError::Input(format!(
+                "{}:1: missing column '{name}' (header: {})",
+                self.path,
+                self.header.join(",")
+            ))
         })
     }
 
-    pub fn cell<'a>(&self, line: usize, row: &'a [String], col: usize, name: &str) -> Result<&'a str, DlmpError> {
+    pub fn cell<'a>(
+        &self,
+        line: usize,
+        row: &'a [String],
+        col: usize,
+        name: &str,
+    ) -> Result<&'a str, DlmpError> {
         row.get(col)
             .map(|s| s.as_str())
             .filter(|s| !s.is_empty())
-            .ok_or_else(|| DlmpError::Input(format!("{}:{line}: missing value for '{name}'", self.path)))
+            .ok_or_else(|| {
+                DlmpError::Input(format!("{}:{line}: missing value for '{name}'", self.path))
+            })
     }
 
     /// An optional cell: None when the column is absent or the cell empty.
     pub fn optional<'a>(&self, row: &'a [String], col: Option<usize>) -> Option<&'a str> {
-        col.and_then(|c| row.get(c)).map(|s| s.as_str()).filter(|s| !s.is_empty())
+        col.and_then(|c| row.get(c))
+            .map(|s| s.as_str())
+            .filter(|s| !s.is_empty())
     }
 
-    pub fn number(&self, line: usize, row: &[String], col: usize, name: &str) -> Result<f64, DlmpError> {
+    pub fn number(
+        &self,
+        line: usize,
+        row: &[String],
+        col: usize,
+        name: &str,
+    ) -> Result<f64, DlmpError> {
         let s = self.cell(line, row, col, name)?;
-        parse_number(s).ok_or_else(|| DlmpError::Input(format!("{}:{line}: {name} '{s}' is not a number", self.path)))
+        parse_number(s).ok_or_else(|| {
+            DlmpError::Input(format!(
+                "{}:{line}: {name} '{s}' is not a number",
+                self.path
+            ))
+        })
     }
 
-    pub fn optional_number(&self, line: usize, row: &[String], col: Option<usize>, name: &str) -> Result<Option<f64>, DlmpError> {
+    pub fn optional_number(
+        &self,
+        line: usize,
+        row: &[String],
+        col: Option<usize>,
+        name: &str,
+    ) -> Result<Option<f64>, DlmpError> {
         match self.optional(row, col) {
             None => Ok(None),
-            Some(s) => parse_number(s)
-                .map(Some)
-                .ok_or_else(|| DlmpError::Input(format!("{}:{line}: {name} '{s}' is not a number", self.path))),
+            Some(s) => parse_number(s).map(Some).ok_or_else(|| {
+                DlmpError::Input(format!(
+                    "{}:{line}: {name} '{s}' is not a number",
+                    self.path
+                ))
+            }),
         }
     }
 }
@@ -89,7 +133,11 @@ pub fn fmt_num(v: f64) -> String {
     if v.is_nan() {
         "nan".into()
     } else if v.is_infinite() {
-        if v > 0.0 { "inf".into() } else { "-inf".into() }
+        if v > 0.0 {
+            "inf".into()
+        } else {
+            "-inf".into()
+        }
     } else {
         format!("{v}")
     }

@@ -9,7 +9,11 @@ pub enum DlmpError {
     #[error("offer of '{agent}' rejected: {reason}")]
     InvalidOffer { agent: String, reason: String },
     #[error("offer of '{agent}' rejected: unknown bus '{bus}'{hint}")]
-    UnknownBus { agent: String, bus: String, hint: String },
+    UnknownBus {
+        agent: String,
+        bus: String,
+        hint: String,
+    },
     #[error("network: {0}")]
     Network(String),
     #[error("solver: {0}")]

@@ -19,19 +19,36 @@ pub fn path_to_far_end(net: &DlmpNetwork) -> Vec<usize> {
             dist[i] = dist[p] + net.r_pu[i];
         }
     }
-    let far = (0..net.len()).max_by(|&a, &b| dist[a].total_cmp(&dist[b])).unwrap_or(0);
+    let far = (0..net.len())
+        .max_by(|&a, &b| dist[a].total_cmp(&dist[b]))
+        .unwrap_or(0);
     net.path(far)
 }
 
 /// A perceptually ordered colour scale (viridis-like), t ∈ [0, 1].
 pub fn color(t: f64) -> String {
-    const STOPS: [(f64, f64, f64); 5] = [(68.0, 1.0, 84.0), (59.0, 82.0, 139.0), (33.0, 145.0, 140.0), (94.0, 201.0, 98.0), (253.0, 231.0, 37.0)];
-    let t = if t.is_finite() { t.clamp(0.0, 1.0) } else { 0.0 };
+    const STOPS: [(f64, f64, f64); 5] = [
+        (68.0, 1.0, 84.0),
+        (59.0, 82.0, 139.0),
+        (33.0, 145.0, 140.0),
+        (94.0, 201.0, 98.0),
+        (253.0, 231.0, 37.0),
+    ];
+    let t = if t.is_finite() {
+        t.clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
     let x = t * (STOPS.len() - 1) as f64;
     let k = (x.floor() as usize).min(STOPS.len() - 2);
     let f = x - k as f64;
     let (a, b) = (STOPS[k], STOPS[k + 1]);
-    format!("rgb({:.0},{:.0},{:.0})", a.0 + (b.0 - a.0) * f, a.1 + (b.1 - a.1) * f, a.2 + (b.2 - a.2) * f)
+    format!(
+        "rgb({:.0},{:.0},{:.0})",
+        a.0 + (b.0 - a.0) * f,
+        a.1 + (b.1 - a.1) * f,
+        a.2 + (b.2 - a.2) * f
+    )
 }
 
 fn nice_ticks(lo: f64, hi: f64, n: usize) -> Vec<f64> {
@@ -45,10 +62,26 @@ fn hour_axis(n: usize) -> (f64, Vec<f64>) {
     (n as f64, (0..=n).step_by(step).map(|h| h as f64).collect())
 }
 
+#[allow(clippy::too_many_arguments)]
 /// One map panel: lines grey (congested: red), buses coloured by DLMP on [lo, hi].
-fn map_panel(net: &DlmpNetwork, sol: &DlmpSolution, title: &str, x0: f64, y0: f64, w: f64, h: f64, lo: f64, hi: f64) -> Panel {
+fn map_panel(
+    net: &DlmpNetwork,
+    sol: &DlmpSolution,
+    title: &str,
+    x0: f64,
+    y0: f64,
+    w: f64,
+    h: f64,
+    lo: f64,
+    hi: f64,
+) -> Panel {
     let pts: Vec<(f64, f64)> = net.coords.iter().flatten().copied().collect();
-    let (mut xmin, mut xmax, mut ymin, mut ymax) = (f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY, f64::NEG_INFINITY);
+    let (mut xmin, mut xmax, mut ymin, mut ymax) = (
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+    );
     for &(x, y) in &pts {
         xmin = xmin.min(x);
         xmax = xmax.max(x);
@@ -66,13 +99,21 @@ fn map_panel(net: &DlmpNetwork, sol: &DlmpSolution, title: &str, x0: f64, y0: f6
     let mut p = Panel::new(x0, y0, w, h, (cx - hw, cx + hw), (cy - hh, cy + hh));
     p.text(x0 + w / 2.0, y0 - 6.0, title, 12.0, "middle");
     for e in net.edges() {
-        let (Some(a), Some(b)) = (net.coords[net.tree.parent[e]], net.coords[e]) else { continue };
+        let (Some(a), Some(b)) = (net.coords[net.tree.parent[e]], net.coords[e]) else {
+            continue;
+        };
         let congested = sol.is_optimal() && sol.congestion_dual[e].abs() > 1e-6;
-        let (c, wd) = if congested { (PALETTE[1], 4.0) } else { ("#999999", 2.0) };
+        let (c, wd) = if congested {
+            (PALETTE[1], 4.0)
+        } else {
+            ("#999999", 2.0)
+        };
         p.polyline(&[a, b], c, wd, false);
     }
     for i in 0..net.len() {
-        let Some((x, y)) = net.coords[i] else { continue };
+        let Some((x, y)) = net.coords[i] else {
+            continue;
+        };
         let v = sol.dlmp[i];
         let t = if hi > lo { (v - lo) / (hi - lo) } else { 0.5 };
         p.dot(x, y, &color(t), 5.0);
@@ -94,28 +135,58 @@ fn colorbar(x: f64, y: f64, h: f64, lo: f64, hi: f64, label: &str) -> String {
         let yy = y + h - h * k as f64 / 4.0;
         let _ = writeln!(s, "<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"10\" font-family=\"sans-serif\">{v:.1}</text>", x + 18.0, yy + 3.0);
     }
-    let _ = writeln!(s, "<text x=\"{x:.1}\" y=\"{:.1}\" font-size=\"10\" font-family=\"sans-serif\">{label}</text>", y - 8.0);
+    let _ = writeln!(
+        s,
+        "<text x=\"{x:.1}\" y=\"{:.1}\" font-size=\"10\" font-family=\"sans-serif\">{label}</text>",
+        y - 8.0
+    );
     s
 }
 
 /// The paper's Fig. 10: DLMP at every bus on the feeder's coordinates, for
 /// each formulation at the peak map hour and the market formulation at the first one.
 pub fn dlmp_map(cfg: &Uc3Config, feeder: &Uc3Feeder, res: &Uc3Results) -> String {
-    let Some(run) = res.experiment(Experiment::Truthful) else { return svg::document(100.0, 100.0, &[], "") };
-    let hours: Vec<usize> = if cfg.map_hours.is_empty() { vec![0] } else { cfg.map_hours.clone() };
+    let Some(run) = res.experiment(Experiment::Truthful) else {
+        return svg::document(100.0, 100.0, &[], "");
+    };
+    let hours: Vec<usize> = if cfg.map_hours.is_empty() {
+        vec![0]
+    } else {
+        cfg.map_hours.clone()
+    };
     let peak = *hours.iter().max().unwrap_or(&0);
     let mut maps: Vec<(String, &DlmpSolution)> = Vec::new();
     for &h in hours.iter().filter(|&&h| h != peak) {
         if let Some(r) = run.run(h, res.formulations[0]) {
-            maps.push((format!("{} — hour {h} (LMP {:.0} $/MWh)", res.formulations[0], cfg.lmp[h % cfg.day_len()]), &r.solution));
+            maps.push((
+                format!(
+                    "{} — hour {h} (LMP {:.0} $/MWh)",
+                    res.formulations[0],
+                    cfg.lmp[h % cfg.day_len()]
+                ),
+                &r.solution,
+            ));
         }
     }
     for &f in &res.formulations {
         if let Some(r) = run.run(peak, f) {
-            maps.push((format!("{f} — hour {peak} (LMP {:.0} $/MWh)", cfg.lmp[peak % cfg.day_len()]), &r.solution));
+            maps.push((
+                format!(
+                    "{f} — hour {peak} (LMP {:.0} $/MWh)",
+                    cfg.lmp[peak % cfg.day_len()]
+                ),
+                &r.solution,
+            ));
         }
     }
-    map_figure(&feeder.network, &maps, &format!("DLMP at every bus of {} (truthful offers); red lines are congested", cfg.feeder))
+    map_figure(
+        &feeder.network,
+        &maps,
+        &format!(
+            "DLMP at every bus of {} (truthful offers); red lines are congested",
+            cfg.feeder
+        ),
+    )
 }
 
 /// DLMP maps at the peak map hour in each experiment (market formulation).
@@ -125,15 +196,38 @@ pub fn dlmp_map_strategic(cfg: &Uc3Config, feeder: &Uc3Feeder, res: &Uc3Results)
     let maps: Vec<(String, &DlmpSolution)> = res
         .experiments
         .iter()
-        .filter_map(|run| run.run(peak, f).map(|r| (format!("{} — {f}, hour {peak}", run.experiment.label()), &r.solution)))
+        .filter_map(|run| {
+            run.run(peak, f).map(|r| {
+                (
+                    format!("{} — {f}, hour {peak}", run.experiment.label()),
+                    &r.solution,
+                )
+            })
+        })
         .collect();
-    map_figure(&feeder.network, &maps, &format!("DLMP at every bus of {} at hour {peak}: truthful vs strategic cost curves", cfg.feeder))
+    map_figure(
+        &feeder.network,
+        &maps,
+        &format!(
+            "DLMP at every bus of {} at hour {peak}: truthful vs strategic cost curves",
+            cfg.feeder
+        ),
+    )
 }
 
 fn map_figure(net: &DlmpNetwork, maps: &[(String, &DlmpSolution)], heading: &str) -> String {
-    let all: Vec<f64> = maps.iter().flat_map(|(_, s)| s.dlmp.iter().copied()).filter(|v| v.is_finite()).collect();
+    let all: Vec<f64> = maps
+        .iter()
+        .flat_map(|(_, s)| s.dlmp.iter().copied())
+        .filter(|v| v.is_finite())
+        .collect();
     let lo = all.iter().copied().fold(f64::INFINITY, f64::min).floor();
-    let hi = all.iter().copied().fold(f64::NEG_INFINITY, f64::max).ceil().max(lo + 1.0);
+    let hi = all
+        .iter()
+        .copied()
+        .fold(f64::NEG_INFINITY, f64::max)
+        .ceil()
+        .max(lo + 1.0);
     let (w, h) = (300.0, 340.0);
     let cols = maps.len().clamp(1, 3);
     let panels: Vec<Panel> = maps
@@ -141,14 +235,27 @@ fn map_figure(net: &DlmpNetwork, maps: &[(String, &DlmpSolution)], heading: &str
         .enumerate()
         .map(|(k, (title, s))| {
             let (c, r) = (k % cols, k / cols);
-            map_panel(net, s, title, 20.0 + c as f64 * (w + 30.0), 50.0 + r as f64 * (h + 50.0), w, h, lo, hi)
+            map_panel(
+                net,
+                s,
+                title,
+                20.0 + c as f64 * (w + 30.0),
+                50.0 + r as f64 * (h + 50.0),
+                w,
+                h,
+                lo,
+                hi,
+            )
         })
         .collect();
     let rows = maps.len().div_ceil(cols).max(1);
     let width = 20.0 + cols as f64 * (w + 30.0) + 80.0;
     let height = 50.0 + rows as f64 * (h + 50.0);
     let mut extra = colorbar(width - 85.0, 70.0, 260.0, lo, hi, "DLMP $/MWh");
-    let _ = writeln!(extra, "<text x=\"20\" y=\"20\" font-size=\"13\" font-family=\"sans-serif\">{heading}</text>");
+    let _ = writeln!(
+        extra,
+        "<text x=\"20\" y=\"20\" font-size=\"13\" font-family=\"sans-serif\">{heading}</text>"
+    );
     svg::document(width, height, &panels, &extra)
 }
 
@@ -166,7 +273,16 @@ pub fn dlmp_by_hour(cfg: &Uc3Config, res: &Uc3Results) -> String {
     }
     let top = (hi * 1.1 / 10.0).ceil() * 10.0;
     let mut p = Panel::new(70.0, 40.0, 640.0, 330.0, (0.0, xmax), (0.0, top));
-    p.axes(&format!("DLMPs over the day ({}; band = min–max over the buses)", res.formulations[0]), "hour", "$/MWh", &xticks, &nice_ticks(0.0, top, 5));
+    p.axes(
+        &format!(
+            "DLMPs over the day ({}; band = min–max over the buses)",
+            res.formulations[0]
+        ),
+        "hour",
+        "$/MWh",
+        &xticks,
+        &nice_ticks(0.0, top, 5),
+    );
     let mut legend = String::new();
     for (k, run) in res.experiments.iter().enumerate() {
         let c = PALETTE[[0, 3, 2][k % 3]];
@@ -185,12 +301,33 @@ pub fn dlmp_by_hour(cfg: &Uc3Config, res: &Uc3Results) -> String {
         }
         if !xs.is_empty() {
             p.band(&xs, &lo_v, &hi_v, c);
-            p.polyline(&xs.iter().copied().zip(hi_v.iter().copied()).collect::<Vec<_>>(), c, 1.5, false);
-            p.polyline(&xs.iter().copied().zip(mean.iter().copied()).collect::<Vec<_>>(), c, 1.0, true);
+            p.polyline(
+                &xs.iter()
+                    .copied()
+                    .zip(hi_v.iter().copied())
+                    .collect::<Vec<_>>(),
+                c,
+                1.5,
+                false,
+            );
+            p.polyline(
+                &xs.iter()
+                    .copied()
+                    .zip(mean.iter().copied())
+                    .collect::<Vec<_>>(),
+                c,
+                1.0,
+                true,
+            );
         }
         let _ = writeln!(legend, "<rect x=\"730\" y=\"{}\" width=\"14\" height=\"10\" fill=\"{c}\" fill-opacity=\"0.5\"/><text x=\"750\" y=\"{}\" font-size=\"11\" font-family=\"sans-serif\">{} (max solid, mean dashed)</text>", 60 + 18 * k, 69 + 18 * k, run.experiment.label());
     }
-    let lmp: Vec<(f64, f64)> = cfg.lmp.iter().enumerate().map(|(h, &v)| (h as f64, v)).collect();
+    let lmp: Vec<(f64, f64)> = cfg
+        .lmp
+        .iter()
+        .enumerate()
+        .map(|(h, &v)| (h as f64, v))
+        .collect();
     p.polyline(&lmp, "black", 2.0, false);
     let _ = writeln!(legend, "<rect x=\"730\" y=\"{}\" width=\"14\" height=\"3\" fill=\"black\"/><text x=\"750\" y=\"{}\" font-size=\"11\" font-family=\"sans-serif\">LMP at the substation</text>", 60 + 18 * 3 + 3, 69 + 18 * 3);
     svg::document(1000.0, 420.0, &[p], &legend)
@@ -199,27 +336,50 @@ pub fn dlmp_by_hour(cfg: &Uc3Config, res: &Uc3Results) -> String {
 /// Stacked DLMP components along the path to the far end at the peak hour, one panel per branch formulation.
 pub fn decomposition(cfg: &Uc3Config, feeder: &Uc3Feeder, res: &Uc3Results) -> String {
     let net = &feeder.network;
-    let Some(run) = res.experiment(Experiment::Truthful) else { return svg::document(100.0, 100.0, &[], "") };
+    let Some(run) = res.experiment(Experiment::Truthful) else {
+        return svg::document(100.0, 100.0, &[], "");
+    };
     let peak = cfg.map_hours.iter().copied().max().unwrap_or(0);
-    let path: Vec<usize> = path_to_far_end(net).into_iter().filter(|&b| b != net.root()).collect();
+    let path: Vec<usize> = path_to_far_end(net)
+        .into_iter()
+        .filter(|&b| b != net.root())
+        .collect();
     let forms: Vec<Formulation> = res.formulations.clone();
     let mut panels = Vec::new();
     let mut extra = String::new();
     let (w, h) = (300.0, 300.0);
     for (k, &f) in forms.iter().enumerate() {
-        let Some(r) = run.run(peak, f).filter(|r| r.solution.is_optimal()) else { continue };
+        let Some(r) = run.run(peak, f).filter(|r| r.solution.is_optimal()) else {
+            continue;
+        };
         let s = &r.solution;
         let d = &s.decomposition;
-        let top = path.iter().map(|&b| d.congestion[b].max(0.0) + d.voltage[b].max(0.0) + d.loss[b].max(0.0)).fold(0.0, f64::max);
-        let bottom = path.iter().map(|&b| d.congestion[b].min(0.0) + d.voltage[b].min(0.0) + d.loss[b].min(0.0)).fold(0.0, f64::min);
+        let top = path
+            .iter()
+            .map(|&b| d.congestion[b].max(0.0) + d.voltage[b].max(0.0) + d.loss[b].max(0.0))
+            .fold(0.0, f64::max);
+        let bottom = path
+            .iter()
+            .map(|&b| d.congestion[b].min(0.0) + d.voltage[b].min(0.0) + d.loss[b].min(0.0))
+            .fold(0.0, f64::min);
         let (ylo, yhi) = ((bottom * 1.1).floor(), (top * 1.1).ceil().max(1.0));
         let x0 = 70.0 + k as f64 * (w + 60.0);
         let mut p = Panel::new(x0, 40.0, w, h, (0.0, path.len() as f64), (ylo, yhi));
-        p.axes(&format!("{f}, hour {peak} (energy {:.2} $/MWh)", d.energy), "", "DLMP − energy, $/MWh", &[], &nice_ticks(ylo, yhi, 5));
+        p.axes(
+            &format!("{f}, hour {peak} (energy {:.2} $/MWh)", d.energy),
+            "",
+            "DLMP − energy, $/MWh",
+            &[],
+            &nice_ticks(ylo, yhi, 5),
+        );
         let bw = w / path.len() as f64 * 0.7;
         for (i, &b) in path.iter().enumerate() {
             let (mut up, mut down) = (0.0, 0.0);
-            for (v, c) in [(d.congestion[b], PALETTE[1]), (d.voltage[b], PALETTE[0]), (d.loss[b], PALETTE[2])] {
+            for (v, c) in [
+                (d.congestion[b], PALETTE[1]),
+                (d.voltage[b], PALETTE[0]),
+                (d.loss[b], PALETTE[2]),
+            ] {
                 let (a, z) = if v >= 0.0 {
                     let r = (up, up + v);
                     up += v;
@@ -247,7 +407,15 @@ pub fn decomposition(cfg: &Uc3Config, feeder: &Uc3Feeder, res: &Uc3Results) -> S
         panels.push(p);
     }
     let width = 70.0 + forms.len() as f64 * (w + 60.0);
-    for (k, (name, c)) in [("congestion", PALETTE[1]), ("voltage", PALETTE[0]), ("loss", PALETTE[2]), ("DLMP − energy (dot)", "black")].iter().enumerate() {
+    for (k, (name, c)) in [
+        ("congestion", PALETTE[1]),
+        ("voltage", PALETTE[0]),
+        ("loss", PALETTE[2]),
+        ("DLMP − energy (dot)", "black"),
+    ]
+    .iter()
+    .enumerate()
+    {
         let x = 70.0 + k as f64 * 110.0;
         let _ = writeln!(extra, "<rect x=\"{x}\" y=\"385\" width=\"12\" height=\"10\" fill=\"{c}\"/><text x=\"{}\" y=\"394\" font-size=\"11\" font-family=\"sans-serif\">{name}</text>", x + 16.0);
     }
@@ -258,29 +426,70 @@ pub fn decomposition(cfg: &Uc3Config, feeder: &Uc3Feeder, res: &Uc3Results) -> S
 /// Model voltages against the AC power flow of each model's dispatch, along the path to the far end.
 pub fn voltage_vs_ac(cfg: &Uc3Config, feeder: &Uc3Feeder, res: &Uc3Results) -> String {
     let net = &feeder.network;
-    let Some(run) = res.experiment(Experiment::Truthful) else { return svg::document(100.0, 100.0, &[], "") };
+    let Some(run) = res.experiment(Experiment::Truthful) else {
+        return svg::document(100.0, 100.0, &[], "");
+    };
     let peak = cfg.map_hours.iter().copied().max().unwrap_or(0);
-    let path: Vec<usize> = path_to_far_end(net).into_iter().filter(|&b| b != net.root()).collect();
-    let mut lines: Vec<(String, Vec<(f64, f64)>, &str, bool)> = Vec::new();
+    let path: Vec<usize> = path_to_far_end(net)
+        .into_iter()
+        .filter(|&b| b != net.root())
+        .collect();
+    // (label, points, colour, dashed)
+    type Line<'a> = (String, Vec<(f64, f64)>, &'a str, bool);
+    let mut lines: Vec<Line> = Vec::new();
     for (k, &f) in res.formulations.iter().enumerate() {
-        let Some(r) = run.run(peak, f).filter(|r| r.solution.is_optimal()) else { continue };
+        let Some(r) = run.run(peak, f).filter(|r| r.solution.is_optimal()) else {
+            continue;
+        };
         let c = PALETTE[k % PALETTE.len()];
-        lines.push((format!("{f} model"), path.iter().enumerate().map(|(i, &b)| (i as f64, r.solution.voltage_pu[b])).collect(), c, false));
+        lines.push((
+            format!("{f} model"),
+            path.iter()
+                .enumerate()
+                .map(|(i, &b)| (i as f64, r.solution.voltage_pu[b]))
+                .collect(),
+            c,
+            false,
+        ));
         if let Some(ac) = r.ac.as_ref().filter(|a| a.error.is_none()) {
-            lines.push((format!("AC of {f} dispatch"), path.iter().enumerate().map(|(i, &b)| (i as f64, ac.voltage_pu[b])).collect(), c, true));
+            lines.push((
+                format!("AC of {f} dispatch"),
+                path.iter()
+                    .enumerate()
+                    .map(|(i, &b)| (i as f64, ac.voltage_pu[b]))
+                    .collect(),
+                c,
+                true,
+            ));
         }
     }
-    let vals: Vec<f64> = lines.iter().flat_map(|l| l.1.iter().map(|p| p.1)).filter(|v| v.is_finite()).collect();
+    let vals: Vec<f64> = lines
+        .iter()
+        .flat_map(|l| l.1.iter().map(|p| p.1))
+        .filter(|v| v.is_finite())
+        .collect();
     let lo = (vals.iter().copied().fold(cfg.v_min_pu, f64::min) * 100.0).floor() / 100.0 - 0.01;
-    let hi = (vals.iter().copied().fold(cfg.v_max_pu.min(1.06), f64::max) * 100.0).ceil() / 100.0 + 0.01;
+    let hi =
+        (vals.iter().copied().fold(cfg.v_max_pu.min(1.06), f64::max) * 100.0).ceil() / 100.0 + 0.01;
     let xmax = (path.len().max(2) - 1) as f64;
     let mut p = Panel::new(70.0, 40.0, 560.0, 320.0, (0.0, xmax), (lo, hi));
-    p.axes(&format!("Voltage along the feeder at hour {peak}: models vs the AC power flow"), "bus (substation → far end)", "voltage, pu", &[], &nice_ticks(lo, hi, 5));
+    p.axes(
+        &format!("Voltage along the feeder at hour {peak}: models vs the AC power flow"),
+        "bus (substation → far end)",
+        "voltage, pu",
+        &[],
+        &nice_ticks(lo, hi, 5),
+    );
     let mut extra = String::new();
     for (i, &b) in path.iter().enumerate() {
         let _ = writeln!(extra, "<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"8\" font-family=\"sans-serif\" text-anchor=\"middle\">{}</text>", p.px(i as f64), 372.0, net.bus_name(b));
     }
-    p.polyline(&[(0.0, cfg.v_min_pu), (xmax, cfg.v_min_pu)], "#bbbbbb", 1.0, true);
+    p.polyline(
+        &[(0.0, cfg.v_min_pu), (xmax, cfg.v_min_pu)],
+        "#bbbbbb",
+        1.0,
+        true,
+    );
     for (k, (name, pts, c, dash)) in lines.iter().enumerate() {
         p.polyline(pts, c, 1.8, *dash);
         let _ = writeln!(
@@ -310,36 +519,104 @@ pub fn strategic(cfg: &Uc3Config, feeder: &Uc3Feeder, res: &Uc3Results) -> Strin
     }
     let top = (top * 1.1 / 10.0).ceil() * 10.0;
     let mut left = Panel::new(70.0, 40.0, 420.0, 300.0, (0.0, xmax), (0.0, top));
-    left.axes(&format!("DLMP at bus {} (far end), {}", net.bus_name(far), res.formulations[0]), "hour", "$/MWh", &xticks, &nice_ticks(0.0, top, 5));
-    left.polyline(&cfg.lmp.iter().enumerate().map(|(h, &v)| (h as f64, v)).collect::<Vec<_>>(), "black", 1.5, true);
+    left.axes(
+        &format!(
+            "DLMP at bus {} (far end), {}",
+            net.bus_name(far),
+            res.formulations[0]
+        ),
+        "hour",
+        "$/MWh",
+        &xticks,
+        &nice_ticks(0.0, top, 5),
+    );
+    left.polyline(
+        &cfg.lmp
+            .iter()
+            .enumerate()
+            .map(|(h, &v)| (h as f64, v))
+            .collect::<Vec<_>>(),
+        "black",
+        1.5,
+        true,
+    );
     let mut extra = String::new();
     for (k, run) in res.experiments.iter().enumerate() {
         let c = PALETTE[[0, 3, 2][k % 3]];
         let pts: Vec<(f64, f64)> = run
             .intervals
             .iter()
-            .filter_map(|iv| iv.runs.first().filter(|r| r.solution.is_optimal()).map(|r| (iv.hour as f64, r.solution.dlmp[far])))
+            .filter_map(|iv| {
+                iv.runs
+                    .first()
+                    .filter(|r| r.solution.is_optimal())
+                    .map(|r| (iv.hour as f64, r.solution.dlmp[far]))
+            })
             .collect();
         left.polyline(&pts, c, 2.0, false);
         let _ = writeln!(extra, "<line x1=\"80\" y1=\"{y}\" x2=\"100\" y2=\"{y}\" stroke=\"{c}\" stroke-width=\"2\"/><text x=\"105\" y=\"{}\" font-size=\"11\" font-family=\"sans-serif\">{}</text>", 60 + 15 * k + 4, run.experiment.label(), y = 60 + 15 * k);
     }
     let _ = writeln!(extra, "<line x1=\"80\" y1=\"105\" x2=\"100\" y2=\"105\" stroke=\"black\" stroke-width=\"1.5\" stroke-dasharray=\"4,3\"/><text x=\"105\" y=\"109\" font-size=\"11\" font-family=\"sans-serif\">LMP</text>");
     let mut panels = vec![left];
-    if let Some(learn) = res.experiment(Experiment::Learning).filter(|r| r.days.len() > 1) {
+    if let Some(learn) = res
+        .experiment(Experiment::Learning)
+        .filter(|r| r.days.len() > 1)
+    {
         let days = learn.days.len() as f64;
         let rewards: Vec<f64> = learn.days.iter().map(|d| d.producer_reward).collect();
-        let (rlo, rhi) = (rewards.iter().copied().fold(f64::INFINITY, f64::min), rewards.iter().copied().fold(f64::NEG_INFINITY, f64::max));
-        let (rlo, rhi) = ((rlo.min(0.0) / 50.0).floor() * 50.0, (rhi / 50.0).ceil() * 50.0 + 50.0);
+        let (rlo, rhi) = (
+            rewards.iter().copied().fold(f64::INFINITY, f64::min),
+            rewards.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+        );
+        let (rlo, rhi) = (
+            (rlo.min(0.0) / 50.0).floor() * 50.0,
+            (rhi / 50.0).ceil() * 50.0 + 50.0,
+        );
         let mut right = Panel::new(590.0, 40.0, 380.0, 300.0, (0.0, days.max(2.0)), (rlo, rhi));
-        right.axes("Learning: producers' reward per day", "day", "$ per day (markup ×100)", &nice_ticks(0.0, days.max(2.0), 4), &nice_ticks(rlo, rhi, 5));
+        right.axes(
+            "Learning: producers' reward per day",
+            "day",
+            "$ per day (markup ×100)",
+            &nice_ticks(0.0, days.max(2.0), 4),
+            &nice_ticks(rlo, rhi, 5),
+        );
         let _ = writeln!(extra, "<line x1=\"600\" y1=\"60\" x2=\"620\" y2=\"60\" stroke=\"{}\" stroke-width=\"2\"/><text x=\"625\" y=\"64\" font-size=\"11\" font-family=\"sans-serif\">reward, learning</text>", PALETTE[2]);
         let _ = writeln!(extra, "<line x1=\"600\" y1=\"75\" x2=\"620\" y2=\"75\" stroke=\"{}\" stroke-width=\"1.5\" stroke-dasharray=\"4,3\"/><text x=\"625\" y=\"79\" font-size=\"11\" font-family=\"sans-serif\">mean markup × 100</text>", PALETTE[4]);
         let _ = writeln!(extra, "<line x1=\"600\" y1=\"90\" x2=\"620\" y2=\"90\" stroke=\"{}\" stroke-width=\"1\" stroke-dasharray=\"4,3\"/><text x=\"625\" y=\"94\" font-size=\"11\" font-family=\"sans-serif\">reward, truthful</text>", PALETTE[0]);
-        right.polyline(&learn.days.iter().map(|d| (d.day as f64 + 1.0, d.producer_reward)).collect::<Vec<_>>(), PALETTE[2], 2.0, false);
+        right.polyline(
+            &learn
+                .days
+                .iter()
+                .map(|d| (d.day as f64 + 1.0, d.producer_reward))
+                .collect::<Vec<_>>(),
+            PALETTE[2],
+            2.0,
+            false,
+        );
         // Markups drawn on the reward axis, scaled ×100 so that 1.0 … 3.0 reads 100 … 300.
-        right.polyline(&learn.days.iter().map(|d| (d.day as f64 + 1.0, d.mean_markup * 100.0)).collect::<Vec<_>>(), PALETTE[4], 1.5, true);
-        if let Some(truth) = res.experiment(Experiment::Truthful).and_then(|r| r.days.last()) {
-            right.polyline(&[(0.0, truth.producer_reward), (days.max(2.0), truth.producer_reward)], PALETTE[0], 1.0, true);
+        right.polyline(
+            &learn
+                .days
+                .iter()
+                .map(|d| (d.day as f64 + 1.0, d.mean_markup * 100.0))
+                .collect::<Vec<_>>(),
+            PALETTE[4],
+            1.5,
+            true,
+        );
+        if let Some(truth) = res
+            .experiment(Experiment::Truthful)
+            .and_then(|r| r.days.last())
+        {
+            right.polyline(
+                &[
+                    (0.0, truth.producer_reward),
+                    (days.max(2.0), truth.producer_reward),
+                ],
+                PALETTE[0],
+                1.0,
+                true,
+            );
         }
         panels.push(right);
     }
@@ -350,18 +627,41 @@ pub fn strategic(cfg: &Uc3Config, feeder: &Uc3Feeder, res: &Uc3Results) -> Strin
 pub fn dispatch(cfg: &Uc3Config, res: &Uc3Results) -> String {
     let n = cfg.day_len();
     let (xmax, xticks) = hour_axis(n);
-    let cap = cfg.producers.iter().map(|p| p.capacity_kw).fold(1.0, f64::max);
+    let cap = cfg
+        .producers
+        .iter()
+        .map(|p| p.capacity_kw)
+        .fold(1.0, f64::max);
     let top = (cap * 1.1 / 50.0).ceil() * 50.0;
     let mut panels = Vec::new();
     let mut extra = String::new();
     for (k, run) in res.experiments.iter().enumerate() {
-        let mut p = Panel::new(70.0 + k as f64 * 320.0, 40.0, 260.0, 260.0, (0.0, xmax), (0.0, top));
-        p.axes(&format!("{}: producers' output", run.experiment.label()), "hour", "kW", &xticks, &nice_ticks(0.0, top, 5));
+        let mut p = Panel::new(
+            70.0 + k as f64 * 320.0,
+            40.0,
+            260.0,
+            260.0,
+            (0.0, xmax),
+            (0.0, top),
+        );
+        p.axes(
+            &format!("{}: producers' output", run.experiment.label()),
+            "hour",
+            "kW",
+            &xticks,
+            &nice_ticks(0.0, top, 5),
+        );
         for (j, pc) in cfg.producers.iter().enumerate() {
             let pts: Vec<(f64, f64)> = run
                 .intervals
                 .iter()
-                .filter_map(|iv| iv.agents.iter().find(|a| a.agent == pc.name).filter(|a| a.injection_kw.is_finite()).map(|a| (iv.hour as f64, a.injection_kw)))
+                .filter_map(|iv| {
+                    iv.agents
+                        .iter()
+                        .find(|a| a.agent == pc.name)
+                        .filter(|a| a.injection_kw.is_finite())
+                        .map(|a| (iv.hour as f64, a.injection_kw))
+                })
                 .collect();
             p.polyline(&pts, PALETTE[j % PALETTE.len()], 1.8, false);
             if k == 0 {
@@ -379,9 +679,18 @@ pub fn all(cfg: &Uc3Config, feeder: &Uc3Feeder, res: &Uc3Results) -> Vec<(String
     vec![
         ("fig10_dlmp_map.svg".into(), dlmp_map(cfg, feeder, res)),
         ("fig10b_dlmp_by_hour.svg".into(), dlmp_by_hour(cfg, res)),
-        ("fig10c_dlmp_map_strategic.svg".into(), dlmp_map_strategic(cfg, feeder, res)),
-        ("fig11_decomposition.svg".into(), decomposition(cfg, feeder, res)),
-        ("fig12_voltage_vs_ac.svg".into(), voltage_vs_ac(cfg, feeder, res)),
+        (
+            "fig10c_dlmp_map_strategic.svg".into(),
+            dlmp_map_strategic(cfg, feeder, res),
+        ),
+        (
+            "fig11_decomposition.svg".into(),
+            decomposition(cfg, feeder, res),
+        ),
+        (
+            "fig12_voltage_vs_ac.svg".into(),
+            voltage_vs_ac(cfg, feeder, res),
+        ),
         ("fig13_strategic.svg".into(), strategic(cfg, feeder, res)),
         ("fig14_dispatch.svg".into(), dispatch(cfg, res)),
     ]

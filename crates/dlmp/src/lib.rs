@@ -11,14 +11,17 @@
 //! - [`agents`]: producers, consumers and demand-response providers.
 //! - [`uc3`]: use case 3 on IEEE 37; [`cli`]: `ogg market dlmp`.
 
+// Numeric kernels index several parallel per-bus arrays at once; index loops read best there.
+#![allow(clippy::needless_range_loop)]
+
 pub mod ac;
 pub mod agents;
 pub mod cli;
 pub mod csv;
 pub mod error;
 pub mod figures;
-pub mod network;
 pub mod market;
+pub mod network;
 pub mod offer;
 pub mod opf;
 pub mod testutil;
@@ -28,4 +31,6 @@ pub use error::DlmpError;
 pub use market::DlmpMarket;
 pub use network::DlmpNetwork;
 pub use offer::{CostCurve, Offer, OfferKind, PlacedOffer};
-pub use opf::{solve, DcAlgorithm, Decomposition, DlmpSolution, Formulation, OpfOptions, OpfSolver, OpfStatus};
+pub use opf::{
+    solve, DcAlgorithm, Decomposition, DlmpSolution, Formulation, OpfOptions, OpfSolver, OpfStatus,
+};

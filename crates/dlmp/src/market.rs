@@ -68,7 +68,10 @@ pub struct DlmpMarket {
 
 impl std::fmt::Debug for DlmpMarket {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DlmpMarket").field("name", &self.name).field("formulation", &self.options.formulation).finish()
+        f.debug_struct("DlmpMarket")
+            .field("name", &self.name)
+            .field("formulation", &self.options.formulation)
+            .finish()
     }
 }
 
@@ -133,7 +136,10 @@ impl DlmpMarket {
     pub fn dlmp_at(&self, bus: &str) -> Option<f64> {
         let net = self.network.as_ref()?;
         let i = net.bus_index(bus)?;
-        self.last.as_ref().filter(|s| s.is_optimal()).map(|s| s.dlmp[i])
+        self.last
+            .as_ref()
+            .filter(|s| s.is_optimal())
+            .map(|s| s.dlmp[i])
     }
     /// The offer index (in `last_offers`) of an agent.
     pub fn offer_of(&self, agent_index: usize) -> Option<usize> {
@@ -153,11 +159,22 @@ impl DlmpMarket {
             return Ok(());
         }
         let topo = view.grid.and_then(|g| g.topology()).ok_or_else(|| {
-            DlmpError::Network("the DLMP market needs a network: none was given and the grid provides no topology".into())
+            DlmpError::Network(
+                "the DLMP market needs a network: none was given and the grid provides no topology"
+                    .into(),
+            )
         })?;
         let tree = ogg_market::RadialNetwork::from_topology(topo)?;
         let n = tree.len();
-        self.network = Some(DlmpNetwork::new(tree, vec![0.0; n], vec![0.0; n], vec![1.0; n], vec![0.0; n], vec![None; n], 1000.0)?);
+        self.network = Some(DlmpNetwork::new(
+            tree,
+            vec![0.0; n],
+            vec![0.0; n],
+            vec![1.0; n],
+            vec![0.0; n],
+            vec![None; n],
+            1000.0,
+        )?);
         Ok(())
     }
 
@@ -167,7 +184,11 @@ impl DlmpMarket {
         self.last_offers.clear();
         self.last_owner.clear();
         self.rejections.clear();
-        let place = |offer: Offer, owner: Option<usize>, offers: &mut Vec<PlacedOffer>, owners: &mut Vec<Option<usize>>, rejections: &mut Vec<Rejection>| {
+        let place = |offer: Offer,
+                     owner: Option<usize>,
+                     offers: &mut Vec<PlacedOffer>,
+                     owners: &mut Vec<Option<usize>>,
+                     rejections: &mut Vec<Rejection>| {
             match PlacedOffer::place(net, &offer) {
                 Ok(p) => {
                     offers.push(p);
@@ -176,15 +197,30 @@ impl DlmpMarket {
                 Err(e) => {
                     // A consumer is still there physically: serve it inflexibly if possible.
                     let mut served = false;
-                    if offer.kind != OfferKind::Generator && offer.p_max_kw.is_finite() && offer.p_max_kw >= 0.0 {
-                        let q = if offer.q_per_p.is_finite() { offer.q_per_p } else { 0.0 };
-                        if let Ok(p) = PlacedOffer::place(net, &Offer::load(&offer.agent, &offer.bus, offer.p_max_kw, q)) {
+                    if offer.kind != OfferKind::Generator
+                        && offer.p_max_kw.is_finite()
+                        && offer.p_max_kw >= 0.0
+                    {
+                        let q = if offer.q_per_p.is_finite() {
+                            offer.q_per_p
+                        } else {
+                            0.0
+                        };
+                        if let Ok(p) = PlacedOffer::place(
+                            net,
+                            &Offer::load(&offer.agent, &offer.bus, offer.p_max_kw, q),
+                        ) {
                             offers.push(p);
                             owners.push(owner);
                             served = true;
                         }
                     }
-                    rejections.push(Rejection { agent_index: owner, agent: offer.agent.clone(), reason: e.to_string(), served_as_fixed_load: served });
+                    rejections.push(Rejection {
+                        agent_index: owner,
+                        agent: offer.agent.clone(),
+                        reason: e.to_string(),
+                        served_as_fixed_load: served,
+                    });
                 }
             }
         };
@@ -203,12 +239,21 @@ impl DlmpMarket {
                             rejections.push(Rejection {
                                 agent_index: Some(index),
                                 agent: agent.name().into(),
-                                reason: format!("offer of '{}' rejected: the agent has no bus", agent.name()),
+                                reason: format!(
+                                    "offer of '{}' rejected: the agent has no bus",
+                                    agent.name()
+                                ),
                                 served_as_fixed_load: false,
                             });
                             continue;
                         }
-                        place(offer, Some(index), &mut offers, &mut owners, &mut rejections);
+                        place(
+                            offer,
+                            Some(index),
+                            &mut offers,
+                            &mut owners,
+                            &mut rejections,
+                        );
                     }
                     Ok(None) => {}
                     Err(e) => rejections.push(Rejection {
@@ -251,12 +296,22 @@ impl Market for DlmpMarket {
             for (k, owner) in self.last_owner.iter().enumerate() {
                 if let Some(index) = owner {
                     let bus = self.last_offers[k].bus;
-                    let entry = self.dispatch.entry(*index).or_insert((Dispatch { price: sol.dlmp[bus], quantity: 0.0 }, bus, k));
+                    let entry = self.dispatch.entry(*index).or_insert((
+                        Dispatch {
+                            price: sol.dlmp[bus],
+                            quantity: 0.0,
+                        },
+                        bus,
+                        k,
+                    ));
                     entry.0.quantity -= sol.injection_kw[k];
                 }
             }
         } else if self.infeasible_is_error {
-            return Err(ogg_core::Error::module(self.name.clone(), format!("OPF {}: {}", sol.status.label(), sol.status.reason())));
+            return Err(ogg_core::Error::module(
+                self.name.clone(),
+                format!("OPF {}: {}", sol.status.label(), sol.status.reason()),
+            ));
         }
         self.last = Some(sol);
         self.rounds_done += 1;
@@ -273,7 +328,9 @@ impl Market for DlmpMarket {
 
     /// Per agent: its DLMP's components and its net injection.
     fn record_extra(&self, index: usize, out: &mut Vec<(String, f64)>) {
-        let (Some((_, bus, k)), Some(s)) = (self.dispatch.get(&index), &self.last) else { return };
+        let (Some((_, bus, k)), Some(s)) = (self.dispatch.get(&index), &self.last) else {
+            return;
+        };
         out.push(("dlmp".into(), s.dlmp[*bus]));
         out.push(("dlmp_energy".into(), s.decomposition.energy));
         out.push(("dlmp_congestion".into(), s.decomposition.congestion[*bus]));
@@ -288,12 +345,21 @@ impl Market for DlmpMarket {
         out.push(("lmp_source".into(), self.last_lmp));
         out.push(("opf_optimal".into(), if s.is_optimal() { 1.0 } else { 0.0 }));
         let finite: Vec<f64> = s.dlmp.iter().copied().filter(|v| v.is_finite()).collect();
-        out.push(("dlmp_min".into(), finite.iter().copied().fold(f64::NAN, f64::min)));
-        out.push(("dlmp_max".into(), finite.iter().copied().fold(f64::NAN, f64::max)));
+        out.push((
+            "dlmp_min".into(),
+            finite.iter().copied().fold(f64::NAN, f64::min),
+        ));
+        out.push((
+            "dlmp_max".into(),
+            finite.iter().copied().fold(f64::NAN, f64::max),
+        ));
         out.push(("opf_cost_per_h".into(), s.objective));
         out.push(("source_kw".into(), s.source_p_kw));
         if let Some(net) = &self.network {
-            out.push(("congested_lines".into(), s.congested_edges(net, 1e-6).len() as f64));
+            out.push((
+                "congested_lines".into(),
+                s.congested_edges(net, 1e-6).len() as f64,
+            ));
         }
         out.push(("rejected_offers".into(), self.rejections.len() as f64));
         if let Some(exact) = s.relaxation_exact(self.options.exactness_tol) {

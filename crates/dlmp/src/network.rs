@@ -101,25 +101,51 @@ impl DlmpNetwork {
         s_base_kva: f64,
     ) -> Result<Self, DlmpError> {
         let n = tree.len();
-        for (what, len) in [("r_pu", r_pu.len()), ("x_pu", x_pu.len()), ("tap", tap.len()), ("kv_ll", kv_ll.len()), ("coords", coords.len())] {
+        for (what, len) in [
+            ("r_pu", r_pu.len()),
+            ("x_pu", x_pu.len()),
+            ("tap", tap.len()),
+            ("kv_ll", kv_ll.len()),
+            ("coords", coords.len()),
+        ] {
             if len != n {
-                return Err(DlmpError::Network(format!("{what} has {len} entries for {n} buses")));
+                return Err(DlmpError::Network(format!(
+                    "{what} has {len} entries for {n} buses"
+                )));
             }
         }
         for e in tree.edges() {
             let name = &tree.edge_name[e];
             if !(r_pu[e].is_finite() && r_pu[e] >= 0.0 && x_pu[e].is_finite()) {
-                return Err(DlmpError::Network(format!("edge {name}: impedance {} + j{} pu is not usable", r_pu[e], x_pu[e])));
+                return Err(DlmpError::Network(format!(
+                    "edge {name}: impedance {} + j{} pu is not usable",
+                    r_pu[e], x_pu[e]
+                )));
             }
             if !(tap[e].is_finite() && tap[e] > 0.0) {
-                return Err(DlmpError::Network(format!("edge {name}: voltage ratio {} must be > 0", tap[e])));
+                return Err(DlmpError::Network(format!(
+                    "edge {name}: voltage ratio {} must be > 0",
+                    tap[e]
+                )));
             }
         }
         if !(s_base_kva.is_finite() && s_base_kva > 0.0) {
-            return Err(DlmpError::Network(format!("power base {s_base_kva} kVA must be > 0")));
+            return Err(DlmpError::Network(format!(
+                "power base {s_base_kva} kVA must be > 0"
+            )));
         }
         let children = tree.children();
-        Ok(DlmpNetwork { tree, r_pu, x_pu, tap, kv_ll, coords, s_base_kva, regulation: vec![None; n], children })
+        Ok(DlmpNetwork {
+            tree,
+            r_pu,
+            x_pu,
+            tap,
+            kv_ll,
+            coords,
+            s_base_kva,
+            regulation: vec![None; n],
+            children,
+        })
     }
 
     pub fn len(&self) -> usize {
@@ -154,7 +180,13 @@ impl DlmpNetwork {
     }
     /// Overrides the limit of the edge between two buses, or (with `to` empty) the edge named `from`.
     pub fn set_limit(&mut self, from: &str, to: &str, limit_kw: f64) -> Result<(), DlmpError> {
-        ogg_market::LimitOverride { from: from.into(), to: to.into(), limit_kw }.apply(&mut self.tree).map_err(DlmpError::from)
+        ogg_market::LimitOverride {
+            from: from.into(),
+            to: to.into(),
+            limit_kw,
+        }
+        .apply(&mut self.tree)
+        .map_err(DlmpError::from)
     }
     /// Removes every rating (an unconstrained feeder).
     pub fn clear_limits(&mut self) {
@@ -184,9 +216,13 @@ impl DlmpNetwork {
     /// The built-in feeder `name` or an OpenDSS script, with its AC model.
     /// See [`Self::from_grid`].
     pub fn from_feeder(name_or_path: &str) -> Result<(Self, Circuit, DistributionGrid), DlmpError> {
-        let circuit = ogg_grid::feeders::circuit_from(name_or_path).map_err(|e| DlmpError::Input(format!("feeder '{name_or_path}': {e}")))?;
-        let grid = DistributionGrid::new(&circuit, 3600.0)
-            .map_err(|e| DlmpError::Input(format!("feeder '{name_or_path}': AC power flow of the base case: {e}")))?;
+        let circuit = ogg_grid::feeders::circuit_from(name_or_path)
+            .map_err(|e| DlmpError::Input(format!("feeder '{name_or_path}': {e}")))?;
+        let grid = DistributionGrid::new(&circuit, 3600.0).map_err(|e| {
+            DlmpError::Input(format!(
+                "feeder '{name_or_path}': AC power flow of the base case: {e}"
+            ))
+        })?;
         let mut net = Self::from_grid(&circuit, &grid)?;
         if net.coords.iter().all(Option::is_none) {
             // The script did not run BusCoords: the built-in feeders ship buscoords.csv.
@@ -204,23 +240,50 @@ impl DlmpNetwork {
     /// single-phase equivalent impedances (see the module docs).
     pub fn from_grid(circuit: &Circuit, grid: &DistributionGrid) -> Result<Self, DlmpError> {
         use ogg_core::Grid;
-        let topo = grid.topology().ok_or_else(|| DlmpError::Network("the grid has no topology".into()))?;
+        let topo = grid
+            .topology()
+            .ok_or_else(|| DlmpError::Network("the grid has no topology".into()))?;
         let tree = RadialNetwork::from_topology(topo)?;
         let n = tree.len();
-        let kv_by_bus: HashMap<String, f64> =
-            topo.buses.iter().zip(&topo.bus_kv).map(|(b, &kv)| (b.to_ascii_lowercase(), kv)).collect();
-        let kv_ll: Vec<f64> = tree.buses.iter().map(|b| kv_by_bus.get(&b.to_ascii_lowercase()).copied().unwrap_or(0.0)).collect();
+        let kv_by_bus: HashMap<String, f64> = topo
+            .buses
+            .iter()
+            .zip(&topo.bus_kv)
+            .map(|(b, &kv)| (b.to_ascii_lowercase(), kv))
+            .collect();
+        let kv_ll: Vec<f64> = tree
+            .buses
+            .iter()
+            .map(|b| {
+                kv_by_bus
+                    .get(&b.to_ascii_lowercase())
+                    .copied()
+                    .unwrap_or(0.0)
+            })
+            .collect();
         let s_base = DEFAULT_S_BASE_KVA;
         // Regulator taps of the solved base case and bands, by transformer name.
         let mut reg_tap: HashMap<String, f64> = HashMap::new();
         let mut reg_band: HashMap<String, Regulation> = HashMap::new();
-        for (rc, (_, tap, _)) in circuit.regcontrols.iter().zip(grid.power_flow().regulator_taps()) {
+        for (rc, (_, tap, _)) in circuit
+            .regcontrols
+            .iter()
+            .zip(grid.power_flow().regulator_taps())
+        {
             let key = rc.transformer.to_ascii_lowercase();
             reg_tap.insert(key.clone(), tap);
-            if let Some(t) = circuit.transformers.iter().find(|t| t.name.eq_ignore_ascii_case(&rc.transformer)) {
+            if let Some(t) = circuit
+                .transformers
+                .iter()
+                .find(|t| t.name.eq_ignore_ascii_case(&rc.transformer))
+            {
                 if let Some(w) = rc.winding.checked_sub(1).and_then(|k| t.windings.get(k)) {
                     // The PT reads the voltage across the winding: line-to-neutral for a 3-phase wye winding.
-                    let across_kv = if t.phases >= 3 && w.conn == ogg_dss::Connection::Wye { w.kv / 3f64.sqrt() } else { w.kv };
+                    let across_kv = if t.phases >= 3 && w.conn == ogg_dss::Connection::Wye {
+                        w.kv / 3f64.sqrt()
+                    } else {
+                        w.kv
+                    };
                     if across_kv > 0.0 && rc.ptratio > 0.0 && rc.vreg > 0.0 {
                         let per_volt = rc.ptratio / (across_kv * 1000.0);
                         reg_band.insert(
@@ -250,25 +313,43 @@ impl DlmpNetwork {
                 let (class, name) = part.split_once('.').unwrap_or(("", part));
                 let (z, phases) = match class {
                     "line" => {
-                        let line = circuit.lines.iter().find(|l| l.name.eq_ignore_ascii_case(name)).ok_or_else(|| {
-                            DlmpError::Network(format!("edge {}: no line '{name}' in the circuit", tree.edge_name[e]))
-                        })?;
+                        let line = circuit
+                            .lines
+                            .iter()
+                            .find(|l| l.name.eq_ignore_ascii_case(name))
+                            .ok_or_else(|| {
+                                DlmpError::Network(format!(
+                                    "edge {}: no line '{name}' in the circuit",
+                                    tree.edge_name[e]
+                                ))
+                            })?;
                         let (r_ohm, x_ohm) = line_impedance_ohm(line);
                         let kv = kv_ll[from].max(kv_ll[e]);
                         if kv <= 0.0 {
-                            return Err(DlmpError::Network(format!("line {name}: no base voltage at its buses")));
+                            return Err(DlmpError::Network(format!(
+                                "line {name}: no base voltage at its buses"
+                            )));
                         }
                         let z_base = kv * kv / (s_base / 1000.0);
                         ((r_ohm / z_base, x_ohm / z_base), line.phases.max(1))
                     }
                     "transformer" => {
-                        let t = circuit.transformers.iter().find(|t| t.name.eq_ignore_ascii_case(name)).ok_or_else(|| {
-                            DlmpError::Network(format!("edge {}: no transformer '{name}' in the circuit", tree.edge_name[e]))
-                        })?;
+                        let t = circuit
+                            .transformers
+                            .iter()
+                            .find(|t| t.name.eq_ignore_ascii_case(name))
+                            .ok_or_else(|| {
+                                DlmpError::Network(format!(
+                                    "edge {}: no transformer '{name}' in the circuit",
+                                    tree.edge_name[e]
+                                ))
+                            })?;
                         let phases = t.phases.max(1);
                         let kva = t.windings.first().map(|w| w.kva).unwrap_or(0.0);
                         if kva <= 0.0 {
-                            return Err(DlmpError::Network(format!("transformer {name}: winding 1 has no kVA rating")));
+                            return Err(DlmpError::Network(format!(
+                                "transformer {name}: winding 1 has no kVA rating"
+                            )));
                         }
                         let pct_r: f64 = t.windings.iter().take(2).map(|w| w.pct_r).sum();
                         let bank_kva = kva * 3.0 / phases as f64;
@@ -305,7 +386,11 @@ impl DlmpNetwork {
                 tap[e] = taps.iter().sum::<f64>() / taps.len() as f64;
             }
         }
-        let coords = tree.buses.iter().map(|b| circuit.bus_coords.get(&b.to_ascii_lowercase()).copied()).collect();
+        let coords = tree
+            .buses
+            .iter()
+            .map(|b| circuit.bus_coords.get(&b.to_ascii_lowercase()).copied())
+            .collect();
         let mut net = Self::new(tree, r_pu, x_pu, tap, kv_ll, coords, s_base)?;
         net.regulation = regulation;
         Ok(net)
@@ -318,7 +403,11 @@ impl DlmpNetwork {
             if cells.len() < 3 {
                 continue;
             }
-            if let (Some(i), Ok(x), Ok(y)) = (self.bus_index(cells[0]), cells[1].parse::<f64>(), cells[2].parse::<f64>()) {
+            if let (Some(i), Ok(x), Ok(y)) = (
+                self.bus_index(cells[0]),
+                cells[1].parse::<f64>(),
+                cells[2].parse::<f64>(),
+            ) {
                 self.coords[i] = Some((x, y));
             }
         }
@@ -326,26 +415,45 @@ impl DlmpNetwork {
 
     /// From an explicit edge list (edges in either direction; parallel edges
     /// are combined as parallel impedances, their limits added).
-    pub fn from_edges(root: &str, edges: &[ImpedanceEdge], s_base_kva: f64) -> Result<Self, DlmpError> {
+    pub fn from_edges(
+        root: &str,
+        edges: &[ImpedanceEdge],
+        s_base_kva: f64,
+    ) -> Result<Self, DlmpError> {
         let specs: Vec<EdgeSpec> = edges
             .iter()
-            .map(|e| EdgeSpec { name: e.name.clone(), from: e.from.clone(), to: e.to.clone(), limit_kw: e.limit_kw })
+            .map(|e| EdgeSpec {
+                name: e.name.clone(),
+                from: e.from.clone(),
+                to: e.to.clone(),
+                limit_kw: e.limit_kw,
+            })
             .collect();
         let tree = RadialNetwork::from_edges(&[], root, &specs)?;
         let n = tree.len();
         let mut y_sum: Vec<Option<(f64, f64)>> = vec![None; n];
         let mut tap = vec![1.0; n];
         for e in edges {
-            let Some(id) = tree.edge_between(&e.from, &e.to) else { continue };
+            let Some(id) = tree.edge_between(&e.from, &e.to) else {
+                continue;
+            };
             let z2 = e.r_pu * e.r_pu + e.x_pu * e.x_pu;
             // Admittance sums combine parallel edges; a zero impedance stays zero.
-            let y = if z2 > 0.0 { (e.r_pu / z2, -e.x_pu / z2) } else { (f64::INFINITY, 0.0) };
+            let y = if z2 > 0.0 {
+                (e.r_pu / z2, -e.x_pu / z2)
+            } else {
+                (f64::INFINITY, 0.0)
+            };
             y_sum[id] = Some(match y_sum[id] {
                 Some(prev) => (prev.0 + y.0, prev.1 + y.1),
                 None => y,
             });
             // Ratio as seen from the parent side.
-            tap[id] = if tree.parent[id] == tree.bus_index(&e.from).unwrap_or(usize::MAX) { e.tap } else { 1.0 / e.tap };
+            tap[id] = if tree.parent[id] == tree.bus_index(&e.from).unwrap_or(usize::MAX) {
+                e.tap
+            } else {
+                1.0 / e.tap
+            };
         }
         let mut r_pu = vec![0.0; n];
         let mut x_pu = vec![0.0; n];
@@ -358,7 +466,15 @@ impl DlmpNetwork {
                 }
             }
         }
-        Self::new(tree, r_pu, x_pu, tap, vec![0.0; n], vec![None; n], s_base_kva)
+        Self::new(
+            tree,
+            r_pu,
+            x_pu,
+            tap,
+            vec![0.0; n],
+            vec![None; n],
+            s_base_kva,
+        )
     }
 
     /// Reads an edge-list feeder: `from_bus,to_bus` and optionally `limit_kw`,
@@ -373,7 +489,12 @@ impl DlmpNetwork {
         let (r_pu, x_pu) = (csv.column("r_pu"), csv.column("x_pu"));
         let (r_ohm, x_ohm, kv) = (csv.column("r_ohm"), csv.column("x_ohm"), csv.column("kv"));
         let tap_col = csv.column("tap");
-        let reg_cols = [csv.column("reg_v_low"), csv.column("reg_v_high"), csv.column("tap_min"), csv.column("tap_max")];
+        let reg_cols = [
+            csv.column("reg_v_low"),
+            csv.column("reg_v_high"),
+            csv.column("tap_min"),
+            csv.column("tap_max"),
+        ];
         let mut regulated: Vec<(String, String, Regulation)> = Vec::new();
         let mut edges = Vec::with_capacity(csv.rows.len());
         for (line, row) in &csv.rows {
@@ -385,11 +506,17 @@ impl DlmpNetwork {
                 None => f64::INFINITY,
             };
             let (r, x) = match (r_pu, x_pu, r_ohm, x_ohm, kv) {
-                (Some(rc), Some(xc), _, _, _) => (csv.number(line, row, rc, "r_pu")?, csv.number(line, row, xc, "x_pu")?),
+                (Some(rc), Some(xc), _, _, _) => (
+                    csv.number(line, row, rc, "r_pu")?,
+                    csv.number(line, row, xc, "x_pu")?,
+                ),
                 (_, _, Some(rc), Some(xc), Some(kc)) => {
                     let kv = csv.number(line, row, kc, "kv")?;
                     let z_base = kv * kv / (DEFAULT_S_BASE_KVA / 1000.0);
-                    (csv.number(line, row, rc, "r_ohm")? / z_base, csv.number(line, row, xc, "x_ohm")? / z_base)
+                    (
+                        csv.number(line, row, rc, "r_ohm")? / z_base,
+                        csv.number(line, row, xc, "x_ohm")? / z_base,
+                    )
                 }
                 _ => (0.0, 0.0),
             };
@@ -397,20 +524,48 @@ impl DlmpNetwork {
                 Some(c) => csv.number(line, row, c, "tap")?,
                 None => 1.0,
             };
-            let name = name_col.and_then(|c| row.get(c).cloned()).filter(|s| !s.is_empty()).unwrap_or_else(|| format!("{from}-{to}"));
+            let name = name_col
+                .and_then(|c| row.get(c).cloned())
+                .filter(|s| !s.is_empty())
+                .unwrap_or_else(|| format!("{from}-{to}"));
             let mut reg = [f64::NAN; 4];
-            for (k, (c, label)) in reg_cols.iter().zip(["reg_v_low", "reg_v_high", "tap_min", "tap_max"]).enumerate() {
+            for (k, (c, label)) in reg_cols
+                .iter()
+                .zip(["reg_v_low", "reg_v_high", "tap_min", "tap_max"])
+                .enumerate()
+            {
                 if let Some(v) = csv.optional_number(line, row, *c, label)? {
                     reg[k] = v;
                 }
             }
             if reg.iter().all(|v| v.is_finite()) {
-                regulated.push((from.clone(), to.clone(), Regulation { v_low_pu: reg[0], v_high_pu: reg[1], tap_min: reg[2], tap_max: reg[3] }));
+                regulated.push((
+                    from.clone(),
+                    to.clone(),
+                    Regulation {
+                        v_low_pu: reg[0],
+                        v_high_pu: reg[1],
+                        tap_min: reg[2],
+                        tap_max: reg[3],
+                    },
+                ));
             }
-            edges.push(ImpedanceEdge { name, from, to, limit_kw, r_pu: r, x_pu: x, tap });
+            edges.push(ImpedanceEdge {
+                name,
+                from,
+                to,
+                limit_kw,
+                r_pu: r,
+                x_pu: x,
+                tap,
+            });
         }
-        let root = edges.first().map(|e| e.from.clone()).ok_or_else(|| DlmpError::Input(format!("{}: no edges", csv.path)))?;
-        let mut net = Self::from_edges(&root, &edges, DEFAULT_S_BASE_KVA).map_err(|e| DlmpError::Input(format!("{}: {e}", csv.path)))?;
+        let root = edges
+            .first()
+            .map(|e| e.from.clone())
+            .ok_or_else(|| DlmpError::Input(format!("{}: no edges", csv.path)))?;
+        let mut net = Self::from_edges(&root, &edges, DEFAULT_S_BASE_KVA)
+            .map_err(|e| DlmpError::Input(format!("{}: {e}", csv.path)))?;
         for (from, to, reg) in regulated {
             if let Some(e) = net.tree.edge_between(&from, &to) {
                 net.regulation[e] = Some(reg);
@@ -424,7 +579,9 @@ impl DlmpNetwork {
     /// in breadth-first order: what independent checks (the CVXPY tests) read.
     pub fn edge_list_csv(&self) -> String {
         use std::fmt::Write as _;
-        let mut s = String::from("name,from_bus,to_bus,limit_kw,r_pu,x_pu,tap,reg_v_low,reg_v_high,tap_min,tap_max\n");
+        let mut s = String::from(
+            "name,from_bus,to_bus,limit_kw,r_pu,x_pu,tap,reg_v_low,reg_v_high,tap_min,tap_max\n",
+        );
         for e in self.edges() {
             let p = self.tree.parent[e];
             let reg = match self.regulation[e] {
@@ -479,7 +636,10 @@ fn positive_sequence(m: &[f64], n: usize) -> f64 {
     if n == 1 {
         return diag;
     }
-    let off = (0..n).flat_map(|i| (0..n).filter(move |&j| j != i).map(move |j| (i, j))).map(|(i, j)| m[i * n + j]).sum::<f64>()
+    let off = (0..n)
+        .flat_map(|i| (0..n).filter(move |&j| j != i).map(move |j| (i, j)))
+        .map(|(i, j)| m[i * n + j])
+        .sum::<f64>()
         / (n * (n - 1)) as f64;
     diag - off
 }

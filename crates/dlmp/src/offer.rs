@@ -60,7 +60,10 @@ impl CostCurve {
                 if pts.len() == 1 {
                     return pts[0].1;
                 }
-                let k = pts.windows(2).position(|w| p_mw <= w[1].0).unwrap_or(pts.len() - 2);
+                let k = pts
+                    .windows(2)
+                    .position(|w| p_mw <= w[1].0)
+                    .unwrap_or(pts.len() - 2);
                 let (a, b) = (pts[k], pts[k + 1]);
                 a.1 + (b.1 - a.1) * (p_mw - a.0) / (b.0 - a.0)
             }
@@ -70,12 +73,20 @@ impl CostCurve {
     /// Marginal cost at P MW, $/MWh (PWL: slope of the segment containing P, the right one at a breakpoint).
     pub fn marginal(&self, p_mw: f64) -> f64 {
         match self {
-            CostCurve::Polynomial(c) => c.iter().enumerate().skip(1).map(|(k, &v)| k as f64 * v * p_mw.powi(k as i32 - 1)).sum(),
+            CostCurve::Polynomial(c) => c
+                .iter()
+                .enumerate()
+                .skip(1)
+                .map(|(k, &v)| k as f64 * v * p_mw.powi(k as i32 - 1))
+                .sum(),
             CostCurve::PiecewiseLinear(pts) => {
                 if pts.len() < 2 {
                     return 0.0;
                 }
-                let k = pts.windows(2).position(|w| p_mw < w[1].0).unwrap_or(pts.len() - 2);
+                let k = pts
+                    .windows(2)
+                    .position(|w| p_mw < w[1].0)
+                    .unwrap_or(pts.len() - 2);
                 (pts[k + 1].1 - pts[k].1) / (pts[k + 1].0 - pts[k].0)
             }
         }
@@ -85,12 +96,19 @@ impl CostCurve {
     /// and the PWL costs scale; the constant c0 and the first breakpoint's cost stay.
     pub fn scaled(&self, factor: f64) -> Self {
         match self {
-            CostCurve::Polynomial(c) => {
-                CostCurve::Polynomial(c.iter().enumerate().map(|(k, &v)| if k == 0 { v } else { v * factor }).collect())
-            }
+            CostCurve::Polynomial(c) => CostCurve::Polynomial(
+                c.iter()
+                    .enumerate()
+                    .map(|(k, &v)| if k == 0 { v } else { v * factor })
+                    .collect(),
+            ),
             CostCurve::PiecewiseLinear(pts) => {
                 let base = pts.first().map(|p| p.1).unwrap_or(0.0);
-                CostCurve::PiecewiseLinear(pts.iter().map(|&(p, c)| (p, base + (c - base) * factor)).collect())
+                CostCurve::PiecewiseLinear(
+                    pts.iter()
+                        .map(|&(p, c)| (p, base + (c - base) * factor))
+                        .collect(),
+                )
             }
         }
     }
@@ -100,7 +118,9 @@ impl CostCurve {
         match self {
             CostCurve::Polynomial(c) => {
                 if let Some((k, v)) = c.iter().enumerate().find(|(_, v)| !v.is_finite()) {
-                    return Some(format!("cost coefficient c{k} is {v}, must be a finite number"));
+                    return Some(format!(
+                        "cost coefficient c{k} is {v}, must be a finite number"
+                    ));
                 }
                 if let Some((k, _)) = c.iter().enumerate().skip(3).rev().find(|(_, v)| **v != 0.0) {
                     return Some(format!(
@@ -114,17 +134,28 @@ impl CostCurve {
             }
             CostCurve::PiecewiseLinear(pts) => {
                 if pts.len() < 2 {
-                    return Some(format!("a piecewise-linear cost needs at least 2 breakpoints, got {}", pts.len()));
+                    return Some(format!(
+                        "a piecewise-linear cost needs at least 2 breakpoints, got {}",
+                        pts.len()
+                    ));
                 }
                 if let Some((p, c)) = pts.iter().find(|(p, c)| !p.is_finite() || !c.is_finite()) {
-                    return Some(format!("breakpoint ({p}, {c}) is not a pair of finite numbers"));
+                    return Some(format!(
+                        "breakpoint ({p}, {c}) is not a pair of finite numbers"
+                    ));
                 }
                 for w in pts.windows(2) {
                     if w[1].0 <= w[0].0 {
-                        return Some(format!("breakpoints must have increasing P: {} MW follows {} MW", w[1].0, w[0].0));
+                        return Some(format!(
+                            "breakpoints must have increasing P: {} MW follows {} MW",
+                            w[1].0, w[0].0
+                        ));
                     }
                 }
-                let slopes: Vec<f64> = pts.windows(2).map(|w| (w[1].1 - w[0].1) / (w[1].0 - w[0].0)).collect();
+                let slopes: Vec<f64> = pts
+                    .windows(2)
+                    .map(|w| (w[1].1 - w[0].1) / (w[1].0 - w[0].0))
+                    .collect();
                 for (k, s) in slopes.windows(2).enumerate() {
                     if s[1] < s[0] - 1e-9 * s[0].abs().max(1.0) {
                         return Some(format!(
@@ -178,9 +209,13 @@ impl std::str::FromStr for OfferKind {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s.trim().to_ascii_lowercase().as_str() {
             "generator" | "gen" | "producer" | "der" | "sell" => Ok(OfferKind::Generator),
-            "dr" | "demand_response" | "demand-response" | "flexible" => Ok(OfferKind::DemandResponse),
+            "dr" | "demand_response" | "demand-response" | "flexible" => {
+                Ok(OfferKind::DemandResponse)
+            }
             "load" | "consumer" | "fixed" | "buy" => Ok(OfferKind::Load),
-            other => Err(format!("kind must be 'generator', 'dr' or 'load', got '{other}'")),
+            other => Err(format!(
+                "kind must be 'generator', 'dr' or 'load', got '{other}'"
+            )),
         }
     }
 }
@@ -212,7 +247,13 @@ pub struct Offer {
 }
 
 impl Offer {
-    pub fn generator(agent: &str, bus: &str, p_min_kw: f64, p_max_kw: f64, cost: CostCurve) -> Self {
+    pub fn generator(
+        agent: &str,
+        bus: &str,
+        p_min_kw: f64,
+        p_max_kw: f64,
+        cost: CostCurve,
+    ) -> Self {
         Offer {
             agent: agent.into(),
             bus: bus.into(),
@@ -225,7 +266,14 @@ impl Offer {
             cost,
         }
     }
-    pub fn demand_response(agent: &str, bus: &str, p_floor_kw: f64, p_baseline_kw: f64, q_per_p: f64, cost: CostCurve) -> Self {
+    pub fn demand_response(
+        agent: &str,
+        bus: &str,
+        p_floor_kw: f64,
+        p_baseline_kw: f64,
+        q_per_p: f64,
+        cost: CostCurve,
+    ) -> Self {
         Offer {
             agent: agent.into(),
             bus: bus.into(),
@@ -270,7 +318,12 @@ impl Offer {
     /// Rejects NaN/infinite numbers, reversed bounds, negative demand and
     /// non-convex or unsupported cost curves, naming the agent.
     pub fn validate(&self) -> Result<(), DlmpError> {
-        let bad = |reason: String| Err(DlmpError::InvalidOffer { agent: self.agent.clone(), reason });
+        let bad = |reason: String| {
+            Err(DlmpError::InvalidOffer {
+                agent: self.agent.clone(),
+                reason,
+            })
+        };
         for (name, v) in [
             ("p_min_kw", self.p_min_kw),
             ("p_max_kw", self.p_max_kw),
@@ -285,23 +338,35 @@ impl Offer {
         match self.kind {
             OfferKind::Load => {
                 if self.p_max_kw < 0.0 {
-                    return bad(format!("demand {} kW must be ≥ 0 (use a generator for production)", self.p_max_kw));
+                    return bad(format!(
+                        "demand {} kW must be ≥ 0 (use a generator for production)",
+                        self.p_max_kw
+                    ));
                 }
                 return Ok(());
             }
             OfferKind::DemandResponse => {
                 if self.p_min_kw < 0.0 {
-                    return bad(format!("minimum consumption {} kW must be ≥ 0", self.p_min_kw));
+                    return bad(format!(
+                        "minimum consumption {} kW must be ≥ 0",
+                        self.p_min_kw
+                    ));
                 }
             }
             OfferKind::Generator => {
                 if self.q_max_kvar < self.q_min_kvar {
-                    return bad(format!("q_max {} kvar < q_min {} kvar", self.q_max_kvar, self.q_min_kvar));
+                    return bad(format!(
+                        "q_max {} kvar < q_min {} kvar",
+                        self.q_max_kvar, self.q_min_kvar
+                    ));
                 }
             }
         }
         if self.p_max_kw < self.p_min_kw {
-            return bad(format!("p_max {} kW < p_min {} kW", self.p_max_kw, self.p_min_kw));
+            return bad(format!(
+                "p_max {} kW < p_min {} kW",
+                self.p_max_kw, self.p_min_kw
+            ));
         }
         let (lo, hi) = self.cost_domain_mw();
         if let Some(reason) = self.cost.problem(lo, hi) {
@@ -314,7 +379,14 @@ impl Offer {
     /// Values: kind, p_min_kw, p_max_kw, q_min_kvar, q_max_kvar, q_per_p,
     /// then 0, c0, c1, … (polynomial) or 1, P1, C1, P2, C2, … (piecewise-linear).
     pub fn to_action(&self) -> MarketAction {
-        let mut values = vec![self.kind.code(), self.p_min_kw, self.p_max_kw, self.q_min_kvar, self.q_max_kvar, self.q_per_p];
+        let mut values = vec![
+            self.kind.code(),
+            self.p_min_kw,
+            self.p_max_kw,
+            self.q_min_kvar,
+            self.q_max_kvar,
+            self.q_per_p,
+        ];
         match &self.cost {
             CostCurve::Polynomial(c) => {
                 values.push(0.0);
@@ -328,36 +400,59 @@ impl Offer {
                 }
             }
         }
-        MarketAction::Custom { name: ACTION_NAME.into(), values }
+        MarketAction::Custom {
+            name: ACTION_NAME.into(),
+            values,
+        }
     }
 
     /// Reads an offer from a market action of `agent` at `bus`: `Ok(None)` if
     /// the action is not a DLMP offer, an error naming the agent if it is malformed.
-    pub fn from_action(agent: &str, bus: &str, action: &MarketAction) -> Result<Option<Offer>, DlmpError> {
-        let MarketAction::Custom { name, values } = action else { return Ok(None) };
+    pub fn from_action(
+        agent: &str,
+        bus: &str,
+        action: &MarketAction,
+    ) -> Result<Option<Offer>, DlmpError> {
+        let MarketAction::Custom { name, values } = action else {
+            return Ok(None);
+        };
         if name != ACTION_NAME {
             return Ok(None);
         }
-        let bad = |reason: &str| DlmpError::InvalidOffer { agent: agent.into(), reason: reason.into() };
+        let bad = |reason: &str| DlmpError::InvalidOffer {
+            agent: agent.into(),
+            reason: reason.into(),
+        };
         if values.len() < 7 {
             return Err(bad("a dlmp.offer action needs at least 7 values (kind, p_min, p_max, q_min, q_max, q_per_p, curve type)"));
         }
-        let kind = match values[0] {
-            k if k == 0.0 => OfferKind::Generator,
-            k if k == 1.0 => OfferKind::DemandResponse,
-            k if k == 2.0 => OfferKind::Load,
-            _ => return Err(bad(&format!("unknown offer kind code {} (0 generator, 1 dr, 2 load)", values[0]))),
+        let kind = if values[0] == 0.0 {
+            OfferKind::Generator
+        } else if values[0] == 1.0 {
+            OfferKind::DemandResponse
+        } else if values[0] == 2.0 {
+            OfferKind::Load
+        } else {
+            return Err(bad(&format!(
+                "unknown offer kind code {} (0 generator, 1 dr, 2 load)",
+                values[0]
+            )));
         };
         let rest = &values[7..];
-        let cost = match values[6] {
-            t if t == 0.0 => CostCurve::Polynomial(rest.to_vec()),
-            t if t == 1.0 => {
-                if rest.len() % 2 != 0 {
-                    return Err(bad("piecewise-linear breakpoints must come in (P, cost) pairs"));
-                }
-                CostCurve::PiecewiseLinear(rest.chunks(2).map(|c| (c[0], c[1])).collect())
+        let cost = if values[6] == 0.0 {
+            CostCurve::Polynomial(rest.to_vec())
+        } else if values[6] == 1.0 {
+            if rest.len() % 2 != 0 {
+                return Err(bad(
+                    "piecewise-linear breakpoints must come in (P, cost) pairs",
+                ));
             }
-            _ => return Err(bad(&format!("unknown cost curve type {} (0 polynomial, 1 piecewise-linear)", values[6]))),
+            CostCurve::PiecewiseLinear(rest.chunks(2).map(|c| (c[0], c[1])).collect())
+        } else {
+            return Err(bad(&format!(
+                "unknown cost curve type {} (0 polynomial, 1 piecewise-linear)",
+                values[6]
+            )));
         };
         Ok(Some(Offer {
             agent: agent.into(),
@@ -409,16 +504,22 @@ impl PlacedOffer {
     /// Validates `offer` and resolves its bus.
     pub fn place(net: &DlmpNetwork, offer: &Offer) -> Result<Self, DlmpError> {
         offer.validate()?;
-        let bus = net.bus_index(&offer.bus).ok_or_else(|| DlmpError::UnknownBus {
-            agent: offer.agent.clone(),
-            bus: offer.bus.clone(),
-            hint: net.tree.unknown_bus_hint(&offer.bus),
-        })?;
+        let bus = net
+            .bus_index(&offer.bus)
+            .ok_or_else(|| DlmpError::UnknownBus {
+                agent: offer.agent.clone(),
+                bus: offer.bus.clone(),
+                hint: net.tree.unknown_bus_hint(&offer.bus),
+            })?;
         let kw_per_pu = net.s_base_kva;
         let mw_per_pu = net.s_base_kva / 1000.0;
         let (fixed_demand, lo, hi) = match offer.kind {
             OfferKind::Generator => (0.0, offer.p_min_kw / kw_per_pu, offer.p_max_kw / kw_per_pu),
-            OfferKind::DemandResponse => (offer.p_max_kw / kw_per_pu, 0.0, (offer.p_max_kw - offer.p_min_kw) / kw_per_pu),
+            OfferKind::DemandResponse => (
+                offer.p_max_kw / kw_per_pu,
+                0.0,
+                (offer.p_max_kw - offer.p_min_kw) / kw_per_pu,
+            ),
             OfferKind::Load => (offer.p_max_kw / kw_per_pu, 0.0, 0.0),
         };
         let (q_lo, q_hi) = match offer.kind {
@@ -429,7 +530,10 @@ impl PlacedOffer {
             CostCurve::Polynomial(c) => {
                 let c1 = c.get(1).copied().unwrap_or(0.0);
                 let c2 = c.get(2).copied().unwrap_or(0.0);
-                PlacedCost::Quadratic { c1: c1 * mw_per_pu, c2: c2 * mw_per_pu * mw_per_pu }
+                PlacedCost::Quadratic {
+                    c1: c1 * mw_per_pu,
+                    c2: c2 * mw_per_pu * mw_per_pu,
+                }
             }
             CostCurve::PiecewiseLinear(pts) => {
                 // Segments of the curve clipped to the variable's range [lo, hi] (MW).

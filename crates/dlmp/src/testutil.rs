@@ -33,7 +33,14 @@ pub fn random_case(n: usize, seed: u64, limited_share: f64) -> (DlmpNetwork, Vec
         if rng.next_f64() < 0.2 {
             let c1 = rng.uniform(40.0, 120.0);
             let c2 = rng.uniform(100.0, 2000.0) * (n as f64 / 40.0);
-            offers.push(Offer::demand_response(&format!("dr{i}"), &bus, kw * rng.uniform(0.4, 0.8), kw, q_per_p, CostCurve::quadratic(c1, c2)));
+            offers.push(Offer::demand_response(
+                &format!("dr{i}"),
+                &bus,
+                kw * rng.uniform(0.4, 0.8),
+                kw,
+                q_per_p,
+                CostCurve::quadratic(c1, c2),
+            ));
         } else {
             offers.push(Offer::load(&format!("load{i}"), &bus, kw, q_per_p));
         }
@@ -41,7 +48,13 @@ pub fn random_case(n: usize, seed: u64, limited_share: f64) -> (DlmpNetwork, Vec
             let cap = per_bus * rng.uniform(2.0, 6.0);
             let c1 = rng.uniform(10.0, 60.0);
             let c2 = rng.uniform(50.0, 1000.0) * (n as f64 / 40.0);
-            offers.push(Offer::generator(&format!("gen{i}"), &bus, 0.0, cap, CostCurve::quadratic(c1, c2)));
+            offers.push(Offer::generator(
+                &format!("gen{i}"),
+                &bus,
+                0.0,
+                cap,
+                CostCurve::quadratic(c1, c2),
+            ));
         }
     }
     // Demand below each edge (ids are already parents-first).
@@ -51,7 +64,7 @@ pub fn random_case(n: usize, seed: u64, limited_share: f64) -> (DlmpNetwork, Vec
     }
     let mut edges = Vec::with_capacity(n - 1);
     for i in 1..n {
-        let r = rng.uniform(1e-4, 4e-4) * (40.0 / n as f64).sqrt().min(10.0).max(0.3);
+        let r = rng.uniform(1e-4, 4e-4) * (40.0 / n as f64).sqrt().clamp(0.3, 10.0);
         let x = r * rng.uniform(1.0, 2.0);
         let mut limit_kw = f64::INFINITY;
         if below[i] > 0.0 && rng.next_f64() < limited_share {
@@ -59,7 +72,13 @@ pub fn random_case(n: usize, seed: u64, limited_share: f64) -> (DlmpNetwork, Vec
             limit_kw = below[i] * rng.uniform(0.6, 0.95);
             let cap = below[i] * 1.5;
             let c1 = rng.uniform(35.0, 80.0);
-            offers.push(Offer::generator(&format!("relief{i}"), &format!("b{i}"), 0.0, cap, CostCurve::quadratic(c1, 200.0)));
+            offers.push(Offer::generator(
+                &format!("relief{i}"),
+                &format!("b{i}"),
+                0.0,
+                cap,
+                CostCurve::quadratic(c1, 200.0),
+            ));
         }
         edges.push(ImpedanceEdge {
             name: format!("e{i}"),

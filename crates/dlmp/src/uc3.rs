@@ -155,30 +155,46 @@ pub struct StrategyConfig {
 
 impl Uc3Config {
     pub fn from_toml(text: &str, file: &str) -> Result<Self, DlmpError> {
-        let cfg: Uc3Config = toml::from_str(text).map_err(|e| DlmpError::Input(format!("{file}: {e}")))?;
+        let cfg: Uc3Config =
+            toml::from_str(text).map_err(|e| DlmpError::Input(format!("{file}: {e}")))?;
         if let Some(kind) = &cfg.scenario {
             if kind != "uc3" {
-                return Err(DlmpError::Input(format!("{file}: scenario = \"{kind}\" is not a UC3 scenario")));
+                return Err(DlmpError::Input(format!(
+                    "{file}: scenario = \"{kind}\" is not a UC3 scenario"
+                )));
             }
         }
         if cfg.lmp.is_empty() {
-            return Err(DlmpError::Input(format!("{file}: lmp needs at least one interval")));
+            return Err(DlmpError::Input(format!(
+                "{file}: lmp needs at least one interval"
+            )));
         }
         if let Some(v) = cfg.lmp.iter().find(|v| !v.is_finite()) {
-            return Err(DlmpError::Input(format!("{file}: lmp value {v} is not a finite number")));
+            return Err(DlmpError::Input(format!(
+                "{file}: lmp value {v} is not a finite number"
+            )));
         }
         cfg.formulation()?;
         cfg.compared()?;
         Ok(cfg)
     }
     pub fn built_in() -> Self {
-        Self::from_toml(BUILT_IN_TOML, "scenarios/uc3.toml").expect("the built-in UC3 scenario parses")
+        Self::from_toml(BUILT_IN_TOML, "scenarios/uc3.toml")
+            .expect("the built-in UC3 scenario parses")
     }
     pub fn formulation(&self) -> Result<Formulation, DlmpError> {
-        self.market_formulation.parse().map_err(|e: String| DlmpError::Input(format!("market_formulation: {e}")))
+        self.market_formulation
+            .parse()
+            .map_err(|e: String| DlmpError::Input(format!("market_formulation: {e}")))
     }
     pub fn compared(&self) -> Result<Vec<Formulation>, DlmpError> {
-        self.compare.iter().map(|f| f.parse().map_err(|e: String| DlmpError::Input(format!("compare: {e}")))).collect()
+        self.compare
+            .iter()
+            .map(|f| {
+                f.parse()
+                    .map_err(|e: String| DlmpError::Input(format!("compare: {e}")))
+            })
+            .collect()
     }
     /// Intervals per day.
     pub fn day_len(&self) -> usize {
@@ -224,9 +240,15 @@ pub fn load_feeder(cfg: &Uc3Config, base_dir: Option<&Path>) -> Result<Uc3Feeder
     }
     let (mut network, circuit, grid) = DlmpNetwork::from_feeder(&name)?;
     for l in &cfg.limits {
-        network.set_limit(&l.from, &l.to, l.kw).map_err(|e| DlmpError::Input(format!("limits: {e}")))?;
+        network
+            .set_limit(&l.from, &l.to, l.kw)
+            .map_err(|e| DlmpError::Input(format!("limits: {e}")))?;
     }
-    Ok(Uc3Feeder { network, circuit, grid })
+    Ok(Uc3Feeder {
+        network,
+        circuit,
+        grid,
+    })
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -244,46 +266,94 @@ impl Experiment {
             Experiment::Learning => "3-learning",
         }
     }
-    pub const ALL: [Experiment; 3] = [Experiment::Truthful, Experiment::Scripted, Experiment::Learning];
+    pub const ALL: [Experiment; 3] = [
+        Experiment::Truthful,
+        Experiment::Scripted,
+        Experiment::Learning,
+    ];
 }
 
 /// Builds the participants: a consumer or DR provider per load bus, then the producers.
-pub fn build_agents(cfg: &Uc3Config, feeder: &Uc3Feeder, experiment: Experiment) -> Result<Vec<Box<dyn Agent>>, DlmpError> {
+pub fn build_agents(
+    cfg: &Uc3Config,
+    feeder: &Uc3Feeder,
+    experiment: Experiment,
+) -> Result<Vec<Box<dyn Agent>>, DlmpError> {
     let strategy = || match experiment {
         Experiment::Truthful => Strategy::Truthful,
         Experiment::Scripted => Strategy::Scripted(cfg.strategy.scripted.clone()),
-        Experiment::Learning => Strategy::Learning(Learner::new(cfg.strategy.markups.clone(), cfg.strategy.epsilon, cfg.day_len())),
+        Experiment::Learning => Strategy::Learning(Learner::new(
+            cfg.strategy.markups.clone(),
+            cfg.strategy.epsilon,
+            cfg.day_len(),
+        )),
     };
     let dr_cost = curve(&cfg.demand_response.cost, "demand_response")?;
     let mut agents: Vec<Box<dyn Agent>> = Vec::new();
     for l in ogg_market::feeder::bus_loads(&feeder.circuit) {
-        let kvar: f64 = feeder.circuit.loads.iter().filter(|x| x.enabled && l.loads.contains(&x.name)).map(|x| x.kvar).sum();
+        let kvar: f64 = feeder
+            .circuit
+            .loads
+            .iter()
+            .filter(|x| x.enabled && l.loads.contains(&x.name))
+            .map(|x| x.kvar)
+            .sum();
         let q_per_p = if l.kw > 0.0 { kvar / l.kw } else { 0.0 };
         let shares: Vec<(String, f64)> = l
             .loads
             .iter()
             .map(|name| {
-                let kw = feeder.circuit.loads.iter().find(|x| &x.name == name).map_or(0.0, |x| x.kw);
+                let kw = feeder
+                    .circuit
+                    .loads
+                    .iter()
+                    .find(|x| &x.name == name)
+                    .map_or(0.0, |x| x.kw);
                 (name.clone(), if l.kw > 0.0 { kw / l.kw } else { 0.0 })
             })
             .collect();
-        let is_dr = cfg.demand_response.buses.iter().any(|b| b.eq_ignore_ascii_case(&l.bus));
+        let is_dr = cfg
+            .demand_response
+            .buses
+            .iter()
+            .any(|b| b.eq_ignore_ascii_case(&l.bus));
         let p = if is_dr {
-            Participant::demand_response(&format!("dr{}", l.bus), &l.bus, l.kw, q_per_p, cfg.demand_response.flexible_share, dr_cost.clone())
-                .with_strategy(strategy())
+            Participant::demand_response(
+                &format!("dr{}", l.bus),
+                &l.bus,
+                l.kw,
+                q_per_p,
+                cfg.demand_response.flexible_share,
+                dr_cost.clone(),
+            )
+            .with_strategy(strategy())
         } else {
             Participant::consumer(&format!("c{}", l.bus), &l.bus, l.kw, q_per_p)
         };
-        agents.push(Box::new(p.with_profile(cfg.load_profile.clone()).with_loads(shares).with_interval_hours(cfg.interval_hours)));
+        agents.push(Box::new(
+            p.with_profile(cfg.load_profile.clone())
+                .with_loads(shares)
+                .with_interval_hours(cfg.interval_hours),
+        ));
     }
     for pc in &cfg.producers {
-        let mut p = Participant::producer(&pc.name, &pc.bus, pc.capacity_kw, curve(&pc.cost, &pc.name)?)
-            .with_strategy(strategy())
-            .with_interval_hours(cfg.interval_hours);
+        let mut p = Participant::producer(
+            &pc.name,
+            &pc.bus,
+            pc.capacity_kw,
+            curve(&pc.cost, &pc.name)?,
+        )
+        .with_strategy(strategy())
+        .with_interval_hours(cfg.interval_hours);
         match pc.profile.as_str() {
             "" | "none" => {}
             "solar" => p = p.with_availability(cfg.solar_profile.clone()),
-            other => return Err(DlmpError::Input(format!("producer {}: profile must be \"solar\" or empty, got '{other}'", pc.name))),
+            other => {
+                return Err(DlmpError::Input(format!(
+                    "producer {}: profile must be \"solar\" or empty, got '{other}'",
+                    pc.name
+                )))
+            }
         }
         agents.push(Box::new(p));
     }
@@ -347,7 +417,9 @@ pub struct ExperimentRun {
 impl ExperimentRun {
     /// The run of formulation `f` in interval `hour`, if solved.
     pub fn run(&self, hour: usize, f: Formulation) -> Option<&FormulationRun> {
-        self.intervals.get(hour).and_then(|i| i.runs.iter().find(|r| r.formulation == f))
+        self.intervals
+            .get(hour)
+            .and_then(|i| i.runs.iter().find(|r| r.formulation == f))
     }
 }
 
@@ -377,14 +449,25 @@ struct Collector {
 }
 
 /// Runs one experiment over its days in the core `Environment`.
-pub fn run_experiment(cfg: &Uc3Config, feeder: &Uc3Feeder, experiment: Experiment) -> Result<ExperimentRun, DlmpError> {
+pub fn run_experiment(
+    cfg: &Uc3Config,
+    feeder: &Uc3Feeder,
+    experiment: Experiment,
+) -> Result<ExperimentRun, DlmpError> {
     let market_f = cfg.formulation()?;
-    let days = if experiment == Experiment::Learning { cfg.strategy.learning_days.max(1) } else { 1 };
+    let days = if experiment == Experiment::Learning {
+        cfg.strategy.learning_days.max(1)
+    } else {
+        1
+    };
     let day_len = cfg.day_len();
-    let market = DlmpMarket::new(feeder.network.clone(), cfg.options(market_f)).with_lmp_series(cfg.lmp.clone());
+    let market = DlmpMarket::new(feeder.network.clone(), cfg.options(market_f))
+        .with_lmp_series(cfg.lmp.clone());
     let agents = build_agents(cfg, feeder, experiment)?;
     let grid = DoNothingGrid::new(3600.0 * cfg.interval_hours);
-    let mut env = Environment::new(Box::new(grid), Box::new(market), agents).with_max_market_rounds(1).with_recording(false);
+    let mut env = Environment::new(Box::new(grid), Box::new(market), agents)
+        .with_max_market_rounds(1)
+        .with_recording(false);
     // Formulations solved each interval: the market's first, then the others.
     let mut formulations = vec![market_f];
     for f in cfg.compared()? {
@@ -406,24 +489,47 @@ pub fn run_experiment(cfg: &Uc3Config, feeder: &Uc3Feeder, experiment: Experimen
     }));
     let sink = Arc::clone(&collector);
     env.add_callback(move |event, parts| {
-        let Event::MarketRound { grid_step, .. } = *event else { return Ok(()) };
-        let Some(market) = parts.market.as_any().downcast_ref::<DlmpMarket>() else { return Ok(()) };
-        let mut c = sink.lock().map_err(|_| ogg_core::Error::Other("UC3 collector poisoned".into()))?;
-        c.observe(grid_step, market, parts.agents).map_err(ogg_core::Error::from)
+        let Event::MarketRound { grid_step, .. } = *event else {
+            return Ok(());
+        };
+        let Some(market) = parts.market.as_any().downcast_ref::<DlmpMarket>() else {
+            return Ok(());
+        };
+        let mut c = sink
+            .lock()
+            .map_err(|_| ogg_core::Error::Other("UC3 collector poisoned".into()))?;
+        c.observe(grid_step, market, parts.agents)
+            .map_err(ogg_core::Error::from)
     });
-    env.reset(Some(cfg.strategy.seed)).map_err(|e| DlmpError::Input(e.to_string()))?;
-    env.run(days * day_len).map_err(|e| DlmpError::Input(e.to_string()))?;
+    env.reset(Some(cfg.strategy.seed))
+        .map_err(|e| DlmpError::Input(e.to_string()))?;
+    env.run(days * day_len)
+        .map_err(|e| DlmpError::Input(e.to_string()))?;
     drop(env);
-    let c = Arc::try_unwrap(collector).map_err(|_| DlmpError::Input("UC3 collector still shared".into()))?;
-    let c = c.into_inner().map_err(|_| DlmpError::Input("UC3 collector poisoned".into()))?;
-    Ok(ExperimentRun { experiment, intervals: c.intervals, days: c.days })
+    let c = Arc::try_unwrap(collector)
+        .map_err(|_| DlmpError::Input("UC3 collector still shared".into()))?;
+    let c = c
+        .into_inner()
+        .map_err(|_| DlmpError::Input("UC3 collector poisoned".into()))?;
+    Ok(ExperimentRun {
+        experiment,
+        intervals: c.intervals,
+        days: c.days,
+    })
 }
 
 impl Collector {
-    fn observe(&mut self, grid_step: usize, market: &DlmpMarket, agents: &[Box<dyn Agent>]) -> Result<(), DlmpError> {
+    fn observe(
+        &mut self,
+        grid_step: usize,
+        market: &DlmpMarket,
+        agents: &[Box<dyn Agent>],
+    ) -> Result<(), DlmpError> {
         let day = grid_step / self.day_len;
         let hour = grid_step % self.day_len;
-        let Some(sol) = market.last_solution() else { return Ok(()) };
+        let Some(sol) = market.last_solution() else {
+            return Ok(());
+        };
         let (offers, owners) = market.last_offers();
         let lmp = market.last_lmp();
         // Per-day statistics (every day).
@@ -431,7 +537,9 @@ impl Collector {
         let mut markups = (0.0, 0usize);
         let mut agent_rows = Vec::with_capacity(agents.len());
         for (i, a) in agents.iter().enumerate() {
-            let Some(p) = a.as_any().downcast_ref::<Participant>() else { continue };
+            let Some(p) = a.as_any().downcast_ref::<Participant>() else {
+                continue;
+            };
             match p.kind() {
                 "producer" => rewards.0 += p.reward(),
                 "dr" => rewards.1 += p.reward(),
@@ -454,7 +562,11 @@ impl Collector {
                 });
             }
         }
-        let mean_dlmp = if sol.is_optimal() { sol.dlmp.iter().sum::<f64>() / sol.dlmp.len() as f64 } else { f64::NAN };
+        let mean_dlmp = if sol.is_optimal() {
+            sol.dlmp.iter().sum::<f64>() / sol.dlmp.len() as f64
+        } else {
+            f64::NAN
+        };
         let acc = &mut self.day_acc;
         if mean_dlmp.is_finite() {
             acc.0 += mean_dlmp;
@@ -483,22 +595,49 @@ impl Collector {
         // The reported day: the market's run, the compared formulations, AC checks.
         let mut opts = self.cfg.options(market.options.formulation);
         opts.lmp_source = lmp;
-        let mut runs = vec![FormulationRun { formulation: opts.formulation, solution: sol.clone(), ac: None, seconds: sol.solve_seconds }];
+        let mut runs = vec![FormulationRun {
+            formulation: opts.formulation,
+            solution: sol.clone(),
+            ac: None,
+            seconds: sol.solve_seconds,
+        }];
         for (k, &f) in self.compare.iter().enumerate() {
-            let o = OpfOptions { formulation: f, ..opts.clone() };
+            let o = OpfOptions {
+                formulation: f,
+                ..opts.clone()
+            };
             let start = std::time::Instant::now();
             let s = self.solvers[k].solve(&self.network, offers, &o)?;
-            runs.push(FormulationRun { formulation: f, solution: s, ac: None, seconds: start.elapsed().as_secs_f64() });
+            runs.push(FormulationRun {
+                formulation: f,
+                solution: s,
+                ac: None,
+                seconds: start.elapsed().as_secs_f64(),
+            });
         }
         if let Some(grid) = &self.grid {
             for r in runs.iter_mut() {
-                let o = OpfOptions { formulation: r.formulation, ..opts.clone() };
+                let o = OpfOptions {
+                    formulation: r.formulation,
+                    ..opts.clone()
+                };
                 r.ac = Some(ac::check(grid, &self.network, offers, &r.solution, &o));
             }
         }
         let _ = owners;
-        let rejections = market.rejections().iter().map(|r| format!("{}: {}", r.agent, r.reason)).collect();
-        self.intervals.push(Interval { day, hour, lmp, runs, agents: agent_rows, rejections });
+        let rejections = market
+            .rejections()
+            .iter()
+            .map(|r| format!("{}: {}", r.agent, r.reason))
+            .collect();
+        self.intervals.push(Interval {
+            day,
+            hour,
+            lmp,
+            runs,
+            agents: agent_rows,
+            rejections,
+        });
         Ok(())
     }
 }
@@ -511,8 +650,14 @@ pub fn run(cfg: &Uc3Config, feeder: &Uc3Feeder) -> Result<Uc3Results, DlmpError>
             formulations.push(f);
         }
     }
-    let experiments = Experiment::ALL.iter().map(|&e| run_experiment(cfg, feeder, e)).collect::<Result<Vec<_>, _>>()?;
-    Ok(Uc3Results { experiments, formulations })
+    let experiments = Experiment::ALL
+        .iter()
+        .map(|&e| run_experiment(cfg, feeder, e))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Uc3Results {
+        experiments,
+        formulations,
+    })
 }
 
 fn num(v: f64) -> String {
@@ -520,32 +665,68 @@ fn num(v: f64) -> String {
 }
 
 /// Writes the tables, figures and a summary into `out`; returns the files.
-pub fn write_outputs(cfg: &Uc3Config, feeder: &Uc3Feeder, res: &Uc3Results, out: &Path) -> Result<Vec<PathBuf>, DlmpError> {
-    std::fs::create_dir_all(out).map_err(|e| DlmpError::Input(format!("{}: {e}", out.display())))?;
+pub fn write_outputs(
+    cfg: &Uc3Config,
+    feeder: &Uc3Feeder,
+    res: &Uc3Results,
+    out: &Path,
+) -> Result<Vec<PathBuf>, DlmpError> {
+    std::fs::create_dir_all(out)
+        .map_err(|e| DlmpError::Input(format!("{}: {e}", out.display())))?;
     let net = &feeder.network;
     let mut buses = String::from("experiment,hour,lmp,formulation,status,bus,dlmp,energy,congestion,voltage,loss,v_model_pu,v_ac_pu\n");
     let mut lines = String::from("experiment,hour,formulation,from_bus,to_bus,flow_kw,flow_kvar,limit_kw,congested,congestion_price,loss_kw,socp_gap,ac_flow_kw,ac_loading\n");
-    let mut agents = String::from("experiment,hour,agent,kind,bus,markup,injection_kw,dlmp,reward\n");
+    let mut agents =
+        String::from("experiment,hour,agent,kind,bus,markup,injection_kw,dlmp,reward\n");
     let mut intervals = String::from(
         "experiment,hour,lmp,formulation,status,reason,dlmp_min,dlmp_mean,dlmp_max,congested_lines,cost_per_h,source_kw,model_losses_kw,solve_ms,socp_max_gap,socp_exact,ac_converged,ac_v_min,ac_v_max,ac_voltage_violations,ac_max_loading,ac_overloads,ac_losses_kw,ac_source_kw,max_voltage_error_pu,max_flow_error_kw\n",
     );
-    let mut days = String::from("experiment,day,mean_dlmp,producer_reward,dr_reward,consumer_reward,mean_markup\n");
+    let mut days = String::from(
+        "experiment,day,mean_dlmp,producer_reward,dr_reward,consumer_reward,mean_markup\n",
+    );
     for run in &res.experiments {
         let ex = run.experiment.label();
         for d in &run.days {
-            let _ = writeln!(days, "{ex},{},{},{},{},{},{}", d.day, num(d.mean_dlmp), num(d.producer_reward), num(d.dr_reward), num(d.consumer_reward), num(d.mean_markup));
+            let _ = writeln!(
+                days,
+                "{ex},{},{},{},{},{},{}",
+                d.day,
+                num(d.mean_dlmp),
+                num(d.producer_reward),
+                num(d.dr_reward),
+                num(d.consumer_reward),
+                num(d.mean_markup)
+            );
         }
         for iv in &run.intervals {
             for a in &iv.agents {
-                let _ = writeln!(agents, "{ex},{},{},{},{},{},{},{},{}", iv.hour, a.agent, a.kind, a.bus, num(a.markup), num(a.injection_kw), num(a.dlmp), num(a.reward));
+                let _ = writeln!(
+                    agents,
+                    "{ex},{},{},{},{},{},{},{},{}",
+                    iv.hour,
+                    a.agent,
+                    a.kind,
+                    a.bus,
+                    num(a.markup),
+                    num(a.injection_kw),
+                    num(a.dlmp),
+                    num(a.reward)
+                );
             }
             for r in &iv.runs {
                 let s = &r.solution;
                 let f = r.formulation.as_str();
                 let ac = r.ac.as_ref().filter(|a| a.error.is_none());
                 let finite: Vec<f64> = s.dlmp.iter().copied().filter(|v| v.is_finite()).collect();
-                let (mn, mx) = (finite.iter().copied().fold(f64::NAN, f64::min), finite.iter().copied().fold(f64::NAN, f64::max));
-                let mean = if finite.is_empty() { f64::NAN } else { finite.iter().sum::<f64>() / finite.len() as f64 };
+                let (mn, mx) = (
+                    finite.iter().copied().fold(f64::NAN, f64::min),
+                    finite.iter().copied().fold(f64::NAN, f64::max),
+                );
+                let mean = if finite.is_empty() {
+                    f64::NAN
+                } else {
+                    finite.iter().sum::<f64>() / finite.len() as f64
+                };
                 let _ = writeln!(
                     intervals,
                     "{ex},{},{},{f},{},\"{}\",{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
@@ -651,6 +832,8 @@ pub struct FormulationStats {
     pub max_flow_error_kw: f64,
     pub ac_violation_hours: usize,
     pub ac_overload_hours: usize,
+    /// Hours in which the AC flow of a limited line exceeds the limit the OPF enforced.
+    pub ac_limit_violation_hours: usize,
     pub mean_source_error_kw: f64,
     pub socp_exact_hours: usize,
     pub max_socp_gap: f64,
@@ -658,7 +841,11 @@ pub struct FormulationStats {
     pub mean_solve_ms: f64,
 }
 
-pub fn formulation_stats(run: &ExperimentRun, f: Formulation, market_f: Formulation) -> FormulationStats {
+pub fn formulation_stats(
+    run: &ExperimentRun,
+    f: Formulation,
+    market_f: Formulation,
+) -> FormulationStats {
     let mut st = FormulationStats {
         optimal_hours: 0,
         hours: run.intervals.len(),
@@ -672,6 +859,7 @@ pub fn formulation_stats(run: &ExperimentRun, f: Formulation, market_f: Formulat
         max_flow_error_kw: 0.0,
         ac_violation_hours: 0,
         ac_overload_hours: 0,
+        ac_limit_violation_hours: 0,
         mean_source_error_kw: 0.0,
         socp_exact_hours: 0,
         max_socp_gap: 0.0,
@@ -680,25 +868,37 @@ pub fn formulation_stats(run: &ExperimentRun, f: Formulation, market_f: Formulat
     };
     let (mut diff, mut nd, mut src, mut ns, mut ms) = (0.0, 0usize, 0.0, 0usize, 0.0);
     for iv in &run.intervals {
-        let Some(r) = iv.runs.iter().find(|r| r.formulation == f) else { continue };
+        let Some(r) = iv.runs.iter().find(|r| r.formulation == f) else {
+            continue;
+        };
         let s = &r.solution;
         ms += r.seconds * 1e3;
         if !s.is_optimal() {
             continue;
         }
         st.optimal_hours += 1;
-        let (mn, mx) = (s.dlmp.iter().copied().fold(f64::INFINITY, f64::min), s.dlmp.iter().copied().fold(f64::NEG_INFINITY, f64::max));
+        let (mn, mx) = (
+            s.dlmp.iter().copied().fold(f64::INFINITY, f64::min),
+            s.dlmp.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+        );
         st.dlmp_min = st.dlmp_min.min(mn);
         st.dlmp_max = st.dlmp_max.max(mx);
         st.max_spread = st.max_spread.max(mx - mn);
         if s.congestion_dual.iter().any(|c| c.abs() > 1e-6) {
             st.congested_hours += 1;
         }
-        if s.decomposition.voltage.iter().any(|v| v.abs() > 1e-6) {
+        if s.decomposition.voltage.iter().any(|v| v.abs() > 1e-3) {
             st.voltage_bound_hours += 1;
         }
-        st.max_decomposition_residual = st.max_decomposition_residual.max(s.decomposition.residual(&s.dlmp));
-        if let Some(m) = iv.runs.iter().find(|r| r.formulation == market_f).filter(|m| m.solution.is_optimal()) {
+        st.max_decomposition_residual = st
+            .max_decomposition_residual
+            .max(s.decomposition.residual(&s.dlmp));
+        if let Some(m) = iv
+            .runs
+            .iter()
+            .find(|r| r.formulation == market_f)
+            .filter(|m| m.solution.is_optimal())
+        {
             for (a, b) in s.dlmp.iter().zip(&m.solution.dlmp) {
                 diff += (a - b).abs();
                 nd += 1;
@@ -712,6 +912,9 @@ pub fn formulation_stats(run: &ExperimentRun, f: Formulation, market_f: Formulat
             }
             if !ac.overloads.is_empty() {
                 st.ac_overload_hours += 1;
+            }
+            if !ac.limit_violations.is_empty() {
+                st.ac_limit_violation_hours += 1;
             }
             src += ac.source_error_kw;
             ns += 1;
@@ -734,32 +937,64 @@ pub fn summary_markdown(cfg: &Uc3Config, feeder: &Uc3Feeder, res: &Uc3Results) -
     let net = &feeder.network;
     let market_f = cfg.formulation().unwrap_or_default();
     let mut s = String::new();
-    let _ = writeln!(s, "# UC3 results ({}): DLMPs on {} over {} intervals of {} h\n", cfg.name, cfg.feeder, cfg.day_len(), cfg.interval_hours);
-    let _ = writeln!(s, "Market formulation: `{market_f}` (agents are settled on it); compared: {}.\n", cfg.compare.join(", "));
+    let _ = writeln!(
+        s,
+        "# UC3 results ({}): DLMPs on {} over {} intervals of {} h\n",
+        cfg.name,
+        cfg.feeder,
+        cfg.day_len(),
+        cfg.interval_hours
+    );
+    let _ = writeln!(
+        s,
+        "Market formulation: `{market_f}` (agents are settled on it); compared: {}.\n",
+        cfg.compare.join(", ")
+    );
     for run in &res.experiments {
         let _ = writeln!(s, "## Experiment {}\n", run.experiment.label());
-        let _ = writeln!(s, "| formulation | optimal hours | DLMP range $/MWh | largest spread in an hour | congested hours | hours with a voltage component | mean abs. diff. vs `{market_f}` $/MWh | decomposition residual |");
+        let _ = writeln!(s, "| formulation | optimal hours | DLMP range $/MWh | largest spread in an hour | congested hours | hours with a voltage component (> 0.001 $/MWh) | mean abs. diff. vs `{market_f}` $/MWh | decomposition residual |");
         let _ = writeln!(s, "| --- | --- | --- | --- | --- | --- | --- | --- |");
         for &f in &res.formulations {
             let st = formulation_stats(run, f, market_f);
             let _ = writeln!(
                 s,
                 "| {f} | {}/{} | {:.2} – {:.2} | {:.2} | {} | {} | {:.3} | {:.1e} |",
-                st.optimal_hours, st.hours, st.dlmp_min, st.dlmp_max, st.max_spread, st.congested_hours, st.voltage_bound_hours, st.mean_abs_diff_vs_market, st.max_decomposition_residual
+                st.optimal_hours,
+                st.hours,
+                st.dlmp_min,
+                st.dlmp_max,
+                st.max_spread,
+                st.congested_hours,
+                st.voltage_bound_hours,
+                st.mean_abs_diff_vs_market,
+                st.max_decomposition_residual
             );
         }
         let _ = writeln!(s);
         if cfg.ac_check {
             let _ = writeln!(s, "How far from physics (each formulation's dispatch in the AC power flow, every hour):\n");
-            let _ = writeln!(s, "| formulation | max \\|V_model − V_AC\\| pu | max flow error kW | mean source error kW (model − AC) | hours with AC voltage violations | hours with overloads | SOCP exact hours (max gap) | mean OPF ms |");
-            let _ = writeln!(s, "| --- | --- | --- | --- | --- | --- | --- | --- |");
+            let _ = writeln!(s, "| formulation | max \\|V_model − V_AC\\| pu | max flow error kW | mean source error kW (model − AC) | hours with AC voltage violations | hours the AC flow exceeds an OPF limit | hours with overloads (feeder ratings) | SOCP exact hours (max gap) | mean OPF ms |");
+            let _ = writeln!(s, "| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
             for &f in &res.formulations {
                 let st = formulation_stats(run, f, market_f);
-                let exact = if f == Formulation::Socp { format!("{}/{} ({:.1e})", st.socp_exact_hours, st.optimal_hours, st.max_socp_gap) } else { "–".into() };
+                let exact = if f == Formulation::Socp {
+                    format!(
+                        "{}/{} ({:.1e})",
+                        st.socp_exact_hours, st.optimal_hours, st.max_socp_gap
+                    )
+                } else {
+                    "–".into()
+                };
                 let _ = writeln!(
                     s,
-                    "| {f} | {:.4} | {:.1} | {:.1} | {} | {} | {exact} | {:.2} |",
-                    st.max_voltage_error_pu, st.max_flow_error_kw, st.mean_source_error_kw, st.ac_violation_hours, st.ac_overload_hours, st.mean_solve_ms
+                    "| {f} | {:.4} | {:.1} | {:.1} | {} | {} | {} | {exact} | {:.2} |",
+                    st.max_voltage_error_pu,
+                    st.max_flow_error_kw,
+                    st.mean_source_error_kw,
+                    st.ac_violation_hours,
+                    st.ac_limit_violation_hours,
+                    st.ac_overload_hours,
+                    st.mean_solve_ms
                 );
             }
             let _ = writeln!(s);
@@ -794,15 +1029,35 @@ pub fn summary_markdown(cfg: &Uc3Config, feeder: &Uc3Feeder, res: &Uc3Results) -
                 line.push(format!("{p} {e:.0} kWh / ${r:.2}"));
             }
         }
-        let _ = writeln!(s, "Producers' energy and reward over the day: {}.\n", line.join("; "));
+        let _ = writeln!(
+            s,
+            "Producers' energy and reward over the day: {}.\n",
+            line.join("; ")
+        );
     }
     // Peak hour detail of the truthful run.
     if let Some(run) = res.experiment(Experiment::Truthful) {
-        let peak = cfg.map_hours.iter().copied().max().unwrap_or(0).min(cfg.day_len().saturating_sub(1));
-        let _ = writeln!(s, "## DLMP decomposition at hour {peak} (truthful, LMP {:.1} $/MWh)\n", cfg.lmp[peak]);
-        let _ = writeln!(s, "| bus | formulation | DLMP | energy | congestion | voltage | loss | V model | V AC |");
+        let peak = cfg
+            .map_hours
+            .iter()
+            .copied()
+            .max()
+            .unwrap_or(0)
+            .min(cfg.day_len().saturating_sub(1));
+        let _ = writeln!(
+            s,
+            "## DLMP decomposition at hour {peak} (truthful, LMP {:.1} $/MWh)\n",
+            cfg.lmp[peak]
+        );
+        let _ = writeln!(
+            s,
+            "| bus | formulation | DLMP | energy | congestion | voltage | loss | V model | V AC |"
+        );
         let _ = writeln!(s, "| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
-        for bus in figures::path_to_far_end(net).iter().filter(|&&b| b != net.root()) {
+        for bus in figures::path_to_far_end(net)
+            .iter()
+            .filter(|&&b| b != net.root())
+        {
             for &f in &res.formulations {
                 if let Some(r) = run.run(peak, f).filter(|r| r.solution.is_optimal()) {
                     let sol = &r.solution;
@@ -831,17 +1086,28 @@ pub fn summary_markdown(cfg: &Uc3Config, feeder: &Uc3Feeder, res: &Uc3Results) -
 pub fn is_uc3_toml(text: &str) -> bool {
     text.lines().any(|l| {
         let l = l.split('#').next().unwrap_or("").trim();
-        l.starts_with("scenario") && l.contains('=') && l.split('=').nth(1).is_some_and(|v| v.trim().trim_matches('"') == "uc3")
+        l.starts_with("scenario")
+            && l.contains('=')
+            && l.split('=')
+                .nth(1)
+                .is_some_and(|v| v.trim().trim_matches('"') == "uc3")
     })
 }
 
 /// `ogg run uc3` in one call: reads the scenario (`None`: the built-in one),
 /// runs the experiments and writes everything into `out`.
-pub fn run_scenario(toml_path: Option<&Path>, out: &Path) -> Result<(Uc3Results, Vec<PathBuf>), DlmpError> {
+pub fn run_scenario(
+    toml_path: Option<&Path>,
+    out: &Path,
+) -> Result<(Uc3Results, Vec<PathBuf>), DlmpError> {
     let (cfg, base) = match toml_path {
         Some(p) => {
-            let text = std::fs::read_to_string(p).map_err(|e| DlmpError::Input(format!("{}: {e}", p.display())))?;
-            (Uc3Config::from_toml(&text, &p.display().to_string())?, p.parent().map(Path::to_path_buf))
+            let text = std::fs::read_to_string(p)
+                .map_err(|e| DlmpError::Input(format!("{}: {e}", p.display())))?;
+            (
+                Uc3Config::from_toml(&text, &p.display().to_string())?,
+                p.parent().map(Path::to_path_buf),
+            )
         }
         None => (Uc3Config::built_in(), None),
     };

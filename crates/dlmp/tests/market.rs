@@ -10,7 +10,15 @@ use ogg_dlmp::network::ImpedanceEdge;
 use ogg_dlmp::*;
 
 fn two_bus(limit_kw: f64) -> DlmpNetwork {
-    let e = ImpedanceEdge { name: "ab".into(), from: "a".into(), to: "b".into(), limit_kw, r_pu: 0.001, x_pu: 0.002, tap: 1.0 };
+    let e = ImpedanceEdge {
+        name: "ab".into(),
+        from: "a".into(),
+        to: "b".into(),
+        limit_kw,
+        r_pu: 0.001,
+        x_pu: 0.002,
+        tap: 1.0,
+    };
     DlmpNetwork::from_edges("a", &[e], 1000.0).unwrap()
 }
 
@@ -53,7 +61,11 @@ impl Agent for Fixed {
 }
 
 fn fixed(name: &str, bus: &str, offer: Offer) -> Box<dyn Agent> {
-    Box::new(Fixed { name: name.into(), bus: bus.into(), actions: vec![offer.to_action()] })
+    Box::new(Fixed {
+        name: name.into(),
+        bus: bus.into(),
+        actions: vec![offer.to_action()],
+    })
 }
 
 /// Two buses, the line congested: the producer at b is paid the DLMP at b
@@ -64,20 +76,38 @@ fn market_settles_every_agent_at_its_bus_dlmp() {
     let market = DlmpMarket::new(net, OpfOptions::default()).with_lmp_series(vec![30.0, 40.0]);
     let agents: Vec<Box<dyn Agent>> = vec![
         Box::new(Participant::consumer("c", "b", 100.0, 0.0)),
-        Box::new(Participant::producer("g", "b", 200.0, CostCurve::quadratic(50.0, 100.0))),
+        Box::new(Participant::producer(
+            "g",
+            "b",
+            200.0,
+            CostCurve::quadratic(50.0, 100.0),
+        )),
     ];
-    let mut env = Environment::new(Box::new(DoNothingGrid::new(3600.0)), Box::new(market), agents);
+    let mut env = Environment::new(
+        Box::new(DoNothingGrid::new(3600.0)),
+        Box::new(market),
+        agents,
+    );
     env.reset(Some(1)).unwrap();
     env.step().unwrap();
     let m = env.market().as_any().downcast_ref::<DlmpMarket>().unwrap();
     let s = m.last_solution().unwrap();
     assert!(s.is_optimal());
     let (c, g) = (m.dispatch(0).unwrap(), m.dispatch(1).unwrap());
-    assert!((c.price - 58.0).abs() < 1e-5 && (c.quantity - 100.0).abs() < 1e-6, "{c:?}");
-    assert!((g.price - 58.0).abs() < 1e-5 && (g.quantity + 40.0).abs() < 1e-4, "{g:?}");
+    assert!(
+        (c.price - 58.0).abs() < 1e-5 && (c.quantity - 100.0).abs() < 1e-6,
+        "{c:?}"
+    );
+    assert!(
+        (g.price - 58.0).abs() < 1e-5 && (g.quantity + 40.0).abs() < 1e-4,
+        "{g:?}"
+    );
     // Producer: 0.04 MWh × 58 − c(0.04) = 2.32 − 2.16 = 0.16 $.
     let gr = env.agents()[1].reward();
-    assert!((gr - (0.04 * 58.0 - (50.0 * 0.04 + 100.0 * 0.0016))).abs() < 1e-4, "{gr}");
+    assert!(
+        (gr - (0.04 * 58.0 - (50.0 * 0.04 + 100.0 * 0.0016))).abs() < 1e-4,
+        "{gr}"
+    );
     assert!((env.agents()[0].reward() + 0.1 * 58.0).abs() < 1e-4);
     // Second interval: the series' next LMP.
     env.step().unwrap();
@@ -88,7 +118,12 @@ fn market_settles_every_agent_at_its_bus_dlmp() {
         m.record_step_extra(&mut v);
         v
     };
-    assert!(extra.iter().any(|(k, v)| k == "congested_lines" && *v == 1.0), "{extra:?}");
+    assert!(
+        extra
+            .iter()
+            .any(|(k, v)| k == "congested_lines" && *v == 1.0),
+        "{extra:?}"
+    );
 }
 
 #[test]
@@ -96,19 +131,54 @@ fn bad_offers_are_rejected_naming_the_agent_and_the_market_carries_on() {
     let net = two_bus(f64::INFINITY);
     let market = DlmpMarket::new(net, OpfOptions::default());
     let agents: Vec<Box<dyn Agent>> = vec![
-        fixed("nan", "b", Offer::generator("nan", "b", 0.0, f64::NAN, CostCurve::linear(10.0))),
-        fixed("concave", "b", Offer::generator("concave", "b", 0.0, 50.0, CostCurve::quadratic(10.0, -3.0))),
-        fixed("flex", "b", Offer::demand_response("flex", "b", 10.0, 40.0, 0.0, CostCurve::quadratic(f64::NAN, 1.0))),
-        Box::new(Fixed { name: "garbled".into(), bus: "b".into(), actions: vec![MarketAction::Custom { name: "dlmp.offer".into(), values: vec![9.0] }] }),
+        fixed(
+            "nan",
+            "b",
+            Offer::generator("nan", "b", 0.0, f64::NAN, CostCurve::linear(10.0)),
+        ),
+        fixed(
+            "concave",
+            "b",
+            Offer::generator("concave", "b", 0.0, 50.0, CostCurve::quadratic(10.0, -3.0)),
+        ),
+        fixed(
+            "flex",
+            "b",
+            Offer::demand_response(
+                "flex",
+                "b",
+                10.0,
+                40.0,
+                0.0,
+                CostCurve::quadratic(f64::NAN, 1.0),
+            ),
+        ),
+        Box::new(Fixed {
+            name: "garbled".into(),
+            bus: "b".into(),
+            actions: vec![MarketAction::Custom {
+                name: "dlmp.offer".into(),
+                values: vec![9.0],
+            }],
+        }),
         fixed("lost", "nowhere", Offer::load("lost", "nowhere", 5.0, 0.0)),
         Box::new(Participant::consumer("c", "b", 20.0, 0.0)),
     ];
-    let mut env = Environment::new(Box::new(DoNothingGrid::new(3600.0)), Box::new(market), agents);
+    let mut env = Environment::new(
+        Box::new(DoNothingGrid::new(3600.0)),
+        Box::new(market),
+        agents,
+    );
     env.reset(Some(1)).unwrap();
     env.step().expect("bad offers are outcomes, not errors");
     let m = env.market().as_any().downcast_ref::<DlmpMarket>().unwrap();
     let names: Vec<&str> = m.rejections().iter().map(|r| r.agent.as_str()).collect();
-    assert_eq!(names, ["nan", "concave", "flex", "garbled", "lost"], "{:?}", m.rejections());
+    assert_eq!(
+        names,
+        ["nan", "concave", "flex", "garbled", "lost"],
+        "{:?}",
+        m.rejections()
+    );
     for r in m.rejections() {
         assert!(r.reason.contains(&r.agent), "{r:?}");
     }
@@ -124,8 +194,13 @@ fn bad_offers_are_rejected_naming_the_agent_and_the_market_carries_on() {
 fn an_infeasible_interval_is_recorded_not_raised() {
     let net = two_bus(10.0);
     let market = DlmpMarket::new(net.clone(), OpfOptions::default());
-    let agents: Vec<Box<dyn Agent>> = vec![Box::new(Participant::consumer("alice", "b", 50.0, 0.0))];
-    let mut env = Environment::new(Box::new(DoNothingGrid::new(3600.0)), Box::new(market), agents);
+    let agents: Vec<Box<dyn Agent>> =
+        vec![Box::new(Participant::consumer("alice", "b", 50.0, 0.0))];
+    let mut env = Environment::new(
+        Box::new(DoNothingGrid::new(3600.0)),
+        Box::new(market),
+        agents,
+    );
     env.reset(Some(1)).unwrap();
     env.step().unwrap();
     let m = env.market().as_any().downcast_ref::<DlmpMarket>().unwrap();
@@ -141,8 +216,13 @@ fn an_infeasible_interval_is_recorded_not_raised() {
     // With infeasible_is_error the environment stops and names the market.
     let mut strict = DlmpMarket::new(net, OpfOptions::default());
     strict.infeasible_is_error = true;
-    let agents: Vec<Box<dyn Agent>> = vec![Box::new(Participant::consumer("alice", "b", 50.0, 0.0))];
-    let mut env = Environment::new(Box::new(DoNothingGrid::new(3600.0)), Box::new(strict), agents);
+    let agents: Vec<Box<dyn Agent>> =
+        vec![Box::new(Participant::consumer("alice", "b", 50.0, 0.0))];
+    let mut env = Environment::new(
+        Box::new(DoNothingGrid::new(3600.0)),
+        Box::new(strict),
+        agents,
+    );
     env.reset(Some(1)).unwrap();
     let e = env.step().unwrap_err().to_string();
     assert!(e.contains("dlmp") && e.contains("infeasible"), "{e}");
@@ -156,10 +236,24 @@ fn a_learning_producer_behind_congestion_marks_up() {
         let net = two_bus(60.0);
         let market = DlmpMarket::new(net, OpfOptions::default()).with_lmp_series(vec![30.0]);
         let agents: Vec<Box<dyn Agent>> = vec![
-            Box::new(Participant::demand_response("d", "b", 100.0, 0.0, 0.3, CostCurve::quadratic(150.0, 500.0))),
-            Box::new(Participant::producer("g", "b", 200.0, CostCurve::quadratic(40.0, 100.0)).with_strategy(strategy)),
+            Box::new(Participant::demand_response(
+                "d",
+                "b",
+                100.0,
+                0.0,
+                0.3,
+                CostCurve::quadratic(150.0, 500.0),
+            )),
+            Box::new(
+                Participant::producer("g", "b", 200.0, CostCurve::quadratic(40.0, 100.0))
+                    .with_strategy(strategy),
+            ),
         ];
-        let mut env = Environment::new(Box::new(DoNothingGrid::new(3600.0)), Box::new(market), agents);
+        let mut env = Environment::new(
+            Box::new(DoNothingGrid::new(3600.0)),
+            Box::new(market),
+            agents,
+        );
         env.reset(Some(3)).unwrap();
         let mut last = Vec::new();
         let days = 200;
@@ -169,12 +263,23 @@ fn a_learning_producer_behind_congestion_marks_up() {
                 last.push(env.agents()[1].reward());
             }
         }
-        let markup = env.agents()[1].as_any().downcast_ref::<Participant>().unwrap().last_markup();
+        let markup = env.agents()[1]
+            .as_any()
+            .downcast_ref::<Participant>()
+            .unwrap()
+            .last_markup();
         (last.iter().sum::<f64>() / last.len() as f64, markup)
     };
     let (truthful, _) = run(Strategy::Truthful);
-    let (learning, markup) = run(Strategy::Learning(Learner::new(vec![1.0, 1.5, 2.0, 3.0], 0.05, 1)));
-    assert!(learning > truthful * 1.2, "learning {learning} vs truthful {truthful}");
+    let (learning, markup) = run(Strategy::Learning(Learner::new(
+        vec![1.0, 1.5, 2.0, 3.0],
+        0.05,
+        1,
+    )));
+    assert!(
+        learning > truthful * 1.2,
+        "learning {learning} vs truthful {truthful}"
+    );
     assert!(markup > 1.0, "{markup}");
 }
 
@@ -186,12 +291,27 @@ fn ieee37_day_in_the_environment_with_ac_checks() {
     net.set_limit("702", "703", 1300.0).unwrap();
     let mut agents: Vec<Box<dyn Agent>> = Vec::new();
     for o in ogg_dlmp::cli::feeder_load_offers(&circuit) {
-        agents.push(Box::new(Participant::consumer(&o.agent, &o.bus, o.p_max_kw, o.q_per_p)));
+        agents.push(Box::new(Participant::consumer(
+            &o.agent, &o.bus, o.p_max_kw, o.q_per_p,
+        )));
     }
-    agents.push(Box::new(Participant::producer("g736", "736", 250.0, CostCurve::quadratic(35.0, 200.0))));
-    let opts = OpfOptions { formulation: Formulation::LinDistFlow, v_exempt: vec!["799".into()], ..Default::default() };
+    agents.push(Box::new(Participant::producer(
+        "g736",
+        "736",
+        250.0,
+        CostCurve::quadratic(35.0, 200.0),
+    )));
+    let opts = OpfOptions {
+        formulation: Formulation::LinDistFlow,
+        v_exempt: vec!["799".into()],
+        ..Default::default()
+    };
     let market = DlmpMarket::new(net.clone(), opts.clone()).with_lmp_series(vec![25.0, 80.0]);
-    let mut env = Environment::new(Box::new(DoNothingGrid::new(3600.0)), Box::new(market), agents);
+    let mut env = Environment::new(
+        Box::new(DoNothingGrid::new(3600.0)),
+        Box::new(market),
+        agents,
+    );
     let reports = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let sink = reports.clone();
     env.add_callback(move |event, parts| {
@@ -199,7 +319,13 @@ fn ieee37_day_in_the_environment_with_ac_checks() {
             let m = parts.market.as_any().downcast_ref::<DlmpMarket>().unwrap();
             let (offers, _) = m.last_offers();
             let s = m.last_solution().unwrap();
-            sink.lock().unwrap().push(ogg_dlmp::ac::check(&grid, m.network().unwrap(), offers, s, &opts));
+            sink.lock().unwrap().push(ogg_dlmp::ac::check(
+                &grid,
+                m.network().unwrap(),
+                offers,
+                s,
+                &opts,
+            ));
         }
         Ok(())
     });
@@ -225,13 +351,23 @@ fn network_edge_list_round_trips() {
     assert_eq!(back.len(), net.len());
     let offers: Vec<Offer> = ogg_dlmp::cli::feeder_load_offers(&circuit);
     for f in Formulation::ALL {
-        let opts = OpfOptions { formulation: f, v_exempt: vec!["799".into()], ..Default::default() };
+        let opts = OpfOptions {
+            formulation: f,
+            v_exempt: vec!["799".into()],
+            ..Default::default()
+        };
         let mut a_net = net.clone();
         let mut b_net = back.clone();
         a_net.set_limit("sourcebus", "799", 4000.0).unwrap();
         b_net.set_limit("sourcebus", "799", 4000.0).unwrap();
-        let pa: Vec<PlacedOffer> = offers.iter().map(|o| PlacedOffer::place(&a_net, o).unwrap()).collect();
-        let pb: Vec<PlacedOffer> = offers.iter().map(|o| PlacedOffer::place(&b_net, o).unwrap()).collect();
+        let pa: Vec<PlacedOffer> = offers
+            .iter()
+            .map(|o| PlacedOffer::place(&a_net, o).unwrap())
+            .collect();
+        let pb: Vec<PlacedOffer> = offers
+            .iter()
+            .map(|o| PlacedOffer::place(&b_net, o).unwrap())
+            .collect();
         let a = solve(&a_net, &pa, &opts).unwrap();
         let b = solve(&b_net, &pb, &opts).unwrap();
         assert!(a.is_optimal() && b.is_optimal(), "{f}");

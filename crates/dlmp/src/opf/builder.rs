@@ -121,7 +121,11 @@ impl Builder {
         let m = n_zero + n_nonneg + self.soc.b.len();
         // Column lists of (global row, value), merged duplicates.
         let mut cols: Vec<Vec<(usize, f64)>> = vec![Vec::new(); n];
-        for (offset, sec) in [(0, &self.zero), (n_zero, &self.nonneg), (n_zero + n_nonneg, &self.soc)] {
+        for (offset, sec) in [
+            (0, &self.zero),
+            (n_zero, &self.nonneg),
+            (n_zero + n_nonneg, &self.soc),
+        ] {
             for &(r, c, v) in &sec.entries {
                 cols[c].push((offset + r, v));
             }
@@ -177,6 +181,14 @@ impl Builder {
         for d in self.soc_dims {
             cones.push(SupportedConeT::SecondOrderConeT(d));
         }
-        Problem { p, q: self.q, a, b, cones, n_zero, n_nonneg }
+        Problem {
+            p,
+            q: self.q,
+            a,
+            b,
+            cones,
+            n_zero,
+            n_nonneg,
+        }
     }
 }

@@ -49,7 +49,9 @@ pub mod tree;
 use std::time::Instant;
 
 use clarabel::algebra::CscMatrix;
-use clarabel::solver::{DefaultSettings, DefaultSettingsBuilder, DefaultSolver, IPSolver, SolverStatus};
+use clarabel::solver::{
+    DefaultSettings, DefaultSettingsBuilder, DefaultSolver, IPSolver, SolverStatus,
+};
 
 use crate::error::DlmpError;
 use crate::network::DlmpNetwork;
@@ -75,7 +77,8 @@ impl Formulation {
             Formulation::Socp => "socp",
         }
     }
-    pub const ALL: [Formulation; 3] = [Formulation::Dc, Formulation::LinDistFlow, Formulation::Socp];
+    pub const ALL: [Formulation; 3] =
+        [Formulation::Dc, Formulation::LinDistFlow, Formulation::Socp];
 }
 
 impl std::fmt::Display for Formulation {
@@ -87,11 +90,18 @@ impl std::fmt::Display for Formulation {
 impl std::str::FromStr for Formulation {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim().to_ascii_lowercase().replace(['-', '_'], "").as_str() {
+        match s
+            .trim()
+            .to_ascii_lowercase()
+            .replace(['-', '_'], "")
+            .as_str()
+        {
             "dc" | "paper" | "lossless" => Ok(Formulation::Dc),
             "lindistflow" | "ldf" | "linear" => Ok(Formulation::LinDistFlow),
             "socp" | "distflow" | "branchflow" | "convexdistflow" => Ok(Formulation::Socp),
-            _ => Err(format!("formulation must be dc, lindistflow or socp, got '{s}'")),
+            _ => Err(format!(
+                "formulation must be dc, lindistflow or socp, got '{s}'"
+            )),
         }
     }
 }
@@ -112,7 +122,9 @@ impl std::str::FromStr for DcAlgorithm {
         match s.trim().to_ascii_lowercase().as_str() {
             "clarabel" | "ipm" | "qp" => Ok(DcAlgorithm::Clarabel),
             "tree" | "exact" => Ok(DcAlgorithm::Tree),
-            other => Err(format!("solver must be 'clarabel' or 'tree', got '{other}'")),
+            other => Err(format!(
+                "solver must be 'clarabel' or 'tree', got '{other}'"
+            )),
         }
     }
 }
@@ -182,12 +194,22 @@ impl OpfOptions {
         self
     }
     fn check(&self) -> Result<(), DlmpError> {
-        for (name, v) in [("lmp_source", self.lmp_source), ("export_price", self.export_price), ("v_source_pu", self.v_source_pu)] {
+        for (name, v) in [
+            ("lmp_source", self.lmp_source),
+            ("export_price", self.export_price),
+            ("v_source_pu", self.v_source_pu),
+        ] {
             if !v.is_finite() {
-                return Err(DlmpError::Input(format!("{name} is {v}, must be a finite number")));
+                return Err(DlmpError::Input(format!(
+                    "{name} is {v}, must be a finite number"
+                )));
             }
         }
-        if self.v_source_pu <= 0.0 || self.v_min_pu.is_nan() || self.v_max_pu.is_nan() || self.v_min_pu > self.v_max_pu {
+        if self.v_source_pu <= 0.0
+            || self.v_min_pu.is_nan()
+            || self.v_max_pu.is_nan()
+            || self.v_min_pu > self.v_max_pu
+        {
             return Err(DlmpError::Input(format!(
                 "voltages: source {} pu, band [{}, {}] pu are not usable",
                 self.v_source_pu, self.v_min_pu, self.v_max_pu
@@ -207,9 +229,14 @@ pub enum OpfStatus {
     Optimal,
     /// No dispatch meets the hard constraints; `agents` are those whose hard
     /// minimums (fixed demand, minimum consumption, must-run output) are involved.
-    Infeasible { reason: String, agents: Vec<String> },
+    Infeasible {
+        reason: String,
+        agents: Vec<String>,
+    },
     /// The solver stopped without an answer (iteration limit, numerical trouble).
-    Failed { reason: String },
+    Failed {
+        reason: String,
+    },
 }
 
 impl OpfStatus {
@@ -248,7 +275,10 @@ impl Decomposition {
     }
     /// Largest |Σ components − DLMP| over the buses, $/MWh.
     pub fn residual(&self, dlmp: &[f64]) -> f64 {
-        dlmp.iter().enumerate().map(|(j, &l)| (self.total(j) - l).abs()).fold(0.0, f64::max)
+        dlmp.iter()
+            .enumerate()
+            .map(|(j, &l)| (self.total(j) - l).abs())
+            .fold(0.0, f64::max)
     }
 }
 
@@ -338,15 +368,22 @@ impl DlmpSolution {
     }
     /// Edges whose limit binds (|C_e| above `tol` $/MWh).
     pub fn congested_edges(&self, net: &DlmpNetwork, tol: f64) -> Vec<usize> {
-        net.edges().filter(|&e| self.congestion_dual[e].abs() > tol).collect()
+        net.edges()
+            .filter(|&e| self.congestion_dual[e].abs() > tol)
+            .collect()
     }
     /// Largest relative SOCP gap (NaN for the other formulations).
     pub fn max_socp_gap(&self) -> f64 {
-        self.socp_gap.iter().copied().filter(|g| !g.is_nan()).fold(f64::NAN, |a, g| if a.is_nan() { g } else { a.max(g) })
+        self.socp_gap
+            .iter()
+            .copied()
+            .filter(|g| !g.is_nan())
+            .fold(f64::NAN, |a, g| if a.is_nan() { g } else { a.max(g) })
     }
     /// Whether the SOCP relaxation is exact on every line (within `tol`).
     pub fn relaxation_exact(&self, tol: f64) -> Option<bool> {
-        (self.formulation == Formulation::Socp && self.is_optimal()).then(|| self.socp_gap.iter().all(|g| g.is_nan() || *g <= tol))
+        (self.formulation == Formulation::Socp && self.is_optimal())
+            .then(|| self.socp_gap.iter().all(|g| g.is_nan() || *g <= tol))
     }
 }
 
@@ -388,7 +425,11 @@ const NO: usize = usize::MAX;
 pub const SOCP_GAP_FLOOR: f64 = 1e-3;
 
 fn settings(tol: f64) -> DefaultSettings<f64> {
-    let tol = if tol.is_finite() && tol > 0.0 { tol } else { 1e-9 };
+    let tol = if tol.is_finite() && tol > 0.0 {
+        tol
+    } else {
+        1e-9
+    };
     DefaultSettingsBuilder::default()
         .verbose(false)
         .presolve_enable(false)
@@ -418,7 +459,9 @@ pub struct OpfSolver {
 
 impl std::fmt::Debug for OpfSolver {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OpfSolver").field("cached", &self.cached.is_some()).finish()
+        f.debug_struct("OpfSolver")
+            .field("cached", &self.cached.is_some())
+            .finish()
     }
 }
 
@@ -436,7 +479,12 @@ impl OpfSolver {
 
     /// Solves the OPF for these offers (LinDistFlow: repeated
     /// `loss_iterations` times with the losses re-linearised at the solution).
-    pub fn solve(&mut self, net: &DlmpNetwork, offers: &[PlacedOffer], opts: &OpfOptions) -> Result<DlmpSolution, DlmpError> {
+    pub fn solve(
+        &mut self,
+        net: &DlmpNetwork,
+        offers: &[PlacedOffer],
+        opts: &OpfOptions,
+    ) -> Result<DlmpSolution, DlmpError> {
         opts.check()?;
         if opts.formulation == Formulation::Dc && opts.dc_algorithm == DcAlgorithm::Tree {
             return tree::solve_tree(net, offers, opts, &mut self.auctioneer);
@@ -445,7 +493,11 @@ impl OpfSolver {
         let mut base = match &opts.loss_base_kw {
             Some(b) if b.len() == net.len() => b.iter().map(|&(p, q)| (p / kb, q / kb)).collect(),
             Some(b) => {
-                return Err(DlmpError::Input(format!("loss base point has {} entries for {} buses", b.len(), net.len())));
+                return Err(DlmpError::Input(format!(
+                    "loss base point has {} entries for {} buses",
+                    b.len(),
+                    net.len()
+                )));
             }
             None => demand_flows(net, offers),
         };
@@ -455,7 +507,9 @@ impl OpfSolver {
                 if !sol.is_optimal() {
                     break;
                 }
-                base = (0..net.len()).map(|e| (sol.flow_p_kw[e] / kb, sol.flow_q_kvar[e] / kb)).collect();
+                base = (0..net.len())
+                    .map(|e| (sol.flow_p_kw[e] / kb, sol.flow_q_kvar[e] / kb))
+                    .collect();
                 sol = self.solve_once(net, offers, opts, &base)?;
             }
         }
@@ -483,8 +537,15 @@ impl OpfSolver {
             *old = problem;
             rebuilt = false;
         } else {
-            let solver = DefaultSolver::new(&problem.p, &problem.q, &problem.a, &problem.b, &problem.cones, settings(opts.tolerance))
-                .map_err(|e| DlmpError::Solver(format!("Clarabel setup failed: {e:?}")))?;
+            let solver = DefaultSolver::new(
+                &problem.p,
+                &problem.q,
+                &problem.a,
+                &problem.b,
+                &problem.cones,
+                settings(opts.tolerance),
+            )
+            .map_err(|e| DlmpError::Solver(format!("Clarabel setup failed: {e:?}")))?;
             self.cached = Some((problem, solver, opts.tolerance));
             rebuilt = true;
         }
@@ -504,7 +565,11 @@ impl OpfSolver {
 }
 
 /// One OPF with a fresh solver.
-pub fn solve(net: &DlmpNetwork, offers: &[PlacedOffer], opts: &OpfOptions) -> Result<DlmpSolution, DlmpError> {
+pub fn solve(
+    net: &DlmpNetwork,
+    offers: &[PlacedOffer],
+    opts: &OpfOptions,
+) -> Result<DlmpSolution, DlmpError> {
     OpfSolver::new().solve(net, offers, opts)
 }
 
@@ -528,7 +593,12 @@ pub fn demand_flows(net: &DlmpNetwork, offers: &[PlacedOffer]) -> Vec<(f64, f64)
     (0..n).map(|i| (p[i], q[i])).collect()
 }
 
-fn assemble(net: &DlmpNetwork, offers: &[PlacedOffer], opts: &OpfOptions, loss_base: &[(f64, f64)]) -> (Problem, Layout) {
+fn assemble(
+    net: &DlmpNetwork,
+    offers: &[PlacedOffer],
+    opts: &OpfOptions,
+    loss_base: &[(f64, f64)],
+) -> (Problem, Layout) {
     let n = net.len();
     let f = opts.formulation;
     let branch = f != Formulation::Dc;
@@ -580,7 +650,11 @@ fn assemble(net: &DlmpNetwork, offers: &[PlacedOffer], opts: &OpfOptions, loss_b
         } else {
             // The variable (output or curtailment) enters the balance as an
             // injection; curtailment also removes its reactive demand.
-            let q_coef = if o.kind == OfferKind::DemandResponse { o.q_per_p } else { 0.0 };
+            let q_coef = if o.kind == OfferKind::DemandResponse {
+                o.q_per_p
+            } else {
+                0.0
+            };
             match &o.cost {
                 PlacedCost::Quadratic { c1, c2 } => {
                     let v = b.var_quadratic(*c1, 2.0 * c2);
@@ -657,7 +731,14 @@ fn assemble(net: &DlmpNetwork, offers: &[PlacedOffer], opts: &OpfOptions, loss_b
         for e in net.edges() {
             let (p0, q0) = loss_base.get(e).copied().unwrap_or((0.0, 0.0));
             let (r, x) = (net.r_pu[e], net.x_pu[e]);
-            lay.loss_coef[e] = [2.0 * r * p0, 2.0 * r * q0, 2.0 * x * p0, 2.0 * x * q0, -r * (p0 * p0 + q0 * q0), -x * (p0 * p0 + q0 * q0)];
+            lay.loss_coef[e] = [
+                2.0 * r * p0,
+                2.0 * r * q0,
+                2.0 * x * p0,
+                2.0 * x * q0,
+                -r * (p0 * p0 + q0 * q0),
+                -x * (p0 * p0 + q0 * q0),
+            ];
         }
     }
     // Balance rows: supply − consumption = fixed demand.
@@ -714,7 +795,11 @@ fn assemble(net: &DlmpNetwork, offers: &[PlacedOffer], opts: &OpfOptions, loss_b
             let i = net.tree.parent[e];
             let t2 = net.tap[e] * net.tap[e];
             let (r, x) = (net.r_pu[e], net.x_pu[e]);
-            let mut row = vec![(lay.w[e], 1.0), (lay.flow_p[e], 2.0 * r), (lay.flow_q[e], 2.0 * x)];
+            let mut row = vec![
+                (lay.w[e], 1.0),
+                (lay.flow_p[e], 2.0 * r),
+                (lay.flow_q[e], 2.0 * x),
+            ];
             let mut rhs = 0.0;
             if lay.w_sec[e] != NO {
                 row.push((lay.w_sec[e], -1.0));
@@ -745,21 +830,32 @@ fn assemble(net: &DlmpNetwork, offers: &[PlacedOffer], opts: &OpfOptions, loss_b
     if branch {
         // Regulators: t_min²·w_i ≤ w_sec ≤ t_max²·w_i, and the regulated bus within the band.
         for e in net.edges() {
-            let (Some(reg), true) = (net.regulation[e], lay.w_sec[e] != NO) else { continue };
+            let (Some(reg), true) = (net.regulation[e], lay.w_sec[e] != NO) else {
+                continue;
+            };
             let i = net.tree.parent[e];
             let (hi2, lo2) = (reg.tap_max * reg.tap_max, reg.tap_min * reg.tap_min);
             let ws = lay.w_sec[e];
             let rows = if i == root {
                 (b.le(&[(ws, 1.0)], hi2 * w0), b.le(&[(ws, -1.0)], -lo2 * w0))
             } else {
-                (b.le(&[(ws, 1.0), (lay.w[i], -hi2)], 0.0), b.le(&[(ws, -1.0), (lay.w[i], lo2)], 0.0))
+                (
+                    b.le(&[(ws, 1.0), (lay.w[i], -hi2)], 0.0),
+                    b.le(&[(ws, -1.0), (lay.w[i], lo2)], 0.0),
+                )
             };
             lay.tap_rows[e] = Some(rows);
-            lay.band_rows[e] =
-                Some((b.le(&[(lay.w[e], 1.0)], reg.v_high_pu * reg.v_high_pu), b.le(&[(lay.w[e], -1.0)], -reg.v_low_pu * reg.v_low_pu)));
+            lay.band_rows[e] = Some((
+                b.le(&[(lay.w[e], 1.0)], reg.v_high_pu * reg.v_high_pu),
+                b.le(&[(lay.w[e], -1.0)], -reg.v_low_pu * reg.v_low_pu),
+            ));
         }
         let (vmin2, vmax2) = (opts.v_min_pu * opts.v_min_pu, opts.v_max_pu * opts.v_max_pu);
-        let exempt: Vec<usize> = opts.v_exempt.iter().filter_map(|b| net.bus_index(b)).collect();
+        let exempt: Vec<usize> = opts
+            .v_exempt
+            .iter()
+            .filter_map(|b| net.bus_index(b))
+            .collect();
         for e in net.edges().filter(|e| !exempt.contains(e)) {
             if vmax2.is_finite() {
                 lay.v_upper[e] = Some(b.le(&[(lay.w[e], 1.0)], vmax2));
@@ -772,7 +868,11 @@ fn assemble(net: &DlmpNetwork, offers: &[PlacedOffer], opts: &OpfOptions, loss_b
         for e in net.edges() {
             let lim = net.limit_kw(e) / kb;
             if lim.is_finite() {
-                let r = b.soc(&[(&[], lim), (&[(lay.flow_p[e], -1.0)], 0.0), (&[(lay.flow_q[e], -1.0)], 0.0)]);
+                let r = b.soc(&[
+                    (&[], lim),
+                    (&[(lay.flow_p[e], -1.0)], 0.0),
+                    (&[(lay.flow_q[e], -1.0)], 0.0),
+                ]);
                 lay.soc_limit[e] = Some(r);
             }
         }
@@ -833,7 +933,12 @@ fn extract(
             return out;
         }
         other => {
-            out.status = OpfStatus::Failed { reason: format!("Clarabel stopped with status {other:?} after {} iterations", sol.iterations) };
+            out.status = OpfStatus::Failed {
+                reason: format!(
+                    "Clarabel stopped with status {other:?} after {} iterations",
+                    sol.iterations
+                ),
+            };
             return out;
         }
     }
@@ -845,9 +950,12 @@ fn extract(
     // Prices per MW: −z per unit, divided by MW per unit.
     let price = |r: Row| -zr(r) / mw;
     out.dlmp = lay.p_bal.iter().map(|&r| price(r)).collect();
-    out.q_price = (0..n).map(|j| lay.q_bal[j].map(price).unwrap_or(0.0)).collect();
+    out.q_price = (0..n)
+        .map(|j| lay.q_bal[j].map(price).unwrap_or(0.0))
+        .collect();
     // Dispatch.
-    let mut objective = opts.lmp_source * x[lay.s_plus] * mw - opts.effective_export_price() * x[lay.s_minus] * mw;
+    let mut objective =
+        opts.lmp_source * x[lay.s_plus] * mw - opts.effective_export_price() * x[lay.s_minus] * mw;
     for (k, o) in offers.iter().enumerate() {
         let (first, count) = lay.offer_vars[k];
         let var = if count == 0 {
@@ -891,12 +999,22 @@ fn extract(
     for e in net.edges() {
         if lay.w_sec[e] != NO {
             let i = net.tree.parent[e];
-            let wi = if i == net.root() { opts.v_source_pu * opts.v_source_pu } else { x[lay.w[i]] };
+            let wi = if i == net.root() {
+                opts.v_source_pu * opts.v_source_pu
+            } else {
+                x[lay.w[i]]
+            };
             out.tap[e] = (x[lay.w_sec[e]].max(0.0) / wi.max(1e-12)).sqrt();
         }
     }
     // Losses and SOCP gaps.
-    let w_of = |i: usize| if i == net.root() { opts.v_source_pu * opts.v_source_pu } else { x[lay.w[i]] };
+    let w_of = |i: usize| {
+        if i == net.root() {
+            opts.v_source_pu * opts.v_source_pu
+        } else {
+            x[lay.w[i]]
+        }
+    };
     for e in net.edges() {
         let i = net.tree.parent[e];
         match f {
@@ -909,7 +1027,12 @@ fn extract(
                 let l = x[lay.ell[e]];
                 out.loss_kw[e] = net.r_pu[e] * l * kb;
                 let (p, q) = (x[lay.flow_p[e]], x[lay.flow_q[e]]);
-                let t2w = if lay.w_sec[e] != NO { x[lay.w_sec[e]] } else { net.tap[e] * net.tap[e] * w_of(i) }.max(1e-12);
+                let t2w = if lay.w_sec[e] != NO {
+                    x[lay.w_sec[e]]
+                } else {
+                    net.tap[e] * net.tap[e] * w_of(i)
+                }
+                .max(1e-12);
                 // Excess squared current over what the flows need: phantom current.
                 let excess = (l - (p * p + q * q) / t2w).max(0.0);
                 out.socp_phantom_loss_kw[e] = net.r_pu[e] * excess * kb;
@@ -936,11 +1059,17 @@ fn extract(
             for &c in net.children(j) {
                 match (lay.tap_rows[c], net.regulation[c]) {
                     // A regulated child couples to w_j only through its ratio range.
-                    (Some((up, lo)), Some(reg)) => bsum += reg.tap_max * reg.tap_max * zr(up) - reg.tap_min * reg.tap_min * zr(lo),
+                    (Some((up, lo)), Some(reg)) => {
+                        bsum +=
+                            reg.tap_max * reg.tap_max * zr(up) - reg.tap_min * reg.tap_min * zr(lo)
+                    }
                     _ => bsum += net.tap[c] * net.tap[c] * beta[c],
                 }
             }
-            for (up, lo) in [(lay.v_upper[j], lay.v_lower[j]), lay.band_rows[j].map_or((None, None), |(u, l)| (Some(u), Some(l)))] {
+            for (up, lo) in [
+                (lay.v_upper[j], lay.v_lower[j]),
+                lay.band_rows[j].map_or((None, None), |(u, l)| (Some(u), Some(l))),
+            ] {
                 if let Some(r) = up {
                     bsum -= zr(r);
                 }
@@ -970,7 +1099,9 @@ fn extract(
                     let c = lay.loss_coef[e];
                     c[0] * out.dlmp[j] + c[2] * out.q_price[j]
                 } else {
-                    let rel = lay.relax[e].map(|row| -2.0 * z[problem.row(row) + 1]).unwrap_or(0.0);
+                    let rel = lay.relax[e]
+                        .map(|row| -2.0 * z[problem.row(row) + 1])
+                        .unwrap_or(0.0);
                     (2.0 * r * (zv - beta[e]) + rel) / mw
                 };
                 // In LinDistFlow z_v equals β̃ (no other term touches w), so the
@@ -982,7 +1113,12 @@ fn extract(
         }
     }
     out.congestion_dual = cong_e.clone();
-    let mut dec = Decomposition { energy, congestion: vec![0.0; n], voltage: vec![0.0; n], loss: vec![0.0; n] };
+    let mut dec = Decomposition {
+        energy,
+        congestion: vec![0.0; n],
+        voltage: vec![0.0; n],
+        loss: vec![0.0; n],
+    };
     for &j in &net.tree.order {
         if let Some(i) = net.parent(j) {
             dec.congestion[j] = dec.congestion[i] + cong_e[j];
@@ -998,7 +1134,11 @@ fn extract(
 /// Checks every limited line: the least the subtree below it must import
 /// (fixed demand and minimum consumption minus maximum output) against its
 /// limit, and the least it must export (must-run output) likewise.
-pub fn diagnose_infeasibility(net: &DlmpNetwork, offers: &[PlacedOffer], opts: &OpfOptions) -> (String, Vec<String>) {
+pub fn diagnose_infeasibility(
+    net: &DlmpNetwork,
+    offers: &[PlacedOffer],
+    opts: &OpfOptions,
+) -> (String, Vec<String>) {
     let n = net.len();
     let kb = net.s_base_kva;
     // Least and most net import of each bus (per unit), accumulated bottom-up.
@@ -1050,7 +1190,11 @@ pub fn diagnose_infeasibility(net: &DlmpNetwork, offers: &[PlacedOffer], opts: &
             continue;
         }
         for (excess, importing) in [(min_import[e] - lim, true), (-max_import[e] - lim, false)] {
-            if excess > 1e-9 && worst.map_or(true, |(w, _, _)| excess > w) {
+            let worse = match worst {
+                None => true,
+                Some((w, _, _)) => excess > w,
+            };
+            if excess > 1e-9 && worse {
                 worst = Some((excess, e, importing));
             }
         }
@@ -1060,7 +1204,11 @@ pub fn diagnose_infeasibility(net: &DlmpNetwork, offers: &[PlacedOffer], opts: &
             .iter()
             .filter(|o| mark[o.bus])
             .map(|o| {
-                let hard = if importing { -o.injection(o.hi.max(o.lo)) } else { o.injection(o.lo) };
+                let hard = if importing {
+                    -o.injection(o.hi.max(o.lo))
+                } else {
+                    o.injection(o.lo)
+                };
                 (hard, o.agent.clone())
             })
             .filter(|(h, _)| *h > 0.0)
@@ -1104,7 +1252,11 @@ pub fn diagnose_infeasibility(net: &DlmpNetwork, offers: &[PlacedOffer], opts: &
         .max_by(|a, b| a.0.total_cmp(&b.0));
     let hint = match tightest {
         Some((ratio, e)) if ratio > 0.8 => {
-            format!("; line {} must carry at least {:.0} % of its limit before losses", net.edge_label(e), ratio * 100.0)
+            format!(
+                "; line {} must carry at least {:.0} % of its limit before losses",
+                net.edge_label(e),
+                ratio * 100.0
+            )
         }
         _ => String::new(),
     };
@@ -1126,7 +1278,11 @@ pub fn problem(net: &DlmpNetwork, offers: &[PlacedOffer], opts: &OpfOptions) -> 
 }
 
 /// Variables, rows and non-zeros of A (for tests and debugging).
-pub fn problem_size(net: &DlmpNetwork, offers: &[PlacedOffer], opts: &OpfOptions) -> (usize, usize, usize) {
+pub fn problem_size(
+    net: &DlmpNetwork,
+    offers: &[PlacedOffer],
+    opts: &OpfOptions,
+) -> (usize, usize, usize) {
     let p = problem(net, offers, opts);
     let a: &CscMatrix<f64> = &p.a;
     (a.n, a.m, a.nzval.len())

@@ -46,9 +46,15 @@ pub fn ptdf_matrix(net: &DlmpNetwork) -> PtdfMatrix {
 }
 
 /// The lossless OPF in the dense PTDF form (formulation must be `Dc`).
-pub fn solve_ptdf(net: &DlmpNetwork, offers: &[PlacedOffer], opts: &OpfOptions) -> Result<DlmpSolution, DlmpError> {
+pub fn solve_ptdf(
+    net: &DlmpNetwork,
+    offers: &[PlacedOffer],
+    opts: &OpfOptions,
+) -> Result<DlmpSolution, DlmpError> {
     if opts.formulation != Formulation::Dc {
-        return Err(DlmpError::Input("the PTDF form exists for the lossless (dc) formulation only".into()));
+        return Err(DlmpError::Input(
+            "the PTDF form exists for the lossless (dc) formulation only".into(),
+        ));
     }
     let n = net.len();
     let mw = net.s_base_kva / 1000.0;
@@ -122,11 +128,24 @@ pub fn solve_ptdf(net: &DlmpNetwork, offers: &[PlacedOffer], opts: &OpfOptions) 
         limit_rows.push(Some((up, lo, k)));
     }
     let problem = b.build();
-    let mut solver = DefaultSolver::new(&problem.p, &problem.q, &problem.a, &problem.b, &problem.cones, settings(opts.tolerance))
-        .map_err(|e| DlmpError::Solver(format!("Clarabel setup failed: {e:?}")))?;
+    let mut solver = DefaultSolver::new(
+        &problem.p,
+        &problem.q,
+        &problem.a,
+        &problem.b,
+        &problem.cones,
+        settings(opts.tolerance),
+    )
+    .map_err(|e| DlmpError::Solver(format!("Clarabel setup failed: {e:?}")))?;
     solver.solve();
     let sol = &solver.solution;
-    let mut out = DlmpSolution::empty(n, offers.len(), Formulation::Dc, opts.lmp_source, OpfStatus::Optimal);
+    let mut out = DlmpSolution::empty(
+        n,
+        offers.len(),
+        Formulation::Dc,
+        opts.lmp_source,
+        OpfStatus::Optimal,
+    );
     out.iterations = sol.iterations;
     match sol.status {
         SolverStatus::Solved | SolverStatus::AlmostSolved => {}
@@ -136,7 +155,9 @@ pub fn solve_ptdf(net: &DlmpNetwork, offers: &[PlacedOffer], opts: &OpfOptions) 
             return Ok(out);
         }
         other => {
-            out.status = OpfStatus::Failed { reason: format!("Clarabel stopped with status {other:?}") };
+            out.status = OpfStatus::Failed {
+                reason: format!("Clarabel stopped with status {other:?}"),
+            };
             return Ok(out);
         }
     }
@@ -162,9 +183,15 @@ pub fn solve_ptdf(net: &DlmpNetwork, offers: &[PlacedOffer], opts: &OpfOptions) 
     out.voltage_pu = vec![1.0; n];
     for (k, &e) in ptdf.edges.iter().enumerate() {
         // Flow from the parent into e = −Σ_j H[e][j]·(net injection at j)·(−1)… = demand below e.
-        out.flow_p_kw[e] = ptdf.h[k].iter().zip(&net_inj).map(|(h, p)| h * p).sum::<f64>() * kb;
+        out.flow_p_kw[e] = ptdf.h[k]
+            .iter()
+            .zip(&net_inj)
+            .map(|(h, p)| h * p)
+            .sum::<f64>()
+            * kb;
     }
-    let mut objective = (opts.lmp_source * x[s_plus] - opts.effective_export_price() * x[s_minus]) * mw;
+    let mut objective =
+        (opts.lmp_source * x[s_plus] - opts.effective_export_price() * x[s_minus]) * mw;
     for (k, o) in offers.iter().enumerate() {
         let (first, count) = offer_vars[k];
         let var = if count == 0 {
@@ -176,7 +203,11 @@ pub fn solve_ptdf(net: &DlmpNetwork, offers: &[PlacedOffer], opts: &OpfOptions) 
         };
         out.variable_kw[k] = var * kb;
         out.injection_kw[k] = o.injection(var) * kb;
-        out.injection_kvar[k] = if o.kind == OfferKind::Generator { 0.0 } else { o.injection(var) * o.q_per_p * kb };
+        out.injection_kvar[k] = if o.kind == OfferKind::Generator {
+            0.0
+        } else {
+            o.injection(var) * o.q_per_p * kb
+        };
         objective += o.offered_cost(var, mw);
     }
     out.objective = objective;

@@ -47,8 +47,18 @@ fn build_orders(net: &DlmpNetwork, offers: &[PlacedOffer], opts: &OpfOptions) ->
     let mut owner = Vec::with_capacity(offers.len() + n + 2);
     let mut fixed = vec![0.0; n];
     let mut total = 1.0;
-    let push = |orders: &mut Vec<PlacedOrder>, owner: &mut Vec<usize>, k: usize, bus: usize, side: Side, curve: Curve| {
-        orders.push(PlacedOrder { id: String::new(), bus, side, curve });
+    let push = |orders: &mut Vec<PlacedOrder>,
+                owner: &mut Vec<usize>,
+                k: usize,
+                bus: usize,
+                side: Side,
+                curve: Curve| {
+        orders.push(PlacedOrder {
+            id: String::new(),
+            bus,
+            side,
+            curve,
+        });
         owner.push(k);
     };
     for (k, o) in offers.iter().enumerate() {
@@ -62,20 +72,41 @@ fn build_orders(net: &DlmpNetwork, offers: &[PlacedOffer], opts: &OpfOptions) ->
             (PlacedCost::Quadratic { c1, c2 }, OfferKind::Generator) => {
                 // Marginal cost in $/MWh at the bounds (per-unit coefficients → per MW).
                 let mc = |x: f64| (c1 + 2.0 * c2 * x) / mw;
-                push(&mut orders, &mut owner, k, o.bus, Side::Sell, Curve::new(mc(o.hi), mc(o.lo), o.hi * kb, o.lo * kb));
+                push(
+                    &mut orders,
+                    &mut owner,
+                    k,
+                    o.bus,
+                    Side::Sell,
+                    Curve::new(mc(o.hi), mc(o.lo), o.hi * kb, o.lo * kb),
+                );
             }
             (PlacedCost::Quadratic { c1, c2 }, _) => {
                 // Demand response: buys P_d ∈ [P̄ − hi, P̄]; utility slope = marginal curtailment cost.
                 let mc = |u: f64| (c1 + 2.0 * c2 * u) / mw;
                 let floor = o.fixed_demand - o.hi;
                 fixed[o.bus] -= o.fixed_demand * kb;
-                push(&mut orders, &mut owner, k, o.bus, Side::Buy, Curve::new(mc(o.hi), mc(0.0), o.fixed_demand * kb, floor * kb));
+                push(
+                    &mut orders,
+                    &mut owner,
+                    k,
+                    o.bus,
+                    Side::Buy,
+                    Curve::new(mc(o.hi), mc(0.0), o.fixed_demand * kb, floor * kb),
+                );
             }
             (PlacedCost::Segments { widths, slopes }, OfferKind::Generator) => {
                 for (s, (w, p)) in widths.iter().zip(slopes).enumerate() {
                     // The must-run part p_min rides on the first segment as its hard minimum.
                     let q_min = if s == 0 { o.lo * kb } else { 0.0 };
-                    push(&mut orders, &mut owner, k, o.bus, Side::Sell, Curve::new(p / mw, p / mw, q_min + w * kb, q_min));
+                    push(
+                        &mut orders,
+                        &mut owner,
+                        k,
+                        o.bus,
+                        Side::Sell,
+                        Curve::new(p / mw, p / mw, q_min + w * kb, q_min),
+                    );
                 }
             }
             (PlacedCost::Segments { widths, slopes }, _) => {
@@ -85,7 +116,14 @@ fn build_orders(net: &DlmpNetwork, offers: &[PlacedOffer], opts: &OpfOptions) ->
                 let last = widths.len().saturating_sub(1);
                 for (s, (w, p)) in widths.iter().zip(slopes).enumerate() {
                     let q_min = if s == last { floor * kb } else { 0.0 };
-                    push(&mut orders, &mut owner, k, o.bus, Side::Buy, Curve::new(p / mw, p / mw, q_min + w * kb, q_min));
+                    push(
+                        &mut orders,
+                        &mut owner,
+                        k,
+                        o.bus,
+                        Side::Buy,
+                        Curve::new(p / mw, p / mw, q_min + w * kb, q_min),
+                    );
                 }
                 if widths.is_empty() && floor > 0.0 {
                     fixed[o.bus] += floor * kb;
@@ -95,24 +133,64 @@ fn build_orders(net: &DlmpNetwork, offers: &[PlacedOffer], opts: &OpfOptions) ->
     }
     for (bus, &d) in fixed.iter().enumerate() {
         if d > 0.0 {
-            push(&mut orders, &mut owner, usize::MAX, bus, Side::Buy, Curve::new(FIXED_PRICE, FIXED_PRICE, d + FIXED_WIDTH, d));
+            push(
+                &mut orders,
+                &mut owner,
+                usize::MAX,
+                bus,
+                Side::Buy,
+                Curve::new(FIXED_PRICE, FIXED_PRICE, d + FIXED_WIDTH, d),
+            );
         } else if d < 0.0 {
-            push(&mut orders, &mut owner, usize::MAX, bus, Side::Sell, Curve::new(-FIXED_PRICE, -FIXED_PRICE, -d + FIXED_WIDTH, -d));
+            push(
+                &mut orders,
+                &mut owner,
+                usize::MAX,
+                bus,
+                Side::Sell,
+                Curve::new(-FIXED_PRICE, -FIXED_PRICE, -d + FIXED_WIDTH, -d),
+            );
         }
     }
     let root = net.root();
     let source_sell = orders.len();
-    push(&mut orders, &mut owner, usize::MAX, root, Side::Sell, Curve::new(opts.lmp_source, opts.lmp_source, total, 0.0));
+    push(
+        &mut orders,
+        &mut owner,
+        usize::MAX,
+        root,
+        Side::Sell,
+        Curve::new(opts.lmp_source, opts.lmp_source, total, 0.0),
+    );
     let export = opts.effective_export_price();
     let source_buy = orders.len();
-    push(&mut orders, &mut owner, usize::MAX, root, Side::Buy, Curve::new(export, export, total, 0.0));
-    Orders { orders, owner, source_buy, source_sell }
+    push(
+        &mut orders,
+        &mut owner,
+        usize::MAX,
+        root,
+        Side::Buy,
+        Curve::new(export, export, total, 0.0),
+    );
+    Orders {
+        orders,
+        owner,
+        source_buy,
+        source_sell,
+    }
 }
 
 /// The lossless OPF by the tree algorithm (formulation must be `Dc`).
-pub fn solve_tree(net: &DlmpNetwork, offers: &[PlacedOffer], opts: &OpfOptions, auctioneer: &mut Auctioneer) -> Result<DlmpSolution, DlmpError> {
+pub fn solve_tree(
+    net: &DlmpNetwork,
+    offers: &[PlacedOffer],
+    opts: &OpfOptions,
+    auctioneer: &mut Auctioneer,
+) -> Result<DlmpSolution, DlmpError> {
     if opts.formulation != Formulation::Dc {
-        return Err(DlmpError::Input("the tree algorithm solves the lossless (dc) formulation only".into()));
+        return Err(DlmpError::Input(
+            "the tree algorithm solves the lossless (dc) formulation only".into(),
+        ));
     }
     let n = net.len();
     let kb = net.s_base_kva;
@@ -122,7 +200,13 @@ pub fn solve_tree(net: &DlmpNetwork, offers: &[PlacedOffer], opts: &OpfOptions, 
     let start = std::time::Instant::now();
     let clearing = auctioneer.clear(&net.tree, &built.orders)?;
     let seconds = start.elapsed().as_secs_f64();
-    let mut out = DlmpSolution::empty(n, offers.len(), Formulation::Dc, opts.lmp_source, OpfStatus::Optimal);
+    let mut out = DlmpSolution::empty(
+        n,
+        offers.len(),
+        Formulation::Dc,
+        opts.lmp_source,
+        OpfStatus::Optimal,
+    );
     out.solve_seconds = seconds;
     out.iterations = 1;
     if let Status::Infeasible { .. } = clearing.status {
@@ -130,7 +214,8 @@ pub fn solve_tree(net: &DlmpNetwork, offers: &[PlacedOffer], opts: &OpfOptions, 
         out.status = OpfStatus::Infeasible { reason, agents };
         return Ok(out);
     }
-    out.dlmp = clearing.bus_price.clone();
+    let mut clearing = clearing;
+    out.dlmp = std::mem::take(&mut clearing.bus_price);
     out.q_price = vec![0.0; n];
     out.voltage_pu = vec![1.0; n];
     // Per offer: the variable from its orders' quantities.
@@ -145,7 +230,9 @@ pub fn solve_tree(net: &DlmpNetwork, offers: &[PlacedOffer], opts: &OpfOptions, 
             Side::Buy => bought[k] += clearing.quantity[j],
         }
     }
-    let mut objective = (opts.lmp_source * clearing.quantity[built.source_sell] - opts.effective_export_price() * clearing.quantity[built.source_buy]) / 1000.0;
+    let mut objective = (opts.lmp_source * clearing.quantity[built.source_sell]
+        - opts.effective_export_price() * clearing.quantity[built.source_buy])
+        / 1000.0;
     for (k, o) in offers.iter().enumerate() {
         let var_pu = match o.kind {
             OfferKind::Load => 0.0,
@@ -155,14 +242,18 @@ pub fn solve_tree(net: &DlmpNetwork, offers: &[PlacedOffer], opts: &OpfOptions, 
         };
         out.variable_kw[k] = var_pu * kb;
         out.injection_kw[k] = o.injection(var_pu) * kb;
-        out.injection_kvar[k] = if o.kind == OfferKind::Generator { 0.0 } else { o.injection(var_pu) * o.q_per_p * kb };
+        out.injection_kvar[k] = if o.kind == OfferKind::Generator {
+            0.0
+        } else {
+            o.injection(var_pu) * o.q_per_p * kb
+        };
         objective += o.offered_cost(var_pu, mw);
     }
     out.objective = objective;
     out.source_p_kw = clearing.quantity[built.source_sell] - clearing.quantity[built.source_buy];
     out.source_q_kvar = 0.0;
-    out.flow_p_kw = clearing.flow.clone();
-    out.congestion_dual = clearing.congestion_price.clone();
+    out.flow_p_kw = std::mem::take(&mut clearing.flow);
+    out.congestion_dual = std::mem::take(&mut clearing.congestion_price);
     let energy = out.dlmp[net.root()];
     out.decomposition.energy = energy;
     out.decomposition.congestion = out.dlmp.iter().map(|l| l - energy).collect();
