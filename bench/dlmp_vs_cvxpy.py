@@ -7,6 +7,9 @@ side by side in one run, per formulation (dc, lindistflow, socp):
   * CVXPY parameterised: compile once with cp.Parameter prices, costs and
     demands, then re-solve with new values (what a market loop does every
     interval) — first solve and median re-solve;
+  both written the way a CVXPY user writes for speed (vector variables, sparse
+  incidence matrices; `build_vectorized`); tests/python/test_dlmp_vs_cvxpy.py
+  holds the scalar formulation that the prices are checked against;
   * ours: `dlmp_clear --repeat N` (release build): Clarabel (Rust) on the
     sparse branch-flow problem, built once and updated in place with a new
     LMP each interval; for dc also ogg-market's exact tree algorithm.
@@ -111,132 +114,169 @@ def run_ours(exe: Path, case: dict, formulation: str, repeat: int, solver: str |
 # ----------------------------------------------------------------------------
 # CVXPY: from scratch and parameterised
 # ----------------------------------------------------------------------------
-def build_param(case: dict, formulation: str):
-    """The OPF with cp.Parameter LMP, linear and quadratic cost coefficients and
-    fixed demand (and the loss linearisation's base point, which follows the demand)."""
+def build_vectorized(case: dict, formulation: str):
+    """The OPF as a CVXPY user writes it for speed: vector variables, sparse
+    incidence matrices, and cp.Parameter LMP, cost coefficients, demand and
+    (LinDistFlow) the loss linearisation's base point, which follows the demand.
+    Returns the problem, an `update(k)` that sets a new interval's data, and
+    the balance constraint (for the prices)."""
+    import scipy.sparse as sp_
+
     net = t.net_from_edges(case["rows"])
     offers = case["offers"]
-    n, ch, order, kb = net.n, net.children(), net.order(), 1000.0
-    lmp = cp.Parameter(value=case["lmp"])
-    demand_p = cp.Parameter(n, value=np.zeros(n))
-    demand_q = cp.Parameter(n, value=np.zeros(n))
-    p_inj = [0 for _ in range(n)]
-    q_inj = [0 for _ in range(n)]
-    cost, cons = 0, []
-    c1p, c2p = {}, {}
-    base_fixed = np.zeros((2, n))
-    load_p = np.zeros(n)
-    load_q = np.zeros(n)
-    for o in offers:
-        j = net.index(o.bus)
-        if o.kind == "load":
-            load_p[j] += o.p_max / kb
-            load_q[j] += o.q_per_p * o.p_max / kb
-            continue
-        v = cp.Variable()
-        lo, hi = o.p_min / kb, o.p_max / kb
-        cons += [v >= lo, v <= hi]
-        if o.kind == "generator":
-            arg = v
-            p_inj[j] = p_inj[j] + v
-        else:
-            arg = hi - v
-            p_inj[j] = p_inj[j] - v
-            q_inj[j] = q_inj[j] - o.q_per_p * v
-            base_fixed[0, j] += hi
-            base_fixed[1, j] += o.q_per_p * hi
-        if o.pwl:
-            pts = o.pwl
-            pieces = [c0 + (c1 - c0) / (p1 - p0) * (arg - p0) for (p0, c0), (p1, c1) in zip(pts[:-1], pts[1:])]
-            cost = cost + (cp.maximum(*pieces) if len(pieces) > 1 else pieces[0])
-        else:
-            c1p[o.id] = cp.Parameter(value=o.c[1])
-            c2p[o.id] = cp.Parameter(nonneg=True, value=o.c[2])
-            cost = cost + c1p[o.id] * arg + c2p[o.id] * cp.square(arg)
-    demand_p.value, demand_q.value = load_p, load_q
-    sp, sm = cp.Variable(nonneg=True), cp.Variable(nonneg=True)
-    cost = cost + lmp * sp
+    n, kb = net.n, 1000.0
+    order = net.order()
     edges = [i for i in range(n) if net.parent[i] >= 0]
-    P = {e: cp.Variable() for e in edges}
-    branch = formulation != "dc"
-    if branch:
-        Q = {e: cp.Variable() for e in edges}
-        w = {e: cp.Variable() for e in edges}
+    m = len(edges)
+    eidx = {e: k for k, e in enumerate(edges)}
+    # Incidence: +1 at the child (inflow), −1 at the parent.
+    rows_, cols_, vals_ = [], [], []
+    for k, e in enumerate(edges):
+        rows_ += [e, net.parent[e]]
+        cols_ += [k, k]
+        vals_ += [1.0, -1.0]
+    C = sp_.csr_matrix((vals_, (rows_, cols_)), shape=(n, m))
+    Cin = sp_.csr_matrix(([1.0] * m, ([e for e in edges], list(range(m)))), shape=(n, m))
+    gens = [o for o in offers if o.kind == "generator" and not o.pwl]
+    pwls = [o for o in offers if o.kind == "generator" and o.pwl]
+    drs = [o for o in offers if o.kind == "dr"]
+    loads = [o for o in offers if o.kind == "load"]
+    at = lambda lst: sp_.csr_matrix(([1.0] * len(lst), ([net.index(o.bus) for o in lst], list(range(len(lst))))), shape=(n, max(len(lst), 0)))  # noqa: E731
+    Mg, Mp, Md = at(gens), at(pwls), at(drs)
+    load_p, load_q = np.zeros(n), np.zeros(n)
+    for o in loads:
+        load_p[net.index(o.bus)] += o.p_max / kb
+        load_q[net.index(o.bus)] += o.q_per_p * o.p_max / kb
+    lmp = cp.Parameter(value=case["lmp"])
+    demand_p, demand_q = cp.Parameter(n, value=load_p), cp.Parameter(n, value=load_q)
+    cons, cost = [], 0
+    inj_p, inj_q = 0, 0
+    c1g = c2g = c1d = c2d = None
+    if gens:
+        xg = cp.Variable(len(gens))
+        c1g = cp.Parameter(len(gens), value=np.array([o.c[1] for o in gens]))
+        c2g = cp.Parameter(len(gens), nonneg=True, value=np.array([o.c[2] for o in gens]))
+        cons += [xg >= np.array([o.p_min for o in gens]) / kb, xg <= np.array([o.p_max for o in gens]) / kb]
+        cost += c1g @ xg + cp.sum(cp.multiply(c2g, cp.square(xg)))
+        inj_p = inj_p + Mg @ xg
+    if pwls:
+        xp = cp.Variable(len(pwls))
+        tp = cp.Variable(len(pwls))
+        cons += [xp >= np.array([o.p_min for o in pwls]) / kb, xp <= np.array([o.p_max for o in pwls]) / kb]
+        # Epigraph of each convex piecewise-linear cost, one row per segment.
+        seg_r, seg_a, seg_b = [], [], []
+        for k, o in enumerate(pwls):
+            for (p0, c0), (p1, c1) in zip(o.pwl[:-1], o.pwl[1:]):
+                slope = (c1 - c0) / (p1 - p0)
+                seg_r.append(k)
+                seg_a.append(c0 - slope * p0)
+                seg_b.append(slope)
+        S = sp_.csr_matrix((np.ones(len(seg_r)), (list(range(len(seg_r))), seg_r)), shape=(len(seg_r), len(pwls)))
+        cons.append(S @ tp >= np.array(seg_a) + cp.multiply(np.array(seg_b), S @ xp))
+        cost += cp.sum(tp)
+        inj_p = inj_p + Mp @ xp
+    if drs:
+        xd = cp.Variable(len(drs))
+        hi = np.array([o.p_max for o in drs]) / kb
+        c1d = cp.Parameter(len(drs), value=np.array([o.c[1] for o in drs]))
+        c2d = cp.Parameter(len(drs), nonneg=True, value=np.array([o.c[2] for o in drs]))
+        cons += [xd >= np.array([o.p_min for o in drs]) / kb, xd <= hi]
+        cost += c1d @ (hi - xd) + cp.sum(cp.multiply(c2d, cp.square(hi - xd)))
+        inj_p = inj_p - Md @ xd
+        inj_q = inj_q - Md @ cp.multiply(np.array([o.q_per_p for o in drs]), xd)
+    splus, sminus = cp.Variable(nonneg=True), cp.Variable(nonneg=True)
+    cost += lmp * splus
+    root = np.zeros(n)
+    root[net.root] = 1.0
+    P = cp.Variable(m)
+    lim = np.array([net.limit_kw[e] / kb for e in edges])
+    limited = np.where(np.isfinite(lim))[0]
+    r = np.array([net.r[e] for e in edges])
+    x = np.array([net.x[e] for e in edges])
+    base_fixed = np.zeros((2, n))
+    for o in drs:
+        base_fixed[0, net.index(o.bus)] += o.p_max / kb
+        base_fixed[1, net.index(o.bus)] += o.q_per_p * o.p_max / kb
+    bp = bq = bk = None
+    if formulation == "dc":
+        balance = inj_p + cp.multiply(root, splus - sminus) + C @ P == demand_p
+        cons += [balance, P[limited] <= lim[limited], P[limited] >= -lim[limited]]
+    else:
+        Q = cp.Variable(m)
+        w = cp.Variable(m)
         q_src = cp.Variable()
-        ell = {e: cp.Variable(nonneg=True) for e in edges} if formulation == "socp" else {}
-        # Loss base point and its constant term as parameters (DPP: no products of parameters).
-        base_p = cp.Parameter(n)
-        base_q = cp.Parameter(n)
-        loss_const = cp.Parameter(n)
+        if formulation == "lindistflow":
+            bp, bq, bk = cp.Parameter(m), cp.Parameter(m), cp.Parameter(m)
+            loss_p = cp.multiply(r, 2 * cp.multiply(bp, P) + 2 * cp.multiply(bq, Q) - bk)
+            loss_q = cp.multiply(x, 2 * cp.multiply(bp, P) + 2 * cp.multiply(bq, Q) - bk)
+        else:
+            ell = cp.Variable(m, nonneg=True)
+            loss_p, loss_q = cp.multiply(r, ell), cp.multiply(x, ell)
+        balance = inj_p + cp.multiply(root, splus - sminus) + C @ P - Cin @ loss_p == demand_p
+        cons += [balance, inj_q + cp.multiply(root, q_src) + C @ Q - Cin @ loss_q == demand_q]
+        # Parent's squared voltage per edge: the source (constant) or another edge's w.
+        par_rows, par_cols = [], []
+        w_root = np.zeros(m)
+        for k, e in enumerate(edges):
+            i = net.parent[e]
+            if i == net.root:
+                w_root[k] = 1.0
+            else:
+                par_rows.append(k)
+                par_cols.append(eidx[i])
+        Par = sp_.csr_matrix((np.ones(len(par_rows)), (par_rows, par_cols)), shape=(m, m))
+        w_parent = Par @ w + w_root
+        reg = [eidx[e] for e in edges if e in net.reg]
+        tap2 = np.array([net.tap[e] ** 2 for e in edges])
+        if reg:
+            w_sec_reg = cp.Variable(len(reg))
+            R = sp_.csr_matrix((np.ones(len(reg)), (reg, list(range(len(reg))))), shape=(m, len(reg)))
+            keep = np.ones(m)
+            keep[reg] = 0.0
+            w_sec = cp.multiply(keep * tap2, w_parent) + R @ w_sec_reg
+            bands = np.array([net.reg[edges[k]] for k in reg])
+            cons += [w_sec_reg <= bands[:, 3] ** 2 * w_parent[reg], w_sec_reg >= bands[:, 2] ** 2 * w_parent[reg],
+                     w[reg] <= bands[:, 1] ** 2, w[reg] >= bands[:, 0] ** 2]
+        else:
+            w_sec = cp.multiply(tap2, w_parent)
+        drop = 2 * (cp.multiply(r, P) + cp.multiply(x, Q))
+        if formulation == "socp":
+            cons.append(w == w_sec - drop + cp.multiply(r ** 2 + x ** 2, ell))
+            cons.append(cp.SOC(ell + w_sec, cp.vstack([2 * P, 2 * Q, ell - w_sec]), axis=0))
+        else:
+            cons.append(w == w_sec - drop)
+        if len(limited):
+            cons.append(cp.SOC(lim[limited], cp.vstack([P[limited], Q[limited]]), axis=0))
+        bounded = [k for k, e in enumerate(edges) if net.buses[e] not in case["exempt"]]
+        cons += [w[bounded] <= case["v_max"] ** 2, w[bounded] >= case["v_min"] ** 2]
+
     def set_base(lp, lq):
-        if formulation != "lindistflow":
+        if bp is None:
             return
-        bp, bq = lp + base_fixed[0], lq + base_fixed[1]
+        b_p, b_q = lp + base_fixed[0], lq + base_fixed[1]
         for i in reversed(order):
             if net.parent[i] >= 0:
-                bp[net.parent[i]] += bp[i]
-                bq[net.parent[i]] += bq[i]
-        base_p.value, base_q.value = bp, bq
-        loss_const.value = bp ** 2 + bq ** 2
-    if formulation == "lindistflow":
-        set_base(load_p, load_q)
-    for j in range(n):
-        fp = sum(-P[c] for c in ch[j])
-        if net.parent[j] >= 0:
-            if formulation == "dc":
-                fp = fp + P[j]
-            elif formulation == "lindistflow":
-                fp = fp + P[j] - net.r[j] * (2 * base_p[j] * P[j] + 2 * base_q[j] * Q[j] - loss_const[j])
-            else:
-                fp = fp + P[j] - net.r[j] * ell[j]
-        extra = (sp - sm) if j == net.root else 0
-        cons.append(p_inj[j] + extra + fp == demand_p[j])
-        if branch:
-            fq = sum(-Q[c] for c in ch[j])
-            if net.parent[j] >= 0:
-                if formulation == "lindistflow":
-                    fq = fq + Q[j] - net.x[j] * (2 * base_p[j] * P[j] + 2 * base_q[j] * Q[j] - loss_const[j])
-                else:
-                    fq = fq + Q[j] - net.x[j] * ell[j]
-            cons.append(q_inj[j] + (q_src if j == net.root else 0) + fq == demand_q[j])
-    w0 = 1.0
-    for e in edges:
-        lim = net.limit_kw[e] / kb
-        if formulation == "dc":
-            if np.isfinite(lim):
-                cons += [P[e] <= lim, P[e] >= -lim]
-            continue
-        i = net.parent[e]
-        wi = w0 if i == net.root else w[i]
-        if e in net.reg:
-            v_lo, v_hi, t_min, t_max = net.reg[e]
-            w_sec = cp.Variable()
-            cons += [w_sec <= t_max ** 2 * wi, w_sec >= t_min ** 2 * wi, w[e] <= v_hi ** 2, w[e] >= v_lo ** 2]
-        else:
-            w_sec = net.tap[e] ** 2 * wi
-        drop = 2 * (net.r[e] * P[e] + net.x[e] * Q[e])
-        if formulation == "socp":
-            cons.append(w[e] == w_sec - drop + (net.r[e] ** 2 + net.x[e] ** 2) * ell[e])
-            cons.append(cp.quad_over_lin(cp.hstack([P[e], Q[e]]), w_sec) <= ell[e])
-        else:
-            cons.append(w[e] == w_sec - drop)
-        if np.isfinite(lim):
-            cons.append(cp.norm(cp.hstack([P[e], Q[e]])) <= lim)
-        if net.buses[e] not in case["exempt"]:
-            cons += [w[e] <= case["v_max"] ** 2, w[e] >= case["v_min"] ** 2]
+                b_p[net.parent[i]] += b_p[i]
+                b_q[net.parent[i]] += b_q[i]
+        bp.value = np.array([b_p[e] for e in edges])
+        bq.value = np.array([b_q[e] for e in edges])
+        bk.value = bp.value ** 2 + bq.value ** 2
+
+    set_base(load_p, load_q)
     prob = cp.Problem(cp.Minimize(cost), cons)
 
     def update(k: int) -> None:
-        """A new interval: LMP and demand move, costs drift."""
+        """A new interval: LMP and demand move, linear costs drift."""
         rng = np.random.default_rng(k)
         lmp.value = case["lmp"] * (1.0 + 1e-3 * ((k % 7) - 3))
         scale = 1.0 + 0.01 * rng.uniform(-1, 1, n)
-        demand_p.value = load_p * scale
-        demand_q.value = load_q * scale
+        demand_p.value, demand_q.value = load_p * scale, load_q * scale
         set_base(load_p * scale, load_q * scale)
-        for key, par in c1p.items():
-            par.value = float(par.value) * (1.0 + 1e-3 * rng.uniform(-1, 1))
-    return prob, update
+        for par in (c1g, c1d):
+            if par is not None:
+                par.value = par.value * (1.0 + 1e-3 * rng.uniform(-1, 1, par.shape))
+
+    return prob, update, balance, net
 
 
 def worker(pkl: str, formulation: str, mode: str, repeat: int) -> None:
@@ -247,13 +287,15 @@ def worker(pkl: str, formulation: str, mode: str, repeat: int) -> None:
         times = []
         for _ in range(repeat):
             start = time.perf_counter()
-            res = t.solve_cvxpy(t.net_from_edges(case["rows"]), case["offers"], formulation, case["lmp"], v_min=case["v_min"],
-                                v_max=case["v_max"], exempt=case["exempt"])
+            prob, _, balance, net = build_vectorized(case, formulation)
+            prob.solve(solver=cp.CLARABEL, ignore_dpp=True, **CLARABEL)
             times.append(time.perf_counter() - start)
-        out = {"status": res["status"], "scratch_s": statistics.median(times)}
+        out = {"status": prob.status, "scratch_s": statistics.median(times)}
+        # Sanity: the prices, for comparison with ours.
+        out["dlmp_mean"] = float(np.mean(-np.asarray(balance.dual_value) if t.SIGN < 0 else balance.dual_value))
     else:
         start = time.perf_counter()
-        prob, update = build_param(case, formulation)
+        prob, update, _, _ = build_vectorized(case, formulation)
         prob.solve(solver=cp.CLARABEL, **CLARABEL)
         first = time.perf_counter() - start
         times, solver_times = [], []
