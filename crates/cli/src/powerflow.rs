@@ -40,7 +40,7 @@ pub fn run_powerflow(request: &PowerflowRequest) -> Result<(), String> {
         return run_timeseries(request, mode, &out_dir);
     }
     let summary = ogg_grid::powerflow_command(&request.feeder, request.tolerance, request.max_iterations, &out_dir)
-        .map_err(|e| format!("{}: {e}", request.feeder))?;
+        .map_err(|e| located(&request.feeder, e))?;
     if !summary.converged {
         eprintln!(
             "warning: {}: the power flow did not converge after {} iterations{}",
@@ -80,7 +80,7 @@ fn run_timeseries(
         request.tolerance,
         out_dir,
     )
-    .map_err(|e| format!("{}: {e}", request.feeder))?;
+    .map_err(|e| located(&request.feeder, e))?;
     let failed: Vec<usize> = steps.iter().filter(|s| !s.report.converged).map(|s| s.step).collect();
     if !failed.is_empty() {
         eprintln!("warning: {}: {} of {} steps did not converge (steps {:?})", request.feeder, failed.len(), steps.len(), failed);
@@ -101,4 +101,14 @@ fn run_timeseries(
         println!("wrote {}: timeseries.csv", out_dir.display());
     }
     Ok(())
+}
+
+/// The error, prefixed with the feeder unless it already names it (reader errors say file:line).
+fn located(feeder: &str, error: impl std::fmt::Display) -> String {
+    let message = error.to_string();
+    if message.contains(feeder) {
+        message
+    } else {
+        format!("{feeder}: {message}")
+    }
 }
