@@ -128,7 +128,12 @@ class BaseMarket(_Module):
 class BaseAgent(_Module):
     """An agent written in Python: set ``self.market_actions`` in
     ``set_market_actions()`` (once per market round) and ``self.grid_actions``
-    in ``set_grid_actions()`` (once per grid step); keep ``self.reward`` up to date."""
+    in ``set_grid_actions()`` (once per grid step); keep ``self.reward`` up to date.
+
+    Optionally define ``observe_market()``: the environment calls it right after
+    every market round has cleared and before the round is recorded, so an agent
+    can settle against its dispatch (``self.env.market.dispatch(self.env.caller)``)
+    and the recorded reward belongs to that round."""
 
     #: Name in the records (default: ``agent<i>``, i = position in the environment).
     name: Optional[str] = None

@@ -356,6 +356,9 @@ pub struct PyAgentAdapter {
     market_actions: Vec<MarketAction>,
     grid_actions: Vec<GridAction>,
     reward: f64,
+    /// Whether the object defines `observe_market` (looked up once: most agents
+    /// don't, and a Python call per agent per round is the loop's main cost).
+    observes_market: bool,
 }
 
 impl PyAgentAdapter {
@@ -363,6 +366,7 @@ impl PyAgentAdapter {
         let py = obj.py();
         let name = module_name(obj, format!("agent{index}"))?;
         let bus = attr(obj, intern!(py, "bus"))?.map(|b| b.str().map(|s| s.to_string())).transpose()?;
+        let observes_market = obj.hasattr(intern!(py, "observe_market"))?;
         Ok(PyAgentAdapter {
             module: PyModuleObject::new(obj.clone().unbind()),
             name,
@@ -370,6 +374,7 @@ impl PyAgentAdapter {
             market_actions: Vec::new(),
             grid_actions: Vec::new(),
             reward: 0.0,
+            observes_market,
         })
     }
 
@@ -429,6 +434,20 @@ impl Agent for PyAgentAdapter {
         })
         .map_err(|e| external(&self.name, e))
     }
+    fn observe_market(&mut self, view: &View) -> Result<()> {
+        if !self.observes_market {
+            return Ok(());
+        }
+        let reward = &mut self.reward;
+        Python::attach(|py| {
+            self.module.call(py, view, Self::caller(view), view_time(view), Some(view.market_round), |obj| {
+                obj.call_method0(intern!(py, "observe_market"))?;
+                *reward = Self::read_reward(obj)?;
+                Ok(())
+            })
+        })
+        .map_err(|e| external(&self.name, e))
+    }
     fn set_grid_actions(&mut self, view: &View) -> Result<()> {
         let (actions, reward) = (&mut self.grid_actions, &mut self.reward);
         Python::attach(|py| {
@@ -462,6 +481,7 @@ impl Agent for PyAgentAdapter {
             market_actions: self.market_actions.clone(),
             grid_actions: self.grid_actions.clone(),
             reward: self.reward,
+            observes_market: self.observes_market,
         })
     }
     fn as_any(&self) -> &dyn Any {
