@@ -143,53 +143,9 @@ impl DistributionGrid {
 
     /// Applies one agent action to the engine (loads start from their circuit values each step).
     fn apply(&mut self, who: &str, action: &GridAction) -> Result<(), Error> {
-        match action {
-            GridAction::SetLoad { element, kw, kvar } => {
-                let i = self.load(who, element)?;
-                if !kw.is_finite() || kvar.is_some_and(|q| !q.is_finite()) {
-                    return Err(Error::invalid(who, format!("SetLoad '{element}': kW/kvar must be finite")));
-                }
-                let kvar = match kvar {
-                    Some(q) => *q,
-                    None => {
-                        // Keep the load's power factor.
-                        let (p0, q0) = self.pf.load_nominal(i);
-                        if p0 != 0.0 {
-                            kw * q0 / p0
-                        } else {
-                            q0
-                        }
-                    }
-                };
-                self.pf.set_load(i, *kw, kvar);
-            }
-            GridAction::ScaleLoad { element, multiplier } => {
-                let i = self.load(who, element)?;
-                if !multiplier.is_finite() {
-                    return Err(Error::invalid(who, format!("ScaleLoad '{element}': multiplier {multiplier} is not finite")));
-                }
-                let (p, q) = self.pf.load_nominal(i);
-                self.pf.set_load(i, p * multiplier, q * multiplier);
-            }
-            GridAction::InjectAtBus { bus, kw, kvar } => {
-                if !kw.is_finite() || !kvar.is_finite() {
-                    return Err(Error::invalid(who, format!("InjectAtBus '{bus}': kW/kvar must be finite")));
-                }
-                self.pf.add_bus_injection(bus, *kw, *kvar).map_err(|e| Error::invalid(who, e.to_string()))?;
-            }
-            GridAction::Custom { name, .. } => {
-                return Err(Error::invalid(
-                    who,
-                    format!("the distribution grid does not understand the custom action '{name}'"),
-                ));
-            }
-        }
-        Ok(())
+        apply_action(&mut self.pf, |pf, element| pf.load_index(element), &self.name, who, action)
     }
 
-    fn load(&self, who: &str, element: &str) -> Result<usize, Error> {
-        self.pf.load_index(element).ok_or_else(|| Error::invalid(who, format!("unknown load '{element}' in grid '{}'", self.name)))
-    }
 }
 
 impl Grid for DistributionGrid {
@@ -349,4 +305,59 @@ fn build_topology(pf: &PowerFlow) -> (Topology, Vec<(usize, f64)>) {
         }
     }
     (Topology { buses, root, branches: edges, bus_kv }, branch_elements)
+}
+
+/// Applies one agent's grid action to a power flow: the one place that says what
+/// `SetLoad`, `ScaleLoad` and `InjectAtBus` mean, shared by every grid built on
+/// [`PowerFlow`] (e.g. ogg-vector's voltages-only grid). `load_index` resolves a
+/// load name; `grid` names the grid in errors; `who` is the acting agent.
+pub fn apply_action(
+    pf: &mut PowerFlow,
+    load_index: impl Fn(&PowerFlow, &str) -> Option<usize>,
+    grid: &str,
+    who: &str,
+    action: &GridAction,
+) -> Result<(), Error> {
+    let load = |pf: &PowerFlow, element: &str| {
+        load_index(pf, element).ok_or_else(|| Error::invalid(who, format!("unknown load '{element}' in grid '{grid}'")))
+    };
+    match action {
+        GridAction::SetLoad { element, kw, kvar } => {
+            let i = load(pf, element)?;
+            if !kw.is_finite() || kvar.is_some_and(|q| !q.is_finite()) {
+                return Err(Error::invalid(who, format!("SetLoad '{element}': kW/kvar must be finite")));
+            }
+            let kvar = match kvar {
+                Some(q) => *q,
+                None => {
+                    // Keep the load's power factor.
+                    let (p0, q0) = pf.load_nominal(i);
+                    if p0 != 0.0 {
+                        kw * q0 / p0
+                    } else {
+                        q0
+                    }
+                }
+            };
+            pf.set_load(i, *kw, kvar);
+        }
+        GridAction::ScaleLoad { element, multiplier } => {
+            let i = load(pf, element)?;
+            if !multiplier.is_finite() {
+                return Err(Error::invalid(who, format!("ScaleLoad '{element}': multiplier {multiplier} is not finite")));
+            }
+            let (p, q) = pf.load_nominal(i);
+            pf.set_load(i, p * multiplier, q * multiplier);
+        }
+        GridAction::InjectAtBus { bus, kw, kvar } => {
+            if !kw.is_finite() || !kvar.is_finite() {
+                return Err(Error::invalid(who, format!("InjectAtBus '{bus}': kW/kvar must be finite")));
+            }
+            pf.add_bus_injection(bus, *kw, *kvar).map_err(|e| Error::invalid(who, e.to_string()))?;
+        }
+        GridAction::Custom { name, .. } => {
+            return Err(Error::invalid(who, format!("the grid '{grid}' does not understand the custom action '{name}'")));
+        }
+    }
+    Ok(())
 }

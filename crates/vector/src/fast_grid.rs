@@ -61,56 +61,17 @@ impl RlFeederGrid {
         &self.pf
     }
 
-    fn load(&self, who: &str, element: &str) -> Result<usize, Error> {
-        if let Some(&i) = self.loads.get(element) {
-            return Ok(i);
-        }
-        self.loads
-            .get(&element.to_ascii_lowercase())
-            .copied()
-            .ok_or_else(|| Error::invalid(who, format!("unknown load '{element}' in grid '{}'", self.name)))
-    }
-
+    /// Same meaning of every action as `DistributionGrid` (one shared function);
+    /// loads resolve through the precomputed name map.
     fn apply(&mut self, who: &str, action: &GridAction) -> Result<(), Error> {
-        match action {
-            GridAction::SetLoad { element, kw, kvar } => {
-                let i = self.load(who, element)?;
-                if !kw.is_finite() || kvar.is_some_and(|q| !q.is_finite()) {
-                    return Err(Error::invalid(who, format!("SetLoad '{element}': kW/kvar must be finite")));
-                }
-                let kvar = match kvar {
-                    Some(q) => *q,
-                    None => {
-                        let (p0, q0) = self.pf.load_nominal(i);
-                        if p0 != 0.0 {
-                            kw * q0 / p0
-                        } else {
-                            q0
-                        }
-                    }
-                };
-                self.pf.set_load(i, *kw, kvar);
-            }
-            GridAction::ScaleLoad { element, multiplier } => {
-                let i = self.load(who, element)?;
-                if !multiplier.is_finite() {
-                    return Err(Error::invalid(who, format!("ScaleLoad '{element}': multiplier {multiplier} is not finite")));
-                }
-                let (p, q) = self.pf.load_nominal(i);
-                self.pf.set_load(i, p * multiplier, q * multiplier);
-            }
-            GridAction::InjectAtBus { bus, kw, kvar } => {
-                if !kw.is_finite() || !kvar.is_finite() {
-                    return Err(Error::invalid(who, format!("InjectAtBus '{bus}': kW/kvar must be finite")));
-                }
-                let name = bus.split('.').next().unwrap_or(bus);
-                self.pf.add_bus_injection(name, *kw, *kvar).map_err(|e| Error::invalid(who, e.to_string()))?;
-            }
-            GridAction::Custom { name, .. } => {
-                return Err(Error::invalid(who, format!("the feeder grid does not understand the custom action '{name}'")));
-            }
-        }
-        Ok(())
+        let loads = &self.loads;
+        ogg_grid::grid::apply_action(
+            &mut self.pf,
+            |_, element| loads.get(element).or_else(|| loads.get(&element.to_ascii_lowercase())).copied(),
+            &self.name,
+            who,
+            action,
+        )
     }
 
     fn refresh_voltages(&mut self) {
