@@ -648,7 +648,7 @@ impl PowerFlow {
             iteration += 1;
             self.injection_currents(&mut rhs);
             // Solve in place in the injection buffer, then swap it with V.
-            if let Err(e) = self.lu.solve_in_place(&mut rhs[1..]) {
+            if let Err(e) = self.lu.solve_in_place_unchecked(&mut rhs[1..]) {
                 break Err(e.into());
             }
             rhs[0] = C::new(0.0, 0.0);

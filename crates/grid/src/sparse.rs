@@ -262,6 +262,25 @@ struct Ldl {
     pattern_buf: Vec<usize>,
     y: Vec<C>,
     x: Vec<C>,
+    /// True when perm is the identity (the caller numbered the nodes in
+    /// elimination order): solves then skip the permutation.
+    natural: bool,
+    // Solve-ready copy of the factor, refreshed by `prepare_solve` after each
+    // factorisation: the symmetric scaling S is folded in (A = L'·D'·L'ᵀ with
+    // L' = S⁻¹LS, D' = S⁻¹DS⁻¹, so solves need no scaling passes), and L' is
+    // also kept by rows so that the forward substitution gathers (a dot
+    // product per row, in registers) instead of scattering into memory.
+    /// L' by columns: values at the positions of `li`.
+    col_val: Vec<C>,
+    /// L' by rows: row r's entries are row_col/row_val[row_ptr[r]..row_ptr[r + 1]].
+    row_ptr: Vec<u32>,
+    row_col: Vec<u32>,
+    row_val: Vec<C>,
+    /// Position in the row form of each column-form entry (L's pattern is the
+    /// same for every factorisation of one symbolic analysis).
+    col_to_row: Vec<u32>,
+    /// Inverse of D'.
+    d_inv_solve: Vec<C>,
 }
 
 const NONE: usize = usize::MAX;
@@ -321,7 +340,88 @@ impl Ldl {
             pattern_buf: vec![0; n],
             y: vec![C::new(0.0, 0.0); n],
             x: vec![C::new(0.0, 0.0); n],
+            natural,
+            col_val: Vec::new(),
+            row_ptr: Vec::new(),
+            row_col: Vec::new(),
+            row_val: Vec::new(),
+            col_to_row: Vec::new(),
+            d_inv_solve: Vec::new(),
         })
+    }
+
+    /// Builds the solve-ready factor (see the fields) from L, D⁻¹ and the
+    /// scaling `scale` (in original order). O(nnz(L)).
+    fn prepare_solve(&mut self, scale: &[f64]) {
+        let n = self.n;
+        let nnz = self.lp[n];
+        // Scale of each pivot, in elimination order.
+        let s = |k: usize| scale[self.perm[k]];
+        if self.col_to_row.len() != nnz {
+            // First factorisation: the row structure of L.
+            let mut count = vec![0u32; n + 1];
+            for &r in &self.li[..nnz] {
+                count[r + 1] += 1;
+            }
+            for r in 0..n {
+                count[r + 1] += count[r];
+            }
+            self.row_ptr = count.clone();
+            self.row_col = vec![0; nnz];
+            self.col_to_row = vec![0; nnz];
+            // Columns in increasing order: each row's entries come out sorted.
+            for j in 0..n {
+                for q in self.lp[j]..self.lp[j + 1] {
+                    let r = self.li[q];
+                    let at = count[r] as usize;
+                    count[r] += 1;
+                    self.row_col[at] = j as u32;
+                    self.col_to_row[q] = at as u32;
+                }
+            }
+            self.row_val = vec![C::new(0.0, 0.0); nnz];
+            self.col_val = vec![C::new(0.0, 0.0); nnz];
+            self.d_inv_solve = vec![C::new(0.0, 0.0); n];
+        }
+        for j in 0..n {
+            let sj = s(j);
+            for q in self.lp[j]..self.lp[j + 1] {
+                let v = self.lx[q] * (sj / s(self.li[q]));
+                self.col_val[q] = v;
+                self.row_val[self.col_to_row[q] as usize] = v;
+            }
+            self.d_inv_solve[j] = self.d_inv[j] * (sj * sj);
+        }
+    }
+
+    /// Solves A·x = b in place with the factor of [`Ldl::prepare_solve`],
+    /// in elimination order (`b` permuted by the caller when not natural).
+    #[inline]
+    fn solve_elimination_order(&self, x: &mut [C]) {
+        let n = self.n;
+        let x = &mut x[..n];
+        // Forward, L'·z = b, one dot product per row.
+        for r in 0..n {
+            let (a, e) = (self.row_ptr[r] as usize, self.row_ptr[r + 1] as usize);
+            let mut acc = x[r];
+            for (&c, &l) in self.row_col[a..e].iter().zip(&self.row_val[a..e]) {
+                debug_assert!((c as usize) < r);
+                // SAFETY: column indices of L' are < r < n (built by prepare_solve).
+                acc -= l * unsafe { *x.get_unchecked(c as usize) };
+            }
+            x[r] = acc;
+        }
+        // Backward with the diagonal folded in, L'ᵀ·x = D'⁻¹·z.
+        for j in (0..n).rev() {
+            let (a, e) = (self.lp[j], self.lp[j + 1]);
+            let mut acc = x[j] * self.d_inv_solve[j];
+            for (&r, &l) in self.li[a..e].iter().zip(&self.col_val[a..e]) {
+                debug_assert!(r > j && r < n);
+                // SAFETY: row indices of L are in (j, n) (built by analyse/factor).
+                acc -= l * unsafe { *x.get_unchecked(r) };
+            }
+            x[j] = acc;
+        }
     }
 
     /// Numeric factorisation (ldl_numeric). Returns Err(k) on a zero pivot.
@@ -380,53 +480,21 @@ impl Ldl {
         Ok(())
     }
 
-    /// Solves in place: b → x, with the symmetric scaling folded in
-    /// (`scale` is D in original order).
-    fn solve(&mut self, b: &mut [C], scale: &[f64]) {
-        let n = self.n;
-        let x = &mut self.x[..n];
-        for k in 0..n {
-            let i = self.perm[k];
-            x[k] = b[i] * scale[i];
+    /// Solves in place: b → x (original order).
+    fn solve(&mut self, b: &mut [C]) {
+        if self.natural {
+            self.solve_elimination_order(b);
+            return;
         }
-        // Forward: L·z = x.
-        for j in 0..n {
-            let xj = x[j];
-            let (a, e) = (self.lp[j], self.lp[j + 1]);
-            for (&r, &l) in self.li[a..e].iter().zip(&self.lx[a..e]) {
-                debug_assert!(r > j && r < n);
-                // SAFETY: row indices of L are < n (built by `analyse`/`factor`).
-                unsafe { *x.get_unchecked_mut(r) -= l * xj };
-            }
+        let mut x = std::mem::take(&mut self.x);
+        for k in 0..self.n {
+            x[k] = b[self.perm[k]];
         }
-        for (xj, d) in x.iter_mut().zip(&self.d_inv) {
-            *xj *= *d;
+        self.solve_elimination_order(&mut x);
+        for k in 0..self.n {
+            b[self.perm[k]] = x[k];
         }
-        // Backward: Lᵀ·y = z.
-        for j in (0..n).rev() {
-            let (a, e) = (self.lp[j], self.lp[j + 1]);
-            // Two accumulators: the sum is latency-bound otherwise.
-            let (mut acc0, mut acc1) = (x[j], C::new(0.0, 0.0));
-            let li = &self.li[a..e];
-            let lx = &self.lx[a..e];
-            let mut q = 0;
-            while q + 1 < li.len() {
-                // SAFETY: as above.
-                unsafe {
-                    acc0 -= lx[q] * *x.get_unchecked(li[q]);
-                    acc1 -= lx[q + 1] * *x.get_unchecked(li[q + 1]);
-                }
-                q += 2;
-            }
-            if q < li.len() {
-                acc0 -= lx[q] * unsafe { *x.get_unchecked(li[q]) };
-            }
-            x[j] = acc0 + acc1;
-        }
-        for k in 0..n {
-            let i = self.perm[k];
-            b[i] = x[k] * scale[i];
-        }
+        self.x = x;
     }
 }
 
@@ -647,6 +715,7 @@ impl SparseLu {
             };
             self.trust_symmetry = false;
             if symmetric && ldl.factor(&self.pattern, &self.scaled).is_ok() {
+                ldl.prepare_solve(&self.scale);
                 self.factored = true;
                 return Ok(());
             }
@@ -663,11 +732,22 @@ impl SparseLu {
     /// Solves A·x = b in place (b → x). Fails if not factored or if the
     /// result is not finite (a numerically singular matrix).
     pub fn solve_in_place(&mut self, rhs: &mut [C]) -> Result<(), SparseError> {
+        self.solve_in_place_unchecked(rhs)?;
+        if rhs.iter().any(|v| !v.re.is_finite() || !v.im.is_finite()) {
+            return Err(SparseError::Singular);
+        }
+        Ok(())
+    }
+
+    /// As [`SparseLu::solve_in_place`] without the finiteness test of the
+    /// result, for callers that test it themselves (the power-flow iteration
+    /// checks every voltage for NaN in its convergence test anyway).
+    pub fn solve_in_place_unchecked(&mut self, rhs: &mut [C]) -> Result<(), SparseError> {
         if !self.factored {
             return Err(SparseError::Solver("matrix not factored".into()));
         }
         match &mut self.backend {
-            Backend::Ldl(ldl) => ldl.solve(rhs, &self.scale),
+            Backend::Ldl(ldl) => ldl.solve(rhs),
             Backend::Lu(lu) => {
                 for (b, d) in rhs.iter_mut().zip(&self.scale) {
                     *b *= *d;
@@ -677,9 +757,6 @@ impl SparseLu {
                     *x *= *d;
                 }
             }
-        }
-        if rhs.iter().any(|v| !v.re.is_finite() || !v.im.is_finite()) {
-            return Err(SparseError::Singular);
         }
         Ok(())
     }
