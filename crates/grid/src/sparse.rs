@@ -403,24 +403,45 @@ impl Ldl {
         // Forward, L'·z = b, one dot product per row.
         for r in 0..n {
             let (a, e) = (self.row_ptr[r] as usize, self.row_ptr[r + 1] as usize);
-            let mut acc = x[r];
-            for (&c, &l) in self.row_col[a..e].iter().zip(&self.row_val[a..e]) {
-                debug_assert!((c as usize) < r);
+            // Two accumulators: each sum is a latency-bound chain otherwise.
+            let (mut acc0, mut acc1) = (x[r], C::new(0.0, 0.0));
+            let (cols, vals) = (&self.row_col[a..e], &self.row_val[a..e]);
+            let mut q = 0;
+            while q + 1 < cols.len() {
+                debug_assert!((cols[q] as usize) < r && (cols[q + 1] as usize) < r);
                 // SAFETY: column indices of L' are < r < n (built by prepare_solve).
-                acc -= l * unsafe { *x.get_unchecked(c as usize) };
+                unsafe {
+                    acc0 -= vals[q] * *x.get_unchecked(cols[q] as usize);
+                    acc1 -= vals[q + 1] * *x.get_unchecked(cols[q + 1] as usize);
+                }
+                q += 2;
             }
-            x[r] = acc;
+            if q < cols.len() {
+                // SAFETY: as above.
+                acc0 -= vals[q] * unsafe { *x.get_unchecked(cols[q] as usize) };
+            }
+            x[r] = acc0 + acc1;
         }
         // Backward with the diagonal folded in, L'ᵀ·x = D'⁻¹·z.
         for j in (0..n).rev() {
             let (a, e) = (self.lp[j], self.lp[j + 1]);
-            let mut acc = x[j] * self.d_inv_solve[j];
-            for (&r, &l) in self.li[a..e].iter().zip(&self.col_val[a..e]) {
-                debug_assert!(r > j && r < n);
+            let (mut acc0, mut acc1) = (x[j] * self.d_inv_solve[j], C::new(0.0, 0.0));
+            let (rows, vals) = (&self.li[a..e], &self.col_val[a..e]);
+            let mut q = 0;
+            while q + 1 < rows.len() {
+                debug_assert!(rows[q] > j && rows[q] < n && rows[q + 1] > j && rows[q + 1] < n);
                 // SAFETY: row indices of L are in (j, n) (built by analyse/factor).
-                acc -= l * unsafe { *x.get_unchecked(r) };
+                unsafe {
+                    acc0 -= vals[q] * *x.get_unchecked(rows[q]);
+                    acc1 -= vals[q + 1] * *x.get_unchecked(rows[q + 1]);
+                }
+                q += 2;
             }
-            x[j] = acc;
+            if q < rows.len() {
+                // SAFETY: as above.
+                acc0 -= vals[q] * unsafe { *x.get_unchecked(rows[q]) };
+            }
+            x[j] = acc0 + acc1;
         }
     }
 
