@@ -141,6 +141,12 @@ pub struct PowerFlow {
     y_map_start: Vec<usize>,
     y_values: Vec<C>,
     lu: SparseLu,
+    /// Elements whose Yprim changed since the last factorisation of the full
+    /// Y (tap moves, capacitor steps): only their columns are refactored.
+    y_changed: Vec<usize>,
+    /// The factor holds the full Y (not CalcVoltageBases' series matrix), so
+    /// it can be updated column by column.
+    lu_holds_full_y: bool,
     y_dirty: bool,
     y_factored: bool,
     /// Source injection per system node (index 0 = ground, unused).
@@ -436,6 +442,8 @@ impl PowerFlow {
             y_map_start,
             y_values: vec![C::new(0.0, 0.0); nnz],
             lu,
+            y_changed: Vec::new(),
+            lu_holds_full_y: false,
             y_dirty: true,
             y_factored: false,
             src_inj,
@@ -489,12 +497,22 @@ impl PowerFlow {
             }
         }
         self.y_factored = false;
-        if self.symmetric_elements {
+        let partial = !series && self.lu_holds_full_y && self.symmetric_elements && !self.y_changed.is_empty();
+        self.lu_holds_full_y = false;
+        if partial {
+            let mut columns: Vec<usize> = Vec::new();
+            for &e in &self.y_changed {
+                columns.extend(self.elements[e].nodes.iter().filter(|&&n| n != 0).map(|&n| n - 1));
+            }
+            self.lu.refactor_columns(&self.y_values, &columns)?;
+        } else if self.symmetric_elements {
             self.lu.factor_symmetric(&self.y_values)?;
         } else {
             self.lu.factor(&self.y_values)?;
         }
+        self.y_changed.clear();
         if !series {
+            self.lu_holds_full_y = true;
             self.y_factored = true;
             self.y_dirty = false;
         }
@@ -739,6 +757,7 @@ impl PowerFlow {
         let e = &mut self.elements[ts.elem];
         e.yprim = yp.full;
         e.yprim_series = yp.series;
+        self.y_changed.push(ts.elem);
         self.y_dirty = true;
         Ok(())
     }
@@ -750,6 +769,7 @@ impl PowerFlow {
         let e = &mut self.elements[cs.elem];
         e.yprim = yp.full;
         e.yprim_series = yp.series;
+        self.y_changed.push(cs.elem);
         self.y_dirty = true;
         Ok(())
     }

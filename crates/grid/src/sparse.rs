@@ -281,6 +281,17 @@ struct Ldl {
     col_to_row: Vec<u32>,
     /// Inverse of D'.
     d_inv_solve: Vec<C>,
+    // For partial refactorisation (`refactor_columns`), built with the row
+    // structure: the CSC position of each row-form entry, the pivots D, and
+    // the lower part of A by column in elimination order (row, value index).
+    row_to_col: Vec<u32>,
+    d: Vec<C>,
+    a_ptr: Vec<u32>,
+    a_row: Vec<u32>,
+    a_pos: Vec<u32>,
+    /// Columns to recompute (a mark per column) and their list.
+    affected: Vec<bool>,
+    affected_list: Vec<usize>,
 }
 
 const NONE: usize = usize::MAX;
@@ -347,7 +358,112 @@ impl Ldl {
             row_val: Vec::new(),
             col_to_row: Vec::new(),
             d_inv_solve: Vec::new(),
+            row_to_col: Vec::new(),
+            d: vec![C::new(0.0, 0.0); n],
+            a_ptr: Vec::new(),
+            a_row: Vec::new(),
+            a_pos: Vec::new(),
+            affected: vec![false; n],
+            affected_list: Vec::new(),
         })
+    }
+
+    /// Lower part of A by column in elimination order, for `refactor_columns`.
+    fn build_lower_a(&mut self, p: &Pattern) {
+        let n = self.n;
+        self.a_ptr = Vec::with_capacity(n + 1);
+        self.a_row.clear();
+        self.a_pos.clear();
+        self.a_ptr.push(0);
+        for j in 0..n {
+            let col = self.perm[j];
+            for q in p.col_ptr[col]..p.col_ptr[col + 1] {
+                let r = self.pinv[p.row_idx[q]];
+                if r >= j {
+                    self.a_row.push(r as u32);
+                    self.a_pos.push(q as u32);
+                }
+            }
+            self.a_ptr.push(self.a_row.len() as u32);
+        }
+    }
+
+    /// Recomputes the columns of L (and pivots) marked in `self.affected`,
+    /// left-looking: column j is A's column j minus the contributions of the
+    /// columns k < j in row j of L, so unaffected columns are reused as they
+    /// are. `scaled(q)` gives the scaled value of A's entry q. Needs the row
+    /// structure (`prepare_solve` ran once). Returns Err(j) on a zero pivot.
+    fn refactor_columns(&mut self, values: &[C], scale: &[f64]) -> Result<(), usize> {
+        let zero = C::new(0.0, 0.0);
+        let w = &mut self.y;
+        for &j in &self.affected_list {
+            let sj = scale[self.perm[j]];
+            for t in self.a_ptr[j] as usize..self.a_ptr[j + 1] as usize {
+                let r = self.a_row[t] as usize;
+                w[r] = values[self.a_pos[t] as usize] * (scale[self.perm[r]] * sj);
+            }
+            for pr in self.row_ptr[j] as usize..self.row_ptr[j + 1] as usize {
+                let k = self.row_col[pr] as usize;
+                let q = self.row_to_col[pr] as usize;
+                let l_jk = self.lx[q];
+                let t = l_jk * self.d[k];
+                // Rows ≥ j of column k: from (j, k) on (rows are sorted).
+                w[j] -= l_jk * t;
+                for q2 in q + 1..self.lp[k + 1] {
+                    let r = self.li[q2];
+                    w[r] -= self.lx[q2] * t;
+                }
+            }
+            let dj = w[j];
+            w[j] = zero;
+            let mag = dj.re.abs().max(dj.im.abs());
+            if mag.is_nan() || mag <= 1e-300 || !mag.is_finite() {
+                return Err(j);
+            }
+            let d_inv = C::new(1.0, 0.0) / dj;
+            self.d[j] = dj;
+            self.d_inv[j] = d_inv;
+            for q in self.lp[j]..self.lp[j + 1] {
+                let r = self.li[q];
+                self.lx[q] = w[r] * d_inv;
+                w[r] = zero;
+            }
+        }
+        Ok(())
+    }
+
+    /// Marks `columns` (original numbering) and all their elimination-tree
+    /// ancestors — the columns of L that depend on them — in `affected`.
+    fn mark_affected(&mut self, columns: impl Iterator<Item = usize>) {
+        self.affected_list.clear();
+        for c in columns {
+            let mut j = self.pinv[c];
+            while j != NONE && !self.affected[j] {
+                self.affected[j] = true;
+                self.affected_list.push(j);
+                j = self.parent[j];
+            }
+        }
+        self.affected_list.sort_unstable();
+    }
+
+    fn clear_affected(&mut self) {
+        for &j in &self.affected_list {
+            self.affected[j] = false;
+        }
+    }
+
+    /// Refreshes the solve-ready data of the affected columns only.
+    fn prepare_solve_affected(&mut self, scale: &[f64]) {
+        for &j in &self.affected_list {
+            let sj = scale[self.perm[j]];
+            for q in self.lp[j]..self.lp[j + 1] {
+                let v = self.lx[q] * (sj / scale[self.perm[self.li[q]]]);
+                self.col_val[q] = v;
+                self.row_val[self.col_to_row[q] as usize] = v;
+            }
+            self.d_inv_solve[j] = self.d_inv[j] * (sj * sj);
+        }
     }
 
     /// Builds the solve-ready factor (see the fields) from L, D⁻¹ and the
@@ -382,7 +498,12 @@ impl Ldl {
             self.row_val = vec![C::new(0.0, 0.0); nnz];
             self.col_val = vec![C::new(0.0, 0.0); nnz];
             self.d_inv_solve = vec![C::new(0.0, 0.0); n];
+            self.row_to_col = vec![0; nnz];
+            for (q, &at) in self.col_to_row.iter().enumerate() {
+                self.row_to_col[at as usize] = q as u32;
+            }
         }
+
         for j in 0..n {
             let sj = s(j);
             for q in self.lp[j]..self.lp[j + 1] {
@@ -496,6 +617,7 @@ impl Ldl {
             if mag.is_nan() || mag <= 1e-300 || !mag.is_finite() {
                 return Err(k);
             }
+            self.d[k] = dk;
             self.d_inv[k] = C::new(1.0, 0.0) / dk;
         }
         Ok(())
@@ -685,6 +807,40 @@ impl SparseLu {
         self.factor(values)
     }
 
+    /// Refactorisation after a change of the (symmetric) values in the given
+    /// columns only — their rows change with them — such as one
+    /// transformer's Yprim after a tap move: recomputes just those columns of
+    /// L and their elimination-tree ancestors (on a feeder, a path towards
+    /// the root), keeping the scaling of the last full factorisation. Falls
+    /// back to [`SparseLu::factor`] when there is no LDLᵀ factor to update.
+    pub fn refactor_columns(&mut self, values: &[C], columns: &[usize]) -> Result<(), SparseError> {
+        let ready = self.factored
+            && values.len() == self.pattern.nnz()
+            && matches!(&self.backend, Backend::Ldl(l) if !l.row_to_col.is_empty() || l.lp[l.n] == 0);
+        if !ready || columns.iter().any(|&c| c >= self.pattern.n) {
+            return self.factor_symmetric(values);
+        }
+        let Backend::Ldl(ldl) = &mut self.backend else { unreachable!("checked above") };
+        if ldl.a_ptr.is_empty() {
+            ldl.build_lower_a(&self.pattern);
+        }
+        ldl.mark_affected(columns.iter().copied());
+        self.factored = false;
+        let result = ldl.refactor_columns(values, &self.scale);
+        if result.is_ok() {
+            ldl.prepare_solve_affected(&self.scale);
+        }
+        ldl.clear_affected();
+        match result {
+            Ok(()) => {
+                self.factored = true;
+                Ok(())
+            }
+            // A vanishing pivot: the full path decides (it may pivot).
+            Err(_) => self.factor_symmetric(values),
+        }
+    }
+
     /// Numeric (re)factorisation for new values on the same pattern.
     pub fn factor(&mut self, values: &[C]) -> Result<(), SparseError> {
         let p = &self.pattern;
@@ -786,6 +942,90 @@ impl SparseLu {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A random tree of 3×3 blocks (a three-phase radial feeder's Y shape).
+    fn tree_matrix(buses: usize, seed: u64) -> (Pattern, Vec<C>) {
+        let mut state = seed;
+        let mut rnd = move || {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (state >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let n = 3 * buses;
+        let mut blocks = Vec::new();
+        for b in 1..buses {
+            blocks.push(((rnd() * b as f64) as usize, b));
+        }
+        let mut entries = Vec::new();
+        for &(a, b) in &blocks {
+            for i in 0..3 {
+                for j in 0..3 {
+                    entries.extend([(3 * a + i, 3 * b + j), (3 * b + j, 3 * a + i)]);
+                }
+            }
+        }
+        for b in 0..buses {
+            for i in 0..3 {
+                for j in 0..3 {
+                    entries.push((3 * b + i, 3 * b + j));
+                }
+            }
+        }
+        let pattern = Pattern::from_entries(n, entries);
+        let mut vals = vec![C::new(0.0, 0.0); pattern.nnz()];
+        let mut add = |r: usize, c: usize, v: C| {
+            let q = pattern.position(r, c).unwrap();
+            vals[q] += v;
+        };
+        for &(a, b) in &blocks {
+            let y = C::new(1.0 + rnd(), -3.0 - rnd());
+            for i in 0..3 {
+                for j in 0..3 {
+                    let m = if i == j { y } else { y * 0.3 };
+                    add(3 * a + i, 3 * a + j, m);
+                    add(3 * b + i, 3 * b + j, m);
+                    add(3 * a + i, 3 * b + j, -m);
+                    add(3 * b + j, 3 * a + i, -m);
+                }
+            }
+        }
+        for k in 0..3 {
+            add(k, k, C::new(50.0, -200.0)); // the source
+        }
+        (pattern, vals)
+    }
+
+    #[test]
+    fn partial_refactorisation_equals_a_full_one() {
+        let (pattern, mut vals) = tree_matrix(60, 7);
+        let order = fill_reducing_order(&pattern).unwrap();
+        let mut lu = SparseLu::analyse(pattern.clone()).unwrap();
+        lu.factor_symmetric(&vals).unwrap();
+        let x_true: Vec<C> = (0..pattern.n).map(|i| C::new(1.0 + 0.01 * i as f64, -0.5)).collect();
+        for (round, bus) in [17usize, 3, 59, 0, 31].into_iter().enumerate() {
+            // A "tap move": scale the block of one bus (both triangles).
+            let cols: Vec<usize> = (3 * bus..3 * bus + 3).collect();
+            for &c in &cols {
+                for &r in &cols {
+                    let q = pattern.position(r, c).unwrap();
+                    vals[q] *= 1.0 + 0.01 * (round + 1) as f64;
+                }
+            }
+            lu.refactor_columns(&vals, &cols).unwrap();
+            let mut full = SparseLu::analyse(pattern.clone()).unwrap();
+            full.factor_symmetric(&vals).unwrap();
+            let mut b = vec![C::new(0.0, 0.0); pattern.n];
+            pattern.mul_vec(&vals, &x_true, &mut b);
+            let mut b_full = b.clone();
+            lu.solve_in_place(&mut b).unwrap();
+            full.solve_in_place(&mut b_full).unwrap();
+            for i in 0..pattern.n {
+                assert!((b[i] - x_true[i]).norm() < 1e-11, "round {round}: x[{i}] = {} vs {}", b[i], x_true[i]);
+                assert!((b[i] - b_full[i]).norm() < 1e-12 * x_true[i].norm());
+            }
+        }
+        assert!(lu.is_ldl());
+        let _ = order;
+    }
 
     #[test]
     fn solves_a_small_complex_system_and_refactors() {
