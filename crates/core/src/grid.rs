@@ -16,6 +16,45 @@ pub enum GridAction {
     Custom { name: String, values: Vec<f64> },
 }
 
+impl GridAction {
+    /// Sets slot `k` of `actions` (k ≤ len) to `ScaleLoad { element, multiplier }`,
+    /// reusing the slot's string: agents that send the same actions every
+    /// step then allocate nothing. Truncate to the number of slots used after.
+    pub fn put_scale_load(actions: &mut Vec<GridAction>, k: usize, element: &str, multiplier: f64) {
+        if let Some(GridAction::ScaleLoad { element: e, multiplier: m }) = actions.get_mut(k) {
+            if e != element {
+                e.clear();
+                e.push_str(element);
+            }
+            *m = multiplier;
+            return;
+        }
+        Self::put(actions, k, GridAction::ScaleLoad { element: element.to_string(), multiplier });
+    }
+
+    /// As [`GridAction::put_scale_load`], for `InjectAtBus { bus, kw, kvar }`.
+    pub fn put_inject_at_bus(actions: &mut Vec<GridAction>, k: usize, bus: &str, kw: f64, kvar: f64) {
+        if let Some(GridAction::InjectAtBus { bus: b, kw: p, kvar: q }) = actions.get_mut(k) {
+            if b != bus {
+                b.clear();
+                b.push_str(bus);
+            }
+            *p = kw;
+            *q = kvar;
+            return;
+        }
+        Self::put(actions, k, GridAction::InjectAtBus { bus: bus.to_string(), kw, kvar });
+    }
+
+    fn put(actions: &mut Vec<GridAction>, k: usize, action: GridAction) {
+        if k < actions.len() {
+            actions[k] = action;
+        } else {
+            actions.push(action);
+        }
+    }
+}
+
 /// What every module can read about the grid.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct GridState {

@@ -108,6 +108,8 @@ pub(crate) struct BusInjection {
     pub nodes: Vec<usize>,
     /// Per node, watts + j·vars.
     pub s_per_node: C,
+    /// The nodes are the bus's phase nodes (no node list in the bus spec).
+    pub default_nodes: bool,
 }
 
 /// A compiled circuit with its solution state. Cheap to clone (for
@@ -603,6 +605,9 @@ impl PowerFlow {
         // Ground (index 0) collected the grounded conductors' terms: discard.
         out[0] = C::new(0.0, 0.0);
         for inj in &self.injections {
+            if inj.s_per_node == C::new(0.0, 0.0) {
+                continue;
+            }
             for &node in &inj.nodes {
                 let vn = v[node];
                 if vn.norm() > 0.0 {
@@ -839,7 +844,11 @@ impl PowerFlow {
     }
 
     pub fn bus_index(&self, name: &str) -> Option<usize> {
-        self.nodes.bus_index.get(&name.to_ascii_lowercase()).copied()
+        // Names are stored lower-case; most callers pass them so (no allocation).
+        match self.nodes.bus_index.get(name) {
+            Some(&b) => Some(b),
+            None => self.nodes.bus_index.get(&name.to_ascii_lowercase()).copied(),
+        }
     }
 
     /// Adds a net injection (kW, kvar; positive = generation) at a bus,
@@ -847,6 +856,16 @@ impl PowerFlow {
     /// over the nodes given in the bus spec (`675.1.2`). Injections at the
     /// same nodes add up.
     pub fn add_bus_injection(&mut self, bus: &str, kw: f64, kvar: f64) -> Result<(), GridError> {
+        // Fast path, every step of a market loop: a plain bus name whose
+        // injection entry exists already (kept, zeroed, by clear_bus_injections).
+        if !bus.contains('.') {
+            if let Some(b) = self.bus_index(bus) {
+                if let Some(inj) = self.injections.iter_mut().find(|i| i.bus == b && i.default_nodes) {
+                    inj.s_per_node += C::new(kw * 1000.0, kvar * 1000.0) / inj.nodes.len() as f64;
+                    return Ok(());
+                }
+            }
+        }
         let mut parts = bus.split('.');
         let name = parts.next().unwrap_or("");
         let b = self.bus_index(name).ok_or_else(|| GridError::Unknown { kind: "bus", name: name.to_string() })?;
@@ -854,6 +873,7 @@ impl PowerFlow {
             GridError::Invalid(format!("bad bus spec '{bus}': nodes must be numbers"))
         })?;
         let bus_nodes = &self.nodes.buses[b].nodes;
+        let default_nodes = wanted.is_empty();
         let mut phase_nodes: Vec<usize> = if wanted.is_empty() {
             let mut v: Vec<usize> =
                 bus_nodes.iter().filter(|(n, _)| (1..=3).contains(n)).map(|&(_, i)| i).collect();
@@ -880,13 +900,17 @@ impl PowerFlow {
         if let Some(inj) = self.injections.iter_mut().find(|i| i.bus == b && i.nodes == phase_nodes) {
             inj.s_per_node += s;
         } else {
-            self.injections.push(BusInjection { bus: b, nodes: phase_nodes, s_per_node: s });
+            self.injections.push(BusInjection { bus: b, nodes: phase_nodes, s_per_node: s, default_nodes });
         }
         Ok(())
     }
 
     pub fn clear_bus_injections(&mut self) {
-        self.injections.clear();
+        // Entries stay (at zero) so the next step's injections at the same
+        // buses reuse them; zero entries inject nothing.
+        for inj in &mut self.injections {
+            inj.s_per_node = C::new(0.0, 0.0);
+        }
     }
 
     /// Voltages (system node 1..=n; index 0 is ground).

@@ -138,7 +138,9 @@ impl Agent for Producer {
     }
     fn set_market_actions(&mut self, _view: &View) -> Result<()> {
         self.adapt();
-        self.actions = vec![self.offer()];
+        let offer = self.offer();
+        self.actions.clear();
+        self.actions.push(offer);
         self.rounds_bid += 1;
         Ok(())
     }
@@ -149,12 +151,14 @@ impl Agent for Producer {
         Ok(())
     }
     fn set_grid_actions(&mut self, view: &View) -> Result<()> {
-        self.grid_actions.clear();
+        let mut used = 0;
         if let Some(d) = own_dispatch(view) {
             if self.inject_into_grid {
-                self.grid_actions.push(GridAction::InjectAtBus { bus: self.bus.clone(), kw: -d.quantity, kvar: 0.0 });
+                GridAction::put_inject_at_bus(&mut self.grid_actions, 0, &self.bus, -d.quantity, 0.0);
+                used = 1;
             }
         }
+        self.grid_actions.truncate(used);
         Ok(())
     }
     fn market_actions(&self) -> &[MarketAction] {
@@ -267,7 +271,9 @@ impl Agent for Consumer {
         Ok(())
     }
     fn set_market_actions(&mut self, _view: &View) -> Result<()> {
-        self.actions = vec![self.bid()];
+        let bid = self.bid();
+        self.actions.clear();
+        self.actions.push(bid);
         Ok(())
     }
     fn observe_market(&mut self, view: &View) -> Result<()> {
@@ -277,13 +283,15 @@ impl Agent for Consumer {
         Ok(())
     }
     fn set_grid_actions(&mut self, view: &View) -> Result<()> {
-        self.grid_actions.clear();
+        let mut used = 0;
         if let Some(d) = own_dispatch(view) {
             let share = if self.nominal_kw > 0.0 { d.quantity / self.nominal_kw } else { 0.0 };
-            for l in &self.loads {
-                self.grid_actions.push(GridAction::ScaleLoad { element: l.clone(), multiplier: share });
+            for (k, l) in self.loads.iter().enumerate() {
+                GridAction::put_scale_load(&mut self.grid_actions, k, l, share);
             }
+            used = self.loads.len();
         }
+        self.grid_actions.truncate(used);
         Ok(())
     }
     fn market_actions(&self) -> &[MarketAction] {

@@ -7,14 +7,13 @@
 //! (quantity + bought, − sold; price = the agent's settlement price).
 
 use std::any::Any;
-use std::collections::HashMap;
 
 use ogg_core::{Dispatch, Market, MarketAction, Result, Topology, View};
 
-use crate::auction::{place, Auctioneer, ClearOptions, Clearing, PlacedOrder, Status};
+use crate::auction::{Auctioneer, ClearOptions, Clearing, PlacedOrder, Status};
 use crate::error::MarketError;
 use crate::network::RadialNetwork;
-use crate::order::{Curve, Order, Side};
+use crate::order::{Curve, Side};
 
 /// A user line limit: by the two buses, or by branch name (`from` = name, `to` empty).
 #[derive(Debug, Clone, PartialEq)]
@@ -55,8 +54,11 @@ pub struct AuctionMarket {
     network: Option<RadialNetwork>,
     source_topology: Option<Topology>,
     rounds_done: usize,
-    /// Environment agent index → (dispatch, bus id).
-    dispatch: HashMap<usize, (Dispatch, usize)>,
+    /// By environment agent index: (dispatch, bus id), None without orders.
+    dispatch: Vec<Option<(Dispatch, usize)>>,
+    /// Bus name given by the owner of each of `last_orders` (to reuse the
+    /// resolved bus when the same agent bids again from the same bus).
+    last_bus_names: Vec<String>,
     last: Option<Clearing>,
     last_orders: Vec<PlacedOrder>,
     last_owner: Vec<usize>,
@@ -88,7 +90,8 @@ impl AuctionMarket {
             network: None,
             source_topology: None,
             rounds_done: 0,
-            dispatch: HashMap::new(),
+            dispatch: Vec::new(),
+            last_bus_names: Vec::new(),
             last: None,
             last_orders: Vec::new(),
             last_owner: Vec::new(),
@@ -146,13 +149,31 @@ impl AuctionMarket {
             l.apply(&mut net)?;
         }
         self.network = Some(net);
+        // Bus indices of the previous orders refer to the old network.
+        self.last_orders.clear();
+        self.last_owner.clear();
+        self.last_bus_names.clear();
         Ok(())
     }
 
-    /// Collects the agents' orders (validated, placed) and their owners.
-    fn collect(&self, view: &View, net: &RadialNetwork) -> std::result::Result<(Vec<PlacedOrder>, Vec<usize>), MarketError> {
-        let mut orders = Vec::new();
-        let mut owners = Vec::new();
+    /// Collects the agents' orders (validated, placed) and their owners into
+    /// `orders`/`owners`, which hold the previous round's: an agent bidding
+    /// again in the same slot from the same bus keeps its entry (name and
+    /// resolved bus), so a steady population places its orders without
+    /// allocating or looking names up.
+    fn collect(
+        view: &View,
+        net: &RadialNetwork,
+        orders: &mut Vec<PlacedOrder>,
+        owners: &mut Vec<usize>,
+        bus_names: &mut Vec<String>,
+    ) -> std::result::Result<(), MarketError> {
+        if bus_names.len() != orders.len() || owners.len() != orders.len() {
+            orders.clear();
+            owners.clear();
+            bus_names.clear();
+        }
+        let mut k = 0;
         for (index, agent) in view.agents() {
             for action in agent.market_actions() {
                 let (side, p_max, p_min, q_max, q_min) = match *action {
@@ -164,12 +185,39 @@ impl AuctionMarket {
                     agent: agent.name().to_string(),
                     reason: "the agent has no bus, so its order cannot be placed".into(),
                 })?;
-                let order = Order::new(agent.name(), bus, side, Curve::new(p_max, p_min, q_max, q_min));
-                orders.extend(place(net, std::slice::from_ref(&order))?);
-                owners.push(index);
+                let curve = Curve::new(p_max, p_min, q_max, q_min);
+                if let Some(reason) = curve.problem() {
+                    return Err(MarketError::InvalidOrder { agent: agent.name().to_string(), reason });
+                }
+                let same_slot =
+                    k < orders.len() && owners[k] == index && bus_names[k] == bus && orders[k].id == agent.name();
+                if same_slot {
+                    orders[k].side = side;
+                    orders[k].curve = curve;
+                } else {
+                    let b = net.bus_index(bus).ok_or_else(|| MarketError::UnknownBus {
+                        agent: agent.name().to_string(),
+                        bus: bus.to_string(),
+                        hint: net.unknown_bus_hint(bus),
+                    })?;
+                    let placed = PlacedOrder { id: agent.name().to_string(), bus: b, side, curve };
+                    if k < orders.len() {
+                        orders[k] = placed;
+                        owners[k] = index;
+                        bus_names[k] = bus.to_string();
+                    } else {
+                        orders.push(placed);
+                        owners.push(index);
+                        bus_names.push(bus.to_string());
+                    }
+                }
+                k += 1;
             }
         }
-        Ok((orders, owners))
+        orders.truncate(k);
+        owners.truncate(k);
+        bus_names.truncate(k);
+        Ok(())
     }
 }
 
@@ -190,15 +238,31 @@ impl Market for AuctionMarket {
             self.build_network(view)?;
         }
         let net = self.network.as_ref().expect("built above");
-        let (orders, owners) = self.collect(view, net)?;
-        let clearing = self.auctioneer.clear(net, &orders)?;
-        self.dispatch.clear();
+        let mut orders = std::mem::take(&mut self.last_orders);
+        let mut owners = std::mem::take(&mut self.last_owner);
+        let collected = Self::collect(view, net, &mut orders, &mut owners, &mut self.last_bus_names);
+        if let Err(e) = collected {
+            // Nothing half-placed is kept: the next round starts afresh.
+            self.last_bus_names.clear();
+            return Err(e.into());
+        }
+        let clearing = match self.auctioneer.clear(net, &orders) {
+            Ok(c) => c,
+            Err(e) => {
+                self.last_bus_names.clear();
+                return Err(e.into());
+            }
+        };
+        self.dispatch.iter_mut().for_each(|d| *d = None);
         self.last_infeasibility = None;
         match &clearing.status {
             Status::Cleared => {
                 for (k, &owner) in owners.iter().enumerate() {
                     let signed = orders[k].side.sign() * clearing.quantity[k];
-                    let entry = self.dispatch.entry(owner).or_insert((Dispatch { price: 0.0, quantity: 0.0 }, orders[k].bus));
+                    if owner >= self.dispatch.len() {
+                        self.dispatch.resize(owner + 1, None);
+                    }
+                    let entry = self.dispatch[owner].get_or_insert((Dispatch { price: 0.0, quantity: 0.0 }, orders[k].bus));
                     // An agent with several orders: net quantity, price of its (last) bus.
                     entry.0.quantity += signed;
                     entry.0.price = clearing.price[k];
@@ -223,14 +287,14 @@ impl Market for AuctionMarket {
     }
 
     fn dispatch(&self, index: usize) -> Option<Dispatch> {
-        self.dispatch.get(&index).map(|d| d.0)
+        self.dispatch.get(index).copied().flatten().map(|d| d.0)
     }
 
     /// Per agent: its bus price and the congestion component (bus price − root price).
     fn record_extra(&self, index: usize, out: &mut Vec<(String, f64)>) {
-        if let (Some((_, bus)), Some(c), Some(net)) = (self.dispatch.get(&index), &self.last, &self.network) {
-            out.push(("bus_price".into(), c.bus_price[*bus]));
-            out.push(("congestion_price".into(), c.bus_price[*bus] - c.bus_price[net.root]));
+        if let (Some((_, bus)), Some(c), Some(net)) = (self.dispatch.get(index).copied().flatten(), &self.last, &self.network) {
+            out.push(("bus_price".into(), c.bus_price[bus]));
+            out.push(("congestion_price".into(), c.bus_price[bus] - c.bus_price[net.root]));
         }
     }
 

@@ -13,9 +13,9 @@
 //! Load names are looked up once, not every step.
 
 use std::any::Any;
-use std::collections::HashMap;
 
 use ogg_core::{Error, Grid, GridAction, GridState, Topology, View};
+use ogg_grid::network::FastMap;
 use ogg_grid::{DistributionGrid, PowerFlow};
 
 #[derive(Debug, Clone)]
@@ -27,14 +27,14 @@ pub struct RlFeederGrid {
     state: GridState,
     topology: Topology,
     /// Lower-case load name (with and without "load.") → load index.
-    loads: HashMap<String, usize>,
+    loads: FastMap<String, usize>,
 }
 
 impl RlFeederGrid {
     /// From a compiled and solved feeder grid (its initial state).
     pub fn from_distribution_grid(grid: &DistributionGrid) -> Self {
         let pf = grid.power_flow().clone();
-        let mut loads = HashMap::new();
+        let mut loads = FastMap::default();
         for i in 0..pf.n_loads() {
             let name = pf.load_name(i).to_ascii_lowercase();
             loads.insert(format!("load.{name}"), i);
