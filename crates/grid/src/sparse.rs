@@ -519,51 +519,15 @@ impl Ldl {
     /// in elimination order (`b` permuted by the caller when not natural).
     #[inline]
     fn solve_elimination_order(&self, x: &mut [C]) {
-        let n = self.n;
-        let x = &mut x[..n];
-        // Forward, L'·z = b, one dot product per row.
-        for r in 0..n {
-            let (a, e) = (self.row_ptr[r] as usize, self.row_ptr[r + 1] as usize);
-            // Two accumulators: each sum is a latency-bound chain otherwise.
-            let (mut acc0, mut acc1) = (x[r], C::new(0.0, 0.0));
-            let (cols, vals) = (&self.row_col[a..e], &self.row_val[a..e]);
-            let mut q = 0;
-            while q + 1 < cols.len() {
-                debug_assert!((cols[q] as usize) < r && (cols[q + 1] as usize) < r);
-                // SAFETY: column indices of L' are < r < n (built by prepare_solve).
-                unsafe {
-                    acc0 -= vals[q] * *x.get_unchecked(cols[q] as usize);
-                    acc1 -= vals[q + 1] * *x.get_unchecked(cols[q + 1] as usize);
-                }
-                q += 2;
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::is_x86_feature_detected!("sse3") {
+                // SAFETY: the CPU has SSE3 (checked just above).
+                unsafe { simd::solve_sse3(self, x) };
+                return;
             }
-            if q < cols.len() {
-                // SAFETY: as above.
-                acc0 -= vals[q] * unsafe { *x.get_unchecked(cols[q] as usize) };
-            }
-            x[r] = acc0 + acc1;
         }
-        // Backward with the diagonal folded in, L'ᵀ·x = D'⁻¹·z.
-        for j in (0..n).rev() {
-            let (a, e) = (self.lp[j], self.lp[j + 1]);
-            let (mut acc0, mut acc1) = (x[j] * self.d_inv_solve[j], C::new(0.0, 0.0));
-            let (rows, vals) = (&self.li[a..e], &self.col_val[a..e]);
-            let mut q = 0;
-            while q + 1 < rows.len() {
-                debug_assert!(rows[q] > j && rows[q] < n && rows[q + 1] > j && rows[q + 1] < n);
-                // SAFETY: row indices of L are in (j, n) (built by analyse/factor).
-                unsafe {
-                    acc0 -= vals[q] * *x.get_unchecked(rows[q]);
-                    acc1 -= vals[q + 1] * *x.get_unchecked(rows[q + 1]);
-                }
-                q += 2;
-            }
-            if q < rows.len() {
-                // SAFETY: as above.
-                acc0 -= vals[q] * unsafe { *x.get_unchecked(rows[q]) };
-            }
-            x[j] = acc0 + acc1;
-        }
+        substitutions::<ScalarMac>(self, x);
     }
 
     /// Numeric factorisation (ldl_numeric). Returns Err(k) on a zero pivot.
@@ -638,6 +602,153 @@ impl Ldl {
             b[self.perm[k]] = x[k];
         }
         self.x = x;
+    }
+}
+
+/// The complex arithmetic of the substitutions: `acc − l·x` and `a·b` with
+/// exactly the operations of `num_complex` (re = a.re·b.re − a.im·b.im,
+/// im = a.re·b.im + a.im·b.re, then the subtraction), so every kind gives
+/// the same bits.
+trait Mac {
+    type Acc: Copy;
+    fn load(c: &C) -> Self::Acc;
+    fn zero() -> Self::Acc;
+    fn mul(a: &C, b: &C) -> Self::Acc;
+    fn sub_mul(acc: Self::Acc, l: &C, x: &C) -> Self::Acc;
+    fn add(a: Self::Acc, b: Self::Acc) -> Self::Acc;
+    fn store(acc: Self::Acc, out: &mut C);
+}
+
+struct ScalarMac;
+
+impl Mac for ScalarMac {
+    type Acc = C;
+    #[inline(always)]
+    fn load(c: &C) -> C {
+        *c
+    }
+    #[inline(always)]
+    fn zero() -> C {
+        C::new(0.0, 0.0)
+    }
+    #[inline(always)]
+    fn mul(a: &C, b: &C) -> C {
+        *a * *b
+    }
+    #[inline(always)]
+    fn sub_mul(acc: C, l: &C, x: &C) -> C {
+        acc - *l * *x
+    }
+    #[inline(always)]
+    fn add(a: C, b: C) -> C {
+        a + b
+    }
+    #[inline(always)]
+    fn store(acc: C, out: &mut C) {
+        *out = acc;
+    }
+}
+
+/// Forward (L'·z = b, one dot product per row) and backward (L'ᵀ·x = D'⁻¹·z,
+/// the diagonal folded in) substitution, each dot product split over two
+/// accumulators (the sums are latency-bound chains otherwise).
+#[inline(always)]
+fn substitutions<M: Mac>(ldl: &Ldl, x: &mut [C]) {
+    let n = ldl.n;
+    let x = &mut x[..n];
+    for r in 0..n {
+        let (a, e) = (ldl.row_ptr[r] as usize, ldl.row_ptr[r + 1] as usize);
+        let (mut acc0, mut acc1) = (M::load(&x[r]), M::zero());
+        let (cols, vals) = (&ldl.row_col[a..e], &ldl.row_val[a..e]);
+        let mut q = 0;
+        while q + 1 < cols.len() {
+            debug_assert!((cols[q] as usize) < r && (cols[q + 1] as usize) < r);
+            // SAFETY: column indices of L' are < r < n (built by prepare_solve).
+            unsafe {
+                acc0 = M::sub_mul(acc0, &vals[q], x.get_unchecked(cols[q] as usize));
+                acc1 = M::sub_mul(acc1, &vals[q + 1], x.get_unchecked(cols[q + 1] as usize));
+            }
+            q += 2;
+        }
+        if q < cols.len() {
+            // SAFETY: as above.
+            acc0 = M::sub_mul(acc0, &vals[q], unsafe { x.get_unchecked(cols[q] as usize) });
+        }
+        M::store(M::add(acc0, acc1), &mut x[r]);
+    }
+    for j in (0..n).rev() {
+        let (a, e) = (ldl.lp[j], ldl.lp[j + 1]);
+        let (mut acc0, mut acc1) = (M::mul(&x[j], &ldl.d_inv_solve[j]), M::zero());
+        let (rows, vals) = (&ldl.li[a..e], &ldl.col_val[a..e]);
+        let mut q = 0;
+        while q + 1 < rows.len() {
+            debug_assert!(rows[q] > j && rows[q] < n && rows[q + 1] > j && rows[q + 1] < n);
+            // SAFETY: row indices of L are in (j, n) (built by analyse/factor).
+            unsafe {
+                acc0 = M::sub_mul(acc0, &vals[q], x.get_unchecked(rows[q]));
+                acc1 = M::sub_mul(acc1, &vals[q + 1], x.get_unchecked(rows[q + 1]));
+            }
+            q += 2;
+        }
+        if q < rows.len() {
+            // SAFETY: as above.
+            acc0 = M::sub_mul(acc0, &vals[q], unsafe { x.get_unchecked(rows[q]) });
+        }
+        M::store(M::add(acc0, acc1), &mut x[j]);
+    }
+}
+
+/// The substitutions on SSE3 (`addsub`): one complex multiply-subtract in six
+/// vector instructions instead of a dozen scalar ones, same bits.
+#[cfg(target_arch = "x86_64")]
+mod simd {
+    use super::{substitutions, Ldl, Mac, C};
+    use std::arch::x86_64::*;
+
+    struct Sse3Mac;
+
+    impl Mac for Sse3Mac {
+        type Acc = __m128d;
+        #[inline(always)]
+        fn load(c: &C) -> __m128d {
+            // SAFETY: C is #[repr(C)] {re, im}: two contiguous f64.
+            unsafe { _mm_loadu_pd(c as *const C as *const f64) }
+        }
+        #[inline(always)]
+        fn zero() -> __m128d {
+            unsafe { _mm_setzero_pd() }
+        }
+        #[inline(always)]
+        fn mul(a: &C, b: &C) -> __m128d {
+            // [a.re·b.re − a.im·b.im, a.re·b.im + a.im·b.re]
+            unsafe {
+                let bv = Self::load(b);
+                let b_swapped = _mm_shuffle_pd::<0b01>(bv, bv);
+                let re = _mm_loaddup_pd(&a.re);
+                let im = _mm_loaddup_pd(&a.im);
+                _mm_addsub_pd(_mm_mul_pd(re, bv), _mm_mul_pd(im, b_swapped))
+            }
+        }
+        #[inline(always)]
+        fn sub_mul(acc: __m128d, l: &C, x: &C) -> __m128d {
+            unsafe { _mm_sub_pd(acc, Self::mul(l, x)) }
+        }
+        #[inline(always)]
+        fn add(a: __m128d, b: __m128d) -> __m128d {
+            unsafe { _mm_add_pd(a, b) }
+        }
+        #[inline(always)]
+        fn store(acc: __m128d, out: &mut C) {
+            // SAFETY: as in `load`.
+            unsafe { _mm_storeu_pd(out as *mut C as *mut f64, acc) }
+        }
+    }
+
+    /// # Safety
+    /// The CPU must support SSE3.
+    #[target_feature(enable = "sse3")]
+    pub(super) unsafe fn solve_sse3(ldl: &Ldl, x: &mut [C]) {
+        substitutions::<Sse3Mac>(ldl, x);
     }
 }
 
@@ -992,6 +1103,22 @@ mod tests {
             add(k, k, C::new(50.0, -200.0)); // the source
         }
         (pattern, vals)
+    }
+
+    #[test]
+    fn vector_substitutions_give_the_scalar_bits() {
+        let (pattern, vals) = tree_matrix(80, 3);
+        let mut lu = SparseLu::analyse(pattern.clone()).unwrap();
+        lu.factor_symmetric(&vals).unwrap();
+        let Backend::Ldl(ldl) = &lu.backend else { panic!("LDL expected") };
+        let b: Vec<C> = (0..pattern.n).map(|i| C::new((i as f64).sin() * 1e3, (i as f64 * 0.7).cos())).collect();
+        let mut scalar = b.clone();
+        substitutions::<ScalarMac>(ldl, &mut scalar);
+        let mut dispatched = b.clone();
+        ldl.solve_elimination_order(&mut dispatched);
+        for (s, d) in scalar.iter().zip(&dispatched) {
+            assert_eq!((s.re.to_bits(), s.im.to_bits()), (d.re.to_bits(), d.im.to_bits()));
+        }
     }
 
     #[test]
