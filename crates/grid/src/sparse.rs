@@ -656,45 +656,53 @@ impl Mac for ScalarMac {
 fn substitutions<M: Mac>(ldl: &Ldl, x: &mut [C]) {
     let n = ldl.n;
     let x = &mut x[..n];
-    for r in 0..n {
-        let (a, e) = (ldl.row_ptr[r] as usize, ldl.row_ptr[r + 1] as usize);
-        let (mut acc0, mut acc1) = (M::load(&x[r]), M::zero());
-        let (cols, vals) = (&ldl.row_col[a..e], &ldl.row_val[a..e]);
-        let mut q = 0;
-        while q + 1 < cols.len() {
-            debug_assert!((cols[q] as usize) < r && (cols[q + 1] as usize) < r);
-            // SAFETY: column indices of L' are < r < n (built by prepare_solve).
-            unsafe {
-                acc0 = M::sub_mul(acc0, &vals[q], x.get_unchecked(cols[q] as usize));
-                acc1 = M::sub_mul(acc1, &vals[q + 1], x.get_unchecked(cols[q + 1] as usize));
+    assert!(ldl.row_ptr.len() == n + 1 && ldl.lp.len() == n + 1 && ldl.d_inv_solve.len() == n);
+    assert!(ldl.row_ptr[n] as usize == ldl.row_col.len() && ldl.row_col.len() == ldl.row_val.len());
+    assert!(ldl.lp[n] <= ldl.li.len() && ldl.lp[n] <= ldl.col_val.len());
+    // SAFETY (every unchecked access below): the pointers are monotone and
+    // end within their arrays (checked above; built by analyse and
+    // prepare_solve), and the indices of L are < n: columns of row r are < r,
+    // rows of column j are in (j, n). Unchecked, the short rows of a feeder
+    // cost a few instructions each instead of a dozen bounds checks.
+    unsafe {
+        let mut a = 0usize;
+        for r in 0..n {
+            let e = *ldl.row_ptr.get_unchecked(r + 1) as usize;
+            debug_assert!(a <= e && ldl.row_col[a..e].iter().all(|&c| (c as usize) < r));
+            let (mut acc0, mut acc1) = (M::load(x.get_unchecked(r)), M::zero());
+            let mut q = a;
+            while q + 1 < e {
+                acc0 = M::sub_mul(acc0, ldl.row_val.get_unchecked(q), x.get_unchecked(*ldl.row_col.get_unchecked(q) as usize));
+                acc1 = M::sub_mul(
+                    acc1,
+                    ldl.row_val.get_unchecked(q + 1),
+                    x.get_unchecked(*ldl.row_col.get_unchecked(q + 1) as usize),
+                );
+                q += 2;
             }
-            q += 2;
-        }
-        if q < cols.len() {
-            // SAFETY: as above.
-            acc0 = M::sub_mul(acc0, &vals[q], unsafe { x.get_unchecked(cols[q] as usize) });
-        }
-        M::store(M::add(acc0, acc1), &mut x[r]);
-    }
-    for j in (0..n).rev() {
-        let (a, e) = (ldl.lp[j], ldl.lp[j + 1]);
-        let (mut acc0, mut acc1) = (M::mul(&x[j], &ldl.d_inv_solve[j]), M::zero());
-        let (rows, vals) = (&ldl.li[a..e], &ldl.col_val[a..e]);
-        let mut q = 0;
-        while q + 1 < rows.len() {
-            debug_assert!(rows[q] > j && rows[q] < n && rows[q + 1] > j && rows[q + 1] < n);
-            // SAFETY: row indices of L are in (j, n) (built by analyse/factor).
-            unsafe {
-                acc0 = M::sub_mul(acc0, &vals[q], x.get_unchecked(rows[q]));
-                acc1 = M::sub_mul(acc1, &vals[q + 1], x.get_unchecked(rows[q + 1]));
+            if q < e {
+                acc0 = M::sub_mul(acc0, ldl.row_val.get_unchecked(q), x.get_unchecked(*ldl.row_col.get_unchecked(q) as usize));
             }
-            q += 2;
+            M::store(M::add(acc0, acc1), x.get_unchecked_mut(r));
+            a = e;
         }
-        if q < rows.len() {
-            // SAFETY: as above.
-            acc0 = M::sub_mul(acc0, &vals[q], unsafe { x.get_unchecked(rows[q]) });
+        let mut e = ldl.lp[n];
+        for j in (0..n).rev() {
+            let a = *ldl.lp.get_unchecked(j);
+            debug_assert!(a <= e && ldl.li[a..e].iter().all(|&r| r > j && r < n));
+            let (mut acc0, mut acc1) = (M::mul(x.get_unchecked(j), ldl.d_inv_solve.get_unchecked(j)), M::zero());
+            let mut q = a;
+            while q + 1 < e {
+                acc0 = M::sub_mul(acc0, ldl.col_val.get_unchecked(q), x.get_unchecked(*ldl.li.get_unchecked(q)));
+                acc1 = M::sub_mul(acc1, ldl.col_val.get_unchecked(q + 1), x.get_unchecked(*ldl.li.get_unchecked(q + 1)));
+                q += 2;
+            }
+            if q < e {
+                acc0 = M::sub_mul(acc0, ldl.col_val.get_unchecked(q), x.get_unchecked(*ldl.li.get_unchecked(q)));
+            }
+            M::store(M::add(acc0, acc1), x.get_unchecked_mut(j));
+            e = a;
         }
-        M::store(M::add(acc0, acc1), &mut x[j]);
     }
 }
 
