@@ -23,9 +23,10 @@ dispatch is applied to the feeder and the AC power flow is solved. Measured:
 
 Usage:
     python bench/bench_env_steps.py [--seconds 3] [--envs 16] [--grid2op-python .venv-bench/bin/python]
-The Python numbers use the extension as installed (`maturin develop`: the dev
-profile, our crates at opt-level 1); the Rust numbers a release build. Writes
-bench/results/env_steps.json.
+The Python numbers use the extension as installed: build it as a user gets it
+from `pip install .` with `maturin develop --release` first (a plain
+`maturin develop` is the dev profile, our crates at opt-level 1, ~1.5x slower);
+the Rust numbers a release build. Writes bench/results/env_steps.json.
 """
 from __future__ import annotations
 
@@ -165,8 +166,8 @@ def main() -> None:
     if rust.get("single_steps_per_cpu_s") == rust.get("single_steps_per_cpu_s"):  # not NaN
         rows.append(("Rust loop, 1 env, per second on the core (thread CPU time)", rust["single_steps_per_cpu_s"]))
     rows += [(f"Rust VecEnv, {v['envs']} envs, {v['threads']} thread(s) (release)", v["steps_per_s"]) for v in rust["vector"]]
-    rows.append(("Python RlEnv, 1 env (dev build)", py_single))
-    rows += [(f"Python MarketVectorEnv, {v['envs']} envs, {v['threads']} thread(s) (dev build)", v["steps_per_s"]) for v in py_vec]
+    rows.append(("Python RlEnv, 1 env (extension as installed)", py_single))
+    rows += [(f"Python MarketVectorEnv, {v['envs']} envs, {v['threads']} thread(s) (as installed)", v["steps_per_s"]) for v in py_vec]
     rows.append((label, ref))
 
     print(f"\nUC1 on IEEE 34, market clearing + AC power flow per step; {platform.processor() or platform.machine()}, {os.cpu_count()} cores")
