@@ -141,6 +141,12 @@ pub struct PowerFlow {
     y_map: Vec<(u32, u32)>,
     /// Element e's entries are y_map[y_map_start[e]..y_map_start[e + 1]].
     y_map_start: Vec<usize>,
+    /// The contributions to each Y entry in assembly order: entry p sums
+    /// `elements[e].yprim[flat]` over (e, flat) in y_sources[y_sources_start[p]..
+    /// y_sources_start[p + 1]], so entries can be re-summed one by one with
+    /// the very additions of a full assembly.
+    y_sources: Vec<(u32, u32)>,
+    y_sources_start: Vec<u32>,
     y_values: Vec<C>,
     lu: SparseLu,
     /// Elements whose Yprim changed since the last factorisation of the full
@@ -407,6 +413,24 @@ impl PowerFlow {
             v
         };
         let nnz = pattern.nnz();
+        let (y_sources, y_sources_start) = {
+            let mut count = vec![0u32; nnz + 1];
+            for &(_, pos) in &y_map {
+                count[pos as usize + 1] += 1;
+            }
+            for p in 0..nnz {
+                count[p + 1] += count[p];
+            }
+            let start = count.clone();
+            let mut sources = vec![(0u32, 0u32); y_map.len()];
+            for (e, w) in y_map_start.windows(2).enumerate() {
+                for &(flat, pos) in &y_map[w[0]..w[1]] {
+                    sources[count[pos as usize] as usize] = (e as u32, flat);
+                    count[pos as usize] += 1;
+                }
+            }
+            (sources, start)
+        };
         let lu = SparseLu::analyse_natural(pattern)?;
 
         let mut src_inj = vec![C::new(0.0, 0.0); n + 1];
@@ -442,6 +466,8 @@ impl PowerFlow {
             line_amps,
             y_map,
             y_map_start,
+            y_sources,
+            y_sources_start,
             y_values: vec![C::new(0.0, 0.0); nnz],
             lu,
             y_changed: Vec::new(),
@@ -490,16 +516,41 @@ impl PowerFlow {
 
     /// Stamps every element's Yprim into the CSC values and refactors.
     fn assemble_and_factor(&mut self, series: bool) -> Result<(), GridError> {
-        self.y_values.iter_mut().for_each(|v| *v = C::new(0.0, 0.0));
-        for (k, e) in self.elements.iter().enumerate() {
-            let y = if series { &e.yprim_series } else { &e.yprim };
-            let data = y.as_slice();
-            for &(flat, pos) in &self.y_map[self.y_map_start[k]..self.y_map_start[k + 1]] {
-                self.y_values[pos as usize] += data[flat as usize];
+        let partial = !series && self.lu_holds_full_y && self.symmetric_elements && !self.y_changed.is_empty();
+        if partial {
+            // Only the entries of the changed elements, each re-summed from
+            // all its contributions in assembly order (the same bits).
+            for &k in &self.y_changed {
+                for &(_, pos) in &self.y_map[self.y_map_start[k]..self.y_map_start[k + 1]] {
+                    let p = pos as usize;
+                    let mut sum = C::new(0.0, 0.0);
+                    for &(e, flat) in &self.y_sources[self.y_sources_start[p] as usize..self.y_sources_start[p + 1] as usize] {
+                        sum += self.elements[e as usize].yprim.as_slice()[flat as usize];
+                    }
+                    self.y_values[p] = sum;
+                }
+            }
+            #[cfg(debug_assertions)]
+            {
+                let mut full = vec![C::new(0.0, 0.0); self.y_values.len()];
+                for (k, e) in self.elements.iter().enumerate() {
+                    for &(flat, pos) in &self.y_map[self.y_map_start[k]..self.y_map_start[k + 1]] {
+                        full[pos as usize] += e.yprim.as_slice()[flat as usize];
+                    }
+                }
+                debug_assert!(full == self.y_values, "partial assembly differs from a full one");
+            }
+        } else {
+            self.y_values.iter_mut().for_each(|v| *v = C::new(0.0, 0.0));
+            for (k, e) in self.elements.iter().enumerate() {
+                let y = if series { &e.yprim_series } else { &e.yprim };
+                let data = y.as_slice();
+                for &(flat, pos) in &self.y_map[self.y_map_start[k]..self.y_map_start[k + 1]] {
+                    self.y_values[pos as usize] += data[flat as usize];
+                }
             }
         }
         self.y_factored = false;
-        let partial = !series && self.lu_holds_full_y && self.symmetric_elements && !self.y_changed.is_empty();
         self.lu_holds_full_y = false;
         if partial {
             let mut columns: Vec<usize> = Vec::new();

@@ -446,6 +446,13 @@ impl LoadY {
                 }
                 out[n] = sn + c * v[n];
             }
+            // Three-phase delta, unrolled (the same additions, in the same order).
+            LoadY::Delta { nconds: 3, m } => {
+                let zero = C::new(0.0, 0.0);
+                out[0] = zero + m[0] * v[0] + m[1] * v[1] + m[2] * v[2];
+                out[1] = zero + m[3] * v[0] + m[4] * v[1] + m[5] * v[2];
+                out[2] = zero + m[6] * v[0] + m[7] * v[1] + m[8] * v[2];
+            }
             LoadY::Delta { nconds, m } => {
                 for i in 0..nconds {
                     let mut s = C::new(0.0, 0.0);
