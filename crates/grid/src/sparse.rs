@@ -265,22 +265,21 @@ struct Ldl {
     /// True when perm is the identity (the caller numbered the nodes in
     /// elimination order): solves then skip the permutation.
     natural: bool,
-    // Solve-ready copy of the factor, refreshed by `prepare_solve` after each
-    // factorisation: the symmetric scaling S is folded in (A = L'·D'·L'ᵀ with
-    // L' = S⁻¹LS, D' = S⁻¹DS⁻¹, so solves need no scaling passes), and L' is
-    // also kept by rows so that the forward substitution gathers (a dot
-    // product per row, in registers) instead of scattering into memory.
-    /// L' by columns: values at the positions of `li`.
-    col_val: Vec<C>,
-    /// L' by rows: row r's entries are row_col/row_val[row_ptr[r]..row_ptr[r + 1]].
+    // Solve-ready copy of the factor (`blocks`, `d_inv_solve`), refreshed by
+    // `prepare_solve` after each factorisation: the symmetric scaling S is
+    // folded in (A = L'·D'·L'ᵀ with L' = S⁻¹LS, D' = S⁻¹DS⁻¹, so solves need
+    // no scaling passes), and both substitutions gather (dot products in
+    // registers) instead of scattering into memory.
+    /// The row structure of L: row r's columns are row_col[row_ptr[r]..row_ptr[r + 1]].
     row_ptr: Vec<u32>,
     row_col: Vec<u32>,
-    row_val: Vec<C>,
     /// Position in the row form of each column-form entry (L's pattern is the
     /// same for every factorisation of one symbolic analysis).
     col_to_row: Vec<u32>,
     /// Inverse of D'.
     d_inv_solve: Vec<C>,
+    /// L' in the block form the substitutions use.
+    blocks: Blocks,
     // For partial refactorisation (`refactor_columns`), built with the row
     // structure: the CSC position of each row-form entry, the pivots D, and
     // the lower part of A by column in elimination order (row, value index).
@@ -352,12 +351,11 @@ impl Ldl {
             y: vec![C::new(0.0, 0.0); n],
             x: vec![C::new(0.0, 0.0); n],
             natural,
-            col_val: Vec::new(),
             row_ptr: Vec::new(),
             row_col: Vec::new(),
-            row_val: Vec::new(),
             col_to_row: Vec::new(),
             d_inv_solve: Vec::new(),
+            blocks: Blocks::default(),
             row_to_col: Vec::new(),
             d: vec![C::new(0.0, 0.0); n],
             a_ptr: Vec::new(),
@@ -459,8 +457,8 @@ impl Ldl {
             let sj = scale[self.perm[j]];
             for q in self.lp[j]..self.lp[j + 1] {
                 let v = self.lx[q] * (sj / scale[self.perm[self.li[q]]]);
-                self.col_val[q] = v;
-                self.row_val[self.col_to_row[q] as usize] = v;
+                self.blocks.fwd_val[self.blocks.q_fwd[q] as usize] = v;
+                self.blocks.bwd_val[self.blocks.q_bwd[q] as usize] = v;
             }
             self.d_inv_solve[j] = self.d_inv[j] * (sj * sj);
         }
@@ -495,21 +493,20 @@ impl Ldl {
                     self.col_to_row[q] = at as u32;
                 }
             }
-            self.row_val = vec![C::new(0.0, 0.0); nnz];
-            self.col_val = vec![C::new(0.0, 0.0); nnz];
             self.d_inv_solve = vec![C::new(0.0, 0.0); n];
             self.row_to_col = vec![0; nnz];
             for (q, &at) in self.col_to_row.iter().enumerate() {
                 self.row_to_col[at as usize] = q as u32;
             }
+            self.blocks = Blocks::build(n, &self.lp, &self.li[..nnz], &self.row_ptr, &self.row_col);
         }
 
         for j in 0..n {
             let sj = s(j);
             for q in self.lp[j]..self.lp[j + 1] {
                 let v = self.lx[q] * (sj / s(self.li[q]));
-                self.col_val[q] = v;
-                self.row_val[self.col_to_row[q] as usize] = v;
+                self.blocks.fwd_val[self.blocks.q_fwd[q] as usize] = v;
+                self.blocks.bwd_val[self.blocks.q_bwd[q] as usize] = v;
             }
             self.d_inv_solve[j] = self.d_inv[j] * (sj * sj);
         }
@@ -615,7 +612,6 @@ trait Mac {
     fn zero() -> Self::Acc;
     fn mul(a: &C, b: &C) -> Self::Acc;
     fn sub_mul(acc: Self::Acc, l: &C, x: &C) -> Self::Acc;
-    fn add(a: Self::Acc, b: Self::Acc) -> Self::Acc;
     fn store(acc: Self::Acc, out: &mut C);
 }
 
@@ -640,69 +636,232 @@ impl Mac for ScalarMac {
         acc - *l * *x
     }
     #[inline(always)]
-    fn add(a: C, b: C) -> C {
-        a + b
-    }
-    #[inline(always)]
     fn store(acc: C, out: &mut C) {
         *out = acc;
     }
 }
 
-/// Forward (L'·z = b, one dot product per row) and backward (L'ᵀ·x = D'⁻¹·z,
-/// the diagonal folded in) substitution, each dot product split over two
-/// accumulators (the sums are latency-bound chains otherwise).
+/// L' grouped into blocks of up to [`Blocks::MAX`] consecutive pivots that
+/// share their pattern — the phases of a bus, on a feeder: the rows of a
+/// block have the same entries left of it, its columns the same entries
+/// below it (a supernode). A block's substitution loads each shared x once
+/// for all its pivots and keeps one accumulator per pivot, so the dot
+/// products run side by side instead of as one latency-bound chain.
+#[derive(Debug, Clone, Default)]
+struct Blocks {
+    /// Block b covers pivots start[b]..start[b + 1].
+    start: Vec<u32>,
+    /// Forward: block b's shared columns fwd_idx[fwd_ptr[b]..fwd_ptr[b + 1]];
+    /// values from fwd_val_ptr[b]: for each shared column i, the block's rows
+    /// t = 0..g at [i·g + t], then the strictly lower triangle inside the
+    /// block, row by row ((1,0), (2,0), (2,1), …).
+    fwd_ptr: Vec<u32>,
+    fwd_idx: Vec<u32>,
+    fwd_val_ptr: Vec<u32>,
+    fwd_val: Vec<C>,
+    /// Backward: the same for the block's columns and the rows they share
+    /// below it; the triangle is L'[j0 + t, j0 + u], t > u, in the same order.
+    bwd_ptr: Vec<u32>,
+    bwd_idx: Vec<u32>,
+    bwd_val_ptr: Vec<u32>,
+    bwd_val: Vec<C>,
+    /// Where each entry q of L (column form) lives in fwd_val and bwd_val.
+    q_fwd: Vec<u32>,
+    q_bwd: Vec<u32>,
+}
+
+/// Position of (t, u), t > u, in a block's strictly lower triangle.
+#[inline(always)]
+fn tri(t: usize, u: usize) -> usize {
+    t * (t - 1) / 2 + u
+}
+
+impl Blocks {
+    const MAX: usize = 4;
+
+    /// The block structure of L (column form lp/li, row form row_ptr/row_col).
+    fn build(n: usize, lp: &[usize], li: &[usize], row_ptr: &[u32], row_col: &[u32]) -> Self {
+        let col = |j: usize| &li[lp[j]..lp[j + 1]];
+        let row = |r: usize| &row_col[row_ptr[r] as usize..row_ptr[r + 1] as usize];
+        // Can pivot j + g join the block j..j+g?
+        let joins = |j: usize, g: usize| -> bool {
+            let k = j + g;
+            let f = row(j);
+            let rk = row(k);
+            // Row k: the block's shared columns, then every pivot j..k.
+            if rk.len() != f.len() + g || rk[..f.len()] != *f || (0..g).any(|u| rk[f.len() + u] as usize != j + u) {
+                return false;
+            }
+            // Columns j..k: (pivots below in the block) + the rows below k.
+            let below = col(k);
+            (0..g).all(|u| {
+                let c = col(j + u);
+                let inside = g - u; // rows j+u+1 ..= k
+                c.len() == inside + below.len()
+                    && (0..inside).all(|t| c[t] == j + u + 1 + t)
+                    && c[inside..] == *below
+            })
+        };
+        let mut b = Blocks::default();
+        let mut j = 0;
+        b.start.push(0);
+        while j < n {
+            let mut g = 1;
+            while g < Self::MAX && j + g < n && joins(j, g) {
+                g += 1;
+            }
+            j += g;
+            b.start.push(j as u32);
+        }
+        let nnz = lp[n];
+        b.q_fwd = vec![u32::MAX; nnz];
+        b.q_bwd = vec![u32::MAX; nnz];
+        b.fwd_ptr.push(0);
+        b.bwd_ptr.push(0);
+        for w in 0..b.start.len() - 1 {
+            let (j0, j1) = (b.start[w] as usize, b.start[w + 1] as usize);
+            let g = j1 - j0;
+            // Forward: shared columns from row j0.
+            let shared = row(j0);
+            b.fwd_idx.extend_from_slice(shared);
+            b.fwd_ptr.push(b.fwd_idx.len() as u32);
+            let base = b.fwd_val.len();
+            b.fwd_val_ptr.push(base as u32);
+            b.fwd_val.resize(base + g * shared.len() + g * (g - 1) / 2, C::new(0.0, 0.0));
+            // Backward: shared rows from column j1 - 1.
+            let below = col(j1 - 1);
+            b.bwd_idx.extend(below.iter().map(|&r| r as u32));
+            b.bwd_ptr.push(b.bwd_idx.len() as u32);
+            let bbase = b.bwd_val.len();
+            b.bwd_val_ptr.push(bbase as u32);
+            b.bwd_val.resize(bbase + g * below.len() + g * (g - 1) / 2, C::new(0.0, 0.0));
+            // Place every entry of the block's columns (both forms).
+            for u in 0..g {
+                for q in lp[j0 + u]..lp[j0 + u + 1] {
+                    let r = li[q];
+                    if r < j1 {
+                        b.q_bwd[q] = (bbase + g * below.len() + tri(r - j0, u)) as u32;
+                    } else {
+                        let i = below.binary_search(&r).expect("shared row");
+                        b.q_bwd[q] = (bbase + i * g + u) as u32;
+                    }
+                }
+            }
+        }
+        // Forward positions: by row blocks (every entry (r, c) sits in the block of row r).
+        let mut block_of = vec![0usize; n];
+        for w in 0..b.start.len() - 1 {
+            for r in b.start[w]..b.start[w + 1] {
+                block_of[r as usize] = w;
+            }
+        }
+        for c in 0..n {
+            for q in lp[c]..lp[c + 1] {
+                let r = li[q];
+                let w = block_of[r];
+                let (j0, j1) = (b.start[w] as usize, b.start[w + 1] as usize);
+                let g = j1 - j0;
+                let shared = &b.fwd_idx[b.fwd_ptr[w] as usize..b.fwd_ptr[w + 1] as usize];
+                let base = b.fwd_val_ptr[w] as usize;
+                b.q_fwd[q] = if c >= j0 {
+                    (base + g * shared.len() + tri(r - j0, c - j0)) as u32
+                } else {
+                    let i = shared.binary_search(&(c as u32)).expect("shared column");
+                    (base + i * g + (r - j0)) as u32
+                };
+            }
+        }
+        debug_assert!(b.q_fwd.iter().chain(&b.q_bwd).all(|&p| p != u32::MAX));
+        b
+    }
+}
+
+/// Forward (L'·z = b) and backward (L'ᵀ·x = D'⁻¹·z, the diagonal folded in)
+/// substitution, block by block ([`Blocks`]).
 #[inline(always)]
 fn substitutions<M: Mac>(ldl: &Ldl, x: &mut [C]) {
     let n = ldl.n;
     let x = &mut x[..n];
-    assert!(ldl.row_ptr.len() == n + 1 && ldl.lp.len() == n + 1 && ldl.d_inv_solve.len() == n);
-    assert!(ldl.row_ptr[n] as usize == ldl.row_col.len() && ldl.row_col.len() == ldl.row_val.len());
-    assert!(ldl.lp[n] <= ldl.li.len() && ldl.lp[n] <= ldl.col_val.len());
-    // SAFETY (every unchecked access below): the pointers are monotone and
-    // end within their arrays (checked above; built by analyse and
-    // prepare_solve), and the indices of L are < n: columns of row r are < r,
-    // rows of column j are in (j, n). Unchecked, the short rows of a feeder
-    // cost a few instructions each instead of a dozen bounds checks.
+    let b = &ldl.blocks;
+    let nb = b.start.len() - 1;
+    assert!(b.start[nb] as usize == n && ldl.d_inv_solve.len() == n);
+    assert!(b.fwd_ptr.len() == nb + 1 && b.bwd_ptr.len() == nb + 1 && b.fwd_val_ptr.len() == nb && b.bwd_val_ptr.len() == nb);
+    // SAFETY (every unchecked access, here and in the block kernels): the
+    // block arrays were built together by `Blocks::build` from L's structure
+    // — pointers monotone and within their arrays, shared indices < n,
+    // blocks of 1..=MAX pivots covering 0..n — and are only ever rewritten
+    // value by value.
     unsafe {
-        let mut a = 0usize;
-        for r in 0..n {
-            let e = *ldl.row_ptr.get_unchecked(r + 1) as usize;
-            debug_assert!(a <= e && ldl.row_col[a..e].iter().all(|&c| (c as usize) < r));
-            let (mut acc0, mut acc1) = (M::load(x.get_unchecked(r)), M::zero());
-            let mut q = a;
-            while q + 1 < e {
-                acc0 = M::sub_mul(acc0, ldl.row_val.get_unchecked(q), x.get_unchecked(*ldl.row_col.get_unchecked(q) as usize));
-                acc1 = M::sub_mul(
-                    acc1,
-                    ldl.row_val.get_unchecked(q + 1),
-                    x.get_unchecked(*ldl.row_col.get_unchecked(q + 1) as usize),
-                );
-                q += 2;
+        for w in 0..nb {
+            let j0 = *b.start.get_unchecked(w) as usize;
+            match *b.start.get_unchecked(w + 1) as usize - j0 {
+                1 => forward_block::<M, 1>(b, w, j0, x),
+                2 => forward_block::<M, 2>(b, w, j0, x),
+                3 => forward_block::<M, 3>(b, w, j0, x),
+                _ => forward_block::<M, 4>(b, w, j0, x),
             }
-            if q < e {
-                acc0 = M::sub_mul(acc0, ldl.row_val.get_unchecked(q), x.get_unchecked(*ldl.row_col.get_unchecked(q) as usize));
-            }
-            M::store(M::add(acc0, acc1), x.get_unchecked_mut(r));
-            a = e;
         }
-        let mut e = ldl.lp[n];
-        for j in (0..n).rev() {
-            let a = *ldl.lp.get_unchecked(j);
-            debug_assert!(a <= e && ldl.li[a..e].iter().all(|&r| r > j && r < n));
-            let (mut acc0, mut acc1) = (M::mul(x.get_unchecked(j), ldl.d_inv_solve.get_unchecked(j)), M::zero());
-            let mut q = a;
-            while q + 1 < e {
-                acc0 = M::sub_mul(acc0, ldl.col_val.get_unchecked(q), x.get_unchecked(*ldl.li.get_unchecked(q)));
-                acc1 = M::sub_mul(acc1, ldl.col_val.get_unchecked(q + 1), x.get_unchecked(*ldl.li.get_unchecked(q + 1)));
-                q += 2;
+        for w in (0..nb).rev() {
+            let j0 = *b.start.get_unchecked(w) as usize;
+            match *b.start.get_unchecked(w + 1) as usize - j0 {
+                1 => backward_block::<M, 1>(b, &ldl.d_inv_solve, w, j0, x),
+                2 => backward_block::<M, 2>(b, &ldl.d_inv_solve, w, j0, x),
+                3 => backward_block::<M, 3>(b, &ldl.d_inv_solve, w, j0, x),
+                _ => backward_block::<M, 4>(b, &ldl.d_inv_solve, w, j0, x),
             }
-            if q < e {
-                acc0 = M::sub_mul(acc0, ldl.col_val.get_unchecked(q), x.get_unchecked(*ldl.li.get_unchecked(q)));
-            }
-            M::store(M::add(acc0, acc1), x.get_unchecked_mut(j));
-            e = a;
         }
+    }
+}
+
+/// Rows j0..j0+G of the forward substitution (one block). Unsafe: see
+/// [`substitutions`].
+#[inline(always)]
+unsafe fn forward_block<M: Mac, const G: usize>(b: &Blocks, w: usize, j0: usize, x: &mut [C]) {
+    let mut acc = [M::zero(); G];
+    for (t, a) in acc.iter_mut().enumerate() {
+        *a = M::load(x.get_unchecked(j0 + t));
+    }
+    let (f0, f1) = (*b.fwd_ptr.get_unchecked(w) as usize, *b.fwd_ptr.get_unchecked(w + 1) as usize);
+    let mut v = *b.fwd_val_ptr.get_unchecked(w) as usize;
+    for f in f0..f1 {
+        let xc = x.get_unchecked(*b.fwd_idx.get_unchecked(f) as usize);
+        for (t, a) in acc.iter_mut().enumerate() {
+            *a = M::sub_mul(*a, b.fwd_val.get_unchecked(v + t), xc);
+        }
+        v += G;
+    }
+    for t in 0..G {
+        let mut a = acc[t];
+        for u in 0..t {
+            a = M::sub_mul(a, b.fwd_val.get_unchecked(v + tri(t, u)), x.get_unchecked(j0 + u));
+        }
+        M::store(a, x.get_unchecked_mut(j0 + t));
+    }
+}
+
+/// Columns j0..j0+G of the backward substitution (one block). Unsafe: see
+/// [`substitutions`].
+#[inline(always)]
+unsafe fn backward_block<M: Mac, const G: usize>(b: &Blocks, d_inv: &[C], w: usize, j0: usize, x: &mut [C]) {
+    let mut acc = [M::zero(); G];
+    for (t, a) in acc.iter_mut().enumerate() {
+        *a = M::mul(x.get_unchecked(j0 + t), d_inv.get_unchecked(j0 + t));
+    }
+    let (r0, r1) = (*b.bwd_ptr.get_unchecked(w) as usize, *b.bwd_ptr.get_unchecked(w + 1) as usize);
+    let mut v = *b.bwd_val_ptr.get_unchecked(w) as usize;
+    for r in r0..r1 {
+        let xr = x.get_unchecked(*b.bwd_idx.get_unchecked(r) as usize);
+        for (t, a) in acc.iter_mut().enumerate() {
+            *a = M::sub_mul(*a, b.bwd_val.get_unchecked(v + t), xr);
+        }
+        v += G;
+    }
+    for t in (0..G).rev() {
+        let mut a = acc[t];
+        for u in t + 1..G {
+            a = M::sub_mul(a, b.bwd_val.get_unchecked(v + tri(u, t)), x.get_unchecked(j0 + u));
+        }
+        M::store(a, x.get_unchecked_mut(j0 + t));
     }
 }
 
@@ -740,10 +899,6 @@ mod simd {
         #[inline(always)]
         fn sub_mul(acc: __m128d, l: &C, x: &C) -> __m128d {
             unsafe { _mm_sub_pd(acc, Self::mul(l, x)) }
-        }
-        #[inline(always)]
-        fn add(a: __m128d, b: __m128d) -> __m128d {
-            unsafe { _mm_add_pd(a, b) }
         }
         #[inline(always)]
         fn store(acc: __m128d, out: &mut C) {
