@@ -673,26 +673,40 @@ impl PowerFlow {
     /// error and the node where it is largest.
     fn check_convergence(&mut self) -> (f64, usize) {
         let n = self.v.len();
-        let mut max_err = 0.0f64;
+        // Every iteration runs this over every node: zipped slices (no bounds
+        // checks), and the maximum taken apart (see below).
         let mut any_nan = false;
-        // Branch-light loop (it runs every iteration over every node).
-        for k in 1..n {
+        let nodes = self.v[1..n].iter().zip(&self.node_inv_vbase[1..n]);
+        let state = self.vmag_saved[1..n].iter_mut().zip(&mut self.node_err[1..n]);
+        for ((v, &inv), (saved, node_err)) in nodes.zip(state) {
             // sqrt(re² + im²): hypot's overflow care is not needed here and is slow.
-            let vmag = self.v[k].norm_sqr().sqrt();
-            let inv = self.node_inv_vbase[k];
-            let saved = self.vmag_saved[k];
+            let vmag = v.norm_sqr().sqrt();
             let err = if inv > 0.0 {
-                (vmag - saved).abs() * inv
+                (vmag - *saved).abs() * inv
             } else if vmag != 0.0 {
-                (1.0 - saved / vmag).abs()
+                (1.0 - *saved / vmag).abs()
             } else {
                 0.0
             };
-            self.vmag_saved[k] = vmag;
-            self.node_err[k] = err;
+            *saved = vmag;
+            *node_err = err;
             any_nan |= err.is_nan();
-            max_err = max_err.max(err);
         }
+        // The maximum in four independent lanes (one chain of comparisons
+        // would be the loop's critical path); NaN is tracked above.
+        let errs = &self.node_err[1..n];
+        let (mut m0, mut m1, mut m2, mut m3) = (0.0f64, 0.0f64, 0.0f64, 0.0f64);
+        let mut chunks = errs.chunks_exact(4);
+        for c in &mut chunks {
+            m0 = if c[0] > m0 { c[0] } else { m0 };
+            m1 = if c[1] > m1 { c[1] } else { m1 };
+            m2 = if c[2] > m2 { c[2] } else { m2 };
+            m3 = if c[3] > m3 { c[3] } else { m3 };
+        }
+        for &e in chunks.remainder() {
+            m0 = if e > m0 { e } else { m0 };
+        }
+        let max_err = m0.max(m1).max(m2.max(m3));
         if any_nan {
             let worst = (1..n).find(|&k| self.node_err[k].is_nan()).unwrap_or(0);
             return (f64::NAN, worst);
