@@ -1023,6 +1023,10 @@ impl ElementState for TransformerState {
                 .get(i)
                 .map_or_else(|| default_bus(&own.name, i + 1), |o| o.bus.clone());
         }
+        // Nor %imag and ppm_antifloat (TTransfObj.MakeLike copies %noloadloss
+        // but not these two: the 123-bus regulators repeat `ppm=0` after like=).
+        self.pct_imag = own.pct_imag;
+        self.ppm_antifloat = own.ppm_antifloat;
     }
 
     fn create(name: &str, location: &Location, _ctx: &Ctx) -> Self {
