@@ -3,8 +3,8 @@
 such as the IEEE 123-bus and IEEE 8500-node test feeders.
 
 For each master script, both engines compile and `Solve` it (controls on) at the
-script's tolerance, then `Solve` again at 1e-10 (max 200 iterations), as
-`ogg powerflow --tolerance 1e-10` does; compared after each are: convergence,
+script's tolerance; then again with at most 200 iterations and, once converged,
+re-solved at 1e-10, as `ogg powerflow --tolerance 1e-10 --max-iterations 200` does; compared after each are: convergence,
 iteration and control-iteration counts, every regulator's tap, every capacitor's states,
 source power, and every node voltage (|V_ours - V_OpenDSS| in per unit of the node's
 base). Ours runs through the `ogg powerflow` command line (built with
@@ -49,10 +49,11 @@ def external_feeders() -> list[Path]:
 
 def ogg_binary() -> Path:
     if os.environ.get("OGG_BIN"):
-        return Path(os.environ["OGG_BIN"])
+        # Resolved now: OpenDSS's `compile` changes the working directory.
+        return Path(os.environ["OGG_BIN"]).resolve()
     subprocess.run(["cargo", "build", "-q", "-p", "ogg-cli"], cwd=REPO_ROOT, check=True)
     target = Path(os.environ.get("CARGO_TARGET_DIR", REPO_ROOT / "target"))
-    return target / "debug" / "ogg"
+    return (target / "debug" / "ogg").resolve()
 
 
 def opendss_state(dss, master: Path, tight: bool) -> dict:
@@ -61,10 +62,14 @@ def opendss_state(dss, master: Path, tight: bool) -> dict:
     text.Command = f'compile "{master}"'
     circuit = dss.ActiveCircuit
     solution = circuit.Solution
-    solution.Solve()
     if tight:
-        # As `ogg powerflow --tolerance`: re-solve to the tight tolerance from there.
-        text.Command = "set tolerance=1e-10 maxiterations=200"
+        # As `ogg powerflow --tolerance 1e-10 --max-iterations 200`: the iteration limit
+        # applies to both solves; the script-tolerance solve first, then, when it
+        # converged, a re-solve to the tight tolerance from there.
+        text.Command = "set maxiterations=200"
+    solution.Solve()
+    if tight and solution.Converged:
+        text.Command = "set tolerance=1e-10"
         solution.Solve()
     names = circuit.AllNodeNames
     volts = circuit.AllBusVolts

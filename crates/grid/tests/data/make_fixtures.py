@@ -74,8 +74,8 @@ for script in [here / f"{name}.dss" for name in (sys.argv[1:] or CASES)]:
     for name in ckt.AllElementNames:
         ckt.SetActiveElement(name)
         el = ckt.ActiveCktElement
-        if name.split(".")[0].lower() in ("regcontrol", "capcontrol"):
-            continue
+        if name.split(".")[0].lower() in ("regcontrol", "capcontrol") or not el.Enabled:
+            continue  # controls have no Yprim; nor has a disabled element (an open tie)
         y = el.Yprim
         n = int(round((len(y) / 2) ** 0.5))
         yprims[name] = {
