@@ -18,6 +18,12 @@ Synthetic radial feeders (1k and 10k nodes): this script writes the example's sy
 feeder (`ogg_grid::synthetic::script(nodes, seed 1)`, ported below) as a .dss file, and both
 OpenDSS and our example (given the file's path) solve that same file.
 
+External feeders: with $OGG_EXTERNAL_FEEDERS set (a folder holding
+ieee123/IEEE123Master.dss and/or ieee8500/Master.dss, which are not in the repository),
+those masters get rows too; both engines compile the same file (the masters have no Solve;
+the 8500-node one is read through a wrapper that adds `Set MaxIterations=100`, since it does
+not converge in the default 15).
+
 Usage: python3 bench/powerflow_vs_opendss.py [--repeats 20] [--feeder ieee13 ...]
        [--no-ours] [--no-synthetic] [--json OUT]
 """
@@ -40,6 +46,11 @@ FEEDER_DIR = REPO_ROOT / "crates" / "grid" / "feeders"
 EXAMPLE_SOURCE = REPO_ROOT / "crates" / "grid" / "examples" / "bench_powerflow.rs"
 FEEDERS = ["ieee13", "ieee34", "ieee34mod2", "ieee34_opengridgym", "ieee37"]
 SYNTHETIC_SIZES = [1000, 10000]
+# Under $OGG_EXTERNAL_FEEDERS (not in the repository).
+EXTERNAL = {"ieee123": "ieee123/IEEE123Master.dss", "ieee8500": "ieee8500/Master.dss"}
+# Settings appended after the master (through a small wrapper script both engines read):
+# the 8500-node feeder does not converge within OpenDSS's default 15 iterations.
+EXTERNAL_SETTINGS = {"ieee8500": "Set MaxIterations=100"}
 
 # Each table row: (label, OpenDSS key, our key)
 PHASES = [("compile", "compile_ms"), ("first solve", "first_solve_ms"), ("re-solve +1%", "resolve_ms")]
@@ -250,7 +261,7 @@ def main() -> int:
     dss.AllowForms = False
 
     exe = None if args.no_ours else build_example()
-    feeders = args.feeder or FEEDERS
+    feeders = [f for f in (args.feeder or FEEDERS) if f not in EXTERNAL]
     sizes = [] if args.no_synthetic else [int(n) for n in args.sizes.split(",") if n]
     rows, notes = [], []
     with tempfile.TemporaryDirectory(prefix="ogg-bench-") as tmp:
@@ -260,6 +271,21 @@ def main() -> int:
             master = master_without_solve(FEEDER_DIR / name, workdir)
             rows.append({"name": name, "opendss": time_opendss(dss, master, args.repeats)})
             targets[name] = name  # the example reads its embedded copy of the same files
+        external_root = os.environ.get("OGG_EXTERNAL_FEEDERS")
+        wanted = [n for n in EXTERNAL if not args.feeder or n in args.feeder]
+        for name in wanted if external_root else []:
+            rel = EXTERNAL[name]
+            path = Path(external_root) / rel
+            if not path.is_file():
+                notes.append(f"{name}: skipped, {path} not found")
+                continue
+            if name in EXTERNAL_SETTINGS:
+                wrapper = workdir / f"{name}_bench.dss"
+                wrapper.write_text(f'Redirect "{path.resolve()}"\n{EXTERNAL_SETTINGS[name]}\n')
+                notes.append(f"{name}: {EXTERNAL_SETTINGS[name]} after the master")
+                path = wrapper
+            rows.append({"name": name, "opendss": time_opendss(dss, path, args.repeats)})
+            targets[name] = str(path)
         for nodes in sizes:
             path = workdir / f"synthetic{nodes}.dss"
             path.write_text(synthetic_script(nodes))

@@ -9,6 +9,8 @@ use crate::model::*;
 use crate::props::*;
 use crate::store::Store;
 use crate::values::*;
+use crate::line_constants::{self, EarthModel};
+use crate::wires::{LineGeometryState, LineSpacingState, WireDataState};
 
 /// What setting a property did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,6 +26,14 @@ pub(crate) struct Ctx<'a> {
     pub linecodes: &'a Store<LineCodeState>,
     pub xfmrcodes: &'a Store<XfmrCodeState>,
     pub loadshapes: &'a Store<LoadShapeState>,
+    pub wiredata: &'a Store<WireDataState>,
+    pub spacings: &'a Store<LineSpacingState>,
+    pub geometries: &'a Store<LineGeometryState>,
+    /// `Set EarthModel=`: the model new lines start with.
+    pub earth_model: EarthModel,
+    /// Earth resistivity lines have pushed onto geometries (OpenDSS stores a
+    /// line's `rho=` in the shared geometry object; the last one wins).
+    pub geometry_rho: &'a std::cell::RefCell<std::collections::HashMap<String, f64>>,
     pub base_frequency: f64,
     pub files: &'a dyn FileSource,
     pub file: &'a str,
@@ -332,6 +342,41 @@ pub(crate) struct LineState {
     /// it equals `convert_units(data_units, length_units)`; a chain such as
     /// `units=mi units=km units=none` is the exception `to_model` handles.
     pub units_convert: f64,
+    /// Impedances from conductors (`geometry=`, or `spacing=` with `wires=`).
+    pub constants: Option<ConstantsSource>,
+    pub earth_model: EarthModel,
+    /// Earth resistivity (ohm-m) and whether `rho=` was given.
+    pub rho: f64,
+    pub rho_specified: bool,
+}
+
+/// Where a line's line-constants data come from. OpenDSS keeps references,
+/// so the objects are looked up when the circuit is finished.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum ConstantsSource {
+    Geometry(String),
+    Spacing {
+        spacing: String,
+        wires: Vec<Option<String>>,
+    },
+}
+
+/// What `LineState::to_model` needs to compute line constants.
+pub(crate) struct ConstantsLookup<'a> {
+    pub wiredata: &'a Store<WireDataState>,
+    pub spacings: &'a Store<LineSpacingState>,
+    pub geometries: &'a Store<LineGeometryState>,
+    pub frequency: f64,
+}
+
+/// The earth model and resistivity a line's impedances are computed with.
+/// OpenDSS caches a geometry's matrices: the first line (in circuit order)
+/// that uses a geometry computes them with its own earth model, and the
+/// others reuse them; see `Reader::finish`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct EarthChoice {
+    pub model: EarthModel,
+    pub rho: f64,
 }
 
 /// OpenDSS's `ConvertLineUnits(from, to)`: metres per `from` over metres per
@@ -367,6 +412,7 @@ impl LineState {
     /// impedances are given directly.
     fn impedances_given_directly(&mut self) {
         self.linecode = None;
+        self.constants = None;
         self.length_units = LengthUnit::None;
         self.data_units = LengthUnit::None;
         self.units_convert = 1.0;
@@ -395,6 +441,67 @@ impl LineState {
         self.normamps = code.normamps;
         self.emergamps = code.emergamps;
         self.linecode = Some(code.name.clone());
+        self.constants = None;
+    }
+
+    /// Per-metre impedances from the conductors, as OpenDSS's
+    /// `FMakeZFromGeometry` / `FMakeZFromSpacing` at the solution frequency.
+    fn constants_data(
+        &self,
+        source: &ConstantsSource,
+        lookup: &ConstantsLookup,
+        earth: EarthChoice,
+    ) -> Result<ImpedanceData, String> {
+        let (conductors, phases, reduce) = match source {
+            ConstantsSource::Geometry(name) => {
+                let g = lookup
+                    .geometries
+                    .get(name)
+                    .ok_or_else(|| format!("line geometry `{name}` is not defined"))?;
+                (g.conductors(lookup.wiredata)?, g.phases, g.reduce)
+            }
+            ConstantsSource::Spacing { spacing, wires } => {
+                let s = lookup
+                    .spacings
+                    .get(spacing)
+                    .ok_or_else(|| format!("line spacing `{spacing}` is not defined"))?;
+                let scale = line_constants::to_metres(s.units);
+                let mut conductors = Vec::with_capacity(wires.len());
+                for (i, wire) in wires.iter().enumerate() {
+                    let Some(name) = wire else {
+                        return Err(format!("spacing `{spacing}`: wire {} not given (wires=)", i + 1));
+                    };
+                    let w = lookup
+                        .wiredata
+                        .get(name)
+                        .ok_or_else(|| format!("wire data `{name}` is not defined"))?;
+                    let (x, h) = (s.x.get(i).copied().unwrap_or(0.0), s.h.get(i).copied().unwrap_or(0.0));
+                    conductors.push(w.conductor(x * scale, h * scale));
+                }
+                (conductors, s.phases, wires.len() > s.phases)
+            }
+        };
+        let pm = line_constants::per_metre(
+            &conductors,
+            phases,
+            reduce,
+            lookup.frequency,
+            earth.rho,
+            earth.model,
+        )?;
+        if pm.n != self.z.phases {
+            return Err(format!(
+                "the conductor data give {} conductors, the line has {}",
+                pm.n, self.z.phases
+            ));
+        }
+        // The engine forms jωC with the exact 2π; store C so it gets OpenDSS's jωC back.
+        let w = 2.0 * std::f64::consts::PI * lookup.frequency;
+        Ok(ImpedanceData::Matrix {
+            r: pm.z.iter().map(|v| v.re).collect(),
+            x: pm.z.iter().map(|v| v.im).collect(),
+            c_nf: pm.yc.iter().map(|v| v.im / w * 1e9).collect(),
+        })
     }
 }
 
@@ -408,7 +515,7 @@ impl ElementState for LineState {
         self.bus2 = own.bus2.clone();
     }
 
-    fn create(name: &str, location: &Location, _ctx: &Ctx) -> Self {
+    fn create(name: &str, location: &Location, ctx: &Ctx) -> Self {
         LineState {
             name: name.to_string(),
             location: location.clone(),
@@ -426,6 +533,10 @@ impl ElementState for LineState {
             sym_changed: false,
             cap_specified: false,
             units_convert: 1.0,
+            constants: None,
+            earth_model: ctx.earth_model,
+            rho: 100.0,
+            rho_specified: false,
         }
     }
 
@@ -455,6 +566,12 @@ impl ElementState for LineState {
             "length" => self.length = number(value)?,
             "phases" => {
                 let phases = count(value, 1, 100)?;
+                if phases != self.z.phases && self.constants.is_some() {
+                    return Err(format!(
+                        "cannot change phases from {} to {phases}: the line uses line constants",
+                        self.z.phases
+                    ));
+                }
                 if phases != self.z.phases {
                     if !self.z.symmetrical {
                         return Err(format!(
@@ -497,7 +614,68 @@ impl ElementState for LineState {
             "normamps" => self.normamps = number(value)?,
             "emergamps" => self.emergamps = number(value)?,
             "enabled" => self.enabled = boolean(value)?,
-            "geometry" | "spacing" | "wires" | "cncables" | "tscables" => return unsupported(prop),
+            "geometry" => {
+                let name = lower(value);
+                let g = ctx
+                    .geometries
+                    .get(&name)
+                    .ok_or_else(|| format!("line geometry `{name}` is not defined"))?;
+                let n = g.line_conductors();
+                if n == 0 {
+                    return Err(format!("line geometry `{name}` has no conductors (nconds, nphases)"));
+                }
+                if self.rho_specified {
+                    ctx.geometry_rho.borrow_mut().insert(name.clone(), self.rho);
+                }
+                self.use_constants(ConstantsSource::Geometry(name), n);
+                self.normamps = g.normamps;
+                self.emergamps = g.emergamps;
+            }
+            "spacing" => {
+                let name = lower(value);
+                let s = ctx
+                    .spacings
+                    .get(&name)
+                    .ok_or_else(|| format!("line spacing `{name}` is not defined"))?;
+                let wires = vec![None; s.x.len()];
+                let phases = s.phases;
+                self.use_constants(ConstantsSource::Spacing { spacing: name, wires }, phases);
+            }
+            "wires" => {
+                let Some(ConstantsSource::Spacing { wires, .. }) = &mut self.constants else {
+                    return Err("the line spacing (spacing=) must come before wires=".into());
+                };
+                let names = words(value)?;
+                if names.len() != wires.len() {
+                    return Err(format!(
+                        "{} wires given, the spacing has {}",
+                        names.len(),
+                        wires.len()
+                    ));
+                }
+                for (i, (slot, name)) in wires.iter_mut().zip(names).enumerate() {
+                    let name = name.to_ascii_lowercase();
+                    let w = ctx
+                        .wiredata
+                        .get(&name)
+                        .ok_or_else(|| format!("wire data `{name}` is not defined"))?;
+                    if i == 0 {
+                        // OpenDSS rates the line as its first wire.
+                        self.normamps = w.normamps;
+                        self.emergamps = w.emergamps;
+                    }
+                    *slot = Some(name);
+                }
+            }
+            "earthmodel" => self.earth_model = EarthModel::parse(value.text)?,
+            "rho" => {
+                self.rho = number(value)?;
+                self.rho_specified = true;
+                if let Some(ConstantsSource::Geometry(name)) = &self.constants {
+                    ctx.geometry_rho.borrow_mut().insert(name.clone(), self.rho);
+                }
+            }
+            "cncables" | "tscables" => return unsupported(prop),
             _ => return Ok(Ignored),
         }
         Ok(Applied)
@@ -505,7 +683,41 @@ impl ElementState for LineState {
 }
 
 impl LineState {
-    pub fn to_model(&self) -> Line {
+    fn use_constants(&mut self, source: ConstantsSource, phases: usize) {
+        self.linecode = None;
+        self.z.set_phases(phases);
+        self.z.symmetrical = false;
+        self.sym_changed = false;
+        self.constants = Some(source);
+    }
+
+    /// `earth` is used only by lines whose impedances come from conductors.
+    pub fn to_model(&self, lookup: &ConstantsLookup, earth: EarthChoice) -> Result<Line, String> {
+        if let Some(source) = &self.constants {
+            let data = self.constants_data(source, lookup, earth)?;
+            return Ok(Line {
+                name: self.name.clone(),
+                bus1: self.bus1.clone(),
+                bus2: self.bus2.clone(),
+                phases: self.z.phases,
+                length: self.length,
+                length_units: self.length_units,
+                impedance: LineImpedance {
+                    data,
+                    units: LengthUnit::M,
+                },
+                switch: self.switch,
+                enabled: self.enabled,
+                normamps: self.normamps,
+                emergamps: self.emergamps,
+                linecode: None,
+                location: self.location.clone(),
+            });
+        }
+        Ok(self.to_model_from_impedances())
+    }
+
+    fn to_model_from_impedances(&self) -> Line {
         let mut settled = self.clone();
         settled.settle();
         let mut data_units = self.data_units;
@@ -811,6 +1023,10 @@ impl ElementState for TransformerState {
                 .get(i)
                 .map_or_else(|| default_bus(&own.name, i + 1), |o| o.bus.clone());
         }
+        // Nor %imag and ppm_antifloat (TTransfObj.MakeLike copies %noloadloss
+        // but not these two: the 123-bus regulators repeat `ppm=0` after like=).
+        self.pct_imag = own.pct_imag;
+        self.ppm_antifloat = own.ppm_antifloat;
     }
 
     fn create(name: &str, location: &Location, _ctx: &Ctx) -> Self {
@@ -2149,10 +2365,18 @@ pub(crate) mod inventory {
         let (linecodes, xfmrcodes, mut loadshapes) =
             (Store::default(), Store::default(), Store::default());
         loadshapes.insert("1".into(), LoadShapeState::builtin_default());
+        let (wiredata, spacings, geometries) =
+            (Store::default(), Store::default(), Store::default());
+        let geometry_rho = Default::default();
         let ctx = Ctx {
             linecodes: &linecodes,
             xfmrcodes: &xfmrcodes,
             loadshapes: &loadshapes,
+            wiredata: &wiredata,
+            spacings: &spacings,
+            geometries: &geometries,
+            earth_model: EarthModel::default(),
+            geometry_rho: &geometry_rho,
             base_frequency: 60.0,
             files: &files,
             file: "x",
@@ -2197,6 +2421,9 @@ pub(crate) mod inventory {
             classify::<RegControlState>(),
             classify::<CapControlState>(),
             classify::<LoadShapeState>(),
+            classify::<WireDataState>(),
+            classify::<LineSpacingState>(),
+            classify::<LineGeometryState>(),
         ]
     }
 

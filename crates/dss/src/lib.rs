@@ -13,15 +13,18 @@ mod classes;
 mod error;
 mod files;
 mod lexer;
+mod line_constants;
 pub mod model;
 mod props;
 mod reader;
 mod rpn;
 mod store;
 mod values;
+mod wires;
 
 pub use error::ReadError;
 pub use files::{DiskFiles, FileSource, MemoryFiles};
+pub use line_constants::EarthModel;
 pub use model::*;
 
 /// Reads a script from disk; `Redirect`/`Compile` are resolved relative to the

@@ -421,3 +421,45 @@ pub(crate) fn find_property(props: &[&str], name: &str) -> Option<usize> {
         .position(|p| p.eq_ignore_ascii_case(name))
         .or_else(|| props.iter().position(|p| starts(p)))
 }
+
+pub(crate) const WIREDATA_PROPS: &[&str] = &[
+    "rdc",
+    "rac",
+    "runits",
+    "gmrac",
+    "gmrunits",
+    "radius",
+    "radunits",
+    "normamps",
+    "emergamps",
+    "diam",
+    "seasons",
+    "ratings",
+    "capradius",
+    "like",
+];
+
+pub(crate) const LINESPACING_PROPS: &[&str] = &["nconds", "nphases", "x", "h", "units", "like"];
+
+pub(crate) const LINEGEOMETRY_PROPS: &[&str] = &[
+    "nconds",
+    "nphases",
+    "cond",
+    "wire",
+    "x",
+    "h",
+    "units",
+    "normamps",
+    "emergamps",
+    "reduce",
+    "spacing",
+    "wires",
+    "cncable",
+    "tscable",
+    "cncables",
+    "tscables",
+    "seasons",
+    "ratings",
+    "linetype",
+    "like",
+];

@@ -8,6 +8,8 @@ use crate::lexer::{split_line, Param, Token};
 use crate::model::*;
 use crate::props::find_property;
 use crate::store::Store;
+use crate::line_constants::EarthModel;
+use crate::wires::{LineGeometryState, LineSpacingState, WireDataState};
 use crate::values;
 
 /// Nested Redirect/Compile deeper than this is taken as a loop.
@@ -26,6 +28,9 @@ enum ClassId {
     RegControl,
     CapControl,
     LoadShape,
+    WireData,
+    LineSpacing,
+    LineGeometry,
 }
 
 enum ClassKind {
@@ -54,11 +59,8 @@ pub(crate) const IGNORED_CLASSES: &[&str] = &[
 
 /// Classes OpenDSS has that change the power flow but this reader does not model.
 pub(crate) const UNSUPPORTED_CLASSES: &[&str] = &[
-    "WireData",
     "CNData",
     "TSData",
-    "LineSpacing",
-    "LineGeometry",
     "Isource",
     "VCCS",
     "Fault",
@@ -99,6 +101,9 @@ fn class_kind(name: &str) -> Option<ClassKind> {
         "regcontrol" => ClassId::RegControl,
         "capcontrol" => ClassId::CapControl,
         "loadshape" => ClassId::LoadShape,
+        "wiredata" => ClassId::WireData,
+        "linespacing" => ClassId::LineSpacing,
+        "linegeometry" => ClassId::LineGeometry,
         _ => {
             if let Some(c) = IGNORED_CLASSES
                 .iter()
@@ -360,7 +365,6 @@ pub(crate) const IGNORED_OPTIONS: &[&str] = &[
     "parallel",
     "concatenatereports",
     "numanodes",
-    "earthmodel",
     "zonelock",
     "datapath",
     "allowduplicates",
@@ -551,21 +555,24 @@ struct Elements {
 }
 
 /// Classes that other elements refer to by name.
+#[derive(Default)]
 struct Codes {
     linecodes: Store<LineCodeState>,
     xfmrcodes: Store<XfmrCodeState>,
     loadshapes: Store<LoadShapeState>,
+    wiredata: Store<WireDataState>,
+    spacings: Store<LineSpacingState>,
+    geometries: Store<LineGeometryState>,
+    geometry_rho: std::cell::RefCell<std::collections::HashMap<String, f64>>,
 }
 
-impl Default for Codes {
-    fn default() -> Self {
-        let mut loadshapes = Store::default();
-        loadshapes.insert("default".to_string(), LoadShapeState::builtin_default());
-        Codes {
-            linecodes: Store::default(),
-            xfmrcodes: Store::default(),
-            loadshapes,
-        }
+impl Codes {
+    fn new() -> Self {
+        let mut codes = Codes::default();
+        codes
+            .loadshapes
+            .insert("default".to_string(), LoadShapeState::builtin_default());
+        codes
     }
 }
 
@@ -583,6 +590,8 @@ pub(crate) struct Reader<'a> {
     ignored: Vec<Ignored>,
     definition_order: Vec<ElementRef>,
     depth: usize,
+    /// `Set EarthModel=`: lines created afterwards start with it.
+    earth_model: EarthModel,
 }
 
 /// Runs the parameters of one statement against one element.
@@ -720,7 +729,7 @@ impl<'a> Reader<'a> {
         Reader {
             files,
             elements: Elements::default(),
-            codes: Codes::default(),
+            codes: Codes::new(),
             active: None,
             options: SolveOptions::default(),
             voltage_bases: Vec::new(),
@@ -730,6 +739,7 @@ impl<'a> Reader<'a> {
             ignored: Vec::new(),
             definition_order: Vec::new(),
             depth: 0,
+            earth_model: EarthModel::default(),
         }
     }
 
@@ -738,7 +748,7 @@ impl<'a> Reader<'a> {
     fn clear(&mut self) {
         let base_frequency = self.options.base_frequency;
         self.elements = Elements::default();
-        self.codes = Codes::default();
+        self.codes = Codes::new();
         self.active = None;
         self.options = SolveOptions {
             base_frequency,
@@ -928,7 +938,12 @@ impl<'a> Reader<'a> {
         };
         let is_code = matches!(
             id,
-            ClassId::LineCode | ClassId::XfmrCode | ClassId::LoadShape
+            ClassId::LineCode
+                | ClassId::XfmrCode
+                | ClassId::LoadShape
+                | ClassId::WireData
+                | ClassId::LineSpacing
+                | ClassId::LineGeometry
         );
         if !is_code && self.elements.circuit_name.is_none() {
             return Err(ReadError::at_element(
@@ -984,7 +999,12 @@ impl<'a> Reader<'a> {
             ClassId::Reactor => ElementClass::Reactor,
             ClassId::RegControl => ElementClass::RegControl,
             ClassId::CapControl => ElementClass::CapControl,
-            ClassId::LineCode | ClassId::XfmrCode | ClassId::LoadShape => return,
+            ClassId::LineCode
+            | ClassId::XfmrCode
+            | ClassId::LoadShape
+            | ClassId::WireData
+            | ClassId::LineSpacing
+            | ClassId::LineGeometry => return,
         };
         self.definition_order.push(ElementRef { class, index });
     }
@@ -1002,6 +1022,9 @@ impl<'a> Reader<'a> {
             ClassId::RegControl => self.elements.regcontrols.find(name),
             ClassId::CapControl => self.elements.capcontrols.find(name),
             ClassId::LoadShape => self.codes.loadshapes.find(name),
+            ClassId::WireData => self.codes.wiredata.find(name),
+            ClassId::LineSpacing => self.codes.spacings.find(name),
+            ClassId::LineGeometry => self.codes.geometries.find(name),
         }
     }
 
@@ -1086,78 +1109,41 @@ impl<'a> Reader<'a> {
     }
 
     fn create(&mut self, id: ClassId, name: &str, location: &Location) -> usize {
-        let (empty_linecodes, empty_xfmrcodes, empty_loadshapes) =
-            (Store::default(), Store::default(), Store::default());
         let (e, c, ig) = (&mut self.elements, &mut self.codes, &mut self.ignored);
-        let base_frequency = self.options.base_frequency;
-        let file = location.file.as_str();
+        let (frequency, earth) = (self.options.base_frequency, self.earth_model);
+        let (files, file) = (self.files, location.file.as_str());
+        // A code class's own store is taken out while it is edited, so the
+        // context sees it empty (nothing refers to its own class).
+        macro_rules! code {
+            ($field:ident) => {{
+                let mut store = std::mem::take(&mut c.$field);
+                let ctx = ctx_for(c, frequency, earth, files, file);
+                let index = new_element(&mut store, name, location, &ctx, ig);
+                c.$field = store;
+                index
+            }};
+        }
+        macro_rules! element {
+            ($field:ident) => {{
+                let ctx = ctx_for(c, frequency, earth, files, file);
+                new_element(&mut e.$field, name, location, &ctx, ig)
+            }};
+        }
         match id {
-            ClassId::LineCode => {
-                let mut store = std::mem::take(&mut c.linecodes);
-                let ctx = ctx_for(
-                    &empty_linecodes,
-                    &c.xfmrcodes,
-                    &c.loadshapes,
-                    base_frequency,
-                    self.files,
-                    file,
-                );
-                let index = new_element(&mut store, name, location, &ctx, ig);
-                c.linecodes = store;
-                index
-            }
-            ClassId::XfmrCode => {
-                let mut store = std::mem::take(&mut c.xfmrcodes);
-                let ctx = ctx_for(
-                    &c.linecodes,
-                    &empty_xfmrcodes,
-                    &c.loadshapes,
-                    base_frequency,
-                    self.files,
-                    file,
-                );
-                let index = new_element(&mut store, name, location, &ctx, ig);
-                c.xfmrcodes = store;
-                index
-            }
-            ClassId::LoadShape => {
-                let mut store = std::mem::take(&mut c.loadshapes);
-                let ctx = ctx_for(
-                    &c.linecodes,
-                    &c.xfmrcodes,
-                    &empty_loadshapes,
-                    base_frequency,
-                    self.files,
-                    file,
-                );
-                let index = new_element(&mut store, name, location, &ctx, ig);
-                c.loadshapes = store;
-                index
-            }
-            _ => {
-                let ctx = ctx_for(
-                    &c.linecodes,
-                    &c.xfmrcodes,
-                    &c.loadshapes,
-                    base_frequency,
-                    self.files,
-                    file,
-                );
-                match id {
-                    ClassId::Vsource => new_element(&mut e.vsources, name, location, &ctx, ig),
-                    ClassId::Line => new_element(&mut e.lines, name, location, &ctx, ig),
-                    ClassId::Transformer => {
-                        new_element(&mut e.transformers, name, location, &ctx, ig)
-                    }
-                    ClassId::Load => new_element(&mut e.loads, name, location, &ctx, ig),
-                    ClassId::Capacitor => new_element(&mut e.capacitors, name, location, &ctx, ig),
-                    ClassId::Reactor => new_element(&mut e.reactors, name, location, &ctx, ig),
-                    ClassId::RegControl => {
-                        new_element(&mut e.regcontrols, name, location, &ctx, ig)
-                    }
-                    _ => new_element(&mut e.capcontrols, name, location, &ctx, ig),
-                }
-            }
+            ClassId::LineCode => code!(linecodes),
+            ClassId::XfmrCode => code!(xfmrcodes),
+            ClassId::LoadShape => code!(loadshapes),
+            ClassId::WireData => code!(wiredata),
+            ClassId::LineSpacing => code!(spacings),
+            ClassId::LineGeometry => code!(geometries),
+            ClassId::Vsource => element!(vsources),
+            ClassId::Line => element!(lines),
+            ClassId::Transformer => element!(transformers),
+            ClassId::Load => element!(loads),
+            ClassId::Capacitor => element!(capacitors),
+            ClassId::Reactor => element!(reactors),
+            ClassId::RegControl => element!(regcontrols),
+            ClassId::CapControl => element!(capcontrols),
         }
     }
 
@@ -1168,84 +1154,39 @@ impl<'a> Reader<'a> {
         params: &[Param],
         location: &Location,
     ) -> Result<(), ReadError> {
-        let (empty_linecodes, empty_xfmrcodes, empty_loadshapes) =
-            (Store::default(), Store::default(), Store::default());
         let (e, c, ig) = (&mut self.elements, &mut self.codes, &mut self.ignored);
-        let base_frequency = self.options.base_frequency;
-        let file = location.file.as_str();
+        let (frequency, earth) = (self.options.base_frequency, self.earth_model);
+        let (files, file) = (self.files, location.file.as_str());
+        macro_rules! code {
+            ($field:ident) => {{
+                let mut store = std::mem::take(&mut c.$field);
+                let ctx = ctx_for(c, frequency, earth, files, file);
+                let result = edit_element(&mut store, index, params, location, &ctx, ig);
+                c.$field = store;
+                result
+            }};
+        }
+        macro_rules! element {
+            ($field:ident) => {{
+                let ctx = ctx_for(c, frequency, earth, files, file);
+                edit_element(&mut e.$field, index, params, location, &ctx, ig)
+            }};
+        }
         match id {
-            ClassId::LineCode => {
-                let mut store = std::mem::take(&mut c.linecodes);
-                let ctx = ctx_for(
-                    &empty_linecodes,
-                    &c.xfmrcodes,
-                    &c.loadshapes,
-                    base_frequency,
-                    self.files,
-                    file,
-                );
-                let result = edit_element(&mut store, index, params, location, &ctx, ig);
-                c.linecodes = store;
-                result
-            }
-            ClassId::XfmrCode => {
-                let mut store = std::mem::take(&mut c.xfmrcodes);
-                let ctx = ctx_for(
-                    &c.linecodes,
-                    &empty_xfmrcodes,
-                    &c.loadshapes,
-                    base_frequency,
-                    self.files,
-                    file,
-                );
-                let result = edit_element(&mut store, index, params, location, &ctx, ig);
-                c.xfmrcodes = store;
-                result
-            }
-            ClassId::LoadShape => {
-                let mut store = std::mem::take(&mut c.loadshapes);
-                let ctx = ctx_for(
-                    &c.linecodes,
-                    &c.xfmrcodes,
-                    &empty_loadshapes,
-                    base_frequency,
-                    self.files,
-                    file,
-                );
-                let result = edit_element(&mut store, index, params, location, &ctx, ig);
-                c.loadshapes = store;
-                result
-            }
-            _ => {
-                let ctx = ctx_for(
-                    &c.linecodes,
-                    &c.xfmrcodes,
-                    &c.loadshapes,
-                    base_frequency,
-                    self.files,
-                    file,
-                );
-                match id {
-                    ClassId::Vsource => {
-                        edit_element(&mut e.vsources, index, params, location, &ctx, ig)
-                    }
-                    ClassId::Line => edit_element(&mut e.lines, index, params, location, &ctx, ig),
-                    ClassId::Transformer => {
-                        edit_element(&mut e.transformers, index, params, location, &ctx, ig)
-                    }
-                    ClassId::Load => edit_element(&mut e.loads, index, params, location, &ctx, ig),
-                    ClassId::Capacitor => {
-                        edit_element(&mut e.capacitors, index, params, location, &ctx, ig)
-                    }
-                    ClassId::Reactor => {
-                        edit_element(&mut e.reactors, index, params, location, &ctx, ig)
-                    }
-                    ClassId::RegControl => {
-                        edit_element(&mut e.regcontrols, index, params, location, &ctx, ig)
-                    }
-                    _ => edit_element(&mut e.capcontrols, index, params, location, &ctx, ig),
-                }
-            }
+            ClassId::LineCode => code!(linecodes),
+            ClassId::XfmrCode => code!(xfmrcodes),
+            ClassId::LoadShape => code!(loadshapes),
+            ClassId::WireData => code!(wiredata),
+            ClassId::LineSpacing => code!(spacings),
+            ClassId::LineGeometry => code!(geometries),
+            ClassId::Vsource => element!(vsources),
+            ClassId::Line => element!(lines),
+            ClassId::Transformer => element!(transformers),
+            ClassId::Load => element!(loads),
+            ClassId::Capacitor => element!(capacitors),
+            ClassId::Reactor => element!(reactors),
+            ClassId::RegControl => element!(regcontrols),
+            ClassId::CapControl => element!(capcontrols),
         }
     }
 
@@ -1279,6 +1220,9 @@ impl<'a> Reader<'a> {
                 ClassId::LineCode => c.linecodes.items[index].set_enabled(enabled),
                 ClassId::XfmrCode => c.xfmrcodes.items[index].set_enabled(enabled),
                 ClassId::LoadShape => c.loadshapes.items[index].set_enabled(enabled),
+                ClassId::WireData => c.wiredata.items[index].set_enabled(enabled),
+                ClassId::LineSpacing => c.spacings.items[index].set_enabled(enabled),
+                ClassId::LineGeometry => c.geometries.items[index].set_enabled(enabled),
             }
         }
         Ok(())
@@ -1448,6 +1392,9 @@ impl<'a> Reader<'a> {
                         ));
                     }
                 }
+                "earthmodel" => {
+                    self.earth_model = EarthModel::parse(value.text).map_err(bad)?
+                }
                 "frequency" => {
                     let f = values::number(value).map_err(bad)?;
                     if (f - o.base_frequency).abs() > 1e-9 {
@@ -1514,6 +1461,48 @@ impl<'a> Reader<'a> {
                 ));
             }
         }
+        let geometry_rho = self.codes.geometry_rho.borrow().clone();
+        let lookup = ConstantsLookup {
+            wiredata: &self.codes.wiredata,
+            spacings: &self.codes.spacings,
+            geometries: &self.codes.geometries,
+            frequency: self.options.base_frequency,
+        };
+        // OpenDSS builds the Yprims in circuit order with one global "active"
+        // earth model that each line sets. A geometry computes its matrices
+        // once, with the model of the first line that uses it (and its final
+        // rho, 100 unless a line's rho= was pushed onto it). A spacing line
+        // builds a private geometry, first with the model the previous line
+        // left active and rho 100, recomputed with its own model only if its
+        // rho= changes the resistivity.
+        let mut active_model = self.earth_model;
+        let mut geometry_choice: std::collections::HashMap<&str, EarthChoice> =
+            std::collections::HashMap::new();
+        let mut lines = Vec::with_capacity(e.lines.items.len());
+        for line in &e.lines.items {
+            let earth = match &line.constants {
+                Some(ConstantsSource::Geometry(name)) => {
+                    active_model = line.earth_model;
+                    let rho = geometry_rho.get(name).copied().unwrap_or(100.0);
+                    *geometry_choice
+                        .entry(name.as_str())
+                        .or_insert(EarthChoice { model: active_model, rho })
+                }
+                Some(ConstantsSource::Spacing { .. }) => {
+                    let choice = if line.rho_specified && line.rho != 100.0 {
+                        EarthChoice { model: line.earth_model, rho: line.rho }
+                    } else {
+                        EarthChoice { model: active_model, rho: 100.0 }
+                    };
+                    active_model = line.earth_model;
+                    choice
+                }
+                None => EarthChoice { model: active_model, rho: 100.0 },
+            };
+            lines.push(line.to_model(&lookup, earth).map_err(|message| {
+                ReadError::at_element(&line.location, &format!("line.{}", line.name), message)
+            })?);
+        }
         Ok(Circuit {
             name: e.circuit_name.clone().unwrap_or_default(),
             voltage_bases: self.voltage_bases.clone(),
@@ -1526,7 +1515,7 @@ impl<'a> Reader<'a> {
                 .iter()
                 .map(VsourceState::to_model)
                 .collect(),
-            lines: e.lines.items.iter().map(LineState::to_model).collect(),
+            lines,
             transformers: e
                 .transformers
                 .items
@@ -1590,17 +1579,21 @@ impl<'a> Reader<'a> {
 }
 
 fn ctx_for<'c>(
-    linecodes: &'c Store<LineCodeState>,
-    xfmrcodes: &'c Store<XfmrCodeState>,
-    loadshapes: &'c Store<LoadShapeState>,
+    codes: &'c Codes,
     base_frequency: f64,
+    earth_model: EarthModel,
     files: &'c dyn FileSource,
     file: &'c str,
 ) -> Ctx<'c> {
     Ctx {
-        linecodes,
-        xfmrcodes,
-        loadshapes,
+        linecodes: &codes.linecodes,
+        xfmrcodes: &codes.xfmrcodes,
+        loadshapes: &codes.loadshapes,
+        wiredata: &codes.wiredata,
+        spacings: &codes.spacings,
+        geometries: &codes.geometries,
+        earth_model,
+        geometry_rho: &codes.geometry_rho,
         base_frequency,
         files,
         file,
@@ -1690,6 +1683,7 @@ mod readme {
                         "loadmodel",
                         "frequency",
                         "year",
+                        "earthmodel",
                     ]
                     .contains(o)
             })

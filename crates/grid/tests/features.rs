@@ -19,7 +19,10 @@ fn data(name: &str) -> std::path::PathBuf {
 /// `features.dss` (element options) and `controls.dss` (every CapControl
 /// type, a ganged regulator with LDC and ptphase=max) and `regulators.dss`
 /// (remote PT, inverse time, LDC_Z, TapNum, maxtapchange=1, open delta).
-const CASES: [&str; 3] = ["features", "controls", "regulators"];
+/// `line_constants.dss`: lines from WireData/LineSpacing/LineGeometry (every
+/// earth model, Kron reduction on and off). `feeder_constructs.dss`: what the
+/// IEEE 123 and 8500-node feeders use that the others do not.
+const CASES: [&str; 5] = ["features", "controls", "regulators", "line_constants", "feeder_constructs"];
 
 fn fixture(case: &str) -> Value {
     serde_json::from_str(&std::fs::read_to_string(data(&format!("{case}.json"))).unwrap()).unwrap()
