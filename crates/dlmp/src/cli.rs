@@ -119,6 +119,7 @@ impl DlmpReport {
             "congested_lines": s.congestion_dual.iter().filter(|c| c.abs() > 1e-6).count(),
             "decomposition_residual": num(s.decomposition.residual(&s.dlmp)),
             "iterations": s.iterations,
+            "solver": s.solver,
             "first_solve_s": self.first_solve_s,
             "resolve_s": self.resolve_s.map(num).unwrap_or(serde_json::Value::Null),
             "resolve_solver_s": self.resolve_solver_s.map(num).unwrap_or(serde_json::Value::Null),

@@ -43,6 +43,8 @@
 //! between their sum and the DLMP — is a real check of the KKT conditions.
 
 pub mod builder;
+pub mod ipm;
+pub mod ldl;
 pub mod ptdf;
 pub mod tree;
 
@@ -129,11 +131,40 @@ impl std::str::FromStr for DcAlgorithm {
     }
 }
 
+/// Which interior point solves the conic programs (every formulation except
+/// the lossless one cleared by [`DcAlgorithm::Tree`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ConicSolver {
+    /// Clarabel 0.11, the reference.
+    Clarabel,
+    /// Our tree-structured interior point ([`ipm`]): the same problem and
+    /// duals, its KKT system eliminated along the feeder; falls back to
+    /// Clarabel when it does not converge.
+    #[default]
+    TreeIpm,
+}
+
+impl std::str::FromStr for ConicSolver {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().replace('_', "-").as_str() {
+            "clarabel" => Ok(ConicSolver::Clarabel),
+            "tree-ipm" | "treeipm" | "ipm" => Ok(ConicSolver::TreeIpm),
+            other => Err(format!(
+                "conic solver must be 'clarabel' or 'tree-ipm', got '{other}'"
+            )),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct OpfOptions {
     pub formulation: Formulation,
     /// Solver of the lossless formulation.
     pub dc_algorithm: DcAlgorithm,
+    /// Interior point of the conic programs (LinDistFlow, SOCP, and the
+    /// lossless model unless `dc_algorithm` is the tree algorithm).
+    pub conic_solver: ConicSolver,
     /// Transmission price at the feeder head, $/MWh.
     pub lmp_source: f64,
     /// Price paid for exports to the transmission grid, $/MWh (the paper: 0).
@@ -168,6 +199,7 @@ impl Default for OpfOptions {
         OpfOptions {
             formulation: Formulation::Dc,
             dc_algorithm: DcAlgorithm::Clarabel,
+            conic_solver: ConicSolver::default(),
             lmp_source: 30.0,
             export_price: 0.0,
             v_source_pu: 1.0,
@@ -192,6 +224,22 @@ impl OpfOptions {
     pub fn with_lmp(mut self, lmp: f64) -> Self {
         self.lmp_source = lmp;
         self
+    }
+    /// Sets the solver from its name (the CLI's `--solver`): `clarabel`
+    /// (Clarabel for everything), `tree-ipm` (our interior point for every
+    /// formulation) or `tree` (the exact tree algorithm for the lossless
+    /// model; the others keep their interior point).
+    pub fn set_solver(&mut self, name: &str) -> Result<(), String> {
+        match name.trim().to_ascii_lowercase().replace('_', "-").as_str() {
+            "tree" | "exact" => self.dc_algorithm = DcAlgorithm::Tree,
+            other => {
+                self.conic_solver = other.parse().map_err(|_| {
+                    format!("solver must be 'clarabel', 'tree-ipm' or 'tree', got '{name}'")
+                })?;
+                self.dc_algorithm = DcAlgorithm::Clarabel;
+            }
+        }
+        Ok(())
     }
     fn check(&self) -> Result<(), DlmpError> {
         for (name, v) in [
@@ -327,6 +375,9 @@ pub struct DlmpSolution {
     pub solve_seconds: f64,
     /// Whether the last solve had to build a new solver (else it updated one in place).
     pub rebuilt: bool,
+    /// Which solver produced it: "clarabel", "tree-ipm", "tree", or
+    /// "clarabel (tree-ipm fallback)" when our interior point did not converge.
+    pub solver: &'static str,
 }
 
 impl DlmpSolution {
@@ -361,6 +412,7 @@ impl DlmpSolution {
             iterations: 0,
             solve_seconds: 0.0,
             rebuilt: false,
+            solver: "",
         }
     }
     pub fn is_optimal(&self) -> bool {
@@ -440,7 +492,7 @@ fn settings(tol: f64) -> DefaultSettings<f64> {
         .tol_ktratio((tol * 100.0).min(1e-4))
         // Iterative refinement doubles the time of each KKT solve on these
         // tree-structured systems and changes prices by < 1e-9 relative.
-        .iterative_refinement_enable(false)
+        .iterative_refinement_enable(tol <= 1e-10)
         .max_iter(200)
         .build()
         .expect("static Clarabel settings are valid")
@@ -454,6 +506,8 @@ fn settings(tol: f64) -> DefaultSettings<f64> {
 pub struct OpfSolver {
     /// The last problem's data, its solver, and the tolerance it was built with.
     cached: Option<(Problem, DefaultSolver<f64>, f64)>,
+    /// The same for our interior point.
+    cached_ipm: Option<(Problem, ipm::TreeIpm, f64)>,
     auctioneer: ogg_market::Auctioneer,
 }
 
@@ -461,6 +515,7 @@ impl std::fmt::Debug for OpfSolver {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("OpfSolver")
             .field("cached", &self.cached.is_some())
+            .field("cached_ipm", &self.cached_ipm.is_some())
             .finish()
     }
 }
@@ -523,7 +578,53 @@ impl OpfSolver {
         opts: &OpfOptions,
         loss_base: &[(f64, f64)],
     ) -> Result<DlmpSolution, DlmpError> {
-        let (problem, layout) = assemble(net, offers, opts, loss_base);
+        let (mut problem, layout) = assemble(net, offers, opts, loss_base);
+        let mut fallback_reason = None;
+        if opts.conic_solver == ConicSolver::TreeIpm {
+            let reuse = matches!(&self.cached_ipm, Some((p, _, tol)) if p.same_pattern(&problem) && *tol == opts.tolerance);
+            let rebuilt = !reuse;
+            if reuse {
+                let (old, solver, _) = self.cached_ipm.as_mut().expect("checked above");
+                solver.update(&problem);
+                *old = problem;
+            } else {
+                let solver =
+                    ipm::TreeIpm::new(&problem, ipm::IpmSettings::with_tolerance(opts.tolerance))
+                        .map_err(DlmpError::Solver)?;
+                self.cached_ipm = Some((problem, solver, opts.tolerance));
+            }
+            let (cached_problem, solver, _) = self.cached_ipm.as_mut().expect("set above");
+            let start = Instant::now();
+            let status = solver.solve();
+            let solve_seconds = start.elapsed().as_secs_f64();
+            let raw_status = match status {
+                ipm::IpmStatus::Solved => Some(RawStatus::Solved),
+                ipm::IpmStatus::PrimalInfeasible => Some(RawStatus::PrimalInfeasible),
+                ipm::IpmStatus::Failed(reason) => {
+                    fallback_reason = Some(reason);
+                    None
+                }
+            };
+            if let Some(status) = raw_status {
+                let raw = RawResult {
+                    status,
+                    x: solver.x(),
+                    z: solver.z(),
+                    iterations: solver.iterations,
+                };
+                let mut sol = extract(net, offers, opts, cached_problem, &layout, &raw);
+                sol.solve_seconds = solve_seconds;
+                sol.rebuilt = rebuilt;
+                sol.solver = "tree-ipm";
+                if opts.formulation == Formulation::LinDistFlow && opts.losses {
+                    let kb = net.s_base_kva;
+                    sol.loss_base_kw = loss_base.iter().map(|&(p, q)| (p * kb, q * kb)).collect();
+                }
+                return Ok(sol);
+            }
+            // Clarabel decides instead (the problem went into the cache: build it again).
+            problem = assemble(net, offers, opts, loss_base).0;
+        }
         let rebuilt;
         let reuse = matches!(&self.cached, Some((p, _, tol)) if p.same_pattern(&problem) && *tol == opts.tolerance);
         if reuse {
@@ -553,9 +654,33 @@ impl OpfSolver {
         let start = Instant::now();
         solver.solve();
         let solve_seconds = start.elapsed().as_secs_f64();
-        let mut sol = extract(net, offers, opts, problem, &layout, solver);
+        let status = match solver.solution.status {
+            SolverStatus::Solved | SolverStatus::AlmostSolved => RawStatus::Solved,
+            SolverStatus::PrimalInfeasible | SolverStatus::AlmostPrimalInfeasible => {
+                RawStatus::PrimalInfeasible
+            }
+            SolverStatus::DualInfeasible | SolverStatus::AlmostDualInfeasible => {
+                RawStatus::DualInfeasible
+            }
+            other => RawStatus::Other(format!(
+                "Clarabel stopped with status {other:?} after {} iterations",
+                solver.solution.iterations
+            )),
+        };
+        let raw = RawResult {
+            status,
+            x: &solver.solution.x,
+            z: &solver.solution.z,
+            iterations: solver.solution.iterations,
+        };
+        let mut sol = extract(net, offers, opts, problem, &layout, &raw);
         sol.solve_seconds = solve_seconds;
         sol.rebuilt = rebuilt;
+        sol.solver = if fallback_reason.is_some() {
+            "clarabel (tree-ipm fallback)"
+        } else {
+            "clarabel"
+        };
         if opts.formulation == Formulation::LinDistFlow && opts.losses {
             let kb = net.s_base_kva;
             sol.loss_base_kw = loss_base.iter().map(|&(p, q)| (p * kb, q * kb)).collect();
@@ -906,38 +1031,51 @@ fn assemble(
     (b.build(), lay)
 }
 
+/// How an interior point ended, in the terms `extract` needs.
+enum RawStatus {
+    Solved,
+    PrimalInfeasible,
+    DualInfeasible,
+    Other(String),
+}
+
+/// An interior point's answer: primal x and the duals z of every row
+/// (Clarabel's convention: Px + q + Aᵀz = 0).
+struct RawResult<'a> {
+    status: RawStatus,
+    x: &'a [f64],
+    z: &'a [f64],
+    iterations: u32,
+}
+
 fn extract(
     net: &DlmpNetwork,
     offers: &[PlacedOffer],
     opts: &OpfOptions,
     problem: &Problem,
     lay: &Layout,
-    solver: &DefaultSolver<f64>,
+    sol: &RawResult,
 ) -> DlmpSolution {
     let n = net.len();
     let f = opts.formulation;
-    let sol = &solver.solution;
     let mut out = DlmpSolution::empty(n, offers.len(), f, opts.lmp_source, OpfStatus::Optimal);
     out.iterations = sol.iterations;
-    match sol.status {
-        SolverStatus::Solved | SolverStatus::AlmostSolved => {}
-        SolverStatus::PrimalInfeasible | SolverStatus::AlmostPrimalInfeasible => {
+    match &sol.status {
+        RawStatus::Solved => {}
+        RawStatus::PrimalInfeasible => {
             let (reason, agents) = diagnose_infeasibility(net, offers, opts);
             out.status = OpfStatus::Infeasible { reason, agents };
             return out;
         }
-        SolverStatus::DualInfeasible | SolverStatus::AlmostDualInfeasible => {
+        RawStatus::DualInfeasible => {
             out.status = OpfStatus::Failed {
                 reason: "the OPF is unbounded (an offer can lower the cost without limit)".into(),
             };
             return out;
         }
-        other => {
+        RawStatus::Other(reason) => {
             out.status = OpfStatus::Failed {
-                reason: format!(
-                    "Clarabel stopped with status {other:?} after {} iterations",
-                    sol.iterations
-                ),
+                reason: reason.clone(),
             };
             return out;
         }
