@@ -30,7 +30,7 @@ use crate::ac::{self, AcReport};
 use crate::csv::{fmt_num, Csv};
 use crate::error::DlmpError;
 use crate::network::DlmpNetwork;
-use crate::offer::{CostCurve, Offer, OfferKind, PlacedOffer};
+use crate::offer::{CostCurve, Offer, OfferKind, PlacedCost, PlacedOffer};
 use crate::opf::ptdf::solve_ptdf;
 use crate::opf::{DlmpSolution, Formulation, OpfOptions, OpfSolver};
 
@@ -314,13 +314,37 @@ pub fn run(req: &DlmpRequest) -> Result<DlmpReport, DlmpError> {
     let mut resolve_s = None;
     let mut resolve_solver_s = None;
     if req.repeat > 0 && !req.ptdf {
-        // New intervals: the same offers with a slightly different LMP each time.
+        // New intervals, as bench/dlmp_vs_cvxpy.py's CVXPY side: the LMP
+        // moves, every load's demand by up to ±1 %, linear costs by ±0.1 %.
+        let mut intervals: Vec<(OpfOptions, Vec<PlacedOffer>)> = Vec::new();
+        let mut rng = 0x9E37_79B9_7F4A_7C15u64;
+        let mut uniform = || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            (rng >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
+        };
+        for k in 0..req.repeat.min(16) {
+            let mut o = req.options.clone();
+            o.lmp_source *= 1.0 + 1e-3 * ((k % 7) as f64 - 3.0);
+            let mut interval = offers.clone();
+            for offer in interval.iter_mut() {
+                if offer.kind == OfferKind::Load {
+                    offer.fixed_demand *= 1.0 + 0.01 * uniform();
+                }
+                let drift = 1.0 + 1e-3 * uniform();
+                match &mut offer.cost {
+                    PlacedCost::Quadratic { c1, .. } => *c1 *= drift,
+                    PlacedCost::Segments { slopes, .. } => slopes.iter_mut().for_each(|s| *s *= drift),
+                }
+            }
+            intervals.push((o, interval));
+        }
         let start = Instant::now();
         let mut in_solver = 0.0;
         for k in 0..req.repeat {
-            let mut o = req.options.clone();
-            o.lmp_source *= 1.0 + 1e-3 * ((k % 7) as f64 - 3.0);
-            in_solver += solver.solve(&network, &offers, &o)?.solve_seconds;
+            let (o, interval) = &intervals[k % intervals.len()];
+            in_solver += solver.solve(&network, interval, o)?.solve_seconds;
         }
         resolve_s = Some(start.elapsed().as_secs_f64() / req.repeat as f64);
         resolve_solver_s = Some(in_solver / req.repeat as f64);

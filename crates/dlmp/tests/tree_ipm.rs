@@ -238,7 +238,11 @@ fn tree_ipm_updated_in_place_matches_fresh_solves() {
             assert_eq!(a.rebuilt, k == 0, "{f} interval {k}");
             assert_eq!(a.solver, "tree-ipm");
             let b = solve(&net, &placed, &opts).unwrap();
-            assert_eq!(a.dlmp, b.dlmp, "{f} interval {k}: a re-solve is a fresh solve");
+            assert_eq!(a.solver, b.solver);
+            for j in 0..net.len() {
+                // A re-solve starts from the last solution: the same answer within the tolerance.
+                assert!((a.dlmp[j] - b.dlmp[j]).abs() <= 1e-6 * (1.0 + b.dlmp[j].abs()), "{f} interval {k} bus {j}: {} vs {}", a.dlmp[j], b.dlmp[j]);
+            }
         }
     }
 }

@@ -4,10 +4,11 @@
 //! [`super::builder`]), with the same dual convention (Px + q + Aᵀz = 0), so
 //! prices and the decomposition are read from its z exactly as from Clarabel's.
 //!
-//! * **Method**: primal–dual path following from an infeasible start,
-//!   Mehrotra predictor–corrector, Nesterov–Todd scaling on the second-order
-//!   cones (the |S| ≤ S_max limits and the SOCP's rotated relaxation cones,
-//!   written by the builder as standard cones of dimension 3 and 4).
+//! * **Method**: primal–dual path following from an infeasible start
+//!   (CVXOPT's `coneqp` scheme), Mehrotra predictor–corrector, Nesterov–Todd
+//!   scaling on the second-order cones (the |S| ≤ S_max limits and the
+//!   SOCP's rotated relaxation cones, written by the builder as standard
+//!   cones of dimension 3 and 4).
 //! * **Newton system**: the cone rows are eliminated into the primal block
 //!   (H = P + Gᵀ W⁻² G, dense only within a cone's few variables), leaving the
 //!   quasi-definite system [H Aₑᵀ; Aₑ −δI] of the primal variables and the
@@ -15,19 +16,23 @@
 //!   small per-bus blocks; [`super::ldl`] orders it once (minimum degree:
 //!   leaves to root) and factorises it each iteration in O(buses), with no
 //!   fill beyond the parent of each bus.
+//! * **Accuracy**: W⁻² grows without bound near the solution, so in the last
+//!   iterations every direction gets one step of iterative refinement on the
+//!   full (unreduced) linearised system, whose residuals come from the
+//!   original data.
 //! * **Re-solves** reuse everything: the ordering, the factor's pattern, every
-//!   buffer; a new interval only copies its P, q, A, b values in.
-//! * **Outcomes**: converged; primal infeasible when the duals approach a
-//!   Farkas certificate (z ∈ K*, Aᵀz → 0, bᵀz < 0); anything else (iteration
+//!   buffer; a new interval only copies its P, q, A, b values in. A solve
+//!   allocates nothing.
+//! * **Outcomes**: converged; primal infeasible when the primal residual
+//!   stalls and the duals form a Farkas certificate (z ∈ K*, Aᵀz ≈ 0,
+//!   bᵀz < 0); anything else (a stall without certificate, the iteration
 //!   limit, numerical trouble) is reported as failed and the caller re-solves
-//!   with Clarabel, the reference.
+//!   with Clarabel, the reference, whose homogeneous embedding decides.
 
 use clarabel::solver::SupportedConeT;
 
 use super::builder::Problem;
 use super::ldl::Ldl;
-
-const NONE: usize = usize::MAX;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct IpmSettings {
@@ -43,10 +48,11 @@ pub struct IpmSettings {
     pub dyn_delta: f64,
     /// Fraction of the step to the cone boundary.
     pub step_fraction: f64,
-    /// Iterative-refinement steps per Newton solve (against the unregularised system).
-    pub refine_steps: u32,
-    /// Refinement steps of each Newton direction on the full linearised system.
-    pub full_refine_steps: u32,
+    /// Refine every direction once on the full system when the relative gap is below this.
+    pub refine_below_gap: f64,
+    /// Re-solves start from the last solution, its slacks and duals moved
+    /// this far into the cones' interiors (0: always a cold start).
+    pub warm_start_margin: f64,
     /// Print every iteration to stderr (debugging: env OGG_IPM_TRACE=1).
     pub trace: bool,
 }
@@ -68,8 +74,11 @@ impl IpmSettings {
             dyn_eps: 1e-13,
             dyn_delta: 2e-7,
             step_fraction: 0.99,
-            refine_steps: 0,
-            full_refine_steps: 1,
+            refine_below_gap: 1e-5,
+            warm_start_margin: std::env::var("OGG_IPM_WARM")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(1e-3),
             trace: std::env::var_os("OGG_IPM_TRACE").is_some(),
         }
     }
@@ -83,21 +92,332 @@ pub enum IpmStatus {
     Failed(String),
 }
 
-/// One cone of the product (a non-negative row is a cone of dimension 1).
-#[derive(Debug, Clone, Copy)]
-struct Block {
-    /// First cone row (counted from the first non-equality row).
-    start: usize,
-    dim: usize,
-    soc: bool,
-    /// Its distinct columns: `cols[col_start..col_start + n_cols]`.
-    col_start: usize,
+/// Rows of a sparse matrix (cone rows G, or equality rows Aₑ).
+#[derive(Debug, Clone, Default)]
+struct Rows {
+    ptr: Vec<usize>,
+    col: Vec<usize>,
+    val: Vec<f64>,
+    /// Index of each entry in the problem's A values (for updates).
+    src: Vec<usize>,
+}
+
+impl Rows {
+    fn n_rows(&self) -> usize {
+        self.ptr.len() - 1
+    }
+    /// out = M x
+    fn mul(&self, x: &[f64], out: &mut [f64]) {
+        for r in 0..self.n_rows() {
+            let mut acc = 0.0;
+            for k in self.ptr[r]..self.ptr[r + 1] {
+                acc += self.val[k] * x[self.col[k]];
+            }
+            out[r] = acc;
+        }
+    }
+    /// out −= Mᵀ v
+    fn mul_t_sub(&self, v: &[f64], out: &mut [f64]) {
+        for r in 0..self.n_rows() {
+            let vr = v[r];
+            if vr != 0.0 {
+                for k in self.ptr[r]..self.ptr[r + 1] {
+                    out[self.col[k]] -= self.val[k] * vr;
+                }
+            }
+        }
+    }
+    /// out += Mᵀ v
+    fn mul_t_add(&self, v: &[f64], out: &mut [f64]) {
+        for r in 0..self.n_rows() {
+            let vr = v[r];
+            if vr != 0.0 {
+                for k in self.ptr[r]..self.ptr[r + 1] {
+                    out[self.col[k]] += self.val[k] * vr;
+                }
+            }
+        }
+    }
+    /// out[r] = (M x)[r] + add[r], and acc += Mᵀ v, in one pass.
+    fn mul_and_mul_t(&self, x: &[f64], v: &[f64], out: &mut [f64], acc: &mut [f64]) {
+        for r in 0..self.n_rows() {
+            let (mut s, vr) = (0.0, v[r]);
+            for k in self.ptr[r]..self.ptr[r + 1] {
+                let c = self.col[k];
+                s += self.val[k] * x[c];
+                acc[c] += self.val[k] * vr;
+            }
+            out[r] += s;
+        }
+    }
+}
+
+/// The cones and their Nesterov–Todd scaling: rows [0, n_nn) are the
+/// non-negative orthant (W = √(s/z)); then the second-order cones, each
+/// W = η·H(w̄) with H the hyperbolic rotation [w₀ w̄ᵀ; w̄ I + w̄w̄ᵀ/(1 + w₀)]
+/// (wᵀJw = 1, W² = η²(2wwᵀ − J)), and W⁻¹ = H(Jw)/η.
+#[derive(Debug, Clone)]
+struct Scaling {
+    n_nn: usize,
+    /// (first row, dimension) of each second-order cone.
+    socs: Vec<(usize, usize)>,
+    /// √(s/z) on the orthant rows, w̄ on the cone rows.
+    w: Vec<f64>,
+    eta: Vec<f64>,
+    lambda: Vec<f64>,
+}
+
+impl Scaling {
+    fn degree(&self) -> f64 {
+        (self.n_nn + self.socs.len()) as f64
+    }
+
+    /// out = W v (inverse: W⁻¹ v).
+    fn apply(&self, v: &[f64], out: &mut [f64], inverse: bool) {
+        let w = &self.w;
+        if inverse {
+            for i in 0..self.n_nn {
+                out[i] = v[i] / w[i];
+            }
+        } else {
+            for i in 0..self.n_nn {
+                out[i] = v[i] * w[i];
+            }
+        }
+        let sign = if inverse { -1.0 } else { 1.0 };
+        for (c, &(a, d)) in self.socs.iter().enumerate() {
+            let scale = if inverse { 1.0 / self.eta[c] } else { self.eta[c] };
+            let (w, v) = (&w[a..a + d], &v[a..a + d]);
+            let mut wv = 0.0;
+            for k in 1..d {
+                wv += w[k] * v[k];
+            }
+            out[a] = scale * (w[0] * v[0] + sign * wv);
+            let f = sign * v[0] + wv / (1.0 + w[0]);
+            for k in 1..d {
+                out[a + k] = scale * (v[k] + f * w[k]);
+            }
+        }
+    }
+
+    /// NT scaling at (s, z) and λ = W z; `identity`: W = I (the start).
+    fn update(&mut self, s: &[f64], z: &[f64], identity: bool) {
+        for i in 0..self.n_nn {
+            if identity {
+                self.w[i] = 1.0;
+                self.lambda[i] = z[i];
+            } else {
+                self.w[i] = (s[i] / z[i]).sqrt();
+                self.lambda[i] = (s[i] * z[i]).sqrt();
+            }
+        }
+        for (c, &(a, d)) in self.socs.iter().enumerate() {
+            let w = &mut self.w[a..a + d];
+            if identity {
+                w[0] = 1.0;
+                w[1..].fill(0.0);
+                self.eta[c] = 1.0;
+            } else {
+                let (s, z) = (&s[a..a + d], &z[a..a + d]);
+                let (s_nrm, z_nrm) = (soc_norm(s), soc_norm(z));
+                let dot: f64 = s.iter().zip(z).map(|(x, y)| x * y).sum();
+                let two_gamma = 2.0 * ((1.0 + dot / (s_nrm * z_nrm)) / 2.0).sqrt();
+                w[0] = (s[0] / s_nrm + z[0] / z_nrm) / two_gamma;
+                for k in 1..d {
+                    w[k] = (s[k] / s_nrm - z[k] / z_nrm) / two_gamma;
+                }
+                self.eta[c] = (s_nrm / z_nrm).sqrt();
+            }
+        }
+        // λ = W z on the second-order cones (the orthant's is set above).
+        let mut lambda = std::mem::take(&mut self.lambda);
+        self.apply_socs(z, &mut lambda, false);
+        self.lambda = lambda;
+    }
+
+    /// W v (or W⁻¹ v) on the second-order cones only.
+    fn apply_socs(&self, v: &[f64], out: &mut [f64], inverse: bool) {
+        let sign = if inverse { -1.0 } else { 1.0 };
+        for (c, &(a, d)) in self.socs.iter().enumerate() {
+            let scale = if inverse { 1.0 / self.eta[c] } else { self.eta[c] };
+            let (w, v) = (&self.w[a..a + d], &v[a..a + d]);
+            let mut wv = 0.0;
+            for k in 1..d {
+                wv += w[k] * v[k];
+            }
+            out[a] = scale * (w[0] * v[0] + sign * wv);
+            let f = sign * v[0] + wv / (1.0 + w[0]);
+            for k in 1..d {
+                out[a + k] = scale * (v[k] + f * w[k]);
+            }
+        }
+    }
+
+    /// out = a ∘ v (Jordan product).
+    fn product(&self, a: &[f64], v: &[f64], out: &mut [f64]) {
+        for i in 0..self.n_nn {
+            out[i] = a[i] * v[i];
+        }
+        for &(s, d) in &self.socs {
+            let (a, v) = (&a[s..s + d], &v[s..s + d]);
+            out[s] = a.iter().zip(v).map(|(x, y)| x * y).sum();
+            for k in 1..d {
+                out[s + k] = a[0] * v[k] + v[0] * a[k];
+            }
+        }
+    }
+
+    /// out = λ \ v (the solution of λ ∘ out = v).
+    fn divide(&self, v: &[f64], out: &mut [f64]) {
+        let l = &self.lambda;
+        for i in 0..self.n_nn {
+            out[i] = v[i] / l[i];
+        }
+        for &(s, d) in &self.socs {
+            let (l, v) = (&l[s..s + d], &v[s..s + d]);
+            let (mut lv, mut ll) = (0.0, 0.0);
+            for k in 1..d {
+                lv += l[k] * v[k];
+                ll += l[k] * l[k];
+            }
+            let w0 = (l[0] * v[0] - lv) / (l[0] * l[0] - ll);
+            out[s] = w0;
+            for k in 1..d {
+                out[s + k] = (v[k] - w0 * l[k]) / l[0];
+            }
+        }
+    }
+
+    /// Largest α with (s + α ds, z + α dz) in the cones (∞ if unbounded).
+    fn max_step(&self, s: &[f64], ds: &[f64], z: &[f64], dz: &[f64]) -> f64 {
+        let mut alpha = f64::INFINITY;
+        for i in 0..self.n_nn {
+            if ds[i] < 0.0 {
+                alpha = alpha.min(-s[i] / ds[i]);
+            }
+            if dz[i] < 0.0 {
+                alpha = alpha.min(-z[i] / dz[i]);
+            }
+        }
+        for &(a, d) in &self.socs {
+            let r = a..a + d;
+            alpha = alpha
+                .min(soc_step(&s[r.clone()], &ds[r.clone()]))
+                .min(soc_step(&z[r.clone()], &dz[r]));
+        }
+        alpha
+    }
+
+    /// Each orthant entry at least `margin`, each cone's v₀ at least ‖v̄‖ + margin.
+    fn push_into_cone(&self, v: &mut [f64], margin: f64) {
+        for x in &mut v[..self.n_nn] {
+            *x = x.max(margin);
+        }
+        for &(a, d) in &self.socs {
+            let bar = v[a + 1..a + d].iter().map(|x| x * x).sum::<f64>().sqrt();
+            v[a] = v[a].max(bar + margin);
+        }
+    }
+
+    /// v += (1 + t)·e if v is not in the interior (t: how far outside).
+    fn shift_into_cone(&self, v: &mut [f64]) {
+        let mut t = f64::NEG_INFINITY;
+        for i in 0..self.n_nn {
+            t = t.max(-v[i]);
+        }
+        for &(a, d) in &self.socs {
+            let bar = v[a + 1..a + d].iter().map(|x| x * x).sum::<f64>().sqrt();
+            t = t.max(bar - v[a]);
+        }
+        if t >= -1e-8 {
+            for i in 0..self.n_nn {
+                v[i] += 1.0 + t;
+            }
+            for &(a, _) in &self.socs {
+                v[a] += 1.0 + t;
+            }
+        }
+    }
+}
+
+/// A second-order cone block's share of the KKT matrix.
+#[derive(Debug, Clone)]
+struct SocBlock {
+    /// Its G entries: (local row, local column, index into G's values).
+    g: Vec<(usize, usize, usize)>,
     n_cols: usize,
-    /// Its entries of G: `g_entries[g_start..g_end]` as (local row, local column, index into A's values).
-    g_start: usize,
-    g_end: usize,
     /// Slots of the upper triangle of its k×k block of H, row-major over (a ≤ b).
-    slot_start: usize,
+    slots: Vec<usize>,
+}
+
+/// Work vectors of one Newton direction.
+#[derive(Debug, Clone, Default)]
+struct Direction {
+    dx: Vec<f64>,
+    dy: Vec<f64>,
+    dz: Vec<f64>,
+    ds: Vec<f64>,
+}
+
+impl Direction {
+    fn new(n: usize, n_eq: usize, mc: usize) -> Self {
+        Direction {
+            dx: vec![0.0; n],
+            dy: vec![0.0; n_eq],
+            dz: vec![0.0; mc],
+            ds: vec![0.0; mc],
+        }
+    }
+    fn add(&mut self, other: &Direction) {
+        for (a, b) in [
+            (&mut self.dx, &other.dx),
+            (&mut self.dy, &other.dy),
+            (&mut self.dz, &other.dz),
+            (&mut self.ds, &other.ds),
+        ] {
+            for (x, y) in a.iter_mut().zip(b) {
+                *x += y;
+            }
+        }
+    }
+}
+
+/// Right-hand side of a Newton system: residuals (dual, equality, cone) and
+/// the complementarity target u (W dz + W⁻¹ ds = u).
+#[derive(Debug, Clone, Default)]
+struct Residuals {
+    rd: Vec<f64>,
+    r_eq: Vec<f64>,
+    r_c: Vec<f64>,
+    u: Vec<f64>,
+}
+
+impl Residuals {
+    fn new(n: usize, n_eq: usize, mc: usize) -> Self {
+        Residuals {
+            rd: vec![0.0; n],
+            r_eq: vec![0.0; n_eq],
+            r_c: vec![0.0; mc],
+            u: vec![0.0; mc],
+        }
+    }
+}
+
+/// The KKT matrix, its factorisation, and how the data fill it.
+struct Kkt {
+    ldl: Ldl,
+    base: Vec<f64>,
+    p_slot: Vec<usize>,
+    eq_slot: Vec<usize>,
+    diag_slot: Vec<usize>,
+    /// Orthant rows: slots of the upper pairs of each row's entries.
+    nn_ptr: Vec<usize>,
+    nn_slot: Vec<usize>,
+    socs: Vec<SocBlock>,
+    rhs: Vec<f64>,
+    t1: Vec<f64>,
+    g: Vec<f64>,
+    dense: Vec<f64>,
 }
 
 /// The interior point's data, factorisation and iterates for one problem
@@ -111,52 +431,27 @@ pub struct TreeIpm {
     p_rowval: Vec<usize>,
     p_val: Vec<f64>,
     q: Vec<f64>,
-    a_colptr: Vec<usize>,
-    a_rowval: Vec<usize>,
-    a_val: Vec<f64>,
-    b: Vec<f64>,
-    blocks: Vec<Block>,
-    degree: f64,
-    cols: Vec<usize>,
-    g_entries: Vec<(usize, usize, usize)>,
-    block_slots: Vec<usize>,
-    ldl: Ldl,
-    p_slot: Vec<usize>,
-    /// Per non-zero of A: its slot if it lies in an equality row, else NONE.
-    a_eq_slot: Vec<usize>,
-    diag_slot: Vec<usize>,
-    /// The values of the KKT matrix without the cone terms and regularisation.
-    kx_base: Vec<f64>,
-    // Iterates: x, and z = [y (equality rows); z (cone rows)], s (cone rows).
+    b_eq: Vec<f64>,
+    b_c: Vec<f64>,
+    a_eq: Rows,
+    g: Rows,
+    sc: Scaling,
+    kkt: Kkt,
     x: Vec<f64>,
-    z: Vec<f64>,
+    /// Duals of every row in Clarabel's order: [y (equality rows); z (cone rows)].
+    z_all: Vec<f64>,
     s: Vec<f64>,
-    // NT scaling: per cone row, the scalar √(s/z) (orthant) or w̄ (SOC); per block η.
-    w: Vec<f64>,
-    eta: Vec<f64>,
-    lambda: Vec<f64>,
-    // Work.
-    rd: Vec<f64>,
-    r: Vec<f64>,
-    rhs: Vec<f64>,
-    sol: Vec<f64>,
-    kkt_res: Vec<f64>,
-    dx: Vec<f64>,
-    dz: Vec<f64>,
-    ds: Vec<f64>,
-    u: Vec<f64>,
-    tmp: Vec<f64>,
-    tmp2: Vec<f64>,
-    ds_aff: Vec<f64>,
-    e_d: Vec<f64>,
-    e_r: Vec<f64>,
-    e_u: Vec<f64>,
-    keep_dx: Vec<f64>,
-    keep_dz: Vec<f64>,
-    keep_ds: Vec<f64>,
-    dz_aff: Vec<f64>,
-    dense: Vec<f64>,
+    res: Residuals,
+    aux: Residuals,
+    dir: Direction,
+    corr: Direction,
+    ds_scaled: Vec<f64>,
+    dz_scaled: Vec<f64>,
+    /// Whether (x, z, s) hold the last problem's solution (a warm start).
+    solved: bool,
     pub iterations: u32,
+    /// Whether the last solve started from the previous solution.
+    pub warm_started: bool,
 }
 
 impl TreeIpm {
@@ -166,8 +461,9 @@ impl TreeIpm {
         let (n, m) = (a.n, a.m);
         let n_eq = problem.n_zero;
         let mc = m - n_eq;
-        // Cones: after the zero cone, in order.
-        let mut blocks = Vec::new();
+        // Cones after the zero cone: the orthant, then second-order cones.
+        let mut n_nn = 0;
+        let mut socs = Vec::new();
         let mut row = 0usize;
         for cone in &problem.cones {
             match cone {
@@ -178,13 +474,14 @@ impl TreeIpm {
                     row += d;
                 }
                 SupportedConeT::NonnegativeConeT(d) => {
-                    for k in 0..*d {
-                        blocks.push((row + k - n_eq, 1, false));
+                    if !socs.is_empty() || row != n_eq {
+                        return Err("the orthant must follow the zero cone".into());
                     }
+                    n_nn = *d;
                     row += d;
                 }
                 SupportedConeT::SecondOrderConeT(d) => {
-                    blocks.push((row - n_eq, *d, true));
+                    socs.push((row - n_eq, *d));
                     row += d;
                 }
                 other => return Err(format!("cone {other:?} is not supported by tree-ipm")),
@@ -193,93 +490,117 @@ impl TreeIpm {
         if row != m {
             return Err(format!("cones cover {row} of {m} rows"));
         }
-        // Row-wise view of the cone rows: (column, index into A's values).
-        let mut row_entries: Vec<Vec<(usize, usize)>> = vec![Vec::new(); mc];
+        // Row-wise copies of A's equality and cone rows.
+        let mut by_row: Vec<Vec<(usize, usize)>> = vec![Vec::new(); m];
         for c in 0..n {
             for k in a.colptr[c]..a.colptr[c + 1] {
-                let r = a.rowval[k];
-                if r >= n_eq {
-                    row_entries[r - n_eq].push((c, k));
-                }
+                by_row[a.rowval[k]].push((c, k));
             }
         }
+        let rows_of = |range: std::ops::Range<usize>| {
+            let mut r = Rows {
+                ptr: vec![0],
+                ..Default::default()
+            };
+            for i in range {
+                for &(c, k) in &by_row[i] {
+                    r.col.push(c);
+                    r.val.push(a.nzval[k]);
+                    r.src.push(k);
+                }
+                r.ptr.push(r.col.len());
+            }
+            r
+        };
+        let a_eq = rows_of(0..n_eq);
+        let g = rows_of(n_eq..m);
+        // The KKT pattern: P, Aₑ, the orthant rows' and the cones' blocks of H.
         let mut entries: Vec<(usize, usize)> = Vec::new();
-        // P (upper triangle).
         let p = &problem.p;
-        let p_first = entries.len();
         for c in 0..n {
             for k in p.colptr[c]..p.colptr[c + 1] {
                 entries.push((p.rowval[k], c));
             }
         }
-        let p_count = entries.len() - p_first;
-        // Equality rows of A: (column, n + row).
-        let mut a_eq_entry = vec![NONE; a.nzval.len()];
-        for c in 0..n {
-            for k in a.colptr[c]..a.colptr[c + 1] {
-                let r = a.rowval[k];
-                if r < n_eq {
-                    a_eq_entry[k] = entries.len();
-                    entries.push((c, n + r));
-                }
+        let n_p = entries.len();
+        for r in 0..n_eq {
+            for k in a_eq.ptr[r]..a_eq.ptr[r + 1] {
+                entries.push((a_eq.col[k], n + r));
             }
         }
-        // Cone blocks: their k×k blocks of H.
-        let mut block_list = Vec::with_capacity(blocks.len());
-        let mut cols = Vec::new();
-        let mut g_entries = Vec::new();
-        let mut block_entry_start = Vec::with_capacity(blocks.len());
-        for &(start, dim, soc) in &blocks {
-            let col_start = cols.len();
-            let g_start = g_entries.len();
+        let n_pe = entries.len();
+        let mut nn_ptr = vec![0];
+        for r in 0..n_nn {
+            let cols = &g.col[g.ptr[r]..g.ptr[r + 1]];
+            for ia in 0..cols.len() {
+                for ib in ia..cols.len() {
+                    entries.push((cols[ia], cols[ib]));
+                }
+            }
+            nn_ptr.push(entries.len() - n_pe);
+        }
+        let n_pen = entries.len();
+        let mut soc_blocks = Vec::with_capacity(socs.len());
+        let mut soc_entry_start = Vec::with_capacity(socs.len());
+        for &(start, dim) in &socs {
+            let mut cols: Vec<usize> = Vec::new();
+            let mut ge = Vec::new();
             for lr in 0..dim {
-                for &(c, k) in &row_entries[start + lr] {
-                    let local = match cols[col_start..].iter().position(|&x| x == c) {
+                let r = start + lr;
+                for k in g.ptr[r]..g.ptr[r + 1] {
+                    let c = g.col[k];
+                    let local = match cols.iter().position(|&x| x == c) {
                         Some(l) => l,
                         None => {
                             cols.push(c);
-                            cols.len() - 1 - col_start
+                            cols.len() - 1
                         }
                     };
-                    g_entries.push((lr, local, k));
+                    ge.push((lr, local, k));
                 }
             }
-            let n_cols = cols.len() - col_start;
-            block_entry_start.push(entries.len());
-            for ia in 0..n_cols {
-                for ib in ia..n_cols {
-                    entries.push((cols[col_start + ia], cols[col_start + ib]));
+            soc_entry_start.push(entries.len());
+            for ia in 0..cols.len() {
+                for ib in ia..cols.len() {
+                    entries.push((cols[ia], cols[ib]));
                 }
             }
-            block_list.push(Block {
-                start,
-                dim,
-                soc,
-                col_start,
-                n_cols,
-                g_start,
-                g_end: g_entries.len(),
-                slot_start: 0,
+            soc_blocks.push(SocBlock {
+                g: ge,
+                n_cols: cols.len(),
+                slots: Vec::new(),
             });
         }
         let dim = n + n_eq;
         let sign: Vec<f64> = (0..dim).map(|i| if i < n { 1.0 } else { -1.0 }).collect();
         let (ldl, slots, diag_slot) = Ldl::new(dim, &entries, sign);
-        let p_slot = slots[p_first..p_first + p_count].to_vec();
-        let a_eq_slot = a_eq_entry
-            .iter()
-            .map(|&e| if e == NONE { NONE } else { slots[e] })
-            .collect();
-        let mut block_slots = Vec::new();
-        for (bi, blk) in block_list.iter_mut().enumerate() {
-            blk.slot_start = block_slots.len();
+        for (bi, blk) in soc_blocks.iter_mut().enumerate() {
             let count = blk.n_cols * (blk.n_cols + 1) / 2;
-            let first = block_entry_start[bi];
-            block_slots.extend_from_slice(&slots[first..first + count]);
+            let first = soc_entry_start[bi];
+            blk.slots = slots[first..first + count].to_vec();
         }
-        let degree = block_list.len() as f64;
-        let max_dim = block_list.iter().map(|b| b.dim.max(b.n_cols)).max().unwrap_or(1);
+        let max_dim = socs
+            .iter()
+            .zip(&soc_blocks)
+            .map(|(&(_, d), b)| d.max(b.n_cols))
+            .max()
+            .unwrap_or(1);
         let nk = ldl.kx.len();
+        let kkt = Kkt {
+            ldl,
+            base: vec![0.0; nk],
+            p_slot: slots[..n_p].to_vec(),
+            eq_slot: slots[n_p..n_pe].to_vec(),
+            diag_slot,
+            nn_ptr,
+            nn_slot: slots[n_pe..n_pen].to_vec(),
+            socs: soc_blocks,
+            rhs: vec![0.0; dim],
+            t1: vec![0.0; mc],
+            g: vec![0.0; mc],
+            dense: vec![0.0; 3 * max_dim * max_dim],
+        };
+        let degree_blocks = socs.len();
         let mut ipm = TreeIpm {
             settings,
             n,
@@ -289,48 +610,30 @@ impl TreeIpm {
             p_rowval: p.rowval.clone(),
             p_val: p.nzval.clone(),
             q: problem.q.clone(),
-            a_colptr: a.colptr.clone(),
-            a_rowval: a.rowval.clone(),
-            a_val: a.nzval.clone(),
-            b: problem.b.clone(),
-            blocks: block_list,
-            degree,
-            cols,
-            g_entries,
-            block_slots,
-            ldl,
-            p_slot,
-            a_eq_slot,
-            diag_slot,
-            kx_base: vec![0.0; nk],
+            b_eq: problem.b[..n_eq].to_vec(),
+            b_c: problem.b[n_eq..].to_vec(),
+            a_eq,
+            g,
+            sc: Scaling {
+                n_nn,
+                socs,
+                w: vec![1.0; mc],
+                eta: vec![1.0; degree_blocks],
+                lambda: vec![0.0; mc],
+            },
+            kkt,
             x: vec![0.0; n],
-            z: vec![0.0; m],
+            z_all: vec![0.0; m],
             s: vec![0.0; mc],
-            w: vec![0.0; mc],
-            eta: vec![1.0; degree as usize],
-            lambda: vec![0.0; mc],
-            rd: vec![0.0; n],
-            r: vec![0.0; m],
-            rhs: vec![0.0; dim],
-            sol: vec![0.0; dim],
-            kkt_res: vec![0.0; dim],
-            dx: vec![0.0; n],
-            dz: vec![0.0; m],
-            ds: vec![0.0; mc],
-            u: vec![0.0; mc],
-            tmp: vec![0.0; mc],
-            tmp2: vec![0.0; mc],
-            ds_aff: vec![0.0; mc],
-            e_d: vec![0.0; n],
-            e_r: vec![0.0; m],
-            e_u: vec![0.0; mc],
-            keep_dx: vec![0.0; n],
-            keep_dz: vec![0.0; m],
-            keep_ds: vec![0.0; mc],
-            dz_aff: vec![0.0; mc],
-            // W⁻² (d×d), G (d×k), W⁻²G (d×k).
-            dense: vec![0.0; 3 * max_dim * max_dim],
+            res: Residuals::new(n, n_eq, mc),
+            aux: Residuals::new(n, n_eq, mc),
+            dir: Direction::new(n, n_eq, mc),
+            corr: Direction::new(n, n_eq, mc),
+            ds_scaled: vec![0.0; mc],
+            dz_scaled: vec![0.0; mc],
+            solved: false,
             iterations: 0,
+            warm_started: false,
         };
         ipm.refresh_base();
         Ok(ipm)
@@ -340,21 +643,25 @@ impl TreeIpm {
     pub fn update(&mut self, problem: &Problem) {
         self.p_val.copy_from_slice(&problem.p.nzval);
         self.q.copy_from_slice(&problem.q);
-        self.a_val.copy_from_slice(&problem.a.nzval);
-        self.b.copy_from_slice(&problem.b);
+        let a = &problem.a.nzval;
+        for rows in [&mut self.a_eq, &mut self.g] {
+            for (v, &k) in rows.val.iter_mut().zip(&rows.src) {
+                *v = a[k];
+            }
+        }
+        self.b_eq.copy_from_slice(&problem.b[..self.n_eq]);
+        self.b_c.copy_from_slice(&problem.b[self.n_eq..]);
         self.refresh_base();
     }
 
     fn refresh_base(&mut self) {
-        let base = &mut self.kx_base;
-        base.fill(0.0);
-        for (k, &slot) in self.p_slot.iter().enumerate() {
-            base[slot] += self.p_val[k];
+        let k = &mut self.kkt;
+        k.base.fill(0.0);
+        for (i, &slot) in k.p_slot.iter().enumerate() {
+            k.base[slot] += self.p_val[i];
         }
-        for (k, &slot) in self.a_eq_slot.iter().enumerate() {
-            if slot != NONE {
-                base[slot] += self.a_val[k];
-            }
+        for (i, &slot) in k.eq_slot.iter().enumerate() {
+            k.base[slot] += self.a_eq.val[i];
         }
     }
 
@@ -364,524 +671,290 @@ impl TreeIpm {
     }
     /// The duals of all rows, in Clarabel's order and sign.
     pub fn z(&self) -> &[f64] {
-        &self.z
+        &self.z_all
     }
-
-    // ---------------------------------------------------------------------
-    // Cone algebra, per block (v, out: cone-row vectors).
-    // ---------------------------------------------------------------------
-
-    /// out = W·v (scaled = false: W⁻¹·v).
-    fn apply_w(&self, v: &[f64], out: &mut [f64], inverse: bool) {
-        for (bi, blk) in self.blocks.iter().enumerate() {
-            let r = blk.start..blk.start + blk.dim;
-            if !blk.soc {
-                let i = blk.start;
-                out[i] = if inverse { v[i] / self.w[i] } else { v[i] * self.w[i] };
-                continue;
-            }
-            let (w, v, out) = (&self.w[r.clone()], &v[r.clone()], &mut out[r]);
-            let eta = self.eta[bi];
-            // W = η·H(w̄), the hyperbolic rotation H = [w₀ w̄ᵀ; w̄ I + w̄w̄ᵀ/(1 + w₀)]
-            // (wᵀJw = 1, W² = η²(2wwᵀ − J)); W⁻¹ = H(Jw)/η flips the sign of w̄.
-            let sign = if inverse { -1.0 } else { 1.0 };
-            let scale = if inverse { 1.0 / eta } else { eta };
-            let mut wv = 0.0;
-            for k in 1..blk.dim {
-                wv += w[k] * v[k];
-            }
-            out[0] = scale * (w[0] * v[0] + sign * wv);
-            let c = sign * v[0] + wv / (1.0 + w[0]);
-            for k in 1..blk.dim {
-                out[k] = scale * (v[k] + c * w[k]);
-            }
-        }
+    /// Non-zeros of the factor L (for benchmarks and tests).
+    pub fn factor_nnz(&self) -> usize {
+        self.kkt.ldl.nnz_l()
     }
-
-    /// out = λ ∘ v.
-    fn lambda_product(&self, a: &[f64], v: &[f64], out: &mut [f64]) {
-        for blk in &self.blocks {
-            let i = blk.start;
-            if !blk.soc {
-                out[i] = a[i] * v[i];
-                continue;
-            }
-            let d = blk.dim;
-            let (a, v) = (&a[i..i + d], &v[i..i + d]);
-            out[i] = a.iter().zip(v).map(|(x, y)| x * y).sum();
-            for k in 1..d {
-                out[i + k] = a[0] * v[k] + v[0] * a[k];
-            }
-        }
-    }
-
-    /// out = λ \ v (the solution of λ ∘ out = v).
-    fn lambda_divide(&self, v: &[f64], out: &mut [f64]) {
-        let l = &self.lambda;
-        for blk in &self.blocks {
-            let i = blk.start;
-            if !blk.soc {
-                out[i] = v[i] / l[i];
-                continue;
-            }
-            let d = blk.dim;
-            let (l, v) = (&l[i..i + d], &v[i..i + d]);
-            let mut lbar_v = 0.0;
-            let mut lbar2 = 0.0;
-            for k in 1..d {
-                lbar_v += l[k] * v[k];
-                lbar2 += l[k] * l[k];
-            }
-            let det = l[0] * l[0] - lbar2;
-            let w0 = (l[0] * v[0] - lbar_v) / det;
-            out[i] = w0;
-            for k in 1..d {
-                out[i + k] = (v[k] - w0 * l[k]) / l[0];
-            }
-        }
-    }
-
-    /// NT scaling at (s, z) and λ = W z; `identity` gives W = I (the start).
-    fn update_scaling(&mut self, identity: bool) {
-        for (bi, blk) in self.blocks.iter().enumerate() {
-            let i = blk.start;
-            if !blk.soc {
-                self.w[i] = if identity { 1.0 } else { (self.s[i] / self.z[self.n_eq + i]).sqrt() };
-                continue;
-            }
-            let d = blk.dim;
-            if identity {
-                self.w[i] = 1.0;
-                self.w[i + 1..i + d].fill(0.0);
-                self.eta[bi] = 1.0;
-                continue;
-            }
-            let s = &self.s[i..i + d];
-            let z = &self.z[self.n_eq + i..self.n_eq + i + d];
-            let s_nrm = soc_norm(s);
-            let z_nrm = soc_norm(z);
-            let mut dot = 0.0;
-            for k in 0..d {
-                dot += s[k] * z[k];
-            }
-            let gamma = ((1.0 + dot / (s_nrm * z_nrm)) / 2.0).sqrt();
-            let w = &mut self.w[i..i + d];
-            w[0] = (s[0] / s_nrm + z[0] / z_nrm) / (2.0 * gamma);
-            for k in 1..d {
-                w[k] = (s[k] / s_nrm - z[k] / z_nrm) / (2.0 * gamma);
-            }
-            self.eta[bi] = (s_nrm / z_nrm).sqrt();
-        }
-        // λ = W z.
-        let mut lambda = std::mem::take(&mut self.lambda);
-        self.apply_w(&self.z[self.n_eq..], &mut lambda, false);
-        self.lambda = lambda;
+    /// The KKT system's dimension and the factor's (largest column, Σ column²).
+    pub fn factor_stats(&self) -> (usize, usize, usize) {
+        let (m, s) = self.kkt.ldl.column_stats();
+        (self.kkt.ldl.dim(), m, s)
     }
 
     /// Fills the KKT matrix for the current scaling and factorises it.
     fn factor(&mut self) -> Result<(), String> {
-        let kx = &mut self.ldl.kx;
-        kx.copy_from_slice(&self.kx_base);
+        let k = &mut self.kkt;
+        let kx = &mut k.ldl.kx;
+        kx.copy_from_slice(&k.base);
         let reg = self.settings.static_reg;
         for i in 0..self.n {
-            kx[self.diag_slot[i]] += reg;
+            kx[k.diag_slot[i]] += reg;
         }
         for i in self.n..self.n + self.n_eq {
-            kx[self.diag_slot[i]] -= reg;
+            kx[k.diag_slot[i]] -= reg;
         }
-        for (bi, blk) in self.blocks.iter().enumerate() {
-            let slots = &self.block_slots[blk.slot_start..];
-            let g = &self.g_entries[blk.g_start..blk.g_end];
-            if !blk.soc {
-                // (z/s)·a aᵀ for the row a.
-                let i = blk.start;
-                let h = 1.0 / (self.w[i] * self.w[i]);
-                let k = blk.n_cols;
-                let mut t = 0;
-                for ia in 0..k {
-                    for ib in ia..k {
-                        // Local column ia's coefficient is g[ia] (one entry per column in a row).
-                        kx[slots[t]] += h * self.a_val[g[ia].2] * self.a_val[g[ib].2];
-                        t += 1;
-                    }
-                }
-                continue;
-            }
-            let (d, k) = (blk.dim, blk.n_cols);
-            let (winv2, rest) = self.dense.split_at_mut(d * d);
-            let (gm, wg) = rest.split_at_mut(d * k);
-            // W⁻² = (2·Jw (Jw)ᵀ − J)/η².
-            let w = &self.w[blk.start..blk.start + d];
-            let eta2 = self.eta[bi] * self.eta[bi];
-            let jw = |r: usize| if r == 0 { w[0] } else { -w[r] };
-            for r in 0..d {
-                for c in 0..d {
-                    let j = if r != c { 0.0 } else if r == 0 { 1.0 } else { -1.0 };
-                    winv2[r * d + c] = (2.0 * jw(r) * jw(c) - j) / eta2;
-                }
-            }
-            gm[..d * k].fill(0.0);
-            for &(lr, lc, nz) in g {
-                gm[lr * k + lc] += self.a_val[nz];
-            }
-            // W⁻²G (d×k), then Gᵀ(W⁻²G) upper triangle.
-            for r in 0..d {
-                for c in 0..k {
-                    let mut acc = 0.0;
-                    for t in 0..d {
-                        acc += winv2[r * d + t] * gm[t * k + c];
-                    }
-                    wg[r * k + c] = acc;
-                }
-            }
-            let mut t = 0;
-            for ia in 0..k {
-                for ib in ia..k {
-                    let mut acc = 0.0;
-                    for r in 0..d {
-                        acc += gm[r * k + ia] * wg[r * k + ib];
-                    }
-                    kx[slots[t]] += acc;
+        let g = &self.g;
+        let sc = &self.sc;
+        // Orthant rows: (z/s)·a aᵀ.
+        for r in 0..sc.n_nn {
+            let h = 1.0 / (sc.w[r] * sc.w[r]);
+            let (lo, hi) = (g.ptr[r], g.ptr[r + 1]);
+            let mut t = k.nn_ptr[r];
+            for ia in lo..hi {
+                let ha = h * g.val[ia];
+                for ib in ia..hi {
+                    kx[k.nn_slot[t]] += ha * g.val[ib];
                     t += 1;
                 }
             }
         }
-        match self.ldl.factor(self.settings.dyn_eps, self.settings.dyn_delta) {
+        // Second-order cones: G_bᵀ W⁻² G_b, W⁻² = (2·Jw (Jw)ᵀ − J)/η².
+        for (c, (&(a, d), blk)) in sc.socs.iter().zip(&k.socs).enumerate() {
+            let kc = blk.n_cols;
+            let (winv2, rest) = k.dense.split_at_mut(d * d);
+            let (gm, wg) = rest.split_at_mut(d * kc);
+            let w = &sc.w[a..a + d];
+            let eta2 = sc.eta[c] * sc.eta[c];
+            for r in 0..d {
+                let jr = if r == 0 { w[0] } else { -w[r] };
+                for col in 0..d {
+                    let jc = if col == 0 { w[0] } else { -w[col] };
+                    let j = if r != col {
+                        0.0
+                    } else if r == 0 {
+                        1.0
+                    } else {
+                        -1.0
+                    };
+                    winv2[r * d + col] = (2.0 * jr * jc - j) / eta2;
+                }
+            }
+            gm[..d * kc].fill(0.0);
+            for &(lr, lc, e) in &blk.g {
+                gm[lr * kc + lc] += g.val[e];
+            }
+            for r in 0..d {
+                for col in 0..kc {
+                    let mut acc = 0.0;
+                    for t in 0..d {
+                        acc += winv2[r * d + t] * gm[t * kc + col];
+                    }
+                    wg[r * kc + col] = acc;
+                }
+            }
+            let mut t = 0;
+            for ia in 0..kc {
+                for ib in ia..kc {
+                    let mut acc = 0.0;
+                    for r in 0..d {
+                        acc += gm[r * kc + ia] * wg[r * kc + ib];
+                    }
+                    kx[blk.slots[t]] += acc;
+                    t += 1;
+                }
+            }
+        }
+        match k.ldl.factor(self.settings.dyn_eps, self.settings.dyn_delta) {
             Some(_) => Ok(()),
             None => Err("the KKT factorisation is not finite".into()),
         }
     }
 
-    /// Solves the factorised system for `self.rhs` into `self.sol`, with
-    /// iterative refinement against the system without static regularisation.
-    fn kkt_solve(&mut self) {
-        self.sol.copy_from_slice(&self.rhs);
-        self.ldl.solve(&mut self.sol);
-        let reg = self.settings.static_reg;
-        for _ in 0..self.settings.refine_steps {
-            // residual = rhs − K0·sol, K0 = K − reg·diag(±1).
-            self.ldl.multiply(&self.sol, &mut self.kkt_res);
-            for i in 0..self.kkt_res.len() {
-                let sign = if i < self.n { 1.0 } else { -1.0 };
-                self.kkt_res[i] = self.rhs[i] - (self.kkt_res[i] - sign * reg * self.sol[i]);
-            }
-            self.ldl.solve(&mut self.kkt_res);
-            for i in 0..self.sol.len() {
-                self.sol[i] += self.kkt_res[i];
-            }
+    /// Solves the factorised Newton system for right-hand side `rhs` into `out`:
+    ///   P dx + Aₑᵀdy + Gᵀdz = −rd,  Aₑdx = −r_eq,  G dx + ds = −r_c,  W dz + W⁻¹ds = u.
+    fn direction(
+        sc: &Scaling,
+        g: &Rows,
+        kkt: &mut Kkt,
+        n: usize,
+        rhs: &Residuals,
+        out: &mut Direction,
+    ) {
+        // t1 = W⁻²·r_c + W⁻¹·u = W⁻¹(W⁻¹ r_c + u).
+        let t1 = &mut kkt.t1;
+        let gv = &mut kkt.g;
+        for i in 0..sc.n_nn {
+            let w = sc.w[i];
+            t1[i] = (rhs.r_c[i] / w + rhs.u[i]) / w;
         }
-    }
-
-    /// y += A_cᵀ v (cone rows only) or, with `eq`, the full Aᵀ·z.
-    fn at_mul_cone(&self, v: &[f64], y: &mut [f64]) {
-        for c in 0..self.n {
-            let mut acc = 0.0;
-            for k in self.a_colptr[c]..self.a_colptr[c + 1] {
-                let r = self.a_rowval[k];
-                if r >= self.n_eq {
-                    acc += self.a_val[k] * v[r - self.n_eq];
+        if !sc.socs.is_empty() {
+            sc.apply_socs(&rhs.r_c, gv, true);
+            for &(a, d) in &sc.socs {
+                for i in a..a + d {
+                    gv[i] += rhs.u[i];
                 }
             }
-            y[c] += acc;
+            let mut tmp = std::mem::take(t1);
+            sc.apply_socs(gv, &mut tmp, true);
+            *t1 = tmp;
         }
-    }
-
-    /// out (cone rows) = A_c·x.
-    fn a_mul_cone(&self, x: &[f64], out: &mut [f64]) {
-        out.fill(0.0);
-        for c in 0..self.n {
-            let xc = x[c];
-            if xc == 0.0 {
-                continue;
-            }
-            for k in self.a_colptr[c]..self.a_colptr[c + 1] {
-                let r = self.a_rowval[k];
-                if r >= self.n_eq {
-                    out[r - self.n_eq] += self.a_val[k] * xc;
-                }
-            }
-        }
-    }
-
-    /// The Newton direction for the complementarity right-hand side u = λ \ d_s
-    /// (in `self.u`) and the residuals in `rd`, `r`: fills dx, dz (all rows), ds.
-    fn direction(&mut self) {
-        let (n, n_eq, mc) = (self.n, self.n_eq, self.mc);
-        // tmp = W⁻²·r_c + W⁻¹·u
-        let mut t1 = std::mem::take(&mut self.tmp);
-        let mut t2 = std::mem::take(&mut self.tmp2);
-        self.apply_w(&self.r[n_eq..], &mut t2, true);
-        self.apply_w(&t2, &mut t1, true);
-        self.apply_w(&self.u, &mut t2, true);
-        for i in 0..mc {
-            t1[i] += t2[i];
-        }
-        // rhs = [−r_d − A_cᵀ tmp; −r_p]
+        // rhs = [−rd − Gᵀt1; −r_eq]
+        let k = &mut kkt.rhs;
         for i in 0..n {
-            self.rhs[i] = -self.rd[i];
+            k[i] = -rhs.rd[i];
         }
-        let mut rhs = std::mem::take(&mut self.rhs);
-        for v in t1.iter_mut() {
-            *v = -*v;
+        for i in 0..rhs.r_eq.len() {
+            k[n + i] = -rhs.r_eq[i];
         }
-        self.at_mul_cone(&t1, &mut rhs[..n]);
-        for v in t1.iter_mut() {
-            *v = -*v;
+        g.mul_t_sub(t1, &mut k[..n]);
+        kkt.ldl.solve(k);
+        out.dx.copy_from_slice(&k[..n]);
+        out.dy.copy_from_slice(&k[n..]);
+        // g = G dx;  dz = W⁻² g + t1;  ds = −r_c − g.
+        g.mul(&out.dx, gv);
+        for i in 0..sc.n_nn {
+            let w = sc.w[i];
+            out.dz[i] = gv[i] / (w * w) + t1[i];
+            out.ds[i] = -rhs.r_c[i] - gv[i];
         }
+        if !sc.socs.is_empty() {
+            let mut tmp = std::mem::take(&mut out.dz);
+            sc.apply_socs(gv, &mut tmp, true);
+            sc.apply_socs(&tmp, &mut out.ds, true);
+            for &(a, d) in &sc.socs {
+                for i in a..a + d {
+                    tmp[i] = out.ds[i] + t1[i];
+                    out.ds[i] = -rhs.r_c[i] - gv[i];
+                }
+            }
+            out.dz = tmp;
+        }
+    }
+
+    /// The Newton direction for `self.res` into `self.dir`, with one step of
+    /// iterative refinement on the full system when `refine`.
+    fn newton(&mut self, refine: bool) {
+        let n = self.n;
+        Self::direction(&self.sc, &self.g, &mut self.kkt, n, &self.res, &mut self.dir);
+        if !refine {
+            return;
+        }
+        // Residuals of the unreduced equations at the direction:
+        // e_d = P dx + Aₑᵀdy + Gᵀdz + rd, e_eq = Aₑdx + r_eq,
+        // e_c = G dx + ds + r_c (zero by construction), e_u = W dz + W⁻¹ds − u.
+        let (d, e) = (&self.dir, &mut self.aux);
+        e.rd.copy_from_slice(&self.res.rd);
+        self.a_eq.mul_t_add(&d.dy, &mut e.rd);
+        self.g.mul_t_add(&d.dz, &mut e.rd);
+        p_mul_add(&self.p_colptr, &self.p_rowval, &self.p_val, &d.dx, &mut e.rd);
+        self.a_eq.mul(&d.dx, &mut e.r_eq);
+        for i in 0..self.n_eq {
+            e.r_eq[i] += self.res.r_eq[i];
+        }
+        e.r_c.fill(0.0);
+        self.sc.apply(&d.dz, &mut e.u, false);
+        self.sc.apply(&d.ds, &mut self.ds_scaled, true);
+        for i in 0..self.mc {
+            e.u[i] = self.res.u[i] - e.u[i] - self.ds_scaled[i];
+        }
+        Self::direction(&self.sc, &self.g, &mut self.kkt, n, &self.aux, &mut self.corr);
+        self.dir.add(&self.corr);
+    }
+
+    /// Residuals at the iterate; returns (‖primal‖∞, ‖dual‖∞, primal cost).
+    fn residuals(&mut self) -> (f64, f64, f64) {
+        let (n_eq, r) = (self.n_eq, &mut self.res);
+        let (y, z) = self.z_all.split_at(n_eq);
+        // r_eq = Aₑx − bₑ, r_c = Gx + s − b_c, rd = Px + q + Aₑᵀy + Gᵀz.
+        r.rd.copy_from_slice(&self.q);
         for i in 0..n_eq {
-            rhs[n + i] = -self.r[i];
-        }
-        self.rhs = rhs;
-        self.kkt_solve();
-        self.dx.copy_from_slice(&self.sol[..n]);
-        self.dz[..n_eq].copy_from_slice(&self.sol[n..]);
-        // dz_c = W⁻²(A_c dx) + tmp;  ds = W u − W² dz_c
-        let mut gdx = std::mem::take(&mut self.ds);
-        self.a_mul_cone(&self.dx, &mut gdx);
-        self.apply_w(&gdx, &mut t2, true);
-        self.apply_w(&t2, &mut gdx, true);
-        for i in 0..mc {
-            self.dz[n_eq + i] = gdx[i] + t1[i];
-        }
-        // ds from the linearised primal rows, A_c dx + ds = −r_c (rather than
-        // W u − W² dz, which cancels badly once the cones become degenerate).
-        self.a_mul_cone(&self.dx, &mut gdx);
-        for i in 0..mc {
-            gdx[i] = -self.r[n_eq + i] - gdx[i];
-        }
-        self.ds = gdx;
-        self.tmp = t1;
-        self.tmp2 = t2;
-    }
-
-    /// The Newton direction (see `direction`), refined on the full linearised
-    /// system: the reduced system's H carries W⁻², whose entries grow without
-    /// bound near the solution, so its solution loses accuracy in the dual
-    /// rows; the residuals of the unreduced equations are computed from the
-    /// original data and corrected with the same factorisation.
-    fn newton(&mut self) {
-        self.direction();
-        let (n, n_eq, mc) = (self.n, self.n_eq, self.mc);
-        for _ in 0..self.settings.full_refine_steps {
-            // e_d = P dx + Aᵀdz + r_d, e = A dx + [0; ds] + r, e_s = W dz_c + W⁻¹ds − u.
-            let mut e_d = std::mem::take(&mut self.e_d);
-            let mut e_r = std::mem::take(&mut self.e_r);
-            let mut e_u = std::mem::take(&mut self.e_u);
-            e_d.copy_from_slice(&self.rd);
-            e_r.copy_from_slice(&self.r);
-            for i in 0..mc {
-                e_r[n_eq + i] += self.ds[i];
-            }
-            for c in 0..n {
-                let xc = self.dx[c];
-                let mut acc = 0.0;
-                for k in self.a_colptr[c]..self.a_colptr[c + 1] {
-                    let row = self.a_rowval[k];
-                    e_r[row] += self.a_val[k] * xc;
-                    acc += self.a_val[k] * self.dz[row];
-                }
-                e_d[c] += acc;
-                for k in self.p_colptr[c]..self.p_colptr[c + 1] {
-                    let row = self.p_rowval[k];
-                    e_d[row] += self.p_val[k] * xc;
-                    if row != c {
-                        e_d[c] += self.p_val[k] * self.dx[row];
-                    }
-                }
-            }
-            let mut t = std::mem::take(&mut self.tmp2);
-            self.apply_w(&self.dz[n_eq..], &mut e_u, false);
-            self.apply_w(&self.ds, &mut t, true);
-            for i in 0..mc {
-                // The correction solves W δz + W⁻¹ δs = −e_s.
-                e_u[i] = self.u[i] - e_u[i] - t[i];
-            }
-            self.tmp2 = t;
-            let size = inf_norm(&e_d).max(inf_norm(&e_r));
-            if self.settings.trace {
-                eprintln!("            newton residual before refinement {size:.2e}");
-            }
-            // Swap the residuals in as the right-hand side; keep the direction.
-            std::mem::swap(&mut self.rd, &mut e_d);
-            std::mem::swap(&mut self.r, &mut e_r);
-            std::mem::swap(&mut self.u, &mut e_u);
-            std::mem::swap(&mut self.dx, &mut self.keep_dx);
-            std::mem::swap(&mut self.dz, &mut self.keep_dz);
-            std::mem::swap(&mut self.ds, &mut self.keep_ds);
-            self.direction();
-            std::mem::swap(&mut self.rd, &mut e_d);
-            std::mem::swap(&mut self.r, &mut e_r);
-            std::mem::swap(&mut self.u, &mut e_u);
-            std::mem::swap(&mut self.dx, &mut self.keep_dx);
-            std::mem::swap(&mut self.dz, &mut self.keep_dz);
-            std::mem::swap(&mut self.ds, &mut self.keep_ds);
-            for i in 0..n {
-                self.dx[i] += self.keep_dx[i];
-            }
-            for i in 0..self.dz.len() {
-                self.dz[i] += self.keep_dz[i];
-            }
-            for i in 0..mc {
-                self.ds[i] += self.keep_ds[i];
-            }
-            self.e_d = e_d;
-            self.e_r = e_r;
-            self.e_u = e_u;
-        }
-        if self.settings.trace {
-            self.check_newton();
-        }
-    }
-
-    /// Debugging: how well (dx, dz, ds) solves the linearised equations.
-    fn check_newton(&self) {
-        let (n, n_eq) = (self.n, self.n_eq);
-        let mut prim = self.r.clone();
-        for i in 0..self.mc {
-            prim[n_eq + i] += self.ds[i];
-        }
-        let mut dual = self.rd.clone();
-        for c in 0..n {
-            for k in self.a_colptr[c]..self.a_colptr[c + 1] {
-                let row = self.a_rowval[k];
-                prim[row] += self.a_val[k] * self.dx[c];
-                dual[c] += self.a_val[k] * self.dz[row];
-            }
-            for k in self.p_colptr[c]..self.p_colptr[c + 1] {
-                let row = self.p_rowval[k];
-                dual[row] += self.p_val[k] * self.dx[c];
-                if row != c {
-                    dual[c] += self.p_val[k] * self.dx[row];
-                }
-            }
-        }
-        eprintln!(
-            "            newton residuals: primal {:.2e} dual {:.2e} (|dx| {:.2e}, |dz| {:.2e})",
-            inf_norm(&prim),
-            inf_norm(&dual),
-            inf_norm(&self.dx),
-            inf_norm(&self.dz)
-        );
-    }
-
-    /// Largest step α ≤ 1/`fraction`… along (ds, dz) keeping s and z in the cones.
-    fn max_step(&self) -> f64 {
-        let n_eq = self.n_eq;
-        let mut alpha = f64::INFINITY;
-        for blk in &self.blocks {
-            let r = blk.start..blk.start + blk.dim;
-            let zr = n_eq + blk.start..n_eq + blk.start + blk.dim;
-            let a1 = cone_step(&self.s[r.clone()], &self.ds[r], blk.soc);
-            let a2 = cone_step(&self.z[zr.clone()], &self.dz[zr], blk.soc);
-            alpha = alpha.min(a1).min(a2);
-        }
-        alpha
-    }
-
-    /// Residuals r = A x + [0; s] − b and r_d = P x + q + Aᵀ z; returns
-    /// (‖r‖∞, ‖r_d‖∞, primal cost, xᵀPx).
-    fn residuals(&mut self) -> (f64, f64, f64, f64) {
-        let (n, n_eq) = (self.n, self.n_eq);
-        self.r.copy_from_slice(&self.b);
-        for v in self.r.iter_mut() {
-            *v = -*v;
+            r.r_eq[i] = -self.b_eq[i];
         }
         for i in 0..self.mc {
-            self.r[n_eq + i] += self.s[i];
+            r.r_c[i] = self.s[i] - self.b_c[i];
         }
-        self.rd.copy_from_slice(&self.q);
-        let mut xpx = 0.0;
-        for c in 0..n {
-            let xc = self.x[c];
-            let mut acc = 0.0;
-            for k in self.a_colptr[c]..self.a_colptr[c + 1] {
-                let row = self.a_rowval[k];
-                self.r[row] += self.a_val[k] * xc;
-                acc += self.a_val[k] * self.z[row];
-            }
-            self.rd[c] += acc;
-            for k in self.p_colptr[c]..self.p_colptr[c + 1] {
-                let row = self.p_rowval[k];
-                let v = self.p_val[k];
-                self.rd[row] += v * xc;
-                xpx += v * xc * self.x[row];
-                if row != c {
-                    self.rd[c] += v * self.x[row];
-                    xpx += v * xc * self.x[row];
-                }
-            }
-        }
-        let pcost = 0.5 * xpx + dot(&self.q, &self.x);
-        (inf_norm(&self.r), inf_norm(&self.rd), pcost, xpx)
+        self.a_eq.mul_and_mul_t(&self.x, y, &mut r.r_eq, &mut r.rd);
+        self.g.mul_and_mul_t(&self.x, z, &mut r.r_c, &mut r.rd);
+        let qx = dot(&self.q, &self.x);
+        let before: f64 = dot(&r.rd, &self.x);
+        p_mul_add(&self.p_colptr, &self.p_rowval, &self.p_val, &self.x, &mut r.rd);
+        let xpx = dot(&r.rd, &self.x) - before;
+        let pres = inf_norm(&r.r_eq).max(inf_norm(&r.r_c));
+        (pres, inf_norm(&r.rd), 0.5 * xpx + qx)
     }
 
-    /// Moves a cone vector into the interior: v += (1 + t)·e if not interior.
-    fn shift_into_cone(blocks: &[Block], v: &mut [f64]) {
-        let mut t = f64::NEG_INFINITY;
-        for blk in blocks {
-            let i = blk.start;
-            let m = if blk.soc {
-                let nrm = v[i + 1..i + blk.dim].iter().map(|x| x * x).sum::<f64>().sqrt();
-                nrm - v[i]
-            } else {
-                -v[i]
-            };
-            t = t.max(m);
-        }
-        if t >= -1e-8 {
-            for blk in blocks {
-                v[blk.start] += 1.0 + t;
-            }
-        }
-    }
-
-    /// Solves from a fresh start.
+    /// Solves; after a solved problem of the same structure, from its
+    /// solution (and from a cold start if that fails).
     pub fn solve(&mut self) -> IpmStatus {
+        let margin = self.settings.warm_start_margin;
+        if self.solved && margin > 0.0 {
+            self.warm_started = true;
+            self.sc.push_into_cone(&mut self.s, margin);
+            self.sc.push_into_cone(&mut self.z_all[self.n_eq..], margin);
+            let status = self.iterate();
+            if status == IpmStatus::Solved {
+                return status;
+            }
+            if self.settings.trace {
+                eprintln!("tree-ipm: the warm start ended {status:?}; cold start");
+            }
+        }
+        self.warm_started = false;
+        self.cold_start();
+        let status = self.iterate();
+        self.solved = status == IpmStatus::Solved;
+        status
+    }
+
+    /// The start point (as CVXOPT's coneqp).
+    fn cold_start(&mut self) {
         let (n, n_eq, mc) = (self.n, self.n_eq, self.mc);
-        self.iterations = 0;
         // Start (as CVXOPT's coneqp): with W = I, the least-squares primal
         // point and the dual point of the same system, shifted into the cones.
-        self.update_scaling(true);
-        if let Err(e) = self.factor() {
-            return IpmStatus::Failed(e);
+        self.s.fill(1.0);
+        self.sc.update(&self.s, &self.s, true);
+        if self.factor().is_err() {
+            // Not expected (W = I); the iterations report it.
+            return;
         }
-        let mut rhs = std::mem::take(&mut self.rhs);
-        rhs.fill(0.0);
-        self.at_mul_cone(&self.b[n_eq..], &mut rhs[..n]);
-        rhs[n..].copy_from_slice(&self.b[..n_eq]);
-        self.rhs = rhs;
-        self.kkt_solve();
-        self.x.copy_from_slice(&self.sol[..n]);
-        let mut gx = std::mem::take(&mut self.tmp);
-        self.a_mul_cone(&self.x, &mut gx);
-        for i in 0..mc {
-            self.s[i] = self.b[n_eq + i] - gx[i];
+        {
+            let r = &mut self.aux;
+            r.rd.fill(0.0);
+            for i in 0..n_eq {
+                r.r_eq[i] = -self.b_eq[i];
+            }
+            for i in 0..mc {
+                r.r_c[i] = -self.b_c[i];
+            }
+            r.u.fill(0.0);
         }
-        for i in 0..n {
-            self.rhs[i] = -self.q[i];
+        // Primal: P x + Gᵀ(Gx − b_c) + Aₑᵀy = 0, Aₑx = bₑ  (W = I, u = 0).
+        Self::direction(&self.sc, &self.g, &mut self.kkt, n, &self.aux, &mut self.dir);
+        self.x.copy_from_slice(&self.dir.dx);
+        self.s.copy_from_slice(&self.dir.ds);
+        // Dual: P x + Gᵀz + Aₑᵀy = −q, Aₑx = 0, z = G x.
+        {
+            let r = &mut self.aux;
+            r.rd.copy_from_slice(&self.q);
+            r.r_eq.fill(0.0);
+            r.r_c.fill(0.0);
         }
-        self.rhs[n..].fill(0.0);
-        self.kkt_solve();
-        self.z[..n_eq].copy_from_slice(&self.sol[n..]);
-        self.dx.copy_from_slice(&self.sol[..n]);
-        self.a_mul_cone(&self.dx, &mut gx);
-        self.z[n_eq..].copy_from_slice(&gx);
-        self.tmp = gx;
-        Self::shift_into_cone(&self.blocks, &mut self.s);
-        Self::shift_into_cone(&self.blocks, &mut self.z[n_eq..]);
+        Self::direction(&self.sc, &self.g, &mut self.kkt, n, &self.aux, &mut self.dir);
+        self.z_all[..n_eq].copy_from_slice(&self.dir.dy);
+        self.z_all[n_eq..].copy_from_slice(&self.dir.dz);
+        self.sc.shift_into_cone(&mut self.s);
+        self.sc.shift_into_cone(&mut self.z_all[n_eq..]);
+    }
 
-        let norm_b = inf_norm(&self.b);
+    /// The interior-point iterations from the current point.
+    fn iterate(&mut self) -> IpmStatus {
+        let (n, n_eq, mc) = (self.n, self.n_eq, self.mc);
+        self.iterations = 0;
+        let norm_b = inf_norm(&self.b_eq).max(inf_norm(&self.b_c));
         let norm_q = inf_norm(&self.q);
         let set = self.settings;
+        let degree = self.sc.degree().max(1.0);
         // Primal residuals of the last iterations (stall detection).
         let mut pres_history = [f64::INFINITY; 6];
         for it in 0..set.max_iter {
             self.iterations = it;
-            let (pres, dres, pcost, _) = self.residuals();
-            let gap = dot(&self.s, &self.z[n_eq..]);
+            let (pres, dres, pcost) = self.residuals();
+            let gap = dot(&self.s, &self.z_all[n_eq..]);
             let dcost = pcost - gap;
             let norm_x = inf_norm(&self.x);
-            let norm_z = inf_norm(&self.z);
+            let norm_z = inf_norm(&self.z_all);
             let norm_s = inf_norm(&self.s);
             let gap_rel = gap / 1f64.max(pcost.abs().min(dcost.abs()));
             if set.trace {
@@ -892,82 +965,69 @@ impl TreeIpm {
             if !(pres.is_finite() && dres.is_finite() && gap.is_finite()) {
                 return IpmStatus::Failed(format!("iterates are not finite at iteration {it}"));
             }
-            if pres <= set.tol_feas * 1f64.max(norm_b + norm_x + norm_s)
+            let primal_scale = 1f64.max(norm_b + norm_x + norm_s);
+            if pres <= set.tol_feas * primal_scale
                 && dres <= set.tol_feas * 1f64.max(norm_q + norm_x + norm_z)
                 && (gap <= set.tol_gap_abs || gap_rel <= set.tol_gap_rel)
             {
                 return IpmStatus::Solved;
             }
             // An infeasible-start method on an infeasible problem converges
-            // everything but the primal residual: stop early and let the
-            // caller decide (Clarabel's homogeneous embedding certifies it).
+            // everything but the primal residual: stop early; infeasible if
+            // the duals are a Farkas certificate, else let the caller decide.
             pres_history.rotate_right(1);
             pres_history[0] = pres;
             if it >= 8
-                && pres > 1e3 * set.tol_feas * 1f64.max(norm_b + norm_x + norm_s)
+                && pres > 1e3 * set.tol_feas * primal_scale
                 && pres > 0.5 * pres_history[5]
                 && gap_rel < 1e-5
             {
+                if self.farkas_certificate() < set.tol_infeas {
+                    return IpmStatus::PrimalInfeasible;
+                }
                 return IpmStatus::Failed(format!(
                     "the primal residual stalls at {pres:.1e} (likely infeasible)"
                 ));
             }
-            // A Farkas certificate of primal infeasibility: Aᵀz ≈ 0, bᵀz < 0, z ∈ K*.
-            let bz = dot(&self.b, &self.z);
-            if bz < 0.0 {
-                let mut atz = std::mem::take(&mut self.dx);
-                atz.fill(0.0);
-                for c in 0..n {
-                    for k in self.a_colptr[c]..self.a_colptr[c + 1] {
-                        atz[c] += self.a_val[k] * self.z[self.a_rowval[k]];
-                    }
-                }
-                let cert = inf_norm(&atz) / -bz;
-                self.dx = atz;
-                if cert < set.tol_infeas {
-                    return IpmStatus::PrimalInfeasible;
-                }
-            }
-            self.update_scaling(false);
+            self.sc.update(&self.s, &self.z_all[n_eq..], false);
             if let Err(e) = self.factor() {
                 return IpmStatus::Failed(e);
             }
+            let refine = gap_rel < set.refine_below_gap;
             // Predictor: u = λ \ (−λ∘λ) = −λ.
             for i in 0..mc {
-                self.u[i] = -self.lambda[i];
+                self.res.u[i] = -self.sc.lambda[i];
             }
-            self.newton();
-            let alpha_aff = self.max_step().min(1.0);
+            self.newton(refine);
+            let z = &self.z_all[n_eq..];
+            let alpha_aff = self.sc.max_step(&self.s, &self.dir.ds, z, &self.dir.dz).min(1.0);
             let mut gap_aff = 0.0;
             for i in 0..mc {
-                gap_aff += (self.s[i] + alpha_aff * self.ds[i])
-                    * (self.z[n_eq + i] + alpha_aff * self.dz[n_eq + i]);
+                gap_aff +=
+                    (self.s[i] + alpha_aff * self.dir.ds[i]) * (z[i] + alpha_aff * self.dir.dz[i]);
             }
             let sigma = (gap_aff / gap).clamp(0.0, 1.0).powi(3);
-            let mu = gap / self.degree.max(1.0);
-            // Corrector: d_s = −λ∘λ − (W⁻¹Δs_a)∘(WΔz_a) + σμe.
-            let mut dsa = std::mem::take(&mut self.ds_aff);
-            let mut dza = std::mem::take(&mut self.dz_aff);
-            self.apply_w(&self.ds, &mut dsa, true);
-            self.apply_w(&self.dz[n_eq..], &mut dza, false);
-            let mut corr = std::mem::take(&mut self.u);
-            self.lambda_product(&dsa, &dza, &mut corr);
-            let mut ll = std::mem::take(&mut self.tmp2);
-            self.lambda_product(&self.lambda, &self.lambda, &mut ll);
+            let mu = gap / degree;
+            // Corrector: λ∘(W dz + W⁻¹ ds) = −λ∘λ − (W⁻¹Δs_a)∘(WΔz_a) + σμe.
+            self.sc.apply(&self.dir.ds, &mut self.ds_scaled, true);
+            self.sc.apply(&self.dir.dz, &mut self.dz_scaled, false);
+            let target = &mut self.aux.u;
+            self.sc.product(&self.ds_scaled, &self.dz_scaled, target);
+            self.sc.product(&self.sc.lambda, &self.sc.lambda, &mut self.ds_scaled);
             for i in 0..mc {
-                corr[i] = -ll[i] - corr[i];
+                target[i] = -self.ds_scaled[i] - target[i];
             }
-            for blk in &self.blocks {
-                corr[blk.start] += sigma * mu;
+            for i in 0..self.sc.n_nn {
+                target[i] += sigma * mu;
             }
-            // u = λ \ d_s
-            self.lambda_divide(&corr, &mut dsa);
-            self.tmp2 = ll;
-            self.u = dsa;
-            self.ds_aff = corr;
-            self.dz_aff = dza;
-            self.newton();
-            let alpha = (set.step_fraction * self.max_step()).min(1.0);
+            for &(a, _) in &self.sc.socs {
+                target[a] += sigma * mu;
+            }
+            self.sc.divide(target, &mut self.res.u);
+            self.newton(refine);
+            let z = &self.z_all[n_eq..];
+            let alpha = (set.step_fraction * self.sc.max_step(&self.s, &self.dir.ds, z, &self.dir.dz))
+                .min(1.0);
             if set.trace {
                 eprintln!("            alpha_aff {alpha_aff:.3} sigma {sigma:.2e} alpha {alpha:.3}");
             }
@@ -975,22 +1035,46 @@ impl TreeIpm {
                 return IpmStatus::Failed(format!("step length {alpha:e} at iteration {it}"));
             }
             for i in 0..n {
-                self.x[i] += alpha * self.dx[i];
+                self.x[i] += alpha * self.dir.dx[i];
             }
-            for i in 0..self.z.len() {
-                self.z[i] += alpha * self.dz[i];
+            for i in 0..n_eq {
+                self.z_all[i] += alpha * self.dir.dy[i];
             }
             for i in 0..mc {
-                self.s[i] += alpha * self.ds[i];
+                self.z_all[n_eq + i] += alpha * self.dir.dz[i];
+                self.s[i] += alpha * self.dir.ds[i];
             }
         }
         self.iterations = set.max_iter;
         IpmStatus::Failed(format!("no convergence in {} iterations", set.max_iter))
     }
 
-    /// Non-zeros of the factor L (for benchmarks and tests).
-    pub fn factor_nnz(&self) -> usize {
-        self.ldl.nnz_l()
+    /// ‖Aᵀz‖∞ / −bᵀz for the current duals (∞ unless bᵀz < 0): below
+    /// `tol_infeas`, z (in K*) certifies that no primal point exists.
+    fn farkas_certificate(&mut self) -> f64 {
+        let (y, z) = self.z_all.split_at(self.n_eq);
+        let bz = dot(&self.b_eq, y) + dot(&self.b_c, z);
+        if !(bz < 0.0) {
+            return f64::INFINITY;
+        }
+        let atz = &mut self.aux.rd;
+        atz.fill(0.0);
+        self.a_eq.mul_t_add(y, atz);
+        self.g.mul_t_add(z, atz);
+        inf_norm(atz) / -bz
+    }
+}
+
+/// out += P x for an upper-triangular P.
+fn p_mul_add(colptr: &[usize], rowval: &[usize], val: &[f64], x: &[f64], out: &mut [f64]) {
+    for c in 0..x.len() {
+        for k in colptr[c]..colptr[c + 1] {
+            let r = rowval[k];
+            out[r] += val[k] * x[c];
+            if r != c {
+                out[c] += val[k] * x[r];
+            }
+        }
     }
 }
 
@@ -1008,11 +1092,8 @@ fn soc_norm(v: &[f64]) -> f64 {
     ((v[0] - bar) * (v[0] + bar)).max(0.0).sqrt()
 }
 
-/// Largest α with v + α·d in the cone (∞ if unbounded).
-fn cone_step(v: &[f64], d: &[f64], soc: bool) -> f64 {
-    if !soc {
-        return if d[0] < 0.0 { -v[0] / d[0] } else { f64::INFINITY };
-    }
+/// Largest α with v + α·d in the second-order cone (∞ if unbounded).
+fn soc_step(v: &[f64], d: &[f64]) -> f64 {
     // f(α) = (v₀ + αd₀)² − ‖v̄ + αd̄‖² = aα² + 2bα + c, c > 0.
     let mut a = d[0] * d[0];
     let mut b = v[0] * d[0];
@@ -1042,6 +1123,14 @@ mod tests {
     use super::*;
     use crate::opf::builder::Builder;
 
+    #[test]
+    fn cone_steps() {
+        // (1, 0) + α(0, 1) leaves the cone at α = 1; (1, 0) + α(−1, 1) at α = 1/2.
+        assert!((soc_step(&[1.0, 0.0], &[0.0, 1.0]) - 1.0).abs() < 1e-15);
+        let a = soc_step(&[1.0, 0.0], &[-1.0, 1.0]);
+        assert!((a - 0.5).abs() < 1e-14, "{a}");
+    }
+
     /// min x₀ s.t. x₁ = 1, x₂ = 2, (x₀, x₁, x₂) ∈ SOC, x₀ ≤ 10: x₀ = √5.
     fn small_soc() -> Problem {
         let mut b = Builder::new();
@@ -1056,27 +1145,29 @@ mod tests {
     #[test]
     fn nesterov_todd_scaling_identities() {
         let mut ipm = TreeIpm::new(&small_soc(), IpmSettings::with_tolerance(1e-9)).unwrap();
-        let n_eq = ipm.n_eq;
-        ipm.s.copy_from_slice(&[3.0, 2.0, 0.5, -1.0]);
-        ipm.z[n_eq..].copy_from_slice(&[0.7, 1.5, -0.3, 0.6]);
-        ipm.update_scaling(false);
-        let mc = ipm.mc;
-        let mut winv_s = vec![0.0; mc];
-        ipm.apply_w(&ipm.s.clone(), &mut winv_s, true);
-        for k in 0..mc {
-            assert!((winv_s[k] - ipm.lambda[k]).abs() < 1e-12, "W⁻¹s = Wz: {winv_s:?} vs {:?}", ipm.lambda);
+        let s = [3.0, 2.0, 0.5, -1.0];
+        let z = [0.7, 1.5, -0.3, 0.6];
+        ipm.sc.update(&s, &z, false);
+        let mut winv_s = vec![0.0; 4];
+        ipm.sc.apply(&s, &mut winv_s, true);
+        let mut w_z = vec![0.0; 4];
+        ipm.sc.apply(&z, &mut w_z, false);
+        for k in 0..4 {
+            assert!((winv_s[k] - ipm.sc.lambda[k]).abs() < 1e-12, "W⁻¹s {winv_s:?} vs λ {:?}", ipm.sc.lambda);
+            assert!((w_z[k] - ipm.sc.lambda[k]).abs() < 1e-12, "Wz {w_z:?} vs λ {:?}", ipm.sc.lambda);
         }
         let v = vec![0.3, -1.0, 2.0, 0.25];
-        let (mut a, mut b) = (vec![0.0; mc], vec![0.0; mc]);
-        ipm.apply_w(&v, &mut a, false);
-        ipm.apply_w(&a, &mut b, true);
-        for k in 0..mc {
+        let (mut a, mut b) = (vec![0.0; 4], vec![0.0; 4]);
+        ipm.sc.apply(&v, &mut a, false);
+        ipm.sc.apply(&a, &mut b, true);
+        for k in 0..4 {
             assert!((b[k] - v[k]).abs() < 1e-12);
         }
-        ipm.lambda_product(&ipm.lambda.clone(), &v, &mut a);
-        ipm.lambda_divide(&a, &mut b);
-        for k in 0..mc {
-            assert!((b[k] - v[k]).abs() < 1e-12, "λ\\(λ∘v) = v: {b:?}");
+        let lambda = ipm.sc.lambda.clone();
+        ipm.sc.product(&lambda, &v, &mut a);
+        ipm.sc.divide(&a, &mut b);
+        for k in 0..4 {
+            assert!((b[k] - v[k]).abs() < 1e-12, "λ \\ (λ∘v) = v: {b:?}");
         }
     }
 
@@ -1085,14 +1176,12 @@ mod tests {
         let mut ipm = TreeIpm::new(&small_soc(), IpmSettings::with_tolerance(1e-9)).unwrap();
         assert_eq!(ipm.solve(), IpmStatus::Solved);
         assert!((ipm.x()[0] - 5f64.sqrt()).abs() < 1e-7, "{:?}", ipm.x());
-    }
-
-    #[test]
-    fn cone_steps() {
-        assert_eq!(cone_step(&[2.0], &[-1.0], false), 2.0);
-        // (1, 0) + α(0, 1) leaves the cone at ∞; (1, 0) + α(−1, 1) at α = 1/2.
-        assert!(cone_step(&[1.0, 0.0], &[0.0, 1.0], true) >= 1.0 - 1e-15);
-        let a = cone_step(&[1.0, 0.0], &[-1.0, 1.0], true);
-        assert!((a - 0.5).abs() < 1e-14, "{a}");
+        assert!(!ipm.warm_started);
+        // Again: a re-solve starts from the last solution, in fewer iterations.
+        let cold_iterations = ipm.iterations;
+        assert_eq!(ipm.solve(), IpmStatus::Solved);
+        assert!(ipm.warm_started);
+        assert!(ipm.iterations < cold_iterations, "{} vs {cold_iterations}", ipm.iterations);
+        assert!((ipm.x()[0] - 5f64.sqrt()).abs() < 1e-7, "{:?}", ipm.x());
     }
 }

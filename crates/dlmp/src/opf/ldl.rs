@@ -95,7 +95,6 @@ pub struct Ldl {
     ki: Vec<usize>,
     /// The values of K in that layout (filled by the caller through slots).
     pub kx: Vec<f64>,
-    etree: Vec<usize>,
     lp: Vec<usize>,
     li: Vec<usize>,
     lx: Vec<f64>,
@@ -104,10 +103,11 @@ pub struct Ldl {
     /// Expected sign of each pivot (+1 primal, −1 dual), in original order.
     sign: Vec<f64>,
     y_vals: Vec<f64>,
-    y_idx: Vec<usize>,
-    elim: Vec<usize>,
-    marker: Vec<bool>,
-    next_in_col: Vec<usize>,
+    /// The pattern of each row k of L, in elimination order: the columns c
+    /// (`row_col[row_ptr[k]..row_ptr[k + 1]]`) and where L_kc is stored.
+    row_ptr: Vec<usize>,
+    row_col: Vec<usize>,
+    row_pos: Vec<usize>,
     work: Vec<f64>,
 }
 
@@ -186,6 +186,50 @@ impl Ldl {
         }
         let nnz_l = lp[n];
         let nnz_k = ki.len();
+        // Symbolic factorisation: each row's pattern by walking the
+        // elimination tree (QDLDL's scheme), done once; L's row indices are fixed.
+        let mut li = vec![0; nnz_l];
+        let mut next_in_col: Vec<usize> = lp[..n].to_vec();
+        let mut marker = vec![false; n];
+        let mut elim = vec![0; n];
+        let mut y_idx = vec![0; n];
+        let mut row_ptr = Vec::with_capacity(n + 1);
+        let mut row_col = Vec::with_capacity(nnz_l);
+        let mut row_pos = Vec::with_capacity(nnz_l);
+        row_ptr.push(0);
+        for k in 0..n {
+            let mut n_y = 0;
+            for &b in &ki[kp[k]..kp[k + 1]] {
+                if b == k || marker[b] {
+                    continue;
+                }
+                marker[b] = true;
+                elim[0] = b;
+                let mut n_e = 1;
+                let mut next = etree[b];
+                while next != NONE && next < k && !marker[next] {
+                    marker[next] = true;
+                    elim[n_e] = next;
+                    n_e += 1;
+                    next = etree[next];
+                }
+                while n_e > 0 {
+                    n_e -= 1;
+                    y_idx[n_y] = elim[n_e];
+                    n_y += 1;
+                }
+            }
+            for t in (0..n_y).rev() {
+                let c = y_idx[t];
+                let pos = next_in_col[c];
+                li[pos] = k;
+                next_in_col[c] += 1;
+                marker[c] = false;
+                row_col.push(c);
+                row_pos.push(pos);
+            }
+            row_ptr.push(row_col.len());
+        }
         let ldl = Ldl {
             n,
             perm,
@@ -193,18 +237,16 @@ impl Ldl {
             kp,
             ki,
             kx: vec![0.0; nnz_k],
-            etree,
             lp,
-            li: vec![0; nnz_l],
+            li,
             lx: vec![0.0; nnz_l],
             d: vec![0.0; n],
             dinv: vec![0.0; n],
             sign,
             y_vals: vec![0.0; n],
-            y_idx: vec![0; n],
-            elim: vec![0; n],
-            marker: vec![false; n],
-            next_in_col: vec![0; n],
+            row_ptr,
+            row_col,
+            row_pos,
             work: vec![0.0; n],
         };
         (ldl, slots, diag_slot)
@@ -225,51 +267,26 @@ impl Ldl {
     pub fn factor(&mut self, eps: f64, delta: f64) -> Option<usize> {
         let n = self.n;
         let mut regularised = 0;
-        self.next_in_col.copy_from_slice(&self.lp[..n]);
         for k in 0..n {
-            let mut n_y = 0;
             let mut dk = 0.0;
             for p in self.kp[k]..self.kp[k + 1] {
                 let b = self.ki[p];
                 if b == k {
                     dk = self.kx[p];
-                    continue;
-                }
-                self.y_vals[b] = self.kx[p];
-                if self.marker[b] {
-                    continue;
-                }
-                // Walk up the elimination tree to the first node already reached.
-                self.marker[b] = true;
-                self.elim[0] = b;
-                let mut n_e = 1;
-                let mut next = self.etree[b];
-                while next != NONE && next < k && !self.marker[next] {
-                    self.marker[next] = true;
-                    self.elim[n_e] = next;
-                    n_e += 1;
-                    next = self.etree[next];
-                }
-                while n_e > 0 {
-                    n_e -= 1;
-                    self.y_idx[n_y] = self.elim[n_e];
-                    n_y += 1;
+                } else {
+                    self.y_vals[b] = self.kx[p];
                 }
             }
-            for t in (0..n_y).rev() {
-                let c = self.y_idx[t];
-                let end = self.next_in_col[c];
+            for t in self.row_ptr[k]..self.row_ptr[k + 1] {
+                let (c, pos) = (self.row_col[t], self.row_pos[t]);
                 let yc = self.y_vals[c];
-                for p in self.lp[c]..end {
+                for p in self.lp[c]..pos {
                     self.y_vals[self.li[p]] -= self.lx[p] * yc;
                 }
                 let l = yc * self.dinv[c];
-                self.li[end] = k;
-                self.lx[end] = l;
+                self.lx[pos] = l;
                 dk -= yc * l;
-                self.next_in_col[c] = end + 1;
                 self.y_vals[c] = 0.0;
-                self.marker[c] = false;
             }
             let s = self.sign[self.perm[k]];
             if !(dk * s > eps) {
@@ -330,6 +347,12 @@ impl Ldl {
                 }
             }
         }
+    }
+
+    /// (largest column of L, Σ column², the factorisation's multiply-adds).
+    pub fn column_stats(&self) -> (usize, usize) {
+        let counts = (0..self.n).map(|c| self.lp[c + 1] - self.lp[c]);
+        counts.fold((0, 0), |(m, s), c| (m.max(c), s + c * c))
     }
 
     /// Position of original index i in the elimination order (for tests).
