@@ -74,11 +74,11 @@ impl IpmSettings {
             dyn_eps: 1e-13,
             dyn_delta: 2e-7,
             step_fraction: 0.99,
-            refine_below_gap: 1e-5,
+            refine_below_gap: 1e-7,
             warm_start_margin: std::env::var("OGG_IPM_WARM")
                 .ok()
                 .and_then(|v| v.parse().ok())
-                .unwrap_or(1e-3),
+                .unwrap_or(1e-4),
             trace: std::env::var_os("OGG_IPM_TRACE").is_some(),
         }
     }
@@ -163,6 +163,8 @@ struct Scaling {
     socs: Vec<(usize, usize)>,
     /// √(s/z) on the orthant rows, w̄ on the cone rows.
     w: Vec<f64>,
+    /// 1/w on the orthant rows.
+    w_inv: Vec<f64>,
     eta: Vec<f64>,
     lambda: Vec<f64>,
 }
@@ -177,7 +179,7 @@ impl Scaling {
         let w = &self.w;
         if inverse {
             for i in 0..self.n_nn {
-                out[i] = v[i] / w[i];
+                out[i] = v[i] * self.w_inv[i];
             }
         } else {
             for i in 0..self.n_nn {
@@ -205,10 +207,13 @@ impl Scaling {
         for i in 0..self.n_nn {
             if identity {
                 self.w[i] = 1.0;
+                self.w_inv[i] = 1.0;
                 self.lambda[i] = z[i];
             } else {
-                self.w[i] = (s[i] / z[i]).sqrt();
-                self.lambda[i] = (s[i] * z[i]).sqrt();
+                let w = (s[i] / z[i]).sqrt();
+                self.w[i] = w;
+                self.w_inv[i] = 1.0 / w;
+                self.lambda[i] = s[i] * self.w_inv[i];
             }
         }
         for (c, &(a, d)) in self.socs.iter().enumerate() {
@@ -618,6 +623,7 @@ impl TreeIpm {
                 n_nn,
                 socs,
                 w: vec![1.0; mc],
+                w_inv: vec![1.0; mc],
                 eta: vec![1.0; degree_blocks],
                 lambda: vec![0.0; mc],
             },
@@ -699,7 +705,7 @@ impl TreeIpm {
         let sc = &self.sc;
         // Orthant rows: (z/s)·a aᵀ.
         for r in 0..sc.n_nn {
-            let h = 1.0 / (sc.w[r] * sc.w[r]);
+            let h = sc.w_inv[r] * sc.w_inv[r];
             let (lo, hi) = (g.ptr[r], g.ptr[r + 1]);
             let mut t = k.nn_ptr[r];
             for ia in lo..hi {
@@ -776,8 +782,8 @@ impl TreeIpm {
         let t1 = &mut kkt.t1;
         let gv = &mut kkt.g;
         for i in 0..sc.n_nn {
-            let w = sc.w[i];
-            t1[i] = (rhs.r_c[i] / w + rhs.u[i]) / w;
+            let wi = sc.w_inv[i];
+            t1[i] = (rhs.r_c[i] * wi + rhs.u[i]) * wi;
         }
         if !sc.socs.is_empty() {
             sc.apply_socs(&rhs.r_c, gv, true);
@@ -805,8 +811,8 @@ impl TreeIpm {
         // g = G dx;  dz = W⁻² g + t1;  ds = −r_c − g.
         g.mul(&out.dx, gv);
         for i in 0..sc.n_nn {
-            let w = sc.w[i];
-            out.dz[i] = gv[i] / (w * w) + t1[i];
+            let wi = sc.w_inv[i];
+            out.dz[i] = gv[i] * wi * wi + t1[i];
             out.ds[i] = -rhs.r_c[i] - gv[i];
         }
         if !sc.socs.is_empty() {

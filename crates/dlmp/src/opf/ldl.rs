@@ -83,6 +83,90 @@ pub fn minimum_degree(adj: &[Vec<usize>]) -> Vec<usize> {
     perm
 }
 
+fn inverse(perm: &[usize]) -> Vec<usize> {
+    let mut inv = vec![0; perm.len()];
+    for (k, &p) in perm.iter().enumerate() {
+        inv[p] = k;
+    }
+    inv
+}
+
+/// The upper triangle of Π·K·Πᵀ (diagonal included) by column: (colptr, rows).
+fn upper_pattern(n: usize, entries: &[(usize, usize)], iperm: &[usize]) -> (Vec<usize>, Vec<usize>) {
+    let mut coords: Vec<(usize, usize)> = entries
+        .iter()
+        .map(|&(i, j)| {
+            let (a, b) = (iperm[i], iperm[j]);
+            (a.min(b), a.max(b))
+        })
+        .chain((0..n).map(|k| (k, k)))
+        .collect();
+    coords.sort_unstable_by_key(|&(r, c)| (c, r));
+    coords.dedup();
+    let mut kp = vec![0; n + 1];
+    let mut ki = Vec::with_capacity(coords.len());
+    for &(r, c) in &coords {
+        kp[c + 1] += 1;
+        ki.push(r);
+    }
+    for c in 0..n {
+        kp[c + 1] += kp[c];
+    }
+    (kp, ki)
+}
+
+/// Elimination tree (parent per node, NONE at roots) and column counts of L.
+fn elimination_tree(n: usize, kp: &[usize], ki: &[usize]) -> (Vec<usize>, Vec<usize>) {
+    let mut etree = vec![NONE; n];
+    let mut lnz = vec![0usize; n];
+    let mut flag = vec![NONE; n];
+    for j in 0..n {
+        flag[j] = j;
+        for &r in &ki[kp[j]..kp[j + 1]] {
+            let mut i = r;
+            while flag[i] != j {
+                if etree[i] == NONE {
+                    etree[i] = j;
+                }
+                lnz[i] += 1;
+                flag[i] = j;
+                i = etree[i];
+            }
+        }
+    }
+    (etree, lnz)
+}
+
+/// A postorder of a forest given by parents: post[k] = the k-th node.
+fn postorder(parent: &[usize]) -> Vec<usize> {
+    let n = parent.len();
+    let mut head = vec![NONE; n];
+    let mut next = vec![NONE; n];
+    // Children lists, in increasing order.
+    for j in (0..n).rev() {
+        if parent[j] != NONE {
+            next[j] = head[parent[j]];
+            head[parent[j]] = j;
+        }
+    }
+    let mut post = Vec::with_capacity(n);
+    let mut stack = Vec::new();
+    for root in (0..n).filter(|&j| parent[j] == NONE) {
+        stack.push(root);
+        while let Some(&top) = stack.last() {
+            let child = head[top];
+            if child == NONE {
+                post.push(top);
+                stack.pop();
+            } else {
+                head[top] = next[child];
+                stack.push(child);
+            }
+        }
+    }
+    post
+}
+
 /// A symmetric matrix's factorisation L·D·Lᵀ = Π·K·Πᵀ with a fixed pattern.
 #[derive(Debug, Clone)]
 pub struct Ldl {
@@ -128,32 +212,14 @@ impl Ldl {
                 adj[j].push(i);
             }
         }
-        let perm = minimum_degree(&adj);
-        let mut iperm = vec![0; n];
-        for (k, &p) in perm.iter().enumerate() {
-            iperm[p] = k;
-        }
-        // Permuted upper-triangle coordinates, diagonal included.
-        let mut coords: Vec<(usize, usize)> = entries
-            .iter()
-            .map(|&(i, j)| {
-                let (a, b) = (iperm[i], iperm[j]);
-                (a.min(b), a.max(b))
-            })
-            .chain((0..n).map(|k| (k, k)))
-            .collect();
-        // By column, then row.
-        coords.sort_unstable_by_key(|&(r, c)| (c, r));
-        coords.dedup();
-        let mut kp = vec![0; n + 1];
-        let mut ki = Vec::with_capacity(coords.len());
-        for &(r, c) in &coords {
-            kp[c + 1] += 1;
-            ki.push(r);
-        }
-        for c in 0..n {
-            kp[c + 1] += kp[c];
-        }
+        // Minimum degree, then the elimination tree's postorder (the same
+        // fill, each subtree's pivots contiguous in memory).
+        let first = minimum_degree(&adj);
+        let (kp0, ki0) = upper_pattern(n, entries, &inverse(&first));
+        let (etree0, _) = elimination_tree(n, &kp0, &ki0);
+        let perm: Vec<usize> = postorder(&etree0).into_iter().map(|k| first[k]).collect();
+        let iperm = inverse(&perm);
+        let (kp, ki) = upper_pattern(n, entries, &iperm);
         let slot_of = |i: usize, j: usize| {
             let (a, b) = (iperm[i], iperm[j]);
             let (r, c) = (a.min(b), a.max(b));
@@ -162,24 +228,7 @@ impl Ldl {
         };
         let slots: Vec<usize> = entries.iter().map(|&(i, j)| slot_of(i, j)).collect();
         let diag_slot: Vec<usize> = (0..n).map(|i| slot_of(i, i)).collect();
-        // Elimination tree and column counts of L.
-        let mut etree = vec![NONE; n];
-        let mut lnz = vec![0usize; n];
-        let mut flag = vec![NONE; n];
-        for j in 0..n {
-            flag[j] = j;
-            for &r in &ki[kp[j]..kp[j + 1]] {
-                let mut i = r;
-                while flag[i] != j {
-                    if etree[i] == NONE {
-                        etree[i] = j;
-                    }
-                    lnz[i] += 1;
-                    flag[i] = j;
-                    i = etree[i];
-                }
-            }
-        }
+        let (etree, lnz) = elimination_tree(n, &kp, &ki);
         let mut lp = vec![0; n + 1];
         for i in 0..n {
             lp[i + 1] = lp[i] + lnz[i];
@@ -280,8 +329,9 @@ impl Ldl {
             for t in self.row_ptr[k]..self.row_ptr[k + 1] {
                 let (c, pos) = (self.row_col[t], self.row_pos[t]);
                 let yc = self.y_vals[c];
-                for p in self.lp[c]..pos {
-                    self.y_vals[self.li[p]] -= self.lx[p] * yc;
+                let lo = self.lp[c];
+                for (&i, &l) in self.li[lo..pos].iter().zip(&self.lx[lo..pos]) {
+                    self.y_vals[i] -= l * yc;
                 }
                 let l = yc * self.dinv[c];
                 self.lx[pos] = l;
@@ -306,29 +356,31 @@ impl Ldl {
     pub fn solve(&mut self, b: &mut [f64]) {
         let n = self.n;
         let x = &mut self.work;
-        for k in 0..n {
-            x[k] = b[self.perm[k]];
+        for (xk, &p) in x.iter_mut().zip(&self.perm) {
+            *xk = b[p];
         }
         for c in 0..n {
             let xc = x[c];
             if xc != 0.0 {
-                for p in self.lp[c]..self.lp[c + 1] {
-                    x[self.li[p]] -= self.lx[p] * xc;
+                let (lo, hi) = (self.lp[c], self.lp[c + 1]);
+                for (&i, &l) in self.li[lo..hi].iter().zip(&self.lx[lo..hi]) {
+                    x[i] -= l * xc;
                 }
             }
         }
-        for k in 0..n {
-            x[k] *= self.dinv[k];
+        for (xk, &d) in x.iter_mut().zip(&self.dinv) {
+            *xk *= d;
         }
         for c in (0..n).rev() {
+            let (lo, hi) = (self.lp[c], self.lp[c + 1]);
             let mut xc = x[c];
-            for p in self.lp[c]..self.lp[c + 1] {
-                xc -= self.lx[p] * x[self.li[p]];
+            for (&i, &l) in self.li[lo..hi].iter().zip(&self.lx[lo..hi]) {
+                xc -= l * x[i];
             }
             x[c] = xc;
         }
-        for k in 0..n {
-            b[self.perm[k]] = x[k];
+        for (xk, &p) in x.iter().zip(&self.perm) {
+            b[p] = *xk;
         }
     }
 
