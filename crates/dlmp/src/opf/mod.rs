@@ -758,7 +758,8 @@ fn assemble(
     let mut q_terms: Vec<Vec<(usize, f64)>> = vec![Vec::new(); n];
     let mut p_demand = vec![0.0; n];
     let mut q_demand = vec![0.0; n];
-    let mut bound_rows: Vec<(Vec<(usize, f64)>, f64)> = Vec::new();
+    // Single-variable bounds: ((variable, ±1), right-hand side).
+    let mut bound_rows: Vec<((usize, f64), f64)> = Vec::new();
 
     for o in offers {
         p_demand[o.bus] += o.fixed_demand;
@@ -787,8 +788,8 @@ fn assemble(
                     if branch && q_coef != 0.0 {
                         q_terms[o.bus].push((v, q_coef));
                     }
-                    bound_rows.push((vec![(v, 1.0)], o.hi));
-                    bound_rows.push((vec![(v, -1.0)], -o.lo));
+                    bound_rows.push(((v, 1.0), o.hi));
+                    bound_rows.push(((v, -1.0), -o.lo));
                     lay.offer_vars.push((v, 1));
                 }
                 PlacedCost::Segments { widths, slopes } => {
@@ -804,8 +805,8 @@ fn assemble(
                         if branch && q_coef != 0.0 {
                             q_terms[o.bus].push((v, q_coef));
                         }
-                        bound_rows.push((vec![(v, 1.0)], *w));
-                        bound_rows.push((vec![(v, -1.0)], 0.0));
+                        bound_rows.push(((v, 1.0), *w));
+                        bound_rows.push(((v, -1.0), 0.0));
                     }
                     lay.offer_vars.push((first, widths.len()));
                 }
@@ -814,8 +815,8 @@ fn assemble(
         if branch && o.kind == OfferKind::Generator && o.q_hi > o.q_lo {
             let v = b.var(0.0);
             q_terms[o.bus].push((v, 1.0));
-            bound_rows.push((vec![(v, 1.0)], o.q_hi));
-            bound_rows.push((vec![(v, -1.0)], -o.q_lo));
+            bound_rows.push(((v, 1.0), o.q_hi));
+            bound_rows.push(((v, -1.0), -o.q_lo));
             lay.offer_q_var.push(Some(v));
         } else {
             if branch && o.kind == OfferKind::Generator && o.q_hi == o.q_lo && o.q_lo != 0.0 {
@@ -829,8 +830,8 @@ fn assemble(
     lay.s_minus = b.var(-opts.effective_export_price() * mw);
     p_terms[root].push((lay.s_plus, 1.0));
     p_terms[root].push((lay.s_minus, -1.0));
-    bound_rows.push((vec![(lay.s_plus, -1.0)], 0.0));
-    bound_rows.push((vec![(lay.s_minus, -1.0)], 0.0));
+    bound_rows.push(((lay.s_plus, -1.0), 0.0));
+    bound_rows.push(((lay.s_minus, -1.0), 0.0));
     if branch {
         let v = b.var(0.0);
         q_terms[root].push((v, 1.0));
@@ -866,9 +867,12 @@ fn assemble(
             ];
         }
     }
+    // One buffer for the rows below (assembly runs for every interval).
+    let mut row: Vec<(usize, f64)> = Vec::with_capacity(16);
     // Balance rows: supply − consumption = fixed demand.
     for j in 0..n {
-        let mut row: Vec<(usize, f64)> = p_terms[j].clone();
+        row.clear();
+        row.extend_from_slice(&p_terms[j]);
         let mut rhs = p_demand[j];
         if net.parent(j).is_some() {
             let e = j;
@@ -893,7 +897,8 @@ fn assemble(
     }
     if branch {
         for j in 0..n {
-            let mut row: Vec<(usize, f64)> = q_terms[j].clone();
+            row.clear();
+            row.extend_from_slice(&q_terms[j]);
             let mut rhs = q_demand[j];
             if net.parent(j).is_some() {
                 let e = j;
@@ -920,11 +925,12 @@ fn assemble(
             let i = net.tree.parent[e];
             let t2 = net.tap[e] * net.tap[e];
             let (r, x) = (net.r_pu[e], net.x_pu[e]);
-            let mut row = vec![
+            row.clear();
+            row.extend_from_slice(&[
                 (lay.w[e], 1.0),
                 (lay.flow_p[e], 2.0 * r),
                 (lay.flow_q[e], 2.0 * x),
-            ];
+            ]);
             let mut rhs = 0.0;
             if lay.w_sec[e] != NO {
                 row.push((lay.w_sec[e], -1.0));
@@ -940,8 +946,8 @@ fn assemble(
         }
     }
     // Inequalities: offer bounds, source, line limits (lossless), voltages.
-    for (coeffs, rhs) in &bound_rows {
-        b.le(coeffs, *rhs);
+    for &(coeff, rhs) in &bound_rows {
+        b.le(&[coeff], rhs);
     }
     let kb = net.s_base_kva;
     for e in net.edges() {
