@@ -80,8 +80,10 @@ pub struct DlmpReport {
     /// Seconds to build and solve the first time, and mean per in-place re-solve.
     pub first_solve_s: f64,
     pub resolve_s: Option<f64>,
-    /// Of which inside the solver (Clarabel's iterations, or the tree algorithm).
+    /// Of which inside the solver (the interior point's iterations, or the tree algorithm).
     pub resolve_solver_s: Option<f64>,
+    /// Mean interior-point iterations per re-solve.
+    pub resolve_iterations: Option<f64>,
     pub ac: Option<AcReport>,
     pub files: Vec<PathBuf>,
 }
@@ -123,6 +125,7 @@ impl DlmpReport {
             "first_solve_s": self.first_solve_s,
             "resolve_s": self.resolve_s.map(num).unwrap_or(serde_json::Value::Null),
             "resolve_solver_s": self.resolve_solver_s.map(num).unwrap_or(serde_json::Value::Null),
+            "resolve_iterations": self.resolve_iterations.map(num).unwrap_or(serde_json::Value::Null),
             "solver_s": s.solve_seconds,
         });
         if s.formulation == Formulation::Socp {
@@ -313,6 +316,7 @@ pub fn run(req: &DlmpRequest) -> Result<DlmpReport, DlmpError> {
     let first_solve_s = start.elapsed().as_secs_f64();
     let mut resolve_s = None;
     let mut resolve_solver_s = None;
+    let mut resolve_iterations = None;
     if req.repeat > 0 && !req.ptdf {
         // New intervals, as bench/dlmp_vs_cvxpy.py's CVXPY side: the LMP
         // moves, every load's demand by up to ±1 %, linear costs by ±0.1 %.
@@ -342,10 +346,14 @@ pub fn run(req: &DlmpRequest) -> Result<DlmpReport, DlmpError> {
         }
         let start = Instant::now();
         let mut in_solver = 0.0;
+        let mut iterations = 0u64;
         for k in 0..req.repeat {
             let (o, interval) = &intervals[k % intervals.len()];
-            in_solver += solver.solve(&network, interval, o)?.solve_seconds;
+            let s = solver.solve(&network, interval, o)?;
+            in_solver += s.solve_seconds;
+            iterations += u64::from(s.iterations);
         }
+        resolve_iterations = Some(iterations as f64 / req.repeat as f64);
         resolve_s = Some(start.elapsed().as_secs_f64() / req.repeat as f64);
         resolve_solver_s = Some(in_solver / req.repeat as f64);
     }
@@ -360,6 +368,7 @@ pub fn run(req: &DlmpRequest) -> Result<DlmpReport, DlmpError> {
         first_solve_s,
         resolve_s,
         resolve_solver_s,
+        resolve_iterations,
         ac,
         files: Vec::new(),
     };
