@@ -10,9 +10,11 @@ side by side in one run, per formulation (dc, lindistflow, socp):
   both written the way a CVXPY user writes for speed (vector variables, sparse
   incidence matrices; `build_vectorized`); tests/python/test_dlmp_vs_cvxpy.py
   holds the scalar formulation that the prices are checked against;
-  * ours: `dlmp_clear --repeat N` (release build): Clarabel (Rust) on the
-    sparse branch-flow problem, built once and updated in place with a new
-    LMP each interval; for dc also ogg-market's exact tree algorithm.
+  * ours: `dlmp_clear --repeat N` (release build) on the sparse branch-flow
+    problem, built once and updated in place each interval (new LMP, demand
+    ±1 %, linear costs ±0.1 %, as the CVXPY side): by our tree-structured
+    interior point (tree-ipm, the default), by Clarabel (Rust, the reference)
+    and, for dc, by ogg-market's exact tree algorithm.
 Prints medians, the ratio CVXPY re-solve / ours, and peak memory (RSS) of
 every process. Each CVXPY measurement runs in its own process under a memory
 cap (--mem-gb), so that a blow-up is reported instead of taking the machine down.
@@ -108,6 +110,7 @@ def run_ours(exe: Path, case: dict, formulation: str, repeat: int, solver: str |
     rep = json.loads(lines[-1])
     return {"status": rep["status"], "first_s": rep["first_solve_s"], "resolve_s": rep["resolve_s"],
             "resolve_solver_s": rep.get("resolve_solver_s"), "iterations": rep["iterations"],
+            "resolve_iterations": rep.get("resolve_iterations"), "solver": rep.get("solver"),
             "rss_mb": rep.get("peak_rss_mb", float("nan")), "wall_s": wall}
 
 
@@ -369,11 +372,13 @@ def main() -> None:
                 reps = max(1, args.repeat // (20 if big else 1))
                 ours = run_ours(exe, case, f, reps)
                 tree = run_ours(exe, case, f, args.repeat, "tree") if f == "dc" else None
+                clarabel = run_ours(exe, case, f, max(1, reps // 4), "clarabel")
                 scratch = run_worker(case, f, "scratch", args.cvxpy_repeat if case["n"] < 500 else 1, args.mem_gb, args.timeout)
                 param = run_worker(case, f, "param", max(1, args.cvxpy_repeat if not big else 2), args.mem_gb, args.timeout)
-                row = dict(case=case["name"], n=case["n"], formulation=f, ours=ours, ours_tree=tree, scratch=scratch, param=param)
+                row = dict(case=case["name"], n=case["n"], formulation=f, ours=ours, ours_tree=tree, ours_clarabel=clarabel,
+                           scratch=scratch, param=param)
                 results.append(row)
-                for label, mine in [(f, ours)] + ([("dc (tree)", tree)] if tree else []):
+                for label, mine in [(f, ours), (f"{f} (Clarabel)", clarabel)] + ([("dc (tree)", tree)] if tree else []):
                     ratio = (param.get("resolve_s") / mine["resolve_s"]) if param.get("resolve_s") and mine.get("resolve_s") else None
                     rss = f"{mine.get('rss_mb', float('nan')):.0f} / {max(scratch.get('rss_mb', 0), param.get('rss_mb', 0)):.0f}"
                     print(f"{case['name']:<24} {label:<12} {fmt_s(scratch.get('scratch_s')) if 'error' not in scratch else scratch['error'][:14]:>14} "

@@ -11,8 +11,10 @@ here, in each formulation:
                 at the flows of the fixed demand (computed here independently);
 * socp        — the branch-flow relaxation with squared currents ℓ ≥ (P² + Q²)/w.
 
-The lossless model is checked twice on our side: solved by Clarabel (dc) and
-by ogg-market's exact tree algorithm (dc-tree, `--solver tree`).
+Our side is checked with each of its solvers: our tree-structured interior
+point (the default, `--solver tree-ipm`: dc, lindistflow, socp), Clarabel
+(`--solver clarabel`: lindistflow-clarabel, socp-clarabel) and, for the
+lossless model, ogg-market's exact tree algorithm (dc-tree, `--solver tree`).
 
 Regulators (IEEE 34/37) float their ratio in [tap_min, tap_max] and hold the
 regulated bus in their band. DLMPs are the balance rows' duals; the sign of
@@ -184,13 +186,22 @@ def offer_rows(offers: list[Offer]) -> list[list]:
 # ----------------------------------------------------------------------------
 # Our side
 # ----------------------------------------------------------------------------
-FORMULATIONS = ["dc", "dc-tree", "lindistflow", "socp"]
+FORMULATIONS = ["dc", "dc-tree", "lindistflow", "socp", "lindistflow-clarabel", "socp-clarabel"]
+
+
+def base_formulation(formulation: str) -> str:
+    """The OPF a test variant solves (dc-tree → dc, socp-clarabel → socp)."""
+    return formulation.split("-")[0]
 
 
 def run_ours(tmp: Path, feeder: str, offers: list[Offer], formulation: str, args: list[str]) -> dict:
-    """`formulation` dc-tree is the lossless model cleared by the exact tree algorithm (--solver tree)."""
-    if formulation == "dc-tree":
-        formulation, args = "dc", args + ["--solver", "tree"]
+    """`formulation` dc-tree is the lossless model cleared by the exact tree
+    algorithm (--solver tree); X-clarabel is X solved by Clarabel
+    (--solver clarabel); the others use the default solver, tree-ipm."""
+    solver = {"tree": "tree", "clarabel": "clarabel"}.get(formulation.partition("-")[2], "tree-ipm")
+    formulation = base_formulation(formulation)
+    if solver != "tree-ipm":
+        args = args + ["--solver", solver]
     tmp.mkdir(parents=True, exist_ok=True)
     write_csv(tmp / "offers.csv", ["id", "bus", "kind", "p_min_kw", "p_max_kw", "c0", "c1", "c2", "pwl", "q_per_p"], offer_rows(offers))
     out = tmp / f"out-{formulation}"
@@ -200,6 +211,8 @@ def run_ours(tmp: Path, feeder: str, offers: list[Offer], formulation: str, args
     lines = [l for l in proc.stdout.splitlines() if l.startswith("{")]
     assert lines, f"no report from {' '.join(cmd)}:\n{proc.stdout}\n{proc.stderr}"
     report = json.loads(lines[-1])
+    # The solver asked for answered (tree-ipm did not fall back to Clarabel).
+    assert "--ptdf" in args or report.get("solver") == solver, f"{' '.join(cmd)}: solved by {report.get('solver')}, not {solver}"
     res = {"report": report, "network": read_csv(out / "network.csv")}
     if report["status"] == "optimal":
         res["buses"] = {r["bus"]: r for r in read_csv(out / "buses.csv")}
@@ -466,7 +479,7 @@ def ieee_run(tmp: Path, case, formulation: str):
     args = [str(tmp / "limits.csv") if a == "LIMITS" else a for a in args]
     ours = run_ours(tmp, feeder, offers, formulation, args)
     net = net_from_edges(ours["network"])
-    theirs = solve_cvxpy(net, offers, formulation.replace("-tree", ""), meta["lmp"], v_min=meta.get("v_min", 0.95), v_max=meta.get("v_max", 1.05),
+    theirs = solve_cvxpy(net, offers, base_formulation(formulation), meta["lmp"], v_min=meta.get("v_min", 0.95), v_max=meta.get("v_max", 1.05),
                          exempt=meta.get("exempt", ()))
     return ours, theirs, offers
 
@@ -476,7 +489,7 @@ def test_ieee37(tmp_path: Path, formulation: str) -> None:
     ours, theirs, offers = ieee_run(tmp_path, ieee37_case(), formulation)
     compare(ours, theirs, offers, f"ieee37 {formulation}")
     assert ours["report"]["congested_lines"] >= 1, "the IEEE 37 case should be congested"
-    if formulation == "socp":
+    if base_formulation(formulation) == "socp":
         assert ours["report"]["socp_exact"] is True
         assert max(theirs["gaps"].values()) < 1e-4
 
@@ -495,7 +508,7 @@ def test_random_trees(tmp_path: Path, formulation: str, n: int, seed: int) -> No
               [[r["from_bus"], r["to_bus"], r["limit_kw"], r["r_pu"], r["x_pu"]] for r in rows])
     lmp = 35.0 + seed
     ours = run_ours(tmp_path, str(tmp_path / "tree.csv"), offers, formulation, ["--lmp", str(lmp), "--v-min", "0.9", "--v-max", "1.1"])
-    theirs = solve_cvxpy(net_from_edges(rows), offers, formulation.replace("-tree", ""), lmp, v_min=0.9, v_max=1.1)
+    theirs = solve_cvxpy(net_from_edges(rows), offers, base_formulation(formulation), lmp, v_min=0.9, v_max=1.1)
     compare(ours, theirs, offers, f"tree n={n} seed={seed} {formulation}")
 
 

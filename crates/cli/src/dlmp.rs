@@ -80,8 +80,9 @@ pub struct MarketDlmpArgs {
     /// dc only: solve the dense PTDF form instead (small feeders).
     #[arg(long)]
     ptdf: bool,
-    /// dc only: clarabel (interior point) or tree (ogg-market's exact tree algorithm; same answer, faster).
-    #[arg(long, default_value = "clarabel")]
+    /// tree-ipm (our interior point, the KKT system eliminated along the feeder), clarabel
+    /// (Clarabel, the reference), or tree (dc only: ogg-market's exact tree algorithm).
+    #[arg(long, default_value = "tree-ipm")]
     solver: String,
     /// Clarabel's gap and feasibility tolerance.
     #[arg(long, default_value_t = 1e-9)]
@@ -113,7 +114,7 @@ pub fn run_market_dlmp(args: MarketDlmpArgs) -> Result<(), String> {
     req.options.regulators = !args.fixed_taps;
     req.options.losses = !args.no_losses;
     req.options.loss_iterations = args.loss_iterations;
-    req.options.dc_algorithm = args.solver.parse()?;
+    req.options.set_solver(&args.solver)?;
     req.options.tolerance = args.tol;
     req.limits = args.limits;
     req.no_ratings = args.no_ratings;

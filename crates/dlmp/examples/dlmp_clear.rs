@@ -68,7 +68,7 @@ fn parse_and_run() -> Result<bool, String> {
             }
             "--no-losses" => req.options.losses = false,
             "--fixed-taps" => req.options.regulators = false,
-            "--solver" => req.options.dc_algorithm = value(&mut i)?.parse()?,
+            "--solver" => req.options.set_solver(&value(&mut i)?)?,
             "--tol" => req.options.tolerance = number(value(&mut i)?, "--tol")?,
             "--loss-iterations" => {
                 req.options.loss_iterations = number(value(&mut i)?, "--loss-iterations")? as usize

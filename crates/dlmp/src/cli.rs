@@ -30,7 +30,7 @@ use crate::ac::{self, AcReport};
 use crate::csv::{fmt_num, Csv};
 use crate::error::DlmpError;
 use crate::network::DlmpNetwork;
-use crate::offer::{CostCurve, Offer, OfferKind, PlacedOffer};
+use crate::offer::{CostCurve, Offer, OfferKind, PlacedCost, PlacedOffer};
 use crate::opf::ptdf::solve_ptdf;
 use crate::opf::{DlmpSolution, Formulation, OpfOptions, OpfSolver};
 
@@ -80,8 +80,10 @@ pub struct DlmpReport {
     /// Seconds to build and solve the first time, and mean per in-place re-solve.
     pub first_solve_s: f64,
     pub resolve_s: Option<f64>,
-    /// Of which inside the solver (Clarabel's iterations, or the tree algorithm).
+    /// Of which inside the solver (the interior point's iterations, or the tree algorithm).
     pub resolve_solver_s: Option<f64>,
+    /// Mean interior-point iterations per re-solve.
+    pub resolve_iterations: Option<f64>,
     pub ac: Option<AcReport>,
     pub files: Vec<PathBuf>,
 }
@@ -119,9 +121,11 @@ impl DlmpReport {
             "congested_lines": s.congestion_dual.iter().filter(|c| c.abs() > 1e-6).count(),
             "decomposition_residual": num(s.decomposition.residual(&s.dlmp)),
             "iterations": s.iterations,
+            "solver": s.solver,
             "first_solve_s": self.first_solve_s,
             "resolve_s": self.resolve_s.map(num).unwrap_or(serde_json::Value::Null),
             "resolve_solver_s": self.resolve_solver_s.map(num).unwrap_or(serde_json::Value::Null),
+            "resolve_iterations": self.resolve_iterations.map(num).unwrap_or(serde_json::Value::Null),
             "solver_s": s.solve_seconds,
         });
         if s.formulation == Formulation::Socp {
@@ -312,15 +316,44 @@ pub fn run(req: &DlmpRequest) -> Result<DlmpReport, DlmpError> {
     let first_solve_s = start.elapsed().as_secs_f64();
     let mut resolve_s = None;
     let mut resolve_solver_s = None;
+    let mut resolve_iterations = None;
     if req.repeat > 0 && !req.ptdf {
-        // New intervals: the same offers with a slightly different LMP each time.
-        let start = Instant::now();
-        let mut in_solver = 0.0;
-        for k in 0..req.repeat {
+        // New intervals, as bench/dlmp_vs_cvxpy.py's CVXPY side: the LMP
+        // moves, every load's demand by up to ±1 %, linear costs by ±0.1 %.
+        let mut intervals: Vec<(OpfOptions, Vec<PlacedOffer>)> = Vec::new();
+        let mut rng = 0x9E37_79B9_7F4A_7C15u64;
+        let mut uniform = || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            (rng >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
+        };
+        for k in 0..req.repeat.min(16) {
             let mut o = req.options.clone();
             o.lmp_source *= 1.0 + 1e-3 * ((k % 7) as f64 - 3.0);
-            in_solver += solver.solve(&network, &offers, &o)?.solve_seconds;
+            let mut interval = offers.clone();
+            for offer in interval.iter_mut() {
+                if offer.kind == OfferKind::Load {
+                    offer.fixed_demand *= 1.0 + 0.01 * uniform();
+                }
+                let drift = 1.0 + 1e-3 * uniform();
+                match &mut offer.cost {
+                    PlacedCost::Quadratic { c1, .. } => *c1 *= drift,
+                    PlacedCost::Segments { slopes, .. } => slopes.iter_mut().for_each(|s| *s *= drift),
+                }
+            }
+            intervals.push((o, interval));
         }
+        let start = Instant::now();
+        let mut in_solver = 0.0;
+        let mut iterations = 0u64;
+        for k in 0..req.repeat {
+            let (o, interval) = &intervals[k % intervals.len()];
+            let s = solver.solve(&network, interval, o)?;
+            in_solver += s.solve_seconds;
+            iterations += u64::from(s.iterations);
+        }
+        resolve_iterations = Some(iterations as f64 / req.repeat as f64);
         resolve_s = Some(start.elapsed().as_secs_f64() / req.repeat as f64);
         resolve_solver_s = Some(in_solver / req.repeat as f64);
     }
@@ -335,6 +368,7 @@ pub fn run(req: &DlmpRequest) -> Result<DlmpReport, DlmpError> {
         first_solve_s,
         resolve_s,
         resolve_solver_s,
+        resolve_iterations,
         ac,
         files: Vec::new(),
     };

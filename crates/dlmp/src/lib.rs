@@ -4,8 +4,9 @@
 //! - [`network`]: the feeder as a tree with single-phase equivalent impedances.
 //! - [`offer`]: participants' offers with convex cost curves, validated.
 //! - [`opf`]: the OPF in three formulations (the paper's lossless model,
-//!   LinDistFlow, the SOCP relaxation), solved by Clarabel in the sparse
-//!   branch-flow form; DLMPs and their decomposition; the dense PTDF form.
+//!   LinDistFlow, the SOCP relaxation) in the sparse branch-flow form, solved
+//!   by our tree-structured interior point ([`opf::ipm`], the default) or by
+//!   Clarabel; DLMPs and their decomposition; the dense PTDF form.
 //! - [`ac`]: a dispatch applied to the AC power flow of the same feeder.
 //! - [`market`]: [`DlmpMarket`], the OPF as an `ogg_core::Market`.
 //! - [`agents`]: producers, consumers and demand-response providers.
@@ -32,5 +33,5 @@ pub use market::DlmpMarket;
 pub use network::DlmpNetwork;
 pub use offer::{CostCurve, Offer, OfferKind, PlacedOffer};
 pub use opf::{
-    solve, DcAlgorithm, Decomposition, DlmpSolution, Formulation, OpfOptions, OpfSolver, OpfStatus,
+    solve, ConicSolver, DcAlgorithm, Decomposition, DlmpSolution, Formulation, OpfOptions, OpfSolver, OpfStatus,
 };

@@ -119,23 +119,37 @@ impl Builder {
         let n = self.n_vars;
         let (n_zero, n_nonneg) = (self.zero.b.len(), self.nonneg.b.len());
         let m = n_zero + n_nonneg + self.soc.b.len();
-        // Column lists of (global row, value), merged duplicates.
-        let mut cols: Vec<Vec<(usize, f64)>> = vec![Vec::new(); n];
+        // Compressed columns by a counting sort (no per-column allocation:
+        // this runs for every interval), rows sorted, duplicates merged.
+        let total = self.zero.entries.len() + self.nonneg.entries.len() + self.soc.entries.len();
+        let mut start = vec![0usize; n + 1];
+        for sec in [&self.zero, &self.nonneg, &self.soc] {
+            for &(_, c, _) in &sec.entries {
+                start[c + 1] += 1;
+            }
+        }
+        for c in 0..n {
+            start[c + 1] += start[c];
+        }
+        let mut fill = start.clone();
+        let mut scattered = vec![(0usize, 0.0f64); total];
         for (offset, sec) in [
             (0, &self.zero),
             (n_zero, &self.nonneg),
             (n_zero + n_nonneg, &self.soc),
         ] {
             for &(r, c, v) in &sec.entries {
-                cols[c].push((offset + r, v));
+                scattered[fill[c]] = (offset + r, v);
+                fill[c] += 1;
             }
         }
         let mut colptr = Vec::with_capacity(n + 1);
-        let mut rowval = Vec::new();
-        let mut nzval = Vec::new();
+        let mut rowval = Vec::with_capacity(total);
+        let mut nzval = Vec::with_capacity(total);
         colptr.push(0);
-        for col in cols.iter_mut() {
-            col.sort_by_key(|&(r, _)| r);
+        for c in 0..n {
+            let col = &mut scattered[start[c]..start[c + 1]];
+            col.sort_unstable_by_key(|&(r, _)| r);
             let mut last: Option<usize> = None;
             for &(r, v) in col.iter() {
                 if last == Some(r) {

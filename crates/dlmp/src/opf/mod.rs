@@ -27,6 +27,14 @@
 //! for exports would make the objective non-convex; the export price used is
 //! therefore min(export price, LMP).
 //!
+//! # Solvers
+//! The conic program is solved by [`ipm`] (`ConicSolver::TreeIpm`, the
+//! default: our interior point, its KKT system eliminated along the feeder
+//! by [`ldl`], warm-started from the last interval) or by Clarabel
+//! (`ConicSolver::Clarabel`, the reference, and the fallback when ours does
+//! not converge); both see the same problem and give duals in the same
+//! convention. The lossless model can also be cleared exactly by [`tree`].
+//!
 //! # Prices and their decomposition
 //! Clarabel solves min ½xᵀPx + qᵀx s.t. Ax + s = b, s ∈ K, and the optimal
 //! cost moves by −z_i per unit of b_i. The balance rows carry the fixed
@@ -43,6 +51,8 @@
 //! between their sum and the DLMP — is a real check of the KKT conditions.
 
 pub mod builder;
+pub mod ipm;
+pub mod ldl;
 pub mod ptdf;
 pub mod tree;
 
@@ -129,11 +139,40 @@ impl std::str::FromStr for DcAlgorithm {
     }
 }
 
+/// Which interior point solves the conic programs (every formulation except
+/// the lossless one cleared by [`DcAlgorithm::Tree`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ConicSolver {
+    /// Clarabel 0.11, the reference.
+    Clarabel,
+    /// Our tree-structured interior point ([`ipm`]): the same problem and
+    /// duals, its KKT system eliminated along the feeder; falls back to
+    /// Clarabel when it does not converge.
+    #[default]
+    TreeIpm,
+}
+
+impl std::str::FromStr for ConicSolver {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().replace('_', "-").as_str() {
+            "clarabel" => Ok(ConicSolver::Clarabel),
+            "tree-ipm" | "treeipm" | "ipm" => Ok(ConicSolver::TreeIpm),
+            other => Err(format!(
+                "conic solver must be 'clarabel' or 'tree-ipm', got '{other}'"
+            )),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct OpfOptions {
     pub formulation: Formulation,
     /// Solver of the lossless formulation.
     pub dc_algorithm: DcAlgorithm,
+    /// Interior point of the conic programs (LinDistFlow, SOCP, and the
+    /// lossless model unless `dc_algorithm` is the tree algorithm).
+    pub conic_solver: ConicSolver,
     /// Transmission price at the feeder head, $/MWh.
     pub lmp_source: f64,
     /// Price paid for exports to the transmission grid, $/MWh (the paper: 0).
@@ -168,6 +207,7 @@ impl Default for OpfOptions {
         OpfOptions {
             formulation: Formulation::Dc,
             dc_algorithm: DcAlgorithm::Clarabel,
+            conic_solver: ConicSolver::default(),
             lmp_source: 30.0,
             export_price: 0.0,
             v_source_pu: 1.0,
@@ -192,6 +232,22 @@ impl OpfOptions {
     pub fn with_lmp(mut self, lmp: f64) -> Self {
         self.lmp_source = lmp;
         self
+    }
+    /// Sets the solver from its name (the CLI's `--solver`): `clarabel`
+    /// (Clarabel for everything), `tree-ipm` (our interior point for every
+    /// formulation) or `tree` (the exact tree algorithm for the lossless
+    /// model; the others keep their interior point).
+    pub fn set_solver(&mut self, name: &str) -> Result<(), String> {
+        match name.trim().to_ascii_lowercase().replace('_', "-").as_str() {
+            "tree" | "exact" => self.dc_algorithm = DcAlgorithm::Tree,
+            other => {
+                self.conic_solver = other.parse().map_err(|_| {
+                    format!("solver must be 'clarabel', 'tree-ipm' or 'tree', got '{name}'")
+                })?;
+                self.dc_algorithm = DcAlgorithm::Clarabel;
+            }
+        }
+        Ok(())
     }
     fn check(&self) -> Result<(), DlmpError> {
         for (name, v) in [
@@ -327,6 +383,9 @@ pub struct DlmpSolution {
     pub solve_seconds: f64,
     /// Whether the last solve had to build a new solver (else it updated one in place).
     pub rebuilt: bool,
+    /// Which solver produced it: "clarabel", "tree-ipm", "tree", or
+    /// "clarabel (tree-ipm fallback)" when our interior point did not converge.
+    pub solver: &'static str,
 }
 
 impl DlmpSolution {
@@ -361,6 +420,7 @@ impl DlmpSolution {
             iterations: 0,
             solve_seconds: 0.0,
             rebuilt: false,
+            solver: "",
         }
     }
     pub fn is_optimal(&self) -> bool {
@@ -439,8 +499,9 @@ fn settings(tol: f64) -> DefaultSettings<f64> {
         .tol_feas(tol)
         .tol_ktratio((tol * 100.0).min(1e-4))
         // Iterative refinement doubles the time of each KKT solve on these
-        // tree-structured systems and changes prices by < 1e-9 relative.
-        .iterative_refinement_enable(false)
+        // tree-structured systems; on only for tight tolerances (≤ 1e-10),
+        // where Clarabel serves as the reference of tests.
+        .iterative_refinement_enable(tol <= 1e-10)
         .max_iter(200)
         .build()
         .expect("static Clarabel settings are valid")
@@ -454,6 +515,8 @@ fn settings(tol: f64) -> DefaultSettings<f64> {
 pub struct OpfSolver {
     /// The last problem's data, its solver, and the tolerance it was built with.
     cached: Option<(Problem, DefaultSolver<f64>, f64)>,
+    /// The same for our interior point.
+    cached_ipm: Option<(Problem, ipm::TreeIpm, f64)>,
     auctioneer: ogg_market::Auctioneer,
 }
 
@@ -461,6 +524,7 @@ impl std::fmt::Debug for OpfSolver {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("OpfSolver")
             .field("cached", &self.cached.is_some())
+            .field("cached_ipm", &self.cached_ipm.is_some())
             .finish()
     }
 }
@@ -523,7 +587,53 @@ impl OpfSolver {
         opts: &OpfOptions,
         loss_base: &[(f64, f64)],
     ) -> Result<DlmpSolution, DlmpError> {
-        let (problem, layout) = assemble(net, offers, opts, loss_base);
+        let (mut problem, layout) = assemble(net, offers, opts, loss_base);
+        let mut fallback_reason = None;
+        if opts.conic_solver == ConicSolver::TreeIpm {
+            let reuse = matches!(&self.cached_ipm, Some((p, _, tol)) if p.same_pattern(&problem) && *tol == opts.tolerance);
+            let rebuilt = !reuse;
+            if reuse {
+                let (old, solver, _) = self.cached_ipm.as_mut().expect("checked above");
+                solver.update(&problem);
+                *old = problem;
+            } else {
+                let solver =
+                    ipm::TreeIpm::new(&problem, ipm::IpmSettings::with_tolerance(opts.tolerance))
+                        .map_err(DlmpError::Solver)?;
+                self.cached_ipm = Some((problem, solver, opts.tolerance));
+            }
+            let (cached_problem, solver, _) = self.cached_ipm.as_mut().expect("set above");
+            let start = Instant::now();
+            let status = solver.solve();
+            let solve_seconds = start.elapsed().as_secs_f64();
+            let raw_status = match status {
+                ipm::IpmStatus::Solved => Some(RawStatus::Solved),
+                ipm::IpmStatus::PrimalInfeasible => Some(RawStatus::PrimalInfeasible),
+                ipm::IpmStatus::Failed(reason) => {
+                    fallback_reason = Some(reason);
+                    None
+                }
+            };
+            if let Some(status) = raw_status {
+                let raw = RawResult {
+                    status,
+                    x: solver.x(),
+                    z: solver.z(),
+                    iterations: solver.iterations,
+                };
+                let mut sol = extract(net, offers, opts, cached_problem, &layout, &raw);
+                sol.solve_seconds = solve_seconds;
+                sol.rebuilt = rebuilt;
+                sol.solver = "tree-ipm";
+                if opts.formulation == Formulation::LinDistFlow && opts.losses {
+                    let kb = net.s_base_kva;
+                    sol.loss_base_kw = loss_base.iter().map(|&(p, q)| (p * kb, q * kb)).collect();
+                }
+                return Ok(sol);
+            }
+            // Clarabel decides instead (the problem went into the cache: build it again).
+            problem = assemble(net, offers, opts, loss_base).0;
+        }
         let rebuilt;
         let reuse = matches!(&self.cached, Some((p, _, tol)) if p.same_pattern(&problem) && *tol == opts.tolerance);
         if reuse {
@@ -553,9 +663,33 @@ impl OpfSolver {
         let start = Instant::now();
         solver.solve();
         let solve_seconds = start.elapsed().as_secs_f64();
-        let mut sol = extract(net, offers, opts, problem, &layout, solver);
+        let status = match solver.solution.status {
+            SolverStatus::Solved | SolverStatus::AlmostSolved => RawStatus::Solved,
+            SolverStatus::PrimalInfeasible | SolverStatus::AlmostPrimalInfeasible => {
+                RawStatus::PrimalInfeasible
+            }
+            SolverStatus::DualInfeasible | SolverStatus::AlmostDualInfeasible => {
+                RawStatus::DualInfeasible
+            }
+            other => RawStatus::Other(format!(
+                "Clarabel stopped with status {other:?} after {} iterations",
+                solver.solution.iterations
+            )),
+        };
+        let raw = RawResult {
+            status,
+            x: &solver.solution.x,
+            z: &solver.solution.z,
+            iterations: solver.solution.iterations,
+        };
+        let mut sol = extract(net, offers, opts, problem, &layout, &raw);
         sol.solve_seconds = solve_seconds;
         sol.rebuilt = rebuilt;
+        sol.solver = if fallback_reason.is_some() {
+            "clarabel (tree-ipm fallback)"
+        } else {
+            "clarabel"
+        };
         if opts.formulation == Formulation::LinDistFlow && opts.losses {
             let kb = net.s_base_kva;
             sol.loss_base_kw = loss_base.iter().map(|&(p, q)| (p * kb, q * kb)).collect();
@@ -633,7 +767,8 @@ fn assemble(
     let mut q_terms: Vec<Vec<(usize, f64)>> = vec![Vec::new(); n];
     let mut p_demand = vec![0.0; n];
     let mut q_demand = vec![0.0; n];
-    let mut bound_rows: Vec<(Vec<(usize, f64)>, f64)> = Vec::new();
+    // Single-variable bounds: ((variable, ±1), right-hand side).
+    let mut bound_rows: Vec<((usize, f64), f64)> = Vec::new();
 
     for o in offers {
         p_demand[o.bus] += o.fixed_demand;
@@ -662,8 +797,8 @@ fn assemble(
                     if branch && q_coef != 0.0 {
                         q_terms[o.bus].push((v, q_coef));
                     }
-                    bound_rows.push((vec![(v, 1.0)], o.hi));
-                    bound_rows.push((vec![(v, -1.0)], -o.lo));
+                    bound_rows.push(((v, 1.0), o.hi));
+                    bound_rows.push(((v, -1.0), -o.lo));
                     lay.offer_vars.push((v, 1));
                 }
                 PlacedCost::Segments { widths, slopes } => {
@@ -679,8 +814,8 @@ fn assemble(
                         if branch && q_coef != 0.0 {
                             q_terms[o.bus].push((v, q_coef));
                         }
-                        bound_rows.push((vec![(v, 1.0)], *w));
-                        bound_rows.push((vec![(v, -1.0)], 0.0));
+                        bound_rows.push(((v, 1.0), *w));
+                        bound_rows.push(((v, -1.0), 0.0));
                     }
                     lay.offer_vars.push((first, widths.len()));
                 }
@@ -689,8 +824,8 @@ fn assemble(
         if branch && o.kind == OfferKind::Generator && o.q_hi > o.q_lo {
             let v = b.var(0.0);
             q_terms[o.bus].push((v, 1.0));
-            bound_rows.push((vec![(v, 1.0)], o.q_hi));
-            bound_rows.push((vec![(v, -1.0)], -o.q_lo));
+            bound_rows.push(((v, 1.0), o.q_hi));
+            bound_rows.push(((v, -1.0), -o.q_lo));
             lay.offer_q_var.push(Some(v));
         } else {
             if branch && o.kind == OfferKind::Generator && o.q_hi == o.q_lo && o.q_lo != 0.0 {
@@ -704,8 +839,8 @@ fn assemble(
     lay.s_minus = b.var(-opts.effective_export_price() * mw);
     p_terms[root].push((lay.s_plus, 1.0));
     p_terms[root].push((lay.s_minus, -1.0));
-    bound_rows.push((vec![(lay.s_plus, -1.0)], 0.0));
-    bound_rows.push((vec![(lay.s_minus, -1.0)], 0.0));
+    bound_rows.push(((lay.s_plus, -1.0), 0.0));
+    bound_rows.push(((lay.s_minus, -1.0), 0.0));
     if branch {
         let v = b.var(0.0);
         q_terms[root].push((v, 1.0));
@@ -741,9 +876,12 @@ fn assemble(
             ];
         }
     }
+    // One buffer for the rows below (assembly runs for every interval).
+    let mut row: Vec<(usize, f64)> = Vec::with_capacity(16);
     // Balance rows: supply − consumption = fixed demand.
     for j in 0..n {
-        let mut row: Vec<(usize, f64)> = p_terms[j].clone();
+        row.clear();
+        row.extend_from_slice(&p_terms[j]);
         let mut rhs = p_demand[j];
         if net.parent(j).is_some() {
             let e = j;
@@ -768,7 +906,8 @@ fn assemble(
     }
     if branch {
         for j in 0..n {
-            let mut row: Vec<(usize, f64)> = q_terms[j].clone();
+            row.clear();
+            row.extend_from_slice(&q_terms[j]);
             let mut rhs = q_demand[j];
             if net.parent(j).is_some() {
                 let e = j;
@@ -795,11 +934,12 @@ fn assemble(
             let i = net.tree.parent[e];
             let t2 = net.tap[e] * net.tap[e];
             let (r, x) = (net.r_pu[e], net.x_pu[e]);
-            let mut row = vec![
+            row.clear();
+            row.extend_from_slice(&[
                 (lay.w[e], 1.0),
                 (lay.flow_p[e], 2.0 * r),
                 (lay.flow_q[e], 2.0 * x),
-            ];
+            ]);
             let mut rhs = 0.0;
             if lay.w_sec[e] != NO {
                 row.push((lay.w_sec[e], -1.0));
@@ -815,8 +955,8 @@ fn assemble(
         }
     }
     // Inequalities: offer bounds, source, line limits (lossless), voltages.
-    for (coeffs, rhs) in &bound_rows {
-        b.le(coeffs, *rhs);
+    for &(coeff, rhs) in &bound_rows {
+        b.le(&[coeff], rhs);
     }
     let kb = net.s_base_kva;
     for e in net.edges() {
@@ -906,38 +1046,51 @@ fn assemble(
     (b.build(), lay)
 }
 
+/// How an interior point ended, in the terms `extract` needs.
+enum RawStatus {
+    Solved,
+    PrimalInfeasible,
+    DualInfeasible,
+    Other(String),
+}
+
+/// An interior point's answer: primal x and the duals z of every row
+/// (Clarabel's convention: Px + q + Aᵀz = 0).
+struct RawResult<'a> {
+    status: RawStatus,
+    x: &'a [f64],
+    z: &'a [f64],
+    iterations: u32,
+}
+
 fn extract(
     net: &DlmpNetwork,
     offers: &[PlacedOffer],
     opts: &OpfOptions,
     problem: &Problem,
     lay: &Layout,
-    solver: &DefaultSolver<f64>,
+    sol: &RawResult,
 ) -> DlmpSolution {
     let n = net.len();
     let f = opts.formulation;
-    let sol = &solver.solution;
     let mut out = DlmpSolution::empty(n, offers.len(), f, opts.lmp_source, OpfStatus::Optimal);
     out.iterations = sol.iterations;
-    match sol.status {
-        SolverStatus::Solved | SolverStatus::AlmostSolved => {}
-        SolverStatus::PrimalInfeasible | SolverStatus::AlmostPrimalInfeasible => {
+    match &sol.status {
+        RawStatus::Solved => {}
+        RawStatus::PrimalInfeasible => {
             let (reason, agents) = diagnose_infeasibility(net, offers, opts);
             out.status = OpfStatus::Infeasible { reason, agents };
             return out;
         }
-        SolverStatus::DualInfeasible | SolverStatus::AlmostDualInfeasible => {
+        RawStatus::DualInfeasible => {
             out.status = OpfStatus::Failed {
                 reason: "the OPF is unbounded (an offer can lower the cost without limit)".into(),
             };
             return out;
         }
-        other => {
+        RawStatus::Other(reason) => {
             out.status = OpfStatus::Failed {
-                reason: format!(
-                    "Clarabel stopped with status {other:?} after {} iterations",
-                    sol.iterations
-                ),
+                reason: reason.clone(),
             };
             return out;
         }

@@ -147,6 +147,7 @@ pub fn solve_ptdf(
         OpfStatus::Optimal,
     );
     out.iterations = sol.iterations;
+    out.solver = "clarabel (ptdf)";
     match sol.status {
         SolverStatus::Solved | SolverStatus::AlmostSolved => {}
         SolverStatus::PrimalInfeasible | SolverStatus::AlmostPrimalInfeasible => {

@@ -260,5 +260,6 @@ pub fn solve_tree(
     out.decomposition.voltage = vec![0.0; n];
     out.decomposition.loss = vec![0.0; n];
     out.rebuilt = false;
+    out.solver = "tree";
     Ok(out)
 }
