@@ -165,6 +165,10 @@ pub struct PowerFlow {
     pub(crate) node_vbase: Vec<f64>,
     /// 1/node_vbase (0 where there is no base).
     node_inv_vbase: Vec<f64>,
+    /// Nodes whose base is 0 (their convergence error is relative), and a
+    /// buffer for their saved magnitudes.
+    no_base_nodes: Vec<usize>,
+    no_base_saved: Vec<f64>,
     /// Last iteration's convergence error per node.
     node_err: Vec<f64>,
     initialized: bool,
@@ -479,6 +483,8 @@ impl PowerFlow {
             vmag_saved: vec![0.0; n + 1],
             node_vbase: vec![0.0; n + 1],
             node_inv_vbase: vec![0.0; n + 1],
+            no_base_nodes: (1..=n).collect(),
+            no_base_saved: Vec::new(),
             node_err: vec![0.0; n + 1],
             initialized: false,
             rhs: vec![C::new(0.0, 0.0); n],
@@ -619,6 +625,8 @@ impl PowerFlow {
                 self.node_inv_vbase[idx] = if base > 0.0 { 1.0 / base } else { 0.0 };
             }
         }
+        self.no_base_nodes.clear();
+        self.no_base_nodes.extend((1..self.node_inv_vbase.len()).filter(|&k| !(self.node_inv_vbase[k] > 0.0)));
     }
 
     /// Injection currents for the present voltages (sources, loads, bus
@@ -675,23 +683,30 @@ impl PowerFlow {
         let n = self.v.len();
         // Every iteration runs this over every node: zipped slices (no bounds
         // checks), and the maximum taken apart (see below).
+        // Nodes without a voltage base (rare) use the relative change; their
+        // saved magnitudes are set aside so the main loop can stay branch-free
+        // (and vectorised: its square roots dominate otherwise).
+        let mut rare = std::mem::take(&mut self.no_base_saved);
+        rare.clear();
+        rare.extend(self.no_base_nodes.iter().map(|&k| self.vmag_saved[k]));
         let mut any_nan = false;
         let nodes = self.v[1..n].iter().zip(&self.node_inv_vbase[1..n]);
         let state = self.vmag_saved[1..n].iter_mut().zip(&mut self.node_err[1..n]);
         for ((v, &inv), (saved, node_err)) in nodes.zip(state) {
             // sqrt(re² + im²): hypot's overflow care is not needed here and is slow.
-            let vmag = v.norm_sqr().sqrt();
-            let err = if inv > 0.0 {
-                (vmag - *saved).abs() * inv
-            } else if vmag != 0.0 {
-                (1.0 - *saved / vmag).abs()
-            } else {
-                0.0
-            };
+            let vmag = (v.re * v.re + v.im * v.im).sqrt();
+            let err = (vmag - *saved).abs() * inv;
             *saved = vmag;
             *node_err = err;
             any_nan |= err.is_nan();
         }
+        for (&k, &saved) in self.no_base_nodes.iter().zip(&rare) {
+            let vmag = self.vmag_saved[k];
+            let err = if vmag != 0.0 { (1.0 - saved / vmag).abs() } else { 0.0 };
+            self.node_err[k] = err;
+            any_nan |= err.is_nan();
+        }
+        self.no_base_saved = rare;
         // The maximum in four independent lanes (one chain of comparisons
         // would be the loop's critical path); NaN is tracked above.
         let errs = &self.node_err[1..n];
