@@ -392,6 +392,10 @@ impl PowerFlow {
             for x in &mut l.nodes[..l.nconds] {
                 *x = new_index[*x];
             }
+            // The injection loop indexes voltages by these without checks.
+            if l.nodes[..l.nconds].iter().any(|&x| x > n) {
+                return Err(GridError::Invalid(format!("load {}: node index out of range", l.elem)));
+            }
         }
         let pattern = y_pattern(&elements);
         let mut y_map = Vec::new();
@@ -634,11 +638,15 @@ impl PowerFlow {
     fn injection_currents(&mut self, out: &mut [C]) {
         out.copy_from_slice(&self.src_inj);
         let v = &self.v;
+        assert!(out.len() == v.len());
         for ld in &mut self.loads {
-            let nc = ld.nconds;
+            let nc = ld.nconds.min(MAX_LOAD_CONDUCTORS);
+            debug_assert!(ld.nodes[..nc].iter().all(|&k| k < v.len()));
             let mut vt = [C::new(0.0, 0.0); MAX_LOAD_CONDUCTORS];
             for k in 0..nc {
-                vt[k] = v[ld.nodes[k]];
+                // SAFETY: load nodes are system nodes (< v.len(), set at compile
+                // and renumbered with them; checked by `new`).
+                vt[k] = unsafe { *v.get_unchecked(ld.nodes[k]) };
             }
             let mut yv = [C::new(0.0, 0.0); MAX_LOAD_CONDUCTORS];
             ld.ysys.apply(&vt, &mut yv);
@@ -658,7 +666,8 @@ impl PowerFlow {
             }
             ld.currents_valid = true;
             for k in 0..nc {
-                out[ld.nodes[k]] += yv[k];
+                // SAFETY: as above (out.len() == v.len()).
+                unsafe { *out.get_unchecked_mut(ld.nodes[k]) += yv[k] };
             }
         }
         // Ground (index 0) collected the grounded conductors' terms: discard.
