@@ -44,7 +44,11 @@ fn compare(
     let ours = solve(net, placed, &with(opts, f, ConicSolver::TreeIpm)).unwrap();
     let reference = solve(net, placed, &with(opts, f, ConicSolver::Clarabel)).unwrap();
     assert_eq!(reference.solver, "clarabel");
-    assert_eq!(ours.solver, "tree-ipm", "{label} {f}: fell back to Clarabel ({:?})", ours.status);
+    assert_eq!(
+        ours.solver, "tree-ipm",
+        "{label} {f}: fell back to Clarabel ({:?})",
+        ours.status
+    );
     assert_eq!(ours.status, reference.status, "{label} {f}");
     if !reference.is_optimal() {
         return ours;
@@ -64,25 +68,56 @@ fn compare(
         .iter()
         .enumerate()
         .map(|(k, o)| {
-            let size = (o.hi.abs().max(o.lo.abs()).max(o.fixed_demand.abs()) * net.s_base_kva).max(1.0);
+            let size =
+                (o.hi.abs().max(o.lo.abs()).max(o.fixed_demand.abs()) * net.s_base_kva).max(1.0);
             (ours.injection_kw[k] - reference.injection_kw[k]).abs() / size
         })
         .fold(0.0, f64::max);
     let checks = [
         ("dlmp", rel_diff(&ours.dlmp, &reference.dlmp), price_tol),
-        ("q price", abs_diff(&ours.q_price, &reference.q_price) / level, price_tol),
-        ("congestion part", abs_diff(&ours.decomposition.congestion, &reference.decomposition.congestion) / level, price_tol),
-        ("voltage part", abs_diff(&ours.decomposition.voltage, &reference.decomposition.voltage) / level, price_tol),
-        ("loss part", abs_diff(&ours.decomposition.loss, &reference.decomposition.loss) / level, price_tol),
+        (
+            "q price",
+            abs_diff(&ours.q_price, &reference.q_price) / level,
+            price_tol,
+        ),
+        (
+            "congestion part",
+            abs_diff(
+                &ours.decomposition.congestion,
+                &reference.decomposition.congestion,
+            ) / level,
+            price_tol,
+        ),
+        (
+            "voltage part",
+            abs_diff(
+                &ours.decomposition.voltage,
+                &reference.decomposition.voltage,
+            ) / level,
+            price_tol,
+        ),
+        (
+            "loss part",
+            abs_diff(&ours.decomposition.loss, &reference.decomposition.loss) / level,
+            price_tol,
+        ),
         ("dispatch", dispatch, 10.0 * price_tol),
         // With floating regulator ratios LinDistFlow's voltages are not unique
         // (nothing in its cost depends on them): any ratio in the band is optimal.
         (
             "voltage",
-            if opts.regulators && f == Formulation::LinDistFlow { 0.0 } else { rel_diff(&ours.voltage_pu, &reference.voltage_pu) },
+            if opts.regulators && f == Formulation::LinDistFlow {
+                0.0
+            } else {
+                rel_diff(&ours.voltage_pu, &reference.voltage_pu)
+            },
             1e-6,
         ),
-        ("objective", rel_diff(&[ours.objective], &[reference.objective]), 1e-7),
+        (
+            "objective",
+            rel_diff(&[ours.objective], &[reference.objective]),
+            1e-7,
+        ),
     ];
     for (what, d, tol) in checks {
         assert!(
@@ -92,9 +127,16 @@ fn compare(
             reference.iterations
         );
     }
-    assert!(ours.decomposition.residual(&ours.dlmp) < 1e-6, "{label} {f}");
+    assert!(
+        ours.decomposition.residual(&ours.dlmp) < 1e-6,
+        "{label} {f}"
+    );
     if f == Formulation::Socp {
-        assert_eq!(ours.relaxation_exact(1e-4), reference.relaxation_exact(1e-4), "{label}");
+        assert_eq!(
+            ours.relaxation_exact(1e-4),
+            reference.relaxation_exact(1e-4),
+            "{label}"
+        );
     }
     ours
 }
@@ -127,7 +169,14 @@ fn tree_ipm_matches_clarabel_on_random_trees() {
             let (net, offers) = random_case(n, seed, 0.25);
             let placed = place(&net, &offers);
             for f in Formulation::ALL {
-                let s = compare(&format!("n {n} seed {seed}"), &net, &placed, &random_opts(seed), f, price_tol(f));
+                let s = compare(
+                    &format!("n {n} seed {seed}"),
+                    &net,
+                    &placed,
+                    &random_opts(seed),
+                    f,
+                    price_tol(f),
+                );
                 assert!(s.is_optimal());
             }
         }
@@ -152,15 +201,46 @@ fn tree_ipm_matches_clarabel_on_ieee37_under_stress() {
             .map(|x| x.kvar)
             .sum();
         if ["738", "711", "722", "728"].contains(&l.bus.as_str()) {
-            offers.push(Offer::demand_response(&format!("dr{}", l.bus), &l.bus, 0.6 * l.kw, l.kw, q / l.kw, CostCurve::quadratic(70.0, 900.0)));
+            offers.push(Offer::demand_response(
+                &format!("dr{}", l.bus),
+                &l.bus,
+                0.6 * l.kw,
+                l.kw,
+                q / l.kw,
+                CostCurve::quadratic(70.0, 900.0),
+            ));
         } else {
             offers.push(Offer::load(&format!("c{}", l.bus), &l.bus, l.kw, q / l.kw));
         }
     }
-    offers.push(Offer::generator("g736", "736", 0.0, 250.0, CostCurve::quadratic(35.0, 200.0)));
-    offers.push(Offer::generator("g741", "741", 0.0, 150.0, CostCurve::quadratic(45.0, 300.0)));
-    offers.push(Offer::generator("g725", "725", 0.0, 200.0, CostCurve::PiecewiseLinear(vec![(0.0, 0.0), (0.1, 2.5), (0.2, 7.0)])));
-    offers.push(Offer::generator("pv724", "724", 0.0, 80.0, CostCurve::quadratic(3.0, 20.0)));
+    offers.push(Offer::generator(
+        "g736",
+        "736",
+        0.0,
+        250.0,
+        CostCurve::quadratic(35.0, 200.0),
+    ));
+    offers.push(Offer::generator(
+        "g741",
+        "741",
+        0.0,
+        150.0,
+        CostCurve::quadratic(45.0, 300.0),
+    ));
+    offers.push(Offer::generator(
+        "g725",
+        "725",
+        0.0,
+        200.0,
+        CostCurve::PiecewiseLinear(vec![(0.0, 0.0), (0.1, 2.5), (0.2, 7.0)]),
+    ));
+    offers.push(Offer::generator(
+        "pv724",
+        "724",
+        0.0,
+        80.0,
+        CostCurve::quadratic(3.0, 20.0),
+    ));
     let placed = place(&net, &offers);
     for lmp in [18.5, 48.0, 112.0] {
         for regulators in [true, false] {
@@ -172,9 +252,19 @@ fn tree_ipm_matches_clarabel_on_ieee37_under_stress() {
                 ..Default::default()
             };
             for f in Formulation::ALL {
-                let s = compare(&format!("IEEE 37 at {lmp} $/MWh, regulators {regulators}"), &net, &placed, &opts, f, price_tol(f));
+                let s = compare(
+                    &format!("IEEE 37 at {lmp} $/MWh, regulators {regulators}"),
+                    &net,
+                    &placed,
+                    &opts,
+                    f,
+                    price_tol(f),
+                );
                 if lmp == 48.0 {
-                    assert!(s.congested_edges(&net, 1e-6).len() >= 1, "{f}: the case should congest a line");
+                    assert!(
+                        !s.congested_edges(&net, 1e-6).is_empty(),
+                        "{f}: the case should congest a line"
+                    );
                 }
             }
         }
@@ -207,9 +297,18 @@ fn socp_prices_are_the_derivative_of_cost_where_clarabel_drifts() {
     let delta_kw = 0.01;
     let derivative = (cost(delta_kw) - cost(-delta_kw)) / (2.0 * delta_kw) * 1000.0;
     let ours = solve(&net, &place(&net, &offers), &opts).unwrap();
-    let clarabel = solve(&net, &place(&net, &offers), &with(&opts, Formulation::Socp, ConicSolver::Clarabel)).unwrap();
+    let clarabel = solve(
+        &net,
+        &place(&net, &offers),
+        &with(&opts, Formulation::Socp, ConicSolver::Clarabel),
+    )
+    .unwrap();
     let j = net.bus_index("b37").unwrap();
-    assert!((ours.dlmp[j] - derivative).abs() < 1e-7 * derivative, "ours {} vs dC/dD {derivative}", ours.dlmp[j]);
+    assert!(
+        (ours.dlmp[j] - derivative).abs() < 1e-7 * derivative,
+        "ours {} vs dC/dD {derivative}",
+        ours.dlmp[j]
+    );
     assert!(
         (clarabel.dlmp[j] - derivative).abs() > 1e-5 * derivative,
         "Clarabel {} vs dC/dD {derivative}: no longer drifts (tighten price_tol)",
@@ -241,7 +340,12 @@ fn tree_ipm_updated_in_place_matches_fresh_solves() {
             assert_eq!(a.solver, b.solver);
             for j in 0..net.len() {
                 // A re-solve starts from the last solution: the same answer within the tolerance.
-                assert!((a.dlmp[j] - b.dlmp[j]).abs() <= 1e-6 * (1.0 + b.dlmp[j].abs()), "{f} interval {k} bus {j}: {} vs {}", a.dlmp[j], b.dlmp[j]);
+                assert!(
+                    (a.dlmp[j] - b.dlmp[j]).abs() <= 1e-6 * (1.0 + b.dlmp[j].abs()),
+                    "{f} interval {k} bus {j}: {} vs {}",
+                    a.dlmp[j],
+                    b.dlmp[j]
+                );
             }
         }
     }
@@ -286,12 +390,20 @@ fn tree_ipm_reports_infeasible_intervals() {
         ],
     );
     for f in Formulation::ALL {
-        let s = solve(&net, &offers, &with(&OpfOptions::default(), f, ConicSolver::TreeIpm)).unwrap();
+        let s = solve(
+            &net,
+            &offers,
+            &with(&OpfOptions::default(), f, ConicSolver::TreeIpm),
+        )
+        .unwrap();
         assert_eq!(s.solver, "clarabel (tree-ipm fallback)", "{f}");
         assert!(s.iterations < 40, "{f}: {} iterations", s.iterations);
         match &s.status {
             OpfStatus::Infeasible { reason, agents } => {
-                assert!(reason.contains("a-b") && reason.contains("alice"), "{f}: {reason}");
+                assert!(
+                    reason.contains("a-b") && reason.contains("alice"),
+                    "{f}: {reason}"
+                );
                 assert_eq!(agents[0], "alice", "{f}");
             }
             other => panic!("{f}: expected infeasible, got {other:?}"),

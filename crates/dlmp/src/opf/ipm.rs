@@ -63,7 +63,11 @@ impl IpmSettings {
     /// these OPFs a 10× tighter gap here gives prices as close to the exact
     /// ones as Clarabel's (≈ 1e-7 relative at 1e-9).
     pub fn with_tolerance(tol: f64) -> Self {
-        let tol = if tol.is_finite() && tol > 0.0 { tol } else { 1e-9 };
+        let tol = if tol.is_finite() && tol > 0.0 {
+            tol
+        } else {
+            1e-9
+        };
         IpmSettings {
             tol_gap_abs: tol / 10.0,
             tol_gap_rel: tol / 10.0,
@@ -188,7 +192,11 @@ impl Scaling {
         }
         let sign = if inverse { -1.0 } else { 1.0 };
         for (c, &(a, d)) in self.socs.iter().enumerate() {
-            let scale = if inverse { 1.0 / self.eta[c] } else { self.eta[c] };
+            let scale = if inverse {
+                1.0 / self.eta[c]
+            } else {
+                self.eta[c]
+            };
             let (w, v) = (&w[a..a + d], &v[a..a + d]);
             let mut wv = 0.0;
             for k in 1..d {
@@ -244,7 +252,11 @@ impl Scaling {
     fn apply_socs(&self, v: &[f64], out: &mut [f64], inverse: bool) {
         let sign = if inverse { -1.0 } else { 1.0 };
         for (c, &(a, d)) in self.socs.iter().enumerate() {
-            let scale = if inverse { 1.0 / self.eta[c] } else { self.eta[c] };
+            let scale = if inverse {
+                1.0 / self.eta[c]
+            } else {
+                self.eta[c]
+            };
             let (w, v) = (&self.w[a..a + d], &v[a..a + d]);
             let mut wv = 0.0;
             for k in 1..d {
@@ -833,7 +845,14 @@ impl TreeIpm {
     /// iterative refinement on the full system when `refine`.
     fn newton(&mut self, refine: bool) {
         let n = self.n;
-        Self::direction(&self.sc, &self.g, &mut self.kkt, n, &self.res, &mut self.dir);
+        Self::direction(
+            &self.sc,
+            &self.g,
+            &mut self.kkt,
+            n,
+            &self.res,
+            &mut self.dir,
+        );
         if !refine {
             return;
         }
@@ -844,7 +863,13 @@ impl TreeIpm {
         e.rd.copy_from_slice(&self.res.rd);
         self.a_eq.mul_t_add(&d.dy, &mut e.rd);
         self.g.mul_t_add(&d.dz, &mut e.rd);
-        p_mul_add(&self.p_colptr, &self.p_rowval, &self.p_val, &d.dx, &mut e.rd);
+        p_mul_add(
+            &self.p_colptr,
+            &self.p_rowval,
+            &self.p_val,
+            &d.dx,
+            &mut e.rd,
+        );
         self.a_eq.mul(&d.dx, &mut e.r_eq);
         for i in 0..self.n_eq {
             e.r_eq[i] += self.res.r_eq[i];
@@ -855,7 +880,14 @@ impl TreeIpm {
         for i in 0..self.mc {
             e.u[i] = self.res.u[i] - e.u[i] - self.ds_scaled[i];
         }
-        Self::direction(&self.sc, &self.g, &mut self.kkt, n, &self.aux, &mut self.corr);
+        Self::direction(
+            &self.sc,
+            &self.g,
+            &mut self.kkt,
+            n,
+            &self.aux,
+            &mut self.corr,
+        );
         self.dir.add(&self.corr);
     }
 
@@ -875,7 +907,13 @@ impl TreeIpm {
         self.g.mul_and_mul_t(&self.x, z, &mut r.r_c, &mut r.rd);
         let qx = dot(&self.q, &self.x);
         let before: f64 = dot(&r.rd, &self.x);
-        p_mul_add(&self.p_colptr, &self.p_rowval, &self.p_val, &self.x, &mut r.rd);
+        p_mul_add(
+            &self.p_colptr,
+            &self.p_rowval,
+            &self.p_val,
+            &self.x,
+            &mut r.rd,
+        );
         let xpx = dot(&r.rd, &self.x) - before;
         let pres = inf_norm(&r.r_eq).max(inf_norm(&r.r_c));
         (pres, inf_norm(&r.rd), 0.5 * xpx + qx)
@@ -927,7 +965,14 @@ impl TreeIpm {
             r.u.fill(0.0);
         }
         // Primal: P x + Gᵀ(Gx − b_c) + Aₑᵀy = 0, Aₑx = bₑ  (W = I, u = 0).
-        Self::direction(&self.sc, &self.g, &mut self.kkt, n, &self.aux, &mut self.dir);
+        Self::direction(
+            &self.sc,
+            &self.g,
+            &mut self.kkt,
+            n,
+            &self.aux,
+            &mut self.dir,
+        );
         self.x.copy_from_slice(&self.dir.dx);
         self.s.copy_from_slice(&self.dir.ds);
         // Dual: P x + Gᵀz + Aₑᵀy = −q, Aₑx = 0, z = G x.
@@ -937,7 +982,14 @@ impl TreeIpm {
             r.r_eq.fill(0.0);
             r.r_c.fill(0.0);
         }
-        Self::direction(&self.sc, &self.g, &mut self.kkt, n, &self.aux, &mut self.dir);
+        Self::direction(
+            &self.sc,
+            &self.g,
+            &mut self.kkt,
+            n,
+            &self.aux,
+            &mut self.dir,
+        );
         self.z_all[..n_eq].copy_from_slice(&self.dir.dy);
         self.z_all[n_eq..].copy_from_slice(&self.dir.dz);
         self.sc.shift_into_cone(&mut self.s);
@@ -1006,7 +1058,10 @@ impl TreeIpm {
             }
             self.newton(refine);
             let z = &self.z_all[n_eq..];
-            let alpha_aff = self.sc.max_step(&self.s, &self.dir.ds, z, &self.dir.dz).min(1.0);
+            let alpha_aff = self
+                .sc
+                .max_step(&self.s, &self.dir.ds, z, &self.dir.dz)
+                .min(1.0);
             let mut gap_aff = 0.0;
             for i in 0..mc {
                 gap_aff +=
@@ -1019,7 +1074,8 @@ impl TreeIpm {
             self.sc.apply(&self.dir.dz, &mut self.dz_scaled, false);
             let target = &mut self.aux.u;
             self.sc.product(&self.ds_scaled, &self.dz_scaled, target);
-            self.sc.product(&self.sc.lambda, &self.sc.lambda, &mut self.ds_scaled);
+            self.sc
+                .product(&self.sc.lambda, &self.sc.lambda, &mut self.ds_scaled);
             for i in 0..mc {
                 target[i] = -self.ds_scaled[i] - target[i];
             }
@@ -1032,12 +1088,15 @@ impl TreeIpm {
             self.sc.divide(target, &mut self.res.u);
             self.newton(refine);
             let z = &self.z_all[n_eq..];
-            let alpha = (set.step_fraction * self.sc.max_step(&self.s, &self.dir.ds, z, &self.dir.dz))
-                .min(1.0);
+            let alpha = (set.step_fraction
+                * self.sc.max_step(&self.s, &self.dir.ds, z, &self.dir.dz))
+            .min(1.0);
             if set.trace {
-                eprintln!("            alpha_aff {alpha_aff:.3} sigma {sigma:.2e} alpha {alpha:.3}");
+                eprintln!(
+                    "            alpha_aff {alpha_aff:.3} sigma {sigma:.2e} alpha {alpha:.3}"
+                );
             }
-            if !(alpha > 1e-10) {
+            if alpha.is_nan() || alpha <= 1e-10 {
                 return IpmStatus::Failed(format!("step length {alpha:e} at iteration {it}"));
             }
             for i in 0..n {
@@ -1060,7 +1119,7 @@ impl TreeIpm {
     fn farkas_certificate(&mut self) -> f64 {
         let (y, z) = self.z_all.split_at(self.n_eq);
         let bz = dot(&self.b_eq, y) + dot(&self.b_c, z);
-        if !(bz < 0.0) {
+        if bz.is_nan() || bz >= 0.0 {
             return f64::INFINITY;
         }
         let atz = &mut self.aux.rd;
@@ -1111,7 +1170,11 @@ fn soc_step(v: &[f64], d: &[f64]) -> f64 {
     }
     let c = c.max(0.0);
     let disc = b * b - a * c;
-    let along_axis = if d[0] < 0.0 { -v[0] / d[0] } else { f64::INFINITY };
+    let along_axis = if d[0] < 0.0 {
+        -v[0] / d[0]
+    } else {
+        f64::INFINITY
+    };
     let quad = if disc < 0.0 {
         f64::INFINITY
     } else if b < 0.0 {
@@ -1140,11 +1203,17 @@ mod tests {
     /// min x₀ s.t. x₁ = 1, x₂ = 2, (x₀, x₁, x₂) ∈ SOC, x₀ ≤ 10: x₀ = √5.
     fn small_soc() -> Problem {
         let mut b = Builder::new();
-        let x: Vec<usize> = (0..3).map(|k| b.var(if k == 0 { 1.0 } else { 0.0 })).collect();
+        let x: Vec<usize> = (0..3)
+            .map(|k| b.var(if k == 0 { 1.0 } else { 0.0 }))
+            .collect();
         b.eq(&[(x[1], 1.0)], 1.0);
         b.eq(&[(x[2], 1.0)], 2.0);
         b.le(&[(x[0], 1.0)], 10.0);
-        b.soc(&[(&[(x[0], -1.0)], 0.0), (&[(x[1], -1.0)], 0.0), (&[(x[2], -1.0)], 0.0)]);
+        b.soc(&[
+            (&[(x[0], -1.0)], 0.0),
+            (&[(x[1], -1.0)], 0.0),
+            (&[(x[2], -1.0)], 0.0),
+        ]);
         b.build()
     }
 
@@ -1159,8 +1228,16 @@ mod tests {
         let mut w_z = vec![0.0; 4];
         ipm.sc.apply(&z, &mut w_z, false);
         for k in 0..4 {
-            assert!((winv_s[k] - ipm.sc.lambda[k]).abs() < 1e-12, "W⁻¹s {winv_s:?} vs λ {:?}", ipm.sc.lambda);
-            assert!((w_z[k] - ipm.sc.lambda[k]).abs() < 1e-12, "Wz {w_z:?} vs λ {:?}", ipm.sc.lambda);
+            assert!(
+                (winv_s[k] - ipm.sc.lambda[k]).abs() < 1e-12,
+                "W⁻¹s {winv_s:?} vs λ {:?}",
+                ipm.sc.lambda
+            );
+            assert!(
+                (w_z[k] - ipm.sc.lambda[k]).abs() < 1e-12,
+                "Wz {w_z:?} vs λ {:?}",
+                ipm.sc.lambda
+            );
         }
         let v = vec![0.3, -1.0, 2.0, 0.25];
         let (mut a, mut b) = (vec![0.0; 4], vec![0.0; 4]);
@@ -1187,7 +1264,11 @@ mod tests {
         let cold_iterations = ipm.iterations;
         assert_eq!(ipm.solve(), IpmStatus::Solved);
         assert!(ipm.warm_started);
-        assert!(ipm.iterations < cold_iterations, "{} vs {cold_iterations}", ipm.iterations);
+        assert!(
+            ipm.iterations < cold_iterations,
+            "{} vs {cold_iterations}",
+            ipm.iterations
+        );
         assert!((ipm.x()[0] - 5f64.sqrt()).abs() < 1e-7, "{:?}", ipm.x());
     }
 }

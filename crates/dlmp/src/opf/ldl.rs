@@ -92,7 +92,11 @@ fn inverse(perm: &[usize]) -> Vec<usize> {
 }
 
 /// The upper triangle of Π·K·Πᵀ (diagonal included) by column: (colptr, rows).
-fn upper_pattern(n: usize, entries: &[(usize, usize)], iperm: &[usize]) -> (Vec<usize>, Vec<usize>) {
+fn upper_pattern(
+    n: usize,
+    entries: &[(usize, usize)],
+    iperm: &[usize],
+) -> (Vec<usize>, Vec<usize>) {
     let mut coords: Vec<(usize, usize)> = entries
         .iter()
         .map(|&(i, j)| {
@@ -339,10 +343,10 @@ impl Ldl {
                 self.y_vals[c] = 0.0;
             }
             let s = self.sign[self.perm[k]];
-            if !(dk * s > eps) {
-                if !dk.is_finite() {
-                    return None;
-                }
+            if !dk.is_finite() {
+                return None;
+            }
+            if dk * s <= eps {
                 dk = s * delta;
                 regularised += 1;
             }
