@@ -11,12 +11,24 @@ use crate::network::Element;
 
 /// Currents into each conductor of element `e` (terminal-major).
 pub fn element_currents(pf: &PowerFlow, e: usize) -> Vec<C> {
+    let k = pf.elements[e].nodes.len();
+    let mut vt = vec![C::new(0.0, 0.0); k];
+    let mut cur = vec![C::new(0.0, 0.0); k];
+    element_currents_into(pf, e, &mut vt, &mut cur);
+    cur
+}
+
+/// As [`element_currents`], into `cur` (and the terminal voltages into `vt`),
+/// both of the element's conductor count.
+fn element_currents_into(pf: &PowerFlow, e: usize, vt: &mut [C], cur: &mut [C]) {
     let el: &Element = &pf.elements[e];
-    let vt: Vec<C> = el.nodes.iter().map(|&n| pf.v[n]).collect();
-    let mut cur = vec![C::new(0.0, 0.0); vt.len()];
+    for (v, &n) in vt.iter_mut().zip(&el.nodes) {
+        *v = pf.v[n];
+    }
+    cur.iter_mut().for_each(|c| *c = C::new(0.0, 0.0));
     match el.class {
         ElementClass::Load => {
-            let Some(ld) = pf.load_of_element(e).map(|i| &pf.loads[i]) else { return cur };
+            let Some(ld) = pf.load_of_element(e).map(|i| &pf.loads[i]) else { return };
             let calc = &ld.calc;
             let nc = el.nconds;
             for i in 0..calc.phases {
@@ -33,16 +45,45 @@ pub fn element_currents(pf: &PowerFlow, e: usize) -> Vec<C> {
             }
         }
         ElementClass::Vsource => {
-            el.yprim.mul_vec(&vt, &mut cur);
+            el.yprim.mul_vec(vt, cur);
             if let Some(s) = pf.sources.iter().find(|s| s.elem == e) {
                 for (c, inj) in cur.iter_mut().zip(&s.injection) {
                     *c -= inj;
                 }
             }
         }
-        _ => el.yprim.mul_vec(&vt, &mut cur),
+        _ => el.yprim.mul_vec(vt, cur),
     }
-    cur
+}
+
+/// An element's powers without its per-conductor table: (terminal-1 kW +
+/// j kvar, total into the element), the same sums as [`PowerFlow::element_flows`].
+fn element_power_sums(pf: &PowerFlow, e: usize) -> (C, C) {
+    const STACK: usize = 16;
+    let el = &pf.elements[e];
+    let k = el.nodes.len();
+    let (mut vt_s, mut cur_s) = ([C::new(0.0, 0.0); STACK], [C::new(0.0, 0.0); STACK]);
+    let (mut vt_h, mut cur_h);
+    let (vt, cur): (&mut [C], &mut [C]) = if k <= STACK {
+        (&mut vt_s[..k], &mut cur_s[..k])
+    } else {
+        vt_h = vec![C::new(0.0, 0.0); k];
+        cur_h = vec![C::new(0.0, 0.0); k];
+        (&mut vt_h, &mut cur_h)
+    };
+    element_currents_into(pf, e, vt, cur);
+    let mut p1 = 0.0f64;
+    let mut q1 = 0.0f64;
+    let mut total = C::new(0.0, 0.0);
+    for (i, &c) in cur.iter().enumerate() {
+        let s = pf.v[el.nodes[i]] * c.conj() / 1000.0;
+        total += s;
+        if i / el.nconds == 0 {
+            p1 += s.re;
+            q1 += s.im;
+        }
+    }
+    (C::new(p1, q1), total)
 }
 
 /// One conductor of one terminal of an element.
@@ -141,8 +182,7 @@ impl PowerFlow {
     pub fn total_power(&self) -> (f64, f64) {
         let mut s = C::new(0.0, 0.0);
         for src in &self.sources {
-            let f = self.element_flows(src.elem);
-            s += C::new(f.p1_kw, f.q1_kvar);
+            s += element_power_sums(self, src.elem).0;
         }
         (-s.re, -s.im)
     }
@@ -153,8 +193,7 @@ impl PowerFlow {
         let mut s = C::new(0.0, 0.0);
         for (e, el) in self.elements.iter().enumerate() {
             if el.is_pd() && !self.is_shunt(e) {
-                let f = self.element_flows(e);
-                s += C::new(f.loss_kw, f.loss_kvar);
+                s += element_power_sums(self, e).1;
             }
         }
         (s.re, s.im)
@@ -164,16 +203,15 @@ impl PowerFlow {
     pub fn load_power(&self) -> (f64, f64) {
         let mut s = C::new(0.0, 0.0);
         for ld in &self.loads {
-            let f = self.element_flows(ld.elem);
-            s += C::new(f.loss_kw, f.loss_kvar);
+            s += element_power_sums(self, ld.elem).1;
         }
         (s.re, s.im)
     }
 
     /// Power drawn by one load (kW, kvar), by load index.
     pub fn load_power_of(&self, i: usize) -> (f64, f64) {
-        let f = self.element_flows(self.loads[i].elem);
-        (f.loss_kw, f.loss_kvar)
+        let total = element_power_sums(self, self.loads[i].elem).1;
+        (total.re, total.im)
     }
 
     /// Node-to-ground voltages, buses in OpenDSS order and nodes sorted.
