@@ -26,6 +26,8 @@ use crate::model::LengthUnit;
 
 const E0: f64 = 8.854e-12;
 const MU0: f64 = 12.56637e-7;
+// OpenDSS's truncated 2π, kept so results match it to the last digits.
+#[allow(clippy::approx_constant)]
 const TWO_PI: f64 = 6.283185307;
 
 /// OpenDSS's `Set EarthModel=` / Line `earthmodel=`.
@@ -473,6 +475,9 @@ fn cable_per_metre(
     z_earth: &dyn Fn(usize, usize) -> Cx,
 ) -> Result<PerMetre, String> {
     const RHO_TAPE: f64 = 2.3718e-8; // copper tape shield, ohm-m
+                                     // OpenDSS's tape-shield resistance factor (a truncated 1/π).
+    #[allow(clippy::approx_constant)]
+    const TAPE_FACTOR: f64 = 0.3183;
     let n = c.len();
     if phases == 0 || phases > n {
         return Err(format!(
@@ -517,13 +522,13 @@ fn cable_per_metre(
         z[i * big + j] = v;
         z[j * big + i] = v;
     };
-    for i in 0..n {
+    for (i, conductor) in c.iter().enumerate() {
         let mut zi = z_internal(i);
         let spacing = if power_frequency {
             zi.im = 0.0;
-            l_factor * (1.0 / c[i].gmr).ln()
+            l_factor * (1.0 / conductor.gmr).ln()
         } else {
-            l_factor * (1.0 / c[i].radius).ln()
+            l_factor * (1.0 / conductor.radius).ln()
         };
         put(&mut z, i, i, zi + spacing + z_earth(i, i));
     }
@@ -546,7 +551,8 @@ fn cable_per_metre(
                 tape_layer,
                 tape_lap,
             } => (
-                0.3183 * RHO_TAPE / (dia_shield * tape_layer * (50.0 / (100.0 - tape_lap)).sqrt()),
+                TAPE_FACTOR * RHO_TAPE
+                    / (dia_shield * tape_layer * (50.0 / (100.0 - tape_lap)).sqrt()),
                 0.5 * (dia_shield - tape_layer),
             ),
         };
