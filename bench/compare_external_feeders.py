@@ -2,8 +2,8 @@
 """Our engine against OpenDSS (dss-python) on feeders that are not in the repository,
 such as the IEEE 123-bus and IEEE 8500-node test feeders.
 
-For each master script, both engines compile and `Solve` it (controls on) at the
-script's tolerance; then again with at most 200 iterations and, once converged,
+For each master script, both engines compile and `Solve` it (controls on; OpenDSS's
+own Solve when the script has one) at the script's tolerance; then again with at most 200 iterations and, once converged,
 re-solved at 1e-10, as `ogg powerflow --tolerance 1e-10 --max-iterations 200` does; compared after each are: convergence,
 iteration and control-iteration counts, every regulator's tap, every capacitor's states,
 source power, and every node voltage (|V_ours - V_OpenDSS| in per unit of the node's
@@ -13,7 +13,7 @@ base). Ours runs through the `ogg powerflow` command line (built with
 Usage:
   python3 bench/compare_external_feeders.py [MASTER.dss ...] [--vtol 1e-6]
 Without arguments the feeders are looked up under $OGG_EXTERNAL_FEEDERS:
-  ieee123/IEEE123Master.dss, ieee8500/Master.dss
+  ieee123/IEEE123Master.dss, ieee8500/Master.dss, ieee13geom/IEEE13_LineAndCableSpacing.dss
 (missing ones are skipped with a message; nothing to do is exit status 0).
 Exit status: 0 when everything matches, 1 on a mismatch, 2 when dss-python is missing.
 """
@@ -29,7 +29,12 @@ import tempfile
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-KNOWN = {"ieee123": "ieee123/IEEE123Master.dss", "ieee8500": "ieee8500/Master.dss"}
+KNOWN = {
+    "ieee123": "ieee123/IEEE123Master.dss",
+    "ieee8500": "ieee8500/Master.dss",
+    # electricdss-tst's IEEE 13 with its cables from CNData/TSData on line spacings.
+    "ieee13_cables": "ieee13geom/IEEE13_LineAndCableSpacing.dss",
+}
 
 
 def external_feeders() -> list[Path]:
@@ -67,7 +72,10 @@ def opendss_state(dss, master: Path, tight: bool) -> dict:
         # applies to both solves; the script-tolerance solve first, then, when it
         # converged, a re-solve to the tight tolerance from there.
         text.Command = "set maxiterations=200"
-    solution.Solve()
+    # `ogg powerflow` solves once; a script that ends with its own Solve has
+    # already done that one in OpenDSS.
+    if solution.Iterations == 0:
+        solution.Solve()
     if tight and solution.Converged:
         text.Command = "set tolerance=1e-10"
         solution.Solve()

@@ -1,7 +1,8 @@
 """Opt-in: the IEEE 123-bus and 8500-node feeders (not in the repository) against OpenDSS.
 
-Set $OGG_EXTERNAL_FEEDERS to a folder holding ieee123/IEEE123Master.dss and/or
-ieee8500/Master.dss; each present master is compiled and solved by OpenDSS (dss-python)
+Set $OGG_EXTERNAL_FEEDERS to a folder holding ieee123/IEEE123Master.dss,
+ieee8500/Master.dss and/or ieee13geom/IEEE13_LineAndCableSpacing.dss (IEEE 13 with
+cables from CNData/TSData); each present master is compiled and solved by OpenDSS (dss-python)
 and by `ogg powerflow`, at the script's tolerance and re-solved at 1e-10, and must give the
 same convergence, iteration and control-iteration counts, taps, capacitor states, and node
 voltages within 1e-6 pu at 1e-10 (bench/compare_external_feeders.py does the work).

@@ -5,12 +5,15 @@
 
 use crate::files::FileSource;
 use crate::lexer::{split_line, Token};
+use crate::line_constants::{self, EarthModel};
 use crate::model::*;
 use crate::props::*;
 use crate::store::Store;
 use crate::values::*;
-use crate::line_constants::{self, EarthModel};
-use crate::wires::{LineGeometryState, LineSpacingState, WireDataState};
+use crate::wires::{
+    CnDataState, LineGeometryState, LineSpacingState, TsDataState, WireDataState, WireKind,
+    WireStores,
+};
 
 /// What setting a property did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,6 +30,8 @@ pub(crate) struct Ctx<'a> {
     pub xfmrcodes: &'a Store<XfmrCodeState>,
     pub loadshapes: &'a Store<LoadShapeState>,
     pub wiredata: &'a Store<WireDataState>,
+    pub cndata: &'a Store<CnDataState>,
+    pub tsdata: &'a Store<TsDataState>,
     pub spacings: &'a Store<LineSpacingState>,
     pub geometries: &'a Store<LineGeometryState>,
     /// `Set EarthModel=`: the model new lines start with.
@@ -37,6 +42,16 @@ pub(crate) struct Ctx<'a> {
     pub base_frequency: f64,
     pub files: &'a dyn FileSource,
     pub file: &'a str,
+}
+
+impl<'a> Ctx<'a> {
+    pub fn wire_stores(&self) -> WireStores<'a> {
+        WireStores {
+            wire: self.wiredata,
+            cn: self.cndata,
+            ts: self.tsdata,
+        }
+    }
 }
 
 pub(crate) trait ElementState: Default + Clone {
@@ -357,13 +372,17 @@ pub(crate) enum ConstantsSource {
     Geometry(String),
     Spacing {
         spacing: String,
-        wires: Vec<Option<String>>,
+        /// One per wire of the spacing: the class and name of its data.
+        wires: Vec<Option<(WireKind, String)>>,
+        /// OpenDSS's FPhaseChoice: unknown until `wires=` (bare) or
+        /// `cncables=`/`tscables=` (the phases; a later `wires=` gives the neutrals).
+        choice: Option<WireKind>,
     },
 }
 
 /// What `LineState::to_model` needs to compute line constants.
 pub(crate) struct ConstantsLookup<'a> {
-    pub wiredata: &'a Store<WireDataState>,
+    pub wires: WireStores<'a>,
     pub spacings: &'a Store<LineSpacingState>,
     pub geometries: &'a Store<LineGeometryState>,
     pub frequency: f64,
@@ -458,9 +477,9 @@ impl LineState {
                     .geometries
                     .get(name)
                     .ok_or_else(|| format!("line geometry `{name}` is not defined"))?;
-                (g.conductors(lookup.wiredata)?, g.phases, g.reduce)
+                (g.conductors(&lookup.wires)?, g.phases, g.reduce)
             }
-            ConstantsSource::Spacing { spacing, wires } => {
+            ConstantsSource::Spacing { spacing, wires, .. } => {
                 let s = lookup
                     .spacings
                     .get(spacing)
@@ -468,15 +487,18 @@ impl LineState {
                 let scale = line_constants::to_metres(s.units);
                 let mut conductors = Vec::with_capacity(wires.len());
                 for (i, wire) in wires.iter().enumerate() {
-                    let Some(name) = wire else {
-                        return Err(format!("spacing `{spacing}`: wire {} not given (wires=)", i + 1));
+                    let Some((kind, name)) = wire else {
+                        return Err(format!(
+                            "spacing `{spacing}`: wire {} not given (wires=, cncables=, tscables=)",
+                            i + 1
+                        ));
                     };
-                    let w = lookup
-                        .wiredata
-                        .get(name)
-                        .ok_or_else(|| format!("wire data `{name}` is not defined"))?;
-                    let (x, h) = (s.x.get(i).copied().unwrap_or(0.0), s.h.get(i).copied().unwrap_or(0.0));
-                    conductors.push(w.conductor(x * scale, h * scale));
+                    let w = lookup.wires.require(*kind, name)?;
+                    let (x, h) = (
+                        s.x.get(i).copied().unwrap_or(0.0),
+                        s.h.get(i).copied().unwrap_or(0.0),
+                    );
+                    conductors.push(w.conductor(x * scale, h * scale)?);
                 }
                 (conductors, s.phases, wires.len() > s.phases)
             }
@@ -622,7 +644,9 @@ impl ElementState for LineState {
                     .ok_or_else(|| format!("line geometry `{name}` is not defined"))?;
                 let n = g.line_conductors();
                 if n == 0 {
-                    return Err(format!("line geometry `{name}` has no conductors (nconds, nphases)"));
+                    return Err(format!(
+                        "line geometry `{name}` has no conductors (nconds, nphases)"
+                    ));
                 }
                 if self.rho_specified {
                     ctx.geometry_rho.borrow_mut().insert(name.clone(), self.rho);
@@ -639,32 +663,70 @@ impl ElementState for LineState {
                     .ok_or_else(|| format!("line spacing `{name}` is not defined"))?;
                 let wires = vec![None; s.x.len()];
                 let phases = s.phases;
-                self.use_constants(ConstantsSource::Spacing { spacing: name, wires }, phases);
+                self.use_constants(
+                    ConstantsSource::Spacing {
+                        spacing: name,
+                        wires,
+                        choice: None,
+                    },
+                    phases,
+                );
             }
-            "wires" => {
-                let Some(ConstantsSource::Spacing { wires, .. }) = &mut self.constants else {
-                    return Err("the line spacing (spacing=) must come before wires=".into());
+            "wires" | "cncables" | "tscables" => {
+                let spacing_phases = match &self.constants {
+                    Some(ConstantsSource::Spacing { spacing, .. }) => {
+                        ctx.spacings.get(spacing).map_or(0, |s| s.phases)
+                    }
+                    _ => {
+                        return Err(format!(
+                            "the line spacing (spacing=) must come before {prop}="
+                        ));
+                    }
                 };
+                let Some(ConstantsSource::Spacing { wires, choice, .. }) = &mut self.constants
+                else {
+                    unreachable!("checked above");
+                };
+                let kind = match prop {
+                    "wires" => WireKind::Bare,
+                    "cncables" => WireKind::ConcentricNeutral,
+                    _ => WireKind::TapeShield,
+                };
+                // OpenDSS's FetchWireList / FetchCNCableList / FetchTSCableList:
+                // cables reset the list and fill the phases; `wires=` fills every
+                // wire the first time, only those after the phases once a choice
+                // was made.
+                let (start, end) = if kind == WireKind::Bare {
+                    match choice {
+                        None => (0, wires.len()),
+                        Some(_) => (spacing_phases.min(wires.len()), wires.len()),
+                    }
+                } else {
+                    *wires = vec![None; wires.len()];
+                    (0, spacing_phases.min(wires.len()))
+                };
+                if choice.is_none() || kind != WireKind::Bare {
+                    *choice = Some(kind);
+                }
                 let names = words(value)?;
-                if names.len() != wires.len() {
+                if names.len() != end - start {
                     return Err(format!(
-                        "{} wires given, the spacing has {}",
+                        "{} names given, expected {} (wires {}..{} of the spacing)",
                         names.len(),
-                        wires.len()
+                        end - start,
+                        start + 1,
+                        end
                     ));
                 }
-                for (i, (slot, name)) in wires.iter_mut().zip(names).enumerate() {
+                for (i, name) in (start..end).zip(names) {
                     let name = name.to_ascii_lowercase();
-                    let w = ctx
-                        .wiredata
-                        .get(&name)
-                        .ok_or_else(|| format!("wire data `{name}` is not defined"))?;
+                    let w = ctx.wire_stores().require(kind, &name)?;
                     if i == 0 {
                         // OpenDSS rates the line as its first wire.
                         self.normamps = w.normamps;
                         self.emergamps = w.emergamps;
                     }
-                    *slot = Some(name);
+                    wires[i] = Some((kind, name));
                 }
             }
             "earthmodel" => self.earth_model = EarthModel::parse(value.text)?,
@@ -675,7 +737,6 @@ impl ElementState for LineState {
                     ctx.geometry_rho.borrow_mut().insert(name.clone(), self.rho);
                 }
             }
-            "cncables" | "tscables" => return unsupported(prop),
             _ => return Ok(Ignored),
         }
         Ok(Applied)
@@ -2367,12 +2428,15 @@ pub(crate) mod inventory {
         loadshapes.insert("1".into(), LoadShapeState::builtin_default());
         let (wiredata, spacings, geometries) =
             (Store::default(), Store::default(), Store::default());
+        let (cndata, tsdata) = (Store::default(), Store::default());
         let geometry_rho = Default::default();
         let ctx = Ctx {
             linecodes: &linecodes,
             xfmrcodes: &xfmrcodes,
             loadshapes: &loadshapes,
             wiredata: &wiredata,
+            cndata: &cndata,
+            tsdata: &tsdata,
             spacings: &spacings,
             geometries: &geometries,
             earth_model: EarthModel::default(),
@@ -2422,6 +2486,8 @@ pub(crate) mod inventory {
             classify::<CapControlState>(),
             classify::<LoadShapeState>(),
             classify::<WireDataState>(),
+            classify::<CnDataState>(),
+            classify::<TsDataState>(),
             classify::<LineSpacingState>(),
             classify::<LineGeometryState>(),
         ]

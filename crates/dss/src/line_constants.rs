@@ -1,7 +1,8 @@
 //! Line constants: series impedance and shunt capacitance of an overhead line
-//! from its conductors and their positions, as OpenDSS computes them
-//! (`LineConstants.pas`, `TLineConstants.Calc`, `Kron`), for lines given by
-//! `geometry=` or by `spacing=` and `wires=`.
+//! or a shielded cable line from its conductors and their positions, as
+//! OpenDSS computes them (`LineConstants.pas`, `TLineConstants.Calc`, `Kron`;
+//! `CNLineConstants.pas`, `TSLineConstants.pas` for cables), for lines given
+//! by `geometry=` or by `spacing=` and `wires=`/`cncables=`/`tscables=`.
 //!
 //! * Self impedance: internal impedance + jωμ0/2π·ln(1/GMR) + earth return;
 //!   mutual: jωμ0/2π·ln(1/Dij) + earth return. At power frequency (40–1000 Hz)
@@ -25,6 +26,8 @@ use crate::model::LengthUnit;
 
 const E0: f64 = 8.854e-12;
 const MU0: f64 = 12.56637e-7;
+// OpenDSS's truncated 2π, kept so results match it to the last digits.
+#[allow(clippy::approx_constant)]
 const TWO_PI: f64 = 6.283185307;
 
 /// OpenDSS's `Set EarthModel=` / Line `earthmodel=`.
@@ -65,6 +68,37 @@ pub(crate) struct Conductor {
     pub radius: f64,
     /// Radius for the capacitance; negative means "use `radius`".
     pub capradius: f64,
+    /// A cable's insulation and shield (CNData/TSData); `None` for a bare wire.
+    pub cable: Option<Cable>,
+}
+
+/// A shielded cable's data in metres and ohms per metre, as OpenDSS's
+/// `TCNLineConstants` / `TTSLineConstants` get them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Cable {
+    pub shield: Shield,
+    /// Relative permittivity of the insulation.
+    pub eps_r: f64,
+    pub ins_layer: f64,
+    pub dia_ins: f64,
+    pub dia_cable: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Shield {
+    /// `strands` concentric neutral strands of diameter `dia_strand`.
+    Concentric {
+        strands: f64,
+        dia_strand: f64,
+        gmr_strand: f64,
+        r_strand: f64,
+    },
+    /// A copper tape shield (resistivity 2.3718e-8 Ω·m) lapped `tape_lap` %.
+    Tape {
+        dia_shield: f64,
+        tape_layer: f64,
+        tape_lap: f64,
+    },
 }
 
 /// Per-metre series impedance and shunt admittance (jωC), full n×n, row-major.
@@ -263,7 +297,10 @@ pub(crate) fn per_metre(
     rho: f64,
     model: EarthModel,
 ) -> Result<PerMetre, String> {
-    check_positions(conductors)?;
+    let is_cable = conductors.iter().any(|k| k.cable.is_some());
+    if !is_cable {
+        check_positions(conductors)?;
+    }
     let n = conductors.len();
     let w = TWO_PI * frequency;
     let me = cx(0.0, w * MU0 / rho).sqrt();
@@ -314,8 +351,9 @@ pub(crate) fn per_metre(
                 };
                 let m = 2.8099e-3 * dij * (frequency / rho).sqrt();
                 let re = pi / 8.0 - b1 * m * theta.cos()
-                    + b2 * m * m * ((c2.exp() / m).ln() * (2.0 * theta).cos()
-                        + theta * (2.0 * theta).sin())
+                    + b2 * m
+                        * m
+                        * ((c2.exp() / m).ln() * (2.0 * theta).cos() + theta * (2.0 * theta).sin())
                     + b3 * m * m * m * (3.0 * theta).cos()
                     - d4 * m * m * m * m * (4.0 * theta).cos();
                 let term1 = 0.5 * (1.85138 / m).ln();
@@ -343,6 +381,19 @@ pub(crate) fn per_metre(
             }
         }
     };
+
+    if is_cable {
+        return cable_per_metre(
+            c,
+            phases,
+            reduce,
+            w,
+            l_factor,
+            power_frequency,
+            &z_internal,
+            &z_earth,
+        );
+    }
 
     let mut z = vec![Cx::default(); n * n];
     for i in 0..n {
@@ -387,6 +438,194 @@ pub(crate) fn per_metre(
 
     if reduce && phases > 0 && phases < n {
         let mut order = n;
+        while order > phases {
+            z = kron_last(&z, order);
+            order -= 1;
+        }
+        let mut reduced = vec![Cx::default(); phases * phases];
+        for i in 0..phases {
+            for j in 0..phases {
+                reduced[i * phases + j] = yc[i * n + j];
+            }
+        }
+        return Ok(PerMetre {
+            n: phases,
+            z,
+            yc: reduced,
+        });
+    }
+    Ok(PerMetre { n, z, yc })
+}
+
+/// OpenDSS's cable line constants (`TCNLineConstants.Calc`,
+/// `TTSLineConstants.Calc`): the first `phases` conductors are cables whose
+/// shields (concentric neutrals or tape) are added as extra conductors at the
+/// cores' positions and always Kron-reduced; the rest are bare neutrals. The
+/// shunt admittance is the insulation's, phase by phase (zero for the bare
+/// neutrals), and reduction keeps its phase block.
+#[allow(clippy::too_many_arguments)]
+fn cable_per_metre(
+    c: &[Conductor],
+    phases: usize,
+    reduce: bool,
+    w: f64,
+    l_factor: Cx,
+    power_frequency: bool,
+    z_internal: &dyn Fn(usize) -> Cx,
+    z_earth: &dyn Fn(usize, usize) -> Cx,
+) -> Result<PerMetre, String> {
+    const RHO_TAPE: f64 = 2.3718e-8; // copper tape shield, ohm-m
+                                     // OpenDSS's tape-shield resistance factor (a truncated 1/π).
+    #[allow(clippy::approx_constant)]
+    const TAPE_FACTOR: f64 = 0.3183;
+    let n = c.len();
+    if phases == 0 || phases > n {
+        return Err(format!(
+            "a cable line needs 1..{n} phases (nphases), got {phases}"
+        ));
+    }
+    let mut cables = Vec::with_capacity(phases);
+    for (i, k) in c.iter().enumerate().take(phases) {
+        let Some(cable) = k.cable else {
+            return Err(format!(
+                "conductor {} is a phase of a cable line but has no cable data (cncable/tscable)",
+                i + 1
+            ));
+        };
+        cables.push(cable);
+    }
+    // TCableConstants.ConductorsInSameSpace: heights do not matter; phases
+    // are sized by their core, neutrals by half their cable diameter.
+    let size = |i: usize| {
+        if i < phases {
+            c[i].radius
+        } else {
+            c[i].cable.map_or(0.0, |k| 0.5 * k.dia_cable)
+        }
+    };
+    let dist = |i: usize, j: usize| (c[i].x - c[j].x).hypot(c[i].y - c[j].y);
+    for i in 0..n {
+        for j in i + 1..n {
+            if dist(i, j) < size(i) + size(j) {
+                return Err(format!(
+                    "cable conductors {} and {} occupy the same space",
+                    i + 1,
+                    j + 1
+                ));
+            }
+        }
+    }
+
+    let big = n + phases;
+    let mut z = vec![Cx::default(); big * big];
+    let put = |z: &mut Vec<Cx>, i: usize, j: usize, v: Cx| {
+        z[i * big + j] = v;
+        z[j * big + i] = v;
+    };
+    for (i, conductor) in c.iter().enumerate() {
+        let mut zi = z_internal(i);
+        let spacing = if power_frequency {
+            zi.im = 0.0;
+            l_factor * (1.0 / conductor.gmr).ln()
+        } else {
+            l_factor * (1.0 / conductor.radius).ln()
+        };
+        put(&mut z, i, i, zi + spacing + z_earth(i, i));
+    }
+    for (i, cable) in cables.iter().enumerate() {
+        let (resistance, gmr) = match cable.shield {
+            Shield::Concentric {
+                strands,
+                dia_strand,
+                gmr_strand,
+                r_strand,
+            } => {
+                let radius = 0.5 * (cable.dia_cable - dia_strand);
+                (
+                    r_strand / strands,
+                    (gmr_strand * strands * radius.powf(strands - 1.0)).powf(1.0 / strands),
+                )
+            }
+            Shield::Tape {
+                dia_shield,
+                tape_layer,
+                tape_lap,
+            } => (
+                TAPE_FACTOR * RHO_TAPE
+                    / (dia_shield * tape_layer * (50.0 / (100.0 - tape_lap)).sqrt()),
+                0.5 * (dia_shield - tape_layer),
+            ),
+        };
+        put(
+            &mut z,
+            n + i,
+            n + i,
+            cx(resistance, 0.0) + l_factor * (1.0 / gmr).ln() + z_earth(i, i),
+        );
+    }
+    for i in 0..n {
+        for j in 0..i {
+            put(
+                &mut z,
+                i,
+                j,
+                l_factor * (1.0 / dist(i, j)).ln() + z_earth(i, j),
+            );
+        }
+    }
+    for (i, cable) in cables.iter().enumerate() {
+        for j in 0..i {
+            put(
+                &mut z,
+                n + i,
+                n + j,
+                l_factor * (1.0 / dist(i, j)).ln() + z_earth(i, j),
+            );
+        }
+        for j in 0..n {
+            let d = match cable.shield {
+                Shield::Concentric {
+                    strands,
+                    dia_strand,
+                    ..
+                } => {
+                    let radius = 0.5 * (cable.dia_cable - dia_strand);
+                    if i == j {
+                        radius
+                    } else {
+                        (dist(i, j).powf(strands) - radius.powf(strands)).powf(1.0 / strands)
+                    }
+                }
+                Shield::Tape {
+                    dia_shield,
+                    tape_layer,
+                    ..
+                } => {
+                    if i == j {
+                        0.5 * (dia_shield - tape_layer)
+                    } else {
+                        dist(i, j)
+                    }
+                }
+            };
+            put(&mut z, n + i, j, l_factor * (1.0 / d).ln() + z_earth(i, j));
+        }
+    }
+    let mut order = big;
+    while order > n {
+        z = kron_last(&z, order);
+        order -= 1;
+    }
+
+    let mut yc = vec![Cx::default(); n * n];
+    for (i, cable) in cables.iter().enumerate() {
+        let y_factor = TWO_PI * E0 * cable.eps_r * w;
+        let outer = 0.5 * cable.dia_ins;
+        let inner = outer - cable.ins_layer;
+        yc[i * n + i] = cx(0.0, y_factor / (outer / inner).ln());
+    }
+
+    if reduce && phases < n {
         while order > phases {
             z = kron_last(&z, order);
             order -= 1;

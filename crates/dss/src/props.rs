@@ -439,6 +439,55 @@ pub(crate) const WIREDATA_PROPS: &[&str] = &[
     "like",
 ];
 
+pub(crate) const CNDATA_PROPS: &[&str] = &[
+    "k",
+    "diastrand",
+    "gmrstrand",
+    "rstrand",
+    "epsr",
+    "inslayer",
+    "diains",
+    "diacable",
+    "rdc",
+    "rac",
+    "runits",
+    "gmrac",
+    "gmrunits",
+    "radius",
+    "radunits",
+    "normamps",
+    "emergamps",
+    "diam",
+    "seasons",
+    "ratings",
+    "capradius",
+    "like",
+];
+
+pub(crate) const TSDATA_PROPS: &[&str] = &[
+    "diashield",
+    "tapelayer",
+    "tapelap",
+    "epsr",
+    "inslayer",
+    "diains",
+    "diacable",
+    "rdc",
+    "rac",
+    "runits",
+    "gmrac",
+    "gmrunits",
+    "radius",
+    "radunits",
+    "normamps",
+    "emergamps",
+    "diam",
+    "seasons",
+    "ratings",
+    "capradius",
+    "like",
+];
+
 pub(crate) const LINESPACING_PROPS: &[&str] = &["nconds", "nphases", "x", "h", "units", "like"];
 
 pub(crate) const LINEGEOMETRY_PROPS: &[&str] = &[

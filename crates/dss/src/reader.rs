@@ -5,12 +5,14 @@ use crate::classes::*;
 use crate::error::ReadError;
 use crate::files::FileSource;
 use crate::lexer::{split_line, Param, Token};
+use crate::line_constants::EarthModel;
 use crate::model::*;
 use crate::props::find_property;
 use crate::store::Store;
-use crate::line_constants::EarthModel;
-use crate::wires::{LineGeometryState, LineSpacingState, WireDataState};
 use crate::values;
+use crate::wires::{
+    CnDataState, LineGeometryState, LineSpacingState, TsDataState, WireDataState, WireStores,
+};
 
 /// Nested Redirect/Compile deeper than this is taken as a loop.
 const MAX_INCLUDE_DEPTH: usize = 32;
@@ -29,6 +31,8 @@ enum ClassId {
     CapControl,
     LoadShape,
     WireData,
+    CNData,
+    TSData,
     LineSpacing,
     LineGeometry,
 }
@@ -59,8 +63,6 @@ pub(crate) const IGNORED_CLASSES: &[&str] = &[
 
 /// Classes OpenDSS has that change the power flow but this reader does not model.
 pub(crate) const UNSUPPORTED_CLASSES: &[&str] = &[
-    "CNData",
-    "TSData",
     "Isource",
     "VCCS",
     "Fault",
@@ -102,6 +104,8 @@ fn class_kind(name: &str) -> Option<ClassKind> {
         "capcontrol" => ClassId::CapControl,
         "loadshape" => ClassId::LoadShape,
         "wiredata" => ClassId::WireData,
+        "cndata" => ClassId::CNData,
+        "tsdata" => ClassId::TSData,
         "linespacing" => ClassId::LineSpacing,
         "linegeometry" => ClassId::LineGeometry,
         _ => {
@@ -561,6 +565,8 @@ struct Codes {
     xfmrcodes: Store<XfmrCodeState>,
     loadshapes: Store<LoadShapeState>,
     wiredata: Store<WireDataState>,
+    cndata: Store<CnDataState>,
+    tsdata: Store<TsDataState>,
     spacings: Store<LineSpacingState>,
     geometries: Store<LineGeometryState>,
     geometry_rho: std::cell::RefCell<std::collections::HashMap<String, f64>>,
@@ -942,6 +948,8 @@ impl<'a> Reader<'a> {
                 | ClassId::XfmrCode
                 | ClassId::LoadShape
                 | ClassId::WireData
+                | ClassId::CNData
+                | ClassId::TSData
                 | ClassId::LineSpacing
                 | ClassId::LineGeometry
         );
@@ -1003,6 +1011,8 @@ impl<'a> Reader<'a> {
             | ClassId::XfmrCode
             | ClassId::LoadShape
             | ClassId::WireData
+            | ClassId::CNData
+            | ClassId::TSData
             | ClassId::LineSpacing
             | ClassId::LineGeometry => return,
         };
@@ -1023,6 +1033,8 @@ impl<'a> Reader<'a> {
             ClassId::CapControl => self.elements.capcontrols.find(name),
             ClassId::LoadShape => self.codes.loadshapes.find(name),
             ClassId::WireData => self.codes.wiredata.find(name),
+            ClassId::CNData => self.codes.cndata.find(name),
+            ClassId::TSData => self.codes.tsdata.find(name),
             ClassId::LineSpacing => self.codes.spacings.find(name),
             ClassId::LineGeometry => self.codes.geometries.find(name),
         }
@@ -1134,6 +1146,8 @@ impl<'a> Reader<'a> {
             ClassId::XfmrCode => code!(xfmrcodes),
             ClassId::LoadShape => code!(loadshapes),
             ClassId::WireData => code!(wiredata),
+            ClassId::CNData => code!(cndata),
+            ClassId::TSData => code!(tsdata),
             ClassId::LineSpacing => code!(spacings),
             ClassId::LineGeometry => code!(geometries),
             ClassId::Vsource => element!(vsources),
@@ -1177,6 +1191,8 @@ impl<'a> Reader<'a> {
             ClassId::XfmrCode => code!(xfmrcodes),
             ClassId::LoadShape => code!(loadshapes),
             ClassId::WireData => code!(wiredata),
+            ClassId::CNData => code!(cndata),
+            ClassId::TSData => code!(tsdata),
             ClassId::LineSpacing => code!(spacings),
             ClassId::LineGeometry => code!(geometries),
             ClassId::Vsource => element!(vsources),
@@ -1221,6 +1237,8 @@ impl<'a> Reader<'a> {
                 ClassId::XfmrCode => c.xfmrcodes.items[index].set_enabled(enabled),
                 ClassId::LoadShape => c.loadshapes.items[index].set_enabled(enabled),
                 ClassId::WireData => c.wiredata.items[index].set_enabled(enabled),
+                ClassId::CNData => c.cndata.items[index].set_enabled(enabled),
+                ClassId::TSData => c.tsdata.items[index].set_enabled(enabled),
                 ClassId::LineSpacing => c.spacings.items[index].set_enabled(enabled),
                 ClassId::LineGeometry => c.geometries.items[index].set_enabled(enabled),
             }
@@ -1392,9 +1410,7 @@ impl<'a> Reader<'a> {
                         ));
                     }
                 }
-                "earthmodel" => {
-                    self.earth_model = EarthModel::parse(value.text).map_err(bad)?
-                }
+                "earthmodel" => self.earth_model = EarthModel::parse(value.text).map_err(bad)?,
                 "frequency" => {
                     let f = values::number(value).map_err(bad)?;
                     if (f - o.base_frequency).abs() > 1e-9 {
@@ -1463,7 +1479,11 @@ impl<'a> Reader<'a> {
         }
         let geometry_rho = self.codes.geometry_rho.borrow().clone();
         let lookup = ConstantsLookup {
-            wiredata: &self.codes.wiredata,
+            wires: WireStores {
+                wire: &self.codes.wiredata,
+                cn: &self.codes.cndata,
+                ts: &self.codes.tsdata,
+            },
             spacings: &self.codes.spacings,
             geometries: &self.codes.geometries,
             frequency: self.options.base_frequency,
@@ -1484,20 +1504,30 @@ impl<'a> Reader<'a> {
                 Some(ConstantsSource::Geometry(name)) => {
                     active_model = line.earth_model;
                     let rho = geometry_rho.get(name).copied().unwrap_or(100.0);
-                    *geometry_choice
-                        .entry(name.as_str())
-                        .or_insert(EarthChoice { model: active_model, rho })
+                    *geometry_choice.entry(name.as_str()).or_insert(EarthChoice {
+                        model: active_model,
+                        rho,
+                    })
                 }
                 Some(ConstantsSource::Spacing { .. }) => {
                     let choice = if line.rho_specified && line.rho != 100.0 {
-                        EarthChoice { model: line.earth_model, rho: line.rho }
+                        EarthChoice {
+                            model: line.earth_model,
+                            rho: line.rho,
+                        }
                     } else {
-                        EarthChoice { model: active_model, rho: 100.0 }
+                        EarthChoice {
+                            model: active_model,
+                            rho: 100.0,
+                        }
                     };
                     active_model = line.earth_model;
                     choice
                 }
-                None => EarthChoice { model: active_model, rho: 100.0 },
+                None => EarthChoice {
+                    model: active_model,
+                    rho: 100.0,
+                },
             };
             lines.push(line.to_model(&lookup, earth).map_err(|message| {
                 ReadError::at_element(&line.location, &format!("line.{}", line.name), message)
@@ -1590,6 +1620,8 @@ fn ctx_for<'c>(
         xfmrcodes: &codes.xfmrcodes,
         loadshapes: &codes.loadshapes,
         wiredata: &codes.wiredata,
+        cndata: &codes.cndata,
+        tsdata: &codes.tsdata,
         spacings: &codes.spacings,
         geometries: &codes.geometries,
         earth_model,

@@ -265,3 +265,38 @@ fn error_is_a_std_error() {
     let e: Box<dyn std::error::Error> = Box::new(error("Frob\n"));
     assert!(e.to_string().starts_with("bad.dss:1: "));
 }
+
+#[test]
+fn cable_data_errors_are_located() {
+    // An incomplete concentric-neutral cable is reported when a line uses it.
+    assert_message(
+        &format!(
+            "{C}New CNData.cn k=13 diastrand=0.0641 rstrand=14.87 runits=mi\n\
+             ~ rac=0.41 gmrac=0.0171 gmrunits=ft diam=0.567 radunits=in\n\
+             New LineGeometry.g nconds=1 nphases=1 cond=1 cncable=cn x=0 h=-4\n\
+             New Line.l1 bus1=a.1 bus2=b.1 geometry=g length=1\n"
+        ),
+        "bad.dss:5: line.l1: ",
+        &["cndata.cn", "inslayer"],
+    );
+    assert_message(
+        &format!("{C}New CNData.cn k=1\n"),
+        "bad.dss:2: cndata.cn: ",
+        &["k=1"],
+    );
+    assert_message(
+        &format!("{C}New LineGeometry.g nconds=1 nphases=1 cond=1 tscable=none x=0 h=-4\n"),
+        "bad.dss:2: linegeometry.g: ",
+        &["tsdata `none` is not defined"],
+    );
+    assert_message(
+        &format!("{C}New CNData.cn k=2\nNew LineGeometry.g nconds=1 nphases=1 cncables=[cn]\n"),
+        "bad.dss:3: linegeometry.g: ",
+        &["cncables", "cond="],
+    );
+    assert_message(
+        &format!("{C}New CNData.cn k=2\nNew Line.l1 bus1=a bus2=b cncables=[cn cn cn]\n"),
+        "bad.dss:3: line.l1: ",
+        &["spacing", "cncables"],
+    );
+}

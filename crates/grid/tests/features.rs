@@ -22,7 +22,7 @@ fn data(name: &str) -> std::path::PathBuf {
 /// `line_constants.dss`: lines from WireData/LineSpacing/LineGeometry (every
 /// earth model, Kron reduction on and off). `feeder_constructs.dss`: what the
 /// IEEE 123 and 8500-node feeders use that the others do not.
-const CASES: [&str; 5] = ["features", "controls", "regulators", "line_constants", "feeder_constructs"];
+const CASES: [&str; 6] = ["features", "controls", "regulators", "line_constants", "feeder_constructs", "cables"];
 
 fn fixture(case: &str) -> Value {
     serde_json::from_str(&std::fs::read_to_string(data(&format!("{case}.json"))).unwrap()).unwrap()

@@ -61,7 +61,7 @@ def snapshot():
 
 
 # The scripts tests/features.rs checks (timeseries_shapes.dss has its own generator).
-CASES = ["features", "controls", "regulators", "line_constants", "feeder_constructs"]
+CASES = ["features", "controls", "regulators", "line_constants", "feeder_constructs", "cables"]
 
 import sys
 
