@@ -2197,6 +2197,11 @@ pub(crate) mod inventory {
             classify::<RegControlState>(),
             classify::<CapControlState>(),
             classify::<LoadShapeState>(),
+            classify::<crate::ders::GeneratorState>(),
+            classify::<crate::ders::PvSystemState>(),
+            classify::<crate::ders::StorageElemState>(),
+            classify::<crate::ders::XyCurveState>(),
+            classify::<crate::ders::TShapeState>(),
         ]
     }
 

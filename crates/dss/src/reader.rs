@@ -2,6 +2,7 @@
 //! collects the resulting circuit.
 
 use crate::classes::*;
+use crate::ders::*;
 use crate::error::ReadError;
 use crate::files::FileSource;
 use crate::lexer::{split_line, Param, Token};
@@ -26,6 +27,11 @@ enum ClassId {
     RegControl,
     CapControl,
     LoadShape,
+    Generator,
+    PvSystem,
+    Storage,
+    XyCurve,
+    TShape,
 }
 
 enum ClassKind {
@@ -43,9 +49,7 @@ pub(crate) const IGNORED_CLASSES: &[&str] = &[
     "Sensor",
     "Spectrum",
     "GrowthShape",
-    "TShape",
     "PriceShape",
-    "XYcurve",
     "TCC_Curve",
     "Fuse",
     "Relay",
@@ -63,12 +67,9 @@ pub(crate) const UNSUPPORTED_CLASSES: &[&str] = &[
     "VCCS",
     "Fault",
     "DynamicExp",
-    "Generator",
     "GenDispatcher",
-    "Storage",
     "StorageController",
     "SwtControl",
-    "PVSystem",
     "UPFC",
     "UPFCControl",
     "ESPVLControl",
@@ -99,6 +100,11 @@ fn class_kind(name: &str) -> Option<ClassKind> {
         "regcontrol" => ClassId::RegControl,
         "capcontrol" => ClassId::CapControl,
         "loadshape" => ClassId::LoadShape,
+        "generator" => ClassId::Generator,
+        "pvsystem" => ClassId::PvSystem,
+        "storage" => ClassId::Storage,
+        "xycurve" => ClassId::XyCurve,
+        "tshape" => ClassId::TShape,
         _ => {
             if let Some(c) = IGNORED_CLASSES
                 .iter()
@@ -548,6 +554,9 @@ struct Elements {
     reactors: Store<ReactorState>,
     regcontrols: Store<RegControlState>,
     capcontrols: Store<CapControlState>,
+    generators: Store<GeneratorState>,
+    pvsystems: Store<PvSystemState>,
+    storages: Store<StorageElemState>,
 }
 
 /// Classes that other elements refer to by name.
@@ -555,6 +564,8 @@ struct Codes {
     linecodes: Store<LineCodeState>,
     xfmrcodes: Store<XfmrCodeState>,
     loadshapes: Store<LoadShapeState>,
+    xycurves: Store<XyCurveState>,
+    tshapes: Store<TShapeState>,
 }
 
 impl Default for Codes {
@@ -565,6 +576,8 @@ impl Default for Codes {
             linecodes: Store::default(),
             xfmrcodes: Store::default(),
             loadshapes,
+            xycurves: Store::default(),
+            tshapes: Store::default(),
         }
     }
 }
@@ -928,7 +941,11 @@ impl<'a> Reader<'a> {
         };
         let is_code = matches!(
             id,
-            ClassId::LineCode | ClassId::XfmrCode | ClassId::LoadShape
+            ClassId::LineCode
+                | ClassId::XfmrCode
+                | ClassId::LoadShape
+                | ClassId::XyCurve
+                | ClassId::TShape
         );
         if !is_code && self.elements.circuit_name.is_none() {
             return Err(ReadError::at_element(
@@ -984,7 +1001,14 @@ impl<'a> Reader<'a> {
             ClassId::Reactor => ElementClass::Reactor,
             ClassId::RegControl => ElementClass::RegControl,
             ClassId::CapControl => ElementClass::CapControl,
-            ClassId::LineCode | ClassId::XfmrCode | ClassId::LoadShape => return,
+            ClassId::Generator => ElementClass::Generator,
+            ClassId::PvSystem => ElementClass::PvSystem,
+            ClassId::Storage => ElementClass::Storage,
+            ClassId::LineCode
+            | ClassId::XfmrCode
+            | ClassId::LoadShape
+            | ClassId::XyCurve
+            | ClassId::TShape => return,
         };
         self.definition_order.push(ElementRef { class, index });
     }
@@ -1002,6 +1026,11 @@ impl<'a> Reader<'a> {
             ClassId::RegControl => self.elements.regcontrols.find(name),
             ClassId::CapControl => self.elements.capcontrols.find(name),
             ClassId::LoadShape => self.codes.loadshapes.find(name),
+            ClassId::Generator => self.elements.generators.find(name),
+            ClassId::PvSystem => self.elements.pvsystems.find(name),
+            ClassId::Storage => self.elements.storages.find(name),
+            ClassId::XyCurve => self.codes.xycurves.find(name),
+            ClassId::TShape => self.codes.tshapes.find(name),
         }
     }
 
@@ -1155,6 +1184,11 @@ impl<'a> Reader<'a> {
                     ClassId::RegControl => {
                         new_element(&mut e.regcontrols, name, location, &ctx, ig)
                     }
+                    ClassId::Generator => new_element(&mut e.generators, name, location, &ctx, ig),
+                    ClassId::PvSystem => new_element(&mut e.pvsystems, name, location, &ctx, ig),
+                    ClassId::Storage => new_element(&mut e.storages, name, location, &ctx, ig),
+                    ClassId::XyCurve => new_element(&mut c.xycurves, name, location, &ctx, ig),
+                    ClassId::TShape => new_element(&mut c.tshapes, name, location, &ctx, ig),
                     _ => new_element(&mut e.capcontrols, name, location, &ctx, ig),
                 }
             }
@@ -1243,6 +1277,21 @@ impl<'a> Reader<'a> {
                     ClassId::RegControl => {
                         edit_element(&mut e.regcontrols, index, params, location, &ctx, ig)
                     }
+                    ClassId::Generator => {
+                        edit_element(&mut e.generators, index, params, location, &ctx, ig)
+                    }
+                    ClassId::PvSystem => {
+                        edit_element(&mut e.pvsystems, index, params, location, &ctx, ig)
+                    }
+                    ClassId::Storage => {
+                        edit_element(&mut e.storages, index, params, location, &ctx, ig)
+                    }
+                    ClassId::XyCurve => {
+                        edit_element(&mut c.xycurves, index, params, location, &ctx, ig)
+                    }
+                    ClassId::TShape => {
+                        edit_element(&mut c.tshapes, index, params, location, &ctx, ig)
+                    }
                     _ => edit_element(&mut e.capcontrols, index, params, location, &ctx, ig),
                 }
             }
@@ -1279,6 +1328,11 @@ impl<'a> Reader<'a> {
                 ClassId::LineCode => c.linecodes.items[index].set_enabled(enabled),
                 ClassId::XfmrCode => c.xfmrcodes.items[index].set_enabled(enabled),
                 ClassId::LoadShape => c.loadshapes.items[index].set_enabled(enabled),
+                ClassId::Generator => e.generators.items[index].set_enabled(enabled),
+                ClassId::PvSystem => e.pvsystems.items[index].set_enabled(enabled),
+                ClassId::Storage => e.storages.items[index].set_enabled(enabled),
+                ClassId::XyCurve => c.xycurves.items[index].set_enabled(enabled),
+                ClassId::TShape => c.tshapes.items[index].set_enabled(enabled),
             }
         }
         Ok(())
@@ -1575,6 +1629,11 @@ impl<'a> Reader<'a> {
                     Some(c)
                 })
                 .collect(),
+            generators: e.generators.items.iter().map(GeneratorState::to_model).collect(),
+            pvsystems: e.pvsystems.items.iter().map(PvSystemState::to_model).collect(),
+            storages: e.storages.items.iter().map(StorageElemState::to_model).collect(),
+            xycurves: self.codes.xycurves.items.iter().map(XyCurveState::to_model).collect(),
+            tshapes: self.codes.tshapes.items.iter().map(TShapeState::to_model).collect(),
             loadshapes: self
                 .codes
                 .loadshapes

@@ -121,6 +121,8 @@ pub struct PowerFlow {
     pub(crate) transformers: Vec<TransformerState>,
     pub(crate) capacitors: Vec<CapacitorState>,
     pub(crate) loads: Vec<LoadState>,
+    /// Generators, PV systems and storage, in definition order.
+    pub(crate) ders: Vec<crate::ders::DerState>,
     pub(crate) sources: Vec<SourceState>,
     pub(crate) regs: Vec<RegControlState>,
     pub(crate) capcontrols: Vec<CapControlState>,
@@ -171,6 +173,9 @@ fn class_rank(c: ElementClass) -> usize {
         ElementClass::Reactor => 5,
         ElementClass::RegControl => 6,
         ElementClass::CapControl => 7,
+        ElementClass::Generator => 8,
+        ElementClass::PvSystem => 9,
+        ElementClass::Storage => 10,
     }
 }
 
@@ -183,6 +188,9 @@ fn element_order(c: &Circuit) -> Vec<ElementRef> {
         (ElementClass::Load, c.loads.len()),
         (ElementClass::Capacitor, c.capacitors.len()),
         (ElementClass::Reactor, c.reactors.len()),
+        (ElementClass::Generator, c.generators.len()),
+        (ElementClass::PvSystem, c.pvsystems.len()),
+        (ElementClass::Storage, c.storages.len()),
     ];
     let mut order: Vec<ElementRef> = c
         .definition_order
@@ -237,6 +245,7 @@ impl PowerFlow {
         let mut transformers = Vec::new();
         let mut capacitors = Vec::new();
         let mut loads = Vec::with_capacity(circuit.loads.len());
+        let mut ders: Vec<crate::ders::DerState> = Vec::new();
         let mut sources = Vec::new();
         let mut line_amps: Vec<(usize, f64)> = Vec::new();
 
@@ -333,6 +342,47 @@ impl PowerFlow {
                     let b2 = x.bus2.clone().unwrap_or_else(|| grounded(&x.bus1.bus, x.phases));
                     elements.push(build_element(&mut nodes, ElementClass::Reactor, &x.name, r.index, &[&x.bus1, &b2], x.phases, x.phases, yp));
                 }
+                ElementClass::Generator | ElementClass::PvSystem | ElementClass::Storage => {
+                    let (name, bus1, phases, enabled, location, built, kw_rated) = match r.class {
+                        ElementClass::Generator => {
+                            let g = &circuit.generators[r.index];
+                            (&g.name, &g.bus1, g.phases, g.enabled, &g.location, g.enabled.then(|| crate::ders::generator(g, settings.load_mult)), 0.0)
+                        }
+                        ElementClass::PvSystem => {
+                            let p = &circuit.pvsystems[r.index];
+                            (&p.name, &p.bus1, p.phases, p.enabled, &p.location, p.enabled.then(|| crate::ders::pvsystem(circuit, p)), 0.0)
+                        }
+                        _ => {
+                            let s = &circuit.storages[r.index];
+                            (&s.name, &s.bus1, s.phases, s.enabled, &s.location, s.enabled.then(|| crate::ders::storage(s)), s.kw_rated)
+                        }
+                    };
+                    if !enabled {
+                        continue;
+                    }
+                    let Some(built) = built else { continue };
+                    let (inj, model) = built?;
+                    let full = crate::ders::stamp(&inj, &model, kw_rated);
+                    let yp = Yprims { series: elements::tiny_diagonal(&full), full: full.clone() };
+                    let nconds = inj.nconds;
+                    let el = build_element(&mut nodes, r.class, name, r.index, &[bus1], phases, nconds, yp);
+                    let mut der_nodes = [0usize; crate::ders::MAX_DER_CONDUCTORS];
+                    der_nodes[..nconds].copy_from_slice(&el.nodes);
+                    elements.push(el);
+                    ders.push(crate::ders::DerState {
+                        elem: idx,
+                        class: r.class,
+                        model_index: r.index,
+                        nodes: der_nodes,
+                        nconds,
+                        ysys: full,
+                        inj,
+                        model,
+                        last_currents: [C::new(0.0, 0.0); 3],
+                        currents_valid: false,
+                        location: location.clone(),
+                    });
+                }
                 ElementClass::RegControl | ElementClass::CapControl => {}
             }
         }
@@ -372,6 +422,11 @@ impl PowerFlow {
         }
         for l in &mut loads {
             for x in &mut l.nodes[..l.nconds] {
+                *x = new_index[*x];
+            }
+        }
+        for d in &mut ders {
+            for x in &mut d.nodes[..d.nconds] {
                 *x = new_index[*x];
             }
         }
@@ -418,6 +473,7 @@ impl PowerFlow {
             transformers,
             capacitors,
             loads,
+            ders,
             sources,
             regs: Vec::new(),
             capcontrols: Vec::new(),
@@ -518,6 +574,43 @@ impl PowerFlow {
         Ok(())
     }
 
+    /// OpenDSS `SetGeneratordQdV` for model-3 generators: dQ/dV from the
+    /// system Y's diagonal at the first conductor, vars back to the nominal
+    /// kvar. Returns whether there was one.
+    fn init_voltage_regulated_generators(&mut self) -> bool {
+        let mut any = false;
+        for d in 0..self.ders.len() {
+            if self.ders[d].inj.model != 3 {
+                continue;
+            }
+            let node = self.ders[d].nodes[0];
+            let mut yii = C::new(0.0, 0.0);
+            if node != 0 {
+                for e in &self.elements {
+                    let k = e.nodes.len();
+                    for a in 0..k {
+                        if e.nodes[a] != node {
+                            continue;
+                        }
+                        for b in 0..k {
+                            if e.nodes[b] == node {
+                                yii += e.yprim.get(a, b);
+                            }
+                        }
+                    }
+                }
+            }
+            let der = &mut self.ders[d];
+            let vbase = der.inj.vbase;
+            if let crate::ders::DerModel::Generator(g) = &mut der.model {
+                g.dqdv = 2.0 * yii.norm() * vbase * g.vpu;
+                der.inj.q_phase = 1000.0 * g.kvar / der.inj.phases as f64;
+                any = true;
+            }
+        }
+        any
+    }
+
     /// OpenDSS `CalcVoltageBases`: a no-load solution on the series Y, then
     /// each bus gets the listed base nearest to its first node's voltage.
     pub fn calc_voltage_bases(&mut self) -> Result<(), GridError> {
@@ -582,6 +675,9 @@ impl PowerFlow {
                 out[ld.nodes[k]] += yv[k];
             }
         }
+        for d in &mut self.ders {
+            d.inject(v, out);
+        }
         // Ground (index 0) collected the grounded conductors' terms: discard.
         out[0] = C::new(0.0, 0.0);
         for inj in &self.injections {
@@ -640,6 +736,14 @@ impl PowerFlow {
             let rhs = self.src_inj.clone();
             self.solve_linear(&rhs)?;
             self.initialized = true;
+            if self.init_voltage_regulated_generators() {
+                // OpenDSS then restarts from a no-load solution (SolveZeroLoadSnapShot).
+                self.assemble_and_factor(true)?;
+                self.y_dirty = true;
+                let rhs = self.src_inj.clone();
+                self.solve_linear(&rhs)?;
+                self.ensure_factored()?;
+            }
         }
         let mut rhs = std::mem::take(&mut self.inj);
         rhs.resize(self.v.len(), C::new(0.0, 0.0));
@@ -971,6 +1075,9 @@ impl PowerFlow {
             "load" => ElementClass::Load,
             "capacitor" => ElementClass::Capacitor,
             "reactor" => ElementClass::Reactor,
+            "generator" => ElementClass::Generator,
+            "pvsystem" => ElementClass::PvSystem,
+            "storage" => ElementClass::Storage,
             _ => return None,
         };
         let &i = self.element_index.get(&(class, name.to_ascii_lowercase()))?;

@@ -32,6 +32,11 @@ pub fn element_currents(pf: &PowerFlow, e: usize) -> Vec<C> {
                 cur[j] -= c;
             }
         }
+        ElementClass::Generator | ElementClass::PvSystem | ElementClass::Storage => {
+            if let Some(d) = pf.ders.iter().find(|d| d.elem == e) {
+                return d.terminal_currents(&pf.v);
+            }
+        }
         ElementClass::Vsource => {
             el.yprim.mul_vec(&vt, &mut cur);
             if let Some(s) = pf.sources.iter().find(|s| s.elem == e) {

@@ -1,0 +1,341 @@
+//! Generators, PV systems and storage in the engine: compiling them from the
+//! circuit, their injection currents, and what they report. The models are
+//! in [`crate::elements::der`].
+
+use num_complex::Complex64 as C;
+use ogg_dss::{Circuit, DispatchMode, ElementClass, Location, StorageState, XyCurve};
+
+use crate::cmat::CMat;
+use crate::elements::der::{Injector, Inverter, PvCalc, StorageCalc};
+use crate::error::GridError;
+
+/// Most conductors a DER can have here (3 phases + neutral).
+pub const MAX_DER_CONDUCTORS: usize = 4;
+
+/// Generator data besides the injector.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GenCalc {
+    pub kw: f64,
+    pub kvar: f64,
+    pub fixed: bool,
+    pub forceon: bool,
+    pub dispmode: DispatchMode,
+    pub dispvalue: f64,
+    /// Dispatched on (OpenDSS `GenON`).
+    pub on: bool,
+    /// Model 3: target line-to-neutral volts, var limits per phase, dQ/dV, step limit.
+    pub vtarget: f64,
+    pub var_min: f64,
+    pub var_max: f64,
+    pub dqdv: f64,
+    pub delta_qmax: f64,
+    pub pvfactor: f64,
+    pub vpu: f64,
+}
+
+/// What kind of DER and its own state.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DerModel {
+    Generator(GenCalc),
+    Pv(PvCalc),
+    Storage(StorageCalc),
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct DerState {
+    pub elem: usize,
+    pub class: ElementClass,
+    /// Index into the circuit's vector of this class.
+    pub model_index: usize,
+    pub nodes: [usize; MAX_DER_CONDUCTORS],
+    pub nconds: usize,
+    /// The Yprim stamped in the system Y.
+    pub ysys: CMat,
+    pub inj: Injector,
+    pub model: DerModel,
+    /// Generated phase currents from the last injection calculation (what
+    /// results report, as for loads).
+    pub last_currents: [C; 3],
+    pub currents_valid: bool,
+    pub location: Location,
+}
+
+fn curve<'a>(c: &'a Circuit, name: &Option<String>, element: &str, location: &Location) -> Result<Option<&'a XyCurve>, GridError> {
+    let Some(name) = name else { return Ok(None) };
+    c.xycurves
+        .iter()
+        .find(|x| x.name.eq_ignore_ascii_case(name))
+        .map(Some)
+        .ok_or_else(|| GridError::element(element, location, format!("XYcurve '{name}' is not defined")))
+}
+
+fn check_basics(element: &str, location: &Location, phases: usize, kv: f64) -> Result<(), GridError> {
+    if phases == 0 || phases > 3 || !crate::positive(kv) {
+        return Err(GridError::element(element, location, "needs 1 to 3 phases and kV > 0"));
+    }
+    Ok(())
+}
+
+/// The injector and state of a generator at its snapshot output.
+pub(crate) fn generator(g: &ogg_dss::Generator, load_mult: f64) -> Result<(Injector, DerModel), GridError> {
+    let name = format!("Generator.{}", g.name);
+    check_basics(&name, &g.location, g.phases, g.kv)?;
+    let mut inj = Injector::new(g.phases, g.conn, g.kv, g.model, g.vminpu, g.vmaxpu);
+    let nph = g.phases as f64;
+    let var_min = 1000.0 * g.minkvar / nph;
+    let var_max = 1000.0 * g.maxkvar / nph;
+    let vtarget = g.vpu * 1000.0 * g.kv / if g.phases > 1 { 3f64.sqrt() } else { 1.0 };
+    let mut calc = GenCalc {
+        kw: g.kw,
+        kvar: g.kvar,
+        fixed: g.fixed,
+        forceon: g.forceon,
+        dispmode: g.dispmode,
+        dispvalue: g.dispvalue,
+        on: true,
+        vtarget,
+        var_min,
+        var_max,
+        dqdv: 0.0,
+        delta_qmax: (var_max - var_min) * 0.1,
+        pvfactor: g.pvfactor,
+        vpu: g.vpu,
+    };
+    calc.on = dispatched_on(&calc, load_mult);
+    let (kw, kvar) = if calc.on { (g.kw, g.kvar) } else { (-0.0001 * g.kw, 0.0) };
+    inj.set_output_kw(kw, kvar);
+    Ok((inj, DerModel::Generator(calc)))
+}
+
+/// OpenDSS's dispatch check (`SetNominalGeneration`): the price signal is
+/// OpenDSS's default 25 (price shapes are not read).
+pub(crate) fn dispatched_on(g: &GenCalc, dispatch_reference: f64) -> bool {
+    if g.forceon {
+        return true;
+    }
+    match g.dispmode {
+        DispatchMode::LoadLevel => !(g.dispvalue > 0.0 && dispatch_reference < g.dispvalue),
+        DispatchMode::Price => !(g.dispvalue > 0.0 && 25.0 < g.dispvalue),
+        _ => true,
+    }
+}
+
+fn inverter(kva: f64, kvar_max: f64, kvar_max_abs: f64, pf: f64, kvar: f64, var_mode: ogg_dss::VarMode, wp: bool, pfp: bool, vfi: bool) -> Inverter {
+    Inverter {
+        kva,
+        kvar_max,
+        kvar_max_abs,
+        pf,
+        kvar_requested: kvar,
+        var_mode,
+        watt_priority: wp,
+        pf_priority: pfp,
+        var_follow_inverter: vfi,
+    }
+}
+
+pub(crate) fn pvsystem(c: &Circuit, p: &ogg_dss::PvSystem) -> Result<(Injector, DerModel), GridError> {
+    let name = format!("PVSystem.{}", p.name);
+    check_basics(&name, &p.location, p.phases, p.kv)?;
+    if !crate::positive(p.kva) {
+        return Err(GridError::element(&name, &p.location, "needs kVA > 0"));
+    }
+    let mut inj = Injector::new(p.phases, p.conn, p.kv, p.model, p.vminpu, p.vmaxpu);
+    let mut calc = PvCalc {
+        irradiance: p.irradiance,
+        pmpp: p.pmpp,
+        pu_pmpp: p.pct_pmpp / 100.0,
+        temperature: p.temperature,
+        cutin_kw: p.pct_cutin * p.kva / 100.0,
+        cutout_kw: p.pct_cutout * p.kva / 100.0,
+        eff_curve: curve(c, &p.eff_curve, &name, &p.location)?.cloned(),
+        p_t_curve: curve(c, &p.p_t_curve, &name, &p.location)?.cloned(),
+        inverter: inverter(p.kva, p.kvar_max, p.kvar_max_abs, p.pf, p.kvar, p.var_mode, p.watt_priority, p.pf_priority, p.var_follow_inverter),
+        inverter_on: true,
+        panel_kw: 0.0,
+    };
+    let (kw, kvar) = calc.output(1.0, p.temperature);
+    inj.set_output_kw(kw, kvar);
+    Ok((inj, DerModel::Pv(calc)))
+}
+
+pub(crate) fn storage(s: &ogg_dss::Storage) -> Result<(Injector, DerModel), GridError> {
+    let name = format!("Storage.{}", s.name);
+    check_basics(&name, &s.location, s.phases, s.kv)?;
+    if !crate::positive(s.kva) || !crate::positive(s.kw_rated) || !crate::positive(s.kwh_rated) {
+        return Err(GridError::element(&name, &s.location, "needs kVA, kWrated and kWhrated > 0"));
+    }
+    if !(crate::positive(s.pct_eff_charge) && crate::positive(s.pct_eff_discharge)) {
+        return Err(GridError::element(&name, &s.location, "needs %EffCharge and %EffDischarge > 0"));
+    }
+    let mut inj = Injector::new(s.phases, s.conn, s.kv, s.model, s.vminpu, s.vmaxpu);
+    let mut calc = StorageCalc {
+        state: s.state,
+        kw_rated: s.kw_rated,
+        pu_kw_rated: s.pu_kw_rated,
+        kwh_rated: s.kwh_rated,
+        kwh_stored: s.kwh_stored,
+        kwh_reserve: s.kwh_rated * s.pct_reserve / 100.0,
+        pct_discharge: s.pct_discharge,
+        pct_charge: s.pct_charge,
+        charge_eff: s.pct_eff_charge / 100.0,
+        discharge_eff: s.pct_eff_discharge / 100.0,
+        p_idling: s.pct_idling_kw * s.kw_rated / 100.0,
+        cutin_kw: s.pct_cutin * s.kva / 100.0,
+        cutout_kw: s.pct_cutout * s.kva / 100.0,
+        inverter: inverter(s.kva, s.kvar_max, s.kvar_max_abs, s.pf, s.kvar, s.var_mode, s.watt_priority, s.pf_priority, s.var_follow_inverter),
+        inverter_on: true,
+        dispmode: s.dispmode,
+        charge_trigger: s.charge_trigger,
+        discharge_trigger: s.discharge_trigger,
+        time_charge_trig: s.time_charge_trig,
+    };
+    let (kw, kvar) = calc.output(1.0);
+    inj.set_output_kw(kw, kvar);
+    Ok((inj, DerModel::Storage(calc)))
+}
+
+/// The admittance a DER puts in the system Y (OpenDSS `CalcYPrimMatrix`):
+/// −Yeq for generators and PV (1 % of it for a model-3 generator); for
+/// storage ±kWrated/Vbase²/phases by state (0 when idling).
+pub(crate) fn stamp(inj: &Injector, model: &DerModel, kw_rated: f64) -> CMat {
+    let y = match model {
+        DerModel::Generator(_) if inj.model == 3 => -inj.yeq / 100.0,
+        DerModel::Generator(_) | DerModel::Pv(_) => -inj.yeq,
+        DerModel::Storage(s) => {
+            let y = C::new(kw_rated * 1000.0 / (inj.vbase * inj.vbase) / inj.phases as f64, 0.0);
+            match s.state {
+                StorageState::Charging => y,
+                StorageState::Idling => C::new(0.0, 0.0),
+                StorageState::Discharging => -y,
+            }
+        }
+    };
+    inj.yprim(y)
+}
+
+impl DerState {
+    /// Voltage across phase i and the conductor the current returns on.
+    #[inline]
+    pub fn phase_voltage(&self, vt: &[C; MAX_DER_CONDUCTORS], i: usize) -> (usize, C) {
+        let nc = self.nconds;
+        match self.inj.conn {
+            ogg_dss::Connection::Wye => (nc - 1, vt[i] - vt[nc - 1]),
+            ogg_dss::Connection::Delta => {
+                let j = if i + 1 >= nc { 0 } else { i + 1 };
+                (j, vt[i] - vt[j])
+            }
+        }
+    }
+
+    /// Adds Yprim·V plus the generated currents into `out` (system nodes).
+    /// A model-3 generator first moves its vars towards its voltage target
+    /// (OpenDSS `DoPVTypeGen`).
+    pub fn inject(&mut self, v: &[C], out: &mut [C]) {
+        let nc = self.nconds;
+        let mut vt = [C::new(0.0, 0.0); MAX_DER_CONDUCTORS];
+        for k in 0..nc {
+            vt[k] = v[self.nodes[k]];
+        }
+        let mut yv = [C::new(0.0, 0.0); MAX_DER_CONDUCTORS];
+        self.ysys.mul_vec(&vt[..nc], &mut yv[..nc]);
+        let phases = self.inj.phases;
+        if self.inj.model == 3 {
+            if let DerModel::Generator(g) = &self.model {
+                let mut vavg = 0.0;
+                for i in 0..phases {
+                    vavg += self.phase_voltage(&vt, i).1.norm();
+                }
+                vavg /= phases as f64 * if self.inj.conn == ogg_dss::Connection::Delta { 3f64.sqrt() } else { 1.0 };
+                let mut dq = g.pvfactor * g.dqdv * (g.vtarget - vavg);
+                if dq.abs() > g.delta_qmax {
+                    dq = if dq < 0.0 { -g.delta_qmax } else { g.delta_qmax };
+                }
+                let mut q = self.inj.q_phase + dq;
+                if q > g.var_max {
+                    q = g.var_max;
+                } else if q < g.var_min {
+                    q = g.var_min;
+                }
+                self.inj.q_phase = q;
+            }
+        }
+        for i in 0..phases {
+            let (j, vph) = self.phase_voltage(&vt, i);
+            let cur = self.inj.phase_current(vph);
+            self.last_currents[i] = cur;
+            yv[i] += cur;
+            yv[j] -= cur;
+        }
+        self.currents_valid = true;
+        for k in 0..nc {
+            out[self.nodes[k]] += yv[k];
+        }
+    }
+
+    /// Currents into each conductor (OpenDSS's terminal currents).
+    pub fn terminal_currents(&self, v: &[C]) -> Vec<C> {
+        let nc = self.nconds;
+        let mut vt = [C::new(0.0, 0.0); MAX_DER_CONDUCTORS];
+        for k in 0..nc {
+            vt[k] = v[self.nodes[k]];
+        }
+        let mut cur = vec![C::new(0.0, 0.0); nc];
+        for i in 0..self.inj.phases {
+            let (j, vph) = self.phase_voltage(&vt, i);
+            let g = if self.currents_valid { self.last_currents[i] } else { self.inj.phase_current(vph) };
+            cur[i] -= g;
+            cur[j] += g;
+        }
+        cur
+    }
+}
+
+impl crate::PowerFlow {
+    /// Generators, PV systems and storage, as `Class.name`, in definition order.
+    pub fn der_names(&self) -> Vec<String> {
+        self.ders.iter().map(|d| self.elements[d.elem].full_name()).collect()
+    }
+
+    pub fn n_ders(&self) -> usize {
+        self.ders.len()
+    }
+
+    /// Index of a DER given as `Class.name` (case-insensitive).
+    pub fn der_index(&self, full_name: &str) -> Option<usize> {
+        let lower = full_name.to_ascii_lowercase();
+        self.ders.iter().position(|d| self.elements[d.elem].full_name().to_ascii_lowercase() == lower)
+    }
+
+    /// Power into the DER's terminals (kW, kvar), OpenDSS's sign: negative
+    /// when it generates.
+    pub fn der_power(&self, i: usize) -> (f64, f64) {
+        let f = self.element_flows(self.ders[i].elem);
+        (f.p1_kw, f.q1_kvar)
+    }
+
+    /// The output the DER is set to deliver at nominal voltage (kW, kvar; generation positive).
+    pub fn der_target(&self, i: usize) -> (f64, f64) {
+        self.ders[i].inj.output_kw()
+    }
+
+    /// Stored energy (kWh) of a storage element, `None` for other DERs.
+    pub fn storage_kwh(&self, i: usize) -> Option<f64> {
+        match &self.ders[i].model {
+            DerModel::Storage(s) => Some(s.kwh_stored),
+            _ => None,
+        }
+    }
+
+    pub fn storage_state(&self, i: usize) -> Option<StorageState> {
+        match &self.ders[i].model {
+            DerModel::Storage(s) => Some(s.state),
+            _ => None,
+        }
+    }
+
+    /// The DER's model state (generator dispatch, PV inverter, storage energy).
+    pub fn der_model(&self, i: usize) -> &DerModel {
+        &self.ders[i].model
+    }
+}

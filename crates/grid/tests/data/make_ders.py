@@ -1,0 +1,180 @@
+#!/usr/bin/env python3
+"""OpenDSS (dss-python) references for tests/ders.rs: the built-in IEEE 13
+feeder with generators, PV systems and storage added.
+
+Run from anywhere: `/work/main/.venv/bin/python make_ders.py` writes
+ders.json. Every case compiles crates/grid/feeders/ieee13/master.dss, runs the
+case's extra DSS lines (the same text the Rust test appends) and solves at
+`tolerance=1e-9` (maxiterations 100) with the regulators at fixed taps
+(`TIGHT`, controls off):
+
+* `snapshot`: one solve per case; node voltages (complex, volts), each DER's
+  P/Q into its terminals (kW, kvar; OpenDSS sign), iteration count.
+* `daily`: `mode=daily` 24 x 1 h and 96 x 15 min, one step per Solve; per step:
+  hour, node voltages (pu), DER powers, each storage's kWhStored and state.
+"""
+import json
+from pathlib import Path
+
+import dss
+
+here = Path(__file__).resolve().parent
+master = (here.parent.parent / "feeders" / "ieee13" / "master.dss").resolve()
+
+# Regulator taps fixed (controls off) so both engines solve the same network
+# whatever path their control iterations would take.
+TIGHT = """
+Transformer.reg1.wdg=2 tap=1.0375
+Transformer.reg2.wdg=2 tap=1.025
+Transformer.reg3.wdg=2 tap=1.04375
+set tolerance=1e-9 maxiterations=100 controlmode=off
+"""
+
+CURVES = """
+New XYcurve.eff npts=4 xarray=[0.1 0.2 0.4 1.0] yarray=[0.86 0.9 0.93 0.97]
+New XYcurve.pt npts=4 xarray=[0 25 75 100] yarray=[1.2 1.0 0.8 0.6]
+"""
+
+SNAPSHOT = {
+    "gen_model1": """
+New Generator.g675 bus1=675 phases=3 kv=4.16 kw=500 pf=0.9 model=1
+New Generator.g611 bus1=611.3 phases=1 kv=2.4 kw=100 kvar=50 model=1
+New Generator.g671 bus1=671 phases=3 kv=4.16 kw=300 kvar=-100 conn=delta
+""",
+    "gen_model2": """
+New Generator.g634 bus1=634 phases=3 kv=0.48 kw=150 pf=0.95 model=2
+New Generator.g652 bus1=652.1 phases=1 kv=2.4 kw=60 kvar=20 model=2
+""",
+    "gen_model3": """
+New Generator.g680 bus1=680 phases=3 kv=4.16 kw=400 kvar=100 model=3 vpu=1.0 maxkvar=800 minkvar=-800
+""",
+    "gen_model3_at_limit": """
+New Generator.g680 bus1=680 phases=3 kv=4.16 kw=400 kvar=50 model=3 vpu=1.06 maxkvar=150 minkvar=-150
+""",
+    "gen_vmin_band": """
+New Generator.g675 bus1=675 phases=3 kv=4.16 kw=500 pf=0.9 vminpu=1.02
+New Generator.g646 bus1=646.2.3 phases=1 kv=4.16 kw=80 kvar=10 conn=delta vmaxpu=0.98
+""",
+    "gen_off_loadlevel": """
+New Generator.g675 bus1=675 phases=3 kv=4.16 kw=500 pf=0.9 dispmode=loadlevel dispvalue=1.5
+New Generator.g680 bus1=680 phases=3 kv=4.16 kw=200 pf=0.9 enabled=false
+""",
+    "pv_curves": CURVES + """
+New PVSystem.pv675 bus1=675 phases=3 kv=4.16 pmpp=500 kva=450 irradiance=0.9 temperature=40 pf=0.95 effcurve=eff p-tcurve=pt
+New PVSystem.pv611 bus1=611.3 phases=1 kv=2.4 pmpp=100 kva=110 irradiance=0.6 %pmpp=50 effcurve=eff
+New PVSystem.pv680 bus1=680 phases=3 kv=4.16 pmpp=300 kva=300 irradiance=1 kvar=150 kvarmax=100
+New PVSystem.pv692 bus1=692 phases=3 kv=4.16 pmpp=200 kva=250 irradiance=0.15 %cutin=20 %cutout=20
+New PVSystem.pv646 bus1=646.2.3 phases=1 kv=4.16 conn=delta pmpp=80 kva=85 irradiance=1 pf=-0.9 wattpriority=yes
+""",
+    "storage": """
+New Storage.bd bus1=675 phases=3 kv=4.16 kwrated=300 kwhrated=1000 %stored=60 state=discharging %discharge=80 pf=0.95
+New Storage.bc bus1=680 phases=3 kv=4.16 kwrated=200 kva=220 kwhrated=800 %stored=30 state=charging %charge=50
+New Storage.bi bus1=611.3 phases=1 kv=2.4 kwrated=50 kwhrated=100 state=idling %idlingkw=2
+New Storage.bk bus1=652.1 phases=1 kv=2.4 kwrated=60 kwhrated=100 kw=40 kvar=30
+""",
+}
+
+DAILY = CURVES + """
+New Loadshape.solar npts=24 interval=1 mult=[0 0 0 0 0 0.05 0.15 0.3 0.5 0.7 0.85 0.95 1 0.95 0.85 0.7 0.5 0.3 0.15 0.05 0 0 0 0]
+New Loadshape.battery npts=24 interval=1 mult=[-0.5 -0.5 -0.6 -0.6 -0.4 0 0 0 0 0 -0.3 -0.8 -0.8 -0.3 0 0 0.4 0.8 1 1 0.9 0.5 0 0]
+New Loadshape.genshape npts=24 interval=1 mult=[0.2 0.2 0.2 0.2 0.3 0.5 0.7 0.9 1 1 1 1 1 1 1 1 1 1 0.9 0.8 0.6 0.4 0.3 0.2] qmult=[0.1 0.1 0.1 0.1 0.1 0.2 0.3 0.4 0.5 0.5 0.5 0.5 0.5 0.5 0.5 0.5 0.5 0.5 0.4 0.3 0.2 0.2 0.1 0.1]
+New TShape.temps npts=24 interval=1 temp=[10 9 8 8 8 9 12 16 20 25 30 34 37 39 40 39 36 32 27 22 18 15 13 11]
+New PVSystem.pv675 bus1=675 phases=3 kv=4.16 pmpp=600 kva=550 irradiance=1 pf=0.98 daily=solar tdaily=temps effcurve=eff p-tcurve=pt
+New PVSystem.pv611 bus1=611.3 phases=1 kv=2.4 pmpp=100 kva=100 irradiance=0.9 daily=solar
+New Storage.follow bus1=680 phases=3 kv=4.16 kwrated=250 kwhrated=1000 %stored=50 %reserve=20 dispmode=follow daily=battery
+New Storage.trig bus1=671 phases=3 kv=4.16 kwrated=200 kwhrated=500 %stored=40 dispmode=default daily=default chargetrigger=0.65 dischargetrigger=0.95 %charge=60 %discharge=90 timechargetrig=0
+New Storage.small bus1=652.1 phases=1 kv=2.4 kwrated=40 kwhrated=60 %stored=25 dispmode=follow daily=battery %effcharge=95 %effdischarge=92 %idlingkw=1.5
+New Generator.gd bus1=634 phases=3 kv=0.48 kw=120 kvar=40 daily=genshape
+New Generator.gfix bus1=645.2 phases=1 kv=2.4 kw=30 pf=0.9 daily=genshape status=fixed
+"""
+
+
+def powers(ckt, cls):
+    out = {}
+    ckt.SetActiveClass(cls)
+    names = list(ckt.ActiveClass.AllNames)
+    for n in names:
+        ckt.SetActiveElement(f"{cls}.{n}")
+        el = ckt.ActiveCktElement
+        if not el.Enabled:
+            continue
+        p = el.Powers
+        out[f"{cls}.{n}"] = [sum(p[0::2]), sum(p[1::2])]
+    return out
+
+
+def storage_state(ckt):
+    out = {}
+    ckt.SetActiveClass("Storage")
+    for n in list(ckt.ActiveClass.AllNames):
+        ckt.SetActiveElement(f"Storage.{n}")
+        el = ckt.ActiveDSSElement
+        out[n] = {"kwh": float(el.Properties("kWhStored").Val), "state": el.Properties("State").Val.lower()}
+    return out
+
+
+def compile_case(extra):
+    eng = dss.DSS
+    eng.AllowForms = False
+    text = eng.Text
+    text.Command = "clear"
+    text.Command = f'compile "{master}"'
+    for line in (extra + TIGHT).strip().splitlines():
+        text.Command = line
+    return eng.ActiveCircuit
+
+
+def der_powers(ckt):
+    d = {}
+    for cls in ("Generator", "PVSystem", "Storage"):
+        d.update(powers(ckt, cls))
+    return d
+
+
+def snapshot(extra):
+    ckt = compile_case(extra)
+    ckt.Solution.Solve()
+    v = ckt.AllBusVolts
+    names = ckt.AllNodeNames
+    return {
+        "script": extra,
+        "converged": ckt.Solution.Converged,
+        "iterations": ckt.Solution.Iterations,
+        "v": {n: [v[2 * i], v[2 * i + 1]] for i, n in enumerate(names)},
+        "ders": der_powers(ckt),
+    }
+
+
+def daily(stepsize, steps):
+    ckt = compile_case(DAILY)
+    dss.DSS.Text.Command = "batchedit load..* daily=default"
+    dss.DSS.Text.Command = f"set mode=daily number=1 stepsize={stepsize} hour=0"
+    out = []
+    for _ in range(steps):
+        ckt.Solution.Solve()
+        out.append({
+            "hour": ckt.Solution.dblHour,
+            "converged": ckt.Solution.Converged,
+            "v_pu": dict(zip(ckt.AllNodeNames, ckt.AllBusVmagPu)),
+            "ders": der_powers(ckt),
+            # kWhStored after the step's end-of-step update
+            "storage": storage_state(ckt),
+        })
+    return out
+
+
+def main():
+    data = {
+        "snapshot": {name: snapshot(extra) for name, extra in SNAPSHOT.items()},
+        "tight": TIGHT,
+        "daily_script": DAILY,
+        "daily_1h": daily("1h", 24),
+        "daily_15m": daily("15m", 96),
+    }
+    out = here / "ders.json"
+    out.write_text(json.dumps(data, indent=1) + "\n")
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
