@@ -118,6 +118,19 @@ impl GeneratorState {
         }
     }
 
+    /// The `kvar` side effects: pf from kW and kvar, limits ±2·kvar.
+    fn set_kvar(&mut self, kvar: f64) {
+        let g = &mut self.g;
+        g.kvar = kvar;
+        let kva = g.kw.hypot(g.kvar);
+        g.pf = if kva != 0.0 { g.kw / kva } else { 1.0 };
+        if g.kw * g.kvar < 0.0 {
+            g.pf = -g.pf;
+        }
+        g.maxkvar = 2.0 * g.kvar;
+        g.minkvar = -g.maxkvar;
+    }
+
     pub fn to_model(&self) -> Generator {
         self.g.clone()
     }
@@ -184,23 +197,19 @@ impl ElementState for GeneratorState {
                 self.sync_up();
             }
             "kvar" => {
-                g.kvar = number(value)?;
-                let kva = g.kw.hypot(g.kvar);
-                g.pf = if kva != 0.0 { g.kw / kva } else { 1.0 };
-                if g.kw * g.kvar < 0.0 {
-                    g.pf = -g.pf;
-                }
-                g.maxkvar = 2.0 * g.kvar;
-                g.minkvar = -g.maxkvar;
+                let kvar = number(value)?;
+                self.set_kvar(kvar);
             }
             "model" => g.model = model_number(value, &[1, 2, 3], "generator")?,
             "vminpu" => g.vminpu = number(value)?,
             "vmaxpu" => g.vmaxpu = number(value)?,
             "yearly" | "daily" | "duty" => {
                 let shape = loadshape_ref(value, ctx)?;
-                if let Some((p, _q)) = actual_peaks(value, ctx) {
+                if let Some((p, q)) = actual_peaks(value, ctx) {
+                    // OpenDSS `SetkWkvar(MaxP, MaxQ)`.
                     g.kw = p;
                     self.sync_up();
+                    self.set_kvar(q);
                 }
                 let g = &mut self.g;
                 match prop {
@@ -555,25 +564,15 @@ pub(crate) struct XyCurveState {
     pub c: XyCurve,
     npts: usize,
     enabled: bool,
-    shift: [f64; 2],
-    scale: [f64; 2],
 }
 
 impl XyCurveState {
-    /// The curve as OpenDSS evaluates it: y((x − Xshift)/Xscale)·Yscale + Yshift,
-    /// i.e. the points moved and stretched.
     pub fn to_model(&self) -> XyCurve {
         let n = self.npts.min(self.c.x.len()).min(self.c.y.len());
         XyCurve {
             name: self.c.name.clone(),
-            x: self.c.x[..n]
-                .iter()
-                .map(|x| x * self.scale[0] + self.shift[0])
-                .collect(),
-            y: self.c.y[..n]
-                .iter()
-                .map(|y| y * self.scale[1] + self.shift[1])
-                .collect(),
+            x: self.c.x[..n].to_vec(),
+            y: self.c.y[..n].to_vec(),
             location: self.c.location.clone(),
         }
     }
@@ -609,8 +608,6 @@ impl ElementState for XyCurveState {
             },
             npts: 0,
             enabled: true,
-            shift: [0.0, 0.0],
-            scale: [1.0, 1.0],
         }
     }
 
@@ -644,10 +641,9 @@ impl ElementState for XyCurveState {
                     self.c.y = filled;
                 }
             }
-            "xshift" => self.shift[0] = number(value)?,
-            "yshift" => self.shift[1] = number(value)?,
-            "xscale" => self.scale[0] = number(value)?,
-            "yscale" => self.scale[1] = number(value)?,
+            // OpenDSS applies these only to its curve-query interface; PVSystem's
+            // curves are read without them (checked: no effect on the output).
+            "xshift" | "yshift" | "xscale" | "yscale" => return Ok(Ignored),
             "csvfile" | "sngfile" | "dblfile" => return unsupported(prop),
             _ => return Ok(Ignored),
         }

@@ -12,6 +12,9 @@ case's extra DSS lines (the same text the Rust test appends) and solves at
   P/Q into its terminals (kW, kvar; OpenDSS sign), iteration count.
 * `daily`: `mode=daily` 24 x 1 h and 96 x 15 min, one step per Solve; per step:
   hour, node voltages (pu), DER powers, each storage's kWhStored and state.
+* `modes_*`: the MODES script (shape fallbacks, loadlevel/price/external
+  dispatch, a `useactual` shape) in daily and yearly (24 x 1 h) and duty
+  (48 x 15 min) mode.
 """
 import json
 from pathlib import Path
@@ -88,6 +91,24 @@ New Generator.gd bus1=634 phases=3 kv=0.48 kw=120 kvar=40 daily=genshape
 New Generator.gfix bus1=645.2 phases=1 kv=2.4 kw=30 pf=0.9 daily=genshape status=fixed
 """
 
+# Shape fallbacks per mode and the other dispatch modes.
+MODES = """
+New Loadshape.solar npts=24 interval=1 mult=[0 0 0 0 0 0.05 0.15 0.3 0.5 0.7 0.85 0.95 1 0.95 0.85 0.7 0.5 0.3 0.15 0.05 0 0 0 0]
+New Loadshape.clouds npts=8 interval=0.25 mult=[0.2 0.9 0.4 1.0 0.1 0.6 0.8 0.3]
+New Loadshape.year npts=24 interval=1 mult=[0.5 0.6 0.7 0.8 0.9 1 1 1 0.9 0.8 0.7 0.6 0.5 0.4 0.3 0.2 0.3 0.4 0.5 0.6 0.7 0.8 0.9 1]
+New Loadshape.actual npts=4 interval=6 mult=[40 80 120 60] qmult=[10 20 30 15] useactual=yes
+New TShape.cold npts=2 interval=12 temp=[0 5]
+New PVSystem.pvd bus1=675 phases=3 kv=4.16 pmpp=400 kva=400 daily=solar
+New PVSystem.pvduty bus1=611.3 phases=1 kv=2.4 pmpp=80 kva=80 daily=solar duty=clouds tdaily=cold %cutin=5 %cutout=5
+New Generator.gyd bus1=634 phases=3 kv=0.48 kw=100 pf=0.95 daily=solar yearly=year
+New Generator.gdonly bus1=652.1 phases=1 kv=2.4 kw=40 kvar=10 daily=year
+New Generator.glevel bus1=680 phases=3 kv=4.16 kw=200 pf=0.9 daily=year dispmode=loadlevel dispvalue=0.9
+New Generator.gact bus1=692 phases=3 kv=4.16 daily=actual
+New Storage.level bus1=671 phases=3 kv=4.16 kwrated=150 kwhrated=400 %stored=50 dispmode=loadlevel chargetrigger=0.7 dischargetrigger=0.95 timechargetrig=0
+New Storage.price bus1=645.2 phases=1 kv=2.4 kwrated=30 kwhrated=60 %stored=50 dispmode=price chargetrigger=30 timechargetrig=0
+New Storage.ext bus1=646.2.3 phases=1 kv=4.16 conn=delta kwrated=40 kwhrated=50 %stored=70 %reserve=30 dispmode=external state=discharging %discharge=90 pf=-0.95
+"""
+
 
 def powers(ckt, cls):
     out = {}
@@ -145,10 +166,12 @@ def snapshot(extra):
     }
 
 
-def daily(stepsize, steps):
-    ckt = compile_case(DAILY)
+def daily(stepsize, steps, script=DAILY, mode="daily"):
+    ckt = compile_case(script)
     dss.DSS.Text.Command = "batchedit load..* daily=default"
-    dss.DSS.Text.Command = f"set mode=daily number=1 stepsize={stepsize} hour=0"
+    dss.DSS.Text.Command = f"set mode={mode} number=1 stepsize={stepsize} hour=0"
+    # `mode=duty` switches OpenDSS to time-driven controls; keep the taps fixed.
+    dss.DSS.Text.Command = "set controlmode=off"
     out = []
     for _ in range(steps):
         ckt.Solution.Solve()
@@ -170,6 +193,10 @@ def main():
         "daily_script": DAILY,
         "daily_1h": daily("1h", 24),
         "daily_15m": daily("15m", 96),
+        "modes_script": MODES,
+        "modes_daily": daily("1h", 24, MODES, "daily"),
+        "modes_yearly": daily("1h", 24, MODES, "yearly"),
+        "modes_duty": daily("15m", 48, MODES, "duty"),
     }
     out = here / "ders.json"
     out.write_text(json.dumps(data, indent=1) + "\n")
