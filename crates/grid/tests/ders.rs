@@ -138,3 +138,56 @@ fn dispatch_modes_and_shape_fallbacks_match_opendss() {
     run("modes_yearly", "modes_script", SolutionMode::Yearly, 3600.0);
     run("modes_duty", "modes_script", SolutionMode::Duty, 900.0);
 }
+
+/// Writes the IEEE 13 master plus `extra` to a temporary script (the
+/// master's own files are found through an absolute Redirect).
+fn temp_script(dir: &std::path::Path, extra: &str) -> std::path::PathBuf {
+    let master = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("feeders/ieee13/master.dss");
+    std::fs::create_dir_all(dir).unwrap();
+    let path = dir.join("case.dss");
+    std::fs::write(&path, format!("Redirect \"{}\"\n{extra}\n", master.display())).unwrap();
+    path
+}
+
+#[test]
+fn timeseries_csv_and_summary_carry_der_powers_and_energy() {
+    let r = reference();
+    let dir = std::env::temp_dir().join(format!("ogg-ders-{}", std::process::id()));
+    let script = temp_script(&dir, &format!("{}\n{}", r["daily_script"].as_str().unwrap(), r["tight"].as_str().unwrap()));
+    let steps = ogg_grid::timeseries_command(script.to_str().unwrap(), SolutionMode::Daily, Some(24), Some(3600.0), None, &dir).unwrap();
+    let csv = std::fs::read_to_string(dir.join("timeseries.csv")).unwrap();
+    let header = csv.lines().next().unwrap();
+    for column in ["Generator.gd_kw", "PVSystem.pv675_kvar", "Storage.follow_kw", "Storage.follow_kwh", "Storage.small_kwh"] {
+        assert!(header.split(',').any(|c| c == column), "no column {column} in {header}");
+    }
+    assert!(!header.contains("PVSystem.pv675_kwh"), "PV has no energy column");
+    assert_eq!(csv.lines().count(), 25);
+    // Storage energy in the table is the end-of-step value.
+    let follow = steps[0].ders.iter().find(|d| d.name == "Storage.follow").unwrap();
+    assert!(follow.kwh.unwrap() > 500.0, "charging at hour 1: {follow:?}");
+
+    let summary = ogg_grid::powerflow_command(script.to_str().unwrap(), None, None, &dir).unwrap();
+    let pv = &summary.ders["PVSystem.pv675"];
+    assert!(pv.kw < 0.0 && pv.kwh.is_none(), "{pv:?}");
+    assert_eq!(summary.ders["Storage.follow"].kwh, Some(500.0));
+    let json = std::fs::read_to_string(dir.join("summary.json")).unwrap();
+    assert!(json.contains("\"Storage.follow\""), "{json}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn missing_curves_and_shapes_are_located_errors() {
+    let c = circuit("New PVSystem.pv bus1=675 kv=4.16 effcurve=nosuch", "");
+    let e = PowerFlow::new(&c).unwrap_err().to_string();
+    assert!(e.contains("PVSystem.pv") && e.contains("nosuch") && e.contains("ders_case.dss:2"), "{e}");
+    let c = circuit("New PVSystem.pv bus1=675 kv=4.16 tdaily=nosuch", "");
+    let pf = PowerFlow::new(&c).unwrap();
+    let e = TimeSeries::new(&c, &pf).unwrap_err().to_string();
+    assert!(e.contains("PVSystem.pv") && e.contains("TShape 'nosuch'") && e.contains("ders_case.dss:2"), "{e}");
+    let c = circuit("New Storage.s bus1=675 kv=4.16 kwhrated=0", "");
+    let e = PowerFlow::new(&c).unwrap_err().to_string();
+    assert!(e.contains("Storage.s") && e.contains("kWhrated"), "{e}");
+    let c = circuit("New Generator.g bus1=675 kv=0 kw=10", "");
+    let e = PowerFlow::new(&c).unwrap_err().to_string();
+    assert!(e.contains("Generator.g") && e.contains("kV > 0"), "{e}");
+}
