@@ -31,6 +31,8 @@ pub struct GenCalc {
     pub delta_qmax: f64,
     pub pvfactor: f64,
     pub vpu: f64,
+    /// Rating (kVA) agents' set points are clipped to.
+    pub kva: f64,
 }
 
 /// What kind of DER and its own state.
@@ -100,6 +102,7 @@ pub(crate) fn generator(g: &ogg_dss::Generator, load_mult: f64) -> Result<(Injec
         delta_qmax: (var_max - var_min) * 0.1,
         pvfactor: g.pvfactor,
         vpu: g.vpu,
+        kva: g.kva,
     };
     calc.on = dispatched_on(&calc, load_mult);
     let (kw, kvar) = if calc.on { (g.kw, g.kvar) } else { (-0.0001 * g.kw, 0.0) };
@@ -153,6 +156,7 @@ pub(crate) fn pvsystem(c: &Circuit, p: &ogg_dss::PvSystem) -> Result<(Injector, 
         inverter: inverter(p.kva, p.kvar_max, p.kvar_max_abs, p.pf, p.kvar, p.var_mode, p.watt_priority, p.pf_priority, p.var_follow_inverter),
         inverter_on: true,
         panel_kw: 0.0,
+        ac_kw: 0.0,
     };
     let (kw, kvar) = calc.output(1.0, p.temperature);
     inj.set_output_kw(kw, kvar);
@@ -189,6 +193,9 @@ pub(crate) fn storage(s: &ogg_dss::Storage) -> Result<(Injector, DerModel), Grid
         charge_trigger: s.charge_trigger,
         discharge_trigger: s.discharge_trigger,
         time_charge_trig: s.time_charge_trig,
+        defined_state: s.state,
+        defined_pct_charge: s.pct_charge,
+        defined_pct_discharge: s.pct_discharge,
     };
     let (kw, kvar) = calc.output(1.0);
     inj.set_output_kw(kw, kvar);
@@ -337,5 +344,201 @@ impl crate::PowerFlow {
     /// The DER's model state (generator dispatch, PV inverter, storage energy).
     pub fn der_model(&self, i: usize) -> &DerModel {
         &self.ders[i].model
+    }
+}
+
+/// What an agent's `SetGeneration` / `SetStorage` asked for and what the
+/// element was set to (output, generation / discharge positive, kW and kvar
+/// at nominal voltage).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AppliedDer {
+    pub requested_kw: f64,
+    /// NaN when no reactive power was asked for.
+    pub requested_kvar: f64,
+    pub kw: f64,
+    pub kvar: f64,
+    /// The request was cut back to the element's limits.
+    pub clipped: bool,
+}
+
+fn differs(a: f64, b: f64) -> bool {
+    (a - b).abs() > 1e-9 * a.abs().max(b.abs()).max(1.0)
+}
+
+impl crate::PowerFlow {
+    /// Index of a DER by `Class.name` or, if unique among the DERs, its bare name.
+    pub fn find_der(&self, name: &str) -> Option<usize> {
+        if let Some(i) = self.der_index(name) {
+            return Some(i);
+        }
+        let lower = name.to_ascii_lowercase();
+        let mut found = self.ders.iter().enumerate().filter(|(_, d)| self.elements[d.elem].name == lower);
+        let first = found.next()?.0;
+        found.next().is_none().then_some(first)
+    }
+
+    /// Puts every DER back at the output its circuit defines for a snapshot
+    /// (generators at kW/kvar, PV at its irradiance and temperature, storage
+    /// in its scripted state); stored energy is kept.
+    pub fn reset_ders(&mut self) {
+        let dispatch_reference = self.settings.load_mult;
+        for d in &mut self.ders {
+            let (kw, kvar) = match &mut d.model {
+                DerModel::Generator(g) => {
+                    g.on = dispatched_on(g, dispatch_reference);
+                    if !g.on {
+                        (-0.0001 * g.kw, 0.0)
+                    } else if d.inj.model == 3 {
+                        (g.kw, d.inj.output_kw().1)
+                    } else {
+                        (g.kw, g.kvar)
+                    }
+                }
+                DerModel::Pv(p) => {
+                    let t = p.temperature;
+                    p.output(1.0, t)
+                }
+                DerModel::Storage(s) => {
+                    s.pct_charge = s.defined_pct_charge;
+                    s.pct_discharge = s.defined_pct_discharge;
+                    s.set_state(s.defined_state);
+                    s.output(1.0)
+                }
+            };
+            d.inj.set_output_kw(kw, kvar);
+            d.currents_valid = false;
+        }
+    }
+
+    /// OpenDSS `UpdateStorage` for every storage element after a solved step of `hours`.
+    pub fn update_storage_energy(&mut self, hours: f64) {
+        for i in 0..self.ders.len() {
+            if !matches!(self.ders[i].model, DerModel::Storage(_)) {
+                continue;
+            }
+            let (kw, _) = self.der_power(i);
+            if let DerModel::Storage(s) = &mut self.ders[i].model {
+                s.update_energy(kw, hours);
+            }
+        }
+    }
+
+    /// An agent's `SetGeneration` on DER `i` (a generator or PV system).
+    /// Generators: kW within [0, kVA], kvar within [minkvar, maxkvar] and
+    /// the kVA circle (kW first); without kvar/pf the power factor is kept.
+    /// A model-3 generator regulates its own vars (a kvar/pf request is
+    /// refused as clipped). PV: kW caps the available power; kvar/pf go
+    /// through the inverter's limits as the element's own settings would.
+    pub fn set_generation(&mut self, i: usize, kw: Option<f64>, kvar: Option<f64>, pf: Option<f64>) -> Result<AppliedDer, GridError> {
+        let name = self.elements[self.ders[i].elem].full_name();
+        let bad = |m: &str| GridError::Invalid(format!("SetGeneration on {name}: {m}"));
+        if kvar.is_some() && pf.is_some() {
+            return Err(bad("give kvar or pf, not both"));
+        }
+        if kw.is_some_and(|x| !x.is_finite()) || kvar.is_some_and(|x| !x.is_finite()) {
+            return Err(bad("kW and kvar must be finite"));
+        }
+        if pf.is_some_and(|x| !(x.is_finite() && x != 0.0 && (-1.0..=1.0).contains(&x))) {
+            return Err(bad("pf must be in [-1, 1] and not 0"));
+        }
+        let q_of = |p: f64, pf: f64| p * (1.0 / (pf * pf) - 1.0).max(0.0).sqrt() * pf.signum();
+        let d = &mut self.ders[i];
+        let (p0, q0) = d.inj.output_kw();
+        let applied = match &mut d.model {
+            DerModel::Generator(g) => {
+                let nph = d.inj.phases as f64;
+                let requested_kw = kw.unwrap_or(p0);
+                let p = requested_kw.max(0.0).min(g.kva);
+                let mut clipped = differs(p, requested_kw);
+                let requested_q = kvar.or(pf.map(|f| q_of(requested_kw, f)));
+                let q = if d.inj.model == 3 {
+                    clipped |= requested_q.is_some();
+                    q0
+                } else {
+                    let want = requested_q.unwrap_or(if p0 != 0.0 { p * q0 / p0 } else { q0 });
+                    let (a, b) = (g.var_min * nph / 1000.0, g.var_max * nph / 1000.0);
+                    let room = (g.kva * g.kva - p * p).max(0.0).sqrt();
+                    let q = want.clamp(a.min(b), a.max(b)).clamp(-room, room);
+                    if requested_q.is_some() {
+                        clipped |= differs(q, want);
+                    }
+                    q
+                };
+                AppliedDer { requested_kw, requested_kvar: requested_q.unwrap_or(f64::NAN), kw: p, kvar: q, clipped }
+            }
+            DerModel::Pv(pv) => {
+                let available = pv.ac_kw;
+                let requested_kw = kw.unwrap_or(available);
+                let cap = requested_kw.max(0.0);
+                let mut inverter = pv.inverter.clone();
+                if let Some(q) = kvar {
+                    inverter.var_mode = ogg_dss::VarMode::Kvar;
+                    inverter.kvar_requested = q;
+                }
+                if let Some(f) = pf {
+                    inverter.var_mode = ogg_dss::VarMode::Pf;
+                    inverter.pf = f;
+                }
+                let (p, q) = inverter.limit(available.min(cap), pv.inverter_on, false);
+                let requested_q = kvar.or(pf.map(|f| q_of(p, f)));
+                let clipped = differs(p, requested_kw) || requested_q.is_some_and(|r| differs(q, r));
+                AppliedDer { requested_kw, requested_kvar: requested_q.unwrap_or(f64::NAN), kw: p, kvar: q, clipped }
+            }
+            DerModel::Storage(_) => return Err(bad("this is a storage element: use SetStorage")),
+        };
+        d.inj.set_output_kw(applied.kw, applied.kvar);
+        d.currents_valid = false;
+        Ok(applied)
+    }
+
+    /// An agent's `SetStorage` on DER `i`: discharge (kW > 0) or charge
+    /// (kW < 0) over a step of `step_h` hours, clipped to kWrated·%kWrated
+    /// and to the energy between the reserve and full (with the
+    /// efficiencies and idling losses OpenDSS charges), then to the kVA
+    /// rating (kvar priority, as the element's own settings).
+    pub fn set_storage(&mut self, i: usize, kw: f64, kvar: Option<f64>, step_h: f64) -> Result<AppliedDer, GridError> {
+        let name = self.elements[self.ders[i].elem].full_name();
+        let bad = |m: &str| GridError::Invalid(format!("SetStorage on {name}: {m}"));
+        if !kw.is_finite() || kvar.is_some_and(|q| !q.is_finite()) {
+            return Err(bad("kW and kvar must be finite"));
+        }
+        let d = &mut self.ders[i];
+        let DerModel::Storage(s) = &mut d.model else {
+            return Err(bad("not a storage element: use SetGeneration"));
+        };
+        let limit = s.kw_rated * s.pu_kw_rated;
+        let mut p = kw.clamp(-limit, limit);
+        if step_h > 0.0 {
+            // Energy the step may take out / put in (UpdateStorage's formulas).
+            let max_discharge = ((s.kwh_stored - s.kwh_reserve) * s.discharge_eff / step_h - s.p_idling).max(0.0);
+            let max_charge = ((s.kwh_rated - s.kwh_stored) / (s.charge_eff * step_h) + s.p_idling).max(0.0);
+            p = p.clamp(-max_charge, max_discharge);
+        }
+        let state = if p > 0.0 {
+            StorageState::Discharging
+        } else if p < 0.0 {
+            StorageState::Charging
+        } else {
+            StorageState::Idling
+        };
+        s.set_state(state);
+        match s.state {
+            StorageState::Discharging => s.pct_discharge = p / s.kw_rated * 100.0,
+            StorageState::Charging => s.pct_charge = -p / s.kw_rated * 100.0,
+            StorageState::Idling => {}
+        }
+        let saved = s.inverter.clone();
+        if let Some(q) = kvar {
+            s.inverter.var_mode = ogg_dss::VarMode::Kvar;
+            s.inverter.kvar_requested = q;
+        }
+        let (p_out, q_out) = s.output(1.0);
+        s.inverter = saved;
+        // Idling draws its losses; that is not a clip of a zero request.
+        let applied_p = if s.state == StorageState::Idling { 0.0 } else { p_out };
+        let clipped = differs(applied_p, kw) || kvar.is_some_and(|r| differs(q_out, r));
+        d.inj.set_output_kw(p_out, q_out);
+        d.currents_valid = false;
+        Ok(AppliedDer { requested_kw: kw, requested_kvar: kvar.unwrap_or(f64::NAN), kw: p_out, kvar: q_out, clipped })
     }
 }

@@ -347,8 +347,13 @@ impl TimeSeries {
                     };
                     if d.inj.model == 3 {
                         // Vars are the regulator's; only keep them within the limits.
-                        let q = d.inj.q_phase.max(g.var_min).min(g.var_max);
-                        let q = if d.inj.q_phase > g.var_max { g.var_max } else if d.inj.q_phase < g.var_min { g.var_min } else { q };
+                        let q = if d.inj.q_phase > g.var_max {
+                            g.var_max
+                        } else if d.inj.q_phase < g.var_min {
+                            g.var_min
+                        } else {
+                            d.inj.q_phase
+                        };
                         d.inj.set_output_kw(kw, q * d.inj.phases as f64 / 1000.0);
                     } else {
                         d.inj.set_output_kw(kw, kvar);
@@ -394,21 +399,6 @@ impl TimeSeries {
         }
     }
 
-    /// OpenDSS `EndOfTimeStepCleanup` → `StorageClass.UpdateAll`: each
-    /// storage element's energy from its solved terminal power over the step.
-    fn update_storage(&self, pf: &mut PowerFlow) {
-        let hours = self.stepsize_s / 3600.0;
-        for i in 0..pf.ders.len() {
-            if !matches!(pf.ders[i].model, crate::ders::DerModel::Storage(_)) {
-                continue;
-            }
-            let (kw, _) = pf.der_power(i);
-            if let crate::ders::DerModel::Storage(s) = &mut pf.ders[i].model {
-                s.update_energy(kw, hours);
-            }
-        }
-    }
-
     /// Advances time by one step, applies the shapes and solves (with the
     /// controls of the circuit's control mode; taps carry over between steps).
     pub fn advance_and_solve(&mut self, pf: &mut PowerFlow) -> Result<StepResult, GridError> {
@@ -422,7 +412,8 @@ impl TimeSeries {
         self.steps_done += 1;
         self.apply_shapes(pf);
         let report = pf.solve()?;
-        self.update_storage(pf);
+        // OpenDSS EndOfTimeStepCleanup: storage energy from the solved step.
+        pf.update_storage_energy(self.stepsize_s / 3600.0);
         if !self.summaries {
             return Ok(StepResult {
                 step: self.steps_done,

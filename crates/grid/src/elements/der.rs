@@ -310,6 +310,8 @@ pub struct PvCalc {
     pub inverter_on: bool,
     /// Last computed panel power (kW), for reports.
     pub panel_kw: f64,
+    /// Last AC power before the kvar and kVA limits (kW): what is available.
+    pub ac_kw: f64,
 }
 
 impl PvCalc {
@@ -332,6 +334,7 @@ impl PvCalc {
         } else {
             0.0
         };
+        self.ac_kw = kw;
         self.inverter.limit(kw, self.inverter_on, false)
     }
 }
@@ -359,6 +362,11 @@ pub struct StorageCalc {
     pub charge_trigger: f64,
     pub discharge_trigger: f64,
     pub time_charge_trig: f64,
+    /// State and rates as the script left them (what a step without an
+    /// agent's action starts from).
+    pub defined_state: StorageState,
+    pub defined_pct_charge: f64,
+    pub defined_pct_discharge: f64,
 }
 
 impl StorageCalc {
