@@ -60,6 +60,9 @@ pub(crate) struct DerState {
     pub last_currents: [C; 3],
     pub currents_valid: bool,
     pub location: Location,
+    /// What the stamped Yprim depends on besides the ratings (storage state,
+    /// generator dispatched on): OpenDSS rebuilds the Yprim when it changes.
+    pub stamped_key: u8,
 }
 
 fn curve<'a>(c: &'a Circuit, name: &Option<String>, element: &str, location: &Location) -> Result<Option<&'a XyCurve>, GridError> {
@@ -221,6 +224,19 @@ pub(crate) fn stamp(inj: &Injector, model: &DerModel, kw_rated: f64) -> CMat {
     inj.yprim(y)
 }
 
+/// The part of a DER's state its Yprim depends on (see `DerState::stamped_key`).
+pub(crate) fn y_key(model: &DerModel) -> u8 {
+    match model {
+        DerModel::Generator(g) => u8::from(g.on),
+        DerModel::Pv(_) => 0,
+        DerModel::Storage(s) => match s.state {
+            StorageState::Charging => 0,
+            StorageState::Idling => 1,
+            StorageState::Discharging => 2,
+        },
+    }
+}
+
 impl DerState {
     /// Voltage across phase i and the conductor the current returns on.
     #[inline]
@@ -299,6 +315,36 @@ impl DerState {
 }
 
 impl crate::PowerFlow {
+    /// Recomputes DER `i`'s Yprim from its present output and state (OpenDSS
+    /// `CalcYPrim`) and marks Y for refactoring.
+    fn restamp_der(&mut self, i: usize) {
+        let d = &mut self.ders[i];
+        let kw_rated = match &d.model {
+            DerModel::Storage(s) => s.kw_rated,
+            _ => 0.0,
+        };
+        let full = stamp(&d.inj, &d.model, kw_rated);
+        d.stamped_key = y_key(&d.model);
+        let e = &mut self.elements[d.elem];
+        e.yprim_series = crate::elements::tiny_diagonal(&full);
+        e.yprim = full.clone();
+        d.ysys = full;
+        self.y_dirty = true;
+    }
+
+    /// Before a solve: OpenDSS builds a DER's Yprim when the system Y is
+    /// first built (with the output of that moment) and again whenever a
+    /// storage element changes state or a generator is dispatched on or off.
+    /// The solution does not depend on it, the iteration count does.
+    pub(crate) fn refresh_der_yprims(&mut self) {
+        let first_build = !self.y_factored;
+        for i in 0..self.ders.len() {
+            if first_build || self.ders[i].stamped_key != y_key(&self.ders[i].model) {
+                self.restamp_der(i);
+            }
+        }
+    }
+
     /// Generators, PV systems and storage, as `Class.name`, in definition order.
     pub fn der_names(&self) -> Vec<String> {
         self.ders.iter().map(|d| self.elements[d.elem].full_name()).collect()

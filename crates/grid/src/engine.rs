@@ -143,8 +143,8 @@ pub struct PowerFlow {
     y_map_start: Vec<usize>,
     y_values: Vec<C>,
     lu: SparseLu,
-    y_dirty: bool,
-    y_factored: bool,
+    pub(crate) y_dirty: bool,
+    pub(crate) y_factored: bool,
     /// Source injection per system node (index 0 = ground, unused).
     src_inj: Vec<C>,
     // State.
@@ -362,6 +362,7 @@ impl PowerFlow {
                     }
                     let Some(built) = built else { continue };
                     let (inj, model) = built?;
+                    let model_key_source = model.clone();
                     let full = crate::ders::stamp(&inj, &model, kw_rated);
                     let yp = Yprims { series: elements::tiny_diagonal(&full), full: full.clone() };
                     let nconds = inj.nconds;
@@ -381,6 +382,7 @@ impl PowerFlow {
                         last_currents: [C::new(0.0, 0.0); 3],
                         currents_valid: false,
                         location: location.clone(),
+                        stamped_key: crate::ders::y_key(&model_key_source),
                     });
                 }
                 ElementClass::RegControl | ElementClass::CapControl => {}
@@ -778,6 +780,9 @@ impl PowerFlow {
     /// failure of the linear solver is an error; non-convergence is reported
     /// in the returned report (`converged = false`, `non_convergence`).
     pub fn solve(&mut self) -> Result<SolveReport, GridError> {
+        if !self.ders.is_empty() {
+            self.refresh_der_yprims();
+        }
         let mut report = SolveReport::default();
         let mut done = false;
         let mut pf_converged;

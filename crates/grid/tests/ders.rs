@@ -72,6 +72,7 @@ fn snapshot_cases_match_opendss() {
             report.iterations, data["iterations"]
         );
         assert!(worst_v < 1e-6, "{case}: worst voltage error {worst_v:e} pu");
+        assert_eq!(Some(report.iterations as u64), data["iterations"].as_u64(), "{case}: iterations");
     }
 }
 
@@ -93,8 +94,16 @@ fn run(key: &str, script_key: &str, mode: SolutionMode, stepsize_s: f64) {
     ts.mode = mode;
     ts.stepsize_s = stepsize_s;
     let (mut worst_v, mut worst_p, mut worst_kwh) = (0.0f64, 0.0f64, 0.0f64);
-    for theirs in r[key].as_array().unwrap() {
+    let mut same_iterations = 0;
+    let steps = r[key].as_array().unwrap();
+    for theirs in steps {
         let ours = ts.advance_and_solve(&mut pf).unwrap();
+        if std::env::var_os("OGG_DER_ITER").is_some() {
+            eprintln!("{key} step {}: iterations {} vs OpenDSS {} {:?}", ours.step, ours.report.iterations, theirs["iterations"], theirs["storage"]);
+        }
+        if Some(ours.report.iterations as u64) == theirs["iterations"].as_u64() {
+            same_iterations += 1;
+        }
         let step = ours.step;
         assert!(ours.report.converged, "{key} step {step}");
         assert_eq!(ours.hour, theirs["hour"].as_f64().unwrap(), "{key} step {step}: hour");
@@ -117,7 +126,10 @@ fn run(key: &str, script_key: &str, mode: SolutionMode, stepsize_s: f64) {
             assert_eq!(state, st["state"].as_str().unwrap(), "{key} step {step}: storage {name} state");
         }
     }
-    eprintln!("{key}: worst |dV| {worst_v:.1e} pu, worst DER power {worst_p:.1e}, worst kWh {worst_kwh:.1e} (relative)");
+    eprintln!(
+        "{key}: worst |dV| {worst_v:.1e} pu, worst DER power {worst_p:.1e}, worst kWh {worst_kwh:.1e} (relative); iterations equal to OpenDSS's at {same_iterations} of {} steps",
+        steps.len()
+    );
 }
 
 #[test]
@@ -191,3 +203,4 @@ fn missing_curves_and_shapes_are_located_errors() {
     let e = PowerFlow::new(&c).unwrap_err().to_string();
     assert!(e.contains("Generator.g") && e.contains("kV > 0"), "{e}");
 }
+
