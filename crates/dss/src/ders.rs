@@ -55,7 +55,14 @@ fn actual_peaks(value: &Token<'_>, ctx: &Ctx) -> Option<(f64, f64)> {
 
 fn dispatch_mode(value: &Token<'_>, storage: bool) -> Result<DispatchMode, String> {
     let words: &[&str] = if storage {
-        &["default", "loadlevel", "loadshape", "price", "external", "follow"]
+        &[
+            "default",
+            "loadlevel",
+            "loadshape",
+            "price",
+            "external",
+            "follow",
+        ]
     } else {
         &["default", "loadlevel", "price"]
     };
@@ -65,7 +72,11 @@ fn dispatch_mode(value: &Token<'_>, storage: bool) -> Result<DispatchMode, Strin
         Some("price") => Ok(DispatchMode::Price),
         Some("external") => Ok(DispatchMode::External),
         Some("follow") => Ok(DispatchMode::Follow),
-        _ => Err(format!("`{}` is not one of {}", value.text, words.join("/"))),
+        _ => Err(format!(
+            "`{}` is not one of {}",
+            value.text,
+            words.join("/")
+        )),
     }
 }
 
@@ -529,7 +540,10 @@ impl ElementState for StorageElemState {
                     Some("discharging") => StorageState::Discharging,
                     Some(_) => StorageState::Idling,
                     None => {
-                        return Err(format!("`{}` is not charging/idling/discharging", value.text))
+                        return Err(format!(
+                            "`{}` is not charging/idling/discharging",
+                            value.text
+                        ))
                     }
                 }
             }

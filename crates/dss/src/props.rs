@@ -584,20 +584,8 @@ pub(crate) const STORAGE_PROPS: &[&str] = &[
 ];
 
 pub(crate) const XYCURVE_PROPS: &[&str] = &[
-    "npts",
-    "points",
-    "yarray",
-    "xarray",
-    "csvfile",
-    "sngfile",
-    "dblfile",
-    "x",
-    "y",
-    "xshift",
-    "yshift",
-    "xscale",
-    "yscale",
-    "like",
+    "npts", "points", "yarray", "xarray", "csvfile", "sngfile", "dblfile", "x", "y", "xshift",
+    "yshift", "xscale", "yscale", "like",
 ];
 
 pub(crate) const TSHAPE_PROPS: &[&str] = &[

@@ -1629,11 +1629,38 @@ impl<'a> Reader<'a> {
                     Some(c)
                 })
                 .collect(),
-            generators: e.generators.items.iter().map(GeneratorState::to_model).collect(),
-            pvsystems: e.pvsystems.items.iter().map(PvSystemState::to_model).collect(),
-            storages: e.storages.items.iter().map(StorageElemState::to_model).collect(),
-            xycurves: self.codes.xycurves.items.iter().map(XyCurveState::to_model).collect(),
-            tshapes: self.codes.tshapes.items.iter().map(TShapeState::to_model).collect(),
+            generators: e
+                .generators
+                .items
+                .iter()
+                .map(GeneratorState::to_model)
+                .collect(),
+            pvsystems: e
+                .pvsystems
+                .items
+                .iter()
+                .map(PvSystemState::to_model)
+                .collect(),
+            storages: e
+                .storages
+                .items
+                .iter()
+                .map(StorageElemState::to_model)
+                .collect(),
+            xycurves: self
+                .codes
+                .xycurves
+                .items
+                .iter()
+                .map(XyCurveState::to_model)
+                .collect(),
+            tshapes: self
+                .codes
+                .tshapes
+                .items
+                .iter()
+                .map(TShapeState::to_model)
+                .collect(),
             loadshapes: self
                 .codes
                 .loadshapes

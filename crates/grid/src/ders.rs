@@ -121,22 +121,9 @@ pub(crate) fn dispatched_on(g: &GenCalc, dispatch_reference: f64) -> bool {
     }
     match g.dispmode {
         DispatchMode::LoadLevel => !(g.dispvalue > 0.0 && dispatch_reference < g.dispvalue),
-        DispatchMode::Price => !(g.dispvalue > 0.0 && 25.0 < g.dispvalue),
+        // OpenDSS: off when dispvalue > 0 and the price is below it (price 25 here).
+        DispatchMode::Price => g.dispvalue <= 25.0,
         _ => true,
-    }
-}
-
-fn inverter(kva: f64, kvar_max: f64, kvar_max_abs: f64, pf: f64, kvar: f64, var_mode: ogg_dss::VarMode, wp: bool, pfp: bool, vfi: bool) -> Inverter {
-    Inverter {
-        kva,
-        kvar_max,
-        kvar_max_abs,
-        pf,
-        kvar_requested: kvar,
-        var_mode,
-        watt_priority: wp,
-        pf_priority: pfp,
-        var_follow_inverter: vfi,
     }
 }
 
@@ -156,7 +143,17 @@ pub(crate) fn pvsystem(c: &Circuit, p: &ogg_dss::PvSystem) -> Result<(Injector, 
         cutout_kw: p.pct_cutout * p.kva / 100.0,
         eff_curve: curve(c, &p.eff_curve, &name, &p.location)?.cloned(),
         p_t_curve: curve(c, &p.p_t_curve, &name, &p.location)?.cloned(),
-        inverter: inverter(p.kva, p.kvar_max, p.kvar_max_abs, p.pf, p.kvar, p.var_mode, p.watt_priority, p.pf_priority, p.var_follow_inverter),
+        inverter: Inverter {
+            kva: p.kva,
+            kvar_max: p.kvar_max,
+            kvar_max_abs: p.kvar_max_abs,
+            pf: p.pf,
+            kvar_requested: p.kvar,
+            var_mode: p.var_mode,
+            watt_priority: p.watt_priority,
+            pf_priority: p.pf_priority,
+            var_follow_inverter: p.var_follow_inverter,
+        },
         inverter_on: true,
         panel_kw: 0.0,
         ac_kw: 0.0,
@@ -190,7 +187,17 @@ pub(crate) fn storage(s: &ogg_dss::Storage) -> Result<(Injector, DerModel), Grid
         p_idling: s.pct_idling_kw * s.kw_rated / 100.0,
         cutin_kw: s.pct_cutin * s.kva / 100.0,
         cutout_kw: s.pct_cutout * s.kva / 100.0,
-        inverter: inverter(s.kva, s.kvar_max, s.kvar_max_abs, s.pf, s.kvar, s.var_mode, s.watt_priority, s.pf_priority, s.var_follow_inverter),
+        inverter: Inverter {
+            kva: s.kva,
+            kvar_max: s.kvar_max,
+            kvar_max_abs: s.kvar_max_abs,
+            pf: s.pf,
+            kvar_requested: s.kvar,
+            var_mode: s.var_mode,
+            watt_priority: s.watt_priority,
+            pf_priority: s.pf_priority,
+            var_follow_inverter: s.var_follow_inverter,
+        },
         inverter_on: true,
         dispmode: s.dispmode,
         charge_trigger: s.charge_trigger,

@@ -2,6 +2,8 @@
 //! Environment: what each asked for, what the grid applied after clipping
 //! to the element's limits, and the storage energy over a day.
 
+#![allow(clippy::needless_range_loop)] // one step index reads several columns
+
 use std::any::Any;
 
 use ogg_core::{Agent, DoNothingMarket, Environment, GridAction, MarketAction, Result, View};
