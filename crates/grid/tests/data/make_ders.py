@@ -71,6 +71,24 @@ New PVSystem.pv680 bus1=680 phases=3 kv=4.16 pmpp=300 kva=300 irradiance=1 kvar=
 New PVSystem.pv692 bus1=692 phases=3 kv=4.16 pmpp=200 kva=250 irradiance=0.15 %cutin=20 %cutout=20
 New PVSystem.pv646 bus1=646.2.3 phases=1 kv=4.16 conn=delta pmpp=80 kva=85 irradiance=1 pf=-0.9 wattpriority=yes
 """,
+    "pv_inverter_limits": """
+New PVSystem.pfp bus1=675 phases=3 kv=4.16 pmpp=400 kva=400 irradiance=1 pf=0.8 pfpriority=yes
+New PVSystem.neg bus1=680 phases=3 kv=4.16 pmpp=300 kva=350 irradiance=0.9 kvar=-300 kvarmaxabs=200
+New PVSystem.vfi bus1=692 phases=3 kv=4.16 pmpp=100 kva=100 irradiance=0.1 kvar=50 varfollowinverter=yes
+New PVSystem.nvfi bus1=634 phases=3 kv=0.48 pmpp=100 kva=100 irradiance=0.1 kvar=40
+New PVSystem.z bus1=611.3 phases=1 kv=2.4 pmpp=60 kva=60 irradiance=0.8 pf=0.9 model=2
+""",
+    "storage_limits": """
+New Storage.kva bus1=675 phases=3 kv=4.16 kwrated=250 kva=250 kwhrated=500 state=discharging pf=0.8
+New Storage.pct bus1=680 phases=3 kv=4.16 kwrated=200 %kwrated=50 kwhrated=500 state=discharging %discharge=100
+New Storage.empty bus1=692 phases=3 kv=4.16 kwrated=100 kwhrated=200 %stored=20 %reserve=20 state=discharging
+New Storage.full bus1=634 phases=3 kv=0.48 kwrated=50 kwhrated=100 state=charging
+New Storage.qlim bus1=645.2 phases=1 kv=2.4 kwrated=40 kwhrated=80 %stored=50 state=charging kvar=50 kvarmax=30
+New Storage.z bus1=652.1 phases=1 kv=2.4 kwrated=30 kwhrated=60 %stored=50 state=discharging model=2
+""",
+    "gen_model3_single_phase": """
+New Generator.g652 bus1=652.1 phases=1 kv=2.4 kw=80 kvar=10 model=3 vpu=1.0 maxkvar=100 minkvar=-100
+""",
     "storage": """
 New Storage.bd bus1=675 phases=3 kv=4.16 kwrated=300 kwhrated=1000 %stored=60 state=discharging %discharge=80 pf=0.95
 New Storage.bc bus1=680 phases=3 kv=4.16 kwrated=200 kva=220 kwhrated=800 %stored=30 state=charging %charge=50
