@@ -53,6 +53,15 @@ fn actual_peaks(value: &Token<'_>, ctx: &Ctx) -> Option<(f64, f64)> {
     Some((peak(&shape.mult), peak(&shape.qmult)))
 }
 
+/// A power factor: in [−1, 1] and not 0 (negative: kvar opposite to kW).
+fn power_factor(value: &Token<'_>) -> Result<f64, String> {
+    let pf = number(value)?;
+    if pf == 0.0 || !(-1.0..=1.0).contains(&pf) {
+        return Err(format!("pf must be in [-1, 1] and not 0 (got {pf})"));
+    }
+    Ok(pf)
+}
+
 fn dispatch_mode(value: &Token<'_>, storage: bool) -> Result<DispatchMode, String> {
     let words: &[&str] = if storage {
         &[
@@ -200,11 +209,7 @@ impl ElementState for GeneratorState {
                 self.sync_up();
             }
             "pf" => {
-                let pf = number(value)?;
-                if !(-1.0..=1.0).contains(&pf) {
-                    return Err(format!("pf must be between -1 and 1 (got {pf})"));
-                }
-                g.pf = pf;
+                g.pf = power_factor(value)?;
                 self.sync_up();
             }
             "kvar" => {
@@ -339,7 +344,7 @@ impl ElementState for PvSystemState {
             "%pmpp" => p.pct_pmpp = number(value)?,
             "temperature" => p.temperature = number(value)?,
             "pf" => {
-                p.pf = number(value)?;
+                p.pf = power_factor(value)?;
                 p.var_mode = VarMode::Pf;
             }
             "conn" => p.conn = connection(value.text)?,
@@ -491,7 +496,7 @@ impl ElementState for StorageElemState {
                 s.var_mode = VarMode::Kvar;
             }
             "pf" => {
-                s.pf = number(value)?;
+                s.pf = power_factor(value)?;
                 s.var_mode = VarMode::Pf;
             }
             "kva" => {

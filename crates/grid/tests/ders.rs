@@ -204,3 +204,52 @@ fn missing_curves_and_shapes_are_located_errors() {
     assert!(e.contains("Generator.g") && e.contains("kV > 0"), "{e}");
 }
 
+
+/// Odd but readable DER data compiles, solves and steps through a day
+/// without a panic (an error or a non-converged report is fine), and what
+/// is reported stays finite when the solve converged.
+#[test]
+fn odd_der_data_never_panics() {
+    let cases = [
+        "New Generator.g bus1=675 kv=4.16 kw=0",
+        "New Generator.g bus1=675 kv=4.16 kw=-200 kvar=50",
+        "New Generator.g bus1=675 kv=4.16 kw=500 vminpu=0 vmaxpu=0",
+        "New Generator.g bus1=675 kv=4.16 kw=500 model=3 maxkvar=0 minkvar=0",
+        "New Generator.g bus1=675 kv=4.16 kw=500 model=3 maxkvar=-10 minkvar=10",
+        "New Generator.g bus1=675.1.2 phases=2 kv=4.16 kw=50 conn=delta",
+        "New Generator.g bus1=652.1 phases=1 kv=2.4 kw=50 conn=delta model=2",
+        "New Generator.g bus1=675 kv=4.16 kw=100 dispmode=price dispvalue=30",
+        "New PVSystem.p bus1=675 kv=4.16 irradiance=-1",
+        "New PVSystem.p bus1=675 kv=4.16 pmpp=0 %cutin=0 %cutout=0",
+        "New PVSystem.p bus1=675 kv=4.16 kvar=1e6 kvarmax=0 kvarmaxabs=0",
+        "New XYcurve.e npts=1 xarray=[0.5] yarray=[0.9]\nNew PVSystem.p bus1=675 kv=4.16 effcurve=e",
+        "New XYcurve.e npts=0\nNew PVSystem.p bus1=675 kv=4.16 effcurve=e p-tcurve=e",
+        "New XYcurve.e npts=2 xarray=[1 1] yarray=[0.9 0.8]\nNew PVSystem.p bus1=675 kv=4.16 effcurve=e",
+        "New TShape.t npts=0\nNew PVSystem.p bus1=675 kv=4.16 tdaily=t",
+        "New PVSystem.p bus1=675 kv=4.16 pf=-0.01 pfpriority=yes",
+        "New Storage.s bus1=675 kv=4.16 kwhrated=0.001 state=discharging",
+        "New Storage.s bus1=675 kv=4.16 %reserve=100 state=discharging",
+        "New Storage.s bus1=675 kv=4.16 %reserve=150 state=charging",
+        "New Storage.s bus1=675 kv=4.16 %idlingkw=500 state=charging",
+        "New Storage.s bus1=675 kv=4.16 dispmode=follow %kwrated=0",
+        "New Storage.s bus1=675 kv=4.16 %cutin=90 %cutout=95 state=discharging",
+        "New Storage.s bus1=675 kv=4.16 dispmode=loadlevel chargetrigger=2 dischargetrigger=-1",
+        "New Storage.s bus1=675 kv=4.16 timechargetrig=24.5",
+    ];
+    for case in cases {
+        let c = circuit(case, "set maxiterations=30");
+        let Ok(mut pf) = PowerFlow::new(&c) else { continue };
+        let _ = pf.solve();
+        let Ok(mut ts) = TimeSeries::new(&c, &pf) else { continue };
+        ts.stepsize_s = 900.0;
+        for _ in 0..96 {
+            let Ok(step) = ts.advance_and_solve(&mut pf) else { break };
+            if step.report.converged {
+                for d in &step.ders {
+                    assert!(d.kw.is_finite() && d.kvar.is_finite(), "{case}: {d:?}");
+                    assert!(d.kwh.is_none_or(f64::is_finite), "{case}: {d:?}");
+                }
+            }
+        }
+    }
+}
