@@ -1,12 +1,14 @@
 //! [`DistributionGrid`]: the `ogg_core::Grid` module on an OpenDSS feeder.
 //!
-//! Each step starts from the circuit's own load values (or, after
+//! Each step starts from the circuit's own load and DER values (or, after
 //! `use_load_shapes`, their shaped values at the step's hour), applies every
-//! agent's grid actions of that step (`SetLoad`, `ScaleLoad`, `InjectAtBus`),
-//! solves the power flow warm-started from the previous step's voltages
-//! (regulators and capacitor controls act as in OpenDSS's static mode) and
-//! advances time. Actions do not carry over to the next step: an agent that
-//! wants a load scaled every step says so every step.
+//! agent's grid actions of that step (`SetLoad`, `ScaleLoad`, `InjectAtBus`,
+//! `SetGeneration`, `SetStorage`), solves the power flow warm-started from the
+//! previous step's voltages (regulators and capacitor controls act as in
+//! OpenDSS's static mode), updates the storage energy over the step (OpenDSS's
+//! end-of-step `UpdateStorage`) and advances time. Actions do not carry over
+//! to the next step: an agent that wants a load scaled, or a battery charged,
+//! every step says so every step; stored energy does carry over.
 
 use std::any::Any;
 
