@@ -362,7 +362,7 @@ impl PowerFlow {
                     }
                     let Some(built) = built else { continue };
                     let (inj, model) = built?;
-                    let model_key_source = model.clone();
+                    let stamped_key = crate::ders::y_key(&model);
                     let full = crate::ders::stamp(&inj, &model, kw_rated);
                     let yp = Yprims { series: elements::tiny_diagonal(&full), full: full.clone() };
                     let nconds = inj.nconds;
@@ -382,7 +382,7 @@ impl PowerFlow {
                         last_currents: [C::new(0.0, 0.0); 3],
                         currents_valid: false,
                         location: location.clone(),
-                        stamped_key: crate::ders::y_key(&model_key_source),
+                        stamped_key,
                     });
                 }
                 ElementClass::RegControl | ElementClass::CapControl => {}
