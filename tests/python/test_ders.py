@@ -135,3 +135,29 @@ def test_agent_set_points_are_clipped_and_reported(tmp_path):
     assert env.grid.storage_kwh("bat") == pytest.approx(kwh[-1])
     with pytest.raises(ValueError, match="no generator, PV system or storage element 'nope'"):
         env.grid.der_power("nope")
+
+
+class PowerFactorSetter(BaseAgent):
+    def set_grid_actions(self):
+        self.grid_actions = [("set_generation_pf", "Generator.gen", None, -0.95), ("set_storage", "bat", 0.0, 20.0)]
+
+
+def test_power_factor_and_idle_storage_vars(tmp_path):
+    path = tmp_path / "pf.dss"
+    path.write_text(
+        f'Redirect "{MASTER}"\n'
+        "set tolerance=1e-10 maxiterations=100\n"
+        "New Storage.bat bus1=680 phases=3 kv=4.16 kwrated=200 kwhrated=400 %stored=50 dispmode=external\n"
+        "New Generator.gen bus1=634 phases=3 kv=0.48 kw=100 pf=0.9\n"
+    )
+    env = Environment(FeederGrid.from_file(path, step_s=900), DoNothingMarket(), [PowerFactorSetter()])
+    env.reset()
+    env.run(2)
+    g = env.grid_records
+    # pf −0.95 at the generator's own kW: kvar = −100·tan(acos 0.95), within its limits.
+    np.testing.assert_allclose(g["Generator.gen.kvar"], -100.0 * np.tan(np.arccos(0.95)), rtol=1e-9)
+    assert list(g["Generator.gen.clipped"]) == [0.0, 0.0]
+    # Zero kW idles the battery (it draws its 1 % idling losses) while giving the vars asked for.
+    np.testing.assert_allclose(g["Storage.bat.kw"], -2.0, rtol=1e-9)
+    np.testing.assert_allclose(g["Storage.bat.kvar"], 20.0, rtol=1e-9)
+    np.testing.assert_allclose(g["Storage.bat.kwh"], 200.0)
