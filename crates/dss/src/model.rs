@@ -617,6 +617,9 @@ pub struct SolveOptions {
     /// `Set hour=`/`sec=` starting time, in hours.
     pub start_hour: f64,
     pub min_iterations: usize,
+    /// `Set PriceSignal=` (OpenDSS's default 25): what price-dispatched
+    /// generators and storage compare with (price shapes are not read).
+    pub price_signal: f64,
 }
 
 /// `Set Algorithm=`.
@@ -643,6 +646,7 @@ impl Default for SolveOptions {
             algorithm: Algorithm::Normal,
             start_hour: 0.0,
             min_iterations: 2,
+            price_signal: 25.0,
         }
     }
 }

@@ -385,7 +385,6 @@ pub(crate) const IGNORED_OPTIONS: &[&str] = &[
     "%stddev",
     "random",
     "ldcurve",
-    "pricesignal",
     "pricecurve",
     "cfactors",
     "allocationfactors",
@@ -1448,6 +1447,7 @@ impl<'a> Reader<'a> {
                 }
                 "tolerance" => o.tolerance = values::number(value).map_err(bad)?,
                 "loadmult" => o.load_mult = values::number(value).map_err(bad)?,
+                "pricesignal" => o.price_signal = values::number(value).map_err(bad)?,
                 "number" => o.number = values::count(value, 0, 1_000_000_000).map_err(bad)?,
                 "stepsize" | "h" => o.stepsize_s = duration_seconds(value).map_err(bad)?,
                 "defaultbasefrequency" | "basefrequency" => {
@@ -1776,6 +1776,7 @@ mod readme {
                         "loadmodel",
                         "frequency",
                         "year",
+                        "pricesignal",
                     ]
                     .contains(o)
             })

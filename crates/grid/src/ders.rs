@@ -82,7 +82,7 @@ fn check_basics(element: &str, location: &Location, phases: usize, kv: f64) -> R
 }
 
 /// The injector and state of a generator at its snapshot output.
-pub(crate) fn generator(g: &ogg_dss::Generator, load_mult: f64) -> Result<(Injector, DerModel), GridError> {
+pub(crate) fn generator(g: &ogg_dss::Generator, load_mult: f64, price: f64) -> Result<(Injector, DerModel), GridError> {
     let name = format!("Generator.{}", g.name);
     check_basics(&name, &g.location, g.phases, g.kv)?;
     let mut inj = Injector::new(g.phases, g.conn, g.kv, g.model, g.vminpu, g.vmaxpu);
@@ -107,22 +107,22 @@ pub(crate) fn generator(g: &ogg_dss::Generator, load_mult: f64) -> Result<(Injec
         vpu: g.vpu,
         kva: g.kva,
     };
-    calc.on = dispatched_on(&calc, load_mult);
+    calc.on = dispatched_on(&calc, load_mult, price);
     let (kw, kvar) = if calc.on { (g.kw, g.kvar) } else { (-0.0001 * g.kw, 0.0) };
     inj.set_output_kw(kw, kvar);
     Ok((inj, DerModel::Generator(calc)))
 }
 
-/// OpenDSS's dispatch check (`SetNominalGeneration`): the price signal is
-/// OpenDSS's default 25 (price shapes are not read).
-pub(crate) fn dispatched_on(g: &GenCalc, dispatch_reference: f64) -> bool {
+/// OpenDSS's dispatch check (`SetNominalGeneration`) against the dispatch
+/// reference (LoadMult, × the `default` shape in time modes) or the price
+/// signal (`Set PriceSignal`; price shapes are not read).
+pub(crate) fn dispatched_on(g: &GenCalc, dispatch_reference: f64, price: f64) -> bool {
     if g.forceon {
         return true;
     }
     match g.dispmode {
         DispatchMode::LoadLevel => !(g.dispvalue > 0.0 && dispatch_reference < g.dispvalue),
-        // OpenDSS: off when dispvalue > 0 and the price is below it (price 25 here).
-        DispatchMode::Price => g.dispvalue <= 25.0,
+        DispatchMode::Price => !(g.dispvalue > 0.0 && price < g.dispvalue),
         _ => true,
     }
 }
@@ -435,10 +435,11 @@ impl crate::PowerFlow {
     /// in its scripted state); stored energy is kept.
     pub fn reset_ders(&mut self) {
         let dispatch_reference = self.settings.load_mult;
+        let price = self.settings.price_signal;
         for d in &mut self.ders {
             let (kw, kvar) = match &mut d.model {
                 DerModel::Generator(g) => {
-                    g.on = dispatched_on(g, dispatch_reference);
+                    g.on = dispatched_on(g, dispatch_reference, price);
                     if !g.on {
                         (-0.0001 * g.kw, 0.0)
                     } else if d.inj.model == 3 {

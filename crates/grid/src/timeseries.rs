@@ -305,6 +305,7 @@ impl TimeSeries {
         let mult = |s: Option<usize>| s.map(|i| shape_multiplier(&self.shapes[i], hour));
         let temp = |s: Option<usize>| s.map(|i| shape_multiplier(&self.tshapes[i], hour).0);
         let load_mult = pf.settings.load_mult;
+        let price = pf.settings.price_signal;
         let default_mult = self.default_shape.map_or(1.0, |i| shape_multiplier(&self.shapes[i], hour).0);
         // OpenDSS's GeneratorDispatchReference (growth factor 1).
         let dispatch_reference = match mode {
@@ -321,7 +322,7 @@ impl TimeSeries {
             let daily = mult(shapes.daily);
             match &mut d.model {
                 DerModel::Generator(g) => {
-                    g.on = crate::ders::dispatched_on(g, dispatch_reference);
+                    g.on = crate::ders::dispatched_on(g, dispatch_reference, price);
                     let (kw, kvar) = if !g.on {
                         (-0.0001 * g.kw, 0.0)
                     } else if g.fixed {
@@ -380,7 +381,7 @@ impl TimeSeries {
                     match s.dispmode {
                         ogg_dss::DispatchMode::External => {}
                         ogg_dss::DispatchMode::LoadLevel => s.check_trigger(dispatch_reference, tod, step_h),
-                        ogg_dss::DispatchMode::Price => s.check_trigger(25.0, tod, step_h),
+                        ogg_dss::DispatchMode::Price => s.check_trigger(price, tod, step_h),
                         _ => {
                             let own = match mode {
                                 SolutionMode::Yearly if shapes.yearly.is_some() => mult(shapes.yearly),

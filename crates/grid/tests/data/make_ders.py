@@ -56,6 +56,11 @@ New Generator.g680 bus1=680 phases=3 kv=4.16 kw=400 kvar=100 model=3 vpu=1.0 max
     "gen_model3_at_limit": """
 New Generator.g680 bus1=680 phases=3 kv=4.16 kw=400 kvar=50 model=3 vpu=1.06 maxkvar=150 minkvar=-150
 """,
+    "gen_price_dispatch": """
+set pricesignal=40
+New Generator.on bus1=675 phases=3 kv=4.16 kw=300 pf=0.95 dispmode=price dispvalue=30
+New Generator.off bus1=680 phases=3 kv=4.16 kw=300 pf=0.95 dispmode=price dispvalue=50
+""",
     "gen_vmin_band": """
 New Generator.g675 bus1=675 phases=3 kv=4.16 kw=500 pf=0.9 vminpu=1.02
 New Generator.g646 bus1=646.2.3 phases=1 kv=4.16 kw=80 kvar=10 conn=delta vmaxpu=0.98
