@@ -94,6 +94,12 @@ New Storage.z bus1=652.1 phases=1 kv=2.4 kwrated=30 kwhrated=60 %stored=50 state
     "gen_model3_single_phase": """
 New Generator.g652 bus1=652.1 phases=1 kv=2.4 kw=80 kvar=10 model=3 vpu=1.0 maxkvar=100 minkvar=-100
 """,
+    "gen_delta_and_two_phase": """
+New Generator.gd3 bus1=671 phases=3 kv=4.16 kw=250 kvar=0 conn=delta model=3 vpu=1.0 maxkvar=300 minkvar=-300
+New Generator.g2 bus1=684.1.3 phases=2 kv=4.16 kw=60 pf=0.9
+New PVSystem.p2 bus1=645.2.3 phases=2 kv=4.16 pmpp=50 kva=50 conn=delta pf=0.95
+New Storage.s2 bus1=632.1.2 phases=2 kv=4.16 kwrated=80 kwhrated=160 state=discharging conn=delta
+""",
     "storage": """
 New Storage.bd bus1=675 phases=3 kv=4.16 kwrated=300 kwhrated=1000 %stored=60 state=discharging %discharge=80 pf=0.95
 New Storage.bc bus1=680 phases=3 kv=4.16 kwrated=200 kva=220 kwhrated=800 %stored=30 state=charging %charge=50
