@@ -352,6 +352,27 @@ impl crate::PowerFlow {
         }
     }
 
+    /// Rebuilds every load's and DER's Yprim from its present demand or
+    /// output, as OpenDSS does when the solution mode changes (its
+    /// `Set mode=daily` invalidates every PC element; the next solve, the time
+    /// series' first step, builds them at that step's values). The solution
+    /// does not depend on it; the iteration counts then equal OpenDSS's.
+    pub(crate) fn restamp_pc_elements(&mut self) {
+        for l in 0..self.loads.len() {
+            let full = self.loads[l].calc.yprim();
+            if let Some(y) = crate::elements::load::LoadY::from_yprim(&self.loads[l].calc, &full) {
+                self.loads[l].ysys = y;
+                let e = &mut self.elements[self.loads[l].elem];
+                e.yprim_series = crate::elements::tiny_diagonal(&full);
+                e.yprim = full;
+                self.y_dirty = true;
+            }
+        }
+        for i in 0..self.ders.len() {
+            self.restamp_der(i);
+        }
+    }
+
     /// Generators, PV systems and storage, as `Class.name`, in definition order.
     pub fn der_names(&self) -> Vec<String> {
         self.ders.iter().map(|d| self.elements[d.elem].full_name()).collect()

@@ -186,6 +186,9 @@ impl Grid for DistributionGrid {
 
     fn reset(&mut self, _view: &View) -> Result<(), Error> {
         self.pf = self.initial.clone();
+        if let Some(ts) = &mut self.shapes {
+            ts.restamp_pending = true;
+        }
         self.applied.iter_mut().for_each(|a| *a = None);
         self.state.time_s = 0.0;
         self.state.step = 0;
@@ -201,6 +204,7 @@ impl Grid for DistributionGrid {
             Some(ts) => {
                 ts.set_time_s((self.state.step + 1) as f64 * self.step_s);
                 ts.apply_shapes(&mut self.pf);
+                ts.restamp_if_pending(&mut self.pf);
             }
             None => {
                 self.pf.reset_loads();

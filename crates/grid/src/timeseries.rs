@@ -142,6 +142,9 @@ pub struct TimeSeries {
     /// only the solve is paid for, as in an OpenDSS daily `Solve` without meters.
     pub summaries: bool,
     steps_done: usize,
+    /// The first step rebuilds the loads' and DERs' Yprims at its values, as
+    /// OpenDSS does after `Set mode=…` (only iteration counts depend on it).
+    pub(crate) restamp_pending: bool,
 }
 
 impl TimeSeries {
@@ -232,7 +235,7 @@ impl TimeSeries {
         let default_shape = shapes.iter().position(|s| s.name.eq_ignore_ascii_case("default"));
         let o = &circuit.options;
         let mode = if o.mode == SolutionMode::Snapshot { SolutionMode::Daily } else { o.mode };
-        Ok(TimeSeries { shapes, loads, tshapes, ders, default_shape, mode, stepsize_s: o.stepsize_s, int_hour: 0, t_s: 0.0, hour: 0.0, summaries: true, steps_done: 0 }
+        Ok(TimeSeries { shapes, loads, tshapes, ders, default_shape, mode, stepsize_s: o.stepsize_s, int_hour: 0, t_s: 0.0, hour: 0.0, summaries: true, steps_done: 0, restamp_pending: true }
             .starting_at(o.start_hour * 3600.0))
     }
 
@@ -400,6 +403,14 @@ impl TimeSeries {
         }
     }
 
+    /// On the first step after `new` (OpenDSS's `Set mode=…`): rebuilds the
+    /// loads' and DERs' Yprims at the step's values.
+    pub(crate) fn restamp_if_pending(&mut self, pf: &mut PowerFlow) {
+        if std::mem::take(&mut self.restamp_pending) {
+            pf.restamp_pc_elements();
+        }
+    }
+
     /// Advances time by one step, applies the shapes and solves (with the
     /// controls of the circuit's control mode; taps carry over between steps).
     pub fn advance_and_solve(&mut self, pf: &mut PowerFlow) -> Result<StepResult, GridError> {
@@ -412,6 +423,7 @@ impl TimeSeries {
         self.hour = self.int_hour as f64 + self.t_s / 3600.0;
         self.steps_done += 1;
         self.apply_shapes(pf);
+        self.restamp_if_pending(pf);
         let report = pf.solve()?;
         // OpenDSS EndOfTimeStepCleanup: storage energy from the solved step.
         pf.update_storage_energy(self.stepsize_s / 3600.0);

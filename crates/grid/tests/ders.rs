@@ -253,3 +253,22 @@ fn odd_der_data_never_panics() {
         }
     }
 }
+
+/// OpenDSS rebuilds every load's Yprim at the first step after `Set
+/// mode=daily` (at that step's demand) and keeps it; so does `TimeSeries`,
+/// and the iteration counts are then OpenDSS's at every step.
+#[test]
+fn daily_iteration_counts_equal_opendss_without_ders() {
+    let r = reference();
+    let mut c = circuit("", r["tight"].as_str().unwrap());
+    for load in &mut c.loads {
+        load.daily = Some("default".to_string());
+    }
+    let mut pf = PowerFlow::new(&c).unwrap();
+    let mut ts = TimeSeries::new(&c, &pf).unwrap();
+    ts.mode = SolutionMode::Daily;
+    for theirs in r["plain_daily"].as_array().unwrap() {
+        let ours = ts.advance_and_solve(&mut pf).unwrap();
+        assert_eq!(Some(ours.report.iterations as u64), theirs["iterations"].as_u64(), "step {}", ours.step);
+    }
+}

@@ -14,6 +14,7 @@ case's extra DSS lines (the same text the Rust test appends) and solves at
   iteration count.
 * `daily`: `mode=daily` 24 x 1 h and 96 x 15 min, one step per Solve; per step:
   hour, node voltages (pu), DER powers, each storage's kWhStored and state.
+* `plain_daily`: the feeder without DERs, 24 x 1 h (iteration counts).
 * `modes_*`: the MODES script (shape fallbacks, loadlevel/price/external
   dispatch, a `useactual` shape) in daily and yearly (24 x 1 h) and duty
   (48 x 15 min) mode.
@@ -235,6 +236,8 @@ def main():
         "daily_script": DAILY,
         "daily_1h": daily("1h", 24),
         "daily_15m": daily("15m", 96),
+        # The feeder alone (no DERs), for the time-series iteration counts.
+        "plain_daily": daily("1h", 24, "", "daily"),
         "modes_script": MODES,
         "modes_daily": daily("1h", 24, MODES, "daily"),
         "modes_yearly": daily("1h", 24, MODES, "yearly"),
