@@ -63,6 +63,10 @@ pub(crate) struct DerState {
     /// What the stamped Yprim depends on besides the ratings (storage state,
     /// generator dispatched on): OpenDSS rebuilds the Yprim when it changes.
     pub stamped_key: u8,
+    /// The key after the last end-of-step storage update: a change there
+    /// rebuilds the Yprim before the next solve, one made by the dispatch
+    /// after the solve's first injection (see `refresh_der_yprims`).
+    pub end_of_step_key: u8,
 }
 
 fn curve<'a>(c: &'a Circuit, name: &Option<String>, element: &str, location: &Location) -> Result<Option<&'a XyCurve>, GridError> {
@@ -332,6 +336,7 @@ impl crate::PowerFlow {
         };
         let full = stamp(&d.inj, &d.model, kw_rated);
         d.stamped_key = y_key(&d.model);
+        d.end_of_step_key = d.stamped_key;
         let e = &mut self.elements[d.elem];
         e.yprim_series = crate::elements::tiny_diagonal(&full);
         e.yprim = full.clone();
@@ -340,16 +345,34 @@ impl crate::PowerFlow {
     }
 
     /// Before a solve: OpenDSS builds a DER's Yprim when the system Y is
-    /// first built (with the output of that moment) and again whenever a
-    /// storage element changes state or a generator is dispatched on or off.
-    /// The solution does not depend on it, the iteration count does.
+    /// first built (with the output of that moment), and rebuilds it before
+    /// the solve when the last end-of-step storage update changed the state
+    /// (`UpdateStorage` invalidates the Yprim). The solution does not depend
+    /// on it, the iteration count does.
     pub(crate) fn refresh_der_yprims(&mut self) {
         let first_build = !self.y_factored;
         for i in 0..self.ders.len() {
-            if first_build || self.ders[i].stamped_key != y_key(&self.ders[i].model) {
+            if first_build || self.ders[i].end_of_step_key != self.ders[i].stamped_key {
                 self.restamp_der(i);
             }
         }
+    }
+
+    /// After an iteration's injections: a state the dispatch changed this
+    /// step (storage state, generator on/off — OpenDSS decides them inside
+    /// the first `InjCurrents`) rebuilds the Yprim there, so that iteration
+    /// solved with the injections of the old one, as in OpenDSS's
+    /// `DoNormalSolution` (`if SystemYChanged then BuildYMatrix`). Returns
+    /// whether Y changed.
+    pub(crate) fn restamp_changed_ders(&mut self) -> bool {
+        let mut changed = false;
+        for i in 0..self.ders.len() {
+            if self.ders[i].stamped_key != y_key(&self.ders[i].model) {
+                self.restamp_der(i);
+                changed = true;
+            }
+        }
+        changed
     }
 
     /// Rebuilds every load's and DER's Yprim from its present demand or
@@ -492,9 +515,11 @@ impl crate::PowerFlow {
                 continue;
             }
             let (kw, _) = self.der_power(i);
-            if let DerModel::Storage(s) = &mut self.ders[i].model {
+            let d = &mut self.ders[i];
+            if let DerModel::Storage(s) = &mut d.model {
                 s.update_energy(kw, hours);
             }
+            d.end_of_step_key = y_key(&d.model);
         }
     }
 

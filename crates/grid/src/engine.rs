@@ -386,6 +386,7 @@ impl PowerFlow {
                         currents_valid: false,
                         location: location.clone(),
                         stamped_key,
+                        end_of_step_key: stamped_key,
                     });
                 }
                 ElementClass::RegControl | ElementClass::CapControl => {}
@@ -756,6 +757,11 @@ impl PowerFlow {
         let result = loop {
             iteration += 1;
             self.injection_currents(&mut rhs);
+            if !self.ders.is_empty() && self.restamp_changed_ders() {
+                if let Err(e) = self.ensure_factored() {
+                    break Err(e);
+                }
+            }
             // Solve in place in the injection buffer, then swap it with V.
             if let Err(e) = self.lu.solve_in_place(&mut rhs[1..]) {
                 break Err(e.into());

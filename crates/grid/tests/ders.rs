@@ -254,21 +254,27 @@ fn odd_der_data_never_panics() {
     }
 }
 
-/// OpenDSS rebuilds every load's Yprim at the first step after `Set
-/// mode=daily` (at that step's demand) and keeps it; so does `TimeSeries`,
-/// and the iteration counts are then OpenDSS's at every step.
+/// OpenDSS rebuilds every load's and DER's Yprim at the first step after
+/// `Set mode=daily` (at that step's values) and keeps it (storage aside);
+/// so does `TimeSeries`, and the iteration counts are then OpenDSS's at
+/// every step, without DERs and with the PV systems and generators.
 #[test]
-fn daily_iteration_counts_equal_opendss_without_ders() {
+fn daily_iteration_counts_equal_opendss_without_storage() {
     let r = reference();
-    let mut c = circuit("", r["tight"].as_str().unwrap());
+    daily_iterations_equal(&r, "", "plain_daily");
+    daily_iterations_equal(&r, r["daily_no_storage_script"].as_str().unwrap(), "daily_no_storage");
+}
+
+fn daily_iterations_equal(r: &Value, script: &str, key: &str) {
+    let mut c = circuit(script, r["tight"].as_str().unwrap());
     for load in &mut c.loads {
         load.daily = Some("default".to_string());
     }
     let mut pf = PowerFlow::new(&c).unwrap();
     let mut ts = TimeSeries::new(&c, &pf).unwrap();
     ts.mode = SolutionMode::Daily;
-    for theirs in r["plain_daily"].as_array().unwrap() {
+    for theirs in r[key].as_array().unwrap() {
         let ours = ts.advance_and_solve(&mut pf).unwrap();
-        assert_eq!(Some(ours.report.iterations as u64), theirs["iterations"].as_u64(), "step {}", ours.step);
+        assert_eq!(Some(ours.report.iterations as u64), theirs["iterations"].as_u64(), "{key} step {}", ours.step);
     }
 }

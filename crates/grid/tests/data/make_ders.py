@@ -14,7 +14,8 @@ case's extra DSS lines (the same text the Rust test appends) and solves at
   iteration count.
 * `daily`: `mode=daily` 24 x 1 h and 96 x 15 min, one step per Solve; per step:
   hour, node voltages (pu), DER powers, each storage's kWhStored and state.
-* `plain_daily`: the feeder without DERs, 24 x 1 h (iteration counts).
+* `plain_daily`, `daily_no_storage`: the feeder without DERs, and the daily
+  script without its storage, 24 x 1 h (iteration counts).
 * `modes_*`: the MODES script (shape fallbacks, loadlevel/price/external
   dispatch, a `useactual` shape) in daily and yearly (24 x 1 h) and duty
   (48 x 15 min) mode.
@@ -236,6 +237,9 @@ def main():
         "daily_script": DAILY,
         "daily_1h": daily("1h", 24),
         "daily_15m": daily("15m", 96),
+        # The daily script without its storage elements, for iteration counts.
+        "daily_no_storage_script": "\n".join(l for l in DAILY.splitlines() if not l.startswith("New Storage")),
+        "daily_no_storage": daily("1h", 24, "\n".join(l for l in DAILY.splitlines() if not l.startswith("New Storage")), "daily"),
         # The feeder alone (no DERs), for the time-series iteration counts.
         "plain_daily": daily("1h", 24, "", "daily"),
         "modes_script": MODES,
