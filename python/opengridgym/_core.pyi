@@ -124,7 +124,7 @@ class DoNothingGrid(RustGrid):
 class FeederGrid(RustGrid):
     """A distribution feeder solved by OpenGridGym's OpenDSS-compatible power flow."""
 
-    def __init__(self, name: str, step_s: float = 3600.0) -> None: ...
+    def __init__(self, name: str, step_s: float = 3600.0, shapes: Optional[str] = None) -> None: ...
     @staticmethod
     def from_file(path: PathLike, step_s: float = 3600.0, shapes: Optional[str] = None) -> FeederGrid:
         """``shapes="daily"``/``"yearly"``/``"duty"``: loads and DERs follow their shapes."""

@@ -161,3 +161,17 @@ def test_power_factor_and_idle_storage_vars(tmp_path):
     np.testing.assert_allclose(g["Storage.bat.kw"], -2.0, rtol=1e-9)
     np.testing.assert_allclose(g["Storage.bat.kvar"], 20.0, rtol=1e-9)
     np.testing.assert_allclose(g["Storage.bat.kwh"], 200.0)
+
+
+def test_builtin_feeder_with_shapes():
+    # ieee34mod2's loads carry daily=default: with shapes the source power follows the shape.
+    flat = Environment(FeederGrid("ieee34mod2"), DoNothingMarket(), [DoNothingAgent()])
+    shaped = Environment(FeederGrid("ieee34mod2", shapes="daily"), DoNothingMarket(), [DoNothingAgent()])
+    for env in (flat, shaped):
+        env.reset()
+        env.run(24)
+    p_flat, p_shaped = flat.grid_records["total_power_kw"], shaped.grid_records["total_power_kw"]
+    assert np.ptp(p_flat) < 1e-3 * p_flat.mean()
+    assert p_shaped[16] > 1.5 * p_shaped[4]  # the default shape peaks at hour 17, bottoms out at hour 5
+    with pytest.raises(ValueError, match="unknown mode 'weekly'"):
+        FeederGrid("ieee13", shapes="weekly")

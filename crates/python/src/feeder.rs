@@ -86,16 +86,17 @@ impl PyFeederGrid {
 #[pymethods]
 impl PyFeederGrid {
     /// A built-in feeder by name (e.g. "ieee13", "ieee34", "ieee37").
+    /// `shapes="daily"` (or `"yearly"`, `"duty"`) drives loads and DERs with their shapes, as in `from_file`.
     #[new]
-    #[pyo3(signature = (name, step_s = 3600.0))]
-    fn new(py: Python<'_>, name: &str, step_s: f64) -> PyResult<PyClassInitializer<Self>> {
+    #[pyo3(signature = (name, step_s = 3600.0, shapes = None))]
+    fn new(py: Python<'_>, name: &str, step_s: f64, shapes: Option<&str>) -> PyResult<PyClassInitializer<Self>> {
         if ogg_grid::feeders::files(name).is_none() {
             return Err(PyValueError::new_err(format!(
                 "unknown built-in feeder '{name}' (built-in feeders: {}); use FeederGrid.from_file(path) for an OpenDSS script",
                 ogg_grid::feeders::names().join(", ")
             )));
         }
-        Self::build(py, name.to_string(), step_s, None)
+        Self::build(py, name.to_string(), step_s, shapes)
     }
 
     /// A feeder from an OpenDSS master script (`Redirect`/`Compile` of other files work relative to it).
