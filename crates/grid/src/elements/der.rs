@@ -220,6 +220,8 @@ impl Inverter {
                     if q > 0.0 && q.abs() > lim {
                         lim
                     } else if q < 0.0 && q.abs() > lim_neg {
+                        // OpenDSS takes the sign of the kvar request here
+                        // (0 unless a kvar was given): kept as it is.
                         lim_neg * sign(self.kvar_requested)
                     } else {
                         q
