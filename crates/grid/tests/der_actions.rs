@@ -154,3 +154,34 @@ fn bad_der_actions_are_errors_naming_the_agent() {
         assert!(e.contains("agent7") && e.contains(expected), "{e}");
     }
 }
+
+#[test]
+fn snapshot_mid_day_continues_exactly_and_reset_restores_the_energy() {
+    let mut c = circuit();
+    c.options.tolerance = 1e-10;
+    c.options.max_iterations = 100;
+    let mut grid = DistributionGrid::new(&c, 3600.0).unwrap();
+    grid.use_load_shapes(&c, SolutionMode::Daily).unwrap();
+    let agents: Vec<Box<dyn Agent>> = vec![Box::new(Operator { actions: Vec::new() })];
+    let mut env = Environment::new(Box::new(grid), Box::new(DoNothingMarket), agents).with_max_market_rounds(0);
+    env.reset(Some(3)).unwrap();
+    env.run(12).unwrap();
+    let mut copy = env.snapshot();
+    env.run(12).unwrap();
+    copy.run(12).unwrap();
+    let kwh = |e: &Environment| e.recorder().grid().extra("Storage.bat.kwh").unwrap().to_vec();
+    assert_eq!(kwh(&env), kwh(&copy));
+    assert_eq!(env.recorder().grid().total_power_kw, copy.recorder().grid().total_power_kw);
+    // A new episode starts from the scripted 50 %.
+    env.reset(Some(3)).unwrap();
+    env.run(1).unwrap();
+    let first = kwh(&env)[0];
+    let g = env.grid().as_any().downcast_ref::<DistributionGrid>().unwrap();
+    let i = g.power_flow().find_der("bat").unwrap();
+    assert_eq!(g.power_flow().storage_kwh(i), Some(first));
+    // From 200 kWh, 120 kW for an hour would go below the 80 kWh reserve:
+    // clipped to (200 − 80)·0.9 − 2 = 106 kW, which ends exactly at the reserve.
+    assert!((first - 80.0).abs() < 1e-6, "{first}");
+    let bat_kw = env.recorder().grid().extra("Storage.bat.kw").unwrap()[0];
+    assert!((bat_kw - 106.0).abs() < 1e-6, "{bat_kw}");
+}
