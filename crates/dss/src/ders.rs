@@ -189,6 +189,7 @@ impl ElementState for GeneratorState {
                 duty: None,
                 dispmode: DispatchMode::Default,
                 dispvalue: 0.0,
+                duty_start: 0.0,
                 fixed: false,
                 forceon: false,
                 enabled: true,
@@ -249,6 +250,7 @@ impl ElementState for GeneratorState {
             "minkvar" => g.minkvar = number(value)?,
             "pvfactor" => g.pvfactor = number(value)?,
             "forceon" => g.forceon = boolean(value)?,
+            "dutystart" => g.duty_start = number(value)?,
             "kva" => {
                 g.kva = number(value)?;
                 self.kva_set = true;
@@ -258,7 +260,7 @@ impl ElementState for GeneratorState {
                 self.kva_set = true;
             }
             "enabled" => g.enabled = boolean(value)?,
-            "usermodel" | "shaftmodel" | "usefuel" | "dynamiceq" | "balanced" | "dutystart" => {
+            "usermodel" | "shaftmodel" | "usefuel" | "dynamiceq" | "balanced" => {
                 return unsupported(prop)
             }
             _ => return Ok(Ignored),
@@ -319,6 +321,7 @@ impl ElementState for PvSystemState {
                 tdaily: None,
                 tyearly: None,
                 tduty: None,
+                duty_start: 0.0,
                 model: 1,
                 vminpu: 0.9,
                 vmaxpu: 1.1,
@@ -375,6 +378,7 @@ impl ElementState for PvSystemState {
             "tdaily" => p.tdaily = curve_ref(value),
             "tduty" => p.tduty = curve_ref(value),
             "varfollowinverter" => p.var_follow_inverter = boolean(value)?,
+            "dutystart" => p.duty_start = number(value)?,
             "wattpriority" => p.watt_priority = boolean(value)?,
             "pfpriority" => p.pf_priority = boolean(value)?,
             "kvarmax" => {
@@ -389,7 +393,7 @@ impl ElementState for PvSystemState {
                 self.kvar_max_abs_set = true;
             }
             "enabled" => p.enabled = boolean(value)?,
-            "usermodel" | "balanced" | "limitcurrent" | "dutystart" | "%pminnovars"
+            "usermodel" | "balanced" | "limitcurrent" | "%pminnovars"
             | "%pminkvarmax" | "dynamiceq" | "controlmode" => return unsupported(prop),
             _ => return Ok(Ignored),
         }

@@ -433,6 +433,8 @@ pub struct Generator {
     pub duty: Option<String>,
     pub dispmode: DispatchMode,
     pub dispvalue: f64,
+    /// Hours added to the time when the duty shape is read (`DutyStart`).
+    pub duty_start: f64,
     /// `status=fixed`: ignores shapes (always at kW/kvar).
     pub fixed: bool,
     pub forceon: bool,
@@ -472,6 +474,9 @@ pub struct PvSystem {
     pub tdaily: Option<String>,
     pub tyearly: Option<String>,
     pub tduty: Option<String>,
+    /// Hours added to the time when the duty (and, as OpenDSS does, the
+    /// yearly) irradiance shape is read (`DutyStart`).
+    pub duty_start: f64,
     /// 1 constant PQ, 2 constant Z.
     pub model: u8,
     pub vminpu: f64,

@@ -82,6 +82,8 @@ struct DerShapes {
     tdaily: Option<usize>,
     tyearly: Option<usize>,
     tduty: Option<usize>,
+    /// `DutyStart` (hours added when the duty shape — for PV also the yearly one — is read).
+    duty_start: f64,
 }
 
 /// A DER's power and energy after one step.
@@ -206,6 +208,7 @@ impl TimeSeries {
                         daily: find_in(&shapes, &g.daily, "loadshape")?,
                         yearly: find_in(&shapes, &g.yearly, "loadshape")?,
                         duty: find_in(&shapes, &g.duty, "loadshape")?,
+                        duty_start: g.duty_start,
                         ..Default::default()
                     }
                 }
@@ -218,6 +221,7 @@ impl TimeSeries {
                         tdaily: find_in(&tshapes, &p.tdaily, "TShape")?,
                         tyearly: find_in(&tshapes, &p.tyearly, "TShape")?,
                         tduty: find_in(&tshapes, &p.tduty, "TShape")?,
+                        duty_start: p.duty_start,
                     }
                 }
                 _ => {
@@ -306,6 +310,7 @@ impl TimeSeries {
         let hour = self.hour;
         let mode = self.mode;
         let mult = |s: Option<usize>| s.map(|i| shape_multiplier(&self.shapes[i], hour));
+        let mult_at = |s: Option<usize>, h: f64| s.map(|i| shape_multiplier(&self.shapes[i], h));
         let temp = |s: Option<usize>| s.map(|i| shape_multiplier(&self.tshapes[i], hour).0);
         let load_mult = pf.settings.load_mult;
         let price = pf.settings.price_signal;
@@ -336,7 +341,7 @@ impl TimeSeries {
                             SolutionMode::Yearly => (mult(shapes.yearly), shapes.yearly),
                             SolutionMode::Duty => {
                                 if shapes.duty.is_some() {
-                                    (mult(shapes.duty), shapes.duty)
+                                    (mult_at(shapes.duty, hour + shapes.duty_start), shapes.duty)
                                 } else {
                                     (daily, shapes.daily)
                                 }
@@ -366,12 +371,13 @@ impl TimeSeries {
                 DerModel::Pv(p) => {
                     let (shape, t) = match mode {
                         SolutionMode::Daily | SolutionMode::Snapshot => (daily, temp(shapes.tdaily)),
+                        // OpenDSS reads the PV's yearly shape with DutyStart too.
                         SolutionMode::Yearly => (
-                            if shapes.yearly.is_some() { mult(shapes.yearly) } else { daily },
+                            if shapes.yearly.is_some() { mult_at(shapes.yearly, hour + shapes.duty_start) } else { daily },
                             if shapes.tyearly.is_some() { temp(shapes.tyearly) } else { temp(shapes.tdaily) },
                         ),
                         SolutionMode::Duty => (
-                            if shapes.duty.is_some() { mult(shapes.duty) } else { daily },
+                            if shapes.duty.is_some() { mult_at(shapes.duty, hour + shapes.duty_start) } else { daily },
                             if shapes.tduty.is_some() { temp(shapes.tduty) } else { temp(shapes.tdaily) },
                         ),
                     };

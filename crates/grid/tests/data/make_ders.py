@@ -137,6 +137,8 @@ New Generator.gyd bus1=634 phases=3 kv=0.48 kw=100 pf=0.95 daily=solar yearly=ye
 New Generator.gdonly bus1=652.1 phases=1 kv=2.4 kw=40 kvar=10 daily=year
 New Generator.glevel bus1=680 phases=3 kv=4.16 kw=200 pf=0.9 daily=year dispmode=loadlevel dispvalue=0.9
 New Generator.gact bus1=692 phases=3 kv=4.16 daily=actual
+New Generator.gds bus1=633 phases=3 kv=4.16 kw=80 pf=0.95 daily=solar duty=clouds dutystart=0.5
+New PVSystem.pvds bus1=680 phases=3 kv=4.16 pmpp=150 kva=150 daily=clouds duty=clouds yearly=year dutystart=1.25 %cutin=0 %cutout=0
 New Storage.tod bus1=633 phases=3 kv=4.16 kwrated=100 kwhrated=300 %stored=40 chargetrigger=0.5 %charge=80 pf=0.9
 New Generator.gpv bus1=675 phases=3 kv=4.16 kw=300 kvar=0 model=3 vpu=1.01 maxkvar=250 minkvar=-250 daily=year
 New Storage.level bus1=671 phases=3 kv=4.16 kwrated=150 kwhrated=400 %stored=50 dispmode=loadlevel chargetrigger=0.7 dischargetrigger=0.95 timechargetrig=0
