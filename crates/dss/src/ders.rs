@@ -313,6 +313,8 @@ impl ElementState for PvSystemState {
                 kvar_max_abs: 500.0,
                 pct_cutin: 20.0,
                 pct_cutout: 20.0,
+                pct_pmin_no_vars: 0.0,
+                pct_pmin_kvar_max: 0.0,
                 eff_curve: None,
                 p_t_curve: None,
                 daily: None,
@@ -366,6 +368,8 @@ impl ElementState for PvSystemState {
             }
             "%cutin" => p.pct_cutin = number(value)?,
             "%cutout" => p.pct_cutout = number(value)?,
+            "%pminnovars" => p.pct_pmin_no_vars = number(value)?,
+            "%pminkvarmax" => p.pct_pmin_kvar_max = number(value)?,
             "effcurve" => p.eff_curve = curve_ref(value),
             "p-tcurve" => p.p_t_curve = curve_ref(value),
             "model" => p.model = model_number(value, &[1, 2], "PVSystem")?,
@@ -393,8 +397,9 @@ impl ElementState for PvSystemState {
                 self.kvar_max_abs_set = true;
             }
             "enabled" => p.enabled = boolean(value)?,
-            "usermodel" | "balanced" | "limitcurrent" | "%pminnovars"
-            | "%pminkvarmax" | "dynamiceq" | "controlmode" => return unsupported(prop),
+            "usermodel" | "balanced" | "limitcurrent" | "dynamiceq" | "controlmode" => {
+                return unsupported(prop)
+            }
             _ => return Ok(Ignored),
         }
         Ok(Applied)
@@ -453,6 +458,8 @@ impl ElementState for StorageElemState {
                 var_mode: VarMode::Pf,
                 pct_cutin: 0.0,
                 pct_cutout: 0.0,
+                pct_pmin_no_vars: 0.0,
+                pct_pmin_kvar_max: 0.0,
                 model: 1,
                 vminpu: 0.9,
                 vmaxpu: 1.1,
@@ -515,6 +522,8 @@ impl ElementState for StorageElemState {
             }
             "%cutin" => s.pct_cutin = number(value)?,
             "%cutout" => s.pct_cutout = number(value)?,
+            "%pminnovars" => s.pct_pmin_no_vars = number(value)?,
+            "%pminkvarmax" => s.pct_pmin_kvar_max = number(value)?,
             "varfollowinverter" => s.var_follow_inverter = boolean(value)?,
             "kvarmax" => {
                 s.kvar_max = number(value)?;
@@ -572,8 +581,8 @@ impl ElementState for StorageElemState {
             "chargetrigger" => s.charge_trigger = number(value)?,
             "timechargetrig" => s.time_charge_trig = number(value)?,
             "enabled" => s.enabled = boolean(value)?,
-            "effcurve" | "%pminnovars" | "%pminkvarmax" | "balanced" | "limitcurrent"
-            | "dynadll" | "usermodel" | "dynamiceq" | "controlmode" => return unsupported(prop),
+            "effcurve" | "balanced" | "limitcurrent" | "dynadll" | "usermodel" | "dynamiceq"
+            | "controlmode" => return unsupported(prop),
             _ => return Ok(Ignored),
         }
         Ok(Applied)

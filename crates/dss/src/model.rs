@@ -464,6 +464,10 @@ pub struct PvSystem {
     pub kvar_max_abs: f64,
     pub pct_cutin: f64,
     pub pct_cutout: f64,
+    /// `%PminNoVars` / `%PminkvarMax` (of Pmpp; ≤ 0: off): no vars below the
+    /// first, vars ramped up to the limits below the second.
+    pub pct_pmin_no_vars: f64,
+    pub pct_pmin_kvar_max: f64,
     /// XYcurve of per-unit efficiency vs per-unit power (panel kW / kVA).
     pub eff_curve: Option<String>,
     /// XYcurve of per-unit Pmpp vs temperature.
@@ -524,6 +528,9 @@ pub struct Storage {
     pub var_mode: VarMode,
     pub pct_cutin: f64,
     pub pct_cutout: f64,
+    /// `%PminNoVars` / `%PminkvarMax` (of kWrated; ≤ 0: off).
+    pub pct_pmin_no_vars: f64,
+    pub pct_pmin_kvar_max: f64,
     pub model: u8,
     pub vminpu: f64,
     pub vmaxpu: f64,

@@ -178,7 +178,10 @@ fn corpora() -> Vec<(String, MemoryFiles)> {
         New PVSystem.pv bus1=sourcebus.1 phases=1 kv=7.2 pmpp=100 kva=90 effcurve=e p-tcurve=p tdaily=t daily=s kvar=30 kvarmax=20\n\
         New Storage.b bus1=sourcebus kwrated=100 kwhrated=400 %stored=50 dispmode=follow daily=s state=charging kw=-50 conn=delta\n\
         ~ %effcharge=95 chargetrigger=0.2 dischargetrigger=0.8\nSolve\n";
-    out.push(("ders.dss".to_string(), MemoryFiles::new().with("ders.dss", ders)));
+    out.push((
+        "ders.dss".to_string(),
+        MemoryFiles::new().with("ders.dss", ders),
+    ));
     out
 }
 

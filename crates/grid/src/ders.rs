@@ -148,6 +148,10 @@ pub(crate) fn pvsystem(c: &Circuit, p: &ogg_dss::PvSystem) -> Result<(Injector, 
         eff_curve: curve(c, &p.eff_curve, &name, &p.location)?.cloned(),
         p_t_curve: curve(c, &p.p_t_curve, &name, &p.location)?.cloned(),
         inverter: Inverter {
+            pmin_no_vars: if p.pct_pmin_no_vars <= 0.0 { -1.0 } else { p.pct_pmin_no_vars * p.pmpp / 100.0 },
+            pmin_kvar_limit: if p.pct_pmin_kvar_max <= 0.0 { -1.0 } else { p.pct_pmin_kvar_max * p.pmpp / 100.0 },
+            cutout_ac_kw: 0.0,
+            last_kvar: 0.0,
             kva: p.kva,
             kvar_max: p.kvar_max,
             kvar_max_abs: p.kvar_max_abs,
@@ -161,6 +165,11 @@ pub(crate) fn pvsystem(c: &Circuit, p: &ogg_dss::PvSystem) -> Result<(Injector, 
         inverter_on: true,
         panel_kw: 0.0,
         ac_kw: 0.0,
+    };
+    // OpenDSS's CutOutkWAC: the cut-out through the efficiency curve.
+    calc.inverter.cutout_ac_kw = match &calc.eff_curve {
+        Some(c) => calc.cutout_kw * crate::elements::der::xy_value(c, calc.cutout_kw / p.kva),
+        None => calc.cutout_kw,
     };
     let (kw, kvar) = calc.output(1.0, p.temperature);
     inj.set_output_kw(kw, kvar);
@@ -192,6 +201,10 @@ pub(crate) fn storage(s: &ogg_dss::Storage) -> Result<(Injector, DerModel), Grid
         cutin_kw: s.pct_cutin * s.kva / 100.0,
         cutout_kw: s.pct_cutout * s.kva / 100.0,
         inverter: Inverter {
+            pmin_no_vars: if s.pct_pmin_no_vars <= 0.0 { -1.0 } else { s.pct_pmin_no_vars * s.kw_rated / 100.0 },
+            pmin_kvar_limit: if s.pct_pmin_kvar_max <= 0.0 { -1.0 } else { s.pct_pmin_kvar_max * s.kw_rated / 100.0 },
+            cutout_ac_kw: s.pct_cutout * s.kva / 100.0,
+            last_kvar: 0.0,
             kva: s.kva,
             kvar_max: s.kvar_max,
             kvar_max_abs: s.kvar_max_abs,

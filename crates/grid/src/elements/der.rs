@@ -194,6 +194,14 @@ pub struct Inverter {
     pub watt_priority: bool,
     pub pf_priority: bool,
     pub var_follow_inverter: bool,
+    /// No vars below this |kW| (`%PminNoVars`; −1: off).
+    pub pmin_no_vars: f64,
+    /// Below this |kW| the var limits ramp from 0 (`%PminkvarMax`; −1: off).
+    pub pmin_kvar_limit: f64,
+    /// Cut-out on the AC side (where the ramp starts).
+    pub cutout_ac_kw: f64,
+    /// The last kvar computed: OpenDSS keeps it where the ramp leaves kvar unset.
+    pub last_kvar: f64,
 }
 
 fn sign(x: f64) -> f64 {
@@ -210,7 +218,7 @@ impl Inverter {
     /// kvar for an AC active power (OpenDSS `ComputeInverterPower` without
     /// the Pmin ramps, which are off by default), then the kVA limit.
     /// `idling` is the storage idling state (P priority is forced there).
-    pub fn limit(&self, mut kw: f64, inverter_on: bool, idling: bool) -> (f64, f64) {
+    pub fn limit(&mut self, mut kw: f64, inverter_on: bool, idling: bool) -> (f64, f64) {
         let (lim, lim_neg) = (self.kvar_max, self.kvar_max_abs);
         let mut kvar;
         if idling {
@@ -238,14 +246,32 @@ impl Inverter {
                     }
                 }
             };
+        } else if kw.abs() < self.pmin_no_vars {
+            kvar = 0.0;
         } else {
+            let ramp_start = self.pmin_no_vars.max(self.cutout_ac_kw);
+            let ramped = kw.abs() < self.pmin_kvar_limit;
             match self.var_mode {
                 VarMode::Pf => {
                     if self.pf == 1.0 {
                         kvar = 0.0;
                     } else {
                         kvar = kw * (1.0 / (self.pf * self.pf) - 1.0).max(0.0).sqrt() * sign(self.pf);
-                        if kvar.abs() > lim || kvar.abs() > lim_neg {
+                        if ramped {
+                            if kw.abs() >= ramp_start {
+                                let limit = if kvar > 0.0 {
+                                    lim
+                                } else if kvar < 0.0 {
+                                    lim_neg
+                                } else {
+                                    0.0
+                                };
+                                let q_ramp = limit / self.pmin_kvar_limit * kw.abs();
+                                if kvar.abs() > q_ramp {
+                                    kvar = q_ramp * sign(kw) * sign(self.pf);
+                                }
+                            }
+                        } else if kvar.abs() > lim || kvar.abs() > lim_neg {
                             kvar = if kvar > 0.0 { lim } else { lim_neg } * sign(kw) * sign(self.pf);
                             if self.pf_priority {
                                 kw = kvar * (1.0 / (1.0 - self.pf * self.pf) - 1.0).sqrt() * sign(self.pf);
@@ -255,7 +281,21 @@ impl Inverter {
                 }
                 VarMode::Kvar => {
                     let r = self.kvar_requested;
-                    if (r > 0.0 && r.abs() >= lim) || (r < 0.0 && r.abs() >= lim_neg) {
+                    if ramped {
+                        // Below the ramp's start OpenDSS leaves kvar as it was.
+                        kvar = self.last_kvar;
+                        if kw.abs() >= ramp_start {
+                            let limit = if r > 0.0 {
+                                lim
+                            } else if r < 0.0 {
+                                lim_neg
+                            } else {
+                                0.0
+                            };
+                            let q_ramp = limit / self.pmin_kvar_limit * kw.abs();
+                            kvar = if r.abs() > q_ramp { q_ramp * sign(r) } else { r };
+                        }
+                    } else if (r > 0.0 && r.abs() >= lim) || (r < 0.0 && r.abs() >= lim_neg) {
                         kvar = if r > 0.0 { lim } else { lim_neg } * sign(r);
                         if self.pf_priority && r.abs() > 0.0 {
                             let temp_pf = (r / kw).abs().atan().cos();
@@ -292,6 +332,7 @@ impl Inverter {
         if !inverter_on && self.var_follow_inverter {
             kvar = 0.0;
         }
+        self.last_kvar = kvar;
         (kw, kvar)
     }
 }

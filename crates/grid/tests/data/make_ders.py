@@ -85,6 +85,13 @@ New PVSystem.vfi bus1=692 phases=3 kv=4.16 pmpp=100 kva=100 irradiance=0.1 kvar=
 New PVSystem.nvfi bus1=634 phases=3 kv=0.48 pmpp=100 kva=100 irradiance=0.1 kvar=40
 New PVSystem.z bus1=611.3 phases=1 kv=2.4 pmpp=60 kva=60 irradiance=0.8 pf=0.9 model=2
 """,
+    "pmin_ramps": CURVES + """
+New PVSystem.nov bus1=675 phases=3 kv=4.16 pmpp=400 kva=400 irradiance=0.2 pf=0.9 %pminnovars=25
+New PVSystem.rampf bus1=680 phases=3 kv=4.16 pmpp=300 kva=300 irradiance=0.3 pf=0.8 %pminkvarmax=60 kvarmax=150 %cutin=5 %cutout=5
+New PVSystem.rampq bus1=692 phases=3 kv=4.16 pmpp=200 kva=200 irradiance=0.25 kvar=-120 %pminkvarmax=50 %pminnovars=10 effcurve=eff %cutin=5 %cutout=5
+New Storage.rs bus1=634 phases=3 kv=0.48 kwrated=100 kwhrated=200 state=discharging %discharge=30 kvar=80 %pminkvarmax=60
+New Storage.rn bus1=645.2 phases=1 kv=2.4 kwrated=40 kwhrated=80 state=charging %charge=20 pf=0.9 %pminnovars=30
+""",
     "storage_limits": """
 New Storage.kva bus1=675 phases=3 kv=4.16 kwrated=250 kva=250 kwhrated=500 state=discharging pf=0.8
 New Storage.pct bus1=680 phases=3 kv=4.16 kwrated=200 %kwrated=50 kwhrated=500 state=discharging %discharge=100
