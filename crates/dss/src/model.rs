@@ -632,6 +632,8 @@ pub struct SolveOptions {
     /// `Set PriceSignal=` (OpenDSS's default 25): what price-dispatched
     /// generators and storage compare with (price shapes are not read).
     pub price_signal: f64,
+    /// `Set GenMult=` (default 1): multiplies every variable generator's kW and kvar.
+    pub gen_mult: f64,
 }
 
 /// `Set Algorithm=`.
@@ -659,6 +661,7 @@ impl Default for SolveOptions {
             start_hour: 0.0,
             min_iterations: 2,
             price_signal: 25.0,
+            gen_mult: 1.0,
         }
     }
 }

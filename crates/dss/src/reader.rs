@@ -1448,6 +1448,7 @@ impl<'a> Reader<'a> {
                 "tolerance" => o.tolerance = values::number(value).map_err(bad)?,
                 "loadmult" => o.load_mult = values::number(value).map_err(bad)?,
                 "pricesignal" => o.price_signal = values::number(value).map_err(bad)?,
+                "genmult" => o.gen_mult = values::number(value).map_err(bad)?,
                 "number" => o.number = values::count(value, 0, 1_000_000_000).map_err(bad)?,
                 "stepsize" | "h" => o.stepsize_s = duration_seconds(value).map_err(bad)?,
                 "defaultbasefrequency" | "basefrequency" => {
@@ -1777,6 +1778,7 @@ mod readme {
                         "frequency",
                         "year",
                         "pricesignal",
+                        "genmult",
                     ]
                     .contains(o)
             })

@@ -86,7 +86,7 @@ fn check_basics(element: &str, location: &Location, phases: usize, kv: f64) -> R
 }
 
 /// The injector and state of a generator at its snapshot output.
-pub(crate) fn generator(g: &ogg_dss::Generator, load_mult: f64, price: f64) -> Result<(Injector, DerModel), GridError> {
+pub(crate) fn generator(g: &ogg_dss::Generator, settings: &crate::Settings) -> Result<(Injector, DerModel), GridError> {
     let name = format!("Generator.{}", g.name);
     check_basics(&name, &g.location, g.phases, g.kv)?;
     let mut inj = Injector::new(g.phases, g.conn, g.kv, g.model, g.vminpu, g.vmaxpu);
@@ -111,10 +111,22 @@ pub(crate) fn generator(g: &ogg_dss::Generator, load_mult: f64, price: f64) -> R
         vpu: g.vpu,
         kva: g.kva,
     };
-    calc.on = dispatched_on(&calc, load_mult, price);
-    let (kw, kvar) = if calc.on { (g.kw, g.kvar) } else { (-0.0001 * g.kw, 0.0) };
+    calc.on = dispatched_on(&calc, settings.load_mult, settings.price_signal);
+    let (kw, kvar) = snapshot_output(&calc, settings.gen_mult);
     inj.set_output_kw(kw, kvar);
     Ok((inj, DerModel::Generator(calc)))
+}
+
+/// A generator's snapshot output (OpenDSS `SetNominalGeneration`): kW and
+/// kvar × GenMult (not for `status=fixed`), a tiny load when dispatched off.
+pub(crate) fn snapshot_output(g: &GenCalc, gen_mult: f64) -> (f64, f64) {
+    if !g.on {
+        (-0.0001 * g.kw, 0.0)
+    } else if g.fixed {
+        (g.kw, g.kvar)
+    } else {
+        (g.kw * gen_mult, g.kvar * gen_mult)
+    }
 }
 
 /// OpenDSS's dispatch check (`SetNominalGeneration`) against the dispatch
@@ -493,16 +505,16 @@ impl crate::PowerFlow {
     pub fn reset_ders(&mut self) {
         let dispatch_reference = self.settings.load_mult;
         let price = self.settings.price_signal;
+        let gen_mult = self.settings.gen_mult;
         for d in &mut self.ders {
             let (kw, kvar) = match &mut d.model {
                 DerModel::Generator(g) => {
                     g.on = dispatched_on(g, dispatch_reference, price);
-                    if !g.on {
-                        (-0.0001 * g.kw, 0.0)
-                    } else if d.inj.model == 3 {
-                        (g.kw, d.inj.output_kw().1)
+                    let (kw, kvar) = snapshot_output(g, gen_mult);
+                    if d.inj.model == 3 && g.on {
+                        (kw, d.inj.output_kw().1)
                     } else {
-                        (g.kw, g.kvar)
+                        (kw, kvar)
                     }
                 }
                 DerModel::Pv(p) => {

@@ -39,6 +39,8 @@ pub struct Settings {
     pub base_frequency: f64,
     /// OpenDSS's price signal (`Set PriceSignal=`), for price dispatch.
     pub price_signal: f64,
+    /// `Set GenMult=`: multiplies variable generators' output.
+    pub gen_mult: f64,
     /// Print every iteration's convergence error and every control action to
     /// stderr (set from the `OGG_TRACE` environment variable at compile time
     /// of the circuit).
@@ -236,6 +238,7 @@ impl PowerFlow {
             load_mult: circuit.options.load_mult,
             base_frequency,
             price_signal: circuit.options.price_signal,
+            gen_mult: circuit.options.gen_mult,
             trace: std::env::var_os("OGG_TRACE").is_some(),
         };
         if circuit.vsources.iter().all(|v| !v.enabled) {
@@ -349,7 +352,7 @@ impl PowerFlow {
                     let (name, bus1, phases, enabled, location, built, kw_rated) = match r.class {
                         ElementClass::Generator => {
                             let g = &circuit.generators[r.index];
-                            (&g.name, &g.bus1, g.phases, g.enabled, &g.location, g.enabled.then(|| crate::ders::generator(g, settings.load_mult, settings.price_signal)), 0.0)
+                            (&g.name, &g.bus1, g.phases, g.enabled, &g.location, g.enabled.then(|| crate::ders::generator(g, &settings)), 0.0)
                         }
                         ElementClass::PvSystem => {
                             let p = &circuit.pvsystems[r.index];

@@ -314,6 +314,7 @@ impl TimeSeries {
         let temp = |s: Option<usize>| s.map(|i| shape_multiplier(&self.tshapes[i], hour).0);
         let load_mult = pf.settings.load_mult;
         let price = pf.settings.price_signal;
+        let gen_mult = pf.settings.gen_mult;
         let default_mult = self.default_shape.map_or(1.0, |i| shape_multiplier(&self.shapes[i], hour).0);
         // OpenDSS's GeneratorDispatchReference (growth factor 1).
         let dispatch_reference = match mode {
@@ -351,7 +352,7 @@ impl TimeSeries {
                         if index.is_some_and(|i| self.shapes[i].useactual) {
                             (pm, qm)
                         } else {
-                            (g.kw * pm, g.kvar * qm)
+                            (g.kw * gen_mult * pm, g.kvar * gen_mult * qm)
                         }
                     };
                     if d.inj.model == 3 {

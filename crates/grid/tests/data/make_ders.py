@@ -59,7 +59,8 @@ New Generator.g680 bus1=680 phases=3 kv=4.16 kw=400 kvar=100 model=3 vpu=1.0 max
 New Generator.g680 bus1=680 phases=3 kv=4.16 kw=400 kvar=50 model=3 vpu=1.06 maxkvar=150 minkvar=-150
 """,
     "gen_price_dispatch": """
-set pricesignal=40
+set pricesignal=40 genmult=0.8
+New Generator.fix bus1=634 phases=3 kv=0.48 kw=100 pf=0.9 status=fixed
 New Generator.on bus1=675 phases=3 kv=4.16 kw=300 pf=0.95 dispmode=price dispvalue=30
 New Generator.off bus1=680 phases=3 kv=4.16 kw=300 pf=0.95 dispmode=price dispvalue=50
 """,
@@ -133,6 +134,7 @@ New Generator.gfix bus1=645.2 phases=1 kv=2.4 kw=30 pf=0.9 daily=genshape status
 
 # Shape fallbacks per mode and the other dispatch modes.
 MODES = """
+set genmult=0.9
 New Loadshape.solar npts=24 interval=1 mult=[0 0 0 0 0 0.05 0.15 0.3 0.5 0.7 0.85 0.95 1 0.95 0.85 0.7 0.5 0.3 0.15 0.05 0 0 0 0]
 New Loadshape.clouds npts=8 interval=0.25 mult=[0.2 0.9 0.4 1.0 0.1 0.6 0.8 0.3]
 New Loadshape.year npts=24 interval=1 mult=[0.5 0.6 0.7 0.8 0.9 1 1 1 0.9 0.8 0.7 0.6 0.5 0.4 0.3 0.2 0.3 0.4 0.5 0.6 0.7 0.8 0.9 1]
