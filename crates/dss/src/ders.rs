@@ -330,6 +330,8 @@ impl ElementState for PvSystemState {
                 watt_priority: false,
                 pf_priority: false,
                 var_follow_inverter: false,
+                limit_current: false,
+                balanced: false,
                 enabled: true,
                 location: location.clone(),
             },
@@ -383,6 +385,8 @@ impl ElementState for PvSystemState {
             "tduty" => p.tduty = curve_ref(value),
             "varfollowinverter" => p.var_follow_inverter = boolean(value)?,
             "dutystart" => p.duty_start = number(value)?,
+            "limitcurrent" => p.limit_current = boolean(value)?,
+            "balanced" => p.balanced = boolean(value)?,
             "wattpriority" => p.watt_priority = boolean(value)?,
             "pfpriority" => p.pf_priority = boolean(value)?,
             "kvarmax" => {
@@ -397,9 +401,7 @@ impl ElementState for PvSystemState {
                 self.kvar_max_abs_set = true;
             }
             "enabled" => p.enabled = boolean(value)?,
-            "usermodel" | "balanced" | "limitcurrent" | "dynamiceq" | "controlmode" => {
-                return unsupported(prop)
-            }
+            "usermodel" | "dynamiceq" | "controlmode" => return unsupported(prop),
             _ => return Ok(Ignored),
         }
         Ok(Applied)
@@ -473,6 +475,8 @@ impl ElementState for StorageElemState {
                 watt_priority: false,
                 pf_priority: false,
                 var_follow_inverter: false,
+                limit_current: false,
+                balanced: false,
                 enabled: true,
                 location: location.clone(),
             },
@@ -525,6 +529,8 @@ impl ElementState for StorageElemState {
             "%pminnovars" => s.pct_pmin_no_vars = number(value)?,
             "%pminkvarmax" => s.pct_pmin_kvar_max = number(value)?,
             "varfollowinverter" => s.var_follow_inverter = boolean(value)?,
+            "limitcurrent" => s.limit_current = boolean(value)?,
+            "balanced" => s.balanced = boolean(value)?,
             "kvarmax" => {
                 s.kvar_max = number(value)?;
                 self.kvar_max_set = true;
@@ -581,8 +587,9 @@ impl ElementState for StorageElemState {
             "chargetrigger" => s.charge_trigger = number(value)?,
             "timechargetrig" => s.time_charge_trig = number(value)?,
             "enabled" => s.enabled = boolean(value)?,
-            "effcurve" | "balanced" | "limitcurrent" | "dynadll" | "usermodel" | "dynamiceq"
-            | "controlmode" => return unsupported(prop),
+            "effcurve" | "dynadll" | "usermodel" | "dynamiceq" | "controlmode" => {
+                return unsupported(prop)
+            }
             _ => return Ok(Ignored),
         }
         Ok(Applied)

@@ -488,6 +488,10 @@ pub struct PvSystem {
     pub watt_priority: bool,
     pub pf_priority: bool,
     pub var_follow_inverter: bool,
+    /// `LimitCurrent=yes`: current capped at what the power needs at Vminpu.
+    pub limit_current: bool,
+    /// `Balanced=yes` (3-phase): currents from the positive-sequence voltage.
+    pub balanced: bool,
     pub enabled: bool,
     pub location: Location,
 }
@@ -545,6 +549,10 @@ pub struct Storage {
     pub watt_priority: bool,
     pub pf_priority: bool,
     pub var_follow_inverter: bool,
+    /// `LimitCurrent=yes`: current capped at what the power needs at Vminpu.
+    pub limit_current: bool,
+    /// `Balanced=yes` (3-phase): currents from the positive-sequence voltage.
+    pub balanced: bool,
     pub enabled: bool,
     pub location: Location,
 }

@@ -178,6 +178,8 @@ pub(crate) fn pvsystem(c: &Circuit, p: &ogg_dss::PvSystem) -> Result<(Injector, 
         panel_kw: 0.0,
         ac_kw: 0.0,
     };
+    inj.current_limit = p.limit_current.then_some(crate::elements::der::CurrentLimit::Pv);
+    inj.balanced = p.balanced;
     // OpenDSS's CutOutkWAC: the cut-out through the efficiency curve.
     calc.inverter.cutout_ac_kw = match &calc.eff_curve {
         Some(c) => calc.cutout_kw * crate::elements::der::xy_value(c, calc.cutout_kw / p.kva),
@@ -236,6 +238,8 @@ pub(crate) fn storage(s: &ogg_dss::Storage) -> Result<(Injector, DerModel), Grid
         defined_pct_charge: s.pct_charge,
         defined_pct_discharge: s.pct_discharge,
     };
+    inj.current_limit = s.limit_current.then_some(crate::elements::der::CurrentLimit::Storage);
+    inj.balanced = s.balanced;
     let (kw, kvar) = calc.output(1.0);
     inj.set_output_kw(kw, kvar);
     Ok((inj, DerModel::Storage(calc)))
@@ -287,6 +291,19 @@ impl DerState {
         }
     }
 
+    /// Each phase's voltage and return conductor, balanced when asked.
+    fn phase_voltages(&self, vt: &[C; MAX_DER_CONDUCTORS]) -> ([usize; 3], [C; 3]) {
+        let mut returns = [0usize; 3];
+        let mut v = [C::new(0.0, 0.0); 3];
+        for i in 0..self.inj.phases {
+            (returns[i], v[i]) = self.phase_voltage(vt, i);
+        }
+        if self.inj.balanced && self.inj.phases == 3 {
+            Injector::balance(&mut v);
+        }
+        (returns, v)
+    }
+
     /// Adds Yprim·V plus the generated currents into `out` (system nodes).
     /// A model-3 generator first moves its vars towards its voltage target
     /// (OpenDSS `DoPVTypeGen`).
@@ -319,12 +336,12 @@ impl DerState {
                 self.inj.q_phase = q;
             }
         }
+        let (returns, vph) = self.phase_voltages(&vt);
         for i in 0..phases {
-            let (j, vph) = self.phase_voltage(&vt, i);
-            let cur = self.inj.phase_current(vph);
+            let cur = self.inj.phase_current(vph[i]);
             self.last_currents[i] = cur;
             yv[i] += cur;
-            yv[j] -= cur;
+            yv[returns[i]] -= cur;
         }
         self.currents_valid = true;
         for k in 0..nc {
@@ -340,11 +357,11 @@ impl DerState {
             vt[k] = v[self.nodes[k]];
         }
         let mut cur = vec![C::new(0.0, 0.0); nc];
+        let (returns, vph) = self.phase_voltages(&vt);
         for i in 0..self.inj.phases {
-            let (j, vph) = self.phase_voltage(&vt, i);
-            let g = if self.currents_valid { self.last_currents[i] } else { self.inj.phase_current(vph) };
+            let g = if self.currents_valid { self.last_currents[i] } else { self.inj.phase_current(vph[i]) };
             cur[i] -= g;
-            cur[j] += g;
+            cur[returns[i]] += g;
         }
         cur
     }

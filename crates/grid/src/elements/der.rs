@@ -67,9 +67,21 @@ pub fn xy_value(curve: &XyCurve, x: f64) -> f64 {
     interp(n - 2, n - 1)
 }
 
+/// OpenDSS's `LimitCurrent=yes`: the current is capped at what the target
+/// power needs at Vminpu. PV systems use it instead of the impedance bands,
+/// storage after them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CurrentLimit {
+    Pv,
+    Storage,
+}
+
 /// The per-phase current source shared by the three classes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Injector {
+    pub current_limit: Option<CurrentLimit>,
+    /// `Balanced=yes` (3-phase only): currents from the positive-sequence voltage.
+    pub balanced: bool,
     pub phases: usize,
     pub nconds: usize,
     pub conn: Connection,
@@ -90,6 +102,8 @@ impl Injector {
     pub fn new(phases: usize, conn: Connection, kv: f64, model: u8, vminpu: f64, vmaxpu: f64) -> Self {
         let vb = vbase(phases, kv);
         Injector {
+            current_limit: None,
+            balanced: false,
             phases,
             nconds: conductors(phases, conn),
             conn,
@@ -138,19 +152,51 @@ impl Injector {
             2 => self.yeq / div * v,
             3 => (C::new(self.p_phase, self.q_phase) / v).conj(),
             _ => {
-                let mut vmag = v.norm_sqr().sqrt();
-                if delta && self.phases > 1 {
-                    vmag /= 3f64.sqrt();
+                let s = C::new(self.p_phase, self.q_phase);
+                let vmag_ll = v.norm_sqr().sqrt();
+                let sqrt3 = 3f64.sqrt();
+                // OpenDSS's PhaseCurrentLimit: the target power at Vminpu.
+                let limit = s / self.vbase_min;
+                if self.current_limit == Some(CurrentLimit::Pv) {
+                    let cur = (s / v).conj();
+                    return if !delta && cur.norm() > limit.norm() {
+                        (limit / (v / vmag_ll)).conj()
+                    } else if delta && cur.norm() * sqrt3 > limit.norm() {
+                        (limit / (v / (vmag_ll / sqrt3))).conj()
+                    } else {
+                        cur
+                    };
                 }
-                if vmag <= self.vbase_min {
+                let vmag = if delta && self.phases > 1 { vmag_ll / sqrt3 } else { vmag_ll };
+                let cur = if vmag <= self.vbase_min {
                     self.yeq_min / div * v
                 } else if vmag > self.vbase_max {
                     self.yeq_max / div * v
                 } else {
-                    (C::new(self.p_phase, self.q_phase) / v).conj()
+                    (s / v).conj()
+                };
+                if self.current_limit == Some(CurrentLimit::Storage) {
+                    if !delta && cur.norm() > limit.norm() {
+                        return (limit / (v / vmag_ll)).conj();
+                    }
+                    if delta && cur.norm() * sqrt3 > limit.norm() {
+                        return (limit / (v / vmag)).conj();
+                    }
                 }
+                cur
             }
         }
+    }
+
+    /// `Balanced=yes`: the three phase voltages replaced by their positive
+    /// sequence (zero and negative sequence dropped), as OpenDSS does before
+    /// computing the currents.
+    pub fn balance(v: &mut [C; 3]) {
+        let a = C::from_polar(1.0, 2.0 * std::f64::consts::PI / 3.0);
+        let v1 = (v[0] + a * v[1] + a * a * v[2]) / 3.0;
+        v[0] = v1;
+        v[1] = a * a * v1;
+        v[2] = a * v1;
     }
 
     /// Yprim of admittance `y` per phase (negative for generation), OpenDSS's

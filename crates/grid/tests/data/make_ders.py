@@ -93,6 +93,14 @@ New PVSystem.rampq bus1=692 phases=3 kv=4.16 pmpp=200 kva=200 irradiance=0.25 kv
 New Storage.rs bus1=634 phases=3 kv=0.48 kwrated=100 kwhrated=200 state=discharging %discharge=30 kvar=80 %pminkvarmax=60
 New Storage.rn bus1=645.2 phases=1 kv=2.4 kwrated=40 kwhrated=80 state=charging %charge=20 pf=0.9 %pminnovars=30
 """,
+    "current_limit_and_balanced": """
+New PVSystem.lim bus1=675 phases=3 kv=4.16 pmpp=400 kva=400 irradiance=1 vminpu=1.03 limitcurrent=yes
+New PVSystem.limd bus1=684.1.3 phases=1 kv=4.16 conn=delta pmpp=60 kva=60 vminpu=1.05 limitcurrent=yes
+New PVSystem.bal bus1=671 phases=3 kv=4.16 pmpp=300 kva=300 irradiance=1 pf=0.95 balanced=yes
+New Storage.lim bus1=680 phases=3 kv=4.16 kwrated=200 kwhrated=400 %stored=50 state=discharging vminpu=1.03 limitcurrent=yes
+New Storage.bal bus1=692 phases=3 kv=4.16 kwrated=150 kwhrated=400 %stored=50 state=discharging balanced=yes kvar=40
+New Storage.limd bus1=646.2.3 phases=1 kv=4.16 conn=delta kwrated=50 kwhrated=100 %stored=50 state=discharging vminpu=1.05 limitcurrent=yes
+""",
     "storage_limits": """
 New Storage.kva bus1=675 phases=3 kv=4.16 kwrated=250 kva=250 kwhrated=500 state=discharging pf=0.8
 New Storage.pct bus1=680 phases=3 kv=4.16 kwrated=200 %kwrated=50 kwhrated=500 state=discharging %discharge=100
