@@ -124,14 +124,21 @@ class DoNothingGrid(RustGrid):
 class FeederGrid(RustGrid):
     """A distribution feeder solved by OpenGridGym's OpenDSS-compatible power flow."""
 
-    def __init__(self, name: str, step_s: float = 3600.0) -> None: ...
+    def __init__(self, name: str, step_s: float = 3600.0, shapes: Optional[str] = None) -> None: ...
     @staticmethod
-    def from_file(path: PathLike, step_s: float = 3600.0) -> FeederGrid: ...
+    def from_file(path: PathLike, step_s: float = 3600.0, shapes: Optional[str] = None) -> FeederGrid:
+        """``shapes="daily"``/``"yearly"``/``"duty"``: loads and DERs follow their shapes."""
     @staticmethod
     def names() -> List[str]: ...
     @property
     def loads(self) -> List[Tuple[str, str]]:
         """Every load as ``(name, bus)``."""
+    @property
+    def ders(self) -> List[Tuple[str, str]]:
+        """Generators, PV systems and storage as ``("Class.name", bus)``."""
+    def der_power(self, name: str) -> Tuple[float, float]:
+        """Output after the last step (kW, kvar; generation / discharge positive)."""
+    def storage_kwh(self, name: str) -> float: ...
     @property
     def step_s(self) -> float: ...
 

@@ -28,8 +28,13 @@ Attribute names the environment reads after each call:
 
 Action tuples: ``("bid", p_max, p_min, q_max, q_min)``, ``("offer", ...)``,
 ``("price", x)``; ``("set_load", element, kw[, kvar])``,
-``("scale_load", element, multiplier)``, ``("inject", bus, kw, kvar)``; any
-other ``(name, *numbers)`` is passed through as a custom action.
+``("scale_load", element, multiplier)``, ``("inject", bus, kw, kvar)``;
+``("set_generation", der, kw[, kvar])`` (a generator's or PV system's output;
+for PV ``kw`` caps what the panels give; ``None`` keeps a value),
+``("set_generation_pf", der, kw, pf)``, ``("set_storage", der, kw[, kvar])``
+(kW > 0 discharges); the feeder grid clips them to the element's limits and
+records what it applied (``"<Class.name>.kw"``, ``.kw_requested``, ``.clipped``,
+``.kwh`` ...); any other ``(name, *numbers)`` is passed through as a custom action.
 
 The name ``env`` is reserved: the environment sets it before each call.
 """

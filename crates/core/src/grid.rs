@@ -12,6 +12,16 @@ pub enum GridAction {
     ScaleLoad { element: String, multiplier: f64 },
     /// Net injection at a bus, spread over its phases (kW, kvar; positive = generation).
     InjectAtBus { bus: String, kw: f64, kvar: f64 },
+    /// Set a generator's or PV system's output for this step: `kw` is the
+    /// active power (for a PV system a cap on what its panels give:
+    /// curtailment), `kvar` or `pf` the reactive power (at most one; `None`
+    /// keeps the element's own setting). The grid clips to the element's
+    /// limits (kVA, kvar limits, available power) and reports what it applied.
+    SetGeneration { element: String, kw: Option<f64>, kvar: Option<f64>, pf: Option<f64> },
+    /// Discharge (`kw` > 0) or charge (`kw` < 0) a storage element this step;
+    /// `kvar` optional. The grid clips to kWrated, kVA and the energy between
+    /// the reserve and full over the step, and reports what it applied.
+    SetStorage { element: String, kw: f64, kvar: Option<f64> },
     /// Anything a user-written grid understands.
     Custom { name: String, values: Vec<f64> },
 }

@@ -2490,6 +2490,11 @@ pub(crate) mod inventory {
             classify::<TsDataState>(),
             classify::<LineSpacingState>(),
             classify::<LineGeometryState>(),
+            classify::<crate::ders::GeneratorState>(),
+            classify::<crate::ders::PvSystemState>(),
+            classify::<crate::ders::StorageElemState>(),
+            classify::<crate::ders::XyCurveState>(),
+            classify::<crate::ders::TShapeState>(),
         ]
     }
 

@@ -10,6 +10,7 @@
 //! README for the supported language and what is accepted but ignored).
 
 mod classes;
+mod ders;
 mod error;
 mod files;
 mod lexer;

@@ -379,6 +379,204 @@ pub struct CapControl {
     pub vbus: Option<String>,
 }
 
+/// How a generator or storage element is dispatched (`dispmode=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DispatchMode {
+    /// Follow the element's shape (generators) or its trigger levels on the
+    /// shape (storage).
+    #[default]
+    Default,
+    /// On when the circuit's generator dispatch reference (LoadMult × the
+    /// `default` shape in time modes) reaches `dispvalue` (storage: compare
+    /// with the triggers).
+    LoadLevel,
+    /// On when the price signal reaches `dispvalue` (no price shapes: 25, OpenDSS's default).
+    Price,
+    /// Storage only: the state is set from outside (script, API, agent).
+    External,
+    /// Storage only: the daily shape is the per-unit kW (positive discharges).
+    Follow,
+}
+
+/// `pf=` or `kvar=` given last (OpenDSS's `varMode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum VarMode {
+    #[default]
+    Pf,
+    Kvar,
+}
+
+/// OpenDSS `Generator`. kW/kvar are settled from the pair given last
+/// (`kW`+`pf` or `kW`+`kvar`), as OpenDSS's `SyncUpPowerQuantities` does.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Generator {
+    pub name: String,
+    pub bus1: BusRef,
+    pub phases: usize,
+    pub conn: Connection,
+    /// Line-to-line kV for 2- and 3-phase units, else across the unit.
+    pub kv: f64,
+    pub kw: f64,
+    pub kvar: f64,
+    pub pf: f64,
+    /// 1 constant PQ, 2 constant Z, 3 constant P with |V| regulated (vpu, minkvar..maxkvar).
+    pub model: u8,
+    pub vminpu: f64,
+    pub vmaxpu: f64,
+    pub vpu: f64,
+    pub maxkvar: f64,
+    pub minkvar: f64,
+    pub pvfactor: f64,
+    pub kva: f64,
+    pub daily: Option<String>,
+    pub yearly: Option<String>,
+    pub duty: Option<String>,
+    pub dispmode: DispatchMode,
+    pub dispvalue: f64,
+    /// Hours added to the time when the duty shape is read (`DutyStart`).
+    pub duty_start: f64,
+    /// `status=fixed`: ignores shapes (always at kW/kvar).
+    pub fixed: bool,
+    pub forceon: bool,
+    pub enabled: bool,
+    pub location: Location,
+}
+
+/// OpenDSS `PVSystem` (the inverter-based model of OpenDSS 9+).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PvSystem {
+    pub name: String,
+    pub bus1: BusRef,
+    pub phases: usize,
+    pub conn: Connection,
+    pub kv: f64,
+    /// kW/m² base value the irradiance shapes multiply.
+    pub irradiance: f64,
+    pub pmpp: f64,
+    pub pct_pmpp: f64,
+    pub temperature: f64,
+    pub pf: f64,
+    pub kvar: f64,
+    pub var_mode: VarMode,
+    pub kva: f64,
+    /// Largest kvar produced / absorbed (`kvarMax`, `kvarMaxAbs`).
+    pub kvar_max: f64,
+    pub kvar_max_abs: f64,
+    pub pct_cutin: f64,
+    pub pct_cutout: f64,
+    /// `%PminNoVars` / `%PminkvarMax` (of Pmpp; ≤ 0: off): no vars below the
+    /// first, vars ramped up to the limits below the second.
+    pub pct_pmin_no_vars: f64,
+    pub pct_pmin_kvar_max: f64,
+    /// XYcurve of per-unit efficiency vs per-unit power (panel kW / kVA).
+    pub eff_curve: Option<String>,
+    /// XYcurve of per-unit Pmpp vs temperature.
+    pub p_t_curve: Option<String>,
+    pub daily: Option<String>,
+    pub yearly: Option<String>,
+    pub duty: Option<String>,
+    pub tdaily: Option<String>,
+    pub tyearly: Option<String>,
+    pub tduty: Option<String>,
+    /// Hours added to the time when the duty (and, as OpenDSS does, the
+    /// yearly) irradiance shape is read (`DutyStart`).
+    pub duty_start: f64,
+    /// 1 constant PQ, 2 constant Z.
+    pub model: u8,
+    pub vminpu: f64,
+    pub vmaxpu: f64,
+    pub watt_priority: bool,
+    pub pf_priority: bool,
+    pub var_follow_inverter: bool,
+    /// `LimitCurrent=yes`: current capped at what the power needs at Vminpu.
+    pub limit_current: bool,
+    /// `Balanced=yes` (3-phase): currents from the positive-sequence voltage.
+    pub balanced: bool,
+    pub enabled: bool,
+    pub location: Location,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StorageState {
+    Charging,
+    #[default]
+    Idling,
+    Discharging,
+}
+
+/// OpenDSS `Storage` (the inverter-based model of OpenDSS 9+).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Storage {
+    pub name: String,
+    pub bus1: BusRef,
+    pub phases: usize,
+    pub conn: Connection,
+    pub kv: f64,
+    pub kw_rated: f64,
+    /// `%kWrated`: limit on |kW| in per unit of kWrated.
+    pub pu_kw_rated: f64,
+    pub kwh_rated: f64,
+    pub kwh_stored: f64,
+    pub pct_reserve: f64,
+    pub state: StorageState,
+    pub pct_discharge: f64,
+    pub pct_charge: f64,
+    pub pct_eff_charge: f64,
+    pub pct_eff_discharge: f64,
+    pub pct_idling_kw: f64,
+    pub kva: f64,
+    pub kvar_max: f64,
+    pub kvar_max_abs: f64,
+    pub pf: f64,
+    pub kvar: f64,
+    pub var_mode: VarMode,
+    pub pct_cutin: f64,
+    pub pct_cutout: f64,
+    /// `%PminNoVars` / `%PminkvarMax` (of kWrated; ≤ 0: off).
+    pub pct_pmin_no_vars: f64,
+    pub pct_pmin_kvar_max: f64,
+    pub model: u8,
+    pub vminpu: f64,
+    pub vmaxpu: f64,
+    pub daily: Option<String>,
+    pub yearly: Option<String>,
+    pub duty: Option<String>,
+    pub dispmode: DispatchMode,
+    pub discharge_trigger: f64,
+    pub charge_trigger: f64,
+    /// Hour of day at which charging starts when idle (`TimeChargeTrig`, 0 = off).
+    pub time_charge_trig: f64,
+    pub watt_priority: bool,
+    pub pf_priority: bool,
+    pub var_follow_inverter: bool,
+    /// `LimitCurrent=yes`: current capped at what the power needs at Vminpu.
+    pub limit_current: bool,
+    /// `Balanced=yes` (3-phase): currents from the positive-sequence voltage.
+    pub balanced: bool,
+    pub enabled: bool,
+    pub location: Location,
+}
+
+/// OpenDSS `XYcurve`: y(x) by linear interpolation, extrapolated from the end segments.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct XyCurve {
+    pub name: String,
+    pub x: Vec<f64>,
+    pub y: Vec<f64>,
+    pub location: Location,
+}
+
+/// OpenDSS `TShape`: temperatures over time, looked up like a load shape.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct TShape {
+    pub name: String,
+    pub npts: usize,
+    pub interval_h: f64,
+    pub temp: Vec<f64>,
+    pub hour: Vec<f64>,
+    pub location: Location,
+}
+
 /// `ptphase`/`ctphase` codes besides a 1-based phase number.
 pub const PHASE_MAX: i32 = 0;
 pub const PHASE_MIN: i32 = -1;
@@ -439,6 +637,11 @@ pub struct SolveOptions {
     /// `Set hour=`/`sec=` starting time, in hours.
     pub start_hour: f64,
     pub min_iterations: usize,
+    /// `Set PriceSignal=` (OpenDSS's default 25): what price-dispatched
+    /// generators and storage compare with (price shapes are not read).
+    pub price_signal: f64,
+    /// `Set GenMult=` (default 1): multiplies every variable generator's kW and kvar.
+    pub gen_mult: f64,
 }
 
 /// `Set Algorithm=`.
@@ -465,6 +668,8 @@ impl Default for SolveOptions {
             algorithm: Algorithm::Normal,
             start_hour: 0.0,
             min_iterations: 2,
+            price_signal: 25.0,
+            gen_mult: 1.0,
         }
     }
 }
@@ -489,6 +694,9 @@ pub enum ElementClass {
     Reactor,
     RegControl,
     CapControl,
+    Generator,
+    PvSystem,
+    Storage,
 }
 
 /// One entry of [`Circuit::definition_order`]: the class and the index into
@@ -519,6 +727,11 @@ pub struct Circuit {
     pub reactors: Vec<Reactor>,
     pub regcontrols: Vec<RegControl>,
     pub capcontrols: Vec<CapControl>,
+    pub generators: Vec<Generator>,
+    pub pvsystems: Vec<PvSystem>,
+    pub storages: Vec<Storage>,
+    pub xycurves: Vec<XyCurve>,
+    pub tshapes: Vec<TShape>,
     /// Load shapes; OpenDSS's built-in `default` (24 hourly points) comes first.
     pub loadshapes: Vec<LoadShape>,
     /// Bus name → (x, y) from `BusCoords`.

@@ -2,6 +2,7 @@
 //! collects the resulting circuit.
 
 use crate::classes::*;
+use crate::ders::*;
 use crate::error::ReadError;
 use crate::files::FileSource;
 use crate::lexer::{split_line, Param, Token};
@@ -35,6 +36,11 @@ enum ClassId {
     TSData,
     LineSpacing,
     LineGeometry,
+    Generator,
+    PvSystem,
+    Storage,
+    XyCurve,
+    TShape,
 }
 
 enum ClassKind {
@@ -52,9 +58,7 @@ pub(crate) const IGNORED_CLASSES: &[&str] = &[
     "Sensor",
     "Spectrum",
     "GrowthShape",
-    "TShape",
     "PriceShape",
-    "XYcurve",
     "TCC_Curve",
     "Fuse",
     "Relay",
@@ -67,12 +71,9 @@ pub(crate) const UNSUPPORTED_CLASSES: &[&str] = &[
     "VCCS",
     "Fault",
     "DynamicExp",
-    "Generator",
     "GenDispatcher",
-    "Storage",
     "StorageController",
     "SwtControl",
-    "PVSystem",
     "UPFC",
     "UPFCControl",
     "ESPVLControl",
@@ -108,6 +109,11 @@ fn class_kind(name: &str) -> Option<ClassKind> {
         "tsdata" => ClassId::TSData,
         "linespacing" => ClassId::LineSpacing,
         "linegeometry" => ClassId::LineGeometry,
+        "generator" => ClassId::Generator,
+        "pvsystem" => ClassId::PvSystem,
+        "storage" => ClassId::Storage,
+        "xycurve" => ClassId::XyCurve,
+        "tshape" => ClassId::TShape,
         _ => {
             if let Some(c) = IGNORED_CLASSES
                 .iter()
@@ -387,7 +393,6 @@ pub(crate) const IGNORED_OPTIONS: &[&str] = &[
     "%stddev",
     "random",
     "ldcurve",
-    "pricesignal",
     "pricecurve",
     "cfactors",
     "allocationfactors",
@@ -556,6 +561,9 @@ struct Elements {
     reactors: Store<ReactorState>,
     regcontrols: Store<RegControlState>,
     capcontrols: Store<CapControlState>,
+    generators: Store<GeneratorState>,
+    pvsystems: Store<PvSystemState>,
+    storages: Store<StorageElemState>,
 }
 
 /// Classes that other elements refer to by name.
@@ -570,6 +578,8 @@ struct Codes {
     spacings: Store<LineSpacingState>,
     geometries: Store<LineGeometryState>,
     geometry_rho: std::cell::RefCell<std::collections::HashMap<String, f64>>,
+    xycurves: Store<XyCurveState>,
+    tshapes: Store<TShapeState>,
 }
 
 impl Codes {
@@ -952,6 +962,8 @@ impl<'a> Reader<'a> {
                 | ClassId::TSData
                 | ClassId::LineSpacing
                 | ClassId::LineGeometry
+                | ClassId::XyCurve
+                | ClassId::TShape
         );
         if !is_code && self.elements.circuit_name.is_none() {
             return Err(ReadError::at_element(
@@ -1007,6 +1019,9 @@ impl<'a> Reader<'a> {
             ClassId::Reactor => ElementClass::Reactor,
             ClassId::RegControl => ElementClass::RegControl,
             ClassId::CapControl => ElementClass::CapControl,
+            ClassId::Generator => ElementClass::Generator,
+            ClassId::PvSystem => ElementClass::PvSystem,
+            ClassId::Storage => ElementClass::Storage,
             ClassId::LineCode
             | ClassId::XfmrCode
             | ClassId::LoadShape
@@ -1014,7 +1029,9 @@ impl<'a> Reader<'a> {
             | ClassId::CNData
             | ClassId::TSData
             | ClassId::LineSpacing
-            | ClassId::LineGeometry => return,
+            | ClassId::LineGeometry
+            | ClassId::XyCurve
+            | ClassId::TShape => return,
         };
         self.definition_order.push(ElementRef { class, index });
     }
@@ -1037,6 +1054,11 @@ impl<'a> Reader<'a> {
             ClassId::TSData => self.codes.tsdata.find(name),
             ClassId::LineSpacing => self.codes.spacings.find(name),
             ClassId::LineGeometry => self.codes.geometries.find(name),
+            ClassId::Generator => self.elements.generators.find(name),
+            ClassId::PvSystem => self.elements.pvsystems.find(name),
+            ClassId::Storage => self.elements.storages.find(name),
+            ClassId::XyCurve => self.codes.xycurves.find(name),
+            ClassId::TShape => self.codes.tshapes.find(name),
         }
     }
 
@@ -1158,6 +1180,11 @@ impl<'a> Reader<'a> {
             ClassId::Reactor => element!(reactors),
             ClassId::RegControl => element!(regcontrols),
             ClassId::CapControl => element!(capcontrols),
+            ClassId::Generator => element!(generators),
+            ClassId::PvSystem => element!(pvsystems),
+            ClassId::Storage => element!(storages),
+            ClassId::XyCurve => code!(xycurves),
+            ClassId::TShape => code!(tshapes),
         }
     }
 
@@ -1203,6 +1230,11 @@ impl<'a> Reader<'a> {
             ClassId::Reactor => element!(reactors),
             ClassId::RegControl => element!(regcontrols),
             ClassId::CapControl => element!(capcontrols),
+            ClassId::Generator => element!(generators),
+            ClassId::PvSystem => element!(pvsystems),
+            ClassId::Storage => element!(storages),
+            ClassId::XyCurve => code!(xycurves),
+            ClassId::TShape => code!(tshapes),
         }
     }
 
@@ -1241,6 +1273,11 @@ impl<'a> Reader<'a> {
                 ClassId::TSData => c.tsdata.items[index].set_enabled(enabled),
                 ClassId::LineSpacing => c.spacings.items[index].set_enabled(enabled),
                 ClassId::LineGeometry => c.geometries.items[index].set_enabled(enabled),
+                ClassId::Generator => e.generators.items[index].set_enabled(enabled),
+                ClassId::PvSystem => e.pvsystems.items[index].set_enabled(enabled),
+                ClassId::Storage => e.storages.items[index].set_enabled(enabled),
+                ClassId::XyCurve => c.xycurves.items[index].set_enabled(enabled),
+                ClassId::TShape => c.tshapes.items[index].set_enabled(enabled),
             }
         }
         Ok(())
@@ -1356,6 +1393,8 @@ impl<'a> Reader<'a> {
                 }
                 "tolerance" => o.tolerance = values::number(value).map_err(bad)?,
                 "loadmult" => o.load_mult = values::number(value).map_err(bad)?,
+                "pricesignal" => o.price_signal = values::number(value).map_err(bad)?,
+                "genmult" => o.gen_mult = values::number(value).map_err(bad)?,
                 "number" => o.number = values::count(value, 0, 1_000_000_000).map_err(bad)?,
                 "stepsize" | "h" => o.stepsize_s = duration_seconds(value).map_err(bad)?,
                 "defaultbasefrequency" | "basefrequency" => {
@@ -1594,6 +1633,38 @@ impl<'a> Reader<'a> {
                     Some(c)
                 })
                 .collect(),
+            generators: e
+                .generators
+                .items
+                .iter()
+                .map(GeneratorState::to_model)
+                .collect(),
+            pvsystems: e
+                .pvsystems
+                .items
+                .iter()
+                .map(PvSystemState::to_model)
+                .collect(),
+            storages: e
+                .storages
+                .items
+                .iter()
+                .map(StorageElemState::to_model)
+                .collect(),
+            xycurves: self
+                .codes
+                .xycurves
+                .items
+                .iter()
+                .map(XyCurveState::to_model)
+                .collect(),
+            tshapes: self
+                .codes
+                .tshapes
+                .items
+                .iter()
+                .map(TShapeState::to_model)
+                .collect(),
             loadshapes: self
                 .codes
                 .loadshapes
@@ -1716,6 +1787,8 @@ mod readme {
                         "frequency",
                         "year",
                         "earthmodel",
+                        "pricesignal",
+                        "genmult",
                     ]
                     .contains(o)
             })

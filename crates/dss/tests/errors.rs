@@ -36,8 +36,8 @@ fn unknown_class() {
 #[test]
 fn unsupported_class_is_named() {
     assert_message(
-        &format!("{C}New Generator.g1 kW=5\n"),
-        "bad.dss:2: generator.g1: ",
+        &format!("{C}New InvControl.i1 mode=voltvar\n"),
+        "bad.dss:2: invcontrol.i1: ",
         &["not supported"],
     );
 }
@@ -298,5 +298,34 @@ fn cable_data_errors_are_located() {
         &format!("{C}New CNData.cn k=2\nNew Line.l1 bus1=a bus2=b cncables=[cn cn cn]\n"),
         "bad.dss:3: line.l1: ",
         &["spacing", "cncables"],
+    );
+}
+
+#[test]
+fn der_errors_name_the_element_and_property() {
+    assert_message(
+        &format!("{C}New Generator.g1 kW=5 kwatts=3\n"),
+        "bad.dss:2: generator.g1: ",
+        &["unknown property `kwatts`"],
+    );
+    assert_message(
+        &format!("{C}New PVSystem.pv pmpp=lots\n"),
+        "bad.dss:2: pvsystem.pv: ",
+        &["pmpp=lots", "not a number"],
+    );
+    assert_message(
+        &format!("{C}New Storage.s kwrated=5 daily=nosuch\n"),
+        "bad.dss:2: storage.s: ",
+        &["daily=nosuch", "not defined"],
+    );
+    assert_message(
+        &format!("{C}New Generator.g1 model=7\n"),
+        "bad.dss:2: generator.g1: ",
+        &["model 7", "not supported"],
+    );
+    assert_message(
+        &format!("{C}New Storage.s effcurve=eff\n"),
+        "bad.dss:2: storage.s: ",
+        &["effcurve", "not supported"],
     );
 }

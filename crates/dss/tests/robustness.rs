@@ -91,6 +91,16 @@ const SYNTAX: &[&str] = &[
     "Capacitor.",
     "RegControl.",
     "LoadShape.",
+    "Generator.",
+    "PVSystem.",
+    "Storage.",
+    "XYcurve.",
+    "TShape.",
+    "model=3 ",
+    "state=discharging ",
+    "dispmode=follow ",
+    "effcurve=",
+    "kva=0 ",
     "EnergyMeter.",
     "object=circuit.x ",
     ".1.2.3",
@@ -162,6 +172,16 @@ fn corpora() -> Vec<(String, MemoryFiles)> {
         .with("shape.csv", "0.5\n1\n0.7\n")
         .with("xy.csv", "650, 1, 2\n");
     out.push(("sample.dss".to_string(), files));
+    let ders = "New Circuit.d basekv=12.47\nNew Loadshape.s npts=4 interval=6 mult=[0.1 0.5 1 -0.5] qmult=[0 1 2 3]\n\
+        New XYcurve.e npts=3 xarray=[0 0.5 1] yarray=[0.8 0.95 0.97]\nNew XYcurve.p npts=2 points=[0 1.1 50 0.9]\n\
+        New TShape.t npts=2 interval=12 temp=[10 30]\nNew Generator.g bus1=sourcebus kw=500 pf=0.9 model=3 vpu=1.02 daily=s dispmode=loadlevel dispvalue=0.5\n\
+        New PVSystem.pv bus1=sourcebus.1 phases=1 kv=7.2 pmpp=100 kva=90 effcurve=e p-tcurve=p tdaily=t daily=s kvar=30 kvarmax=20\n\
+        New Storage.b bus1=sourcebus kwrated=100 kwhrated=400 %stored=50 dispmode=follow daily=s state=charging kw=-50 conn=delta\n\
+        ~ %effcharge=95 chargetrigger=0.2 dischargetrigger=0.8\nSolve\n";
+    out.push((
+        "ders.dss".to_string(),
+        MemoryFiles::new().with("ders.dss", ders),
+    ));
     out
 }
 

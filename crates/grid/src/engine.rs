@@ -37,6 +37,10 @@ pub struct Settings {
     pub control_mode: ControlMode,
     pub load_mult: f64,
     pub base_frequency: f64,
+    /// OpenDSS's price signal (`Set PriceSignal=`), for price dispatch.
+    pub price_signal: f64,
+    /// `Set GenMult=`: multiplies variable generators' output.
+    pub gen_mult: f64,
     /// Print every iteration's convergence error and every control action to
     /// stderr (set from the `OGG_TRACE` environment variable at compile time
     /// of the circuit).
@@ -123,6 +127,8 @@ pub struct PowerFlow {
     pub(crate) transformers: Vec<TransformerState>,
     pub(crate) capacitors: Vec<CapacitorState>,
     pub(crate) loads: Vec<LoadState>,
+    /// Generators, PV systems and storage, in definition order.
+    pub(crate) ders: Vec<crate::ders::DerState>,
     pub(crate) sources: Vec<SourceState>,
     pub(crate) regs: Vec<RegControlState>,
     pub(crate) capcontrols: Vec<CapControlState>,
@@ -150,13 +156,14 @@ pub struct PowerFlow {
     y_values: Vec<C>,
     lu: SparseLu,
     /// Elements whose Yprim changed since the last factorisation of the full
-    /// Y (tap moves, capacitor steps): only their columns are refactored.
-    y_changed: Vec<usize>,
+    /// Y (tap moves, capacitor steps, DER admittances): only their columns
+    /// are refactored. Whoever changes a Yprim calls `yprim_changed`.
+    pub(crate) y_changed: Vec<usize>,
     /// The factor holds the full Y (not CalcVoltageBases' series matrix), so
     /// it can be updated column by column.
-    lu_holds_full_y: bool,
-    y_dirty: bool,
-    y_factored: bool,
+    pub(crate) lu_holds_full_y: bool,
+    pub(crate) y_dirty: bool,
+    pub(crate) y_factored: bool,
     /// Source injection per system node (index 0 = ground, unused).
     src_inj: Vec<C>,
     // State.
@@ -189,6 +196,9 @@ fn class_rank(c: ElementClass) -> usize {
         ElementClass::Reactor => 5,
         ElementClass::RegControl => 6,
         ElementClass::CapControl => 7,
+        ElementClass::Generator => 8,
+        ElementClass::PvSystem => 9,
+        ElementClass::Storage => 10,
     }
 }
 
@@ -201,6 +211,9 @@ fn element_order(c: &Circuit) -> Vec<ElementRef> {
         (ElementClass::Load, c.loads.len()),
         (ElementClass::Capacitor, c.capacitors.len()),
         (ElementClass::Reactor, c.reactors.len()),
+        (ElementClass::Generator, c.generators.len()),
+        (ElementClass::PvSystem, c.pvsystems.len()),
+        (ElementClass::Storage, c.storages.len()),
     ];
     let mut order: Vec<ElementRef> = c
         .definition_order
@@ -243,6 +256,8 @@ impl PowerFlow {
             control_mode: circuit.options.control_mode,
             load_mult: circuit.options.load_mult,
             base_frequency,
+            price_signal: circuit.options.price_signal,
+            gen_mult: circuit.options.gen_mult,
             trace: std::env::var_os("OGG_TRACE").is_some(),
         };
         if circuit.vsources.iter().all(|v| !v.enabled) {
@@ -255,6 +270,7 @@ impl PowerFlow {
         let mut transformers = Vec::new();
         let mut capacitors = Vec::new();
         let mut loads = Vec::with_capacity(circuit.loads.len());
+        let mut ders: Vec<crate::ders::DerState> = Vec::new();
         let mut sources = Vec::new();
         let mut line_amps: Vec<(usize, f64)> = Vec::new();
 
@@ -351,6 +367,50 @@ impl PowerFlow {
                     let b2 = x.bus2.clone().unwrap_or_else(|| grounded(&x.bus1.bus, x.phases));
                     elements.push(build_element(&mut nodes, ElementClass::Reactor, &x.name, r.index, &[&x.bus1, &b2], x.phases, x.phases, yp));
                 }
+                ElementClass::Generator | ElementClass::PvSystem | ElementClass::Storage => {
+                    let (name, bus1, phases, enabled, location, built, kw_rated) = match r.class {
+                        ElementClass::Generator => {
+                            let g = &circuit.generators[r.index];
+                            (&g.name, &g.bus1, g.phases, g.enabled, &g.location, g.enabled.then(|| crate::ders::generator(g, &settings)), 0.0)
+                        }
+                        ElementClass::PvSystem => {
+                            let p = &circuit.pvsystems[r.index];
+                            (&p.name, &p.bus1, p.phases, p.enabled, &p.location, p.enabled.then(|| crate::ders::pvsystem(circuit, p)), 0.0)
+                        }
+                        _ => {
+                            let s = &circuit.storages[r.index];
+                            (&s.name, &s.bus1, s.phases, s.enabled, &s.location, s.enabled.then(|| crate::ders::storage(s)), s.kw_rated)
+                        }
+                    };
+                    if !enabled {
+                        continue;
+                    }
+                    let Some(built) = built else { continue };
+                    let (inj, model) = built?;
+                    let stamped_key = crate::ders::y_key(&model);
+                    let full = crate::ders::stamp(&inj, &model, kw_rated);
+                    let yp = Yprims { series: elements::tiny_diagonal(&full), full: full.clone() };
+                    let nconds = inj.nconds;
+                    let el = build_element(&mut nodes, r.class, name, r.index, &[bus1], phases, nconds, yp);
+                    let mut der_nodes = [0usize; crate::ders::MAX_DER_CONDUCTORS];
+                    der_nodes[..nconds].copy_from_slice(&el.nodes);
+                    elements.push(el);
+                    ders.push(crate::ders::DerState {
+                        elem: idx,
+                        class: r.class,
+                        model_index: r.index,
+                        nodes: der_nodes,
+                        nconds,
+                        ysys: full,
+                        inj,
+                        model,
+                        last_currents: [C::new(0.0, 0.0); 3],
+                        currents_valid: false,
+                        location: location.clone(),
+                        stamped_key,
+                        end_of_step_key: stamped_key,
+                    });
+                }
                 ElementClass::RegControl | ElementClass::CapControl => {}
             }
         }
@@ -395,6 +455,11 @@ impl PowerFlow {
             // The injection loop indexes voltages by these without checks.
             if l.nodes[..l.nconds].iter().any(|&x| x > n) {
                 return Err(GridError::Invalid(format!("load {}: node index out of range", l.elem)));
+            }
+        }
+        for d in &mut ders {
+            for x in &mut d.nodes[..d.nconds] {
+                *x = new_index[*x];
             }
         }
         let pattern = y_pattern(&elements);
@@ -458,6 +523,7 @@ impl PowerFlow {
             transformers,
             capacitors,
             loads,
+            ders,
             sources,
             regs: Vec::new(),
             capcontrols: Vec::new(),
@@ -599,6 +665,43 @@ impl PowerFlow {
         Ok(())
     }
 
+    /// OpenDSS `SetGeneratordQdV` for model-3 generators: dQ/dV from the
+    /// system Y's diagonal at the first conductor, vars back to the nominal
+    /// kvar. Returns whether there was one.
+    fn init_voltage_regulated_generators(&mut self) -> bool {
+        let mut any = false;
+        for d in 0..self.ders.len() {
+            if self.ders[d].inj.model != 3 {
+                continue;
+            }
+            let node = self.ders[d].nodes[0];
+            let mut yii = C::new(0.0, 0.0);
+            if node != 0 {
+                for e in &self.elements {
+                    let k = e.nodes.len();
+                    for a in 0..k {
+                        if e.nodes[a] != node {
+                            continue;
+                        }
+                        for b in 0..k {
+                            if e.nodes[b] == node {
+                                yii += e.yprim.get(a, b);
+                            }
+                        }
+                    }
+                }
+            }
+            let der = &mut self.ders[d];
+            let vbase = der.inj.vbase;
+            if let crate::ders::DerModel::Generator(g) = &mut der.model {
+                g.dqdv = 2.0 * yii.norm() * vbase * g.vpu;
+                der.inj.q_phase = 1000.0 * g.kvar / der.inj.phases as f64;
+                any = true;
+            }
+        }
+        any
+    }
+
     /// OpenDSS `CalcVoltageBases`: a no-load solution on the series Y, then
     /// each bus gets the listed base nearest to its first node's voltage.
     pub fn calc_voltage_bases(&mut self) -> Result<(), GridError> {
@@ -669,6 +772,9 @@ impl PowerFlow {
                 // SAFETY: as above (out.len() == v.len()).
                 unsafe { *out.get_unchecked_mut(ld.nodes[k]) += yv[k] };
             }
+        }
+        for d in &mut self.ders {
+            d.inject(v, out);
         }
         // Ground (index 0) collected the grounded conductors' terms: discard.
         out[0] = C::new(0.0, 0.0);
@@ -752,6 +858,14 @@ impl PowerFlow {
             let rhs = self.src_inj.clone();
             self.solve_linear(&rhs)?;
             self.initialized = true;
+            if self.init_voltage_regulated_generators() {
+                // OpenDSS then restarts from a no-load solution (SolveZeroLoadSnapShot).
+                self.assemble_and_factor(true)?;
+                self.y_dirty = true;
+                let rhs = self.src_inj.clone();
+                self.solve_linear(&rhs)?;
+                self.ensure_factored()?;
+            }
         }
         let mut rhs = std::mem::take(&mut self.inj);
         rhs.resize(self.v.len(), C::new(0.0, 0.0));
@@ -759,6 +873,11 @@ impl PowerFlow {
         let result = loop {
             iteration += 1;
             self.injection_currents(&mut rhs);
+            if !self.ders.is_empty() && self.restamp_changed_ders() {
+                if let Err(e) = self.ensure_factored() {
+                    break Err(e);
+                }
+            }
             // Solve in place in the injection buffer, then swap it with V.
             if let Err(e) = self.lu.solve_in_place_unchecked(&mut rhs[1..]) {
                 break Err(e.into());
@@ -786,6 +905,9 @@ impl PowerFlow {
     /// failure of the linear solver is an error; non-convergence is reported
     /// in the returned report (`converged = false`, `non_convergence`).
     pub fn solve(&mut self) -> Result<SolveReport, GridError> {
+        if !self.ders.is_empty() {
+            self.refresh_der_yprims();
+        }
         let mut report = SolveReport::default();
         let mut done = false;
         let mut pf_converged;
@@ -842,6 +964,13 @@ impl PowerFlow {
         report.converged = pf_converged && done;
         self.last = report.clone();
         Ok(report)
+    }
+
+    /// Element `e`'s Yprim has changed: Y is refactored before the next
+    /// solve, in the columns of `e` only when nothing else changed.
+    pub(crate) fn yprim_changed(&mut self, e: usize) {
+        self.y_changed.push(e);
+        self.y_dirty = true;
     }
 
     /// Recomputes a transformer's Yprim after a tap change.
@@ -1104,6 +1233,9 @@ impl PowerFlow {
             "load" => ElementClass::Load,
             "capacitor" => ElementClass::Capacitor,
             "reactor" => ElementClass::Reactor,
+            "generator" => ElementClass::Generator,
+            "pvsystem" => ElementClass::PvSystem,
+            "storage" => ElementClass::Storage,
             _ => return None,
         };
         let &i = self.element_index.get(&(class, name.to_ascii_lowercase()))?;

@@ -1,12 +1,14 @@
 //! [`DistributionGrid`]: the `ogg_core::Grid` module on an OpenDSS feeder.
 //!
-//! Each step starts from the circuit's own load values (or, after
+//! Each step starts from the circuit's own load and DER values (or, after
 //! `use_load_shapes`, their shaped values at the step's hour), applies every
-//! agent's grid actions of that step (`SetLoad`, `ScaleLoad`, `InjectAtBus`),
-//! solves the power flow warm-started from the previous step's voltages
-//! (regulators and capacitor controls act as in OpenDSS's static mode) and
-//! advances time. Actions do not carry over to the next step: an agent that
-//! wants a load scaled every step says so every step.
+//! agent's grid actions of that step (`SetLoad`, `ScaleLoad`, `InjectAtBus`,
+//! `SetGeneration`, `SetStorage`), solves the power flow warm-started from the
+//! previous step's voltages (regulators and capacitor controls act as in
+//! OpenDSS's static mode), updates the storage energy over the step (OpenDSS's
+//! end-of-step `UpdateStorage`) and advances time. Actions do not carry over
+//! to the next step: an agent that wants a load scaled, or a battery charged,
+//! every step says so every step; stored energy does carry over.
 
 use std::any::Any;
 
@@ -34,6 +36,8 @@ pub struct DistributionGrid {
     /// Load shapes driving the loads each step (`use_load_shapes`); None:
     /// loads start every step from their circuit values.
     shapes: Option<crate::timeseries::TimeSeries>,
+    /// Per DER: what an agent's action applied in the last step.
+    applied: Vec<Option<crate::ders::AppliedDer>>,
 }
 
 impl DistributionGrid {
@@ -64,7 +68,9 @@ impl DistributionGrid {
             branch_elements,
             extra: Vec::new(),
             shapes: None,
+            applied: Vec::new(),
         };
+        grid.applied = vec![None; grid.pf.n_ders()];
         grid.state.buses = grid.pf.buses().into_iter().map(|b| b.0).collect();
         grid.state.branches = grid.topology_branch_names();
         grid.refresh_state(true);
@@ -136,6 +142,21 @@ impl DistributionGrid {
         for (name, states) in pf.capacitor_states() {
             self.extra.push((format!("capacitor.{name}"), states.iter().map(|&s| s as f64).sum()));
         }
+        // DERs: delivered output (generation / discharge positive), what an
+        // agent asked for (NaN: nothing) and whether it was clipped.
+        for i in 0..pf.n_ders() {
+            let name = pf.elements[pf.ders[i].elem].full_name();
+            let (p, q) = pf.der_power(i);
+            let a = self.applied.get(i).copied().flatten();
+            self.extra.push((format!("{name}.kw"), -p));
+            self.extra.push((format!("{name}.kvar"), -q));
+            self.extra.push((format!("{name}.kw_requested"), a.map_or(f64::NAN, |a| a.requested_kw)));
+            self.extra.push((format!("{name}.kvar_requested"), a.map_or(f64::NAN, |a| a.requested_kvar)));
+            self.extra.push((format!("{name}.clipped"), a.map_or(0.0, |a| f64::from(u8::from(a.clipped)))));
+            if let Some(kwh) = pf.storage_kwh(i) {
+                self.extra.push((format!("{name}.kwh"), kwh));
+            }
+        }
         self.extra.push(("iterations".into(), pf.last_report().iterations as f64));
         let settled = pf.last_report().non_convergence.as_ref().is_none_or(|nc| !nc.controls_exhausted);
         self.extra.push(("controls_settled".into(), if settled { 1.0 } else { 0.0 }));
@@ -143,7 +164,17 @@ impl DistributionGrid {
 
     /// Applies one agent action to the engine (loads start from their circuit values each step).
     fn apply(&mut self, who: &str, action: &GridAction) -> Result<(), Error> {
+        if let Some((i, applied)) = apply_der_action(&mut self.pf, self.step_s / 3600.0, who, action)? {
+            self.applied[i] = Some(applied);
+            return Ok(());
+        }
         apply_action(&mut self.pf, |pf, element| pf.load_index(element), &self.name, who, action)
+    }
+
+    /// What the agents' `SetGeneration` / `SetStorage` of the last step
+    /// applied, per DER (in `PowerFlow::der_names` order; `None`: no request).
+    pub fn applied_der_actions(&self) -> &[Option<crate::ders::AppliedDer>] {
+        &self.applied
     }
 
 }
@@ -155,6 +186,10 @@ impl Grid for DistributionGrid {
 
     fn reset(&mut self, _view: &View) -> Result<(), Error> {
         self.pf = self.initial.clone();
+        if let Some(ts) = &mut self.shapes {
+            ts.restamp_pending = true;
+        }
+        self.applied.iter_mut().for_each(|a| *a = None);
         self.state.time_s = 0.0;
         self.state.step = 0;
         self.refresh_state(true);
@@ -169,10 +204,15 @@ impl Grid for DistributionGrid {
             Some(ts) => {
                 ts.set_time_s((self.state.step + 1) as f64 * self.step_s);
                 ts.apply_shapes(&mut self.pf);
+                ts.restamp_if_pending(&mut self.pf);
             }
-            None => self.pf.reset_loads(),
+            None => {
+                self.pf.reset_loads();
+                self.pf.reset_ders();
+            }
         }
         self.pf.clear_bus_injections();
+        self.applied.iter_mut().for_each(|a| *a = None);
         for (_, agent) in view.agents() {
             for action in agent.grid_actions() {
                 self.apply(agent.name(), action)?;
@@ -196,6 +236,8 @@ impl Grid for DistributionGrid {
                 format!("power flow at step {} (t = {} s): {message}", self.state.step, self.state.time_s),
             ));
         }
+        // OpenDSS's end-of-step storage update, over this step's length.
+        self.pf.update_storage_energy(self.step_s / 3600.0);
         self.refresh_state(true);
         self.state.time_s += self.step_s;
         self.state.step += 1;
@@ -355,9 +397,43 @@ pub fn apply_action(
             }
             pf.add_bus_injection(bus, *kw, *kvar).map_err(|e| Error::invalid(who, e.to_string()))?;
         }
+        GridAction::SetGeneration { .. } | GridAction::SetStorage { .. } => {
+            // No step length here: storage is clipped to its state of charge only.
+            apply_der_action(pf, 0.0, who, action)?;
+        }
         GridAction::Custom { name, .. } => {
             return Err(Error::invalid(who, format!("the grid '{grid}' does not understand the custom action '{name}'")));
         }
     }
     Ok(())
+}
+
+/// Applies `SetGeneration` / `SetStorage` (other actions: `Ok(None)`):
+/// resolves the element (`Class.name` or a unique bare name), clips the
+/// request to the element's limits over a step of `step_h` hours (0: no
+/// energy limit within the step) and returns what was applied.
+pub fn apply_der_action(
+    pf: &mut PowerFlow,
+    step_h: f64,
+    who: &str,
+    action: &GridAction,
+) -> Result<Option<(usize, crate::ders::AppliedDer)>, Error> {
+    let find = |pf: &PowerFlow, element: &str| {
+        pf.find_der(element).ok_or_else(|| {
+            Error::invalid(who, format!("unknown generator, PV system or storage element '{element}'"))
+        })
+    };
+    let (i, applied) = match action {
+        GridAction::SetGeneration { element, kw, kvar, pf: power_factor } => {
+            let i = find(pf, element)?;
+            (i, pf.set_generation(i, *kw, *kvar, *power_factor))
+        }
+        GridAction::SetStorage { element, kw, kvar } => {
+            let i = find(pf, element)?;
+            (i, pf.set_storage(i, *kw, *kvar, step_h))
+        }
+        _ => return Ok(None),
+    };
+    let applied = applied.map_err(|e| Error::invalid(who, e.to_string()))?;
+    Ok(Some((i, applied)))
 }

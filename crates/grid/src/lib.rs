@@ -20,6 +20,7 @@ pub(crate) fn positive(x: f64) -> bool {
 
 pub mod cmat;
 pub mod controls;
+pub mod ders;
 pub mod elements;
 pub mod engine;
 pub mod error;
@@ -38,4 +39,4 @@ pub mod grid;
 pub use grid::DistributionGrid;
 pub mod synthetic;
 pub mod timeseries;
-pub use timeseries::{timeseries_command, StepResult, TimeSeries};
+pub use timeseries::{timeseries_command, DerStep, StepResult, TimeSeries};

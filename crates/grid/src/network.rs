@@ -95,6 +95,9 @@ pub fn class_name(c: ElementClass) -> &'static str {
         ElementClass::Reactor => "Reactor",
         ElementClass::RegControl => "RegControl",
         ElementClass::CapControl => "CapControl",
+        ElementClass::Generator => "Generator",
+        ElementClass::PvSystem => "PVSystem",
+        ElementClass::Storage => "Storage",
     }
 }
 

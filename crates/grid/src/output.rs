@@ -33,6 +33,18 @@ pub struct Summary {
     /// Present when the solution did not converge.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub non_convergence: Option<String>,
+    /// Generators, PV systems and storage (`Class.name`): power into the
+    /// terminals (OpenDSS sign, negative when generating) and stored kWh.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub ders: std::collections::BTreeMap<String, DerSummary>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DerSummary {
+    pub kw: f64,
+    pub kvar: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kwh: Option<f64>,
 }
 
 impl PowerFlow {
@@ -58,6 +70,12 @@ impl PowerFlow {
             nodes: self.n_nodes(),
             tolerance: self.settings().tolerance,
             non_convergence: r.non_convergence.as_ref().map(|n| n.to_string()),
+            ders: (0..self.n_ders())
+                .map(|i| {
+                    let (kw, kvar) = self.der_power(i);
+                    (self.elements[self.ders[i].elem].full_name(), DerSummary { kw, kvar, kwh: self.storage_kwh(i) })
+                })
+                .collect(),
         }
     }
 

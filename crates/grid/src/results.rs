@@ -44,6 +44,13 @@ fn element_currents_into(pf: &PowerFlow, e: usize, vt: &mut [C], cur: &mut [C]) 
                 cur[j] -= c;
             }
         }
+        ElementClass::Generator | ElementClass::PvSystem | ElementClass::Storage => {
+            if let Some(d) = pf.ders.iter().find(|d| d.elem == e) {
+                for (c, t) in cur.iter_mut().zip(d.terminal_currents(&pf.v)) {
+                    *c = t;
+                }
+            }
+        }
         ElementClass::Vsource => {
             el.yprim.mul_vec(vt, cur);
             if let Some(s) = pf.sources.iter().find(|s| s.elem == e) {

@@ -72,6 +72,33 @@ struct LoadShapes {
     pf: f64,
 }
 
+/// The shapes of one generator, PV system or storage element (indices
+/// into `TimeSeries::shapes`; temperatures into `TimeSeries::tshapes`).
+#[derive(Debug, Clone, Default)]
+struct DerShapes {
+    daily: Option<usize>,
+    yearly: Option<usize>,
+    duty: Option<usize>,
+    tdaily: Option<usize>,
+    tyearly: Option<usize>,
+    tduty: Option<usize>,
+    /// `DutyStart` (hours added when the duty shape — for PV also the yearly one — is read).
+    duty_start: f64,
+}
+
+/// A DER's power and energy after one step.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DerStep {
+    /// `Class.name`.
+    pub name: String,
+    /// Power into the terminals (OpenDSS sign: negative when generating).
+    pub kw: f64,
+    pub kvar: f64,
+    /// Storage: kWh stored after the end-of-step update.
+    pub kwh: Option<f64>,
+    pub state: Option<ogg_dss::StorageState>,
+}
+
 /// One time step's results.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StepResult {
@@ -88,6 +115,8 @@ pub struct StepResult {
     pub max_v_pu: f64,
     /// RegControl name → tap step.
     pub taps: Vec<(String, i64)>,
+    /// Generators, PV systems and storage (empty without summaries).
+    pub ders: Vec<DerStep>,
 }
 
 /// A time-series run over a compiled circuit: which shape drives which load,
@@ -96,6 +125,11 @@ pub struct StepResult {
 pub struct TimeSeries {
     shapes: Vec<LoadShape>,
     loads: Vec<LoadShapes>,
+    /// Temperature shapes, as load shapes (looked up the same way).
+    tshapes: Vec<LoadShape>,
+    ders: Vec<DerShapes>,
+    /// The `default` load shape (OpenDSS's generator dispatch reference).
+    default_shape: Option<usize>,
     pub mode: SolutionMode,
     pub stepsize_s: f64,
     /// Present time as OpenDSS keeps it: whole hours plus seconds into the
@@ -110,6 +144,9 @@ pub struct TimeSeries {
     /// only the solve is paid for, as in an OpenDSS daily `Solve` without meters.
     pub summaries: bool,
     steps_done: usize,
+    /// The first step rebuilds the loads' and DERs' Yprims at its values, as
+    /// OpenDSS does after `Set mode=…` (only iteration counts depend on it).
+    pub(crate) restamp_pending: bool,
 }
 
 impl TimeSeries {
@@ -137,9 +174,72 @@ impl TimeSeries {
             let duty = find(&load.duty, load)?.or(daily);
             loads.push(LoadShapes { daily, yearly, duty, status: load.status, pf: load.pf });
         }
+        let tshapes: Vec<LoadShape> = circuit
+            .tshapes
+            .iter()
+            .map(|t| LoadShape {
+                name: t.name.clone(),
+                npts: t.npts,
+                interval_h: t.interval_h,
+                mult: t.temp.clone(),
+                qmult: Vec::new(),
+                hour: t.hour.clone(),
+                useactual: false,
+                pmax: 0.0,
+                qmax: 0.0,
+                pbase: 0.0,
+                qbase: 0.0,
+                location: t.location.clone(),
+            })
+            .collect();
+        let mut ders = Vec::with_capacity(pf.n_ders());
+        for d in &pf.ders {
+            let full = pf.elements[d.elem].full_name();
+            let find_in = |list: &[LoadShape], name: &Option<String>, what: &str| -> Result<Option<usize>, GridError> {
+                let Some(name) = name else { return Ok(None) };
+                list.iter().position(|s| s.name.eq_ignore_ascii_case(name)).map(Some).ok_or_else(|| {
+                    GridError::element(full.clone(), &d.location, format!("{what} '{name}' is not defined"))
+                })
+            };
+            let ds = match d.class {
+                ogg_dss::ElementClass::Generator => {
+                    let g = &circuit.generators[d.model_index];
+                    DerShapes {
+                        daily: find_in(&shapes, &g.daily, "loadshape")?,
+                        yearly: find_in(&shapes, &g.yearly, "loadshape")?,
+                        duty: find_in(&shapes, &g.duty, "loadshape")?,
+                        duty_start: g.duty_start,
+                        ..Default::default()
+                    }
+                }
+                ogg_dss::ElementClass::PvSystem => {
+                    let p = &circuit.pvsystems[d.model_index];
+                    DerShapes {
+                        daily: find_in(&shapes, &p.daily, "loadshape")?,
+                        yearly: find_in(&shapes, &p.yearly, "loadshape")?,
+                        duty: find_in(&shapes, &p.duty, "loadshape")?,
+                        tdaily: find_in(&tshapes, &p.tdaily, "TShape")?,
+                        tyearly: find_in(&tshapes, &p.tyearly, "TShape")?,
+                        tduty: find_in(&tshapes, &p.tduty, "TShape")?,
+                        duty_start: p.duty_start,
+                    }
+                }
+                _ => {
+                    let st = &circuit.storages[d.model_index];
+                    DerShapes {
+                        daily: find_in(&shapes, &st.daily, "loadshape")?,
+                        yearly: find_in(&shapes, &st.yearly, "loadshape")?,
+                        duty: find_in(&shapes, &st.duty, "loadshape")?,
+                        ..Default::default()
+                    }
+                }
+            };
+            ders.push(ds);
+        }
+        let default_shape = shapes.iter().position(|s| s.name.eq_ignore_ascii_case("default"));
         let o = &circuit.options;
         let mode = if o.mode == SolutionMode::Snapshot { SolutionMode::Daily } else { o.mode };
-        Ok(TimeSeries { shapes, loads, mode, stepsize_s: o.stepsize_s, int_hour: 0, t_s: 0.0, hour: 0.0, summaries: true, steps_done: 0 }
+        Ok(TimeSeries { shapes, loads, tshapes, ders, default_shape, mode, stepsize_s: o.stepsize_s, int_hour: 0, t_s: 0.0, hour: 0.0, summaries: true, steps_done: 0, restamp_pending: true }
             .starting_at(o.start_hour * 3600.0))
     }
 
@@ -199,6 +299,123 @@ impl TimeSeries {
             state.calc.set_nominal(kw, kvar, mult);
             state.currents_valid = false;
         }
+        self.apply_der_shapes(pf);
+    }
+
+    /// Sets each generator's, PV system's and storage element's output for
+    /// the present hour (OpenDSS `SetNominalGeneration`,
+    /// `SetNominalPVSystemOuput`, `SetNominalStorageOutput`).
+    fn apply_der_shapes(&self, pf: &mut PowerFlow) {
+        use crate::ders::DerModel;
+        let hour = self.hour;
+        let mode = self.mode;
+        let mult = |s: Option<usize>| s.map(|i| shape_multiplier(&self.shapes[i], hour));
+        let mult_at = |s: Option<usize>, h: f64| s.map(|i| shape_multiplier(&self.shapes[i], h));
+        let temp = |s: Option<usize>| s.map(|i| shape_multiplier(&self.tshapes[i], hour).0);
+        let load_mult = pf.settings.load_mult;
+        let price = pf.settings.price_signal;
+        let gen_mult = pf.settings.gen_mult;
+        let default_mult = self.default_shape.map_or(1.0, |i| shape_multiplier(&self.shapes[i], hour).0);
+        // OpenDSS's GeneratorDispatchReference (growth factor 1).
+        let dispatch_reference = match mode {
+            SolutionMode::Yearly => default_mult,
+            _ => load_mult * default_mult,
+        };
+        let step_h = self.stepsize_s / 3600.0;
+        // Time of day (OpenDSS NormalizeToTOD).
+        let tod = {
+            let h = self.int_hour.rem_euclid(24) as f64 + self.t_s / 3600.0;
+            if h > 24.0 { h - 24.0 } else { h }
+        };
+        for (d, shapes) in pf.ders.iter_mut().zip(&self.ders) {
+            let daily = mult(shapes.daily);
+            match &mut d.model {
+                DerModel::Generator(g) => {
+                    g.on = crate::ders::dispatched_on(g, dispatch_reference, price);
+                    let (kw, kvar) = if !g.on {
+                        (-0.0001 * g.kw, 0.0)
+                    } else if g.fixed {
+                        (g.kw, g.kvar)
+                    } else {
+                        let (shape, index) = match mode {
+                            SolutionMode::Daily | SolutionMode::Snapshot => (daily, shapes.daily),
+                            SolutionMode::Yearly => (mult(shapes.yearly), shapes.yearly),
+                            SolutionMode::Duty => {
+                                if shapes.duty.is_some() {
+                                    (mult_at(shapes.duty, hour + shapes.duty_start), shapes.duty)
+                                } else {
+                                    (daily, shapes.daily)
+                                }
+                            }
+                        };
+                        let (pm, qm) = shape.unwrap_or((1.0, 1.0));
+                        if index.is_some_and(|i| self.shapes[i].useactual) {
+                            (pm, qm)
+                        } else {
+                            (g.kw * gen_mult * pm, g.kvar * gen_mult * qm)
+                        }
+                    };
+                    if d.inj.model == 3 {
+                        // Vars are the regulator's; only keep them within the limits.
+                        let q = if d.inj.q_phase > g.var_max {
+                            g.var_max
+                        } else if d.inj.q_phase < g.var_min {
+                            g.var_min
+                        } else {
+                            d.inj.q_phase
+                        };
+                        d.inj.set_output_kw(kw, q * d.inj.phases as f64 / 1000.0);
+                    } else {
+                        d.inj.set_output_kw(kw, kvar);
+                    }
+                }
+                DerModel::Pv(p) => {
+                    let (shape, t) = match mode {
+                        SolutionMode::Daily | SolutionMode::Snapshot => (daily, temp(shapes.tdaily)),
+                        // OpenDSS reads the PV's yearly shape with DutyStart too.
+                        SolutionMode::Yearly => (
+                            if shapes.yearly.is_some() { mult_at(shapes.yearly, hour + shapes.duty_start) } else { daily },
+                            if shapes.tyearly.is_some() { temp(shapes.tyearly) } else { temp(shapes.tdaily) },
+                        ),
+                        SolutionMode::Duty => (
+                            if shapes.duty.is_some() { mult_at(shapes.duty, hour + shapes.duty_start) } else { daily },
+                            if shapes.tduty.is_some() { temp(shapes.tduty) } else { temp(shapes.tdaily) },
+                        ),
+                    };
+                    let t = t.unwrap_or(p.temperature);
+                    let (kw, kvar) = p.output(shape.map_or(1.0, |s| s.0), t);
+                    d.inj.set_output_kw(kw, kvar);
+                }
+                DerModel::Storage(s) => {
+                    let mut level = 1.0;
+                    match s.dispmode {
+                        ogg_dss::DispatchMode::External => {}
+                        ogg_dss::DispatchMode::LoadLevel => s.check_trigger(dispatch_reference, tod, step_h),
+                        ogg_dss::DispatchMode::Price => s.check_trigger(price, tod, step_h),
+                        _ => {
+                            let own = match mode {
+                                SolutionMode::Yearly if shapes.yearly.is_some() => mult(shapes.yearly),
+                                SolutionMode::Duty if shapes.duty.is_some() => mult(shapes.duty),
+                                _ => daily,
+                            };
+                            level = own.map_or(1.0, |m| m.0);
+                            s.check_trigger(level, tod, step_h);
+                        }
+                    }
+                    let (kw, kvar) = s.output(level);
+                    d.inj.set_output_kw(kw, kvar);
+                }
+            }
+            d.currents_valid = false;
+        }
+    }
+
+    /// On the first step after `new` (OpenDSS's `Set mode=…`): rebuilds the
+    /// loads' and DERs' Yprims at the step's values.
+    pub(crate) fn restamp_if_pending(&mut self, pf: &mut PowerFlow) {
+        if std::mem::take(&mut self.restamp_pending) {
+            pf.restamp_pc_elements();
+        }
     }
 
     /// Advances time by one step, applies the shapes and solves (with the
@@ -213,7 +430,10 @@ impl TimeSeries {
         self.hour = self.int_hour as f64 + self.t_s / 3600.0;
         self.steps_done += 1;
         self.apply_shapes(pf);
+        self.restamp_if_pending(pf);
         let report = pf.solve()?;
+        // OpenDSS EndOfTimeStepCleanup: storage energy from the solved step.
+        pf.update_storage_energy(self.stepsize_s / 3600.0);
         if !self.summaries {
             return Ok(StepResult {
                 step: self.steps_done,
@@ -226,6 +446,7 @@ impl TimeSeries {
                 min_v_pu: 0.0,
                 max_v_pu: 0.0,
                 taps: Vec::new(),
+                ders: Vec::new(),
             });
         }
         Ok(step_result(pf, self.steps_done, self.hour, report))
@@ -266,6 +487,12 @@ fn step_result(pf: &PowerFlow, step: usize, hour: f64, report: SolveReport) -> S
         min_v_pu: vmin,
         max_v_pu: vmax,
         taps: pf.regulator_taps().into_iter().map(|(n, _, s)| (n, s)).collect(),
+        ders: (0..pf.n_ders())
+            .map(|i| {
+                let (kw, kvar) = pf.der_power(i);
+                DerStep { name: pf.elements[pf.ders[i].elem].full_name(), kw, kvar, kwh: pf.storage_kwh(i), state: pf.storage_state(i) }
+            })
+            .collect(),
     }
 }
 
@@ -290,10 +517,19 @@ impl PowerFlow {
 /// Writes the per-step table: `step,hour,total_power_kw,total_power_kvar,
 /// losses_kw,min_v_pu,max_v_pu,converged,taps` (taps as `name=step` joined by `;`).
 pub fn write_timeseries_csv(steps: &[StepResult], out: &mut dyn std::io::Write) -> std::io::Result<()> {
-    writeln!(out, "step,hour,total_power_kw,total_power_kvar,losses_kw,min_v_pu,max_v_pu,converged,taps")?;
+    write!(out, "step,hour,total_power_kw,total_power_kvar,losses_kw,min_v_pu,max_v_pu,converged,taps")?;
+    // One kW and kvar column per DER (into its terminals), and kWh for storage.
+    let der_columns = steps.first().map(|s| s.ders.as_slice()).unwrap_or(&[]);
+    for d in der_columns {
+        write!(out, ",{0}_kw,{0}_kvar", d.name)?;
+        if d.kwh.is_some() {
+            write!(out, ",{}_kwh", d.name)?;
+        }
+    }
+    writeln!(out)?;
     for s in steps {
         let taps: Vec<String> = s.taps.iter().map(|(n, t)| format!("{n}={t}")).collect();
-        writeln!(
+        write!(
             out,
             "{},{},{:.6},{:.6},{:.6},{:.8},{:.8},{},{}",
             s.step,
@@ -306,6 +542,13 @@ pub fn write_timeseries_csv(steps: &[StepResult], out: &mut dyn std::io::Write) 
             s.report.converged,
             taps.join(";")
         )?;
+        for d in &s.ders {
+            write!(out, ",{:.6},{:.6}", d.kw, d.kvar)?;
+            if let Some(kwh) = d.kwh {
+                write!(out, ",{kwh:.6}")?;
+            }
+        }
+        writeln!(out)?;
     }
     Ok(())
 }

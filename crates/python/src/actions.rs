@@ -9,6 +9,9 @@
 //! | `("set_load", element, kw)` / `(…, kw, kvar)`  | `GridAction::SetLoad`          |
 //! | `("scale_load", element, multiplier)`          | `GridAction::ScaleLoad`        |
 //! | `("inject", bus, kw, kvar)`                    | `GridAction::InjectAtBus`      |
+//! | `("set_generation", element, kw)` / `(…, kw, kvar)` | `GridAction::SetGeneration` (kw or kvar may be `None`) |
+//! | `("set_generation_pf", element, kw, pf)`       | `GridAction::SetGeneration` (kw may be `None`) |
+//! | `("set_storage", element, kw)` / `(…, kw, kvar)` | `GridAction::SetStorage` (kW > 0 discharges) |
 //! | `(name, v1, v2, ...)` (any other name)         | `GridAction::Custom`           |
 //!
 //! An agent sets a list of such tuples (`self.market_actions = [...]`); a
@@ -74,6 +77,9 @@ fn known_name(name: &Bound<'_, PyAny>) -> Option<&'static str> {
         ("scale_load", intern!(py, "scale_load")),
         ("inject", intern!(py, "inject")),
         ("inject_at_bus", intern!(py, "inject_at_bus")),
+        ("set_generation", intern!(py, "set_generation")),
+        ("set_generation_pf", intern!(py, "set_generation_pf")),
+        ("set_storage", intern!(py, "set_storage")),
     ];
     known.into_iter().find(|(_, s)| name.is(s)).map(|(n, _)| n)
 }
@@ -119,6 +125,14 @@ impl<'py> ActionTuple<'py> {
                 type_name(&v)
             ))
         })
+    }
+
+    /// Item `k` as a number, or `None` for Python's `None`.
+    fn optional_number(&self, k: usize) -> PyResult<Option<f64>> {
+        if self.items.get_item(k + 1)?.is_none() {
+            return Ok(None);
+        }
+        self.number(k).map(Some)
     }
 
     /// Items `from..` as numbers.
@@ -203,6 +217,37 @@ pub fn grid_actions_from_py(value: &Bound<'_, PyAny>, out: &mut Vec<GridAction>)
                 let [kw, kvar] = a.exactly(1, usage)?;
                 GridAction::InjectAtBus { bus, kw, kvar }
             }
+            "set_generation" => {
+                let usage = "(\"set_generation\", element, kw) or (\"set_generation\", element, kw, kvar)";
+                let element = a.target(usage)?;
+                match a.len() {
+                    2 => GridAction::SetGeneration { element, kw: a.optional_number(1)?, kvar: None, pf: None },
+                    3 => GridAction::SetGeneration {
+                        element,
+                        kw: a.optional_number(1)?,
+                        kvar: a.optional_number(2)?,
+                        pf: None,
+                    },
+                    _ => return Err(PyValueError::new_err(format!("grid_actions[{index}]: expected {usage}"))),
+                }
+            }
+            "set_generation_pf" => {
+                let usage = "(\"set_generation_pf\", element, kw, pf)";
+                let element = a.target(usage)?;
+                if a.len() != 3 {
+                    return Err(PyValueError::new_err(format!("grid_actions[{index}]: expected {usage}")));
+                }
+                GridAction::SetGeneration { element, kw: a.optional_number(1)?, kvar: None, pf: Some(a.number(2)?) }
+            }
+            "set_storage" => {
+                let usage = "(\"set_storage\", element, kw) or (\"set_storage\", element, kw, kvar)";
+                let element = a.target(usage)?;
+                match a.len() {
+                    2 => GridAction::SetStorage { element, kw: a.number(1)?, kvar: None },
+                    3 => GridAction::SetStorage { element, kw: a.number(1)?, kvar: Some(a.number(2)?) },
+                    _ => return Err(PyValueError::new_err(format!("grid_actions[{index}]: expected {usage}"))),
+                }
+            }
             _ => GridAction::Custom { values: a.numbers(0)?, name: a.name.into_owned() },
         };
         out.push(action);
@@ -227,6 +272,15 @@ pub fn grid_action_to_py<'py>(py: Python<'py>, action: &GridAction) -> PyResult<
         GridAction::SetLoad { element, kw, kvar: Some(kvar) } => ("set_load", element, kw, kvar).into_pyobject(py),
         GridAction::ScaleLoad { element, multiplier } => ("scale_load", element, multiplier).into_pyobject(py),
         GridAction::InjectAtBus { bus, kw, kvar } => ("inject", bus, kw, kvar).into_pyobject(py),
+        GridAction::SetGeneration { element, kw, kvar: None, pf: Some(pf) } => {
+            ("set_generation_pf", element, kw, pf).into_pyobject(py)
+        }
+        GridAction::SetGeneration { element, kw, kvar: None, pf: None } => ("set_generation", element, kw).into_pyobject(py),
+        GridAction::SetGeneration { element, kw, kvar: Some(kvar), .. } => {
+            ("set_generation", element, kw, kvar).into_pyobject(py)
+        }
+        GridAction::SetStorage { element, kw, kvar: None } => ("set_storage", element, kw).into_pyobject(py),
+        GridAction::SetStorage { element, kw, kvar: Some(kvar) } => ("set_storage", element, kw, kvar).into_pyobject(py),
         GridAction::Custom { name, values } => custom_to_py(py, name, values),
     }
 }

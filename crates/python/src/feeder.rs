@@ -39,18 +39,41 @@ fn step_s_checked(step_s: f64) -> PyResult<f64> {
 ///
 /// Each grid step starts from the circuit's own loads, applies the agents'
 /// grid actions of that step (`("set_load", load, kw[, kvar])`,
-/// `("scale_load", load, multiplier)`, `("inject", bus, kw, kvar)`), solves
+/// `("scale_load", load, multiplier)`, `("inject", bus, kw, kvar)`,
+/// `("set_generation", der, kw[, kvar])`, `("set_generation_pf", der, kw, pf)`,
+/// `("set_storage", der, kw[, kvar])`; the grid clips DER set points to their
+/// limits and records what it applied as `Class.name.kw`, `.kvar`,
+/// `.kw_requested`, `.kvar_requested`, `.clipped` and, for storage, `.kwh`), solves
 /// (regulators and capacitor controls act as in OpenDSS's static mode) and
 /// advances the clock by `step_s` seconds.
 #[pyclass(name = "FeederGrid", module = "opengridgym._core", extends = RustGrid, frozen)]
 pub struct PyFeederGrid;
 
 impl PyFeederGrid {
-    fn build(py: Python<'_>, source: String, step_s: f64) -> PyResult<PyClassInitializer<Self>> {
+    fn build(py: Python<'_>, source: String, step_s: f64, shapes: Option<&str>) -> PyResult<PyClassInitializer<Self>> {
         let step_s = step_s_checked(step_s)?;
+        let mode = shapes.map(ogg_grid::timeseries::parse_mode).transpose().map_err(grid_error)?;
         // Compiling and the first solve take milliseconds: let other threads run.
-        let grid = py.detach(|| DistributionGrid::from_feeder(&source, step_s)).map_err(grid_error)?;
+        let grid = py
+            .detach(|| -> Result<DistributionGrid, GridError> {
+                let circuit = ogg_grid::feeders::circuit_from(&source)?;
+                let mut grid = DistributionGrid::new(&circuit, step_s)?;
+                if let Some(mode) = mode {
+                    grid.use_load_shapes(&circuit, mode)?;
+                }
+                Ok(grid)
+            })
+            .map_err(grid_error)?;
         Ok(PyClassInitializer::from(RustGrid::own(Box::new(grid))).add_subclass(PyFeederGrid))
+    }
+
+    fn der_index(g: &DistributionGrid, name: &str) -> PyResult<usize> {
+        g.power_flow().find_der(name).ok_or_else(|| {
+            PyValueError::new_err(format!(
+                "no generator, PV system or storage element '{name}' (there are: {})",
+                g.power_flow().der_names().join(", ")
+            ))
+        })
     }
 
     fn read<R>(slf: &Bound<'_, Self>, f: impl Fn(&DistributionGrid) -> R) -> PyResult<R> {
@@ -63,27 +86,65 @@ impl PyFeederGrid {
 #[pymethods]
 impl PyFeederGrid {
     /// A built-in feeder by name (e.g. "ieee13", "ieee34", "ieee37").
+    /// `shapes="daily"` (or `"yearly"`, `"duty"`) drives loads and DERs with their shapes, as in `from_file`.
     #[new]
-    #[pyo3(signature = (name, step_s = 3600.0))]
-    fn new(py: Python<'_>, name: &str, step_s: f64) -> PyResult<PyClassInitializer<Self>> {
+    #[pyo3(signature = (name, step_s = 3600.0, shapes = None))]
+    fn new(py: Python<'_>, name: &str, step_s: f64, shapes: Option<&str>) -> PyResult<PyClassInitializer<Self>> {
         if ogg_grid::feeders::files(name).is_none() {
             return Err(PyValueError::new_err(format!(
                 "unknown built-in feeder '{name}' (built-in feeders: {}); use FeederGrid.from_file(path) for an OpenDSS script",
                 ogg_grid::feeders::names().join(", ")
             )));
         }
-        Self::build(py, name.to_string(), step_s)
+        Self::build(py, name.to_string(), step_s, shapes)
     }
 
     /// A feeder from an OpenDSS master script (`Redirect`/`Compile` of other files work relative to it).
+    /// `shapes="daily"` (or `"yearly"`, `"duty"`) drives loads, generators, PV
+    /// systems and storage with their shapes: grid step k solves at hour
+    /// (k + 1)·step_s/3600, as OpenDSS's time-series step k + 1.
     #[staticmethod]
-    #[pyo3(signature = (path, step_s = 3600.0))]
-    fn from_file(py: Python<'_>, path: PathBuf, step_s: f64) -> PyResult<Py<PyFeederGrid>> {
+    #[pyo3(signature = (path, step_s = 3600.0, shapes = None))]
+    fn from_file(py: Python<'_>, path: PathBuf, step_s: f64, shapes: Option<&str>) -> PyResult<Py<PyFeederGrid>> {
         if !path.is_file() {
             return Err(PyFileNotFoundError::new_err(format!("{}: no such OpenDSS script", path.display())));
         }
-        let init = Self::build(py, path.to_string_lossy().into_owned(), step_s)?;
+        let init = Self::build(py, path.to_string_lossy().into_owned(), step_s, shapes)?;
         Py::new(py, init)
+    }
+
+    /// Generators, PV systems and storage: `(Class.name, bus)`, the names
+    /// `("set_generation", …)` / `("set_storage", …)` address.
+    #[getter]
+    fn ders(slf: &Bound<'_, Self>) -> PyResult<Vec<(String, String)>> {
+        Self::read(slf, |g| {
+            let pf = g.power_flow();
+            pf.der_names()
+                .into_iter()
+                .map(|n| {
+                    let e = pf.element_position(&n).map(|e| pf.element_flows(e));
+                    let bus = e.and_then(|f| f.conductors.first().map(|c| c.bus.clone())).unwrap_or_default();
+                    (n, bus)
+                })
+                .collect()
+        })
+    }
+
+    /// Output of a DER after the last step (kW, kvar): generation and
+    /// discharge positive.
+    fn der_power(slf: &Bound<'_, Self>, name: &str) -> PyResult<(f64, f64)> {
+        Self::read(slf, |g| Self::der_index(g, name).map(|i| {
+            let (p, q) = g.power_flow().der_power(i);
+            (-p, -q)
+        }))?
+    }
+
+    /// Energy stored in a storage element (kWh), after the last step's update.
+    fn storage_kwh(slf: &Bound<'_, Self>, name: &str) -> PyResult<f64> {
+        Self::read(slf, |g| {
+            let i = Self::der_index(g, name)?;
+            g.power_flow().storage_kwh(i).ok_or_else(|| PyValueError::new_err(format!("'{name}' is not a storage element")))
+        })?
     }
 
     /// Names of the built-in feeders.

@@ -6,6 +6,7 @@
 //! "series" Yprim OpenDSS uses for its no-load solution (CalcVoltageBases).
 
 pub mod capacitor;
+pub mod der;
 pub mod line;
 pub mod load;
 pub mod reactor;
