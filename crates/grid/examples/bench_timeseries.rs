@@ -1,7 +1,7 @@
 //! Time-series timings, printed as JSON (run with `--release`):
 //!
 //! ```text
-//! cargo run --release -p ogg-grid --example bench_timeseries -- [FEEDER ...] [--steps 24] [--stepsize 3600]
+//! cargo run --release -p ogg-grid --example bench_timeseries -- [FEEDER ...] [--steps 24] [--stepsize 3600] [--mode daily|yearly|duty]
 //! ```
 //!
 //! For each feeder (default ieee34mod2) it measures the median wall time of
@@ -17,14 +17,23 @@ use ogg_dss::model::SolutionMode;
 use ogg_grid::{feeders, PowerFlow, TimeSeries};
 
 /// Median ms of a daily run from a fresh copy of `compiled`.
-fn time_runs(compiled: &PowerFlow, circuit: &ogg_dss::model::Circuit, steps: usize, stepsize: f64, summaries: bool) -> (f64, usize) {
+fn time_runs(
+    compiled: &PowerFlow,
+    circuit: &ogg_dss::model::Circuit,
+    mode: SolutionMode,
+    steps: usize,
+    stepsize: f64,
+    summaries: bool,
+) -> (f64, usize) {
     let mut samples = Vec::new();
     let start = Instant::now();
-    while samples.len() < 20 || (start.elapsed().as_secs_f64() < 2.0 && samples.len() < 2000) {
+    // At least 20 runs (3 for long ones), about two seconds in all.
+    let min_samples = if steps > 1000 { 3 } else { 20 };
+    while samples.len() < min_samples || (start.elapsed().as_secs_f64() < 2.0 && samples.len() < 2000) {
         let mut pf = compiled.clone();
         let t = Instant::now();
         let mut ts = TimeSeries::new(circuit, &pf).expect("shapes");
-        ts.mode = SolutionMode::Daily;
+        ts.mode = mode;
         ts.stepsize_s = stepsize;
         ts.summaries = summaries;
         let res = ts.run(&mut pf, steps).expect("run");
@@ -39,11 +48,20 @@ fn main() {
     let mut names = Vec::new();
     let mut steps = 24usize;
     let mut stepsize = 3600.0;
+    let mut mode = SolutionMode::Daily;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--steps" => steps = args.next().and_then(|s| s.parse().ok()).expect("--steps N"),
             "--stepsize" => stepsize = args.next().and_then(|s| s.parse().ok()).expect("--stepsize S"),
+            "--mode" => {
+                mode = match args.next().as_deref() {
+                    Some("daily") => SolutionMode::Daily,
+                    Some("yearly") => SolutionMode::Yearly,
+                    Some("duty") => SolutionMode::Duty,
+                    other => panic!("--mode daily|yearly|duty, got {other:?}"),
+                }
+            }
             _ => names.push(a),
         }
     }
@@ -54,8 +72,8 @@ fn main() {
     for name in &names {
         let circuit = feeders::circuit_from(name).expect("feeder");
         let compiled = PowerFlow::new(&circuit).expect("compile");
-        let (with_summaries, n) = time_runs(&compiled, &circuit, steps, stepsize, true);
-        let (solve_only, _) = time_runs(&compiled, &circuit, steps, stepsize, false);
+        let (with_summaries, n) = time_runs(&compiled, &circuit, mode, steps, stepsize, true);
+        let (solve_only, _) = time_runs(&compiled, &circuit, mode, steps, stepsize, false);
         rows.push(format!(
             "{{\"feeder\": \"{name}\", \"steps\": {steps}, \"stepsize_s\": {stepsize}, \"daily_ms\": {with_summaries:.4}, \"solve_only_ms\": {solve_only:.4}, \"samples\": {n}}}"
         ));
