@@ -532,6 +532,8 @@ pub struct Storage {
     pub var_mode: VarMode,
     pub pct_cutin: f64,
     pub pct_cutout: f64,
+    /// Inverter efficiency vs per-unit power (XYcurve name).
+    pub eff_curve: Option<String>,
     /// `%PminNoVars` / `%PminkvarMax` (of kWrated; ≤ 0: off).
     pub pct_pmin_no_vars: f64,
     pub pct_pmin_kvar_max: f64,

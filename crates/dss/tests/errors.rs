@@ -289,8 +289,8 @@ fn der_errors_name_the_element_and_property() {
         &["model 7", "not supported"],
     );
     assert_message(
-        &format!("{C}New Storage.s effcurve=eff\n"),
+        &format!("{C}New Storage.s dynadll=x.dll\n"),
         "bad.dss:2: storage.s: ",
-        &["effcurve", "not supported"],
+        &["dynadll", "not supported"],
     );
 }
