@@ -177,6 +177,7 @@ impl ElementState for GeneratorState {
                 kvar: 60.0,
                 pf: 0.88,
                 model: 1,
+                balanced: false,
                 vminpu: 0.9,
                 vmaxpu: 1.1,
                 vpu: 1.0,
@@ -217,7 +218,8 @@ impl ElementState for GeneratorState {
                 let kvar = number(value)?;
                 self.set_kvar(kvar);
             }
-            "model" => g.model = model_number(value, &[1, 2, 3], "generator")?,
+            "model" => g.model = model_number(value, &[1, 2, 3, 4, 5, 7], "generator")?,
+            "balanced" => g.balanced = boolean(value)?,
             "vminpu" => g.vminpu = number(value)?,
             "vmaxpu" => g.vmaxpu = number(value)?,
             "yearly" | "daily" | "duty" => {
@@ -260,9 +262,7 @@ impl ElementState for GeneratorState {
                 self.kva_set = true;
             }
             "enabled" => g.enabled = boolean(value)?,
-            "usermodel" | "shaftmodel" | "usefuel" | "dynamiceq" | "balanced" => {
-                return unsupported(prop)
-            }
+            "usermodel" | "shaftmodel" | "usefuel" | "dynamiceq" => return unsupported(prop),
             _ => return Ok(Ignored),
         }
         Ok(Applied)

@@ -91,6 +91,9 @@ pub(crate) fn generator(g: &ogg_dss::Generator, settings: &crate::Settings) -> R
     check_basics(&name, &g.location, g.phases, g.kv)?;
     let mut inj = Injector::new(g.phases, g.conn, g.kv, g.model, g.vminpu, g.vmaxpu);
     let nph = g.phases as f64;
+    inj.var_base = 1000.0 * g.kvar / nph;
+    // Model 7's Balanced (the only generator model that reads it).
+    inj.balanced = g.model == 7 && g.balanced;
     let var_min = 1000.0 * g.minkvar / nph;
     let var_max = 1000.0 * g.maxkvar / nph;
     let vtarget = g.vpu * 1000.0 * g.kv / if g.phases > 1 { 3f64.sqrt() } else { 1.0 };

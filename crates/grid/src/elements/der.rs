@@ -119,6 +119,9 @@ pub struct Injector {
     pub current_limit: Option<CurrentLimit>,
     /// `Balanced=yes` (3-phase only): currents from the positive-sequence voltage.
     pub balanced: bool,
+    /// Generator models 4 and 5: the fixed vars per phase (from the defined
+    /// kvar, not shaped) and their admittance −var/Vbase².
+    pub var_base: f64,
     pub phases: usize,
     pub nconds: usize,
     pub conn: Connection,
@@ -141,6 +144,7 @@ impl Injector {
         Injector {
             current_limit: None,
             balanced: false,
+            var_base: 0.0,
             phases,
             nconds: conductors(phases, conn),
             conn,
@@ -188,6 +192,40 @@ impl Injector {
         match self.model {
             2 => self.yeq / div * v,
             3 => (C::new(self.p_phase, self.q_phase) / v).conj(),
+            4 | 5 => {
+                // OpenDSS DoFixedQGen / DoFixedQZGen.
+                let yq_fixed = -self.var_base / (self.vbase * self.vbase);
+                let mut vmag = v.norm_sqr().sqrt();
+                if delta && self.phases > 1 {
+                    vmag /= 3f64.sqrt();
+                }
+                if vmag <= self.vbase_min {
+                    C::new(self.yeq_min.re / div, yq_fixed / div) * v
+                } else if vmag > self.vbase_max {
+                    C::new(self.yeq_max.re / div, yq_fixed / div) * v
+                } else if self.model == 4 {
+                    (C::new(self.p_phase, self.var_base) / v).conj()
+                } else {
+                    (C::new(self.p_phase, 0.0) / v).conj() + C::new(0.0, yq_fixed / div) * v
+                }
+            }
+            7 => {
+                // OpenDSS DoCurrentLimitedPQ: the current capped at what the
+                // power needs at Vminpu (its PhaseCurrentLimit uses P − jQ).
+                let limit = C::new(self.p_phase, -self.q_phase) / self.vbase_min;
+                let cur = (C::new(self.p_phase, self.q_phase) / v).conj();
+                let vmag = v.norm_sqr().sqrt();
+                let sqrt3 = 3f64.sqrt();
+                if !delta {
+                    if cur.norm() > limit.norm() { (limit / (v / vmag)).conj() } else { cur }
+                } else if self.phases > 1 {
+                    if cur.norm() * sqrt3 > limit.norm() { (limit / (v / (vmag / sqrt3))).conj() } else { cur }
+                } else if cur.norm() > limit.norm() {
+                    (limit / (v / vmag)).conj()
+                } else {
+                    cur
+                }
+            }
             _ => {
                 let s = C::new(self.p_phase, self.q_phase);
                 let vmag_ll = v.norm_sqr().sqrt();

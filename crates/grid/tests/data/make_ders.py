@@ -64,6 +64,15 @@ New Generator.fix bus1=634 phases=3 kv=0.48 kw=100 pf=0.9 status=fixed
 New Generator.on bus1=675 phases=3 kv=4.16 kw=300 pf=0.95 dispmode=price dispvalue=30
 New Generator.off bus1=680 phases=3 kv=4.16 kw=300 pf=0.95 dispmode=price dispvalue=50
 """,
+    "gen_models_4_5_7": """
+New Generator.g4 bus1=675 phases=3 kv=4.16 kw=300 kvar=120 model=4
+New Generator.g4d bus1=671 phases=3 kv=4.16 kw=200 kvar=-80 model=4 conn=delta vminpu=1.02
+New Generator.g5 bus1=680 phases=3 kv=4.16 kw=250 kvar=100 model=5
+New Generator.g5l bus1=652.1 phases=1 kv=2.4 kw=40 kvar=20 model=5 vminpu=1.03
+New Generator.g7 bus1=692 phases=3 kv=4.16 kw=300 kvar=50 model=7 vminpu=1.03 balanced=yes
+New Generator.g7d bus1=646.2.3 phases=1 kv=4.16 kw=60 kvar=10 model=7 conn=delta vminpu=1.05
+New Generator.g7w bus1=634 phases=3 kv=0.48 kw=80 pf=0.9 model=7
+""",
     "gen_vmin_band": """
 New Generator.g675 bus1=675 phases=3 kv=4.16 kw=500 pf=0.9 vminpu=1.02
 New Generator.g646 bus1=646.2.3 phases=1 kv=4.16 kw=80 kvar=10 conn=delta vmaxpu=0.98
