@@ -177,6 +177,7 @@ impl ElementState for GeneratorState {
                 kvar: 60.0,
                 pf: 0.88,
                 model: 1,
+                balanced: false,
                 vminpu: 0.9,
                 vmaxpu: 1.1,
                 vpu: 1.0,
@@ -217,7 +218,8 @@ impl ElementState for GeneratorState {
                 let kvar = number(value)?;
                 self.set_kvar(kvar);
             }
-            "model" => g.model = model_number(value, &[1, 2, 3], "generator")?,
+            "model" => g.model = model_number(value, &[1, 2, 3, 4, 5, 7], "generator")?,
+            "balanced" => g.balanced = boolean(value)?,
             "vminpu" => g.vminpu = number(value)?,
             "vmaxpu" => g.vmaxpu = number(value)?,
             "yearly" | "daily" | "duty" => {
@@ -260,9 +262,7 @@ impl ElementState for GeneratorState {
                 self.kva_set = true;
             }
             "enabled" => g.enabled = boolean(value)?,
-            "usermodel" | "shaftmodel" | "usefuel" | "dynamiceq" | "balanced" => {
-                return unsupported(prop)
-            }
+            "usermodel" | "shaftmodel" | "usefuel" | "dynamiceq" => return unsupported(prop),
             _ => return Ok(Ignored),
         }
         Ok(Applied)
@@ -460,6 +460,7 @@ impl ElementState for StorageElemState {
                 var_mode: VarMode::Pf,
                 pct_cutin: 0.0,
                 pct_cutout: 0.0,
+                eff_curve: None,
                 pct_pmin_no_vars: 0.0,
                 pct_pmin_kvar_max: 0.0,
                 model: 1,
@@ -531,6 +532,7 @@ impl ElementState for StorageElemState {
             "varfollowinverter" => s.var_follow_inverter = boolean(value)?,
             "limitcurrent" => s.limit_current = boolean(value)?,
             "balanced" => s.balanced = boolean(value)?,
+            "effcurve" => s.eff_curve = curve_ref(value),
             "kvarmax" => {
                 s.kvar_max = number(value)?;
                 self.kvar_max_set = true;
@@ -587,9 +589,7 @@ impl ElementState for StorageElemState {
             "chargetrigger" => s.charge_trigger = number(value)?,
             "timechargetrig" => s.time_charge_trig = number(value)?,
             "enabled" => s.enabled = boolean(value)?,
-            "effcurve" | "dynadll" | "usermodel" | "dynamiceq" | "controlmode" => {
-                return unsupported(prop)
-            }
+            "dynadll" | "usermodel" | "dynamiceq" | "controlmode" => return unsupported(prop),
             _ => return Ok(Ignored),
         }
         Ok(Applied)

@@ -419,8 +419,12 @@ pub struct Generator {
     pub kw: f64,
     pub kvar: f64,
     pub pf: f64,
-    /// 1 constant PQ, 2 constant Z, 3 constant P with |V| regulated (vpu, minkvar..maxkvar).
+    /// 1 constant PQ, 2 constant Z, 3 constant P with |V| regulated (vpu,
+    /// minkvar..maxkvar), 4 constant P and fixed kvar, 5 constant P and fixed
+    /// reactance, 7 current-limited PQ.
     pub model: u8,
+    /// `Balanced=yes` (model 7, 3-phase): currents from the positive-sequence voltage.
+    pub balanced: bool,
     pub vminpu: f64,
     pub vmaxpu: f64,
     pub vpu: f64,
@@ -532,6 +536,8 @@ pub struct Storage {
     pub var_mode: VarMode,
     pub pct_cutin: f64,
     pub pct_cutout: f64,
+    /// Inverter efficiency vs per-unit power (XYcurve name).
+    pub eff_curve: Option<String>,
     /// `%PminNoVars` / `%PminkvarMax` (of kWrated; ≤ 0: off).
     pub pct_pmin_no_vars: f64,
     pub pct_pmin_kvar_max: f64,

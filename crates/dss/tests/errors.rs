@@ -319,13 +319,13 @@ fn der_errors_name_the_element_and_property() {
         &["daily=nosuch", "not defined"],
     );
     assert_message(
-        &format!("{C}New Generator.g1 model=7\n"),
+        &format!("{C}New Generator.g1 model=6\n"),
         "bad.dss:2: generator.g1: ",
-        &["model 7", "not supported"],
+        &["model 6", "not supported"],
     );
     assert_message(
-        &format!("{C}New Storage.s effcurve=eff\n"),
+        &format!("{C}New Storage.s dynadll=x.dll\n"),
         "bad.dss:2: storage.s: ",
-        &["effcurve", "not supported"],
+        &["dynadll", "not supported"],
     );
 }

@@ -91,6 +91,9 @@ pub(crate) fn generator(g: &ogg_dss::Generator, settings: &crate::Settings) -> R
     check_basics(&name, &g.location, g.phases, g.kv)?;
     let mut inj = Injector::new(g.phases, g.conn, g.kv, g.model, g.vminpu, g.vmaxpu);
     let nph = g.phases as f64;
+    inj.var_base = 1000.0 * g.kvar / nph;
+    // Model 7's Balanced (the only generator model that reads it).
+    inj.balanced = g.model == 7 && g.balanced;
     let var_min = 1000.0 * g.minkvar / nph;
     let var_max = 1000.0 * g.maxkvar / nph;
     let vtarget = g.vpu * 1000.0 * g.kv / if g.phases > 1 { 3f64.sqrt() } else { 1.0 };
@@ -190,8 +193,9 @@ pub(crate) fn pvsystem(c: &Circuit, p: &ogg_dss::PvSystem) -> Result<(Injector, 
     Ok((inj, DerModel::Pv(calc)))
 }
 
-pub(crate) fn storage(s: &ogg_dss::Storage) -> Result<(Injector, DerModel), GridError> {
+pub(crate) fn storage(c: &Circuit, s: &ogg_dss::Storage) -> Result<(Injector, DerModel), GridError> {
     let name = format!("Storage.{}", s.name);
+    let eff_curve = curve(c, &s.eff_curve, &name, &s.location)?;
     check_basics(&name, &s.location, s.phases, s.kv)?;
     if !crate::positive(s.kva) || !crate::positive(s.kw_rated) || !crate::positive(s.kwh_rated) {
         return Err(GridError::element(&name, &s.location, "needs kVA, kWrated and kWhrated > 0"));
@@ -212,6 +216,8 @@ pub(crate) fn storage(s: &ogg_dss::Storage) -> Result<(Injector, DerModel), Grid
         charge_eff: s.pct_eff_charge / 100.0,
         discharge_eff: s.pct_eff_discharge / 100.0,
         p_idling: s.pct_idling_kw * s.kw_rated / 100.0,
+        kw_out_idling: 0.0,
+        eff_curve: eff_curve.cloned(),
         cutin_kw: s.pct_cutin * s.kva / 100.0,
         cutout_kw: s.pct_cutout * s.kva / 100.0,
         inverter: Inverter {
@@ -237,6 +243,11 @@ pub(crate) fn storage(s: &ogg_dss::Storage) -> Result<(Injector, DerModel), Grid
         defined_state: s.state,
         defined_pct_charge: s.pct_charge,
         defined_pct_discharge: s.pct_discharge,
+    };
+    // OpenDSS kWOutIdling: the idling losses through the efficiency curve.
+    calc.kw_out_idling = match &calc.eff_curve {
+        Some(e) => calc.p_idling / crate::elements::der::xy_value(e, calc.p_idling / s.kva),
+        None => calc.p_idling,
     };
     inj.current_limit = s.limit_current.then_some(crate::elements::der::CurrentLimit::Storage);
     inj.balanced = s.balanced;

@@ -379,7 +379,7 @@ impl PowerFlow {
                         }
                         _ => {
                             let s = &circuit.storages[r.index];
-                            (&s.name, &s.bus1, s.phases, s.enabled, &s.location, s.enabled.then(|| crate::ders::storage(s)), s.kw_rated)
+                            (&s.name, &s.bus1, s.phases, s.enabled, &s.location, s.enabled.then(|| crate::ders::storage(circuit, s)), s.kw_rated)
                         }
                     };
                     if !enabled {

@@ -196,6 +196,9 @@ fn missing_curves_and_shapes_are_located_errors() {
     let pf = PowerFlow::new(&c).unwrap();
     let e = TimeSeries::new(&c, &pf).unwrap_err().to_string();
     assert!(e.contains("PVSystem.pv") && e.contains("TShape 'nosuch'") && e.contains("ders_case.dss:2"), "{e}");
+    let c = circuit("New Storage.s bus1=675 kv=4.16 effcurve=nope", "");
+    let e = PowerFlow::new(&c).unwrap_err().to_string();
+    assert!(e.contains("Storage.s") && e.contains("XYcurve 'nope'") && e.contains("ders_case.dss:2"), "{e}");
     let c = circuit("New Storage.s bus1=675 kv=4.16 kwhrated=0", "");
     let e = PowerFlow::new(&c).unwrap_err().to_string();
     assert!(e.contains("Storage.s") && e.contains("kWhrated"), "{e}");

@@ -45,26 +45,63 @@ pub fn xy_value(curve: &XyCurve, x: f64) -> f64 {
         _ => {}
     }
     let (xs, ys) = (&curve.x, &curve.y);
+    // OpenDSS `InterpolatePoints(i, j)`: through points j and i; y[i] when they share x.
     let interp = |i: usize, j: usize| -> f64 {
-        let span = xs[j] - xs[i];
-        if span == 0.0 {
-            ys[i]
+        let den = xs[i] - xs[j];
+        if den != 0.0 {
+            ys[j] + (x - xs[j]) / den * (ys[i] - ys[j])
         } else {
-            ys[i] + (x - xs[i]) / span * (ys[j] - ys[i])
+            ys[i]
         }
     };
     if xs[0] > x {
         return interp(0, 1);
     }
-    for i in 1..n {
+    for i in 0..n {
         if (xs[i] - x).abs() < 1e-5 {
             return ys[i];
         }
         if xs[i] > x {
-            return interp(i - 1, i);
+            return interp(i, i - 1);
         }
     }
-    interp(n - 2, n - 1)
+    interp(n - 1, n - 2)
+}
+
+/// OpenDSS `TXYcurveObj.GetCoefficients`: (a, b) of the segment y = a·x + b
+/// used at x (the end segments outside the points; (0, 0) with fewer than two).
+pub fn xy_coefficients(curve: &XyCurve, x: f64) -> (f64, f64) {
+    let n = curve.x.len().min(curve.y.len());
+    if n < 2 {
+        return (0.0, 0.0);
+    }
+    let (xs, ys) = (&curve.x, &curve.y);
+    let line = |lo: usize, hi: usize| -> (f64, f64) {
+        let a = (ys[hi] - ys[lo]) / (xs[hi] - xs[lo]);
+        (a, ys[hi] - a * xs[hi])
+    };
+    if xs[0] > x {
+        return line(0, 1);
+    }
+    for i in 0..n {
+        if xs[i] > x {
+            return line(i - 1, i);
+        }
+    }
+    line(n - 2, n - 1)
+}
+
+/// OpenDSS `QuadSolver`: the root (−b + √(b² − 4ac)) / 2a (−c/b when a = 0; 0 without a real root).
+fn quad_solver(a: f64, b: f64, c: f64) -> f64 {
+    if a == 0.0 {
+        return if b != 0.0 { -c / b } else { 0.0 };
+    }
+    let hold = b * b - 4.0 * a * c;
+    if hold >= 0.0 {
+        (-b + hold.sqrt()) / (2.0 * a)
+    } else {
+        0.0
+    }
 }
 
 /// OpenDSS's `LimitCurrent=yes`: the current is capped at what the target
@@ -82,6 +119,9 @@ pub struct Injector {
     pub current_limit: Option<CurrentLimit>,
     /// `Balanced=yes` (3-phase only): currents from the positive-sequence voltage.
     pub balanced: bool,
+    /// Generator models 4 and 5: the fixed vars per phase (from the defined
+    /// kvar, not shaped) and their admittance −var/Vbase².
+    pub var_base: f64,
     pub phases: usize,
     pub nconds: usize,
     pub conn: Connection,
@@ -104,6 +144,7 @@ impl Injector {
         Injector {
             current_limit: None,
             balanced: false,
+            var_base: 0.0,
             phases,
             nconds: conductors(phases, conn),
             conn,
@@ -151,6 +192,40 @@ impl Injector {
         match self.model {
             2 => self.yeq / div * v,
             3 => (C::new(self.p_phase, self.q_phase) / v).conj(),
+            4 | 5 => {
+                // OpenDSS DoFixedQGen / DoFixedQZGen.
+                let yq_fixed = -self.var_base / (self.vbase * self.vbase);
+                let mut vmag = v.norm_sqr().sqrt();
+                if delta && self.phases > 1 {
+                    vmag /= 3f64.sqrt();
+                }
+                if vmag <= self.vbase_min {
+                    C::new(self.yeq_min.re / div, yq_fixed / div) * v
+                } else if vmag > self.vbase_max {
+                    C::new(self.yeq_max.re / div, yq_fixed / div) * v
+                } else if self.model == 4 {
+                    (C::new(self.p_phase, self.var_base) / v).conj()
+                } else {
+                    (C::new(self.p_phase, 0.0) / v).conj() + C::new(0.0, yq_fixed / div) * v
+                }
+            }
+            7 => {
+                // OpenDSS DoCurrentLimitedPQ: the current capped at what the
+                // power needs at Vminpu (its PhaseCurrentLimit uses P − jQ).
+                let limit = C::new(self.p_phase, -self.q_phase) / self.vbase_min;
+                let cur = (C::new(self.p_phase, self.q_phase) / v).conj();
+                let vmag = v.norm_sqr().sqrt();
+                let sqrt3 = 3f64.sqrt();
+                if !delta {
+                    if cur.norm() > limit.norm() { (limit / (v / vmag)).conj() } else { cur }
+                } else if self.phases > 1 {
+                    if cur.norm() * sqrt3 > limit.norm() { (limit / (v / (vmag / sqrt3))).conj() } else { cur }
+                } else if cur.norm() > limit.norm() {
+                    (limit / (v / vmag)).conj()
+                } else {
+                    cur
+                }
+            }
             _ => {
                 let s = C::new(self.p_phase, self.q_phase);
                 let vmag_ll = v.norm_sqr().sqrt();
@@ -443,6 +518,11 @@ pub struct StorageCalc {
     pub discharge_eff: f64,
     /// Idling losses in kW (%IdlingkW of kWrated).
     pub p_idling: f64,
+    /// What idling draws at the terminals (OpenDSS `kWOutIdling`: the losses
+    /// through the inverter's efficiency curve, if any).
+    pub kw_out_idling: f64,
+    /// Inverter efficiency vs per-unit power (`EffCurve`).
+    pub eff_curve: Option<XyCurve>,
     pub cutin_kw: f64,
     pub cutout_kw: f64,
     pub inverter: Inverter,
@@ -547,15 +627,29 @@ impl StorageCalc {
             StorageState::Idling => {}
         }
         if self.state == StorageState::Idling {
-            kw = -self.p_idling;
+            kw = -self.kw_out_idling;
         }
-        // Cut-in / cut-out on the AC side (ideal inverter).
+        // Cut-in / cut-out on the AC side: through the efficiency curve
+        // (× when discharging, ÷ otherwise), as OpenDSS's CutOutkWAC/CutInkWAC.
+        let kva = self.inverter.kva;
+        let (cutin_ac, cutout_ac) = match &self.eff_curve {
+            Some(c) => {
+                let e_in = xy_value(c, self.cutin_kw.abs() / kva);
+                let e_out = xy_value(c, self.cutout_kw.abs() / kva);
+                if self.state == StorageState::Discharging {
+                    (self.cutin_kw * e_in, self.cutout_kw * e_out)
+                } else {
+                    (self.cutin_kw / e_in, self.cutout_kw / e_out)
+                }
+            }
+            None => (self.cutin_kw, self.cutout_kw),
+        };
         if self.inverter_on {
-            if kw.abs() < self.cutout_kw {
+            if kw.abs() < cutout_ac {
                 self.inverter_on = false;
                 self.state = StorageState::Idling;
             }
-        } else if kw.abs() >= self.cutin_kw {
+        } else if kw.abs() >= cutin_ac {
             self.inverter_on = true;
         } else {
             self.state = StorageState::Idling;
@@ -569,16 +663,39 @@ impl StorageCalc {
                 _ => {}
             }
         } else {
-            kw = -self.p_idling;
+            kw = -self.kw_out_idling;
         }
         let idling = self.state == StorageState::Idling;
         self.inverter.limit(kw, self.inverter_on, idling)
     }
 
+    /// OpenDSS `ComputeDCkW`: the DC power behind an AC power of `ac_kw`
+    /// (magnitude) through the efficiency curve — discharging solves
+    /// ac = (a·dc/kVA + b)·dc, charging/idling dc = ac·b / (1 − a·ac/kVA) —
+    /// repeated while the curve segment moves. OpenDSS's loop condition can
+    /// spin forever after 10 tries; this stops there.
+    pub fn dc_kw(&self, ac_kw: f64) -> f64 {
+        let Some(curve) = &self.eff_curve else { return ac_kw };
+        let kva = self.inverter.kva;
+        let mut dc = ac_kw;
+        let (mut guess, mut coef) = ((0.0, 0.0), (1.0, 1.0));
+        let mut tries = 0;
+        while coef.0 != guess.0 && coef.1 != guess.1 && tries < 10 {
+            tries += 1;
+            guess = xy_coefficients(curve, dc.abs() / kva);
+            dc = match self.state {
+                StorageState::Discharging => quad_solver(guess.0 / kva, guess.1, -ac_kw),
+                _ => dc.abs() * guess.1 / (1.0 - guess.0 * dc.abs() / kva),
+            };
+            coef = xy_coefficients(curve, dc.abs() / kva);
+        }
+        dc.abs()
+    }
+
     /// OpenDSS `UpdateStorage` at the end of a time step, from the actual
     /// terminal power `terminal_kw` (into the element) over `hours`.
     pub fn update_energy(&mut self, terminal_kw: f64, hours: f64) {
-        let dc_kw = terminal_kw.abs();
+        let dc_kw = self.dc_kw(terminal_kw.abs());
         match self.state {
             StorageState::Discharging => {
                 self.kwh_stored -= (dc_kw + self.p_idling) / self.discharge_eff * hours;

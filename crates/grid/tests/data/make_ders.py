@@ -64,6 +64,15 @@ New Generator.fix bus1=634 phases=3 kv=0.48 kw=100 pf=0.9 status=fixed
 New Generator.on bus1=675 phases=3 kv=4.16 kw=300 pf=0.95 dispmode=price dispvalue=30
 New Generator.off bus1=680 phases=3 kv=4.16 kw=300 pf=0.95 dispmode=price dispvalue=50
 """,
+    "gen_models_4_5_7": """
+New Generator.g4 bus1=675 phases=3 kv=4.16 kw=300 kvar=120 model=4
+New Generator.g4d bus1=671 phases=3 kv=4.16 kw=200 kvar=-80 model=4 conn=delta vminpu=1.02
+New Generator.g5 bus1=680 phases=3 kv=4.16 kw=250 kvar=100 model=5
+New Generator.g5l bus1=652.1 phases=1 kv=2.4 kw=40 kvar=20 model=5 vminpu=1.03
+New Generator.g7 bus1=692 phases=3 kv=4.16 kw=300 kvar=50 model=7 vminpu=1.03 balanced=yes
+New Generator.g7d bus1=646.2.3 phases=1 kv=4.16 kw=60 kvar=10 model=7 conn=delta vminpu=1.05
+New Generator.g7w bus1=634 phases=3 kv=0.48 kw=80 pf=0.9 model=7
+""",
     "gen_vmin_band": """
 New Generator.g675 bus1=675 phases=3 kv=4.16 kw=500 pf=0.9 vminpu=1.02
 New Generator.g646 bus1=646.2.3 phases=1 kv=4.16 kw=80 kvar=10 conn=delta vmaxpu=0.98
@@ -101,6 +110,12 @@ New Storage.lim bus1=680 phases=3 kv=4.16 kwrated=200 kwhrated=400 %stored=50 st
 New Storage.bal bus1=692 phases=3 kv=4.16 kwrated=150 kwhrated=400 %stored=50 state=discharging balanced=yes kvar=40
 New Storage.limd bus1=646.2.3 phases=1 kv=4.16 conn=delta kwrated=50 kwhrated=100 %stored=50 state=discharging vminpu=1.05 limitcurrent=yes
 """,
+    "storage_effcurve": CURVES + """
+New Storage.ed bus1=675 phases=3 kv=4.16 kwrated=300 kva=300 kwhrated=600 %stored=60 state=discharging %discharge=50 effcurve=eff
+New Storage.ec bus1=680 phases=3 kv=4.16 kwrated=200 kva=250 kwhrated=500 %stored=30 state=charging %charge=40 effcurve=eff
+New Storage.ei bus1=611.3 phases=1 kv=2.4 kwrated=50 kwhrated=100 %stored=50 state=idling effcurve=eff %idlingkw=3
+New Storage.ecut bus1=692 phases=3 kv=4.16 kwrated=100 kwhrated=200 %stored=50 state=discharging %discharge=15 %cutin=20 %cutout=20 effcurve=eff
+""",
     "storage_limits": """
 New Storage.kva bus1=675 phases=3 kv=4.16 kwrated=250 kva=250 kwhrated=500 state=discharging pf=0.8
 New Storage.pct bus1=680 phases=3 kv=4.16 kwrated=200 %kwrated=50 kwhrated=500 state=discharging %discharge=100
@@ -135,6 +150,7 @@ New PVSystem.pv675 bus1=675 phases=3 kv=4.16 pmpp=600 kva=550 irradiance=1 pf=0.
 New PVSystem.pv611 bus1=611.3 phases=1 kv=2.4 pmpp=100 kva=100 irradiance=0.9 daily=solar
 New Storage.follow bus1=680 phases=3 kv=4.16 kwrated=250 kwhrated=1000 %stored=50 %reserve=20 dispmode=follow daily=battery
 New Storage.trig bus1=671 phases=3 kv=4.16 kwrated=200 kwhrated=500 %stored=40 dispmode=default daily=default chargetrigger=0.65 dischargetrigger=0.95 %charge=60 %discharge=90 timechargetrig=0
+New Storage.eff bus1=634 phases=3 kv=0.48 kwrated=80 kva=90 kwhrated=200 %stored=50 dispmode=follow daily=battery effcurve=eff %idlingkw=2
 New Storage.small bus1=652.1 phases=1 kv=2.4 kwrated=40 kwhrated=60 %stored=25 dispmode=follow daily=battery %effcharge=95 %effdischarge=92 %idlingkw=1.5
 New Generator.gd bus1=634 phases=3 kv=0.48 kw=120 kvar=40 daily=genshape
 New Generator.gfix bus1=645.2 phases=1 kv=2.4 kw=30 pf=0.9 daily=genshape status=fixed
