@@ -91,6 +91,8 @@ impl Grid for RlFeederGrid {
         self.state.time_s = 0.0;
         self.state.step = 0;
         self.state.converged = true;
+        // OpenDSS's end-of-step storage update, as DistributionGrid does.
+        self.pf.update_storage_energy(self.step_s / 3600.0);
         self.refresh_voltages();
         Ok(())
     }
