@@ -296,7 +296,7 @@ impl TimeSeries {
             };
             // set_nominal applies LoadMult only to variable loads; with an
             // actual-value shape, pass 1 so nothing multiplies the values.
-            state.calc.set_nominal(kw, kvar, mult);
+            state.calc.set_nominal_if_changed(kw, kvar, mult);
             state.currents_valid = false;
         }
         self.apply_der_shapes(pf);

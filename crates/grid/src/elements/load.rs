@@ -72,6 +72,8 @@ pub struct LoadCalc {
     m95i: C,
     var_base: f64,
     yq_fixed: f64,
+    /// (kW, kvar, LoadMult) of the last `set_nominal` (NaN after `scale`).
+    nominal_inputs: [f64; 3],
 }
 
 impl LoadCalc {
@@ -129,6 +131,7 @@ impl LoadCalc {
             m95i: C::new(0.0, 0.0),
             var_base: 0.0,
             yq_fixed: 0.0,
+            nominal_inputs: [f64::NAN; 3],
         }
     }
 
@@ -143,6 +146,7 @@ impl LoadCalc {
     /// Sets nominal kW/kvar and recomputes Yeq and the band constants
     /// (OpenDSS `SetNominalLoad`).
     pub fn set_nominal(&mut self, kw: f64, kvar: f64, load_mult: f64) {
+        self.nominal_inputs = [kw, kvar, load_mult];
         self.kw = kw;
         self.kvar = kvar;
         let factor = self.effective_multiplier(load_mult);
@@ -164,10 +168,22 @@ impl LoadCalc {
         self.yq_fixed = -self.var_base / (vb * vb);
     }
 
+    /// [`LoadCalc::set_nominal`] unless the last call had these very inputs
+    /// (and nothing scaled the load since): a time series whose shape value
+    /// did not change then skips the recomputation — same values, bit for bit.
+    pub fn set_nominal_if_changed(&mut self, kw: f64, kvar: f64, load_mult: f64) {
+        let same = |a: f64, b: f64| a.to_bits() == b.to_bits();
+        let [k, q, m] = self.nominal_inputs;
+        if !(same(k, kw) && same(q, kvar) && same(m, load_mult)) {
+            self.set_nominal(kw, kvar, load_mult);
+        }
+    }
+
     /// Multiplies the nominal demand by `f`: every nominal quantity is linear
     /// in (kW, kvar), so this is `set_nominal(f·kW, f·kvar)` without the
     /// divisions (equal to rounding).
     pub fn scale(&mut self, f: f64) {
+        self.nominal_inputs = [f64::NAN; 3];
         self.kw *= f;
         self.kvar *= f;
         self.w_nominal *= f;
