@@ -811,6 +811,13 @@ impl PowerFlow {
         self.capacitors.iter().map(|c| (self.elements[c.elem].name.clone(), c.states.clone())).collect()
     }
 
+    /// Sets the simulation time (seconds from hour 0) that controls in time
+    /// mode see at the next solve; a time series sets it before each step.
+    pub fn set_control_time_s(&mut self, total_s: f64) {
+        let hour = (total_s / 3600.0).floor() as i64;
+        self.control_clock = (hour, total_s - hour as f64 * 3600.0);
+    }
+
     /// Forgets pending control actions.
     pub fn reset_controls(&mut self) {
         self.queue.clear();

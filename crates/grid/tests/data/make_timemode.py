@@ -13,6 +13,9 @@ at `Set tolerance=1e-9` (the converged answer):
 * `caps_5min`:   timemode_caps.dss (voltage and kvar CapControls with ON/OFF
   delays and DeadTime), 288 × 5 min.
 * `caps_1min`:   timemode_caps.dss from hour 13, 240 × 1 min.
+* `reg_1min`, `reg_20s`: timemode_reg.dss (delay 120 s, tapdelay 5 s, a
+  one-minute load blip that resets the timer, then a 15-minute block),
+  60 × 1 min and 180 × 20 s.
 
 Per step: hour, iterations, control iterations, total power, regulator tap
 numbers, capacitor step states, node voltages in pu."""
@@ -24,6 +27,7 @@ import dss
 here = Path(__file__).resolve().parent
 ieee34 = here.parent.parent / "feeders" / "ieee34mod2" / "master.dss"
 caps = here / "timemode_caps.dss"
+reg = here / "timemode_reg.dss"
 
 
 def run(script, steps, stepsize, hour, all_daily_default):
@@ -74,6 +78,8 @@ def main():
         "ieee34_1min": run(ieee34, 240, "1m", 6, True),
         "caps_5min": run(caps, 288, "5m", 0, False),
         "caps_1min": run(caps, 240, "1m", 13, False),
+        "reg_1min": run(reg, 60, "1m", 0, False),
+        "reg_20s": run(reg, 180, "20s", 0, False),
     }
     out = here / "timemode.json"
     out.write_text(json.dumps(data, indent=0) + "\n")
