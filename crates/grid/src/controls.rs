@@ -463,11 +463,12 @@ fn sample_reg(pf: &mut PowerFlow, i: usize) {
 /// pending change; while taps remain, the next action is queued `tapdelay`
 /// later. That follow-up is not the control's handle, so a control that
 /// returns into band leaves it queued, to find nothing pending when it runs.
-fn act_reg_one_tap(pf: &mut PowerFlow, i: usize) {
+/// Returns whether the tap moved.
+fn act_reg_one_tap(pf: &mut PowerFlow, i: usize) -> bool {
     let (xfmr, tw, pending) = (pf.regs[i].xfmr, pf.regs[i].tap_winding, pf.regs[i].pending);
     if pending == 0.0 {
         pf.regs[i].armed = false;
-        return;
+        return false;
     }
     let t = &pf.transformers[xfmr].model;
     let increment = tap_increment(t, tw);
@@ -477,7 +478,8 @@ fn act_reg_one_tap(pf: &mut PowerFlow, i: usize) {
     }
     let wd = &t.windings[tw];
     let new_tap = (pf.transformers[xfmr].taps[tw] + change).clamp(wd.min_tap, wd.max_tap);
-    if new_tap != pf.transformers[xfmr].taps[tw] {
+    let moved = new_tap != pf.transformers[xfmr].taps[tw];
+    if moved {
         pf.transformers[xfmr].taps[tw] = new_tap;
         // The Yprim of a valid transformer cannot fail to rebuild with a new tap.
         let _ = pf.update_transformer(xfmr);
@@ -489,6 +491,7 @@ fn act_reg_one_tap(pf: &mut PowerFlow, i: usize) {
     } else {
         pf.regs[i].armed = false;
     }
+    moved
 }
 
 /// Static-mode tap action: 70% of the needed taps, at least one, at most `maxtapchange`.
@@ -677,7 +680,8 @@ fn sample_cap(pf: &mut PowerFlow, i: usize) {
     }
 }
 
-fn act_cap(pf: &mut PowerFlow, i: usize) {
+/// Returns whether a step switched.
+fn act_cap(pf: &mut PowerFlow, i: usize) -> bool {
     let time_mode_open_time = time_mode(pf);
     let now = now_s(pf);
     let cap = pf.capcontrols[i].cap;
@@ -718,6 +722,7 @@ fn act_cap(pf: &mut PowerFlow, i: usize) {
     if changed {
         let _ = pf.update_capacitor(cap);
     }
+    changed
 }
 
 /// Samples every control and runs the nearest queued actions. Returns
@@ -747,7 +752,7 @@ pub(crate) fn sample_and_act(pf: &mut PowerFlow) -> bool {
             Owner::Reg(i) => act_reg(pf, i),
             Owner::Cap(i) => {
                 pf.capcontrols[i].pending = a.code;
-                act_cap(pf, i)
+                act_cap(pf, i);
             }
         }
     }
@@ -758,18 +763,27 @@ pub(crate) fn sample_and_act(pf: &mut PowerFlow) -> bool {
 /// time, including any an action queues for a time already past. A
 /// capacitor acts on its control's latest pending change, not on the one it
 /// queued. Returns whether any action ran.
+///
+/// When an action changed Y, OpenDSS rebuilds it before the next solve and
+/// with it the Yprims of the loads and DERs whose values changed since they
+/// were stamped (`ReCalcInvalidYPrims`): restamping them here at their
+/// present values makes every step's iteration count OpenDSS's.
 fn do_due_actions(pf: &mut PowerFlow) -> bool {
     let now = now_s(pf);
     let mut acted = false;
+    let mut y_changed = false;
     while let Some(a) = pf.queue.pop_due(now) {
         if pf.settings.trace {
             eprintln!("time {now} s: action {:?} due {}", a.owner, a.time);
         }
         acted = true;
-        match a.owner {
+        y_changed |= match a.owner {
             Owner::Reg(i) => act_reg_one_tap(pf, i),
             Owner::Cap(i) => act_cap(pf, i),
-        }
+        };
+    }
+    if y_changed {
+        pf.restamp_pc_elements();
     }
     acted
 }
