@@ -170,3 +170,21 @@ fn static_mode_moves_taps_within_the_step() {
     assert!(first.taps[0].1 > 0, "static: {:?}", first.taps);
     assert_eq!(reference()["reg_1min"][0]["taps"]["creg"].as_i64(), Some(0));
 }
+
+/// The script's own `Set mode=daily stepsize=1m controlmode=time` selects
+/// time mode (reader → engine settings → time series): the same taps as
+/// OpenDSS's `reg_1min` run.
+#[test]
+fn script_set_controlmode_time_drives_the_time_series() {
+    let path = data_dir().join("timemode_reg.dss");
+    let script = std::fs::read_to_string(&path).unwrap() + "Set mode=daily number=60 stepsize=1m controlmode=time\n";
+    let circuit = ogg_dss::read_str(&script, &path.to_string_lossy(), &ogg_dss::DiskFiles).unwrap();
+    assert_eq!(circuit.options.control_mode, ControlMode::Time);
+    let mut pf = PowerFlow::new(&circuit).unwrap();
+    pf.settings_mut().tolerance = 1e-9;
+    let mut ts = TimeSeries::new(&circuit, &pf).unwrap();
+    assert_eq!(ts.stepsize_s, 60.0);
+    let ours: Vec<i64> = ts.run(&mut pf, 60).unwrap().iter().map(|s| s.taps[0].1).collect();
+    let theirs: Vec<i64> = reference()["reg_1min"].as_array().unwrap().iter().map(|s| s["taps"]["creg"].as_i64().unwrap()).collect();
+    assert_eq!(ours, theirs);
+}
