@@ -18,7 +18,8 @@ at `Set tolerance=1e-9` (the converged answer):
   60 × 1 min and 180 × 20 s.
 
 Per step: hour, iterations, control iterations, total power, regulator tap
-numbers, capacitor step states, node voltages in pu."""
+numbers, capacitor step states, node voltages in pu (in the order of the
+run's `nodes`)."""
 import json
 from pathlib import Path
 
@@ -66,9 +67,9 @@ def run(script, steps, stepsize, hour, all_daily_default):
             "total_power": [-tp[0], -tp[1]],
             "taps": taps,
             "caps": states,
-            "v_pu": dict(zip(ckt.AllNodeNames, ckt.AllBusVmagPu)),
+            "v_pu": list(ckt.AllBusVmagPu),
         })
-    return out
+    return {"nodes": list(ckt.AllNodeNames), "steps": out}
 
 
 def main():
@@ -82,7 +83,7 @@ def main():
         "reg_20s": run(reg, 180, "20s", 0, False),
     }
     out = here / "timemode.json"
-    out.write_text(json.dumps(data, indent=0) + "\n")
+    out.write_text(json.dumps(data, separators=(",", ":")) + "\n")
     print(f"wrote {out}")
 
 
