@@ -1,14 +1,22 @@
-//! Controls in OpenDSS's static control mode (docs/opendss-semantics.md §4,
-//! `RegControl.pas`, `CapControl.pas`, `ControlQueue.pas`).
+//! Controls in OpenDSS's static and time control modes (docs/opendss-semantics.md §4,
+//! `RegControl.pas`, `CapControl.pas`, `ControlQueue.pas`, `Solution.pas`).
 //!
 //! After every converged power flow each enabled control samples the circuit
-//! and, if it wants to act, queues an action at `t + delay` (time stays 0 in
-//! static mode). Then only the actions with the smallest time run
-//! (`DoNearestActions`); if none ran, the controls have settled. A control
-//! that is back in band withdraws its queued action.
+//! and, if it wants to act, queues an action at `t + delay`. A control that
+//! is back in band withdraws its queued action.
+//!
+//! * Static mode (`CTRLSTATIC`): time stays 0; only the actions with the
+//!   smallest time run (`DoNearestActions`); the controls have settled when
+//!   the queue is empty. A regulator moves 70 % of the needed taps at once.
+//! * Time mode (`CTRLTIME`, `Set ControlMode=time`): `t` is the time series'
+//!   simulation clock and the queue survives from step to step; every action
+//!   due by the present time runs (`DoActions`), and the controls have
+//!   settled when none was due. A regulator moves one tap per action and, if
+//!   taps remain, queues the next at `t + tapdelay` — so a long step moves one
+//!   tap per step, a short one moves taps only once the delay has elapsed.
 
 use num_complex::Complex64 as C;
-use ogg_dss::{CapControlType, Circuit, Connection, ElementClass};
+use ogg_dss::{CapControlType, Circuit, Connection, ControlMode, ElementClass};
 
 use crate::elements::transformer::{rotate_phase, winding_vbase};
 use crate::engine::PowerFlow;
@@ -48,6 +56,12 @@ impl ControlQueue {
         self.actions.retain(|a| a.handle != handle);
     }
 
+    /// Removes and returns the first action due by `now` (OpenDSS `Pop`).
+    fn pop_due(&mut self, now: f64) -> Option<Action> {
+        let pos = self.actions.iter().position(|a| a.time <= now)?;
+        Some(self.actions.remove(pos))
+    }
+
     /// Removes and returns every action with the earliest time.
     fn pop_nearest(&mut self) -> Vec<Action> {
         let Some(first) = self.actions.first() else { return Vec::new() };
@@ -81,6 +95,8 @@ pub struct RegControlState {
     pub r: f64,
     pub x: f64,
     pub delay: f64,
+    /// Time mode: seconds between successive taps of one tap change.
+    pub tap_delay: f64,
     pub maxtapchange: usize,
     pub ptphase: i32,
     pub vlimit: f64,
@@ -182,6 +198,7 @@ pub(crate) fn build_regcontrols(c: &Circuit, pf: &PowerFlow) -> Result<Vec<RegCo
             r: rc.r,
             x: rc.x,
             delay: rc.delay,
+            tap_delay: rc.tapdelay,
             maxtapchange: rc.maxtapchange,
             ptphase,
             vlimit: rc.vlimit,
@@ -294,6 +311,36 @@ fn tap_increment(t: &ogg_dss::Transformer, w: usize) -> f64 {
     }
 }
 
+fn time_mode(pf: &PowerFlow) -> bool {
+    pf.settings.control_mode == ControlMode::Time
+}
+
+/// The present time in seconds as the controls see it (0 in static mode).
+fn now_s(pf: &PowerFlow) -> f64 {
+    if time_mode(pf) {
+        let (hour, sec) = pf.control_clock;
+        hour as f64 * 3600.0 + sec
+    } else {
+        0.0
+    }
+}
+
+/// Queue time of an action `delay` seconds from now: OpenDSS `Push` carries
+/// whole hours out of the seconds before forming hour·3600 + s (the same
+/// rounding as OpenDSS's, which decides ties with the present time).
+fn action_time(pf: &PowerFlow, delay: f64) -> f64 {
+    if !time_mode(pf) {
+        return delay;
+    }
+    let (mut hour, sec) = pf.control_clock;
+    let mut s = sec + delay;
+    while s > 3600.0 {
+        hour += 1;
+        s -= 3600.0;
+    }
+    hour as f64 * 3600.0 + s
+}
+
 fn sample_reg(pf: &mut PowerFlow, i: usize) {
     let reg = &pf.regs[i];
     if reg.maxtapchange == 0 {
@@ -385,6 +432,7 @@ fn sample_reg(pf: &mut PowerFlow, i: usize) {
     };
     let (vreg, vlimit, ptratio) = (reg.vreg, reg.vlimit, reg.ptratio);
     let reverse = reg.tap_winding != reg.winding;
+    let due = action_time(pf, delay);
     let st = &mut pf.regs[i];
     if needed {
         let vboost = if over_limit { vlimit - vlocal } else { vreg - vactual };
@@ -396,7 +444,7 @@ fn sample_reg(pf: &mut PowerFlow, i: usize) {
         if st.pending != 0.0 && !st.armed {
             let can_move = if st.pending > 0.0 { tap < max_tap } else { tap > min_tap };
             if can_move {
-                st.handle = pf.queue.push(delay, Owner::Reg(i), CapAction::None);
+                st.handle = pf.queue.push(due, Owner::Reg(i), CapAction::None);
                 st.armed = true;
             }
         }
@@ -409,6 +457,41 @@ fn sample_reg(pf: &mut PowerFlow, i: usize) {
             pf.queue.delete(h);
         }
     }
+}
+
+/// Time-mode tap action (OpenDSS `OneInDirectionOf`): one tap toward the
+/// pending change; while taps remain, the next action is queued `tapdelay`
+/// later. That follow-up is not the control's handle, so a control that
+/// returns into band leaves it queued, to find nothing pending when it runs.
+/// Returns whether the tap moved.
+fn act_reg_one_tap(pf: &mut PowerFlow, i: usize) -> bool {
+    let (xfmr, tw, pending) = (pf.regs[i].xfmr, pf.regs[i].tap_winding, pf.regs[i].pending);
+    if pending == 0.0 {
+        pf.regs[i].armed = false;
+        return false;
+    }
+    let t = &pf.transformers[xfmr].model;
+    let increment = tap_increment(t, tw);
+    let (change, mut remaining) = if pending > 0.0 { (increment, pending - increment) } else { (-increment, pending + increment) };
+    if remaining.abs() < 0.9 * increment {
+        remaining = 0.0;
+    }
+    let wd = &t.windings[tw];
+    let new_tap = (pf.transformers[xfmr].taps[tw] + change).clamp(wd.min_tap, wd.max_tap);
+    let moved = new_tap != pf.transformers[xfmr].taps[tw];
+    if moved {
+        pf.transformers[xfmr].taps[tw] = new_tap;
+        // The Yprim of a valid transformer cannot fail to rebuild with a new tap.
+        let _ = pf.update_transformer(xfmr);
+    }
+    pf.regs[i].pending = remaining;
+    if remaining != 0.0 {
+        let due = action_time(pf, pf.regs[i].tap_delay);
+        pf.queue.push(due, Owner::Reg(i), CapAction::None);
+    } else {
+        pf.regs[i].armed = false;
+    }
+    moved
 }
 
 /// Static-mode tap action: 70% of the needed taps, at least one, at most `maxtapchange`.
@@ -450,6 +533,7 @@ fn cap_closed(pf: &PowerFlow, cap: usize) -> bool {
 }
 
 fn sample_cap(pf: &mut PowerFlow, i: usize) {
+    let t_now = now_s(pf);
     let cc = pf.capcontrols[i].clone();
     let closed = cap_closed(pf, cc.cap);
     let e = &pf.elements[cc.monitored];
@@ -574,7 +658,6 @@ fn sample_cap(pf: &mut PowerFlow, i: usize) {
     let st = &mut pf.capcontrols[i];
     st.pending = pending;
     if should_switch && !st.armed {
-        let t_now = 0.0;
         let delay = if pending == CapAction::Close {
             if t_now - st.last_open_time < st.dead_time {
                 st.on_delay.max(st.dead_time + st.on_delay - (t_now - st.last_open_time))
@@ -584,7 +667,9 @@ fn sample_cap(pf: &mut PowerFlow, i: usize) {
         } else {
             st.off_delay
         };
-        st.handle = pf.queue.push(t_now + delay, Owner::Cap(i), pending);
+        let due = action_time(pf, delay);
+        let st = &mut pf.capcontrols[i];
+        st.handle = pf.queue.push(due, Owner::Cap(i), pending);
         st.armed = true;
     }
     let st = &mut pf.capcontrols[i];
@@ -595,8 +680,12 @@ fn sample_cap(pf: &mut PowerFlow, i: usize) {
     }
 }
 
-fn act_cap(pf: &mut PowerFlow, i: usize) {
+/// Returns whether a step switched.
+fn act_cap(pf: &mut PowerFlow, i: usize) -> bool {
+    let time_mode_open_time = time_mode(pf);
+    let now = now_s(pf);
     let cap = pf.capcontrols[i].cap;
+    let nsteps = pf.capacitors[cap].states.len();
     let pending = pf.capcontrols[i].pending;
     let closed = cap_closed(pf, cap);
     let states = &mut pf.capacitors[cap].states;
@@ -609,7 +698,12 @@ fn act_cap(pf: &mut PowerFlow, i: usize) {
                     states[k] = 0;
                     changed = true;
                 }
-                if !states.contains(&1) {
+                if time_mode_open_time {
+                    // OpenDSS records the opening time of single-step banks only.
+                    if nsteps == 1 {
+                        pf.capcontrols[i].last_open_time = now;
+                    }
+                } else if !states.contains(&1) {
                     pf.capcontrols[i].last_open_time = 0.0;
                 }
             }
@@ -628,6 +722,7 @@ fn act_cap(pf: &mut PowerFlow, i: usize) {
     if changed {
         let _ = pf.update_capacitor(cap);
     }
+    changed
 }
 
 /// Samples every control and runs the nearest queued actions. Returns
@@ -643,6 +738,9 @@ pub(crate) fn sample_and_act(pf: &mut PowerFlow) -> bool {
             sample_cap(pf, i);
         }
     }
+    if time_mode(pf) {
+        return do_due_actions(pf);
+    }
     let actions = pf.queue.pop_nearest();
     if pf.settings.trace {
         eprintln!("actions: {:?}", actions.iter().map(|a| (a.owner, a.time)).collect::<Vec<_>>());
@@ -654,9 +752,38 @@ pub(crate) fn sample_and_act(pf: &mut PowerFlow) -> bool {
             Owner::Reg(i) => act_reg(pf, i),
             Owner::Cap(i) => {
                 pf.capcontrols[i].pending = a.code;
-                act_cap(pf, i)
+                act_cap(pf, i);
             }
         }
+    }
+    acted
+}
+
+/// Time mode (OpenDSS `DoActions`): runs every action due by the present
+/// time, including any an action queues for a time already past. A
+/// capacitor acts on its control's latest pending change, not on the one it
+/// queued. Returns whether any action ran.
+///
+/// When an action changed Y, OpenDSS rebuilds it before the next solve and
+/// with it the Yprims of the loads and DERs whose values changed since they
+/// were stamped (`ReCalcInvalidYPrims`): restamping them here at their
+/// present values makes every step's iteration count OpenDSS's.
+fn do_due_actions(pf: &mut PowerFlow) -> bool {
+    let now = now_s(pf);
+    let mut acted = false;
+    let mut y_changed = false;
+    while let Some(a) = pf.queue.pop_due(now) {
+        if pf.settings.trace {
+            eprintln!("time {now} s: action {:?} due {}", a.owner, a.time);
+        }
+        acted = true;
+        y_changed |= match a.owner {
+            Owner::Reg(i) => act_reg_one_tap(pf, i),
+            Owner::Cap(i) => act_cap(pf, i),
+        };
+    }
+    if y_changed {
+        pf.restamp_pc_elements();
     }
     acted
 }
@@ -696,6 +823,13 @@ impl PowerFlow {
     /// Capacitor step states (capacitor name, states).
     pub fn capacitor_states(&self) -> Vec<(String, Vec<u8>)> {
         self.capacitors.iter().map(|c| (self.elements[c.elem].name.clone(), c.states.clone())).collect()
+    }
+
+    /// Sets the simulation time (seconds from hour 0) that controls in time
+    /// mode see at the next solve; a time series sets it before each step.
+    pub fn set_control_time_s(&mut self, total_s: f64) {
+        let hour = (total_s / 3600.0).floor() as i64;
+        self.control_clock = (hour, total_s - hour as f64 * 3600.0);
     }
 
     /// Forgets pending control actions.

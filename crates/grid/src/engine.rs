@@ -133,6 +133,9 @@ pub struct PowerFlow {
     pub(crate) regs: Vec<RegControlState>,
     pub(crate) capcontrols: Vec<CapControlState>,
     pub(crate) queue: ControlQueue,
+    /// Simulation time the controls see (OpenDSS `intHour`, `t` in s): set
+    /// by a time series before each solve; only time control mode uses it.
+    pub(crate) control_clock: (i64, f64),
     pub(crate) injections: Vec<BusInjection>,
     pub(crate) settings: Settings,
     pub(crate) voltage_bases: Vec<f64>,
@@ -528,6 +531,7 @@ impl PowerFlow {
             regs: Vec::new(),
             capcontrols: Vec::new(),
             queue: ControlQueue::default(),
+            control_clock: (0, 0.0),
             injections: Vec::new(),
             settings,
             voltage_bases: if circuit.voltage_bases.is_empty() {

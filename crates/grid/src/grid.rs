@@ -218,6 +218,8 @@ impl Grid for DistributionGrid {
                 self.apply(agent.name(), action)?;
             }
         }
+        // The clock time-mode controls queue their delays against.
+        self.pf.set_control_time_s((self.state.step + 1) as f64 * self.step_s);
         let outcome = self.pf.solve();
         // A power flow that converged while the controls were still acting at
         // MaxControlIter is a valid solution (OpenDSS only warns); recorded

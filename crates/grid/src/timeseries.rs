@@ -431,6 +431,7 @@ impl TimeSeries {
         self.steps_done += 1;
         self.apply_shapes(pf);
         self.restamp_if_pending(pf);
+        pf.control_clock = (self.int_hour, self.t_s);
         let report = pf.solve()?;
         // OpenDSS EndOfTimeStepCleanup: storage energy from the solved step.
         pf.update_storage_energy(self.stepsize_s / 3600.0);

@@ -294,3 +294,28 @@ fn daily_shapes_drive_the_loads_per_grid_step() {
     // The default shape peaks at hour 17 and bottoms out at hour 5.
     assert!(expected[16].total_power_kw > 1.5 * expected[4].total_power_kw);
 }
+
+/// In time control mode the grid's steps give the controls the simulation
+/// clock (step k at (k + 1)·step_s), as the engine's time series does: the
+/// same taps and source power step by step from the same solved start
+/// (OpenDSS's own time-mode taps are checked in tests/timemode.rs).
+#[test]
+fn time_control_mode_grid_steps_follow_the_time_series_clock() {
+    let mut circuit = feeders::circuit("ieee34mod2").unwrap();
+    circuit.options.control_mode = ogg_dss::ControlMode::Time;
+    let mut grid = DistributionGrid::new(&circuit, 3600.0).unwrap();
+    grid.use_load_shapes(&circuit, ogg_dss::model::SolutionMode::Daily).unwrap();
+    let mut engine = grid.power_flow().clone();
+    let expected = engine.solve_time_series(&circuit, 24, 3600.0, ogg_dss::model::SolutionMode::Daily).unwrap();
+    let no_agents = agents(vec![]);
+    for want in &expected {
+        grid.step(&view(&no_agents)).unwrap();
+        let (p, q) = grid.power_flow().total_power();
+        assert!((p - want.total_power_kw).abs() < 1e-9 && (q - want.total_power_kvar).abs() < 1e-9, "step {}", want.step);
+        let taps: Vec<i64> = grid.power_flow().regulator_taps().iter().map(|t| t.2).collect();
+        assert_eq!(taps, want.taps.iter().map(|t| t.1).collect::<Vec<_>>(), "step {}", want.step);
+    }
+    // The grid's initial solve (t = 0) queued the regulators' first moves;
+    // they are due at step 1, so step 1 moves one tap, not the static run's several.
+    assert!(expected[0].taps.iter().all(|t| t.1 <= 1), "{:?}", expected[0].taps);
+}
