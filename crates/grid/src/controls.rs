@@ -165,6 +165,13 @@ pub(crate) fn build_regcontrols(c: &Circuit, pf: &PowerFlow) -> Result<Vec<RegCo
         if !crate::positive(rc.ptratio) {
             return Err(GridError::element(&who, &rc.location, format!("ptratio must be positive (got {})", rc.ptratio)));
         }
+        // Reverse-power operation is not modelled: refuse it rather than
+        // silently regulating forward (OpenDSS would reverse the sensing).
+        for (set, what) in [(rc.reversible, "reversible=yes"), (rc.rev_neutral, "revneutral=yes"), (rc.cogen, "cogen=yes")] {
+            if set {
+                return Err(GridError::element(&who, &rc.location, format!("{what} (reverse-power regulation) is not supported")));
+            }
+        }
         if (rc.r != 0.0 || rc.x != 0.0 || rc.ldc_z > 0.0) && !crate::positive(rc.ctprim) {
             return Err(GridError::element(&who, &rc.location, format!("line-drop compensation needs ctprim > 0 (got {})", rc.ctprim)));
         }

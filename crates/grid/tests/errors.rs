@@ -35,6 +35,18 @@ fn element_errors_name_element_and_line() {
 }
 
 #[test]
+fn reverse_power_regulation_is_refused_not_ignored() {
+    let script = format!(
+        "{HEAD}New Transformer.reg phases=1 buses=[a.1 b.1] kvs=[7.2 7.2] kvas=[1000 1000] xhl=1\n\
+         New RegControl.r transformer=reg winding=2 vreg=120 ptratio=60 reversible=yes\n"
+    );
+    let err = compile(&script).expect_err("reversible is not modelled").to_string().to_lowercase();
+    assert!(err.contains("regcontrol.r") && err.contains("reversible") && err.contains("bad.dss:4"), "{err}");
+    // Saying no is fine.
+    compile(&script.replace("reversible=yes", "reversible=no")).expect("reversible=no compiles");
+}
+
+#[test]
 fn a_circuit_without_a_source_is_rejected() {
     let c = ogg_dss::Circuit::default();
     let err = PowerFlow::new(&c).unwrap_err().to_string();
