@@ -53,7 +53,7 @@ fn scenarios_lists_the_built_ins() {
     assert!(out.status.success());
     let listing = text(&out.stdout);
     let names: Vec<&str> = listing.lines().filter_map(|l| l.split_whitespace().next()).collect();
-    assert_eq!(names, ["ieee34-day", "do-nothing", "uc1", "uc2", "uc3"]);
+    assert_eq!(names, ["ieee34-day", "do-nothing", "ieee13-data", "uc1", "uc2", "uc3"]);
     assert!(listing.contains("IEEE 34"), "{listing}");
 }
 
