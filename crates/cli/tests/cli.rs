@@ -129,7 +129,7 @@ fn scenario_errors_are_one_line_with_file_and_line() {
     assert!(err.contains("absent.toml: scenario file not found"), "{err}");
 
     let err = assert_one_line_error(&ogg(&["run", "no-such-name"], &dir));
-    assert!(err.contains("built-ins: ieee34-day, do-nothing, uc1, default, uc2, uc3)"), "{err}");
+    assert!(err.contains("built-ins: ieee34-day, do-nothing, ieee13-data, uc1, default, uc2, uc3)"), "{err}");
 
     std::fs::write(dir.join("bad.toml"), "[grid\ntype = 1\n").unwrap();
     let err = assert_one_line_error(&ogg(&["run", "bad.toml"], &dir));

@@ -231,6 +231,23 @@ impl ExogenousAgent {
     }
 }
 
+impl ExogenousAgent {
+    /// The value at the start of the present grid step.
+    fn update(&mut self, view: &View) -> ogg_core::Result<()> {
+        let time_s = match view.grid {
+            Some(grid) => grid.state().time_s,
+            None => view.grid_step as f64 * self.series.interval_s,
+        };
+        self.value = self.series.value_at(time_s).map_err(|m| Error::invalid(&self.name, m))?;
+        Ok(())
+    }
+
+    /// The value of the present grid step (NaN before the first).
+    pub fn value(&self) -> f64 {
+        self.value
+    }
+}
+
 impl Agent for ExogenousAgent {
     fn name(&self) -> &str {
         &self.name
@@ -240,15 +257,13 @@ impl Agent for ExogenousAgent {
         self.actions.clear();
         Ok(())
     }
-    fn set_market_actions(&mut self, _view: &View) -> ogg_core::Result<()> {
-        Ok(())
+    /// Reads the step's value already here, so that the market rounds'
+    /// records carry the value of the step they belong to.
+    fn set_market_actions(&mut self, view: &View) -> ogg_core::Result<()> {
+        self.update(view)
     }
     fn set_grid_actions(&mut self, view: &View) -> ogg_core::Result<()> {
-        let time_s = match view.grid {
-            Some(grid) => grid.state().time_s,
-            None => view.grid_step as f64 * self.series.interval_s,
-        };
-        self.value = self.series.value_at(time_s).map_err(|m| Error::invalid(&self.name, m))?;
+        self.update(view)?;
         self.actions.clear();
         self.actions.extend(self.targets.iter().map(|t| t.action(self.value)));
         Ok(())

@@ -229,7 +229,19 @@ fn monitor_columns_equal_the_grid_state() {
     assert!((pf.load_nominal(l670a).0 - 0.98 * 17.0).abs() < 1e-12);
     // The agents' rows carry the value they replayed.
     let records = env.recorder().records();
-    assert!(records.column("series_value").is_some());
+    let agents = records.column("agent").unwrap().text_values().unwrap();
+    let values = float_column(records, "series_value");
+    let steps = records.column("grid_step").unwrap().as_uint().unwrap();
+    for ((agent, value), step) in agents.iter().zip(&values).zip(steps) {
+        let expected = match *agent {
+            "residential-data" => [0.55, 0.50][..].get(*step as usize).copied(),
+            "commercial-data" => [420.0, 400.0][..].get(*step as usize).copied(),
+            other => panic!("agent {other}"),
+        };
+        if let Some(expected) = expected {
+            assert_eq!(*value, expected, "{agent} step {step}");
+        }
+    }
 
     // Default monitors: no per-bus columns.
     let mut plain = Scenario::built_in("ieee34-day").unwrap().unwrap();
