@@ -3,7 +3,7 @@
 //! Each step starts from the circuit's own load and DER values (or, after
 //! `use_load_shapes`, their shaped values at the step's hour), applies every
 //! agent's grid actions of that step (`SetLoad`, `ScaleLoad`, `InjectAtBus`,
-//! `SetGeneration`, `SetStorage`), solves the power flow warm-started from the
+//! `SetGeneration`, `SetStorage`, and the custom PV irradiance action), solves the power flow warm-started from the
 //! previous step's voltages (regulators and capacitor controls act as in
 //! OpenDSS's static mode), updates the storage energy over the step (OpenDSS's
 //! end-of-step `UpdateStorage`) and advances time. Actions do not carry over
@@ -18,6 +18,17 @@ use ogg_dss::{Circuit, Connection, ElementClass};
 use crate::controls::ControlSnapshot;
 use crate::engine::PowerFlow;
 use crate::error::GridError;
+
+/// `GridAction::Custom { name: "pv_irradiance:PVSystem.NAME", values: [kW/m²] }`:
+/// a PV system's irradiance for the step, as its load shape would set it
+/// (exogenous data; see [`pv_irradiance_action`]). Apply it before a
+/// `SetGeneration` cap on the same PV system in the step.
+pub const PV_IRRADIANCE_ACTION: &str = "pv_irradiance:";
+
+/// The custom action setting PV system `element`'s irradiance (kW/m²) for one step.
+pub fn pv_irradiance_action(element: &str, kw_per_m2: f64) -> GridAction {
+    GridAction::Custom { name: format!("{PV_IRRADIANCE_ACTION}{element}"), values: vec![kw_per_m2] }
+}
 
 /// An `ogg_core::Grid` backed by the power-flow engine.
 #[derive(Debug, Clone)]
@@ -239,6 +250,18 @@ impl DistributionGrid {
 
     /// Applies one agent action to the engine (loads start from their circuit values each step).
     fn apply(&mut self, who: &str, action: &GridAction) -> Result<(), Error> {
+        if let GridAction::Custom { name, values } = action {
+            if let Some(element) = name.strip_prefix(PV_IRRADIANCE_ACTION) {
+                let i = self.pf.find_der(element).ok_or_else(|| {
+                    Error::invalid(who, format!("{name}: unknown PV system '{element}' in grid '{}'", self.name))
+                })?;
+                let [kw_per_m2] = values.as_slice() else {
+                    return Err(Error::invalid(who, format!("{name}: one value (kW/m²) expected, got {}", values.len())));
+                };
+                self.pf.set_pv_irradiance(i, *kw_per_m2).map_err(|e| Error::invalid(who, e.to_string()))?;
+                return Ok(());
+            }
+        }
         if let Some((i, applied)) = apply_der_action(&mut self.pf, self.step_s / 3600.0, who, action)? {
             self.applied[i] = Some(applied);
             return Ok(());

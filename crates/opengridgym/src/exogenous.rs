@@ -192,6 +192,8 @@ pub enum Target {
     GenerationKw(String),
     /// `SetStorage`: kW discharged (> 0) or charged (< 0).
     StorageKw(String),
+    /// A PV system's irradiance, kW/m² (`ogg_grid::grid::pv_irradiance_action`).
+    PvIrradiance(String),
 }
 
 impl Target {
@@ -203,6 +205,7 @@ impl Target {
                 GridAction::SetGeneration { element: element.clone(), kw: Some(value), kvar: None, pf: None }
             }
             Target::StorageKw(element) => GridAction::SetStorage { element: element.clone(), kw: value, kvar: None },
+            Target::PvIrradiance(element) => ogg_grid::grid::pv_irradiance_action(element, value),
         }
     }
 }

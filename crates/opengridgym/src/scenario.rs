@@ -42,7 +42,8 @@
 //! elements = ["load.s860", "Load.s844"]   # loads (`Load.` optional), Generator./PVSystem./Storage. elements
 //! # all_loads = true              # instead of `elements`: every load of the feeder
 //! quantity = "multiplier"         # loads: "multiplier" (ScaleLoad) or "kw" (SetLoad, power factor kept);
-//!                                 # generators, PV (a cap: curtailment), storage: "kw"
+//!                                 # generators, storage: "kw" (SetGeneration, SetStorage);
+//!                                 # PV: "irradiance" (kW/m², as its shape would) or "kw" (a cap: curtailment)
 //! interval = "1h"                 # time per row: "900s", "15min", "1h" (default: step_s)
 //! interpolation = "hold"          # "hold" (row floor(t / interval)) or "linear"
 //! past_end = "error"              # after the last row: "error" (checked against `steps`), "hold", "wrap"
@@ -165,6 +166,8 @@ pub enum SeriesElements {
 pub enum SeriesQuantity {
     Multiplier,
     Kw,
+    /// PV systems: kW/m².
+    Irradiance,
 }
 
 /// One `[[timeseries]]` entry: an exogenous agent, its data already read.
@@ -523,8 +526,12 @@ impl Scenario {
                 let target = match (kind, spec.quantity) {
                     (ElementKind::Load, SeriesQuantity::Multiplier) => Target::LoadMultiplier(element),
                     (ElementKind::Load, SeriesQuantity::Kw) => Target::LoadKw(element),
-                    (ElementKind::Generation, SeriesQuantity::Kw) => Target::GenerationKw(element),
                     (ElementKind::Storage, SeriesQuantity::Kw) => Target::StorageKw(element),
+                    (ElementKind::Pv, SeriesQuantity::Irradiance) => Target::PvIrradiance(element),
+                    (ElementKind::Generation | ElementKind::Pv, SeriesQuantity::Kw) => Target::GenerationKw(element),
+                    (_, SeriesQuantity::Irradiance) => {
+                        return Err(spec.at.error(format!("`{element}` is not a PV system: `quantity = \"irradiance\"` drives PV systems only")))
+                    }
                     (_, SeriesQuantity::Multiplier) => {
                         return Err(spec.at.error(format!(
                             "`{element}` is a generator, PV system or storage element: its series must be `quantity = \"kw\"`"
@@ -548,6 +555,7 @@ impl Scenario {
 enum ElementKind {
     Load,
     Generation,
+    Pv,
     Storage,
 }
 
@@ -555,8 +563,11 @@ enum ElementKind {
 /// or a unique bare name). Grids that list neither are trusted by prefix.
 fn classify_element(element: &str, loads: &[LoadInfo], ders: Option<&[String]>) -> std::result::Result<ElementKind, String> {
     let der_kind = |full: &str| {
-        if full.to_ascii_lowercase().starts_with("storage.") {
+        let lower = full.to_ascii_lowercase();
+        if lower.starts_with("storage.") {
             ElementKind::Storage
+        } else if lower.starts_with("pvsystem.") {
+            ElementKind::Pv
         } else {
             ElementKind::Generation
         }
@@ -580,7 +591,9 @@ fn classify_element(element: &str, loads: &[LoadInfo], ders: Option<&[String]>) 
         let lower = element.to_ascii_lowercase();
         return Ok(if lower.starts_with("storage.") {
             ElementKind::Storage
-        } else if lower.starts_with("generator.") || lower.starts_with("pvsystem.") {
+        } else if lower.starts_with("pvsystem.") {
+            ElementKind::Pv
+        } else if lower.starts_with("generator.") {
             ElementKind::Generation
         } else {
             ElementKind::Load
@@ -639,10 +652,8 @@ fn parse_timeseries(section: &mut Section, index: usize, step_s: f64) -> Result<
     let quantity = match quantity.to_ascii_lowercase().as_str() {
         "multiplier" | "mult" => SeriesQuantity::Multiplier,
         "kw" => SeriesQuantity::Kw,
-        "irradiance" => {
-            return Err(section.error_at("quantity", format!("`{path}.quantity = \"irradiance\"` is not supported yet: drive PV systems with \"kw\" (a cap)")))
-        }
-        other => return Err(section.error_at("quantity", format!("unknown `{path}.quantity` `{other}` (known: multiplier, kw)"))),
+        "irradiance" => SeriesQuantity::Irradiance,
+        other => return Err(section.error_at("quantity", format!("unknown `{path}.quantity` `{other}` (known: multiplier, kw, irradiance)"))),
     };
     let interval_s = match interval {
         None => step_s,
