@@ -22,6 +22,7 @@
 
 use std::any::Any;
 use std::path::Path;
+use std::sync::Arc;
 
 use ogg_core::{Agent, Error, GridAction, MarketAction, View};
 
@@ -45,7 +46,8 @@ pub enum PastEnd {
 pub struct Series {
     /// The file (and column), for messages.
     pub label: String,
-    pub values: Vec<f64>,
+    /// Shared: environments are cloned per snapshot and per vectorised copy.
+    pub values: Arc<[f64]>,
     pub interval_s: f64,
     pub interpolation: Interpolation,
     pub past_end: PastEnd,
@@ -55,6 +57,9 @@ impl Series {
     /// Row index for `row` under the past-end rule.
     fn row(&self, row: usize, time_s: f64) -> Result<usize, String> {
         let n = self.values.len();
+        if n == 0 {
+            return Err(format!("{}: no data rows", self.label));
+        }
         if row < n {
             return Ok(row);
         }
@@ -74,6 +79,9 @@ impl Series {
 
     /// The value at episode time `time_s` (see the module docs).
     pub fn value_at(&self, time_s: f64) -> Result<f64, String> {
+        if !(self.interval_s.is_finite() && self.interval_s > 0.0) {
+            return Err(format!("{}: interval {} s must be a finite number > 0", self.label, self.interval_s));
+        }
         // A tiny tolerance so that 3·1200 s / 3600 s lands on row 1, not 0.
         let position = (time_s / self.interval_s).max(0.0);
         let i = (position + 1e-9).floor() as usize;
@@ -296,7 +304,7 @@ mod tests {
     use super::*;
 
     fn series(values: &[f64], interpolation: Interpolation, past_end: PastEnd) -> Series {
-        Series { label: "d.csv".into(), values: values.to_vec(), interval_s: 3600.0, interpolation, past_end }
+        Series { label: "d.csv".into(), values: values.into(), interval_s: 3600.0, interpolation, past_end }
     }
 
     #[test]
@@ -320,6 +328,11 @@ mod tests {
         assert_eq!(w.value_at(4.0 * 3600.0), Ok(2.0));
         // Between the last row and the first again.
         assert_eq!(w.value_at(2.5 * 3600.0), Ok(2.5));
+        // Hand-built series without rows or with a bad interval are errors, not panics.
+        assert!(series(&[], Interpolation::Hold, PastEnd::Hold).value_at(0.0).unwrap_err().contains("no data rows"));
+        let mut zero = series(&[1.0], Interpolation::Hold, PastEnd::Hold);
+        zero.interval_s = 0.0;
+        assert!(zero.value_at(0.0).is_err());
     }
 
     #[test]

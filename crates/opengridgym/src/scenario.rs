@@ -689,7 +689,7 @@ fn parse_timeseries(section: &mut Section, index: usize, step_s: f64) -> Result<
         }
     };
     let (column_name, values) = read.map_err(|m| section.error_at("file", m))?;
-    let series = Series { label: format!("{label} (column `{column_name}`)"), values, interval_s, interpolation, past_end };
+    let series = Series { label: format!("{label} (column `{column_name}`)"), values: values.into(), interval_s, interpolation, past_end };
     Ok(TimeseriesSpec { name, series, elements, quantity, at })
 }
 

@@ -416,3 +416,27 @@ quantity = "kw"
     let e = scenario_error(&dir, csv, &bad);
     assert!(e.message.contains("`Storage.bat` is not a PV system"), "{e}");
 }
+
+#[test]
+fn hourly_data_interpolates_onto_quarter_hour_steps() {
+    let dir = tmp("linear");
+    let toml = |interpolation: &str| {
+        format!(
+            "steps = 4\nstep_s = 900\n[grid]\ntype = \"feeder\"\nfeeder = \"ieee13\"\n[[timeseries]]\nfile = \"day.csv\"\n\
+             column = \"mult\"\nelements = [\"Load.671\"]\nquantity = \"multiplier\"\ninterval = \"60min\"\n\
+             interpolation = \"{interpolation}\"\npast_end = \"hold\"\n"
+        )
+    };
+    for (interpolation, expected) in [("linear", [0.5, 0.6, 0.7, 0.8, 0.9]), ("hold", [0.5, 0.5, 0.5, 0.5, 0.9])] {
+        let mut env =
+            Scenario::from_file(&write_scenario(&dir, "hour,mult\n0,0.5\n1,0.9\n", &toml(interpolation))).unwrap().build().unwrap();
+        env.reset(None).unwrap();
+        for (k, m) in expected.iter().enumerate() {
+            env.step().unwrap();
+            let grid = env.grid().as_any().downcast_ref::<DistributionGrid>().unwrap();
+            let pf = grid.power_flow();
+            let kw = pf.load_nominal(pf.load_index("671").unwrap()).0;
+            assert!((kw - m * 1155.0).abs() < 1e-9, "{interpolation} step {k}: {kw} vs {}", m * 1155.0);
+        }
+    }
+}
