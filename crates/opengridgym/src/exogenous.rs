@@ -15,6 +15,10 @@
 //! hourly load shape: step `k` (solved at hour `k + 1`) uses point `k + 1`
 //! (1-based), i.e. row `k`.
 //!
+//! Data files are CSV (a header row names the columns) or, with the
+//! `parquet` feature (the `ogg` binary has it), Parquet (`.parquet`; numeric
+//! columns, no nulls).
+//!
 //! Past the last row (`past_end`): `"error"` (default) — the scenario is
 //! checked when it is built (its `steps` must be covered) and a step past the
 //! end fails naming the file; `"hold"` — the last row is kept; `"wrap"` — the
@@ -132,19 +136,7 @@ pub fn read_csv_column(text: &str, label: &str, column: Option<&str>) -> Result<
         return Err(format!("{label}: no header row (the first line must name the columns, e.g. `hour,kw`)"));
     }
     let names: Vec<&str> = headers.iter().collect();
-    let index = match column {
-        Some(name) => names.iter().position(|h| h.eq_ignore_ascii_case(name)).ok_or_else(|| {
-            format!("{label}: no column `{name}` (columns: {})", names.join(", "))
-        })?,
-        None if names.len() == 1 => 0,
-        None => {
-            return Err(format!(
-                "{label}: {} columns ({}); say which one with `column = \"NAME\"`",
-                names.len(),
-                names.join(", ")
-            ))
-        }
-    };
+    let index = choose_column(label, &names, column)?;
     let column_name = names[index].to_string();
     let mut values = Vec::new();
     for record in reader.records() {
@@ -165,6 +157,22 @@ pub fn read_csv_column(text: &str, label: &str, column: Option<&str>) -> Result<
     Ok((column_name, values))
 }
 
+/// The index of `column` among `names` (case-insensitive), or of the only column.
+fn choose_column(label: &str, names: &[&str], column: Option<&str>) -> Result<usize, String> {
+    match column {
+        Some(name) => names
+            .iter()
+            .position(|h| h.eq_ignore_ascii_case(name))
+            .ok_or_else(|| format!("{label}: no column `{name}` (columns: {})", names.join(", "))),
+        None if names.len() == 1 => Ok(0),
+        None => Err(format!(
+            "{label}: {} columns ({}); say which one with `column = \"NAME\"`",
+            names.len(),
+            names.join(", ")
+        )),
+    }
+}
+
 fn csv_error(label: &str, e: &csv::Error) -> String {
     match e.kind() {
         csv::ErrorKind::UnequalLengths { pos, expected_len, len } => {
@@ -179,14 +187,72 @@ fn csv_error(label: &str, e: &csv::Error) -> String {
     }
 }
 
-/// Reads a data file: CSV (any extension but `.parquet`).
+/// Reads a data file: Parquet for `.parquet` (with the `parquet` feature),
+/// else CSV.
 pub fn read_data_file(path: &Path, column: Option<&str>) -> Result<(String, Vec<f64>), String> {
     let label = path.display().to_string();
     if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("parquet")) {
-        return Err(format!("{label}: Parquet input is not supported yet (the recorder only writes Parquet); use CSV"));
+        #[cfg(feature = "parquet")]
+        return read_parquet_column(path, &label, column);
+        #[cfg(not(feature = "parquet"))]
+        return Err(format!("{label}: this build has no Parquet support (build with the `parquet` feature, as `ogg` is); use CSV"));
     }
     let text = std::fs::read_to_string(path).map_err(|e| format!("{label}: {e}"))?;
     read_csv_column(&text, &label, column)
+}
+
+/// Reads one numeric column (Float64/32, Int64/32, UInt64/32) of a Parquet
+/// file; a null or non-finite value is an error naming its data row (1-based).
+#[cfg(feature = "parquet")]
+pub fn read_parquet_column(path: &Path, label: &str, column: Option<&str>) -> Result<(String, Vec<f64>), String> {
+    use arrow_array::{Array, Float32Array, Float64Array, Int32Array, Int64Array, UInt32Array, UInt64Array};
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+    let file = std::fs::File::open(path).map_err(|e| format!("{label}: {e}"))?;
+    let builder =
+        ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| format!("{label}: not a readable Parquet file: {e}"))?;
+    let schema = builder.schema().clone();
+    let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    let index = choose_column(label, &names, column)?;
+    let name = names[index].to_string();
+    let reader = builder.build().map_err(|e| format!("{label}: {e}"))?;
+    let mut values = Vec::new();
+    for batch in reader {
+        let batch = batch.map_err(|e| format!("{label}: {e}"))?;
+        let array = batch.column(index);
+        let first_row = values.len();
+        let value = |i: usize| -> Option<f64> {
+            let any = array.as_any();
+            if let Some(a) = any.downcast_ref::<Float64Array>() {
+                Some(a.value(i))
+            } else if let Some(a) = any.downcast_ref::<Float32Array>() {
+                Some(f64::from(a.value(i)))
+            } else if let Some(a) = any.downcast_ref::<Int64Array>() {
+                Some(a.value(i) as f64)
+            } else if let Some(a) = any.downcast_ref::<Int32Array>() {
+                Some(f64::from(a.value(i)))
+            } else if let Some(a) = any.downcast_ref::<UInt64Array>() {
+                Some(a.value(i) as f64)
+            } else {
+                any.downcast_ref::<UInt32Array>().map(|a| f64::from(a.value(i)))
+            }
+        };
+        for i in 0..array.len() {
+            let row = first_row + i + 1;
+            if array.is_null(i) {
+                return Err(format!("{label}: row {row}: column `{name}`: missing value (null)"));
+            }
+            match value(i) {
+                Some(x) if x.is_finite() => values.push(x),
+                Some(x) => return Err(format!("{label}: row {row}: column `{name}`: {x} is not a finite number")),
+                None => return Err(format!("{label}: column `{name}` holds {}, not numbers", array.data_type())),
+            }
+        }
+    }
+    if values.is_empty() {
+        return Err(format!("{label}: column `{name}` has no data rows"));
+    }
+    Ok((name, values))
 }
 
 /// What a series value means for one element.
@@ -349,5 +415,12 @@ mod tests {
         assert_eq!(read_csv_column(empty, "d.csv", Some("kw")).unwrap_err(), "d.csv:2: column `kw`: empty value");
         assert!(read_csv_column("kw\n", "d.csv", None).unwrap_err().contains("no data rows"));
         assert!(read_csv_column("kw\nNaN\n", "d.csv", None).unwrap_err().contains("d.csv:2"));
+    }
+
+    #[cfg(not(feature = "parquet"))]
+    #[test]
+    fn parquet_needs_the_feature() {
+        let e = read_data_file(Path::new("x.parquet"), None).unwrap_err();
+        assert!(e.contains("x.parquet: this build has no Parquet support"), "{e}");
     }
 }

@@ -37,7 +37,7 @@
 //! count = 10
 //!
 //! [[timeseries]]                  # an exogenous agent replaying one column of a CSV file
-//! file = "data/load.csv"          # relative to this file; a header row names the columns
+//! file = "data/load.csv"          # CSV (a header row names the columns) or .parquet; relative to this file
 //! column = "mult"                 # default: the file's only column
 //! elements = ["load.s860", "Load.s844"]   # loads (`Load.` optional), Generator./PVSystem./Storage. elements
 //! # all_loads = true              # instead of `elements`: every load of the feeder

@@ -440,3 +440,41 @@ fn hourly_data_interpolates_onto_quarter_hour_steps() {
         }
     }
 }
+
+/// Parquet data files (with the `parquet` feature, as `ogg` is built):
+/// the recorder's own Parquet output read back equals its CSV twin.
+#[cfg(feature = "parquet")]
+#[test]
+fn parquet_columns_read_as_their_csv_twins() {
+    use opengridgym::exogenous::read_data_file;
+    let dir = tmp("parquet");
+    let mut scenario = Scenario::built_in("ieee13-data").unwrap().unwrap();
+    scenario.output.csv = true;
+    scenario.output.parquet = true;
+    opengridgym::run_scenario(&scenario, Some(&dir), &mut |_| {}).unwrap();
+    let (_, from_parquet) = read_data_file(&dir.join("grid.parquet"), Some("total_power_kw")).unwrap();
+    let (_, from_csv) = read_data_file(&dir.join("grid.csv"), Some("total_power_kw")).unwrap();
+    assert_eq!(from_parquet.len(), 24);
+    assert_eq!(from_parquet, from_csv);
+    let (_, steps) = read_data_file(&dir.join("grid.parquet"), Some("grid_step")).unwrap();
+    assert_eq!(steps, (0..24).map(f64::from).collect::<Vec<_>>());
+    let records = dir.join("records.parquet");
+    let e = read_data_file(&records, Some("price")).unwrap_err();
+    assert!(e.ends_with("records.parquet: row 1: column `price`: missing value (null)"), "{e}");
+    let e = read_data_file(&records, Some("agent")).unwrap_err();
+    assert!(e.contains("column `agent` holds Utf8, not numbers"), "{e}");
+    assert!(read_data_file(&records, Some("nope")).unwrap_err().contains("no column `nope` (columns: time_s, grid_step"));
+    std::fs::write(dir.join("not.parquet"), "hour,kw\n").unwrap();
+    assert!(read_data_file(&dir.join("not.parquet"), None).unwrap_err().contains("not a readable Parquet file"));
+
+    // A scenario replays it: load 671 at the recorded source kW of hour 2.
+    let toml = "steps = 2\n[grid]\ntype = \"feeder\"\nfeeder = \"ieee13\"\n[[timeseries]]\nfile = \"grid.parquet\"\n\
+                column = \"total_power_kw\"\nelements = [\"Load.671\"]\nquantity = \"kw\"\n";
+    std::fs::write(dir.join("replay.toml"), toml).unwrap();
+    let mut env = Scenario::from_file(&dir.join("replay.toml")).unwrap().build().unwrap();
+    env.reset(None).unwrap();
+    env.run(2).unwrap();
+    let grid = env.grid().as_any().downcast_ref::<DistributionGrid>().unwrap();
+    let pf = grid.power_flow();
+    assert_eq!(pf.load_nominal(pf.load_index("671").unwrap()).0, from_parquet[1]);
+}
