@@ -124,10 +124,16 @@ class DoNothingGrid(RustGrid):
 class FeederGrid(RustGrid):
     """A distribution feeder solved by OpenGridGym's OpenDSS-compatible power flow."""
 
-    def __init__(self, name: str, step_s: float = 3600.0, shapes: Optional[str] = None) -> None: ...
+    def __init__(
+        self, name: str, step_s: float = 3600.0, shapes: Optional[str] = None, monitors: Optional[Dict[str, Any]] = None
+    ) -> None: ...
     @staticmethod
-    def from_file(path: PathLike, step_s: float = 3600.0, shapes: Optional[str] = None) -> FeederGrid:
-        """``shapes="daily"``/``"yearly"``/``"duty"``: loads and DERs follow their shapes."""
+    def from_file(
+        path: PathLike, step_s: float = 3600.0, shapes: Optional[str] = None, monitors: Optional[Dict[str, Any]] = None
+    ) -> FeederGrid:
+        """``shapes="daily"``/``"yearly"``/``"duty"``: loads and DERs follow their shapes.
+        ``monitors={"voltages": True, "branches": ["Line.650632"], "ders": True}``: the grid table's extra
+        columns (``v.<bus>``; ``<branch>.kw/.kvar/.amps/.loading``; DER columns), as a scenario's ``[monitors]``."""
     @staticmethod
     def names() -> List[str]: ...
     @property

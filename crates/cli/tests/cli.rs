@@ -53,7 +53,7 @@ fn scenarios_lists_the_built_ins() {
     assert!(out.status.success());
     let listing = text(&out.stdout);
     let names: Vec<&str> = listing.lines().filter_map(|l| l.split_whitespace().next()).collect();
-    assert_eq!(names, ["ieee34-day", "do-nothing", "uc1", "uc2", "uc3"]);
+    assert_eq!(names, ["ieee34-day", "do-nothing", "ieee13-data", "uc1", "uc2", "uc3"]);
     assert!(listing.contains("IEEE 34"), "{listing}");
 }
 
@@ -77,6 +77,30 @@ fn run_writes_records_grid_parquet_and_summary() {
     assert_eq!(summary["seed"], 9);
     assert_eq!(summary["agents"], 10);
     assert_eq!(summary["records_rows"], 30);
+}
+
+#[test]
+fn data_driven_scenario_writes_monitor_columns() {
+    let dir = tmp("data");
+    let out = ogg(&["run", "ieee13-data", "--quiet"], &dir);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let grid = std::fs::read_to_string(dir.join("results/ieee13-data/grid.csv")).unwrap();
+    assert_eq!(grid.lines().count(), 1 + 24);
+    let header: Vec<&str> = grid.lines().next().unwrap().split(',').collect();
+    for column in ["v.675", "v.sourcebus", "Line.650632.kw", "Line.650632.loading", "Transformer.xfm1.amps"] {
+        assert!(header.contains(&column), "{column} in {header:?}");
+    }
+    // A scenario file of your own reads its data relative to itself; bad data is one located line.
+    std::fs::create_dir_all(dir.join("my/data")).unwrap();
+    std::fs::write(dir.join("my/data/l.csv"), "hour,kw\n0,100\n1,abc\n").unwrap();
+    std::fs::write(
+        dir.join("my/s.toml"),
+        "steps = 2\n[grid]\ntype = \"feeder\"\nfeeder = \"ieee13\"\n[[timeseries]]\nfile = \"data/l.csv\"\ncolumn = \"kw\"\n\
+         elements = [\"Load.671\"]\nquantity = \"kw\"\n",
+    )
+    .unwrap();
+    let err = assert_one_line_error(&ogg(&["run", "my/s.toml"], &dir));
+    assert!(err.contains("s.toml:6:8: ") && err.contains("l.csv:3: column `kw`: `abc` is not a finite number"), "{err}");
 }
 
 const NOISY: &str = r#"
@@ -129,7 +153,7 @@ fn scenario_errors_are_one_line_with_file_and_line() {
     assert!(err.contains("absent.toml: scenario file not found"), "{err}");
 
     let err = assert_one_line_error(&ogg(&["run", "no-such-name"], &dir));
-    assert!(err.contains("built-ins: ieee34-day, do-nothing, uc1, default, uc2, uc3)"), "{err}");
+    assert!(err.contains("built-ins: ieee34-day, do-nothing, ieee13-data, uc1, default, uc2, uc3)"), "{err}");
 
     std::fs::write(dir.join("bad.toml"), "[grid\ntype = 1\n").unwrap();
     let err = assert_one_line_error(&ogg(&["run", "bad.toml"], &dir));

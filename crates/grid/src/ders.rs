@@ -579,6 +579,30 @@ impl crate::PowerFlow {
         }
     }
 
+    /// Sets PV system `i`'s irradiance for this step (kW/m², as its
+    /// `irradiance` property times its load shape would): the panels give
+    /// irradiance · Pmpp · P-T factor at the element's temperature, through
+    /// its inverter (cut-in/out, kVA, var mode). Returns (kW, kvar) out.
+    pub fn set_pv_irradiance(&mut self, i: usize, kw_per_m2: f64) -> Result<(f64, f64), GridError> {
+        let name = self.elements[self.ders[i].elem].full_name();
+        let bad = |m: String| GridError::Invalid(format!("irradiance on {name}: {m}"));
+        if !(kw_per_m2.is_finite() && kw_per_m2 >= 0.0) {
+            return Err(bad(format!("{kw_per_m2} kW/m² must be a finite number >= 0")));
+        }
+        let d = &mut self.ders[i];
+        let DerModel::Pv(pv) = &mut d.model else {
+            return Err(bad("not a PV system".into()));
+        };
+        if pv.irradiance <= 0.0 {
+            return Err(bad("its `irradiance` property is 0, so no shape can scale it".into()));
+        }
+        let t = pv.temperature;
+        let (kw, kvar) = pv.output(kw_per_m2 / pv.irradiance, t);
+        d.inj.set_output_kw(kw, kvar);
+        d.currents_valid = false;
+        Ok((kw, kvar))
+    }
+
     /// An agent's `SetGeneration` on DER `i` (a generator or PV system).
     /// Generators: kW within [0, kVA], kvar within [minkvar, maxkvar] and
     /// the kVA circle (kW first); without kvar/pf the power factor is kept.

@@ -3,7 +3,7 @@
 //! Each step starts from the circuit's own load and DER values (or, after
 //! `use_load_shapes`, their shaped values at the step's hour), applies every
 //! agent's grid actions of that step (`SetLoad`, `ScaleLoad`, `InjectAtBus`,
-//! `SetGeneration`, `SetStorage`), solves the power flow warm-started from the
+//! `SetGeneration`, `SetStorage`, and the custom PV irradiance action), solves the power flow warm-started from the
 //! previous step's voltages (regulators and capacitor controls act as in
 //! OpenDSS's static mode), updates the storage energy over the step (OpenDSS's
 //! end-of-step `UpdateStorage`) and advances time. Actions do not carry over
@@ -18,6 +18,17 @@ use ogg_dss::{Circuit, Connection, ElementClass};
 use crate::controls::ControlSnapshot;
 use crate::engine::PowerFlow;
 use crate::error::GridError;
+
+/// `GridAction::Custom { name: "pv_irradiance:PVSystem.NAME", values: [kW/m²] }`:
+/// a PV system's irradiance for the step, as its load shape would set it
+/// (exogenous data; see [`pv_irradiance_action`]). Apply it before a
+/// `SetGeneration` cap on the same PV system in the step.
+pub const PV_IRRADIANCE_ACTION: &str = "pv_irradiance:";
+
+/// The custom action setting PV system `element`'s irradiance (kW/m²) for one step.
+pub fn pv_irradiance_action(element: &str, kw_per_m2: f64) -> GridAction {
+    GridAction::Custom { name: format!("{PV_IRRADIANCE_ACTION}{element}"), values: vec![kw_per_m2] }
+}
 
 /// An `ogg_core::Grid` backed by the power-flow engine.
 #[derive(Debug, Clone)]
@@ -38,6 +49,32 @@ pub struct DistributionGrid {
     shapes: Option<crate::timeseries::TimeSeries>,
     /// Per DER: what an agent's action applied in the last step.
     applied: Vec<Option<crate::ders::AppliedDer>>,
+    /// What the recorder's extra columns hold (see [`Monitors`]).
+    monitors: Monitors,
+    /// Element index of each monitored branch, with its name as given.
+    monitored_branches: Vec<(usize, String)>,
+}
+
+/// Which per-step quantities [`DistributionGrid`] adds to the recorder's grid
+/// table (besides the base columns: source power, losses, min/max voltage).
+/// The default keeps the table narrow: taps, capacitors, DERs, iterations.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Monitors {
+    /// One `v.<bus>` column per bus: mean per-unit magnitude over its phase nodes.
+    pub voltages: bool,
+    /// Branches (`Line.l1`, `Transformer.sub`, …; case-insensitive) with
+    /// `<name>.kw`, `.kvar` (into terminal 1), `.amps` (largest phase current
+    /// at terminal 1) and `.loading` (amps / normal rating; NaN unrated).
+    pub branches: Vec<String>,
+    /// Per DER: `.kw`, `.kvar` (delivered), `.kw_requested`,
+    /// `.kvar_requested`, `.clipped`, and `.kwh` for storage.
+    pub ders: bool,
+}
+
+impl Default for Monitors {
+    fn default() -> Self {
+        Monitors { voltages: false, branches: Vec::new(), ders: true }
+    }
 }
 
 impl DistributionGrid {
@@ -69,6 +106,8 @@ impl DistributionGrid {
             extra: Vec::new(),
             shapes: None,
             applied: Vec::new(),
+            monitors: Monitors::default(),
+            monitored_branches: Vec::new(),
         };
         grid.applied = vec![None; grid.pf.n_ders()];
         grid.state.buses = grid.pf.buses().into_iter().map(|b| b.0).collect();
@@ -89,6 +128,39 @@ impl DistributionGrid {
         ts.summaries = false;
         self.shapes = Some(ts);
         Ok(())
+    }
+
+    /// Chooses the per-step quantities recorded (see [`Monitors`]). An unknown
+    /// branch is an error naming it; the columns change from the next step on.
+    pub fn set_monitors(&mut self, monitors: Monitors) -> Result<(), GridError> {
+        let mut resolved = Vec::with_capacity(monitors.branches.len());
+        for name in &monitors.branches {
+            let found = self.branch_elements.iter().find(|&&(e, _)| self.pf.elements[e].full_name().eq_ignore_ascii_case(name));
+            match found {
+                Some(&(e, _)) => resolved.push((e, name.clone())),
+                None => {
+                    let known: Vec<String> = self.topology_branch_names().into_iter().take(8).collect();
+                    return Err(GridError::Invalid(format!(
+                        "monitor: no branch `{name}` in this grid (give `Class.name`, e.g. {})",
+                        known.join(", ")
+                    )));
+                }
+            }
+        }
+        self.monitors = monitors;
+        self.monitored_branches = resolved;
+        let converged = self.state.converged;
+        self.refresh_state(converged);
+        Ok(())
+    }
+
+    pub fn monitors(&self) -> &Monitors {
+        &self.monitors
+    }
+
+    /// Every generator, PV system and storage element, as `Class.name`.
+    pub fn der_names(&self) -> Vec<String> {
+        self.pf.der_names()
     }
 
     /// A built-in feeder by name, or an OpenDSS master script by path.
@@ -142,9 +214,23 @@ impl DistributionGrid {
         for (name, states) in pf.capacitor_states() {
             self.extra.push((format!("capacitor.{name}"), states.iter().map(|&s| s as f64).sum()));
         }
+        if self.monitors.voltages {
+            for (bus, v) in self.state.buses.iter().zip(&self.state.bus_voltage_pu) {
+                self.extra.push((format!("v.{bus}"), *v));
+            }
+        }
+        for (e, name) in &self.monitored_branches {
+            let flows = pf.element_flows(*e);
+            let amps = self.branch_elements.iter().find(|(b, _)| b == e).map_or(0.0, |&(_, a)| a);
+            self.extra.push((format!("{name}.kw"), flows.p1_kw));
+            self.extra.push((format!("{name}.kvar"), flows.q1_kvar));
+            self.extra.push((format!("{name}.amps"), flows.imax_t1));
+            self.extra.push((format!("{name}.loading"), if amps > 0.0 { flows.imax_t1 / amps } else { f64::NAN }));
+        }
         // DERs: delivered output (generation / discharge positive), what an
         // agent asked for (NaN: nothing) and whether it was clipped.
-        for i in 0..pf.n_ders() {
+        let der_count = if self.monitors.ders { pf.n_ders() } else { 0 };
+        for i in 0..der_count {
             let name = pf.elements[pf.ders[i].elem].full_name();
             let (p, q) = pf.der_power(i);
             let a = self.applied.get(i).copied().flatten();
@@ -164,6 +250,18 @@ impl DistributionGrid {
 
     /// Applies one agent action to the engine (loads start from their circuit values each step).
     fn apply(&mut self, who: &str, action: &GridAction) -> Result<(), Error> {
+        if let GridAction::Custom { name, values } = action {
+            if let Some(element) = name.strip_prefix(PV_IRRADIANCE_ACTION) {
+                let i = self.pf.find_der(element).ok_or_else(|| {
+                    Error::invalid(who, format!("{name}: unknown PV system '{element}' in grid '{}'", self.name))
+                })?;
+                let [kw_per_m2] = values.as_slice() else {
+                    return Err(Error::invalid(who, format!("{name}: one value (kW/m²) expected, got {}", values.len())));
+                };
+                self.pf.set_pv_irradiance(i, *kw_per_m2).map_err(|e| Error::invalid(who, e.to_string()))?;
+                return Ok(());
+            }
+        }
         if let Some((i, applied)) = apply_der_action(&mut self.pf, self.step_s / 3600.0, who, action)? {
             self.applied[i] = Some(applied);
             return Ok(());

@@ -36,7 +36,7 @@ pub mod output;
 pub use output::{powerflow_command, Summary};
 pub mod grid;
 
-pub use grid::DistributionGrid;
+pub use grid::{DistributionGrid, Monitors};
 pub mod synthetic;
 pub mod timeseries;
 pub use timeseries::{timeseries_command, DerStep, StepResult, TimeSeries};

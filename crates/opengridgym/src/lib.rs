@@ -5,6 +5,7 @@
 //!   [`Environment`] running the paper's Algorithm 1, the recorder;
 //! * [`grid`] (`ogg-grid`): the power-flow engine and the feeder grid;
 //! * [`scenario`]: whole simulations described in TOML, and the built-in ones;
+//! * [`exogenous`]: data files replayed onto grid elements (`[[timeseries]]`);
 //! * [`run`]: running a scenario and writing its results (what `ogg run` does).
 //!
 //! ```
@@ -23,6 +24,7 @@ pub use ogg_core::{
     Market, MarketAction, Recorder, Result, ScriptedLoadAgent, StepInfo, Table, View,
 };
 
+pub mod exogenous;
 pub mod feeder;
 pub mod run;
 pub mod scenario;

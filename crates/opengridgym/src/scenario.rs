@@ -36,11 +36,34 @@
 //! name = "idle"                   # with count = N: idle0 … idle{N-1}
 //! count = 10
 //!
+//! [[timeseries]]                  # an exogenous agent replaying one column of a CSV file
+//! file = "data/load.csv"          # CSV (a header row names the columns) or .parquet; relative to this file
+//! column = "mult"                 # default: the file's only column
+//! elements = ["load.s860", "Load.s844"]   # loads (`Load.` optional), Generator./PVSystem./Storage. elements
+//! # all_loads = true              # instead of `elements`: every load of the feeder
+//! quantity = "multiplier"         # loads: "multiplier" (ScaleLoad) or "kw" (SetLoad, power factor kept);
+//!                                 # generators, storage: "kw" (SetGeneration, SetStorage);
+//!                                 # PV: "irradiance" (kW/m², as its shape would) or "kw" (a cap: curtailment)
+//! interval = "1h"                 # time per row: "900s", "15min", "1h" (default: step_s)
+//! interpolation = "hold"          # "hold" (row floor(t / interval)) or "linear"
+//! past_end = "error"              # after the last row: "error" (checked against `steps`), "hold", "wrap"
+//! name = "load-data"              # agent name (default: timeseries<i>)
+//!
+//! [monitors]                      # per-step columns of the grid table (feeder grids)
+//! voltages = false                # v.<bus>: per-unit voltage of every bus (default false)
+//! branches = ["Line.650632"]      # <branch>.kw/.kvar/.amps/.loading (default none)
+//! ders = true                     # DER kW/kvar/requested/clipped/kWh columns (default true)
+//!
 //! [output]
 //! dir = "results/my-day"          # default: results/<name>
 //! csv = true                      # records.csv, grid.csv (default true)
 //! parquet = true                  # records.parquet, grid.parquet (default true when built with Parquet)
 //! ```
+//!
+//! Row `i` of a time series holds the value for `[i·interval, (i+1)·interval)`
+//! of episode time; see [`crate::exogenous`] for the hold/linear and past-end
+//! rules. Bad data files are errors naming the file and line (non-numeric
+//! value, missing column, ragged row, too few rows for `steps`).
 //!
 //! Reading is strict: an unknown key, a value of the wrong type, or a missing
 //! referenced file is an error naming the file, line, column and key.
@@ -48,6 +71,7 @@
 use std::path::{Path, PathBuf};
 
 use ogg_core::{Agent, DoNothingAgent, DoNothingGrid, DoNothingMarket, Environment, Grid, Market, ScriptedLoadAgent};
+use ogg_grid::{DistributionGrid, Monitors};
 use toml_edit::ImDocument;
 
 use crate::toml_section::{ScenarioError, Section, Source};
@@ -57,7 +81,12 @@ use crate::toml_section::{ScenarioError, Section, Source};
 pub const BUILT_IN: &[(&str, &str)] = &[
     ("ieee34-day", include_str!("../../../scenarios/ieee34-day.toml")),
     ("do-nothing", include_str!("../../../scenarios/do-nothing.toml")),
+    ("ieee13-data", include_str!("../../../scenarios/ieee13-data.toml")),
 ];
+
+/// Data files of the built-in scenarios, by the name their `file =` uses
+/// (built-ins have no folder to read from).
+pub const BUILT_IN_DATA: &[(&str, &str)] = &[("data/ieee13-day.csv", include_str!("../../../scenarios/data/ieee13-day.csv"))];
 
 /// Names of the built-in scenarios.
 pub fn built_in_names() -> Vec<&'static str> {
@@ -125,6 +154,32 @@ pub enum AgentKind {
     },
 }
 
+/// Which elements a `[[timeseries]]` entry drives.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SeriesElements {
+    Listed(Vec<String>),
+    AllLoads,
+}
+
+/// What a series' values are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SeriesQuantity {
+    Multiplier,
+    Kw,
+    /// PV systems: kW/m².
+    Irradiance,
+}
+
+/// One `[[timeseries]]` entry: an exogenous agent, its data already read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TimeseriesSpec {
+    pub name: String,
+    pub series: crate::exogenous::Series,
+    pub elements: SeriesElements,
+    pub quantity: SeriesQuantity,
+    pub at: Location,
+}
+
 /// One `[[agents]]` entry (it may stand for several agents).
 #[derive(Debug, Clone, PartialEq)]
 pub struct AgentSpec {
@@ -155,6 +210,11 @@ pub struct Scenario {
     pub grid_at: Location,
     pub market: MarketSpec,
     pub agents: Vec<AgentSpec>,
+    /// Exogenous agents (`[[timeseries]]`), after the `[[agents]]`.
+    pub timeseries: Vec<TimeseriesSpec>,
+    /// What the grid table records per step (`[monitors]`).
+    pub monitors: Monitors,
+    pub monitors_at: Option<Location>,
     pub output: OutputSpec,
     /// The file it was read from, or `built-in scenario 'NAME'`.
     pub origin: String,
@@ -276,6 +336,25 @@ impl Scenario {
             agents.push(parse_agent(&mut section)?);
         }
 
+        let mut timeseries = Vec::new();
+        for (i, mut section) in top.table_list("timeseries")?.into_iter().enumerate() {
+            timeseries.push(parse_timeseries(&mut section, i, step_s)?);
+        }
+
+        let (monitors, monitors_at) = match top.table("monitors")? {
+            Some(mut section) => {
+                let defaults = Monitors::default();
+                let monitors = Monitors {
+                    voltages: section.boolean("voltages")?.unwrap_or(defaults.voltages),
+                    branches: section.string_list("branches")?.unwrap_or_default(),
+                    ders: section.boolean("ders")?.unwrap_or(defaults.ders),
+                };
+                section.finish()?;
+                (monitors, Some(Location::of(&section)))
+            }
+            None => (Monitors::default(), None),
+        };
+
         let output = match top.table("output")? {
             Some(mut section) => {
                 let dir = section.string("dir")?.map(PathBuf::from);
@@ -300,6 +379,9 @@ impl Scenario {
             grid_at,
             market,
             agents,
+            timeseries,
+            monitors,
+            monitors_at,
             output,
             origin: source.label.clone(),
         })
@@ -322,7 +404,21 @@ impl Scenario {
         let market: Box<dyn Market> = match self.market {
             MarketSpec::DoNothing => Box::new(DoNothingMarket),
         };
-        let agents = self.build_agents(&built.loads)?;
+        let mut built = built;
+        let mut agents = self.build_agents(&built.loads)?;
+        let ders = built.grid.as_any().downcast_ref::<DistributionGrid>().map(|g| g.der_names());
+        self.add_exogenous_agents(&mut agents, &built.loads, ders.as_deref())?;
+        match built.grid.as_any_mut().downcast_mut::<DistributionGrid>() {
+            Some(grid) => {
+                let at = self.monitors_at.as_ref().unwrap_or(&self.grid_at);
+                grid.set_monitors(self.monitors.clone()).map_err(|e| at.error(e.to_string()))?;
+            }
+            None if self.monitors != Monitors::default() => {
+                let at = self.monitors_at.as_ref().unwrap_or(&self.grid_at);
+                return Err(at.error("[monitors] need a feeder grid ([grid] type = \"feeder\")"));
+            }
+            None => {}
+        }
         Ok(Environment::new(built.grid, market, agents)
             .with_max_market_rounds(self.max_market_rounds)
             .with_recording(self.record))
@@ -400,10 +496,201 @@ impl Scenario {
         Ok(agents)
     }
 
+    /// One exogenous agent per `[[timeseries]]` entry, its elements checked
+    /// against the grid's loads and DERs (`ders`: None when the grid cannot
+    /// list them) and its data against `steps`.
+    fn add_exogenous_agents(
+        &self,
+        agents: &mut Vec<Box<dyn Agent>>,
+        loads: &[LoadInfo],
+        ders: Option<&[String]>,
+    ) -> Result<()> {
+        use crate::exogenous::{ExogenousAgent, Target};
+        for spec in &self.timeseries {
+            if agents.iter().any(|a| a.name() == spec.name) {
+                return Err(spec.at.error(format!("agent name `{}` is used twice", spec.name)));
+            }
+            spec.series.check_covers(self.steps, self.step_s).map_err(|m| spec.at.error(m))?;
+            let elements: Vec<String> = match &spec.elements {
+                SeriesElements::Listed(list) => list.clone(),
+                SeriesElements::AllLoads => {
+                    if loads.is_empty() {
+                        return Err(spec.at.error("`all_loads = true` needs a grid with loads (a feeder grid); this grid has none"));
+                    }
+                    loads.iter().map(|l| l.name.clone()).collect()
+                }
+            };
+            let mut targets = Vec::with_capacity(elements.len());
+            for element in elements {
+                let kind = classify_element(&element, loads, ders).map_err(|m| spec.at.error(m))?;
+                let target = match (kind, spec.quantity) {
+                    (ElementKind::Load, SeriesQuantity::Multiplier) => Target::LoadMultiplier(element),
+                    (ElementKind::Load, SeriesQuantity::Kw) => Target::LoadKw(element),
+                    (ElementKind::Storage, SeriesQuantity::Kw) => Target::StorageKw(element),
+                    (ElementKind::Pv, SeriesQuantity::Irradiance) => Target::PvIrradiance(element),
+                    (ElementKind::Generation | ElementKind::Pv, SeriesQuantity::Kw) => Target::GenerationKw(element),
+                    (_, SeriesQuantity::Irradiance) => {
+                        return Err(spec.at.error(format!("`{element}` is not a PV system: `quantity = \"irradiance\"` drives PV systems only")))
+                    }
+                    (_, SeriesQuantity::Multiplier) => {
+                        return Err(spec.at.error(format!(
+                            "`{element}` is a generator, PV system or storage element: its series must be `quantity = \"kw\"`"
+                        )))
+                    }
+                };
+                targets.push(target);
+            }
+            agents.push(Box::new(ExogenousAgent::new(spec.name.clone(), spec.series.clone(), targets)));
+        }
+        Ok(())
+    }
+
     /// The output folder: `[output] dir`, else `results/<name>`.
     pub fn output_dir(&self) -> PathBuf {
         self.output.dir.clone().unwrap_or_else(|| Path::new("results").join(&self.name))
     }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ElementKind {
+    Load,
+    Generation,
+    Pv,
+    Storage,
+}
+
+/// A series element: a load of the grid, or one of its DERs (by `Class.name`
+/// or a unique bare name). Grids that list neither are trusted by prefix.
+fn classify_element(element: &str, loads: &[LoadInfo], ders: Option<&[String]>) -> std::result::Result<ElementKind, String> {
+    let der_kind = |full: &str| {
+        let lower = full.to_ascii_lowercase();
+        if lower.starts_with("storage.") {
+            ElementKind::Storage
+        } else if lower.starts_with("pvsystem.") {
+            ElementKind::Pv
+        } else {
+            ElementKind::Generation
+        }
+    };
+    if loads.iter().any(|l| same_load(&l.name, element)) {
+        return Ok(ElementKind::Load);
+    }
+    if let Some(ders) = ders {
+        if let Some(full) = ders.iter().find(|d| d.eq_ignore_ascii_case(element)) {
+            return Ok(der_kind(full));
+        }
+        let bare: Vec<&String> = ders
+            .iter()
+            .filter(|d| d.split_once('.').is_some_and(|(_, n)| n.eq_ignore_ascii_case(element)))
+            .collect();
+        if let [full] = bare.as_slice() {
+            return Ok(der_kind(full));
+        }
+    }
+    if loads.is_empty() && ders.is_none_or(|d| d.is_empty()) {
+        let lower = element.to_ascii_lowercase();
+        return Ok(if lower.starts_with("storage.") {
+            ElementKind::Storage
+        } else if lower.starts_with("pvsystem.") {
+            ElementKind::Pv
+        } else if lower.starts_with("generator.") {
+            ElementKind::Generation
+        } else {
+            ElementKind::Load
+        });
+    }
+    let der_list = ders.map_or(String::new(), |d| {
+        if d.is_empty() { "; no DERs".to_string() } else { format!("; DERs: {}", list_preview(d.iter().map(String::as_str))) }
+    });
+    Err(format!(
+        "the grid has no load or DER `{element}` (loads: {}{der_list})",
+        list_preview(loads.iter().map(|l| l.name.as_str()))
+    ))
+}
+
+/// `"900"`, `"900s"`, `"15min"`, `"1h"`, `"1.5 h"` → seconds.
+fn parse_duration_s(text: &str) -> Option<f64> {
+    let t = text.trim().to_ascii_lowercase();
+    let split = t.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let x: f64 = number.trim().parse().ok()?;
+    let scale = match unit.trim() {
+        "" | "s" | "sec" => 1.0,
+        "m" | "min" => 60.0,
+        "h" | "hr" | "hour" | "hours" => 3600.0,
+        "d" | "day" | "days" => 86400.0,
+        _ => return None,
+    };
+    let s = x * scale;
+    (s.is_finite() && s > 0.0).then_some(s)
+}
+
+fn parse_timeseries(section: &mut Section, index: usize, step_s: f64) -> Result<TimeseriesSpec> {
+    use crate::exogenous::{Interpolation, PastEnd, Series};
+    let at = Location::of(section);
+    let path = section.path().to_string();
+    let name = section.string("name")?.unwrap_or_else(|| format!("timeseries{index}"));
+    let Some(file) = section.string("file")? else {
+        return Err(section.error(format!("`{path}` needs `file = \"DATA.csv\"`")));
+    };
+    let column = section.string("column")?;
+    let elements = section.string_list("elements")?;
+    let all_loads = section.boolean("all_loads")?.unwrap_or(false);
+    let quantity = section.required_string("quantity")?;
+    let interval = section.string("interval")?;
+    let interpolation = section.string("interpolation")?;
+    let past_end = section.string("past_end")?;
+    section.finish()?;
+
+    let elements = match (elements, all_loads) {
+        (Some(list), false) if !list.is_empty() => SeriesElements::Listed(list),
+        (Some(_), false) => return Err(section.error_at("elements", format!("`{path}.elements` is empty"))),
+        (None, true) => SeriesElements::AllLoads,
+        (Some(_), true) => return Err(section.error_at("all_loads", format!("`{path}`: give either `elements` or `all_loads = true`, not both"))),
+        (None, false) => return Err(section.error(format!("`{path}` needs `elements = [\"load.NAME\", ...]` or `all_loads = true`"))),
+    };
+    let quantity = match quantity.to_ascii_lowercase().as_str() {
+        "multiplier" | "mult" => SeriesQuantity::Multiplier,
+        "kw" => SeriesQuantity::Kw,
+        "irradiance" => SeriesQuantity::Irradiance,
+        other => return Err(section.error_at("quantity", format!("unknown `{path}.quantity` `{other}` (known: multiplier, kw, irradiance)"))),
+    };
+    let interval_s = match interval {
+        None => step_s,
+        Some(text) => parse_duration_s(&text).ok_or_else(|| {
+            section.error_at("interval", format!("`{path}.interval` `{text}` is not a duration > 0 (e.g. \"900s\", \"15min\", \"1h\")"))
+        })?,
+    };
+    let interpolation = match interpolation.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        None | Some("hold") => Interpolation::Hold,
+        Some("linear") => Interpolation::Linear,
+        Some(other) => return Err(section.error_at("interpolation", format!("unknown `{path}.interpolation` `{other}` (known: hold, linear)"))),
+    };
+    let past_end = match past_end.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        None | Some("error") => PastEnd::Error,
+        Some("hold") => PastEnd::Hold,
+        Some("wrap") => PastEnd::Wrap,
+        Some(other) => return Err(section.error_at("past_end", format!("unknown `{path}.past_end` `{other}` (known: error, hold, wrap)"))),
+    };
+
+    let source = section.source();
+    let embedded = if source.base_dir.is_none() { BUILT_IN_DATA.iter().find(|(n, _)| *n == file) } else { None };
+    let (label, read) = match embedded {
+        Some((n, text)) => (n.to_string(), crate::exogenous::read_csv_column(text, n, column.as_deref())),
+        None => {
+            let full = match &source.base_dir {
+                Some(dir) if Path::new(&file).is_relative() => dir.join(&file),
+                _ => PathBuf::from(&file),
+            };
+            if !full.is_file() {
+                return Err(section.error_at("file", format!("`{path}.file`: file not found: {}", full.display())));
+            }
+            (full.display().to_string(), crate::exogenous::read_data_file(&full, column.as_deref()))
+        }
+    };
+    let (column_name, values) = read.map_err(|m| section.error_at("file", m))?;
+    let series = Series { label: format!("{label} (column `{column_name}`)"), values: values.into(), interval_s, interpolation, past_end };
+    Ok(TimeseriesSpec { name, series, elements, quantity, at })
 }
 
 /// Load names compare without case and with or without the `Load.` class prefix.

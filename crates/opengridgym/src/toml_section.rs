@@ -211,6 +211,27 @@ impl<'a> Section<'a> {
         Ok(Some(values))
     }
 
+    /// An array of strings.
+    pub fn string_list(&mut self, key: &'static str) -> Result<Option<Vec<String>>> {
+        let Some((_, item)) = self.lookup(key) else { return Ok(None) };
+        let Some(array) = item.as_array() else {
+            return Err(self.wrong_type(key, "an array of strings", item));
+        };
+        let mut values = Vec::with_capacity(array.len());
+        for (i, value) in array.iter().enumerate() {
+            match value.as_str() {
+                Some(text) => values.push(text.to_string()),
+                None => {
+                    return Err(self.source.error(
+                        value.span(),
+                        format!("`{}[{i}]` must be a string, found {}", self.key_path(key), describe_value(value)),
+                    ))
+                }
+            }
+        }
+        Ok(Some(values))
+    }
+
     /// A sub-table (`[grid]` or `grid = { .. }`).
     pub fn table(&mut self, key: &'static str) -> Result<Option<Section<'a>>> {
         let Some((key_span, item)) = self.lookup(key) else { return Ok(None) };

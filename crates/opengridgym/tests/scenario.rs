@@ -30,7 +30,7 @@ const MINIMAL: &str = "[grid]\ntype = \"do-nothing\"\n";
 
 #[test]
 fn built_in_scenarios_parse() {
-    assert_eq!(opengridgym::scenario::built_in_names(), ["ieee34-day", "do-nothing"]);
+    assert_eq!(opengridgym::scenario::built_in_names(), ["ieee34-day", "do-nothing", "ieee13-data"]);
     let default = Scenario::built_in("ieee34-day").unwrap().unwrap();
     assert_eq!(default.name, "ieee34-day");
     assert_eq!((default.steps, default.step_s, default.seed), (24, 3600.0, Some(42)));

@@ -4,9 +4,10 @@
 use std::any::Any;
 use std::path::PathBuf;
 
-use ogg_grid::{DistributionGrid, GridError};
+use ogg_grid::{DistributionGrid, GridError, Monitors};
 use pyo3::exceptions::{PyFileNotFoundError, PyOSError, PyValueError};
 use pyo3::prelude::*;
+use pyo3::types::PyDict;
 use pyo3::PyClassInitializer;
 
 use crate::environment::PyEnvironment;
@@ -32,6 +33,27 @@ fn step_s_checked(step_s: f64) -> PyResult<f64> {
     }
 }
 
+/// `monitors={"voltages": True, "branches": ["Line.650632"], "ders": True}`:
+/// the grid table's extra columns (`v.<bus>`; `<branch>.kw`, `.kvar`, `.amps`,
+/// `.loading`; the DER columns), as a scenario's `[monitors]`.
+fn monitors_from(dict: Option<&Bound<'_, PyDict>>) -> PyResult<Option<Monitors>> {
+    let Some(dict) = dict else { return Ok(None) };
+    let mut monitors = Monitors::default();
+    for (key, value) in dict.iter() {
+        let key: String = key.extract()?;
+        let bad = |what: &str| PyValueError::new_err(format!("monitors['{key}'] must be {what}"));
+        match key.as_str() {
+            "voltages" => monitors.voltages = value.extract().map_err(|_| bad("True or False"))?,
+            "branches" => monitors.branches = value.extract().map_err(|_| bad("a list of branch names"))?,
+            "ders" => monitors.ders = value.extract().map_err(|_| bad("True or False"))?,
+            other => {
+                return Err(PyValueError::new_err(format!("unknown monitors key '{other}' (known: voltages, branches, ders)")))
+            }
+        }
+    }
+    Ok(Some(monitors))
+}
+
 /// A distribution feeder solved by OpenGridGym's three-phase unbalanced power
 /// flow (OpenDSS-compatible). `FeederGrid("ieee34")` is a built-in feeder
 /// (see `FeederGrid.names()`); `FeederGrid.from_file(path)` reads an OpenDSS
@@ -50,8 +72,15 @@ fn step_s_checked(step_s: f64) -> PyResult<f64> {
 pub struct PyFeederGrid;
 
 impl PyFeederGrid {
-    fn build(py: Python<'_>, source: String, step_s: f64, shapes: Option<&str>) -> PyResult<PyClassInitializer<Self>> {
+    fn build(
+        py: Python<'_>,
+        source: String,
+        step_s: f64,
+        shapes: Option<&str>,
+        monitors: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<PyClassInitializer<Self>> {
         let step_s = step_s_checked(step_s)?;
+        let monitors = monitors_from(monitors)?;
         let mode = shapes.map(ogg_grid::timeseries::parse_mode).transpose().map_err(grid_error)?;
         // Compiling and the first solve take milliseconds: let other threads run.
         let grid = py
@@ -60,6 +89,9 @@ impl PyFeederGrid {
                 let mut grid = DistributionGrid::new(&circuit, step_s)?;
                 if let Some(mode) = mode {
                     grid.use_load_shapes(&circuit, mode)?;
+                }
+                if let Some(monitors) = monitors {
+                    grid.set_monitors(monitors)?;
                 }
                 Ok(grid)
             })
@@ -86,17 +118,24 @@ impl PyFeederGrid {
 #[pymethods]
 impl PyFeederGrid {
     /// A built-in feeder by name (e.g. "ieee13", "ieee34", "ieee37").
-    /// `shapes="daily"` (or `"yearly"`, `"duty"`) drives loads and DERs with their shapes, as in `from_file`.
+    /// `shapes="daily"` (or `"yearly"`, `"duty"`) drives loads and DERs with their shapes, as in `from_file`;
+    /// `monitors={"voltages": True, "branches": [...], "ders": True}` chooses the grid table's extra columns.
     #[new]
-    #[pyo3(signature = (name, step_s = 3600.0, shapes = None))]
-    fn new(py: Python<'_>, name: &str, step_s: f64, shapes: Option<&str>) -> PyResult<PyClassInitializer<Self>> {
+    #[pyo3(signature = (name, step_s = 3600.0, shapes = None, monitors = None))]
+    fn new(
+        py: Python<'_>,
+        name: &str,
+        step_s: f64,
+        shapes: Option<&str>,
+        monitors: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<PyClassInitializer<Self>> {
         if ogg_grid::feeders::files(name).is_none() {
             return Err(PyValueError::new_err(format!(
                 "unknown built-in feeder '{name}' (built-in feeders: {}); use FeederGrid.from_file(path) for an OpenDSS script",
                 ogg_grid::feeders::names().join(", ")
             )));
         }
-        Self::build(py, name.to_string(), step_s, shapes)
+        Self::build(py, name.to_string(), step_s, shapes, monitors)
     }
 
     /// A feeder from an OpenDSS master script (`Redirect`/`Compile` of other files work relative to it).
@@ -104,12 +143,18 @@ impl PyFeederGrid {
     /// systems and storage with their shapes: grid step k solves at hour
     /// (k + 1)·step_s/3600, as OpenDSS's time-series step k + 1.
     #[staticmethod]
-    #[pyo3(signature = (path, step_s = 3600.0, shapes = None))]
-    fn from_file(py: Python<'_>, path: PathBuf, step_s: f64, shapes: Option<&str>) -> PyResult<Py<PyFeederGrid>> {
+    #[pyo3(signature = (path, step_s = 3600.0, shapes = None, monitors = None))]
+    fn from_file(
+        py: Python<'_>,
+        path: PathBuf,
+        step_s: f64,
+        shapes: Option<&str>,
+        monitors: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Py<PyFeederGrid>> {
         if !path.is_file() {
             return Err(PyFileNotFoundError::new_err(format!("{}: no such OpenDSS script", path.display())));
         }
-        let init = Self::build(py, path.to_string_lossy().into_owned(), step_s, shapes)?;
+        let init = Self::build(py, path.to_string_lossy().into_owned(), step_s, shapes, monitors)?;
         Py::new(py, init)
     }
 
