@@ -592,6 +592,37 @@ impl Codes {
     }
 }
 
+/// The store of each class, in one place for `Reader::create` and
+/// `Reader::edit`: `$code!(field)` for classes other elements refer to by
+/// name (kept in `Codes`), `$element!(field)` for circuit elements.
+macro_rules! by_class {
+    ($id:expr, $code:ident, $element:ident) => {
+        match $id {
+            ClassId::LineCode => $code!(linecodes),
+            ClassId::XfmrCode => $code!(xfmrcodes),
+            ClassId::LoadShape => $code!(loadshapes),
+            ClassId::WireData => $code!(wiredata),
+            ClassId::CNData => $code!(cndata),
+            ClassId::TSData => $code!(tsdata),
+            ClassId::LineSpacing => $code!(spacings),
+            ClassId::LineGeometry => $code!(geometries),
+            ClassId::XyCurve => $code!(xycurves),
+            ClassId::TShape => $code!(tshapes),
+            ClassId::Vsource => $element!(vsources),
+            ClassId::Line => $element!(lines),
+            ClassId::Transformer => $element!(transformers),
+            ClassId::Load => $element!(loads),
+            ClassId::Capacitor => $element!(capacitors),
+            ClassId::Reactor => $element!(reactors),
+            ClassId::RegControl => $element!(regcontrols),
+            ClassId::CapControl => $element!(capcontrols),
+            ClassId::Generator => $element!(generators),
+            ClassId::PvSystem => $element!(pvsystems),
+            ClassId::Storage => $element!(storages),
+        }
+    };
+}
+
 pub(crate) struct Reader<'a> {
     files: &'a dyn FileSource,
     elements: Elements,
@@ -1163,29 +1194,7 @@ impl<'a> Reader<'a> {
                 new_element(&mut e.$field, name, location, &ctx, ig)
             }};
         }
-        match id {
-            ClassId::LineCode => code!(linecodes),
-            ClassId::XfmrCode => code!(xfmrcodes),
-            ClassId::LoadShape => code!(loadshapes),
-            ClassId::WireData => code!(wiredata),
-            ClassId::CNData => code!(cndata),
-            ClassId::TSData => code!(tsdata),
-            ClassId::LineSpacing => code!(spacings),
-            ClassId::LineGeometry => code!(geometries),
-            ClassId::Vsource => element!(vsources),
-            ClassId::Line => element!(lines),
-            ClassId::Transformer => element!(transformers),
-            ClassId::Load => element!(loads),
-            ClassId::Capacitor => element!(capacitors),
-            ClassId::Reactor => element!(reactors),
-            ClassId::RegControl => element!(regcontrols),
-            ClassId::CapControl => element!(capcontrols),
-            ClassId::Generator => element!(generators),
-            ClassId::PvSystem => element!(pvsystems),
-            ClassId::Storage => element!(storages),
-            ClassId::XyCurve => code!(xycurves),
-            ClassId::TShape => code!(tshapes),
-        }
+        by_class!(id, code, element)
     }
 
     fn edit(
@@ -1213,29 +1222,7 @@ impl<'a> Reader<'a> {
                 edit_element(&mut e.$field, index, params, location, &ctx, ig)
             }};
         }
-        match id {
-            ClassId::LineCode => code!(linecodes),
-            ClassId::XfmrCode => code!(xfmrcodes),
-            ClassId::LoadShape => code!(loadshapes),
-            ClassId::WireData => code!(wiredata),
-            ClassId::CNData => code!(cndata),
-            ClassId::TSData => code!(tsdata),
-            ClassId::LineSpacing => code!(spacings),
-            ClassId::LineGeometry => code!(geometries),
-            ClassId::Vsource => element!(vsources),
-            ClassId::Line => element!(lines),
-            ClassId::Transformer => element!(transformers),
-            ClassId::Load => element!(loads),
-            ClassId::Capacitor => element!(capacitors),
-            ClassId::Reactor => element!(reactors),
-            ClassId::RegControl => element!(regcontrols),
-            ClassId::CapControl => element!(capcontrols),
-            ClassId::Generator => element!(generators),
-            ClassId::PvSystem => element!(pvsystems),
-            ClassId::Storage => element!(storages),
-            ClassId::XyCurve => code!(xycurves),
-            ClassId::TShape => code!(tshapes),
-        }
+        by_class!(id, code, element)
     }
 
     fn enable_command(
