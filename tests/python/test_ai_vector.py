@@ -140,21 +140,26 @@ def test_two_threads_scale_when_two_cores_are_free():
     import time
 
     def rate(threads):
+        # Warm the pool up, then the best of five slices of 20 steps: a single
+        # slow slice (a thread descheduled) must not decide.
         vec = RlVecEnv(json.dumps(dict(SPEC, episode_steps=24)), 16, threads)
         vec.reset(0)
-        vec.step(np.full((16, 2, 1), 0.2))
+        for _ in range(5):
+            vec.step(np.full((16, 2, 1), 0.2))
         best = 0.0
-        for _ in range(3):
+        for _ in range(5):
             start = time.perf_counter()
-            for _ in range(10):
+            for _ in range(20):
                 vec.step(np.full((16, 2, 1), 0.2))
-            best = max(best, 160 / (time.perf_counter() - start))
+            best = max(best, 320 / (time.perf_counter() - start))
         return best
 
     load = os.getloadavg()[0]
     speedup = rate(2) / rate(1)
-    if speedup <= 1.3 and load <= 0.5:
-        speedup = max(speedup, rate(2) / rate(1))  # one more try before concluding
+    for _ in range(2):  # up to two more tries before concluding
+        if speedup > 1.3 or load > 0.5:
+            break
+        speedup = max(speedup, rate(2) / rate(1))
     load = max(load, os.getloadavg()[0])  # the load may have risen while measuring
     if load > 0.5:
         pytest.skip(f"cores busy (load {load:.1f}): measured speed-up 2 vs 1 thread {speedup:.2f}x, not asserted")
