@@ -112,7 +112,7 @@ fn unsupported(prop: &str) -> Result<Outcome, String> {
 // ---------------------------------------------------------------- line codes
 
 /// Series impedance data shared by lines and line codes.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, PartialEq)]
 pub(crate) struct Impedance {
     pub phases: usize,
     pub r1: f64,
@@ -130,6 +130,35 @@ pub(crate) struct Impedance {
     /// Lines give a 1-phase element its positive-sequence values; line codes
     /// (OpenDSS's `CalcMatricesFromZ1Z0`) use the 3-phase formula even then.
     pub line_rule: bool,
+}
+
+impl Clone for Impedance {
+    fn clone(&self) -> Self {
+        Impedance {
+            rmat: self.rmat.clone(),
+            xmat: self.xmat.clone(),
+            cmat: self.cmat.clone(),
+            ..*self
+        }
+    }
+
+    /// Reuses the matrices' buffers (a line fetching its line code).
+    fn clone_from(&mut self, other: &Self) {
+        let (mut rmat, mut xmat, mut cmat) = (
+            std::mem::take(&mut self.rmat),
+            std::mem::take(&mut self.xmat),
+            std::mem::take(&mut self.cmat),
+        );
+        rmat.clone_from(&other.rmat);
+        xmat.clone_from(&other.xmat);
+        cmat.clone_from(&other.cmat);
+        *self = Impedance {
+            rmat,
+            xmat,
+            cmat,
+            ..*other
+        };
+    }
 }
 
 impl Default for Impedance {
@@ -251,6 +280,19 @@ impl Impedance {
             Ok(())
         })();
         Some(result)
+    }
+
+    /// As [`Impedance::data`], moving the matrices.
+    pub fn into_data(self) -> ImpedanceData {
+        if self.symmetrical {
+            self.data()
+        } else {
+            ImpedanceData::Matrix {
+                r: self.rmat,
+                x: self.xmat,
+                c_nf: self.cmat,
+            }
+        }
     }
 
     pub fn data(&self) -> ImpedanceData {
@@ -438,17 +480,16 @@ impl LineState {
     }
 
     fn fetch_linecode(&mut self, code: &LineCodeState) {
-        let own = self.z.clone();
-        self.z = Impedance {
-            line_rule: true,
-            ..code.z.clone()
-        };
+        let own = (self.z.r1, self.z.x1, self.z.r0, self.z.x0, self.z.c1, self.z.c0);
+        // clone_from: the matrices reuse the line's own buffers.
+        self.z.clone_from(&code.z);
+        self.z.line_rule = true;
         if !code.z.symmetrical {
             // OpenDSS copies the sequence values only when the code uses them;
             // the line keeps its own for a later `r1=` edit.
             (
                 self.z.r1, self.z.x1, self.z.r0, self.z.x0, self.z.c1, self.z.c0,
-            ) = (own.r1, own.x1, own.r0, own.x0, own.c1, own.c0);
+            ) = own;
         }
         if code.z.symmetrical {
             // OpenDSS recomputes the matrices right away, which clears the
@@ -752,14 +793,28 @@ impl LineState {
         self.constants = Some(source);
     }
 
-    /// `earth` is used only by lines whose impedances come from conductors.
-    pub fn to_model(&self, lookup: &ConstantsLookup, earth: EarthChoice) -> Result<Line, String> {
-        if let Some(source) = &self.constants {
-            let data = self.constants_data(source, lookup, earth)?;
-            return Ok(Line {
-                name: self.name.clone(),
-                bus1: self.bus1.clone(),
-                bus2: self.bus2.clone(),
+    /// Impedances from the conductors, for a line that has them (`geometry=`
+    /// or `spacing=`; `None` otherwise). `earth` is the model and
+    /// resistivity `Reader::finish` chose for the line.
+    pub fn constants_impedance(
+        &self,
+        lookup: &ConstantsLookup,
+        earth: EarthChoice,
+    ) -> Result<Option<ImpedanceData>, String> {
+        match &self.constants {
+            Some(source) => self.constants_data(source, lookup, earth).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The model line, moving the state's names and buses into it.
+    /// `constants` is what [`LineState::constants_impedance`] returned.
+    pub fn into_model(self, constants: Option<ImpedanceData>) -> Line {
+        if let Some(data) = constants {
+            return Line {
+                name: self.name,
+                bus1: self.bus1,
+                bus2: self.bus2,
                 phases: self.z.phases,
                 length: self.length,
                 length_units: self.length_units,
@@ -772,40 +827,35 @@ impl LineState {
                 normamps: self.normamps,
                 emergamps: self.emergamps,
                 linecode: None,
-                location: self.location.clone(),
-            });
+                location: self.location,
+            };
         }
-        Ok(self.to_model_from_impedances())
-    }
-
-    fn to_model_from_impedances(&self) -> Line {
-        let mut settled = self.clone();
+        let mut settled = self;
         settled.settle();
-        let mut data_units = self.data_units;
-        let expected = convert_units(data_units, self.length_units);
-        if (expected - self.units_convert).abs() > 1e-12 * expected.abs().max(1.0) {
+        let mut data_units = settled.data_units;
+        let expected = convert_units(data_units, settled.length_units);
+        if (expected - settled.units_convert).abs() > 1e-12 * expected.abs().max(1.0) {
             // A units chain through `none`: express the data per length unit.
-            settled.z.scale(1.0 / self.units_convert);
-            data_units = self.length_units;
+            settled.z.scale(1.0 / settled.units_convert);
+            data_units = settled.length_units;
         }
-        let z = &settled.z;
         Line {
-            name: self.name.clone(),
-            bus1: self.bus1.clone(),
-            bus2: self.bus2.clone(),
-            phases: z.phases,
-            length: self.length,
-            length_units: self.length_units,
+            phases: settled.z.phases,
+            length: settled.length,
+            length_units: settled.length_units,
             impedance: LineImpedance {
-                data: z.data(),
+                data: settled.z.into_data(),
                 units: data_units,
             },
-            switch: self.switch,
-            enabled: self.enabled,
-            normamps: self.normamps,
-            emergamps: self.emergamps,
-            linecode: self.linecode.clone(),
-            location: self.location.clone(),
+            switch: settled.switch,
+            enabled: settled.enabled,
+            normamps: settled.normamps,
+            emergamps: settled.emergamps,
+            name: settled.name,
+            bus1: settled.bus1,
+            bus2: settled.bus2,
+            linecode: settled.linecode,
+            location: settled.location,
         }
     }
 }
@@ -841,6 +891,14 @@ pub(crate) struct TransformerState {
 fn default_winding(name: &str, terminal: usize) -> Winding {
     Winding {
         bus: default_bus(name, terminal),
+        ..default_winding_data()
+    }
+}
+
+/// A winding's defaults, with an empty bus (for a caller that has one).
+fn default_winding_data() -> Winding {
+    Winding {
+        bus: BusRef::default(),
         conn: Connection::Wye,
         kv: 12.47,
         kva: 1000.0,
@@ -882,14 +940,14 @@ impl TransformerState {
     /// defaults, even when the count does not change; bus names stay, new
     /// windings get default ones; new reactance pairs start at 30%.
     fn set_num_windings(&mut self, n: usize) {
-        let old = std::mem::take(&mut self.windings);
+        let mut old = std::mem::take(&mut self.windings).into_iter();
         self.windings = (1..=n)
-            .map(|i| {
-                let mut w = default_winding(&self.name, i);
-                if let Some(o) = old.get(i - 1) {
-                    w.bus = o.bus.clone();
-                }
-                w
+            .map(|i| match old.next() {
+                Some(o) => Winding {
+                    bus: o.bus,
+                    ..default_winding_data()
+                },
+                None => default_winding(&self.name, i),
             })
             .collect();
         self.xsc.resize(n * (n - 1) / 2, 30.0);
@@ -919,11 +977,12 @@ impl TransformerState {
         self.phases = code.phases;
         self.set_num_windings(code.windings.len());
         for (own, theirs) in self.windings.iter_mut().zip(&code.windings) {
-            let bus = std::mem::take(&mut own.bus);
-            *own = theirs.clone();
-            own.bus = bus;
+            *own = Winding {
+                bus: std::mem::take(&mut own.bus),
+                ..*theirs
+            };
         }
-        self.xsc = code.xsc.clone();
+        self.xsc.clone_from(&code.xsc);
         self.xhl = code.xhl;
         self.xht = code.xht;
         self.xlt = code.xlt;
@@ -1033,8 +1092,7 @@ impl TransformerState {
                     .xfmrcodes
                     .get(&name)
                     .ok_or_else(|| format!("XfmrCode `{name}` is not defined"))?;
-                let code = code.0.clone();
-                self.fetch_code(&code);
+                self.fetch_code(&code.0);
             }
             "enabled" => self.enabled = boolean(value)?,
             "xrconst" => {
@@ -1047,12 +1105,11 @@ impl TransformerState {
         Ok(Applied)
     }
 
-    pub fn to_model(&self) -> Transformer {
+    /// The model transformer, moving the state's names, windings and reactances into it.
+    pub fn into_model(self) -> Transformer {
         let n = self.windings.len();
         Transformer {
-            name: self.name.clone(),
             phases: self.phases,
-            windings: self.windings.clone(),
             xhl: self.xsc.first().copied().unwrap_or(self.xhl),
             xht: if n >= 3 { self.xsc[1] } else { self.xht },
             xlt: if n >= 3 { self.xsc[n - 1] } else { self.xlt },
@@ -1060,12 +1117,14 @@ impl TransformerState {
             pct_imag: self.pct_imag,
             ppm_antifloat: self.ppm_antifloat,
             enabled: self.enabled,
-            bank: self.bank.clone(),
-            xfmrcode: self.xfmrcode.clone(),
-            location: self.location.clone(),
-            xsc: self.xsc.clone(),
             hv_leads_lv: self.hv_leads_lv,
             sub: self.sub,
+            name: self.name,
+            windings: self.windings,
+            bank: self.bank,
+            xfmrcode: self.xfmrcode,
+            location: self.location,
+            xsc: self.xsc,
         }
     }
 }
@@ -1212,10 +1271,11 @@ impl LoadState {
         Ok(Some(name))
     }
 
-    pub fn to_model(&self) -> Load {
+    /// The model load, moving the state's names and bus into it.
+    pub fn into_model(self) -> Load {
         Load {
-            name: self.name.clone(),
-            bus1: self.bus1.clone(),
+            name: self.name,
+            bus1: self.bus1,
             phases: self.phases,
             conn: self.conn,
             kv: self.kv,
@@ -1229,14 +1289,14 @@ impl LoadState {
             cvrvars: self.cvrvars,
             zipv: self.zipv,
             status: self.status,
-            daily: self.daily.clone(),
-            yearly: self.yearly.clone(),
-            duty: self.duty.clone(),
+            daily: self.daily,
+            yearly: self.yearly,
+            duty: self.duty,
             enabled: self.enabled,
-            location: self.location.clone(),
+            location: self.location,
             rneut: self.rneut,
             xneut: self.xneut,
-            growth: self.growth.clone(),
+            growth: self.growth,
             pf: self.pf,
         }
     }

@@ -88,12 +88,20 @@ impl<'a> Cursor<'a> {
 
 /// Splits a line (already known not to be inside a block comment).
 pub(crate) fn split_line(line: &str) -> Result<Vec<Param<'_>>, String> {
+    let mut params = Vec::new();
+    split_line_into(line, &mut params)?;
+    Ok(params)
+}
+
+/// [`split_line`] into a buffer the caller reuses from line to line (cleared
+/// first), so that reading a script does not allocate a vector per statement.
+pub(crate) fn split_line_into<'a>(line: &'a str, params: &mut Vec<Param<'a>>) -> Result<(), String> {
+    params.clear();
     let mut cursor = Cursor {
         text: line,
         bytes: line.as_bytes(),
         pos: 0,
     };
-    let mut params = Vec::new();
     loop {
         cursor.skip_blanks();
         while cursor.pos < cursor.bytes.len() && cursor.bytes[cursor.pos] == b',' {
@@ -137,7 +145,7 @@ pub(crate) fn split_line(line: &str) -> Result<Vec<Param<'_>>, String> {
             });
         }
     }
-    Ok(params)
+    Ok(())
 }
 
 /// Splits the inside of an array value (`1 2, 3 | 4`) into its items: blanks

@@ -5,7 +5,7 @@ use crate::classes::*;
 use crate::ders::*;
 use crate::error::ReadError;
 use crate::files::FileSource;
-use crate::lexer::{split_line, Param, Token};
+use crate::lexer::{split_line_into, Param, Token};
 use crate::line_constants::EarthModel;
 use crate::model::*;
 use crate::props::find_property;
@@ -90,47 +90,52 @@ pub(crate) const UNSUPPORTED_CLASSES: &[&str] = &[
     "Equivalent",
 ];
 
+/// The classes this reader models, by (lower-case) name.
+const SUPPORTED_CLASSES: &[(&str, ClassId)] = &[
+    ("vsource", ClassId::Vsource),
+    ("line", ClassId::Line),
+    ("linecode", ClassId::LineCode),
+    ("transformer", ClassId::Transformer),
+    ("xfmrcode", ClassId::XfmrCode),
+    ("load", ClassId::Load),
+    ("capacitor", ClassId::Capacitor),
+    ("reactor", ClassId::Reactor),
+    ("regcontrol", ClassId::RegControl),
+    ("capcontrol", ClassId::CapControl),
+    ("loadshape", ClassId::LoadShape),
+    ("wiredata", ClassId::WireData),
+    ("cndata", ClassId::CNData),
+    ("tsdata", ClassId::TSData),
+    ("linespacing", ClassId::LineSpacing),
+    ("linegeometry", ClassId::LineGeometry),
+    ("generator", ClassId::Generator),
+    ("pvsystem", ClassId::PvSystem),
+    ("storage", ClassId::Storage),
+    ("xycurve", ClassId::XyCurve),
+    ("tshape", ClassId::TShape),
+];
+
+/// Class names are matched exactly (ignoring case), without abbreviations.
 fn class_kind(name: &str) -> Option<ClassKind> {
-    let lower = name.to_ascii_lowercase();
-    let id = match lower.as_str() {
-        "vsource" => ClassId::Vsource,
-        "line" => ClassId::Line,
-        "linecode" => ClassId::LineCode,
-        "transformer" => ClassId::Transformer,
-        "xfmrcode" => ClassId::XfmrCode,
-        "load" => ClassId::Load,
-        "capacitor" => ClassId::Capacitor,
-        "reactor" => ClassId::Reactor,
-        "regcontrol" => ClassId::RegControl,
-        "capcontrol" => ClassId::CapControl,
-        "loadshape" => ClassId::LoadShape,
-        "wiredata" => ClassId::WireData,
-        "cndata" => ClassId::CNData,
-        "tsdata" => ClassId::TSData,
-        "linespacing" => ClassId::LineSpacing,
-        "linegeometry" => ClassId::LineGeometry,
-        "generator" => ClassId::Generator,
-        "pvsystem" => ClassId::PvSystem,
-        "storage" => ClassId::Storage,
-        "xycurve" => ClassId::XyCurve,
-        "tshape" => ClassId::TShape,
-        _ => {
-            if let Some(c) = IGNORED_CLASSES
-                .iter()
-                .find(|c| c.eq_ignore_ascii_case(&lower))
-            {
-                return Some(ClassKind::Ignored(c));
-            }
-            if let Some(c) = UNSUPPORTED_CLASSES
-                .iter()
-                .find(|c| c.eq_ignore_ascii_case(&lower))
-            {
-                return Some(ClassKind::Unsupported(c));
-            }
-            return None;
-        }
-    };
-    Some(ClassKind::Supported(id))
+    if let Some((_, id)) = SUPPORTED_CLASSES
+        .iter()
+        .find(|(c, _)| c.eq_ignore_ascii_case(name))
+    {
+        return Some(ClassKind::Supported(*id));
+    }
+    if let Some(c) = IGNORED_CLASSES
+        .iter()
+        .find(|c| c.eq_ignore_ascii_case(name))
+    {
+        return Some(ClassKind::Ignored(c));
+    }
+    if let Some(c) = UNSUPPORTED_CLASSES
+        .iter()
+        .find(|c| c.eq_ignore_ascii_case(name))
+    {
+        return Some(ClassKind::Unsupported(c));
+    }
+    None
 }
 
 /// OpenDSS's command list in its own order (abbreviations resolve to the
@@ -541,11 +546,13 @@ const OPTIONS: &[&str] = &[
 ];
 
 fn find_command(word: &str) -> Option<&'static str> {
-    let lower = word.to_ascii_lowercase();
+    let starts = |c: &str| {
+        c.len() >= word.len() && c.as_bytes()[..word.len()].eq_ignore_ascii_case(word.as_bytes())
+    };
     COMMANDS
         .iter()
-        .find(|c| **c == lower)
-        .or_else(|| COMMANDS.iter().find(|c| c.starts_with(lower.as_str())))
+        .find(|c| c.eq_ignore_ascii_case(word))
+        .or_else(|| COMMANDS.iter().find(|c| starts(c)))
         .copied()
 }
 
@@ -653,17 +660,24 @@ fn edit_element<T: ElementState>(
 ) -> Result<(), ReadError> {
     let mut element = std::mem::take(&mut store.items[index]);
     element.begin_edit();
-    // Only needed for messages: built on demand.
-    let own_name = element.name_mut().clone();
-    let full_name = || format!("{}.{own_name}", T::CLASS).to_ascii_lowercase();
+    // Only needed for messages, so built on demand (no property changes the
+    // element's name; `like=` puts it back).
+    fn label<T: ElementState>(element: &mut T) -> String {
+        format!("{}.{}", T::CLASS, element.name_mut()).to_ascii_lowercase()
+    }
     let mut last: Option<usize> = None;
     let result = (|| {
         for param in params {
+            macro_rules! full_name {
+                () => {
+                    label(&mut element)
+                };
+            }
             let prop_index = match &param.name {
                 Some(name) => find_property(T::PROPS, name).ok_or_else(|| {
                     ReadError::at_element(
                         location,
-                        &full_name(),
+                        &full_name!(),
                         format!("unknown property `{name}` for class {}", T::CLASS),
                     )
                 })?,
@@ -672,7 +686,7 @@ fn edit_element<T: ElementState>(
                     if next >= T::PROPS.len() {
                         return Err(ReadError::at_element(
                             location,
-                            &full_name(),
+                            &full_name!(),
                             format!("value `{}` has no property name and no property is left to take it", param.value.text),
                         ));
                     }
@@ -682,18 +696,19 @@ fn edit_element<T: ElementState>(
             last = Some(prop_index);
             let prop = T::PROPS[prop_index];
             if prop == "like" {
+                let own_name = element.name_mut().clone();
                 let other_name = param.value.text.trim().to_ascii_lowercase();
                 if other_name == own_name {
                     return Err(ReadError::at_element(
                         location,
-                        &full_name(),
+                        &full_name!(),
                         "like= names the element itself",
                     ));
                 }
                 let other = store.get(&other_name).ok_or_else(|| {
                     ReadError::at_element(
                         location,
-                        &full_name(),
+                        &full_name!(),
                         format!("like={other_name}: no {} of that name", T::CLASS),
                     )
                 })?;
@@ -710,14 +725,14 @@ fn edit_element<T: ElementState>(
                 let f = crate::values::number(&param.value).map_err(|m| {
                     ReadError::at_element(
                         location,
-                        &full_name(),
+                        &full_name!(),
                         format!("basefreq={}: {m}", param.value.text),
                     )
                 })?;
                 if (f - ctx.base_frequency).abs() > 1e-9 {
                     return Err(ReadError::at_element(
                         location,
-                        &full_name(),
+                        &full_name!(),
                         format!("basefreq={f} differs from the circuit's base frequency {}: not supported", ctx.base_frequency),
                     ));
                 }
@@ -728,7 +743,7 @@ fn edit_element<T: ElementState>(
                 Ok(Outcome::Ignored) => ignored.push(Ignored {
                     what: format!(
                         "{}: {prop}={} (no effect on the power flow)",
-                        full_name(),
+                        full_name!(),
                         param.value.text
                     ),
                     location: location.clone(),
@@ -736,7 +751,7 @@ fn edit_element<T: ElementState>(
                 Err(message) => {
                     return Err(ReadError::at_element(
                         location,
-                        &full_name(),
+                        &full_name!(),
                         format!("{prop}={}: {message}", param.value.text),
                     ))
                 }
@@ -822,6 +837,8 @@ impl<'a> Reader<'a> {
             file: file.to_string(),
             line: 0,
         };
+        // One parameter buffer for the whole file (the tokens borrow `text`).
+        let mut params: Vec<Param> = Vec::with_capacity(16);
         for (i, raw) in text.lines().enumerate() {
             let line = raw.trim();
             if block_comment_start.is_some() {
@@ -840,7 +857,7 @@ impl<'a> Reader<'a> {
                 continue;
             }
             location.line = i + 1;
-            let params = split_line(line).map_err(|m| ReadError::new(&location, m))?;
+            split_line_into(line, &mut params).map_err(|m| ReadError::new(&location, m))?;
             if !params.is_empty() {
                 self.statement(&params, &location)?;
             }
@@ -935,10 +952,10 @@ impl<'a> Reader<'a> {
     }
 
     /// Splits `Class.name` (the name may itself contain dots).
-    fn class_and_name(text: &str, location: &Location) -> Result<(String, String), ReadError> {
+    fn class_and_name<'t>(text: &'t str, location: &Location) -> Result<(&'t str, String), ReadError> {
         match text.split_once('.') {
             Some((class, name)) if !class.is_empty() && !name.trim().is_empty() => {
-                Ok((class.to_string(), name.trim().to_ascii_lowercase()))
+                Ok((class, name.trim().to_ascii_lowercase()))
             }
             _ => Err(ReadError::new(
                 location,
@@ -1503,6 +1520,25 @@ impl<'a> Reader<'a> {
                 ));
             }
         }
+        // Regulators read their transformer's phases: settled before the
+        // transformers move into the model.
+        let regcontrols: Vec<RegControl> = e
+            .regcontrols
+            .items
+            .iter()
+            .filter_map(|s| {
+                let mut r = s.r.clone()?;
+                r.name = s.name.clone();
+                r.location = s.location.clone();
+                r.enabled = s.enabled;
+                // OpenDSS samples phase 1 when ptphase exceeds the transformer's phases.
+                let phases = e.transformers.get(&r.transformer).map_or(0, |t| t.phases);
+                if r.bus.is_none() && r.ptphase > phases as i32 {
+                    r.ptphase = 1;
+                }
+                Some(r)
+            })
+            .collect();
         let geometry_rho = self.codes.geometry_rho.borrow().clone();
         let lookup = ConstantsLookup {
             wires: WireStores {
@@ -1522,18 +1558,37 @@ impl<'a> Reader<'a> {
         // left active and rho 100, recomputed with its own model only if its
         // rho= changes the resistivity.
         let mut active_model = self.earth_model;
-        let mut geometry_choice: std::collections::HashMap<&str, EarthChoice> =
+        let mut geometry_choice: std::collections::HashMap<String, EarthChoice> =
             std::collections::HashMap::new();
-        let mut lines = Vec::with_capacity(e.lines.items.len());
-        for line in &e.lines.items {
+        // The element states are consumed: their names, buses and matrices
+        // move into the model instead of being copied.
+        let Elements {
+            circuit_name,
+            vsources,
+            lines: line_states,
+            transformers,
+            loads,
+            capacitors,
+            reactors,
+            regcontrols: _,
+            capcontrols,
+            generators,
+            pvsystems,
+            storages,
+        } = self.elements;
+        let mut lines = Vec::with_capacity(line_states.items.len());
+        for line in line_states.items {
             let earth = match &line.constants {
                 Some(ConstantsSource::Geometry(name)) => {
                     active_model = line.earth_model;
                     let rho = geometry_rho.get(name).copied().unwrap_or(100.0);
-                    *geometry_choice.entry(name.as_str()).or_insert(EarthChoice {
-                        model: active_model,
-                        rho,
-                    })
+                    match geometry_choice.get(name.as_str()) {
+                        Some(choice) => *choice,
+                        None => *geometry_choice.entry(name.clone()).or_insert(EarthChoice {
+                            model: active_model,
+                            rho,
+                        }),
+                    }
                 }
                 Some(ConstantsSource::Spacing { .. }) => {
                     let choice = if line.rho_specified && line.rho != 100.0 {
@@ -1555,61 +1610,33 @@ impl<'a> Reader<'a> {
                     rho: 100.0,
                 },
             };
-            lines.push(line.to_model(&lookup, earth).map_err(|message| {
+            let constants = line.constants_impedance(&lookup, earth).map_err(|message| {
                 ReadError::at_element(&line.location, &format!("line.{}", line.name), message)
-            })?);
+            })?;
+            lines.push(line.into_model(constants));
         }
         Ok(Circuit {
-            name: e.circuit_name.clone().unwrap_or_default(),
+            name: circuit_name.unwrap_or_default(),
             voltage_bases: self.voltage_bases.clone(),
             calc_voltage_bases: self.calc_voltage_bases,
             solve_count: self.solve_count,
             options: self.options.clone(),
-            vsources: e
-                .vsources
-                .items
-                .iter()
-                .map(VsourceState::to_model)
-                .collect(),
+            vsources: vsources.items.iter().map(VsourceState::to_model).collect(),
             lines,
-            transformers: e
-                .transformers
+            transformers: transformers
                 .items
-                .iter()
-                .map(TransformerState::to_model)
+                .into_iter()
+                .map(TransformerState::into_model)
                 .collect(),
-            loads: e.loads.items.iter().map(LoadState::to_model).collect(),
-            capacitors: e
-                .capacitors
+            loads: loads.items.into_iter().map(LoadState::into_model).collect(),
+            capacitors: capacitors
                 .items
                 .iter()
                 .map(CapacitorState::to_model)
                 .collect(),
-            reactors: e
-                .reactors
-                .items
-                .iter()
-                .map(ReactorState::to_model)
-                .collect(),
-            regcontrols: e
-                .regcontrols
-                .items
-                .iter()
-                .filter_map(|s| {
-                    let mut r = s.r.clone()?;
-                    r.name = s.name.clone();
-                    r.location = s.location.clone();
-                    r.enabled = s.enabled;
-                    // OpenDSS samples phase 1 when ptphase exceeds the transformer's phases.
-                    let phases = e.transformers.get(&r.transformer).map_or(0, |t| t.phases);
-                    if r.bus.is_none() && r.ptphase > phases as i32 {
-                        r.ptphase = 1;
-                    }
-                    Some(r)
-                })
-                .collect(),
-            capcontrols: e
-                .capcontrols
+            reactors: reactors.items.iter().map(ReactorState::to_model).collect(),
+            regcontrols,
+            capcontrols: capcontrols
                 .items
                 .iter()
                 .filter_map(|s| {
@@ -1620,20 +1647,17 @@ impl<'a> Reader<'a> {
                     Some(c)
                 })
                 .collect(),
-            generators: e
-                .generators
+            generators: generators
                 .items
                 .iter()
                 .map(GeneratorState::to_model)
                 .collect(),
-            pvsystems: e
-                .pvsystems
+            pvsystems: pvsystems
                 .items
                 .iter()
                 .map(PvSystemState::to_model)
                 .collect(),
-            storages: e
-                .storages
+            storages: storages
                 .items
                 .iter()
                 .map(StorageElemState::to_model)

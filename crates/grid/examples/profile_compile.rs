@@ -1,0 +1,41 @@
+//! Reads and compiles one feeder N times (for profilers: `valgrind --tool=callgrind`):
+//!
+//! ```text
+//! cargo run --release -p ogg-grid --example profile_compile -- FEEDER_OR_PATH [N] [--read-only]
+//! ```
+//!
+//! `--synthetic NODES` instead of a feeder times the benchmark's synthetic feeder
+//! (read from memory, as `bench_powerflow` does). Prints the mean time per compile.
+
+use std::time::Instant;
+
+use ogg_grid::{feeders, synthetic, PowerFlow};
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let read_only = args.iter().any(|a| a == "--read-only");
+    let positional: Vec<&String> = args.iter().filter(|a| !a.starts_with("--")).collect();
+    let synthetic_nodes = args.iter().position(|a| a == "--synthetic").and_then(|i| args.get(i + 1)).map(|n| {
+        n.parse::<usize>().unwrap_or_else(|_| panic!("--synthetic takes a node count, not `{n}`"))
+    });
+    let (feeder, repeats_arg) = match synthetic_nodes {
+        Some(_) => (None, positional.get(1)),
+        None => (Some(positional.first().expect("give a feeder name or a path").as_str()), positional.get(1)),
+    };
+    let repeats: usize = repeats_arg.map(|s| s.parse().expect("N is a count")).unwrap_or(10);
+    let script = synthetic_nodes.map(|n| synthetic::script(n, 1));
+    let make = || match (&script, feeder) {
+        (Some(s), _) => ogg_dss::read_str(s, "synthetic.dss", &ogg_dss::MemoryFiles::new()).expect("synthetic"),
+        (None, Some(f)) => feeders::circuit_from(f).unwrap_or_else(|e| panic!("{e}")),
+        _ => unreachable!(),
+    };
+    let start = Instant::now();
+    for _ in 0..repeats {
+        let circuit = make();
+        if !read_only {
+            std::hint::black_box(PowerFlow::new(&circuit).expect("compile"));
+        }
+        std::hint::black_box(circuit);
+    }
+    println!("{:.4} ms per {}", start.elapsed().as_secs_f64() * 1e3 / repeats as f64, if read_only { "read" } else { "compile" });
+}
