@@ -91,8 +91,16 @@ fn lower(token: &Token<'_>) -> String {
 }
 
 fn default_bus(name: &str, terminal: usize) -> BusRef {
+    // `{name}_{terminal}` without the formatting machinery (every element gets one).
+    let mut bus = String::with_capacity(name.len() + 4);
+    bus.push_str(name);
+    bus.push('_');
+    match char::from_digit(terminal as u32, 10) {
+        Some(digit) if terminal < 10 => bus.push(digit),
+        _ => bus.push_str(&terminal.to_string()),
+    }
     BusRef {
-        bus: format!("{name}_{terminal}"),
+        bus,
         nodes: Vec::new(),
     }
 }
@@ -199,14 +207,14 @@ impl Impedance {
                 (self.c0 - self.c1) / 3.0,
             )
         };
-        let build = |diag: f64, off: f64| -> Vec<f64> {
-            (0..n * n)
-                .map(|k| if k / n == k % n { diag } else { off })
-                .collect()
+        // Into the existing buffers: lines recompute these on every `phases=`.
+        let build = |m: &mut Vec<f64>, diag: f64, off: f64| {
+            m.clear();
+            m.extend((0..n * n).map(|k| if k / n == k % n { diag } else { off }));
         };
-        self.rmat = build(rs, rm);
-        self.xmat = build(xs, xm);
-        self.cmat = build(cs, cm);
+        build(&mut self.rmat, rs, rm);
+        build(&mut self.xmat, xs, xm);
+        build(&mut self.cmat, cs, cm);
     }
 
     fn scale(&mut self, factor: f64) {

@@ -71,14 +71,14 @@ pub(crate) fn numbers(token: &Token) -> Result<Vec<f64>, String> {
 }
 
 /// A list of words (`buses=[a b]`, `conns='wye wye'`).
-pub(crate) fn words(token: &Token) -> Result<Vec<String>, String> {
+pub(crate) fn words<'a>(token: &Token<'a>) -> Result<Vec<&'a str>, String> {
     if !token.quoted {
-        return Ok(vec![token.text.to_string()]);
+        return Ok(vec![token.text]);
     }
     Ok(split_items(token.text)?
         .into_iter()
         .filter(|item| item.text != "|")
-        .map(|item| item.text.to_string())
+        .map(|item| item.text)
         .collect())
 }
 
@@ -129,13 +129,17 @@ pub(crate) fn symmetric_matrix(token: &Token, n: usize) -> Result<Vec<f64>, Stri
 /// `671.1.2.3` → bus `671`, nodes [1, 2, 3]. Bus names are lower-cased.
 pub(crate) fn bus(text: &str) -> Result<BusRef, String> {
     let text = text.trim();
-    let mut parts = text.split('.');
-    let name = parts.next().unwrap_or("").to_ascii_lowercase();
+    let (name, rest) = text.split_once('.').unwrap_or((text, ""));
     if name.is_empty() {
         return Err(format!("`{text}` has no bus name"));
     }
+    let name = name.to_ascii_lowercase();
     let mut nodes = Vec::new();
-    for part in parts {
+    if rest.is_empty() {
+        return Ok(BusRef { bus: name, nodes });
+    }
+    nodes.reserve_exact(rest.len().div_ceil(2));
+    for part in rest.split('.') {
         if part.is_empty() {
             continue;
         }

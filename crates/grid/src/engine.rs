@@ -440,7 +440,8 @@ impl PowerFlow {
         // voltages and the injections are all walked nearly sequentially
         // (large feeders are otherwise dominated by cache misses). Buses keep
         // OpenDSS's order; only internal indices change.
-        let order = crate::sparse::fill_reducing_order(&y_pattern(&elements))?;
+        let natural_pattern = y_pattern(&elements);
+        let order = crate::sparse::fill_reducing_order(&natural_pattern)?;
         let mut new_index = vec![0usize; n + 1];
         for (k, &old) in order.iter().enumerate() {
             new_index[old + 1] = k + 1;
@@ -465,7 +466,8 @@ impl PowerFlow {
                 *x = new_index[*x];
             }
         }
-        let pattern = y_pattern(&elements);
+        let pattern = natural_pattern.permuted(&order);
+        debug_assert!(pattern == y_pattern(&elements), "the permuted pattern is the renumbered one");
         let mut y_map = Vec::new();
         let mut y_map_start = Vec::with_capacity(elements.len() + 1);
         for e in &elements {
@@ -1206,10 +1208,7 @@ fn build_element(
     let mut numbers = Vec::with_capacity(terminals.len() * nconds);
     let mut terminal_bus = Vec::with_capacity(terminals.len());
     for t in terminals {
-        let (bus, nums, idx) = nodes.connect(t, phases, nconds);
-        terminal_bus.push(bus);
-        numbers.extend(nums);
-        node_idx.extend(idx);
+        terminal_bus.push(nodes.connect_into(t, phases, nconds, &mut numbers, &mut node_idx));
     }
     Element {
         class,

@@ -168,10 +168,25 @@ impl NodeMap {
     /// Resolves one terminal: node numbers per conductor with OpenDSS
     /// defaulting, bus created/looked up, nodes numbered.
     pub fn connect(&mut self, bus_ref: &BusRef, phases: usize, nconds: usize) -> (usize, Vec<u32>, Vec<usize>) {
-        let numbers = conductor_nodes(bus_ref, phases, nconds);
-        let bus = self.add_bus(&bus_ref.bus);
-        let idx = numbers.iter().map(|&n| self.add_node(bus, n)).collect();
+        let (mut numbers, mut idx) = (Vec::with_capacity(nconds), Vec::with_capacity(nconds));
+        let bus = self.connect_into(bus_ref, phases, nconds, &mut numbers, &mut idx);
         (bus, numbers, idx)
+    }
+
+    /// As [`NodeMap::connect`], appending the terminal's node numbers and
+    /// system nodes to the element's own vectors (no vectors per terminal).
+    pub fn connect_into(&mut self, bus_ref: &BusRef, phases: usize, nconds: usize, numbers: &mut Vec<u32>, idx: &mut Vec<usize>) -> usize {
+        let start = numbers.len();
+        numbers.extend((0..nconds).map(|i| if i < phases { i as u32 + 1 } else { 0 }));
+        for (slot, &n) in numbers[start..].iter_mut().zip(&bus_ref.nodes) {
+            *slot = n as u32;
+        }
+        let bus = self.add_bus(&bus_ref.bus);
+        idx.reserve(nconds);
+        for &n in &numbers[start..] {
+            idx.push(self.add_node(bus, n));
+        }
+        bus
     }
 }
 

@@ -141,6 +141,61 @@ impl Pattern {
         Pattern { n, col_ptr, row_idx }
     }
 
+    /// The pattern of P·A·Pᵀ for the ordering `order` (`order[k]` = original
+    /// index of the new k-th row/column): what [`Pattern::from_cliques`]
+    /// gives for the renumbered cliques, without re-collecting them.
+    pub fn permuted(&self, order: &[usize]) -> Pattern {
+        let n = self.n;
+        assert_eq!(order.len(), n, "one new position per row/column");
+        let mut new_of = vec![0usize; n];
+        for (k, &old) in order.iter().enumerate() {
+            new_of[old] = k;
+        }
+        let mut col_ptr = Vec::with_capacity(n + 1);
+        let mut row_idx = Vec::with_capacity(self.row_idx.len());
+        col_ptr.push(0);
+        for &old in order {
+            let start = row_idx.len();
+            row_idx.extend(self.row_idx[self.col_ptr[old]..self.col_ptr[old + 1]].iter().map(|&r| new_of[r]));
+            row_idx[start..].sort_unstable();
+            col_ptr.push(row_idx.len());
+        }
+        Pattern { n, col_ptr, row_idx }
+    }
+
+    /// Position of the transposed entry of each entry (`usize::MAX` where
+    /// (col, row) is not in the pattern), and whether the pattern is symmetric.
+    pub fn transpose_positions(&self) -> (Vec<usize>, bool) {
+        // Walking the columns in order meets the entries of row r in
+        // increasing column order, which for a symmetric pattern is exactly
+        // the order of column r's rows: one cursor per column, O(nnz).
+        let mut transpose_pos = vec![usize::MAX; self.nnz()];
+        let mut cursor: Vec<usize> = self.col_ptr[..self.n].to_vec();
+        let mut symmetric = true;
+        'columns: for j in 0..self.n {
+            for k in self.col_ptr[j]..self.col_ptr[j + 1] {
+                let r = self.row_idx[k];
+                let t = cursor[r];
+                if t < self.col_ptr[r + 1] && self.row_idx[t] == j {
+                    transpose_pos[k] = t;
+                    cursor[r] += 1;
+                } else {
+                    symmetric = false;
+                    break 'columns;
+                }
+            }
+        }
+        if !symmetric {
+            // Entries without a mirror: look each one up.
+            for j in 0..self.n {
+                for k in self.col_ptr[j]..self.col_ptr[j + 1] {
+                    transpose_pos[k] = self.position(j, self.row_idx[k]).unwrap_or(usize::MAX);
+                }
+            }
+        }
+        (transpose_pos, symmetric)
+    }
+
     pub fn nnz(&self) -> usize {
         self.row_idx.len()
     }
@@ -1027,16 +1082,7 @@ impl SparseLu {
     }
 
     fn analyse_with(pattern: Pattern, natural: bool) -> Result<Self, SparseError> {
-        let mut transpose_pos = vec![usize::MAX; pattern.nnz()];
-        let mut symmetric = true;
-        for j in 0..pattern.n {
-            for k in pattern.col_ptr[j]..pattern.col_ptr[j + 1] {
-                match pattern.position(j, pattern.row_idx[k]) {
-                    Some(t) => transpose_pos[k] = t,
-                    None => symmetric = false,
-                }
-            }
-        }
+        let (transpose_pos, symmetric) = pattern.transpose_positions();
         let backend = if symmetric {
             Backend::Ldl(Box::new(Ldl::analyse(&pattern, natural)?))
         } else {
