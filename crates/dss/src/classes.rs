@@ -169,8 +169,31 @@ impl Clone for Impedance {
     }
 }
 
+/// Only a placeholder (what `std::mem::take` leaves while an element is
+/// edited): no matrices. Real elements start from [`Impedance::opendss_defaults`].
 impl Default for Impedance {
     fn default() -> Self {
+        Impedance {
+            phases: 0,
+            r1: 0.0,
+            x1: 0.0,
+            r0: 0.0,
+            x0: 0.0,
+            c1: 0.0,
+            c0: 0.0,
+            symmetrical: true,
+            rmat: Vec::new(),
+            xmat: Vec::new(),
+            cmat: Vec::new(),
+            line_rule: true,
+        }
+    }
+}
+
+impl Impedance {
+    /// OpenDSS's defaults for a new line or line code (3 phases, its
+    /// sequence values, matrices computed from them).
+    fn opendss_defaults() -> Self {
         let mut z = Impedance {
             phases: 3,
             r1: 0.058,
@@ -342,7 +365,7 @@ impl ElementState for LineCodeState {
     fn create(name: &str, location: &Location, _ctx: &Ctx) -> Self {
         let mut z = Impedance {
             line_rule: false,
-            ..Impedance::default()
+            ..Impedance::opendss_defaults()
         };
         z.matrices_from_sequence();
         LineCodeState {
@@ -592,7 +615,7 @@ impl ElementState for LineState {
             location: location.clone(),
             bus1: default_bus(name, 1),
             bus2: default_bus(name, 2),
-            z: Impedance::default(),
+            z: Impedance::opendss_defaults(),
             length: 1.0,
             length_units: LengthUnit::None,
             data_units: LengthUnit::None,

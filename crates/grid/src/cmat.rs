@@ -81,7 +81,19 @@ impl CMat {
     /// In-place inverse by Gauss–Jordan elimination with partial pivoting.
     pub fn invert(&mut self) -> Result<(), Singular> {
         let n = self.n;
-        let mut perm: Vec<usize> = (0..n).collect();
+        // Row interchanges, on the stack for the small orders of Yprims.
+        let mut perm_small = [0usize; 16];
+        let mut perm_large = Vec::new();
+        let perm: &mut [usize] = if n <= perm_small.len() {
+            &mut perm_small[..n]
+        } else {
+            perm_large.resize(n, 0);
+            &mut perm_large
+        };
+        for (k, p) in perm.iter_mut().enumerate() {
+            *p = k;
+        }
+        let mut swapped = false;
         let a = &mut self.data;
         for k in 0..n {
             // pivot search in column k
@@ -102,6 +114,7 @@ impl CMat {
                     a.swap(k * n + j, p * n + j);
                 }
                 perm.swap(k, p);
+                swapped = true;
             }
             let inv = C::new(1.0, 0.0) / a[k * n + k];
             a[k * n + k] = C::new(1.0, 0.0);
@@ -125,7 +138,10 @@ impl CMat {
         }
         // Undo the row interchanges as column interchanges, in reverse order.
         // perm[k] = original row now at position k; the inverse of P·A is
-        // A⁻¹·Pᵀ, so columns must be permuted back.
+        // A⁻¹·Pᵀ, so columns must be permuted back (nothing to do without interchanges).
+        if !swapped {
+            return Ok(());
+        }
         let mut out = vec![C::new(0.0, 0.0); n * n];
         for i in 0..n {
             for k in 0..n {

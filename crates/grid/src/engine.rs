@@ -225,16 +225,19 @@ fn element_order(c: &Circuit) -> Vec<ElementRef> {
         .filter(|r| counts.iter().any(|(cl, n)| *cl == r.class && r.index < *n))
         .collect();
     // Anything the list misses (or all of it, if empty) goes last in class order.
-    let mut seen = std::collections::HashSet::new();
+    // One flag per element of each class (in `counts` order) says it was listed.
+    let class_slot = |c: ElementClass| counts.iter().position(|(cl, _)| *cl == c);
+    let mut seen: Vec<Vec<bool>> = counts.iter().map(|&(_, n)| vec![false; n]).collect();
     for r in &order {
-        seen.insert(*r);
+        if let Some(k) = class_slot(r.class) {
+            seen[k][r.index] = true;
+        }
     }
     let mut rest: Vec<ElementRef> = Vec::new();
-    for (cl, n) in counts {
+    for (k, &(cl, n)) in counts.iter().enumerate() {
         for index in 0..n {
-            let r = ElementRef { class: cl, index };
-            if !seen.contains(&r) {
-                rest.push(r);
+            if !seen[k][index] {
+                rest.push(ElementRef { class: cl, index });
             }
         }
     }

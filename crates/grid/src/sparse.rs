@@ -550,7 +550,7 @@ impl Ldl {
             }
             self.d_inv_solve = vec![C::new(0.0, 0.0); n];
             self.structure_built = true;
-            self.blocks = Blocks::build(n, &self.lp, &self.li[..nnz], &self.row_ptr, &self.row_col);
+            self.blocks = Blocks::build(n, &self.lp, &self.li[..nnz], &self.row_ptr, &self.row_col, &self.row_to_col);
         }
 
         for j in 0..n {
@@ -731,8 +731,9 @@ fn tri(t: usize, u: usize) -> usize {
 impl Blocks {
     const MAX: usize = 4;
 
-    /// The block structure of L (column form lp/li, row form row_ptr/row_col).
-    fn build(n: usize, lp: &[usize], li: &[usize], row_ptr: &[u32], row_col: &[u32]) -> Self {
+    /// The block structure of L (column form lp/li, row form row_ptr/row_col,
+    /// with row_to_col the column-form position of each row-form entry).
+    fn build(n: usize, lp: &[usize], li: &[usize], row_ptr: &[u32], row_col: &[u32], row_to_col: &[u32]) -> Self {
         let col = |j: usize| &li[lp[j]..lp[j + 1]];
         let row = |r: usize| &row_col[row_ptr[r] as usize..row_ptr[r + 1] as usize];
         // Can pivot j + g join the block j..j+g?
@@ -768,6 +769,15 @@ impl Blocks {
         let nnz = lp[n];
         b.q_fwd = vec![u32::MAX; nnz];
         b.q_bwd = vec![u32::MAX; nnz];
+        // Every entry of L sits once in each value array; the index lists are no longer.
+        b.fwd_idx.reserve(nnz);
+        b.bwd_idx.reserve(nnz);
+        b.fwd_val.reserve(nnz);
+        b.bwd_val.reserve(nnz);
+        b.fwd_ptr.reserve(b.start.len());
+        b.bwd_ptr.reserve(b.start.len());
+        b.fwd_val_ptr.reserve(b.start.len());
+        b.bwd_val_ptr.reserve(b.start.len());
         b.fwd_ptr.push(0);
         b.bwd_ptr.push(0);
         for w in 0..b.start.len() - 1 {
@@ -787,40 +797,38 @@ impl Blocks {
             let bbase = b.bwd_val.len();
             b.bwd_val_ptr.push(bbase as u32);
             b.bwd_val.resize(bbase + g * below.len() + g * (g - 1) / 2, C::new(0.0, 0.0));
-            // Place every entry of the block's columns (both forms).
+            // Place every entry of the block's columns (both forms). By the
+            // block property (`joins`), column j0 + u holds the rows
+            // j0+u+1 .. j1 inside the block, then exactly `below`; row j0 + t
+            // holds `shared`, then the columns j0 .. j0+t. So an entry's place
+            // follows from its rank in its column or row, without searching.
             for u in 0..g {
-                for q in lp[j0 + u]..lp[j0 + u + 1] {
-                    let r = li[q];
-                    if r < j1 {
-                        b.q_bwd[q] = (bbase + g * below.len() + tri(r - j0, u)) as u32;
+                let inside = g - 1 - u;
+                for (rank, q) in (lp[j0 + u]..lp[j0 + u + 1]).enumerate() {
+                    b.q_bwd[q] = if rank < inside {
+                        let r = li[q];
+                        debug_assert_eq!(r, j0 + u + 1 + rank);
+                        (bbase + g * below.len() + tri(r - j0, u)) as u32
                     } else {
-                        let i = below.binary_search(&r).expect("shared row");
-                        b.q_bwd[q] = (bbase + i * g + u) as u32;
-                    }
+                        let i = rank - inside;
+                        debug_assert_eq!(below[i], li[q]);
+                        (bbase + i * g + u) as u32
+                    };
                 }
             }
-        }
-        // Forward positions: by row blocks (every entry (r, c) sits in the block of row r).
-        let mut block_of = vec![0usize; n];
-        for w in 0..b.start.len() - 1 {
-            for r in b.start[w]..b.start[w + 1] {
-                block_of[r as usize] = w;
-            }
-        }
-        for c in 0..n {
-            for q in lp[c]..lp[c + 1] {
-                let r = li[q];
-                let w = block_of[r];
-                let (j0, j1) = (b.start[w] as usize, b.start[w + 1] as usize);
-                let g = j1 - j0;
-                let shared = &b.fwd_idx[b.fwd_ptr[w] as usize..b.fwd_ptr[w + 1] as usize];
-                let base = b.fwd_val_ptr[w] as usize;
-                b.q_fwd[q] = if c >= j0 {
-                    (base + g * shared.len() + tri(r - j0, c - j0)) as u32
-                } else {
-                    let i = shared.binary_search(&(c as u32)).expect("shared column");
-                    (base + i * g + (r - j0)) as u32
-                };
+            for t in 0..g {
+                let r = j0 + t;
+                for (rank, p) in (row_ptr[r] as usize..row_ptr[r + 1] as usize).enumerate() {
+                    let q = row_to_col[p] as usize;
+                    b.q_fwd[q] = if rank < shared.len() {
+                        debug_assert_eq!(shared[rank], row_col[p]);
+                        (base + rank * g + t) as u32
+                    } else {
+                        let u = rank - shared.len();
+                        debug_assert_eq!(row_col[p] as usize, j0 + u);
+                        (base + g * shared.len() + tri(t, u)) as u32
+                    };
+                }
             }
         }
         debug_assert!(b.q_fwd.iter().chain(&b.q_bwd).all(|&p| p != u32::MAX));

@@ -86,7 +86,7 @@ pub fn yprim(line: &Line, base_frequency: f64) -> Result<Yprims, GridError> {
     }
     let (z, yc) = per_unit_length(line, base_frequency)?;
     let len = length_in_impedance_units(line);
-    let mut zinv = z.clone();
+    let mut zinv = z;
     zinv.scale(C::new(len, 0.0));
     if zinv.invert().is_err() {
         // OpenDSS replaces a singular series impedance by a tiny conductance.

@@ -109,18 +109,19 @@ fn y_ppm(t: &Transformer, w: usize) -> f64 {
 
 /// Yprim at the given per-unit taps (one per winding).
 pub fn yprim(t: &Transformer, taps: &[f64]) -> Result<Yprims, GridError> {
-    let name = format!("Transformer.{}", t.name);
+    // For messages only: built when one is needed.
+    let name = || format!("Transformer.{}", t.name);
     let nw = t.windings.len();
     if nw < 2 {
-        return Err(GridError::element(name, &t.location, "a transformer needs at least 2 windings"));
+        return Err(GridError::element(name(), &t.location, "a transformer needs at least 2 windings"));
     }
     if t.phases == 0 {
-        return Err(GridError::element(name, &t.location, "phases=0"));
+        return Err(GridError::element(name(), &t.location, "phases=0"));
     }
     for (w, wd) in t.windings.iter().enumerate() {
         if !crate::positive(wd.kv) || !crate::positive(wd.kva) {
             return Err(GridError::element(
-                name,
+                name(),
                 &t.location,
                 format!("winding {} needs kV > 0 and kVA > 0 (kV={}, kVA={})", w + 1, wd.kv, wd.kva),
             ));
@@ -138,7 +139,7 @@ pub fn yprim(t: &Transformer, taps: &[f64]) -> Result<Yprims, GridError> {
         _ if t.xsc.len() >= npairs => t.xsc[..npairs].iter().map(|x| x / 100.0).collect(),
         _ => {
             return Err(GridError::element(
-                name,
+                name(),
                 &t.location,
                 format!("{nw} windings need {npairs} short-circuit reactances (XscArray)"),
             ))
