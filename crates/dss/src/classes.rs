@@ -233,7 +233,10 @@ impl Impedance {
         // Into the existing buffers: lines recompute these on every `phases=`.
         let build = |m: &mut Vec<f64>, diag: f64, off: f64| {
             m.clear();
-            m.extend((0..n * n).map(|k| if k / n == k % n { diag } else { off }));
+            m.resize(n * n, off);
+            for i in 0..n {
+                m[i * n + i] = diag;
+            }
         };
         build(&mut self.rmat, rs, rm);
         build(&mut self.xmat, xs, xm);

@@ -29,8 +29,32 @@ fn closing_quote(open: u8) -> Option<u8> {
     }
 }
 
+/// Byte classes, looked up instead of tested one comparison at a time
+/// (scripts are long lines padded with blanks).
+const BLANK: u8 = 1;
+/// Ends an unquoted token on a line: a blank, `,`, `=` or `!`.
+const LINE_STOP: u8 = 2;
+/// Ends an unquoted array item: a blank, `,` or `|`.
+const ITEM_STOP: u8 = 4;
+
+const BYTE_CLASS: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let blanks = [b' ', b'\t', b'\r', b'\n', 0x0c];
+    let mut i = 0;
+    while i < blanks.len() {
+        table[blanks[i] as usize] = BLANK | LINE_STOP | ITEM_STOP;
+        i += 1;
+    }
+    table[b',' as usize] = LINE_STOP | ITEM_STOP;
+    table[b'=' as usize] = LINE_STOP;
+    table[b'!' as usize] = LINE_STOP;
+    table[b'|' as usize] = ITEM_STOP;
+    table
+};
+
+#[inline(always)]
 fn is_blank(b: u8) -> bool {
-    b == b' ' || b == b'\t' || b == b'\r' || b == b'\n' || b == 0x0c
+    BYTE_CLASS[b as usize] & BLANK != 0
 }
 
 struct Cursor<'a> {
@@ -72,11 +96,7 @@ impl<'a> Cursor<'a> {
                 }
             }
         }
-        while self.pos < self.bytes.len() {
-            let b = self.bytes[self.pos];
-            if is_blank(b) || b == b',' || b == b'=' || b == b'!' {
-                break;
-            }
+        while self.pos < self.bytes.len() && BYTE_CLASS[self.bytes[self.pos] as usize] & LINE_STOP == 0 {
             self.pos += 1;
         }
         Ok(Token {
@@ -180,11 +200,7 @@ pub(crate) fn split_items(text: &str) -> Result<Vec<Token<'_>>, String> {
             items.push(cursor.token()?);
             continue;
         }
-        while cursor.pos < cursor.bytes.len() {
-            let b = cursor.bytes[cursor.pos];
-            if is_blank(b) || b == b',' || b == b'|' {
-                break;
-            }
+        while cursor.pos < cursor.bytes.len() && BYTE_CLASS[cursor.bytes[cursor.pos] as usize] & ITEM_STOP == 0 {
             cursor.pos += 1;
         }
         items.push(Token {
