@@ -276,7 +276,10 @@ impl Impedance {
         const IMPEDANCE_PROPS: [&str; 11] = [
             "r1", "x1", "r0", "x0", "c1", "c0", "b1", "b0", "rmatrix", "xmatrix", "cmatrix",
         ];
-        if !IMPEDANCE_PROPS.contains(&prop) {
+        // (All of them start with r, x, c or b: most properties fail the first test.)
+        if !matches!(prop.as_bytes().first(), Some(b'r' | b'x' | b'c' | b'b'))
+            || !IMPEDANCE_PROPS.contains(&prop)
+        {
             return None;
         }
         let result = (|| -> Result<(), String> {

@@ -270,8 +270,9 @@ impl PowerFlow {
             return Err(GridError::Invalid(format!("circuit '{}' has no enabled voltage source", circuit.name)));
         }
 
-        let mut nodes = NodeMap::new();
         let n_elements = circuit.vsources.len() + circuit.lines.len() + circuit.transformers.len() + circuit.loads.len() + circuit.capacitors.len() + circuit.reactors.len();
+        // A feeder has about one bus per element.
+        let mut nodes = NodeMap::with_capacity(n_elements);
         let mut elements: Vec<Element> = Vec::with_capacity(n_elements);
         let mut transformers = Vec::new();
         let mut capacitors = Vec::new();
@@ -471,7 +472,14 @@ impl PowerFlow {
         }
         let pattern = natural_pattern.permuted(&order);
         debug_assert!(pattern == y_pattern(&elements), "the permuted pattern is the renumbered one");
-        let mut y_map = Vec::new();
+        let y_entries: usize = elements
+            .iter()
+            .map(|e| {
+                let grounded = e.nodes.iter().filter(|&&x| x == 0).count();
+                (e.nodes.len() - grounded).pow(2)
+            })
+            .sum();
+        let mut y_map = Vec::with_capacity(y_entries);
         let mut y_map_start = Vec::with_capacity(elements.len() + 1);
         for e in &elements {
             y_map_start.push(y_map.len());

@@ -114,6 +114,15 @@ impl NodeMap {
         NodeMap { buses: Vec::new(), bus_index: FastMap::default(), node_label: vec![(usize::MAX, 0)] }
     }
 
+    /// Room for about `buses` buses of up to three nodes (no regrowth while compiling).
+    pub fn with_capacity(buses: usize) -> Self {
+        let mut node_label = Vec::with_capacity(3 * buses + 1);
+        node_label.push((usize::MAX, 0));
+        let mut bus_index = FastMap::default();
+        bus_index.reserve(buses);
+        NodeMap { buses: Vec::with_capacity(buses), bus_index, node_label }
+    }
+
     /// Number of system nodes (excluding ground).
     pub fn n_nodes(&self) -> usize {
         self.node_label.len() - 1

@@ -201,9 +201,16 @@ impl Pattern {
     }
 
     /// Position of (row, col) in the value array, if it is in the pattern.
+    #[inline]
     pub fn position(&self, row: usize, col: usize) -> Option<usize> {
         let (a, b) = (self.col_ptr[col], self.col_ptr[col + 1]);
-        self.row_idx[a..b].binary_search(&row).ok().map(|k| a + k)
+        let rows = &self.row_idx[a..b];
+        // Feeder columns are short (a bus's phases and its neighbours'): a
+        // scan beats the branches of a binary search there.
+        if rows.len() <= 16 {
+            return rows.iter().position(|&r| r == row).map(|k| a + k);
+        }
+        rows.binary_search(&row).ok().map(|k| a + k)
     }
 
     /// y = A·x for values laid out on this pattern.
