@@ -619,8 +619,9 @@ impl ElementState for LineState {
         LineState {
             name: name.to_string(),
             location: location.clone(),
-            bus1: default_bus(name, 1),
-            bus2: default_bus(name, 2),
+            // Left empty until `into_model`: most scripts give both buses.
+            bus1: BusRef::default(),
+            bus2: BusRef::default(),
             z: Impedance::opendss_defaults(),
             length: 1.0,
             length_units: LengthUnit::None,
@@ -846,7 +847,13 @@ impl LineState {
 
     /// The model line, moving the state's names and buses into it.
     /// `constants` is what [`LineState::constants_impedance`] returned.
-    pub fn into_model(self, constants: Option<ImpedanceData>) -> Line {
+    pub fn into_model(mut self, constants: Option<ImpedanceData>) -> Line {
+        // A bus never given is OpenDSS's default `name_1` / `name_2`.
+        for (terminal, bus) in [(1, &mut self.bus1), (2, &mut self.bus2)] {
+            if bus.bus.is_empty() {
+                *bus = default_bus(&self.name, terminal);
+            }
+        }
         if let Some(data) = constants {
             return Line {
                 name: self.name,
@@ -1310,9 +1317,14 @@ impl LoadState {
 
     /// The model load, moving the state's names and bus into it.
     pub fn into_model(self) -> Load {
+        let bus1 = if self.bus1.bus.is_empty() {
+            default_bus(&self.name, 1)
+        } else {
+            self.bus1
+        };
         Load {
             name: self.name,
-            bus1: self.bus1,
+            bus1,
             phases: self.phases,
             conn: self.conn,
             kv: self.kv,
@@ -1352,7 +1364,8 @@ impl ElementState for LoadState {
         let mut load = LoadState {
             name: name.to_string(),
             location: location.clone(),
-            bus1: default_bus(name, 1),
+            // Left empty until `into_model` (OpenDSS's default `name_1`).
+            bus1: BusRef::default(),
             phases: 3,
             conn: Connection::Wye,
             kv: 12.47,

@@ -280,6 +280,7 @@ impl PowerFlow {
         let mut ders: Vec<crate::ders::DerState> = Vec::new();
         let mut sources = Vec::new();
         let mut line_amps: Vec<(usize, f64)> = Vec::new();
+        let mut transformer_yprims: crate::network::FastMap<Vec<u64>, Yprims> = Default::default();
 
         for r in element_order(circuit) {
             let idx = elements.len();
@@ -314,7 +315,16 @@ impl PowerFlow {
                         continue;
                     }
                     let taps: Vec<f64> = t.windings.iter().map(|w| w.tap).collect();
-                    let yp = elements::transformer::yprim(t, &taps)?;
+                    // Equal data, equal Yprim: computed once per distinct transformer.
+                    let key = elements::transformer::yprim_key(t, &taps);
+                    let yp = match transformer_yprims.get(&key) {
+                        Some(yp) => yp.clone(),
+                        None => {
+                            let yp = elements::transformer::yprim(t, &taps)?;
+                            transformer_yprims.insert(key, yp.clone());
+                            yp
+                        }
+                    };
                     let buses: Vec<&ogg_dss::BusRef> = t.windings.iter().map(|w| &w.bus).collect();
                     elements.push(build_element(&mut nodes, ElementClass::Transformer, &t.name, r.index, &buses, t.phases, t.phases + 1, yp));
                     transformers.push(TransformerState { elem: idx, model: t.clone(), taps });

@@ -107,6 +107,40 @@ fn y_ppm(t: &Transformer, w: usize) -> f64 {
     -(t.ppm_antifloat * 1.0e-6) / (vb * vb / (va_base / t.phases as f64)) / 2.0
 }
 
+/// Everything [`yprim`] reads, as bits: transformers with equal keys have
+/// equal Yprims (a feeder's service transformers mostly share a few
+/// XfmrCodes, so compiling computes each distinct one once). Keep it in step
+/// with `yprim`: a field read there must be listed here.
+pub fn yprim_key(t: &Transformer, taps: &[f64]) -> Vec<u64> {
+    let mut key = Vec::with_capacity(8 + 8 * t.windings.len() + taps.len() + t.xsc.len());
+    key.extend([
+        t.phases as u64,
+        t.windings.len() as u64,
+        t.xhl.to_bits(),
+        t.xht.to_bits(),
+        t.xlt.to_bits(),
+        t.pct_noload_loss.to_bits(),
+        t.pct_imag.to_bits(),
+        t.ppm_antifloat.to_bits(),
+        u64::from(t.hv_leads_lv),
+    ]);
+    for w in &t.windings {
+        key.extend([
+            w.kv.to_bits(),
+            w.kva.to_bits(),
+            w.pct_r.to_bits(),
+            u64::from(w.conn == Connection::Delta),
+            w.rneut.to_bits(),
+            w.xneut.to_bits(),
+        ]);
+    }
+    key.push(taps.len() as u64);
+    key.extend(taps.iter().map(|x| x.to_bits()));
+    key.push(t.xsc.len() as u64);
+    key.extend(t.xsc.iter().map(|x| x.to_bits()));
+    key
+}
+
 /// Yprim at the given per-unit taps (one per winding).
 pub fn yprim(t: &Transformer, taps: &[f64]) -> Result<Yprims, GridError> {
     // For messages only: built when one is needed.
