@@ -657,11 +657,8 @@ impl ElementState for LineState {
             "bus1" => self.bus1 = bus(value.text)?,
             "bus2" => self.bus2 = bus(value.text)?,
             "linecode" => {
-                let name = lower(value);
-                let code = ctx
-                    .linecodes
-                    .get(&name)
-                    .ok_or_else(|| format!("line code `{name}` is not defined"))?;
+                let code = with_lowercase(value.text, |name| ctx.linecodes.get(name))
+                    .ok_or_else(|| format!("line code `{}` is not defined", lower(value)))?;
                 self.fetch_linecode(code);
             }
             "length" => self.length = number(value)?,

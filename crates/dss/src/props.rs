@@ -610,6 +610,23 @@ pub(crate) fn find_property(props: &[&str], name: &str) -> Option<usize> {
     if name.is_empty() {
         return None;
     }
+    // The names in the tables are lower-case (tested below): lower-case the
+    // name once, on the stack, and compare bytes.
+    let mut buf = [0u8; 32];
+    let Some(lower) = buf.get_mut(..name.len()) else {
+        return find_property_slow(props, name);
+    };
+    lower.copy_from_slice(name.as_bytes());
+    lower.make_ascii_lowercase();
+    let lower = &*lower;
+    props
+        .iter()
+        .position(|p| p.as_bytes() == lower)
+        .or_else(|| props.iter().position(|p| p.as_bytes().starts_with(lower)))
+}
+
+/// [`find_property`] for long names.
+fn find_property_slow(props: &[&str], name: &str) -> Option<usize> {
     let starts = |p: &str| {
         p.len() >= name.len() && p.as_bytes()[..name.len()].eq_ignore_ascii_case(name.as_bytes())
     };
@@ -709,3 +726,43 @@ pub(crate) const LINEGEOMETRY_PROPS: &[&str] = &[
     "linetype",
     "like",
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `find_property` relies on every name being lower-case and non-empty.
+    #[test]
+    fn property_names_are_lower_case() {
+        let tables: [&[&str]; 21] = [
+            VSOURCE_PROPS,
+            LINE_PROPS,
+            LINECODE_PROPS,
+            TRANSFORMER_PROPS,
+            XFMRCODE_PROPS,
+            LOAD_PROPS,
+            CAPACITOR_PROPS,
+            REACTOR_PROPS,
+            REGCONTROL_PROPS,
+            CAPCONTROL_PROPS,
+            LOADSHAPE_PROPS,
+            GENERATOR_PROPS,
+            PVSYSTEM_PROPS,
+            STORAGE_PROPS,
+            XYCURVE_PROPS,
+            TSHAPE_PROPS,
+            WIREDATA_PROPS,
+            CNDATA_PROPS,
+            TSDATA_PROPS,
+            LINESPACING_PROPS,
+            LINEGEOMETRY_PROPS,
+        ];
+        for table in tables {
+            for name in table {
+                assert!(!name.is_empty() && name.to_ascii_lowercase() == *name, "`{name}`");
+            }
+        }
+        assert_eq!(find_property(LINE_PROPS, "LineCode"), Some(2));
+        assert_eq!(find_property(LOAD_PROPS, "K"), find_property(LOAD_PROPS, "kv"));
+    }
+}

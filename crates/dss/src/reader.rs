@@ -766,12 +766,12 @@ fn edit_element<T: ElementState>(
 
 fn new_element<T: ElementState>(
     store: &mut Store<T>,
-    name: &str,
+    name: String,
     location: &Location,
     ctx: &Ctx,
     ignored: &mut Vec<Ignored>,
 ) -> usize {
-    if let Some(index) = store.find(name) {
+    if let Some(index) = store.find(&name) {
         // OpenDSS warns "Duplicate new element definition … being redefined"
         // and edits the existing element.
         ignored.push(Ignored {
@@ -783,7 +783,8 @@ fn new_element<T: ElementState>(
         });
         return index;
     }
-    store.insert(name.to_string(), T::create(name, location, ctx))
+    let item = T::create(&name, location, ctx);
+    store.insert(name, item)
 }
 
 impl<'a> Reader<'a> {
@@ -1021,7 +1022,7 @@ impl<'a> Reader<'a> {
             ));
         }
         let existed = self.lookup(id, &name).is_some();
-        let index = self.create(id, &name, location);
+        let index = self.create(id, name, location);
         if !existed {
             self.record_definition(id, index);
         }
@@ -1190,7 +1191,8 @@ impl<'a> Reader<'a> {
         self.edit(id, index, &params, location)
     }
 
-    fn create(&mut self, id: ClassId, name: &str, location: &Location) -> usize {
+    /// `name` (lower-case) becomes the store's key.
+    fn create(&mut self, id: ClassId, name: String, location: &Location) -> usize {
         let (e, c, ig) = (&mut self.elements, &mut self.codes, &mut self.ignored);
         let (frequency, earth) = (self.options.base_frequency, self.earth_model);
         let (files, file) = (self.files, location.file.as_str());

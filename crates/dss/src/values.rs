@@ -85,15 +85,32 @@ pub(crate) fn words<'a>(token: &Token<'a>) -> Result<Vec<&'a str>, String> {
 /// Which of `words` the value names, allowing abbreviations (`s` → `static`);
 /// the first match in `words` order wins, as OpenDSS's own enum lookup does.
 pub(crate) fn keyword<'w>(text: &str, words: &[&'w str]) -> Option<&'w str> {
-    let lower = text.trim().to_ascii_lowercase();
-    if lower.is_empty() {
-        return None;
+    with_lowercase(text, |lower| {
+        if lower.is_empty() {
+            return None;
+        }
+        words
+            .iter()
+            .find(|w| **w == lower)
+            .or_else(|| words.iter().find(|w| w.starts_with(lower)))
+            .copied()
+    })
+}
+
+/// Runs `f` on `text` trimmed and ASCII-lower-cased, in a stack buffer for
+/// short words (keywords, units, names looked up and not kept).
+pub(crate) fn with_lowercase<R>(text: &str, f: impl FnOnce(&str) -> R) -> R {
+    let text = text.trim();
+    let mut buf = [0u8; 64];
+    if let Some(bytes) = buf.get_mut(..text.len()) {
+        bytes.copy_from_slice(text.as_bytes());
+        bytes.make_ascii_lowercase();
+        // Only ASCII letters changed, so this is still UTF-8.
+        if let Ok(lower) = std::str::from_utf8(bytes) {
+            return f(lower);
+        }
     }
-    words
-        .iter()
-        .find(|w| **w == lower)
-        .or_else(|| words.iter().find(|w| w.starts_with(lower.as_str())))
-        .copied()
+    f(&text.to_ascii_lowercase())
 }
 
 /// A symmetric matrix of order `n`, read as OpenDSS's `ParseAsSymMatrix` does:
@@ -155,19 +172,17 @@ pub(crate) fn bus(text: &str) -> Result<BusRef, String> {
 }
 
 pub(crate) fn connection(text: &str) -> Result<Connection, String> {
-    let lower = text.trim().to_ascii_lowercase();
-    match lower.as_str() {
+    with_lowercase(text, |lower| match lower {
         "w" | "wye" | "y" | "ln" | "star" => Ok(Connection::Wye),
         "d" | "delta" | "ll" => Ok(Connection::Delta),
         _ if lower.starts_with('w') || lower.starts_with('y') => Ok(Connection::Wye),
         _ if lower.starts_with('d') => Ok(Connection::Delta),
         _ => Err(format!("`{text}` is not a connection (wye/delta/ln/ll)")),
-    }
+    })
 }
 
 pub(crate) fn length_unit(text: &str) -> Result<LengthUnit, String> {
-    let lower = text.trim().to_ascii_lowercase();
-    Ok(match lower.as_str() {
+    with_lowercase(text, |lower| Ok(match lower {
         "none" | "" => LengthUnit::None,
         "mi" | "mile" | "miles" => LengthUnit::Mi,
         "kft" => LengthUnit::Kft,
@@ -182,7 +197,7 @@ pub(crate) fn length_unit(text: &str) -> Result<LengthUnit, String> {
                 "`{text}` is not a length unit (none, mi, kft, km, m, ft, in, cm, mm)"
             ))
         }
-    })
+    }))
 }
 
 #[cfg(test)]

@@ -1184,13 +1184,11 @@ impl SparseLu {
         // are row maxima); squared magnitudes avoid a hypot per entry.
         self.scale.clear();
         self.scale.resize(p.n, 0.0);
-        for j in 0..p.n {
-            for k in p.col_ptr[j]..p.col_ptr[j + 1] {
-                let a2 = values[k].norm_sqr();
-                let r = p.row_idx[k];
-                if a2 > self.scale[r] {
-                    self.scale[r] = a2;
-                }
+        for (v, &r) in values.iter().zip(&p.row_idx) {
+            let a2 = v.norm_sqr();
+            let s = &mut self.scale[r];
+            if a2 > *s {
+                *s = a2;
             }
         }
         for d in &mut self.scale {
@@ -1199,10 +1197,10 @@ impl SparseLu {
         }
         self.scaled.clear();
         self.scaled.extend_from_slice(values);
-        for j in 0..p.n {
+        for (j, w) in p.col_ptr.windows(2).enumerate() {
             let dj = self.scale[j];
-            for k in p.col_ptr[j]..p.col_ptr[j + 1] {
-                self.scaled[k] *= self.scale[p.row_idx[k]] * dj;
+            for (x, &r) in self.scaled[w[0]..w[1]].iter_mut().zip(&p.row_idx[w[0]..w[1]]) {
+                *x *= self.scale[r] * dj;
             }
         }
         if let Backend::Ldl(ldl) = &mut self.backend {

@@ -27,12 +27,41 @@ pub fn length_in_impedance_units(line: &Line) -> f64 {
     }
 }
 
-/// Series impedance and shunt admittance matrices per unit length.
-fn per_unit_length(line: &Line, base_frequency: f64) -> Result<(CMat, CMat), GridError> {
+/// Shunt susceptance per unit length (the imaginary part of jωC), row-major.
+enum ShuntPerLength<'a> {
+    /// ω·C[i][j]·1e-9 of the line's matrix (none given: no capacitance).
+    Matrix { w: f64, c_nf: &'a [f64] },
+    /// Self and mutual terms from the sequence values.
+    Sequence { ys: f64, ym: f64 },
+}
+
+impl ShuntPerLength<'_> {
+    #[inline]
+    fn get(&self, n: usize, i: usize, j: usize) -> f64 {
+        match self {
+            ShuntPerLength::Matrix { w, c_nf } => {
+                if c_nf.is_empty() {
+                    0.0
+                } else {
+                    w * c_nf[i * n + j] * 1.0e-9
+                }
+            }
+            ShuntPerLength::Sequence { ys, ym } => {
+                if i == j {
+                    *ys
+                } else {
+                    *ym
+                }
+            }
+        }
+    }
+}
+
+/// Series impedance matrix and shunt susceptance per unit length.
+fn per_unit_length(line: &Line, base_frequency: f64) -> Result<(CMat, ShuntPerLength<'_>), GridError> {
     let n = line.phases;
     let w = 2.0 * std::f64::consts::PI * base_frequency;
     let mut z = CMat::zeros(n);
-    let mut yc = CMat::zeros(n);
     match &line.impedance.data {
         ImpedanceData::Matrix { r, x, c_nf } => {
             if r.len() != n * n || x.len() != n * n || (!c_nf.is_empty() && c_nf.len() != n * n) {
@@ -45,11 +74,9 @@ fn per_unit_length(line: &Line, base_frequency: f64) -> Result<(CMat, CMat), Gri
             for i in 0..n {
                 for j in 0..n {
                     z.set(i, j, C::new(r[i * n + j], x[i * n + j]));
-                    if !c_nf.is_empty() {
-                        yc.set(i, j, C::new(0.0, w * c_nf[i * n + j] * 1.0e-9));
-                    }
                 }
             }
+            Ok((z, ShuntPerLength::Matrix { w, c_nf }))
         }
         ImpedanceData::Sequence { r1, x1, r0, x0, c1_nf, c0_nf } => {
             let (mut r0, mut x0, mut c0) = (*r0, *x0, *c0_nf);
@@ -64,19 +91,18 @@ fn per_unit_length(line: &Line, base_frequency: f64) -> Result<(CMat, CMat), Gri
             let zm = (z0 - z1) / 3.0;
             let yc1 = w * c1_nf * 1.0e-9;
             let yc0 = w * c0 * 1.0e-9;
-            let ys = (C::new(0.0, yc1) * 2.0 + C::new(0.0, yc0)) / 3.0;
-            let ym = (C::new(0.0, yc0) - C::new(0.0, yc1)) / 3.0;
+            // The imaginary parts of (j·yc1·2 + j·yc0)/3 and (j·yc0 − j·yc1)/3.
+            let ys = (yc1 * 2.0 + yc0) / 3.0;
+            let ym = (yc0 - yc1) / 3.0;
             for i in 0..n {
                 z.set(i, i, zs);
-                yc.set(i, i, ys);
                 for j in 0..i {
                     z.set_sym(i, j, zm);
-                    yc.set_sym(i, j, ym);
                 }
             }
+            Ok((z, ShuntPerLength::Sequence { ys, ym }))
         }
     }
-    Ok((z, yc))
 }
 
 pub fn yprim(line: &Line, base_frequency: f64) -> Result<Yprims, GridError> {
@@ -108,7 +134,7 @@ pub fn yprim(line: &Line, base_frequency: f64) -> Result<Yprims, GridError> {
     let mut full = series.clone();
     for i in 0..n {
         for j in 0..n {
-            let v = C::new(0.0, yc.get(i, j).im * len / 2.0);
+            let v = C::new(0.0, yc.get(n, i, j) * len / 2.0);
             full.add(i, j, v);
             full.add(i + n, j + n, v);
         }
