@@ -841,7 +841,7 @@ impl<'a> Reader<'a> {
         // One parameter buffer for the whole file (the tokens borrow `text`).
         let mut params: Vec<Param> = Vec::with_capacity(16);
         for (i, raw) in text.lines().enumerate() {
-            let line = trim_line(raw);
+            let line = values::trim(raw);
             if block_comment_start.is_some() {
                 if line.contains("*/") {
                     block_comment_start = None;
@@ -1689,18 +1689,6 @@ impl<'a> Reader<'a> {
             definition_order: self.definition_order,
             ignored: self.ignored,
         })
-    }
-}
-
-/// `str::trim` (Unicode whitespace), through the ASCII fast path when the
-/// ends are plain ASCII (U+000B is Unicode whitespace but not ASCII whitespace).
-fn trim_line(raw: &str) -> &str {
-    let trimmed = raw.trim_ascii();
-    let plain = |b: Option<&u8>| b.map_or(true, |&b| b.is_ascii() && b != 0x0b);
-    if plain(trimmed.as_bytes().first()) && plain(trimmed.as_bytes().last()) {
-        trimmed
-    } else {
-        raw.trim()
     }
 }
 

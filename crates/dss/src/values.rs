@@ -97,10 +97,22 @@ pub(crate) fn keyword<'w>(text: &str, words: &[&'w str]) -> Option<&'w str> {
     })
 }
 
+/// `str::trim` (Unicode whitespace), through the ASCII fast path when the
+/// ends are plain ASCII (U+000B is Unicode whitespace but not ASCII whitespace).
+pub(crate) fn trim(text: &str) -> &str {
+    let trimmed = text.trim_ascii();
+    let plain = |b: Option<&u8>| b.map_or(true, |&b| b.is_ascii() && b != 0x0b);
+    if plain(trimmed.as_bytes().first()) && plain(trimmed.as_bytes().last()) {
+        trimmed
+    } else {
+        text.trim()
+    }
+}
+
 /// Runs `f` on `text` trimmed and ASCII-lower-cased, in a stack buffer for
 /// short words (keywords, units, names looked up and not kept).
 pub(crate) fn with_lowercase<R>(text: &str, f: impl FnOnce(&str) -> R) -> R {
-    let text = text.trim();
+    let text = trim(text);
     let mut buf = [0u8; 64];
     if let Some(bytes) = buf.get_mut(..text.len()) {
         bytes.copy_from_slice(text.as_bytes());
@@ -145,8 +157,11 @@ pub(crate) fn symmetric_matrix(token: &Token, n: usize) -> Result<Vec<f64>, Stri
 
 /// `671.1.2.3` → bus `671`, nodes [1, 2, 3]. Bus names are lower-cased.
 pub(crate) fn bus(text: &str) -> Result<BusRef, String> {
-    let text = text.trim();
-    let (name, rest) = text.split_once('.').unwrap_or((text, ""));
+    let text = trim(text);
+    let (name, rest) = match text.bytes().position(|b| b == b'.') {
+        Some(dot) => (&text[..dot], &text[dot + 1..]),
+        None => (text, ""),
+    };
     if name.is_empty() {
         return Err(format!("`{text}` has no bus name"));
     }
@@ -155,14 +170,20 @@ pub(crate) fn bus(text: &str) -> Result<BusRef, String> {
     if rest.is_empty() {
         return Ok(BusRef { bus: name, nodes });
     }
-    nodes.reserve_exact(rest.len().div_ceil(2));
+    nodes.reserve_exact(1 + rest.bytes().filter(|&b| b == b'.').count());
     for part in rest.split('.') {
         if part.is_empty() {
             continue;
         }
-        let node: usize = part
-            .parse()
-            .map_err(|_| format!("`{part}` in bus `{text}` is not a node number"))?;
+        // Plain digits are read directly; anything else goes through `parse`
+        // (which also takes `+2`, and says what is wrong).
+        let digits = part.len() <= 18 && part.bytes().all(|b| b.is_ascii_digit());
+        let node: usize = if digits {
+            part.bytes().fold(0, |n, b| n * 10 + usize::from(b - b'0'))
+        } else {
+            part.parse()
+                .map_err(|_| format!("`{part}` in bus `{text}` is not a node number"))?
+        };
         if node > 1000 {
             return Err(format!("node {node} in bus `{text}` is out of range"));
         }

@@ -437,9 +437,9 @@ impl PowerFlow {
         }
         // Symmetric up to the rounding of the matrix inversions they come from.
         let symmetric_elements = elements.iter().all(|e| {
-            let (y, n) = (&e.yprim, e.yprim.order());
-            let scale2 = y.as_slice().iter().fold(0.0f64, |m, v| m.max(v.norm_sqr()));
-            (0..n).all(|i| (0..i).all(|j| (y.get(i, j) - y.get(j, i)).norm_sqr() <= 1e-24 * scale2))
+            let (y, n) = (e.yprim.as_slice(), e.yprim.order());
+            let scale2 = y.iter().fold(0.0f64, |m, v| m.max(v.norm_sqr()));
+            (0..n).all(|i| (0..i).all(|j| (y[i * n + j] - y[j * n + i]).norm_sqr() <= 1e-24 * scale2))
         });
         let element_index: crate::network::FastMap<(ElementClass, String), usize> =
             elements.iter().enumerate().map(|(i, e)| ((e.class, e.name.clone()), i)).collect();
