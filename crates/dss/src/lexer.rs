@@ -52,9 +52,22 @@ const BYTE_CLASS: [u8; 256] = {
     table
 };
 
+/// Length of the leading run of `bytes` in `class`.
 #[inline(always)]
-fn is_blank(b: u8) -> bool {
-    BYTE_CLASS[b as usize] & BLANK != 0
+fn count_while(bytes: &[u8], class: u8) -> usize {
+    bytes
+        .iter()
+        .position(|&b| BYTE_CLASS[b as usize] & class == 0)
+        .unwrap_or(bytes.len())
+}
+
+/// Length of the leading run of `bytes` not in `class`.
+#[inline(always)]
+fn count_until(bytes: &[u8], class: u8) -> usize {
+    bytes
+        .iter()
+        .position(|&b| BYTE_CLASS[b as usize] & class != 0)
+        .unwrap_or(bytes.len())
 }
 
 struct Cursor<'a> {
@@ -65,9 +78,7 @@ struct Cursor<'a> {
 
 impl<'a> Cursor<'a> {
     fn skip_blanks(&mut self) {
-        while self.pos < self.bytes.len() && is_blank(self.bytes[self.pos]) {
-            self.pos += 1;
-        }
+        self.pos += count_while(&self.bytes[self.pos..], BLANK);
     }
 
     fn at_comment(&self) -> bool {
@@ -96,9 +107,7 @@ impl<'a> Cursor<'a> {
                 }
             }
         }
-        while self.pos < self.bytes.len() && BYTE_CLASS[self.bytes[self.pos] as usize] & LINE_STOP == 0 {
-            self.pos += 1;
-        }
+        self.pos += count_until(&self.bytes[self.pos..], LINE_STOP);
         Ok(Token {
             text: &self.text[start..self.pos],
             quoted: false,
@@ -200,9 +209,7 @@ pub(crate) fn split_items(text: &str) -> Result<Vec<Token<'_>>, String> {
             items.push(cursor.token()?);
             continue;
         }
-        while cursor.pos < cursor.bytes.len() && BYTE_CLASS[cursor.bytes[cursor.pos] as usize] & ITEM_STOP == 0 {
-            cursor.pos += 1;
-        }
+        cursor.pos += count_until(&cursor.bytes[cursor.pos..], ITEM_STOP);
         items.push(Token {
             text: &text[start..cursor.pos],
             quoted: false,
