@@ -169,7 +169,8 @@ impl Pattern {
         // Walking the columns in order meets the entries of row r in
         // increasing column order, which for a symmetric pattern is exactly
         // the order of column r's rows: one cursor per column, O(nnz).
-        let mut transpose_pos = vec![usize::MAX; self.nnz()];
+        // Every entry is set below (the fallback rewrites them all).
+        let mut transpose_pos = vec![0usize; self.nnz()];
         let mut cursor: Vec<usize> = self.col_ptr[..self.n].to_vec();
         let mut symmetric = true;
         'columns: for j in 0..self.n {
@@ -411,7 +412,8 @@ impl Ldl {
             flag,
             pattern_buf: vec![0; n],
             y: vec![C::new(0.0, 0.0); n],
-            x: vec![C::new(0.0, 0.0); n],
+            // Only the permuted solve needs this buffer.
+            x: if natural { Vec::new() } else { vec![C::new(0.0, 0.0); n] },
             natural,
             row_ptr: Vec::new(),
             row_col: Vec::new(),
@@ -774,8 +776,11 @@ impl Blocks {
             b.start.push(j as u32);
         }
         let nnz = lp[n];
-        b.q_fwd = vec![u32::MAX; nnz];
-        b.q_bwd = vec![u32::MAX; nnz];
+        // Every position is written below; debug builds start from a
+        // sentinel to check that (release builds get zeroed memory, cheaper).
+        let unset = if cfg!(debug_assertions) { u32::MAX } else { 0 };
+        b.q_fwd = vec![unset; nnz];
+        b.q_bwd = vec![unset; nnz];
         // Every entry of L sits once in each value array; the index lists are no longer.
         b.fwd_idx.reserve(nnz);
         b.bwd_idx.reserve(nnz);
