@@ -481,6 +481,10 @@ impl PowerFlow {
             }
         }
         let pattern = natural_pattern.permuted(&order);
+        // Freed now, so that what follows reuses the memory (large feeders
+        // are bound by fresh pages).
+        drop(natural_pattern);
+        drop(order);
         debug_assert!(pattern == y_pattern(&elements), "the permuted pattern is the renumbered one");
         let y_entries: usize = elements
             .iter()

@@ -163,14 +163,14 @@ impl Pattern {
         Pattern { n, col_ptr, row_idx }
     }
 
-    /// Position of the transposed entry of each entry (`usize::MAX` where
+    /// Position of the transposed entry of each entry (`u32::MAX` where
     /// (col, row) is not in the pattern), and whether the pattern is symmetric.
-    pub fn transpose_positions(&self) -> (Vec<usize>, bool) {
+    pub fn transpose_positions(&self) -> (Vec<u32>, bool) {
         // Walking the columns in order meets the entries of row r in
         // increasing column order, which for a symmetric pattern is exactly
         // the order of column r's rows: one cursor per column, O(nnz).
         // Every entry is set below (the fallback rewrites them all).
-        let mut transpose_pos = vec![0usize; self.nnz()];
+        let mut transpose_pos = vec![0u32; self.nnz()];
         let mut cursor: Vec<usize> = self.col_ptr[..self.n].to_vec();
         let mut symmetric = true;
         'columns: for j in 0..self.n {
@@ -178,7 +178,7 @@ impl Pattern {
                 let r = self.row_idx[k];
                 let t = cursor[r];
                 if t < self.col_ptr[r + 1] && self.row_idx[t] == j {
-                    transpose_pos[k] = t;
+                    transpose_pos[k] = t as u32;
                     cursor[r] += 1;
                 } else {
                     symmetric = false;
@@ -190,7 +190,7 @@ impl Pattern {
             // Entries without a mirror: look each one up.
             for j in 0..self.n {
                 for k in self.col_ptr[j]..self.col_ptr[j + 1] {
-                    transpose_pos[k] = self.position(j, self.row_idx[k]).unwrap_or(usize::MAX);
+                    transpose_pos[k] = self.position(j, self.row_idx[k]).map_or(u32::MAX, |t| t as u32);
                 }
             }
         }
@@ -781,15 +781,19 @@ impl Blocks {
         let unset = if cfg!(debug_assertions) { u32::MAX } else { 0 };
         b.q_fwd = vec![unset; nnz];
         b.q_bwd = vec![unset; nnz];
-        // Every entry of L sits once in each value array; the index lists are no longer.
-        b.fwd_idx.reserve(nnz);
-        b.bwd_idx.reserve(nnz);
-        b.fwd_val.reserve(nnz);
-        b.bwd_val.reserve(nnz);
-        b.fwd_ptr.reserve(b.start.len());
-        b.bwd_ptr.reserve(b.start.len());
-        b.fwd_val_ptr.reserve(b.start.len());
-        b.bwd_val_ptr.reserve(b.start.len());
+        // Every entry of L sits once in each value array; the index lists
+        // hold each block's shared columns and rows. Exact sizes: reserving
+        // more would push later allocations onto fresh pages.
+        let blocks = b.start.windows(2).map(|w| (w[0] as usize, w[1] as usize));
+        let (shared_total, below_total) = blocks.fold((0, 0), |(f, k), (j0, j1)| (f + row(j0).len(), k + col(j1 - 1).len()));
+        b.fwd_idx.reserve_exact(shared_total);
+        b.bwd_idx.reserve_exact(below_total);
+        b.fwd_val.reserve_exact(nnz);
+        b.bwd_val.reserve_exact(nnz);
+        b.fwd_ptr.reserve_exact(b.start.len());
+        b.bwd_ptr.reserve_exact(b.start.len());
+        b.fwd_val_ptr.reserve_exact(b.start.len() - 1);
+        b.bwd_val_ptr.reserve_exact(b.start.len() - 1);
         b.fwd_ptr.push(0);
         b.bwd_ptr.push(0);
         for w in 0..b.start.len() - 1 {
@@ -1076,7 +1080,7 @@ enum Backend {
 pub struct SparseLu {
     pattern: Pattern,
     /// Position of the transposed entry of each value (for the symmetry test).
-    transpose_pos: Vec<usize>,
+    transpose_pos: Vec<u32>,
     backend: Backend,
     /// Symmetric diagonal scaling D (A' = D·A·D): entries spanning many
     /// orders of magnitude (a 1e7 S switch next to a 1e-6 S load) then factor
@@ -1219,8 +1223,8 @@ impl SparseLu {
                     max = max.max(x.re.abs().max(x.im.abs()));
                 }
                 v.iter().zip(tp).all(|(x, &t)| {
-                    t != usize::MAX && {
-                        let d = *x - v[t];
+                    t != u32::MAX && {
+                        let d = *x - v[t as usize];
                         d.re.abs() <= 1e-14 * max && d.im.abs() <= 1e-14 * max
                     }
                 })
