@@ -104,10 +104,11 @@ impl Pattern {
         for j in 0..n {
             start[j + 1] = start[j] + count[j];
         }
-        let mut rows = vec![0usize; start[n]];
+        // With duplicates, so 32-bit (half the memory to touch; node counts fit).
+        let mut rows = vec![0u32; start[n]];
         let mut fill = start.clone();
         for j in 0..n {
-            rows[fill[j]] = j;
+            rows[fill[j]] = j as u32;
             fill[j] += 1;
         }
         for c in cliques {
@@ -117,7 +118,7 @@ impl Pattern {
                 }
                 for &a in c {
                     if a != 0 {
-                        rows[fill[b - 1]] = a - 1;
+                        rows[fill[b - 1]] = (a - 1) as u32;
                         fill[b - 1] += 1;
                     }
                 }
@@ -129,10 +130,10 @@ impl Pattern {
         for j in 0..n {
             let seg = &mut rows[start[j]..start[j + 1]];
             seg.sort_unstable();
-            let mut last = usize::MAX;
+            let mut last = u32::MAX;
             for &r in seg.iter() {
                 if r != last {
-                    row_idx.push(r);
+                    row_idx.push(r as usize);
                     last = r;
                 }
             }
