@@ -738,9 +738,13 @@ impl PowerFlow {
     pub fn calc_voltage_bases(&mut self) -> Result<(), GridError> {
         self.assemble_and_factor(true)?;
         self.y_dirty = true; // the LU now holds the series matrix
-        let rhs = self.src_inj.clone();
-        let saved = self.v.clone();
-        self.solve_linear(&rhs)?;
+        // The source injections are the right-hand side (lent, not copied);
+        // the voltages need keeping only if a solution is to be restored.
+        let rhs = std::mem::take(&mut self.src_inj);
+        let saved = self.solved_once.then(|| self.v.clone());
+        let solved = self.solve_linear(&rhs);
+        self.src_inj = rhs;
+        solved?;
         for b in 0..self.nodes.buses.len() {
             let bus = &self.nodes.buses[b];
             let Some(&(_, first)) = bus.nodes.first() else { continue };
@@ -749,7 +753,7 @@ impl PowerFlow {
             self.nodes.buses[b].kv_base_ln = base / 3f64.sqrt();
         }
         self.refresh_node_vbase();
-        if self.solved_once {
+        if let Some(saved) = saved {
             self.v = saved;
         }
         Ok(())
