@@ -34,6 +34,9 @@ use clarabel::solver::SupportedConeT;
 use super::builder::Problem;
 use super::ldl::Ldl;
 
+mod active_set;
+use active_set::ActiveSet;
+
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct IpmSettings {
     pub tol_gap_abs: f64,
@@ -53,6 +56,9 @@ pub struct IpmSettings {
     /// Re-solves start from the last solution, its slacks and duals moved
     /// this far into the cones' interiors (0: always a cold start).
     pub warm_start_margin: f64,
+    /// Re-solves first try Newton on the last solution's active set
+    /// ([`active_set`]; problems without the SOCP's relaxation cones).
+    pub active_set: bool,
     /// Print every iteration to stderr (debugging: env OGG_IPM_TRACE=1).
     pub trace: bool,
 }
@@ -83,6 +89,7 @@ impl IpmSettings {
                 .ok()
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(1e-4),
+            active_set: std::env::var("OGG_IPM_ACTIVE_SET").map_or(true, |v| v != "0"),
             trace: std::env::var_os("OGG_IPM_TRACE").is_some(),
         }
     }
@@ -336,6 +343,26 @@ impl Scaling {
         }
     }
 
+    /// Moves a previous solution's (s, z) into the interior so that every
+    /// pair's complementarity is about `mu`: the smaller of the two is raised
+    /// to μ / (the larger) (both to √μ when both are below it); on a
+    /// second-order cone the same with v₀ − ‖v̄‖ as the margin.
+    fn center_pairs(&self, s: &mut [f64], z: &mut [f64], mu: f64) {
+        let root = mu.sqrt();
+        for i in 0..self.n_nn {
+            let (si, zi) = (s[i].max(0.0), z[i].max(0.0));
+            s[i] = si.max(mu / zi.max(root));
+            z[i] = zi.max(mu / si.max(root));
+        }
+        for &(a, d) in &self.socs {
+            let s_bar = s[a + 1..a + d].iter().map(|x| x * x).sum::<f64>().sqrt();
+            let z_bar = z[a + 1..a + d].iter().map(|x| x * x).sum::<f64>().sqrt();
+            let (s0, z0) = (s[a].max(s_bar), z[a].max(z_bar));
+            s[a] = s0.max(s_bar + mu / z0.max(root));
+            z[a] = z0.max(z_bar + mu / s0.max(root));
+        }
+    }
+
     /// v += (1 + t)·e if v is not in the interior (t: how far outside).
     fn shift_into_cone(&self, v: &mut [f64]) {
         let mut t = f64::NEG_INFINITY;
@@ -469,6 +496,14 @@ pub struct TreeIpm {
     pub iterations: u32,
     /// Whether the last solve started from the previous solution.
     pub warm_started: bool,
+    /// Whether the last solve was Newton on the previous active set (no interior point).
+    pub active_set_used: bool,
+    /// Whether the problem's cones allow the active-set re-solve, and its state once built.
+    active_set_eligible: bool,
+    active: Option<ActiveSet>,
+    /// Consecutive failures of the active-set re-solve, and re-solves to skip it.
+    active_set_failures: u32,
+    active_set_skip: u32,
 }
 
 impl TreeIpm {
@@ -652,7 +687,13 @@ impl TreeIpm {
             solved: false,
             iterations: 0,
             warm_started: false,
+            active_set_used: false,
+            active_set_eligible: false,
+            active: None,
+            active_set_failures: 0,
+            active_set_skip: 0,
         };
+        ipm.active_set_eligible = ActiveSet::eligible(&ipm);
         ipm.refresh_base();
         Ok(ipm)
     }
@@ -923,10 +964,37 @@ impl TreeIpm {
     /// solution (and from a cold start if that fails).
     pub fn solve(&mut self) -> IpmStatus {
         let margin = self.settings.warm_start_margin;
+        self.active_set_used = false;
+        let try_active_set = self.solved && self.settings.active_set && self.active_set_eligible;
+        if try_active_set && self.active_set_skip > 0 {
+            self.active_set_skip -= 1;
+        } else if try_active_set {
+            if self.active.is_none() {
+                self.active = Some(ActiveSet::new(self));
+            }
+            if self.solve_active_set() {
+                self.warm_started = true;
+                self.active_set_used = true;
+                self.active_set_failures = 0;
+                return IpmStatus::Solved;
+            }
+            // A problem whose active sets are degenerate fails again and
+            // again: try it less and less often (every 2, 4, … 64 re-solves).
+            self.active_set_failures = (self.active_set_failures + 1).min(6);
+            self.active_set_skip = 1 << self.active_set_failures;
+            if self.settings.trace {
+                eprintln!("tree-ipm: the active-set re-solve failed; interior point");
+            }
+        }
         if self.solved && margin > 0.0 {
             self.warm_started = true;
-            self.sc.push_into_cone(&mut self.s, margin);
-            self.sc.push_into_cone(&mut self.z_all[self.n_eq..], margin);
+            if std::env::var_os("OGG_IPM_CENTER").is_some() {
+                let (_, z) = self.z_all.split_at_mut(self.n_eq);
+                self.sc.center_pairs(&mut self.s, z, margin);
+            } else {
+                self.sc.push_into_cone(&mut self.s, margin);
+                self.sc.push_into_cone(&mut self.z_all[self.n_eq..], margin);
+            }
             let status = self.iterate();
             if status == IpmStatus::Solved {
                 return status;
