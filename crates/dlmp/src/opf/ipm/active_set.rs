@@ -41,7 +41,7 @@ const MAX_CHANGED_ROWS: usize = 4;
 /// Static regularisation of the primal (+) and row (−) pivots; removed by
 /// iterative refinement against the exact matrix.
 const REG: f64 = 1e-8;
-const REFINE_STEPS: usize = 3;
+const REFINE_STEPS: usize = 0;
 /// A row counts as active when its dual exceeds its slack by this factor.
 const CLEAR: f64 = 1e4;
 
@@ -59,8 +59,11 @@ pub(super) struct ActiveSet {
     /// Which orthant rows and cones are active.
     active_row: Vec<bool>,
     active_cone: Vec<bool>,
-    /// Multiplier ν of each cone (z = ν·J·s).
+    /// Multiplier of each active cone's limit, in the units of its dual:
+    /// μ = z₀, z = (μ/s₀)·J·s.
     nu: Vec<f64>,
+    /// The regularisation on each pivot of the last factorisation (±REG or 0).
+    reg: Vec<f64>,
     rhs: Vec<f64>,
     sol: Vec<f64>,
     resid: Vec<f64>,
@@ -137,6 +140,7 @@ impl ActiveSet {
             active_row: vec![false; ipm.sc.n_nn],
             active_cone: vec![false; ipm.sc.socs.len()],
             nu: vec![0.0; ipm.sc.socs.len()],
+            reg: vec![0.0; dim],
             rhs: vec![0.0; dim],
             sol: vec![0.0; dim],
             resid: vec![0.0; dim],
@@ -185,7 +189,7 @@ impl TreeIpm {
                 let s_bar = norm(&self.s[a + 1..a + d]);
                 let active = z[a] > CLEAR * (self.s[a] - s_bar) && self.s[a] > 0.0;
                 st.active_cone[c] = active;
-                st.nu[c] = if active { z[a] / self.s[a] } else { 0.0 };
+                st.nu[c] = if active { z[a] } else { 0.0 };
             }
         }
         let set = self.settings;
@@ -196,6 +200,7 @@ impl TreeIpm {
         self.iterations = 0;
         let mut changes = 0;
         let mut last_progress = f64::INFINITY;
+        let mut factored = false;
         loop {
             let Some((pres, dres)) = self.active_set_residuals(st) else {
                 return false;
@@ -217,6 +222,7 @@ impl TreeIpm {
                     return false;
                 }
                 last_progress = f64::INFINITY;
+                factored = false;
                 continue;
             }
             if pres <= primal_tol && dres <= dual_tol {
@@ -230,15 +236,20 @@ impl TreeIpm {
             if self.iterations as usize >= MAX_NEWTON || progress > 0.1 * last_progress {
                 return false;
             }
+            // A new factorisation after a change of the set or when the last
+            // step gained less than 100×; else the last one serves (a chord step).
+            if !factored || progress > 1e-2 * last_progress {
+                if !self.factor_active_set(st) {
+                    return false;
+                }
+                factored = true;
+            }
             last_progress = progress;
             self.iterations += 1;
-            if !self.factor_active_set(st) {
-                return false;
-            }
             for i in 0..st.dim {
                 st.rhs[i] = -st.rd[i];
             }
-            self.solve_refined(st);
+            Self::solve_refined(st);
             let (n, n_eq, n_nn) = (self.n, self.n_eq, self.sc.n_nn);
             let d = &st.sol;
             for i in 0..n {
@@ -280,7 +291,7 @@ impl TreeIpm {
         }
         for (c, &(a, d)) in self.sc.socs.iter().enumerate() {
             if st.active_cone[c] {
-                if st.nu[c] * self.b_c[a] < -dual_tol {
+                if st.nu[c] < -dual_tol {
                     st.active_cone[c] = false;
                     st.nu[c] = 0.0;
                     changed += 1;
@@ -335,7 +346,7 @@ impl TreeIpm {
                     }
                 }
                 for (c, &(a, d)) in self.sc.socs.iter().enumerate() {
-                    let nu = if st.active_cone[c] { st.nu[c] } else { 0.0 };
+                    let nu = if st.active_cone[c] { st.nu[c] / self.b_c[a] } else { 0.0 };
                     z[a] = nu * (self.b_c[a] - st.g_x[a]);
                     for k in a + 1..a + d {
                         z[k] = -nu * (self.b_c[k] - st.g_x[k]);
@@ -368,7 +379,9 @@ impl TreeIpm {
                 if st.active_cone[c] {
                     let s0 = self.b_c[a];
                     let s_bar = slack_norm(&self.b_c, &st.g_x, a, d);
-                    rows[a] = 0.5 * (s_bar * s_bar - s0 * s0);
+                    // Scaled by 1/s₀ (units of s, a gradient of order 1): a
+                    // small limit's row would otherwise drown in the regularisation.
+                    rows[a] = 0.5 * (s_bar * s_bar - s0 * s0) / s0;
                     // As a violation of |s̄| ≤ s₀, in the units of s.
                     pres = pres.max((s_bar - s0).abs());
                 }
@@ -417,13 +430,24 @@ impl TreeIpm {
                 continue;
             }
             kx[st.diag_slot[n + n_eq + a]] -= REG;
-            let nu = st.nu[c];
+            let s0 = self.b_c[a];
+            let nu = st.nu[c] / s0;
             for (k, &(var, e, slot)) in st.cone_vars[c].iter().enumerate() {
                 let gk = self.g.val[e];
                 let s_k = self.b_c[a + 1 + k] - st.g_x[a + 1 + k];
-                // ∇φ = −g_k·s̄_k on its variable; curvature ν·g_k².
-                kx[slot] += -gk * s_k;
+                // φ = (‖s̄‖² − s₀²)/2s₀: ∇φ = −g_k·s̄_k/s₀ on its variable; curvature (μ/s₀)·g_k².
+                kx[slot] += -gk * s_k / s0;
                 kx[st.diag_slot[var]] += nu * gk * gk;
+            }
+        }
+        st.reg[..n + n_eq].iter_mut().enumerate().for_each(|(i, r)| *r = if i < n { REG } else { -REG });
+        for i in 0..n_nn {
+            st.reg[n + n_eq + i] = if st.active_row[i] { -REG } else { 0.0 };
+        }
+        for (c, &(a, d)) in self.sc.socs.iter().enumerate() {
+            st.reg[n + n_eq + a..n + n_eq + a + d].fill(0.0);
+            if st.active_cone[c] {
+                st.reg[n + n_eq + a] = -REG;
             }
         }
         st.ldl.factor(1e-13, REG).is_some()
@@ -431,20 +455,20 @@ impl TreeIpm {
 
     /// Solves the factorised system for `st.rhs` into `st.sol`, refined
     /// against the matrix without its regularisation.
-    fn solve_refined(&self, st: &mut ActiveSet) {
+    fn solve_refined(st: &mut ActiveSet) {
         st.sol.copy_from_slice(&st.rhs);
         st.ldl.solve(&mut st.sol);
+        let scale = 1e-13 * (1.0 + inf_norm(&st.rhs));
         for _ in 0..REFINE_STEPS {
-            // resid = rhs − K_exact·sol, K_exact = K_stored − REG·(±I on regularised pivots).
+            // resid = rhs − K_exact·sol, K_exact = K_stored − (±REG on the regularised pivots).
             st.ldl.multiply(&st.sol, &mut st.resid);
             let mut worst = 0f64;
             for i in 0..st.dim {
-                let reg = self.active_reg(st, i);
-                let r = st.rhs[i] - (st.resid[i] - reg * st.sol[i]);
+                let r = st.rhs[i] - (st.resid[i] - st.reg[i] * st.sol[i]);
                 st.resid[i] = r;
                 worst = worst.max(r.abs());
             }
-            if worst < 1e-14 {
+            if worst < scale {
                 break;
             }
             st.ldl.solve(&mut st.resid);
@@ -454,37 +478,6 @@ impl TreeIpm {
         }
     }
 
-    /// The regularisation on pivot i of the extended system (±REG or 0).
-    fn active_reg(&self, st: &ActiveSet, i: usize) -> f64 {
-        let n = self.n;
-        if i < n {
-            return REG;
-        }
-        let k = i - n;
-        if k < self.n_eq {
-            return -REG;
-        }
-        let r = k - self.n_eq;
-        if r < self.sc.n_nn {
-            return if st.active_row[r] { -REG } else { 0.0 };
-        }
-        if st.cone_first_active(r, &self.sc.socs) {
-            -REG
-        } else {
-            0.0
-        }
-    }
-}
-
-impl ActiveSet {
-    /// Whether cone row r (index among the cone rows) is the first row of an active cone.
-    fn cone_first_active(&self, r: usize, socs: &[(usize, usize)]) -> bool {
-        // Cones are few and sorted by first row: binary search.
-        match socs.binary_search_by_key(&r, |&(a, _)| a) {
-            Ok(c) => self.active_cone[c],
-            Err(_) => false,
-        }
-    }
 }
 
 fn norm(v: &[f64]) -> f64 {
