@@ -396,6 +396,9 @@ struct SocBlock {
     n_cols: usize,
     /// Slots of the upper triangle of its k×k block of H, row-major over (a ≤ b).
     slots: Vec<usize>,
+    /// G_bᵀ J G_b in the same layout (fixed by the data: W⁻² = (2·Jw(Jw)ᵀ − J)/η²
+    /// makes the block (2uuᵀ − G_bᵀJG_b)/η² with u = G_bᵀJw).
+    gjg: Vec<f64>,
 }
 
 /// Work vectors of one Newton direction.
@@ -630,6 +633,7 @@ impl TreeIpm {
                 g: ge,
                 n_cols: cols.len(),
                 slots: Vec::new(),
+                gjg: vec![0.0; cols.len() * (cols.len() + 1) / 2],
             });
         }
         let dim = n + n_eq;
@@ -734,6 +738,21 @@ impl TreeIpm {
         for (i, &slot) in k.eq_slot.iter().enumerate() {
             k.base[slot] += self.a_eq.val[i];
         }
+        for blk in &mut k.socs {
+            let kc = blk.n_cols;
+            blk.gjg.fill(0.0);
+            for &(ra, ca, ea) in &blk.g {
+                for &(rb, cb, eb) in &blk.g {
+                    if ra != rb || ca > cb {
+                        continue;
+                    }
+                    // Upper-triangle index of (ca, cb), row-major over a ≤ b.
+                    let t = ca * kc - ca * (ca + 1) / 2 + cb;
+                    let j = if ra == 0 { 1.0 } else { -1.0 };
+                    blk.gjg[t] += j * self.g.val[ea] * self.g.val[eb];
+                }
+            }
+        }
     }
 
     /// The primal solution.
@@ -781,48 +800,22 @@ impl TreeIpm {
                 }
             }
         }
-        // Second-order cones: G_bᵀ W⁻² G_b, W⁻² = (2·Jw (Jw)ᵀ − J)/η².
-        for (c, (&(a, d), blk)) in sc.socs.iter().zip(&k.socs).enumerate() {
+        // Second-order cones: G_bᵀ W⁻² G_b = (2uuᵀ − G_bᵀJG_b)/η², u = G_bᵀ·Jw.
+        for (c, (&(a, _), blk)) in sc.socs.iter().zip(&k.socs).enumerate() {
             let kc = blk.n_cols;
-            let (winv2, rest) = k.dense.split_at_mut(d * d);
-            let (gm, wg) = rest.split_at_mut(d * kc);
-            let w = &sc.w[a..a + d];
-            let eta2 = sc.eta[c] * sc.eta[c];
-            for r in 0..d {
-                let jr = if r == 0 { w[0] } else { -w[r] };
-                for col in 0..d {
-                    let jc = if col == 0 { w[0] } else { -w[col] };
-                    let j = if r != col {
-                        0.0
-                    } else if r == 0 {
-                        1.0
-                    } else {
-                        -1.0
-                    };
-                    winv2[r * d + col] = (2.0 * jr * jc - j) / eta2;
-                }
-            }
-            gm[..d * kc].fill(0.0);
+            let u = &mut k.dense[..kc];
+            u.fill(0.0);
+            let w = &sc.w[a..];
             for &(lr, lc, e) in &blk.g {
-                gm[lr * kc + lc] += g.val[e];
+                let jw = if lr == 0 { w[0] } else { -w[lr] };
+                u[lc] += g.val[e] * jw;
             }
-            for r in 0..d {
-                for col in 0..kc {
-                    let mut acc = 0.0;
-                    for t in 0..d {
-                        acc += winv2[r * d + t] * gm[t * kc + col];
-                    }
-                    wg[r * kc + col] = acc;
-                }
-            }
+            let inv_eta2 = 1.0 / (sc.eta[c] * sc.eta[c]);
             let mut t = 0;
             for ia in 0..kc {
+                let two_ua = 2.0 * u[ia];
                 for ib in ia..kc {
-                    let mut acc = 0.0;
-                    for r in 0..d {
-                        acc += gm[r * kc + ia] * wg[r * kc + ib];
-                    }
-                    kx[blk.slots[t]] += acc;
+                    kx[blk.slots[t]] += (two_ua * u[ib] - blk.gjg[t]) * inv_eta2;
                     t += 1;
                 }
             }
