@@ -51,6 +51,9 @@ pub struct IpmSettings {
     pub dyn_delta: f64,
     /// Fraction of the step to the cone boundary.
     pub step_fraction: f64,
+    /// … and when the centring parameter σ is below `newton_region_sigma`.
+    pub newton_region_step_fraction: f64,
+    pub newton_region_sigma: f64,
     /// Refine every direction once on the full system when the relative gap is below this.
     pub refine_below_gap: f64,
     /// Re-solves start from the last solution, its slacks and duals moved
@@ -87,6 +90,8 @@ impl IpmSettings {
             dyn_eps: 1e-13,
             dyn_delta: 2e-7,
             step_fraction: 0.99,
+            newton_region_step_fraction: 0.9999,
+            newton_region_sigma: 1e-6,
             refine_below_gap: 1e-7,
             warm_start_margin: std::env::var("OGG_IPM_WARM")
                 .ok()
@@ -1208,7 +1213,15 @@ impl TreeIpm {
             self.sc.divide(target, &mut self.res.u);
             self.newton(refine);
             let z = &self.z_all[n_eq..];
-            let alpha = (set.step_fraction
+            // When the predictor alone closes almost all of the gap (σ tiny:
+            // the iterate is in the Newton region of the solution), 0.99 of
+            // the step would cap every iteration at a 100× gain: go nearer.
+            let fraction = if sigma < set.newton_region_sigma {
+                set.newton_region_step_fraction
+            } else {
+                set.step_fraction
+            };
+            let alpha = (fraction
                 * self.sc.max_step(&self.s, &self.dir.ds, z, &self.dir.dz))
             .min(1.0);
             if set.trace {
