@@ -531,9 +531,6 @@ pub struct TreeIpm {
     /// Whether the problem's cones allow the active-set re-solve, and its state once built.
     active_set_eligible: bool,
     active: Option<ActiveSet>,
-    /// Consecutive failures of the active-set re-solve, and re-solves to skip it.
-    active_set_failures: u32,
-    active_set_skip: u32,
     /// Binding rows and cones of the last solution, and how many changed
     /// from the solution before (usize::MAX: unknown).
     active_pattern: Vec<bool>,
@@ -726,8 +723,6 @@ impl TreeIpm {
             active_set_used: false,
             active_set_eligible: false,
             active: None,
-            active_set_failures: 0,
-            active_set_skip: 0,
             active_pattern: vec![false; n_nn + degree_blocks],
             pattern_known: false,
             pattern_switches: usize::MAX,
@@ -988,10 +983,8 @@ impl TreeIpm {
     pub fn solve(&mut self) -> IpmStatus {
         let margin = self.settings.warm_start_margin;
         self.active_set_used = false;
-        let try_active_set = self.solved && self.settings.active_set && self.active_set_eligible;
-        if try_active_set && self.active_set_skip > 0 {
-            self.active_set_skip -= 1;
-        } else if try_active_set {
+        let mut newton_steps = 0;
+        if self.solved && self.settings.active_set && self.active_set_eligible {
             if self.active.is_none() {
                 self.active = Some(ActiveSet::new(self));
             }
@@ -999,13 +992,11 @@ impl TreeIpm {
                 self.record_active_pattern();
                 self.warm_started = true;
                 self.active_set_used = true;
-                self.active_set_failures = 0;
                 return IpmStatus::Solved;
             }
-            // A problem whose active sets are degenerate fails again and
-            // again: try it less and less often (every 2, 4, … 64 re-solves).
-            self.active_set_failures = (self.active_set_failures + 1).min(6);
-            self.active_set_skip = 1 << self.active_set_failures;
+            // The interior point starts where Newton left off; the set changed.
+            newton_steps = self.iterations;
+            self.pattern_switches = usize::MAX;
             if self.settings.trace {
                 eprintln!("tree-ipm: the active-set re-solve failed; interior point");
             }
@@ -1026,6 +1017,7 @@ impl TreeIpm {
                 self.sc.push_into_cone(&mut self.z_all[self.n_eq..], margin);
             }
             let status = self.iterate();
+            self.iterations += newton_steps;
             if status == IpmStatus::Solved {
                 self.record_active_pattern();
                 return status;

@@ -74,6 +74,12 @@ pub(super) struct ActiveSet {
     saved_x: Vec<f64>,
     saved_z: Vec<f64>,
     saved_s: Vec<f64>,
+    /// The point after the first Newton step (the old active set's solution
+    /// for the new data): the interior point's start if the set fails.
+    have_first: bool,
+    first_x: Vec<f64>,
+    first_z: Vec<f64>,
+    first_s: Vec<f64>,
 }
 
 impl ActiveSet {
@@ -149,13 +155,18 @@ impl ActiveSet {
             saved_x: vec![0.0; n],
             saved_z: vec![0.0; n_eq + mc],
             saved_s: vec![0.0; mc],
+            have_first: false,
+            first_x: vec![0.0; n],
+            first_z: vec![0.0; n_eq + mc],
+            first_s: vec![0.0; mc],
         }
     }
 }
 
 impl TreeIpm {
     /// Newton on the last solution's active set (see the module docs).
-    /// Returns whether it found the KKT point; if not, the state is as before.
+    /// Returns whether it found the KKT point; if not, the state is the point
+    /// after its first Newton step (or as before if it took none).
     pub(super) fn solve_active_set(&mut self) -> bool {
         let Some(mut st) = self.active.take() else {
             return false;
@@ -163,11 +174,21 @@ impl TreeIpm {
         st.saved_x.copy_from_slice(&self.x);
         st.saved_z.copy_from_slice(&self.z_all);
         st.saved_s.copy_from_slice(&self.s);
+        st.have_first = false;
         let ok = self.active_set_rounds(&mut st);
         if !ok {
-            self.x.copy_from_slice(&st.saved_x);
-            self.z_all.copy_from_slice(&st.saved_z);
-            self.s.copy_from_slice(&st.saved_s);
+            // The old set's solution for the new data is a better start for
+            // the interior point than the last interval's solution (at 1k
+            // buses 8 instead of 9.4 iterations, counting the Newton steps).
+            if st.have_first {
+                self.x.copy_from_slice(&st.first_x);
+                self.z_all.copy_from_slice(&st.first_z);
+                self.s.copy_from_slice(&st.first_s);
+            } else {
+                self.x.copy_from_slice(&st.saved_x);
+                self.z_all.copy_from_slice(&st.saved_z);
+                self.s.copy_from_slice(&st.saved_s);
+            }
         }
         self.active = Some(st);
         ok
@@ -205,6 +226,14 @@ impl TreeIpm {
             let Some((pres, dres)) = self.active_set_residuals(st) else {
                 return false;
             };
+            if self.iterations == 1 && !st.have_first {
+                st.have_first = true;
+                st.first_x.copy_from_slice(&self.x);
+                st.first_z.copy_from_slice(&self.z_all);
+                for i in 0..self.mc {
+                    st.first_s[i] = self.b_c[i] - st.g_x[i];
+                }
+            }
             // KKT check: inactive rows feasible, active duals of the right
             // sign; a violated row joins the set, a wrong-signed one leaves.
             let changed = self.update_active_set(st, primal_tol, dual_tol);
