@@ -33,7 +33,7 @@ use super::TreeIpm;
 use crate::opf::ldl::Ldl;
 
 /// Newton steps per active set before giving up.
-const MAX_NEWTON: usize = 10;
+const MAX_NEWTON: usize = 8;
 /// Changes of the active set before giving up.
 const MAX_ROUNDS: usize = 3;
 /// Rows entering or leaving the set in one change, at most.
@@ -262,7 +262,7 @@ impl TreeIpm {
             // that is not (redundant rows, a direction nothing bounds) shows
             // as a residual that falls slowly: leave it to the interior point.
             let progress = (pres / primal_tol).max(dres / dual_tol);
-            if self.iterations as usize >= MAX_NEWTON || progress > 0.1 * last_progress {
+            if self.iterations as usize >= MAX_NEWTON || progress > 0.5 * last_progress {
                 return false;
             }
             // A new factorisation after a change of the set or when the last
