@@ -531,6 +531,9 @@ pub struct TreeIpm {
     /// Whether the problem's cones allow the active-set re-solve, and its state once built.
     active_set_eligible: bool,
     active: Option<ActiveSet>,
+    /// Consecutive failures of the active-set re-solve, and re-solves to skip it.
+    active_set_failures: u32,
+    active_set_skip: u32,
     /// Binding rows and cones of the last solution, and how many changed
     /// from the solution before (usize::MAX: unknown).
     active_pattern: Vec<bool>,
@@ -723,6 +726,8 @@ impl TreeIpm {
             active_set_used: false,
             active_set_eligible: false,
             active: None,
+            active_set_failures: 0,
+            active_set_skip: 0,
             active_pattern: vec![false; n_nn + degree_blocks],
             pattern_known: false,
             pattern_switches: usize::MAX,
@@ -984,7 +989,10 @@ impl TreeIpm {
         let margin = self.settings.warm_start_margin;
         self.active_set_used = false;
         let mut newton_steps = 0;
-        if self.solved && self.settings.active_set && self.active_set_eligible {
+        let try_active_set = self.solved && self.settings.active_set && self.active_set_eligible;
+        if try_active_set && self.active_set_skip > 0 {
+            self.active_set_skip -= 1;
+        } else if try_active_set {
             if self.active.is_none() {
                 self.active = Some(ActiveSet::new(self));
             }
@@ -992,7 +1000,15 @@ impl TreeIpm {
                 self.record_active_pattern();
                 self.warm_started = true;
                 self.active_set_used = true;
+                self.active_set_failures = 0;
                 return IpmStatus::Solved;
+            }
+            // Where the active set changes at every interval (10k buses) the
+            // attempt only costs: after two failures in a row, skip it for
+            // 2, 4, … 16 re-solves.
+            self.active_set_failures += 1;
+            if self.active_set_failures >= 2 {
+                self.active_set_skip = 1 << (self.active_set_failures - 1).min(4);
             }
             // The interior point starts where Newton left off; the set changed.
             newton_steps = self.iterations;
