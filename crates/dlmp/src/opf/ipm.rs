@@ -739,17 +739,23 @@ impl TreeIpm {
 
     /// Copies a new problem's values (the same structure: `Problem::same_pattern`).
     pub fn update(&mut self, problem: &Problem) {
+        // The matrices' fixed parts of the KKT system are recomputed only if
+        // P or A moved (the SOCP's stay; LinDistFlow's loss factors move).
+        let mut matrices_changed = self.p_val != problem.p.nzval;
         self.p_val.copy_from_slice(&problem.p.nzval);
         self.q.copy_from_slice(&problem.q);
         let a = &problem.a.nzval;
         for rows in [&mut self.a_eq, &mut self.g] {
             for (v, &k) in rows.val.iter_mut().zip(&rows.src) {
+                matrices_changed |= *v != a[k];
                 *v = a[k];
             }
         }
         self.b_eq.copy_from_slice(&problem.b[..self.n_eq]);
         self.b_c.copy_from_slice(&problem.b[self.n_eq..]);
-        self.refresh_base();
+        if matrices_changed {
+            self.refresh_base();
+        }
     }
 
     fn refresh_base(&mut self) {
