@@ -451,7 +451,10 @@ fn active_set_re_solves_match_cold_solves() {
             let dx = rel_diff(warm.x(), cold.x());
             assert!(dx < 1e-5, "{f} interval {k}: dispatch differs by {dx:e}");
         }
-        assert!(used >= 3, "{f}: the active set served {used} of 5 re-solves");
+        assert!(
+            used >= 3,
+            "{f}: the active set served {used} of 5 re-solves"
+        );
     }
 }
 
@@ -472,7 +475,10 @@ fn an_infeasible_interval_after_a_solved_one_is_reported() {
     };
     let net = DlmpNetwork::from_edges(
         "a",
-        &[edge("a-b", "a", "b", 10.0), edge("b-c", "b", "c", f64::INFINITY)],
+        &[
+            edge("a-b", "a", "b", 10.0),
+            edge("b-c", "b", "c", f64::INFINITY),
+        ],
         1000.0,
     )
     .unwrap();
@@ -495,7 +501,10 @@ fn an_infeasible_interval_after_a_solved_one_is_reported() {
         assert_eq!(s.solver, "clarabel (tree-ipm fallback)", "{f}");
         match &s.status {
             OpfStatus::Infeasible { reason, agents } => {
-                assert!(reason.contains("a-b") && reason.contains("alice"), "{f}: {reason}");
+                assert!(
+                    reason.contains("a-b") && reason.contains("alice"),
+                    "{f}: {reason}"
+                );
                 assert_eq!(agents[0], "alice", "{f}");
             }
             other => panic!("{f}: expected infeasible, got {other:?}"),

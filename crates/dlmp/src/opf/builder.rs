@@ -141,14 +141,22 @@ impl Builder {
         let same = self.n_vars == map.n_vars
             && self.soc_dims == map.soc_dims
             && self.p_diag.len() == map.p_diag_vars.len()
-            && self.p_diag.iter().zip(&map.p_diag_vars).all(|(a, &v)| a.0 == v)
+            && self
+                .p_diag
+                .iter()
+                .zip(&map.p_diag_vars)
+                .all(|(a, &v)| a.0 == v)
             && [&self.zero, &self.nonneg, &self.soc]
                 .iter()
                 .zip(&map.coords)
                 .all(|(sec, coords)| {
                     sec.b.len() == coords.0
                         && sec.entries.len() == coords.1.len()
-                        && sec.entries.iter().zip(&coords.1).all(|(e, c)| (e.0, e.1) == *c)
+                        && sec
+                            .entries
+                            .iter()
+                            .zip(&coords.1)
+                            .all(|(e, c)| (e.0, e.1) == *c)
                 });
         if !same {
             return false;
@@ -230,7 +238,12 @@ impl Builder {
         }
         let coords: Vec<(usize, Vec<(usize, usize)>)> = [&self.zero, &self.nonneg, &self.soc]
             .iter()
-            .map(|sec| (sec.b.len(), sec.entries.iter().map(|e| (e.0, e.1)).collect()))
+            .map(|sec| {
+                (
+                    sec.b.len(),
+                    sec.entries.iter().map(|e| (e.0, e.1)).collect(),
+                )
+            })
             .collect();
         let a = CscMatrix::new(m, n, colptr, rowval, nzval);
         // P: diagonal, upper triangular CSC.
@@ -252,10 +265,7 @@ impl Builder {
         }
         let p = CscMatrix::new(n, n, pcol, prow, pval);
         // P is diagonal: the entry of variable v is its rank among the variables with one.
-        let p_position: Vec<usize> = p_diag_vars
-            .iter()
-            .map(|&v| p.colptr[v])
-            .collect();
+        let p_position: Vec<usize> = p_diag_vars.iter().map(|&v| p.colptr[v]).collect();
         let soc_dims = self.soc_dims.clone();
         let mut b = self.zero.b;
         b.extend(self.nonneg.b);

@@ -1072,12 +1072,21 @@ impl TreeIpm {
             self.active_pattern[i] = on;
         }
         for (c, &(a, d)) in self.sc.socs.iter().enumerate() {
-            let margin = self.s[a] - self.s[a + 1..a + d].iter().map(|x| x * x).sum::<f64>().sqrt();
+            let margin = self.s[a]
+                - self.s[a + 1..a + d]
+                    .iter()
+                    .map(|x| x * x)
+                    .sum::<f64>()
+                    .sqrt();
             let on = z[a] > margin;
             switches += usize::from(on != self.active_pattern[n_nn + c]);
             self.active_pattern[n_nn + c] = on;
         }
-        self.pattern_switches = if self.pattern_known { switches } else { usize::MAX };
+        self.pattern_switches = if self.pattern_known {
+            switches
+        } else {
+            usize::MAX
+        };
         self.pattern_known = true;
     }
 
@@ -1235,9 +1244,8 @@ impl TreeIpm {
             } else {
                 set.step_fraction
             };
-            let alpha = (fraction
-                * self.sc.max_step(&self.s, &self.dir.ds, z, &self.dir.dz))
-            .min(1.0);
+            let alpha =
+                (fraction * self.sc.max_step(&self.s, &self.dir.ds, z, &self.dir.dz)).min(1.0);
             if set.trace {
                 eprintln!(
                     "            alpha_aff {alpha_aff:.3} sigma {sigma:.2e} alpha {alpha:.3}"
