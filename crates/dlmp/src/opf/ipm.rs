@@ -56,6 +56,8 @@ pub struct IpmSettings {
     pub newton_region_sigma: f64,
     /// Refine every direction once on the full system when the relative gap is below this.
     pub refine_below_gap: f64,
+    /// … unless the direction's relative error is already below this.
+    pub refine_skip_below: f64,
     /// Re-solves start from the last solution, its slacks and duals moved
     /// this far into the cones' interiors (0: always a cold start).
     pub warm_start_margin: f64,
@@ -93,6 +95,7 @@ impl IpmSettings {
             newton_region_step_fraction: 0.9999,
             newton_region_sigma: 1e-6,
             refine_below_gap: 1e-7,
+            refine_skip_below: 1e-4,
             warm_start_margin: std::env::var("OGG_IPM_WARM")
                 .ok()
                 .and_then(|v| v.parse().ok())
@@ -949,6 +952,15 @@ impl TreeIpm {
         self.sc.apply(&d.ds, &mut self.ds_scaled, true);
         for i in 0..self.mc {
             e.u[i] = self.res.u[i] - e.u[i] - self.ds_scaled[i];
+        }
+        // Skip the correction when the direction is already accurate
+        // (relative to its right-hand side): it would cost a second solve.
+        let error = inf_norm(&e.rd).max(inf_norm(&e.r_eq)).max(inf_norm(&e.u));
+        let size = inf_norm(&self.res.rd)
+            .max(inf_norm(&self.res.r_eq))
+            .max(inf_norm(&self.res.u));
+        if error <= self.settings.refine_skip_below * size {
+            return;
         }
         Self::direction(
             &self.sc,
