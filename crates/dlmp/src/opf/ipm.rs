@@ -22,7 +22,13 @@
 //!   original data.
 //! * **Re-solves** reuse everything: the ordering, the factor's pattern, every
 //!   buffer; a new interval only copies its P, q, A, b values in. A solve
-//!   allocates nothing.
+//!   allocates nothing (the active-set system below is built once, at the
+//!   first re-solve). A re-solve first tries Newton on the last solution's
+//!   active set ([`active_set`], problems whose cones are line limits),
+//!   accepted only at a KKT point; else the interior point starts from
+//!   Newton's first point or the last solution, centred at a small μ when
+//!   the last re-solve kept its active set, pushed 1e-4 into the cones
+//!   when rows changed sides.
 //! * **Outcomes**: converged; primal infeasible when the primal residual
 //!   stalls and the duals form a Farkas certificate (z ∈ K*, Aᵀz ≈ 0,
 //!   bᵀz < 0); anything else (a stall without certificate, the iteration
