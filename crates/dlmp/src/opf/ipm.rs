@@ -24,7 +24,7 @@
 //!   buffer; a new interval only copies its P, q, A, b values in. A solve
 //!   allocates nothing (the active-set system below is built once, at the
 //!   first re-solve). A re-solve first tries Newton on the last solution's
-//!   active set ([`active_set`], problems whose cones are line limits),
+//!   active set (`ipm/active_set.rs`, problems whose cones are line limits),
 //!   accepted only at a KKT point; else the interior point starts from
 //!   Newton's first point or the last solution, centred at a small μ when
 //!   the last re-solve kept its active set, pushed 1e-4 into the cones
@@ -71,7 +71,7 @@ pub struct IpmSettings {
     /// smaller member is raised to μ over the larger, this μ.
     pub warm_start_center_mu: f64,
     /// Re-solves first try Newton on the last solution's active set
-    /// ([`active_set`]; problems without the SOCP's relaxation cones).
+    /// (`ipm/active_set.rs`; problems without the SOCP's relaxation cones).
     pub active_set: bool,
     /// Print every iteration to stderr (debugging: env OGG_IPM_TRACE=1).
     pub trace: bool,
