@@ -410,3 +410,107 @@ fn tree_ipm_reports_infeasible_intervals() {
         }
     }
 }
+
+/// Interval to interval (demand ±1 %, new LMP): the re-solve is Newton on
+/// the last active set (LinDistFlow with a congested line, the lossless
+/// model) and its prices and dispatch are the interior point's from a cold
+/// start on the same data, to the interior point's accuracy.
+#[test]
+fn active_set_re_solves_match_cold_solves() {
+    use ogg_dlmp::opf::ipm::{IpmSettings, IpmStatus, TreeIpm};
+    let (net, offers) = random_case(60, 3, 0.25);
+    for f in [Formulation::LinDistFlow, Formulation::Dc] {
+        let opts = with(&random_opts(1), f, ConicSolver::TreeIpm);
+        let first = place(&net, &offers);
+        let problem = ogg_dlmp::opf::problem(&net, &first, &opts);
+        let mut warm = TreeIpm::new(&problem, IpmSettings::with_tolerance(1e-10)).unwrap();
+        assert_eq!(warm.solve(), IpmStatus::Solved);
+        let mut used = 0;
+        for k in 1..6 {
+            let mut o = offers.clone();
+            for offer in o.iter_mut() {
+                if offer.kind == OfferKind::Load {
+                    offer.p_max_kw *= 1.0 + 0.01 * ((k * 7 % 5) as f64 - 2.0) / 2.0;
+                    offer.p_min_kw = offer.p_max_kw;
+                }
+            }
+            let opts = OpfOptions {
+                lmp_source: opts.lmp_source * (1.0 + 1e-3 * k as f64),
+                ..opts.clone()
+            };
+            let problem = ogg_dlmp::opf::problem(&net, &place(&net, &o), &opts);
+            warm.update(&problem);
+            assert_eq!(warm.solve(), IpmStatus::Solved, "{f} interval {k}");
+            used += usize::from(warm.active_set_used);
+            let mut cold = TreeIpm::new(&problem, IpmSettings::with_tolerance(1e-10)).unwrap();
+            assert_eq!(cold.solve(), IpmStatus::Solved);
+            // Balance duals (the prices) and the primal point.
+            let n_bal = net.len();
+            let d = rel_diff(&warm.z()[..n_bal], &cold.z()[..n_bal]);
+            assert!(d < 1e-6, "{f} interval {k}: prices differ by {d:e}");
+            let dx = rel_diff(warm.x(), cold.x());
+            assert!(dx < 1e-5, "{f} interval {k}: dispatch differs by {dx:e}");
+        }
+        assert!(
+            used >= 3,
+            "{f}: the active set served {used} of 5 re-solves"
+        );
+    }
+}
+
+/// After a solved interval, an infeasible one: the active-set re-solve and
+/// the interior point both fail to find a point, Clarabel decides, and the
+/// outcome names the line and the agents; the next feasible interval is
+/// solved by tree-ipm again.
+#[test]
+fn an_infeasible_interval_after_a_solved_one_is_reported() {
+    let edge = |name: &str, from: &str, to: &str, limit_kw: f64| ogg_dlmp::network::ImpedanceEdge {
+        name: name.into(),
+        from: from.into(),
+        to: to.into(),
+        limit_kw,
+        r_pu: 0.001,
+        x_pu: 0.001,
+        tap: 1.0,
+    };
+    let net = DlmpNetwork::from_edges(
+        "a",
+        &[
+            edge("a-b", "a", "b", 10.0),
+            edge("b-c", "b", "c", f64::INFINITY),
+        ],
+        1000.0,
+    )
+    .unwrap();
+    let offers = |alice_kw: f64| {
+        place(
+            &net,
+            &[
+                Offer::load("alice", "c", alice_kw, 0.1),
+                Offer::load("bob", "b", 5.0, 0.1),
+                Offer::generator("gen", "c", 0.0, 20.0, CostCurve::linear(10.0)),
+            ],
+        )
+    };
+    for f in [Formulation::Dc, Formulation::LinDistFlow, Formulation::Socp] {
+        let opts = with(&OpfOptions::default(), f, ConicSolver::TreeIpm);
+        let mut solver = OpfSolver::new();
+        let s = solver.solve(&net, &offers(8.0), &opts).unwrap();
+        assert!(s.is_optimal(), "{f}: {:?}", s.status);
+        let s = solver.solve(&net, &offers(50.0), &opts).unwrap();
+        assert_eq!(s.solver, "clarabel (tree-ipm fallback)", "{f}");
+        match &s.status {
+            OpfStatus::Infeasible { reason, agents } => {
+                assert!(
+                    reason.contains("a-b") && reason.contains("alice"),
+                    "{f}: {reason}"
+                );
+                assert_eq!(agents[0], "alice", "{f}");
+            }
+            other => panic!("{f}: expected infeasible, got {other:?}"),
+        }
+        let s = solver.solve(&net, &offers(9.0), &opts).unwrap();
+        assert!(s.is_optimal(), "{f}: {:?}", s.status);
+        assert_eq!(s.solver, "tree-ipm", "{f}");
+    }
+}

@@ -46,6 +46,20 @@ pub struct Builder {
     soc_dims: Vec<usize>,
 }
 
+/// Where each entry of a builder went in the problem it built (for
+/// [`Builder::update_problem`]), and the structure it must match.
+#[derive(Debug, Clone, Default)]
+pub struct BuildMap {
+    n_vars: usize,
+    soc_dims: Vec<usize>,
+    p_diag_vars: Vec<usize>,
+    p_position: Vec<usize>,
+    /// Per section (zero, orthant, cones): rows, and (row, column) of each entry in push order.
+    coords: Vec<(usize, Vec<(usize, usize)>)>,
+    /// Index in A's values of each entry, in push order over the sections.
+    position: Vec<usize>,
+}
+
 /// The assembled data, ready for Clarabel.
 pub struct Problem {
     pub p: CscMatrix<f64>,
@@ -116,6 +130,59 @@ impl Builder {
     }
 
     pub fn build(self) -> Problem {
+        self.build_with_map().0
+    }
+
+    /// Writes this builder's values into `problem`, built earlier by
+    /// [`Builder::build_with_map`] from a builder with the same rows,
+    /// columns and entries (only values differ): no sorting, no allocation.
+    /// Returns false (and leaves `problem` untouched) if the structure differs.
+    pub fn update_problem(&self, problem: &mut Problem, map: &BuildMap) -> bool {
+        let same = self.n_vars == map.n_vars
+            && self.soc_dims == map.soc_dims
+            && self.p_diag.len() == map.p_diag_vars.len()
+            && self
+                .p_diag
+                .iter()
+                .zip(&map.p_diag_vars)
+                .all(|(a, &v)| a.0 == v)
+            && [&self.zero, &self.nonneg, &self.soc]
+                .iter()
+                .zip(&map.coords)
+                .all(|(sec, coords)| {
+                    sec.b.len() == coords.0
+                        && sec.entries.len() == coords.1.len()
+                        && sec
+                            .entries
+                            .iter()
+                            .zip(&coords.1)
+                            .all(|(e, c)| (e.0, e.1) == *c)
+                });
+        if !same {
+            return false;
+        }
+        problem.a.nzval.fill(0.0);
+        let mut k = 0;
+        for sec in [&self.zero, &self.nonneg, &self.soc] {
+            for &(_, _, v) in &sec.entries {
+                problem.a.nzval[map.position[k]] += v;
+                k += 1;
+            }
+        }
+        problem.p.nzval.fill(0.0);
+        for (&(_, v), &pos) in self.p_diag.iter().zip(&map.p_position) {
+            problem.p.nzval[pos] += v;
+        }
+        problem.q.copy_from_slice(&self.q);
+        let (z, nn) = (self.zero.b.len(), self.nonneg.b.len());
+        problem.b[..z].copy_from_slice(&self.zero.b);
+        problem.b[z..z + nn].copy_from_slice(&self.nonneg.b);
+        problem.b[z + nn..].copy_from_slice(&self.soc.b);
+        true
+    }
+
+    /// Builds the problem and the map [`Builder::update_problem`] needs.
+    pub fn build_with_map(self) -> (Problem, BuildMap) {
         let n = self.n_vars;
         let (n_zero, n_nonneg) = (self.zero.b.len(), self.nonneg.b.len());
         let m = n_zero + n_nonneg + self.soc.b.len();
@@ -132,26 +199,30 @@ impl Builder {
             start[c + 1] += start[c];
         }
         let mut fill = start.clone();
-        let mut scattered = vec![(0usize, 0.0f64); total];
+        // (row, value, the entry's index in push order).
+        let mut scattered = vec![(0usize, 0.0f64, 0usize); total];
+        let mut id = 0;
         for (offset, sec) in [
             (0, &self.zero),
             (n_zero, &self.nonneg),
             (n_zero + n_nonneg, &self.soc),
         ] {
             for &(r, c, v) in &sec.entries {
-                scattered[fill[c]] = (offset + r, v);
+                scattered[fill[c]] = (offset + r, v, id);
                 fill[c] += 1;
+                id += 1;
             }
         }
+        let mut position = vec![0usize; total];
         let mut colptr = Vec::with_capacity(n + 1);
         let mut rowval = Vec::with_capacity(total);
         let mut nzval = Vec::with_capacity(total);
         colptr.push(0);
         for c in 0..n {
             let col = &mut scattered[start[c]..start[c + 1]];
-            col.sort_unstable_by_key(|&(r, _)| r);
+            col.sort_unstable_by_key(|&(r, _, _)| r);
             let mut last: Option<usize> = None;
-            for &(r, v) in col.iter() {
+            for &(r, v, id) in col.iter() {
                 if last == Some(r) {
                     if let Some(x) = nzval.last_mut() {
                         *x += v;
@@ -161,13 +232,24 @@ impl Builder {
                     nzval.push(v);
                     last = Some(r);
                 }
+                position[id] = rowval.len() - 1;
             }
             colptr.push(rowval.len());
         }
+        let coords: Vec<(usize, Vec<(usize, usize)>)> = [&self.zero, &self.nonneg, &self.soc]
+            .iter()
+            .map(|sec| {
+                (
+                    sec.b.len(),
+                    sec.entries.iter().map(|e| (e.0, e.1)).collect(),
+                )
+            })
+            .collect();
         let a = CscMatrix::new(m, n, colptr, rowval, nzval);
         // P: diagonal, upper triangular CSC.
         let mut diag: Vec<Option<f64>> = vec![None; n];
-        for (v, p) in self.p_diag {
+        let p_diag_vars: Vec<usize> = self.p_diag.iter().map(|&(v, _)| v).collect();
+        for &(v, p) in &self.p_diag {
             diag[v] = Some(diag[v].unwrap_or(0.0) + p);
         }
         let mut pcol = Vec::with_capacity(n + 1);
@@ -182,6 +264,9 @@ impl Builder {
             pcol.push(prow.len());
         }
         let p = CscMatrix::new(n, n, pcol, prow, pval);
+        // P is diagonal: the entry of variable v is its rank among the variables with one.
+        let p_position: Vec<usize> = p_diag_vars.iter().map(|&v| p.colptr[v]).collect();
+        let soc_dims = self.soc_dims.clone();
         let mut b = self.zero.b;
         b.extend(self.nonneg.b);
         b.extend(self.soc.b);
@@ -195,7 +280,15 @@ impl Builder {
         for d in self.soc_dims {
             cones.push(SupportedConeT::SecondOrderConeT(d));
         }
-        Problem {
+        let map = BuildMap {
+            n_vars: n,
+            soc_dims,
+            p_diag_vars,
+            p_position,
+            coords,
+            position,
+        };
+        let problem = Problem {
             p,
             q: self.q,
             a,
@@ -203,6 +296,7 @@ impl Builder {
             cones,
             n_zero,
             n_nonneg,
-        }
+        };
+        (problem, map)
     }
 }

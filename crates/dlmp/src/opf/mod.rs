@@ -516,7 +516,7 @@ pub struct OpfSolver {
     /// The last problem's data, its solver, and the tolerance it was built with.
     cached: Option<(Problem, DefaultSolver<f64>, f64)>,
     /// The same for our interior point.
-    cached_ipm: Option<(Problem, ipm::TreeIpm, f64)>,
+    cached_ipm: Option<(Problem, builder::BuildMap, ipm::TreeIpm, f64)>,
     auctioneer: ogg_market::Auctioneer,
 }
 
@@ -587,22 +587,29 @@ impl OpfSolver {
         opts: &OpfOptions,
         loss_base: &[(f64, f64)],
     ) -> Result<DlmpSolution, DlmpError> {
-        let (mut problem, layout) = assemble(net, offers, opts, loss_base);
+        let (builder, layout) = assemble_rows(net, offers, opts, loss_base);
         let mut fallback_reason = None;
+        let mut builder = Some(builder);
         if opts.conic_solver == ConicSolver::TreeIpm {
-            let reuse = matches!(&self.cached_ipm, Some((p, _, tol)) if p.same_pattern(&problem) && *tol == opts.tolerance);
+            let builder = builder.take().expect("set above");
+            // The same structure as the last interval: its new values go
+            // straight into the cached problem and solver.
+            let reuse = match &mut self.cached_ipm {
+                Some((p, map, _, tol)) if *tol == opts.tolerance => builder.update_problem(p, map),
+                _ => false,
+            };
             let rebuilt = !reuse;
             if reuse {
-                let (old, solver, _) = self.cached_ipm.as_mut().expect("checked above");
-                solver.update(&problem);
-                *old = problem;
+                let (problem, _, solver, _) = self.cached_ipm.as_mut().expect("checked above");
+                solver.update(problem);
             } else {
+                let (problem, map) = builder.build_with_map();
                 let solver =
                     ipm::TreeIpm::new(&problem, ipm::IpmSettings::with_tolerance(opts.tolerance))
                         .map_err(DlmpError::Solver)?;
-                self.cached_ipm = Some((problem, solver, opts.tolerance));
+                self.cached_ipm = Some((problem, map, solver, opts.tolerance));
             }
-            let (cached_problem, solver, _) = self.cached_ipm.as_mut().expect("set above");
+            let (cached_problem, _, solver, _) = self.cached_ipm.as_mut().expect("set above");
             let start = Instant::now();
             let status = solver.solve();
             let solve_seconds = start.elapsed().as_secs_f64();
@@ -631,9 +638,12 @@ impl OpfSolver {
                 }
                 return Ok(sol);
             }
-            // Clarabel decides instead (the problem went into the cache: build it again).
-            problem = assemble(net, offers, opts, loss_base).0;
         }
+        let problem = match builder {
+            Some(b) => b.build(),
+            // Clarabel decides instead (the rows went into tree-ipm's cache: again).
+            None => assemble(net, offers, opts, loss_base).0,
+        };
         let rebuilt;
         let reuse = matches!(&self.cached, Some((p, _, tol)) if p.same_pattern(&problem) && *tol == opts.tolerance);
         if reuse {
@@ -733,6 +743,18 @@ fn assemble(
     opts: &OpfOptions,
     loss_base: &[(f64, f64)],
 ) -> (Problem, Layout) {
+    let (b, lay) = assemble_rows(net, offers, opts, loss_base);
+    (b.build(), lay)
+}
+
+/// The problem's rows in a builder (built by [`assemble`], or written into
+/// the last interval's problem in place when the structure is the same).
+fn assemble_rows(
+    net: &DlmpNetwork,
+    offers: &[PlacedOffer],
+    opts: &OpfOptions,
+    loss_base: &[(f64, f64)],
+) -> (Builder, Layout) {
     let n = net.len();
     let f = opts.formulation;
     let branch = f != Formulation::Dc;
@@ -1043,7 +1065,7 @@ fn assemble(
             }
         }
     }
-    (b.build(), lay)
+    (b, lay)
 }
 
 /// How an interior point ended, in the terms `extract` needs.
