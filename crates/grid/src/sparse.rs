@@ -1454,9 +1454,69 @@ mod tests {
         (pattern, vals)
     }
 
+    /// A random tree of buses with 1 to 4 nodes each (blocks of every size).
+    fn mixed_tree_matrix(buses: usize, seed: u64) -> (Pattern, Vec<C>) {
+        let mut state = seed;
+        let mut rnd = move || {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (state >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let mut first = vec![0usize];
+        for _ in 0..buses {
+            let size = 1 + (rnd() * 4.0) as usize;
+            first.push(first.last().unwrap() + size);
+        }
+        let n = first[buses];
+        let nodes = |b: usize| first[b]..first[b + 1];
+        let edges: Vec<(usize, usize)> = (1..buses).map(|b| ((rnd() * b as f64) as usize, b)).collect();
+        let mut entries: Vec<(usize, usize)> = (0..n).map(|i| (i, i)).collect();
+        let couple = |a: usize, b: usize, entries: &mut Vec<(usize, usize)>| {
+            for i in nodes(a) {
+                for j in nodes(b) {
+                    entries.extend([(i, j), (j, i)]);
+                }
+            }
+        };
+        for b in 0..buses {
+            couple(b, b, &mut entries);
+        }
+        for &(a, b) in &edges {
+            couple(a, b, &mut entries);
+        }
+        let pattern = Pattern::from_entries(n, entries);
+        let mut vals = vec![C::new(0.0, 0.0); pattern.nnz()];
+        for &(a, b) in &edges {
+            let y = C::new(1.0 + rnd(), -3.0 - rnd());
+            for (i, j) in nodes(a).zip(nodes(b)) {
+                for (r, c, v) in [(i, i, y), (j, j, y), (i, j, -y), (j, i, -y)] {
+                    vals[pattern.position(r, c).unwrap()] += v;
+                }
+            }
+            // Weak coupling between every pair, so every block is dense.
+            for i in nodes(a) {
+                for j in nodes(b) {
+                    for (r, c) in [(i, j), (j, i)] {
+                        vals[pattern.position(r, c).unwrap()] += y * 0.01;
+                    }
+                }
+            }
+        }
+        for i in 0..n {
+            vals[pattern.position(i, i).unwrap()] += C::new(5.0 + rnd(), -20.0);
+        }
+        (pattern, vals)
+    }
+
     #[test]
     fn vector_substitutions_give_the_scalar_bits() {
-        let (pattern, vals) = tree_matrix(80, 3);
+        vector_kernels_match_scalar(tree_matrix(80, 3));
+        let sizes = vector_kernels_match_scalar(mixed_tree_matrix(120, 5));
+        assert_eq!(sizes, [true; 4], "blocks of 1, 2, 3 and 4 pivots");
+    }
+
+    /// Checks every substitution kernel against the scalar one; returns which
+    /// block sizes (1..=4) occurred.
+    fn vector_kernels_match_scalar((pattern, vals): (Pattern, Vec<C>)) -> [bool; 4] {
         let mut lu = SparseLu::analyse(pattern.clone()).unwrap();
         lu.factor_symmetric(&vals).unwrap();
         let Backend::Ldl(ldl) = &lu.backend else { panic!("LDL expected") };
@@ -1484,6 +1544,11 @@ mod tests {
                 assert_eq!((s.re.to_bits(), s.im.to_bits()), (d.re.to_bits(), d.im.to_bits()));
             }
         }
+        let mut sizes = [false; 4];
+        for w in ldl.blocks.start.windows(2) {
+            sizes[(w[1] - w[0]) as usize - 1] = true;
+        }
+        sizes
     }
 
     #[test]
