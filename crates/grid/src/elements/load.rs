@@ -38,25 +38,17 @@ pub fn vbase(phases: usize, conn: Connection, kv: f64) -> f64 {
 }
 
 /// Everything needed to compute a load's current from its terminal voltages.
+/// `repr(C)`, with what `phase_current` reads for models 1 and 2 in the first
+/// two cache lines (the injection loop streams through every load each
+/// iteration).
 #[derive(Debug, Clone, PartialEq)]
+#[repr(C)]
 pub struct LoadCalc {
     pub phases: usize,
     pub nconds: usize,
     pub conn: Connection,
     pub model: u8,
     pub status: LoadStatus,
-    pub vbase: f64,
-    pub vminpu: f64,
-    pub vmaxpu: f64,
-    pub cvrwatts: f64,
-    pub cvrvars: f64,
-    pub zipv: Option<[f64; 7]>,
-    /// Neutral impedance of a wye load (rneut < 0: open neutral).
-    pub rneut: f64,
-    pub xneut: f64,
-    /// Nominal kW and kvar (before any multiplier).
-    pub kw: f64,
-    pub kvar: f64,
     vbase_low: f64,
     vbase95: f64,
     vbase105: f64,
@@ -64,14 +56,28 @@ pub struct LoadCalc {
     w_nominal: f64,
     var_nominal: f64,
     pub yeq: C,
-    yeq95: C,
     yeq105: C,
-    yeq105i: C,
     ilow: C,
     m95: C,
+    // The other models' constants.
+    yeq95: C,
+    yeq105i: C,
     m95i: C,
     var_base: f64,
     yq_fixed: f64,
+    pub vbase: f64,
+    pub cvrwatts: f64,
+    pub cvrvars: f64,
+    pub zipv: Option<[f64; 7]>,
+    // Cold: inputs.
+    pub vminpu: f64,
+    pub vmaxpu: f64,
+    /// Neutral impedance of a wye load (rneut < 0: open neutral).
+    pub rneut: f64,
+    pub xneut: f64,
+    /// Nominal kW and kvar (before any multiplier).
+    pub kw: f64,
+    pub kvar: f64,
     /// (kW, kvar, LoadMult) of the last `set_nominal` (NaN after `scale`).
     nominal_inputs: [f64; 3],
 }
@@ -247,6 +253,25 @@ impl LoadCalc {
 
     fn interp_y95i(&self, vmag: f64) -> C {
         (self.ilow + self.m95i * (vmag - self.vbase_low)) / vmag
+    }
+
+    /// [`LoadCalc::phase_current`] with the constant-PQ model (1, the most
+    /// common) inlined into the caller's loop; the others through the call.
+    #[inline(always)]
+    pub fn phase_current_inline_pq(&self, v: C) -> C {
+        if self.model != 1 {
+            return self.phase_current(v);
+        }
+        let vmag = v.norm_sqr().sqrt();
+        if vmag <= self.vbase_low {
+            self.yeq * v
+        } else if vmag <= self.vbase95 {
+            self.interp_y95(vmag) * v
+        } else if vmag > self.vbase105 {
+            self.yeq105 * v
+        } else {
+            (C::new(self.w_nominal, self.var_nominal) / v).conj()
+        }
     }
 
     /// Current drawn by one phase (into the load) at phase voltage `v`
