@@ -771,6 +771,13 @@ impl PowerFlow {
                     (3, 4) => wye_load_injection::<3>(ld, a, b, c, v, out),
                     _ => generic_load_injection(ld, nc, v, out),
                 }
+            } else if let (LoadY::Delta { nconds, m }, ogg_dss::Connection::Delta) = (&ld.ysys, ld.calc.conn) {
+                let m = *m;
+                match (ld.calc.phases, *nconds, nc) {
+                    (1, 2, 2) => delta_load_injection::<1, 2>(ld, &m, v, out),
+                    (3, 3, 3) => delta_load_injection::<3, 3>(ld, &m, v, out),
+                    _ => generic_load_injection(ld, nc, v, out),
+                }
             } else {
                 generic_load_injection(ld, nc, v, out);
             }
@@ -1377,4 +1384,36 @@ fn wye_load_injection<const P: usize>(ld: &mut LoadState, a: C, b: C, c: C, v: &
         out[nodes[i]] += yv[i];
     }
     out[nodes[P]] += yn;
+}
+
+/// [`generic_load_injection`] for a delta load of `P` phases on `NC`
+/// conductors (1 phase on 2, or 3 on 3), in registers as
+/// [`wye_load_injection`]; the same operations in the same order.
+#[inline(always)]
+fn delta_load_injection<const P: usize, const NC: usize>(ld: &mut LoadState, m: &[C; 9], v: &[C], out: &mut [C]) {
+    let nodes = ld.nodes;
+    let mut vt = [C::new(0.0, 0.0); NC];
+    for k in 0..NC {
+        vt[k] = v[nodes[k]];
+    }
+    // Yprim·V as `LoadY::apply`.
+    let mut yv = [C::new(0.0, 0.0); NC];
+    for i in 0..NC {
+        let mut s = C::new(0.0, 0.0);
+        for j in 0..NC {
+            s += m[i * 3 + j] * vt[j];
+        }
+        yv[i] = s;
+    }
+    for i in 0..P {
+        let j = if i + 1 >= NC { 0 } else { i + 1 };
+        let cur = ld.calc.phase_current_inline_pq(vt[i] - vt[j]);
+        ld.last_currents[i] = cur;
+        yv[i] -= cur;
+        yv[j] += cur;
+    }
+    ld.currents_valid = true;
+    for k in 0..NC {
+        out[nodes[k]] += yv[k];
+    }
 }
