@@ -1374,7 +1374,7 @@ fn wye_load_injection<const P: usize>(ld: &mut LoadState, a: C, b: C, c: C, v: &
     }
     let mut yn = sn + c * vn;
     for i in 0..P {
-        let cur = ld.calc.phase_current_inline_pq(vp[i] - vn);
+        let cur = ld.calc.phase_current_inline(vp[i] - vn);
         ld.last_currents[i] = cur;
         yv[i] -= cur;
         yn += cur;
@@ -1407,7 +1407,7 @@ fn delta_load_injection<const P: usize, const NC: usize>(ld: &mut LoadState, m: 
     }
     for i in 0..P {
         let j = if i + 1 >= NC { 0 } else { i + 1 };
-        let cur = ld.calc.phase_current_inline_pq(vt[i] - vt[j]);
+        let cur = ld.calc.phase_current_inline(vt[i] - vt[j]);
         ld.last_currents[i] = cur;
         yv[i] -= cur;
         yv[j] += cur;

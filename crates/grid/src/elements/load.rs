@@ -247,22 +247,31 @@ impl LoadCalc {
         m
     }
 
+    #[inline(always)]
     fn interp_y95(&self, vmag: f64) -> C {
         (self.ilow + self.m95 * (vmag - self.vbase_low)) / vmag
     }
 
+    #[inline(always)]
     fn interp_y95i(&self, vmag: f64) -> C {
         (self.ilow + self.m95i * (vmag - self.vbase_low)) / vmag
     }
 
-    /// [`LoadCalc::phase_current`] with the constant-PQ model (1, the most
-    /// common) inlined into the caller's loop; the others through the call.
+    /// [`LoadCalc::phase_current`] with the most common models (1 constant
+    /// PQ, 2 constant Z, 5 constant current) inlined into the caller's loop;
+    /// the others through the call. The same code, so the same bits.
     #[inline(always)]
-    pub fn phase_current_inline_pq(&self, v: C) -> C {
-        if self.model != 1 {
-            return self.phase_current(v);
+    pub fn phase_current_inline(&self, v: C) -> C {
+        match self.model {
+            1 => self.constant_pq_current(v, v.norm_sqr().sqrt()),
+            2 => self.yeq * v,
+            5 => self.constant_i_current(v, v.norm_sqr().sqrt()),
+            _ => self.phase_current(v),
         }
-        let vmag = v.norm_sqr().sqrt();
+    }
+
+    #[inline(always)]
+    fn constant_pq_current(&self, v: C, vmag: f64) -> C {
         if vmag <= self.vbase_low {
             self.yeq * v
         } else if vmag <= self.vbase95 {
@@ -274,23 +283,26 @@ impl LoadCalc {
         }
     }
 
+    #[inline(always)]
+    fn constant_i_current(&self, v: C, vmag: f64) -> C {
+        if vmag <= self.vbase_low {
+            self.yeq * v
+        } else if vmag <= self.vbase95 {
+            self.interp_y95i(vmag) * v
+        } else if vmag > self.vbase105 {
+            self.yeq105i * v
+        } else {
+            (C::new(self.w_nominal, self.var_nominal) / ((v / vmag) * self.vbase)).conj()
+        }
+    }
+
     /// Current drawn by one phase (into the load) at phase voltage `v`
     /// (OpenDSS `DoConstantPQLoad` and siblings).
     pub fn phase_current(&self, v: C) -> C {
         let vmag = v.norm_sqr().sqrt();
         match self.model {
             2 => self.yeq * v,
-            1 => {
-                if vmag <= self.vbase_low {
-                    self.yeq * v
-                } else if vmag <= self.vbase95 {
-                    self.interp_y95(vmag) * v
-                } else if vmag > self.vbase105 {
-                    self.yeq105 * v
-                } else {
-                    (C::new(self.w_nominal, self.var_nominal) / v).conj()
-                }
-            }
+            1 => self.constant_pq_current(v, vmag),
             3 => {
                 if vmag <= self.vbase_low {
                     self.yeq * v
@@ -332,17 +344,7 @@ impl LoadCalc {
                     curr
                 }
             }
-            5 => {
-                if vmag <= self.vbase_low {
-                    self.yeq * v
-                } else if vmag <= self.vbase95 {
-                    self.interp_y95i(vmag) * v
-                } else if vmag > self.vbase105 {
-                    self.yeq105i * v
-                } else {
-                    (C::new(self.w_nominal, self.var_nominal) / ((v / vmag) * self.vbase)).conj()
-                }
-            }
+            5 => self.constant_i_current(v, vmag),
             6 => {
                 if vmag <= self.vbase_low {
                     self.yeq * v
