@@ -270,6 +270,49 @@ impl LoadCalc {
         }
     }
 
+    /// The constant-PQ currents of `P` phases at once when every phase is
+    /// inside the band (else None): the square roots and divisions side by
+    /// side, so the compiler can pair them in vector instructions — the
+    /// divider is what bounds the injection loop. The operations of
+    /// [`LoadCalc::constant_pq_current`] (and `num_complex`'s division), so
+    /// the same bits.
+    #[inline(always)]
+    pub fn constant_pq_currents<const P: usize>(&self, v: &[C; P]) -> Option<[C; P]> {
+        if self.model != 1 {
+            return None;
+        }
+        let mut norm_sqr = [0.0f64; P];
+        let mut vmag = [0.0f64; P];
+        for i in 0..P {
+            norm_sqr[i] = v[i].re * v[i].re + v[i].im * v[i].im;
+            vmag[i] = norm_sqr[i].sqrt();
+        }
+        // The PQ branch of `constant_pq_current` (NaN falls through to it too).
+        let in_band = |m: f64| !(m <= self.vbase_low) && !(m <= self.vbase95) && !(m > self.vbase105);
+        if !vmag.iter().all(|&m| in_band(m)) {
+            return None;
+        }
+        // conj(S / v) with S = w + j·var: ((w·re + var·im) − j(var·re − w·im)) / |v|².
+        let (w, var) = (self.w_nominal, self.var_nominal);
+        let mut num = [0.0f64; 8];
+        let mut den = [1.0f64; 8];
+        for i in 0..P {
+            num[2 * i] = w * v[i].re + var * v[i].im;
+            num[2 * i + 1] = var * v[i].re - w * v[i].im;
+            den[2 * i] = norm_sqr[i];
+            den[2 * i + 1] = norm_sqr[i];
+        }
+        let mut q = [0.0f64; 8];
+        for k in 0..2 * P {
+            q[k] = num[k] / den[k];
+        }
+        let mut out = [C::new(0.0, 0.0); P];
+        for i in 0..P {
+            out[i] = C::new(q[2 * i], -q[2 * i + 1]);
+        }
+        Some(out)
+    }
+
     #[inline(always)]
     fn constant_pq_current(&self, v: C, vmag: f64) -> C {
         if vmag <= self.vbase_low {
