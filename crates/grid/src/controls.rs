@@ -763,6 +763,13 @@ pub(crate) fn sample_and_act(pf: &mut PowerFlow) -> bool {
             }
         }
     }
+    // OpenDSS rebuilds Y before the next solve, and with it the Yprims of the
+    // loads whose values changed since they were stamped (a time series'
+    // shapes, API edits): with this every step's and re-solve's iteration
+    // count is OpenDSS's (IEEE 34 Mod 2 daily, the 8500-node re-solves).
+    if acted && pf.y_dirty {
+        pf.restamp_changed_loads();
+    }
     acted
 }
 
