@@ -194,6 +194,11 @@ pub struct PowerFlow {
     inj: Vec<C>,
     pub(crate) last: SolveReport,
     pub(crate) solved_once: bool,
+    /// Load shapes drive the loads (a time series applied them: OpenDSS's
+    /// daily/yearly/duty mode). Then a static control action that changes Y
+    /// also restamps the loads whose values moved since they were stamped,
+    /// as OpenDSS's Y rebuild does in those modes.
+    pub(crate) time_series_mode: bool,
 }
 
 fn class_rank(c: ElementClass) -> usize {
@@ -574,6 +579,7 @@ impl PowerFlow {
             inj: vec![C::new(0.0, 0.0); n + 1],
             last: SolveReport::default(),
             solved_once: false,
+            time_series_mode: false,
         };
         pf.regs = crate::controls::build_regcontrols(circuit, &pf)?;
         for (t, w, tap) in crate::controls::forced_taps(circuit, &pf) {

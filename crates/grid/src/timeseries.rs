@@ -264,6 +264,7 @@ impl TimeSeries {
     /// in daily/yearly/duty mode). Fixed loads keep their nominal demand;
     /// loads without a shape for the mode stay constant.
     pub fn apply_shapes(&self, pf: &mut PowerFlow) {
+        pf.time_series_mode = true;
         let load_mult = pf.settings.load_mult;
         for (i, ls) in self.loads.iter().enumerate() {
             let shape = match self.mode {
