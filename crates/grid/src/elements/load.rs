@@ -39,8 +39,7 @@ pub fn vbase(phases: usize, conn: Connection, kv: f64) -> f64 {
 
 /// Everything needed to compute a load's current from its terminal voltages.
 /// `repr(C)`, with what `phase_current` reads for models 1 and 2 in the first
-/// two cache lines (the injection loop streams through every load each
-/// iteration).
+/// two cache lines and the inputs last (see `LoadState`).
 #[derive(Debug, Clone, PartialEq)]
 #[repr(C)]
 pub struct LoadCalc {
