@@ -763,6 +763,16 @@ pub(crate) fn sample_and_act(pf: &mut PowerFlow) -> bool {
             }
         }
     }
+    // In a time series OpenDSS rebuilds Y before the next solve, and with it
+    // the Yprims of the loads whose shape values moved since they were
+    // stamped: with this every step's iteration count is OpenDSS's (IEEE 34
+    // Mod 2 daily). (Snapshot re-solves after API edits keep the stamped Y:
+    // restamping there too gives OpenDSS's counts on the 8500-node feeder as
+    // well, but costs a refactorisation of nearly every column per tap move
+    // — re-solves 1.3–1.7× slower.)
+    if acted && pf.y_dirty && pf.time_series_mode {
+        pf.restamp_changed_loads();
+    }
     acted
 }
 

@@ -434,9 +434,41 @@ impl crate::PowerFlow {
     /// `Set mode=daily` invalidates every PC element; the next solve, the time
     /// series' first step, builds them at that step's values). The solution
     /// does not depend on it; the iteration counts then equal OpenDSS's.
+    /// After a static control action changed Y: the loads whose values moved
+    /// since they were stamped get their Yprim rebuilt, as OpenDSS's Y rebuild
+    /// recomputes the invalidated PC elements' Yprims; only their columns are
+    /// refactored (with the tap's or capacitor's).
+    pub(crate) fn restamp_changed_loads(&mut self) {
+        for l in 0..self.loads.len() {
+            let full = self.loads[l].calc.yprim();
+            let elem = self.loads[l].elem;
+            let stamped = &self.elements[elem].yprim;
+            let same_bits = stamped.as_slice().len() == full.as_slice().len()
+                && stamped.as_slice().iter().zip(full.as_slice()).all(|(a, b)| a.re.to_bits() == b.re.to_bits() && a.im.to_bits() == b.im.to_bits());
+            if same_bits {
+                continue;
+            }
+            if let Some(y) = crate::elements::load::LoadY::from_yprim(&self.loads[l].calc, &full) {
+                self.loads[l].ysys = y;
+                let e = &mut self.elements[elem];
+                e.yprim_series = crate::elements::tiny_diagonal(&full);
+                e.yprim = full;
+                self.yprim_changed(elem);
+            }
+        }
+    }
+
     pub(crate) fn restamp_pc_elements(&mut self) {
         for l in 0..self.loads.len() {
             let full = self.loads[l].calc.yprim();
+            // A load stamped at these very values (no shape, or a shape value
+            // that did not move) leaves Y as it is, bit for bit: no refactorisation.
+            let stamped = &self.elements[self.loads[l].elem].yprim;
+            let same_bits = stamped.as_slice().len() == full.as_slice().len()
+                && stamped.as_slice().iter().zip(full.as_slice()).all(|(a, b)| a.re.to_bits() == b.re.to_bits() && a.im.to_bits() == b.im.to_bits());
+            if same_bits {
+                continue;
+            }
             if let Some(y) = crate::elements::load::LoadY::from_yprim(&self.loads[l].calc, &full) {
                 self.loads[l].ysys = y;
                 let e = &mut self.elements[self.loads[l].elem];

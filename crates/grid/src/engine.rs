@@ -77,24 +77,28 @@ pub(crate) struct CapacitorState {
 }
 
 /// A load as the injection loop sees it: everything inline, so the loop
-/// streams through one contiguous array.
+/// streams through one contiguous array. `repr(C)`, with what every
+/// iteration reads first (nodes, Yprim, the calc's hot head, the currents)
+/// and the cold fields last. (Measured on its own, this layout did not change
+/// the loop's time: the loop is bound by the divider, not by memory.)
 #[derive(Debug, Clone)]
+#[repr(C)]
 pub(crate) struct LoadState {
-    pub elem: usize,
     /// System node of each conductor (0 = ground).
     pub nodes: [usize; MAX_LOAD_CONDUCTORS],
     pub nconds: usize,
     /// The Yprim stamped in the system Y (nominal at compile time).
     pub ysys: LoadY,
     pub calc: LoadCalc,
-    /// Nominal kW/kvar as defined in the circuit (restored by `reset_loads`).
-    pub defined_kw: f64,
-    pub defined_kvar: f64,
     /// Phase currents from the last injection calculation. Like OpenDSS,
     /// results report these (computed from the voltages of the iteration
     /// before the last) until the load is edited.
     pub last_currents: [C; 3],
     pub currents_valid: bool,
+    pub elem: usize,
+    /// Nominal kW/kvar as defined in the circuit (restored by `reset_loads`).
+    pub defined_kw: f64,
+    pub defined_kvar: f64,
 }
 
 #[derive(Debug, Clone)]
@@ -169,6 +173,9 @@ pub struct PowerFlow {
     pub(crate) y_factored: bool,
     /// Source injection per system node (index 0 = ground, unused).
     src_inj: Vec<C>,
+    /// The non-zero entries of `src_inj` (a source's few nodes): each
+    /// iteration starts from a zeroed right-hand side and adds just these.
+    src_entries: Vec<(usize, C)>,
     // State.
     pub(crate) v: Vec<C>,
     vmag_saved: Vec<f64>,
@@ -187,6 +194,11 @@ pub struct PowerFlow {
     inj: Vec<C>,
     pub(crate) last: SolveReport,
     pub(crate) solved_once: bool,
+    /// Load shapes drive the loads (a time series applied them: OpenDSS's
+    /// daily/yearly/duty mode). Then a static control action that changes Y
+    /// also restamps the loads whose values moved since they were stamped,
+    /// as OpenDSS's Y rebuild does in those modes.
+    pub(crate) time_series_mode: bool,
 }
 
 fn class_rank(c: ElementClass) -> usize {
@@ -545,6 +557,7 @@ impl PowerFlow {
             }
         }
 
+        let src_entries = src_inj.iter().enumerate().filter(|(k, s)| *k != 0 && **s != C::new(0.0, 0.0)).map(|(k, &s)| (k, s)).collect();
         let mut pf = PowerFlow {
             name: circuit.name.clone(),
             nodes,
@@ -580,6 +593,7 @@ impl PowerFlow {
             y_dirty: true,
             y_factored: false,
             src_inj,
+            src_entries,
             v: vec![C::new(0.0, 0.0); n + 1],
             vmag_saved: vec![0.0; n + 1],
             node_vbase: vec![0.0; n + 1],
@@ -592,6 +606,7 @@ impl PowerFlow {
             inj: vec![C::new(0.0, 0.0); n + 1],
             last: SolveReport::default(),
             solved_once: false,
+            time_series_mode: false,
         };
         pf.regs = crate::controls::build_regcontrols(circuit, &pf)?;
         for (t, w, tap) in crate::controls::forced_taps(circuit, &pf) {
@@ -772,40 +787,36 @@ impl PowerFlow {
     }
 
     /// Injection currents for the present voltages (sources, loads, bus
-    /// injections); remembers each load's phase currents.
+    /// injections) into `out`, which the caller has zeroed; remembers each
+    /// load's phase currents.
     fn injection_currents(&mut self, out: &mut [C]) {
-        out.copy_from_slice(&self.src_inj);
+        // 0 + s = s: the same bits as starting from a copy of `src_inj`,
+        // without a pass over every node.
+        for &(k, s) in &self.src_entries {
+            out[k] += s;
+        }
         let v = &self.v;
         assert!(out.len() == v.len());
         for ld in &mut self.loads {
             let nc = ld.nconds.min(MAX_LOAD_CONDUCTORS);
             debug_assert!(ld.nodes[..nc].iter().all(|&k| k < v.len()));
-            let mut vt = [C::new(0.0, 0.0); MAX_LOAD_CONDUCTORS];
-            for k in 0..nc {
-                // SAFETY: load nodes are system nodes (< v.len(), set at compile
-                // and renumbered with them; checked by `new`).
-                vt[k] = unsafe { *v.get_unchecked(ld.nodes[k]) };
-            }
-            let mut yv = [C::new(0.0, 0.0); MAX_LOAD_CONDUCTORS];
-            ld.ysys.apply(&vt, &mut yv);
-            let calc = &ld.calc;
-            for i in 0..calc.phases {
-                let (j, vphase) = match calc.conn {
-                    ogg_dss::Connection::Wye => (nc - 1, vt[i] - vt[nc - 1]),
-                    ogg_dss::Connection::Delta => {
-                        let j = if i + 1 >= nc { 0 } else { i + 1 };
-                        (j, vt[i] - vt[j])
-                    }
-                };
-                let cur = calc.phase_current(vphase);
-                ld.last_currents[i] = cur;
-                yv[i] -= cur;
-                yv[j] += cur;
-            }
-            ld.currents_valid = true;
-            for k in 0..nc {
-                // SAFETY: as above (out.len() == v.len()).
-                unsafe { *out.get_unchecked_mut(ld.nodes[k]) += yv[k] };
+            if let (LoadY::Wye { phases, a, b, c }, ogg_dss::Connection::Wye) = (&ld.ysys, ld.calc.conn) {
+                let (a, b, c) = (*a, *b, *c);
+                match (*phases, nc) {
+                    (1, 2) => wye_load_injection::<1>(ld, a, b, c, v, out),
+                    (2, 3) => wye_load_injection::<2>(ld, a, b, c, v, out),
+                    (3, 4) => wye_load_injection::<3>(ld, a, b, c, v, out),
+                    _ => generic_load_injection(ld, nc, v, out),
+                }
+            } else if let (LoadY::Delta { nconds, m }, ogg_dss::Connection::Delta) = (&ld.ysys, ld.calc.conn) {
+                let m = *m;
+                match (ld.calc.phases, *nconds, nc) {
+                    (1, 2, 2) => delta_load_injection::<1, 2>(ld, &m, v, out),
+                    (3, 3, 3) => delta_load_injection::<3, 3>(ld, &m, v, out),
+                    _ => generic_load_injection(ld, nc, v, out),
+                }
+            } else {
+                generic_load_injection(ld, nc, v, out);
             }
         }
         for d in &mut self.ders {
@@ -827,61 +838,51 @@ impl PowerFlow {
     }
 
     /// OpenDSS `Converged`: max |Δ|V||/Vbase over nodes (relative change
-    /// where a node has no base); updates the saved magnitudes. Returns the
-    /// error and the node where it is largest.
-    fn check_convergence(&mut self) -> (f64, usize) {
+    /// where a node has no base); updates the saved magnitudes and zeroes
+    /// `next_rhs` (the previous voltages, the next iteration's injection
+    /// buffer) in the same pass. Returns the error; [`Self::worst_node`]
+    /// finds where it is largest.
+    fn check_convergence(&mut self, next_rhs: &mut [C]) -> f64 {
         let n = self.v.len();
-        // Every iteration runs this over every node: zipped slices (no bounds
-        // checks), and the maximum taken apart (see below).
         // Nodes without a voltage base (rare) use the relative change; their
-        // saved magnitudes are set aside so the main loop can stay branch-free
+        // saved magnitudes are set aside so the main pass can stay branch-free
         // (and vectorised: its square roots dominate otherwise).
         let mut rare = std::mem::take(&mut self.no_base_saved);
         rare.clear();
         rare.extend(self.no_base_nodes.iter().map(|&k| self.vmag_saved[k]));
-        let mut any_nan = false;
-        let nodes = self.v[1..n].iter().zip(&self.node_inv_vbase[1..n]);
-        let state = self.vmag_saved[1..n].iter_mut().zip(&mut self.node_err[1..n]);
-        for ((v, &inv), (saved, node_err)) in nodes.zip(state) {
-            // sqrt(re² + im²): hypot's overflow care is not needed here and is slow.
-            let vmag = (v.re * v.re + v.im * v.im).sqrt();
-            let err = (vmag - *saved).abs() * inv;
-            *saved = vmag;
-            *node_err = err;
-            any_nan |= err.is_nan();
-        }
+        let (mut max_err, mut any_nan) = convergence_pass(
+            &self.v[1..n],
+            &self.node_inv_vbase[1..n],
+            &mut self.vmag_saved[1..n],
+            &mut self.node_err[1..n],
+            &mut next_rhs[1..n],
+        );
         for (&k, &saved) in self.no_base_nodes.iter().zip(&rare) {
             let vmag = self.vmag_saved[k];
             let err = if vmag != 0.0 { (1.0 - saved / vmag).abs() } else { 0.0 };
             self.node_err[k] = err;
             any_nan |= err.is_nan();
+            max_err = if err > max_err { err } else { max_err };
         }
         self.no_base_saved = rare;
-        // The maximum in four independent lanes (one chain of comparisons
-        // would be the loop's critical path); NaN is tracked above.
-        let errs = &self.node_err[1..n];
-        let (mut m0, mut m1, mut m2, mut m3) = (0.0f64, 0.0f64, 0.0f64, 0.0f64);
-        let mut chunks = errs.chunks_exact(4);
-        for c in &mut chunks {
-            m0 = if c[0] > m0 { c[0] } else { m0 };
-            m1 = if c[1] > m1 { c[1] } else { m1 };
-            m2 = if c[2] > m2 { c[2] } else { m2 };
-            m3 = if c[3] > m3 { c[3] } else { m3 };
-        }
-        for &e in chunks.remainder() {
-            m0 = if e > m0 { e } else { m0 };
-        }
-        let max_err = m0.max(m1).max(m2.max(m3));
         if any_nan {
-            let worst = (1..n).find(|&k| self.node_err[k].is_nan()).unwrap_or(0);
-            return (f64::NAN, worst);
+            f64::NAN
+        } else {
+            max_err
         }
-        let worst = if max_err > self.settings.tolerance {
-            (1..n).find(|&k| self.node_err[k] == max_err).unwrap_or(0)
+    }
+
+    /// The node of the last convergence test's largest error (the first NaN
+    /// one if any), 0 when the test passed.
+    fn worst_node(&self, err: f64) -> usize {
+        let n = self.v.len();
+        if err.is_nan() {
+            (1..n).find(|&k| self.node_err[k].is_nan()).unwrap_or(0)
+        } else if err > self.settings.tolerance {
+            (1..n).find(|&k| self.node_err[k] == err).unwrap_or(0)
         } else {
             0
-        };
-        (max_err, worst)
+        }
     }
 
     /// One power flow without controls (OpenDSS `DoNormalSolution`). Returns
@@ -903,10 +904,12 @@ impl PowerFlow {
             }
         }
         let mut rhs = std::mem::take(&mut self.inj);
+        rhs.clear();
         rhs.resize(self.v.len(), C::new(0.0, 0.0));
         let mut iteration = 0;
         let result = loop {
             iteration += 1;
+            // `rhs` is zero here (above, then by each convergence pass).
             self.injection_currents(&mut rhs);
             if !self.ders.is_empty() && self.restamp_changed_ders() {
                 if let Err(e) = self.ensure_factored() {
@@ -919,16 +922,17 @@ impl PowerFlow {
             }
             rhs[0] = C::new(0.0, 0.0);
             std::mem::swap(&mut self.v, &mut rhs);
-            let (err, worst) = self.check_convergence();
+            let err = self.check_convergence(&mut rhs);
+            rhs[0] = C::new(0.0, 0.0);
             if self.settings.trace {
-                eprintln!("iteration {iteration}: max dV {err:.3e} at {}", self.nodes.node_name(worst));
+                eprintln!("iteration {iteration}: max dV {err:.3e} at {}", self.nodes.node_name(self.worst_node(err)));
             }
             if err.is_nan() {
-                break Ok((iteration, false, err, worst));
+                break Ok((iteration, false, err, self.worst_node(err)));
             }
             let converged = err <= self.settings.tolerance;
             if (converged && iteration >= self.settings.min_iterations) || iteration >= self.settings.max_iterations {
-                break Ok((iteration, converged, err, worst));
+                break Ok((iteration, converged, err, self.worst_node(err)));
             }
         };
         self.inj = rhs;
@@ -1289,5 +1293,178 @@ impl PowerFlow {
             Some(nc) => Err(GridError::NotConverged(nc.clone())),
             None => Ok(()),
         }
+    }
+}
+
+/// The convergence test's pass over the nodes (see
+/// [`PowerFlow::check_convergence`]): per node |V| = sqrt(re² + im²), error
+/// |(|V| − saved)|·inv, saved ← |V|, `next_rhs` ← 0. Returns the largest
+/// error and whether one was NaN. On AVX2 the same code is compiled four
+/// lanes wide (IEEE square roots and products: the same bits).
+fn convergence_pass(v: &[C], inv: &[f64], saved: &mut [f64], node_err: &mut [f64], next_rhs: &mut [C]) -> (f64, bool) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2 (checked just above).
+            return unsafe { convergence_pass_avx2(v, inv, saved, node_err, next_rhs) };
+        }
+    }
+    convergence_pass_body(v, inv, saved, node_err, next_rhs)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn convergence_pass_avx2(v: &[C], inv: &[f64], saved: &mut [f64], node_err: &mut [f64], next_rhs: &mut [C]) -> (f64, bool) {
+    convergence_pass_body(v, inv, saved, node_err, next_rhs)
+}
+
+#[inline(always)]
+fn convergence_pass_body(v: &[C], inv: &[f64], saved: &mut [f64], node_err: &mut [f64], next_rhs: &mut [C]) -> (f64, bool) {
+    // Zipped slices: no bounds checks, and the loop vectorises.
+    let mut any_nan = false;
+    let nodes = v.iter().zip(inv).zip(next_rhs.iter_mut());
+    for (((z, &inv), rhs), (saved, err_out)) in nodes.zip(saved.iter_mut().zip(node_err.iter_mut())) {
+        // sqrt(re² + im²): hypot's overflow care is not needed here and is slow.
+        let vmag = (z.re * z.re + z.im * z.im).sqrt();
+        let err = (vmag - *saved).abs() * inv;
+        *saved = vmag;
+        *err_out = err;
+        *rhs = C::new(0.0, 0.0);
+        any_nan |= err.is_nan();
+    }
+    // The maximum in four independent lanes (one chain of comparisons
+    // would be the loop's critical path); NaN is tracked above.
+    let (mut m0, mut m1, mut m2, mut m3) = (0.0f64, 0.0f64, 0.0f64, 0.0f64);
+    let mut chunks = node_err.chunks_exact(4);
+    for c in &mut chunks {
+        m0 = if c[0] > m0 { c[0] } else { m0 };
+        m1 = if c[1] > m1 { c[1] } else { m1 };
+        m2 = if c[2] > m2 { c[2] } else { m2 };
+        m3 = if c[3] > m3 { c[3] } else { m3 };
+    }
+    for &e in chunks.remainder() {
+        m0 = if e > m0 { e } else { m0 };
+    }
+    (m0.max(m1).max(m2.max(m3)), any_nan)
+}
+
+/// One load's injection `Yprim·V − I_load(V)` added into `out`, for any
+/// connection (see [`wye_load_injection`] for the common wye loads).
+#[inline(never)]
+fn generic_load_injection(ld: &mut LoadState, nc: usize, v: &[C], out: &mut [C]) {
+    let mut vt = [C::new(0.0, 0.0); MAX_LOAD_CONDUCTORS];
+    for k in 0..nc {
+        vt[k] = v[ld.nodes[k]];
+    }
+    let mut yv = [C::new(0.0, 0.0); MAX_LOAD_CONDUCTORS];
+    ld.ysys.apply(&vt, &mut yv);
+    let calc = &ld.calc;
+    let phases = calc.phases.min(3);
+    match calc.conn {
+        ogg_dss::Connection::Wye => {
+            let neutral = nc - 1;
+            for i in 0..phases {
+                let cur = calc.phase_current(vt[i] - vt[neutral]);
+                ld.last_currents[i] = cur;
+                yv[i] -= cur;
+                yv[neutral] += cur;
+            }
+        }
+        ogg_dss::Connection::Delta => {
+            for i in 0..phases {
+                let j = if i + 1 >= nc { 0 } else { i + 1 };
+                let cur = calc.phase_current(vt[i] - vt[j]);
+                ld.last_currents[i] = cur;
+                yv[i] -= cur;
+                yv[j] += cur;
+            }
+        }
+    }
+    ld.currents_valid = true;
+    for k in 0..nc {
+        out[ld.nodes[k]] += yv[k];
+    }
+}
+
+/// [`generic_load_injection`] for a wye load of `P` phases (conductors
+/// 0..P, neutral P), with the same operations in the same order (same bits)
+/// but every value in registers: the generic loop's variable-length stack
+/// arrays made the compiler reload pairs of values straddling two stores,
+/// which stalls store forwarding.
+#[inline(always)]
+fn wye_load_injection<const P: usize>(ld: &mut LoadState, a: C, b: C, c: C, v: &[C], out: &mut [C]) {
+    let nodes = ld.nodes;
+    let vn = v[nodes[P]];
+    let mut vp = [C::new(0.0, 0.0); P];
+    for i in 0..P {
+        vp[i] = v[nodes[i]];
+    }
+    // Yprim·V as `LoadY::apply`: phase rows a·V_i + b·V_n, neutral Σ b·V_i + c·V_n.
+    let mut yv = [C::new(0.0, 0.0); P];
+    let mut sn = C::new(0.0, 0.0);
+    for i in 0..P {
+        yv[i] = a * vp[i] + b * vn;
+        sn += b * vp[i];
+    }
+    let mut yn = sn + c * vn;
+    let mut vph = [C::new(0.0, 0.0); P];
+    for i in 0..P {
+        vph[i] = vp[i] - vn;
+    }
+    // Side by side pays for two phases (the 8500-node feeder's split-phase
+    // loads: −10 % there); measured slower for one and three.
+    let together = if P == 2 { ld.calc.constant_pq_currents(&vph) } else { None };
+    let currents = match together {
+        Some(all) => all,
+        None => {
+            let mut each = [C::new(0.0, 0.0); P];
+            for i in 0..P {
+                each[i] = ld.calc.phase_current_inline(vph[i]);
+            }
+            each
+        }
+    };
+    for i in 0..P {
+        let cur = currents[i];
+        ld.last_currents[i] = cur;
+        yv[i] -= cur;
+        yn += cur;
+    }
+    ld.currents_valid = true;
+    for i in 0..P {
+        out[nodes[i]] += yv[i];
+    }
+    out[nodes[P]] += yn;
+}
+
+/// [`generic_load_injection`] for a delta load of `P` phases on `NC`
+/// conductors (1 phase on 2, or 3 on 3), in registers as
+/// [`wye_load_injection`]; the same operations in the same order.
+#[inline(always)]
+fn delta_load_injection<const P: usize, const NC: usize>(ld: &mut LoadState, m: &[C; 9], v: &[C], out: &mut [C]) {
+    let nodes = ld.nodes;
+    let mut vt = [C::new(0.0, 0.0); NC];
+    for k in 0..NC {
+        vt[k] = v[nodes[k]];
+    }
+    // Yprim·V as `LoadY::apply`.
+    let mut yv = [C::new(0.0, 0.0); NC];
+    for i in 0..NC {
+        let mut s = C::new(0.0, 0.0);
+        for j in 0..NC {
+            s += m[i * 3 + j] * vt[j];
+        }
+        yv[i] = s;
+    }
+    for i in 0..P {
+        let j = if i + 1 >= NC { 0 } else { i + 1 };
+        let cur = ld.calc.phase_current_inline(vt[i] - vt[j]);
+        ld.last_currents[i] = cur;
+        yv[i] -= cur;
+        yv[j] += cur;
+    }
+    ld.currents_valid = true;
+    for k in 0..NC {
+        out[nodes[k]] += yv[k];
     }
 }

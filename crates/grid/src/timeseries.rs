@@ -264,6 +264,7 @@ impl TimeSeries {
     /// in daily/yearly/duty mode). Fixed loads keep their nominal demand;
     /// loads without a shape for the mode stay constant.
     pub fn apply_shapes(&self, pf: &mut PowerFlow) {
+        pf.time_series_mode = true;
         let load_mult = pf.settings.load_mult;
         for (i, ls) in self.loads.iter().enumerate() {
             let shape = match self.mode {
@@ -462,21 +463,25 @@ impl TimeSeries {
 fn step_result(pf: &PowerFlow, step: usize, hour: f64, report: SolveReport) -> StepResult {
     let (p, q) = pf.total_power();
     let (lp, lq) = pf.losses();
-    let (mut vmin, mut vmax) = (f64::INFINITY, f64::NEG_INFINITY);
-    // Phase nodes (1..=3) of buses with a voltage base; no per-node allocation.
+    // Phase nodes (1..=3) of buses with a voltage base; no per-node
+    // allocation, and squared magnitudes (no hypot per node: one square
+    // root for each extreme).
+    let (mut min_sq, mut max_sq) = (f64::INFINITY, f64::NEG_INFINITY);
     for bus in &pf.nodes.buses {
         let base = bus.kv_base_ln * 1000.0;
         if base <= 0.0 {
             continue;
         }
+        let inv_sq = 1.0 / (base * base);
         for &(n, idx) in &bus.nodes {
             if (1..=3).contains(&n) {
-                let pu = pf.v[idx].norm() / base;
-                vmin = vmin.min(pu);
-                vmax = vmax.max(pu);
+                let pu_sq = pf.v[idx].norm_sqr() * inv_sq;
+                min_sq = min_sq.min(pu_sq);
+                max_sq = max_sq.max(pu_sq);
             }
         }
     }
+    let (vmin, vmax) = (min_sq.sqrt(), if max_sq >= 0.0 { max_sq.sqrt() } else { max_sq });
     StepResult {
         step,
         hour,

@@ -11,7 +11,8 @@ fn reference() -> Value {
 }
 
 /// Runs the 24 steps with `tolerance` (None: the script's) and compares each
-/// step with `reference[key]`: hour, convergence, taps, total power within
+/// step with `reference[key]`: hour, convergence, iteration and control-iteration
+/// counts (equal), taps, total power within
 /// 0.1 %, every node voltage within `v_tol` pu. Returns the worst voltage
 /// error per step.
 fn compare_daily_run(key: &str, tolerance: Option<f64>, v_tol: f64) -> Vec<f64> {
@@ -32,6 +33,14 @@ fn compare_daily_run(key: &str, tolerance: Option<f64>, v_tol: f64) -> Vec<f64> 
         let ours = ts.advance_and_solve(&mut pf).unwrap();
         let step = ours.step;
         assert!(ours.report.converged, "{key} step {step}: {:?}", ours.report);
+        // The same iteration path as OpenDSS: loads restamped after each tap
+        // move (static controls) as its Y rebuild does.
+        assert_eq!(Some(ours.report.iterations as u64), theirs["iterations"].as_u64(), "{key} step {step}: iterations");
+        assert_eq!(
+            Some(ours.report.control_iterations as u64),
+            theirs["control_iterations"].as_u64(),
+            "{key} step {step}: control iterations"
+        );
         assert_eq!(ours.hour, theirs["hour"].as_f64().unwrap(), "{key} step {step}: hour");
         let p = theirs["total_power"][0].as_f64().unwrap();
         let q = theirs["total_power"][1].as_f64().unwrap();

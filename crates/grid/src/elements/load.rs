@@ -38,25 +38,16 @@ pub fn vbase(phases: usize, conn: Connection, kv: f64) -> f64 {
 }
 
 /// Everything needed to compute a load's current from its terminal voltages.
+/// `repr(C)`, with what `phase_current` reads for models 1 and 2 in the first
+/// two cache lines and the inputs last (see `LoadState`).
 #[derive(Debug, Clone, PartialEq)]
+#[repr(C)]
 pub struct LoadCalc {
     pub phases: usize,
     pub nconds: usize,
     pub conn: Connection,
     pub model: u8,
     pub status: LoadStatus,
-    pub vbase: f64,
-    pub vminpu: f64,
-    pub vmaxpu: f64,
-    pub cvrwatts: f64,
-    pub cvrvars: f64,
-    pub zipv: Option<[f64; 7]>,
-    /// Neutral impedance of a wye load (rneut < 0: open neutral).
-    pub rneut: f64,
-    pub xneut: f64,
-    /// Nominal kW and kvar (before any multiplier).
-    pub kw: f64,
-    pub kvar: f64,
     vbase_low: f64,
     vbase95: f64,
     vbase105: f64,
@@ -64,14 +55,28 @@ pub struct LoadCalc {
     w_nominal: f64,
     var_nominal: f64,
     pub yeq: C,
-    yeq95: C,
     yeq105: C,
-    yeq105i: C,
     ilow: C,
     m95: C,
+    // The other models' constants.
+    yeq95: C,
+    yeq105i: C,
     m95i: C,
     var_base: f64,
     yq_fixed: f64,
+    pub vbase: f64,
+    pub cvrwatts: f64,
+    pub cvrvars: f64,
+    pub zipv: Option<[f64; 7]>,
+    // Cold: inputs.
+    pub vminpu: f64,
+    pub vmaxpu: f64,
+    /// Neutral impedance of a wye load (rneut < 0: open neutral).
+    pub rneut: f64,
+    pub xneut: f64,
+    /// Nominal kW and kvar (before any multiplier).
+    pub kw: f64,
+    pub kvar: f64,
     /// (kW, kvar, LoadMult) of the last `set_nominal` (NaN after `scale`).
     nominal_inputs: [f64; 3],
 }
@@ -241,12 +246,96 @@ impl LoadCalc {
         m
     }
 
+    #[inline(always)]
     fn interp_y95(&self, vmag: f64) -> C {
         (self.ilow + self.m95 * (vmag - self.vbase_low)) / vmag
     }
 
+    #[inline(always)]
     fn interp_y95i(&self, vmag: f64) -> C {
         (self.ilow + self.m95i * (vmag - self.vbase_low)) / vmag
+    }
+
+    /// [`LoadCalc::phase_current`] with the most common models (1 constant
+    /// PQ, 2 constant Z, 5 constant current) inlined into the caller's loop;
+    /// the others through the call. The same code, so the same bits.
+    #[inline(always)]
+    pub fn phase_current_inline(&self, v: C) -> C {
+        match self.model {
+            1 => self.constant_pq_current(v, v.norm_sqr().sqrt()),
+            2 => self.yeq * v,
+            5 => self.constant_i_current(v, v.norm_sqr().sqrt()),
+            _ => self.phase_current(v),
+        }
+    }
+
+    /// The constant-PQ currents of `P` phases at once when every phase is
+    /// inside the band (else None): the square roots and divisions side by
+    /// side, so the compiler can pair them in vector instructions — the
+    /// divider is what bounds the injection loop. The operations of
+    /// [`LoadCalc::constant_pq_current`] (and `num_complex`'s division), so
+    /// the same bits.
+    #[inline(always)]
+    pub fn constant_pq_currents<const P: usize>(&self, v: &[C; P]) -> Option<[C; P]> {
+        if self.model != 1 {
+            return None;
+        }
+        let mut norm_sqr = [0.0f64; P];
+        let mut vmag = [0.0f64; P];
+        for i in 0..P {
+            norm_sqr[i] = v[i].re * v[i].re + v[i].im * v[i].im;
+            vmag[i] = norm_sqr[i].sqrt();
+        }
+        // The PQ branch of `constant_pq_current` (NaN falls through to it too).
+        let in_band = |m: f64| !(m <= self.vbase_low) && !(m <= self.vbase95) && !(m > self.vbase105);
+        if !vmag.iter().all(|&m| in_band(m)) {
+            return None;
+        }
+        // conj(S / v) with S = w + j·var: ((w·re + var·im) − j(var·re − w·im)) / |v|².
+        let (w, var) = (self.w_nominal, self.var_nominal);
+        let mut num = [0.0f64; 8];
+        let mut den = [1.0f64; 8];
+        for i in 0..P {
+            num[2 * i] = w * v[i].re + var * v[i].im;
+            num[2 * i + 1] = var * v[i].re - w * v[i].im;
+            den[2 * i] = norm_sqr[i];
+            den[2 * i + 1] = norm_sqr[i];
+        }
+        let mut q = [0.0f64; 8];
+        for k in 0..2 * P {
+            q[k] = num[k] / den[k];
+        }
+        let mut out = [C::new(0.0, 0.0); P];
+        for i in 0..P {
+            out[i] = C::new(q[2 * i], -q[2 * i + 1]);
+        }
+        Some(out)
+    }
+
+    #[inline(always)]
+    fn constant_pq_current(&self, v: C, vmag: f64) -> C {
+        if vmag <= self.vbase_low {
+            self.yeq * v
+        } else if vmag <= self.vbase95 {
+            self.interp_y95(vmag) * v
+        } else if vmag > self.vbase105 {
+            self.yeq105 * v
+        } else {
+            (C::new(self.w_nominal, self.var_nominal) / v).conj()
+        }
+    }
+
+    #[inline(always)]
+    fn constant_i_current(&self, v: C, vmag: f64) -> C {
+        if vmag <= self.vbase_low {
+            self.yeq * v
+        } else if vmag <= self.vbase95 {
+            self.interp_y95i(vmag) * v
+        } else if vmag > self.vbase105 {
+            self.yeq105i * v
+        } else {
+            (C::new(self.w_nominal, self.var_nominal) / ((v / vmag) * self.vbase)).conj()
+        }
     }
 
     /// Current drawn by one phase (into the load) at phase voltage `v`
@@ -255,17 +344,7 @@ impl LoadCalc {
         let vmag = v.norm_sqr().sqrt();
         match self.model {
             2 => self.yeq * v,
-            1 => {
-                if vmag <= self.vbase_low {
-                    self.yeq * v
-                } else if vmag <= self.vbase95 {
-                    self.interp_y95(vmag) * v
-                } else if vmag > self.vbase105 {
-                    self.yeq105 * v
-                } else {
-                    (C::new(self.w_nominal, self.var_nominal) / v).conj()
-                }
-            }
+            1 => self.constant_pq_current(v, vmag),
             3 => {
                 if vmag <= self.vbase_low {
                     self.yeq * v
@@ -307,17 +386,7 @@ impl LoadCalc {
                     curr
                 }
             }
-            5 => {
-                if vmag <= self.vbase_low {
-                    self.yeq * v
-                } else if vmag <= self.vbase95 {
-                    self.interp_y95i(vmag) * v
-                } else if vmag > self.vbase105 {
-                    self.yeq105i * v
-                } else {
-                    (C::new(self.w_nominal, self.var_nominal) / ((v / vmag) * self.vbase)).conj()
-                }
-            }
+            5 => self.constant_i_current(v, vmag),
             6 => {
                 if vmag <= self.vbase_low {
                     self.yeq * v

@@ -6,8 +6,8 @@ timeseries_ieee34mod2.json: the built-in ieee34mod2 feeder with `daily=default`
 on every load (its script already attaches it; the edit makes it explicit), `Set mode=daily stepsize=1h hour=0`, solved one step at a time
 (`number=1`, 24 solves; time advances before each solve) at the script's
 tolerance with static controls (`steps`), and again with `Set tolerance=1e-9`
-(`steps_tight`: the converged answer, free of iteration-path differences). Per step: hour, total power (kW, kvar),
-losses, node voltages in pu, regulator tap numbers."""
+(`steps_tight`: the converged answer, free of iteration-path differences). Per step: hour, iteration and control-iteration
+counts, total power (kW, kvar), losses, node voltages in pu, regulator tap numbers."""
 import json
 from pathlib import Path
 
@@ -45,6 +45,8 @@ def run(tolerance):
         steps.append({
             "hour": ckt.Solution.dblHour,
             "converged": ckt.Solution.Converged,
+            "iterations": ckt.Solution.Iterations,
+            "control_iterations": ckt.Solution.ControlIterations,
             "total_power": [-tp[0], -tp[1]],
             "losses_kw": loss[0] / 1000,
             "taps": taps,
