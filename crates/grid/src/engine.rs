@@ -305,8 +305,7 @@ impl PowerFlow {
                     if !l.enabled {
                         continue;
                     }
-                    // No series Yprim kept: CalcVoltageBases derives it from the full one.
-                    let yp = Yprims { full: elements::line::full_yprim(l, base_frequency)?, series: CMat::zeros(0) };
+                    let yp = elements::line::yprim(l, base_frequency)?;
                     line_amps.push((idx, l.normamps));
                     elements.push(build_element(&mut nodes, ElementClass::Line, &l.name, r.index, &[&l.bus1, &l.bus2], l.phases, l.phases, yp));
                 }
@@ -666,17 +665,9 @@ impl PowerFlow {
         } else {
             self.y_values.iter_mut().for_each(|v| *v = C::new(0.0, 0.0));
             for (k, e) in self.elements.iter().enumerate() {
-                let entries = &self.y_map[self.y_map_start[k]..self.y_map_start[k + 1]];
-                if series && e.class == ElementClass::Line && e.yprim_series.order() == 0 {
-                    // Lines keep only their full Yprim (see `build_element`).
-                    for &(flat, pos) in entries {
-                        self.y_values[pos as usize] += elements::line::series_entry(&e.yprim, flat as usize);
-                    }
-                    continue;
-                }
                 let y = if series { &e.yprim_series } else { &e.yprim };
                 let data = y.as_slice();
-                for &(flat, pos) in entries {
+                for &(flat, pos) in &self.y_map[self.y_map_start[k]..self.y_map_start[k + 1]] {
                     self.y_values[pos as usize] += data[flat as usize];
                 }
             }

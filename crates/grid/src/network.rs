@@ -65,9 +65,7 @@ pub struct Element {
     pub node_numbers: Vec<u32>,
     /// The admittance this element contributes to the system Y.
     pub yprim: CMat,
-    /// OpenDSS's "series" Yprim, used for the no-load solution. Empty (order
-    /// 0) for lines: their series entries are derived from `yprim` when
-    /// needed (`elements::line::series_entry`), which saves a dense matrix per line.
+    /// OpenDSS's "series" Yprim, used for the no-load solution.
     pub yprim_series: CMat,
 }
 

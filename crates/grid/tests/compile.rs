@@ -108,32 +108,3 @@ CalcVoltageBases
     let c = by_bus(&radial_v, "c")[0].norm();
     assert!(c < 0.99 * 1.02 * 12470.0 / 3f64.sqrt(), "{c}");
 }
-
-/// Lines keep only their full Yprim after compile; the series Yprim
-/// CalcVoltageBases stamps is derived from it entry by entry, and must be the
-/// very bits `line::yprim` computes (sequence and matrix data, with and without
-/// capacitance, 1 to 4 phases, a singular impedance).
-#[test]
-fn line_series_entries_derived_from_the_full_yprim_are_exact() {
-    let script = "
-Clear
-New Circuit.lines basekv=12.47 bus1=src
-New Line.seq bus1=src bus2=a phases=3 r1=0.1 x1=0.3 r0=0.3 x0=0.9 c1=3.4 c0=1.6 length=1.3 units=kft
-New Line.nocap bus1=a bus2=b phases=3 r1=0.1 x1=0.3 r0=0.3 x0=0.9 c1=0 c0=0 length=0.7
-New Line.one bus1=b.2 bus2=c.2 phases=1 r1=0.2 x1=0.4 c1=2 length=2
-New Line.two bus1=b.1.3 bus2=d.1.3 phases=2 rmatrix=[0.3 | 0.1 0.31] xmatrix=[0.9 | 0.4 0.92] cmatrix=[3 | -1 3.1] length=0.4
-New Line.four bus1=b.1.2.3.4 bus2=e.1.2.3.4 phases=4 rmatrix=[0.3 | 0.1 0.3 | 0.1 0.1 0.3 | 0.1 0.1 0.1 0.5] xmatrix=[0.9 | 0.4 0.9 | 0.4 0.4 0.9 | 0.4 0.4 0.4 1.1] length=0.1
-New Line.singular bus1=b bus2=f phases=3 r1=0 x1=0 r0=0 x0=0 c1=0 c0=0 length=1
-";
-    let circuit = read_str(script, "lines.dss", &MemoryFiles::new()).expect("script reads");
-    assert_eq!(circuit.lines.len(), 6);
-    for l in &circuit.lines {
-        let both = ogg_grid::elements::line::yprim(l, 60.0).expect("yprim");
-        let full = ogg_grid::elements::line::full_yprim(l, 60.0).expect("full yprim");
-        let bits = |v: num_complex::Complex64| (v.re.to_bits(), v.im.to_bits());
-        assert_eq!(full.as_slice().iter().map(|&v| bits(v)).collect::<Vec<_>>(), both.full.as_slice().iter().map(|&v| bits(v)).collect::<Vec<_>>(), "line.{}", l.name);
-        for (flat, &v) in both.series.as_slice().iter().enumerate() {
-            assert_eq!(bits(ogg_grid::elements::line::series_entry(&full, flat)), bits(v), "line.{} entry {flat}", l.name);
-        }
-    }
-}

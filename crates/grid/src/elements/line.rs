@@ -105,8 +105,7 @@ fn per_unit_length(line: &Line, base_frequency: f64) -> Result<(CMat, ShuntPerLe
     }
 }
 
-/// Z⁻¹ of the whole line, its shunt data and its length in impedance units.
-fn series_admittance(line: &Line, base_frequency: f64) -> Result<(CMat, ShuntPerLength<'_>, f64), GridError> {
+pub fn yprim(line: &Line, base_frequency: f64) -> Result<Yprims, GridError> {
     let n = line.phases;
     if n == 0 {
         return Err(GridError::element(format!("Line.{}", line.name), &line.location, "phases=0"));
@@ -122,12 +121,6 @@ fn series_admittance(line: &Line, base_frequency: f64) -> Result<(CMat, ShuntPer
             zinv.set(i, i, C::new(EPSILON, 0.0));
         }
     }
-    Ok((zinv, yc, len))
-}
-
-/// [Z⁻¹, −Z⁻¹; −Z⁻¹, Z⁻¹].
-fn series_blocks(zinv: &CMat) -> CMat {
-    let n = zinv.order();
     let mut series = CMat::zeros(2 * n);
     for i in 0..n {
         for j in 0..n {
@@ -138,12 +131,7 @@ fn series_blocks(zinv: &CMat) -> CMat {
             series.set(j + n, i, -v);
         }
     }
-    series
-}
-
-/// Adds half the shunt capacitance at each end.
-fn add_shunt(full: &mut CMat, yc: &ShuntPerLength<'_>, len: f64) {
-    let n = full.order() / 2;
+    let mut full = series.clone();
     for i in 0..n {
         for j in 0..n {
             let v = C::new(0.0, yc.get(n, i, j) * len / 2.0);
@@ -151,54 +139,8 @@ fn add_shunt(full: &mut CMat, yc: &ShuntPerLength<'_>, len: f64) {
             full.add(i + n, j + n, v);
         }
     }
-}
-
-pub fn yprim(line: &Line, base_frequency: f64) -> Result<Yprims, GridError> {
-    let (zinv, yc, len) = series_admittance(line, base_frequency)?;
-    let mut series = series_blocks(&zinv);
-    let mut full = series.clone();
-    add_shunt(&mut full, &yc, len);
-    for i in 0..series.order() {
+    for i in 0..2 * n {
         series.add(i, i, CAP_EPSILON);
     }
     Ok(Yprims { full, series })
-}
-
-/// The full Yprim of [`yprim`] alone, the same bits: the compile keeps no
-/// series Yprim for lines but derives its entries with [`series_entry`].
-pub fn full_yprim(line: &Line, base_frequency: f64) -> Result<CMat, GridError> {
-    let (zinv, yc, len) = series_admittance(line, base_frequency)?;
-    let mut full = series_blocks(&zinv);
-    add_shunt(&mut full, &yc, len);
-    Ok(full)
-}
-
-/// Entry `flat` (row-major) of the series Yprim of [`yprim`], from the full
-/// one: the shunt sits only on the diagonal blocks, whose series part is the
-/// negated off-diagonal block (exact), plus `CAP_EPSILON` on the diagonal —
-/// the very operations of [`yprim`], so the same bits.
-#[inline]
-pub fn series_entry(full: &CMat, flat: usize) -> C {
-    let k = full.order();
-    let n = k / 2;
-    let (r, c) = (flat / k, flat % k);
-    match (r < n, c < n) {
-        (true, true) => {
-            let v = -full.get(r, c + n);
-            if r == c {
-                v + CAP_EPSILON
-            } else {
-                v
-            }
-        }
-        (false, false) => {
-            let v = -full.get(r - n, c);
-            if r == c {
-                v + CAP_EPSILON
-            } else {
-                v
-            }
-        }
-        _ => full.get(r, c),
-    }
 }
