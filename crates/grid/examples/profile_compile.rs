@@ -43,6 +43,11 @@ fn main() {
         drop(std::hint::black_box(circuit));
         drop_s += t.elapsed().as_secs_f64();
     }
+    if !read_only {
+        // Size of the linear system and of its factor (fill shows the ordering's quality).
+        let (n, nnz_y, nnz_l) = PowerFlow::new(&make()).expect("compile").linear_system_stats();
+        println!("{n} nodes, {nnz_y} entries in Y, {nnz_l} below the diagonal of L");
+    }
     let per = |s: f64| s * 1e3 / repeats as f64;
     println!(
         "{:.4} ms per compile: read {:.4} ms, PowerFlow::new {:.4} ms (dropping both: {:.4} ms)",

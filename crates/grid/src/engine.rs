@@ -466,8 +466,21 @@ impl PowerFlow {
         // voltages and the injections are all walked nearly sequentially
         // (large feeders are otherwise dominated by cache misses). Buses keep
         // OpenDSS's order; only internal indices change.
-        let natural_pattern = y_pattern(&elements);
-        let order = crate::sparse::fill_reducing_order(&natural_pattern)?;
+        // Radial feeders: buses leaves first (no fill, no ordering pass);
+        // meshed ones: AMD on the pattern.
+        let radial = crate::ordering::radial_order(
+            nodes.buses.len(),
+            &nodes.node_label,
+            |b| nodes.buses[b].nodes.as_slice(),
+            elements.iter().map(|e| e.nodes.as_slice()),
+        );
+        let (order, natural_pattern) = match radial {
+            Some(order) => (order, None),
+            None => {
+                let natural_pattern = y_pattern(&elements);
+                (crate::sparse::fill_reducing_order(&natural_pattern)?, Some(natural_pattern))
+            }
+        };
         let mut new_index = vec![0usize; n + 1];
         for (k, &old) in order.iter().enumerate() {
             new_index[old + 1] = k + 1;
@@ -492,10 +505,12 @@ impl PowerFlow {
                 *x = new_index[*x];
             }
         }
-        let pattern = natural_pattern.permuted(&order);
+        let pattern = match natural_pattern {
+            Some(natural_pattern) => natural_pattern.permuted(&order),
+            None => y_pattern(&elements),
+        };
         // Freed now, so that what follows reuses the memory (large feeders
         // are bound by fresh pages).
-        drop(natural_pattern);
         drop(order);
         debug_assert!(pattern == y_pattern(&elements), "the permuted pattern is the renumbered one");
         let y_entries: usize = elements

@@ -25,6 +25,7 @@ pub mod elements;
 pub mod engine;
 pub mod error;
 pub mod network;
+mod ordering;
 pub mod results;
 pub mod sparse;
 

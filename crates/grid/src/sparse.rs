@@ -127,16 +127,19 @@ impl Pattern {
         let mut col_ptr = Vec::with_capacity(n + 1);
         let mut row_idx = Vec::with_capacity(rows.len() / 2);
         col_ptr.push(0);
+        // Duplicates dropped with a mark per row (a column repeats each row
+        // once per element sharing it), then only the distinct rows sorted.
+        let mut marked_in = fill;
+        marked_in.fill(usize::MAX);
         for j in 0..n {
-            let seg = &mut rows[start[j]..start[j + 1]];
-            seg.sort_unstable();
-            let mut last = u32::MAX;
-            for &r in seg.iter() {
-                if r != last {
+            let first = row_idx.len();
+            for &r in &rows[start[j]..start[j + 1]] {
+                if marked_in[r as usize] != j {
+                    marked_in[r as usize] = j;
                     row_idx.push(r as usize);
-                    last = r;
                 }
             }
+            row_idx[first..].sort_unstable();
             col_ptr.push(row_idx.len());
         }
         Pattern { n, col_ptr, row_idx }

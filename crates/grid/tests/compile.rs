@@ -57,3 +57,54 @@ fn every_transformer_yprim_equals_a_direct_computation() {
     // same1..3 share one Yprim, d1/d2 another; every other variant is its own.
     assert_eq!(distinct.len(), 18 - 2 - 1, "the variants really differ");
 }
+
+/// Two identical paths from `a` to `c` in parallel (a loop: the AMD ordering)
+/// against one path of half their length (a radial feeder: buses ordered
+/// leaves first). Without line capacitance the two are the same circuit, so
+/// every voltage must agree to rounding, and both take the same iterations.
+#[test]
+fn meshed_and_radial_orderings_give_the_same_solution() {
+    let feeder = |paths: &str| {
+        format!(
+            "Clear
+New Circuit.ring basekv=12.47 pu=1.02 phases=3 bus1=src
+New Line.feed bus1=src bus2=a phases=3 r1=0.1 x1=0.3 r0=0.3 x0=0.9 c1=0 c0=0 length=1
+{paths}
+New Load.c bus1=c phases=3 kv=12.47 kw=3000 kvar=1200
+New Load.c1 bus1=c.1 phases=1 kv=7.2 kw=400 kvar=100
+New Transformer.t phases=3 windings=2 buses=[c d] conns=[delta wye] kvs=[12.47 0.48] kvas=[2000 2000] xhl=6 %r=0.5
+New Load.d bus1=d phases=3 kv=0.48 kw=800 kvar=300 model=2
+Set VoltageBases=[12.47 0.48]
+CalcVoltageBases
+"
+        )
+    };
+    let line = |name: &str, from: &str, to: &str, length: f64| {
+        format!("New Line.{name} bus1={from} bus2={to} phases=3 r1=0.2 x1=0.5 r0=0.5 x0=1.5 c1=0 c0=0 length={length}\n")
+    };
+    let meshed = feeder(&(line("p1", "a", "b1", 2.0) + &line("q1", "b1", "c", 2.0) + &line("p2", "a", "b2", 2.0) + &line("q2", "b2", "c", 2.0)));
+    let radial = feeder(&(line("p", "a", "b", 1.0) + &line("q", "b", "c", 1.0)));
+    let solve = |script: &str| {
+        let circuit = read_str(script, "ring.dss", &MemoryFiles::new()).expect("script reads");
+        let mut pf = PowerFlow::new(&circuit).expect("compiles");
+        let report = pf.solve().expect("solves");
+        (pf.voltage_table(), report.iterations)
+    };
+    let (meshed_v, meshed_iterations) = solve(&meshed);
+    let (radial_v, radial_iterations) = solve(&radial);
+    assert_eq!(meshed_iterations, radial_iterations);
+    let by_bus = |table: &[ogg_grid::results::NodeVoltage], bus: &str| -> Vec<num_complex::Complex64> {
+        table.iter().filter(|nv| nv.bus == bus).map(|nv| nv.v).collect()
+    };
+    for bus in ["src", "a", "c", "d"] {
+        let (m, r) = (by_bus(&meshed_v, bus), by_bus(&radial_v, bus));
+        assert_eq!(m.len(), r.len(), "bus {bus}");
+        assert!(!m.is_empty(), "bus {bus}");
+        for (vm, vr) in m.iter().zip(&r) {
+            assert!((vm - vr).norm() <= 1e-9 * vr.norm(), "bus {bus}: {vm} (meshed) vs {vr} (radial)");
+        }
+    }
+    // The loads pull the voltage down: the check is not on a no-load circuit.
+    let c = by_bus(&radial_v, "c")[0].norm();
+    assert!(c < 0.99 * 1.02 * 12470.0 / 3f64.sqrt(), "{c}");
+}
