@@ -212,9 +212,19 @@ impl LoadCalc {
 
     /// Primitive admittance at nominal (Yeq) in OpenDSS's layout.
     pub fn yprim(&self) -> CMat {
+        let mut m = CMat::zeros(self.nconds);
+        self.yprim_into(&mut m);
+        m
+    }
+
+    /// [`LoadCalc::yprim`] written into `m` (of order `nconds`), without
+    /// allocating: the time series compares it with the stamped one at
+    /// every tap move.
+    pub fn yprim_into(&self, m: &mut CMat) {
         let n = self.nconds;
+        debug_assert_eq!(m.order(), n);
         let y = self.yeq;
-        let mut m = CMat::zeros(n);
+        m.clear();
         match self.conn {
             Connection::Wye => {
                 let nn = n - 1;
@@ -243,7 +253,6 @@ impl LoadCalc {
                 }
             }
         }
-        m
     }
 
     #[inline(always)]
