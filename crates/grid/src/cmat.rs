@@ -152,6 +152,17 @@ impl CMat {
         Ok(())
     }
 
+    /// Copies `other` (of the same order) into this matrix.
+    pub fn copy_from(&mut self, other: &CMat) {
+        debug_assert_eq!(self.n, other.n);
+        self.data.copy_from_slice(&other.data);
+    }
+
+    /// Sets every entry to zero (keeps the allocation).
+    pub fn clear(&mut self) {
+        self.data.fill(C::new(0.0, 0.0));
+    }
+
     pub fn as_slice(&self) -> &[C] {
         &self.data
     }

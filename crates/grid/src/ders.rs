@@ -439,20 +439,44 @@ impl crate::PowerFlow {
     /// recomputes the invalidated PC elements' Yprims; only their columns are
     /// refactored (with the tap's or capacitor's).
     pub(crate) fn restamp_changed_loads(&mut self) {
+        // One scratch matrix per conductor count: the comparison with the
+        // stamped Yprim allocates nothing for the loads that did not move.
+        let mut scratch: Vec<Option<CMat>> = Vec::new();
         for l in 0..self.loads.len() {
-            let full = self.loads[l].calc.yprim();
             let elem = self.loads[l].elem;
+            let calc = &self.loads[l].calc;
+            // Nothing the Yprim depends on moved since it was last checked
+            // (a load without a shape, or a second tap move in a step).
+            if calc.verified_stamp == Some(calc.yprim_key(&self.elements[elem].yprim)) {
+                continue;
+            }
+            let n = calc.nconds;
+            if scratch.len() <= n {
+                scratch.resize_with(n + 1, || None);
+            }
+            let full = scratch[n].get_or_insert_with(|| CMat::zeros(n));
+            calc.yprim_into(full);
             let stamped = &self.elements[elem].yprim;
             let same_bits = stamped.as_slice().len() == full.as_slice().len()
                 && stamped.as_slice().iter().zip(full.as_slice()).all(|(a, b)| a.re.to_bits() == b.re.to_bits() && a.im.to_bits() == b.im.to_bits());
             if same_bits {
+                let key = calc.yprim_key(stamped);
+                self.loads[l].calc.verified_stamp = Some(key);
                 continue;
             }
-            if let Some(y) = crate::elements::load::LoadY::from_yprim(&self.loads[l].calc, &full) {
+            if let Some(y) = crate::elements::load::LoadY::from_yprim(&self.loads[l].calc, full) {
                 self.loads[l].ysys = y;
                 let e = &mut self.elements[elem];
-                e.yprim_series = crate::elements::tiny_diagonal(&full);
-                e.yprim = full;
+                // In place (same order): no allocation per restamped load.
+                if e.yprim.order() == n && e.yprim_series.order() == n {
+                    e.yprim.copy_from(full);
+                    crate::elements::tiny_diagonal_into(full, &mut e.yprim_series);
+                } else {
+                    e.yprim_series = crate::elements::tiny_diagonal(full);
+                    e.yprim = full.clone();
+                }
+                let key = self.loads[l].calc.yprim_key(&self.elements[elem].yprim);
+                self.loads[l].calc.verified_stamp = Some(key);
                 self.yprim_changed(elem);
             }
         }

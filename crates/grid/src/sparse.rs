@@ -458,7 +458,8 @@ impl Ldl {
     /// left-looking: column j is A's column j minus the contributions of the
     /// columns k < j in row j of L, so unaffected columns are reused as they
     /// are. `scaled(q)` gives the scaled value of A's entry q. Needs the row
-    /// structure (`prepare_solve` ran once). Returns Err(j) on a zero pivot.
+    /// structure (`prepare_solve` ran once); refreshes the solve-ready copies
+    /// of those columns. Returns Err(j) on a zero pivot.
     fn refactor_columns(&mut self, values: &[C], scale: &[f64]) -> Result<(), usize> {
         let zero = C::new(0.0, 0.0);
         let w = &mut self.y;
@@ -475,9 +476,10 @@ impl Ldl {
                 let t = l_jk * self.d[k];
                 // Rows ≥ j of column k: from (j, k) on (rows are sorted).
                 w[j] -= l_jk * t;
-                for q2 in q + 1..self.lp[k + 1] {
-                    let r = self.li[q2];
-                    w[r] -= self.lx[q2] * t;
+                let end = self.lp[k + 1];
+                // Zipped slices: one bounds check per column, not two per entry.
+                for (&r, &l) in self.li[q + 1..end].iter().zip(&self.lx[q + 1..end]) {
+                    w[r] -= l * t;
                 }
             }
             let dj = w[j];
@@ -489,11 +491,18 @@ impl Ldl {
             let d_inv = C::new(1.0, 0.0) / dj;
             self.d[j] = dj;
             self.d_inv[j] = d_inv;
-            for q in self.lp[j]..self.lp[j + 1] {
-                let r = self.li[q];
-                self.lx[q] = w[r] * d_inv;
+            // The solve-ready copies of the column too (what
+            // `prepare_solve` computes, fused into this pass).
+            let (start, end) = (self.lp[j], self.lp[j + 1]);
+            let cols = self.li[start..end].iter().zip(&mut self.lx[start..end]);
+            for ((&r, l), (&qf, &qb)) in cols.zip(self.blocks.q_fwd[start..end].iter().zip(&self.blocks.q_bwd[start..end])) {
+                *l = w[r] * d_inv;
                 w[r] = zero;
+                let v = *l * (sj / scale[self.perm[r]]);
+                self.blocks.fwd_val[qf as usize] = v;
+                self.blocks.bwd_val[qb as usize] = v;
             }
+            self.d_inv_solve[j] = d_inv * (sj * sj);
         }
         Ok(())
     }
@@ -510,25 +519,19 @@ impl Ldl {
                 j = self.parent[j];
             }
         }
-        self.affected_list.sort_unstable();
+        // Elimination order. After a tap move with loads restamped the list
+        // is most of the tree: a scan of the marks is cheaper than a sort.
+        if self.affected_list.len() * 8 > self.n {
+            self.affected_list.clear();
+            self.affected_list.extend(self.affected.iter().enumerate().filter(|&(_, &a)| a).map(|(j, _)| j));
+        } else {
+            self.affected_list.sort_unstable();
+        }
     }
 
     fn clear_affected(&mut self) {
         for &j in &self.affected_list {
             self.affected[j] = false;
-        }
-    }
-
-    /// Refreshes the solve-ready data of the affected columns only.
-    fn prepare_solve_affected(&mut self, scale: &[f64]) {
-        for &j in &self.affected_list {
-            let sj = scale[self.perm[j]];
-            for q in self.lp[j]..self.lp[j + 1] {
-                let v = self.lx[q] * (sj / scale[self.perm[self.li[q]]]);
-                self.blocks.fwd_val[self.blocks.q_fwd[q] as usize] = v;
-                self.blocks.bwd_val[self.blocks.q_bwd[q] as usize] = v;
-            }
-            self.d_inv_solve[j] = self.d_inv[j] * (sj * sj);
         }
     }
 
@@ -1376,9 +1379,6 @@ impl SparseLu {
         ldl.mark_affected(columns.iter().copied());
         self.factored = false;
         let result = ldl.refactor_columns(values, &self.scale);
-        if result.is_ok() {
-            ldl.prepare_solve_affected(&self.scale);
-        }
         ldl.clear_affected();
         match result {
             Ok(()) => {

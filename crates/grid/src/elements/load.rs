@@ -79,6 +79,10 @@ pub struct LoadCalc {
     pub kvar: f64,
     /// (kW, kvar, LoadMult) of the last `set_nominal` (NaN after `scale`).
     nominal_inputs: [f64; 3],
+    /// What [`LoadCalc::yprim_key`] gave when the time series last found the
+    /// stamped Yprim equal to [`LoadCalc::yprim`] (or stamped it), with the
+    /// stamped matrix's identity: equal keys skip the comparison.
+    pub(crate) verified_stamp: Option<[u64; 7]>,
 }
 
 impl LoadCalc {
@@ -137,7 +141,25 @@ impl LoadCalc {
             var_base: 0.0,
             yq_fixed: 0.0,
             nominal_inputs: [f64::NAN; 3],
+            verified_stamp: None,
         }
+    }
+
+    /// Every input of [`LoadCalc::yprim`], as bits, with the address and
+    /// first entry of the stamped matrix `stamped` (so a matrix replaced or
+    /// edited since is compared again).
+    pub(crate) fn yprim_key(&self, stamped: &CMat) -> [u64; 7] {
+        let first = stamped.as_slice().first().map_or(0, |c| c.re.to_bits() ^ c.im.to_bits().rotate_left(1));
+        let shape = (self.phases as u64) << 40 | (self.nconds as u64) << 8 | matches!(self.conn, Connection::Wye) as u64;
+        [
+            self.yeq.re.to_bits(),
+            self.yeq.im.to_bits(),
+            self.rneut.to_bits(),
+            self.xneut.to_bits(),
+            shape,
+            stamped.as_slice().as_ptr() as u64,
+            first,
+        ]
     }
 
     /// The multiplier that applies to this load given the circuit's LoadMult.
@@ -212,9 +234,19 @@ impl LoadCalc {
 
     /// Primitive admittance at nominal (Yeq) in OpenDSS's layout.
     pub fn yprim(&self) -> CMat {
+        let mut m = CMat::zeros(self.nconds);
+        self.yprim_into(&mut m);
+        m
+    }
+
+    /// [`LoadCalc::yprim`] written into `m` (of order `nconds`), without
+    /// allocating: the time series compares it with the stamped one at
+    /// every tap move.
+    pub fn yprim_into(&self, m: &mut CMat) {
         let n = self.nconds;
+        debug_assert_eq!(m.order(), n);
         let y = self.yeq;
-        let mut m = CMat::zeros(n);
+        m.clear();
         match self.conn {
             Connection::Wye => {
                 let nn = n - 1;
@@ -243,7 +275,6 @@ impl LoadCalc {
                 }
             }
         }
-        m
     }
 
     #[inline(always)]

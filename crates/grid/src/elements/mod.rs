@@ -29,10 +29,15 @@ pub(crate) const EPSILON: f64 = 1.0e-12;
 /// the diagonal of the full Yprim scaled by 1e-10 ("so that CalcVoltages does
 /// not fail").
 pub(crate) fn tiny_diagonal(full: &CMat) -> CMat {
-    let n = full.order();
-    let mut s = CMat::zeros(n);
-    for i in 0..n {
+    let mut s = CMat::zeros(full.order());
+    tiny_diagonal_into(full, &mut s);
+    s
+}
+
+/// [`tiny_diagonal`] written into `s` (of the same order).
+pub(crate) fn tiny_diagonal_into(full: &CMat, s: &mut CMat) {
+    s.clear();
+    for i in 0..full.order() {
         s.set(i, i, full.get(i, i) * 1.0e-10);
     }
-    s
 }
