@@ -283,6 +283,9 @@ impl TreeIpm {
                 continue;
             }
             if pres <= primal_tol && dres <= dual_tol {
+                if set.trace {
+                    eprintln!("active-set: KKT point after {} Newton steps", self.iterations);
+                }
                 self.finish_active_set(st);
                 return true;
             }
@@ -290,7 +293,7 @@ impl TreeIpm {
             // that is not (redundant rows, a direction nothing bounds) shows
             // as a residual that falls slowly: leave it to the interior point.
             let progress = (pres / primal_tol).max(dres / dual_tol);
-            if self.iterations as usize >= MAX_NEWTON || progress > 0.5 * last_progress {
+            if self.iterations as usize >= MAX_NEWTON || progress > 0.9 * last_progress {
                 return false;
             }
             // A new factorisation after a change of the set or when the last
