@@ -79,6 +79,11 @@ pub(super) struct ActiveSet {
     first_x: Vec<f64>,
     first_z: Vec<f64>,
     first_s: Vec<f64>,
+    /// The orthant duals and cone multipliers before the last Newton step.
+    prev_y: Vec<f64>,
+    prev_z: Vec<f64>,
+    prev_nu: Vec<f64>,
+    have_prev: bool,
 }
 
 impl ActiveSet {
@@ -156,6 +161,10 @@ impl ActiveSet {
             first_x: vec![0.0; n],
             first_z: vec![0.0; n_eq + mc],
             first_s: vec![0.0; mc],
+            prev_y: vec![0.0; n_eq],
+            prev_z: vec![0.0; mc],
+            prev_nu: vec![0.0; ipm.sc.socs.len()],
+            have_prev: false,
         }
     }
 }
@@ -172,6 +181,7 @@ impl TreeIpm {
         st.saved_z.copy_from_slice(&self.z_all);
         st.saved_s.copy_from_slice(&self.s);
         st.have_first = false;
+        st.have_prev = false;
         let ok = self.active_set_rounds(&mut st);
         if !ok {
             // The old set's solution for the new data is a better start for
@@ -233,7 +243,28 @@ impl TreeIpm {
             }
             // KKT check: inactive rows feasible, active duals of the right
             // sign; a violated row joins the set, a wrong-signed one leaves.
-            let changed = self.update_active_set(st, primal_tol, dual_tol);
+            let (changed, left) = self.update_active_set(st, primal_tol, dual_tol);
+            if left > 0 && st.have_prev {
+                // A row that entered and pins the same quantity as an active
+                // one makes the system singular; the regularised solve splits
+                // their common dual into ±r/δ. The wrong-signed one (the
+                // looser limit) has left; the huge dual of its partner is
+                // noise: every active dual goes back to its value before the
+                // step (stationarity is linear in them, so Newton restores
+                // the right ones in one step).
+                let (y, z) = self.z_all.split_at_mut(n_eq);
+                y.copy_from_slice(&st.prev_y);
+                for i in 0..n_nn {
+                    if st.active_row[i] {
+                        z[i] = st.prev_z[i];
+                    }
+                }
+                for c in 0..st.nu.len() {
+                    if st.active_cone[c] {
+                        st.nu[c] = st.prev_nu[c];
+                    }
+                }
+            }
             if set.trace {
                 let on = st.active_row.iter().filter(|&&a| a).count();
                 let cones = st.active_cone.iter().filter(|&&a| a).count();
@@ -252,6 +283,9 @@ impl TreeIpm {
                 continue;
             }
             if pres <= primal_tol && dres <= dual_tol {
+                if set.trace {
+                    eprintln!("active-set: KKT point after {} Newton steps", self.iterations);
+                }
                 self.finish_active_set(st);
                 return true;
             }
@@ -259,7 +293,7 @@ impl TreeIpm {
             // that is not (redundant rows, a direction nothing bounds) shows
             // as a residual that falls slowly: leave it to the interior point.
             let progress = (pres / primal_tol).max(dres / dual_tol);
-            if self.iterations as usize >= MAX_NEWTON || progress > 0.5 * last_progress {
+            if self.iterations as usize >= MAX_NEWTON || progress > 0.9 * last_progress {
                 return false;
             }
             // A new factorisation after a change of the set or when the last
@@ -276,6 +310,10 @@ impl TreeIpm {
                 st.rhs[i] = -st.rd[i];
             }
             Self::solve_step(st);
+            st.prev_y.copy_from_slice(&self.z_all[..n_eq]);
+            st.prev_z.copy_from_slice(&self.z_all[n_eq..]);
+            st.prev_nu.copy_from_slice(&st.nu);
+            st.have_prev = true;
             let (n, n_eq, n_nn) = (self.n, self.n_eq, self.sc.n_nn);
             let d = &st.sol;
             for i in 0..n {
@@ -298,17 +336,21 @@ impl TreeIpm {
     }
 
     /// Moves rows into the set whose constraint the point violates and out
-    /// of it those whose dual has the wrong sign; how many changed.
-    fn update_active_set(&mut self, st: &mut ActiveSet, primal_tol: f64, dual_tol: f64) -> usize {
+    /// of it those whose dual has the wrong sign; how many changed, and how
+    /// many of those left.
+    fn update_active_set(&mut self, st: &mut ActiveSet, primal_tol: f64, dual_tol: f64) -> (usize, usize) {
         let (n_eq, n_nn) = (self.n_eq, self.sc.n_nn);
         let mut changed = 0;
+        // Of the rows with a wrong-signed dual only the most negative leaves:
+        // after a singular step (dependent rows, duals ±r/δ) the others'
+        // signs are noise, and dropping all of them can leave a direction
+        // that nothing bounds.
+        let mut worst: Option<(f64, usize, bool)> = None;
         let z = &mut self.z_all[n_eq..];
         for i in 0..n_nn {
             if st.active_row[i] {
-                if z[i] < -dual_tol {
-                    st.active_row[i] = false;
-                    z[i] = 0.0;
-                    changed += 1;
+                if z[i] < -dual_tol && worst.is_none_or(|w| z[i] < w.0) {
+                    worst = Some((z[i], i, false));
                 }
             } else if self.b_c[i] - st.g_x[i] < -primal_tol {
                 st.active_row[i] = true;
@@ -317,10 +359,8 @@ impl TreeIpm {
         }
         for (c, &(a, d)) in self.sc.socs.iter().enumerate() {
             if st.active_cone[c] {
-                if st.nu[c] < -dual_tol {
-                    st.active_cone[c] = false;
-                    st.nu[c] = 0.0;
-                    changed += 1;
+                if st.nu[c] < -dual_tol && worst.is_none_or(|w| st.nu[c] < w.0) {
+                    worst = Some((st.nu[c], c, true));
                 }
             } else if slack_norm(&self.b_c, &st.g_x, a, d) > self.b_c[a] + primal_tol {
                 st.active_cone[c] = true;
@@ -328,7 +368,20 @@ impl TreeIpm {
                 changed += 1;
             }
         }
-        changed
+        let left = match worst {
+            Some((_, c, true)) => {
+                st.active_cone[c] = false;
+                st.nu[c] = 0.0;
+                1
+            }
+            Some((_, i, false)) => {
+                st.active_row[i] = false;
+                z[i] = 0.0;
+                1
+            }
+            None => 0,
+        };
+        (changed + left, left)
     }
 
     /// The slacks and cone duals of the accepted point.
