@@ -769,8 +769,8 @@ fn edit_element<T: ElementState>(
 
 /// Creates (or, for a name already defined, finds) an element; says whether it
 /// already existed. `room` is how many more elements the file may still define
-/// (its lines left): a store that is full grows by that much at once instead of
-/// doubling, so a large feeder's element file is stored without reallocations.
+/// (its lines left): a store that is full grows by that much at once (never by
+/// less than doubling), so a large feeder's element file is stored in one go.
 fn new_element<T: ElementState>(
     store: &mut Store<T>,
     name: String,
