@@ -929,14 +929,7 @@ pub(crate) struct TransformerState {
     pub hv_leads_lv: bool,
 }
 
-fn default_winding(name: &str, terminal: usize) -> Winding {
-    Winding {
-        bus: default_bus(name, terminal),
-        ..default_winding_data()
-    }
-}
-
-/// A winding's defaults, with an empty bus (for a caller that has one).
+/// A winding's defaults, with an empty bus (given later, or named by default in `into_model`).
 fn default_winding_data() -> Winding {
     Winding {
         bus: BusRef::default(),
@@ -959,7 +952,8 @@ impl TransformerState {
             name: name.to_string(),
             location: location.clone(),
             phases: 3,
-            windings: vec![default_winding(name, 1), default_winding(name, 2)],
+            // Buses left empty until `into_model`: most scripts give them all.
+            windings: vec![default_winding_data(), default_winding_data()],
             active: 0,
             xsc: vec![7.0],
             xhl: 7.0,
@@ -981,16 +975,16 @@ impl TransformerState {
     /// defaults, even when the count does not change; bus names stay, new
     /// windings get default ones; new reactance pairs start at 30%.
     fn set_num_windings(&mut self, n: usize) {
-        let mut old = std::mem::take(&mut self.windings).into_iter();
-        self.windings = (1..=n)
-            .map(|i| match old.next() {
-                Some(o) => Winding {
-                    bus: o.bus,
-                    ..default_winding_data()
-                },
-                None => default_winding(&self.name, i),
-            })
-            .collect();
+        // In place: the kept windings' bus buffers stay; new ones get an empty
+        // bus, named by default in `into_model` if never given.
+        self.windings.truncate(n);
+        for w in &mut self.windings {
+            *w = Winding {
+                bus: std::mem::take(&mut w.bus),
+                ..default_winding_data()
+            };
+        }
+        self.windings.resize_with(n, default_winding_data);
         self.xsc.resize(n * (n - 1) / 2, 30.0);
         if self.active >= n {
             self.active = 0;
@@ -1128,11 +1122,8 @@ impl TransformerState {
                 };
             }
             "xfmrcode" => {
-                let name = lower(value);
-                let code = ctx
-                    .xfmrcodes
-                    .get(&name)
-                    .ok_or_else(|| format!("XfmrCode `{name}` is not defined"))?;
+                let code = with_lowercase(value.text, |name| ctx.xfmrcodes.get(name))
+                    .ok_or_else(|| format!("XfmrCode `{}` is not defined", lower(value)))?;
                 self.fetch_code(&code.0);
             }
             "enabled" => self.enabled = boolean(value)?,
@@ -1147,8 +1138,14 @@ impl TransformerState {
     }
 
     /// The model transformer, moving the state's names, windings and reactances into it.
-    pub fn into_model(self) -> Transformer {
+    pub fn into_model(mut self) -> Transformer {
         let n = self.windings.len();
+        // A bus never given is OpenDSS's default `name_1`, `name_2`, ….
+        for (i, w) in self.windings.iter_mut().enumerate() {
+            if w.bus.bus.is_empty() {
+                w.bus = default_bus(&self.name, i + 1);
+            }
+        }
         Transformer {
             phases: self.phases,
             xhl: self.xsc.first().copied().unwrap_or(self.xhl),
@@ -1182,7 +1179,7 @@ impl ElementState for TransformerState {
             w.bus = own
                 .windings
                 .get(i)
-                .map_or_else(|| default_bus(&own.name, i + 1), |o| o.bus.clone());
+                .map_or_else(BusRef::default, |o| o.bus.clone());
         }
         // Nor %imag and ppm_antifloat (TTransfObj.MakeLike copies %noloadloss
         // but not these two: the 123-bus regulators repeat `ppm=0` after like=).

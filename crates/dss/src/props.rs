@@ -619,9 +619,15 @@ pub(crate) fn find_property(props: &[&str], name: &str) -> Option<usize> {
     lower.copy_from_slice(name.as_bytes());
     lower.make_ascii_lowercase();
     let lower = &*lower;
+    // The first byte and the length rule out most names without a call to
+    // `memcmp` (a statement looks up every property it sets).
+    let first = lower[0];
     props
         .iter()
-        .position(|p| p.as_bytes() == lower)
+        .position(|p| {
+            let p = p.as_bytes();
+            p.len() == lower.len() && p.first() == Some(&first) && p == lower
+        })
         .or_else(|| props.iter().position(|p| p.as_bytes().starts_with(lower)))
 }
 

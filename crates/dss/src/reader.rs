@@ -646,6 +646,9 @@ pub(crate) struct Reader<'a> {
     depth: usize,
     /// `Set EarthModel=`: lines created afterwards start with it.
     earth_model: EarthModel,
+    /// About how many lines are left in the file being read: a bound on the
+    /// elements it can still define.
+    lines_left: usize,
 }
 
 /// Runs the parameters of one statement against one element.
@@ -764,13 +767,18 @@ fn edit_element<T: ElementState>(
     result
 }
 
+/// Creates (or, for a name already defined, finds) an element; says whether it
+/// already existed. `room` is how many more elements the file may still define
+/// (its lines left): a store that is full grows by that much at once (never by
+/// less than doubling), so a large feeder's element file is stored in one go.
 fn new_element<T: ElementState>(
     store: &mut Store<T>,
     name: String,
     location: &Location,
     ctx: &Ctx,
     ignored: &mut Vec<Ignored>,
-) -> usize {
+    room: usize,
+) -> (usize, bool) {
     if let Some(index) = store.find(&name) {
         // OpenDSS warns "Duplicate new element definition … being redefined"
         // and edits the existing element.
@@ -781,10 +789,11 @@ fn new_element<T: ElementState>(
             ),
             location: location.clone(),
         });
-        return index;
+        return (index, true);
     }
+    store.reserve_if_full(room);
     let item = T::create(&name, location, ctx);
-    store.insert(name, item)
+    (store.insert(name, item), false)
 }
 
 impl<'a> Reader<'a> {
@@ -803,6 +812,7 @@ impl<'a> Reader<'a> {
             definition_order: Vec::new(),
             depth: 0,
             earth_model: EarthModel::default(),
+            lines_left: 0,
         }
     }
 
@@ -858,6 +868,10 @@ impl<'a> Reader<'a> {
                 continue;
             }
             location.line = i + 1;
+            // Lines left, estimated from the bytes left at the mean line length
+            // so far (counting them would cost a pass over the file).
+            let read = (raw.as_ptr() as usize - text.as_ptr() as usize) + raw.len();
+            self.lines_left = (text.len() - read) * (i + 1) / read.max(1) + 1;
             split_line_into(line, &mut params).map_err(|m| ReadError::new(&location, m))?;
             if !params.is_empty() {
                 self.statement(&params, &location)?;
@@ -1021,8 +1035,7 @@ impl<'a> Reader<'a> {
                 "no circuit yet: `New Circuit.name` must come first",
             ));
         }
-        let existed = self.lookup(id, &name).is_some();
-        let index = self.create(id, name, location);
+        let (index, existed) = self.create(id, name, location);
         if !existed {
             self.record_definition(id, index);
         }
@@ -1191,8 +1204,10 @@ impl<'a> Reader<'a> {
         self.edit(id, index, &params, location)
     }
 
-    /// `name` (lower-case) becomes the store's key.
-    fn create(&mut self, id: ClassId, name: String, location: &Location) -> usize {
+    /// `name` (lower-case) becomes the store's key. Returns the element's index
+    /// and whether it existed before.
+    fn create(&mut self, id: ClassId, name: String, location: &Location) -> (usize, bool) {
+        let room = self.lines_left.min(1 << 16);
         let (e, c, ig) = (&mut self.elements, &mut self.codes, &mut self.ignored);
         let (frequency, earth) = (self.options.base_frequency, self.earth_model);
         let (files, file) = (self.files, location.file.as_str());
@@ -1202,15 +1217,15 @@ impl<'a> Reader<'a> {
             ($field:ident) => {{
                 let mut store = std::mem::take(&mut c.$field);
                 let ctx = ctx_for(c, frequency, earth, files, file);
-                let index = new_element(&mut store, name, location, &ctx, ig);
+                let created = new_element(&mut store, name, location, &ctx, ig, room);
                 c.$field = store;
-                index
+                created
             }};
         }
         macro_rules! element {
             ($field:ident) => {{
                 let ctx = ctx_for(c, frequency, earth, files, file);
-                new_element(&mut e.$field, name, location, &ctx, ig)
+                new_element(&mut e.$field, name, location, &ctx, ig, room)
             }};
         }
         by_class!(id, code, element)

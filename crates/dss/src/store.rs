@@ -48,6 +48,14 @@ impl<T> Store<T> {
         self.find(name).map(|i| &self.items[i])
     }
 
+    /// Makes room for `additional` more elements if the store is full.
+    pub fn reserve_if_full(&mut self, additional: usize) {
+        if self.items.len() == self.items.capacity() {
+            self.items.reserve(additional);
+            self.index.reserve(additional);
+        }
+    }
+
     pub fn insert(&mut self, name: String, item: T) -> usize {
         let i = self.items.len();
         self.items.push(item);

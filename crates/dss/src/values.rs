@@ -158,29 +158,33 @@ pub(crate) fn symmetric_matrix(token: &Token, n: usize) -> Result<Vec<f64>, Stri
 /// `671.1.2.3` → bus `671`, nodes [1, 2, 3]. Bus names are lower-cased.
 pub(crate) fn bus(text: &str) -> Result<BusRef, String> {
     let text = trim(text);
-    let (name, rest) = match text.bytes().position(|b| b == b'.') {
-        Some(dot) => (&text[..dot], &text[dot + 1..]),
-        None => (text, ""),
-    };
-    if name.is_empty() {
+    let bytes = text.as_bytes();
+    let dot = bytes.iter().position(|&b| b == b'.').unwrap_or(bytes.len());
+    if dot == 0 {
         return Err(format!("`{text}` has no bus name"));
     }
-    let name = name.to_ascii_lowercase();
+    let name = text[..dot].to_ascii_lowercase();
+    // One pass over the node part, byte by byte (a large feeder has a bus spec
+    // per terminal): `.` ends a node; plain digits are read directly; anything
+    // else goes through `parse` (which also takes `+2`, and says what is wrong).
+    let rest = &bytes[dot..];
     let mut nodes = Vec::new();
-    if rest.is_empty() {
+    if rest.len() <= 1 {
         return Ok(BusRef { bus: name, nodes });
     }
-    nodes.reserve_exact(1 + rest.bytes().filter(|&b| b == b'.').count());
-    for part in rest.split('.') {
+    nodes.reserve_exact(rest.iter().filter(|&&b| b == b'.').count());
+    let mut start = dot + 1;
+    while start <= bytes.len() {
+        let end = bytes[start..].iter().position(|&b| b == b'.').map_or(bytes.len(), |n| start + n);
+        let part = &bytes[start..end];
+        start = end + 1;
         if part.is_empty() {
             continue;
         }
-        // Plain digits are read directly; anything else goes through `parse`
-        // (which also takes `+2`, and says what is wrong).
-        let digits = part.len() <= 18 && part.bytes().all(|b| b.is_ascii_digit());
-        let node: usize = if digits {
-            part.bytes().fold(0, |n, b| n * 10 + usize::from(b - b'0'))
+        let node: usize = if part.len() <= 18 && part.iter().all(u8::is_ascii_digit) {
+            part.iter().fold(0, |n, &b| n * 10 + usize::from(b - b'0'))
         } else {
+            let part = &text[end - part.len()..end];
             part.parse()
                 .map_err(|_| format!("`{part}` in bus `{text}` is not a node number"))?
         };

@@ -217,6 +217,21 @@ fn class_rank(c: ElementClass) -> usize {
     }
 }
 
+/// What a transformer keeps for re-stamping its Yprim after a tap change: its
+/// data without the bus names (already in its element's node list) or code and
+/// bank names, which were most of a full clone's allocations.
+fn restamp_copy(t: &ogg_dss::Transformer) -> ogg_dss::Transformer {
+    ogg_dss::Transformer {
+        name: t.name.clone(),
+        windings: t.windings.iter().map(|w| ogg_dss::Winding { bus: ogg_dss::BusRef::default(), ..*w }).collect(),
+        bank: None,
+        xfmrcode: None,
+        location: t.location.clone(),
+        xsc: t.xsc.clone(),
+        ..*t
+    }
+}
+
 /// Definition order of the circuit's elements (OpenDSS numbers buses in it).
 fn element_order(c: &Circuit) -> Vec<ElementRef> {
     let counts = [
@@ -339,7 +354,7 @@ impl PowerFlow {
                     };
                     let buses: Vec<&ogg_dss::BusRef> = t.windings.iter().map(|w| &w.bus).collect();
                     elements.push(build_element(&mut nodes, ElementClass::Transformer, &t.name, r.index, &buses, t.phases, t.phases + 1, yp));
-                    transformers.push(TransformerState { elem: idx, model: t.clone(), taps });
+                    transformers.push(TransformerState { elem: idx, model: restamp_copy(t), taps });
                 }
                 ElementClass::Load => {
                     let l = &circuit.loads[r.index];
