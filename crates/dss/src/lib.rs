@@ -33,7 +33,7 @@ pub use model::*;
 pub fn read_file(path: &std::path::Path) -> Result<Circuit, ReadError> {
     let name = path.to_string_lossy().into_owned();
     let location = Location {
-        file: name.clone(),
+        file: name.as_str().into(),
         line: 0,
     };
     let text = DiskFiles

@@ -12,7 +12,8 @@ use std::collections::BTreeMap;
 /// Where a statement came from, for error messages and reports.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Location {
-    pub file: String,
+    /// Shared by every element of a file (one allocation per file, not per element).
+    pub file: std::sync::Arc<str>,
     pub line: usize,
 }
 

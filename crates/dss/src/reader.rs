@@ -845,7 +845,7 @@ impl<'a> Reader<'a> {
         let mut block_comment_start: Option<usize> = None;
         // One Location per file, its line updated as we go.
         let mut location = Location {
-            file: file.to_string(),
+            file: file.into(),
             line: 0,
         };
         // One parameter buffer for the whole file (the tokens borrow `text`).
@@ -880,7 +880,7 @@ impl<'a> Reader<'a> {
         if let Some(line) = block_comment_start {
             return Err(ReadError::new(
                 &Location {
-                    file: file.to_string(),
+                    file: file.into(),
                     line,
                 },
                 "unterminated block comment: `/*` without `*/`",
@@ -1210,7 +1210,7 @@ impl<'a> Reader<'a> {
         let room = self.lines_left.min(1 << 16);
         let (e, c, ig) = (&mut self.elements, &mut self.codes, &mut self.ignored);
         let (frequency, earth) = (self.options.base_frequency, self.earth_model);
-        let (files, file) = (self.files, location.file.as_str());
+        let (files, file) = (self.files, &*location.file);
         // A code class's own store is taken out while it is edited, so the
         // context sees it empty (nothing refers to its own class).
         macro_rules! code {
@@ -1240,7 +1240,7 @@ impl<'a> Reader<'a> {
     ) -> Result<(), ReadError> {
         let (e, c, ig) = (&mut self.elements, &mut self.codes, &mut self.ignored);
         let (frequency, earth) = (self.options.base_frequency, self.earth_model);
-        let (files, file) = (self.files, location.file.as_str());
+        let (files, file) = (self.files, &*location.file);
         macro_rules! code {
             ($field:ident) => {{
                 let mut store = std::mem::take(&mut c.$field);
@@ -1343,6 +1343,7 @@ impl<'a> Reader<'a> {
             .files
             .read(path, &location.file)
             .map_err(|e| ReadError::new(location, format!("cannot read `{path}`: {e}")))?;
+        let name: std::sync::Arc<str> = name.into();
         for (i, line) in content.lines().enumerate() {
             let line = line.trim();
             if line.is_empty() || line.starts_with('!') || line.starts_with("//") {
