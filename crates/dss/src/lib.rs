@@ -27,6 +27,7 @@ pub use error::ReadError;
 pub use files::{DiskFiles, FileSource, MemoryFiles};
 pub use line_constants::EarthModel;
 pub use model::*;
+pub use store::{FastMap, Fnv};
 
 /// Reads a script from disk; `Redirect`/`Compile` are resolved relative to the
 /// including file, ignoring case when the exact name does not exist.

@@ -3,10 +3,11 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
-/// FNV-1a: element names are short, so it hashes several times faster than
-/// the default SipHash (large feeders look up a name per statement).
+/// FNV-1a: element names are short and trusted, so it hashes several times
+/// faster than the default SipHash (large feeders look up a name per
+/// statement). Also the grid's map for bus and element names.
 #[derive(Default, Clone, Copy)]
-pub(crate) struct Fnv(u64);
+pub struct Fnv(u64);
 
 impl Hasher for Fnv {
     fn finish(&self) -> u64 {
@@ -22,7 +23,7 @@ impl Hasher for Fnv {
     }
 }
 
-pub(crate) type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<Fnv>>;
+pub type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<Fnv>>;
 
 #[derive(Debug, Clone)]
 pub(crate) struct Store<T> {

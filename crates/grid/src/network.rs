@@ -9,29 +9,8 @@
 //! with p phases is node i for i ≤ p and node 0 otherwise; nodes given in the
 //! bus spec override the first conductors.
 
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
-
-/// FNV-1a: names are short and trusted, so a fast non-cryptographic hash
-/// beats SipHash by a wide margin when compiling large feeders.
-#[derive(Default, Clone, Copy)]
-pub struct Fnv(u64);
-
-impl Hasher for Fnv {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        let mut h = if self.0 == 0 { 0xcbf2_9ce4_8422_2325 } else { self.0 };
-        for &b in bytes {
-            h ^= b as u64;
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-        self.0 = h;
-    }
-}
-
-pub type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<Fnv>>;
+/// The reader's FNV-1a map (short, trusted names), re-exported for the grid.
+pub use ogg_dss::{FastMap, Fnv};
 
 use ogg_dss::{BusRef, ElementClass};
 
