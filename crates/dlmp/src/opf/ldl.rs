@@ -172,30 +172,36 @@ fn postorder(parent: &[usize]) -> Vec<usize> {
 }
 
 /// A symmetric matrix's factorisation L·D·Lᵀ = Π·K·Πᵀ with a fixed pattern.
+///
+/// Index arrays are `u32` (half the memory traffic of `usize`: factor and
+/// solves are bound by loads, not arithmetic; a KKT system of 4·10⁹
+/// unknowns is far beyond these feeders, and `new` checks the bound).
 #[derive(Debug, Clone)]
 pub struct Ldl {
     n: usize,
     /// perm[k] = original index of the k-th pivot; iperm its inverse.
     perm: Vec<usize>,
     iperm: Vec<usize>,
-    /// Upper triangle of Π·K·Πᵀ, compressed by column.
+    /// `perm` as u32, for the solves' gather and scatter.
+    perm32: Vec<u32>,
+    /// Upper triangle of Π·K·Πᵀ, compressed by column; each column's last
+    /// entry is its diagonal (rows sorted).
     kp: Vec<usize>,
-    ki: Vec<usize>,
+    ki: Vec<u32>,
     /// The values of K in that layout (filled by the caller through slots).
     pub kx: Vec<f64>,
     lp: Vec<usize>,
-    li: Vec<usize>,
+    li: Vec<u32>,
     lx: Vec<f64>,
     d: Vec<f64>,
     dinv: Vec<f64>,
-    /// Expected sign of each pivot (+1 primal, −1 dual), in original order.
-    sign: Vec<f64>,
+    /// Expected sign of each pivot (+1 primal, −1 dual), in elimination order.
+    pivot_sign: Vec<f64>,
     y_vals: Vec<f64>,
-    /// The pattern of each row k of L, in elimination order: the columns c
-    /// (`row_col[row_ptr[k]..row_ptr[k + 1]]`) and where L_kc is stored.
+    /// The pattern of each row k of L, in elimination order: the column c
+    /// and where L_kc is stored (`row_entries[row_ptr[k]..row_ptr[k + 1]]`).
     row_ptr: Vec<usize>,
-    row_col: Vec<usize>,
-    row_pos: Vec<usize>,
+    row_entries: Vec<(u32, u32)>,
     work: Vec<f64>,
 }
 
@@ -209,6 +215,10 @@ impl Ldl {
         entries: &[(usize, usize)],
         sign: Vec<f64>,
     ) -> (Ldl, Vec<usize>, Vec<usize>) {
+        assert!(
+            n < u32::MAX as usize && entries.len() < u32::MAX as usize / 2,
+            "KKT system of {n} unknowns exceeds the factorisation's 32-bit indices"
+        );
         let mut adj: Vec<Vec<usize>> = vec![Vec::new(); n];
         for &(i, j) in entries {
             if i != j {
@@ -247,8 +257,7 @@ impl Ldl {
         let mut elim = vec![0; n];
         let mut y_idx = vec![0; n];
         let mut row_ptr = Vec::with_capacity(n + 1);
-        let mut row_col = Vec::with_capacity(nnz_l);
-        let mut row_pos = Vec::with_capacity(nnz_l);
+        let mut row_entries: Vec<(u32, u32)> = Vec::with_capacity(nnz_l);
         row_ptr.push(0);
         for k in 0..n {
             let mut n_y = 0;
@@ -278,28 +287,29 @@ impl Ldl {
                 li[pos] = k;
                 next_in_col[c] += 1;
                 marker[c] = false;
-                row_col.push(c);
-                row_pos.push(pos);
+                row_entries.push((c as u32, pos as u32));
             }
-            row_ptr.push(row_col.len());
+            row_ptr.push(row_entries.len());
         }
+        let pivot_sign = perm.iter().map(|&p| sign[p]).collect();
+        let perm32 = perm.iter().map(|&p| p as u32).collect();
         let ldl = Ldl {
             n,
             perm,
             iperm,
+            perm32,
             kp,
-            ki,
+            ki: ki.iter().map(|&r| r as u32).collect(),
             kx: vec![0.0; nnz_k],
             lp,
-            li,
+            li: li.iter().map(|&r| r as u32).collect(),
             lx: vec![0.0; nnz_l],
             d: vec![0.0; n],
             dinv: vec![0.0; n],
-            sign,
+            pivot_sign,
             y_vals: vec![0.0; n],
             row_ptr,
-            row_col,
-            row_pos,
+            row_entries,
             work: vec![0.0; n],
         };
         (ldl, slots, diag_slot)
@@ -320,29 +330,29 @@ impl Ldl {
     pub fn factor(&mut self, eps: f64, delta: f64) -> Option<usize> {
         let n = self.n;
         let mut regularised = 0;
+        let (kp, ki, kx) = (&self.kp, &self.ki, &self.kx);
+        let (lp, li, lx) = (&self.lp, &self.li, &mut self.lx);
+        let (y, dinv) = (&mut self.y_vals, &mut self.dinv);
         for k in 0..n {
-            let mut dk = 0.0;
-            for p in self.kp[k]..self.kp[k + 1] {
-                let b = self.ki[p];
-                if b == k {
-                    dk = self.kx[p];
-                } else {
-                    self.y_vals[b] = self.kx[p];
-                }
+            // Column k of the upper triangle: its last entry is the diagonal.
+            let (lo_k, diag) = (kp[k], kp[k + 1] - 1);
+            let mut dk = kx[diag];
+            for (&b, &v) in ki[lo_k..diag].iter().zip(&kx[lo_k..diag]) {
+                y[b as usize] = v;
             }
-            for t in self.row_ptr[k]..self.row_ptr[k + 1] {
-                let (c, pos) = (self.row_col[t], self.row_pos[t]);
-                let yc = self.y_vals[c];
-                let lo = self.lp[c];
-                for (&i, &l) in self.li[lo..pos].iter().zip(&self.lx[lo..pos]) {
-                    self.y_vals[i] -= l * yc;
+            for &(c, pos) in &self.row_entries[self.row_ptr[k]..self.row_ptr[k + 1]] {
+                let (c, pos) = (c as usize, pos as usize);
+                let yc = y[c];
+                y[c] = 0.0;
+                let lo = lp[c];
+                for (&i, &l) in li[lo..pos].iter().zip(&lx[lo..pos]) {
+                    y[i as usize] -= l * yc;
                 }
-                let l = yc * self.dinv[c];
-                self.lx[pos] = l;
+                let l = yc * dinv[c];
+                lx[pos] = l;
                 dk -= yc * l;
-                self.y_vals[c] = 0.0;
             }
-            let s = self.sign[self.perm[k]];
+            let s = self.pivot_sign[k];
             if !dk.is_finite() {
                 return None;
             }
@@ -351,7 +361,7 @@ impl Ldl {
                 regularised += 1;
             }
             self.d[k] = dk;
-            self.dinv[k] = 1.0 / dk;
+            dinv[k] = 1.0 / dk;
         }
         Some(regularised)
     }
@@ -360,31 +370,30 @@ impl Ldl {
     pub fn solve(&mut self, b: &mut [f64]) {
         let n = self.n;
         let x = &mut self.work;
-        for (xk, &p) in x.iter_mut().zip(&self.perm) {
-            *xk = b[p];
+        for (xk, &p) in x.iter_mut().zip(&self.perm32) {
+            *xk = b[p as usize];
         }
+        let (lp, li, lx) = (&self.lp, &self.li, &self.lx);
         for c in 0..n {
             let xc = x[c];
-            if xc != 0.0 {
-                let (lo, hi) = (self.lp[c], self.lp[c + 1]);
-                for (&i, &l) in self.li[lo..hi].iter().zip(&self.lx[lo..hi]) {
-                    x[i] -= l * xc;
-                }
+            let (lo, hi) = (lp[c], lp[c + 1]);
+            for (&i, &l) in li[lo..hi].iter().zip(&lx[lo..hi]) {
+                x[i as usize] -= l * xc;
             }
         }
         for (xk, &d) in x.iter_mut().zip(&self.dinv) {
             *xk *= d;
         }
         for c in (0..n).rev() {
-            let (lo, hi) = (self.lp[c], self.lp[c + 1]);
+            let (lo, hi) = (lp[c], lp[c + 1]);
             let mut xc = x[c];
-            for (&i, &l) in self.li[lo..hi].iter().zip(&self.lx[lo..hi]) {
-                xc -= l * x[i];
+            for (&i, &l) in li[lo..hi].iter().zip(&lx[lo..hi]) {
+                xc -= l * x[i as usize];
             }
             x[c] = xc;
         }
-        for (xk, &p) in x.iter().zip(&self.perm) {
-            b[p] = *xk;
+        for (xk, &p) in x.iter().zip(&self.perm32) {
+            b[p as usize] = *xk;
         }
     }
 
@@ -394,7 +403,7 @@ impl Ldl {
         for c in 0..self.n {
             let oc = self.perm[c];
             for p in self.kp[c]..self.kp[c + 1] {
-                let r = self.ki[p];
+                let r = self.ki[p] as usize;
                 let or = self.perm[r];
                 let v = self.kx[p];
                 y[or] += v * x[oc];
