@@ -95,6 +95,18 @@ impl Builder {
     pub fn new() -> Self {
         Self::default()
     }
+    /// Empties the builder for the next interval, keeping its buffers (a
+    /// re-solve's assembly then allocates none of them again).
+    pub fn recycle(&mut self) {
+        self.n_vars = 0;
+        self.q.clear();
+        self.p_diag.clear();
+        for sec in [&mut self.zero, &mut self.nonneg, &mut self.soc] {
+            sec.entries.clear();
+            sec.b.clear();
+        }
+        self.soc_dims.clear();
+    }
     /// A new variable with linear cost `q`.
     pub fn var(&mut self, q: f64) -> usize {
         self.q.push(q);

@@ -517,6 +517,8 @@ pub struct OpfSolver {
     cached: Option<(Problem, DefaultSolver<f64>, f64)>,
     /// The same for our interior point.
     cached_ipm: Option<(Problem, builder::BuildMap, ipm::TreeIpm, f64)>,
+    /// The last interval's builder, emptied, for the next assembly.
+    spare_builder: Builder,
     auctioneer: ogg_market::Auctioneer,
 }
 
@@ -587,7 +589,8 @@ impl OpfSolver {
         opts: &OpfOptions,
         loss_base: &[(f64, f64)],
     ) -> Result<DlmpSolution, DlmpError> {
-        let (builder, layout) = assemble_rows(net, offers, opts, loss_base);
+        let recycled = std::mem::take(&mut self.spare_builder);
+        let (builder, layout) = assemble_rows(net, offers, opts, loss_base, recycled);
         let mut fallback_reason = None;
         let mut builder = Some(builder);
         if opts.conic_solver == ConicSolver::TreeIpm {
@@ -602,6 +605,7 @@ impl OpfSolver {
             if reuse {
                 let (problem, _, solver, _) = self.cached_ipm.as_mut().expect("checked above");
                 solver.update(problem);
+                self.spare_builder = builder;
             } else {
                 let (problem, map) = builder.build_with_map();
                 let solver =
@@ -743,7 +747,7 @@ fn assemble(
     opts: &OpfOptions,
     loss_base: &[(f64, f64)],
 ) -> (Problem, Layout) {
-    let (b, lay) = assemble_rows(net, offers, opts, loss_base);
+    let (b, lay) = assemble_rows(net, offers, opts, loss_base, Builder::new());
     (b.build(), lay)
 }
 
@@ -754,13 +758,14 @@ fn assemble_rows(
     offers: &[PlacedOffer],
     opts: &OpfOptions,
     loss_base: &[(f64, f64)],
+    mut b: Builder,
 ) -> (Builder, Layout) {
     let n = net.len();
     let f = opts.formulation;
     let branch = f != Formulation::Dc;
     let mw = net.s_base_kva / 1000.0;
     let root = net.root();
-    let mut b = Builder::new();
+    b.recycle();
     let mut lay = Layout {
         offer_vars: Vec::with_capacity(offers.len()),
         offer_q_var: Vec::with_capacity(offers.len()),
@@ -785,12 +790,12 @@ fn assemble_rows(
         loss_coef: vec![[0.0; 6]; n],
     };
     // Injection terms per bus: (variable, coefficient) for P and Q, and fixed demand.
-    let mut p_terms: Vec<Vec<(usize, f64)>> = vec![Vec::new(); n];
-    let mut q_terms: Vec<Vec<(usize, f64)>> = vec![Vec::new(); n];
+    let mut p_terms = BusTerms::with_capacity(offers.len() + 2);
+    let mut q_terms = BusTerms::with_capacity(offers.len() + 1);
     let mut p_demand = vec![0.0; n];
     let mut q_demand = vec![0.0; n];
     // Single-variable bounds: ((variable, ±1), right-hand side).
-    let mut bound_rows: Vec<((usize, f64), f64)> = Vec::new();
+    let mut bound_rows: Vec<((usize, f64), f64)> = Vec::with_capacity(2 * offers.len() + 4);
 
     for o in offers {
         p_demand[o.bus] += o.fixed_demand;
@@ -815,9 +820,9 @@ fn assemble_rows(
             match &o.cost {
                 PlacedCost::Quadratic { c1, c2 } => {
                     let v = b.var_quadratic(*c1, 2.0 * c2);
-                    p_terms[o.bus].push((v, 1.0));
+                    p_terms.push(o.bus, (v, 1.0));
                     if branch && q_coef != 0.0 {
-                        q_terms[o.bus].push((v, q_coef));
+                        q_terms.push(o.bus, (v, q_coef));
                     }
                     bound_rows.push(((v, 1.0), o.hi));
                     bound_rows.push(((v, -1.0), -o.lo));
@@ -832,9 +837,9 @@ fn assemble_rows(
                     let first = b.n_vars();
                     for (w, s) in widths.iter().zip(slopes) {
                         let v = b.var(*s);
-                        p_terms[o.bus].push((v, 1.0));
+                        p_terms.push(o.bus, (v, 1.0));
                         if branch && q_coef != 0.0 {
-                            q_terms[o.bus].push((v, q_coef));
+                            q_terms.push(o.bus, (v, q_coef));
                         }
                         bound_rows.push(((v, 1.0), *w));
                         bound_rows.push(((v, -1.0), 0.0));
@@ -845,7 +850,7 @@ fn assemble_rows(
         }
         if branch && o.kind == OfferKind::Generator && o.q_hi > o.q_lo {
             let v = b.var(0.0);
-            q_terms[o.bus].push((v, 1.0));
+            q_terms.push(o.bus, (v, 1.0));
             bound_rows.push(((v, 1.0), o.q_hi));
             bound_rows.push(((v, -1.0), -o.q_lo));
             lay.offer_q_var.push(Some(v));
@@ -859,13 +864,13 @@ fn assemble_rows(
     // Source: s⁺ − s⁻ at the root (energy bought at the LMP, sold at the export price).
     lay.s_plus = b.var(opts.lmp_source * mw);
     lay.s_minus = b.var(-opts.effective_export_price() * mw);
-    p_terms[root].push((lay.s_plus, 1.0));
-    p_terms[root].push((lay.s_minus, -1.0));
+    p_terms.push(root, (lay.s_plus, 1.0));
+    p_terms.push(root, (lay.s_minus, -1.0));
     bound_rows.push(((lay.s_plus, -1.0), 0.0));
     bound_rows.push(((lay.s_minus, -1.0), 0.0));
     if branch {
         let v = b.var(0.0);
-        q_terms[root].push((v, 1.0));
+        q_terms.push(root, (v, 1.0));
         lay.q_source = Some(v);
     }
     // Flow variables.
@@ -898,12 +903,13 @@ fn assemble_rows(
             ];
         }
     }
+    let (p_terms, q_terms) = (p_terms.by_bus(n), q_terms.by_bus(n));
     // One buffer for the rows below (assembly runs for every interval).
     let mut row: Vec<(usize, f64)> = Vec::with_capacity(16);
     // Balance rows: supply − consumption = fixed demand.
     for j in 0..n {
         row.clear();
-        row.extend_from_slice(&p_terms[j]);
+        row.extend_from_slice(p_terms.of(j));
         let mut rhs = p_demand[j];
         if net.parent(j).is_some() {
             let e = j;
@@ -929,7 +935,7 @@ fn assemble_rows(
     if branch {
         for j in 0..n {
             row.clear();
-            row.extend_from_slice(&q_terms[j]);
+            row.extend_from_slice(q_terms.of(j));
             let mut rhs = q_demand[j];
             if net.parent(j).is_some() {
                 let e = j;
@@ -1044,28 +1050,76 @@ fn assemble_rows(
                 let i = net.tree.parent[e];
                 let t2 = net.tap[e] * net.tap[e];
                 let l = lay.ell[e];
-                let (wc, wb): (Vec<(usize, f64)>, f64) = if lay.w_sec[e] != NO {
-                    (vec![(lay.w_sec[e], 1.0)], 0.0)
+                // The sending end's voltage: a variable (w_sec or w_i) or, at the root, a constant.
+                let (wc, wb): (Option<(usize, f64)>, f64) = if lay.w_sec[e] != NO {
+                    (Some((lay.w_sec[e], 1.0)), 0.0)
                 } else if i == root {
-                    (vec![], t2 * w0)
+                    (None, t2 * w0)
                 } else {
-                    (vec![(lay.w[i], t2)], 0.0)
+                    (Some((lay.w[i], t2)), 0.0)
                 };
-                let mut first: Vec<(usize, f64)> = vec![(l, -1.0)];
-                first.extend(wc.iter().map(|&(v, c)| (v, -c)));
-                let mut last: Vec<(usize, f64)> = vec![(l, -1.0)];
-                last.extend(wc.iter().copied());
+                // On the stack: this runs for every line and interval.
+                let (first, last, len) = match wc {
+                    Some((v, c)) => ([(l, -1.0), (v, -c)], [(l, -1.0), (v, c)], 2),
+                    None => ([(l, -1.0), (NO, 0.0)], [(l, -1.0), (NO, 0.0)], 1),
+                };
                 let r = b.soc(&[
-                    (&first, wb),
+                    (&first[..len], wb),
                     (&[(lay.flow_p[e], -2.0)], 0.0),
                     (&[(lay.flow_q[e], -2.0)], 0.0),
-                    (&last, -wb),
+                    (&last[..len], -wb),
                 ]);
                 lay.relax[e] = Some(r);
             }
         }
     }
     (b, lay)
+}
+
+/// Injection terms (variable, coefficient) of every bus in one flat list
+/// (a list per bus cost two allocations per bus and interval).
+struct BusTerms {
+    pushed: Vec<(usize, (usize, f64))>,
+}
+
+/// The same terms grouped by bus, each bus's in push order.
+struct TermsByBus {
+    start: Vec<usize>,
+    terms: Vec<(usize, f64)>,
+}
+
+impl BusTerms {
+    fn with_capacity(capacity: usize) -> Self {
+        BusTerms {
+            pushed: Vec::with_capacity(capacity),
+        }
+    }
+    fn push(&mut self, bus: usize, term: (usize, f64)) {
+        self.pushed.push((bus, term));
+    }
+    /// A stable counting sort by bus.
+    fn by_bus(self, n_buses: usize) -> TermsByBus {
+        let mut start = vec![0usize; n_buses + 1];
+        for &(bus, _) in &self.pushed {
+            start[bus + 1] += 1;
+        }
+        for j in 0..n_buses {
+            start[j + 1] += start[j];
+        }
+        let mut fill = start[..n_buses].to_vec();
+        let mut terms = vec![(0usize, 0.0f64); self.pushed.len()];
+        for &(bus, term) in &self.pushed {
+            terms[fill[bus]] = term;
+            fill[bus] += 1;
+        }
+        TermsByBus { start, terms }
+    }
+}
+
+impl TermsByBus {
+    fn of(&self, bus: usize) -> &[(usize, f64)] {
+        &self.terms[self.start[bus]..self.start[bus + 1]]
+    }
 }
 
 /// How an interior point ended, in the terms `extract` needs.
