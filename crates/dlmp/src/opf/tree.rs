@@ -32,6 +32,10 @@ const FIXED_PRICE: f64 = 1e6;
 const FIXED_WIDTH: f64 = 1e-9;
 
 /// Which offer each order came from (usize::MAX: fixed demand/output, or the source).
+/// Kept between intervals ([`TreeWorkspace`]): the order list of a 1k-bus
+/// feeder is ~200 kB, which the allocator otherwise maps and faults in anew
+/// for every interval.
+#[derive(Default)]
 struct Orders {
     orders: Vec<PlacedOrder>,
     owner: Vec<usize>,
@@ -39,13 +43,40 @@ struct Orders {
     source_sell: usize,
 }
 
-fn build_orders(net: &DlmpNetwork, offers: &[PlacedOffer], opts: &OpfOptions) -> Orders {
+/// Buffers of the tree algorithm's clearing, reused from interval to interval.
+#[derive(Default)]
+pub struct TreeWorkspace {
+    orders: Orders,
+    fixed: Vec<f64>,
+    sold: Vec<f64>,
+    bought: Vec<f64>,
+}
+
+impl std::fmt::Debug for TreeWorkspace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TreeWorkspace")
+            .field("orders", &self.orders.orders.len())
+            .finish()
+    }
+}
+
+fn build_orders(
+    net: &DlmpNetwork,
+    offers: &[PlacedOffer],
+    opts: &OpfOptions,
+    built: &mut Orders,
+    fixed: &mut Vec<f64>,
+) {
     let kb = net.s_base_kva;
     let mw = net.s_base_kva / 1000.0;
     let n = net.len();
-    let mut orders = Vec::with_capacity(offers.len() + n + 2);
-    let mut owner = Vec::with_capacity(offers.len() + n + 2);
-    let mut fixed = vec![0.0; n];
+    let (orders, owner) = (&mut built.orders, &mut built.owner);
+    orders.clear();
+    owner.clear();
+    orders.reserve(offers.len() + n + 2);
+    owner.reserve(offers.len() + n + 2);
+    fixed.clear();
+    fixed.resize(n, 0.0);
     let mut total = 1.0;
     let push = |orders: &mut Vec<PlacedOrder>,
                 owner: &mut Vec<usize>,
@@ -73,8 +104,8 @@ fn build_orders(net: &DlmpNetwork, offers: &[PlacedOffer], opts: &OpfOptions) ->
                 // Marginal cost in $/MWh at the bounds (per-unit coefficients → per MW).
                 let mc = |x: f64| (c1 + 2.0 * c2 * x) / mw;
                 push(
-                    &mut orders,
-                    &mut owner,
+                    orders,
+                    owner,
                     k,
                     o.bus,
                     Side::Sell,
@@ -87,8 +118,8 @@ fn build_orders(net: &DlmpNetwork, offers: &[PlacedOffer], opts: &OpfOptions) ->
                 let floor = o.fixed_demand - o.hi;
                 fixed[o.bus] -= o.fixed_demand * kb;
                 push(
-                    &mut orders,
-                    &mut owner,
+                    orders,
+                    owner,
                     k,
                     o.bus,
                     Side::Buy,
@@ -100,8 +131,8 @@ fn build_orders(net: &DlmpNetwork, offers: &[PlacedOffer], opts: &OpfOptions) ->
                     // The must-run part p_min rides on the first segment as its hard minimum.
                     let q_min = if s == 0 { o.lo * kb } else { 0.0 };
                     push(
-                        &mut orders,
-                        &mut owner,
+                        orders,
+                        owner,
                         k,
                         o.bus,
                         Side::Sell,
@@ -117,8 +148,8 @@ fn build_orders(net: &DlmpNetwork, offers: &[PlacedOffer], opts: &OpfOptions) ->
                 for (s, (w, p)) in widths.iter().zip(slopes).enumerate() {
                     let q_min = if s == last { floor * kb } else { 0.0 };
                     push(
-                        &mut orders,
-                        &mut owner,
+                        orders,
+                        owner,
                         k,
                         o.bus,
                         Side::Buy,
@@ -134,8 +165,8 @@ fn build_orders(net: &DlmpNetwork, offers: &[PlacedOffer], opts: &OpfOptions) ->
     for (bus, &d) in fixed.iter().enumerate() {
         if d > 0.0 {
             push(
-                &mut orders,
-                &mut owner,
+                orders,
+                owner,
                 usize::MAX,
                 bus,
                 Side::Buy,
@@ -143,8 +174,8 @@ fn build_orders(net: &DlmpNetwork, offers: &[PlacedOffer], opts: &OpfOptions) ->
             );
         } else if d < 0.0 {
             push(
-                &mut orders,
-                &mut owner,
+                orders,
+                owner,
                 usize::MAX,
                 bus,
                 Side::Sell,
@@ -153,31 +184,25 @@ fn build_orders(net: &DlmpNetwork, offers: &[PlacedOffer], opts: &OpfOptions) ->
         }
     }
     let root = net.root();
-    let source_sell = orders.len();
+    built.source_sell = orders.len();
     push(
-        &mut orders,
-        &mut owner,
+        orders,
+        owner,
         usize::MAX,
         root,
         Side::Sell,
         Curve::new(opts.lmp_source, opts.lmp_source, total, 0.0),
     );
     let export = opts.effective_export_price();
-    let source_buy = orders.len();
+    built.source_buy = orders.len();
     push(
-        &mut orders,
-        &mut owner,
+        orders,
+        owner,
         usize::MAX,
         root,
         Side::Buy,
         Curve::new(export, export, total, 0.0),
     );
-    Orders {
-        orders,
-        owner,
-        source_buy,
-        source_sell,
-    }
 }
 
 /// The lossless OPF by the tree algorithm (formulation must be `Dc`).
@@ -186,6 +211,7 @@ pub fn solve_tree(
     offers: &[PlacedOffer],
     opts: &OpfOptions,
     auctioneer: &mut Auctioneer,
+    work: &mut TreeWorkspace,
 ) -> Result<DlmpSolution, DlmpError> {
     if opts.formulation != Formulation::Dc {
         return Err(DlmpError::Input(
@@ -195,7 +221,8 @@ pub fn solve_tree(
     let n = net.len();
     let kb = net.s_base_kva;
     let mw = net.s_base_kva / 1000.0;
-    let built = build_orders(net, offers, opts);
+    build_orders(net, offers, opts, &mut work.orders, &mut work.fixed);
+    let built = &work.orders;
     auctioneer.options = ClearOptions::default();
     let start = std::time::Instant::now();
     let clearing = auctioneer.clear(&net.tree, &built.orders)?;
@@ -219,8 +246,11 @@ pub fn solve_tree(
     out.q_price = vec![0.0; n];
     out.voltage_pu = vec![1.0; n];
     // Per offer: the variable from its orders' quantities.
-    let mut sold = vec![0.0; offers.len()];
-    let mut bought = vec![0.0; offers.len()];
+    let (sold, bought) = (&mut work.sold, &mut work.bought);
+    for v in [&mut *sold, &mut *bought] {
+        v.clear();
+        v.resize(offers.len(), 0.0);
+    }
     for (j, &k) in built.owner.iter().enumerate() {
         if k == usize::MAX {
             continue;
