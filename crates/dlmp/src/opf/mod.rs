@@ -520,6 +520,7 @@ pub struct OpfSolver {
     /// The last interval's builder, emptied, for the next assembly.
     spare_builder: Builder,
     auctioneer: ogg_market::Auctioneer,
+    tree_work: tree::TreeWorkspace,
 }
 
 impl std::fmt::Debug for OpfSolver {
@@ -553,7 +554,7 @@ impl OpfSolver {
     ) -> Result<DlmpSolution, DlmpError> {
         opts.check()?;
         if opts.formulation == Formulation::Dc && opts.dc_algorithm == DcAlgorithm::Tree {
-            return tree::solve_tree(net, offers, opts, &mut self.auctioneer);
+            return tree::solve_tree(net, offers, opts, &mut self.auctioneer, &mut self.tree_work);
         }
         let kb = net.s_base_kva;
         let mut base = match &opts.loss_base_kw {
