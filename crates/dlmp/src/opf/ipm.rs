@@ -135,48 +135,50 @@ impl Rows {
     fn n_rows(&self) -> usize {
         self.ptr.len() - 1
     }
+    /// Row r's (columns, values).
+    fn row(&self, r: usize) -> (&[usize], &[f64]) {
+        let (lo, hi) = (self.ptr[r], self.ptr[r + 1]);
+        (&self.col[lo..hi], &self.val[lo..hi])
+    }
     /// out = M x
     fn mul(&self, x: &[f64], out: &mut [f64]) {
-        for r in 0..self.n_rows() {
-            let mut acc = 0.0;
-            for k in self.ptr[r]..self.ptr[r + 1] {
-                acc += self.val[k] * x[self.col[k]];
-            }
-            out[r] = acc;
+        for (r, o) in out[..self.n_rows()].iter_mut().enumerate() {
+            let (cols, vals) = self.row(r);
+            *o = cols.iter().zip(vals).map(|(&c, &v)| v * x[c]).sum();
         }
     }
     /// out −= Mᵀ v
     fn mul_t_sub(&self, v: &[f64], out: &mut [f64]) {
-        for r in 0..self.n_rows() {
-            let vr = v[r];
+        for (r, &vr) in v[..self.n_rows()].iter().enumerate() {
             if vr != 0.0 {
-                for k in self.ptr[r]..self.ptr[r + 1] {
-                    out[self.col[k]] -= self.val[k] * vr;
+                let (cols, vals) = self.row(r);
+                for (&c, &a) in cols.iter().zip(vals) {
+                    out[c] -= a * vr;
                 }
             }
         }
     }
     /// out += Mᵀ v
     fn mul_t_add(&self, v: &[f64], out: &mut [f64]) {
-        for r in 0..self.n_rows() {
-            let vr = v[r];
+        for (r, &vr) in v[..self.n_rows()].iter().enumerate() {
             if vr != 0.0 {
-                for k in self.ptr[r]..self.ptr[r + 1] {
-                    out[self.col[k]] += self.val[k] * vr;
+                let (cols, vals) = self.row(r);
+                for (&c, &a) in cols.iter().zip(vals) {
+                    out[c] += a * vr;
                 }
             }
         }
     }
-    /// out[r] = (M x)[r] + add[r], and acc += Mᵀ v, in one pass.
+    /// out[r] += (M x)[r], and acc += Mᵀ v, in one pass.
     fn mul_and_mul_t(&self, x: &[f64], v: &[f64], out: &mut [f64], acc: &mut [f64]) {
-        for r in 0..self.n_rows() {
-            let (mut s, vr) = (0.0, v[r]);
-            for k in self.ptr[r]..self.ptr[r + 1] {
-                let c = self.col[k];
-                s += self.val[k] * x[c];
-                acc[c] += self.val[k] * vr;
+        for (r, (o, &vr)) in out[..self.n_rows()].iter_mut().zip(v).enumerate() {
+            let (cols, vals) = self.row(r);
+            let mut s = 0.0;
+            for (&c, &a) in cols.iter().zip(vals) {
+                s += a * x[c];
+                acc[c] += a * vr;
             }
-            out[r] += s;
+            *o += s;
         }
     }
 }
