@@ -217,24 +217,7 @@ impl Scaling {
                 out[i] = v[i] * w[i];
             }
         }
-        let sign = if inverse { -1.0 } else { 1.0 };
-        for (c, &(a, d)) in self.socs.iter().enumerate() {
-            let scale = if inverse {
-                1.0 / self.eta[c]
-            } else {
-                self.eta[c]
-            };
-            let (w, v) = (&w[a..a + d], &v[a..a + d]);
-            let mut wv = 0.0;
-            for k in 1..d {
-                wv += w[k] * v[k];
-            }
-            out[a] = scale * (w[0] * v[0] + sign * wv);
-            let f = sign * v[0] + wv / (1.0 + w[0]);
-            for k in 1..d {
-                out[a + k] = scale * (v[k] + f * w[k]);
-            }
-        }
+        self.apply_socs(v, out, inverse);
     }
 
     /// NT scaling at (s, z) and λ = W z; `identity`: W = I (the start).
@@ -284,16 +267,18 @@ impl Scaling {
             } else {
                 self.eta[c]
             };
-            let (w, v) = (&self.w[a..a + d], &v[a..a + d]);
-            let mut wv = 0.0;
-            for k in 1..d {
-                wv += w[k] * v[k];
-            }
-            out[a] = scale * (w[0] * v[0] + sign * wv);
-            let f = sign * v[0] + wv / (1.0 + w[0]);
-            for k in 1..d {
-                out[a + k] = scale * (v[k] + f * w[k]);
-            }
+            with_cone_dim(d, |d| {
+                let (w, v, out) = (&self.w[a..a + d], &v[a..a + d], &mut out[a..a + d]);
+                let mut wv = 0.0;
+                for k in 1..d {
+                    wv += w[k] * v[k];
+                }
+                out[0] = scale * (w[0] * v[0] + sign * wv);
+                let f = sign * v[0] + wv / (1.0 + w[0]);
+                for k in 1..d {
+                    out[k] = scale * (v[k] + f * w[k]);
+                }
+            });
         }
     }
 
@@ -301,17 +286,19 @@ impl Scaling {
     /// pass instead of applying W⁻¹ twice).
     fn apply_winv2_socs(&self, v: &[f64], out: &mut [f64]) {
         for (c, &(a, d)) in self.socs.iter().enumerate() {
-            let (w, v) = (&self.w[a..a + d], &v[a..a + d]);
-            let mut jw_v = w[0] * v[0];
-            for k in 1..d {
-                jw_v -= w[k] * v[k];
-            }
             let inv_eta2 = 1.0 / (self.eta[c] * self.eta[c]);
-            let f = 2.0 * jw_v;
-            out[a] = (f * w[0] - v[0]) * inv_eta2;
-            for k in 1..d {
-                out[a + k] = (-f * w[k] + v[k]) * inv_eta2;
-            }
+            with_cone_dim(d, |d| {
+                let (w, v, out) = (&self.w[a..a + d], &v[a..a + d], &mut out[a..a + d]);
+                let mut jw_v = w[0] * v[0];
+                for k in 1..d {
+                    jw_v -= w[k] * v[k];
+                }
+                let f = 2.0 * jw_v;
+                out[0] = (f * w[0] - v[0]) * inv_eta2;
+                for k in 1..d {
+                    out[k] = (-f * w[k] + v[k]) * inv_eta2;
+                }
+            });
         }
     }
 
@@ -321,11 +308,13 @@ impl Scaling {
             out[i] = a[i] * v[i];
         }
         for &(s, d) in &self.socs {
-            let (a, v) = (&a[s..s + d], &v[s..s + d]);
-            out[s] = a.iter().zip(v).map(|(x, y)| x * y).sum();
-            for k in 1..d {
-                out[s + k] = a[0] * v[k] + v[0] * a[k];
-            }
+            with_cone_dim(d, |d| {
+                let (a, v, out) = (&a[s..s + d], &v[s..s + d], &mut out[s..s + d]);
+                out[0] = a.iter().zip(v).map(|(x, y)| x * y).sum();
+                for k in 1..d {
+                    out[k] = a[0] * v[k] + v[0] * a[k];
+                }
+            });
         }
     }
 
@@ -336,17 +325,19 @@ impl Scaling {
             out[i] = v[i] / l[i];
         }
         for &(s, d) in &self.socs {
-            let (l, v) = (&l[s..s + d], &v[s..s + d]);
-            let (mut lv, mut ll) = (0.0, 0.0);
-            for k in 1..d {
-                lv += l[k] * v[k];
-                ll += l[k] * l[k];
-            }
-            let w0 = (l[0] * v[0] - lv) / (l[0] * l[0] - ll);
-            out[s] = w0;
-            for k in 1..d {
-                out[s + k] = (v[k] - w0 * l[k]) / l[0];
-            }
+            with_cone_dim(d, |d| {
+                let (l, v, out) = (&l[s..s + d], &v[s..s + d], &mut out[s..s + d]);
+                let (mut lv, mut ll) = (0.0, 0.0);
+                for k in 1..d {
+                    lv += l[k] * v[k];
+                    ll += l[k] * l[k];
+                }
+                let w0 = (l[0] * v[0] - lv) / (l[0] * l[0] - ll);
+                out[0] = w0;
+                for k in 1..d {
+                    out[k] = (v[k] - w0 * l[k]) / l[0];
+                }
+            });
         }
     }
 
@@ -362,10 +353,12 @@ impl Scaling {
             }
         }
         for &(a, d) in &self.socs {
-            let r = a..a + d;
-            alpha = alpha
-                .min(soc_step(&s[r.clone()], &ds[r.clone()]))
-                .min(soc_step(&z[r.clone()], &dz[r]));
+            with_cone_dim(d, |d| {
+                let r = a..a + d;
+                alpha = alpha
+                    .min(soc_step(&s[r.clone()], &ds[r.clone()]))
+                    .min(soc_step(&z[r.clone()], &dz[r]));
+            });
         }
         alpha
     }
@@ -1335,7 +1328,20 @@ fn soc_norm(v: &[f64]) -> f64 {
     ((v[0] - bar) * (v[0] + bar)).max(0.0).sqrt()
 }
 
+/// Calls `kernel(d)` with the common cone dimensions as constants (3: the
+/// |S| ≤ S_max limits, 4: the SOCP's relaxation cones), so that an inlined
+/// per-cone kernel's loops over the cone's entries unroll; `d` otherwise.
+#[inline(always)]
+fn with_cone_dim(d: usize, kernel: impl FnOnce(usize)) {
+    match d {
+        3 => kernel(3),
+        4 => kernel(4),
+        _ => kernel(d),
+    }
+}
+
 /// Largest α with v + α·d in the second-order cone (∞ if unbounded).
+#[inline(always)]
 fn soc_step(v: &[f64], d: &[f64]) -> f64 {
     // f(α) = (v₀ + αd₀)² − ‖v̄ + αd̄‖² = aα² + 2bα + c, c > 0.
     let mut a = d[0] * d[0];

@@ -381,12 +381,10 @@ impl Ldl {
                 x[i as usize] -= l * xc;
             }
         }
-        for (xk, &d) in x.iter_mut().zip(&self.dinv) {
-            *xk *= d;
-        }
+        // D⁻¹ is applied inside the backward pass (one pass less).
         for c in (0..n).rev() {
             let (lo, hi) = (lp[c], lp[c + 1]);
-            let mut xc = x[c];
+            let mut xc = x[c] * self.dinv[c];
             for (&i, &l) in li[lo..hi].iter().zip(&lx[lo..hi]) {
                 xc -= l * x[i as usize];
             }
