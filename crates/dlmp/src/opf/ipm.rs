@@ -235,22 +235,25 @@ impl Scaling {
             }
         }
         for (c, &(a, d)) in self.socs.iter().enumerate() {
-            let w = &mut self.w[a..a + d];
-            if identity {
-                w[0] = 1.0;
-                w[1..].fill(0.0);
-                self.eta[c] = 1.0;
-            } else {
-                let (s, z) = (&s[a..a + d], &z[a..a + d]);
-                let (s_nrm, z_nrm) = (soc_norm(s), soc_norm(z));
-                let dot: f64 = s.iter().zip(z).map(|(x, y)| x * y).sum();
-                let two_gamma = 2.0 * ((1.0 + dot / (s_nrm * z_nrm)) / 2.0).sqrt();
-                w[0] = (s[0] / s_nrm + z[0] / z_nrm) / two_gamma;
-                for k in 1..d {
-                    w[k] = (s[k] / s_nrm - z[k] / z_nrm) / two_gamma;
+            let (w, eta) = (&mut self.w, &mut self.eta[c]);
+            with_cone_dim(d, |d| {
+                let w = &mut w[a..a + d];
+                if identity {
+                    w[0] = 1.0;
+                    w[1..].fill(0.0);
+                    *eta = 1.0;
+                } else {
+                    let (s, z) = (&s[a..a + d], &z[a..a + d]);
+                    let (s_nrm, z_nrm) = (soc_norm(s), soc_norm(z));
+                    let dot: f64 = s.iter().zip(z).map(|(x, y)| x * y).sum();
+                    let two_gamma = 2.0 * ((1.0 + dot / (s_nrm * z_nrm)) / 2.0).sqrt();
+                    w[0] = (s[0] / s_nrm + z[0] / z_nrm) / two_gamma;
+                    for k in 1..d {
+                        w[k] = (s[k] / s_nrm - z[k] / z_nrm) / two_gamma;
+                    }
+                    *eta = (s_nrm / z_nrm).sqrt();
                 }
-                self.eta[c] = (s_nrm / z_nrm).sqrt();
-            }
+            });
         }
         // λ = W z on the second-order cones (the orthant's is set above).
         let mut lambda = std::mem::take(&mut self.lambda);
@@ -885,10 +888,10 @@ impl TreeIpm {
         if !sc.socs.is_empty() {
             sc.apply_winv2_socs(&rhs.r_c, t1);
             sc.apply_socs(&rhs.u, gv, true);
-            for &(a, d) in &sc.socs {
-                for i in a..a + d {
-                    t1[i] += gv[i];
-                }
+            // The cones' rows are the contiguous rows after the orthant's.
+            let nn = sc.n_nn;
+            for (t, &x) in t1[nn..].iter_mut().zip(&gv[nn..]) {
+                *t += x;
             }
         }
         // rhs = [−rd − Gᵀt1; −r_eq]
@@ -912,11 +915,12 @@ impl TreeIpm {
         }
         if !sc.socs.is_empty() {
             sc.apply_winv2_socs(gv, &mut out.dz);
-            for &(a, d) in &sc.socs {
-                for i in a..a + d {
-                    out.dz[i] += t1[i];
-                    out.ds[i] = -rhs.r_c[i] - gv[i];
-                }
+            let nn = sc.n_nn;
+            for (dz, &t) in out.dz[nn..].iter_mut().zip(&t1[nn..]) {
+                *dz += t;
+            }
+            for ((ds, &r), &x) in out.ds[nn..].iter_mut().zip(&rhs.r_c[nn..]).zip(&gv[nn..]) {
+                *ds = -r - x;
             }
         }
     }
@@ -1323,6 +1327,7 @@ fn inf_norm(a: &[f64]) -> f64 {
 }
 
 /// √(v₀² − ‖v̄‖²), computed as √((v₀ − ‖v̄‖)(v₀ + ‖v̄‖)).
+#[inline(always)]
 fn soc_norm(v: &[f64]) -> f64 {
     let bar = v[1..].iter().map(|x| x * x).sum::<f64>().sqrt();
     ((v[0] - bar) * (v[0] + bar)).max(0.0).sqrt()
