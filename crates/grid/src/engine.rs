@@ -67,7 +67,23 @@ pub(crate) struct TransformerState {
     pub elem: usize,
     pub model: ogg_dss::Transformer,
     pub taps: Vec<f64>,
+    /// Yprims at tap settings met before: a regulator moves among a few
+    /// positions, and the Yprim is a function of the (fixed) model and the
+    /// taps, so a hit is the rebuild's result bit for bit without its
+    /// ≈ 5k instructions and dozen allocations. At most `TAP_YPRIM_MEMO` entries.
+    pub yprim_memo: Vec<TapYprims>,
 }
+
+/// A transformer's Yprims at one tap setting (see `TransformerState::yprim_memo`).
+#[derive(Debug, Clone)]
+pub(crate) struct TapYprims {
+    taps: Vec<f64>,
+    yprims: elements::Yprims,
+}
+
+/// Tap settings memoised per transformer (a 32-step regulator spends a
+/// day or a year on a handful; past this the oldest entry is replaced).
+const TAP_YPRIM_MEMO: usize = 16;
 
 #[derive(Debug, Clone)]
 pub(crate) struct CapacitorState {
@@ -354,7 +370,7 @@ impl PowerFlow {
                     };
                     let buses: Vec<&ogg_dss::BusRef> = t.windings.iter().map(|w| &w.bus).collect();
                     elements.push(build_element(&mut nodes, ElementClass::Transformer, &t.name, r.index, &buses, t.phases, t.phases + 1, yp));
-                    transformers.push(TransformerState { elem: idx, model: restamp_copy(t), taps });
+                    transformers.push(TransformerState { elem: idx, model: restamp_copy(t), taps, yprim_memo: Vec::new() });
                 }
                 ElementClass::Load => {
                     let l = &circuit.loads[r.index];
@@ -1044,12 +1060,32 @@ impl PowerFlow {
 
     /// Recomputes a transformer's Yprim after a tap change.
     pub(crate) fn update_transformer(&mut self, t: usize) -> Result<(), GridError> {
-        let ts = &self.transformers[t];
-        let yp = elements::transformer::yprim(&ts.model, &ts.taps)?;
+        let ts = &mut self.transformers[t];
         let e = &mut self.elements[ts.elem];
-        e.yprim = yp.full;
-        e.yprim_series = yp.series;
-        self.y_changed.push(ts.elem);
+        let same_taps = |a: &[f64], b: &[f64]| a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits());
+        if let Some(hit) = ts.yprim_memo.iter().find(|m| same_taps(&m.taps, &ts.taps)) {
+            let (full, series) = (&hit.yprims.full, &hit.yprims.series);
+            if e.yprim.order() == full.order() && e.yprim_series.order() == series.order() {
+                e.yprim.copy_from(full);
+                e.yprim_series.copy_from(series);
+            } else {
+                e.yprim = full.clone();
+                e.yprim_series = series.clone();
+            }
+        } else {
+            let yp = elements::transformer::yprim(&ts.model, &ts.taps)?;
+            let entry = TapYprims { taps: ts.taps.clone(), yprims: elements::Yprims { full: yp.full.clone(), series: yp.series.clone() } };
+            if ts.yprim_memo.len() < TAP_YPRIM_MEMO {
+                ts.yprim_memo.push(entry);
+            } else {
+                ts.yprim_memo.rotate_left(1);
+                ts.yprim_memo[TAP_YPRIM_MEMO - 1] = entry;
+            }
+            e.yprim = yp.full;
+            e.yprim_series = yp.series;
+        }
+        let elem = ts.elem;
+        self.y_changed.push(elem);
         self.y_dirty = true;
         Ok(())
     }
