@@ -182,6 +182,12 @@ pub struct PowerFlow {
     /// Y (tap moves, capacitor steps, DER admittances): only their columns
     /// are refactored. Whoever changes a Yprim calls `yprim_changed`.
     pub(crate) y_changed: Vec<usize>,
+    /// Scratch for the partial assembly and refactorisation: a mark per Y
+    /// entry re-summed (a bus's diagonal is shared by its loads, lines and
+    /// transformers: each is re-summed once), their list, and the columns.
+    y_resum_mark: Vec<bool>,
+    y_resum_list: Vec<u32>,
+    refactor_columns_buf: Vec<usize>,
     /// The factor holds the full Y (not CalcVoltageBases' series matrix), so
     /// it can be updated column by column.
     pub(crate) lu_holds_full_y: bool,
@@ -635,6 +641,9 @@ impl PowerFlow {
             y_values: vec![C::new(0.0, 0.0); nnz],
             lu,
             y_changed: Vec::new(),
+            y_resum_mark: Vec::new(),
+            y_resum_list: Vec::new(),
+            refactor_columns_buf: Vec::new(),
             lu_holds_full_y: false,
             y_dirty: true,
             y_factored: false,
@@ -686,11 +695,20 @@ impl PowerFlow {
     fn assemble_and_factor(&mut self, series: bool) -> Result<(), GridError> {
         let partial = !series && self.lu_holds_full_y && self.symmetric_elements && !self.y_changed.is_empty();
         if partial {
-            // Only the entries of the changed elements, each re-summed from
-            // all its contributions in assembly order (the same bits).
+            // Only the entries of the changed elements, each re-summed once
+            // from all its contributions in assembly order (the same bits).
+            if self.y_resum_mark.len() != self.y_values.len() {
+                self.y_resum_mark = vec![false; self.y_values.len()];
+            }
+            let mut resummed = std::mem::take(&mut self.y_resum_list);
+            resummed.clear();
             for &k in &self.y_changed {
                 for &(_, pos) in &self.y_map[self.y_map_start[k]..self.y_map_start[k + 1]] {
                     let p = pos as usize;
+                    if std::mem::replace(&mut self.y_resum_mark[p], true) {
+                        continue;
+                    }
+                    resummed.push(pos);
                     let mut sum = C::new(0.0, 0.0);
                     for &(e, flat) in &self.y_sources[self.y_sources_start[p] as usize..self.y_sources_start[p + 1] as usize] {
                         sum += self.elements[e as usize].yprim.as_slice()[flat as usize];
@@ -698,6 +716,10 @@ impl PowerFlow {
                     self.y_values[p] = sum;
                 }
             }
+            for &p in &resummed {
+                self.y_resum_mark[p as usize] = false;
+            }
+            self.y_resum_list = resummed;
             #[cfg(debug_assertions)]
             {
                 let mut full = vec![C::new(0.0, 0.0); self.y_values.len()];
@@ -721,11 +743,13 @@ impl PowerFlow {
         self.y_factored = false;
         self.lu_holds_full_y = false;
         if partial {
-            let mut columns: Vec<usize> = Vec::new();
+            let mut columns = std::mem::take(&mut self.refactor_columns_buf);
+            columns.clear();
             for &e in &self.y_changed {
                 columns.extend(self.elements[e].nodes.iter().filter(|&&n| n != 0).map(|&n| n - 1));
             }
             self.lu.refactor_columns(&self.y_values, &columns)?;
+            self.refactor_columns_buf = columns;
         } else if self.symmetric_elements {
             self.lu.factor_symmetric(&self.y_values)?;
         } else {
