@@ -824,7 +824,8 @@ impl PowerFlow {
                 let tap = t.taps[r.tap_winding];
                 let inc = tap_increment(&t.model, r.tap_winding);
                 let step = if inc > 0.0 { ((tap - 1.0) / inc).round() as i64 } else { 0 };
-                (r.name.to_string(), tap, step)
+                // `String::from`, not `to_string`: `Arc<str>` would go through `Display`.
+                (String::from(&*r.name), tap, step)
             })
             .collect()
     }
