@@ -12,7 +12,9 @@
 //! `Solve` in OpenDSS;
 //! `solve_only_ms` is the same without the per-step summaries (source power,
 //! losses, voltage range), which OpenDSS's daily `Solve` does not compute.
-//! `OGG_BENCH_TRACE=1` prints each step's iteration counts.
+//! `OGG_BENCH_TRACE=1` prints each step's iteration counts; `--samples N`
+//! times exactly N runs of each kind (`--samples 1` under
+//! `valgrind --tool=callgrind` gives repeatable instruction counts).
 
 use std::time::Instant;
 
@@ -27,12 +29,14 @@ fn time_runs(
     steps: usize,
     stepsize: f64,
     summaries: bool,
+    fixed_samples: Option<usize>,
 ) -> (f64, usize) {
     let mut samples = Vec::new();
     let start = Instant::now();
     // At least 20 runs (3 for long ones), about two seconds in all.
-    let min_samples = if steps > 1000 { 3 } else { 20 };
-    while samples.len() < min_samples || (start.elapsed().as_secs_f64() < 2.0 && samples.len() < 2000) {
+    let min_samples = fixed_samples.unwrap_or(if steps > 1000 { 3 } else { 20 });
+    let max_samples = fixed_samples.unwrap_or(2000);
+    while samples.len() < min_samples || (start.elapsed().as_secs_f64() < 2.0 && samples.len() < max_samples) {
         let mut pf = compiled.clone();
         let t = Instant::now();
         let mut ts = TimeSeries::new(circuit, &pf).expect("shapes");
@@ -56,10 +60,14 @@ fn main() {
     let mut steps = 24usize;
     let mut stepsize = 3600.0;
     let mut mode = SolutionMode::Daily;
+    let mut fixed_samples = None;
+    let mut solve_only_runs = false;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--steps" => steps = args.next().and_then(|s| s.parse().ok()).expect("--steps N"),
+            "--samples" => fixed_samples = Some(args.next().and_then(|s| s.parse().ok()).filter(|&n| n > 0).expect("--samples N (N ≥ 1)")),
+            "--solve-only" => solve_only_runs = true,
             "--stepsize" => stepsize = args.next().and_then(|s| s.parse().ok()).expect("--stepsize S"),
             "--mode" => {
                 mode = match args.next().as_deref() {
@@ -85,10 +93,11 @@ fn main() {
         for _ in 0..circuit.solve_count {
             compiled.solve().expect("the script's Solve");
         }
-        let (with_summaries, n) = time_runs(&compiled, &circuit, mode, steps, stepsize, true);
-        let (solve_only, _) = time_runs(&compiled, &circuit, mode, steps, stepsize, false);
+        let with_summaries = (!solve_only_runs).then(|| time_runs(&compiled, &circuit, mode, steps, stepsize, true, fixed_samples));
+        let (solve_only, n) = time_runs(&compiled, &circuit, mode, steps, stepsize, false, fixed_samples);
+        let daily = with_summaries.map_or("null".to_string(), |(ms, _)| format!("{ms:.4}"));
         rows.push(format!(
-            "{{\"feeder\": \"{name}\", \"steps\": {steps}, \"stepsize_s\": {stepsize}, \"daily_ms\": {with_summaries:.4}, \"solve_only_ms\": {solve_only:.4}, \"samples\": {n}}}"
+            "{{\"feeder\": \"{name}\", \"steps\": {steps}, \"stepsize_s\": {stepsize}, \"daily_ms\": {daily}, \"solve_only_ms\": {solve_only:.4}, \"samples\": {n}}}"
         ));
     }
     println!("[{}]", rows.join(", "));

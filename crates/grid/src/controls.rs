@@ -348,6 +348,14 @@ fn action_time(pf: &PowerFlow, delay: f64) -> f64 {
     hour as f64 * 3600.0 + s
 }
 
+/// OpenDSS's `Cabs`: sqrt(re² + im²), as the regulator's Pascal computes
+/// its voltages (`num_complex`'s `norm` is `hypot`, a slow libm call that
+/// may differ in the last bit).
+#[inline]
+fn cabs(z: C) -> f64 {
+    (z.re * z.re + z.im * z.im).sqrt()
+}
+
 fn sample_reg(pf: &mut PowerFlow, i: usize) {
     let reg = &pf.regs[i];
     if reg.maxtapchange == 0 {
@@ -379,9 +387,9 @@ fn sample_reg(pf: &mut PowerFlow, i: usize) {
             let mut best = 0;
             for p in 1..nph {
                 let better = if reg.ptphase == 0 {
-                    vbuf[p].norm() > vbuf[best].norm()
+                    cabs(vbuf[p]) > cabs(vbuf[best])
                 } else {
-                    vbuf[p].norm() < vbuf[best].norm()
+                    cabs(vbuf[p]) < cabs(vbuf[best])
                 };
                 if better {
                     best = p;
@@ -397,9 +405,9 @@ fn sample_reg(pf: &mut PowerFlow, i: usize) {
     };
     let vlocal = if reg.vlimit > 0.0 {
         if reg.regulated_node.is_some() {
-            (vbuf[0] / reg.ptratio).norm()
+            cabs(vbuf[0] / reg.ptratio)
         } else {
-            vcontrol.norm()
+            cabs(vcontrol)
         }
     } else {
         0.0
@@ -415,10 +423,10 @@ fn sample_reg(pf: &mut PowerFlow, i: usize) {
         if reg.ldc_z == 0.0 {
             vcontrol += C::new(reg.r, reg.x) * ildc;
         } else {
-            vcontrol = C::new(vcontrol.norm() - ildc.norm() * reg.ldc_z, 0.0);
+            vcontrol = C::new(cabs(vcontrol) - cabs(ildc) * reg.ldc_z, 0.0);
         }
     }
-    let vactual = vcontrol.norm();
+    let vactual = cabs(vcontrol);
     if pf.settings.trace {
         eprintln!("reg {} tap {:.5} vactual {vactual:.4} vpt {:.4}", reg.name, ts.taps[reg.tap_winding], (vbuf[controlled_phase] / reg.ptratio).norm());
     }
@@ -816,7 +824,8 @@ impl PowerFlow {
                 let tap = t.taps[r.tap_winding];
                 let inc = tap_increment(&t.model, r.tap_winding);
                 let step = if inc > 0.0 { ((tap - 1.0) / inc).round() as i64 } else { 0 };
-                (r.name.to_string(), tap, step)
+                // `String::from`, not `to_string`: `Arc<str>` would go through `Display`.
+                (String::from(&*r.name), tap, step)
             })
             .collect()
     }

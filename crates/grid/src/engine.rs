@@ -67,7 +67,23 @@ pub(crate) struct TransformerState {
     pub elem: usize,
     pub model: ogg_dss::Transformer,
     pub taps: Vec<f64>,
+    /// Yprims at tap settings met before: a regulator moves among a few
+    /// positions, and the Yprim is a function of the (fixed) model and the
+    /// taps, so a hit is the rebuild's result bit for bit without its
+    /// ≈ 5k instructions and dozen allocations. At most `TAP_YPRIM_MEMO` entries.
+    pub yprim_memo: Vec<TapYprims>,
 }
+
+/// A transformer's Yprims at one tap setting (see `TransformerState::yprim_memo`).
+#[derive(Debug, Clone)]
+pub(crate) struct TapYprims {
+    taps: Vec<f64>,
+    yprims: elements::Yprims,
+}
+
+/// Tap settings memoised per transformer (a 32-step regulator spends a
+/// day or a year on a handful; past this the oldest entry is replaced).
+const TAP_YPRIM_MEMO: usize = 16;
 
 #[derive(Debug, Clone)]
 pub(crate) struct CapacitorState {
@@ -166,6 +182,12 @@ pub struct PowerFlow {
     /// Y (tap moves, capacitor steps, DER admittances): only their columns
     /// are refactored. Whoever changes a Yprim calls `yprim_changed`.
     pub(crate) y_changed: Vec<usize>,
+    /// Scratch for the partial assembly and refactorisation: a mark per Y
+    /// entry re-summed (a bus's diagonal is shared by its loads, lines and
+    /// transformers: each is re-summed once), their list, and the columns.
+    y_resum_mark: Vec<bool>,
+    y_resum_list: Vec<u32>,
+    refactor_columns_buf: Vec<usize>,
     /// The factor holds the full Y (not CalcVoltageBases' series matrix), so
     /// it can be updated column by column.
     pub(crate) lu_holds_full_y: bool,
@@ -354,7 +376,7 @@ impl PowerFlow {
                     };
                     let buses: Vec<&ogg_dss::BusRef> = t.windings.iter().map(|w| &w.bus).collect();
                     elements.push(build_element(&mut nodes, ElementClass::Transformer, &t.name, r.index, &buses, t.phases, t.phases + 1, yp));
-                    transformers.push(TransformerState { elem: idx, model: restamp_copy(t), taps });
+                    transformers.push(TransformerState { elem: idx, model: restamp_copy(t), taps, yprim_memo: Vec::new() });
                 }
                 ElementClass::Load => {
                     let l = &circuit.loads[r.index];
@@ -619,6 +641,9 @@ impl PowerFlow {
             y_values: vec![C::new(0.0, 0.0); nnz],
             lu,
             y_changed: Vec::new(),
+            y_resum_mark: Vec::new(),
+            y_resum_list: Vec::new(),
+            refactor_columns_buf: Vec::new(),
             lu_holds_full_y: false,
             y_dirty: true,
             y_factored: false,
@@ -670,11 +695,20 @@ impl PowerFlow {
     fn assemble_and_factor(&mut self, series: bool) -> Result<(), GridError> {
         let partial = !series && self.lu_holds_full_y && self.symmetric_elements && !self.y_changed.is_empty();
         if partial {
-            // Only the entries of the changed elements, each re-summed from
-            // all its contributions in assembly order (the same bits).
+            // Only the entries of the changed elements, each re-summed once
+            // from all its contributions in assembly order (the same bits).
+            if self.y_resum_mark.len() != self.y_values.len() {
+                self.y_resum_mark = vec![false; self.y_values.len()];
+            }
+            let mut resummed = std::mem::take(&mut self.y_resum_list);
+            resummed.clear();
             for &k in &self.y_changed {
                 for &(_, pos) in &self.y_map[self.y_map_start[k]..self.y_map_start[k + 1]] {
                     let p = pos as usize;
+                    if std::mem::replace(&mut self.y_resum_mark[p], true) {
+                        continue;
+                    }
+                    resummed.push(pos);
                     let mut sum = C::new(0.0, 0.0);
                     for &(e, flat) in &self.y_sources[self.y_sources_start[p] as usize..self.y_sources_start[p + 1] as usize] {
                         sum += self.elements[e as usize].yprim.as_slice()[flat as usize];
@@ -682,6 +716,10 @@ impl PowerFlow {
                     self.y_values[p] = sum;
                 }
             }
+            for &p in &resummed {
+                self.y_resum_mark[p as usize] = false;
+            }
+            self.y_resum_list = resummed;
             #[cfg(debug_assertions)]
             {
                 let mut full = vec![C::new(0.0, 0.0); self.y_values.len()];
@@ -705,11 +743,13 @@ impl PowerFlow {
         self.y_factored = false;
         self.lu_holds_full_y = false;
         if partial {
-            let mut columns: Vec<usize> = Vec::new();
+            let mut columns = std::mem::take(&mut self.refactor_columns_buf);
+            columns.clear();
             for &e in &self.y_changed {
                 columns.extend(self.elements[e].nodes.iter().filter(|&&n| n != 0).map(|&n| n - 1));
             }
             self.lu.refactor_columns(&self.y_values, &columns)?;
+            self.refactor_columns_buf = columns;
         } else if self.symmetric_elements {
             self.lu.factor_symmetric(&self.y_values)?;
         } else {
@@ -1044,12 +1084,32 @@ impl PowerFlow {
 
     /// Recomputes a transformer's Yprim after a tap change.
     pub(crate) fn update_transformer(&mut self, t: usize) -> Result<(), GridError> {
-        let ts = &self.transformers[t];
-        let yp = elements::transformer::yprim(&ts.model, &ts.taps)?;
+        let ts = &mut self.transformers[t];
         let e = &mut self.elements[ts.elem];
-        e.yprim = yp.full;
-        e.yprim_series = yp.series;
-        self.y_changed.push(ts.elem);
+        let same_taps = |a: &[f64], b: &[f64]| a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits());
+        if let Some(hit) = ts.yprim_memo.iter().find(|m| same_taps(&m.taps, &ts.taps)) {
+            let (full, series) = (&hit.yprims.full, &hit.yprims.series);
+            if e.yprim.order() == full.order() && e.yprim_series.order() == series.order() {
+                e.yprim.copy_from(full);
+                e.yprim_series.copy_from(series);
+            } else {
+                e.yprim = full.clone();
+                e.yprim_series = series.clone();
+            }
+        } else {
+            let yp = elements::transformer::yprim(&ts.model, &ts.taps)?;
+            let entry = TapYprims { taps: ts.taps.clone(), yprims: elements::Yprims { full: yp.full.clone(), series: yp.series.clone() } };
+            if ts.yprim_memo.len() < TAP_YPRIM_MEMO {
+                ts.yprim_memo.push(entry);
+            } else {
+                ts.yprim_memo.rotate_left(1);
+                ts.yprim_memo[TAP_YPRIM_MEMO - 1] = entry;
+            }
+            e.yprim = yp.full;
+            e.yprim_series = yp.series;
+        }
+        let elem = ts.elem;
+        self.y_changed.push(elem);
         self.y_dirty = true;
         Ok(())
     }

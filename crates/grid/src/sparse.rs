@@ -355,6 +355,19 @@ struct Ldl {
     a_ptr: Vec<u32>,
     a_row: Vec<u32>,
     a_pos: Vec<u32>,
+    /// The scaling of the last full factorisation as `refactor_columns`
+    /// uses it, per entry (no gathers through `perm`, no division per entry):
+    /// A's lower entry t of column j scaled by s_r·s_j (`a_scale[t]`), L's
+    /// entry q = (r, j) by s_j/s_r for the solve-ready copy (`l_ratio[q]`),
+    /// s_j² per pivot (`d_scale`). Empty until the first partial
+    /// refactorisation after a full one.
+    a_scale: Vec<f64>,
+    l_ratio: Vec<f64>,
+    d_scale: Vec<f64>,
+    /// Block (`blocks.start`) of each pivot, and `refactor_blocks`' workspace:
+    /// four accumulators per row, one for each column of a block (built with `a_ptr`).
+    block_of: Vec<u32>,
+    w4: Vec<[C; Blocks::MAX]>,
     /// Columns to recompute (a mark per column) and their list.
     affected: Vec<bool>,
     affected_list: Vec<usize>,
@@ -429,6 +442,11 @@ impl Ldl {
             a_ptr: Vec::new(),
             a_row: Vec::new(),
             a_pos: Vec::new(),
+            a_scale: Vec::new(),
+            l_ratio: Vec::new(),
+            d_scale: Vec::new(),
+            block_of: Vec::new(),
+            w4: Vec::new(),
             affected: vec![false; n],
             affected_list: Vec::new(),
         })
@@ -452,26 +470,37 @@ impl Ldl {
             }
             self.a_ptr.push(self.a_row.len() as u32);
         }
+        let starts = &self.blocks.start;
+        self.block_of = vec![0; n];
+        for b in 0..starts.len().saturating_sub(1) {
+            self.block_of[starts[b] as usize..starts[b + 1] as usize].fill(b as u32);
+        }
+        self.w4 = vec![[C::new(0.0, 0.0); Blocks::MAX]; n];
     }
 
+    /// The column-by-column form of [`Ldl::refactor_blocks`] (the same
+    /// operations in the same order per entry), kept as the tests' reference.
     /// Recomputes the columns of L (and pivots) marked in `self.affected`,
     /// left-looking: column j is A's column j minus the contributions of the
     /// columns k < j in row j of L, so unaffected columns are reused as they
     /// are. `scaled(q)` gives the scaled value of A's entry q. Needs the row
     /// structure (`prepare_solve` ran once); refreshes the solve-ready copies
     /// of those columns. Returns Err(j) on a zero pivot.
+    #[cfg(test)]
     fn refactor_columns(&mut self, values: &[C], scale: &[f64]) -> Result<(), usize> {
+        if self.d_scale.len() != self.n {
+            self.build_refactor_scales(scale);
+        }
         let zero = C::new(0.0, 0.0);
         let w = &mut self.y;
         for &j in &self.affected_list {
-            let sj = scale[self.perm[j]];
-            for t in self.a_ptr[j] as usize..self.a_ptr[j + 1] as usize {
-                let r = self.a_row[t] as usize;
-                w[r] = values[self.a_pos[t] as usize] * (scale[self.perm[r]] * sj);
+            let (a0, a1) = (self.a_ptr[j] as usize, self.a_ptr[j + 1] as usize);
+            for ((&r, &pos), &s) in self.a_row[a0..a1].iter().zip(&self.a_pos[a0..a1]).zip(&self.a_scale[a0..a1]) {
+                w[r as usize] = values[pos as usize] * s;
             }
-            for pr in self.row_ptr[j] as usize..self.row_ptr[j + 1] as usize {
-                let k = self.row_col[pr] as usize;
-                let q = self.row_to_col[pr] as usize;
+            let (p0, p1) = (self.row_ptr[j] as usize, self.row_ptr[j + 1] as usize);
+            for (&k, &q) in self.row_col[p0..p1].iter().zip(&self.row_to_col[p0..p1]) {
+                let (k, q) = (k as usize, q as usize);
                 let l_jk = self.lx[q];
                 let t = l_jk * self.d[k];
                 // Rows ≥ j of column k: from (j, k) on (rows are sorted).
@@ -494,17 +523,196 @@ impl Ldl {
             // The solve-ready copies of the column too (what
             // `prepare_solve` computes, fused into this pass).
             let (start, end) = (self.lp[j], self.lp[j + 1]);
-            let cols = self.li[start..end].iter().zip(&mut self.lx[start..end]);
-            for ((&r, l), (&qf, &qb)) in cols.zip(self.blocks.q_fwd[start..end].iter().zip(&self.blocks.q_bwd[start..end])) {
+            let cols = self.li[start..end].iter().zip(&mut self.lx[start..end]).zip(&self.l_ratio[start..end]);
+            for (((&r, l), &ratio), (&qf, &qb)) in cols.zip(self.blocks.q_fwd[start..end].iter().zip(&self.blocks.q_bwd[start..end])) {
                 *l = w[r] * d_inv;
                 w[r] = zero;
-                let v = *l * (sj / scale[self.perm[r]]);
+                let v = *l * ratio;
                 self.blocks.fwd_val[qf as usize] = v;
                 self.blocks.bwd_val[qb as usize] = v;
             }
-            self.d_inv_solve[j] = d_inv * (sj * sj);
+            self.d_inv_solve[j] = d_inv * self.d_scale[j];
         }
         Ok(())
+    }
+
+    /// Recomputes the blocks (`blocks.start`: a bus's pivots with one
+    /// structure) holding a column marked in `self.affected`, in elimination
+    /// order, left-looking: column j is A's column j minus the contributions
+    /// of the columns k < j in row j of L. A block's columns share the
+    /// columns of its first row (then each adds the block's earlier pivots),
+    /// so each shared column k is read once for the whole block: its values
+    /// in the block's rows, then its rows below, each updating the block's
+    /// g accumulators side by side (`w4`, four per row). Every accumulator
+    /// gets the column algorithm's operations in its order (k ascending,
+    /// then the block's own pivots): the same bits as
+    /// [`Ldl::refactor_columns`], with a g-th of its loop overhead. (A
+    /// block's unaffected leading columns are kept, not recomputed: they may
+    /// hold a full factorisation's bits, which this algorithm would not
+    /// reproduce.) Needs `build_lower_a`; refreshes the
+    /// solve-ready copies. Returns Err(j) on a zero pivot.
+    fn refactor_blocks(&mut self, values: &[C], scale: &[f64]) -> Result<(), usize> {
+        if self.d_scale.len() != self.n {
+            self.build_refactor_scales(scale);
+        }
+        let mut w = std::mem::take(&mut self.w4);
+        let result = self.refactor_blocks_in(values, &mut w);
+        if result.is_err() {
+            // Leave the workspace zeroed, as a successful pass does.
+            w.fill([C::new(0.0, 0.0); Blocks::MAX]);
+        }
+        self.w4 = w;
+        result
+    }
+
+    fn refactor_blocks_in(&mut self, values: &[C], w: &mut [[C; Blocks::MAX]]) -> Result<(), usize> {
+        let mut last_block = u32::MAX;
+        for ai in 0..self.affected_list.len() {
+            let first = self.affected_list[ai];
+            let b = self.block_of[first];
+            if b == last_block {
+                continue;
+            }
+            last_block = b;
+            let (j0, j1) = (self.blocks.start[b as usize] as usize, self.blocks.start[b as usize + 1] as usize);
+            // The list is sorted: `first` is the block's first affected column,
+            // and every later one is affected too (each is the parent of the
+            // one before).
+            let u0 = first - j0;
+            // Both sizes as constants: the block's loops unroll completely.
+            match (j1 - j0, u0) {
+                (1, _) => self.refactor_block::<1, 0>(values, w, j0)?,
+                (2, 0) => self.refactor_block::<2, 0>(values, w, j0)?,
+                (2, _) => self.refactor_block::<2, 1>(values, w, j0)?,
+                (3, 0) => self.refactor_block::<3, 0>(values, w, j0)?,
+                (3, 1) => self.refactor_block::<3, 1>(values, w, j0)?,
+                (3, _) => self.refactor_block::<3, 2>(values, w, j0)?,
+                (_, 0) => self.refactor_block::<4, 0>(values, w, j0)?,
+                (_, 1) => self.refactor_block::<4, 1>(values, w, j0)?,
+                (_, 2) => self.refactor_block::<4, 2>(values, w, j0)?,
+                (_, _) => self.refactor_block::<4, 3>(values, w, j0)?,
+            }
+        }
+        Ok(())
+    }
+
+    /// Columns j0 + U0 .. j0 + G of the block of `G` pivots from `j0` (see
+    /// [`Ldl::refactor_blocks`]); the block's first U0 columns are kept.
+    #[inline(always)]
+    fn refactor_block<const G: usize, const U0: usize>(&mut self, values: &[C], w: &mut [[C; Blocks::MAX]], j0: usize) -> Result<(), usize> {
+        let u0 = U0;
+        let zero = C::new(0.0, 0.0);
+        // A's lower columns, scaled.
+        for u in u0..G {
+            let c = j0 + u;
+            let (a0, a1) = (self.a_ptr[c] as usize, self.a_ptr[c + 1] as usize);
+            for ((&r, &pos), &sc) in self.a_row[a0..a1].iter().zip(&self.a_pos[a0..a1]).zip(&self.a_scale[a0..a1]) {
+                w[r as usize][u] = values[pos as usize] * sc;
+            }
+        }
+        // The shared columns k < j0 (row j0's): entries (j0 + s, k) sit at
+        // q + s, then column k's rows below the block (on a tree, none: a
+        // child bus's columns end in its parent's rows). The block's own
+        // rows accumulate in registers across all k — through memory, each
+        // update would wait for the store of the one before.
+        let mut diag = [[zero; G]; G];
+        for s in u0..G {
+            diag[s] = w[j0 + s][..G].try_into().expect("G ≤ MAX");
+        }
+        let (p0, p1) = (self.row_ptr[j0] as usize, self.row_ptr[j0 + 1] as usize);
+        for (&k, &q) in self.row_col[p0..p1].iter().zip(&self.row_to_col[p0..p1]) {
+            let (k, q) = (k as usize, q as usize);
+            let dk = self.d[k];
+            let end = self.lp[k + 1];
+            let (li, lx) = (&self.li[q..end], &self.lx[q..end]);
+            debug_assert!((0..G).all(|s| li[s] == j0 + s));
+            let inside: [C; G] = lx[..G].try_into().expect("a block's rows in each shared column");
+            let mut t = [zero; G];
+            for u in u0..G {
+                t[u] = inside[u] * dk;
+            }
+            for s in u0..G {
+                let l = inside[s];
+                for u in u0..=s {
+                    diag[s][u] -= l * t[u];
+                }
+            }
+            for (&r, &l) in li[G..].iter().zip(&lx[G..]) {
+                let row = &mut w[r];
+                for u in u0..G {
+                    row[u] -= l * t[u];
+                }
+            }
+        }
+        for s in u0..G {
+            w[j0 + s][u0..G].copy_from_slice(&diag[s][u0..]);
+        }
+        // The block's own pivots, one column after the other.
+        for u in u0..G {
+            let c = j0 + u;
+            for v in 0..u {
+                let kc = j0 + v;
+                // (c, kc) is the (u − v − 1)-th entry of column kc.
+                let q = self.lp[kc] + (u - v - 1);
+                debug_assert_eq!(self.li[q], c);
+                let t = self.lx[q] * self.d[kc];
+                let end = self.lp[kc + 1];
+                for (&r, &l) in self.li[q..end].iter().zip(&self.lx[q..end]) {
+                    w[r][u] -= l * t;
+                }
+            }
+            let dj = w[c][u];
+            w[c][u] = zero;
+            let mag = dj.re.abs().max(dj.im.abs());
+            if mag.is_nan() || mag <= 1e-300 || !mag.is_finite() {
+                return Err(c);
+            }
+            let d_inv = C::new(1.0, 0.0) / dj;
+            self.d[c] = dj;
+            self.d_inv[c] = d_inv;
+            let (start, end) = (self.lp[c], self.lp[c + 1]);
+            let cols = self.li[start..end].iter().zip(&mut self.lx[start..end]).zip(&self.l_ratio[start..end]);
+            for (((&r, l), &ratio), (&qf, &qb)) in cols.zip(self.blocks.q_fwd[start..end].iter().zip(&self.blocks.q_bwd[start..end])) {
+                let acc = &mut w[r][u];
+                *l = *acc * d_inv;
+                *acc = zero;
+                let v = *l * ratio;
+                self.blocks.fwd_val[qf as usize] = v;
+                self.blocks.bwd_val[qb as usize] = v;
+            }
+            self.d_inv_solve[c] = d_inv * self.d_scale[c];
+        }
+        Ok(())
+    }
+
+    /// `a_scale`, `l_ratio` and `d_scale` for the scaling `scale` (the very
+    /// products and quotients `refactor_columns` would otherwise form per
+    /// entry: the same bits).
+    fn build_refactor_scales(&mut self, scale: &[f64]) {
+        let n = self.n;
+        let s = |k: usize| scale[self.perm[k]];
+        let mut a_scale = std::mem::take(&mut self.a_scale);
+        a_scale.clear();
+        a_scale.reserve(self.a_row.len());
+        for j in 0..n {
+            let sj = s(j);
+            for &r in &self.a_row[self.a_ptr[j] as usize..self.a_ptr[j + 1] as usize] {
+                a_scale.push(s(r as usize) * sj);
+            }
+        }
+        let mut l_ratio = std::mem::take(&mut self.l_ratio);
+        l_ratio.clear();
+        l_ratio.reserve(self.lp[n]);
+        for j in 0..n {
+            let sj = s(j);
+            l_ratio.extend(self.li[self.lp[j]..self.lp[j + 1]].iter().map(|&r| sj / s(r)));
+        }
+        let mut d_scale = std::mem::take(&mut self.d_scale);
+        d_scale.clear();
+        d_scale.extend((0..n).map(|j| s(j) * s(j)));
+        self.a_scale = a_scale;
+        self.l_ratio = l_ratio;
+        self.d_scale = d_scale;
     }
 
     /// Marks `columns` (original numbering) and all their elimination-tree
@@ -541,6 +749,9 @@ impl Ldl {
         let n = self.n;
         let nnz = self.lp[n];
         // Scale of each pivot, in elimination order.
+        // A new scaling: the partial refactorisation's per-entry copies of it
+        // are rebuilt when next needed.
+        self.d_scale.clear();
         let s = |k: usize| scale[self.perm[k]];
         if !self.structure_built {
             // First factorisation: the row structure of L.
@@ -1378,7 +1589,7 @@ impl SparseLu {
         }
         ldl.mark_affected(columns.iter().copied());
         self.factored = false;
-        let result = ldl.refactor_columns(values, &self.scale);
+        let result = ldl.refactor_blocks(values, &self.scale);
         ldl.clear_affected();
         match result {
             Ok(()) => {
@@ -1543,6 +1754,12 @@ mod tests {
 
     /// A random tree of buses with 1 to 4 nodes each (blocks of every size).
     fn mixed_tree_matrix(buses: usize, seed: u64) -> (Pattern, Vec<C>) {
+        mixed_matrix(buses, seed, 0)
+    }
+
+    /// As [`mixed_tree_matrix`], with `loops` extra branches closing loops
+    /// (fill-in: L's columns then reach rows below their parent's).
+    fn mixed_matrix(buses: usize, seed: u64, loops: usize) -> (Pattern, Vec<C>) {
         let mut state = seed;
         let mut rnd = move || {
             state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
@@ -1555,7 +1772,14 @@ mod tests {
         }
         let n = first[buses];
         let nodes = |b: usize| first[b]..first[b + 1];
-        let edges: Vec<(usize, usize)> = (1..buses).map(|b| ((rnd() * b as f64) as usize, b)).collect();
+        let mut edges: Vec<(usize, usize)> = (1..buses).map(|b| ((rnd() * b as f64) as usize, b)).collect();
+        for _ in 0..loops {
+            let a = (rnd() * buses as f64) as usize % buses;
+            let b = (a + 2 + (rnd() * (buses - 3) as f64) as usize) % buses;
+            if a != b && !edges.contains(&(a.min(b), a.max(b))) {
+                edges.push((a.min(b), a.max(b)));
+            }
+        }
         let mut entries: Vec<(usize, usize)> = (0..n).map(|i| (i, i)).collect();
         let couple = |a: usize, b: usize, entries: &mut Vec<(usize, usize)>| {
             for i in nodes(a) {
@@ -1649,6 +1873,40 @@ mod tests {
         let mut b = vec![C::new(2.0, 1.0) * C::new(1.0, 2.0), C::new(0.5, -3.0) * C::new(-1.0, 0.5)];
         lu.solve_in_place(&mut b).unwrap();
         assert!((b[0] - C::new(1.0, 2.0)).norm() < 1e-14 && (b[1] - C::new(-1.0, 0.5)).norm() < 1e-14);
+    }
+
+    #[test]
+    fn blocked_refactorisation_gives_the_column_algorithms_bits() {
+        let bits = |v: &[C]| v.iter().map(|c| (c.re.to_bits(), c.im.to_bits())).collect::<Vec<_>>();
+        let cases = [tree_matrix(40, 3), mixed_matrix(50, 11, 0), mixed_matrix(60, 5, 8)];
+        for (case, (pattern, vals0)) in cases.into_iter().enumerate() {
+            let mut lu = SparseLu::analyse(pattern.clone()).unwrap();
+            lu.factor_symmetric(&vals0).unwrap();
+            for (round, cols) in [vec![1, pattern.n / 2], vec![pattern.n - 2], (0..pattern.n).step_by(3).collect()].into_iter().enumerate() {
+                let mut vals = vals0.clone();
+                for &c in &cols {
+                    vals[pattern.position(c, c).unwrap()] *= 1.0 + 0.05 * (round + 1) as f64;
+                }
+                // The reference: the column-by-column kernel on a copy.
+                let mut reference = lu.clone();
+                let Backend::Ldl(want) = &mut reference.backend else { panic!("case {case}: LDLᵀ expected") };
+                if want.a_ptr.is_empty() {
+                    want.build_lower_a(&pattern);
+                }
+                want.mark_affected(cols.iter().copied());
+                want.refactor_columns(&vals, &reference.scale).unwrap();
+                want.clear_affected();
+                lu.refactor_columns(&vals, &cols).unwrap();
+                let Backend::Ldl(got) = &lu.backend else { panic!("case {case}: LDLᵀ expected") };
+                assert!(got.blocks.start.windows(2).any(|w| w[1] - w[0] > 1), "case {case}: blocks of several pivots");
+                assert_eq!(bits(&got.lx), bits(&want.lx), "case {case} round {round}: L");
+                assert_eq!(bits(&got.d), bits(&want.d), "case {case} round {round}: D");
+                assert_eq!(bits(&got.d_inv_solve), bits(&want.d_inv_solve), "case {case} round {round}: D⁻¹");
+                assert_eq!(bits(&got.blocks.fwd_val), bits(&want.blocks.fwd_val), "case {case} round {round}");
+                assert_eq!(bits(&got.blocks.bwd_val), bits(&want.blocks.bwd_val), "case {case} round {round}");
+                assert!(got.w4.iter().flatten().all(|c| *c == C::new(0.0, 0.0)), "case {case}: workspace left zeroed");
+            }
+        }
     }
 
     #[test]

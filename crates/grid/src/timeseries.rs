@@ -149,22 +149,60 @@ pub struct TimeSeries {
     pub(crate) restamp_pending: bool,
 }
 
+/// The circuit's definition of compiled load `i`: the model the element was
+/// compiled from (its `model_index`) when that is the enabled load of that
+/// name — always, for the circuit `pf` was compiled from — else the first
+/// enabled load of the name (a circuit edited since). O(1) per load.
+fn compiled_load<'c>(circuit: &'c Circuit, pf: &PowerFlow, i: usize) -> Option<&'c ogg_dss::model::Load> {
+    let element = &pf.elements[pf.loads[i].elem];
+    let name = element.name.as_str();
+    match circuit.loads.get(element.model_index) {
+        Some(l) if l.enabled && l.name.eq_ignore_ascii_case(name) => Some(l),
+        _ => circuit.loads.iter().find(|l| l.enabled && l.name.eq_ignore_ascii_case(name)),
+    }
+}
+
+/// Load shapes by lower-case name (the first of equal names).
+struct ShapeIndex(crate::network::FastMap<String, usize>);
+
+impl ShapeIndex {
+    fn new(shapes: &[LoadShape]) -> Self {
+        let mut map = crate::network::FastMap::default();
+        map.reserve(shapes.len());
+        for (i, s) in shapes.iter().enumerate() {
+            map.entry(s.name.to_ascii_lowercase()).or_insert(i);
+        }
+        ShapeIndex(map)
+    }
+
+    /// `buf`: a reused buffer for the lower-cased name (no allocation per query).
+    fn find(&self, name: &str, buf: &mut String) -> Option<usize> {
+        buf.clear();
+        buf.extend(name.chars().map(|c| c.to_ascii_lowercase()));
+        self.0.get(buf.as_str()).copied()
+    }
+}
+
 impl TimeSeries {
     /// Resolves the loads' `daily`/`yearly`/`duty` shapes of `circuit` for the
     /// loads compiled in `pf`, with the mode, step size and start hour of the
     /// script's `Set` options. An unknown shape name is an error naming the load.
     pub fn new(circuit: &Circuit, pf: &PowerFlow) -> Result<Self, GridError> {
         let shapes = circuit.loadshapes.clone();
-        let find = |name: &Option<String>, load: &ogg_dss::model::Load| -> Result<Option<usize>, GridError> {
+        // Shape names → index once, so resolving every load's shapes is O(loads)
+        // rather than a scan of the shapes per load (the first of equal names wins,
+        // as the scan found it).
+        let shape_index = ShapeIndex::new(&shapes);
+        let mut lookup = String::new();
+        let mut find = |name: &Option<String>, load: &ogg_dss::model::Load| -> Result<Option<usize>, GridError> {
             let Some(name) = name else { return Ok(None) };
-            shapes.iter().position(|s| s.name.eq_ignore_ascii_case(name)).map(Some).ok_or_else(|| {
+            shape_index.find(name, &mut lookup).map(Some).ok_or_else(|| {
                 GridError::element(format!("Load.{}", load.name), &load.location, format!("loadshape '{name}' is not defined"))
             })
         };
         let mut loads = Vec::with_capacity(pf.n_loads());
         for i in 0..pf.n_loads() {
-            let name = pf.load_name(i);
-            let Some(load) = circuit.loads.iter().find(|l| l.enabled && l.name.eq_ignore_ascii_case(name)) else {
+            let Some(load) = compiled_load(circuit, pf, i) else {
                 loads.push(LoadShapes::default());
                 continue;
             };
