@@ -1267,9 +1267,9 @@ fn build_element(
     nconds: usize,
     yp: Yprims,
 ) -> Element {
-    let mut node_idx = Vec::with_capacity(terminals.len() * nconds);
-    let mut numbers = Vec::with_capacity(terminals.len() * nconds);
-    let mut terminal_bus = Vec::with_capacity(terminals.len());
+    let mut node_idx = crate::network::InlineList::new();
+    let mut numbers = crate::network::InlineList::new();
+    let mut terminal_bus = crate::network::InlineList::new();
     for t in terminals {
         terminal_bus.push(nodes.connect_into(t, phases, nconds, &mut numbers, &mut node_idx));
     }

@@ -25,6 +25,103 @@ pub struct Bus {
     pub kv_base_ln: f64,
 }
 
+/// A short list kept inside its owner (no heap block) while it has at most
+/// `N` entries, as an element's conductors and terminals almost always do;
+/// longer lists (a three-winding transformer's twelve conductors) go to the
+/// heap. A compile makes three such lists per element: as `Vec`s they were
+/// a third of `PowerFlow::new`'s allocations.
+#[derive(Clone)]
+pub enum InlineList<T: Copy + Default, const N: usize> {
+    Inline { len: u8, items: [T; N] },
+    Heap(Vec<T>),
+}
+
+impl<T: Copy + Default, const N: usize> Default for InlineList<T, N> {
+    fn default() -> Self {
+        InlineList::Inline { len: 0, items: [T::default(); N] }
+    }
+}
+
+impl<T: Copy + Default, const N: usize> InlineList<T, N> {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn push(&mut self, value: T) {
+        match self {
+            InlineList::Inline { len, items } if (*len as usize) < N => {
+                items[*len as usize] = value;
+                *len += 1;
+            }
+            InlineList::Inline { len, items } => {
+                let mut heap = Vec::with_capacity(2 * N);
+                heap.extend_from_slice(&items[..*len as usize]);
+                heap.push(value);
+                *self = InlineList::Heap(heap);
+            }
+            InlineList::Heap(heap) => heap.push(value),
+        }
+    }
+
+    pub fn as_slice(&self) -> &[T] {
+        match self {
+            InlineList::Inline { len, items } => &items[..*len as usize],
+            InlineList::Heap(heap) => heap,
+        }
+    }
+
+    pub fn as_mut_slice(&mut self) -> &mut [T] {
+        match self {
+            InlineList::Inline { len, items } => &mut items[..*len as usize],
+            InlineList::Heap(heap) => heap,
+        }
+    }
+}
+
+impl<T: Copy + Default, const N: usize> std::ops::Deref for InlineList<T, N> {
+    type Target = [T];
+    fn deref(&self) -> &[T] {
+        self.as_slice()
+    }
+}
+
+impl<T: Copy + Default, const N: usize> std::ops::DerefMut for InlineList<T, N> {
+    fn deref_mut(&mut self) -> &mut [T] {
+        self.as_mut_slice()
+    }
+}
+
+impl<'a, T: Copy + Default, const N: usize> IntoIterator for &'a InlineList<T, N> {
+    type Item = &'a T;
+    type IntoIter = std::slice::Iter<'a, T>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.as_slice().iter()
+    }
+}
+
+impl<'a, T: Copy + Default, const N: usize> IntoIterator for &'a mut InlineList<T, N> {
+    type Item = &'a mut T;
+    type IntoIter = std::slice::IterMut<'a, T>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.as_mut_slice().iter_mut()
+    }
+}
+
+impl<T: Copy + Default + std::fmt::Debug, const N: usize> std::fmt::Debug for InlineList<T, N> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.as_slice()).finish()
+    }
+}
+
+impl<T: Copy + Default + PartialEq, const N: usize> PartialEq for InlineList<T, N> {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+/// Conductors kept inline per element: two terminals of four conductors.
+pub const INLINE_CONDUCTORS: usize = 8;
+
 /// An element as the engine sees it: where its conductors connect and its
 /// primitive admittance.
 #[derive(Debug, Clone)]
@@ -37,11 +134,11 @@ pub struct Element {
     pub nterms: usize,
     pub nconds: usize,
     /// System node of each conductor (terminal-major), 0 = ground.
-    pub nodes: Vec<usize>,
+    pub nodes: InlineList<usize, INLINE_CONDUCTORS>,
     /// Bus index of each terminal.
-    pub terminal_bus: Vec<usize>,
+    pub terminal_bus: InlineList<usize, 2>,
     /// Node number (within its bus) of each conductor.
-    pub node_numbers: Vec<u32>,
+    pub node_numbers: InlineList<u32, INLINE_CONDUCTORS>,
     /// The admittance this element contributes to the system Y.
     pub yprim: CMat,
     /// OpenDSS's "series" Yprim, used for the no-load solution.
@@ -156,22 +253,28 @@ impl NodeMap {
     /// Resolves one terminal: node numbers per conductor with OpenDSS
     /// defaulting, bus created/looked up, nodes numbered.
     pub fn connect(&mut self, bus_ref: &BusRef, phases: usize, nconds: usize) -> (usize, Vec<u32>, Vec<usize>) {
-        let (mut numbers, mut idx) = (Vec::with_capacity(nconds), Vec::with_capacity(nconds));
-        let bus = self.connect_into(bus_ref, phases, nconds, &mut numbers, &mut idx);
+        let mut numbers = vec![0; nconds];
+        fill_conductor_nodes(bus_ref, phases, &mut numbers);
+        let bus = self.add_bus(&bus_ref.bus);
+        let idx = numbers.iter().map(|&n| self.add_node(bus, n)).collect();
         (bus, numbers, idx)
     }
 
     /// As [`NodeMap::connect`], appending the terminal's node numbers and
     /// system nodes to the element's own vectors (no vectors per terminal).
-    pub fn connect_into(&mut self, bus_ref: &BusRef, phases: usize, nconds: usize, numbers: &mut Vec<u32>, idx: &mut Vec<usize>) -> usize {
-        let start = numbers.len();
-        numbers.extend((0..nconds).map(|i| if i < phases { i as u32 + 1 } else { 0 }));
-        for (slot, &n) in numbers[start..].iter_mut().zip(&bus_ref.nodes) {
-            *slot = n as u32;
-        }
+    pub fn connect_into<const N: usize>(
+        &mut self,
+        bus_ref: &BusRef,
+        phases: usize,
+        nconds: usize,
+        numbers: &mut InlineList<u32, N>,
+        idx: &mut InlineList<usize, N>,
+    ) -> usize {
         let bus = self.add_bus(&bus_ref.bus);
-        idx.reserve(nconds);
-        for &n in &numbers[start..] {
+        for i in 0..nconds {
+            let default = if i < phases { i as u32 + 1 } else { 0 };
+            let n = bus_ref.nodes.get(i).map_or(default, |&n| n as u32);
+            numbers.push(n);
             idx.push(self.add_node(bus, n));
         }
         bus
@@ -180,11 +283,16 @@ impl NodeMap {
 
 /// Node number of each conductor of a terminal (OpenDSS `ProcessBusDefs`).
 pub fn conductor_nodes(bus_ref: &BusRef, phases: usize, nconds: usize) -> Vec<u32> {
-    let mut buf: Vec<u32> = (0..nconds).map(|i| if i < phases { i as u32 + 1 } else { 0 }).collect();
-    for (slot, &n) in buf.iter_mut().zip(&bus_ref.nodes) {
-        *slot = n as u32;
-    }
+    let mut buf = vec![0; nconds];
+    fill_conductor_nodes(bus_ref, phases, &mut buf);
     buf
+}
+
+/// [`conductor_nodes`] into a given buffer (one slot per conductor).
+fn fill_conductor_nodes(bus_ref: &BusRef, phases: usize, out: &mut [u32]) {
+    for (i, slot) in out.iter_mut().enumerate() {
+        *slot = bus_ref.nodes.get(i).map_or(if i < phases { i as u32 + 1 } else { 0 }, |&n| n as u32);
+    }
 }
 
 /// A bus reference to `bus` with every conductor grounded (OpenDSS's default
