@@ -602,6 +602,20 @@ impl Ldl {
 
     /// Numeric factorisation (ldl_numeric). Returns Err(k) on a zero pivot.
     fn factor(&mut self, p: &Pattern, values: &[C]) -> Result<(), usize> {
+        self.factor_with(p, |q, _, _| values[q])
+    }
+
+    /// As [`Ldl::factor`] for A' = D·A·D, each entry scaled as it is read
+    /// (`values[q] · (scale[row] · scale[col])`, the bits a scaled copy
+    /// would hold) instead of from a scaled copy of A.
+    fn factor_scaled(&mut self, p: &Pattern, values: &[C], scale: &[f64]) -> Result<(), usize> {
+        self.factor_with(p, |q, row, col| values[q] * (scale[row] * scale[col]))
+    }
+
+    /// Numeric factorisation with A's entry q (at row, column in the
+    /// original numbering) given by `entry(q, row, col)`.
+    #[inline(always)]
+    fn factor_with(&mut self, p: &Pattern, entry: impl Fn(usize, usize, usize) -> C) -> Result<(), usize> {
         let n = self.n;
         let zero = C::new(0.0, 0.0);
         for k in 0..n {
@@ -611,9 +625,10 @@ impl Ldl {
             self.lnz[k] = 0;
             let kk = self.perm[k];
             for q in p.col_ptr[kk]..p.col_ptr[kk + 1] {
-                let mut i = self.pinv[p.row_idx[q]];
+                let row = p.row_idx[q];
+                let mut i = self.pinv[row];
                 if i <= k {
-                    self.y[i] += values[q];
+                    self.y[i] += entry(q, row, kk);
                     let mut len = 0;
                     while self.flag[i] != k {
                         self.pattern_buf[len] = i;
@@ -1412,6 +1427,22 @@ impl SparseLu {
             // (max |a|²)^(-1/4) = 1/sqrt(max |a|)
             *d = if *d > 0.0 && d.is_finite() { 1.0 / d.sqrt().sqrt() } else { 1.0 };
         }
+        // Known-symmetric values on the LDLᵀ path are scaled as the
+        // factorisation reads them: no scaled copy of A (on large feeders,
+        // megabytes of fresh memory per compile).
+        if self.trust_symmetry {
+            self.trust_symmetry = false;
+            if let Backend::Ldl(ldl) = &mut self.backend {
+                if ldl.factor_scaled(&self.pattern, values, &self.scale).is_ok() {
+                    ldl.prepare_solve(&self.scale);
+                    self.factored = true;
+                    return Ok(());
+                }
+                // A vanishing pivot: the pivoting LU below decides.
+                self.trust_symmetry = true;
+            }
+        }
+        let p = &self.pattern;
         self.scaled.clear();
         self.scaled.extend_from_slice(values);
         for (j, w) in p.col_ptr.windows(2).enumerate() {
