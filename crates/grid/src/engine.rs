@@ -310,8 +310,6 @@ impl PowerFlow {
         let mut line_amps: Vec<(usize, f64)> = Vec::new();
         let mut transformer_yprims: crate::network::FastMap<Vec<u64>, Yprims> = Default::default();
 
-        // Every element's Yprim is symmetric (checked as each is built).
-        let mut symmetric_elements = true;
         for r in element_order(circuit) {
             let idx = elements.len();
             match r.class {
@@ -460,18 +458,17 @@ impl PowerFlow {
                 }
                 ElementClass::RegControl | ElementClass::CapControl => {}
             }
-            // While its Yprim is still in the cache (a pass over all of them
-            // afterwards cost ~0.4 ms on ieee8500).
-            if symmetric_elements {
-                if let Some(e) = elements.get(idx) {
-                    symmetric_elements = yprim_is_symmetric(&e.yprim);
-                }
-            }
         }
         let mut elem_to_load = vec![usize::MAX; elements.len()];
         for (i, l) in loads.iter().enumerate() {
             elem_to_load[l.elem] = i;
         }
+        // Symmetric up to the rounding of the matrix inversions they come from.
+        let symmetric_elements = elements.iter().all(|e| {
+            let (y, n) = (e.yprim.as_slice(), e.yprim.order());
+            let scale2 = y.iter().fold(0.0f64, |m, v| m.max(v.norm_sqr()));
+            (0..n).all(|i| (0..i).all(|j| (y[i * n + j] - y[j * n + i]).norm_sqr() <= 1e-24 * scale2))
+        });
         let mut element_index = crate::network::NameTable::with_capacity(elements.len());
         for (i, e) in elements.iter().enumerate() {
             element_index.insert(e.class as u8, &e.name, i, |k| (elements[k].class as u8, elements[k].name.as_str()));
@@ -1266,13 +1263,6 @@ fn nearest_base(bases: &[f64], kv: f64) -> f64 {
         }
     }
     best
-}
-
-/// Symmetric up to the rounding of the matrix inversions Yprims come from.
-fn yprim_is_symmetric(yprim: &CMat) -> bool {
-    let (y, n) = (yprim.as_slice(), yprim.order());
-    let scale2 = y.iter().fold(0.0f64, |m, v| m.max(v.norm_sqr()));
-    (0..n).all(|i| (0..i).all(|j| (y[i * n + j] - y[j * n + i]).norm_sqr() <= 1e-24 * scale2))
 }
 
 #[allow(clippy::too_many_arguments)]
