@@ -169,6 +169,24 @@ impl Pattern {
 
     /// Position of the transposed entry of each entry (`u32::MAX` where
     /// (col, row) is not in the pattern), and whether the pattern is symmetric.
+    /// Whether the pattern is symmetric (the first pass of
+    /// [`Pattern::transpose_positions`], without keeping the positions).
+    pub fn is_symmetric(&self) -> bool {
+        let mut cursor: Vec<usize> = self.col_ptr[..self.n].to_vec();
+        for j in 0..self.n {
+            for k in self.col_ptr[j]..self.col_ptr[j + 1] {
+                let r = self.row_idx[k];
+                let t = cursor[r];
+                if t < self.col_ptr[r + 1] && self.row_idx[t] == j {
+                    cursor[r] += 1;
+                } else {
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
     pub fn transpose_positions(&self) -> (Vec<u32>, bool) {
         // Walking the columns in order meets the entries of row r in
         // increasing column order, which for a symmetric pattern is exactly
@@ -1327,7 +1345,8 @@ enum Backend {
 #[derive(Debug, Clone)]
 pub struct SparseLu {
     pattern: Pattern,
-    /// Position of the transposed entry of each value (for the symmetry test).
+    /// Position of the transposed entry of each value (for the symmetry
+    /// test; empty until the first test).
     transpose_pos: Vec<u32>,
     backend: Backend,
     /// Symmetric diagonal scaling D (A' = D·A·D): entries spanning many
@@ -1354,7 +1373,9 @@ impl SparseLu {
     }
 
     fn analyse_with(pattern: Pattern, natural: bool) -> Result<Self, SparseError> {
-        let (transpose_pos, symmetric) = pattern.transpose_positions();
+        // The transpose positions serve only the symmetry test of values not
+        // known to be symmetric: made at the first such test.
+        let symmetric = pattern.is_symmetric();
         let backend = if symmetric {
             Backend::Ldl(Box::new(Ldl::analyse(&pattern, natural)?))
         } else {
@@ -1362,7 +1383,7 @@ impl SparseLu {
         };
         Ok(SparseLu {
             pattern,
-            transpose_pos,
+            transpose_pos: Vec::new(),
             backend,
             scale: Vec::new(),
             scaled: Vec::new(),
@@ -1476,6 +1497,9 @@ impl SparseLu {
         if let Backend::Ldl(ldl) = &mut self.backend {
             // Callers that know Y is symmetric (every element's Yprim is)
             // skip the check through `factor_symmetric`.
+            if !self.trust_symmetry && self.transpose_pos.len() != self.pattern.nnz() {
+                self.transpose_pos = self.pattern.transpose_positions().0;
+            }
             let symmetric = self.trust_symmetry || {
                 let v = &self.scaled;
                 let tp = &self.transpose_pos;
