@@ -165,6 +165,13 @@ struct PowerflowArgs {
     quiet: bool,
 }
 
+/// mimalloc, not the system's malloc: compiling a large feeder makes tens of
+/// thousands of small allocations, and glibc's malloc hands a compile's memory
+/// back to the system when it is freed, so the next compile faults it in
+/// again (`ogg-grid`'s README, *Speed*). The Python extension uses it too.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     // A bug must still end in one line and status 2, not a backtrace.
     std::panic::set_hook(Box::new(|info| {

@@ -19,6 +19,14 @@
 
 use std::time::Instant;
 
+/// The product's allocator (as the `ogg` binary and the Python extension use):
+/// mimalloc, which keeps freed pages for reuse where glibc's malloc returns a
+/// compile's memory to the system and faults it in again on the next one.
+/// (`--features system-allocator`: the system's, for comparison.)
+#[cfg(not(feature = "system-allocator"))]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use ogg_grid::{feeders, synthetic, PowerFlow};
 
 fn median(mut v: Vec<f64>) -> f64 {

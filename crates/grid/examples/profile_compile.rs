@@ -5,9 +5,17 @@
 //! ```
 //!
 //! `--synthetic NODES` instead of a feeder times the benchmark's synthetic feeder
-//! (read from memory, as `bench_powerflow` does). Prints the mean time per compile.
+//! (read from memory, as `bench_powerflow` does). Prints the mean and median time per compile.
 
 use std::time::Instant;
+
+/// The product's allocator (as the `ogg` binary and the Python extension use):
+/// mimalloc, which keeps freed pages for reuse where glibc's malloc returns a
+/// compile's memory to the system and faults it in again on the next one.
+/// (`--features system-allocator`: the system's, for comparison.)
+#[cfg(not(feature = "system-allocator"))]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use ogg_grid::{feeders, synthetic, PowerFlow};
 
@@ -31,13 +39,17 @@ fn main() {
     };
     // Time spent reading, compiling and dropping, summed over the repeats.
     let (mut read_s, mut new_s, mut drop_s) = (0.0, 0.0, 0.0);
+    // Each compile's read + PowerFlow::new, for the median (a loaded machine's outliers).
+    let mut compile_s: Vec<f64> = Vec::with_capacity(repeats);
     for _ in 0..repeats {
-        let t = Instant::now();
+        let t0 = Instant::now();
+        let t = t0;
         let circuit = make();
         read_s += t.elapsed().as_secs_f64();
         let t = Instant::now();
         let pf = (!read_only).then(|| PowerFlow::new(&circuit).expect("compile"));
         new_s += t.elapsed().as_secs_f64();
+        compile_s.push(t0.elapsed().as_secs_f64());
         let t = Instant::now();
         drop(std::hint::black_box(pf));
         drop(std::hint::black_box(circuit));
@@ -49,9 +61,12 @@ fn main() {
         println!("{n} nodes, {nnz_y} entries in Y, {nnz_l} below the diagonal of L");
     }
     let per = |s: f64| s * 1e3 / repeats as f64;
+    compile_s.sort_by(|a, b| a.total_cmp(b));
+    let median_ms = compile_s.get(compile_s.len() / 2).map_or(0.0, |s| s * 1e3);
     println!(
-        "{:.4} ms per compile: read {:.4} ms, PowerFlow::new {:.4} ms (dropping both: {:.4} ms)",
+        "{:.4} ms per compile (median {:.4} ms): read {:.4} ms, PowerFlow::new {:.4} ms (dropping both: {:.4} ms)",
         per(read_s + new_s),
+        median_ms,
         per(read_s),
         per(new_s),
         per(drop_s)

@@ -184,7 +184,7 @@ pub(crate) fn build_regcontrols(c: &Circuit, pf: &PowerFlow) -> Result<Vec<RegCo
                 let mut parts = spec.split('.');
                 let bus = parts.next().unwrap_or("").to_ascii_lowercase();
                 let node: u32 = parts.next().and_then(|n| n.parse().ok()).unwrap_or(1);
-                let b = pf.nodes.bus_index.get(&bus).copied().ok_or_else(|| {
+                let b = pf.nodes.find_bus(&bus).ok_or_else(|| {
                     GridError::element(&who, &rc.location, format!("regulated bus '{spec}' does not exist"))
                 })?;
                 let idx = pf.nodes.buses[b].nodes.iter().find(|(n, _)| *n == node).map(|&(_, i)| i).ok_or_else(|| {
@@ -259,9 +259,8 @@ pub(crate) fn build_capcontrols(c: &Circuit, pf: &PowerFlow) -> Result<Vec<CapCo
             "vsource" => ElementClass::Vsource,
             _ => return Err(GridError::element(&who, &cc.location, format!("unsupported monitored element '{}'", cc.element))),
         };
-        let monitored = *pf
-            .element_index
-            .get(&(class, name.to_ascii_lowercase()))
+        let monitored = pf
+            .find_element(class, &name.to_ascii_lowercase())
             .ok_or_else(|| GridError::element(&who, &cc.location, format!("element '{}' not found", cc.element)))?;
         let terminal = cc.terminal.max(1) - 1;
         if terminal >= pf.elements[monitored].nterms {

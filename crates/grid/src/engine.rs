@@ -143,7 +143,8 @@ pub struct PowerFlow {
     pub(crate) name: String,
     pub(crate) nodes: NodeMap,
     pub(crate) elements: Vec<Element>,
-    pub(crate) element_index: crate::network::FastMap<(ElementClass, String), usize>,
+    /// Element position by (class, name): `find_element`.
+    element_index: crate::network::NameTable,
     pub(crate) transformers: Vec<TransformerState>,
     pub(crate) capacitors: Vec<CapacitorState>,
     pub(crate) loads: Vec<LoadState>,
@@ -490,8 +491,10 @@ impl PowerFlow {
             let scale2 = y.iter().fold(0.0f64, |m, v| m.max(v.norm_sqr()));
             (0..n).all(|i| (0..i).all(|j| (y[i * n + j] - y[j * n + i]).norm_sqr() <= 1e-24 * scale2))
         });
-        let element_index: crate::network::FastMap<(ElementClass, String), usize> =
-            elements.iter().enumerate().map(|(i, e)| ((e.class, e.name.clone()), i)).collect();
+        let mut element_index = crate::network::NameTable::with_capacity(elements.len());
+        for (i, e) in elements.iter().enumerate() {
+            element_index.insert(e.class as u8, &e.name, i, |k| (elements[k].class as u8, elements[k].name.as_str()));
+        }
 
         let n = nodes.n_nodes();
         if n == 0 {
@@ -1128,10 +1131,16 @@ impl PowerFlow {
 
     // ----- edits -----------------------------------------------------------
 
+    /// Position of the element of `class` named `name` (lower case, no class prefix).
+    pub(crate) fn find_element(&self, class: ElementClass, name: &str) -> Option<usize> {
+        let elements = &self.elements;
+        self.element_index.get(class as u8, name, |k| (elements[k].class as u8, elements[k].name.as_str()))
+    }
+
     pub fn load_index(&self, name: &str) -> Option<usize> {
         let lower = name.to_ascii_lowercase();
         let key = lower.strip_prefix("load.").unwrap_or(&lower);
-        let e = *self.element_index.get(&(ElementClass::Load, key.to_string()))?;
+        let e = self.find_element(ElementClass::Load, key)?;
         self.load_of_element(e)
     }
 
@@ -1192,9 +1201,9 @@ impl PowerFlow {
 
     pub fn bus_index(&self, name: &str) -> Option<usize> {
         // Names are stored lower-case; most callers pass them so (no allocation).
-        match self.nodes.bus_index.get(name) {
-            Some(&b) => Some(b),
-            None => self.nodes.bus_index.get(&name.to_ascii_lowercase()).copied(),
+        match self.nodes.find_bus(name) {
+            Some(b) => Some(b),
+            None => self.nodes.find_bus(&name.to_ascii_lowercase()),
         }
     }
 
@@ -1327,9 +1336,9 @@ fn build_element(
     nconds: usize,
     yp: Yprims,
 ) -> Element {
-    let mut node_idx = Vec::with_capacity(terminals.len() * nconds);
-    let mut numbers = Vec::with_capacity(terminals.len() * nconds);
-    let mut terminal_bus = Vec::with_capacity(terminals.len());
+    let mut node_idx = crate::network::InlineList::new();
+    let mut numbers = crate::network::InlineList::new();
+    let mut terminal_bus = crate::network::InlineList::new();
     for t in terminals {
         terminal_bus.push(nodes.connect_into(t, phases, nconds, &mut numbers, &mut node_idx));
     }
@@ -1364,7 +1373,7 @@ impl PowerFlow {
             "storage" => ElementClass::Storage,
             _ => return None,
         };
-        let &i = self.element_index.get(&(class, name.to_ascii_lowercase()))?;
+        let i = self.find_element(class, &name.to_ascii_lowercase())?;
         let e = &self.elements[i];
         let labels = (0..e.nodes.len())
             .map(|k| format!("{}.{}", self.nodes.buses[e.terminal_bus[k / e.nconds]].name, e.node_numbers[k]))

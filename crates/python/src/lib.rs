@@ -56,6 +56,12 @@
 
 use pyo3::prelude::*;
 
+/// The Rust side's allocations go through mimalloc, as in the `ogg` binary
+/// (compiles of large feeders: `ogg-grid`'s README, *Speed*). Python's own
+/// objects keep Python's allocator.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod actions;
 mod adapters;
 mod context;
