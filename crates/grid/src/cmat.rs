@@ -80,6 +80,20 @@ impl CMat {
 
     /// In-place inverse by Gauss–Jordan elimination with partial pivoting.
     pub fn invert(&mut self) -> Result<(), Singular> {
+        // Orders 1–4 (lines, sources, most Yprims' blocks) with the order as
+        // a constant: the same operations in the same order, unrolled and
+        // without bounds checks.
+        match self.n {
+            1 => invert_fixed::<1>(&mut self.data),
+            2 => invert_fixed::<2>(&mut self.data),
+            3 => invert_fixed::<3>(&mut self.data),
+            4 => invert_fixed::<4>(&mut self.data),
+            _ => self.invert_any(),
+        }
+    }
+
+    /// [`CMat::invert`] for any order.
+    fn invert_any(&mut self) -> Result<(), Singular> {
         let n = self.n;
         // Row interchanges, on the stack for the small orders of Yprims.
         let mut perm_small = [0usize; 16];
@@ -168,6 +182,98 @@ impl CMat {
     }
 }
 
+/// The row of the pivot in column `k` at or below the diagonal: the first
+/// entry of largest modulus, as `|a|` (`hypot`) would pick it. Squared
+/// moduli decide when they are clearly apart and in range; a near tie, an
+/// overflow or an underflow is decided by `hypot` itself, so the choice and
+/// the singularity test are always `hypot`'s. Returns None for a zero or
+/// non-finite pivot (singular).
+#[inline(always)]
+fn pivot_row<const N: usize>(a: &[C; 16], k: usize) -> Option<usize> {
+    // Relative gap above which squared moduli order as the moduli do (far
+    // beyond the few ulps of rounding in either).
+    const CLEAR: f64 = 1e-9;
+    // A squared modulus that neither overflowed nor underflowed (an exact
+    // zero is one; a tiny entry squared to zero is not).
+    let in_range = |v: C, q: f64| (v.re == 0.0 && v.im == 0.0) || (1e-290..1e290).contains(&q);
+    let mut p = k;
+    let mut best = a[k * N + k].norm_sqr();
+    let mut exact = in_range(a[k * N + k], best);
+    for i in k + 1..N {
+        let q = a[i * N + k].norm_sqr();
+        exact &= in_range(a[i * N + k], q) && (q - best).abs() > CLEAR * q.max(best);
+        if q > best {
+            best = q;
+            p = i;
+        }
+    }
+    if !exact {
+        // hypot decides, exactly as the general loop does.
+        p = k;
+        let mut best = a[k * N + k].norm();
+        for i in k + 1..N {
+            let v = a[i * N + k].norm();
+            if v > best {
+                best = v;
+                p = i;
+            }
+        }
+        return (best != 0.0 && best.is_finite()).then_some(p);
+    }
+    (best != 0.0).then_some(p)
+}
+
+/// Gauss–Jordan inversion of an order-`N` matrix (N ≤ 4) stored row-major in
+/// `data`: the operations of [`CMat::invert_any`] in the same order, so the
+/// same bits.
+fn invert_fixed<const N: usize>(data: &mut [C]) -> Result<(), Singular> {
+    let zero = C::new(0.0, 0.0);
+    let one = C::new(1.0, 0.0);
+    let mut a = [zero; 16];
+    a[..N * N].copy_from_slice(&data[..N * N]);
+    let mut perm = [0usize, 1, 2, 3];
+    let mut swapped = false;
+    for k in 0..N {
+        let p = pivot_row::<N>(&a, k).ok_or(Singular)?;
+        if p != k {
+            for j in 0..N {
+                a.swap(k * N + j, p * N + j);
+            }
+            perm.swap(k, p);
+            swapped = true;
+        }
+        let inv = one / a[k * N + k];
+        a[k * N + k] = one;
+        for j in 0..N {
+            a[k * N + j] *= inv;
+        }
+        for i in 0..N {
+            if i == k {
+                continue;
+            }
+            let f = a[i * N + k];
+            if f == zero {
+                continue;
+            }
+            a[i * N + k] = zero;
+            for j in 0..N {
+                let t = a[k * N + j];
+                a[i * N + j] -= f * t;
+            }
+        }
+    }
+    if swapped {
+        for i in 0..N {
+            for k in 0..N {
+                data[i * N + perm[k]] = a[i * N + k];
+            }
+        }
+    } else {
+        data[..N * N].copy_from_slice(&a[..N * N]);
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -199,6 +305,44 @@ mod tests {
                 }
                 let e = if i == j { 1.0 } else { 0.0 };
                 assert!((s - C::new(e, 0.0)).norm() < 1e-13, "({i},{j}) = {s}");
+            }
+        }
+    }
+
+    /// The fixed-order inversions give the general loop's bits, pivot
+    /// choices included (ties, near ties, zeros, huge and tiny entries).
+    #[test]
+    fn fixed_orders_invert_as_the_general_loop_does() {
+        let mut seed = 0x1234_5678_9abc_def0u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed >> 11) as f64 / (1u64 << 53) as f64 - 0.5
+        };
+        for trial in 0..4000 {
+            let n = 1 + trial % 4;
+            let mut m = CMat::zeros(n);
+            for i in 0..n {
+                for j in 0..n {
+                    let v = match trial % 7 {
+                        // Equal moduli in a column: ties decided by hypot.
+                        0 => C::new(if (i + j) % 2 == 0 { 3.0 } else { -3.0 }, 4.0 * (j as f64 + 1.0)),
+                        1 => C::new(next(), next()) * 1e200,
+                        2 => C::new(next(), next()) * 1e-200,
+                        3 if i != j => C::new(0.0, 0.0),
+                        _ => C::new(next(), next()),
+                    };
+                    m.set(i, j, v);
+                }
+            }
+            let (mut fixed, mut general) = (m.clone(), m.clone());
+            let fixed_result = fixed.invert();
+            let general_result = general.invert_any();
+            assert_eq!(fixed_result, general_result, "trial {trial}");
+            if fixed_result.is_ok() {
+                let bits = |m: &CMat| m.as_slice().iter().map(|v| (v.re.to_bits(), v.im.to_bits())).collect::<Vec<_>>();
+                assert_eq!(bits(&fixed), bits(&general), "trial {trial}");
             }
         }
     }
