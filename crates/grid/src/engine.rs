@@ -601,7 +601,8 @@ impl PowerFlow {
             }
             (sources, start)
         };
-        let lu = SparseLu::analyse_natural(pattern)?;
+        // Symmetric by construction (element cliques, renumbered or permuted).
+        let lu = SparseLu::analyse_natural_symmetric(pattern)?;
 
         let mut src_inj = vec![C::new(0.0, 0.0); n + 1];
         for s in &sources {

@@ -124,23 +124,37 @@ impl Pattern {
                 }
             }
         }
-        let mut col_ptr = Vec::with_capacity(n + 1);
-        let mut row_idx = Vec::with_capacity(rows.len() / 2);
-        col_ptr.push(0);
         // Duplicates dropped with a mark per row (a column repeats each row
-        // once per element sharing it), then only the distinct rows sorted.
+        // once per element sharing it), compacting `rows` in place.
+        let mut col_ptr = Vec::with_capacity(n + 1);
+        col_ptr.push(0);
         let mut marked_in = fill;
         marked_in.fill(usize::MAX);
+        let mut kept = 0;
         for j in 0..n {
-            let first = row_idx.len();
-            for &r in &rows[start[j]..start[j + 1]] {
+            for t in start[j]..start[j + 1] {
+                let r = rows[t];
                 if marked_in[r as usize] != j {
                     marked_in[r as usize] = j;
-                    row_idx.push(r as usize);
+                    rows[kept] = r;
+                    kept += 1;
                 }
             }
-            row_idx[first..].sort_unstable();
-            col_ptr.push(row_idx.len());
+            col_ptr.push(kept);
+        }
+        // Sorted by one transposition instead of a sort per column: the
+        // pattern is symmetric (every clique holds both (a, b) and (b, a)),
+        // so row r has column r's count, and scattering the columns in
+        // increasing order lists each row's columns — its column's rows —
+        // in increasing order.
+        let mut next = marked_in;
+        next[..n].copy_from_slice(&col_ptr[..n]);
+        let mut row_idx = vec![0usize; kept];
+        for j in 0..n {
+            for &r in &rows[col_ptr[j]..col_ptr[j + 1]] {
+                row_idx[next[r as usize]] = j;
+                next[r as usize] += 1;
+            }
         }
         Pattern { n, col_ptr, row_idx }
     }
@@ -1574,19 +1588,28 @@ impl SparseLu {
     /// Symbolic analysis of `pattern` (which must be structurally symmetric
     /// for the LDLᵀ path; otherwise faer's LU is used).
     pub fn analyse(pattern: Pattern) -> Result<Self, SparseError> {
-        Self::analyse_with(pattern, false)
+        Self::analyse_with(pattern, false, None)
     }
 
     /// As [`SparseLu::analyse`] for a pattern already numbered in
     /// [`fill_reducing_order`] (no reordering).
     pub fn analyse_natural(pattern: Pattern) -> Result<Self, SparseError> {
-        Self::analyse_with(pattern, true)
+        Self::analyse_with(pattern, true, None)
     }
 
-    fn analyse_with(pattern: Pattern, natural: bool) -> Result<Self, SparseError> {
+    /// As [`SparseLu::analyse_natural`] for a pattern symmetric by
+    /// construction ([`Pattern::from_cliques`], or one permuted): no
+    /// symmetry test of the pattern (checked in debug builds).
+    pub fn analyse_natural_symmetric(pattern: Pattern) -> Result<Self, SparseError> {
+        debug_assert!(pattern.is_symmetric(), "the pattern is symmetric by construction");
+        Self::analyse_with(pattern, true, Some(true))
+    }
+
+    /// `symmetric`: whether the pattern is known to be symmetric (None: test it).
+    fn analyse_with(pattern: Pattern, natural: bool, symmetric: Option<bool>) -> Result<Self, SparseError> {
         // The transpose positions serve only the symmetry test of values not
         // known to be symmetric: made at the first such test.
-        let symmetric = pattern.is_symmetric();
+        let symmetric = symmetric.unwrap_or_else(|| pattern.is_symmetric());
         let backend = if symmetric {
             Backend::Ldl(Box::new(Ldl::analyse(&pattern, natural)?))
         } else {
@@ -2080,5 +2103,28 @@ mod tests {
         let mut lu2 = lu.clone();
         let mut b = vec![C::new(1.0, 0.0); n];
         lu2.solve_in_place(&mut b).unwrap();
+    }
+
+    /// The pattern of element cliques (ground skipped, shared nodes, an
+    /// element repeating a node) is the one of their pairs listed one by one.
+    #[test]
+    fn clique_patterns_are_the_listed_pairs() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move |m: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % m as u64) as usize
+        };
+        for n in [1usize, 2, 7, 40, 300] {
+            let cliques: Vec<Vec<usize>> = (0..2 * n).map(|_| (0..1 + next(8)).map(|_| next(n + 1)).collect()).collect();
+            let pairs = cliques.iter().flat_map(|c| {
+                c.iter().flat_map(move |&a| c.iter().filter(move |&&b| a != 0 && b != 0).map(move |&b| (a - 1, b - 1)))
+            });
+            let listed = Pattern::from_entries(n, pairs);
+            let built = Pattern::from_cliques(n, cliques.iter().map(|c| c.as_slice()));
+            assert_eq!(built, listed, "n = {n}");
+            assert!(built.is_symmetric());
+        }
     }
 }
