@@ -255,6 +255,35 @@ fn restamp_copy(t: &ogg_dss::Transformer) -> ogg_dss::Transformer {
     }
 }
 
+/// Line Yprims computed so far during a compile, by their key
+/// ([`elements::line::yprim_key`]): equal data, equal Yprim, so each distinct
+/// line is inverted once. The keys live in one arena; the map goes from a
+/// key's hash to its place there (a hash shared by different keys computes
+/// the second one afresh).
+#[derive(Default)]
+struct LineYprimCache {
+    by_hash: crate::network::FastMap<u64, (usize, usize, Yprims)>,
+    keys: Vec<u64>,
+    key: Vec<u64>,
+}
+
+impl LineYprimCache {
+    fn get_or_compute(&mut self, line: &ogg_dss::Line, base_frequency: f64) -> Result<Yprims, GridError> {
+        elements::line::yprim_key(line, base_frequency, &mut self.key);
+        let hash = self.key.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &w| (h ^ w).wrapping_mul(0x0100_0000_01b3));
+        match self.by_hash.get(&hash) {
+            Some((start, len, yp)) if self.keys[*start..*start + *len] == self.key[..] => Ok(yp.clone()),
+            Some(_) => elements::line::yprim(line, base_frequency),
+            None => {
+                let yp = elements::line::yprim(line, base_frequency)?;
+                self.by_hash.insert(hash, (self.keys.len(), self.key.len(), yp.clone()));
+                self.keys.extend_from_slice(&self.key);
+                Ok(yp)
+            }
+        }
+    }
+}
+
 /// Definition order of the circuit's elements (OpenDSS numbers buses in it).
 fn element_order(c: &Circuit) -> Vec<ElementRef> {
     let counts = [
@@ -331,6 +360,7 @@ impl PowerFlow {
         let mut sources = Vec::new();
         let mut line_amps: Vec<(usize, f64)> = Vec::new();
         let mut transformer_yprims: crate::network::FastMap<Vec<u64>, Yprims> = Default::default();
+        let mut line_yprims = LineYprimCache::default();
 
         for r in element_order(circuit) {
             let idx = elements.len();
@@ -355,7 +385,7 @@ impl PowerFlow {
                     if !l.enabled {
                         continue;
                     }
-                    let yp = elements::line::yprim(l, base_frequency)?;
+                    let yp = line_yprims.get_or_compute(l, base_frequency)?;
                     line_amps.push((idx, l.normamps));
                     elements.push(build_element(&mut nodes, ElementClass::Line, &l.name, r.index, &[&l.bus1, &l.bus2], l.phases, l.phases, yp));
                 }

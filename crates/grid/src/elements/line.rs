@@ -105,6 +105,26 @@ fn per_unit_length(line: &Line, base_frequency: f64) -> Result<(CMat, ShuntPerLe
     }
 }
 
+/// Everything [`yprim`] reads, as bits, into `key` (cleared first): lines
+/// with equal keys have equal Yprims — a feeder's service drops and
+/// laterals often share a line code and a length, so compiling computes each
+/// distinct one once. Keep it in step with `yprim`: a field read there must
+/// be listed here.
+pub fn yprim_key(line: &Line, base_frequency: f64, key: &mut Vec<u64>) {
+    key.clear();
+    key.extend([line.phases as u64, length_in_impedance_units(line).to_bits(), base_frequency.to_bits()]);
+    match &line.impedance.data {
+        ImpedanceData::Matrix { r, x, c_nf } => {
+            key.extend([0, r.len() as u64, x.len() as u64, c_nf.len() as u64]);
+            key.extend(r.iter().chain(x).chain(c_nf).map(|v| v.to_bits()));
+        }
+        ImpedanceData::Sequence { r1, x1, r0, x0, c1_nf, c0_nf } => {
+            key.push(1);
+            key.extend([r1, x1, r0, x0, c1_nf, c0_nf].map(|v| v.to_bits()));
+        }
+    }
+}
+
 pub fn yprim(line: &Line, base_frequency: f64) -> Result<Yprims, GridError> {
     let n = line.phases;
     if n == 0 {
