@@ -268,20 +268,29 @@ struct LineYprimCache {
 }
 
 impl LineYprimCache {
-    fn get_or_compute(&mut self, line: &ogg_dss::Line, base_frequency: f64) -> Result<Yprims, GridError> {
+    /// The line's Yprims, and whether they are a copy of ones computed before.
+    fn get_or_compute(&mut self, line: &ogg_dss::Line, base_frequency: f64) -> Result<(Yprims, bool), GridError> {
         elements::line::yprim_key(line, base_frequency, &mut self.key);
         let hash = self.key.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &w| (h ^ w).wrapping_mul(0x0100_0000_01b3));
         match self.by_hash.get(&hash) {
-            Some((start, len, yp)) if self.keys[*start..*start + *len] == self.key[..] => Ok(yp.clone()),
-            Some(_) => elements::line::yprim(line, base_frequency),
+            Some((start, len, yp)) if self.keys[*start..*start + *len] == self.key[..] => Ok((yp.clone(), true)),
+            Some(_) => Ok((elements::line::yprim(line, base_frequency)?, false)),
             None => {
                 let yp = elements::line::yprim(line, base_frequency)?;
                 self.by_hash.insert(hash, (self.keys.len(), self.key.len(), yp.clone()));
                 self.keys.extend_from_slice(&self.key);
-                Ok(yp)
+                Ok((yp, false))
             }
         }
     }
+}
+
+/// Whether a Yprim is symmetric up to the rounding of the inversions it
+/// comes from (|y_ij − y_ji|² ≤ 1e-24 · max |y|²).
+fn is_symmetric_yprim(yprim: &CMat) -> bool {
+    let (y, n) = (yprim.as_slice(), yprim.order());
+    let scale2 = y.iter().fold(0.0f64, |m, v| m.max(v.norm_sqr()));
+    (0..n).all(|i| (0..i).all(|j| (y[i * n + j] - y[j * n + i]).norm_sqr() <= 1e-24 * scale2))
 }
 
 /// Definition order of the circuit's elements (OpenDSS numbers buses in it).
@@ -361,9 +370,16 @@ impl PowerFlow {
         let mut line_amps: Vec<(usize, f64)> = Vec::new();
         let mut transformer_yprims: crate::network::FastMap<Vec<u64>, Yprims> = Default::default();
         let mut line_yprims = LineYprimCache::default();
+        // Every element's Yprim is symmetric, up to the rounding of the
+        // matrix inversions they come from: checked as each is made, while
+        // it is in the cache (a pass over all of them afterwards read them
+        // back from memory); a shared copy of one already checked is not
+        // checked again.
+        let mut symmetric_elements = true;
 
         for r in element_order(circuit) {
             let idx = elements.len();
+            let mut shared_yprim = false;
             match r.class {
                 ElementClass::Vsource => {
                     let v = &circuit.vsources[r.index];
@@ -385,7 +401,8 @@ impl PowerFlow {
                     if !l.enabled {
                         continue;
                     }
-                    let yp = line_yprims.get_or_compute(l, base_frequency)?;
+                    let (yp, shared) = line_yprims.get_or_compute(l, base_frequency)?;
+                    shared_yprim = shared;
                     line_amps.push((idx, l.normamps));
                     elements.push(build_element(&mut nodes, ElementClass::Line, &l.name, r.index, &[&l.bus1, &l.bus2], l.phases, l.phases, yp));
                 }
@@ -398,7 +415,10 @@ impl PowerFlow {
                     // Equal data, equal Yprim: computed once per distinct transformer.
                     let key = elements::transformer::yprim_key(t, &taps);
                     let yp = match transformer_yprims.get(&key) {
-                        Some(yp) => yp.clone(),
+                        Some(yp) => {
+                            shared_yprim = true;
+                            yp.clone()
+                        }
                         None => {
                             let yp = elements::transformer::yprim(t, &taps)?;
                             transformer_yprims.insert(key, yp.clone());
@@ -510,17 +530,16 @@ impl PowerFlow {
                 }
                 ElementClass::RegControl | ElementClass::CapControl => {}
             }
+            if symmetric_elements && !shared_yprim {
+                if let Some(e) = elements.get(idx) {
+                    symmetric_elements = is_symmetric_yprim(&e.yprim);
+                }
+            }
         }
         let mut elem_to_load = vec![usize::MAX; elements.len()];
         for (i, l) in loads.iter().enumerate() {
             elem_to_load[l.elem] = i;
         }
-        // Symmetric up to the rounding of the matrix inversions they come from.
-        let symmetric_elements = elements.iter().all(|e| {
-            let (y, n) = (e.yprim.as_slice(), e.yprim.order());
-            let scale2 = y.iter().fold(0.0f64, |m, v| m.max(v.norm_sqr()));
-            (0..n).all(|i| (0..i).all(|j| (y[i * n + j] - y[j * n + i]).norm_sqr() <= 1e-24 * scale2))
-        });
         let mut element_index = crate::network::NameTable::with_capacity(elements.len());
         for (i, e) in elements.iter().enumerate() {
             element_index.insert(e.class as u8, &e.name, i, |k| (elements[k].class as u8, elements[k].name.as_str()));
