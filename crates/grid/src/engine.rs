@@ -174,7 +174,8 @@ pub struct PowerFlow {
     /// The contributions to each Y entry in assembly order: entry p sums
     /// `elements[e].yprim[flat]` over (e, flat) in y_sources[y_sources_start[p]..
     /// y_sources_start[p + 1]], so entries can be re-summed one by one with
-    /// the very additions of a full assembly.
+    /// the very additions of a full assembly. Empty until the first partial
+    /// assembly (`build_y_sources`).
     y_sources: Vec<(u32, u32)>,
     y_sources_start: Vec<u32>,
     y_values: Vec<C>,
@@ -632,24 +633,6 @@ impl PowerFlow {
             v
         };
         let nnz = pattern.nnz();
-        let (y_sources, y_sources_start) = {
-            let mut count = vec![0u32; nnz + 1];
-            for &(_, pos) in &y_map {
-                count[pos as usize + 1] += 1;
-            }
-            for p in 0..nnz {
-                count[p + 1] += count[p];
-            }
-            let start = count.clone();
-            let mut sources = vec![(0u32, 0u32); y_map.len()];
-            for (e, w) in y_map_start.windows(2).enumerate() {
-                for &(flat, pos) in &y_map[w[0]..w[1]] {
-                    sources[count[pos as usize] as usize] = (e as u32, flat);
-                    count[pos as usize] += 1;
-                }
-            }
-            (sources, start)
-        };
         // Symmetric by construction (element cliques, renumbered or permuted).
         let lu = SparseLu::analyse_natural_symmetric(pattern)?;
 
@@ -689,8 +672,8 @@ impl PowerFlow {
             line_amps,
             y_map,
             y_map_start,
-            y_sources,
-            y_sources_start,
+            y_sources: Vec::new(),
+            y_sources_start: Vec::new(),
             y_values: vec![C::new(0.0, 0.0); nnz],
             lu,
             y_changed: Vec::new(),
@@ -750,6 +733,9 @@ impl PowerFlow {
         if partial {
             // Only the entries of the changed elements, each re-summed once
             // from all its contributions in assembly order (the same bits).
+            if self.y_sources_start.is_empty() {
+                self.build_y_sources();
+            }
             if self.y_resum_mark.len() != self.y_values.len() {
                 self.y_resum_mark = vec![false; self.y_values.len()];
             }
@@ -815,6 +801,30 @@ impl PowerFlow {
             self.y_dirty = false;
         }
         Ok(())
+    }
+
+    /// `y_sources` from `y_map`: the contributions to each Y entry in
+    /// assembly order. Made at the first partial assembly (a compile that
+    /// never re-stamps an element never needs them).
+    fn build_y_sources(&mut self) {
+        let nnz = self.y_values.len();
+        let mut count = vec![0u32; nnz + 1];
+        for &(_, pos) in &self.y_map {
+            count[pos as usize + 1] += 1;
+        }
+        for p in 0..nnz {
+            count[p + 1] += count[p];
+        }
+        let start = count.clone();
+        let mut sources = vec![(0u32, 0u32); self.y_map.len()];
+        for (e, w) in self.y_map_start.windows(2).enumerate() {
+            for &(flat, pos) in &self.y_map[w[0]..w[1]] {
+                sources[count[pos as usize] as usize] = (e as u32, flat);
+                count[pos as usize] += 1;
+            }
+        }
+        self.y_sources = sources;
+        self.y_sources_start = start;
     }
 
     fn ensure_factored(&mut self) -> Result<(), GridError> {
