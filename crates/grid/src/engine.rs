@@ -259,26 +259,31 @@ fn restamp_copy(t: &ogg_dss::Transformer) -> ogg_dss::Transformer {
 /// Line Yprims computed so far during a compile, by their key
 /// ([`elements::line::yprim_key`]): equal data, equal Yprim, so each distinct
 /// line is inverted once. The keys live in one arena; the map goes from a
-/// key's hash to its place there (a hash shared by different keys computes
-/// the second one afresh).
+/// key's hash to its place there and to the element holding that Yprim (no
+/// copy is kept: most lines of a real feeder are distinct). A hash shared by
+/// different keys computes the second one afresh.
 #[derive(Default)]
 struct LineYprimCache {
-    by_hash: crate::network::FastMap<u64, (usize, usize, Yprims)>,
+    by_hash: crate::network::FastMap<u64, (usize, usize, usize)>,
     keys: Vec<u64>,
     key: Vec<u64>,
 }
 
 impl LineYprimCache {
-    /// The line's Yprims, and whether they are a copy of ones computed before.
-    fn get_or_compute(&mut self, line: &ogg_dss::Line, base_frequency: f64) -> Result<(Yprims, bool), GridError> {
+    /// The Yprims of `line`, to be element `elements.len()`, and whether they
+    /// are a copy of ones computed before.
+    fn get_or_compute(&mut self, line: &ogg_dss::Line, base_frequency: f64, elements: &[Element]) -> Result<(Yprims, bool), GridError> {
         elements::line::yprim_key(line, base_frequency, &mut self.key);
         let hash = self.key.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &w| (h ^ w).wrapping_mul(0x0100_0000_01b3));
         match self.by_hash.get(&hash) {
-            Some((start, len, yp)) if self.keys[*start..*start + *len] == self.key[..] => Ok((yp.clone(), true)),
+            Some(&(start, len, e)) if self.keys[start..start + len] == self.key[..] => {
+                let (full, series) = (elements[e].yprim.clone(), elements[e].yprim_series.clone());
+                Ok((Yprims { full, series }, true))
+            }
             Some(_) => Ok((elements::line::yprim(line, base_frequency)?, false)),
             None => {
                 let yp = elements::line::yprim(line, base_frequency)?;
-                self.by_hash.insert(hash, (self.keys.len(), self.key.len(), yp.clone()));
+                self.by_hash.insert(hash, (self.keys.len(), self.key.len(), elements.len()));
                 self.keys.extend_from_slice(&self.key);
                 Ok((yp, false))
             }
@@ -402,7 +407,7 @@ impl PowerFlow {
                     if !l.enabled {
                         continue;
                     }
-                    let (yp, shared) = line_yprims.get_or_compute(l, base_frequency)?;
+                    let (yp, shared) = line_yprims.get_or_compute(l, base_frequency, &elements)?;
                     shared_yprim = shared;
                     line_amps.push((idx, l.normamps));
                     elements.push(build_element(&mut nodes, ElementClass::Line, &l.name, r.index, &[&l.bus1, &l.bus2], l.phases, l.phases, yp));
