@@ -33,46 +33,103 @@
 //! the interval; below a congested edge the price closest to the parent's
 //! (the smallest congestion price).
 
-use std::collections::BTreeMap;
+use std::cmp::Ordering;
 
 use super::{PlacedOrder, Status};
 use crate::network::{RadialNetwork, NO_PARENT};
 
-/// An f64 key with a total order (prices are finite here).
-#[derive(Debug, Clone, Copy, PartialEq)]
-struct Price(f64);
-impl Eq for Price {}
-impl PartialOrd for Price {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Price {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.0.total_cmp(&other.0)
-    }
-}
-
-/// Change of slope and downward jump of N at a breakpoint.
+/// A breakpoint of N: its price, the change of slope and the downward jump there.
 #[derive(Debug, Clone, Copy, Default)]
 struct Kink {
+    price: f64,
     dslope: f64,
     jump: f64,
 }
 
+/// Prices are compared by `total_cmp` (they are finite here), so that −0 and
+/// +0 stay distinct keys exactly as they would in an ordered map.
+#[inline]
+fn cmp_price(a: f64, b: f64) -> Ordering {
+    a.total_cmp(&b)
+}
+
 /// A net-demand function N(λ): its value far left, far right, and its kinks.
+///
+/// The kinks live in `kinks[head..]`, sorted by price with one entry per
+/// price. A flat sorted Vec instead of a B-tree: the clipping walks pop from
+/// either end (the front by advancing `head`, which leaves room to push a
+/// clipped kink back in front without moving anything), and merging a small
+/// set into a large one moves only the large set's tail above the small
+/// one's first price. Buffers are kept between clearings.
+///
+/// Equal prices are combined in the same pairs and the same order as a
+/// sorted map would (an entry starts at `0.0 + value`, then `+=` each further
+/// value), so the clearing is bit for bit the one of the B-tree version.
 #[derive(Debug, Default)]
 struct NetDemand {
     v_left: f64,
     v_right: f64,
-    kinks: BTreeMap<Price, Kink>,
+    kinks: Vec<Kink>,
+    head: usize,
 }
 
 impl NetDemand {
+    fn reset(&mut self) {
+        self.v_left = 0.0;
+        self.v_right = 0.0;
+        self.kinks.clear();
+        self.head = 0;
+    }
+
+    fn len(&self) -> usize {
+        self.kinks.len() - self.head
+    }
+
+    fn first(&self) -> Option<Kink> {
+        self.kinks.get(self.head).copied()
+    }
+
+    fn last(&self) -> Option<Kink> {
+        if self.head < self.kinks.len() {
+            self.kinks.last().copied()
+        } else {
+            None
+        }
+    }
+
+    fn pop_first(&mut self) {
+        self.head += 1;
+        if self.head == self.kinks.len() {
+            self.kinks.clear();
+            self.head = 0;
+        }
+    }
+
+    fn pop_last(&mut self) {
+        self.kinks.pop();
+        if self.head == self.kinks.len() {
+            self.kinks.clear();
+            self.head = 0;
+        }
+    }
+
     fn add_kink(&mut self, p: f64, dslope: f64, jump: f64) {
-        let k = self.kinks.entry(Price(p)).or_default();
-        k.dslope += dslope;
-        k.jump += jump;
+        let live = &mut self.kinks[self.head..];
+        match live.binary_search_by(|k| cmp_price(k.price, p)) {
+            Ok(at) => {
+                live[at].dslope += dslope;
+                live[at].jump += jump;
+            }
+            Err(at) => {
+                let kink = Kink { price: p, dslope: 0.0 + dslope, jump: 0.0 + jump };
+                if at == 0 && self.head > 0 {
+                    self.head -= 1;
+                    self.kinks[self.head] = kink;
+                } else {
+                    self.kinks.insert(self.head + at, kink);
+                }
+            }
+        }
     }
 
     fn add_order(&mut self, o: &PlacedOrder) {
@@ -96,18 +153,47 @@ impl NetDemand {
         }
     }
 
-    /// Merges `other` into `self`, iterating over the smaller map.
-    fn absorb(&mut self, mut other: NetDemand) {
-        if other.kinks.len() > self.kinks.len() {
+    /// Merges `other` into `self` (small into large: the larger buffer is
+    /// kept) and leaves `other` empty with the smaller buffer.
+    fn absorb(&mut self, other: &mut NetDemand) {
+        if other.len() > self.len() {
             std::mem::swap(&mut self.kinks, &mut other.kinks);
+            std::mem::swap(&mut self.head, &mut other.head);
         }
         self.v_left += other.v_left;
         self.v_right += other.v_right;
-        for (p, k) in other.kinks {
-            let e = self.kinks.entry(p).or_default();
-            e.dslope += k.dslope;
-            e.jump += k.jump;
+        let small = &other.kinks[other.head..];
+        if !small.is_empty() {
+            // Backward merge in place: only the large set's kinks above the
+            // small set's first price move.
+            let old_end = self.kinks.len();
+            let new_end = old_end + small.len();
+            self.kinks.resize(new_end, Kink::default());
+            let kinks = &mut self.kinks;
+            let (mut read, mut write) = (old_end, new_end);
+            for b in small.iter().rev() {
+                while read > self.head && cmp_price(kinks[read - 1].price, b.price) == Ordering::Greater {
+                    kinks[write - 1] = kinks[read - 1];
+                    read -= 1;
+                    write -= 1;
+                }
+                if read > self.head && cmp_price(kinks[read - 1].price, b.price) == Ordering::Equal {
+                    let a = kinks[read - 1];
+                    kinks[write - 1] = Kink { price: a.price, dslope: a.dslope + b.dslope, jump: a.jump + b.jump };
+                    read -= 1;
+                } else {
+                    kinks[write - 1] = Kink { price: b.price, dslope: 0.0 + b.dslope, jump: 0.0 + b.jump };
+                }
+                write -= 1;
+            }
+            // `write − read` prices were shared: close the gap they left.
+            let shared = write - read;
+            if shared > 0 {
+                kinks.copy_within(write..new_end, read);
+                kinks.truncate(new_end - shared);
+            }
         }
+        other.reset();
     }
 
     /// Replaces N by min(N, level) and returns inf{λ : N(λ) reaches level}
@@ -119,7 +205,8 @@ impl NetDemand {
         let mut v = self.v_left;
         let mut slope = 0.0;
         let mut x = f64::NEG_INFINITY;
-        while let Some((&Price(b), &k)) = self.kinks.first_key_value() {
+        while let Some(k) = self.first() {
+            let b = k.price;
             let v_before = if slope == 0.0 { v } else { v + slope * (b - x) };
             if v_before <= level {
                 // Crosses inside the segment (x, b].
@@ -128,7 +215,7 @@ impl NetDemand {
                 self.v_left = level;
                 return lambda;
             }
-            self.kinks.pop_first();
+            self.pop_first();
             let v_after = v_before - k.jump;
             slope += k.dslope;
             if v_after <= level {
@@ -155,7 +242,8 @@ impl NetDemand {
         // Slope of N just left of the current position x.
         let mut slope = 0.0;
         let mut x = f64::INFINITY;
-        while let Some((&Price(b), &k)) = self.kinks.last_key_value() {
+        while let Some(k) = self.last() {
+            let b = k.price;
             let v_after_b = if slope == 0.0 { v } else { v + slope * (b - x) };
             if v_after_b >= level {
                 let lambda = if slope < 0.0 { (x + (level - v) / slope).max(b) } else { b };
@@ -163,7 +251,7 @@ impl NetDemand {
                 self.v_right = level;
                 return lambda;
             }
-            self.kinks.pop_last();
+            self.pop_last();
             let v_before_b = v_after_b + k.jump;
             slope -= k.dslope;
             if v_before_b >= level {
@@ -192,7 +280,44 @@ pub struct TreeWorkspace {
     funcs: Vec<NetDemand>,
     lambda_hi: Vec<f64>,
     lambda_lo: Vec<f64>,
-    by_bus: Vec<Vec<usize>>,
+    /// Flat orders sitting at their price (free within their range), by bus:
+    /// `flexible[flexible_start[i]..flexible_start[i + 1]]` (order ids).
+    flexible: Vec<usize>,
+    flexible_start: Vec<usize>,
+    own_lo: Vec<f64>,
+    own_hi: Vec<f64>,
+    sub_lo: Vec<f64>,
+    sub_hi: Vec<f64>,
+    target: Vec<f64>,
+    /// Children of bus i: `child[child_start[i]..child_start[i + 1]]`, in `order`.
+    child: Vec<usize>,
+    child_start: Vec<usize>,
+}
+
+/// Fills `v` with n copies of `value`, keeping its buffer.
+fn refill(v: &mut Vec<f64>, n: usize, value: f64) {
+    v.clear();
+    v.resize(n, value);
+}
+
+/// Counting sort of `items` by key into CSR form (`start` has n + 1 entries);
+/// within a key, items keep their order.
+fn bucket(n: usize, items: impl Iterator<Item = (usize, usize)> + Clone, start: &mut Vec<usize>, out: &mut Vec<usize>) {
+    start.clear();
+    start.resize(n + 2, 0);
+    for (key, _) in items.clone() {
+        start[key + 2] += 1;
+    }
+    for i in 2..n + 2 {
+        start[i] += start[i - 1];
+    }
+    out.clear();
+    out.resize(start[n + 1], 0);
+    for (key, item) in items {
+        out[start[key + 1]] = item;
+        start[key + 1] += 1;
+    }
+    start.truncate(n + 1);
 }
 
 pub(crate) fn solve_prices(
@@ -201,12 +326,19 @@ pub(crate) fn solve_prices(
     ws: &mut TreeWorkspace,
 ) -> Result<TreePrices, Status> {
     let n = net.len();
-    ws.funcs.clear();
+    // Keep each bus's kink buffer; drop them all if they hold far more than
+    // the last clearing needed (buffers move between buses as sets merge).
+    let held: usize = ws.funcs.iter().map(|f| f.kinks.capacity()).sum();
+    if held > 8 * (2 * orders.len() + 2 * n) + 1024 {
+        ws.funcs.clear();
+    }
+    for f in &mut ws.funcs {
+        f.reset();
+    }
     ws.funcs.resize_with(n, NetDemand::default);
-    ws.lambda_hi.clear();
-    ws.lambda_hi.resize(n, f64::NEG_INFINITY);
-    ws.lambda_lo.clear();
-    ws.lambda_lo.resize(n, f64::INFINITY);
+    ws.funcs.truncate(n);
+    refill(&mut ws.lambda_hi, n, f64::NEG_INFINITY);
+    refill(&mut ws.lambda_lo, n, f64::INFINITY);
     for o in orders {
         ws.funcs[o.bus].add_order(o);
     }
@@ -246,7 +378,9 @@ pub(crate) fn solve_prices(
             ws.lambda_hi[i] = f.clip_above(limit);
             ws.lambda_lo[i] = f.clip_below(-limit);
         }
-        ws.funcs[p].absorb(f);
+        ws.funcs[p].absorb(&mut f);
+        // The (now empty) buffer stays with bus i for the next clearing.
+        ws.funcs[i] = f;
     }
     let root = net.root;
     let mut f = std::mem::take(&mut ws.funcs[root]);
@@ -269,6 +403,7 @@ pub(crate) fn solve_prices(
     }
     let lo = f.clip_above(0.0);
     let hi = f.clip_below(0.0);
+    ws.funcs[root] = f;
     let (root_price, undetermined) = match (lo.is_finite(), hi.is_finite()) {
         (true, true) => (0.5 * (lo + hi), false),
         (true, false) => (lo, false),
@@ -313,16 +448,18 @@ pub(crate) fn quantities_from_prices(
     let n = net.len();
     let mut quantity = vec![0.0; orders.len()];
     // Per bus: range of own net demand [lo, hi]; flexible (flat, at price) orders listed.
-    let mut own_lo = vec![0.0; n];
-    let mut own_hi = vec![0.0; n];
-    ws.by_bus.clear();
-    ws.by_bus.resize_with(n, Vec::new);
+    refill(&mut ws.own_lo, n, 0.0);
+    refill(&mut ws.own_hi, n, 0.0);
+    let (own_lo, own_hi) = (&mut ws.own_lo, &mut ws.own_hi);
+    let is_flexible = |o: &PlacedOrder| {
+        let c = &o.curve;
+        c.is_flat() && (bus_price[o.bus] - c.p_max).abs() <= 1e-12 * c.p_max.abs().max(1.0)
+    };
     for (k, o) in orders.iter().enumerate() {
         let lambda = bus_price[o.bus];
         let c = &o.curve;
         let sign = o.side.sign();
-        if c.is_flat() && (lambda - c.p_max).abs() <= 1e-12 * c.p_max.abs().max(1.0) {
-            ws.by_bus[o.bus].push(k);
+        if is_flexible(o) {
             let (a, b) = (sign * c.q_min, sign * c.q_max);
             own_lo[o.bus] += a.min(b);
             own_hi[o.bus] += a.max(b);
@@ -333,9 +470,14 @@ pub(crate) fn quantities_from_prices(
             own_hi[o.bus] += sign * q;
         }
     }
+    let flexible = orders.iter().enumerate().filter(|(_, o)| is_flexible(o)).map(|(k, o)| (o.bus, k));
+    bucket(n, flexible, &mut ws.flexible_start, &mut ws.flexible);
+    let edges = net.order.iter().filter(|&&i| net.parent[i] != NO_PARENT).map(|&i| (net.parent[i], i));
+    bucket(n, edges, &mut ws.child_start, &mut ws.child);
     // Subtree ranges as seen from the parent (already limited by the edge).
-    let mut sub_lo = own_lo.clone();
-    let mut sub_hi = own_hi.clone();
+    ws.sub_lo.clone_from(own_lo);
+    ws.sub_hi.clone_from(own_hi);
+    let (sub_lo, sub_hi) = (&mut ws.sub_lo, &mut ws.sub_hi);
     for &i in net.order.iter().rev() {
         let p = net.parent[i];
         if p == NO_PARENT {
@@ -348,21 +490,22 @@ pub(crate) fn quantities_from_prices(
         sub_hi[p] += hi;
     }
     // Top-down: split each bus's target over its flexible orders and children.
-    let children = net.children();
-    let mut target = vec![0.0; n];
+    refill(&mut ws.target, n, 0.0);
+    let target = &mut ws.target;
     let mut flow = vec![0.0; n];
     for &i in &net.order {
         let t = target[i];
+        let children = &ws.child[ws.child_start[i]..ws.child_start[i + 1]];
         // sub_lo/sub_hi of i now hold the parent-side range; recompute the
         // bus-side sum of item ranges.
         let mut lo_sum = own_lo[i];
         let mut hi_sum = own_hi[i];
-        for &c in &children[i] {
+        for &c in children {
             lo_sum += sub_lo[c];
             hi_sum += sub_hi[c];
         }
         let theta = if hi_sum > lo_sum { ((t - lo_sum) / (hi_sum - lo_sum)).clamp(0.0, 1.0) } else { 0.5 };
-        for &k in &ws.by_bus[i] {
+        for &k in &ws.flexible[ws.flexible_start[i]..ws.flexible_start[i + 1]] {
             let c = &orders[k].curve;
             // A seller's range of net demand [−q_max, −q_min] runs the other way.
             quantity[k] = match orders[k].side {
@@ -370,7 +513,7 @@ pub(crate) fn quantities_from_prices(
                 super::Side::Sell => c.q_max - theta * (c.q_max - c.q_min),
             };
         }
-        for &c in &children[i] {
+        for &c in children {
             target[c] = sub_lo[c] + theta * (sub_hi[c] - sub_lo[c]);
             flow[c] = target[c];
         }
