@@ -34,6 +34,7 @@
 //! (the smallest congestion price).
 
 use std::cmp::Ordering;
+use std::collections::BTreeMap;
 
 use super::{PlacedOrder, Status};
 use crate::network::{RadialNetwork, NO_PARENT};
@@ -53,24 +54,50 @@ fn cmp_price(a: f64, b: f64) -> Ordering {
     a.total_cmp(&b)
 }
 
+/// A price as an ordered-map key (same order as [`cmp_price`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Price(f64);
+impl Eq for Price {}
+impl PartialOrd for Price {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Price {
+    fn cmp(&self, other: &Self) -> Ordering {
+        cmp_price(self.0, other.0)
+    }
+}
+
+/// A merge into a sorted Vec that would move more than this many kinks (plus
+/// `MOVE_PER_KINK` per kink merged in) switches the set to an ordered map:
+/// memmove costs ~1 ns a kink, a B-tree insertion ~60. On feeder-like trees
+/// sets stay Vecs; on a long unlimited chain the trunk's set becomes a map
+/// early and the merge cost stays O(m log m) instead of O(m · depth).
+const MOVE_BASE: usize = 512;
+const MOVE_PER_KINK: usize = 64;
+
 /// A net-demand function N(λ): its value far left, far right, and its kinks.
 ///
 /// The kinks live in `kinks[head..]`, sorted by price with one entry per
-/// price. A flat sorted Vec instead of a B-tree: the clipping walks pop from
+/// price (or, once a merge would move too much, in `map`, and `kinks` is
+/// empty). A flat sorted Vec instead of a B-tree: the clipping walks pop from
 /// either end (the front by advancing `head`, which leaves room to push a
 /// clipped kink back in front without moving anything), and merging a small
 /// set into a large one moves only the large set's tail above the small
 /// one's first price. Buffers are kept between clearings.
 ///
-/// Equal prices are combined in the same pairs and the same order as a
-/// sorted map would (an entry starts at `0.0 + value`, then `+=` each further
-/// value), so the clearing is bit for bit the one of the B-tree version.
+/// Equal prices are combined in the same pairs and the same order as the
+/// ordered map always did (an entry starts at `0.0 + value`, then `+=` each
+/// further value), so the clearing is bit for bit the one of the B-tree
+/// version whichever representation a set has.
 #[derive(Debug, Default)]
 struct NetDemand {
     v_left: f64,
     v_right: f64,
     kinks: Vec<Kink>,
     head: usize,
+    map: Option<BTreeMap<Price, (f64, f64)>>,
 }
 
 impl NetDemand {
@@ -79,25 +106,36 @@ impl NetDemand {
         self.v_right = 0.0;
         self.kinks.clear();
         self.head = 0;
+        self.map = None;
     }
 
     fn len(&self) -> usize {
-        self.kinks.len() - self.head
+        match &self.map {
+            Some(m) => m.len(),
+            None => self.kinks.len() - self.head,
+        }
     }
 
     fn first(&self) -> Option<Kink> {
-        self.kinks.get(self.head).copied()
+        match &self.map {
+            Some(m) => m.first_key_value().map(|(p, &(dslope, jump))| Kink { price: p.0, dslope, jump }),
+            None => self.kinks.get(self.head).copied(),
+        }
     }
 
     fn last(&self) -> Option<Kink> {
-        if self.head < self.kinks.len() {
-            self.kinks.last().copied()
-        } else {
-            None
+        match &self.map {
+            Some(m) => m.last_key_value().map(|(p, &(dslope, jump))| Kink { price: p.0, dslope, jump }),
+            None if self.head < self.kinks.len() => self.kinks.last().copied(),
+            None => None,
         }
     }
 
     fn pop_first(&mut self) {
+        if let Some(m) = &mut self.map {
+            m.pop_first();
+            return;
+        }
         self.head += 1;
         if self.head == self.kinks.len() {
             self.kinks.clear();
@@ -106,6 +144,10 @@ impl NetDemand {
     }
 
     fn pop_last(&mut self) {
+        if let Some(m) = &mut self.map {
+            m.pop_last();
+            return;
+        }
         self.kinks.pop();
         if self.head == self.kinks.len() {
             self.kinks.clear();
@@ -114,6 +156,12 @@ impl NetDemand {
     }
 
     fn add_kink(&mut self, p: f64, dslope: f64, jump: f64) {
+        if let Some(m) = &mut self.map {
+            let e = m.entry(Price(p)).or_insert((0.0, 0.0));
+            e.0 += dslope;
+            e.1 += jump;
+            return;
+        }
         let live = &mut self.kinks[self.head..];
         match live.binary_search_by(|k| cmp_price(k.price, p)) {
             Ok(at) => {
@@ -130,6 +178,14 @@ impl NetDemand {
                 }
             }
         }
+    }
+
+    /// Moves the kinks from the Vec into an ordered map.
+    fn to_map(&mut self) {
+        let map = self.kinks[self.head..].iter().map(|k| (Price(k.price), (k.dslope, k.jump))).collect();
+        self.kinks.clear();
+        self.head = 0;
+        self.map = Some(map);
     }
 
     fn add_order(&mut self, o: &PlacedOrder) {
@@ -154,44 +210,79 @@ impl NetDemand {
     }
 
     /// Merges `other` into `self` (small into large: the larger buffer is
-    /// kept) and leaves `other` empty with the smaller buffer.
-    fn absorb(&mut self, other: &mut NetDemand) {
+    /// kept) and leaves `other` empty.
+    fn absorb(&mut self, other: &mut NetDemand, move_base: usize) {
         if other.len() > self.len() {
             std::mem::swap(&mut self.kinks, &mut other.kinks);
             std::mem::swap(&mut self.head, &mut other.head);
+            std::mem::swap(&mut self.map, &mut other.map);
         }
         self.v_left += other.v_left;
         self.v_right += other.v_right;
-        let small = &other.kinks[other.head..];
-        if !small.is_empty() {
-            // Backward merge in place: only the large set's kinks above the
-            // small set's first price move.
-            let old_end = self.kinks.len();
-            let new_end = old_end + small.len();
-            self.kinks.resize(new_end, Kink::default());
-            let kinks = &mut self.kinks;
-            let (mut read, mut write) = (old_end, new_end);
-            for b in small.iter().rev() {
-                while read > self.head && cmp_price(kinks[read - 1].price, b.price) == Ordering::Greater {
-                    kinks[write - 1] = kinks[read - 1];
-                    read -= 1;
-                    write -= 1;
-                }
-                if read > self.head && cmp_price(kinks[read - 1].price, b.price) == Ordering::Equal {
-                    let a = kinks[read - 1];
-                    kinks[write - 1] = Kink { price: a.price, dslope: a.dslope + b.dslope, jump: a.jump + b.jump };
-                    read -= 1;
-                } else {
-                    kinks[write - 1] = Kink { price: b.price, dslope: 0.0 + b.dslope, jump: 0.0 + b.jump };
-                }
+        if other.len() == 0 {
+            other.reset();
+            return;
+        }
+        // A merge moves at most len() kinks: only a large Vec needs the count.
+        if self.map.is_none() && self.len() > move_base {
+            let (first, merged) = match &other.map {
+                // Only after a swap of a map-held set that has fewer kinks.
+                Some(small) => (small.first_key_value().map_or(f64::INFINITY, |(p, _)| p.0), small.len()),
+                None => (other.kinks[other.head].price, other.len()),
+            };
+            let staying = self.kinks[self.head..].partition_point(|k| cmp_price(k.price, first) != Ordering::Greater);
+            if self.len() - staying > move_base + MOVE_PER_KINK * merged {
+                self.to_map();
+            }
+        }
+        if let Some(map) = &mut self.map {
+            let mut add = |p: f64, dslope: f64, jump: f64| {
+                let e = map.entry(Price(p)).or_insert((0.0, 0.0));
+                e.0 += dslope;
+                e.1 += jump;
+            };
+            match &other.map {
+                Some(small) => small.iter().for_each(|(p, &(d, j))| add(p.0, d, j)),
+                None => other.kinks[other.head..].iter().for_each(|k| add(k.price, k.dslope, k.jump)),
+            }
+            other.reset();
+            return;
+        }
+        let small_map;
+        let small: &[Kink] = match other.map.take() {
+            Some(m) => {
+                small_map = m.into_iter().map(|(p, (dslope, jump))| Kink { price: p.0, dslope, jump }).collect::<Vec<_>>();
+                &small_map
+            }
+            None => &other.kinks[other.head..],
+        };
+        // Backward merge in place: only the large set's kinks above the
+        // small set's first price move.
+        let old_end = self.kinks.len();
+        let new_end = old_end + small.len();
+        self.kinks.resize(new_end, Kink::default());
+        let kinks = &mut self.kinks;
+        let (mut read, mut write) = (old_end, new_end);
+        for b in small.iter().rev() {
+            while read > self.head && cmp_price(kinks[read - 1].price, b.price) == Ordering::Greater {
+                kinks[write - 1] = kinks[read - 1];
+                read -= 1;
                 write -= 1;
             }
-            // `write − read` prices were shared: close the gap they left.
-            let shared = write - read;
-            if shared > 0 {
-                kinks.copy_within(write..new_end, read);
-                kinks.truncate(new_end - shared);
+            if read > self.head && cmp_price(kinks[read - 1].price, b.price) == Ordering::Equal {
+                let a = kinks[read - 1];
+                kinks[write - 1] = Kink { price: a.price, dslope: a.dslope + b.dslope, jump: a.jump + b.jump };
+                read -= 1;
+            } else {
+                kinks[write - 1] = Kink { price: b.price, dslope: 0.0 + b.dslope, jump: 0.0 + b.jump };
             }
+            write -= 1;
+        }
+        // `write − read` prices were shared: close the gap they left.
+        let shared = write - read;
+        if shared > 0 {
+            kinks.copy_within(write..new_end, read);
+            kinks.truncate(new_end - shared);
         }
         other.reset();
     }
@@ -292,6 +383,9 @@ pub struct TreeWorkspace {
     /// Children of bus i: `child[child_start[i]..child_start[i + 1]]`, in `order`.
     child: Vec<usize>,
     child_start: Vec<usize>,
+    /// Tests only: overrides `MOVE_BASE` (0 puts every merged set in a map,
+    /// a huge value keeps every set a Vec).
+    pub(crate) move_base: Option<usize>,
 }
 
 /// Fills `v` with n copies of `value`, keeping its buffer.
@@ -337,6 +431,7 @@ pub(crate) fn solve_prices(
     }
     ws.funcs.resize_with(n, NetDemand::default);
     ws.funcs.truncate(n);
+    let move_base = ws.move_base.unwrap_or(MOVE_BASE);
     refill(&mut ws.lambda_hi, n, f64::NEG_INFINITY);
     refill(&mut ws.lambda_lo, n, f64::INFINITY);
     for o in orders {
@@ -378,7 +473,7 @@ pub(crate) fn solve_prices(
             ws.lambda_hi[i] = f.clip_above(limit);
             ws.lambda_lo[i] = f.clip_below(-limit);
         }
-        ws.funcs[p].absorb(&mut f);
+        ws.funcs[p].absorb(&mut f, move_base);
         // The (now empty) buffer stays with bus i for the next clearing.
         ws.funcs[i] = f;
     }
