@@ -375,6 +375,7 @@ pub struct TreeWorkspace {
     /// `flexible[flexible_start[i]..flexible_start[i + 1]]` (order ids).
     flexible: Vec<usize>,
     flexible_start: Vec<usize>,
+    flexible_pairs: Vec<(usize, usize)>,
     own_lo: Vec<f64>,
     own_hi: Vec<f64>,
     sub_lo: Vec<f64>,
@@ -546,15 +547,15 @@ pub(crate) fn quantities_from_prices(
     refill(&mut ws.own_lo, n, 0.0);
     refill(&mut ws.own_hi, n, 0.0);
     let (own_lo, own_hi) = (&mut ws.own_lo, &mut ws.own_hi);
-    let is_flexible = |o: &PlacedOrder| {
-        let c = &o.curve;
-        c.is_flat() && (bus_price[o.bus] - c.p_max).abs() <= 1e-12 * c.p_max.abs().max(1.0)
-    };
+    // (bus, order) of the flexible orders, bucketed by bus below.
+    let flexible = &mut ws.flexible_pairs;
+    flexible.clear();
     for (k, o) in orders.iter().enumerate() {
         let lambda = bus_price[o.bus];
         let c = &o.curve;
         let sign = o.side.sign();
-        if is_flexible(o) {
+        if c.is_flat() && (lambda - c.p_max).abs() <= 1e-12 * c.p_max.abs().max(1.0) {
+            flexible.push((o.bus, k));
             let (a, b) = (sign * c.q_min, sign * c.q_max);
             own_lo[o.bus] += a.min(b);
             own_hi[o.bus] += a.max(b);
@@ -565,8 +566,7 @@ pub(crate) fn quantities_from_prices(
             own_hi[o.bus] += sign * q;
         }
     }
-    let flexible = orders.iter().enumerate().filter(|(_, o)| is_flexible(o)).map(|(k, o)| (o.bus, k));
-    bucket(n, flexible, &mut ws.flexible_start, &mut ws.flexible);
+    bucket(n, flexible.iter().copied(), &mut ws.flexible_start, &mut ws.flexible);
     let edges = net.order.iter().filter(|&&i| net.parent[i] != NO_PARENT).map(|&i| (net.parent[i], i));
     bucket(n, edges, &mut ws.child_start, &mut ws.child);
     // Subtree ranges as seen from the parent (already limited by the edge).
