@@ -14,7 +14,9 @@
 //! because a child c either imports what it wants at the parent's price, or its
 //! edge saturates and its own price moves to the λ_c where N_c(λ_c) = ±L_c.
 //! Bottom-up we build each N_i as breakpoints (price, slope change, downward
-//! jump) in a sorted map, merged small-to-large and clipped at each edge, which
+//! jump) in a sorted set (a sorted Vec, or an ordered map once merging into
+//! the Vec would move too much of it), merged small-to-large and clipped at
+//! each edge, which
 //! records λ_hi (where N_c reaches +L_c) and λ_lo (where it reaches −L_c).
 //! At the root, 0 ∈ N_root(λ*) gives the price; top-down, λ_c = clamp(λ_parent,
 //! λ_hi_c, λ_lo_c). These prices with the quantities below satisfy every KKT
@@ -26,7 +28,9 @@
 //! (bottom-up subtree ranges, top-down targets) settles them and the flows,
 //! splitting any freedom proportionally to each range.
 //!
-//! Cost: O(m log² m) for m breakpoints (small-to-large merging), O(n) memory.
+//! Cost: O(m log² m) for m breakpoints (small-to-large merging: a merge into
+//! a Vec moves at most `MOVE_BASE + MOVE_PER_KINK·k` kinks for k merged in,
+//! else the set becomes a map), O(n + m) memory kept between clearings.
 //!
 //! Non-unique prices (the net demand is flat at the clearing level over an
 //! interval of prices) are resolved by convention: at the root the midpoint of
