@@ -251,6 +251,8 @@ pub struct Auctioneer {
     pub options: ClearOptions,
     tree_ws: tree::TreeWorkspace,
     qp: Option<qp::QpAuction>,
+    /// The KKT check's per-bus balances.
+    balance: Vec<f64>,
 }
 
 impl std::fmt::Debug for Auctioneer {
@@ -262,7 +264,7 @@ impl std::fmt::Debug for Auctioneer {
 impl Clone for Auctioneer {
     fn clone(&self) -> Self {
         // Workspaces are caches: a clone starts with fresh ones.
-        Auctioneer { options: self.options, tree_ws: Default::default(), qp: None }
+        Auctioneer { options: self.options, tree_ws: Default::default(), qp: None, balance: Vec::new() }
     }
 }
 
@@ -300,7 +302,8 @@ impl Auctioneer {
                 }
             }
         };
-        Ok(finish(net, orders, bus_price, quantity, flow, self.options.settlement, algorithm, iterations, undetermined))
+        let kkt = kkt_residuals_with(net, orders, &bus_price, &quantity, &flow, &mut self.balance);
+        Ok(finish(net, orders, bus_price, quantity, flow, kkt, self.options.settlement, algorithm, iterations, undetermined))
     }
 }
 
@@ -316,6 +319,7 @@ fn finish(
     bus_price: Vec<f64>,
     quantity: Vec<f64>,
     flow: Vec<f64>,
+    kkt: KktResiduals,
     settlement: Settlement,
     algorithm: Algorithm,
     iterations: u32,
@@ -348,7 +352,6 @@ fn finish(
         .zip(&quantity)
         .map(|(o, &q)| o.side.sign() * o.curve.integral(o.side, q))
         .sum();
-    let kkt = kkt_residuals(net, orders, &bus_price, &quantity, &flow);
     Clearing {
         status: Status::Cleared,
         settlement,
@@ -375,9 +378,23 @@ pub fn kkt_residuals(
     quantity: &[f64],
     flow: &[f64],
 ) -> KktResiduals {
+    kkt_residuals_with(net, orders, bus_price, quantity, flow, &mut Vec::new())
+}
+
+/// [`kkt_residuals`] with the per-bus balances in a caller's buffer (one pass
+/// over orders, one over edges, nothing allocated once the buffer is grown).
+pub fn kkt_residuals_with(
+    net: &RadialNetwork,
+    orders: &[PlacedOrder],
+    bus_price: &[f64],
+    quantity: &[f64],
+    flow: &[f64],
+    balance: &mut Vec<f64>,
+) -> KktResiduals {
     let n = net.len();
     let mut r = KktResiduals::default();
-    let mut balance = vec![0.0; n];
+    balance.clear();
+    balance.resize(n, 0.0);
     for (k, o) in orders.iter().enumerate() {
         let q = quantity[k];
         let c = &o.curve;

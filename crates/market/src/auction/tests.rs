@@ -262,3 +262,65 @@ fn a_zero_limit_islands_a_subtree() {
         assert!(r.kkt.max() < 1e-5, "{:?}", r.kkt);
     }
 }
+
+/// Clears with the tree algorithm, its merged breakpoint sets held as sorted
+/// Vecs or as ordered maps from the given size on (`None`: the default rule).
+fn clear_with_move_base(net: &RadialNetwork, placed: &[PlacedOrder], move_base: Option<usize>) -> Clearing {
+    let mut a = Auctioneer::default();
+    a.tree_ws.move_base = move_base;
+    a.clear(net, placed).unwrap()
+}
+
+#[test]
+fn breakpoint_sets_as_vecs_or_maps_clear_bit_for_bit_alike() {
+    // Feeder-like trees and a long unlimited chain (where the default rule
+    // moves the trunk's set into a map): every representation gives the same
+    // bits, and the chain agrees with Clarabel.
+    let mut rng = Rng::new(11);
+    let chain: Vec<String> = (0..1500).map(|i| format!("n{i}")).collect();
+    let edges: Vec<EdgeSpec> = (1..1500)
+        .map(|i| EdgeSpec { name: format!("e{i}"), from: chain[i - 1].clone(), to: chain[i].clone(), limit_kw: f64::INFINITY })
+        .collect();
+    let path = RadialNetwork::from_edges(&chain, "n0", &edges).unwrap();
+    let mut cases = vec![(path, 3000)];
+    for (buses, limited) in [(400, 0.5), (1200, 0.2)] {
+        cases.push((random_tree(&mut rng, buses, limited), 2 * buses));
+    }
+    let mut cleared = 0;
+    for (k, (n, n_orders)) in cases.iter().enumerate() {
+        let placed = place(n, &random_book(&mut rng, n, *n_orders, true)).unwrap();
+        let default = clear_with_move_base(n, &placed, None);
+        for move_base in [Some(0), Some(usize::MAX / 4)] {
+            let other = clear_with_move_base(n, &placed, move_base);
+            assert_eq!(other.status, default.status, "case {k}");
+            let bits = |c: &Clearing| {
+                let all = [&c.bus_price, &c.quantity, &c.flow];
+                all.iter().flat_map(|v| v.iter().map(|x| x.to_bits())).collect::<Vec<u64>>()
+            };
+            assert!(bits(&other) == bits(&default), "case {k}, move_base {move_base:?}: results differ");
+        }
+        if k == 0 && default.is_cleared() {
+            assert!(default.kkt.max() < 1e-8, "{:?}", default.kkt);
+            let c = clear(n, &placed, ClearOptions { algorithm: Algorithm::Clarabel, ..Default::default() }).unwrap();
+            for i in 0..n.len() {
+                assert!(close(c.bus_price[i], default.bus_price[i], 1e-5), "bus {i}: {} vs {}", c.bus_price[i], default.bus_price[i]);
+            }
+        }
+        cleared += default.is_cleared() as usize;
+    }
+    assert!(cleared >= 2, "only {cleared} of the cases cleared");
+}
+
+#[test]
+fn a_reused_auctioneer_clears_like_a_fresh_one() {
+    // The workspace keeps its buffers between clearings (and across networks of other sizes).
+    let mut rng = Rng::new(3);
+    let mut reused = Auctioneer::default();
+    for buses in [300, 40, 300, 900, 5] {
+        let n = random_tree(&mut rng, buses, 0.4);
+        let placed = place(&n, &random_book(&mut rng, &n, 2 * buses, true)).unwrap();
+        let again = reused.clear(&n, &placed).unwrap();
+        let fresh = clear(&n, &placed, Default::default()).unwrap();
+        assert_eq!(again, fresh, "{buses} buses");
+    }
+}
