@@ -616,8 +616,11 @@ pub(crate) fn find_property(props: &[&str], name: &str) -> Option<usize> {
     let Some(lower) = buf.get_mut(..name.len()) else {
         return find_property_slow(props, name);
     };
-    lower.copy_from_slice(name.as_bytes());
-    lower.make_ascii_lowercase();
+    // One pass, byte by byte: names are a few bytes long, and a copy then a
+    // lower-casing pass cost a `memcpy` call per lookup.
+    for (to, from) in lower.iter_mut().zip(name.bytes()) {
+        *to = from.to_ascii_lowercase();
+    }
     let lower = &*lower;
     // The first byte and the length rule out most names without a call to
     // `memcmp` (a statement looks up every property it sets).

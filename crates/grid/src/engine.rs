@@ -617,18 +617,49 @@ impl PowerFlow {
             .sum();
         let mut y_map = Vec::with_capacity(y_entries);
         let mut y_map_start = Vec::with_capacity(elements.len() + 1);
+        // An element's entries in column b are found by scattering the
+        // column's positions by row once (a few stores, no branches), not by
+        // a search per entry with its mispredicted exit. Rows of other
+        // columns left in `pos_of_row` are never read unchecked: each hit is
+        // tested against the pattern.
+        // The element's positions are found column by column into `slots`
+        // and pushed row by row, the order the assembly sums them in.
+        let mut pos_of_row = vec![u32::MAX; n];
+        let mut slots: Vec<u32> = Vec::new();
         for e in &elements {
             y_map_start.push(y_map.len());
             let k = e.nodes.len();
+            slots.clear();
+            slots.resize(k * k, u32::MAX);
+            for (j, &b) in e.nodes.iter().enumerate() {
+                if b == 0 {
+                    continue;
+                }
+                let (start, end) = (pattern.col_ptr[b - 1], pattern.col_ptr[b]);
+                for (q, &r) in pattern.row_idx[start..end].iter().enumerate() {
+                    pos_of_row[r] = (start + q) as u32;
+                }
+                for (i, &a) in e.nodes.iter().enumerate() {
+                    if a != 0 {
+                        let pos = pos_of_row[a - 1];
+                        assert!(
+                            (start..end).contains(&(pos as usize)) && pattern.row_idx[pos as usize] == a - 1,
+                            "entry is in the pattern"
+                        );
+                        slots[i * k + j] = pos;
+                    }
+                }
+            }
             for (i, &a) in e.nodes.iter().enumerate() {
                 for (j, &b) in e.nodes.iter().enumerate() {
                     if a != 0 && b != 0 {
-                        let pos = pattern.position(a - 1, b - 1).expect("entry is in the pattern");
-                        y_map.push(((i * k + j) as u32, pos as u32));
+                        y_map.push(((i * k + j) as u32, slots[i * k + j]));
                     }
                 }
             }
         }
+        drop(pos_of_row);
+        drop(slots);
         y_map_start.push(y_map.len());
         let line_amps = {
             let mut v = vec![0.0; elements.len()];
