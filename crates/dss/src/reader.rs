@@ -661,8 +661,9 @@ fn edit_element<T: ElementState>(
     ctx: &Ctx,
     ignored: &mut Vec<Ignored>,
 ) -> Result<(), ReadError> {
-    let mut element = std::mem::take(&mut store.items[index]);
-    element.begin_edit();
+    // Edited in place (moving a large element out and back cost two copies
+    // per statement); `like=` re-borrows the store to read the other one.
+    store.items[index].begin_edit();
     // Only needed for messages, so built on demand (no property changes the
     // element's name; `like=` puts it back).
     fn label<T: ElementState>(element: &mut T) -> String {
@@ -673,7 +674,7 @@ fn edit_element<T: ElementState>(
         for param in params {
             macro_rules! full_name {
                 () => {
-                    label(&mut element)
+                    label(&mut store.items[index])
                 };
             }
             let prop_index = match &param.name {
@@ -699,7 +700,7 @@ fn edit_element<T: ElementState>(
             last = Some(prop_index);
             let prop = T::PROPS[prop_index];
             if prop == "like" {
-                let own_name = element.name_mut().clone();
+                let own_name = store.items[index].name_mut().clone();
                 let other_name = param.value.text.trim().to_ascii_lowercase();
                 if other_name == own_name {
                     return Err(ReadError::at_element(
@@ -708,15 +709,17 @@ fn edit_element<T: ElementState>(
                         "like= names the element itself",
                     ));
                 }
-                let other = store.get(&other_name).ok_or_else(|| {
+                let other = store.find(&other_name).ok_or_else(|| {
                     ReadError::at_element(
                         location,
                         &full_name!(),
                         format!("like={other_name}: no {} of that name", T::CLASS),
                     )
                 })?;
+                let other = store.items[other].clone();
+                let element = &mut store.items[index];
                 let own_location = element.location_mut().clone();
-                let own = std::mem::replace(&mut element, other.clone());
+                let own = std::mem::replace(element, other);
                 element.keep_own_connections(&own);
                 *element.name_mut() = own_name.clone();
                 *element.location_mut() = own_location;
@@ -741,7 +744,7 @@ fn edit_element<T: ElementState>(
                 }
                 continue;
             }
-            match element.set(prop, &param.value, ctx) {
+            match store.items[index].set(prop, &param.value, ctx) {
                 Ok(Outcome::Applied) => {}
                 Ok(Outcome::Ignored) => ignored.push(Ignored {
                     what: format!(
@@ -762,8 +765,7 @@ fn edit_element<T: ElementState>(
         }
         Ok(())
     })();
-    element.end_edit();
-    store.items[index] = element;
+    store.items[index].end_edit();
     result
 }
 
