@@ -638,7 +638,7 @@ mod tests {
         use super::squared_threshold;
         // Per-unit bands of usual bases (V), their edges, and odd cases.
         let mut bounds = vec![0.0, -0.0, -1.0, 1e-300, 1e300, f64::INFINITY, f64::MAX];
-        for vb in [120.0, 277.128_129_211_020_37, 2401.777_233_475_99, 7200.0, 14_376.022_162_140_6, 69_000.0 / 3f64.sqrt()] {
+        for vb in [120.0, 277.128, 2401.777, 7200.0, 14_376.022, 69_000.0 / 3f64.sqrt()] {
             for pu in [0.5, 0.95, 1.05, 0.9, 1.1, 0.0, 0.7] {
                 bounds.push(pu * vb);
             }
@@ -662,7 +662,7 @@ mod tests {
                 let scale = if t.is_finite() && t > 0.0 { t * t } else { 1.0 };
                 probes.push(scale * 2.0 * (seed >> 11) as f64 / (1u64 << 53) as f64);
             }
-            for x in probes.into_iter().filter(|x| !(*x < 0.0)) {
+            for x in probes.into_iter().filter(|x| *x >= 0.0 || x.is_nan()) {
                 assert_eq!(x <= big_t, x.sqrt() <= t, "t {t:e}, x {x:e}");
                 assert_eq!(x > big_t, x.sqrt() > t, "t {t:e}, x {x:e}");
             }
