@@ -434,6 +434,20 @@ fn sample_reg(pf: &mut PowerFlow, i: usize) {
     if over_limit {
         needed = true;
     }
+    if !needed {
+        // In band (most samples of a time series): nothing below the test is
+        // needed, so the tap range, increment, base voltage and due time are
+        // left uncomputed.
+        let st = &mut pf.regs[i];
+        st.pending = 0.0;
+        if st.armed {
+            let h = st.handle;
+            st.armed = false;
+            st.handle = 0;
+            pf.queue.delete(h);
+        }
+        return;
+    }
     let tap = ts.taps[reg.tap_winding];
     let wd = &t.windings[reg.tap_winding];
     let (min_tap, max_tap) = (wd.min_tap, wd.max_tap);
@@ -448,27 +462,17 @@ fn sample_reg(pf: &mut PowerFlow, i: usize) {
     let reverse = reg.tap_winding != reg.winding;
     let due = action_time(pf, delay);
     let st = &mut pf.regs[i];
-    if needed {
-        let vboost = if over_limit { vlimit - vlocal } else { vreg - vactual };
-        let boost = vboost * ptratio / base_v;
-        st.pending = if increment > 0.0 { (boost / increment).round_ties_even() * increment } else { 0.0 };
-        if reverse {
-            st.pending = -st.pending;
-        }
-        if st.pending != 0.0 && !st.armed {
-            let can_move = if st.pending > 0.0 { tap < max_tap } else { tap > min_tap };
-            if can_move {
-                st.handle = pf.queue.push(due, Owner::Reg(i), CapAction::None);
-                st.armed = true;
-            }
-        }
-    } else {
-        st.pending = 0.0;
-        if st.armed {
-            let h = st.handle;
-            st.armed = false;
-            st.handle = 0;
-            pf.queue.delete(h);
+    let vboost = if over_limit { vlimit - vlocal } else { vreg - vactual };
+    let boost = vboost * ptratio / base_v;
+    st.pending = if increment > 0.0 { (boost / increment).round_ties_even() * increment } else { 0.0 };
+    if reverse {
+        st.pending = -st.pending;
+    }
+    if st.pending != 0.0 && !st.armed {
+        let can_move = if st.pending > 0.0 { tap < max_tap } else { tap > min_tap };
+        if can_move {
+            st.handle = pf.queue.push(due, Owner::Reg(i), CapAction::None);
+            st.armed = true;
         }
     }
 }

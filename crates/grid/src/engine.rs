@@ -148,6 +148,11 @@ pub struct PowerFlow {
     pub(crate) transformers: Vec<TransformerState>,
     pub(crate) capacitors: Vec<CapacitorState>,
     pub(crate) loads: Vec<LoadState>,
+    /// The time series (its id and mode) whose last shape pass left every
+    /// load it does not shape at its defined demand; None after any other
+    /// edit of the loads' demand (set_load, scale_loads, LoadMult, …), so the
+    /// next pass visits all loads again.
+    pub(crate) loads_synced_by: Option<(u64, ogg_dss::model::SolutionMode)>,
     /// Generators, PV systems and storage, in definition order.
     pub(crate) ders: Vec<crate::ders::DerState>,
     pub(crate) sources: Vec<SourceState>,
@@ -683,6 +688,7 @@ impl PowerFlow {
 
         let src_entries = src_inj.iter().enumerate().filter(|(k, s)| *k != 0 && **s != C::new(0.0, 0.0)).map(|(k, &s)| (k, s)).collect();
         let mut pf = PowerFlow {
+            loads_synced_by: None,
             name: circuit.name.clone(),
             nodes,
             elements,
@@ -756,6 +762,8 @@ impl PowerFlow {
     }
 
     pub fn settings_mut(&mut self) -> &mut Settings {
+        // LoadMult may change: the next shape pass revisits every load.
+        self.loads_synced_by = None;
         &mut self.settings
     }
 
@@ -1265,6 +1273,7 @@ impl PowerFlow {
         let lm = self.settings.load_mult;
         self.loads[i].calc.set_nominal(kw, kvar, lm);
         self.loads[i].currents_valid = false;
+        self.loads_synced_by = None;
     }
 
     /// Multiplies every load's nominal demand by `factor` (Y untouched).
@@ -1273,6 +1282,7 @@ impl PowerFlow {
             l.calc.scale(factor);
             l.currents_valid = false;
         }
+        self.loads_synced_by = None;
     }
 
     /// Restores every load's nominal demand to the circuit's values.
@@ -1283,6 +1293,7 @@ impl PowerFlow {
             l.calc.set_nominal(kw, kvar, lm);
             l.currents_valid = false;
         }
+        self.loads_synced_by = None;
     }
 
     /// Sets LoadMult (applies to variable loads; Y untouched).
@@ -1293,6 +1304,7 @@ impl PowerFlow {
             l.calc.set_nominal(kw, kvar, load_mult);
             l.currents_valid = false;
         }
+        self.loads_synced_by = None;
     }
 
     pub fn bus_index(&self, name: &str) -> Option<usize> {

@@ -147,7 +147,17 @@ pub struct TimeSeries {
     /// The first step rebuilds the loads' and DERs' Yprims at its values, as
     /// OpenDSS does after `Set mode=…` (only iteration counts depend on it).
     pub(crate) restamp_pending: bool,
+    /// Distinct per `TimeSeries::new` (clones share it: same loads, same
+    /// shapes), the key of `PowerFlow::loads_synced_by`.
+    id: u64,
+    /// Per mode, the loads a shape drives (not fixed, a shape for the mode).
+    shaped_daily: Vec<u32>,
+    shaped_yearly: Vec<u32>,
+    shaped_duty: Vec<u32>,
 }
+
+/// Source of `TimeSeries::id` (0 is never handed out).
+static NEXT_SERIES_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 /// The circuit's definition of compiled load `i`: the model the element was
 /// compiled from (its `model_index`) when that is the enabled load of that
@@ -277,7 +287,30 @@ impl TimeSeries {
         let default_shape = shapes.iter().position(|s| s.name.eq_ignore_ascii_case("default"));
         let o = &circuit.options;
         let mode = if o.mode == SolutionMode::Snapshot { SolutionMode::Daily } else { o.mode };
-        Ok(TimeSeries { shapes, loads, tshapes, ders, default_shape, mode, stepsize_s: o.stepsize_s, int_hour: 0, t_s: 0.0, hour: 0.0, summaries: true, steps_done: 0, restamp_pending: true }
+        let shaped_by = |pick: fn(&LoadShapes) -> Option<usize>| -> Vec<u32> {
+            (0..loads.len() as u32).filter(|&i| loads[i as usize].status != LoadStatus::Fixed && pick(&loads[i as usize]).is_some()).collect()
+        };
+        let (shaped_daily, shaped_yearly, shaped_duty) = (shaped_by(|l| l.daily), shaped_by(|l| l.yearly), shaped_by(|l| l.duty));
+        let id = NEXT_SERIES_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(TimeSeries {
+            shapes,
+            loads,
+            tshapes,
+            ders,
+            default_shape,
+            mode,
+            stepsize_s: o.stepsize_s,
+            int_hour: 0,
+            t_s: 0.0,
+            hour: 0.0,
+            summaries: true,
+            steps_done: 0,
+            restamp_pending: true,
+            id,
+            shaped_daily,
+            shaped_yearly,
+            shaped_duty,
+        }
             .starting_at(o.start_hour * 3600.0))
     }
 
@@ -304,41 +337,70 @@ impl TimeSeries {
     pub fn apply_shapes(&self, pf: &mut PowerFlow) {
         pf.time_series_mode = true;
         let load_mult = pf.settings.load_mult;
-        for (i, ls) in self.loads.iter().enumerate() {
-            let shape = match self.mode {
-                SolutionMode::Daily | SolutionMode::Snapshot => ls.daily,
-                SolutionMode::Yearly => ls.yearly,
-                SolutionMode::Duty => ls.duty,
-            };
-            let state = &mut pf.loads[i];
-            let (kw0, kvar0) = (state.defined_kw, state.defined_kvar);
-            let (kw, kvar, mult) = match (ls.status, shape) {
-                (LoadStatus::Fixed, _) | (_, None) => (kw0, kvar0, load_mult),
-                (_, Some(s)) => {
-                    let shape = &self.shapes[s];
-                    let (pm, qm) = shape_multiplier(shape, self.hour);
-                    if shape.useactual {
-                        // Actual kW (and kvar when given; else from the pf), no LoadMult.
-                        let q = if !shape.qmult.is_empty() && qm != 0.0 {
-                            qm
-                        } else if ls.pf != 0.0 && ls.pf.abs() != 1.0 {
-                            let q = pm * (1.0 / (ls.pf * ls.pf) - 1.0).sqrt();
-                            if ls.pf < 0.0 { -q } else { q }
-                        } else {
-                            0.0
-                        };
-                        (pm, q, 1.0)
-                    } else {
-                        (kw0 * pm, kvar0 * qm, load_mult)
-                    }
-                }
-            };
-            // set_nominal applies LoadMult only to variable loads; with an
-            // actual-value shape, pass 1 so nothing multiplies the values.
-            state.calc.set_nominal_if_changed(kw, kvar, mult);
-            state.currents_valid = false;
+        // A load without a shape for the mode (or fixed) is set to its defined
+        // demand; once a pass of this series in this mode did so, only another
+        // edit of the loads (which clears `loads_synced_by`) can move it, so
+        // the following passes visit just the shaped loads.
+        let key = (self.id, self.mode);
+        let shaped: &[u32] = match self.mode {
+            SolutionMode::Daily | SolutionMode::Snapshot => &self.shaped_daily,
+            SolutionMode::Yearly => &self.shaped_yearly,
+            SolutionMode::Duty => &self.shaped_duty,
+        };
+        // (When every load is shaped, the plain pass is that list.)
+        if pf.loads_synced_by == Some(key) && shaped.len() < self.loads.len() {
+            for &i in shaped {
+                self.apply_load_shape(pf, i as usize, load_mult);
+            }
+            // As a full pass does: every load's cached currents are stale.
+            for state in &mut pf.loads[..self.loads.len()] {
+                state.currents_valid = false;
+            }
+        } else {
+            for i in 0..self.loads.len() {
+                self.apply_load_shape(pf, i, load_mult);
+            }
+            pf.loads_synced_by = Some(key);
         }
         self.apply_der_shapes(pf);
+    }
+
+    /// Sets load `i`'s nominal demand for the present hour.
+    #[inline(always)]
+    fn apply_load_shape(&self, pf: &mut PowerFlow, i: usize, load_mult: f64) {
+        let ls = &self.loads[i];
+        let shape = match self.mode {
+            SolutionMode::Daily | SolutionMode::Snapshot => ls.daily,
+            SolutionMode::Yearly => ls.yearly,
+            SolutionMode::Duty => ls.duty,
+        };
+        let state = &mut pf.loads[i];
+        let (kw0, kvar0) = (state.defined_kw, state.defined_kvar);
+        let (kw, kvar, mult) = match (ls.status, shape) {
+            (LoadStatus::Fixed, _) | (_, None) => (kw0, kvar0, load_mult),
+            (_, Some(s)) => {
+                let shape = &self.shapes[s];
+                let (pm, qm) = shape_multiplier(shape, self.hour);
+                if shape.useactual {
+                    // Actual kW (and kvar when given; else from the pf), no LoadMult.
+                    let q = if !shape.qmult.is_empty() && qm != 0.0 {
+                        qm
+                    } else if ls.pf != 0.0 && ls.pf.abs() != 1.0 {
+                        let q = pm * (1.0 / (ls.pf * ls.pf) - 1.0).sqrt();
+                        if ls.pf < 0.0 { -q } else { q }
+                    } else {
+                        0.0
+                    };
+                    (pm, q, 1.0)
+                } else {
+                    (kw0 * pm, kvar0 * qm, load_mult)
+                }
+            }
+        };
+        // set_nominal applies LoadMult only to variable loads; with an
+        // actual-value shape, pass 1 so nothing multiplies the values.
+        state.calc.set_nominal_if_changed(kw, kvar, mult);
+        state.currents_valid = false;
     }
 
     /// Sets each generator's, PV system's and storage element's output for

@@ -100,6 +100,43 @@ fn loads_without_a_daily_shape_and_fixed_loads_stay_constant() {
     assert_eq!(pf.load_nominal(index(&n2)).0, circuit.loads[2].kw);
 }
 
+/// The shape pass visits only shaped loads once the others are at their
+/// defined demand: an edit between steps (set_load, LoadMult through the
+/// settings) must still be undone / applied by the next step, as a full pass
+/// does — bit for bit the run of a twin power flow without the edit.
+#[test]
+fn edits_between_steps_reach_the_next_shape_pass() {
+    let mut circuit = feeders::circuit("ieee34mod2").unwrap();
+    circuit.loads[0].daily = Some("default".to_string());
+    circuit.loads[2].daily = None;
+    let n2 = circuit.loads[2].name.clone();
+    let kw2 = circuit.loads[2].kw;
+    let mut edited = PowerFlow::new(&circuit).unwrap();
+    let mut twin = PowerFlow::new(&circuit).unwrap();
+    let mut ts = TimeSeries::new(&circuit, &edited).unwrap();
+    ts.mode = SolutionMode::Daily;
+    ts.stepsize_s = 3600.0;
+    let mut ts_twin = ts.clone();
+    let l2 = edited.load_index(&n2).unwrap();
+    let powers = |pf: &PowerFlow| (0..pf.n_loads()).map(|i| pf.load_power_of(i).0.to_bits()).collect::<Vec<_>>();
+    for step in 0..4 {
+        match step {
+            // An unshaped load edited between steps returns to its defined demand.
+            1 => edited.set_load(l2, kw2 * 3.0, 0.0),
+            // LoadMult set through the settings reaches the unshaped loads.
+            2 => {
+                edited.settings_mut().load_mult = 1.1;
+                twin.set_load_mult(1.1);
+            }
+            _ => {}
+        }
+        ts.advance_and_solve(&mut edited).unwrap();
+        ts_twin.advance_and_solve(&mut twin).unwrap();
+        assert_eq!(edited.load_nominal(l2).0, kw2, "step {step}");
+        assert_eq!(powers(&edited), powers(&twin), "step {step}");
+    }
+}
+
 #[test]
 fn unknown_daily_shape_names_the_load() {
     let mut circuit = feeders::circuit("ieee34mod2").unwrap();

@@ -51,6 +51,12 @@ pub struct LoadCalc {
     vbase_low: f64,
     vbase95: f64,
     vbase105: f64,
+    /// The same bands on |V|²: `sqrt(x) <= vbase_low` exactly when
+    /// `x <= vbase_low_sq` (see [`squared_threshold`]), so the constant-PQ
+    /// band test need not wait on the square root.
+    vbase_low_sq: f64,
+    vbase95_sq: f64,
+    vbase105_sq: f64,
     /// Per-phase nominal W and var, multiplier applied.
     w_nominal: f64,
     var_nominal: f64,
@@ -129,6 +135,9 @@ impl LoadCalc {
             vbase_low: vlowpu * vb,
             vbase95: vminpu * vb,
             vbase105: vmaxpu * vb,
+            vbase_low_sq: squared_threshold(vlowpu * vb),
+            vbase95_sq: squared_threshold(vminpu * vb),
+            vbase105_sq: squared_threshold(vmaxpu * vb),
             w_nominal: 0.0,
             var_nominal: 0.0,
             yeq: C::new(0.0, 0.0),
@@ -293,10 +302,26 @@ impl LoadCalc {
     #[inline(always)]
     pub fn phase_current_inline(&self, v: C) -> C {
         match self.model {
-            1 => self.constant_pq_current(v, v.norm_sqr().sqrt()),
+            1 => self.constant_pq_current_of_norm_sqr(v, v.norm_sqr()),
             2 => self.yeq * v,
             5 => self.constant_i_current(v, v.norm_sqr().sqrt()),
             _ => self.phase_current(v),
+        }
+    }
+
+    /// [`LoadCalc::constant_pq_current`] at `vmag = sqrt(norm_sqr)`, the band
+    /// tests on |V|² (exact thresholds, the same branches): in band the
+    /// division needs no magnitude, so the square root is taken only outside.
+    #[inline(always)]
+    fn constant_pq_current_of_norm_sqr(&self, v: C, norm_sqr: f64) -> C {
+        if norm_sqr <= self.vbase_low_sq {
+            self.yeq * v
+        } else if norm_sqr <= self.vbase95_sq {
+            self.interp_y95(norm_sqr.sqrt()) * v
+        } else if norm_sqr > self.vbase105_sq {
+            self.yeq105 * v
+        } else {
+            (C::new(self.w_nominal, self.var_nominal) / v).conj()
         }
     }
 
@@ -312,14 +337,13 @@ impl LoadCalc {
             return None;
         }
         let mut norm_sqr = [0.0f64; P];
-        let mut vmag = [0.0f64; P];
         for i in 0..P {
             norm_sqr[i] = v[i].re * v[i].re + v[i].im * v[i].im;
-            vmag[i] = norm_sqr[i].sqrt();
         }
-        // The PQ branch of `constant_pq_current` (NaN falls through to it too).
-        let in_band = |m: f64| !(m <= self.vbase_low) && !(m <= self.vbase95) && !(m > self.vbase105);
-        if !vmag.iter().all(|&m| in_band(m)) {
+        // The PQ branch of `constant_pq_current` (NaN falls through to it
+        // too), tested on |V|² against the exact squared thresholds.
+        let in_band = |x: f64| !(x <= self.vbase_low_sq) && !(x <= self.vbase95_sq) && !(x > self.vbase105_sq);
+        if !norm_sqr.iter().all(|&x| in_band(x)) {
             return None;
         }
         // conj(S / v) with S = w + j·var: ((w·re + var·im) − j(var·re − w·im)) / |v|².
@@ -582,8 +606,69 @@ impl LoadY {
     }
 }
 
+/// The largest `x` with `x.sqrt() <= t` (sqrt is correctly rounded, hence
+/// monotone): for every `x ≥ 0` or NaN, `x <= T` ⇔ `x.sqrt() <= t` and
+/// `x > T` ⇔ `x.sqrt() > t`, so a band test on |V| can be made on |V|²
+/// with the same outcome.
+pub(crate) fn squared_threshold(t: f64) -> f64 {
+    if t.is_nan() {
+        return f64::NAN;
+    }
+    if t < 0.0 {
+        // No square root (of x ≥ 0) is below a negative bound.
+        return -1.0;
+    }
+    if t == f64::INFINITY {
+        return f64::INFINITY;
+    }
+    let mut x = t * t;
+    while x > 0.0 && x.sqrt() > t {
+        x = x.next_down();
+    }
+    while x < f64::INFINITY && x.next_up().sqrt() <= t {
+        x = x.next_up();
+    }
+    x
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn squared_thresholds_decide_as_the_square_root_does() {
+        use super::squared_threshold;
+        // Per-unit bands of usual bases (V), their edges, and odd cases.
+        let mut bounds = vec![0.0, -0.0, -1.0, 1e-300, 1e300, f64::INFINITY, f64::MAX];
+        for vb in [120.0, 277.128, 2401.777, 7200.0, 14_376.022, 69_000.0 / 3f64.sqrt()] {
+            for pu in [0.5, 0.95, 1.05, 0.9, 1.1, 0.0, 0.7] {
+                bounds.push(pu * vb);
+            }
+        }
+        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+        for &t in &bounds {
+            let big_t = squared_threshold(t);
+            let mut probes = vec![0.0, f64::INFINITY, f64::NAN];
+            if big_t.is_finite() {
+                let mut x = big_t;
+                let mut y = big_t;
+                for _ in 0..50 {
+                    probes.push(x);
+                    probes.push(y);
+                    x = x.next_up();
+                    y = if y > 0.0 { y.next_down() } else { y };
+                }
+            }
+            for _ in 0..2000 {
+                seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+                let scale = if t.is_finite() && t > 0.0 { t * t } else { 1.0 };
+                probes.push(scale * 2.0 * (seed >> 11) as f64 / (1u64 << 53) as f64);
+            }
+            for x in probes.into_iter().filter(|x| *x >= 0.0 || x.is_nan()) {
+                assert_eq!(x <= big_t, x.sqrt() <= t, "t {t:e}, x {x:e}");
+                assert_eq!(x > big_t, x.sqrt() > t, "t {t:e}, x {x:e}");
+            }
+        }
+    }
+
     use super::*;
 
     fn kw_at(model: u8, pu: f64) -> f64 {
