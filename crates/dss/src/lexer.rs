@@ -36,19 +36,29 @@ const BLANK: u8 = 1;
 const LINE_STOP: u8 = 2;
 /// Ends an unquoted array item: a blank, `,` or `|`.
 const ITEM_STOP: u8 = 4;
+/// Separates parameters on a line: a blank or `,`.
+const SEPARATOR: u8 = 8;
+/// Opens a quoted value: `"`, `'`, `(`, `[` or `{`.
+const QUOTE: u8 = 16;
 
 const BYTE_CLASS: [u8; 256] = {
     let mut table = [0u8; 256];
     let blanks = [b' ', b'\t', b'\r', b'\n', 0x0c];
     let mut i = 0;
     while i < blanks.len() {
-        table[blanks[i] as usize] = BLANK | LINE_STOP | ITEM_STOP;
+        table[blanks[i] as usize] = BLANK | LINE_STOP | ITEM_STOP | SEPARATOR;
         i += 1;
     }
-    table[b',' as usize] = LINE_STOP | ITEM_STOP;
+    table[b',' as usize] = LINE_STOP | ITEM_STOP | SEPARATOR;
     table[b'=' as usize] = LINE_STOP;
     table[b'!' as usize] = LINE_STOP;
     table[b'|' as usize] = ITEM_STOP;
+    let quotes = [b'"', b'\'', b'(', b'[', b'{'];
+    let mut i = 0;
+    while i < quotes.len() {
+        table[quotes[i] as usize] = QUOTE;
+        i += 1;
+    }
     table
 };
 
@@ -79,11 +89,6 @@ struct Cursor<'a> {
 impl<'a> Cursor<'a> {
     fn skip_blanks(&mut self) {
         self.pos += count_while(&self.bytes[self.pos..], BLANK);
-    }
-
-    fn at_comment(&self) -> bool {
-        let rest = &self.bytes[self.pos..];
-        rest.first() == Some(&b'!') || rest.starts_with(b"//")
     }
 
     /// Reads one token starting at the cursor (blanks already skipped).
@@ -122,57 +127,123 @@ pub(crate) fn split_line(line: &str) -> Result<Vec<Param<'_>>, String> {
     Ok(params)
 }
 
-/// [`split_line`] into a buffer the caller reuses from line to line (cleared
-/// first), so that reading a script does not allocate a vector per statement.
-pub(crate) fn split_line_into<'a>(line: &'a str, params: &mut Vec<Param<'a>>) -> Result<(), String> {
-    params.clear();
-    let mut cursor = Cursor {
-        text: line,
-        bytes: line.as_bytes(),
-        pos: 0,
-    };
-    loop {
-        cursor.skip_blanks();
-        while cursor.pos < cursor.bytes.len() && cursor.bytes[cursor.pos] == b',' {
-            cursor.pos += 1;
-            cursor.skip_blanks();
-        }
-        if cursor.pos >= cursor.bytes.len() || cursor.at_comment() {
+/// Index of the first byte at or after `pos` that is not in `class` (or the length).
+#[inline(always)]
+fn skip_class(bytes: &[u8], mut pos: usize, class: u8) -> usize {
+    while let Some(&b) = bytes.get(pos) {
+        if BYTE_CLASS[b as usize] & class == 0 {
             break;
         }
-        if cursor.bytes[cursor.pos] == b'=' {
-            return Err("`=` without a property name".to_string());
-        }
-        let first = cursor.token()?;
-        let after_token = cursor.pos;
-        cursor.skip_blanks();
-        if !first.quoted && cursor.bytes.get(cursor.pos) == Some(&b'=') {
-            cursor.pos += 1;
-            cursor.skip_blanks();
-            let value = if cursor.pos >= cursor.bytes.len()
-                || cursor.at_comment()
-                || cursor.bytes[cursor.pos] == b','
-            {
+        pos += 1;
+    }
+    pos
+}
+
+/// Whether a comment (`!` or `//`) starts at `pos`.
+#[inline(always)]
+fn comment_at(bytes: &[u8], pos: usize) -> bool {
+    match bytes.get(pos) {
+        Some(b'!') => true,
+        Some(b'/') => bytes.get(pos + 1) == Some(&b'/'),
+        _ => false,
+    }
+}
+
+/// `line[start..end]` where both ends are known to sit next to ASCII bytes
+/// (or at the ends of the line), so no UTF-8 boundary test is needed.
+#[inline(always)]
+fn ascii_bounded(line: &str, start: usize, end: usize) -> &str {
+    debug_assert!(line.is_char_boundary(start) && line.is_char_boundary(end) && start <= end);
+    // SAFETY: callers pass `start` just after an ASCII byte or at 0 and `end`
+    // at an ASCII byte or at the length: both are character boundaries of
+    // valid UTF-8 (checked in debug builds), and start ≤ end ≤ len.
+    unsafe { line.get_unchecked(start..end) }
+}
+
+/// The token starting at `start` (a byte that is not blank, `,`, `=` or `!`)
+/// and the index just after it: a quoted value without its quotes, or a run
+/// of bytes up to the next blank, `,`, `=` or `!`.
+#[inline(always)]
+fn token_at(line: &str, start: usize) -> Result<(Token<'_>, usize), String> {
+    let bytes = line.as_bytes();
+    let open = bytes[start];
+    if BYTE_CLASS[open as usize] & QUOTE != 0 {
+        let close = closing_quote(open).unwrap_or(open);
+        let inner_start = start + 1;
+        return match bytes[inner_start..].iter().position(|&b| b == close) {
+            Some(len) => Ok((
                 Token {
-                    text: "",
-                    quoted: false,
-                }
-            } else if cursor.bytes[cursor.pos] == b'=' {
-                return Err(format!("`{}==`: doubled `=`", first.text));
-            } else {
-                cursor.token()?
-            };
-            params.push(Param {
-                name: Some(first.text),
-                value,
-            });
-        } else {
-            cursor.pos = after_token;
-            params.push(Param {
-                name: None,
-                value: first,
-            });
+                    text: ascii_bounded(line, inner_start, inner_start + len),
+                    quoted: true,
+                },
+                inner_start + len + 1,
+            )),
+            None => Err(format!(
+                "unterminated quote: `{}` has no closing `{}`",
+                open as char, close as char
+            )),
+        };
+    }
+    // The first byte is known not to stop the token.
+    let mut end = start + 1;
+    while let Some(&b) = bytes.get(end) {
+        if BYTE_CLASS[b as usize] & LINE_STOP != 0 {
+            break;
         }
+        end += 1;
+    }
+    // `start` follows an ASCII byte (a separator, `=` or a closing quote) or
+    // is 0; `end` is at an ASCII stop byte or at the end.
+    Ok((
+        Token {
+            text: ascii_bounded(line, start, end),
+            quoted: false,
+        },
+        end,
+    ))
+}
+
+/// [`split_line`] into a buffer the caller reuses from line to line (cleared
+/// first), so that reading a script does not allocate a vector per statement.
+/// One forward pass over the bytes with plain indices (every statement of a
+/// script goes through here: a dozen tokens each).
+pub(crate) fn split_line_into<'a>(line: &'a str, params: &mut Vec<Param<'a>>) -> Result<(), String> {
+    params.clear();
+    let bytes = line.as_bytes();
+    let mut pos = 0;
+    loop {
+        // Blanks and commas separate parameters (a run of them counts once).
+        pos = skip_class(bytes, pos, SEPARATOR);
+        match bytes.get(pos) {
+            None | Some(b'!') => break,
+            Some(b'/') if bytes.get(pos + 1) == Some(&b'/') => break,
+            Some(b'=') => return Err("`=` without a property name".to_string()),
+            Some(_) => {}
+        }
+        let (first, end) = token_at(line, pos)?;
+        pos = end;
+        let after_blanks = skip_class(bytes, end, BLANK);
+        if first.quoted || bytes.get(after_blanks) != Some(&b'=') {
+            params.push(Param { name: None, value: first });
+            continue;
+        }
+        // `name = value`: the value may be empty (end of line, a comment or a comma next).
+        let value_start = skip_class(bytes, after_blanks + 1, BLANK);
+        pos = value_start;
+        let value = match bytes.get(value_start) {
+            None | Some(b',') => Token { text: "", quoted: false },
+            Some(b'=') => return Err(format!("`{}==`: doubled `=`", first.text)),
+            Some(_) if comment_at(bytes, value_start) => Token { text: "", quoted: false },
+            Some(_) => {
+                let (value, end) = token_at(line, value_start)?;
+                pos = end;
+                value
+            }
+        };
+        params.push(Param {
+            name: Some(first.text),
+            value,
+        });
     }
     Ok(())
 }
@@ -254,6 +325,27 @@ mod tests {
         assert_eq!(got.len(), 3);
         assert_eq!(got[1], (Some("b".into()), "2".into(), false));
         assert_eq!(got[2], (None, "c".into(), false));
+    }
+
+    #[test]
+    fn empty_values_errors_and_non_ascii_text() {
+        let got = show("kw= ! c");
+        assert_eq!(got, [(Some("kw".into()), "".into(), false)]);
+        let got = show("a=,b=2 c = // d");
+        assert_eq!(got[0], (Some("a".into()), "".into(), false));
+        assert_eq!(got[1], (Some("b".into()), "2".into(), false));
+        assert_eq!(got[2], (Some("c".into()), "".into(), false));
+        assert_eq!(got.len(), 3);
+        let got = show("Bus1=Größe.1 n=é (1 2)x a=/b");
+        assert_eq!(got[0], (Some("Bus1".into()), "Größe.1".into(), false));
+        assert_eq!(got[1], (Some("n".into()), "é".into(), false));
+        assert_eq!(got[2], (None, "1 2".into(), true));
+        assert_eq!(got[3], (None, "x".into(), false));
+        assert_eq!(got[4], (Some("a".into()), "/b".into(), false));
+        assert!(split_line("x==1").unwrap_err().contains("doubled"));
+        assert!(split_line("= 3").unwrap_err().contains("without a property name"));
+        // A quoted word is never a property name.
+        assert!(split_line("'q'=3").unwrap_err().contains("without a property name"));
     }
 
     #[test]
