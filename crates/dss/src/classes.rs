@@ -57,6 +57,8 @@ impl<'a> Ctx<'a> {
 pub(crate) trait ElementState: Default + Clone {
     const CLASS: &'static str;
     const PROPS: &'static [&'static str];
+    /// Hash index of `PROPS`, built at compile time (property lookups).
+    const PROP_INDEX: crate::props::PropIndex = crate::props::PropIndex::new(Self::PROPS);
     fn create(name: &str, location: &Location, ctx: &Ctx) -> Self;
     fn set(&mut self, prop: &str, value: &Token<'_>, ctx: &Ctx) -> Result<Outcome, String>;
     /// Runs before each statement that edits the element.

@@ -604,38 +604,112 @@ pub(crate) const TSHAPE_PROPS: &[&str] = &[
     "like",
 ];
 
+const FNV_OFFSET: u32 = 0x811c_9dc5;
+const FNV_PRIME: u32 = 0x0100_0193;
+
+/// Hash of a lower-case property name (FNV-1a, 32 bits), for [`PropIndex`].
+const fn name_hash(bytes: &[u8]) -> u32 {
+    let mut h = FNV_OFFSET;
+    let mut i = 0;
+    while i < bytes.len() {
+        h = (h ^ bytes[i] as u32).wrapping_mul(FNV_PRIME);
+        i += 1;
+    }
+    h
+}
+
+/// An open-addressing table over one class's property names, built at
+/// compile time ([`crate::classes::ElementState::PROP_INDEX`]): an exact name
+/// is found with one hash and usually one comparison instead of a scan of
+/// the class's 20–65 names (every property a statement sets is looked up).
+pub(crate) struct PropIndex {
+    /// Position + 1 of the name hashing to each slot (0: empty); linear probing.
+    slots: [u8; PropIndex::SLOTS],
+}
+
+impl PropIndex {
+    const SLOTS: usize = 256;
+
+    /// The index of `props` (lower-case names, fewer than 255; the first of
+    /// equal names wins, as in a scan).
+    pub(crate) const fn new(props: &[&str]) -> Self {
+        assert!(props.len() < 255, "a property table has fewer than 255 names");
+        let mut slots = [0u8; Self::SLOTS];
+        let mut k = 0;
+        while k < props.len() {
+            let name = props[k].as_bytes();
+            let mut slot = name_hash(name) as usize % Self::SLOTS;
+            loop {
+                let held = slots[slot];
+                if held == 0 {
+                    slots[slot] = (k + 1) as u8;
+                    break;
+                }
+                if const_bytes_eq(props[held as usize - 1].as_bytes(), name) {
+                    break;
+                }
+                slot = (slot + 1) % Self::SLOTS;
+            }
+            k += 1;
+        }
+        PropIndex { slots }
+    }
+}
+
+const fn const_bytes_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+/// [`find_property`] through the class's [`PropIndex`] of `props`: the same
+/// answer (an exact name first, then the first name in class order that
+/// starts with `name`, both case-insensitive). The table's names are lower
+/// case, so `name` is compared lower-casing its bytes on the fly (no copy).
+pub(crate) fn find_property_indexed(props: &[&str], index: &PropIndex, name: &str) -> Option<usize> {
+    let name = name.as_bytes();
+    if name.is_empty() {
+        return None;
+    }
+    let mut h = FNV_OFFSET;
+    for &b in name {
+        h = (h ^ b.to_ascii_lowercase() as u32).wrapping_mul(FNV_PRIME);
+    }
+    let mut slot = h as usize % PropIndex::SLOTS;
+    loop {
+        let held = index.slots[slot] as usize;
+        if held == 0 {
+            break;
+        }
+        if let Some(p) = props.get(held - 1) {
+            let p = p.as_bytes();
+            if p.len() == name.len() && p.iter().zip(name).all(|(&a, &b)| a == b.to_ascii_lowercase()) {
+                return Some(held - 1);
+            }
+        }
+        slot = (slot + 1) % PropIndex::SLOTS;
+    }
+    // An abbreviation (OpenDSS accepts any unambiguous-or-first prefix).
+    props.iter().position(|p| p.len() >= name.len() && p.as_bytes()[..name.len()].eq_ignore_ascii_case(name))
+}
+
 /// Finds a property as OpenDSS does: an exact (case-insensitive) name first,
-/// otherwise the first property in class order that starts with `name`.
+/// otherwise the first property in class order that starts with `name`. A
+/// scan of the table: the reader uses [`find_property_indexed`], the tests
+/// this as its reference.
+#[cfg(test)]
 pub(crate) fn find_property(props: &[&str], name: &str) -> Option<usize> {
     if name.is_empty() {
         return None;
     }
-    // The names in the tables are lower-case (tested below): lower-case the
-    // name once, on the stack, and compare bytes.
-    let mut buf = [0u8; 32];
-    let Some(lower) = buf.get_mut(..name.len()) else {
-        return find_property_slow(props, name);
-    };
-    // One pass, byte by byte: names are a few bytes long, and a copy then a
-    // lower-casing pass cost a `memcpy` call per lookup.
-    for (to, from) in lower.iter_mut().zip(name.bytes()) {
-        *to = from.to_ascii_lowercase();
-    }
-    let lower = &*lower;
-    // The first byte and the length rule out most names without a call to
-    // `memcmp` (a statement looks up every property it sets).
-    let first = lower[0];
-    props
-        .iter()
-        .position(|p| {
-            let p = p.as_bytes();
-            p.len() == lower.len() && p.first() == Some(&first) && p == lower
-        })
-        .or_else(|| props.iter().position(|p| p.as_bytes().starts_with(lower)))
-}
-
-/// [`find_property`] for long names.
-fn find_property_slow(props: &[&str], name: &str) -> Option<usize> {
     let starts = |p: &str| {
         p.len() >= name.len() && p.as_bytes()[..name.len()].eq_ignore_ascii_case(name.as_bytes())
     };
@@ -772,6 +846,22 @@ mod tests {
             }
         }
         assert_eq!(find_property(LINE_PROPS, "LineCode"), Some(2));
+        // The indexed lookup gives the scan's answer for every name, its
+        // upper-case form, every prefix (abbreviations) and unknown names.
+        for table in tables {
+            let index = PropIndex::new(table);
+            for name in table {
+                let mut probes = vec![name.to_string(), name.to_ascii_uppercase(), format!("{name}x")];
+                probes.extend((1..name.len()).map(|k| name[..k].to_string()));
+                for probe in probes {
+                    assert_eq!(find_property_indexed(table, &index, &probe), find_property(table, &probe), "`{probe}`");
+                }
+            }
+            assert_eq!(find_property_indexed(table, &index, ""), None);
+            assert_eq!(find_property_indexed(table, &index, "zzzz"), None);
+            let long = "a".repeat(40);
+            assert_eq!(find_property_indexed(table, &index, &long), find_property(table, &long));
+        }
         assert_eq!(find_property(LOAD_PROPS, "K"), find_property(LOAD_PROPS, "kv"));
     }
 }

@@ -8,7 +8,7 @@ use crate::files::FileSource;
 use crate::lexer::{split_line_into, Param, Token};
 use crate::line_constants::EarthModel;
 use crate::model::*;
-use crate::props::find_property;
+use crate::props::find_property_indexed;
 use crate::store::Store;
 use crate::values;
 use crate::wires::{
@@ -678,7 +678,7 @@ fn edit_element<T: ElementState>(
                 };
             }
             let prop_index = match &param.name {
-                Some(name) => find_property(T::PROPS, name).ok_or_else(|| {
+                Some(name) => find_property_indexed(T::PROPS, &T::PROP_INDEX, name).ok_or_else(|| {
                     ReadError::at_element(
                         location,
                         &full_name!(),
