@@ -604,101 +604,122 @@ pub(crate) const TSHAPE_PROPS: &[&str] = &[
     "like",
 ];
 
-const FNV_OFFSET: u32 = 0x811c_9dc5;
-const FNV_PRIME: u32 = 0x0100_0193;
+/// Property names up to this long are looked up as two 64-bit words.
+const WORD_NAME_MAX: usize = 16;
 
-/// Hash of a lower-case property name (FNV-1a, 32 bits), for [`PropIndex`].
-const fn name_hash(bytes: &[u8]) -> u32 {
-    let mut h = FNV_OFFSET;
+/// The first 16 bytes of `bytes` as two little-endian words, zero padded.
+const fn name_words(bytes: &[u8]) -> [u64; 2] {
+    let mut w = [0u64; 2];
     let mut i = 0;
-    while i < bytes.len() {
-        h = (h ^ bytes[i] as u32).wrapping_mul(FNV_PRIME);
+    while i < bytes.len() && i < WORD_NAME_MAX {
+        w[i / 8] |= (bytes[i] as u64) << (8 * (i % 8));
         i += 1;
     }
-    h
+    w
+}
+
+/// ASCII lower case of the eight bytes of `w` at once (other bytes unchanged).
+#[inline(always)]
+const fn lower_word(w: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    let low7 = w & (0x7f * ONES);
+    // High bit of each byte: its low seven bits are ≥ 'A', resp. > 'Z' (no carries).
+    let at_least_a = low7 + (0x80 - b'A' as u64) * ONES;
+    let above_z = low7 + (0x80 - b'Z' as u64 - 1) * ONES;
+    let upper = at_least_a & !above_z & !w & (0x80 * ONES);
+    w | (upper >> 2)
+}
+
+#[inline(always)]
+const fn words_slot(w: [u64; 2]) -> usize {
+    const K: u64 = 0x9e37_79b9_7f4a_7c15;
+    ((w[0] ^ w[1].wrapping_mul(K)).wrapping_mul(K) >> 56) as usize % PropIndex::SLOTS
 }
 
 /// An open-addressing table over one class's property names, built at
 /// compile time ([`crate::classes::ElementState::PROP_INDEX`]): an exact name
-/// is found with one hash and usually one comparison instead of a scan of
-/// the class's 20–65 names (every property a statement sets is looked up).
+/// is found with one hash of its two words and one comparison instead of a
+/// scan of the class's 20–65 names (every property a statement sets is
+/// looked up), and without lower-casing it byte by byte.
 pub(crate) struct PropIndex {
     /// Position + 1 of the name hashing to each slot (0: empty); linear probing.
     slots: [u8; PropIndex::SLOTS],
+    /// Each name's words ([`name_words`]), by position.
+    words: [[u64; 2]; PropIndex::MAX_NAMES],
 }
 
 impl PropIndex {
     const SLOTS: usize = 256;
+    const MAX_NAMES: usize = 96;
 
-    /// The index of `props` (lower-case names, fewer than 255; the first of
-    /// equal names wins, as in a scan).
+    /// The index of `props` (lower-case names, at most 96 of them; the first
+    /// of equal names wins, as in a scan). Names longer than 16 bytes (two of
+    /// them, in PVSystem and Storage) are left out: a name that long is
+    /// looked up by a scan.
     pub(crate) const fn new(props: &[&str]) -> Self {
-        assert!(props.len() < 255, "a property table has fewer than 255 names");
+        assert!(props.len() <= Self::MAX_NAMES, "a property table has at most 96 names");
         let mut slots = [0u8; Self::SLOTS];
+        let mut words = [[0u64; 2]; Self::MAX_NAMES];
         let mut k = 0;
         while k < props.len() {
             let name = props[k].as_bytes();
-            let mut slot = name_hash(name) as usize % Self::SLOTS;
+            if name.len() > WORD_NAME_MAX {
+                // Found by the scan below (a longer name asked for).
+                k += 1;
+                continue;
+            }
+            words[k] = name_words(name);
+            let mut slot = words_slot(words[k]);
             loop {
                 let held = slots[slot];
                 if held == 0 {
                     slots[slot] = (k + 1) as u8;
                     break;
                 }
-                if const_bytes_eq(props[held as usize - 1].as_bytes(), name) {
+                let other = held as usize - 1;
+                if words[other][0] == words[k][0] && words[other][1] == words[k][1] && props[other].len() == name.len() {
                     break;
                 }
                 slot = (slot + 1) % Self::SLOTS;
             }
             k += 1;
         }
-        PropIndex { slots }
+        PropIndex { slots, words }
     }
-}
-
-const fn const_bytes_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    let mut i = 0;
-    while i < a.len() {
-        if a[i] != b[i] {
-            return false;
-        }
-        i += 1;
-    }
-    true
 }
 
 /// [`find_property`] through the class's [`PropIndex`] of `props`: the same
 /// answer (an exact name first, then the first name in class order that
-/// starts with `name`, both case-insensitive). The table's names are lower
-/// case, so `name` is compared lower-casing its bytes on the fly (no copy).
+/// starts with `name`, both case-insensitive).
 pub(crate) fn find_property_indexed(props: &[&str], index: &PropIndex, name: &str) -> Option<usize> {
-    let name = name.as_bytes();
-    if name.is_empty() {
+    let bytes = name.as_bytes();
+    if bytes.is_empty() {
         return None;
     }
-    let mut h = FNV_OFFSET;
-    for &b in name {
-        h = (h ^ b.to_ascii_lowercase() as u32).wrapping_mul(FNV_PRIME);
-    }
-    let mut slot = h as usize % PropIndex::SLOTS;
-    loop {
-        let held = index.slots[slot] as usize;
-        if held == 0 {
-            break;
-        }
-        if let Some(p) = props.get(held - 1) {
-            let p = p.as_bytes();
-            if p.len() == name.len() && p.iter().zip(name).all(|(&a, &b)| a == b.to_ascii_lowercase()) {
-                return Some(held - 1);
+    if bytes.len() <= WORD_NAME_MAX {
+        let raw = name_words(bytes);
+        let w = [lower_word(raw[0]), lower_word(raw[1])];
+        let mut slot = words_slot(w);
+        loop {
+            let held = index.slots[slot] as usize;
+            if held == 0 {
+                break;
             }
+            let k = held - 1;
+            if index.words[k] == w && props.get(k).is_some_and(|p| p.len() == bytes.len()) {
+                return Some(k);
+            }
+            slot = (slot + 1) % PropIndex::SLOTS;
         }
-        slot = (slot + 1) % PropIndex::SLOTS;
     }
-    // An abbreviation (OpenDSS accepts any unambiguous-or-first prefix).
-    props.iter().position(|p| p.len() >= name.len() && p.as_bytes()[..name.len()].eq_ignore_ascii_case(name))
+    // A long name exactly, or an abbreviation (OpenDSS takes the first name
+    // in class order that starts with it).
+    if bytes.len() > WORD_NAME_MAX {
+        if let Some(k) = props.iter().position(|p| p.as_bytes().eq_ignore_ascii_case(bytes)) {
+            return Some(k);
+        }
+    }
+    props.iter().position(|p| p.len() >= bytes.len() && p.as_bytes()[..bytes.len()].eq_ignore_ascii_case(bytes))
 }
 
 /// Finds a property as OpenDSS does: an exact (case-insensitive) name first,
@@ -860,6 +881,12 @@ mod tests {
             assert_eq!(find_property_indexed(table, &index, ""), None);
             assert_eq!(find_property_indexed(table, &index, "zzzz"), None);
             let long = "a".repeat(40);
+            // Every byte lower-cases as `to_ascii_lowercase` does, whatever its neighbours.
+            for b in 0..=255u8 {
+                let w = u64::from_le_bytes([b, b'Q', b, 0xc3, b, b'z', 0x80, b]);
+                let expect = u64::from_le_bytes([b, b'Q', b, 0xc3, b, b'z', 0x80, b].map(|c| c.to_ascii_lowercase()));
+                assert_eq!(lower_word(w), expect, "{b}");
+            }
             assert_eq!(find_property_indexed(table, &index, &long), find_property(table, &long));
         }
         assert_eq!(find_property(LOAD_PROPS, "K"), find_property(LOAD_PROPS, "kv"));
