@@ -784,42 +784,53 @@ impl Ldl {
         // A new scaling: the partial refactorisation's per-entry copies of it
         // are rebuilt when next needed.
         self.d_scale.clear();
-        let s = |k: usize| scale[self.perm[k]];
         if !self.structure_built {
             // First factorisation: the row structure of L.
+            let li = &self.li[..nnz];
+            let lp = &self.lp[..=n];
             let mut count = vec![0u32; n + 1];
-            for &r in &self.li[..nnz] {
+            for &r in li {
                 count[r + 1] += 1;
             }
             for r in 0..n {
                 count[r + 1] += count[r];
             }
-            self.row_ptr = count.clone();
-            self.row_col = vec![0; nnz];
-            self.row_to_col = vec![0; nnz];
+            let row_ptr = count.clone();
+            let mut row_col = vec![0u32; nnz];
+            let mut row_to_col = vec![0u32; nnz];
             // Columns in increasing order: each row's entries come out sorted.
             for j in 0..n {
-                for q in self.lp[j]..self.lp[j + 1] {
-                    let r = self.li[q];
+                for (q, &r) in (lp[j]..lp[j + 1]).zip(&li[lp[j]..lp[j + 1]]) {
                     let at = count[r] as usize;
                     count[r] += 1;
-                    self.row_col[at] = j as u32;
-                    self.row_to_col[at] = q as u32;
+                    row_col[at] = j as u32;
+                    row_to_col[at] = q as u32;
                 }
             }
+            self.blocks = Blocks::build(n, lp, li, &row_ptr, &row_col, &row_to_col);
+            (self.row_ptr, self.row_col, self.row_to_col) = (row_ptr, row_col, row_to_col);
             self.d_inv_solve = vec![C::new(0.0, 0.0); n];
             self.structure_built = true;
-            self.blocks = Blocks::build(n, &self.lp, &self.li[..nnz], &self.row_ptr, &self.row_col, &self.row_to_col);
         }
 
+        // Local slices (no reloads of the vectors through `self` after each
+        // store); the same products and quotients as before, so the same bits.
+        let (lp, li, lx) = (&self.lp[..=n], &self.li[..nnz], &self.lx[..nnz]);
+        let (perm, d_inv) = (&self.perm[..n], &self.d_inv[..n]);
+        let d_inv_solve = &mut self.d_inv_solve[..n];
+        let b = &mut self.blocks;
+        let (q_fwd, q_bwd) = (&b.q_fwd[..nnz], &b.q_bwd[..nnz]);
+        let (fwd_val, bwd_val) = (&mut b.fwd_val[..], &mut b.bwd_val[..]);
+        let s = |k: usize| scale[perm[k]];
         for j in 0..n {
             let sj = s(j);
-            for q in self.lp[j]..self.lp[j + 1] {
-                let v = self.lx[q] * (sj / s(self.li[q]));
-                self.blocks.fwd_val[self.blocks.q_fwd[q] as usize] = v;
-                self.blocks.bwd_val[self.blocks.q_bwd[q] as usize] = v;
+            let (start, end) = (lp[j], lp[j + 1]);
+            for (((&l, &r), &qf), &qb) in lx[start..end].iter().zip(&li[start..end]).zip(&q_fwd[start..end]).zip(&q_bwd[start..end]) {
+                let v = l * (sj / s(r));
+                fwd_val[qf as usize] = v;
+                bwd_val[qb as usize] = v;
             }
-            self.d_inv_solve[j] = self.d_inv[j] * (sj * sj);
+            d_inv_solve[j] = d_inv[j] * (sj * sj);
         }
     }
 
@@ -861,56 +872,64 @@ impl Ldl {
     fn factor_with(&mut self, p: &Pattern, entry: impl Fn(usize, usize, usize) -> C) -> Result<(), usize> {
         let n = self.n;
         let zero = C::new(0.0, 0.0);
+        // Local slices: the compiler then knows a store into one array does
+        // not move another's buffer (through `self`, every store made it
+        // reload the vectors' pointers and lengths). The operations and
+        // their order are unchanged: the same bits.
+        let (perm, pinv, parent, lp) = (&self.perm[..n], &self.pinv[..n], &self.parent[..n], &self.lp[..=n]);
+        let (li, lx) = (&mut self.li[..], &mut self.lx[..]);
+        let (y, flag, lnz, pattern_buf) = (&mut self.y[..n], &mut self.flag[..n], &mut self.lnz[..n], &mut self.pattern_buf[..n]);
+        let (d, d_inv) = (&mut self.d[..n], &mut self.d_inv[..n]);
+        let (col_ptr, row_idx) = (&p.col_ptr[..=n], &p.row_idx[..]);
         for k in 0..n {
-            self.y[k] = zero;
+            y[k] = zero;
             let mut top = n;
-            self.flag[k] = k;
-            self.lnz[k] = 0;
-            let kk = self.perm[k];
-            for q in p.col_ptr[kk]..p.col_ptr[kk + 1] {
-                let row = p.row_idx[q];
-                let mut i = self.pinv[row];
+            flag[k] = k;
+            lnz[k] = 0;
+            let kk = perm[k];
+            for q in col_ptr[kk]..col_ptr[kk + 1] {
+                let row = row_idx[q];
+                let mut i = pinv[row];
                 if i <= k {
-                    self.y[i] += entry(q, row, kk);
+                    y[i] += entry(q, row, kk);
                     let mut len = 0;
-                    while self.flag[i] != k {
-                        self.pattern_buf[len] = i;
+                    while flag[i] != k {
+                        pattern_buf[len] = i;
                         len += 1;
-                        self.flag[i] = k;
-                        i = self.parent[i];
+                        flag[i] = k;
+                        i = parent[i];
                     }
                     while len > 0 {
                         top -= 1;
                         len -= 1;
-                        self.pattern_buf[top] = self.pattern_buf[len];
+                        pattern_buf[top] = pattern_buf[len];
                     }
                 }
             }
-            let mut dk = self.y[k];
-            self.y[k] = zero;
+            let mut dk = y[k];
+            y[k] = zero;
             while top < n {
-                let i = self.pattern_buf[top];
+                let i = pattern_buf[top];
                 top += 1;
-                let yi = self.y[i];
-                self.y[i] = zero;
-                let start = self.lp[i];
-                let end = start + self.lnz[i];
-                for q in start..end {
-                    let r = self.li[q];
-                    self.y[r] -= self.lx[q] * yi;
+                let yi = y[i];
+                y[i] = zero;
+                let start = lp[i];
+                let end = start + lnz[i];
+                for (&r, &l) in li[start..end].iter().zip(&lx[start..end]) {
+                    y[r] -= l * yi;
                 }
-                let l_ki = yi * self.d_inv[i];
+                let l_ki = yi * d_inv[i];
                 dk -= l_ki * yi;
-                self.li[end] = k;
-                self.lx[end] = l_ki;
-                self.lnz[i] += 1;
+                li[end] = k;
+                lx[end] = l_ki;
+                lnz[i] += 1;
             }
             let mag = dk.re.abs().max(dk.im.abs());
             if mag.is_nan() || mag <= 1e-300 || !mag.is_finite() {
                 return Err(k);
             }
-            self.d[k] = dk;
-            self.d_inv[k] = C::new(1.0, 0.0) / dk;
+            d[k] = dk;
+            d_inv[k] = C::new(1.0, 0.0) / dk;
         }
         Ok(())
     }
@@ -1104,40 +1123,43 @@ impl Blocks {
         // Every position is written below; debug builds start from a
         // sentinel to check that (release builds get zeroed memory, cheaper).
         let unset = if cfg!(debug_assertions) { u32::MAX } else { 0 };
-        b.q_fwd = vec![unset; nnz];
-        b.q_bwd = vec![unset; nnz];
+        // Local vectors filled through slices: stores into them do not make
+        // the loops reload the block structure's fields.
+        let mut q_fwd = vec![unset; nnz];
+        let mut q_bwd = vec![unset; nnz];
         // Every entry of L sits once in each value array; the index lists
         // hold each block's shared columns and rows. Exact sizes: reserving
         // more would push later allocations onto fresh pages.
         let blocks = b.start.windows(2).map(|w| (w[0] as usize, w[1] as usize));
         let (shared_total, below_total) = blocks.fold((0, 0), |(f, k), (j0, j1)| (f + row(j0).len(), k + col(j1 - 1).len()));
-        b.fwd_idx.reserve_exact(shared_total);
-        b.bwd_idx.reserve_exact(below_total);
-        b.fwd_val.reserve_exact(nnz);
-        b.bwd_val.reserve_exact(nnz);
-        b.fwd_ptr.reserve_exact(b.start.len());
-        b.bwd_ptr.reserve_exact(b.start.len());
-        b.fwd_val_ptr.reserve_exact(b.start.len() - 1);
-        b.bwd_val_ptr.reserve_exact(b.start.len() - 1);
-        b.fwd_ptr.push(0);
-        b.bwd_ptr.push(0);
-        for w in 0..b.start.len() - 1 {
+        let nb = b.start.len() - 1;
+        let mut fwd_idx: Vec<u32> = Vec::with_capacity(shared_total);
+        let mut bwd_idx: Vec<u32> = Vec::with_capacity(below_total);
+        let mut fwd_ptr: Vec<u32> = Vec::with_capacity(nb + 1);
+        let mut bwd_ptr: Vec<u32> = Vec::with_capacity(nb + 1);
+        let mut fwd_val_ptr: Vec<u32> = Vec::with_capacity(nb);
+        let mut bwd_val_ptr: Vec<u32> = Vec::with_capacity(nb);
+        fwd_ptr.push(0);
+        bwd_ptr.push(0);
+        // Running sizes of the value arrays (each ends at nnz).
+        let (mut fwd_len, mut bwd_len) = (0usize, 0usize);
+        for w in 0..nb {
             let (j0, j1) = (b.start[w] as usize, b.start[w + 1] as usize);
             let g = j1 - j0;
             // Forward: shared columns from row j0.
             let shared = row(j0);
-            b.fwd_idx.extend_from_slice(shared);
-            b.fwd_ptr.push(b.fwd_idx.len() as u32);
-            let base = b.fwd_val.len();
-            b.fwd_val_ptr.push(base as u32);
-            b.fwd_val.resize(base + g * shared.len() + g * (g - 1) / 2, C::new(0.0, 0.0));
+            fwd_idx.extend_from_slice(shared);
+            fwd_ptr.push(fwd_idx.len() as u32);
+            let base = fwd_len;
+            fwd_val_ptr.push(base as u32);
+            fwd_len += g * shared.len() + g * (g - 1) / 2;
             // Backward: shared rows from column j1 - 1.
             let below = col(j1 - 1);
-            b.bwd_idx.extend(below.iter().map(|&r| r as u32));
-            b.bwd_ptr.push(b.bwd_idx.len() as u32);
-            let bbase = b.bwd_val.len();
-            b.bwd_val_ptr.push(bbase as u32);
-            b.bwd_val.resize(bbase + g * below.len() + g * (g - 1) / 2, C::new(0.0, 0.0));
+            bwd_idx.extend(below.iter().map(|&r| r as u32));
+            bwd_ptr.push(bwd_idx.len() as u32);
+            let bbase = bwd_len;
+            bwd_val_ptr.push(bbase as u32);
+            bwd_len += g * below.len() + g * (g - 1) / 2;
             // Place every entry of the block's columns (both forms). By the
             // block property (`joins`), column j0 + u holds the rows
             // j0+u+1 .. j1 inside the block, then exactly `below`; row j0 + t
@@ -1145,35 +1167,41 @@ impl Blocks {
             // follows from its rank in its column or row, without searching.
             for u in 0..g {
                 let inside = g - 1 - u;
-                for (rank, q) in (lp[j0 + u]..lp[j0 + u + 1]).enumerate() {
-                    b.q_bwd[q] = if rank < inside {
-                        let r = li[q];
+                let (c0, c1) = (lp[j0 + u], lp[j0 + u + 1]);
+                for (rank, (slot, &r)) in q_bwd[c0..c1].iter_mut().zip(&li[c0..c1]).enumerate() {
+                    *slot = if rank < inside {
                         debug_assert_eq!(r, j0 + u + 1 + rank);
                         (bbase + g * below.len() + tri(r - j0, u)) as u32
                     } else {
                         let i = rank - inside;
-                        debug_assert_eq!(below[i], li[q]);
+                        debug_assert_eq!(below[i], r);
                         (bbase + i * g + u) as u32
                     };
                 }
             }
             for t in 0..g {
                 let r = j0 + t;
-                for (rank, p) in (row_ptr[r] as usize..row_ptr[r + 1] as usize).enumerate() {
-                    let q = row_to_col[p] as usize;
-                    b.q_fwd[q] = if rank < shared.len() {
-                        debug_assert_eq!(shared[rank], row_col[p]);
+                let (p0, p1) = (row_ptr[r] as usize, row_ptr[r + 1] as usize);
+                for (rank, &q) in row_to_col[p0..p1].iter().enumerate() {
+                    q_fwd[q as usize] = if rank < shared.len() {
+                        debug_assert_eq!(shared[rank], row_col[p0 + rank]);
                         (base + rank * g + t) as u32
                     } else {
                         let u = rank - shared.len();
-                        debug_assert_eq!(row_col[p] as usize, j0 + u);
+                        debug_assert_eq!(row_col[p0 + rank] as usize, j0 + u);
                         (base + g * shared.len() + tri(t, u)) as u32
                     };
                 }
             }
         }
+        debug_assert_eq!((fwd_len, bwd_len), (nnz, nnz));
+        // Zeroed once (every entry is written by each `prepare_solve`).
+        b.fwd_val = vec![C::new(0.0, 0.0); fwd_len];
+        b.bwd_val = vec![C::new(0.0, 0.0); bwd_len];
+        (b.q_fwd, b.q_bwd) = (q_fwd, q_bwd);
+        (b.fwd_idx, b.bwd_idx, b.fwd_ptr, b.bwd_ptr) = (fwd_idx, bwd_idx, fwd_ptr, bwd_ptr);
+        (b.fwd_val_ptr, b.bwd_val_ptr) = (fwd_val_ptr, bwd_val_ptr);
         debug_assert!(b.q_fwd.iter().chain(&b.q_bwd).all(|&p| p != u32::MAX));
-        let nb = b.start.len() - 1;
         let mut block_of = vec![0usize; n];
         for w in 0..nb {
             block_of[b.start[w] as usize..b.start[w + 1] as usize].fill(w);
