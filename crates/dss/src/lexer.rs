@@ -127,16 +127,71 @@ pub(crate) fn split_line(line: &str) -> Result<Vec<Param<'_>>, String> {
     Ok(params)
 }
 
-/// Index of the first byte at or after `pos` that is not in `class` (or the length).
+/// Index of the first byte at or after `pos` that is not in `class` (or the
+/// length). `class` includes the blank: a run of two or more (the column
+/// padding of large feeders' scripts, tens of blanks per field) is skipped
+/// eight spaces at a time.
 #[inline(always)]
 fn skip_class(bytes: &[u8], mut pos: usize, class: u8) -> usize {
-    while let Some(&b) = bytes.get(pos) {
-        if BYTE_CLASS[b as usize] & class == 0 {
+    let in_class = |pos: usize| bytes.get(pos).is_some_and(|&b| BYTE_CLASS[b as usize] & class != 0);
+    // Most separators are one byte: checked before any word is loaded.
+    if !in_class(pos) {
+        return pos;
+    }
+    pos += 1;
+    if !in_class(pos) {
+        return pos;
+    }
+    const SPACES: u64 = u64::from_le_bytes([b' '; 8]);
+    while let Some(word) = bytes.get(pos..).and_then(<[u8]>::first_chunk::<8>) {
+        if u64::from_le_bytes(*word) != SPACES {
             break;
         }
+        pos += 8;
+    }
+    while in_class(pos) {
         pos += 1;
     }
     pos
+}
+
+/// The lines of `text` as [`str::lines`] gives them (split at `\n`, a `\r`
+/// before it dropped), finding each line end eight bytes at a time.
+pub(crate) fn lines(text: &str) -> impl Iterator<Item = &str> {
+    let bytes = text.as_bytes();
+    let mut start = 0;
+    std::iter::from_fn(move || {
+        if start >= bytes.len() {
+            return None;
+        }
+        let (line_end, next) = match find_newline(bytes, start) {
+            Some(at) => (if at > start && bytes[at - 1] == b'\r' { at - 1 } else { at }, at + 1),
+            None => (bytes.len(), bytes.len()),
+        };
+        // Both ends are at ASCII bytes (`\r`, `\n`) or the ends of the text.
+        let line = ascii_bounded(text, start, line_end);
+        start = next;
+        Some(line)
+    })
+}
+
+/// Position of the first `\n` at or after `from`: eight bytes per step (a
+/// word has a zero byte where it equals eight newlines; the lowest flagged
+/// byte is the first one), then byte by byte for the tail.
+fn find_newline(bytes: &[u8], from: usize) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    const NEWLINES: u64 = ONES * b'\n' as u64;
+    let mut at = from;
+    while let Some(word) = bytes.get(at..).and_then(<[u8]>::first_chunk::<8>) {
+        let x = u64::from_le_bytes(*word) ^ NEWLINES;
+        let zero_bytes = x.wrapping_sub(ONES) & !x & HIGHS;
+        if zero_bytes != 0 {
+            return Some(at + (zero_bytes.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    bytes.get(at..)?.iter().position(|&b| b == b'\n').map(|k| at + k)
 }
 
 /// Whether a comment (`!` or `//`) starts at `pos`.
@@ -346,6 +401,43 @@ mod tests {
         assert!(split_line("= 3").unwrap_err().contains("without a property name"));
         // A quoted word is never a property name.
         assert!(split_line("'q'=3").unwrap_err().contains("without a property name"));
+    }
+
+    #[test]
+    fn lines_are_the_standard_librarys() {
+        let texts = [
+            "",
+            "\n",
+            "a",
+            "a\n",
+            "a\r\nb",
+            "a\r\n\r\nb\r",
+            "\r\n",
+            "x\ry\n",
+            "one line that is longer than eight bytes\nand another, also longer\r\n\nlast",
+            "ünïcödé\nlines\n",
+            "\n\n\n",
+            "exactly8\nexactly8\n",
+        ];
+        for text in texts {
+            assert_eq!(lines(text).collect::<Vec<_>>(), text.lines().collect::<Vec<_>>(), "{text:?}");
+        }
+        // Newlines at every offset within and across words.
+        for len in 0..40 {
+            for nl in 0..len {
+                let text: String = (0..len).map(|i| if i == nl || i % 11 == 10 { '\n' } else { 'a' }).collect();
+                assert_eq!(lines(&text).collect::<Vec<_>>(), text.lines().collect::<Vec<_>>(), "{text:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn padded_lines_split_as_single_spaced_ones() {
+        let padded = "New Line.a    bus1=x.1                    bus2=y  ,  ,   length=0.1\t\t units=km                          ! c";
+        let single = "New Line.a bus1=x.1 bus2=y length=0.1 units=km ! c";
+        assert_eq!(show(padded), show(single));
+        let got = show("a =                     1    b=                                    ");
+        assert_eq!(got, [(Some("a".into()), "1".into(), false), (Some("b".into()), "".into(), false)]);
     }
 
     #[test]

@@ -852,7 +852,7 @@ impl<'a> Reader<'a> {
         };
         // One parameter buffer for the whole file (the tokens borrow `text`).
         let mut params: Vec<Param> = Vec::with_capacity(16);
-        for (i, raw) in text.lines().enumerate() {
+        for (i, raw) in crate::lexer::lines(text).enumerate() {
             let line = values::trim(raw);
             if block_comment_start.is_some() {
                 if line.contains("*/") {
