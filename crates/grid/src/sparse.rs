@@ -116,12 +116,16 @@ impl Pattern {
                 if b == 0 {
                     continue;
                 }
+                // The column's fill pointer in a register: through memory,
+                // each store would wait for the one before (same address).
+                let mut at = fill[b - 1];
                 for &a in c {
                     if a != 0 {
-                        rows[fill[b - 1]] = (a - 1) as u32;
-                        fill[b - 1] += 1;
+                        rows[at] = (a - 1) as u32;
+                        at += 1;
                     }
                 }
+                fill[b - 1] = at;
             }
         }
         // Duplicates dropped with a mark per row (a column repeats each row
