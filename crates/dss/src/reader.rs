@@ -646,9 +646,18 @@ pub(crate) struct Reader<'a> {
     depth: usize,
     /// `Set EarthModel=`: lines created afterwards start with it.
     earth_model: EarthModel,
-    /// About how many lines are left in the file being read: a bound on the
-    /// elements it can still define.
-    lines_left: usize,
+    /// Progress in the file being read — (bytes left, lines so far, bytes
+    /// so far) — for [`lines_left`].
+    progress: (usize, usize, usize),
+}
+
+/// About how many lines are left in the file being read, from its
+/// `progress` (its bytes left at the mean line length so far: counting them
+/// would cost a pass over the file), a bound on the elements it can still
+/// define. Computed only when a store is full: a division per line or per
+/// element cost more than the rest of that bookkeeping.
+fn lines_left((bytes_left, lines, bytes_read): (usize, usize, usize)) -> usize {
+    bytes_left * lines / bytes_read.max(1) + 1
 }
 
 /// Runs the parameters of one statement against one element.
@@ -779,7 +788,7 @@ fn new_element<T: ElementState>(
     location: &Location,
     ctx: &Ctx,
     ignored: &mut Vec<Ignored>,
-    room: usize,
+    room: impl FnOnce() -> usize,
 ) -> (usize, bool) {
     if let Some(index) = store.find(&name) {
         // OpenDSS warns "Duplicate new element definition … being redefined"
@@ -814,9 +823,10 @@ impl<'a> Reader<'a> {
             definition_order: Vec::new(),
             depth: 0,
             earth_model: EarthModel::default(),
-            lines_left: 0,
+            progress: (0, 0, 0),
         }
     }
+
 
     /// `Clear`: a new, empty circuit. The ignored-report keeps what came before,
     /// since it describes the script.
@@ -870,10 +880,8 @@ impl<'a> Reader<'a> {
                 continue;
             }
             location.line = i + 1;
-            // Lines left, estimated from the bytes left at the mean line length
-            // so far (counting them would cost a pass over the file).
             let read = (raw.as_ptr() as usize - text.as_ptr() as usize) + raw.len();
-            self.lines_left = (text.len() - read) * (i + 1) / read.max(1) + 1;
+            self.progress = (text.len() - read, i + 1, read);
             split_line_into(line, &mut params).map_err(|m| ReadError::new(&location, m))?;
             if !params.is_empty() {
                 self.statement(&params, &location)?;
@@ -970,10 +978,11 @@ impl<'a> Reader<'a> {
 
     /// Splits `Class.name` (the name may itself contain dots).
     fn class_and_name<'t>(text: &'t str, location: &Location) -> Result<(&'t str, String), ReadError> {
-        match text.split_once('.') {
-            Some((class, name)) if !class.is_empty() && !name.trim().is_empty() => {
-                Ok((class, name.trim().to_ascii_lowercase()))
-            }
+        // The first `.` by byte (`split_once` goes through a char searcher),
+        // the name trimmed once (ASCII fast path, `str::trim`'s result).
+        let split = text.bytes().position(|b| b == b'.').map(|dot| (&text[..dot], values::trim(&text[dot + 1..])));
+        match split {
+            Some((class, name)) if !class.is_empty() && !name.is_empty() => Ok((class, name.to_ascii_lowercase())),
             _ => Err(ReadError::new(
                 location,
                 format!("expected `Class.name`, got `{text}`"),
@@ -1209,7 +1218,8 @@ impl<'a> Reader<'a> {
     /// `name` (lower-case) becomes the store's key. Returns the element's index
     /// and whether it existed before.
     fn create(&mut self, id: ClassId, name: String, location: &Location) -> (usize, bool) {
-        let room = self.lines_left.min(1 << 16);
+        let progress = self.progress;
+        let room = move || lines_left(progress).min(1 << 16);
         let (e, c, ig) = (&mut self.elements, &mut self.codes, &mut self.ignored);
         let (frequency, earth) = (self.options.base_frequency, self.earth_model);
         let (files, file) = (self.files, &*location.file);

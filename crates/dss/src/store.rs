@@ -49,9 +49,10 @@ impl<T> Store<T> {
         self.find(name).map(|i| &self.items[i])
     }
 
-    /// Makes room for `additional` more elements if the store is full.
-    pub fn reserve_if_full(&mut self, additional: usize) {
+    /// Makes room for `additional()` more elements if the store is full.
+    pub fn reserve_if_full(&mut self, additional: impl FnOnce() -> usize) {
         if self.items.len() == self.items.capacity() {
+            let additional = additional();
             self.items.reserve(additional);
             self.index.reserve(additional);
         }
