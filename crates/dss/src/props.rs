@@ -709,6 +709,7 @@ impl PropIndex {
 /// [`find_property`] through the class's [`PropIndex`] of `props`: the same
 /// answer (an exact name first, then the first name in class order that
 /// starts with `name`, both case-insensitive).
+#[inline(always)]
 pub(crate) fn find_property_indexed(props: &[&str], index: &PropIndex, name: &str) -> Option<usize> {
     let bytes = name.as_bytes();
     if bytes.is_empty() {
