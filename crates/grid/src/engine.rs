@@ -148,6 +148,10 @@ pub struct PowerFlow {
     pub(crate) transformers: Vec<TransformerState>,
     pub(crate) capacitors: Vec<CapacitorState>,
     pub(crate) loads: Vec<LoadState>,
+    /// One more than the largest node number in any load's `nodes` (set at
+    /// compile, as the nodes): the injection kernels' unchecked accesses
+    /// need it to be ≤ the voltage vector's length.
+    load_nodes_end: usize,
     /// The time series (its id and mode) whose last shape pass left every
     /// load it does not shape at its defined demand; None after any other
     /// edit of the loads' demand (set_load, scale_loads, LoadMult, …), so the
@@ -695,6 +699,7 @@ impl PowerFlow {
             element_index,
             transformers,
             capacitors,
+            load_nodes_end: loads.iter().flat_map(|l| l.nodes).max().map_or(0, |k| k + 1),
             loads,
             ders,
             sources,
@@ -974,27 +979,42 @@ impl PowerFlow {
         }
         let v = &self.v;
         assert!(out.len() == v.len());
+        let nodes_in_range = self.load_nodes_end <= v.len();
         for ld in &mut self.loads {
             let nc = ld.nconds.min(MAX_LOAD_CONDUCTORS);
-            debug_assert!(ld.nodes[..nc].iter().all(|&k| k < v.len()));
-            if let (LoadY::Wye { phases, a, b, c }, ogg_dss::Connection::Wye) = (&ld.ysys, ld.calc.conn) {
-                let (a, b, c) = (*a, *b, *c);
+            // SAFETY (the kernels' unchecked reads and adds): every node
+            // number is < v.len() == out.len().
+            if !nodes_in_range {
+                generic_load_injection(ld, nc, v, out);
+                continue;
+            }
+            // Borrowed field by field: the stamped Yprim is read in place (a
+            // delta load's matrix is not copied per iteration).
+            let LoadState { nodes, ysys, calc, last_currents, currents_valid, .. } = ld;
+            if let (LoadY::Wye { phases, a, b, c }, ogg_dss::Connection::Wye) = (&*ysys, calc.conn) {
                 match (*phases, nc) {
-                    (1, 2) => wye_load_injection::<1>(ld, a, b, c, v, out),
-                    (2, 3) => wye_load_injection::<2>(ld, a, b, c, v, out),
-                    (3, 4) => wye_load_injection::<3>(ld, a, b, c, v, out),
-                    _ => generic_load_injection(ld, nc, v, out),
+                    (1, 2) => unsafe { wye_load_injection::<1>(nodes, a, b, c, calc, last_currents, v, out) },
+                    (2, 3) => unsafe { wye_load_injection::<2>(nodes, a, b, c, calc, last_currents, v, out) },
+                    (3, 4) => unsafe { wye_load_injection::<3>(nodes, a, b, c, calc, last_currents, v, out) },
+                    _ => {
+                        generic_load_injection(ld, nc, v, out);
+                        continue;
+                    }
                 }
-            } else if let (LoadY::Delta { nconds, m }, ogg_dss::Connection::Delta) = (&ld.ysys, ld.calc.conn) {
-                let m = *m;
-                match (ld.calc.phases, *nconds, nc) {
-                    (1, 2, 2) => delta_load_injection::<1, 2>(ld, &m, v, out),
-                    (3, 3, 3) => delta_load_injection::<3, 3>(ld, &m, v, out),
-                    _ => generic_load_injection(ld, nc, v, out),
+            } else if let (LoadY::Delta { nconds, m }, ogg_dss::Connection::Delta) = (&*ysys, calc.conn) {
+                match (calc.phases, *nconds, nc) {
+                    (1, 2, 2) => unsafe { delta_load_injection::<1, 2>(nodes, m, calc, last_currents, v, out) },
+                    (3, 3, 3) => unsafe { delta_load_injection::<3, 3>(nodes, m, calc, last_currents, v, out) },
+                    _ => {
+                        generic_load_injection(ld, nc, v, out);
+                        continue;
+                    }
                 }
             } else {
                 generic_load_injection(ld, nc, v, out);
+                continue;
             }
+            *currents_valid = true;
         }
         for d in &mut self.ders {
             d.inject(v, out);
@@ -1598,13 +1618,25 @@ fn generic_load_injection(ld: &mut LoadState, nc: usize, v: &[C], out: &mut [C])
 /// but every value in registers: the generic loop's variable-length stack
 /// arrays made the compiler reload pairs of values straddling two stores,
 /// which stalls store forwarding.
+/// # Safety
+/// Every entry of `nodes` must be < `v.len()` and < `out.len()`.
 #[inline(always)]
-fn wye_load_injection<const P: usize>(ld: &mut LoadState, a: C, b: C, c: C, v: &[C], out: &mut [C]) {
-    let nodes = ld.nodes;
-    let vn = v[nodes[P]];
+#[allow(clippy::too_many_arguments)]
+unsafe fn wye_load_injection<const P: usize>(
+    nodes: &[usize; MAX_LOAD_CONDUCTORS],
+    a: &C,
+    b: &C,
+    c: &C,
+    calc: &LoadCalc,
+    last_currents: &mut [C; 3],
+    v: &[C],
+    out: &mut [C],
+) {
+    let (a, b, c) = (*a, *b, *c);
+    let vn = *v.get_unchecked(nodes[P]);
     let mut vp = [C::new(0.0, 0.0); P];
     for i in 0..P {
-        vp[i] = v[nodes[i]];
+        vp[i] = *v.get_unchecked(nodes[i]);
     }
     // Yprim·V as `LoadY::apply`: phase rows a·V_i + b·V_n, neutral Σ b·V_i + c·V_n.
     let mut yv = [C::new(0.0, 0.0); P];
@@ -1620,39 +1652,46 @@ fn wye_load_injection<const P: usize>(ld: &mut LoadState, a: C, b: C, c: C, v: &
     }
     // Side by side pays for two phases (the 8500-node feeder's split-phase
     // loads: −10 % there); measured slower for one and three.
-    let together = if P == 2 { ld.calc.constant_pq_currents(&vph) } else { None };
+    let together = if P == 2 { calc.constant_pq_currents(&vph) } else { None };
     let currents = match together {
         Some(all) => all,
         None => {
             let mut each = [C::new(0.0, 0.0); P];
             for i in 0..P {
-                each[i] = ld.calc.phase_current_inline(vph[i]);
+                each[i] = calc.phase_current_inline(vph[i]);
             }
             each
         }
     };
     for i in 0..P {
         let cur = currents[i];
-        ld.last_currents[i] = cur;
+        last_currents[i] = cur;
         yv[i] -= cur;
         yn += cur;
     }
-    ld.currents_valid = true;
     for i in 0..P {
-        out[nodes[i]] += yv[i];
+        *out.get_unchecked_mut(nodes[i]) += yv[i];
     }
-    out[nodes[P]] += yn;
+    *out.get_unchecked_mut(nodes[P]) += yn;
 }
 
 /// [`generic_load_injection`] for a delta load of `P` phases on `NC`
 /// conductors (1 phase on 2, or 3 on 3), in registers as
 /// [`wye_load_injection`]; the same operations in the same order.
+/// # Safety
+/// As [`wye_load_injection`].
 #[inline(always)]
-fn delta_load_injection<const P: usize, const NC: usize>(ld: &mut LoadState, m: &[C; 9], v: &[C], out: &mut [C]) {
-    let nodes = ld.nodes;
+unsafe fn delta_load_injection<const P: usize, const NC: usize>(
+    nodes: &[usize; MAX_LOAD_CONDUCTORS],
+    m: &[C; 9],
+    calc: &LoadCalc,
+    last_currents: &mut [C; 3],
+    v: &[C],
+    out: &mut [C],
+) {
     let mut vt = [C::new(0.0, 0.0); NC];
     for k in 0..NC {
-        vt[k] = v[nodes[k]];
+        vt[k] = *v.get_unchecked(nodes[k]);
     }
     // Yprim·V as `LoadY::apply`.
     let mut yv = [C::new(0.0, 0.0); NC];
@@ -1665,13 +1704,12 @@ fn delta_load_injection<const P: usize, const NC: usize>(ld: &mut LoadState, m: 
     }
     for i in 0..P {
         let j = if i + 1 >= NC { 0 } else { i + 1 };
-        let cur = ld.calc.phase_current_inline(vt[i] - vt[j]);
-        ld.last_currents[i] = cur;
+        let cur = calc.phase_current_inline(vt[i] - vt[j]);
+        last_currents[i] = cur;
         yv[i] -= cur;
         yv[j] += cur;
     }
-    ld.currents_valid = true;
     for k in 0..NC {
-        out[nodes[k]] += yv[k];
+        *out.get_unchecked_mut(nodes[k]) += yv[k];
     }
 }
