@@ -980,6 +980,10 @@ impl PowerFlow {
         let v = &self.v;
         assert!(out.len() == v.len());
         let nodes_in_range = self.load_nodes_end <= v.len();
+        // Ground's voltage is +0 + 0i after every solve: a wye load with its
+        // neutral on ground then needs no neutral row (its sum goes to
+        // ground, discarded below) and no V − V_n (x − (+0) is x).
+        let ground_is_zero = v.first().is_some_and(|g| g.re.to_bits() == 0 && g.im.to_bits() == 0);
         for ld in &mut self.loads {
             let nc = ld.nconds.min(MAX_LOAD_CONDUCTORS);
             // SAFETY (the kernels' unchecked reads and adds): every node
@@ -992,10 +996,13 @@ impl PowerFlow {
             // delta load's matrix is not copied per iteration).
             let LoadState { nodes, ysys, calc, last_currents, currents_valid, .. } = ld;
             if let (LoadY::Wye { phases, a, b, c }, ogg_dss::Connection::Wye) = (&*ysys, calc.conn) {
-                match (*phases, nc) {
-                    (1, 2) => unsafe { wye_load_injection::<1>(nodes, a, b, c, calc, last_currents, v, out) },
-                    (2, 3) => unsafe { wye_load_injection::<2>(nodes, a, b, c, calc, last_currents, v, out) },
-                    (3, 4) => unsafe { wye_load_injection::<3>(nodes, a, b, c, calc, last_currents, v, out) },
+                let grounded = ground_is_zero && nodes[nc - 1] == 0;
+                match (*phases, nc, grounded) {
+                    (1, 2, true) => unsafe { wye_load_injection::<1, true>(nodes, a, b, c, calc, last_currents, v, out) },
+                    (3, 4, true) => unsafe { wye_load_injection::<3, true>(nodes, a, b, c, calc, last_currents, v, out) },
+                    (1, 2, _) => unsafe { wye_load_injection::<1, false>(nodes, a, b, c, calc, last_currents, v, out) },
+                    (2, 3, _) => unsafe { wye_load_injection::<2, false>(nodes, a, b, c, calc, last_currents, v, out) },
+                    (3, 4, _) => unsafe { wye_load_injection::<3, false>(nodes, a, b, c, calc, last_currents, v, out) },
                     _ => {
                         generic_load_injection(ld, nc, v, out);
                         continue;
@@ -1618,11 +1625,17 @@ fn generic_load_injection(ld: &mut LoadState, nc: usize, v: &[C], out: &mut [C])
 /// but every value in registers: the generic loop's variable-length stack
 /// arrays made the compiler reload pairs of values straddling two stores,
 /// which stalls store forwarding.
+///
+/// `GROUNDED`: the neutral is node 0 and V there is +0 + 0i, so V_n is that
+/// constant — `b·V_n` is still formed (b·(+0) is ±0 by b's signs: the same
+/// sums), `V_i − V_n` is `V_i` exactly, and the neutral row, which would go
+/// to ground and be discarded, is not formed.
+///
 /// # Safety
 /// Every entry of `nodes` must be < `v.len()` and < `out.len()`.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-unsafe fn wye_load_injection<const P: usize>(
+unsafe fn wye_load_injection<const P: usize, const GROUNDED: bool>(
     nodes: &[usize; MAX_LOAD_CONDUCTORS],
     a: &C,
     b: &C,
@@ -1633,7 +1646,7 @@ unsafe fn wye_load_injection<const P: usize>(
     out: &mut [C],
 ) {
     let (a, b, c) = (*a, *b, *c);
-    let vn = *v.get_unchecked(nodes[P]);
+    let vn = if GROUNDED { C::new(0.0, 0.0) } else { *v.get_unchecked(nodes[P]) };
     let mut vp = [C::new(0.0, 0.0); P];
     for i in 0..P {
         vp[i] = *v.get_unchecked(nodes[i]);
@@ -1641,14 +1654,19 @@ unsafe fn wye_load_injection<const P: usize>(
     // Yprim·V as `LoadY::apply`: phase rows a·V_i + b·V_n, neutral Σ b·V_i + c·V_n.
     let mut yv = [C::new(0.0, 0.0); P];
     let mut sn = C::new(0.0, 0.0);
+    let b_vn = b * vn;
     for i in 0..P {
-        yv[i] = a * vp[i] + b * vn;
-        sn += b * vp[i];
+        yv[i] = a * vp[i] + b_vn;
+        if !GROUNDED {
+            sn += b * vp[i];
+        }
     }
-    let mut yn = sn + c * vn;
-    let mut vph = [C::new(0.0, 0.0); P];
-    for i in 0..P {
-        vph[i] = vp[i] - vn;
+    let mut yn = if GROUNDED { C::new(0.0, 0.0) } else { sn + c * vn };
+    let mut vph = vp;
+    if !GROUNDED {
+        for i in 0..P {
+            vph[i] = vp[i] - vn;
+        }
     }
     // Side by side pays for two phases (the 8500-node feeder's split-phase
     // loads: −10 % there); measured slower for one and three.
@@ -1667,12 +1685,16 @@ unsafe fn wye_load_injection<const P: usize>(
         let cur = currents[i];
         last_currents[i] = cur;
         yv[i] -= cur;
-        yn += cur;
+        if !GROUNDED {
+            yn += cur;
+        }
     }
     for i in 0..P {
         *out.get_unchecked_mut(nodes[i]) += yv[i];
     }
-    *out.get_unchecked_mut(nodes[P]) += yn;
+    if !GROUNDED {
+        *out.get_unchecked_mut(nodes[P]) += yn;
+    }
 }
 
 /// [`generic_load_injection`] for a delta load of `P` phases on `NC`
