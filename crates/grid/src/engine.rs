@@ -972,6 +972,28 @@ impl PowerFlow {
     /// injections) into `out`, which the caller has zeroed; remembers each
     /// load's phase currents.
     fn injection_currents(&mut self, out: &mut [C]) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::is_x86_feature_detected!("avx2") {
+                // SAFETY: the CPU has AVX2 (checked just above).
+                return unsafe { self.injection_currents_avx2(out) };
+            }
+        }
+        self.injection_currents_body(out)
+    }
+
+    /// [`Self::injection_currents`] compiled for AVX2: the same source, the
+    /// same IEEE operations (Rust never fuses a multiply and an add), in
+    /// three-operand form with SSE3's `addsub` for the complex products —
+    /// about a third fewer instructions than the baseline SSE2 build.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn injection_currents_avx2(&mut self, out: &mut [C]) {
+        self.injection_currents_body(out)
+    }
+
+    #[inline(always)]
+    fn injection_currents_body(&mut self, out: &mut [C]) {
         // 0 + s = s: the same bits as starting from a copy of `src_inj`,
         // without a pass over every node.
         for &(k, s) in &self.src_entries {

@@ -588,6 +588,14 @@ impl Ldl {
             self.build_refactor_scales(scale);
         }
         let mut w = std::mem::take(&mut self.w4);
+        #[cfg(target_arch = "x86_64")]
+        let result = if std::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2 (checked just above).
+            unsafe { self.refactor_blocks_avx2(values, &mut w) }
+        } else {
+            self.refactor_blocks_in(values, &mut w)
+        };
+        #[cfg(not(target_arch = "x86_64"))]
         let result = self.refactor_blocks_in(values, &mut w);
         if result.is_err() {
             // Leave the workspace zeroed, as a successful pass does.
@@ -597,6 +605,16 @@ impl Ldl {
         result
     }
 
+    /// [`Ldl::refactor_blocks_in`] compiled for AVX2: the same source and
+    /// IEEE operations (no fused multiply-adds), with `addsub` complex
+    /// products and three-operand instructions.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn refactor_blocks_avx2(&mut self, values: &[C], w: &mut [[C; Blocks::MAX]]) -> Result<(), usize> {
+        self.refactor_blocks_in(values, w)
+    }
+
+    #[inline(always)]
     fn refactor_blocks_in(&mut self, values: &[C], w: &mut [[C; Blocks::MAX]]) -> Result<(), usize> {
         // SAFETY (the unchecked accesses of `refactor_block`): the lengths
         // here; the entries were built in range — a_row < n and a_pos < nnz(A)
