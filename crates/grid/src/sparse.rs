@@ -829,6 +829,7 @@ impl Ldl {
 
     /// Builds the solve-ready factor (see the fields) from L, D⁻¹ and the
     /// scaling `scale` (in original order). O(nnz(L)).
+    #[inline(always)]
     fn prepare_solve(&mut self, scale: &[f64]) {
         let n = self.n;
         let nnz = self.lp[n];
@@ -903,6 +904,30 @@ impl Ldl {
     /// As [`Ldl::factor`] for A' = D·A·D, each entry scaled as it is read
     /// (`values[q] · (scale[row] · scale[col])`, the bits a scaled copy
     /// would hold) instead of from a scaled copy of A.
+    fn factor_scaled_and_prepare(&mut self, p: &Pattern, values: &[C], scale: &[f64]) -> Result<(), usize> {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::is_x86_feature_detected!("avx2") {
+                // SAFETY: the CPU has AVX2 (checked just above).
+                return unsafe { self.factor_scaled_and_prepare_avx2(p, values, scale) };
+            }
+        }
+        self.factor_scaled(p, values, scale)?;
+        self.prepare_solve(scale);
+        Ok(())
+    }
+
+    /// [`Ldl::factor_scaled`] and [`Ldl::prepare_solve`] compiled for AVX2
+    /// (as `refactor_blocks_avx2`: the same IEEE operations).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn factor_scaled_and_prepare_avx2(&mut self, p: &Pattern, values: &[C], scale: &[f64]) -> Result<(), usize> {
+        self.factor_scaled(p, values, scale)?;
+        self.prepare_solve(scale);
+        Ok(())
+    }
+
+    #[inline(always)]
     fn factor_scaled(&mut self, p: &Pattern, values: &[C], scale: &[f64]) -> Result<(), usize> {
         self.factor_with(p, |q, row, col| values[q] * (scale[row] * scale[col]))
     }
@@ -1913,8 +1938,7 @@ impl SparseLu {
         if self.trust_symmetry {
             self.trust_symmetry = false;
             if let Backend::Ldl(ldl) = &mut self.backend {
-                if ldl.factor_scaled(&self.pattern, values, &self.scale).is_ok() {
-                    ldl.prepare_solve(&self.scale);
+                if ldl.factor_scaled_and_prepare(&self.pattern, values, &self.scale).is_ok() {
                     self.factored = true;
                     return Ok(());
                 }
