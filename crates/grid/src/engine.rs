@@ -103,6 +103,9 @@ pub(crate) struct LoadState {
     /// System node of each conductor (0 = ground).
     pub nodes: [usize; MAX_LOAD_CONDUCTORS],
     pub nconds: usize,
+    /// Which injection kernel fits: from the connection, phases and nodes,
+    /// fixed at compile (one dispatch per load and iteration).
+    pub kernel: LoadKernel,
     /// The Yprim stamped in the system Y (nominal at compile time).
     pub ysys: LoadY,
     pub calc: LoadCalc,
@@ -115,6 +118,38 @@ pub(crate) struct LoadState {
     /// Nominal kW/kvar as defined in the circuit (restored by `reset_loads`).
     pub defined_kw: f64,
     pub defined_kvar: f64,
+}
+
+/// The injection kernel of a load ([`PowerFlow::injection_currents`]), by
+/// what does not change after compile: connection, phases, conductors and
+/// whether the wye neutral is on ground.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LoadKernel {
+    Wye1Grounded,
+    Wye3Grounded,
+    Wye1,
+    Wye2,
+    Wye3,
+    Delta1,
+    Delta3,
+    Generic,
+}
+
+impl LoadKernel {
+    fn of(calc: &LoadCalc, nodes: &[usize; MAX_LOAD_CONDUCTORS], nconds: usize) -> Self {
+        let nc = nconds.min(MAX_LOAD_CONDUCTORS);
+        let grounded = nc > 0 && nodes[nc - 1] == 0;
+        match (calc.conn, calc.phases, nc, grounded) {
+            (ogg_dss::Connection::Wye, 1, 2, true) => LoadKernel::Wye1Grounded,
+            (ogg_dss::Connection::Wye, 3, 4, true) => LoadKernel::Wye3Grounded,
+            (ogg_dss::Connection::Wye, 1, 2, _) => LoadKernel::Wye1,
+            (ogg_dss::Connection::Wye, 2, 3, _) => LoadKernel::Wye2,
+            (ogg_dss::Connection::Wye, 3, 4, _) => LoadKernel::Wye3,
+            (ogg_dss::Connection::Delta, 1, 2, _) => LoadKernel::Delta1,
+            (ogg_dss::Connection::Delta, 3, 3, _) => LoadKernel::Delta3,
+            _ => LoadKernel::Generic,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -468,6 +503,7 @@ impl PowerFlow {
                     elements.push(el);
                     loads.push(LoadState {
                         elem: idx,
+                        kernel: LoadKernel::of(&calc, &load_nodes, nconds),
                         nodes: load_nodes,
                         nconds,
                         ysys,
@@ -1016,30 +1052,23 @@ impl PowerFlow {
             }
             // Borrowed field by field: the stamped Yprim is read in place (a
             // delta load's matrix is not copied per iteration).
-            let LoadState { nodes, ysys, calc, last_currents, currents_valid, .. } = ld;
-            if let (LoadY::Wye { phases, a, b, c }, ogg_dss::Connection::Wye) = (&*ysys, calc.conn) {
-                let grounded = ground_is_zero && nodes[nc - 1] == 0;
-                match (*phases, nc, grounded) {
-                    (1, 2, true) => unsafe { wye_load_injection::<1, true>(nodes, a, b, c, calc, last_currents, v, out) },
-                    (3, 4, true) => unsafe { wye_load_injection::<3, true>(nodes, a, b, c, calc, last_currents, v, out) },
-                    (1, 2, _) => unsafe { wye_load_injection::<1, false>(nodes, a, b, c, calc, last_currents, v, out) },
-                    (2, 3, _) => unsafe { wye_load_injection::<2, false>(nodes, a, b, c, calc, last_currents, v, out) },
-                    (3, 4, _) => unsafe { wye_load_injection::<3, false>(nodes, a, b, c, calc, last_currents, v, out) },
-                    _ => {
-                        generic_load_injection(ld, nc, v, out);
-                        continue;
-                    }
+            let LoadState { nodes, ysys, calc, last_currents, currents_valid, kernel, .. } = ld;
+            // The stamped Yprim's form follows the connection (`LoadY::from_yprim`);
+            // a load whose form does not fit its kernel takes the generic one.
+            // SAFETY: see above.
+            let done = unsafe {
+                match (*kernel, &*ysys) {
+                    (LoadKernel::Wye1Grounded, LoadY::Wye { a, b, c, .. }) if ground_is_zero => wye_load_injection::<1, true>(nodes, a, b, c, calc, last_currents, v, out),
+                    (LoadKernel::Wye3Grounded, LoadY::Wye { a, b, c, .. }) if ground_is_zero => wye_load_injection::<3, true>(nodes, a, b, c, calc, last_currents, v, out),
+                    (LoadKernel::Wye1 | LoadKernel::Wye1Grounded, LoadY::Wye { a, b, c, .. }) => wye_load_injection::<1, false>(nodes, a, b, c, calc, last_currents, v, out),
+                    (LoadKernel::Wye2, LoadY::Wye { a, b, c, .. }) => wye_load_injection::<2, false>(nodes, a, b, c, calc, last_currents, v, out),
+                    (LoadKernel::Wye3 | LoadKernel::Wye3Grounded, LoadY::Wye { a, b, c, .. }) => wye_load_injection::<3, false>(nodes, a, b, c, calc, last_currents, v, out),
+                    (LoadKernel::Delta1, LoadY::Delta { nconds: 2, m }) => delta_load_injection::<1, 2>(nodes, m, calc, last_currents, v, out),
+                    (LoadKernel::Delta3, LoadY::Delta { nconds: 3, m }) => delta_load_injection::<3, 3>(nodes, m, calc, last_currents, v, out),
+                    _ => false,
                 }
-            } else if let (LoadY::Delta { nconds, m }, ogg_dss::Connection::Delta) = (&*ysys, calc.conn) {
-                match (calc.phases, *nconds, nc) {
-                    (1, 2, 2) => unsafe { delta_load_injection::<1, 2>(nodes, m, calc, last_currents, v, out) },
-                    (3, 3, 3) => unsafe { delta_load_injection::<3, 3>(nodes, m, calc, last_currents, v, out) },
-                    _ => {
-                        generic_load_injection(ld, nc, v, out);
-                        continue;
-                    }
-                }
-            } else {
+            };
+            if !done {
                 generic_load_injection(ld, nc, v, out);
                 continue;
             }
@@ -1653,6 +1682,8 @@ fn generic_load_injection(ld: &mut LoadState, nc: usize, v: &[C], out: &mut [C])
 /// sums), `V_i − V_n` is `V_i` exactly, and the neutral row, which would go
 /// to ground and be discarded, is not formed.
 ///
+/// Returns true (it ran: the caller's dispatch reads as one `match`).
+///
 /// # Safety
 /// Every entry of `nodes` must be < `v.len()` and < `out.len()`.
 #[inline(always)]
@@ -1666,7 +1697,7 @@ unsafe fn wye_load_injection<const P: usize, const GROUNDED: bool>(
     last_currents: &mut [C; 3],
     v: &[C],
     out: &mut [C],
-) {
+) -> bool {
     let (a, b, c) = (*a, *b, *c);
     let vn = if GROUNDED { C::new(0.0, 0.0) } else { *v.get_unchecked(nodes[P]) };
     let mut vp = [C::new(0.0, 0.0); P];
@@ -1717,6 +1748,7 @@ unsafe fn wye_load_injection<const P: usize, const GROUNDED: bool>(
     if !GROUNDED {
         *out.get_unchecked_mut(nodes[P]) += yn;
     }
+    true
 }
 
 /// [`generic_load_injection`] for a delta load of `P` phases on `NC`
@@ -1732,7 +1764,7 @@ unsafe fn delta_load_injection<const P: usize, const NC: usize>(
     last_currents: &mut [C; 3],
     v: &[C],
     out: &mut [C],
-) {
+) -> bool {
     let mut vt = [C::new(0.0, 0.0); NC];
     for k in 0..NC {
         vt[k] = *v.get_unchecked(nodes[k]);
@@ -1756,4 +1788,5 @@ unsafe fn delta_load_injection<const P: usize, const NC: usize>(
     for k in 0..NC {
         *out.get_unchecked_mut(nodes[k]) += yv[k];
     }
+    true
 }
