@@ -556,7 +556,13 @@ impl TimeSeries {
 
     /// `steps` successive steps.
     pub fn run(&mut self, pf: &mut PowerFlow, steps: usize) -> Result<Vec<StepResult>, GridError> {
-        (0..steps).map(|_| self.advance_and_solve(pf)).collect()
+        // Reserved up front: collecting a `Result` iterator cannot size the
+        // vector, which then grows (and copies itself) about log2(steps) times.
+        let mut out = Vec::with_capacity(steps);
+        for _ in 0..steps {
+            out.push(self.advance_and_solve(pf)?);
+        }
+        Ok(out)
     }
 }
 
