@@ -689,10 +689,7 @@ impl Ldl {
             // update would wait for the store of the one before.
             let mut diag = [[zero; G]; G];
             for s in u0..G {
-                let row = w.get_unchecked(j0 + s);
-                for u in 0..G {
-                    diag[s][u] = row[u];
-                }
+                diag[s].copy_from_slice(&w.get_unchecked(j0 + s)[..G]);
             }
             let (p0, p1) = (*self.row_ptr.get_unchecked(j0) as usize, *self.row_ptr.get_unchecked(j0 + 1) as usize);
             for e in p0..p1 {
@@ -723,10 +720,7 @@ impl Ldl {
                 }
             }
             for s in u0..G {
-                let row = w.get_unchecked_mut(j0 + s);
-                for u in u0..G {
-                    row[u] = diag[s][u];
-                }
+                w.get_unchecked_mut(j0 + s)[u0..G].copy_from_slice(&diag[s][u0..G]);
             }
             // The block's own pivots, one column after the other.
             for u in u0..G {
