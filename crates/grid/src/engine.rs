@@ -1589,11 +1589,21 @@ impl PowerFlow {
 fn convergence_pass(v: &[C], inv: &[f64], saved: &mut [f64], node_err: &mut [f64], next_rhs: &mut [C]) -> (f64, bool) {
     #[cfg(target_arch = "x86_64")]
     {
+        if std::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU has AVX-512F (checked just above).
+            return unsafe { convergence_pass_avx512(v, inv, saved, node_err, next_rhs) };
+        }
         if std::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU has AVX2 (checked just above).
             return unsafe { convergence_pass_avx2(v, inv, saved, node_err, next_rhs) };
         }
     }
+    convergence_pass_body(v, inv, saved, node_err, next_rhs)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn convergence_pass_avx512(v: &[C], inv: &[f64], saved: &mut [f64], node_err: &mut [f64], next_rhs: &mut [C]) -> (f64, bool) {
     convergence_pass_body(v, inv, saved, node_err, next_rhs)
 }
 
