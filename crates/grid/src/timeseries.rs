@@ -408,6 +408,10 @@ impl TimeSeries {
     /// `SetNominalPVSystemOuput`, `SetNominalStorageOutput`).
     fn apply_der_shapes(&self, pf: &mut PowerFlow) {
         use crate::ders::DerModel;
+        // (Without DERs nothing below is used: not even the dispatch reference's shape lookup.)
+        if pf.ders.is_empty() {
+            return;
+        }
         let hour = self.hour;
         let mode = self.mode;
         let mult = |s: Option<usize>| s.map(|i| shape_multiplier(&self.shapes[i], hour));
