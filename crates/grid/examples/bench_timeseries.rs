@@ -18,6 +18,14 @@
 
 use std::time::Instant;
 
+/// The product's allocator (as the `ogg` binary and the Python extension use,
+/// and `bench_powerflow`): mimalloc. A tap move's transformer Yprim, the
+/// memo of it and the step results allocate inside the timed region.
+/// (`--features system-allocator`: the system's, for comparison.)
+#[cfg(not(feature = "system-allocator"))]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use ogg_dss::model::SolutionMode;
 use ogg_grid::{feeders, PowerFlow, TimeSeries};
 

@@ -4,20 +4,48 @@
 //!
 //! ```text
 //! cargo run --release -p ogg-grid --example voltage_digest -- ieee13 synthetic1000 path/to/Master.dss
+//! cargo run --release -p ogg-grid --example voltage_digest -- --series daily 96 900 ieee34 ieee34mod2
 //! ```
+//!
+//! `--series MODE STEPS STEPSIZE_S` (for the feeders after it) digests a time series instead, as
+//! `bench_timeseries` runs it (the script's own solves first): every step's voltages and its
+//! iteration and control-iteration counts.
 
-use ogg_grid::{feeders, synthetic, GridError, PowerFlow};
+use ogg_dss::model::SolutionMode;
+use ogg_grid::{feeders, synthetic, GridError, PowerFlow, TimeSeries};
 
 /// FNV-1a over the bits of every node voltage (real, then imaginary part).
 fn digest(pf: &PowerFlow) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for v in pf.node_voltages() {
-        for bits in [v.re.to_bits(), v.im.to_bits()] {
-            h ^= bits;
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
+    digest_into(0xcbf2_9ce4_8422_2325, pf.node_voltages().iter().flat_map(|v| [v.re.to_bits(), v.im.to_bits()]))
+}
+
+fn digest_into(mut h: u64, words: impl IntoIterator<Item = u64>) -> u64 {
+    for bits in words {
+        h ^= bits;
+        h = h.wrapping_mul(0x0100_0000_01b3);
     }
     h
+}
+
+/// A time series of `steps` steps: one digest over every step's voltages and counts.
+fn run_series(feeder: &str, mode: SolutionMode, steps: usize, stepsize_s: f64) -> Result<String, String> {
+    let circuit = feeders::circuit_from(feeder).map_err(|e| e.to_string())?;
+    let mut pf = PowerFlow::new(&circuit).map_err(|e: GridError| e.to_string())?;
+    for _ in 0..circuit.solve_count {
+        pf.solve().map_err(|e| e.to_string())?;
+    }
+    let mut ts = TimeSeries::new(&circuit, &pf).map_err(|e| e.to_string())?;
+    ts.mode = mode;
+    ts.stepsize_s = stepsize_s;
+    ts.summaries = false;
+    let (mut h, mut iterations) = (0xcbf2_9ce4_8422_2325u64, 0);
+    for _ in 0..steps {
+        let step = ts.advance_and_solve(&mut pf).map_err(|e| e.to_string())?;
+        iterations += step.report.iterations;
+        h = digest_into(h, [step.report.iterations as u64, step.report.control_iterations as u64]);
+        h = digest_into(h, pf.node_voltages().iter().flat_map(|v| [v.re.to_bits(), v.im.to_bits()]));
+    }
+    Ok(format!("{feeder} {mode:?} {steps} x {stepsize_s} s: {iterations} iterations, digest {h:016x}"))
 }
 
 fn run(feeder: &str) -> Result<String, String> {
@@ -35,8 +63,33 @@ fn run(feeder: &str) -> Result<String, String> {
 
 fn main() -> std::process::ExitCode {
     let mut failed = false;
-    for feeder in std::env::args().skip(1) {
-        match run(&feeder) {
+    let mut series = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(feeder) = args.next() {
+        if feeder == "--series" {
+            let mode = match args.next().as_deref() {
+                Some("daily") => SolutionMode::Daily,
+                Some("yearly") => SolutionMode::Yearly,
+                Some("duty") => SolutionMode::Duty,
+                other => {
+                    eprintln!("--series daily|yearly|duty STEPS STEPSIZE_S, got {other:?}");
+                    return std::process::ExitCode::from(2);
+                }
+            };
+            let steps = args.next().and_then(|s| s.parse().ok());
+            let stepsize = args.next().and_then(|s| s.parse().ok());
+            let (Some(steps), Some(stepsize)) = (steps, stepsize) else {
+                eprintln!("--series MODE STEPS STEPSIZE_S: two numbers expected");
+                return std::process::ExitCode::from(2);
+            };
+            series = Some((mode, steps, stepsize));
+            continue;
+        }
+        let result = match series {
+            Some((mode, steps, stepsize)) => run_series(&feeder, mode, steps, stepsize),
+            None => run(&feeder),
+        };
+        match result {
             Ok(line) => println!("{line}"),
             Err(e) => {
                 eprintln!("{feeder}: {e}");

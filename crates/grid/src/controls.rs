@@ -355,6 +355,7 @@ fn cabs(z: C) -> f64 {
     (z.re * z.re + z.im * z.im).sqrt()
 }
 
+#[inline(always)]
 fn sample_reg(pf: &mut PowerFlow, i: usize) {
     let reg = &pf.regs[i];
     if reg.maxtapchange == 0 {
@@ -746,6 +747,27 @@ fn act_cap(pf: &mut PowerFlow, i: usize) -> bool {
 /// Samples every control and runs the nearest queued actions. Returns
 /// whether any action ran (i.e. the controls have not settled).
 pub(crate) fn sample_and_act(pf: &mut PowerFlow) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2 (checked just above).
+            return unsafe { sample_and_act_avx2(pf) };
+        }
+    }
+    sample_and_act_body(pf)
+}
+
+/// [`sample_and_act`] compiled for AVX2 (the regulators' sampling inlined):
+/// the same IEEE operations — Rust never fuses a multiply and an add — with
+/// `addsub` complex products and three-operand forms.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn sample_and_act_avx2(pf: &mut PowerFlow) -> bool {
+    sample_and_act_body(pf)
+}
+
+#[inline(always)]
+fn sample_and_act_body(pf: &mut PowerFlow) -> bool {
     for i in 0..pf.regs.len() {
         if pf.regs[i].enabled {
             sample_reg(pf, i);

@@ -447,7 +447,7 @@ impl crate::PowerFlow {
             let calc = &self.loads[l].calc;
             // Nothing the Yprim depends on moved since it was last checked
             // (a load without a shape, or a second tap move in a step).
-            if calc.verified_stamp == Some(calc.yprim_key(&self.elements[elem].yprim)) {
+            if calc.verified_stamp.is_some_and(|k| crate::elements::load::same_key(&k, &calc.yprim_key(&self.elements[elem].yprim))) {
                 continue;
             }
             let n = calc.nconds;

@@ -592,6 +592,14 @@ impl Ldl {
             self.build_refactor_scales(scale);
         }
         let mut w = std::mem::take(&mut self.w4);
+        #[cfg(target_arch = "x86_64")]
+        let result = if std::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2 (checked just above).
+            unsafe { self.refactor_blocks_avx2(values, &mut w) }
+        } else {
+            self.refactor_blocks_in(values, &mut w)
+        };
+        #[cfg(not(target_arch = "x86_64"))]
         let result = self.refactor_blocks_in(values, &mut w);
         if result.is_err() {
             // Leave the workspace zeroed, as a successful pass does.
@@ -601,7 +609,32 @@ impl Ldl {
         result
     }
 
+    /// [`Ldl::refactor_blocks_in`] compiled for AVX2: the same source and
+    /// IEEE operations (no fused multiply-adds), with `addsub` complex
+    /// products and three-operand instructions.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn refactor_blocks_avx2(&mut self, values: &[C], w: &mut [[C; Blocks::MAX]]) -> Result<(), usize> {
+        self.refactor_blocks_in(values, w)
+    }
+
+    #[inline(always)]
     fn refactor_blocks_in(&mut self, values: &[C], w: &mut [[C; Blocks::MAX]]) -> Result<(), usize> {
+        // SAFETY (the unchecked accesses of `refactor_block`): the lengths
+        // here; the entries were built in range — a_row < n and a_pos < nnz(A)
+        // by `build_lower_a` (`SparseLu::refactor_columns` checked `values`
+        // against the pattern), li and row_col < n, row_to_col < nnz(L) by the analysis
+        // and `prepare_solve`, q_fwd/q_bwd into the value arrays by
+        // `Blocks::build` — and are never rewritten.
+        let n = self.n;
+        let nnz = self.lp[n];
+        assert!(self.a_ptr.len() == n + 1 && self.a_row.len() == self.a_pos.len() && self.a_scale.len() == self.a_row.len());
+        assert!(self.a_ptr[n] as usize <= self.a_row.len());
+        debug_assert!(self.a_pos.iter().all(|&p| (p as usize) < values.len()));
+        assert!(w.len() == n && self.lp.len() == n + 1 && self.li.len() >= nnz && self.lx.len() >= nnz);
+        assert!(self.row_ptr.len() == n + 1 && self.row_col.len() >= self.row_ptr[n] as usize && self.row_to_col.len() >= self.row_ptr[n] as usize);
+        assert!(self.d.len() == n && self.d_inv.len() == n && self.d_inv_solve.len() == n && self.d_scale.len() == n);
+        assert!(self.l_ratio.len() >= nnz && self.blocks.q_fwd.len() >= nnz && self.blocks.q_bwd.len() >= nnz);
         let mut last_block = u32::MAX;
         for ai in 0..self.affected_list.len() {
             let first = self.affected_list[ai];
@@ -634,89 +667,102 @@ impl Ldl {
 
     /// Columns j0 + U0 .. j0 + G of the block of `G` pivots from `j0` (see
     /// [`Ldl::refactor_blocks`]); the block's first U0 columns are kept.
+    /// Every access unchecked (the loops are mostly index arithmetic
+    /// otherwise: a bounds check per entry read or written), after
+    /// `refactor_blocks_in` checked the arrays' lengths; their entries are in
+    /// range by construction (see the SAFETY note there).
     #[inline(always)]
     fn refactor_block<const G: usize, const U0: usize>(&mut self, values: &[C], w: &mut [[C; Blocks::MAX]], j0: usize) -> Result<(), usize> {
         let u0 = U0;
         let zero = C::new(0.0, 0.0);
-        // A's lower columns, scaled.
-        for u in u0..G {
-            let c = j0 + u;
-            let (a0, a1) = (self.a_ptr[c] as usize, self.a_ptr[c + 1] as usize);
-            for ((&r, &pos), &sc) in self.a_row[a0..a1].iter().zip(&self.a_pos[a0..a1]).zip(&self.a_scale[a0..a1]) {
-                w[r as usize][u] = values[pos as usize] * sc;
-            }
-        }
-        // The shared columns k < j0 (row j0's): entries (j0 + s, k) sit at
-        // q + s, then column k's rows below the block (on a tree, none: a
-        // child bus's columns end in its parent's rows). The block's own
-        // rows accumulate in registers across all k — through memory, each
-        // update would wait for the store of the one before.
-        let mut diag = [[zero; G]; G];
-        for s in u0..G {
-            diag[s] = w[j0 + s][..G].try_into().expect("G ≤ MAX");
-        }
-        let (p0, p1) = (self.row_ptr[j0] as usize, self.row_ptr[j0 + 1] as usize);
-        for (&k, &q) in self.row_col[p0..p1].iter().zip(&self.row_to_col[p0..p1]) {
-            let (k, q) = (k as usize, q as usize);
-            let dk = self.d[k];
-            let end = self.lp[k + 1];
-            let (li, lx) = (&self.li[q..end], &self.lx[q..end]);
-            debug_assert!((0..G).all(|s| li[s] == j0 + s));
-            let inside: [C; G] = lx[..G].try_into().expect("a block's rows in each shared column");
-            let mut t = [zero; G];
+        // SAFETY: see `refactor_blocks_in`.
+        unsafe {
+            // A's lower columns, scaled.
             for u in u0..G {
-                t[u] = inside[u] * dk;
+                let c = j0 + u;
+                let (a0, a1) = (*self.a_ptr.get_unchecked(c) as usize, *self.a_ptr.get_unchecked(c + 1) as usize);
+                for t in a0..a1 {
+                    let (r, pos, sc) = (*self.a_row.get_unchecked(t), *self.a_pos.get_unchecked(t), *self.a_scale.get_unchecked(t));
+                    w.get_unchecked_mut(r as usize)[u] = *values.get_unchecked(pos as usize) * sc;
+                }
+            }
+            // The shared columns k < j0 (row j0's): entries (j0 + s, k) sit at
+            // q + s, then column k's rows below the block (on a tree, none: a
+            // child bus's columns end in its parent's rows). The block's own
+            // rows accumulate in registers across all k — through memory, each
+            // update would wait for the store of the one before.
+            let mut diag = [[zero; G]; G];
+            for s in u0..G {
+                diag[s].copy_from_slice(&w.get_unchecked(j0 + s)[..G]);
+            }
+            let (p0, p1) = (*self.row_ptr.get_unchecked(j0) as usize, *self.row_ptr.get_unchecked(j0 + 1) as usize);
+            for e in p0..p1 {
+                let (k, q) = (*self.row_col.get_unchecked(e) as usize, *self.row_to_col.get_unchecked(e) as usize);
+                let dk = *self.d.get_unchecked(k);
+                let end = *self.lp.get_unchecked(k + 1);
+                debug_assert!((0..G).all(|s| self.li[q + s] == j0 + s));
+                let mut inside = [zero; G];
+                for s in 0..G {
+                    inside[s] = *self.lx.get_unchecked(q + s);
+                }
+                let mut t = [zero; G];
+                for u in u0..G {
+                    t[u] = inside[u] * dk;
+                }
+                for s in u0..G {
+                    let l = inside[s];
+                    for u in u0..=s {
+                        diag[s][u] -= l * t[u];
+                    }
+                }
+                for at in q + G..end {
+                    let (r, l) = (*self.li.get_unchecked(at), *self.lx.get_unchecked(at));
+                    let row = w.get_unchecked_mut(r);
+                    for u in u0..G {
+                        row[u] -= l * t[u];
+                    }
+                }
             }
             for s in u0..G {
-                let l = inside[s];
-                for u in u0..=s {
-                    diag[s][u] -= l * t[u];
+                w.get_unchecked_mut(j0 + s)[u0..G].copy_from_slice(&diag[s][u0..G]);
+            }
+            // The block's own pivots, one column after the other.
+            for u in u0..G {
+                let c = j0 + u;
+                for v in 0..u {
+                    let kc = j0 + v;
+                    // (c, kc) is the (u − v − 1)-th entry of column kc.
+                    let q = *self.lp.get_unchecked(kc) + (u - v - 1);
+                    debug_assert_eq!(self.li[q], c);
+                    let t = *self.lx.get_unchecked(q) * *self.d.get_unchecked(kc);
+                    let end = *self.lp.get_unchecked(kc + 1);
+                    for at in q..end {
+                        let (r, l) = (*self.li.get_unchecked(at), *self.lx.get_unchecked(at));
+                        w.get_unchecked_mut(r)[u] -= l * t;
+                    }
                 }
-            }
-            for (&r, &l) in li[G..].iter().zip(&lx[G..]) {
-                let row = &mut w[r];
-                for u in u0..G {
-                    row[u] -= l * t[u];
+                let dj = w.get_unchecked(c)[u];
+                w.get_unchecked_mut(c)[u] = zero;
+                let mag = dj.re.abs().max(dj.im.abs());
+                if mag.is_nan() || mag <= 1e-300 || !mag.is_finite() {
+                    return Err(c);
                 }
-            }
-        }
-        for s in u0..G {
-            w[j0 + s][u0..G].copy_from_slice(&diag[s][u0..]);
-        }
-        // The block's own pivots, one column after the other.
-        for u in u0..G {
-            let c = j0 + u;
-            for v in 0..u {
-                let kc = j0 + v;
-                // (c, kc) is the (u − v − 1)-th entry of column kc.
-                let q = self.lp[kc] + (u - v - 1);
-                debug_assert_eq!(self.li[q], c);
-                let t = self.lx[q] * self.d[kc];
-                let end = self.lp[kc + 1];
-                for (&r, &l) in self.li[q..end].iter().zip(&self.lx[q..end]) {
-                    w[r][u] -= l * t;
+                let d_inv = C::new(1.0, 0.0) / dj;
+                *self.d.get_unchecked_mut(c) = dj;
+                *self.d_inv.get_unchecked_mut(c) = d_inv;
+                let (start, end) = (*self.lp.get_unchecked(c), *self.lp.get_unchecked(c + 1));
+                for at in start..end {
+                    let r = *self.li.get_unchecked(at);
+                    let acc = &mut w.get_unchecked_mut(r)[u];
+                    let l = *acc * d_inv;
+                    *self.lx.get_unchecked_mut(at) = l;
+                    *acc = zero;
+                    let v = l * *self.l_ratio.get_unchecked(at);
+                    *self.blocks.fwd_val.get_unchecked_mut(*self.blocks.q_fwd.get_unchecked(at) as usize) = v;
+                    *self.blocks.bwd_val.get_unchecked_mut(*self.blocks.q_bwd.get_unchecked(at) as usize) = v;
                 }
+                *self.d_inv_solve.get_unchecked_mut(c) = d_inv * *self.d_scale.get_unchecked(c);
             }
-            let dj = w[c][u];
-            w[c][u] = zero;
-            let mag = dj.re.abs().max(dj.im.abs());
-            if mag.is_nan() || mag <= 1e-300 || !mag.is_finite() {
-                return Err(c);
-            }
-            let d_inv = C::new(1.0, 0.0) / dj;
-            self.d[c] = dj;
-            self.d_inv[c] = d_inv;
-            let (start, end) = (self.lp[c], self.lp[c + 1]);
-            let cols = self.li[start..end].iter().zip(&mut self.lx[start..end]).zip(&self.l_ratio[start..end]);
-            for (((&r, l), &ratio), (&qf, &qb)) in cols.zip(self.blocks.q_fwd[start..end].iter().zip(&self.blocks.q_bwd[start..end])) {
-                let acc = &mut w[r][u];
-                *l = *acc * d_inv;
-                *acc = zero;
-                let v = *l * ratio;
-                self.blocks.fwd_val[qf as usize] = v;
-                self.blocks.bwd_val[qb as usize] = v;
-            }
-            self.d_inv_solve[c] = d_inv * self.d_scale[c];
         }
         Ok(())
     }
@@ -781,6 +827,7 @@ impl Ldl {
 
     /// Builds the solve-ready factor (see the fields) from L, D⁻¹ and the
     /// scaling `scale` (in original order). O(nnz(L)).
+    #[inline(always)]
     fn prepare_solve(&mut self, scale: &[f64]) {
         let n = self.n;
         let nnz = self.lp[n];
@@ -866,6 +913,30 @@ impl Ldl {
     /// As [`Ldl::factor`] for A' = D·A·D, each entry scaled as it is read
     /// (`values[q] · (scale[row] · scale[col])`, the bits a scaled copy
     /// would hold) instead of from a scaled copy of A.
+    fn factor_scaled_and_prepare(&mut self, p: &Pattern, values: &[C], scale: &[f64]) -> Result<(), usize> {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::is_x86_feature_detected!("avx2") {
+                // SAFETY: the CPU has AVX2 (checked just above).
+                return unsafe { self.factor_scaled_and_prepare_avx2(p, values, scale) };
+            }
+        }
+        self.factor_scaled(p, values, scale)?;
+        self.prepare_solve(scale);
+        Ok(())
+    }
+
+    /// [`Ldl::factor_scaled`] and [`Ldl::prepare_solve`] compiled for AVX2
+    /// (as `refactor_blocks_avx2`: the same IEEE operations).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn factor_scaled_and_prepare_avx2(&mut self, p: &Pattern, values: &[C], scale: &[f64]) -> Result<(), usize> {
+        self.factor_scaled(p, values, scale)?;
+        self.prepare_solve(scale);
+        Ok(())
+    }
+
+    #[inline(always)]
     fn factor_scaled(&mut self, p: &Pattern, values: &[C], scale: &[f64]) -> Result<(), usize> {
         self.factor_with(p, |q, row, col| values[q] * (scale[row] * scale[col]))
     }
@@ -1062,10 +1133,6 @@ impl Step {
     #[inline(always)]
     fn j0(&self) -> usize {
         self.j0 as usize
-    }
-    #[inline(always)]
-    fn range(&self) -> std::ops::Range<usize> {
-        self.i0 as usize..self.i1 as usize
     }
     #[inline(always)]
     fn v(&self) -> usize {
@@ -1368,7 +1435,19 @@ unsafe fn forward_block<M: Mac, const G: usize>(b: &Blocks, s: &Step, x: &mut [C
         *a = M::load(x.get_unchecked(j0 + t));
     }
     let mut v = s.v();
-    for f in s.range() {
+    // Two shared columns per pass (half the loop overhead); each accumulator
+    // still subtracts them one after the other, in order.
+    let (mut f, end) = (s.i0 as usize, s.i1 as usize);
+    while f + 1 < end {
+        let xc = x.get_unchecked(*b.fwd_idx.get_unchecked(f) as usize);
+        let xd = x.get_unchecked(*b.fwd_idx.get_unchecked(f + 1) as usize);
+        for (t, a) in acc.iter_mut().enumerate() {
+            *a = M::sub_mul(M::sub_mul(*a, b.fwd_val.get_unchecked(v + t), xc), b.fwd_val.get_unchecked(v + G + t), xd);
+        }
+        v += 2 * G;
+        f += 2;
+    }
+    if f < end {
         let xc = x.get_unchecked(*b.fwd_idx.get_unchecked(f) as usize);
         for (t, a) in acc.iter_mut().enumerate() {
             *a = M::sub_mul(*a, b.fwd_val.get_unchecked(v + t), xc);
@@ -1394,7 +1473,18 @@ unsafe fn backward_block<M: Mac, const G: usize>(b: &Blocks, d_inv: &[C], s: &St
         *a = M::mul(x.get_unchecked(j0 + t), d_inv.get_unchecked(j0 + t));
     }
     let mut v = s.v();
-    for r in s.range() {
+    // Two shared rows per pass, as in `forward_block`.
+    let (mut r, end) = (s.i0 as usize, s.i1 as usize);
+    while r + 1 < end {
+        let xr = x.get_unchecked(*b.bwd_idx.get_unchecked(r) as usize);
+        let xs = x.get_unchecked(*b.bwd_idx.get_unchecked(r + 1) as usize);
+        for (t, a) in acc.iter_mut().enumerate() {
+            *a = M::sub_mul(M::sub_mul(*a, b.bwd_val.get_unchecked(v + t), xr), b.bwd_val.get_unchecked(v + G + t), xs);
+        }
+        v += 2 * G;
+        r += 2;
+    }
+    if r < end {
         let xr = x.get_unchecked(*b.bwd_idx.get_unchecked(r) as usize);
         for (t, a) in acc.iter_mut().enumerate() {
             *a = M::sub_mul(*a, b.bwd_val.get_unchecked(v + t), xr);
@@ -1432,13 +1522,16 @@ mod simd {
         }
         #[inline(always)]
         fn mul(a: &C, b: &C) -> __m128d {
-            // [a.re·b.re − a.im·b.im, a.re·b.im + a.im·b.re]
+            // [b.re·a.re − b.im·a.im, b.re·a.im + b.im·a.re]: the products
+            // and sums of a·b (IEEE products and sums commute: the same bits).
+            // b's parts are broadcast by loads and a is swapped as it is
+            // loaded, so a's value needs no shuffle of its own.
             unsafe {
-                let bv = Self::load(b);
-                let b_swapped = _mm_shuffle_pd::<0b01>(bv, bv);
-                let re = _mm_loaddup_pd(&a.re);
-                let im = _mm_loaddup_pd(&a.im);
-                _mm_addsub_pd(_mm_mul_pd(re, bv), _mm_mul_pd(im, b_swapped))
+                let av = Self::load(a);
+                let a_swapped = _mm_shuffle_pd::<0b01>(av, av);
+                let re = _mm_loaddup_pd(&b.re);
+                let im = _mm_loaddup_pd(&b.im);
+                _mm_addsub_pd(_mm_mul_pd(re, av), _mm_mul_pd(im, a_swapped))
             }
         }
         #[inline(always)]
@@ -1464,21 +1557,46 @@ mod simd {
     // lane by lane the very operations of `Sse3Mac` (same bits). One-pivot
     // blocks keep the SSE3 kernel.
 
-    /// `l[0..2] · [xv, xv]` (xs = xv with re and im swapped), as `Sse3Mac::mul` per lane.
-    #[inline(always)]
-    unsafe fn mul2(l: *const C, xb: __m256d, xs: __m256d) -> __m256d {
-        let lv = _mm256_loadu_pd(l as *const f64);
-        let re = _mm256_movedup_pd(lv);
-        let im = _mm256_permute_pd::<0b1111>(lv);
-        _mm256_addsub_pd(_mm256_mul_pd(re, xb), _mm256_mul_pd(im, xs))
-    }
-
     /// `l · xv` for one complex in a register, as `Sse3Mac::mul`.
     #[inline(always)]
     unsafe fn mul1(l: *const C, xv: __m128d) -> __m128d {
         let re = _mm_loaddup_pd(l as *const f64);
         let im = _mm_loaddup_pd((l as *const f64).add(1));
         _mm_addsub_pd(_mm_mul_pd(re, xv), _mm_mul_pd(im, _mm_shuffle_pd::<0b01>(xv, xv)))
+    }
+
+    /// `l[0..2] · x` with x's parts broadcast (`xre`, `xim`): per lane
+    /// [x.re·l.re − x.im·l.im, x.re·l.im + x.im·l.re] — the products and
+    /// sums of `Sse3Mac::mul` (IEEE products and sums commute: the same bits), with
+    /// l swapped as it is loaded instead of two shuffles of it.
+    #[inline(always)]
+    unsafe fn mul2b(l: *const C, xre: __m256d, xim: __m256d) -> __m256d {
+        let lv = _mm256_loadu_pd(l as *const f64);
+        let ls = _mm256_permute_pd::<0b0101>(lv);
+        _mm256_addsub_pd(_mm256_mul_pd(xre, lv), _mm256_mul_pd(xim, ls))
+    }
+
+    /// `l · x` for one complex, x's parts broadcast, as `mul2b` per lane.
+    #[inline(always)]
+    unsafe fn mul1b(l: *const C, xre: __m128d, xim: __m128d) -> __m128d {
+        let lv = _mm_loadu_pd(l as *const f64);
+        let ls = _mm_permute_pd::<0b01>(lv);
+        _mm_addsub_pd(_mm_mul_pd(xre, lv), _mm_mul_pd(xim, ls))
+    }
+
+    /// One shared column (forward) or row (backward) of a block of G ≥ 2
+    /// pivots: its G values from `l`, x's parts broadcast.
+    #[inline(always)]
+    unsafe fn sub_column<const G: usize>(a01: &mut __m256d, a23: &mut __m256d, a2: &mut __m128d, l: *const C, x: *const C) {
+        let xre = _mm256_broadcast_sd(&(*x).re);
+        let xim = _mm256_broadcast_sd(&(*x).im);
+        *a01 = _mm256_sub_pd(*a01, mul2b(l, xre, xim));
+        if G == 4 {
+            *a23 = _mm256_sub_pd(*a23, mul2b(l.add(2), xre, xim));
+        }
+        if G == 3 {
+            *a2 = _mm_sub_pd(*a2, mul1b(l.add(2), _mm256_castpd256_pd128(xre), _mm256_castpd256_pd128(xim)));
+        }
     }
 
     /// A block's G ≤ 4 accumulators as four 128-bit values.
@@ -1504,17 +1622,19 @@ mod simd {
         let mut a23 = if G == 4 { _mm256_loadu_pd(xp.add(j0 + 2) as *const f64) } else { _mm256_setzero_pd() };
         let mut a2 = if G == 3 { _mm_loadu_pd(xp.add(j0 + 2) as *const f64) } else { _mm_setzero_pd() };
         let mut v = s.v();
-        for f in s.range() {
-            let xc = xp.add(*b.fwd_idx.get_unchecked(f) as usize) as *const __m128d;
-            let xb = _mm256_broadcast_pd(&*xc);
-            let xs = _mm256_permute_pd::<0b0101>(xb);
-            a01 = _mm256_sub_pd(a01, mul2(vals.add(v), xb, xs));
-            if G == 4 {
-                a23 = _mm256_sub_pd(a23, mul2(vals.add(v + 2), xb, xs));
-            }
-            if G == 3 {
-                a2 = _mm_sub_pd(a2, mul1(vals.add(v + 2), _mm256_castpd256_pd128(xb)));
-            }
+        // Two shared columns per pass (half the loop overhead), in order.
+        let (mut f, end) = (s.i0 as usize, s.i1 as usize);
+        while f + 1 < end {
+            let xc = xp.add(*b.fwd_idx.get_unchecked(f) as usize);
+            let xd = xp.add(*b.fwd_idx.get_unchecked(f + 1) as usize);
+            sub_column::<G>(&mut a01, &mut a23, &mut a2, vals.add(v), xc);
+            sub_column::<G>(&mut a01, &mut a23, &mut a2, vals.add(v + G), xd);
+            v += 2 * G;
+            f += 2;
+        }
+        if f < end {
+            let xc = xp.add(*b.fwd_idx.get_unchecked(f) as usize);
+            sub_column::<G>(&mut a01, &mut a23, &mut a2, vals.add(v), xc);
             v += G;
         }
         let mut acc = lanes::<G>(a01, a23, a2);
@@ -1558,17 +1678,19 @@ mod simd {
             _mm_setzero_pd()
         };
         let mut v = s.v();
-        for r in s.range() {
-            let xr = xp.add(*b.bwd_idx.get_unchecked(r) as usize) as *const __m128d;
-            let xb = _mm256_broadcast_pd(&*xr);
-            let xs = _mm256_permute_pd::<0b0101>(xb);
-            a01 = _mm256_sub_pd(a01, mul2(vals.add(v), xb, xs));
-            if G == 4 {
-                a23 = _mm256_sub_pd(a23, mul2(vals.add(v + 2), xb, xs));
-            }
-            if G == 3 {
-                a2 = _mm_sub_pd(a2, mul1(vals.add(v + 2), _mm256_castpd256_pd128(xb)));
-            }
+        // Two shared rows per pass, as in `forward_block_avx`.
+        let (mut r, end) = (s.i0 as usize, s.i1 as usize);
+        while r + 1 < end {
+            let xr = xp.add(*b.bwd_idx.get_unchecked(r) as usize);
+            let xs = xp.add(*b.bwd_idx.get_unchecked(r + 1) as usize);
+            sub_column::<G>(&mut a01, &mut a23, &mut a2, vals.add(v), xr);
+            sub_column::<G>(&mut a01, &mut a23, &mut a2, vals.add(v + G), xs);
+            v += 2 * G;
+            r += 2;
+        }
+        if r < end {
+            let xr = xp.add(*b.bwd_idx.get_unchecked(r) as usize);
+            sub_column::<G>(&mut a01, &mut a23, &mut a2, vals.add(v), xr);
             v += G;
         }
         let mut acc = lanes::<G>(a01, a23, a2);
@@ -1842,8 +1964,7 @@ impl SparseLu {
         if self.trust_symmetry {
             self.trust_symmetry = false;
             if let Backend::Ldl(ldl) = &mut self.backend {
-                if ldl.factor_scaled(&self.pattern, values, &self.scale).is_ok() {
-                    ldl.prepare_solve(&self.scale);
+                if ldl.factor_scaled_and_prepare(&self.pattern, values, &self.scale).is_ok() {
                     self.factored = true;
                     return Ok(());
                 }

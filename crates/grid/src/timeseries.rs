@@ -408,6 +408,10 @@ impl TimeSeries {
     /// `SetNominalPVSystemOuput`, `SetNominalStorageOutput`).
     fn apply_der_shapes(&self, pf: &mut PowerFlow) {
         use crate::ders::DerModel;
+        // (Without DERs nothing below is used: not even the dispatch reference's shape lookup.)
+        if pf.ders.is_empty() {
+            return;
+        }
         let hour = self.hour;
         let mode = self.mode;
         let mult = |s: Option<usize>| s.map(|i| shape_multiplier(&self.shapes[i], hour));
@@ -556,7 +560,13 @@ impl TimeSeries {
 
     /// `steps` successive steps.
     pub fn run(&mut self, pf: &mut PowerFlow, steps: usize) -> Result<Vec<StepResult>, GridError> {
-        (0..steps).map(|_| self.advance_and_solve(pf)).collect()
+        // Reserved up front: collecting a `Result` iterator cannot size the
+        // vector, which then grows (and copies itself) about log2(steps) times.
+        let mut out = Vec::with_capacity(steps);
+        for _ in 0..steps {
+            out.push(self.advance_and_solve(pf)?);
+        }
+        Ok(out)
     }
 }
 

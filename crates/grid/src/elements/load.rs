@@ -545,6 +545,14 @@ pub enum LoadY {
     Delta { nconds: usize, m: [C; 9] },
 }
 
+/// Whether two [`LoadCalc::yprim_key`]s are equal: word by word without a
+/// branch (`==` on the arrays calls `memcmp`, which cost more than the
+/// comparison).
+#[inline]
+pub(crate) fn same_key(a: &[u64; 7], b: &[u64; 7]) -> bool {
+    a.iter().zip(b).fold(0, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 /// Most conductors a load can have (3 phases + neutral).
 pub const MAX_LOAD_CONDUCTORS: usize = 4;
 
