@@ -459,9 +459,9 @@ fn active_set_re_solves_match_cold_solves() {
 }
 
 /// The crossover (Newton on the set the interior point's iterate identifies,
-/// tried once the relative gap is below 1e-5) ends in the same prices and
-/// dispatch as the interior point run to its own tolerance, on cold solves
-/// and on re-solves (which may start from the last solve's central iterate).
+/// tried on re-solves once the relative gap is below 1e-5) ends in the same
+/// prices and dispatch as the interior point run to its own tolerance from
+/// a cold start (re-solves may also start from the last solve's central iterate).
 #[test]
 fn crossover_matches_the_interior_point_run_to_the_end() {
     use ogg_dlmp::opf::ipm::{IpmSettings, IpmStatus, TreeIpm};
@@ -508,7 +508,11 @@ fn crossover_matches_the_interior_point_run_to_the_end() {
             let dx = rel_diff(ipm.x(), reference.x());
             assert!(dx < 1e-5, "{f} interval {k}: dispatch differs by {dx:e}");
         }
-        assert!(crossovers >= 1, "{f}: no solve ended with a crossover");
+        // (The lossless model's re-solves here all end in the active-set
+        // re-solve, before any interior point.)
+        if f == Formulation::LinDistFlow {
+            assert!(crossovers >= 1, "{f}: no solve ended with a crossover");
+        }
     }
 }
 

@@ -119,7 +119,11 @@ impl IpmSettings {
             } else {
                 1e-5
             },
-            central_start_gap: 1e-2,
+            central_start_gap: if std::env::var("OGG_IPM_CENTRAL").is_ok_and(|v| v == "0") {
+                0.0
+            } else {
+                1e-2
+            },
             trace: std::env::var_os("OGG_IPM_TRACE").is_some(),
         }
     }
@@ -1100,7 +1104,7 @@ impl TreeIpm {
                 self.sc.push_into_cone(&mut self.s, margin);
                 self.sc.push_into_cone(&mut self.z_all[self.n_eq..], margin);
             }
-            let status = self.iterate();
+            let status = self.iterate(true);
             self.iterations += newton_steps;
             if status == IpmStatus::Solved {
                 self.record_active_pattern();
@@ -1112,7 +1116,11 @@ impl TreeIpm {
         }
         self.warm_started = false;
         self.cold_start();
-        let status = self.iterate();
+        // No crossover from a cold start: where the optimum is not unique
+        // (voltages free within a regulator's band) Newton ends at another
+        // optimal point than the interior point's centre, and the first
+        // interval's answer is what a run of one interval reports.
+        let status = self.iterate(false);
         self.solved = status == IpmStatus::Solved;
         if self.solved {
             self.record_active_pattern();
@@ -1208,15 +1216,15 @@ impl TreeIpm {
 
     /// The interior-point iterations from the current point (counting the
     /// Newton steps of a failed crossover).
-    fn iterate(&mut self) -> IpmStatus {
+    fn iterate(&mut self, crossover: bool) -> IpmStatus {
         self.crossover_steps = 0;
         self.crossover_used = false;
-        let status = self.interior_point_iterations();
+        let status = self.interior_point_iterations(crossover);
         self.iterations += self.crossover_steps;
         status
     }
 
-    fn interior_point_iterations(&mut self) -> IpmStatus {
+    fn interior_point_iterations(&mut self, crossover: bool) -> IpmStatus {
         let (n, n_eq, mc) = (self.n, self.n_eq, self.mc);
         self.iterations = 0;
         let norm_b = inf_norm(&self.b_eq).max(inf_norm(&self.b_c));
@@ -1265,7 +1273,8 @@ impl TreeIpm {
             // KKT point in 1–3 steps where the interior point needs 3–5
             // more iterations (1k buses, LinDistFlow: 37 of 40 interior-point
             // solves end so). Once per solve; if it fails, on from here.
-            if !crossover_tried
+            if crossover
+                && !crossover_tried
                 && it >= 1
                 && gap_rel < set.crossover_below_gap
                 && self.active.is_some()
