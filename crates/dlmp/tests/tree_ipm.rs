@@ -458,6 +458,64 @@ fn active_set_re_solves_match_cold_solves() {
     }
 }
 
+/// The crossover (Newton on the set the interior point's iterate identifies,
+/// tried on re-solves once the relative gap is below 1e-5) ends in the same
+/// prices and dispatch as the interior point run to its own tolerance from
+/// a cold start (re-solves may also start from the last solve's central iterate).
+#[test]
+fn crossover_matches_the_interior_point_run_to_the_end() {
+    use ogg_dlmp::opf::ipm::{IpmSettings, IpmStatus, TreeIpm};
+    let (net, offers) = random_case(200, 11, 0.25);
+    let plain = IpmSettings {
+        active_set: false,
+        crossover_below_gap: 0.0,
+        central_start_gap: 0.0,
+        ..IpmSettings::with_tolerance(1e-10)
+    };
+    for f in [Formulation::LinDistFlow, Formulation::Dc] {
+        let opts = with(&random_opts(2), f, ConicSolver::TreeIpm);
+        let mut with_crossover: Option<TreeIpm> = None;
+        let mut crossovers = 0;
+        for k in 0..6 {
+            let mut o = offers.clone();
+            for offer in o.iter_mut() {
+                if offer.kind == OfferKind::Load {
+                    offer.p_max_kw *= 1.0 + 0.01 * ((k * 3 % 7) as f64 - 3.0) / 3.0;
+                    offer.p_min_kw = offer.p_max_kw;
+                }
+            }
+            let opts = OpfOptions {
+                lmp_source: opts.lmp_source * (1.0 + 2e-3 * k as f64),
+                ..opts.clone()
+            };
+            let problem = ogg_dlmp::opf::problem(&net, &place(&net, &o), &opts);
+            let ipm = match with_crossover.as_mut() {
+                Some(ipm) => {
+                    ipm.update(&problem);
+                    ipm
+                }
+                None => with_crossover
+                    .insert(TreeIpm::new(&problem, IpmSettings::with_tolerance(1e-10)).unwrap()),
+            };
+            assert_eq!(ipm.solve(), IpmStatus::Solved, "{f} interval {k}");
+            crossovers += usize::from(ipm.crossover_used);
+            let mut reference = TreeIpm::new(&problem, plain).unwrap();
+            assert_eq!(reference.solve(), IpmStatus::Solved);
+            assert!(!reference.crossover_used);
+            let n_bal = net.len();
+            let d = rel_diff(&ipm.z()[..n_bal], &reference.z()[..n_bal]);
+            assert!(d < 1e-6, "{f} interval {k}: prices differ by {d:e}");
+            let dx = rel_diff(ipm.x(), reference.x());
+            assert!(dx < 1e-5, "{f} interval {k}: dispatch differs by {dx:e}");
+        }
+        // (The lossless model's re-solves here all end in the active-set
+        // re-solve, before any interior point.)
+        if f == Formulation::LinDistFlow {
+            assert!(crossovers >= 1, "{f}: no solve ended with a crossover");
+        }
+    }
+}
+
 /// After a solved interval, an infeasible one: the active-set re-solve and
 /// the interior point both fail to find a point, Clarabel decides, and the
 /// outcome names the line and the agents; the next feasible interval is

@@ -38,7 +38,8 @@ use crate::opf::ldl::Ldl;
 
 /// Newton steps per active set before giving up.
 const MAX_NEWTON: usize = 8;
-/// Changes of the active set before giving up.
+/// Changes of the active set before giving up (a re-solve from the last
+/// interval's solution, and a crossover from the interior point's iterate).
 const MAX_ROUNDS: usize = 3;
 /// Rows entering or leaving the set in one change, at most.
 const MAX_CHANGED_ROWS: usize = 4;
@@ -84,6 +85,8 @@ pub(super) struct ActiveSet {
     prev_z: Vec<f64>,
     prev_nu: Vec<f64>,
     have_prev: bool,
+    /// Called by the interior point near its solution (a crossover).
+    crossover: bool,
 }
 
 impl ActiveSet {
@@ -165,6 +168,7 @@ impl ActiveSet {
             prev_z: vec![0.0; mc],
             prev_nu: vec![0.0; ipm.sc.socs.len()],
             have_prev: false,
+            crossover: false,
         }
     }
 }
@@ -173,10 +177,13 @@ impl TreeIpm {
     /// Newton on the last solution's active set (see the module docs).
     /// Returns whether it found the KKT point; if not, the state is the point
     /// after its first Newton step (or as before if it took none).
-    pub(super) fn solve_active_set(&mut self) -> bool {
+    /// `crossover`: called by the interior point near its solution, with
+    /// the set its iterate identifies (on failure it continues from that iterate).
+    pub(super) fn solve_active_set(&mut self, crossover: bool) -> bool {
         let Some(mut st) = self.active.take() else {
             return false;
         };
+        st.crossover = crossover;
         st.saved_x.copy_from_slice(&self.x);
         st.saved_z.copy_from_slice(&self.z_all);
         st.saved_s.copy_from_slice(&self.s);
@@ -187,7 +194,8 @@ impl TreeIpm {
             // The old set's solution for the new data is a better start for
             // the interior point than the last interval's solution (at 1k
             // buses 8 instead of 9.4 iterations, counting the Newton steps).
-            if st.have_first {
+            // A crossover's failure leaves the interior point where it was.
+            if !crossover && st.have_first {
                 self.x.copy_from_slice(&st.first_x);
                 self.z_all.copy_from_slice(&st.first_z);
                 self.s.copy_from_slice(&st.first_s);
@@ -284,7 +292,10 @@ impl TreeIpm {
             }
             if pres <= primal_tol && dres <= dual_tol {
                 if set.trace {
-                    eprintln!("active-set: KKT point after {} Newton steps", self.iterations);
+                    eprintln!(
+                        "active-set: KKT point after {} Newton steps",
+                        self.iterations
+                    );
                 }
                 self.finish_active_set(st);
                 return true;
@@ -338,7 +349,12 @@ impl TreeIpm {
     /// Moves rows into the set whose constraint the point violates and out
     /// of it those whose dual has the wrong sign; how many changed, and how
     /// many of those left.
-    fn update_active_set(&mut self, st: &mut ActiveSet, primal_tol: f64, dual_tol: f64) -> (usize, usize) {
+    fn update_active_set(
+        &mut self,
+        st: &mut ActiveSet,
+        primal_tol: f64,
+        dual_tol: f64,
+    ) -> (usize, usize) {
         let (n_eq, n_nn) = (self.n_eq, self.sc.n_nn);
         let mut changed = 0;
         // Of the rows with a wrong-signed dual only the most negative leaves:
