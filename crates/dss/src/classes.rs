@@ -134,6 +134,10 @@ pub(crate) struct Impedance {
     pub c0: f64,
     /// Whether the sequence values rule (OpenDSS's `SymComponentsModel`).
     pub symmetrical: bool,
+    /// Row-major phases × phases matrices. Built only when the impedance
+    /// stops being symmetrical (a matrix given, line constants): while the
+    /// sequence values rule they are left empty, since nothing reads them
+    /// then — most lines never allocate or compute them.
     pub rmat: Vec<f64>,
     pub xmat: Vec<f64>,
     pub cmat: Vec<f64>,
@@ -213,12 +217,33 @@ impl Impedance {
         z.matrices_from_sequence();
         z
     }
+
+    /// The matrices as OpenDSS holds them, from the sequence values, before
+    /// they are edited or used on their own.
+    fn stop_being_symmetrical(&mut self) {
+        if self.symmetrical {
+            self.build_matrices_from_sequence();
+        }
+        self.symmetrical = false;
+    }
 }
 
 impl Impedance {
-    /// OpenDSS's `RecalcElementData`: self and mutual terms from sequence
-    /// values (a 1-phase line takes the positive-sequence values).
+    /// OpenDSS's `RecalcElementData` after the sequence values or the phases
+    /// changed. While symmetrical the matrices are left unbuilt (see `rmat`).
     pub fn matrices_from_sequence(&mut self) {
+        if self.symmetrical {
+            self.rmat.clear();
+            self.xmat.clear();
+            self.cmat.clear();
+        } else {
+            self.build_matrices_from_sequence();
+        }
+    }
+
+    /// Self and mutual terms from sequence values (a 1-phase line takes the
+    /// positive-sequence values).
+    fn build_matrices_from_sequence(&mut self) {
         let n = self.phases;
         let (rs, rm, xs, xm, cs, cm) = if n == 1 && self.line_rule {
             (self.r1, 0.0, self.x1, 0.0, self.c1, 0.0)
@@ -305,10 +330,7 @@ impl Impedance {
                 }
                 _ => {
                     let matrix = symmetric_matrix(value, self.phases)?;
-                    if self.symmetrical {
-                        self.matrices_from_sequence();
-                    }
-                    self.symmetrical = false;
+                    self.stop_being_symmetrical();
                     match prop {
                         "rmatrix" => self.rmat = matrix,
                         "xmatrix" => self.xmat = matrix,
@@ -825,7 +847,7 @@ impl LineState {
     fn use_constants(&mut self, source: ConstantsSource, phases: usize) {
         self.linecode = None;
         self.z.set_phases(phases);
-        self.z.symmetrical = false;
+        self.z.stop_being_symmetrical();
         self.sym_changed = false;
         self.constants = Some(source);
     }
