@@ -300,13 +300,14 @@ impl Impedance {
         value: &Token<'_>,
         base_frequency: f64,
     ) -> Option<Result<(), String>> {
-        const IMPEDANCE_PROPS: [&str; 11] = [
-            "r1", "x1", "r0", "x0", "c1", "c0", "b1", "b0", "rmatrix", "xmatrix", "cmatrix",
-        ];
-        // (All of them start with r, x, c or b: most properties fail the first test.)
-        if !matches!(prop.as_bytes().first(), Some(b'r' | b'x' | b'c' | b'b'))
-            || !IMPEDANCE_PROPS.contains(&prop)
-        {
+        // Two bytes ending in 0 or 1, or a seven-byte `…matrix`: most
+        // properties (`bus1` and `bus2` too) fail on the length alone.
+        let impedance_prop = match prop.len() {
+            2 => matches!(prop, "r1" | "x1" | "r0" | "x0" | "c1" | "c0" | "b1" | "b0"),
+            7 => matches!(prop, "rmatrix" | "xmatrix" | "cmatrix"),
+            _ => false,
+        };
+        if !impedance_prop {
             return None;
         }
         let result = (|| -> Result<(), String> {
