@@ -194,38 +194,6 @@ fn find_newline(bytes: &[u8], from: usize) -> Option<usize> {
     bytes.get(at..)?.iter().position(|&b| b == b'\n').map(|k| at + k)
 }
 
-/// Index of the first byte at or after `from` that ends an unquoted token
-/// (a blank, `,`, `=` or `!`: [`LINE_STOP`]), or the length. Eight bytes per
-/// step while eight remain: a word flags its bytes below `"` (the blanks,
-/// `!` and the other control bytes), its `,` and its `=`; the lowest flag
-/// is exact (a subtraction's borrow only runs upwards, from a flagged
-/// byte), and a control byte that does not stop the token is stepped over
-/// by the byte loop, which finishes the search.
-#[inline(always)]
-fn find_line_stop(bytes: &[u8], from: usize) -> usize {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    let zero_bytes = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS;
-    let mut at = from;
-    while let Some(word) = bytes.get(at..).and_then(<[u8]>::first_chunk::<8>) {
-        let x = u64::from_le_bytes(*word);
-        let below_quote = x.wrapping_sub(ONES * 0x22) & !x & HIGHS;
-        let hits = below_quote | zero_bytes(x ^ (ONES * b',' as u64)) | zero_bytes(x ^ (ONES * b'=' as u64));
-        if hits != 0 {
-            at += (hits.trailing_zeros() / 8) as usize;
-            break;
-        }
-        at += 8;
-    }
-    while let Some(&b) = bytes.get(at) {
-        if BYTE_CLASS[b as usize] & LINE_STOP != 0 {
-            break;
-        }
-        at += 1;
-    }
-    at
-}
-
 /// Whether a comment (`!` or `//`) starts at `pos`.
 #[inline(always)]
 fn comment_at(bytes: &[u8], pos: usize) -> bool {
@@ -272,7 +240,13 @@ fn token_at(line: &str, start: usize) -> Result<(Token<'_>, usize), String> {
         };
     }
     // The first byte is known not to stop the token.
-    let end = find_line_stop(bytes, start + 1);
+    let mut end = start + 1;
+    while let Some(&b) = bytes.get(end) {
+        if BYTE_CLASS[b as usize] & LINE_STOP != 0 {
+            break;
+        }
+        end += 1;
+    }
     // `start` follows an ASCII byte (a separator, `=` or a closing quote) or
     // is 0; `end` is at an ASCII stop byte or at the end.
     Ok((
@@ -373,30 +347,6 @@ pub(crate) fn split_items(text: &str) -> Result<Vec<Token<'_>>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn token_ends_found_by_words_match_a_byte_scan() {
-        let byte_scan = |bytes: &[u8], from: usize| {
-            (from..bytes.len()).find(|&k| BYTE_CLASS[bytes[k] as usize] & LINE_STOP != 0).unwrap_or(bytes.len())
-        };
-        // Every byte value at every offset of a 20-byte run, and a run of
-        // each stop byte after non-stops (control bytes, `"`, `é`, 0xff).
-        for b in 0..=255u8 {
-            for at in 0..20 {
-                let mut bytes = vec![b'a'; 20];
-                bytes[at] = b;
-                for from in 0..=at.min(12) {
-                    assert_eq!(find_line_stop(&bytes, from), byte_scan(&bytes, from), "byte {b:#x} at {at} from {from}");
-                }
-            }
-        }
-        for text in ["ab\x01cd\x02ef gh", "kw=1.5,kvar", "\"é\x1f\x7f\u{a0}xyz!x", "0123456789abcdef\t", "short", ""] {
-            let bytes = text.as_bytes();
-            for from in 0..bytes.len() {
-                assert_eq!(find_line_stop(bytes, from), byte_scan(bytes, from), "{text:?} from {from}");
-            }
-        }
-    }
 
     fn show(line: &str) -> Vec<(Option<String>, String, bool)> {
         split_line(line)
