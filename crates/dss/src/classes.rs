@@ -1410,7 +1410,14 @@ impl ElementState for LoadState {
             xneut: 0.0,
             enabled: true,
         };
-        load.end_edit();
+        // The defaults settle to the same kvar and kVA for every load: once
+        // per process, not a square root and a `hypot` per load.
+        static DEFAULTS_SETTLED: std::sync::OnceLock<(f64, f64)> = std::sync::OnceLock::new();
+        (load.kvar, load.kva) = *DEFAULTS_SETTLED.get_or_init(|| {
+            let mut settled = load.clone();
+            settled.end_edit();
+            (settled.kvar, settled.kva)
+        });
         load
     }
 
