@@ -134,6 +134,10 @@ pub(crate) struct Impedance {
     pub c0: f64,
     /// Whether the sequence values rule (OpenDSS's `SymComponentsModel`).
     pub symmetrical: bool,
+    /// Row-major phases × phases matrices. Built only when the impedance
+    /// stops being symmetrical (a matrix given, line constants): while the
+    /// sequence values rule they are left empty, since nothing reads them
+    /// then — most lines never allocate or compute them.
     pub rmat: Vec<f64>,
     pub xmat: Vec<f64>,
     pub cmat: Vec<f64>,
@@ -213,12 +217,33 @@ impl Impedance {
         z.matrices_from_sequence();
         z
     }
+
+    /// The matrices as OpenDSS holds them, from the sequence values, before
+    /// they are edited or used on their own.
+    fn stop_being_symmetrical(&mut self) {
+        if self.symmetrical {
+            self.build_matrices_from_sequence();
+        }
+        self.symmetrical = false;
+    }
 }
 
 impl Impedance {
-    /// OpenDSS's `RecalcElementData`: self and mutual terms from sequence
-    /// values (a 1-phase line takes the positive-sequence values).
+    /// OpenDSS's `RecalcElementData` after the sequence values or the phases
+    /// changed. While symmetrical the matrices are left unbuilt (see `rmat`).
     pub fn matrices_from_sequence(&mut self) {
+        if self.symmetrical {
+            self.rmat.clear();
+            self.xmat.clear();
+            self.cmat.clear();
+        } else {
+            self.build_matrices_from_sequence();
+        }
+    }
+
+    /// Self and mutual terms from sequence values (a 1-phase line takes the
+    /// positive-sequence values).
+    fn build_matrices_from_sequence(&mut self) {
         let n = self.phases;
         let (rs, rm, xs, xm, cs, cm) = if n == 1 && self.line_rule {
             (self.r1, 0.0, self.x1, 0.0, self.c1, 0.0)
@@ -275,13 +300,14 @@ impl Impedance {
         value: &Token<'_>,
         base_frequency: f64,
     ) -> Option<Result<(), String>> {
-        const IMPEDANCE_PROPS: [&str; 11] = [
-            "r1", "x1", "r0", "x0", "c1", "c0", "b1", "b0", "rmatrix", "xmatrix", "cmatrix",
-        ];
-        // (All of them start with r, x, c or b: most properties fail the first test.)
-        if !matches!(prop.as_bytes().first(), Some(b'r' | b'x' | b'c' | b'b'))
-            || !IMPEDANCE_PROPS.contains(&prop)
-        {
+        // Two bytes ending in 0 or 1, or a seven-byte `…matrix`: most
+        // properties (`bus1` and `bus2` too) fail on the length alone.
+        let impedance_prop = match prop.len() {
+            2 => matches!(prop, "r1" | "x1" | "r0" | "x0" | "c1" | "c0" | "b1" | "b0"),
+            7 => matches!(prop, "rmatrix" | "xmatrix" | "cmatrix"),
+            _ => false,
+        };
+        if !impedance_prop {
             return None;
         }
         let result = (|| -> Result<(), String> {
@@ -305,10 +331,7 @@ impl Impedance {
                 }
                 _ => {
                     let matrix = symmetric_matrix(value, self.phases)?;
-                    if self.symmetrical {
-                        self.matrices_from_sequence();
-                    }
-                    self.symmetrical = false;
+                    self.stop_being_symmetrical();
                     match prop {
                         "rmatrix" => self.rmat = matrix,
                         "xmatrix" => self.xmat = matrix,
@@ -825,7 +848,7 @@ impl LineState {
     fn use_constants(&mut self, source: ConstantsSource, phases: usize) {
         self.linecode = None;
         self.z.set_phases(phases);
-        self.z.symmetrical = false;
+        self.z.stop_being_symmetrical();
         self.sym_changed = false;
         self.constants = Some(source);
     }
@@ -1387,7 +1410,14 @@ impl ElementState for LoadState {
             xneut: 0.0,
             enabled: true,
         };
-        load.end_edit();
+        // The defaults settle to the same kvar and kVA for every load: once
+        // per process, not a square root and a `hypot` per load.
+        static DEFAULTS_SETTLED: std::sync::OnceLock<(f64, f64)> = std::sync::OnceLock::new();
+        (load.kvar, load.kva) = *DEFAULTS_SETTLED.get_or_init(|| {
+            let mut settled = load.clone();
+            settled.end_edit();
+            (settled.kvar, settled.kva)
+        });
         load
     }
 

@@ -117,11 +117,16 @@ const SUPPORTED_CLASSES: &[(&str, ClassId)] = &[
 
 /// Class names are matched exactly (ignoring case), without abbreviations.
 fn class_kind(name: &str) -> Option<ClassKind> {
-    if let Some((_, id)) = SUPPORTED_CLASSES
-        .iter()
-        .find(|(c, _)| c.eq_ignore_ascii_case(name))
-    {
-        return Some(ClassKind::Supported(*id));
+    // Every statement names a class: the name is lower-cased once (on the
+    // stack) and compared as bytes, lengths first, instead of a case-blind
+    // comparison per table entry.
+    let mut lower = [0u8; 16];
+    if let Some(buf) = lower.get_mut(..name.len()) {
+        buf.copy_from_slice(name.as_bytes());
+        buf.make_ascii_lowercase();
+        if let Some((_, id)) = SUPPORTED_CLASSES.iter().find(|(c, _)| c.as_bytes() == &*buf) {
+            return Some(ClassKind::Supported(*id));
+        }
     }
     if let Some(c) = IGNORED_CLASSES
         .iter()
@@ -1862,5 +1867,23 @@ mod readme {
         for (title, items) in lists() {
             println!("**{title}:** {items}");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn class_names_resolve_whatever_their_case() {
+        // `class_kind` compares lower-cased bytes: the table must be lower case and short.
+        for (name, id) in SUPPORTED_CLASSES {
+            assert!(name.len() <= 16 && *name == name.to_ascii_lowercase(), "{name}");
+            assert!(matches!(class_kind(&name.to_ascii_uppercase()), Some(ClassKind::Supported(i)) if i == *id));
+        }
+        assert!(matches!(class_kind("LineCode"), Some(ClassKind::Supported(ClassId::LineCode))));
+        assert!(matches!(class_kind("Fault"), Some(ClassKind::Unsupported(_))));
+        assert!(class_kind("averyveryverylongclassname").is_none());
+        assert!(class_kind("").is_none());
     }
 }

@@ -117,10 +117,11 @@ pub(crate) fn with_lowercase<R>(text: &str, f: impl FnOnce(&str) -> R) -> R {
     if let Some(bytes) = buf.get_mut(..text.len()) {
         bytes.copy_from_slice(text.as_bytes());
         bytes.make_ascii_lowercase();
-        // Only ASCII letters changed, so this is still UTF-8.
-        if let Ok(lower) = std::str::from_utf8(bytes) {
-            return f(lower);
-        }
+        // SAFETY: `bytes` is a copy of the whole of `text` (valid UTF-8) with
+        // only its ASCII upper-case letters changed into other ASCII bytes,
+        // which keeps it valid UTF-8 (multi-byte sequences have no ASCII
+        // bytes). No validation pass per keyword (one per statement or two).
+        return f(unsafe { std::str::from_utf8_unchecked(bytes) });
     }
     f(&text.to_ascii_lowercase())
 }
@@ -228,6 +229,15 @@ pub(crate) fn length_unit(text: &str) -> Result<LengthUnit, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lowercased_keywords_keep_non_ascii_text() {
+        assert_eq!(with_lowercase("  WyE ", |s| s.to_string()), "wye");
+        assert_eq!(with_lowercase("ÉtÉ-KFT", |s| s.to_string()), "ÉtÉ-kft");
+        assert_eq!(with_lowercase("Km\u{1F600}", |s| s.to_string()), "km\u{1F600}");
+        let long = "X".repeat(100);
+        assert_eq!(with_lowercase(&long, |s| s.to_string()), "x".repeat(100));
+    }
 
     fn quoted(text: &str) -> Token<'_> {
         Token { text, quoted: true }

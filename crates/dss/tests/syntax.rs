@@ -451,6 +451,8 @@ fn load_interplay_and_defaults() {
         (0.95, 1.05, 0.5, 1.0, 2.0, -1.0)
     );
     let pf088 = (1.0f64 / (0.88 * 0.88) - 1.0).sqrt();
+    // The defaults settled (computed once per process): OpenDSS's formulas, bit for bit.
+    assert_eq!(d.kvar, 10.0 * pf088);
     assert!((load(&c, "k").kvar - 100.0 * pf088).abs() < 1e-12);
     assert!(
         (load(&c, "q").kvar - 100.0 * pf088).abs() < 1e-12,

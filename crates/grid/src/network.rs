@@ -164,9 +164,28 @@ impl NameTable {
         }
     }
 
-    /// Indexes entry `pos` under (`tag`, `name`), replacing an entry with the
-    /// same key (as a map's insert would).
-    pub fn insert<'a>(&mut self, tag: u8, name: &str, pos: usize, key_of: impl Fn(usize) -> (u8, &'a str)) {
+    /// The position of the entry under (`tag`, `name`) if there is one;
+    /// otherwise indexes `pos` under it (the caller then adds entry `pos`)
+    /// and returns `None`. `key_of` is only asked about existing entries.
+    pub fn get_or_insert<'a>(&mut self, tag: u8, name: &str, pos: usize, key_of: impl Fn(usize) -> (u8, &'a str)) -> Option<usize> {
+        self.grow_for_one_more(&key_of);
+        let mask = self.slots.len() - 1;
+        let mut at = Self::hash(tag, name) as usize & mask;
+        loop {
+            match self.slots[at] {
+                0 => {
+                    self.slots[at] = pos as u32 + 1;
+                    self.len += 1;
+                    return None;
+                }
+                s if key_of(s as usize - 1) == (tag, name) => return Some(s as usize - 1),
+                _ => at = (at + 1) & mask,
+            }
+        }
+    }
+
+    /// Rehashes into a larger table if one more entry would make it more than half full.
+    fn grow_for_one_more<'a>(&mut self, key_of: &impl Fn(usize) -> (u8, &'a str)) {
         if 2 * (self.len + 1) > self.slots.len() {
             let old = std::mem::replace(&mut self.slots, vec![0; (4 * (self.len + 1)).next_power_of_two().max(16)]);
             let mask = self.slots.len() - 1;
@@ -179,6 +198,12 @@ impl NameTable {
                 self.slots[at] = s;
             }
         }
+    }
+
+    /// Indexes entry `pos` under (`tag`, `name`), replacing an entry with the
+    /// same key (as a map's insert would).
+    pub fn insert<'a>(&mut self, tag: u8, name: &str, pos: usize, key_of: impl Fn(usize) -> (u8, &'a str)) {
+        self.grow_for_one_more(&key_of);
         let mask = self.slots.len() - 1;
         let mut at = Self::hash(tag, name) as usize & mask;
         loop {
@@ -289,13 +314,14 @@ impl NodeMap {
     }
 
     pub fn add_bus(&mut self, name: &str) -> usize {
-        if let Some(i) = self.find_bus(name) {
-            return i;
-        }
+        // One probe of the table whether the bus is new or not (a new bus's
+        // name is hashed once).
         let i = self.buses.len();
-        self.buses.push(Bus { name: name.to_string(), nodes: Vec::new(), kv_base_ln: 0.0 });
         let buses = &self.buses;
-        self.bus_index.insert(0, name, i, |i| (0, buses[i].name.as_str()));
+        if let Some(existing) = self.bus_index.get_or_insert(0, name, i, |k| (0, buses[k].name.as_str())) {
+            return existing;
+        }
+        self.buses.push(Bus { name: name.to_string(), nodes: Vec::new(), kv_base_ln: 0.0 });
         i
     }
 
@@ -410,6 +436,21 @@ mod tests {
         table.insert(1, "n5", 1000, |k| (keys[k].0, keys[k].1.as_str()));
         assert_eq!(table.get(1, "n5", |k| (keys[k].0, keys[k].1.as_str())), Some(1000));
         assert_eq!(NameTable::default().get(0, "x", |_| (0, "")), None);
+        // get_or_insert: an existing key is found and kept; a new one takes the given position.
+        let mut names: Vec<String> = Vec::new();
+        let mut table = NameTable::default();
+        for i in 0..300 {
+            let name = format!("b{}", i % 100);
+            let known = table.get_or_insert(0, &name, names.len(), |k| (0, names[k].as_str()));
+            match known {
+                Some(k) => assert_eq!((k, i >= 100), (i % 100, true)),
+                None => {
+                    assert!(i < 100);
+                    names.push(name);
+                }
+            }
+        }
+        assert_eq!(table.get(0, "b42", |k| (0, names[k].as_str())), Some(42));
     }
 
     #[test]
