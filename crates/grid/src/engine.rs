@@ -626,10 +626,17 @@ impl PowerFlow {
             new_index[old + 1] = k + 1;
         }
         nodes.renumber(&new_index);
+        // Y's entries per element (its non-ground conductors squared) are
+        // counted in the same pass (renumbering keeps ground at 0 and every
+        // other node above it), not in another walk over all the elements.
+        let mut y_entries = 0usize;
         for e in &mut elements {
+            let mut live = 0usize;
             for x in &mut e.nodes {
                 *x = new_index[*x];
+                live += usize::from(*x != 0);
             }
+            y_entries += live * live;
         }
         for l in &mut loads {
             for x in &mut l.nodes[..l.nconds] {
@@ -653,13 +660,6 @@ impl PowerFlow {
         // are bound by fresh pages).
         drop(order);
         debug_assert!(pattern == y_pattern(&elements), "the permuted pattern is the renumbered one");
-        let y_entries: usize = elements
-            .iter()
-            .map(|e| {
-                let grounded = e.nodes.iter().filter(|&&x| x == 0).count();
-                (e.nodes.len() - grounded).pow(2)
-            })
-            .sum();
         let mut y_map = Vec::with_capacity(y_entries);
         let mut y_map_start = Vec::with_capacity(elements.len() + 1);
         // An element's entries in column b are found by scattering the
@@ -667,15 +667,24 @@ impl PowerFlow {
         // a search per entry with its mispredicted exit. Rows of other
         // columns left in `pos_of_row` are never read unchecked: each hit is
         // tested against the pattern.
-        // The element's positions are found column by column into `slots`
-        // and pushed row by row, the order the assembly sums them in.
+        // The element's entries are stored row by row (the order the
+        // assembly sums them in) straight into its block of `y_map`, found
+        // column by column: `live_index` is each conductor's place among the
+        // element's non-ground ones.
         let mut pos_of_row = vec![u32::MAX; n];
-        let mut slots: Vec<u32> = Vec::new();
+        let mut live_index: Vec<usize> = Vec::new();
         for e in &elements {
-            y_map_start.push(y_map.len());
+            let base = y_map.len();
+            y_map_start.push(base);
             let k = e.nodes.len();
-            slots.clear();
-            slots.resize(k * k, u32::MAX);
+            live_index.clear();
+            let mut live = 0usize;
+            for &a in e.nodes.iter() {
+                live_index.push(live);
+                live += usize::from(a != 0);
+            }
+            y_map.resize(base + live * live, (u32::MAX, u32::MAX));
+            let block = &mut y_map[base..];
             for (j, &b) in e.nodes.iter().enumerate() {
                 if b == 0 {
                     continue;
@@ -684,6 +693,7 @@ impl PowerFlow {
                 for (q, &r) in pattern.row_idx[start..end].iter().enumerate() {
                     pos_of_row[r] = (start + q) as u32;
                 }
+                let col = live_index[j];
                 for (i, &a) in e.nodes.iter().enumerate() {
                     if a != 0 {
                         let pos = pos_of_row[a - 1];
@@ -691,20 +701,12 @@ impl PowerFlow {
                             (start..end).contains(&(pos as usize)) && pattern.row_idx[pos as usize] == a - 1,
                             "entry is in the pattern"
                         );
-                        slots[i * k + j] = pos;
-                    }
-                }
-            }
-            for (i, &a) in e.nodes.iter().enumerate() {
-                for (j, &b) in e.nodes.iter().enumerate() {
-                    if a != 0 && b != 0 {
-                        y_map.push(((i * k + j) as u32, slots[i * k + j]));
+                        block[live_index[i] * live + col] = ((i * k + j) as u32, pos);
                     }
                 }
             }
         }
         drop(pos_of_row);
-        drop(slots);
         y_map_start.push(y_map.len());
         let line_amps = {
             let mut v = vec![0.0; elements.len()];
