@@ -2307,6 +2307,59 @@ mod tests {
         }
     }
 
+    /// The AVX2 copies of the full factorisation (with the solve-ready
+    /// copies) and of the blocked refactorisation against their baseline
+    /// build on the same inputs: the same bits.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn avx2_factorisations_give_the_baseline_bits() {
+        if !std::is_x86_feature_detected!("avx2") {
+            eprintln!("skipped: this CPU has no AVX2");
+            return;
+        }
+        let bits = |v: &[C]| v.iter().map(|c| (c.re.to_bits(), c.im.to_bits())).collect::<Vec<_>>();
+        let same = |a: &Ldl, b: &Ldl, what: &str| {
+            assert_eq!(bits(&a.lx), bits(&b.lx), "{what}: L");
+            assert_eq!(bits(&a.d), bits(&b.d), "{what}: D");
+            assert_eq!(bits(&a.d_inv_solve), bits(&b.d_inv_solve), "{what}: D⁻¹");
+            assert_eq!(bits(&a.blocks.fwd_val), bits(&b.blocks.fwd_val), "{what}: forward values");
+            assert_eq!(bits(&a.blocks.bwd_val), bits(&b.blocks.bwd_val), "{what}: backward values");
+        };
+        let cases = [tree_matrix(40, 3), mixed_tree_matrix(120, 5), mixed_matrix(50, 11, 0), mixed_matrix(60, 5, 8)];
+        for (case, (pattern, vals0)) in cases.into_iter().enumerate() {
+            let mut lu = SparseLu::analyse(pattern.clone()).unwrap();
+            lu.factor_symmetric(&vals0).unwrap();
+            let scale = lu.scale.clone();
+            let Backend::Ldl(ldl) = &mut lu.backend else { panic!("case {case}: LDLᵀ expected") };
+            ldl.build_lower_a(&pattern);
+            ldl.build_refactor_scales(&scale);
+            // Full factorisation of other values.
+            let vals: Vec<C> = vals0.iter().enumerate().map(|(q, v)| v * (1.0 + 0.01 * (q % 7) as f64)).collect();
+            let (mut base, mut wide) = (ldl.clone(), ldl.clone());
+            base.factor_scaled(&pattern, &vals, &scale).unwrap();
+            base.prepare_solve(&scale);
+            // SAFETY: AVX2 checked above.
+            unsafe { wide.factor_scaled_and_prepare_avx2(&pattern, &vals, &scale) }.unwrap();
+            same(&base, &wide, &format!("case {case}: full factorisation"));
+            // Blocked refactorisation of a third of the columns.
+            let mut vals = vals0.clone();
+            let cols: Vec<usize> = (0..pattern.n).step_by(3).collect();
+            for &c in &cols {
+                vals[pattern.position(c, c).unwrap()] *= 1.07;
+            }
+            let (mut base, mut wide) = (ldl.clone(), ldl.clone());
+            for l in [&mut base, &mut wide] {
+                l.mark_affected(cols.iter().copied());
+            }
+            let mut w = std::mem::take(&mut base.w4);
+            base.refactor_blocks_in(&vals, &mut w).unwrap();
+            let mut w = std::mem::take(&mut wide.w4);
+            // SAFETY: AVX2 checked above.
+            unsafe { wide.refactor_blocks_avx2(&vals, &mut w) }.unwrap();
+            same(&base, &wide, &format!("case {case}: refactorisation"));
+        }
+    }
+
     #[test]
     fn partial_refactorisation_equals_a_full_one() {
         let (pattern, mut vals) = tree_matrix(60, 7);
