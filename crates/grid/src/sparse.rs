@@ -1198,8 +1198,8 @@ impl Blocks {
             j += g;
             b.exact_start.push(j as u32);
         }
-        // The substitutions' blocks: supernodes merged while the block stays
-        // within MAX pivots and its explicit zeros (`padding`) within
+        // The substitutions' blocks: supernodes merged along the elimination
+        // tree while the block stays within MAX pivots and its explicit zeros (`padding`) within
         // MAX_PADDING. Along a feeder's main line a three-phase bus with a
         // one-phase lateral, or a regulator bank's two buses, are split into
         // supernodes of one pivot (their rows differ by the lateral's or the
@@ -1208,30 +1208,53 @@ impl Blocks {
         let (mut shared, mut below) = (Vec::new(), Vec::new());
         let mut padding = |j0: usize, j1: usize| -> usize {
             let g = j1 - j0;
-            shared.clear();
-            below.clear();
-            let (mut in_rows, mut in_cols) = (0, 0);
+            let triangle = g * (g - 1) / 2;
+            // A lower bound first, from counts alone (most candidate merges
+            // — siblings, leaves — fail it): entries inside the block, and
+            // each row's (column's) entries left of (below) it, of which the
+            // union holds at least the largest.
+            let (mut inside, mut in_rows, mut in_cols, mut most_left, mut most_below) = (0, 0, 0, 0, 0);
             for t in j0..j1 {
                 let (r, c) = (row(t), col(t));
-                in_rows += r.len();
-                in_cols += c.len();
-                shared.extend(r.iter().copied().filter(|&k| (k as usize) < j0));
-                below.extend(c.iter().filter(|&&r| r >= j1).map(|&r| r as u32));
+                let c_inside = c.partition_point(|&x| x < j1);
+                let r_left = r.partition_point(|&k| (k as usize) < j0);
+                inside += c_inside;
+                in_rows += r_left;
+                in_cols += c.len() - c_inside;
+                most_left = most_left.max(r_left);
+                most_below = most_below.max(c.len() - c_inside);
+            }
+            let bound = 2 * (triangle - inside) + (g * most_left - in_rows) + (g * most_below - in_cols);
+            if bound > Self::MAX_PADDING {
+                return bound;
+            }
+            shared.clear();
+            below.clear();
+            for t in j0..j1 {
+                shared.extend(row(t).iter().copied().filter(|&k| (k as usize) < j0));
+                below.extend(col(t).iter().filter(|&&r| r >= j1).map(|&r| r as u32));
             }
             shared.sort_unstable();
-            shared.dedup();
             below.sort_unstable();
-            below.dedup();
-            let triangle = g * (g - 1) / 2;
-            (g * shared.len() + triangle - in_rows) + (g * below.len() + triangle - in_cols)
+            let (ns, nb) = (dedup_sorted(&mut shared), dedup_sorted(&mut below));
+            2 * (triangle - inside) + (g * ns - in_rows) + (g * nb - in_cols)
         };
         b.start.push(0);
         let mut group_start = 0usize;
+        // Per block: is it one supernode (not merged)?
+        let mut one_supernode_of: Vec<bool> = Vec::with_capacity(b.exact_start.len());
+        one_supernode_of.push(true);
         for w in b.exact_start.windows(2).skip(1) {
             let (next_start, next_end) = (w[0] as usize, w[1] as usize);
-            if next_end - group_start > Self::MAX || padding(group_start, next_end) > Self::MAX_PADDING {
+            // Only along the elimination tree (the group's last pivot's parent
+            // is the next supernode's first): siblings are independent already.
+            let chained = col(next_start - 1).first() == Some(&next_start);
+            if !chained || next_end - group_start > Self::MAX || padding(group_start, next_end) > Self::MAX_PADDING {
                 b.start.push(next_start as u32);
                 group_start = next_start;
+                one_supernode_of.push(true);
+            } else if let Some(last) = one_supernode_of.last_mut() {
+                *last = false;
             }
         }
         if n > 0 {
@@ -1265,11 +1288,9 @@ impl Blocks {
         // A merged block's shared columns (rows) are the union of its rows'
         // (columns') entries left of (below) it; a supernode's are its first
         // row's (last column's), in order.
-        let mut exact = b.exact_start.iter().peekable();
-        for w in 0..nb {
+        for (w, &one_supernode) in one_supernode_of.iter().enumerate().take(nb) {
             let (j0, j1) = (b.start[w] as usize, b.start[w + 1] as usize);
-            while exact.next_if(|&&e| (e as usize) < j0).is_some() {}
-            let one_supernode = exact.clone().nth(1).is_some_and(|&e| e as usize == j1);
+            let g = j1 - j0;
             let (f0, b0) = (fwd_idx.len(), bwd_idx.len());
             if one_supernode {
                 fwd_idx.extend_from_slice(row(j0));
@@ -1287,22 +1308,51 @@ impl Blocks {
             }
             fwd_ptr.push(fwd_idx.len() as u32);
             bwd_ptr.push(bwd_idx.len() as u32);
-        }
-        for w in 0..nb {
-            let (j0, j1) = (b.start[w] as usize, b.start[w + 1] as usize);
-            let g = j1 - j0;
-            let shared = &fwd_idx[fwd_ptr[w] as usize..fwd_ptr[w + 1] as usize];
-            let below = &bwd_idx[bwd_ptr[w] as usize..bwd_ptr[w + 1] as usize];
+            let (shared, below) = (&fwd_idx[f0..], &bwd_idx[b0..]);
             let base = fwd_len;
             fwd_val_ptr.push(base as u32);
             fwd_len += g * shared.len() + g * (g - 1) / 2;
             let bbase = bwd_len;
             bwd_val_ptr.push(bbase as u32);
             bwd_len += g * below.len() + g * (g - 1) / 2;
-            // Place every entry of the block's columns (both forms): inside
-            // the block in the triangle, else at its shared row's (column's)
-            // rank — both lists sorted, as the entries of a column (row), so
-            // one cursor walks each.
+            if one_supernode {
+                // By the block property (`joins`), column j0 + u holds the
+                // rows j0+u+1 .. j1 inside the block, then exactly `below`;
+                // row j0 + t holds `shared`, then the columns j0 .. j0+t. So
+                // an entry's place follows from its rank in its column or row.
+                for u in 0..g {
+                    let inside = g - 1 - u;
+                    let (c0, c1) = (lp[j0 + u], lp[j0 + u + 1]);
+                    for (rank, (slot, &r)) in q_bwd[c0..c1].iter_mut().zip(&li[c0..c1]).enumerate() {
+                        *slot = if rank < inside {
+                            debug_assert_eq!(r, j0 + u + 1 + rank);
+                            (bbase + g * below.len() + tri(r - j0, u)) as u32
+                        } else {
+                            let i = rank - inside;
+                            debug_assert_eq!(below[i] as usize, r);
+                            (bbase + i * g + u) as u32
+                        };
+                    }
+                }
+                for t in 0..g {
+                    let r = j0 + t;
+                    let (p0, p1) = (row_ptr[r] as usize, row_ptr[r + 1] as usize);
+                    for (rank, &q) in row_to_col[p0..p1].iter().enumerate() {
+                        q_fwd[q as usize] = if rank < shared.len() {
+                            debug_assert_eq!(shared[rank], row_col[p0 + rank]);
+                            (base + rank * g + t) as u32
+                        } else {
+                            let u = rank - shared.len();
+                            debug_assert_eq!(row_col[p0 + rank] as usize, j0 + u);
+                            (base + g * shared.len() + tri(t, u)) as u32
+                        };
+                    }
+                }
+                continue;
+            }
+            // A merged block: inside it in the triangle, else at its shared
+            // row's (column's) rank — both lists sorted, as the entries of a
+            // column (row), so one cursor walks each.
             for u in 0..g {
                 let (c0, c1) = (lp[j0 + u], lp[j0 + u + 1]);
                 let mut i = 0;
