@@ -1205,8 +1205,9 @@ impl Blocks {
         // supernodes of one pivot (their rows differ by the lateral's or the
         // single-phase unit's column): merged, the substitutions' dependency
         // chain runs through one block per bus instead of two or three.
-        let (mut shared, mut below) = (Vec::new(), Vec::new());
-        let mut padding = |j0: usize, j1: usize| -> usize {
+        // The candidate's shared columns and rows land in `shared`, `below`
+        // (when the bound passes).
+        let padding = |j0: usize, j1: usize, shared: &mut Vec<u32>, below: &mut Vec<u32>| -> usize {
             let g = j1 - j0;
             let triangle = g * (g - 1) / 2;
             // A lower bound first, from counts alone (most candidate merges
@@ -1236,7 +1237,9 @@ impl Blocks {
             }
             shared.sort_unstable();
             below.sort_unstable();
-            let (ns, nb) = (dedup_sorted(&mut shared), dedup_sorted(&mut below));
+            let (ns, nb) = (dedup_sorted(shared), dedup_sorted(below));
+            shared.truncate(ns);
+            below.truncate(nb);
             2 * (triangle - inside) + (g * ns - in_rows) + (g * nb - in_cols)
         };
         b.start.push(0);
@@ -1244,19 +1247,34 @@ impl Blocks {
         // Per block: is it one supernode (not merged)?
         let mut one_supernode_of: Vec<bool> = Vec::with_capacity(b.exact_start.len());
         one_supernode_of.push(true);
+        // The merged blocks' shared columns and rows, block after block
+        // (kept from their last accepted merge, not formed again below).
+        let (mut shared, mut below, mut group_shared, mut group_below) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut merged_shared, mut merged_below, mut merged_ends) = (Vec::new(), Vec::new(), Vec::new());
+        let mut keep_merged = |merged: bool, group_shared: &[u32], group_below: &[u32]| {
+            if merged {
+                merged_shared.extend_from_slice(group_shared);
+                merged_below.extend_from_slice(group_below);
+                merged_ends.push((merged_shared.len(), merged_below.len()));
+            }
+        };
         for w in b.exact_start.windows(2).skip(1) {
             let (next_start, next_end) = (w[0] as usize, w[1] as usize);
             // Only along the elimination tree (the group's last pivot's parent
             // is the next supernode's first): siblings are independent already.
             let chained = col(next_start - 1).first() == Some(&next_start);
-            if !chained || next_end - group_start > Self::MAX || padding(group_start, next_end) > Self::MAX_PADDING {
+            if !chained || next_end - group_start > Self::MAX || padding(group_start, next_end, &mut shared, &mut below) > Self::MAX_PADDING {
+                keep_merged(one_supernode_of.last() == Some(&false), &group_shared, &group_below);
                 b.start.push(next_start as u32);
                 group_start = next_start;
                 one_supernode_of.push(true);
             } else if let Some(last) = one_supernode_of.last_mut() {
                 *last = false;
+                std::mem::swap(&mut shared, &mut group_shared);
+                std::mem::swap(&mut below, &mut group_below);
             }
         }
+        keep_merged(one_supernode_of.last() == Some(&false), &group_shared, &group_below);
         if n > 0 {
             b.start.push(n as u32);
         }
@@ -1288,6 +1306,8 @@ impl Blocks {
         // A merged block's shared columns (rows) are the union of its rows'
         // (columns') entries left of (below) it; a supernode's are its first
         // row's (last column's), in order.
+        let mut merged = merged_ends.iter();
+        let (mut ms0, mut mb0) = (0, 0);
         for (w, &one_supernode) in one_supernode_of.iter().enumerate().take(nb) {
             let (j0, j1) = (b.start[w] as usize, b.start[w + 1] as usize);
             let g = j1 - j0;
@@ -1295,16 +1315,10 @@ impl Blocks {
             if one_supernode {
                 fwd_idx.extend_from_slice(row(j0));
                 bwd_idx.extend(col(j1 - 1).iter().map(|&r| r as u32));
-            } else {
-                for t in j0..j1 {
-                    fwd_idx.extend(row(t).iter().copied().filter(|&k| (k as usize) < j0));
-                    bwd_idx.extend(col(t).iter().filter(|&&r| r >= j1).map(|&r| r as u32));
-                }
-                fwd_idx[f0..].sort_unstable();
-                bwd_idx[b0..].sort_unstable();
-                let (fs, bs) = (dedup_sorted(&mut fwd_idx[f0..]), dedup_sorted(&mut bwd_idx[b0..]));
-                fwd_idx.truncate(f0 + fs);
-                bwd_idx.truncate(b0 + bs);
+            } else if let Some(&(ms1, mb1)) = merged.next() {
+                fwd_idx.extend_from_slice(&merged_shared[ms0..ms1]);
+                bwd_idx.extend_from_slice(&merged_below[mb0..mb1]);
+                (ms0, mb0) = (ms1, mb1);
             }
             fwd_ptr.push(fwd_idx.len() as u32);
             bwd_ptr.push(bwd_idx.len() as u32);
