@@ -1229,17 +1229,19 @@ impl Blocks {
             if bound > Self::MAX_PADDING {
                 return bound;
             }
+            // The unions, sorted: the first row's (column's) list, then the
+            // others' entries inserted (a few short lists: no sort needed).
             shared.clear();
             below.clear();
             for t in j0..j1 {
-                shared.extend(row(t).iter().copied().filter(|&k| (k as usize) < j0));
-                below.extend(col(t).iter().filter(|&&r| r >= j1).map(|&r| r as u32));
+                for &k in row(t).iter().take_while(|&&k| (k as usize) < j0) {
+                    insert_sorted_unique(shared, k);
+                }
+                for &r in col(t).iter().filter(|&&r| r >= j1) {
+                    insert_sorted_unique(below, r as u32);
+                }
             }
-            shared.sort_unstable();
-            below.sort_unstable();
-            let (ns, nb) = (dedup_sorted(shared), dedup_sorted(below));
-            shared.truncate(ns);
-            below.truncate(nb);
+            let (ns, nb) = (shared.len(), below.len());
             2 * (triangle - inside) + (g * ns - in_rows) + (g * nb - in_cols)
         };
         b.start.push(0);
@@ -1475,16 +1477,19 @@ impl Blocks {
     }
 }
 
-/// Removes repeats from the sorted `v` in place; returns the length kept.
-fn dedup_sorted(v: &mut [u32]) -> usize {
-    let mut kept = 0;
-    for i in 0..v.len() {
-        if kept == 0 || v[i] != v[kept - 1] {
-            v[kept] = v[i];
-            kept += 1;
+/// Inserts `x` into the sorted, repeat-free `v` unless it is there already.
+#[inline]
+fn insert_sorted_unique(v: &mut Vec<u32>, x: u32) {
+    match v.last() {
+        // Entries mostly come in increasing order: appended without a search.
+        None => v.push(x),
+        Some(&last) if last < x => v.push(x),
+        _ => {
+            if let Err(at) = v.binary_search(&x) {
+                v.insert(at, x);
+            }
         }
     }
-    kept
 }
 
 /// `order` stably sorted by `key` of its entries — what `sort_by_key`
