@@ -937,3 +937,32 @@ impl ControlSnapshot {
         pf.queue = self.queue;
     }
 }
+
+/// The AVX2 copy of the control sampling against its baseline build on the
+/// same (randomly moved) voltages: the same decisions and state, bit for bit.
+#[cfg(all(test, target_arch = "x86_64"))]
+mod dispatched_kernel_tests {
+    use super::*;
+    use crate::engine::dispatched_kernel_tests::perturbed_feeders;
+
+    #[test]
+    fn sample_and_act_avx2_gives_the_baseline_bits() {
+        if !std::is_x86_feature_detected!("avx2") {
+            eprintln!("skipped: this CPU has no AVX2");
+            return;
+        }
+        let mut acted = 0;
+        for (name, pf) in perturbed_feeders(0x5eed_0003) {
+            let (mut base, mut wide) = (pf.clone(), pf);
+            let ran_base = sample_and_act_body(&mut base);
+            // SAFETY: AVX2 checked above.
+            let ran_wide = unsafe { sample_and_act_avx2(&mut wide) };
+            assert_eq!(ran_base, ran_wide, "{name}: whether an action ran");
+            acted += ran_base as usize;
+            // Debug prints f64s round-trip exact: equal text, equal bits.
+            let state = |pf: &PowerFlow| format!("{:?}", (&pf.regs, &pf.capcontrols, &pf.queue, &pf.transformers, &pf.capacitors, &pf.elements));
+            assert_eq!(state(&base), state(&wide), "{name}: control state");
+        }
+        assert!(acted > 0, "the moved voltages make some control act");
+    }
+}

@@ -1802,3 +1802,99 @@ unsafe fn delta_load_injection<const P: usize, const NC: usize>(
     }
     true
 }
+
+/// The runtime-dispatched kernels (AVX-512 / AVX2 copies) against their
+/// baseline `_body` build on the same random inputs: the same bits, so a
+/// machine without AVX-512 or AVX2 (CI) computes what the one measured does.
+#[cfg(all(test, target_arch = "x86_64"))]
+pub(crate) mod dispatched_kernel_tests {
+    use super::*;
+
+    /// Uniform in [-0.5, 0.5) (xorshift64).
+    fn uniform(state: &mut u64) -> f64 {
+        *state ^= *state << 13;
+        *state ^= *state >> 7;
+        *state ^= *state << 17;
+        (*state >> 11) as f64 / (1u64 << 53) as f64 - 0.5
+    }
+
+    /// Each built-in feeder solved, its voltages then moved at random (up to
+    /// ±10 % in magnitude, ±0.1 rad): inputs off the solved point.
+    pub(crate) fn perturbed_feeders(seed: u64) -> Vec<(String, PowerFlow)> {
+        let mut state = seed;
+        crate::feeders::names()
+            .into_iter()
+            .map(|name| {
+                let circuit = crate::feeders::circuit(name).expect("built-in feeder reads");
+                let mut pf = PowerFlow::new(&circuit).expect("built-in feeder compiles");
+                pf.solve().expect("built-in feeder solves");
+                for v in pf.v.iter_mut().skip(1) {
+                    let (m, a) = (1.0 + 0.2 * uniform(&mut state), 0.2 * uniform(&mut state));
+                    *v *= C::from_polar(m, a);
+                }
+                (name.to_string(), pf)
+            })
+            .collect()
+    }
+
+    pub(crate) fn bits(v: &[C]) -> Vec<(u64, u64)> {
+        v.iter().map(|c| (c.re.to_bits(), c.im.to_bits())).collect()
+    }
+
+    #[test]
+    fn injection_currents_avx2_gives_the_baseline_bits() {
+        if !std::is_x86_feature_detected!("avx2") {
+            eprintln!("skipped: this CPU has no AVX2");
+            return;
+        }
+        for (name, pf) in perturbed_feeders(0x5eed_0001) {
+            let (mut base, mut wide) = (pf.clone(), pf);
+            let mut out_base = vec![C::new(0.0, 0.0); base.v.len()];
+            let mut out_wide = out_base.clone();
+            base.injection_currents_body(&mut out_base);
+            // SAFETY: AVX2 checked above.
+            unsafe { wide.injection_currents_avx2(&mut out_wide) };
+            assert_eq!(bits(&out_base), bits(&out_wide), "{name}: injections");
+            // The remembered load currents (Debug prints f64s round-trip exact).
+            assert_eq!(format!("{:?}", base.loads), format!("{:?}", wide.loads), "{name}: load state");
+            assert!(out_base.iter().skip(1).any(|c| c.norm() > 0.0), "{name}: loads inject something");
+        }
+    }
+
+    #[test]
+    fn convergence_pass_avx512_and_avx2_give_the_baseline_bits() {
+        let mut state = 0x5eed_0002u64;
+        // Lengths around the lane counts (4, 8) and a feeder's size.
+        for n in [0usize, 1, 3, 4, 5, 7, 8, 9, 17, 100, 1003] {
+            let mut v: Vec<C> = (0..n).map(|_| C::new(3e3 * uniform(&mut state), 3e3 * uniform(&mut state))).collect();
+            if n == 17 {
+                v[9] = C::new(f64::NAN, 0.0); // the NaN flag's path
+            }
+            // A few nodes without a base (inv = 0), as the engine passes them.
+            let inv: Vec<f64> = (0..n).map(|k| if k % 13 == 5 { 0.0 } else { 1e-3 * (1.5 + uniform(&mut state)) }).collect();
+            let saved0: Vec<f64> = (0..n).map(|_| 2e3 * (0.5 + uniform(&mut state))).collect();
+            let run = |pass: &dyn Fn(&mut [f64], &mut [f64], &mut [C]) -> (f64, bool)| {
+                let (mut saved, mut err, mut rhs) = (saved0.clone(), vec![7.0; n], vec![C::new(1.0, -1.0); n]);
+                let (max, nan) = pass(&mut saved, &mut err, &mut rhs);
+                let f = |x: &[f64]| x.iter().map(|e| e.to_bits()).collect::<Vec<_>>();
+                (max.to_bits(), nan, f(&saved), f(&err), bits(&rhs))
+            };
+            let base = run(&|s, e, r| convergence_pass_body(&v, &inv, s, e, r));
+            assert_eq!(base.2.len(), n);
+            if std::is_x86_feature_detected!("avx2") {
+                // SAFETY: AVX2 checked just above.
+                let wide = run(&|s, e, r| unsafe { convergence_pass_avx2(&v, &inv, s, e, r) });
+                assert!(base == wide, "AVX2, {n} nodes");
+            } else {
+                eprintln!("AVX2 copy skipped: this CPU has no AVX2");
+            }
+            if std::is_x86_feature_detected!("avx512f") {
+                // SAFETY: AVX-512F checked just above.
+                let widest = run(&|s, e, r| unsafe { convergence_pass_avx512(&v, &inv, s, e, r) });
+                assert!(base == widest, "AVX-512, {n} nodes");
+            } else {
+                eprintln!("AVX-512 copy skipped: this CPU has no AVX-512F");
+            }
+        }
+    }
+}

@@ -400,7 +400,7 @@ struct Ldl {
     a_scale: Vec<f64>,
     l_ratio: Vec<f64>,
     d_scale: Vec<f64>,
-    /// Block (`blocks.start`) of each pivot, and `refactor_blocks`' workspace:
+    /// Block (`blocks.exact_start`) of each pivot, and `refactor_blocks`' workspace:
     /// four accumulators per row, one for each column of a block (built with `a_ptr`).
     block_of: Vec<u32>,
     w4: Vec<[C; Blocks::MAX]>,
@@ -506,7 +506,7 @@ impl Ldl {
             }
             self.a_ptr.push(self.a_row.len() as u32);
         }
-        let starts = &self.blocks.start;
+        let starts = &self.blocks.exact_start;
         self.block_of = vec![0; n];
         for b in 0..starts.len().saturating_sub(1) {
             self.block_of[starts[b] as usize..starts[b + 1] as usize].fill(b as u32);
@@ -572,7 +572,7 @@ impl Ldl {
         Ok(())
     }
 
-    /// Recomputes the blocks (`blocks.start`: a bus's pivots with one
+    /// Recomputes the blocks (`blocks.exact_start`: a bus's pivots with one
     /// structure) holding a column marked in `self.affected`, in elimination
     /// order, left-looking: column j is A's column j minus the contributions
     /// of the columns k < j in row j of L. A block's columns share the
@@ -643,7 +643,7 @@ impl Ldl {
                 continue;
             }
             last_block = b;
-            let (j0, j1) = (self.blocks.start[b as usize] as usize, self.blocks.start[b as usize + 1] as usize);
+            let (j0, j1) = (self.blocks.exact_start[b as usize] as usize, self.blocks.exact_start[b as usize + 1] as usize);
             // The list is sorted: `first` is the block's first affected column,
             // and every later one is affected too (each is the parent of the
             // one before).
@@ -1074,7 +1074,12 @@ impl Mac for ScalarMac {
 /// products run side by side instead of as one latency-bound chain.
 #[derive(Debug, Clone, Default)]
 struct Blocks {
-    /// Block b covers pivots start[b]..start[b + 1].
+    /// The supernodes: pivots exact_start[b]..exact_start[b + 1] have one
+    /// structure (see `build`); the partial refactorisation goes by them.
+    exact_start: Vec<u32>,
+    /// The substitutions' blocks: block b covers pivots start[b]..start[b + 1],
+    /// consecutive supernodes merged where that costs few explicit zeros
+    /// (see `build`); an entry outside L's pattern holds +0.
     start: Vec<u32>,
     /// Forward: block b's shared columns fwd_idx[fwd_ptr[b]..fwd_ptr[b + 1]];
     /// values from fwd_val_ptr[b]: for each shared column i, the block's rows
@@ -1148,6 +1153,9 @@ fn tri(t: usize, u: usize) -> usize {
 
 impl Blocks {
     const MAX: usize = 4;
+    /// The most explicit zeros (forward and backward together) a merged
+    /// block may hold (see `build`).
+    const MAX_PADDING: usize = 4;
     /// Up to this many blocks the substitutions visit them by level; beyond,
     /// in elimination order. Measured (release, AVX2): the level order takes
     /// the 8500-node feeder's substitution (5.9k blocks) from 49 to 37 µs,
@@ -1181,14 +1189,96 @@ impl Blocks {
         };
         let mut b = Blocks::default();
         let mut j = 0;
-        b.start.push(0);
+        b.exact_start.push(0);
         while j < n {
             let mut g = 1;
             while g < Self::MAX && j + g < n && joins(j, g) {
                 g += 1;
             }
             j += g;
-            b.start.push(j as u32);
+            b.exact_start.push(j as u32);
+        }
+        // The substitutions' blocks: supernodes merged along the elimination
+        // tree while the block stays within MAX pivots and its explicit zeros (`padding`) within
+        // MAX_PADDING. Along a feeder's main line a three-phase bus with a
+        // one-phase lateral, or a regulator bank's two buses, are split into
+        // supernodes of one pivot (their rows differ by the lateral's or the
+        // single-phase unit's column): merged, the substitutions' dependency
+        // chain runs through one block per bus instead of two or three.
+        // The candidate's shared columns and rows land in `shared`, `below`
+        // (when the bound passes).
+        let padding = |j0: usize, j1: usize, shared: &mut Vec<u32>, below: &mut Vec<u32>| -> usize {
+            let g = j1 - j0;
+            let triangle = g * (g - 1) / 2;
+            // A lower bound first, from counts alone (most candidate merges
+            // — siblings, leaves — fail it): entries inside the block, and
+            // each row's (column's) entries left of (below) it, of which the
+            // union holds at least the largest.
+            let (mut inside, mut in_rows, mut in_cols, mut most_left, mut most_below) = (0, 0, 0, 0, 0);
+            for t in j0..j1 {
+                let (r, c) = (row(t), col(t));
+                let c_inside = c.partition_point(|&x| x < j1);
+                let r_left = r.partition_point(|&k| (k as usize) < j0);
+                inside += c_inside;
+                in_rows += r_left;
+                in_cols += c.len() - c_inside;
+                most_left = most_left.max(r_left);
+                most_below = most_below.max(c.len() - c_inside);
+            }
+            let bound = 2 * (triangle - inside) + (g * most_left - in_rows) + (g * most_below - in_cols);
+            if bound > Self::MAX_PADDING {
+                return bound;
+            }
+            // The unions, sorted: the first row's (column's) list, then the
+            // others' entries inserted (a few short lists: no sort needed).
+            shared.clear();
+            below.clear();
+            for t in j0..j1 {
+                for &k in row(t).iter().take_while(|&&k| (k as usize) < j0) {
+                    insert_sorted_unique(shared, k);
+                }
+                for &r in col(t).iter().filter(|&&r| r >= j1) {
+                    insert_sorted_unique(below, r as u32);
+                }
+            }
+            let (ns, nb) = (shared.len(), below.len());
+            2 * (triangle - inside) + (g * ns - in_rows) + (g * nb - in_cols)
+        };
+        b.start.push(0);
+        let mut group_start = 0usize;
+        // Per block: is it one supernode (not merged)?
+        let mut one_supernode_of: Vec<bool> = Vec::with_capacity(b.exact_start.len());
+        one_supernode_of.push(true);
+        // The merged blocks' shared columns and rows, block after block
+        // (kept from their last accepted merge, not formed again below).
+        let (mut shared, mut below, mut group_shared, mut group_below) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut merged_shared, mut merged_below, mut merged_ends) = (Vec::new(), Vec::new(), Vec::new());
+        let mut keep_merged = |merged: bool, group_shared: &[u32], group_below: &[u32]| {
+            if merged {
+                merged_shared.extend_from_slice(group_shared);
+                merged_below.extend_from_slice(group_below);
+                merged_ends.push((merged_shared.len(), merged_below.len()));
+            }
+        };
+        for w in b.exact_start.windows(2).skip(1) {
+            let (next_start, next_end) = (w[0] as usize, w[1] as usize);
+            // Only along the elimination tree (the group's last pivot's parent
+            // is the next supernode's first): siblings are independent already.
+            let chained = col(next_start - 1).first() == Some(&next_start);
+            if !chained || next_end - group_start > Self::MAX || padding(group_start, next_end, &mut shared, &mut below) > Self::MAX_PADDING {
+                keep_merged(one_supernode_of.last() == Some(&false), &group_shared, &group_below);
+                b.start.push(next_start as u32);
+                group_start = next_start;
+                one_supernode_of.push(true);
+            } else if let Some(last) = one_supernode_of.last_mut() {
+                *last = false;
+                std::mem::swap(&mut shared, &mut group_shared);
+                std::mem::swap(&mut below, &mut group_below);
+            }
+        }
+        keep_merged(one_supernode_of.last() == Some(&false), &group_shared, &group_below);
+        if n > 0 {
+            b.start.push(n as u32);
         }
         let nnz = lp[n];
         // Every position is written below; debug builds start from a
@@ -1199,7 +1289,8 @@ impl Blocks {
         let mut q_fwd = vec![unset; nnz];
         let mut q_bwd = vec![unset; nnz];
         // Every entry of L sits once in each value array; the index lists
-        // hold each block's shared columns and rows. Exact sizes: reserving
+        // hold each block's shared columns and rows. The supernodes' sizes
+        // (a merged block's lists may be a little longer): reserving much
         // more would push later allocations onto fresh pages.
         let blocks = b.start.windows(2).map(|w| (w[0] as usize, w[1] as usize));
         let (shared_total, below_total) = blocks.fold((0, 0), |(f, k), (j0, j1)| (f + row(j0).len(), k + col(j1 - 1).len()));
@@ -1212,40 +1303,82 @@ impl Blocks {
         let mut bwd_val_ptr: Vec<u32> = Vec::with_capacity(nb);
         fwd_ptr.push(0);
         bwd_ptr.push(0);
-        // Running sizes of the value arrays (each ends at nnz).
+        // Running sizes of the value arrays (nnz plus the explicit zeros).
         let (mut fwd_len, mut bwd_len) = (0usize, 0usize);
-        for w in 0..nb {
+        // A merged block's shared columns (rows) are the union of its rows'
+        // (columns') entries left of (below) it; a supernode's are its first
+        // row's (last column's), in order.
+        let mut merged = merged_ends.iter();
+        let (mut ms0, mut mb0) = (0, 0);
+        for (w, &one_supernode) in one_supernode_of.iter().enumerate().take(nb) {
             let (j0, j1) = (b.start[w] as usize, b.start[w + 1] as usize);
             let g = j1 - j0;
-            // Forward: shared columns from row j0.
-            let shared = row(j0);
-            fwd_idx.extend_from_slice(shared);
+            let (f0, b0) = (fwd_idx.len(), bwd_idx.len());
+            if one_supernode {
+                fwd_idx.extend_from_slice(row(j0));
+                bwd_idx.extend(col(j1 - 1).iter().map(|&r| r as u32));
+            } else if let Some(&(ms1, mb1)) = merged.next() {
+                fwd_idx.extend_from_slice(&merged_shared[ms0..ms1]);
+                bwd_idx.extend_from_slice(&merged_below[mb0..mb1]);
+                (ms0, mb0) = (ms1, mb1);
+            }
             fwd_ptr.push(fwd_idx.len() as u32);
+            bwd_ptr.push(bwd_idx.len() as u32);
+            let (shared, below) = (&fwd_idx[f0..], &bwd_idx[b0..]);
             let base = fwd_len;
             fwd_val_ptr.push(base as u32);
             fwd_len += g * shared.len() + g * (g - 1) / 2;
-            // Backward: shared rows from column j1 - 1.
-            let below = col(j1 - 1);
-            bwd_idx.extend(below.iter().map(|&r| r as u32));
-            bwd_ptr.push(bwd_idx.len() as u32);
             let bbase = bwd_len;
             bwd_val_ptr.push(bbase as u32);
             bwd_len += g * below.len() + g * (g - 1) / 2;
-            // Place every entry of the block's columns (both forms). By the
-            // block property (`joins`), column j0 + u holds the rows
-            // j0+u+1 .. j1 inside the block, then exactly `below`; row j0 + t
-            // holds `shared`, then the columns j0 .. j0+t. So an entry's place
-            // follows from its rank in its column or row, without searching.
+            if one_supernode {
+                // By the block property (`joins`), column j0 + u holds the
+                // rows j0+u+1 .. j1 inside the block, then exactly `below`;
+                // row j0 + t holds `shared`, then the columns j0 .. j0+t. So
+                // an entry's place follows from its rank in its column or row.
+                for u in 0..g {
+                    let inside = g - 1 - u;
+                    let (c0, c1) = (lp[j0 + u], lp[j0 + u + 1]);
+                    for (rank, (slot, &r)) in q_bwd[c0..c1].iter_mut().zip(&li[c0..c1]).enumerate() {
+                        *slot = if rank < inside {
+                            debug_assert_eq!(r, j0 + u + 1 + rank);
+                            (bbase + g * below.len() + tri(r - j0, u)) as u32
+                        } else {
+                            let i = rank - inside;
+                            debug_assert_eq!(below[i] as usize, r);
+                            (bbase + i * g + u) as u32
+                        };
+                    }
+                }
+                for t in 0..g {
+                    let r = j0 + t;
+                    let (p0, p1) = (row_ptr[r] as usize, row_ptr[r + 1] as usize);
+                    for (rank, &q) in row_to_col[p0..p1].iter().enumerate() {
+                        q_fwd[q as usize] = if rank < shared.len() {
+                            debug_assert_eq!(shared[rank], row_col[p0 + rank]);
+                            (base + rank * g + t) as u32
+                        } else {
+                            let u = rank - shared.len();
+                            debug_assert_eq!(row_col[p0 + rank] as usize, j0 + u);
+                            (base + g * shared.len() + tri(t, u)) as u32
+                        };
+                    }
+                }
+                continue;
+            }
+            // A merged block: inside it in the triangle, else at its shared
+            // row's (column's) rank — both lists sorted, as the entries of a
+            // column (row), so one cursor walks each.
             for u in 0..g {
-                let inside = g - 1 - u;
                 let (c0, c1) = (lp[j0 + u], lp[j0 + u + 1]);
-                for (rank, (slot, &r)) in q_bwd[c0..c1].iter_mut().zip(&li[c0..c1]).enumerate() {
-                    *slot = if rank < inside {
-                        debug_assert_eq!(r, j0 + u + 1 + rank);
+                let mut i = 0;
+                for (slot, &r) in q_bwd[c0..c1].iter_mut().zip(&li[c0..c1]) {
+                    *slot = if r < j1 {
                         (bbase + g * below.len() + tri(r - j0, u)) as u32
                     } else {
-                        let i = rank - inside;
-                        debug_assert_eq!(below[i], r);
+                        while below[i] as usize != r {
+                            i += 1;
+                        }
                         (bbase + i * g + u) as u32
                     };
                 }
@@ -1253,20 +1386,22 @@ impl Blocks {
             for t in 0..g {
                 let r = j0 + t;
                 let (p0, p1) = (row_ptr[r] as usize, row_ptr[r + 1] as usize);
-                for (rank, &q) in row_to_col[p0..p1].iter().enumerate() {
-                    q_fwd[q as usize] = if rank < shared.len() {
-                        debug_assert_eq!(shared[rank], row_col[p0 + rank]);
-                        (base + rank * g + t) as u32
+                let mut i = 0;
+                for (&c, &q) in row_col[p0..p1].iter().zip(&row_to_col[p0..p1]) {
+                    q_fwd[q as usize] = if (c as usize) >= j0 {
+                        (base + g * shared.len() + tri(t, c as usize - j0)) as u32
                     } else {
-                        let u = rank - shared.len();
-                        debug_assert_eq!(row_col[p0 + rank] as usize, j0 + u);
-                        (base + g * shared.len() + tri(t, u)) as u32
+                        while shared[i] != c {
+                            i += 1;
+                        }
+                        (base + i * g + t) as u32
                     };
                 }
             }
         }
-        debug_assert_eq!((fwd_len, bwd_len), (nnz, nnz));
-        // Zeroed once (every entry is written by each `prepare_solve`).
+        debug_assert!(fwd_len >= nnz && bwd_len >= nnz);
+        // Zeroed once (every entry of L is written by each `prepare_solve`;
+        // the merged blocks' explicit zeros stay +0).
         b.fwd_val = vec![C::new(0.0, 0.0); fwd_len];
         b.bwd_val = vec![C::new(0.0, 0.0); bwd_len];
         (b.q_fwd, b.q_bwd) = (q_fwd, q_bwd);
@@ -1339,6 +1474,21 @@ impl Blocks {
         };
         let identities = (0..nb).filter(|&w| self.start[w + 1] - self.start[w] == 1 && self.fwd_ptr[w] == self.fwd_ptr[w + 1]).count();
         self.fwd_steps.len() + identities == nb && self.bwd_steps.len() == nb && ok(&self.fwd_steps, &self.fwd_runs) && ok(&self.bwd_steps, &self.bwd_runs)
+    }
+}
+
+/// Inserts `x` into the sorted, repeat-free `v` unless it is there already.
+#[inline]
+fn insert_sorted_unique(v: &mut Vec<u32>, x: u32) {
+    match v.last() {
+        // Entries mostly come in increasing order: appended without a search.
+        None => v.push(x),
+        Some(&last) if last < x => v.push(x),
+        _ => {
+            if let Err(at) = v.binary_search(&x) {
+                v.insert(at, x);
+            }
+        }
     }
 }
 
@@ -2304,6 +2454,59 @@ mod tests {
                 assert_eq!(bits(&got.blocks.bwd_val), bits(&want.blocks.bwd_val), "case {case} round {round}");
                 assert!(got.w4.iter().flatten().all(|c| *c == C::new(0.0, 0.0)), "case {case}: workspace left zeroed");
             }
+        }
+    }
+
+    /// The AVX2 copies of the full factorisation (with the solve-ready
+    /// copies) and of the blocked refactorisation against their baseline
+    /// build on the same inputs: the same bits.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn avx2_factorisations_give_the_baseline_bits() {
+        if !std::is_x86_feature_detected!("avx2") {
+            eprintln!("skipped: this CPU has no AVX2");
+            return;
+        }
+        let bits = |v: &[C]| v.iter().map(|c| (c.re.to_bits(), c.im.to_bits())).collect::<Vec<_>>();
+        let same = |a: &Ldl, b: &Ldl, what: &str| {
+            assert_eq!(bits(&a.lx), bits(&b.lx), "{what}: L");
+            assert_eq!(bits(&a.d), bits(&b.d), "{what}: D");
+            assert_eq!(bits(&a.d_inv_solve), bits(&b.d_inv_solve), "{what}: D⁻¹");
+            assert_eq!(bits(&a.blocks.fwd_val), bits(&b.blocks.fwd_val), "{what}: forward values");
+            assert_eq!(bits(&a.blocks.bwd_val), bits(&b.blocks.bwd_val), "{what}: backward values");
+        };
+        let cases = [tree_matrix(40, 3), mixed_tree_matrix(120, 5), mixed_matrix(50, 11, 0), mixed_matrix(60, 5, 8)];
+        for (case, (pattern, vals0)) in cases.into_iter().enumerate() {
+            let mut lu = SparseLu::analyse(pattern.clone()).unwrap();
+            lu.factor_symmetric(&vals0).unwrap();
+            let scale = lu.scale.clone();
+            let Backend::Ldl(ldl) = &mut lu.backend else { panic!("case {case}: LDLᵀ expected") };
+            ldl.build_lower_a(&pattern);
+            ldl.build_refactor_scales(&scale);
+            // Full factorisation of other values.
+            let vals: Vec<C> = vals0.iter().enumerate().map(|(q, v)| v * (1.0 + 0.01 * (q % 7) as f64)).collect();
+            let (mut base, mut wide) = (ldl.clone(), ldl.clone());
+            base.factor_scaled(&pattern, &vals, &scale).unwrap();
+            base.prepare_solve(&scale);
+            // SAFETY: AVX2 checked above.
+            unsafe { wide.factor_scaled_and_prepare_avx2(&pattern, &vals, &scale) }.unwrap();
+            same(&base, &wide, &format!("case {case}: full factorisation"));
+            // Blocked refactorisation of a third of the columns.
+            let mut vals = vals0.clone();
+            let cols: Vec<usize> = (0..pattern.n).step_by(3).collect();
+            for &c in &cols {
+                vals[pattern.position(c, c).unwrap()] *= 1.07;
+            }
+            let (mut base, mut wide) = (ldl.clone(), ldl.clone());
+            for l in [&mut base, &mut wide] {
+                l.mark_affected(cols.iter().copied());
+            }
+            let mut w = std::mem::take(&mut base.w4);
+            base.refactor_blocks_in(&vals, &mut w).unwrap();
+            let mut w = std::mem::take(&mut wide.w4);
+            // SAFETY: AVX2 checked above.
+            unsafe { wide.refactor_blocks_avx2(&vals, &mut w) }.unwrap();
+            same(&base, &wide, &format!("case {case}: refactorisation"));
         }
     }
 
