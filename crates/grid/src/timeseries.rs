@@ -172,6 +172,13 @@ fn compiled_load<'c>(circuit: &'c Circuit, pf: &PowerFlow, i: usize) -> Option<&
     }
 }
 
+/// The multipliers of the shape last looked up in one shape pass (one hour):
+/// `shape_multiplier` is a pure function of the shape and the hour.
+struct ShapeMemo {
+    shape: usize,
+    mults: (f64, f64),
+}
+
 /// Load shapes by lower-case name (the first of equal names).
 struct ShapeIndex(crate::network::FastMap<String, usize>);
 
@@ -347,10 +354,13 @@ impl TimeSeries {
             SolutionMode::Yearly => &self.shaped_yearly,
             SolutionMode::Duty => &self.shaped_duty,
         };
+        // Loads mostly share a shape (ieee34mod2: all on `default`), and the
+        // hour is fixed for the pass: the last shape's multipliers are reused.
+        let mut memo = ShapeMemo { shape: usize::MAX, mults: (1.0, 1.0) };
         // (When every load is shaped, the plain pass is that list.)
         if pf.loads_synced_by == Some(key) && shaped.len() < self.loads.len() {
             for &i in shaped {
-                self.apply_load_shape(pf, i as usize, load_mult);
+                self.apply_load_shape(pf, i as usize, load_mult, &mut memo);
             }
             // As a full pass does: every load's cached currents are stale.
             for state in &mut pf.loads[..self.loads.len()] {
@@ -358,7 +368,7 @@ impl TimeSeries {
             }
         } else {
             for i in 0..self.loads.len() {
-                self.apply_load_shape(pf, i, load_mult);
+                self.apply_load_shape(pf, i, load_mult, &mut memo);
             }
             pf.loads_synced_by = Some(key);
         }
@@ -367,7 +377,7 @@ impl TimeSeries {
 
     /// Sets load `i`'s nominal demand for the present hour.
     #[inline(always)]
-    fn apply_load_shape(&self, pf: &mut PowerFlow, i: usize, load_mult: f64) {
+    fn apply_load_shape(&self, pf: &mut PowerFlow, i: usize, load_mult: f64, memo: &mut ShapeMemo) {
         let ls = &self.loads[i];
         let shape = match self.mode {
             SolutionMode::Daily | SolutionMode::Snapshot => ls.daily,
@@ -380,7 +390,10 @@ impl TimeSeries {
             (LoadStatus::Fixed, _) | (_, None) => (kw0, kvar0, load_mult),
             (_, Some(s)) => {
                 let shape = &self.shapes[s];
-                let (pm, qm) = shape_multiplier(shape, self.hour);
+                if memo.shape != s {
+                    *memo = ShapeMemo { shape: s, mults: shape_multiplier(shape, self.hour) };
+                }
+                let (pm, qm) = memo.mults;
                 if shape.useactual {
                     // Actual kW (and kvar when given; else from the pf), no LoadMult.
                     let q = if !shape.qmult.is_empty() && qm != 0.0 {
