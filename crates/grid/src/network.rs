@@ -168,17 +168,34 @@ impl NameTable {
     /// otherwise indexes `pos` under it (the caller then adds entry `pos`)
     /// and returns `None`. `key_of` is only asked about existing entries.
     pub fn get_or_insert<'a>(&mut self, tag: u8, name: &str, pos: usize, key_of: impl Fn(usize) -> (u8, &'a str)) -> Option<usize> {
-        self.grow_for_one_more(&key_of);
+        let (at, existing) = self.slot_for(tag, name, &key_of);
+        if existing.is_none() {
+            self.slots[at] = pos as u32 + 1;
+            self.len += 1;
+        }
+        existing
+    }
+
+    /// Indexes entry `pos` under (`tag`, `name`), replacing an entry with the
+    /// same key (as a map's insert would).
+    pub fn insert<'a>(&mut self, tag: u8, name: &str, pos: usize, key_of: impl Fn(usize) -> (u8, &'a str)) {
+        let (at, existing) = self.slot_for(tag, name, &key_of);
+        self.slots[at] = pos as u32 + 1;
+        if existing.is_none() {
+            self.len += 1;
+        }
+    }
+
+    /// The slot holding (`tag`, `name`) and its entry, or the empty slot where
+    /// it would go (with room for one more entry made first).
+    fn slot_for<'a>(&mut self, tag: u8, name: &str, key_of: &impl Fn(usize) -> (u8, &'a str)) -> (usize, Option<usize>) {
+        self.grow_for_one_more(key_of);
         let mask = self.slots.len() - 1;
         let mut at = Self::hash(tag, name) as usize & mask;
         loop {
             match self.slots[at] {
-                0 => {
-                    self.slots[at] = pos as u32 + 1;
-                    self.len += 1;
-                    return None;
-                }
-                s if key_of(s as usize - 1) == (tag, name) => return Some(s as usize - 1),
+                0 => return (at, None),
+                s if key_of(s as usize - 1) == (tag, name) => return (at, Some(s as usize - 1)),
                 _ => at = (at + 1) & mask,
             }
         }
@@ -196,28 +213,6 @@ impl NameTable {
                     at = (at + 1) & mask;
                 }
                 self.slots[at] = s;
-            }
-        }
-    }
-
-    /// Indexes entry `pos` under (`tag`, `name`), replacing an entry with the
-    /// same key (as a map's insert would).
-    pub fn insert<'a>(&mut self, tag: u8, name: &str, pos: usize, key_of: impl Fn(usize) -> (u8, &'a str)) {
-        self.grow_for_one_more(&key_of);
-        let mask = self.slots.len() - 1;
-        let mut at = Self::hash(tag, name) as usize & mask;
-        loop {
-            match self.slots[at] {
-                0 => {
-                    self.slots[at] = pos as u32 + 1;
-                    self.len += 1;
-                    return;
-                }
-                s if key_of(s as usize - 1) == (tag, name) => {
-                    self.slots[at] = pos as u32 + 1;
-                    return;
-                }
-                _ => at = (at + 1) & mask,
             }
         }
     }

@@ -1734,6 +1734,37 @@ mod simd {
         _mm_addsub_pd(_mm_mul_pd(xre, lv), _mm_mul_pd(xim, ls))
     }
 
+    /// The shared columns (forward, `idx` = `fwd_idx`) or rows (backward,
+    /// `bwd_idx`) of step `s`, in order, two per pass (half the loop
+    /// overhead); returns the offset of the block's own triangle in `vals`.
+    #[inline(always)]
+    unsafe fn sub_shared<const G: usize>(
+        idx: &[u32],
+        s: &super::Step,
+        vals: *const C,
+        xp: *const C,
+        a01: &mut __m256d,
+        a23: &mut __m256d,
+        a2: &mut __m128d,
+    ) -> usize {
+        let mut v = s.v();
+        let (mut k, end) = (s.i0 as usize, s.i1 as usize);
+        while k + 1 < end {
+            let xc = xp.add(*idx.get_unchecked(k) as usize);
+            let xd = xp.add(*idx.get_unchecked(k + 1) as usize);
+            sub_column::<G>(a01, a23, a2, vals.add(v), xc);
+            sub_column::<G>(a01, a23, a2, vals.add(v + G), xd);
+            v += 2 * G;
+            k += 2;
+        }
+        if k < end {
+            let xc = xp.add(*idx.get_unchecked(k) as usize);
+            sub_column::<G>(a01, a23, a2, vals.add(v), xc);
+            v += G;
+        }
+        v
+    }
+
     /// One shared column (forward) or row (backward) of a block of G ≥ 2
     /// pivots: its G values from `l`, x's parts broadcast.
     #[inline(always)]
@@ -1771,22 +1802,7 @@ mod simd {
         let mut a01 = _mm256_loadu_pd(xp.add(j0) as *const f64);
         let mut a23 = if G == 4 { _mm256_loadu_pd(xp.add(j0 + 2) as *const f64) } else { _mm256_setzero_pd() };
         let mut a2 = if G == 3 { _mm_loadu_pd(xp.add(j0 + 2) as *const f64) } else { _mm_setzero_pd() };
-        let mut v = s.v();
-        // Two shared columns per pass (half the loop overhead), in order.
-        let (mut f, end) = (s.i0 as usize, s.i1 as usize);
-        while f + 1 < end {
-            let xc = xp.add(*b.fwd_idx.get_unchecked(f) as usize);
-            let xd = xp.add(*b.fwd_idx.get_unchecked(f + 1) as usize);
-            sub_column::<G>(&mut a01, &mut a23, &mut a2, vals.add(v), xc);
-            sub_column::<G>(&mut a01, &mut a23, &mut a2, vals.add(v + G), xd);
-            v += 2 * G;
-            f += 2;
-        }
-        if f < end {
-            let xc = xp.add(*b.fwd_idx.get_unchecked(f) as usize);
-            sub_column::<G>(&mut a01, &mut a23, &mut a2, vals.add(v), xc);
-            v += G;
-        }
+        let v = sub_shared::<G>(&b.fwd_idx, s, vals, xp, &mut a01, &mut a23, &mut a2);
         let mut acc = lanes::<G>(a01, a23, a2);
         for t in 0..G {
             let mut a = acc[t];
@@ -1827,22 +1843,7 @@ mod simd {
         } else {
             _mm_setzero_pd()
         };
-        let mut v = s.v();
-        // Two shared rows per pass, as in `forward_block_avx`.
-        let (mut r, end) = (s.i0 as usize, s.i1 as usize);
-        while r + 1 < end {
-            let xr = xp.add(*b.bwd_idx.get_unchecked(r) as usize);
-            let xs = xp.add(*b.bwd_idx.get_unchecked(r + 1) as usize);
-            sub_column::<G>(&mut a01, &mut a23, &mut a2, vals.add(v), xr);
-            sub_column::<G>(&mut a01, &mut a23, &mut a2, vals.add(v + G), xs);
-            v += 2 * G;
-            r += 2;
-        }
-        if r < end {
-            let xr = xp.add(*b.bwd_idx.get_unchecked(r) as usize);
-            sub_column::<G>(&mut a01, &mut a23, &mut a2, vals.add(v), xr);
-            v += G;
-        }
+        let v = sub_shared::<G>(&b.bwd_idx, s, vals, xp, &mut a01, &mut a23, &mut a2);
         let mut acc = lanes::<G>(a01, a23, a2);
         for t in (0..G).rev() {
             let mut a = acc[t];
