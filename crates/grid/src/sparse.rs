@@ -569,6 +569,7 @@ impl Ldl {
             }
             self.d_inv_solve[j] = d_inv * self.d_scale[j];
         }
+        self.blocks.precompute_pivots(&self.affected_list);
         Ok(())
     }
 
@@ -662,6 +663,7 @@ impl Ldl {
                 (_, _) => self.refactor_block::<4, 3>(values, w, j0)?,
             }
         }
+        self.blocks.precompute_pivots(&self.affected_list);
         Ok(())
     }
 
@@ -835,7 +837,8 @@ impl Ldl {
         // A new scaling: the partial refactorisation's per-entry copies of it
         // are rebuilt when next needed.
         self.d_scale.clear();
-        if !self.structure_built {
+        let first = !self.structure_built;
+        if first {
             // First factorisation: the row structure of L.
             let li = &self.li[..nnz];
             let lp = &self.lp[..=n];
@@ -883,6 +886,10 @@ impl Ldl {
             }
             d_inv_solve[j] = d_inv[j] * (sj * sj);
         }
+        if first {
+            b.choose_forward_forms();
+        }
+        b.precompute_all();
     }
 
     /// Solves A·x = b in place with the factor of [`Ldl::prepare_solve`],
@@ -1098,6 +1105,20 @@ struct Blocks {
     /// Where each entry q of L (column form) lives in fwd_val and bwd_val.
     q_fwd: Vec<u32>,
     q_bwd: Vec<u32>,
+    /// What the substitutions read (`precompute_block`), in the layout of
+    /// fwd_val / bwd_val: the block's own triangle inverted and applied to
+    /// its shared columns (rows) beforehand. A block's pivots then depend on
+    /// the blocks before it through one multiply-subtract each, not also
+    /// through its triangle's chain of them — the triangle is applied to the
+    /// block's own right-hand side, which is known from the start.
+    fwd_pre: Vec<C>,
+    bwd_pre: Vec<C>,
+    /// The block of each pivot.
+    block_of: Vec<u32>,
+    /// Blocks whose forward substitution keeps L's own form (the shared
+    /// columns, then the triangle; `fwd_pre` unused): their forward runs
+    /// have `g` + `PLAIN_RUN` (see `choose_forward_forms`).
+    fwd_plain: Vec<bool>,
     /// The order the substitutions visit the blocks in: by level of the
     /// block dependency graph (forward: leaves first; backward: root first),
     /// so that consecutive blocks are mostly independent and the CPU overlaps
@@ -1162,6 +1183,17 @@ impl Blocks {
     /// but a 100k-node one (33k blocks) from 0.54 to 0.8–1.0 ms — its vectors
     /// no longer fit in L2, and the scattered order loses the caches.
     const LEVEL_ORDER_MAX_BLOCKS: usize = 16_384;
+    /// A forward run of blocks kept in L's own form has g + PLAIN_RUN.
+    const PLAIN_RUN: u32 = 4;
+    /// Blocks whose triangle couples two pivots more strongly than this
+    /// keep the plain forward form. Measured (|ΔV| against the plain form
+    /// everywhere): with every block transformed, ieee34 / ieee34mod2 moved
+    /// by up to 3e-14 / 5e-14 pu over a day — from the two blocks whose
+    /// pivots couple at 0.99 (the source bus, a regulator bank's merged
+    /// buses), where T⁻¹·L'_Bc cancels; with those two plain, 1e-16 / 7e-16.
+    /// A bus's phases couple at 0.24–0.3. (The backward form moves voltages
+    /// by ≤ 7e-15 pu everywhere and is used for every block.)
+    const TRANSFORM_MAX_COUPLING: f64 = 0.5;
 
     /// The block structure of L (column form lp/li, row form row_ptr/row_col,
     /// with row_to_col the column-form position of each row-form entry).
@@ -1404,6 +1436,8 @@ impl Blocks {
         // the merged blocks' explicit zeros stay +0).
         b.fwd_val = vec![C::new(0.0, 0.0); fwd_len];
         b.bwd_val = vec![C::new(0.0, 0.0); bwd_len];
+        b.fwd_pre = vec![C::new(0.0, 0.0); fwd_len];
+        b.bwd_pre = vec![C::new(0.0, 0.0); bwd_len];
         (b.q_fwd, b.q_bwd) = (q_fwd, q_bwd);
         (b.fwd_idx, b.bwd_idx, b.fwd_ptr, b.bwd_ptr) = (fwd_idx, bwd_idx, fwd_ptr, bwd_ptr);
         (b.fwd_val_ptr, b.bwd_val_ptr) = (fwd_val_ptr, bwd_val_ptr);
@@ -1412,6 +1446,7 @@ impl Blocks {
         for w in 0..nb {
             block_of[b.start[w] as usize..b.start[w + 1] as usize].fill(w);
         }
+        b.block_of = block_of.iter().map(|&w| w as u32).collect();
         // Forward: block w needs the blocks of its shared columns (all
         // before it); backward: those of its shared rows (all after it).
         let mut level = vec![0u32; nb];
@@ -1445,6 +1480,174 @@ impl Blocks {
         b
     }
 
+    /// Chooses each block's forward form from the values of the first
+    /// factorisation (see `TRANSFORM_MAX_COUPLING`) and keeps it: the form
+    /// changes only the rounding, and a fixed choice keeps the schedule.
+    fn choose_forward_forms(&mut self) {
+        let nb = self.start.len() - 1;
+        let plain = (0..nb)
+            .map(|w| {
+                let g = (self.start[w + 1] - self.start[w]) as usize;
+                let shared = (self.fwd_ptr[w + 1] - self.fwd_ptr[w]) as usize;
+                let t0 = self.fwd_val_ptr[w] as usize + g * shared;
+                let triangle = &self.fwd_val[t0..t0 + g * (g - 1) / 2];
+                triangle.iter().any(|l| !(l.re.abs().max(l.im.abs()) <= Self::TRANSFORM_MAX_COUPLING))
+            })
+            .collect();
+        self.set_forward_forms(plain);
+    }
+
+    /// Sets the blocks' forward forms (`fwd_plain`; a one-pivot block has
+    /// no triangle, its two forms are one) and splits the forward runs where
+    /// the form changes. The visiting order itself is kept.
+    fn set_forward_forms(&mut self, mut plain: Vec<bool>) {
+        for (w, p) in plain.iter_mut().enumerate() {
+            *p &= self.start[w + 1] - self.start[w] > 1;
+        }
+        let mut runs: Vec<Run> = Vec::with_capacity(self.fwd_runs.len() + 4);
+        for (k, s) in self.fwd_steps.iter().enumerate() {
+            let w = self.block_of[s.j0()] as usize;
+            let g = self.start[w + 1] - self.start[w];
+            let kind = if plain[w] { g + Self::PLAIN_RUN } else { g };
+            match runs.last_mut() {
+                Some(run) if run.g == kind => run.end = k as u32 + 1,
+                _ => runs.push(Run { g: kind, end: k as u32 + 1 }),
+            }
+        }
+        self.fwd_runs = runs;
+        self.fwd_plain = plain;
+    }
+
+    /// Block w's values as the substitutions read them (`fwd_pre`,
+    /// `bwd_pre`), from L's (`fwd_val`, `bwd_val`). With T the block's unit
+    /// lower triangle (T[t][u] = L'[j0 + t, j0 + u]):
+    ///
+    /// * forward, x_B = T⁻¹·b_B − Σ_c (T⁻¹·L'_Bc)·x_c: each shared column
+    ///   holds T⁻¹·L'_Bc, the triangle N = I − T⁻¹ (so x_t = b_t − Σ_{u<t}
+    ///   N[t][u]·b_u − …);
+    /// * backward, x_B = Tᵀ⁻¹·(D'⁻¹ z)_B − Σ_r (Tᵀ⁻¹·L'_rBᵀ)·x_r: each shared
+    ///   row holds Tᵀ⁻¹·L'_rBᵀ, the triangle at (u, t) Q[t][u] of
+    ///   Q = I − Tᵀ⁻¹.
+    ///
+    /// Plain complex arithmetic (no fused operations in Rust): the same bits
+    /// on every target. One-pivot blocks are copied unchanged.
+    #[inline(always)]
+    fn precompute_block(&mut self, w: usize) {
+        // The block size as a constant: the small loops unroll.
+        match self.start[w + 1] - self.start[w] {
+            1 => self.precompute_sized::<1>(w),
+            2 => self.precompute_sized::<2>(w),
+            3 => self.precompute_sized::<3>(w),
+            _ => self.precompute_sized::<4>(w),
+        }
+    }
+
+    #[inline(always)]
+    fn precompute_sized<const G: usize>(&mut self, w: usize) {
+        let zero = C::new(0.0, 0.0);
+        for forward in [true, false] {
+            let (ptr, val_ptr, raw, pre) = if forward {
+                (&self.fwd_ptr, &self.fwd_val_ptr, &self.fwd_val, &mut self.fwd_pre)
+            } else {
+                (&self.bwd_ptr, &self.bwd_val_ptr, &self.bwd_val, &mut self.bwd_pre)
+            };
+            let shared = (ptr[w + 1] - ptr[w]) as usize;
+            let v = val_ptr[w] as usize;
+            let len = G * shared + G * (G - 1) / 2;
+            let (raw, pre) = (&raw[v..v + len], &mut pre[v..v + len]);
+            if G == 1 {
+                pre.copy_from_slice(raw);
+                continue;
+            }
+            if forward && self.fwd_plain.get(w) == Some(&true) {
+                continue; // read from `fwd_val`
+            }
+            let (raw_shared, raw_tri) = raw.split_at(G * shared);
+            let (pre_shared, pre_tri) = pre.split_at_mut(G * shared);
+            // T[t][u], t > u.
+            let mut l = [[zero; G]; G];
+            for t in 1..G {
+                for u in 0..t {
+                    l[t][u] = raw_tri[tri(t, u)];
+                }
+            }
+            let mut m = [[zero; G]; G];
+            if forward {
+                // N[t][u] = T[t][u] − Σ_{u<k<t} T[t][k]·N[k][u]
+                for t in 1..G {
+                    for u in 0..t {
+                        let mut a = l[t][u];
+                        for k in u + 1..t {
+                            a -= l[t][k] * m[k][u];
+                        }
+                        m[t][u] = a;
+                        pre_tri[tri(t, u)] = a;
+                    }
+                }
+                // T·y = L'_Bc by forward substitution.
+                for (r, p) in raw_shared.chunks_exact(G).zip(pre_shared.chunks_exact_mut(G)) {
+                    let mut y = [zero; G];
+                    for t in 0..G {
+                        let mut a = r[t];
+                        for u in 0..t {
+                            a -= l[t][u] * y[u];
+                        }
+                        y[t] = a;
+                    }
+                    p.copy_from_slice(&y);
+                }
+            } else {
+                // Q[t][u] (stored at (u, t)) = T[u][t] − Σ_{t<k<u} T[k][t]·Q[k][u]
+                for t in (0..G).rev() {
+                    for u in t + 1..G {
+                        let mut a = l[u][t];
+                        for k in t + 1..u {
+                            a -= l[k][t] * m[k][u];
+                        }
+                        m[t][u] = a;
+                        pre_tri[tri(u, t)] = a;
+                    }
+                }
+                // Tᵀ·y = L'_rBᵀ by backward substitution.
+                for (r, p) in raw_shared.chunks_exact(G).zip(pre_shared.chunks_exact_mut(G)) {
+                    let mut y = [zero; G];
+                    for t in (0..G).rev() {
+                        let mut a = r[t];
+                        for u in t + 1..G {
+                            a -= l[u][t] * y[u];
+                        }
+                        y[t] = a;
+                    }
+                    p.copy_from_slice(&y);
+                }
+            }
+        }
+    }
+
+    /// `precompute_block` for every block.
+    #[inline(always)]
+    fn precompute_all(&mut self) {
+        for w in 0..self.start.len().saturating_sub(1) {
+            self.precompute_block(w);
+        }
+    }
+
+    /// `precompute_block` for the blocks of `pivots` (sorted): after a
+    /// partial refactorisation of those columns — an entry of L'
+    /// changes only in an affected column, and its row (an ancestor) is
+    /// affected too, so no other block's values moved.
+    #[inline(always)]
+    fn precompute_pivots(&mut self, pivots: &[usize]) {
+        let mut last = u32::MAX;
+        for &j in pivots {
+            let w = self.block_of[j];
+            if w != last {
+                last = w;
+                self.precompute_block(w as usize);
+            }
+        }
+    }
+
     /// The steps of the blocks in `order` (pointers `ptr`, `val_ptr`) and
     /// their runs of equal size.
     fn schedule(start: &[u32], ptr: &[u32], val_ptr: &[u32], order: &[u32]) -> (Vec<Step>, Vec<Run>) {
@@ -1470,10 +1673,11 @@ impl Blocks {
         let ok = |steps: &[Step], runs: &[Run]| {
             runs.windows(2).all(|r| r[0].end < r[1].end)
                 && runs.last().map_or(steps.is_empty(), |r| r.end as usize == steps.len())
-                && runs.iter().all(|r| (1..=Self::MAX as u32).contains(&r.g))
+                && runs.iter().all(|r| (1..=Self::MAX as u32).contains(&r.g) || (2 + Self::PLAIN_RUN..=Self::MAX as u32 + Self::PLAIN_RUN).contains(&r.g))
         };
         let identities = (0..nb).filter(|&w| self.start[w + 1] - self.start[w] == 1 && self.fwd_ptr[w] == self.fwd_ptr[w + 1]).count();
-        self.fwd_steps.len() + identities == nb && self.bwd_steps.len() == nb && ok(&self.fwd_steps, &self.fwd_runs) && ok(&self.bwd_steps, &self.bwd_runs)
+        let no_plain_backward = self.bwd_runs.iter().all(|r| r.g <= Self::MAX as u32);
+        self.fwd_steps.len() + identities == nb && self.bwd_steps.len() == nb && ok(&self.fwd_steps, &self.fwd_runs) && ok(&self.bwd_steps, &self.bwd_runs) && no_plain_backward
     }
 }
 
@@ -1531,7 +1735,17 @@ fn substitutions<M: Mac>(ldl: &Ldl, x: &mut [C]) {
     // value by value.
     debug_assert!(b.checked_schedule(nb));
     unsafe {
-        visit_runs!(b.fwd_runs, b.fwd_steps, |s| forward_block::<M, 1>(b, s, x), forward_block::<M, 2>(b, s, x), forward_block::<M, 3>(b, s, x), forward_block::<M, 4>(b, s, x));
+        visit_runs!(
+            b.fwd_runs,
+            b.fwd_steps,
+            |s| forward_block::<M, 1>(b, s, x),
+            forward_block::<M, 2>(b, s, x),
+            forward_block::<M, 3>(b, s, x),
+            forward_block::<M, 4>(b, s, x);
+            forward_block_plain::<M, 2>(b, s, x),
+            forward_block_plain::<M, 3>(b, s, x),
+            forward_block_plain::<M, 4>(b, s, x)
+        );
         let d = &ldl.d_inv_solve;
         visit_runs!(b.bwd_runs, b.bwd_steps, |s| backward_block::<M, 1>(b, d, s, x), backward_block::<M, 2>(b, d, s, x), backward_block::<M, 3>(b, d, s, x), backward_block::<M, 4>(b, d, s, x));
     }
@@ -1542,7 +1756,11 @@ fn substitutions<M: Mac>(ldl: &Ldl, x: &mut [C]) {
 /// closures would not inherit the caller's target features. The kernels
 /// are unsafe: see [`substitutions`] (and `Blocks::checked_schedule`).
 macro_rules! visit_runs {
-    ($runs:expr, $steps:expr, |$s:ident| $k1:expr, $k2:expr, $k3:expr, $k4:expr) => {{
+    ($runs:expr, $steps:expr, |$s:ident| $k1:expr, $k2:expr, $k3:expr, $k4:expr) => {
+        visit_runs!($runs, $steps, |$s| $k1, $k2, $k3, $k4; $k2, $k3, $k4)
+    };
+    // With the plain forward kernels of runs g + `Blocks::PLAIN_RUN`.
+    ($runs:expr, $steps:expr, |$s:ident| $k1:expr, $k2:expr, $k3:expr, $k4:expr; $p2:expr, $p3:expr, $p4:expr) => {{
         let mut at = 0usize;
         for run in $runs.iter() {
             let end = run.end as usize;
@@ -1564,9 +1782,24 @@ macro_rules! visit_runs {
                         $k3
                     }
                 }
-                _ => {
+                4 => {
                     for $s in steps {
                         $k4
+                    }
+                }
+                6 => {
+                    for $s in steps {
+                        $p2
+                    }
+                }
+                7 => {
+                    for $s in steps {
+                        $p3
+                    }
+                }
+                _ => {
+                    for $s in steps {
+                        $p4
                     }
                 }
             }
@@ -1575,10 +1808,51 @@ macro_rules! visit_runs {
 }
 use visit_runs;
 
-/// Rows j0..j0+G of the forward substitution (one block). Unsafe: see
-/// [`substitutions`].
+/// Rows j0..j0+G of the forward substitution (one block), from the values
+/// of `Blocks::precompute_block`: x_t = b_t − Σ_{u<t} N[t][u]·b_u, then
+/// minus the shared columns in order. Unsafe: see [`substitutions`].
 #[inline(always)]
 unsafe fn forward_block<M: Mac, const G: usize>(b: &Blocks, s: &Step, x: &mut [C]) {
+    let j0 = s.j0();
+    let vals = &b.fwd_pre;
+    let (mut f, end) = (s.i0 as usize, s.i1 as usize);
+    let t0 = s.v() + (end - f) * G;
+    // The triangle on the block's own right-hand side (not yet overwritten).
+    let mut acc = [M::zero(); G];
+    for (t, a) in acc.iter_mut().enumerate() {
+        *a = M::load(x.get_unchecked(j0 + t));
+        for u in 0..t {
+            *a = M::sub_mul(*a, vals.get_unchecked(t0 + tri(t, u)), x.get_unchecked(j0 + u));
+        }
+    }
+    let mut v = s.v();
+    // Two shared columns per pass (half the loop overhead); each accumulator
+    // still subtracts them one after the other, in order.
+    while f + 1 < end {
+        let xc = x.get_unchecked(*b.fwd_idx.get_unchecked(f) as usize);
+        let xd = x.get_unchecked(*b.fwd_idx.get_unchecked(f + 1) as usize);
+        for (t, a) in acc.iter_mut().enumerate() {
+            *a = M::sub_mul(M::sub_mul(*a, vals.get_unchecked(v + t), xc), vals.get_unchecked(v + G + t), xd);
+        }
+        v += 2 * G;
+        f += 2;
+    }
+    if f < end {
+        let xc = x.get_unchecked(*b.fwd_idx.get_unchecked(f) as usize);
+        for (t, a) in acc.iter_mut().enumerate() {
+            *a = M::sub_mul(*a, vals.get_unchecked(v + t), xc);
+        }
+    }
+    for (t, a) in acc.iter().enumerate() {
+        M::store(*a, x.get_unchecked_mut(j0 + t));
+    }
+}
+
+/// Rows j0..j0+G of the forward substitution (one block) in L's own form
+/// (`Blocks::fwd_plain`): the shared columns, then the triangle. Unsafe:
+/// see [`substitutions`].
+#[inline(always)]
+unsafe fn forward_block_plain<M: Mac, const G: usize>(b: &Blocks, s: &Step, x: &mut [C]) {
     let j0 = s.j0();
     let mut acc = [M::zero(); G];
     for (t, a) in acc.iter_mut().enumerate() {
@@ -1613,23 +1887,34 @@ unsafe fn forward_block<M: Mac, const G: usize>(b: &Blocks, s: &Step, x: &mut [C
     }
 }
 
-/// Columns j0..j0+G of the backward substitution (one block). Unsafe: see
-/// [`substitutions`].
+/// Columns j0..j0+G of the backward substitution (one block), from the
+/// values of `Blocks::precompute_block`: with y = D'⁻¹·z on the block,
+/// x_t = y_t − Σ_{u>t} Q[t][u]·y_u, then minus the shared rows in order.
+/// Unsafe: see [`substitutions`].
 #[inline(always)]
 unsafe fn backward_block<M: Mac, const G: usize>(b: &Blocks, d_inv: &[C], s: &Step, x: &mut [C]) {
     let j0 = s.j0();
+    let vals = &b.bwd_pre;
+    let (mut r, end) = (s.i0 as usize, s.i1 as usize);
+    let t0 = s.v() + (end - r) * G;
+    let mut y = [C::new(0.0, 0.0); G];
+    for (t, y) in y.iter_mut().enumerate() {
+        M::store(M::mul(x.get_unchecked(j0 + t), d_inv.get_unchecked(j0 + t)), y);
+    }
     let mut acc = [M::zero(); G];
     for (t, a) in acc.iter_mut().enumerate() {
-        *a = M::mul(x.get_unchecked(j0 + t), d_inv.get_unchecked(j0 + t));
+        *a = M::load(&y[t]);
+        for u in t + 1..G {
+            *a = M::sub_mul(*a, vals.get_unchecked(t0 + tri(u, t)), &y[u]);
+        }
     }
     let mut v = s.v();
     // Two shared rows per pass, as in `forward_block`.
-    let (mut r, end) = (s.i0 as usize, s.i1 as usize);
     while r + 1 < end {
         let xr = x.get_unchecked(*b.bwd_idx.get_unchecked(r) as usize);
         let xs = x.get_unchecked(*b.bwd_idx.get_unchecked(r + 1) as usize);
         for (t, a) in acc.iter_mut().enumerate() {
-            *a = M::sub_mul(M::sub_mul(*a, b.bwd_val.get_unchecked(v + t), xr), b.bwd_val.get_unchecked(v + G + t), xs);
+            *a = M::sub_mul(M::sub_mul(*a, vals.get_unchecked(v + t), xr), vals.get_unchecked(v + G + t), xs);
         }
         v += 2 * G;
         r += 2;
@@ -1637,16 +1922,11 @@ unsafe fn backward_block<M: Mac, const G: usize>(b: &Blocks, d_inv: &[C], s: &St
     if r < end {
         let xr = x.get_unchecked(*b.bwd_idx.get_unchecked(r) as usize);
         for (t, a) in acc.iter_mut().enumerate() {
-            *a = M::sub_mul(*a, b.bwd_val.get_unchecked(v + t), xr);
+            *a = M::sub_mul(*a, vals.get_unchecked(v + t), xr);
         }
-        v += G;
     }
-    for t in (0..G).rev() {
-        let mut a = acc[t];
-        for u in t + 1..G {
-            a = M::sub_mul(a, b.bwd_val.get_unchecked(v + tri(u, t)), x.get_unchecked(j0 + u));
-        }
-        M::store(a, x.get_unchecked_mut(j0 + t));
+    for (t, a) in acc.iter().enumerate() {
+        M::store(*a, x.get_unchecked_mut(j0 + t));
     }
 }
 
@@ -1780,6 +2060,43 @@ mod simd {
         }
     }
 
+    /// Rows j0..j0+G (2 ≤ G ≤ 4) of the forward substitution, as
+    /// `super::forward_block` lane by lane. Unsafe: see [`substitutions`].
+    #[inline(always)]
+    unsafe fn forward_block_avx<const G: usize>(b: &super::Blocks, s: &super::Step, x: &mut [C]) {
+        let j0 = s.j0();
+        let xp = x.as_mut_ptr();
+        let vals = b.fwd_pre.as_ptr();
+        let t0 = s.v() + (s.i1 - s.i0) as usize * G;
+        // The block's right-hand side and the triangle on it: off the chain
+        // through the blocks before (they write other entries of x).
+        let b01 = _mm256_loadu_pd(xp.add(j0) as *const f64);
+        let b23 = if G == 4 { _mm256_loadu_pd(xp.add(j0 + 2) as *const f64) } else { _mm256_setzero_pd() };
+        let rhs = [
+            _mm256_castpd256_pd128(b01),
+            _mm256_extractf128_pd::<1>(b01),
+            if G == 3 { _mm_loadu_pd(xp.add(j0 + 2) as *const f64) } else { _mm256_castpd256_pd128(b23) },
+            _mm256_extractf128_pd::<1>(b23),
+        ];
+        let mut acc = rhs;
+        for t in 1..G {
+            for u in 0..t {
+                acc[t] = _mm_sub_pd(acc[t], mul1(vals.add(t0 + super::tri(t, u)), rhs[u]));
+            }
+        }
+        let mut a01 = _mm256_set_m128d(acc[1], acc[0]);
+        let mut a23 = _mm256_set_m128d(acc[3], acc[2]);
+        let mut a2 = acc[2];
+        sub_shared::<G>(&b.fwd_idx, s, vals, xp, &mut a01, &mut a23, &mut a2);
+        _mm256_storeu_pd(xp.add(j0) as *mut f64, a01);
+        if G == 4 {
+            _mm256_storeu_pd(xp.add(j0 + 2) as *mut f64, a23);
+        }
+        if G == 3 {
+            _mm_storeu_pd(xp.add(j0 + 2) as *mut f64, a2);
+        }
+    }
+
     /// A block's G ≤ 4 accumulators as four 128-bit values.
     #[inline(always)]
     unsafe fn lanes<const G: usize>(a01: __m256d, a23: __m256d, a2: __m128d) -> [__m128d; 4] {
@@ -1792,10 +2109,11 @@ mod simd {
         ]
     }
 
-    /// Rows j0..j0+G (2 ≤ G ≤ 4) of the forward substitution. Unsafe: see
+    /// Rows j0..j0+G (2 ≤ G ≤ 4) of the forward substitution in L's own
+    /// form, as `super::forward_block_plain` lane by lane. Unsafe: see
     /// [`substitutions`].
     #[inline(always)]
-    unsafe fn forward_block_avx<const G: usize>(b: &super::Blocks, s: &super::Step, x: &mut [C]) {
+    unsafe fn forward_block_avx_plain<const G: usize>(b: &super::Blocks, s: &super::Step, x: &mut [C]) {
         let j0 = s.j0();
         let xp = x.as_mut_ptr();
         let vals = b.fwd_val.as_ptr();
@@ -1824,34 +2142,43 @@ mod simd {
         _mm256_addsub_pd(_mm256_mul_pd(re, dv), _mm256_mul_pd(im, _mm256_permute_pd::<0b0101>(dv)))
     }
 
-    /// Columns j0..j0+G (2 ≤ G ≤ 4) of the backward substitution. Unsafe:
-    /// see [`substitutions`].
+    /// Columns j0..j0+G (2 ≤ G ≤ 4) of the backward substitution, as
+    /// `super::backward_block` lane by lane. Unsafe: see [`substitutions`].
     #[inline(always)]
     unsafe fn backward_block_avx<const G: usize>(b: &super::Blocks, d_inv: &[C], s: &super::Step, x: &mut [C]) {
         let j0 = s.j0();
         let xp = x.as_mut_ptr();
         let dp = d_inv.as_ptr();
-        let vals = b.bwd_val.as_ptr();
-        let mut a01 = scaled2(xp.add(j0), dp.add(j0));
-        let mut a23 = if G == 4 { scaled2(xp.add(j0 + 2), dp.add(j0 + 2)) } else { _mm256_setzero_pd() };
-        let mut a2 = if G == 3 {
+        let vals = b.bwd_pre.as_ptr();
+        let t0 = s.v() + (s.i1 - s.i0) as usize * G;
+        let y01 = scaled2(xp.add(j0), dp.add(j0));
+        let y23 = if G == 4 { scaled2(xp.add(j0 + 2), dp.add(j0 + 2)) } else { _mm256_setzero_pd() };
+        let y2 = if G == 3 {
             let xv = _mm_loadu_pd(xp.add(j0 + 2) as *const f64);
             let dv = _mm_loadu_pd(dp.add(j0 + 2) as *const f64);
             let re = _mm_movedup_pd(xv);
             let im = _mm_unpackhi_pd(xv, xv);
             _mm_addsub_pd(_mm_mul_pd(re, dv), _mm_mul_pd(im, _mm_shuffle_pd::<0b01>(dv, dv)))
         } else {
-            _mm_setzero_pd()
+            _mm256_castpd256_pd128(y23)
         };
-        let v = sub_shared::<G>(&b.bwd_idx, s, vals, xp, &mut a01, &mut a23, &mut a2);
-        let mut acc = lanes::<G>(a01, a23, a2);
-        for t in (0..G).rev() {
-            let mut a = acc[t];
+        let y = [_mm256_castpd256_pd128(y01), _mm256_extractf128_pd::<1>(y01), y2, _mm256_extractf128_pd::<1>(y23)];
+        let mut acc = y;
+        for t in 0..G - 1 {
             for u in t + 1..G {
-                a = _mm_sub_pd(a, mul1(vals.add(v + super::tri(u, t)), acc[u]));
+                acc[t] = _mm_sub_pd(acc[t], mul1(vals.add(t0 + super::tri(u, t)), y[u]));
             }
-            acc[t] = a;
-            _mm_storeu_pd(xp.add(j0 + t) as *mut f64, a);
+        }
+        let mut a01 = _mm256_set_m128d(acc[1], acc[0]);
+        let mut a23 = _mm256_set_m128d(acc[3], acc[2]);
+        let mut a2 = acc[2];
+        sub_shared::<G>(&b.bwd_idx, s, vals, xp, &mut a01, &mut a23, &mut a2);
+        _mm256_storeu_pd(xp.add(j0) as *mut f64, a01);
+        if G == 4 {
+            _mm256_storeu_pd(xp.add(j0 + 2) as *mut f64, a23);
+        }
+        if G == 3 {
+            _mm_storeu_pd(xp.add(j0 + 2) as *mut f64, a2);
         }
     }
 
@@ -1873,7 +2200,10 @@ mod simd {
             |s| super::forward_block::<Sse3Mac, 1>(b, s, x),
             forward_block_avx::<2>(b, s, x),
             forward_block_avx::<3>(b, s, x),
-            forward_block_avx::<4>(b, s, x)
+            forward_block_avx::<4>(b, s, x);
+            forward_block_avx_plain::<2>(b, s, x),
+            forward_block_avx_plain::<3>(b, s, x),
+            forward_block_avx_plain::<4>(b, s, x)
         );
         let d = &ldl.d_inv_solve;
         visit_runs!(
@@ -2335,9 +2665,34 @@ mod tests {
 
     #[test]
     fn vector_substitutions_give_the_scalar_bits() {
-        vector_kernels_match_scalar(tree_matrix(80, 3));
-        let sizes = vector_kernels_match_scalar(mixed_tree_matrix(120, 5));
-        assert_eq!(sizes, [true; 4], "blocks of 1, 2, 3 and 4 pivots");
+        for plain_every in [0, 1, 2, 3] {
+            vector_kernels_match_scalar(tree_matrix(80, 3), plain_every);
+            let sizes = vector_kernels_match_scalar(mixed_tree_matrix(120, 5), plain_every);
+            assert_eq!(sizes, [true; 4], "blocks of 1, 2, 3 and 4 pivots");
+        }
+    }
+
+    /// Both forward forms solve the system: the residual of the solution is
+    /// at rounding level either way.
+    #[test]
+    fn both_forward_forms_solve() {
+        for (pattern, vals) in [tree_matrix(80, 3), mixed_tree_matrix(120, 5), mixed_matrix(60, 5, 8)] {
+            let mut lu = SparseLu::analyse(pattern.clone()).unwrap();
+            lu.factor_symmetric(&vals).unwrap();
+            let b: Vec<C> = (0..pattern.n).map(|i| C::new((i as f64).sin(), (i as f64 * 0.3).cos())).collect();
+            for plain in [false, true] {
+                let mut lu = lu.clone();
+                let Backend::Ldl(ldl) = &mut lu.backend else { panic!("LDL expected") };
+                let nb = ldl.blocks.start.len() - 1;
+                ldl.blocks.set_forward_forms(vec![plain; nb]);
+                let mut x = b.clone();
+                lu.solve_in_place(&mut x).unwrap();
+                let mut ax = vec![C::new(0.0, 0.0); pattern.n];
+                pattern.mul_vec(&vals, &x, &mut ax);
+                let worst = ax.iter().zip(&b).map(|(a, b)| (a - b).norm()).fold(0.0, f64::max);
+                assert!(worst < 1e-10, "plain {plain}: residual {worst:e}");
+            }
+        }
     }
 
     /// Every block in elimination order (forward), then in reverse (backward),
@@ -2351,11 +2706,14 @@ mod tests {
         unsafe {
             for w in 0..nb {
                 let s = step(w, &b.fwd_ptr, &b.fwd_val_ptr);
-                match b.start[w + 1] - b.start[w] {
-                    1 => forward_block::<ScalarMac, 1>(b, &s, x),
-                    2 => forward_block::<ScalarMac, 2>(b, &s, x),
-                    3 => forward_block::<ScalarMac, 3>(b, &s, x),
-                    _ => forward_block::<ScalarMac, 4>(b, &s, x),
+                match (b.start[w + 1] - b.start[w], b.fwd_plain[w]) {
+                    (1, _) => forward_block::<ScalarMac, 1>(b, &s, x),
+                    (2, false) => forward_block::<ScalarMac, 2>(b, &s, x),
+                    (3, false) => forward_block::<ScalarMac, 3>(b, &s, x),
+                    (_, false) => forward_block::<ScalarMac, 4>(b, &s, x),
+                    (2, true) => forward_block_plain::<ScalarMac, 2>(b, &s, x),
+                    (3, true) => forward_block_plain::<ScalarMac, 3>(b, &s, x),
+                    (_, true) => forward_block_plain::<ScalarMac, 4>(b, &s, x),
                 }
             }
             for w in (0..nb).rev() {
@@ -2372,10 +2730,19 @@ mod tests {
 
     /// Checks every substitution kernel against the scalar one; returns which
     /// block sizes (1..=4) occurred.
-    fn vector_kernels_match_scalar((pattern, vals): (Pattern, Vec<C>)) -> [bool; 4] {
+    /// `plain_every` > 0: every such block (of several pivots) takes the
+    /// plain forward form.
+    fn vector_kernels_match_scalar((pattern, vals): (Pattern, Vec<C>), plain_every: usize) -> [bool; 4] {
         let mut lu = SparseLu::analyse(pattern.clone()).unwrap();
         lu.factor_symmetric(&vals).unwrap();
-        let Backend::Ldl(ldl) = &lu.backend else { panic!("LDL expected") };
+        let Backend::Ldl(ldl) = &mut lu.backend else { panic!("LDL expected") };
+        if plain_every > 0 {
+            let nb = ldl.blocks.start.len() - 1;
+            ldl.blocks.set_forward_forms((0..nb).map(|w| w % plain_every == 0).collect());
+            assert!(ldl.blocks.fwd_runs.iter().any(|r| r.g > Blocks::MAX as u32), "plain runs");
+            ldl.blocks.precompute_all();
+        }
+        let ldl = &*ldl;
         let b: Vec<C> = (0..pattern.n).map(|i| C::new((i as f64).sin() * 1e3, (i as f64 * 0.7).cos())).collect();
         let mut scalar = b.clone();
         substitutions::<ScalarMac>(ldl, &mut scalar);
@@ -2453,6 +2820,14 @@ mod tests {
                 assert_eq!(bits(&got.d_inv_solve), bits(&want.d_inv_solve), "case {case} round {round}: D⁻¹");
                 assert_eq!(bits(&got.blocks.fwd_val), bits(&want.blocks.fwd_val), "case {case} round {round}");
                 assert_eq!(bits(&got.blocks.bwd_val), bits(&want.blocks.bwd_val), "case {case} round {round}");
+                assert_eq!(bits(&got.blocks.fwd_pre), bits(&want.blocks.fwd_pre), "case {case} round {round}");
+                assert_eq!(bits(&got.blocks.bwd_pre), bits(&want.blocks.bwd_pre), "case {case} round {round}");
+                // Only the affected columns' blocks were recomputed: the same
+                // as recomputing every block.
+                let mut all = got.blocks.clone();
+                all.precompute_all();
+                assert_eq!(bits(&got.blocks.fwd_pre), bits(&all.fwd_pre), "case {case} round {round}: affected blocks");
+                assert_eq!(bits(&got.blocks.bwd_pre), bits(&all.bwd_pre), "case {case} round {round}: affected blocks");
                 assert!(got.w4.iter().flatten().all(|c| *c == C::new(0.0, 0.0)), "case {case}: workspace left zeroed");
             }
         }
@@ -2475,6 +2850,8 @@ mod tests {
             assert_eq!(bits(&a.d_inv_solve), bits(&b.d_inv_solve), "{what}: D⁻¹");
             assert_eq!(bits(&a.blocks.fwd_val), bits(&b.blocks.fwd_val), "{what}: forward values");
             assert_eq!(bits(&a.blocks.bwd_val), bits(&b.blocks.bwd_val), "{what}: backward values");
+            assert_eq!(bits(&a.blocks.fwd_pre), bits(&b.blocks.fwd_pre), "{what}: forward substitution values");
+            assert_eq!(bits(&a.blocks.bwd_pre), bits(&b.blocks.bwd_pre), "{what}: backward substitution values");
         };
         let cases = [tree_matrix(40, 3), mixed_tree_matrix(120, 5), mixed_matrix(50, 11, 0), mixed_matrix(60, 5, 8)];
         for (case, (pattern, vals0)) in cases.into_iter().enumerate() {
