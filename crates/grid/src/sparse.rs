@@ -407,6 +407,14 @@ struct Ldl {
     /// Columns to recompute (a mark per column) and their list.
     affected: Vec<bool>,
     affected_list: Vec<usize>,
+    /// Whether `blocks.fwd_pre` / `bwd_pre` hold the present factor's
+    /// values (`Blocks::precompute_block`). A full factorisation leaves them
+    /// stale: the first solve after it goes in L's own form (the `_plain`
+    /// kernels, both directions), the second computes them — a factorisation
+    /// followed by one solve (CalcVoltageBases at compile) never pays for
+    /// them. A partial refactorisation updates its blocks' when they are ready.
+    pre_ready: bool,
+    solved_since_factor: bool,
 }
 
 const NONE: usize = usize::MAX;
@@ -485,6 +493,8 @@ impl Ldl {
             w4: Vec::new(),
             affected: vec![false; n],
             affected_list: Vec::new(),
+            pre_ready: false,
+            solved_since_factor: false,
         })
     }
 
@@ -569,7 +579,9 @@ impl Ldl {
             }
             self.d_inv_solve[j] = d_inv * self.d_scale[j];
         }
-        self.blocks.precompute_pivots(&self.affected_list);
+        if self.pre_ready {
+            self.blocks.precompute_pivots(&self.affected_list);
+        }
         Ok(())
     }
 
@@ -663,7 +675,9 @@ impl Ldl {
                 (_, _) => self.refactor_block::<4, 3>(values, w, j0)?,
             }
         }
-        self.blocks.precompute_pivots(&self.affected_list);
+        if self.pre_ready {
+            self.blocks.precompute_pivots(&self.affected_list);
+        }
         Ok(())
     }
 
@@ -889,7 +903,23 @@ impl Ldl {
         if first {
             b.choose_forward_forms();
         }
-        b.precompute_all();
+        self.pre_ready = false;
+        self.solved_since_factor = false;
+    }
+
+    /// Computes every block's substitution values (see `pre_ready`).
+    fn ready_substitution_values(&mut self) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::is_x86_feature_detected!("avx2") {
+                // SAFETY: the CPU has AVX2 (checked just above).
+                unsafe { self.blocks.precompute_all_avx2() };
+                self.pre_ready = true;
+                return;
+            }
+        }
+        self.blocks.precompute_all();
+        self.pre_ready = true;
     }
 
     /// Solves A·x = b in place with the factor of [`Ldl::prepare_solve`],
@@ -1018,6 +1048,13 @@ impl Ldl {
 
     /// Solves in place: b → x (original order).
     fn solve(&mut self, b: &mut [C]) {
+        if !self.pre_ready {
+            if self.solved_since_factor {
+                self.ready_substitution_values();
+            } else {
+                self.solved_since_factor = true;
+            }
+        }
         if self.natural {
             self.solve_elimination_order(b);
             return;
@@ -1436,8 +1473,6 @@ impl Blocks {
         // the merged blocks' explicit zeros stay +0).
         b.fwd_val = vec![C::new(0.0, 0.0); fwd_len];
         b.bwd_val = vec![C::new(0.0, 0.0); bwd_len];
-        b.fwd_pre = vec![C::new(0.0, 0.0); fwd_len];
-        b.bwd_pre = vec![C::new(0.0, 0.0); bwd_len];
         (b.q_fwd, b.q_bwd) = (q_fwd, q_bwd);
         (b.fwd_idx, b.bwd_idx, b.fwd_ptr, b.bwd_ptr) = (fwd_idx, bwd_idx, fwd_ptr, bwd_ptr);
         (b.fwd_val_ptr, b.bwd_val_ptr) = (fwd_val_ptr, bwd_val_ptr);
@@ -1624,9 +1659,22 @@ impl Blocks {
         }
     }
 
+    /// [`Blocks::precompute_all`] compiled for AVX2 (the same IEEE
+    /// operations: the same bits).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn precompute_all_avx2(&mut self) {
+        self.precompute_all()
+    }
+
     /// `precompute_block` for every block.
     #[inline(always)]
     fn precompute_all(&mut self) {
+        if self.fwd_pre.len() != self.fwd_val.len() || self.bwd_pre.len() != self.bwd_val.len() {
+            // First use: made here, not with the structure (see `Ldl::pre_ready`).
+            self.fwd_pre = vec![C::new(0.0, 0.0); self.fwd_val.len()];
+            self.bwd_pre = vec![C::new(0.0, 0.0); self.bwd_val.len()];
+        }
         for w in 0..self.start.len().saturating_sub(1) {
             self.precompute_block(w);
         }
@@ -1734,7 +1782,14 @@ fn substitutions<M: Mac>(ldl: &Ldl, x: &mut [C]) {
     // blocks of 1..=MAX pivots covering 0..n — and are only ever rewritten
     // value by value.
     debug_assert!(b.checked_schedule(nb));
+    let d = &ldl.d_inv_solve;
     unsafe {
+        if !ldl.pre_ready {
+            // L's own form throughout (see `Ldl::pre_ready`).
+            visit_runs!(b.fwd_runs, b.fwd_steps, |s| forward_block_plain::<M, 1>(b, s, x), forward_block_plain::<M, 2>(b, s, x), forward_block_plain::<M, 3>(b, s, x), forward_block_plain::<M, 4>(b, s, x));
+            visit_runs!(b.bwd_runs, b.bwd_steps, |s| backward_block_plain::<M, 1>(b, d, s, x), backward_block_plain::<M, 2>(b, d, s, x), backward_block_plain::<M, 3>(b, d, s, x), backward_block_plain::<M, 4>(b, d, s, x));
+            return;
+        }
         visit_runs!(
             b.fwd_runs,
             b.fwd_steps,
@@ -1746,7 +1801,6 @@ fn substitutions<M: Mac>(ldl: &Ldl, x: &mut [C]) {
             forward_block_plain::<M, 3>(b, s, x),
             forward_block_plain::<M, 4>(b, s, x)
         );
-        let d = &ldl.d_inv_solve;
         visit_runs!(b.bwd_runs, b.bwd_steps, |s| backward_block::<M, 1>(b, d, s, x), backward_block::<M, 2>(b, d, s, x), backward_block::<M, 3>(b, d, s, x), backward_block::<M, 4>(b, d, s, x));
     }
 }
@@ -1927,6 +1981,43 @@ unsafe fn backward_block<M: Mac, const G: usize>(b: &Blocks, d_inv: &[C], s: &St
     }
     for (t, a) in acc.iter().enumerate() {
         M::store(*a, x.get_unchecked_mut(j0 + t));
+    }
+}
+
+/// Columns j0..j0+G of the backward substitution (one block) in L's own
+/// form: the shared rows, then the triangle. Unsafe: see [`substitutions`].
+#[inline(always)]
+unsafe fn backward_block_plain<M: Mac, const G: usize>(b: &Blocks, d_inv: &[C], s: &Step, x: &mut [C]) {
+    let j0 = s.j0();
+    let mut acc = [M::zero(); G];
+    for (t, a) in acc.iter_mut().enumerate() {
+        *a = M::mul(x.get_unchecked(j0 + t), d_inv.get_unchecked(j0 + t));
+    }
+    let mut v = s.v();
+    // Two shared rows per pass, as in `forward_block`.
+    let (mut r, end) = (s.i0 as usize, s.i1 as usize);
+    while r + 1 < end {
+        let xr = x.get_unchecked(*b.bwd_idx.get_unchecked(r) as usize);
+        let xs = x.get_unchecked(*b.bwd_idx.get_unchecked(r + 1) as usize);
+        for (t, a) in acc.iter_mut().enumerate() {
+            *a = M::sub_mul(M::sub_mul(*a, b.bwd_val.get_unchecked(v + t), xr), b.bwd_val.get_unchecked(v + G + t), xs);
+        }
+        v += 2 * G;
+        r += 2;
+    }
+    if r < end {
+        let xr = x.get_unchecked(*b.bwd_idx.get_unchecked(r) as usize);
+        for (t, a) in acc.iter_mut().enumerate() {
+            *a = M::sub_mul(*a, b.bwd_val.get_unchecked(v + t), xr);
+        }
+        v += G;
+    }
+    for t in (0..G).rev() {
+        let mut a = acc[t];
+        for u in t + 1..G {
+            a = M::sub_mul(a, b.bwd_val.get_unchecked(v + tri(u, t)), x.get_unchecked(j0 + u));
+        }
+        M::store(a, x.get_unchecked_mut(j0 + t));
     }
 }
 
@@ -2182,6 +2273,38 @@ mod simd {
         }
     }
 
+    /// Columns j0..j0+G (2 ≤ G ≤ 4) of the backward substitution in L's
+    /// own form, as `super::backward_block_plain` lane by lane. Unsafe: see
+    /// [`substitutions`].
+    #[inline(always)]
+    unsafe fn backward_block_avx_plain<const G: usize>(b: &super::Blocks, d_inv: &[C], s: &super::Step, x: &mut [C]) {
+        let j0 = s.j0();
+        let xp = x.as_mut_ptr();
+        let dp = d_inv.as_ptr();
+        let vals = b.bwd_val.as_ptr();
+        let mut a01 = scaled2(xp.add(j0), dp.add(j0));
+        let mut a23 = if G == 4 { scaled2(xp.add(j0 + 2), dp.add(j0 + 2)) } else { _mm256_setzero_pd() };
+        let mut a2 = if G == 3 {
+            let xv = _mm_loadu_pd(xp.add(j0 + 2) as *const f64);
+            let dv = _mm_loadu_pd(dp.add(j0 + 2) as *const f64);
+            let re = _mm_movedup_pd(xv);
+            let im = _mm_unpackhi_pd(xv, xv);
+            _mm_addsub_pd(_mm_mul_pd(re, dv), _mm_mul_pd(im, _mm_shuffle_pd::<0b01>(dv, dv)))
+        } else {
+            _mm_setzero_pd()
+        };
+        let v = sub_shared::<G>(&b.bwd_idx, s, vals, xp, &mut a01, &mut a23, &mut a2);
+        let mut acc = lanes::<G>(a01, a23, a2);
+        for t in (0..G).rev() {
+            let mut a = acc[t];
+            for u in t + 1..G {
+                a = _mm_sub_pd(a, mul1(vals.add(v + super::tri(u, t)), acc[u]));
+            }
+            acc[t] = a;
+            _mm_storeu_pd(xp.add(j0 + t) as *mut f64, a);
+        }
+    }
+
     /// # Safety
     /// The CPU must support AVX2.
     #[target_feature(enable = "avx2")]
@@ -2193,7 +2316,28 @@ mod simd {
         assert!(b.start[nb] as usize == n && ldl.d_inv_solve.len() == n);
         assert!(b.fwd_ptr.len() == nb + 1 && b.bwd_ptr.len() == nb + 1 && b.fwd_val_ptr.len() == nb && b.bwd_val_ptr.len() == nb);
         debug_assert!(b.checked_schedule(nb));
+        let d = &ldl.d_inv_solve;
         // SAFETY: as in `substitutions`.
+        if !ldl.pre_ready {
+            // L's own form throughout (see `Ldl::pre_ready`).
+            visit_runs!(
+                b.fwd_runs,
+                b.fwd_steps,
+                |s| super::forward_block_plain::<Sse3Mac, 1>(b, s, x),
+                forward_block_avx_plain::<2>(b, s, x),
+                forward_block_avx_plain::<3>(b, s, x),
+                forward_block_avx_plain::<4>(b, s, x)
+            );
+            visit_runs!(
+                b.bwd_runs,
+                b.bwd_steps,
+                |s| super::backward_block_plain::<Sse3Mac, 1>(b, d, s, x),
+                backward_block_avx_plain::<2>(b, d, s, x),
+                backward_block_avx_plain::<3>(b, d, s, x),
+                backward_block_avx_plain::<4>(b, d, s, x)
+            );
+            return;
+        }
         visit_runs!(
             b.fwd_runs,
             b.fwd_steps,
@@ -2205,7 +2349,6 @@ mod simd {
             forward_block_avx_plain::<3>(b, s, x),
             forward_block_avx_plain::<4>(b, s, x)
         );
-        let d = &ldl.d_inv_solve;
         visit_runs!(
             b.bwd_runs,
             b.bwd_steps,
@@ -2672,19 +2815,23 @@ mod tests {
         }
     }
 
-    /// Both forward forms solve the system: the residual of the solution is
-    /// at rounding level either way.
+    /// Both forward forms, and L's own form throughout (the first solve
+    /// after a factorisation), solve the system: residuals at rounding level.
     #[test]
     fn both_forward_forms_solve() {
         for (pattern, vals) in [tree_matrix(80, 3), mixed_tree_matrix(120, 5), mixed_matrix(60, 5, 8)] {
             let mut lu = SparseLu::analyse(pattern.clone()).unwrap();
             lu.factor_symmetric(&vals).unwrap();
             let b: Vec<C> = (0..pattern.n).map(|i| C::new((i as f64).sin(), (i as f64 * 0.3).cos())).collect();
-            for plain in [false, true] {
+            for (plain, ready) in [(false, true), (true, true), (false, false)] {
                 let mut lu = lu.clone();
                 let Backend::Ldl(ldl) = &mut lu.backend else { panic!("LDL expected") };
                 let nb = ldl.blocks.start.len() - 1;
                 ldl.blocks.set_forward_forms(vec![plain; nb]);
+                if ready {
+                    ldl.ready_substitution_values();
+                }
+                assert_eq!(ldl.pre_ready, ready);
                 let mut x = b.clone();
                 lu.solve_in_place(&mut x).unwrap();
                 let mut ax = vec![C::new(0.0, 0.0); pattern.n];
@@ -2706,7 +2853,8 @@ mod tests {
         unsafe {
             for w in 0..nb {
                 let s = step(w, &b.fwd_ptr, &b.fwd_val_ptr);
-                match (b.start[w + 1] - b.start[w], b.fwd_plain[w]) {
+                match (b.start[w + 1] - b.start[w], b.fwd_plain[w] || !ldl.pre_ready) {
+                    (1, true) => forward_block_plain::<ScalarMac, 1>(b, &s, x),
                     (1, _) => forward_block::<ScalarMac, 1>(b, &s, x),
                     (2, false) => forward_block::<ScalarMac, 2>(b, &s, x),
                     (3, false) => forward_block::<ScalarMac, 3>(b, &s, x),
@@ -2718,11 +2866,15 @@ mod tests {
             }
             for w in (0..nb).rev() {
                 let s = step(w, &b.bwd_ptr, &b.bwd_val_ptr);
-                match b.start[w + 1] - b.start[w] {
-                    1 => backward_block::<ScalarMac, 1>(b, d, &s, x),
-                    2 => backward_block::<ScalarMac, 2>(b, d, &s, x),
-                    3 => backward_block::<ScalarMac, 3>(b, d, &s, x),
-                    _ => backward_block::<ScalarMac, 4>(b, d, &s, x),
+                match (b.start[w + 1] - b.start[w], ldl.pre_ready) {
+                    (1, true) => backward_block::<ScalarMac, 1>(b, d, &s, x),
+                    (2, true) => backward_block::<ScalarMac, 2>(b, d, &s, x),
+                    (3, true) => backward_block::<ScalarMac, 3>(b, d, &s, x),
+                    (_, true) => backward_block::<ScalarMac, 4>(b, d, &s, x),
+                    (1, false) => backward_block_plain::<ScalarMac, 1>(b, d, &s, x),
+                    (2, false) => backward_block_plain::<ScalarMac, 2>(b, d, &s, x),
+                    (3, false) => backward_block_plain::<ScalarMac, 3>(b, d, &s, x),
+                    (_, false) => backward_block_plain::<ScalarMac, 4>(b, d, &s, x),
                 }
             }
         }
@@ -2740,10 +2892,17 @@ mod tests {
             let nb = ldl.blocks.start.len() - 1;
             ldl.blocks.set_forward_forms((0..nb).map(|w| w % plain_every == 0).collect());
             assert!(ldl.blocks.fwd_runs.iter().any(|r| r.g > Blocks::MAX as u32), "plain runs");
-            ldl.blocks.precompute_all();
         }
-        let ldl = &*ldl;
-        let b: Vec<C> = (0..pattern.n).map(|i| C::new((i as f64).sin() * 1e3, (i as f64 * 0.7).cos())).collect();
+        // L's own form (right after the factorisation), then the
+        // precomputed one.
+        let sizes = kernels_match_scalar(ldl, pattern.n);
+        ldl.ready_substitution_values();
+        kernels_match_scalar(ldl, pattern.n);
+        sizes
+    }
+
+    fn kernels_match_scalar(ldl: &Ldl, n: usize) -> [bool; 4] {
+        let b: Vec<C> = (0..n).map(|i| C::new((i as f64).sin() * 1e3, (i as f64 * 0.7).cos())).collect();
         let mut scalar = b.clone();
         substitutions::<ScalarMac>(ldl, &mut scalar);
         let mut dispatched = b.clone();
@@ -2798,6 +2957,8 @@ mod tests {
         for (case, (pattern, vals0)) in cases.into_iter().enumerate() {
             let mut lu = SparseLu::analyse(pattern.clone()).unwrap();
             lu.factor_symmetric(&vals0).unwrap();
+            let Backend::Ldl(ldl) = &mut lu.backend else { panic!("case {case}: LDLᵀ expected") };
+            ldl.ready_substitution_values();
             for (round, cols) in [vec![1, pattern.n / 2], vec![pattern.n - 2], (0..pattern.n).step_by(3).collect()].into_iter().enumerate() {
                 let mut vals = vals0.clone();
                 for &c in &cols {
@@ -2868,7 +3029,14 @@ mod tests {
             base.prepare_solve(&scale);
             // SAFETY: AVX2 checked above.
             unsafe { wide.factor_scaled_and_prepare_avx2(&pattern, &vals, &scale) }.unwrap();
+            // The substitution values, baseline against AVX2.
+            base.blocks.precompute_all();
+            // SAFETY: AVX2 checked above.
+            unsafe { wide.blocks.precompute_all_avx2() };
+            assert!(!base.blocks.fwd_pre.is_empty());
             same(&base, &wide, &format!("case {case}: full factorisation"));
+            // The refactorisation below updates ready substitution values.
+            ldl.ready_substitution_values();
             // Blocked refactorisation of a third of the columns.
             let mut vals = vals0.clone();
             let cols: Vec<usize> = (0..pattern.n).step_by(3).collect();
@@ -2878,6 +3046,7 @@ mod tests {
             let (mut base, mut wide) = (ldl.clone(), ldl.clone());
             for l in [&mut base, &mut wide] {
                 l.mark_affected(cols.iter().copied());
+                assert!(l.pre_ready);
             }
             let mut w = std::mem::take(&mut base.w4);
             base.refactor_blocks_in(&vals, &mut w).unwrap();
