@@ -409,17 +409,23 @@ struct Ldl {
     affected_list: Vec<usize>,
     /// Whether `blocks.fwd_pre` / `bwd_pre` hold the present factor's
     /// values (`Blocks::precompute_block`). A full factorisation leaves them
-    /// stale: the first solve after it goes in L's own form (the `_plain`
-    /// kernels, both directions), the second computes them — a factorisation
-    /// followed by one solve (CalcVoltageBases at compile) never pays for
-    /// them. A partial refactorisation updates its blocks' when they are ready.
+    /// stale: the first `PLAIN_SOLVES` solves after it go in L's own form
+    /// (the `_plain` kernels, both directions), the next computes them —
+    /// computing them costs about one solve's arithmetic and pays back over
+    /// a few solves, so a factorisation followed by one solve
+    /// (CalcVoltageBases at compile) or by a two-iteration re-solve never
+    /// pays for them. A partial refactorisation updates its blocks' when
+    /// they are ready.
     pre_ready: bool,
-    solved_since_factor: bool,
+    plain_solves: u8,
 }
 
 const NONE: usize = usize::MAX;
 
 impl Ldl {
+    /// Solves in L's own form after a full factorisation (see `pre_ready`).
+    const PLAIN_SOLVES: u8 = 2;
+
     /// `natural`: the pattern is already in a good elimination order (see
     /// [`fill_reducing_order`]); otherwise AMD + postorder are computed here.
     fn analyse(p: &Pattern, natural: bool) -> Result<Self, SparseError> {
@@ -494,7 +500,7 @@ impl Ldl {
             affected: vec![false; n],
             affected_list: Vec::new(),
             pre_ready: false,
-            solved_since_factor: false,
+            plain_solves: 0,
         })
     }
 
@@ -904,7 +910,7 @@ impl Ldl {
             b.choose_forward_forms();
         }
         self.pre_ready = false;
-        self.solved_since_factor = false;
+        self.plain_solves = 0;
     }
 
     /// Computes every block's substitution values (see `pre_ready`).
@@ -1049,10 +1055,10 @@ impl Ldl {
     /// Solves in place: b → x (original order).
     fn solve(&mut self, b: &mut [C]) {
         if !self.pre_ready {
-            if self.solved_since_factor {
+            if self.plain_solves >= Self::PLAIN_SOLVES {
                 self.ready_substitution_values();
             } else {
-                self.solved_since_factor = true;
+                self.plain_solves += 1;
             }
         }
         if self.natural {
