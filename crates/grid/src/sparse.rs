@@ -1789,6 +1789,7 @@ fn substitutions<M: Mac>(ldl: &Ldl, x: &mut [C]) {
     // blocks of 1..=MAX pivots covering 0..n — and are only ever rewritten
     // value by value.
     debug_assert!(b.checked_schedule(nb));
+    assert!(!ldl.pre_ready || (b.fwd_pre.len() == b.fwd_val.len() + 1 && b.bwd_pre.len() == b.bwd_val.len() + 1));
     let d = &ldl.d_inv_solve;
     unsafe {
         if !ldl.pre_ready {
@@ -1820,7 +1821,7 @@ macro_rules! visit_runs {
     ($runs:expr, $steps:expr, |$s:ident| $k1:expr, $k2:expr, $k3:expr, $k4:expr) => {
         visit_runs!($runs, $steps, |$s| $k1, $k2, $k3, $k4; $k2, $k3, $k4)
     };
-    // With the plain forward kernels of runs g + `Blocks::PLAIN_RUN`.
+    // With the plain forward kernels of runs g + `Blocks::PLAIN_RUN` (6, 7, 8).
     ($runs:expr, $steps:expr, |$s:ident| $k1:expr, $k2:expr, $k3:expr, $k4:expr; $p2:expr, $p3:expr, $p4:expr) => {{
         let mut at = 0usize;
         for run in $runs.iter() {
@@ -1868,6 +1869,7 @@ macro_rules! visit_runs {
     }};
 }
 use visit_runs;
+const _: () = assert!(Blocks::PLAIN_RUN == 4, "visit_runs! matches the plain runs as 6, 7, 8");
 
 /// Rows j0..j0+G of the forward substitution (one block), from the values
 /// of `Blocks::precompute_block`: x_t = b_t − Σ_{u<t} N[t][u]·b_u, then
@@ -2378,7 +2380,8 @@ mod simd {
             );
             return;
         }
-        // The padding value `sub_shared_wide` may read past a block's last.
+        // SAFETY (`sub_shared_wide` reads one value past a block's last):
+        // the arrays' padding value.
         assert!(b.fwd_pre.len() == b.fwd_val.len() + 1 && b.bwd_pre.len() == b.bwd_val.len() + 1);
         visit_runs!(
             b.fwd_runs,
