@@ -1230,10 +1230,11 @@ impl Blocks {
     const PLAIN_RUN: u32 = 4;
     /// Blocks whose triangle couples two pivots more strongly than this
     /// keep the plain forward form. Measured (|ΔV| against the plain form
-    /// everywhere): with every block transformed, ieee34 / ieee34mod2 moved
-    /// by up to 3e-14 / 5e-14 pu over a day — from the two blocks whose
-    /// pivots couple at 0.99 (the source bus, a regulator bank's merged
-    /// buses), where T⁻¹·L'_Bc cancels; with those two plain, 1e-16 / 7e-16.
+    /// everywhere, 96 × 15 min): with every block transformed, ieee34 /
+    /// ieee34mod2 moved by up to 2.6e-14 / 4.6e-14 pu — from the two blocks
+    /// whose pivots couple at 0.99–0.997 (on ieee34 the root block and one
+    /// other), where T⁻¹·L'_Bc cancels; with those two plain, 2.2e-16 /
+    /// 6.7e-16.
     /// A bus's phases couple at 0.24–0.3. (The backward form moves voltages
     /// by ≤ 7e-15 pu everywhere and is used for every block.)
     const TRANSFORM_MAX_COUPLING: f64 = 0.5;
