@@ -714,7 +714,7 @@ impl TreeIpm {
             .map(|(&(_, d), b)| d.max(b.n_cols))
             .max()
             .unwrap_or(1);
-        let nk = ldl.kx.len();
+        let nk = ldl.n_values();
         let kkt = Kkt {
             ldl,
             base: vec![0.0; nk],
@@ -858,7 +858,7 @@ impl TreeIpm {
     /// Fills the KKT matrix for the current scaling and factorises it.
     fn factor(&mut self) -> Result<(), String> {
         let k = &mut self.kkt;
-        let kx = &mut k.ldl.kx;
+        let kx = k.ldl.values_mut();
         kx.copy_from_slice(&k.base);
         let reg = self.settings.static_reg;
         for i in 0..self.n {

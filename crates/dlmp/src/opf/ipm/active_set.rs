@@ -500,7 +500,7 @@ impl TreeIpm {
     /// Fills the extended KKT matrix for the active set at x and factorises it.
     fn factor_active_set(&mut self, st: &mut ActiveSet) -> bool {
         let (n, n_eq, n_nn) = (self.n, self.n_eq, self.sc.n_nn);
-        let kx = &mut st.ldl.kx;
+        let kx = st.ldl.values_mut();
         kx.fill(0.0);
         for (k, &slot) in st.p_slot.iter().enumerate() {
             kx[slot] += self.p_val[k];
