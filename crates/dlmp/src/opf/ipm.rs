@@ -157,52 +157,65 @@ impl Rows {
     fn n_rows(&self) -> usize {
         self.ptr.len() - 1
     }
-    /// Row r's (columns, values).
-    fn row(&self, r: usize) -> (&[usize], &[f64]) {
-        let (lo, hi) = (self.ptr[r], self.ptr[r + 1]);
-        (&self.col[lo..hi], &self.val[lo..hi])
-    }
+    // The products below walk the entries with one running index (rows are
+    // contiguous): on the OPFs most rows are single bounds, and per-row
+    // slices cost more than their one entry.
     /// out = M x
     fn mul(&self, x: &[f64], out: &mut [f64]) {
-        for (r, o) in out[..self.n_rows()].iter_mut().enumerate() {
-            let (cols, vals) = self.row(r);
-            *o = cols.iter().zip(vals).map(|(&c, &v)| v * x[c]).sum();
+        let (col, val) = (&self.col[..], &self.val[..col_len(&self.col, &self.val)]);
+        let mut e = 0;
+        for (o, &hi) in out[..self.n_rows()].iter_mut().zip(&self.ptr[1..]) {
+            let mut sum = 0.0;
+            while e < hi {
+                sum += val[e] * x[col[e]];
+                e += 1;
+            }
+            *o = sum;
         }
     }
     /// out −= Mᵀ v
     fn mul_t_sub(&self, v: &[f64], out: &mut [f64]) {
-        for (r, &vr) in v[..self.n_rows()].iter().enumerate() {
-            if vr != 0.0 {
-                let (cols, vals) = self.row(r);
-                for (&c, &a) in cols.iter().zip(vals) {
-                    out[c] -= a * vr;
-                }
+        let (col, val) = (&self.col[..], &self.val[..col_len(&self.col, &self.val)]);
+        let mut e = 0;
+        for (&vr, &hi) in v[..self.n_rows()].iter().zip(&self.ptr[1..]) {
+            while e < hi {
+                out[col[e]] -= val[e] * vr;
+                e += 1;
             }
         }
     }
     /// out += Mᵀ v
     fn mul_t_add(&self, v: &[f64], out: &mut [f64]) {
-        for (r, &vr) in v[..self.n_rows()].iter().enumerate() {
-            if vr != 0.0 {
-                let (cols, vals) = self.row(r);
-                for (&c, &a) in cols.iter().zip(vals) {
-                    out[c] += a * vr;
-                }
+        let (col, val) = (&self.col[..], &self.val[..col_len(&self.col, &self.val)]);
+        let mut e = 0;
+        for (&vr, &hi) in v[..self.n_rows()].iter().zip(&self.ptr[1..]) {
+            while e < hi {
+                out[col[e]] += val[e] * vr;
+                e += 1;
             }
         }
     }
     /// out[r] += (M x)[r], and acc += Mᵀ v, in one pass.
     fn mul_and_mul_t(&self, x: &[f64], v: &[f64], out: &mut [f64], acc: &mut [f64]) {
-        for (r, (o, &vr)) in out[..self.n_rows()].iter_mut().zip(v).enumerate() {
-            let (cols, vals) = self.row(r);
-            let mut s = 0.0;
-            for (&c, &a) in cols.iter().zip(vals) {
-                s += a * x[c];
+        let (col, val) = (&self.col[..], &self.val[..col_len(&self.col, &self.val)]);
+        let mut e = 0;
+        for ((o, &vr), &hi) in out[..self.n_rows()].iter_mut().zip(v).zip(&self.ptr[1..]) {
+            let mut sum = 0.0;
+            while e < hi {
+                let (c, a) = (col[e], val[e]);
+                sum += a * x[c];
                 acc[c] += a * vr;
+                e += 1;
             }
-            *o += s;
+            *o += sum;
         }
     }
+}
+
+/// The common length of a row store's columns and values (equal by construction).
+#[inline(always)]
+fn col_len(col: &[usize], val: &[f64]) -> usize {
+    col.len().min(val.len())
 }
 
 /// The cones and their Nesterov–Todd scaling: rows [0, n_nn) are the

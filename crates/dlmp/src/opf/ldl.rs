@@ -483,20 +483,39 @@ impl Ldl {
         } else {
             &self.lx[..]
         };
-        let (lp, li) = (&self.lp, &self.li);
+        let (lp, li) = (&self.lp[..=n], &self.li[..]);
+        let dinv = &self.dinv[..n];
+        let x = &mut x[..n];
+        // The invariants the unchecked accesses below rely on: column c's
+        // entries are [lp[c], lp[c + 1]) with lp non-decreasing up to
+        // lp[n] = nnz(L) = li.len() = lx.len(), and every row index is < n
+        // (both by construction in `new`).
+        assert!(li.len() == lp[n] && lx.len() == lp[n]);
+        // Columns are contiguous: one running entry index per pass.
+        let mut e = 0;
         for c in 0..n {
             let xc = x[c];
-            let (lo, hi) = (lp[c], lp[c + 1]);
-            for (&i, &l) in li[lo..hi].iter().zip(&lx[lo..hi]) {
-                x[i as usize] -= l * xc;
+            let hi = lp[c + 1];
+            while e < hi {
+                // SAFETY: e < hi ≤ lp[n] = li.len() = lx.len(), li[e] < n = x.len().
+                unsafe {
+                    let i = *li.get_unchecked(e) as usize;
+                    *x.get_unchecked_mut(i) -= *lx.get_unchecked(e) * xc;
+                }
+                e += 1;
             }
         }
         // D⁻¹ is applied inside the backward pass (one pass less).
         for c in (0..n).rev() {
-            let (lo, hi) = (lp[c], lp[c + 1]);
-            let mut xc = x[c] * self.dinv[c];
-            for (&i, &l) in li[lo..hi].iter().zip(&lx[lo..hi]) {
-                xc -= l * x[i as usize];
+            let lo = lp[c];
+            let mut xc = x[c] * dinv[c];
+            while e > lo {
+                e -= 1;
+                // SAFETY: as above (lo ≤ e < lp[c + 1] ≤ lp[n]).
+                unsafe {
+                    let i = *li.get_unchecked(e) as usize;
+                    xc -= *lx.get_unchecked(e) * *x.get_unchecked(i);
+                }
             }
             x[c] = xc;
         }
