@@ -381,22 +381,34 @@ impl Scaling {
 
     /// Largest α with (s + α ds, z + α dz) in the cones (∞ if unbounded).
     fn max_step(&self, s: &[f64], ds: &[f64], z: &[f64], dz: &[f64]) -> f64 {
+        // Plain comparisons instead of f64::min (whose NaN rule costs five
+        // instructions each); both skip a NaN candidate.
         let mut alpha = f64::INFINITY;
-        for i in 0..self.n_nn {
-            if ds[i] < 0.0 {
-                alpha = alpha.min(-s[i] / ds[i]);
+        let n_nn = self.n_nn;
+        for (((&si, &dsi), &zi), &dzi) in s[..n_nn].iter().zip(&ds[..n_nn]).zip(&z[..n_nn]).zip(&dz[..n_nn]) {
+            if dsi < 0.0 {
+                let r = -si / dsi;
+                if r < alpha {
+                    alpha = r;
+                }
             }
-            if dz[i] < 0.0 {
-                alpha = alpha.min(-z[i] / dz[i]);
+            if dzi < 0.0 {
+                let r = -zi / dzi;
+                if r < alpha {
+                    alpha = r;
+                }
             }
         }
         for &(a, d) in &self.socs {
-            with_cone_dim(d, |d| {
-                let r = a..a + d;
-                alpha = alpha
-                    .min(soc_step(&s[r.clone()], &ds[r.clone()]))
-                    .min(soc_step(&z[r.clone()], &dz[r]));
-            });
+            let step = match d {
+                // The common sizes as arrays: their loops unroll.
+                3 => soc_pair_step::<3>(s, ds, z, dz, a),
+                4 => soc_pair_step::<4>(s, ds, z, dz, a),
+                _ => soc_step(&s[a..a + d], &ds[a..a + d]).min(soc_step(&z[a..a + d], &dz[a..a + d])),
+            };
+            if step < alpha {
+                alpha = step;
+            }
         }
         alpha
     }
@@ -934,26 +946,26 @@ impl TreeIpm {
         // t1 = W⁻²·r_c + W⁻¹·u = W⁻¹(W⁻¹ r_c + u).
         let t1 = &mut kkt.t1;
         let gv = &mut kkt.g;
-        for i in 0..sc.n_nn {
-            let wi = sc.w_inv[i];
-            t1[i] = (rhs.r_c[i] * wi + rhs.u[i]) * wi;
+        let nn = sc.n_nn;
+        for (((t, &wi), &rc), &u) in t1[..nn].iter_mut().zip(&sc.w_inv).zip(&rhs.r_c).zip(&rhs.u) {
+            *t = (rc * wi + u) * wi;
         }
         if !sc.socs.is_empty() {
             sc.apply_winv2_socs(&rhs.r_c, t1);
             sc.apply_socs(&rhs.u, gv, true);
             // The cones' rows are the contiguous rows after the orthant's.
-            let nn = sc.n_nn;
             for (t, &x) in t1[nn..].iter_mut().zip(&gv[nn..]) {
                 *t += x;
             }
         }
         // rhs = [−rd − Gᵀt1; −r_eq]
         let k = &mut kkt.rhs;
-        for i in 0..n {
-            k[i] = -rhs.rd[i];
+        let (k_primal, k_eq) = k.split_at_mut(n);
+        for (k, &r) in k_primal.iter_mut().zip(&rhs.rd) {
+            *k = -r;
         }
-        for i in 0..rhs.r_eq.len() {
-            k[n + i] = -rhs.r_eq[i];
+        for (k, &r) in k_eq.iter_mut().zip(&rhs.r_eq) {
+            *k = -r;
         }
         g.mul_t_sub(t1, &mut k[..n]);
         kkt.ldl.solve(k);
@@ -961,14 +973,19 @@ impl TreeIpm {
         out.dy.copy_from_slice(&k[n..]);
         // g = G dx;  dz = W⁻² g + t1;  ds = −r_c − g.
         g.mul(&out.dx, gv);
-        for i in 0..sc.n_nn {
-            let wi = sc.w_inv[i];
-            out.dz[i] = gv[i] * wi * wi + t1[i];
-            out.ds[i] = -rhs.r_c[i] - gv[i];
+        for (((((dz, ds), &wi), &gi), &t), &rc) in out.dz[..nn]
+            .iter_mut()
+            .zip(&mut out.ds[..nn])
+            .zip(&sc.w_inv)
+            .zip(&gv[..])
+            .zip(&t1[..])
+            .zip(&rhs.r_c)
+        {
+            *dz = gi * wi * wi + t;
+            *ds = -rc - gi;
         }
         if !sc.socs.is_empty() {
             sc.apply_winv2_socs(gv, &mut out.dz);
-            let nn = sc.n_nn;
             for (dz, &t) in out.dz[nn..].iter_mut().zip(&t1[nn..]) {
                 *dz += t;
             }
@@ -1244,7 +1261,7 @@ impl TreeIpm {
     }
 
     fn interior_point_iterations(&mut self, crossover: bool) -> IpmStatus {
-        let (n, n_eq, mc) = (self.n, self.n_eq, self.mc);
+        let n_eq = self.n_eq;
         self.iterations = 0;
         let norm_b = inf_norm(&self.b_eq).max(inf_norm(&self.b_c));
         let norm_q = inf_norm(&self.q);
@@ -1336,9 +1353,11 @@ impl TreeIpm {
                 return IpmStatus::Failed(e);
             }
             let refine = gap_rel < set.refine_below_gap;
-            // Predictor: u = λ \ (−λ∘λ) = −λ.
-            for i in 0..mc {
-                self.res.u[i] = -self.sc.lambda[i];
+            // Predictor: u = λ \ (−λ∘λ) = −λ. (The loops over the vectors
+            // here go through local slices: indexing self's Vecs reloads
+            // their pointers and bounds at every entry.)
+            for (u, &l) in self.res.u.iter_mut().zip(&self.sc.lambda) {
+                *u = -l;
             }
             self.newton(refine);
             let z = &self.z_all[n_eq..];
@@ -1347,9 +1366,8 @@ impl TreeIpm {
                 .max_step(&self.s, &self.dir.ds, z, &self.dir.dz)
                 .min(1.0);
             let mut gap_aff = 0.0;
-            for i in 0..mc {
-                gap_aff +=
-                    (self.s[i] + alpha_aff * self.dir.ds[i]) * (z[i] + alpha_aff * self.dir.dz[i]);
+            for (((&si, &dsi), &zi), &dzi) in self.s.iter().zip(&self.dir.ds).zip(z).zip(&self.dir.dz) {
+                gap_aff += (si + alpha_aff * dsi) * (zi + alpha_aff * dzi);
             }
             let sigma = (gap_aff / gap).clamp(0.0, 1.0).powi(3);
             let mu = gap / degree;
@@ -1360,11 +1378,10 @@ impl TreeIpm {
             self.sc.product(&self.ds_scaled, &self.dz_scaled, target);
             self.sc
                 .product(&self.sc.lambda, &self.sc.lambda, &mut self.ds_scaled);
-            for i in 0..mc {
-                target[i] = -self.ds_scaled[i] - target[i];
-            }
-            for i in 0..self.sc.n_nn {
-                target[i] += sigma * mu;
+            let n_nn = self.sc.n_nn;
+            for (i, (t, &l2)) in target.iter_mut().zip(&self.ds_scaled).enumerate() {
+                let centring = if i < n_nn { sigma * mu } else { 0.0 };
+                *t = -l2 - *t + centring;
             }
             for &(a, _) in &self.sc.socs {
                 target[a] += sigma * mu;
@@ -1390,15 +1407,18 @@ impl TreeIpm {
             if alpha.is_nan() || alpha <= 1e-10 {
                 return IpmStatus::Failed(format!("step length {alpha:e} at iteration {it}"));
             }
-            for i in 0..n {
-                self.x[i] += alpha * self.dir.dx[i];
+            for (x, &d) in self.x.iter_mut().zip(&self.dir.dx) {
+                *x += alpha * d;
             }
-            for i in 0..n_eq {
-                self.z_all[i] += alpha * self.dir.dy[i];
+            let (y, z) = self.z_all.split_at_mut(n_eq);
+            for (y, &d) in y.iter_mut().zip(&self.dir.dy) {
+                *y += alpha * d;
             }
-            for i in 0..mc {
-                self.z_all[n_eq + i] += alpha * self.dir.dz[i];
-                self.s[i] += alpha * self.dir.ds[i];
+            for (z, &d) in z.iter_mut().zip(&self.dir.dz) {
+                *z += alpha * d;
+            }
+            for (s, &d) in self.s.iter_mut().zip(&self.dir.ds) {
+                *s += alpha * d;
             }
         }
         self.iterations = set.max_iter;
@@ -1458,6 +1478,22 @@ fn with_cone_dim(d: usize, kernel: impl FnOnce(usize)) {
         3 => kernel(3),
         4 => kernel(4),
         _ => kernel(d),
+    }
+}
+
+/// The smaller of [`soc_step`] for s and z on the cone of dimension D at row a.
+#[inline(always)]
+fn soc_pair_step<const D: usize>(s: &[f64], ds: &[f64], z: &[f64], dz: &[f64], a: usize) -> f64 {
+    let block = |v: &[f64]| -> [f64; D] {
+        let mut out = [0.0; D];
+        out.copy_from_slice(&v[a..a + D]);
+        out
+    };
+    let (s_step, z_step) = (soc_step(&block(s), &block(ds)), soc_step(&block(z), &block(dz)));
+    if z_step < s_step {
+        z_step
+    } else {
+        s_step
     }
 }
 
