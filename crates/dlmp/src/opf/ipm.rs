@@ -257,16 +257,25 @@ impl Scaling {
 
     /// NT scaling at (s, z) and λ = W z; `identity`: W = I (the start).
     fn update(&mut self, s: &[f64], z: &[f64], identity: bool) {
-        for i in 0..self.n_nn {
-            if identity {
-                self.w[i] = 1.0;
-                self.w_inv[i] = 1.0;
-                self.lambda[i] = z[i];
-            } else {
-                let w = (s[i] / z[i]).sqrt();
-                self.w[i] = w;
-                self.w_inv[i] = 1.0 / w;
-                self.lambda[i] = s[i] * self.w_inv[i];
+        let nn = self.n_nn;
+        let orthant = self.w[..nn]
+            .iter_mut()
+            .zip(&mut self.w_inv[..nn])
+            .zip(&mut self.lambda[..nn])
+            .zip(&s[..nn])
+            .zip(&z[..nn]);
+        if identity {
+            for ((((w, w_inv), lambda), _), &zi) in orthant {
+                *w = 1.0;
+                *w_inv = 1.0;
+                *lambda = zi;
+            }
+        } else {
+            for ((((w, w_inv), lambda), &si), &zi) in orthant {
+                let wi = (si / zi).sqrt();
+                *w = wi;
+                *w_inv = 1.0 / wi;
+                *lambda = si * *w_inv;
             }
         }
         for (c, &(a, d)) in self.socs.iter().enumerate() {
@@ -845,6 +854,11 @@ impl TreeIpm {
         for (i, &slot) in k.eq_slot.iter().enumerate() {
             k.base[slot] += self.a_eq.val[i];
         }
+        // Static regularisation of the primal (+) and equality (−) pivots.
+        let reg = self.settings.static_reg;
+        for (i, &slot) in k.diag_slot.iter().enumerate() {
+            k.base[slot] += if i < self.n { reg } else { -reg };
+        }
         for blk in &mut k.socs {
             let kc = blk.n_cols;
             blk.gjg.fill(0.0);
@@ -884,14 +898,8 @@ impl TreeIpm {
     fn factor(&mut self) -> Result<(), String> {
         let k = &mut self.kkt;
         let kx = k.ldl.values_mut();
+        // The base holds P, Aₑ and the static regularisation.
         kx.copy_from_slice(&k.base);
-        let reg = self.settings.static_reg;
-        for i in 0..self.n {
-            kx[k.diag_slot[i]] += reg;
-        }
-        for i in self.n..self.n + self.n_eq {
-            kx[k.diag_slot[i]] -= reg;
-        }
         let g = &self.g;
         let sc = &self.sc;
         // Orthant rows: (z/s)·a aᵀ.
@@ -1060,11 +1068,11 @@ impl TreeIpm {
         let (y, z) = self.z_all.split_at(n_eq);
         // r_eq = Aₑx − bₑ, r_c = Gx + s − b_c, rd = Px + q + Aₑᵀy + Gᵀz.
         r.rd.copy_from_slice(&self.q);
-        for i in 0..n_eq {
-            r.r_eq[i] = -self.b_eq[i];
+        for (r, &b) in r.r_eq.iter_mut().zip(&self.b_eq) {
+            *r = -b;
         }
-        for i in 0..self.mc {
-            r.r_c[i] = self.s[i] - self.b_c[i];
+        for ((r, &s), &b) in r.r_c.iter_mut().zip(&self.s).zip(&self.b_c) {
+            *r = s - b;
         }
         self.a_eq.mul_and_mul_t(&self.x, y, &mut r.r_eq, &mut r.rd);
         self.g.mul_and_mul_t(&self.x, z, &mut r.r_c, &mut r.rd);
