@@ -474,10 +474,6 @@ impl Ldl {
     /// Solves K·x = b in place (b in original order).
     pub fn solve(&mut self, b: &mut [f64]) {
         let n = self.n;
-        let x = &mut self.work;
-        for (xk, &p) in x.iter_mut().zip(&self.perm32) {
-            *xk = b[p as usize];
-        }
         let lx = if self.right.is_some() {
             &self.kx[n..]
         } else {
@@ -485,42 +481,48 @@ impl Ldl {
         };
         let (lp, li) = (&self.lp[..=n], &self.li[..]);
         let dinv = &self.dinv[..n];
-        let x = &mut x[..n];
+        let x = &mut self.work[..n];
+        let perm = &self.perm32[..n];
+        let rows = &self.row_entries[..];
         // The invariants the unchecked accesses below rely on: column c's
         // entries are [lp[c], lp[c + 1]) with lp non-decreasing up to
-        // lp[n] = nnz(L) = li.len() = lx.len(), and every row index is < n
-        // (both by construction in `new`).
-        assert!(li.len() == lp[n] && lx.len() == lp[n]);
-        // Columns are contiguous: one running entry index per pass.
+        // lp[n] = nnz(L) = li.len() = lx.len(); row k's are
+        // row_entries[row_ptr[k]..row_ptr[k + 1]], each (column < k, its
+        // position < nnz(L)); every row index is < n (all by construction
+        // in `new`).
+        assert!(li.len() == lp[n] && lx.len() == lp[n] && rows.len() == lp[n]);
+        assert!(self.row_ptr.len() == n + 1 && self.row_ptr[n] == rows.len());
+        // Forward by rows, gathering b in the same pass: x_k = b_π(k) − Σ L_kc x_c.
         let mut e = 0;
-        for c in 0..n {
-            let xc = x[c];
-            let hi = lp[c + 1];
+        for (k, (&p, &hi)) in perm.iter().zip(&self.row_ptr[1..]).enumerate() {
+            let mut xk = b[p as usize];
             while e < hi {
-                // SAFETY: e < hi ≤ lp[n] = li.len() = lx.len(), li[e] < n = x.len().
+                // SAFETY: e < hi ≤ row_ptr[n] = rows.len(); the entry's
+                // column c < k < n = x.len() and position < lp[n] = lx.len().
                 unsafe {
-                    let i = *li.get_unchecked(e) as usize;
-                    *x.get_unchecked_mut(i) -= *lx.get_unchecked(e) * xc;
+                    let (c, pos) = *rows.get_unchecked(e);
+                    xk -= *lx.get_unchecked(pos as usize) * *x.get_unchecked(c as usize);
                 }
                 e += 1;
             }
+            x[k] = xk;
         }
-        // D⁻¹ is applied inside the backward pass (one pass less).
+        // Backward by columns with D⁻¹ applied, scattering into b as each
+        // unknown is final. Columns are contiguous: one running entry index.
+        let mut e = lp[n];
         for c in (0..n).rev() {
             let lo = lp[c];
             let mut xc = x[c] * dinv[c];
             while e > lo {
                 e -= 1;
-                // SAFETY: as above (lo ≤ e < lp[c + 1] ≤ lp[n]).
+                // SAFETY: lo ≤ e < lp[c + 1] ≤ lp[n] = li.len() = lx.len(), li[e] < n = x.len().
                 unsafe {
                     let i = *li.get_unchecked(e) as usize;
                     xc -= *lx.get_unchecked(e) * *x.get_unchecked(i);
                 }
             }
             x[c] = xc;
-        }
-        for (xk, &p) in x.iter().zip(&self.perm32) {
-            b[p as usize] = *xk;
+            b[perm[c] as usize] = xc;
         }
     }
 
