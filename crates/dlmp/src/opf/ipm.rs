@@ -151,6 +151,8 @@ struct Rows {
     val: Vec<f64>,
     /// Index of each entry in the problem's A values (for updates).
     src: Vec<usize>,
+    /// Every column index is below this (the problem's variables).
+    n_cols: usize,
 }
 
 impl Rows {
@@ -159,15 +161,32 @@ impl Rows {
     }
     // The products below walk the entries with one running index (rows are
     // contiguous): on the OPFs most rows are single bounds, and per-row
-    // slices cost more than their one entry.
+    // slices cost more than their one entry. Their inner loops index
+    // unchecked (four bounds checks per entry otherwise), on the invariants
+    // `checked` asserts once per call.
+
+    /// The entries' columns and values, after asserting what the unchecked
+    /// loops rely on: ptr non-decreasing from 0 to col.len() = val.len()
+    /// (by construction in `TreeIpm::new`, never resized), every column
+    /// < n_cols (the same), and the vectors indexed by column at least
+    /// n_cols long.
+    #[inline(always)]
+    fn checked(&self, by_column: &[usize]) -> (&[usize], &[f64]) {
+        assert!(self.col.len() == self.val.len() && self.ptr.last() == Some(&self.col.len()));
+        assert!(by_column.iter().all(|&len| len >= self.n_cols));
+        (&self.col, &self.val)
+    }
     /// out = M x
     fn mul(&self, x: &[f64], out: &mut [f64]) {
-        let (col, val) = (&self.col[..], &self.val[..col_len(&self.col, &self.val)]);
+        let (col, val) = self.checked(&[x.len()]);
         let mut e = 0;
         for (o, &hi) in out[..self.n_rows()].iter_mut().zip(&self.ptr[1..]) {
             let mut sum = 0.0;
             while e < hi {
-                sum += val[e] * x[col[e]];
+                // SAFETY: e < hi ≤ col.len() = val.len(); col[e] < n_cols ≤ x.len() (`checked`).
+                unsafe {
+                    sum += val.get_unchecked(e) * x.get_unchecked(*col.get_unchecked(e));
+                }
                 e += 1;
             }
             *o = sum;
@@ -175,47 +194,51 @@ impl Rows {
     }
     /// out −= Mᵀ v
     fn mul_t_sub(&self, v: &[f64], out: &mut [f64]) {
-        let (col, val) = (&self.col[..], &self.val[..col_len(&self.col, &self.val)]);
+        let (col, val) = self.checked(&[out.len()]);
         let mut e = 0;
         for (&vr, &hi) in v[..self.n_rows()].iter().zip(&self.ptr[1..]) {
             while e < hi {
-                out[col[e]] -= val[e] * vr;
+                // SAFETY: e < hi ≤ col.len() = val.len(); col[e] < n_cols ≤ out.len() (`checked`).
+                unsafe {
+                    *out.get_unchecked_mut(*col.get_unchecked(e)) -= val.get_unchecked(e) * vr;
+                }
                 e += 1;
             }
         }
     }
     /// out += Mᵀ v
     fn mul_t_add(&self, v: &[f64], out: &mut [f64]) {
-        let (col, val) = (&self.col[..], &self.val[..col_len(&self.col, &self.val)]);
+        let (col, val) = self.checked(&[out.len()]);
         let mut e = 0;
         for (&vr, &hi) in v[..self.n_rows()].iter().zip(&self.ptr[1..]) {
             while e < hi {
-                out[col[e]] += val[e] * vr;
+                // SAFETY: e < hi ≤ col.len() = val.len(); col[e] < n_cols ≤ out.len() (`checked`).
+                unsafe {
+                    *out.get_unchecked_mut(*col.get_unchecked(e)) += val.get_unchecked(e) * vr;
+                }
                 e += 1;
             }
         }
     }
     /// out[r] += (M x)[r], and acc += Mᵀ v, in one pass.
     fn mul_and_mul_t(&self, x: &[f64], v: &[f64], out: &mut [f64], acc: &mut [f64]) {
-        let (col, val) = (&self.col[..], &self.val[..col_len(&self.col, &self.val)]);
+        let (col, val) = self.checked(&[x.len(), acc.len()]);
         let mut e = 0;
         for ((o, &vr), &hi) in out[..self.n_rows()].iter_mut().zip(v).zip(&self.ptr[1..]) {
             let mut sum = 0.0;
             while e < hi {
-                let (c, a) = (col[e], val[e]);
-                sum += a * x[c];
-                acc[c] += a * vr;
+                // SAFETY: e < hi ≤ col.len() = val.len(); col[e] < n_cols ≤
+                // x.len(), acc.len() (`checked`).
+                unsafe {
+                    let (c, a) = (*col.get_unchecked(e), *val.get_unchecked(e));
+                    sum += a * x.get_unchecked(c);
+                    *acc.get_unchecked_mut(c) += a * vr;
+                }
                 e += 1;
             }
             *o += sum;
         }
     }
-}
-
-/// The common length of a row store's columns and values (equal by construction).
-#[inline(always)]
-fn col_len(col: &[usize], val: &[f64]) -> usize {
-    col.len().min(val.len())
 }
 
 /// The cones and their Nesterov–Todd scaling: rows [0, n_nn) are the
@@ -662,6 +685,7 @@ impl TreeIpm {
         let rows_of = |range: std::ops::Range<usize>| {
             let mut r = Rows {
                 ptr: vec![0],
+                n_cols: n,
                 ..Default::default()
             };
             for i in range {
