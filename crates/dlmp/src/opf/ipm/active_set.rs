@@ -53,10 +53,9 @@ const NOT_IN_SYSTEM: usize = usize::MAX;
 /// The extended KKT system's pattern, factor and work vectors.
 pub(super) struct ActiveSet {
     ldl: Ldl,
-    /// n + n_eq + n_nn + cones: the unknowns of the Newton step (`rhs`,
-    /// `sol`, `rd`), cone c's multiplier at n + n_eq + n_nn + c.
-    dim: usize,
-    /// Where each of those is in the factorised system (`NOT_IN_SYSTEM`:
+    /// Where each unknown of the Newton step (n + n_eq + n_nn + cones:
+    /// `rhs`, `sol`, `rd`; cone c's multiplier at n + n_eq + n_nn + c) is in
+    /// the factorised system (`NOT_IN_SYSTEM`:
     /// a bound, condensed — see `bounds`).
     in_system: Vec<usize>,
     /// The bounds (orthant rows with one entry, g·x_j ≤ b): not unknowns of
@@ -193,7 +192,6 @@ impl ActiveSet {
         }
         ActiveSet {
             ldl,
-            dim,
             in_system,
             bounds,
             system: vec![0.0; sys_dim],
@@ -369,8 +367,8 @@ impl TreeIpm {
             }
             last_progress = progress;
             self.iterations += 1;
-            for i in 0..st.dim {
-                st.rhs[i] = -st.rd[i];
+            for (r, &d) in st.rhs.iter_mut().zip(&st.rd) {
+                *r = -d;
             }
             Self::solve_step(st, self.n, self.n_eq, &self.g.val);
             st.prev_y.copy_from_slice(&self.z_all[..n_eq]);
@@ -379,11 +377,11 @@ impl TreeIpm {
             st.have_prev = true;
             let (n, n_eq, n_nn) = (self.n, self.n_eq, self.sc.n_nn);
             let d = &st.sol;
-            for i in 0..n {
-                self.x[i] += d[i];
+            for (x, &dx) in self.x.iter_mut().zip(&d[..n]) {
+                *x += dx;
             }
-            for i in 0..n_eq {
-                self.z_all[i] += d[n + i];
+            for (y, &dy) in self.z_all[..n_eq].iter_mut().zip(&d[n..n + n_eq]) {
+                *y += dy;
             }
             for i in 0..n_nn {
                 if st.active_row[i] {
@@ -520,9 +518,12 @@ impl TreeIpm {
             let dres = inf_norm(&r[..n]);
             self.a_eq.mul(&self.x, &mut r[n..n + n_eq]);
             let mut pres = 0f64;
-            for i in 0..n_eq {
-                r[n + i] -= self.b_eq[i];
-                pres = pres.max(r[n + i].abs());
+            for (r, &b) in r[n..n + n_eq].iter_mut().zip(&self.b_eq) {
+                *r -= b;
+                // (A NaN is caught by the finiteness test of the sums below.)
+                if r.abs() > pres {
+                    pres = r.abs();
+                }
             }
             let rows = &mut r[n + n_eq..];
             rows.fill(0.0);
