@@ -657,6 +657,8 @@ fn slack_norm(b: &[f64], g_x: &[f64], a: usize, d: usize) -> f64 {
         .sqrt()
 }
 
+/// As `super::inf_norm`.
 fn inf_norm(a: &[f64]) -> f64 {
-    a.iter().fold(0.0, |m, v| m.max(v.abs()))
+    a.iter()
+        .fold(0.0, |m, v| if v.abs() > m { v.abs() } else { m })
 }
