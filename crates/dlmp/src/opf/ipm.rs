@@ -417,7 +417,12 @@ impl Scaling {
         // instructions each); both skip a NaN candidate.
         let mut alpha = f64::INFINITY;
         let n_nn = self.n_nn;
-        for (((&si, &dsi), &zi), &dzi) in s[..n_nn].iter().zip(&ds[..n_nn]).zip(&z[..n_nn]).zip(&dz[..n_nn]) {
+        for (((&si, &dsi), &zi), &dzi) in s[..n_nn]
+            .iter()
+            .zip(&ds[..n_nn])
+            .zip(&z[..n_nn])
+            .zip(&dz[..n_nn])
+        {
             if dsi < 0.0 {
                 let r = -si / dsi;
                 if r < alpha {
@@ -436,7 +441,9 @@ impl Scaling {
                 // The common sizes as arrays: their loops unroll.
                 3 => soc_pair_step::<3>(s, ds, z, dz, a),
                 4 => soc_pair_step::<4>(s, ds, z, dz, a),
-                _ => soc_step(&s[a..a + d], &ds[a..a + d]).min(soc_step(&z[a..a + d], &dz[a..a + d])),
+                _ => {
+                    soc_step(&s[a..a + d], &ds[a..a + d]).min(soc_step(&z[a..a + d], &dz[a..a + d]))
+                }
             };
             if step < alpha {
                 alpha = step;
@@ -1398,7 +1405,9 @@ impl TreeIpm {
                 .max_step(&self.s, &self.dir.ds, z, &self.dir.dz)
                 .min(1.0);
             let mut gap_aff = 0.0;
-            for (((&si, &dsi), &zi), &dzi) in self.s.iter().zip(&self.dir.ds).zip(z).zip(&self.dir.dz) {
+            for (((&si, &dsi), &zi), &dzi) in
+                self.s.iter().zip(&self.dir.ds).zip(z).zip(&self.dir.dz)
+            {
                 gap_aff += (si + alpha_aff * dsi) * (zi + alpha_aff * dzi);
             }
             let sigma = (gap_aff / gap).clamp(0.0, 1.0).powi(3);
@@ -1524,7 +1533,10 @@ fn soc_pair_step<const D: usize>(s: &[f64], ds: &[f64], z: &[f64], dz: &[f64], a
         out.copy_from_slice(&v[a..a + D]);
         out
     };
-    let (s_step, z_step) = (soc_step(&block(s), &block(ds)), soc_step(&block(z), &block(dz)));
+    let (s_step, z_step) = (
+        soc_step(&block(s), &block(ds)),
+        soc_step(&block(z), &block(dz)),
+    );
     if z_step < s_step {
         z_step
     } else {

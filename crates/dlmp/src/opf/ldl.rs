@@ -653,7 +653,9 @@ mod tests {
                 entries.push((next() % i, i));
             }
         }
-        let sign: Vec<f64> = (0..n).map(|i| if i % 3 == 2 { -1.0 } else { 1.0 }).collect();
+        let sign: Vec<f64> = (0..n)
+            .map(|i| if i % 3 == 2 { -1.0 } else { 1.0 })
+            .collect();
         let values: Vec<f64> = entries
             .iter()
             .map(|&(i, j)| {

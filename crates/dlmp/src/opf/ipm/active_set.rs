@@ -177,7 +177,9 @@ impl ActiveSet {
                 .collect();
             cone_vars.push(vars);
         }
-        let sign: Vec<f64> = (0..sys_dim).map(|i| if i < n { 1.0 } else { -1.0 }).collect();
+        let sign: Vec<f64> = (0..sys_dim)
+            .map(|i| if i < n { 1.0 } else { -1.0 })
+            .collect();
         let (ldl, slots, diag_slot) = Ldl::new(sys_dim, &entries, sign);
         let mut g_slot = vec![NOT_IN_SYSTEM; g.ptr[n_nn]];
         for (&k, &slot) in g_entry.iter().zip(&slots[n_pe..n_peg]) {
@@ -628,7 +630,10 @@ impl TreeIpm {
         }
         st.ldl.solve(&mut st.system);
         st.sol[..rows].copy_from_slice(&st.system[..rows]);
-        let tail = st.in_system[rows..].iter().zip(&mut st.sol[rows..]).zip(&st.rhs[rows..]);
+        let tail = st.in_system[rows..]
+            .iter()
+            .zip(&mut st.sol[rows..])
+            .zip(&st.rhs[rows..]);
         for ((&f, s), &r) in tail {
             if f != NOT_IN_SYSTEM {
                 *s = st.system[f];
