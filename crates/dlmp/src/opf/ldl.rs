@@ -5,11 +5,13 @@
 //!   per sparsity pattern. On the branch-flow KKT systems (a tree of small
 //!   per-bus blocks) it eliminates the feeder from the leaves to the root, so
 //!   the factor has almost no fill and a factorisation costs O(buses).
-//! * **Factorisation**: up-looking, row by row along the elimination tree
-//!   (the QDLDL scheme), no pivoting: the matrix is quasi-definite (positive
-//!   block for the primal variables, negative for the equality duals) and a
-//!   pivot with the wrong sign or too small is replaced by ±δ (dynamic
-//!   regularisation), as interior-point codes do.
+//! * **Factorisation**: right-looking in place, column by column, every
+//!   update's target in the factor found once at analysis ([`RightLooking`];
+//!   up-looking along the elimination tree, the QDLDL scheme, where columns
+//!   are too long for that), no pivoting: the matrix is quasi-definite
+//!   (positive block for the primal variables, negative for the equality
+//!   duals) and a pivot with the wrong sign or too small is replaced by ±δ
+//!   (dynamic regularisation), as interior-point codes do.
 //! * All buffers are allocated by [`Ldl::new`]; factorising and solving
 //!   allocate nothing.
 
