@@ -6,7 +6,7 @@
 //!   per-bus blocks) it eliminates the feeder from the leaves to the root, so
 //!   the factor has almost no fill and a factorisation costs O(buses).
 //! * **Factorisation**: right-looking in place, column by column, every
-//!   update's target in the factor found once at analysis ([`RightLooking`];
+//!   update's target in the factor found once at analysis (`RightLooking`;
 //!   up-looking along the elimination tree, the QDLDL scheme, where columns
 //!   are too long for that), no pivoting: the matrix is quasi-definite
 //!   (positive block for the primal variables, negative for the equality
