@@ -56,7 +56,7 @@ fn main() {
             }
             tot[k] = t.elapsed().as_secs_f64() / reps as f64;
         }
-        println!("n {n} {f:12} vars {} rows {} | assemble {:.1} µs, symbolic {:.1} µs, tree-ipm solve {:.1} µs ({} it, L nnz {}, {:?}) | full re-solve tree-ipm {:.1} µs ({} it), clarabel {:.1} µs ({} it)",
-            p.a.n, p.a.m, t_asm * 1e6, t_sym * 1e6, t_ipm * 1e6, ipm.iterations, ipm.factor_nnz(), st.unwrap(), tot[0] * 1e6, its[0], tot[1] * 1e6, its[1]);
+        println!("n {n} {f:12} vars {} rows {} kkt {:?} | assemble {:.1} µs, symbolic {:.1} µs, tree-ipm solve {:.1} µs ({} it, L nnz {}, {:?}) | full re-solve tree-ipm {:.1} µs ({} it), clarabel {:.1} µs ({} it)",
+            p.a.n, p.a.m, ipm.factor_stats(), t_asm * 1e6, t_sym * 1e6, t_ipm * 1e6, ipm.iterations, ipm.factor_nnz(), st.unwrap(), tot[0] * 1e6, its[0], tot[1] * 1e6, its[1]);
     }
 }

@@ -151,56 +151,92 @@ struct Rows {
     val: Vec<f64>,
     /// Index of each entry in the problem's A values (for updates).
     src: Vec<usize>,
+    /// Every column index is below this (the problem's variables).
+    n_cols: usize,
 }
 
 impl Rows {
     fn n_rows(&self) -> usize {
         self.ptr.len() - 1
     }
-    /// Row r's (columns, values).
-    fn row(&self, r: usize) -> (&[usize], &[f64]) {
-        let (lo, hi) = (self.ptr[r], self.ptr[r + 1]);
-        (&self.col[lo..hi], &self.val[lo..hi])
+    // The products below walk the entries with one running index (rows are
+    // contiguous): on the OPFs most rows are single bounds, and per-row
+    // slices cost more than their one entry. Their inner loops index
+    // unchecked (four bounds checks per entry otherwise), on the invariants
+    // `checked` asserts once per call.
+
+    /// The entries' columns and values, after asserting what the unchecked
+    /// loops rely on: ptr non-decreasing from 0 to col.len() = val.len()
+    /// (by construction in `TreeIpm::new`, never resized), every column
+    /// < n_cols (the same), and the vectors indexed by column at least
+    /// n_cols long.
+    #[inline(always)]
+    fn checked(&self, by_column: &[usize]) -> (&[usize], &[f64]) {
+        assert!(self.col.len() == self.val.len() && self.ptr.last() == Some(&self.col.len()));
+        assert!(by_column.iter().all(|&len| len >= self.n_cols));
+        (&self.col, &self.val)
     }
     /// out = M x
     fn mul(&self, x: &[f64], out: &mut [f64]) {
-        for (r, o) in out[..self.n_rows()].iter_mut().enumerate() {
-            let (cols, vals) = self.row(r);
-            *o = cols.iter().zip(vals).map(|(&c, &v)| v * x[c]).sum();
+        let (col, val) = self.checked(&[x.len()]);
+        let mut e = 0;
+        for (o, &hi) in out[..self.n_rows()].iter_mut().zip(&self.ptr[1..]) {
+            let mut sum = 0.0;
+            while e < hi {
+                // SAFETY: e < hi ≤ col.len() = val.len(); col[e] < n_cols ≤ x.len() (`checked`).
+                unsafe {
+                    sum += val.get_unchecked(e) * x.get_unchecked(*col.get_unchecked(e));
+                }
+                e += 1;
+            }
+            *o = sum;
         }
     }
     /// out −= Mᵀ v
     fn mul_t_sub(&self, v: &[f64], out: &mut [f64]) {
-        for (r, &vr) in v[..self.n_rows()].iter().enumerate() {
-            if vr != 0.0 {
-                let (cols, vals) = self.row(r);
-                for (&c, &a) in cols.iter().zip(vals) {
-                    out[c] -= a * vr;
+        let (col, val) = self.checked(&[out.len()]);
+        let mut e = 0;
+        for (&vr, &hi) in v[..self.n_rows()].iter().zip(&self.ptr[1..]) {
+            while e < hi {
+                // SAFETY: e < hi ≤ col.len() = val.len(); col[e] < n_cols ≤ out.len() (`checked`).
+                unsafe {
+                    *out.get_unchecked_mut(*col.get_unchecked(e)) -= val.get_unchecked(e) * vr;
                 }
+                e += 1;
             }
         }
     }
     /// out += Mᵀ v
     fn mul_t_add(&self, v: &[f64], out: &mut [f64]) {
-        for (r, &vr) in v[..self.n_rows()].iter().enumerate() {
-            if vr != 0.0 {
-                let (cols, vals) = self.row(r);
-                for (&c, &a) in cols.iter().zip(vals) {
-                    out[c] += a * vr;
+        let (col, val) = self.checked(&[out.len()]);
+        let mut e = 0;
+        for (&vr, &hi) in v[..self.n_rows()].iter().zip(&self.ptr[1..]) {
+            while e < hi {
+                // SAFETY: e < hi ≤ col.len() = val.len(); col[e] < n_cols ≤ out.len() (`checked`).
+                unsafe {
+                    *out.get_unchecked_mut(*col.get_unchecked(e)) += val.get_unchecked(e) * vr;
                 }
+                e += 1;
             }
         }
     }
     /// out[r] += (M x)[r], and acc += Mᵀ v, in one pass.
     fn mul_and_mul_t(&self, x: &[f64], v: &[f64], out: &mut [f64], acc: &mut [f64]) {
-        for (r, (o, &vr)) in out[..self.n_rows()].iter_mut().zip(v).enumerate() {
-            let (cols, vals) = self.row(r);
-            let mut s = 0.0;
-            for (&c, &a) in cols.iter().zip(vals) {
-                s += a * x[c];
-                acc[c] += a * vr;
+        let (col, val) = self.checked(&[x.len(), acc.len()]);
+        let mut e = 0;
+        for ((o, &vr), &hi) in out[..self.n_rows()].iter_mut().zip(v).zip(&self.ptr[1..]) {
+            let mut sum = 0.0;
+            while e < hi {
+                // SAFETY: e < hi ≤ col.len() = val.len(); col[e] < n_cols ≤
+                // x.len(), acc.len() (`checked`).
+                unsafe {
+                    let (c, a) = (*col.get_unchecked(e), *val.get_unchecked(e));
+                    sum += a * x.get_unchecked(c);
+                    *acc.get_unchecked_mut(c) += a * vr;
+                }
+                e += 1;
             }
-            *o += s;
+            *o += sum;
         }
     }
 }
@@ -244,16 +280,25 @@ impl Scaling {
 
     /// NT scaling at (s, z) and λ = W z; `identity`: W = I (the start).
     fn update(&mut self, s: &[f64], z: &[f64], identity: bool) {
-        for i in 0..self.n_nn {
-            if identity {
-                self.w[i] = 1.0;
-                self.w_inv[i] = 1.0;
-                self.lambda[i] = z[i];
-            } else {
-                let w = (s[i] / z[i]).sqrt();
-                self.w[i] = w;
-                self.w_inv[i] = 1.0 / w;
-                self.lambda[i] = s[i] * self.w_inv[i];
+        let nn = self.n_nn;
+        let orthant = self.w[..nn]
+            .iter_mut()
+            .zip(&mut self.w_inv[..nn])
+            .zip(&mut self.lambda[..nn])
+            .zip(&s[..nn])
+            .zip(&z[..nn]);
+        if identity {
+            for ((((w, w_inv), lambda), _), &zi) in orthant {
+                *w = 1.0;
+                *w_inv = 1.0;
+                *lambda = zi;
+            }
+        } else {
+            for ((((w, w_inv), lambda), &si), &zi) in orthant {
+                let wi = (si / zi).sqrt();
+                *w = wi;
+                *w_inv = 1.0 / wi;
+                *lambda = si * *w_inv;
             }
         }
         for (c, &(a, d)) in self.socs.iter().enumerate() {
@@ -368,22 +413,41 @@ impl Scaling {
 
     /// Largest α with (s + α ds, z + α dz) in the cones (∞ if unbounded).
     fn max_step(&self, s: &[f64], ds: &[f64], z: &[f64], dz: &[f64]) -> f64 {
+        // Plain comparisons instead of f64::min (whose NaN rule costs five
+        // instructions each); both skip a NaN candidate.
         let mut alpha = f64::INFINITY;
-        for i in 0..self.n_nn {
-            if ds[i] < 0.0 {
-                alpha = alpha.min(-s[i] / ds[i]);
+        let n_nn = self.n_nn;
+        for (((&si, &dsi), &zi), &dzi) in s[..n_nn]
+            .iter()
+            .zip(&ds[..n_nn])
+            .zip(&z[..n_nn])
+            .zip(&dz[..n_nn])
+        {
+            if dsi < 0.0 {
+                let r = -si / dsi;
+                if r < alpha {
+                    alpha = r;
+                }
             }
-            if dz[i] < 0.0 {
-                alpha = alpha.min(-z[i] / dz[i]);
+            if dzi < 0.0 {
+                let r = -zi / dzi;
+                if r < alpha {
+                    alpha = r;
+                }
             }
         }
         for &(a, d) in &self.socs {
-            with_cone_dim(d, |d| {
-                let r = a..a + d;
-                alpha = alpha
-                    .min(soc_step(&s[r.clone()], &ds[r.clone()]))
-                    .min(soc_step(&z[r.clone()], &dz[r]));
-            });
+            let step = match d {
+                // The common sizes as arrays: their loops unroll.
+                3 => soc_pair_step::<3>(s, ds, z, dz, a),
+                4 => soc_pair_step::<4>(s, ds, z, dz, a),
+                _ => {
+                    soc_step(&s[a..a + d], &ds[a..a + d]).min(soc_step(&z[a..a + d], &dz[a..a + d]))
+                }
+            };
+            if step < alpha {
+                alpha = step;
+            }
         }
         alpha
     }
@@ -628,6 +692,7 @@ impl TreeIpm {
         let rows_of = |range: std::ops::Range<usize>| {
             let mut r = Rows {
                 ptr: vec![0],
+                n_cols: n,
                 ..Default::default()
             };
             for i in range {
@@ -714,7 +779,7 @@ impl TreeIpm {
             .map(|(&(_, d), b)| d.max(b.n_cols))
             .max()
             .unwrap_or(1);
-        let nk = ldl.kx.len();
+        let nk = ldl.n_values();
         let kkt = Kkt {
             ldl,
             base: vec![0.0; nk],
@@ -820,6 +885,11 @@ impl TreeIpm {
         for (i, &slot) in k.eq_slot.iter().enumerate() {
             k.base[slot] += self.a_eq.val[i];
         }
+        // Static regularisation of the primal (+) and equality (−) pivots.
+        let reg = self.settings.static_reg;
+        for (i, &slot) in k.diag_slot.iter().enumerate() {
+            k.base[slot] += if i < self.n { reg } else { -reg };
+        }
         for blk in &mut k.socs {
             let kc = blk.n_cols;
             blk.gjg.fill(0.0);
@@ -858,15 +928,9 @@ impl TreeIpm {
     /// Fills the KKT matrix for the current scaling and factorises it.
     fn factor(&mut self) -> Result<(), String> {
         let k = &mut self.kkt;
-        let kx = &mut k.ldl.kx;
+        let kx = k.ldl.values_mut();
+        // The base holds P, Aₑ and the static regularisation.
         kx.copy_from_slice(&k.base);
-        let reg = self.settings.static_reg;
-        for i in 0..self.n {
-            kx[k.diag_slot[i]] += reg;
-        }
-        for i in self.n..self.n + self.n_eq {
-            kx[k.diag_slot[i]] -= reg;
-        }
         let g = &self.g;
         let sc = &self.sc;
         // Orthant rows: (z/s)·a aᵀ.
@@ -921,26 +985,26 @@ impl TreeIpm {
         // t1 = W⁻²·r_c + W⁻¹·u = W⁻¹(W⁻¹ r_c + u).
         let t1 = &mut kkt.t1;
         let gv = &mut kkt.g;
-        for i in 0..sc.n_nn {
-            let wi = sc.w_inv[i];
-            t1[i] = (rhs.r_c[i] * wi + rhs.u[i]) * wi;
+        let nn = sc.n_nn;
+        for (((t, &wi), &rc), &u) in t1[..nn].iter_mut().zip(&sc.w_inv).zip(&rhs.r_c).zip(&rhs.u) {
+            *t = (rc * wi + u) * wi;
         }
         if !sc.socs.is_empty() {
             sc.apply_winv2_socs(&rhs.r_c, t1);
             sc.apply_socs(&rhs.u, gv, true);
             // The cones' rows are the contiguous rows after the orthant's.
-            let nn = sc.n_nn;
             for (t, &x) in t1[nn..].iter_mut().zip(&gv[nn..]) {
                 *t += x;
             }
         }
         // rhs = [−rd − Gᵀt1; −r_eq]
         let k = &mut kkt.rhs;
-        for i in 0..n {
-            k[i] = -rhs.rd[i];
+        let (k_primal, k_eq) = k.split_at_mut(n);
+        for (k, &r) in k_primal.iter_mut().zip(&rhs.rd) {
+            *k = -r;
         }
-        for i in 0..rhs.r_eq.len() {
-            k[n + i] = -rhs.r_eq[i];
+        for (k, &r) in k_eq.iter_mut().zip(&rhs.r_eq) {
+            *k = -r;
         }
         g.mul_t_sub(t1, &mut k[..n]);
         kkt.ldl.solve(k);
@@ -948,14 +1012,19 @@ impl TreeIpm {
         out.dy.copy_from_slice(&k[n..]);
         // g = G dx;  dz = W⁻² g + t1;  ds = −r_c − g.
         g.mul(&out.dx, gv);
-        for i in 0..sc.n_nn {
-            let wi = sc.w_inv[i];
-            out.dz[i] = gv[i] * wi * wi + t1[i];
-            out.ds[i] = -rhs.r_c[i] - gv[i];
+        for (((((dz, ds), &wi), &gi), &t), &rc) in out.dz[..nn]
+            .iter_mut()
+            .zip(&mut out.ds[..nn])
+            .zip(&sc.w_inv)
+            .zip(&gv[..])
+            .zip(&t1[..])
+            .zip(&rhs.r_c)
+        {
+            *dz = gi * wi * wi + t;
+            *ds = -rc - gi;
         }
         if !sc.socs.is_empty() {
             sc.apply_winv2_socs(gv, &mut out.dz);
-            let nn = sc.n_nn;
             for (dz, &t) in out.dz[nn..].iter_mut().zip(&t1[nn..]) {
                 *dz += t;
             }
@@ -1030,11 +1099,11 @@ impl TreeIpm {
         let (y, z) = self.z_all.split_at(n_eq);
         // r_eq = Aₑx − bₑ, r_c = Gx + s − b_c, rd = Px + q + Aₑᵀy + Gᵀz.
         r.rd.copy_from_slice(&self.q);
-        for i in 0..n_eq {
-            r.r_eq[i] = -self.b_eq[i];
+        for (r, &b) in r.r_eq.iter_mut().zip(&self.b_eq) {
+            *r = -b;
         }
-        for i in 0..self.mc {
-            r.r_c[i] = self.s[i] - self.b_c[i];
+        for ((r, &s), &b) in r.r_c.iter_mut().zip(&self.s).zip(&self.b_c) {
+            *r = s - b;
         }
         self.a_eq.mul_and_mul_t(&self.x, y, &mut r.r_eq, &mut r.rd);
         self.g.mul_and_mul_t(&self.x, z, &mut r.r_c, &mut r.rd);
@@ -1231,7 +1300,7 @@ impl TreeIpm {
     }
 
     fn interior_point_iterations(&mut self, crossover: bool) -> IpmStatus {
-        let (n, n_eq, mc) = (self.n, self.n_eq, self.mc);
+        let n_eq = self.n_eq;
         self.iterations = 0;
         let norm_b = inf_norm(&self.b_eq).max(inf_norm(&self.b_c));
         let norm_q = inf_norm(&self.q);
@@ -1323,9 +1392,11 @@ impl TreeIpm {
                 return IpmStatus::Failed(e);
             }
             let refine = gap_rel < set.refine_below_gap;
-            // Predictor: u = λ \ (−λ∘λ) = −λ.
-            for i in 0..mc {
-                self.res.u[i] = -self.sc.lambda[i];
+            // Predictor: u = λ \ (−λ∘λ) = −λ. (The loops over the vectors
+            // here go through local slices: indexing self's Vecs reloads
+            // their pointers and bounds at every entry.)
+            for (u, &l) in self.res.u.iter_mut().zip(&self.sc.lambda) {
+                *u = -l;
             }
             self.newton(refine);
             let z = &self.z_all[n_eq..];
@@ -1334,9 +1405,10 @@ impl TreeIpm {
                 .max_step(&self.s, &self.dir.ds, z, &self.dir.dz)
                 .min(1.0);
             let mut gap_aff = 0.0;
-            for i in 0..mc {
-                gap_aff +=
-                    (self.s[i] + alpha_aff * self.dir.ds[i]) * (z[i] + alpha_aff * self.dir.dz[i]);
+            for (((&si, &dsi), &zi), &dzi) in
+                self.s.iter().zip(&self.dir.ds).zip(z).zip(&self.dir.dz)
+            {
+                gap_aff += (si + alpha_aff * dsi) * (zi + alpha_aff * dzi);
             }
             let sigma = (gap_aff / gap).clamp(0.0, 1.0).powi(3);
             let mu = gap / degree;
@@ -1347,11 +1419,10 @@ impl TreeIpm {
             self.sc.product(&self.ds_scaled, &self.dz_scaled, target);
             self.sc
                 .product(&self.sc.lambda, &self.sc.lambda, &mut self.ds_scaled);
-            for i in 0..mc {
-                target[i] = -self.ds_scaled[i] - target[i];
-            }
-            for i in 0..self.sc.n_nn {
-                target[i] += sigma * mu;
+            let n_nn = self.sc.n_nn;
+            for (i, (t, &l2)) in target.iter_mut().zip(&self.ds_scaled).enumerate() {
+                let centring = if i < n_nn { sigma * mu } else { 0.0 };
+                *t = -l2 - *t + centring;
             }
             for &(a, _) in &self.sc.socs {
                 target[a] += sigma * mu;
@@ -1377,15 +1448,18 @@ impl TreeIpm {
             if alpha.is_nan() || alpha <= 1e-10 {
                 return IpmStatus::Failed(format!("step length {alpha:e} at iteration {it}"));
             }
-            for i in 0..n {
-                self.x[i] += alpha * self.dir.dx[i];
+            for (x, &d) in self.x.iter_mut().zip(&self.dir.dx) {
+                *x += alpha * d;
             }
-            for i in 0..n_eq {
-                self.z_all[i] += alpha * self.dir.dy[i];
+            let (y, z) = self.z_all.split_at_mut(n_eq);
+            for (y, &d) in y.iter_mut().zip(&self.dir.dy) {
+                *y += alpha * d;
             }
-            for i in 0..mc {
-                self.z_all[n_eq + i] += alpha * self.dir.dz[i];
-                self.s[i] += alpha * self.dir.ds[i];
+            for (z, &d) in z.iter_mut().zip(&self.dir.dz) {
+                *z += alpha * d;
+            }
+            for (s, &d) in self.s.iter_mut().zip(&self.dir.ds) {
+                *s += alpha * d;
             }
         }
         self.iterations = set.max_iter;
@@ -1425,8 +1499,11 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
+/// max |aᵢ|, NaN entries skipped as by f64::max (a plain comparison: the
+/// NaN rule of f64::max costs five instructions per entry).
 fn inf_norm(a: &[f64]) -> f64 {
-    a.iter().fold(0.0, |m, v| m.max(v.abs()))
+    a.iter()
+        .fold(0.0, |m, v| if v.abs() > m { v.abs() } else { m })
 }
 
 /// √(v₀² − ‖v̄‖²), computed as √((v₀ − ‖v̄‖)(v₀ + ‖v̄‖)).
@@ -1445,6 +1522,25 @@ fn with_cone_dim(d: usize, kernel: impl FnOnce(usize)) {
         3 => kernel(3),
         4 => kernel(4),
         _ => kernel(d),
+    }
+}
+
+/// The smaller of [`soc_step`] for s and z on the cone of dimension D at row a.
+#[inline(always)]
+fn soc_pair_step<const D: usize>(s: &[f64], ds: &[f64], z: &[f64], dz: &[f64], a: usize) -> f64 {
+    let block = |v: &[f64]| -> [f64; D] {
+        let mut out = [0.0; D];
+        out.copy_from_slice(&v[a..a + D]);
+        out
+    };
+    let (s_step, z_step) = (
+        soc_step(&block(s), &block(ds)),
+        soc_step(&block(z), &block(dz)),
+    );
+    if z_step < s_step {
+        z_step
+    } else {
+        s_step
     }
 }
 

@@ -5,11 +5,13 @@
 //!   per sparsity pattern. On the branch-flow KKT systems (a tree of small
 //!   per-bus blocks) it eliminates the feeder from the leaves to the root, so
 //!   the factor has almost no fill and a factorisation costs O(buses).
-//! * **Factorisation**: up-looking, row by row along the elimination tree
-//!   (the QDLDL scheme), no pivoting: the matrix is quasi-definite (positive
-//!   block for the primal variables, negative for the equality duals) and a
-//!   pivot with the wrong sign or too small is replaced by ±δ (dynamic
-//!   regularisation), as interior-point codes do.
+//! * **Factorisation**: right-looking in place, column by column, every
+//!   update's target in the factor found once at analysis (`RightLooking`;
+//!   up-looking along the elimination tree, the QDLDL scheme, where columns
+//!   are too long for that), no pivoting: the matrix is quasi-definite
+//!   (positive block for the primal variables, negative for the equality
+//!   duals) and a pivot with the wrong sign or too small is replaced by ±δ
+//!   (dynamic regularisation), as interior-point codes do.
 //! * All buffers are allocated by [`Ldl::new`]; factorising and solving
 //!   allocate nothing.
 
@@ -188,8 +190,11 @@ pub struct Ldl {
     /// entry is its diagonal (rows sorted).
     kp: Vec<usize>,
     ki: Vec<u32>,
-    /// The values of K in that layout (filled by the caller through slots).
-    pub kx: Vec<f64>,
+    /// The values of K, filled by the caller through the slots of
+    /// [`Ldl::new`] (see [`Ldl::values_mut`]): in the up-looking layout,
+    /// K's upper triangle as `kp`/`ki`; in the right-looking one, the
+    /// factor's own layout, overwritten by [`Ldl::factor`].
+    kx: Vec<f64>,
     lp: Vec<usize>,
     li: Vec<u32>,
     lx: Vec<f64>,
@@ -202,8 +207,34 @@ pub struct Ldl {
     /// and where L_kc is stored (`row_entries[row_ptr[k]..row_ptr[k + 1]]`).
     row_ptr: Vec<usize>,
     row_entries: Vec<(u32, u32)>,
+    /// The right-looking factorisation's precomputed updates (None: the
+    /// up-looking one above, for patterns whose columns are too long):
+    /// see [`RightLooking`].
+    right: Option<RightLooking>,
     work: Vec<f64>,
 }
+
+/// Column-by-column (right-looking) elimination in place, with every
+/// update's target found once, at analysis: eliminating column c subtracts
+/// L_ac·L_bc·d_c from entry (b, a) of the rest for every pair a ≤ b of its
+/// rows, and that entry's place in the factor never changes. On the tree
+/// KKT systems (columns of ≤ 6 entries) this is a flat loop of
+/// multiply-subtracts where the up-looking scheme walks the elimination tree
+/// per row. `kx` then holds [pivots (n); L's entries in `li`'s layout], K
+/// is written straight into that layout (the entries of L's fill start at
+/// zero) and the factor overwrites it.
+#[derive(Debug, Clone)]
+struct RightLooking {
+    /// Where each entry of K (`kp`/`ki`'s layout) is in `kx`.
+    k_target: Vec<u32>,
+    /// The targets in `kx` of every column's pairs (a ≤ b, row-major),
+    /// column after column; each is < n + nnz(L) (checked by `analyse`).
+    pairs: Vec<u32>,
+}
+
+/// Above this many updates per stored entry (long columns) the pair
+/// targets would cost more memory than they save: up-looking instead.
+const MAX_PAIRS_PER_ENTRY: usize = 16;
 
 impl Ldl {
     /// Pattern of K: `entries` (i, j) in original indices (either triangle;
@@ -291,6 +322,20 @@ impl Ldl {
             }
             row_ptr.push(row_entries.len());
         }
+        let right = RightLooking::analyse(n, &lp, &li, &kp, &ki);
+        // Right-looking: the callers' slots point into the factor's layout.
+        let (slots, diag_slot, n_values) = match &right {
+            Some(rl) => {
+                let to_factor = |k: usize| rl.k_target[k] as usize;
+                (
+                    slots.into_iter().map(to_factor).collect(),
+                    diag_slot.into_iter().map(to_factor).collect(),
+                    n + nnz_l,
+                )
+            }
+            None => (slots, diag_slot, nnz_k),
+        };
+        let lx_len = if right.is_some() { 0 } else { nnz_l };
         let pivot_sign = perm.iter().map(|&p| sign[p]).collect();
         let perm32 = perm.iter().map(|&p| p as u32).collect();
         let ldl = Ldl {
@@ -300,19 +345,31 @@ impl Ldl {
             perm32,
             kp,
             ki: ki.iter().map(|&r| r as u32).collect(),
-            kx: vec![0.0; nnz_k],
+            kx: vec![0.0; n_values],
             lp,
             li: li.iter().map(|&r| r as u32).collect(),
-            lx: vec![0.0; nnz_l],
+            lx: vec![0.0; lx_len],
             d: vec![0.0; n],
             dinv: vec![0.0; n],
             pivot_sign,
             y_vals: vec![0.0; n],
             row_ptr,
             row_entries,
+            right,
             work: vec![0.0; n],
         };
         (ldl, slots, diag_slot)
+    }
+
+    /// K's values, to be filled through the slots of [`Ldl::new`] before
+    /// each [`Ldl::factor`] (which may overwrite them).
+    pub fn values_mut(&mut self) -> &mut [f64] {
+        &mut self.kx
+    }
+
+    /// How many values [`Ldl::values_mut`] holds.
+    pub fn n_values(&self) -> usize {
+        self.kx.len()
     }
 
     pub fn dim(&self) -> usize {
@@ -328,6 +385,9 @@ impl Ldl {
     /// one or whose size is below `eps` becomes sign·`delta`. Returns how many
     /// pivots were regularised, or None if the factor is not finite.
     pub fn factor(&mut self, eps: f64, delta: f64) -> Option<usize> {
+        if self.right.is_some() {
+            return self.factor_right_looking(eps, delta);
+        }
         let n = self.n;
         let mut regularised = 0;
         let (kp, ki, kx) = (&self.kp, &self.ki, &self.kx);
@@ -366,44 +426,122 @@ impl Ldl {
         Some(regularised)
     }
 
+    /// [`Ldl::factor`] by columns with the precomputed update targets, in place.
+    fn factor_right_looking(&mut self, eps: f64, delta: f64) -> Option<usize> {
+        let n = self.n;
+        let pairs = &self.right.as_ref()?.pairs;
+        let vals = &mut self.kx[..];
+        let lp = &self.lp[..=n];
+        // The invariants the unchecked accesses below rely on.
+        assert!(vals.len() == n + lp[n] && self.dinv.len() == n && self.pivot_sign.len() == n);
+        let mut regularised = 0;
+        let mut t = 0;
+        for c in 0..n {
+            let mut dc = vals[c];
+            let s = self.pivot_sign[c];
+            if !dc.is_finite() {
+                return None;
+            }
+            if dc * s <= eps {
+                dc = s * delta;
+                regularised += 1;
+            }
+            vals[c] = dc;
+            let dinv = 1.0 / dc;
+            self.dinv[c] = dinv;
+            let (lo, hi) = (n + lp[c], n + lp[c + 1]);
+            for a in lo..hi {
+                // vals[a] holds L_ac·d_c until it is scaled here; the pairs
+                // (a, b ≥ a) read the unscaled values of b.
+                let l_a = vals[a] * dinv;
+                for b in a..hi {
+                    // SAFETY: `analyse` stored exactly one target per pair
+                    // (a ≤ b) of every column, in this order, so t <
+                    // pairs.len(); every target is < n + nnz(L) = vals.len()
+                    // (checked there), and b < hi ≤ n + lp[n] = vals.len()
+                    // (asserted above; lp is non-decreasing by construction).
+                    unsafe {
+                        let target = *pairs.get_unchecked(t) as usize;
+                        let update = l_a * *vals.get_unchecked(b);
+                        *vals.get_unchecked_mut(target) -= update;
+                    }
+                    t += 1;
+                }
+                vals[a] = l_a;
+            }
+        }
+        Some(regularised)
+    }
+
     /// Solves K·x = b in place (b in original order).
     pub fn solve(&mut self, b: &mut [f64]) {
         let n = self.n;
-        let x = &mut self.work;
-        for (xk, &p) in x.iter_mut().zip(&self.perm32) {
-            *xk = b[p as usize];
-        }
-        let (lp, li, lx) = (&self.lp, &self.li, &self.lx);
-        for c in 0..n {
-            let xc = x[c];
-            let (lo, hi) = (lp[c], lp[c + 1]);
-            for (&i, &l) in li[lo..hi].iter().zip(&lx[lo..hi]) {
-                x[i as usize] -= l * xc;
+        let lx = if self.right.is_some() {
+            &self.kx[n..]
+        } else {
+            &self.lx[..]
+        };
+        let (lp, li) = (&self.lp[..=n], &self.li[..]);
+        let dinv = &self.dinv[..n];
+        let x = &mut self.work[..n];
+        let perm = &self.perm32[..n];
+        let rows = &self.row_entries[..];
+        // The invariants the unchecked accesses below rely on: column c's
+        // entries are [lp[c], lp[c + 1]) with lp non-decreasing up to
+        // lp[n] = nnz(L) = li.len() = lx.len(); row k's are
+        // row_entries[row_ptr[k]..row_ptr[k + 1]], each (column < k, its
+        // position < nnz(L)); every row index is < n (all by construction
+        // in `new`).
+        assert!(li.len() == lp[n] && lx.len() == lp[n] && rows.len() == lp[n]);
+        assert!(self.row_ptr.len() == n + 1 && self.row_ptr[n] == rows.len());
+        // Forward by rows, gathering b in the same pass: x_k = b_π(k) − Σ L_kc x_c.
+        let mut e = 0;
+        for (k, (&p, &hi)) in perm.iter().zip(&self.row_ptr[1..]).enumerate() {
+            let mut xk = b[p as usize];
+            while e < hi {
+                // SAFETY: e < hi ≤ row_ptr[n] = rows.len(); the entry's
+                // column c < k < n = x.len() and position < lp[n] = lx.len().
+                unsafe {
+                    let (c, pos) = *rows.get_unchecked(e);
+                    xk -= *lx.get_unchecked(pos as usize) * *x.get_unchecked(c as usize);
+                }
+                e += 1;
             }
+            x[k] = xk;
         }
-        // D⁻¹ is applied inside the backward pass (one pass less).
+        // Backward by columns with D⁻¹ applied, scattering into b as each
+        // unknown is final. Columns are contiguous: one running entry index.
+        let mut e = lp[n];
         for c in (0..n).rev() {
-            let (lo, hi) = (lp[c], lp[c + 1]);
-            let mut xc = x[c] * self.dinv[c];
-            for (&i, &l) in li[lo..hi].iter().zip(&lx[lo..hi]) {
-                xc -= l * x[i as usize];
+            let lo = lp[c];
+            let mut xc = x[c] * dinv[c];
+            while e > lo {
+                e -= 1;
+                // SAFETY: lo ≤ e < lp[c + 1] ≤ lp[n] = li.len() = lx.len(), li[e] < n = x.len().
+                unsafe {
+                    let i = *li.get_unchecked(e) as usize;
+                    xc -= *lx.get_unchecked(e) * *x.get_unchecked(i);
+                }
             }
             x[c] = xc;
-        }
-        for (xk, &p) in x.iter().zip(&self.perm32) {
-            b[p as usize] = *xk;
+            b[perm[c] as usize] = xc;
         }
     }
 
     /// y = K·x with the stored values (for iterative refinement), original order.
+    /// Only before [`Ldl::factor`] in the right-looking layout (the factor overwrites K).
     pub fn multiply(&self, x: &[f64], y: &mut [f64]) {
         y.fill(0.0);
+        let value = |p: usize| match &self.right {
+            Some(rl) => self.kx[rl.k_target[p] as usize],
+            None => self.kx[p],
+        };
         for c in 0..self.n {
             let oc = self.perm[c];
             for p in self.kp[c]..self.kp[c + 1] {
                 let r = self.ki[p] as usize;
                 let or = self.perm[r];
-                let v = self.kx[p];
+                let v = value(p);
                 y[or] += v * x[oc];
                 if r != c {
                     y[oc] += v * x[or];
@@ -424,6 +562,57 @@ impl Ldl {
     }
 }
 
+impl RightLooking {
+    /// The update targets of the factor with columns `lp`/`li` (rows sorted
+    /// ascending, in elimination order) of the matrix `kp`/`ki` (upper
+    /// triangle by column, diagonal last); None if the columns are too long.
+    fn analyse(
+        n: usize,
+        lp: &[usize],
+        li: &[usize],
+        kp: &[usize],
+        ki: &[usize],
+    ) -> Option<RightLooking> {
+        let nnz_l = lp[n];
+        let count = |c: usize| {
+            let k = lp[c + 1] - lp[c];
+            k * (k + 1) / 2
+        };
+        let n_pairs: usize = (0..n).map(count).sum();
+        let stored = n + nnz_l;
+        if n_pairs > MAX_PAIRS_PER_ENTRY * stored.max(1) || stored >= u32::MAX as usize {
+            return None;
+        }
+        // Entry (row r, column c) of L, r > c, is at n + its index; r == c is the pivot r.
+        let place = |r: usize, c: usize| -> Option<u32> {
+            if r == c {
+                return Some(r as u32);
+            }
+            let col = &li[lp[c]..lp[c + 1]];
+            let at = col.binary_search(&r).ok()?;
+            Some((n + lp[c] + at) as u32)
+        };
+        let mut k_target = Vec::with_capacity(ki.len());
+        for c in 0..n {
+            for &r in &ki[kp[c]..kp[c + 1]] {
+                // K's (r, c), r ≤ c, is L's (c, r).
+                k_target.push(place(c, r)?);
+            }
+        }
+        let mut pairs = Vec::with_capacity(n_pairs);
+        for c in 0..n {
+            let rows = &li[lp[c]..lp[c + 1]];
+            for (a, &ra) in rows.iter().enumerate() {
+                for &rb in &rows[a..] {
+                    // The symbolic factorisation closed the pattern under these updates.
+                    pairs.push(place(rb, ra)?);
+                }
+            }
+        }
+        Some(RightLooking { k_target, pairs })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -435,16 +624,87 @@ mod tests {
         let values = [4.0, 3.0, -2.0, 1.0, 1.0];
         let (mut ldl, slots, _) = Ldl::new(3, &entries, vec![1.0, 1.0, -1.0]);
         for (s, v) in slots.iter().zip(values) {
-            ldl.kx[*s] += v;
+            ldl.values_mut()[*s] += v;
         }
-        assert_eq!(ldl.factor(1e-13, 1e-7), Some(0));
         let x_true = [1.0, -2.0, 0.5];
         let mut b = vec![0.0; 3];
         ldl.multiply(&x_true, &mut b);
+        assert_eq!(ldl.factor(1e-13, 1e-7), Some(0));
         assert_eq!(b, vec![4.0 - 2.0 + 0.5, 1.0 - 6.0, 1.0 - 1.0]);
         ldl.solve(&mut b);
         for (a, e) in b.iter().zip(x_true) {
             assert!((a - e).abs() < 1e-14, "{a} vs {e}");
+        }
+    }
+
+    #[test]
+    fn right_looking_matches_up_looking() {
+        // A random tree with a few extra couplings (fill), quasi-definite.
+        let n = 120;
+        let mut entries: Vec<(usize, usize)> = (0..n).map(|i| (i, i)).collect();
+        let mut state = 12345u64;
+        let mut next = || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 33) as usize
+        };
+        for i in 1..n {
+            entries.push((next() % i, i));
+            if i % 7 == 0 {
+                entries.push((next() % i, i));
+            }
+        }
+        let sign: Vec<f64> = (0..n)
+            .map(|i| if i % 3 == 2 { -1.0 } else { 1.0 })
+            .collect();
+        let values: Vec<f64> = entries
+            .iter()
+            .map(|&(i, j)| {
+                if i == j {
+                    sign[i] * (4.0 + (i % 5) as f64)
+                } else {
+                    0.3 + (next() % 7) as f64 * 0.1
+                }
+            })
+            .collect();
+        let (mut right, slots, _) = Ldl::new(n, &entries, sign.clone());
+        assert!(right.right.is_some());
+        assert!(right.nnz_l() > entries.len() - n, "the pattern has fill");
+        // The same analysis with the up-looking factorisation.
+        let mut up = right.clone();
+        up.right = None;
+        up.kx = vec![0.0; up.kp[n]];
+        up.lx = vec![0.0; up.nnz_l()];
+        // The slots in K's layout: k_target inverted.
+        let rl = right.right.as_ref().unwrap();
+        let mut k_of = vec![usize::MAX; right.kx.len()];
+        for (k, &t) in rl.k_target.iter().enumerate() {
+            k_of[t as usize] = k;
+        }
+        for (&s, v) in slots.iter().zip(&values) {
+            right.kx[s] += v;
+            up.kx[k_of[s]] += v;
+        }
+        let x_true: Vec<f64> = (0..n).map(|i| (i as f64 * 0.37).sin()).collect();
+        let (mut b_right, mut b_up) = (vec![0.0; n], vec![0.0; n]);
+        right.multiply(&x_true, &mut b_right);
+        up.multiply(&x_true, &mut b_up);
+        assert_eq!(b_right, b_up);
+        assert_eq!(right.factor(1e-13, 1e-7), Some(0));
+        assert_eq!(up.factor(1e-13, 1e-7), Some(0));
+        for (a, b) in right.kx[n..].iter().zip(&up.lx) {
+            assert!((a - b).abs() <= 1e-13 * (1.0 + b.abs()), "{a} vs {b}");
+        }
+        for (a, b) in right.kx[..n].iter().zip(&up.d) {
+            assert!((a - b).abs() <= 1e-13 * (1.0 + b.abs()), "{a} vs {b}");
+        }
+        for ldl in [&mut right, &mut up] {
+            let mut b = b_up.clone();
+            ldl.solve(&mut b);
+            for (a, e) in b.iter().zip(&x_true) {
+                assert!((a - e).abs() < 1e-12, "{a} vs {e}");
+            }
         }
     }
 
