@@ -1872,6 +1872,34 @@ macro_rules! visit_runs {
 use visit_runs;
 const _: () = assert!(Blocks::PLAIN_RUN == 4, "visit_runs! matches the plain runs as 6, 7, 8");
 
+/// Subtracts one block's shared columns (forward) or rows (backward) from its
+/// accumulators, acc[t] −= vals[v + k·G + t]·x[idx[k]] for k in i0..i1 in
+/// order, two per pass (half the loop overhead; each accumulator still takes
+/// them one after the other). Returns the value offset after them. Unsafe:
+/// see [`substitutions`].
+#[inline(always)]
+unsafe fn sub_shared_scalar<M: Mac, const G: usize>(acc: &mut [M::Acc; G], idx: &[u32], vals: &[C], s: &Step, x: &[C]) -> usize {
+    let mut v = s.v();
+    let (mut k, end) = (s.i0 as usize, s.i1 as usize);
+    while k + 1 < end {
+        let xc = x.get_unchecked(*idx.get_unchecked(k) as usize);
+        let xd = x.get_unchecked(*idx.get_unchecked(k + 1) as usize);
+        for (t, a) in acc.iter_mut().enumerate() {
+            *a = M::sub_mul(M::sub_mul(*a, vals.get_unchecked(v + t), xc), vals.get_unchecked(v + G + t), xd);
+        }
+        v += 2 * G;
+        k += 2;
+    }
+    if k < end {
+        let xc = x.get_unchecked(*idx.get_unchecked(k) as usize);
+        for (t, a) in acc.iter_mut().enumerate() {
+            *a = M::sub_mul(*a, vals.get_unchecked(v + t), xc);
+        }
+        v += G;
+    }
+    v
+}
+
 /// Rows j0..j0+G of the forward substitution (one block), from the values
 /// of `Blocks::precompute_block`: x_t = b_t − Σ_{u<t} N[t][u]·b_u, then
 /// minus the shared columns in order. Unsafe: see [`substitutions`].
@@ -1879,8 +1907,7 @@ const _: () = assert!(Blocks::PLAIN_RUN == 4, "visit_runs! matches the plain run
 unsafe fn forward_block<M: Mac, const G: usize>(b: &Blocks, s: &Step, x: &mut [C]) {
     let j0 = s.j0();
     let vals = &b.fwd_pre;
-    let (mut f, end) = (s.i0 as usize, s.i1 as usize);
-    let t0 = s.v() + (end - f) * G;
+    let t0 = s.v() + (s.i1 - s.i0) as usize * G;
     // The triangle on the block's own right-hand side (not yet overwritten).
     let mut acc = [M::zero(); G];
     for (t, a) in acc.iter_mut().enumerate() {
@@ -1889,24 +1916,7 @@ unsafe fn forward_block<M: Mac, const G: usize>(b: &Blocks, s: &Step, x: &mut [C
             *a = M::sub_mul(*a, vals.get_unchecked(t0 + tri(t, u)), x.get_unchecked(j0 + u));
         }
     }
-    let mut v = s.v();
-    // Two shared columns per pass (half the loop overhead); each accumulator
-    // still subtracts them one after the other, in order.
-    while f + 1 < end {
-        let xc = x.get_unchecked(*b.fwd_idx.get_unchecked(f) as usize);
-        let xd = x.get_unchecked(*b.fwd_idx.get_unchecked(f + 1) as usize);
-        for (t, a) in acc.iter_mut().enumerate() {
-            *a = M::sub_mul(M::sub_mul(*a, vals.get_unchecked(v + t), xc), vals.get_unchecked(v + G + t), xd);
-        }
-        v += 2 * G;
-        f += 2;
-    }
-    if f < end {
-        let xc = x.get_unchecked(*b.fwd_idx.get_unchecked(f) as usize);
-        for (t, a) in acc.iter_mut().enumerate() {
-            *a = M::sub_mul(*a, vals.get_unchecked(v + t), xc);
-        }
-    }
+    sub_shared_scalar::<M, G>(&mut acc, &b.fwd_idx, vals, s, x);
     for (t, a) in acc.iter().enumerate() {
         M::store(*a, x.get_unchecked_mut(j0 + t));
     }
@@ -1922,26 +1932,7 @@ unsafe fn forward_block_plain<M: Mac, const G: usize>(b: &Blocks, s: &Step, x: &
     for (t, a) in acc.iter_mut().enumerate() {
         *a = M::load(x.get_unchecked(j0 + t));
     }
-    let mut v = s.v();
-    // Two shared columns per pass (half the loop overhead); each accumulator
-    // still subtracts them one after the other, in order.
-    let (mut f, end) = (s.i0 as usize, s.i1 as usize);
-    while f + 1 < end {
-        let xc = x.get_unchecked(*b.fwd_idx.get_unchecked(f) as usize);
-        let xd = x.get_unchecked(*b.fwd_idx.get_unchecked(f + 1) as usize);
-        for (t, a) in acc.iter_mut().enumerate() {
-            *a = M::sub_mul(M::sub_mul(*a, b.fwd_val.get_unchecked(v + t), xc), b.fwd_val.get_unchecked(v + G + t), xd);
-        }
-        v += 2 * G;
-        f += 2;
-    }
-    if f < end {
-        let xc = x.get_unchecked(*b.fwd_idx.get_unchecked(f) as usize);
-        for (t, a) in acc.iter_mut().enumerate() {
-            *a = M::sub_mul(*a, b.fwd_val.get_unchecked(v + t), xc);
-        }
-        v += G;
-    }
+    let v = sub_shared_scalar::<M, G>(&mut acc, &b.fwd_idx, &b.fwd_val, s, x);
     for t in 0..G {
         let mut a = acc[t];
         for u in 0..t {
@@ -1959,8 +1950,7 @@ unsafe fn forward_block_plain<M: Mac, const G: usize>(b: &Blocks, s: &Step, x: &
 unsafe fn backward_block<M: Mac, const G: usize>(b: &Blocks, d_inv: &[C], s: &Step, x: &mut [C]) {
     let j0 = s.j0();
     let vals = &b.bwd_pre;
-    let (mut r, end) = (s.i0 as usize, s.i1 as usize);
-    let t0 = s.v() + (end - r) * G;
+    let t0 = s.v() + (s.i1 - s.i0) as usize * G;
     let mut y = [C::new(0.0, 0.0); G];
     for (t, y) in y.iter_mut().enumerate() {
         M::store(M::mul(x.get_unchecked(j0 + t), d_inv.get_unchecked(j0 + t)), y);
@@ -1972,23 +1962,7 @@ unsafe fn backward_block<M: Mac, const G: usize>(b: &Blocks, d_inv: &[C], s: &St
             *a = M::sub_mul(*a, vals.get_unchecked(t0 + tri(u, t)), &y[u]);
         }
     }
-    let mut v = s.v();
-    // Two shared rows per pass, as in `forward_block`.
-    while r + 1 < end {
-        let xr = x.get_unchecked(*b.bwd_idx.get_unchecked(r) as usize);
-        let xs = x.get_unchecked(*b.bwd_idx.get_unchecked(r + 1) as usize);
-        for (t, a) in acc.iter_mut().enumerate() {
-            *a = M::sub_mul(M::sub_mul(*a, vals.get_unchecked(v + t), xr), vals.get_unchecked(v + G + t), xs);
-        }
-        v += 2 * G;
-        r += 2;
-    }
-    if r < end {
-        let xr = x.get_unchecked(*b.bwd_idx.get_unchecked(r) as usize);
-        for (t, a) in acc.iter_mut().enumerate() {
-            *a = M::sub_mul(*a, vals.get_unchecked(v + t), xr);
-        }
-    }
+    sub_shared_scalar::<M, G>(&mut acc, &b.bwd_idx, vals, s, x);
     for (t, a) in acc.iter().enumerate() {
         M::store(*a, x.get_unchecked_mut(j0 + t));
     }
@@ -2003,25 +1977,7 @@ unsafe fn backward_block_plain<M: Mac, const G: usize>(b: &Blocks, d_inv: &[C], 
     for (t, a) in acc.iter_mut().enumerate() {
         *a = M::mul(x.get_unchecked(j0 + t), d_inv.get_unchecked(j0 + t));
     }
-    let mut v = s.v();
-    // Two shared rows per pass, as in `forward_block`.
-    let (mut r, end) = (s.i0 as usize, s.i1 as usize);
-    while r + 1 < end {
-        let xr = x.get_unchecked(*b.bwd_idx.get_unchecked(r) as usize);
-        let xs = x.get_unchecked(*b.bwd_idx.get_unchecked(r + 1) as usize);
-        for (t, a) in acc.iter_mut().enumerate() {
-            *a = M::sub_mul(M::sub_mul(*a, b.bwd_val.get_unchecked(v + t), xr), b.bwd_val.get_unchecked(v + G + t), xs);
-        }
-        v += 2 * G;
-        r += 2;
-    }
-    if r < end {
-        let xr = x.get_unchecked(*b.bwd_idx.get_unchecked(r) as usize);
-        for (t, a) in acc.iter_mut().enumerate() {
-            *a = M::sub_mul(*a, b.bwd_val.get_unchecked(v + t), xr);
-        }
-        v += G;
-    }
+    let v = sub_shared_scalar::<M, G>(&mut acc, &b.bwd_idx, &b.bwd_val, s, x);
     for t in (0..G).rev() {
         let mut a = acc[t];
         for u in t + 1..G {
