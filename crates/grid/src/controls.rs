@@ -120,12 +120,39 @@ pub struct RegControlState {
     pub in_reverse: bool,
     /// Cogen mode: looking forward with the reverse settings (`InCogenMode`).
     pub in_cogen: bool,
+    /// `reversible` or `cogen` on a regulator sampling its own winding:
+    /// each sample first senses the power direction.
+    senses_power_direction: bool,
+    /// The settings of the present mode (forward, reverse or cogen), so that
+    /// sampling picks none: band centre and width, LDC R+jX and LDC_Z.
+    active: ActiveSettings,
     reverse_pending: bool,
     rev_handle: u64,
     rev_back_handle: u64,
     armed: bool,
     pending: f64,
     handle: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct ActiveSettings {
+    vreg: f64,
+    band: f64,
+    ldc: C,
+    ldc_z: f64,
+}
+
+impl RegControlState {
+    /// Reverse and cogen modes regulate to `revvreg`/`revband` with the
+    /// reverse LDC settings (`RegControl.Sample`).
+    fn refresh_active_settings(&mut self) {
+        let rev = &self.reverse;
+        self.active = if self.in_reverse || self.in_cogen {
+            ActiveSettings { vreg: rev.vreg, band: rev.band, ldc: C::new(rev.r, rev.x), ldc_z: rev.ldc_z }
+        } else {
+            ActiveSettings { vreg: self.vreg, band: self.band, ldc: C::new(self.r, self.x), ldc_z: self.ldc_z }
+        };
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -261,6 +288,8 @@ pub(crate) fn build_regcontrols(c: &Circuit, pf: &PowerFlow) -> Result<Vec<RegCo
             },
             in_reverse: false,
             in_cogen: false,
+            senses_power_direction: (rc.reversible || rc.cogen) && regulated_node.is_none(),
+            active: ActiveSettings { vreg: rc.vreg, band: rc.band, ldc: C::new(rc.r, rc.x), ldc_z: rc.ldc_z },
             reverse_pending: false,
             rev_handle: 0,
             rev_back_handle: 0,
@@ -429,7 +458,7 @@ fn sample_reg(pf: &mut PowerFlow, i: usize) {
         return;
     }
     // Power direction (not with a regulated bus, as in OpenDSS).
-    if (reg.reverse.reversible || reg.reverse.cogen) && reg.regulated_node.is_none() && sense_power_direction(pf, i) {
+    if reg.senses_power_direction && sense_power_direction(pf, i) {
         return;
     }
     let reg = &pf.regs[i];
@@ -491,28 +520,21 @@ fn sample_reg(pf: &mut PowerFlow, i: usize) {
             cur += e.yprim.get(row, j) * pf.v[node];
         }
         let ildc = cur / reg.ctprim;
-        // Reverse and cogen modes use the reverse LDC settings.
-        let reversed_ldc = reg.in_reverse || reg.in_cogen;
+        // (The forward LDC_Z decides the kind, as in OpenDSS.)
         if reg.ldc_z == 0.0 {
-            let z = if reversed_ldc { C::new(reg.reverse.r, reg.reverse.x) } else { C::new(reg.r, reg.x) };
-            vcontrol += z * ildc;
+            vcontrol += reg.active.ldc * ildc;
         } else {
-            let z = if reversed_ldc { reg.reverse.ldc_z } else { reg.ldc_z };
-            vcontrol = C::new(cabs(vcontrol) - cabs(ildc) * z, 0.0);
+            vcontrol = C::new(cabs(vcontrol) - cabs(ildc) * reg.active.ldc_z, 0.0);
         }
     }
     let mut vactual = cabs(vcontrol);
     // Reverse mode: the sampled winding's voltage over the tap approximates
     // the other side's (OpenDSS samples the same winding); cogen mode looks
     // forward with the reverse setpoint.
-    let (vreg_test, band_test) = if reg.in_reverse {
+    if reg.in_reverse {
         vactual /= ts.taps[reg.tap_winding];
-        (reg.reverse.vreg, reg.reverse.band)
-    } else if reg.in_cogen {
-        (reg.reverse.vreg, reg.reverse.band)
-    } else {
-        (reg.vreg, reg.band)
-    };
+    }
+    let (vreg_test, band_test) = (reg.active.vreg, reg.active.band);
     if pf.settings.trace {
         eprintln!("reg {} tap {:.5} vactual {vactual:.4} vpt {:.4}", reg.name, ts.taps[reg.tap_winding], (vbuf[controlled_phase] / reg.ptratio).norm());
     }
@@ -660,6 +682,7 @@ fn act_reverse(pf: &mut PowerFlow, i: usize) {
             st.in_reverse = !st.in_reverse;
         }
         st.reverse_pending = false;
+        st.refresh_active_settings();
     }
 }
 
