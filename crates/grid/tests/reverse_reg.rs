@@ -50,6 +50,8 @@ struct RunDiff {
     /// Steps whose summed power-flow iterations differ from OpenDSS's.
     iteration_mismatches: usize,
     reversed_steps: usize,
+    /// Per step: how many regulators are reversed (or in cogen mode).
+    reversed: Vec<usize>,
 }
 
 /// Every step against OpenDSS: hour, convergence, regulator taps, capacitor
@@ -94,6 +96,7 @@ fn compare(key: &str, stepsize_s: f64, v_tol: f64) -> RunDiff {
         if pf.regulators_reversed() > 0 {
             diff.reversed_steps += 1;
         }
+        diff.reversed.push(pf.regulators_reversed());
         let vref: std::collections::HashMap<&str, f64> =
             nodes.iter().copied().zip(theirs["v_pu"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap())).collect();
         let mut compared = 0;
@@ -165,4 +168,25 @@ fn event_mode_hourly_matches_opendss() {
 #[test]
 fn event_mode_quarter_hourly_matches_opendss() {
     compare("event_15m", 900.0, 1e-7);
+}
+
+/// Time mode, 60 × 1 min, revdelay 120 s (make_reverse_reg.py `PV_BLIP`): a
+/// one-minute PV burst at minute 10 reverses the power for less than
+/// revdelay (the pending reversal is withdrawn), sustained reverse power from
+/// minute 20 reverses the regulators, a small flow within ±revThreshold from
+/// minute 40 leaves them reversed (hysteresis), and forward power from minute
+/// 50 switches them back after revdelay.
+#[test]
+fn reverse_hysteresis_minute_steps_time_mode_matches_opendss() {
+    let d = compare("hysteresis_time_1min", 60.0, 1e-7);
+    let r = &d.reversed;
+    assert!(r[..20].iter().all(|&n| n == 0), "the burst at minute 10 reverses nothing: {r:?}");
+    assert_eq!(r[22], 3, "reversed 2 min after the sustained reverse flow: {r:?}");
+    assert!(r[40..50].iter().all(|&n| n == 3), "within ±threshold they stay reversed: {r:?}");
+    assert_eq!(r[59], 0, "forward power switches them back: {r:?}");
+}
+
+#[test]
+fn reverse_hysteresis_minute_steps_event_mode_matches_opendss() {
+    compare("hysteresis_event_1min", 60.0, 1e-7);
 }

@@ -39,6 +39,17 @@ CAPCONTROL = [
 # that OpenGridGym (which does not solve while reading) starts from them too.
 START_TAPS = ["regcontrol.reg1.tapnum=9", "regcontrol.reg2.tapnum=6", "regcontrol.reg3.tapnum=9"]
 
+# Minute-by-minute PV: a one-minute burst at minute 10 (reverse power for
+# less than revdelay: the pending reversal is withdrawn), sustained reverse
+# power from minute 20 (reverses after revdelay), a small reverse flow inside
+# the ±threshold band from minute 40 (stays reversed: hysteresis), no PV
+# from minute 50 (switches back).
+PV_BLIP = [0.0] * 10 + [1.0] + [0.0] * 9 + [0.6] * 20 + [0.36] * 10 + [0.0] * 10
+HYSTERESIS = [
+    "new loadshape.pvblip npts=60 minterval=1 mult=[" + " ".join(f"{m:g}" for m in PV_BLIP) + "]",
+    "generator.pv.daily=pvblip",
+] + regs(["reversible=yes", "revvreg=121", "revband=2", "revthreshold=100", "revdelay=120", "tapdelay=5"])
+
 RUNS = {
     # key: (edits, controlmode, steps, stepsize, start hour)
     "reversible_static_1h": (REVERSIBLE, "static", 24, "1h", 0),
@@ -49,6 +60,8 @@ RUNS = {
     "revneutral_time_15m": (NEUTRAL, "time", 96, "15m", 0),
     "event_1h": (CAPCONTROL, "event", 24, "1h", 0),
     "event_15m": (CAPCONTROL, "event", 96, "15m", 0),
+    "hysteresis_time_1min": (HYSTERESIS, "time", 60, "1m", 0),
+    "hysteresis_event_1min": (HYSTERESIS, "event", 60, "1m", 0),
 }
 
 
