@@ -1134,6 +1134,12 @@ impl PowerFlow {
         self.control_clock = (hour, total_s - hour as f64 * 3600.0);
     }
 
+    /// The controls' clock (hour, seconds): a time series sets it before each
+    /// step; in event mode a solve leaves it at its last action's time.
+    pub fn control_clock(&self) -> (i64, f64) {
+        self.control_clock
+    }
+
     /// Forgets pending control actions.
     pub fn reset_controls(&mut self) {
         self.queue.clear();

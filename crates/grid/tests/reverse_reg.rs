@@ -190,3 +190,40 @@ fn reverse_hysteresis_minute_steps_time_mode_matches_opendss() {
 fn reverse_hysteresis_minute_steps_event_mode_matches_opendss() {
     compare("hysteresis_event_1min", 60.0, 1e-7);
 }
+
+/// Snapshot solves in event mode (timemode_reg.dss: delay 120 s, tapdelay
+/// 5 s; OpenDSS via make_reverse_reg.py): the first tap moves at 120 s, each
+/// further one 5 s later, one per control iteration, and the clock stays at
+/// the last — 12 taps end at 180 s, 14 at 190 s. Static mode takes the same
+/// taps in 5 control iterations at time 0.
+#[test]
+fn event_mode_snapshot_moves_the_clock_as_opendss_does() {
+    let path = data_dir().join("timemode_reg.dss");
+    for theirs in reference()["event_snapshots"].as_array().unwrap() {
+        let mode = theirs["controlmode"].as_str().unwrap();
+        let kw = theirs["load_kw"].as_f64().unwrap();
+        let script = std::fs::read_to_string(&path).unwrap() + &format!("load.far.kw={kw}\nset controlmode={mode}\n");
+        let circuit = ogg_dss::read_str(&script, &path.to_string_lossy(), &ogg_dss::DiskFiles).unwrap();
+        let mut pf = PowerFlow::new(&circuit).unwrap();
+        pf.settings_mut().tolerance = 1e-9;
+        pf.settings_mut().max_control_iterations = 100;
+        let report = pf.solve().unwrap();
+        let at = format!("{mode} at {kw} kW");
+        assert!(report.converged, "{at}: {report:?}");
+        assert_eq!(pf.regulator_taps()[0].2, theirs["tap"].as_i64().unwrap(), "{at}: tap");
+        let (hour, sec) = pf.control_clock();
+        assert_eq!((hour, sec), (theirs["clock"][0].as_i64().unwrap(), theirs["clock"][1].as_f64().unwrap()), "{at}: clock");
+        assert_eq!(report.control_iterations as u64, theirs["control_iterations"].as_u64().unwrap(), "{at}: control iterations");
+        assert_eq!(report.iterations as u64, theirs["iterations"].as_u64().unwrap(), "{at}: power-flow iterations");
+        let nodes = theirs["nodes"].as_array().unwrap();
+        let vref: std::collections::HashMap<&str, f64> =
+            nodes.iter().map(|n| n.as_str().unwrap()).zip(theirs["v_pu"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap())).collect();
+        for nv in pf.voltage_table() {
+            let node = format!("{}.{}", nv.bus, nv.node);
+            if let Some(&v) = vref.get(node.as_str()) {
+                assert!((nv.pu - v).abs() < 1e-7, "{at}: {node} {} pu vs {v}", nv.pu);
+            }
+        }
+        eprintln!("{at}: tap {}, clock {:?}, {} control iterations, {} iterations (OpenDSS {})", pf.regulator_taps()[0].2, pf.control_clock(), report.control_iterations, report.iterations, theirs["iterations"]);
+    }
+}

@@ -10,7 +10,8 @@ Each run applies its `edits` after compiling, then solves daily one step at
 a time (`number=1`) at `Set tolerance=1e-9`. Per step: hour (dblHour), the
 solution clock after the solve (intHour, seconds), iterations, control
 iterations, regulator tap numbers, capacitor states, node voltages in pu (in
-the order of the run's `nodes`)."""
+the order of the run's `nodes`). `event_snapshots`: single snapshot solves of
+timemode_reg.dss in event and static mode (taps, clock, iterations, voltages)."""
 import json
 from pathlib import Path
 
@@ -108,8 +109,34 @@ def run(edits, controlmode, steps, stepsize, hour):
     return {"edits": START_TAPS + edits, "controlmode": controlmode, "nodes": list(ckt.AllNodeNames), "steps": out}
 
 
+def snapshot(load_kw, controlmode):
+    """One snapshot solve of timemode_reg.dss (delay 120 s, tapdelay 5 s) with
+    the load at `load_kw`: in event mode the clock ends at the last tap's time."""
+    eng = dss.DSS
+    text = eng.Text
+    text.Command = "clear"
+    text.Command = f'compile "{here / "timemode_reg.dss"}"'
+    text.Command = f"load.far.kw={load_kw}"
+    text.Command = f"set controlmode={controlmode} tolerance=1e-9 maxcontroliter=100"
+    ckt = eng.ActiveCircuit
+    ckt.Solution.Solve()
+    return {
+        "load_kw": load_kw,
+        "controlmode": controlmode,
+        "tap": int(ckt.RegControls.TapNumber),
+        "clock": [ckt.Solution.Hour, ckt.Solution.Seconds],
+        "control_iterations": ckt.Solution.ControlIterations,
+        "iterations": ckt.Solution.Iterations,
+        "nodes": list(ckt.AllNodeNames),
+        "v_pu": list(ckt.AllBusVmagPu),
+    }
+
+
 def main():
     data = {key: run(*spec) for key, spec in RUNS.items()}
+    # (At 9000 kW the tap reaches its maximum and OpenDSS's event mode keeps
+    # queueing moves it cannot make until MaxControlIter: not compared.)
+    data["event_snapshots"] = [snapshot(kw, mode) for kw in (6000, 7000) for mode in ("event", "static")]
     out = here / "reverse_reg.json"
     out.write_text(json.dumps(data, separators=(",", ":")) + "\n")
     print(f"wrote {out}")
