@@ -14,6 +14,15 @@
 //!   settled when none was due. A regulator moves one tap per action and, if
 //!   taps remain, queues the next at `t + tapdelay` — so a long step moves one
 //!   tap per step, a short one moves taps only once the delay has elapsed.
+//! * Event mode (`EVENTDRIVEN`, `Set ControlMode=event`): like static mode
+//!   only the earliest actions run, but the clock moves to their time and
+//!   stays there (a time series continues from it); taps move one per action
+//!   as in time mode.
+//!
+//! Reversible and cogen regulators first sense the power direction through
+//! their winding and queue a reversing action `revdelay` later
+//! ([`sense_power_direction`]); reversed, they regulate with the reverse
+//! settings (README, *Reverse power and event mode*).
 
 use num_complex::Complex64 as C;
 use ogg_dss::{CapControlType, Circuit, Connection, ControlMode, ElementClass};
