@@ -21,7 +21,7 @@
 //!
 //! Reversible and cogen regulators first sense the power direction through
 //! their winding and queue a reversing action `revdelay` later
-//! ([`sense_power_direction`]); reversed, they regulate with the reverse
+//! (`sense_power_direction`); reversed, they regulate with the reverse
 //! settings (README, *Reverse power and event mode*).
 
 use num_complex::Complex64 as C;
