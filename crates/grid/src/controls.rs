@@ -14,6 +14,15 @@
 //!   settled when none was due. A regulator moves one tap per action and, if
 //!   taps remain, queues the next at `t + tapdelay` — so a long step moves one
 //!   tap per step, a short one moves taps only once the delay has elapsed.
+//! * Event mode (`EVENTDRIVEN`, `Set ControlMode=event`): like static mode
+//!   only the earliest actions run, but the clock moves to their time and
+//!   stays there (a time series continues from it); taps move one per action
+//!   as in time mode.
+//!
+//! Reversible and cogen regulators first sense the power direction through
+//! their winding and queue a reversing action `revdelay` later
+//! (`sense_power_direction`); reversed, they regulate with the reverse
+//! settings (README, *Reverse power and event mode*).
 
 use num_complex::Complex64 as C;
 use ogg_dss::{CapControlType, Circuit, Connection, ControlMode, ElementClass};
@@ -25,12 +34,16 @@ use crate::error::GridError;
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum Owner {
     Reg(usize),
+    /// A regulator's reversing action (OpenDSS `ACTION_REVERSE`).
+    RegReverse(usize),
     Cap(usize),
 }
 
 #[derive(Debug, Clone, PartialEq)]
 struct Action {
     time: f64,
+    /// OpenDSS's (hour, seconds) of the action: event mode moves the clock there.
+    clock: (i64, f64),
     handle: u64,
     owner: Owner,
     code: CapAction,
@@ -44,11 +57,12 @@ pub(crate) struct ControlQueue {
 }
 
 impl ControlQueue {
-    fn push(&mut self, time: f64, owner: Owner, code: CapAction) -> u64 {
+    fn push(&mut self, due: Due, owner: Owner, code: CapAction) -> u64 {
         self.next_handle += 1;
         let handle = self.next_handle;
+        let time = due.time;
         let pos = self.actions.iter().position(|a| time < a.time).unwrap_or(self.actions.len());
-        self.actions.insert(pos, Action { time, handle, owner, code });
+        self.actions.insert(pos, Action { time, clock: due.clock, handle, owner, code });
         handle
     }
 
@@ -108,9 +122,61 @@ pub struct RegControlState {
     /// Node sampled instead of the winding (`bus=`), with its PT ratio.
     pub(crate) regulated_node: Option<usize>,
     pub remote_ptratio: f64,
+    /// Reverse-power settings (`reversible`, `cogen`, `revneutral`, `revvreg`,
+    /// `revband`, `revR`/`revX`, `rev_Z`, `revThreshold` in W, `revDelay`).
+    pub reverse: ReverseSettings,
+    /// Regulating in the reverse direction (OpenDSS `InReverseMode`).
+    pub in_reverse: bool,
+    /// Cogen mode: looking forward with the reverse settings (`InCogenMode`).
+    pub in_cogen: bool,
+    /// `reversible` or `cogen` on a regulator sampling its own winding:
+    /// each sample first senses the power direction.
+    senses_power_direction: bool,
+    /// The settings of the present mode (forward, reverse or cogen), so that
+    /// sampling picks none: band centre and width, LDC R+jX and LDC_Z.
+    active: ActiveSettings,
+    reverse_pending: bool,
+    rev_handle: u64,
+    rev_back_handle: u64,
     armed: bool,
     pending: f64,
     handle: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct ActiveSettings {
+    vreg: f64,
+    band: f64,
+    ldc: C,
+    ldc_z: f64,
+}
+
+impl RegControlState {
+    /// Reverse and cogen modes regulate to `revvreg`/`revband` with the
+    /// reverse LDC settings (`RegControl.Sample`).
+    fn refresh_active_settings(&mut self) {
+        let rev = &self.reverse;
+        self.active = if self.in_reverse || self.in_cogen {
+            ActiveSettings { vreg: rev.vreg, band: rev.band, ldc: C::new(rev.r, rev.x), ldc_z: rev.ldc_z }
+        } else {
+            ActiveSettings { vreg: self.vreg, band: self.band, ldc: C::new(self.r, self.x), ldc_z: self.ldc_z }
+        };
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReverseSettings {
+    pub reversible: bool,
+    pub cogen: bool,
+    pub neutral: bool,
+    pub vreg: f64,
+    pub band: f64,
+    pub r: f64,
+    pub x: f64,
+    pub ldc_z: f64,
+    /// Reverse-power threshold in watts (the script gives kW).
+    pub threshold_w: f64,
+    pub delay: f64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -165,12 +231,15 @@ pub(crate) fn build_regcontrols(c: &Circuit, pf: &PowerFlow) -> Result<Vec<RegCo
         if !crate::positive(rc.ptratio) {
             return Err(GridError::element(&who, &rc.location, format!("ptratio must be positive (got {})", rc.ptratio)));
         }
-        // Reverse-power operation is not modelled: refuse it rather than
-        // silently regulating forward (OpenDSS would reverse the sensing).
-        for (set, what) in [(rc.reversible, "reversible=yes"), (rc.rev_neutral, "revneutral=yes"), (rc.cogen, "cogen=yes")] {
-            if set {
-                return Err(GridError::element(&who, &rc.location, format!("{what} (reverse-power regulation) is not supported")));
-            }
+        if (rc.reversible || rc.cogen) && !(rc.rev_threshold.is_finite() && rc.rev_delay.is_finite() && rc.rev_delay >= 0.0) {
+            return Err(GridError::element(
+                &who,
+                &rc.location,
+                format!("revthreshold and revdelay must be finite, revdelay ≥ 0 (got {} kW, {} s)", rc.rev_threshold, rc.rev_delay),
+            ));
+        }
+        if (rc.reversible || rc.cogen) && !(rc.revband.is_finite() && rc.revvreg.is_finite()) {
+            return Err(GridError::element(&who, &rc.location, format!("revvreg and revband must be finite (got {}, {})", rc.revvreg, rc.revband)));
         }
         if (rc.r != 0.0 || rc.x != 0.0 || rc.ldc_z > 0.0) && !crate::positive(rc.ctprim) {
             return Err(GridError::element(&who, &rc.location, format!("line-drop compensation needs ctprim > 0 (got {})", rc.ctprim)));
@@ -214,6 +283,25 @@ pub(crate) fn build_regcontrols(c: &Circuit, pf: &PowerFlow) -> Result<Vec<RegCo
             ldc_z: rc.ldc_z,
             regulated_node,
             remote_ptratio: if rc.remote_ptratio > 0.0 { rc.remote_ptratio } else { rc.ptratio },
+            reverse: ReverseSettings {
+                reversible: rc.reversible,
+                cogen: rc.cogen,
+                neutral: rc.rev_neutral,
+                vreg: rc.revvreg,
+                band: rc.revband,
+                r: rc.rev_r,
+                x: rc.rev_x,
+                ldc_z: rc.rev_z,
+                threshold_w: rc.rev_threshold * 1000.0,
+                delay: rc.rev_delay,
+            },
+            in_reverse: false,
+            in_cogen: false,
+            senses_power_direction: (rc.reversible || rc.cogen) && regulated_node.is_none(),
+            active: ActiveSettings { vreg: rc.vreg, band: rc.band, ldc: C::new(rc.r, rc.x), ldc_z: rc.ldc_z },
+            reverse_pending: false,
+            rev_handle: 0,
+            rev_back_handle: 0,
             armed: false,
             pending: 0.0,
             handle: 0,
@@ -321,9 +409,25 @@ fn time_mode(pf: &PowerFlow) -> bool {
     pf.settings.control_mode == ControlMode::Time
 }
 
+fn event_mode(pf: &PowerFlow) -> bool {
+    pf.settings.control_mode == ControlMode::Event
+}
+
+/// Time and event modes keep a clock; static mode's time stays 0.
+fn clocked(pf: &PowerFlow) -> bool {
+    time_mode(pf) || event_mode(pf)
+}
+
+/// An action's due time: total seconds (queue order) and OpenDSS's (hour, s).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Due {
+    time: f64,
+    clock: (i64, f64),
+}
+
 /// The present time in seconds as the controls see it (0 in static mode).
 fn now_s(pf: &PowerFlow) -> f64 {
-    if time_mode(pf) {
+    if clocked(pf) {
         let (hour, sec) = pf.control_clock;
         hour as f64 * 3600.0 + sec
     } else {
@@ -334,9 +438,9 @@ fn now_s(pf: &PowerFlow) -> f64 {
 /// Queue time of an action `delay` seconds from now: OpenDSS `Push` carries
 /// whole hours out of the seconds before forming hour·3600 + s (the same
 /// rounding as OpenDSS's, which decides ties with the present time).
-fn action_time(pf: &PowerFlow, delay: f64) -> f64 {
-    if !time_mode(pf) {
-        return delay;
+fn action_time(pf: &PowerFlow, delay: f64) -> Due {
+    if !clocked(pf) {
+        return Due { time: delay, clock: (0, delay) };
     }
     let (mut hour, sec) = pf.control_clock;
     let mut s = sec + delay;
@@ -344,7 +448,7 @@ fn action_time(pf: &PowerFlow, delay: f64) -> f64 {
         hour += 1;
         s -= 3600.0;
     }
-    hour as f64 * 3600.0 + s
+    Due { time: hour as f64 * 3600.0 + s, clock: (hour, s) }
 }
 
 /// OpenDSS's `Cabs`: sqrt(re² + im²), as the regulator's Pascal computes
@@ -362,6 +466,11 @@ fn sample_reg(pf: &mut PowerFlow, i: usize) {
         pf.regs[i].pending = 0.0;
         return;
     }
+    // Power direction (not with a regulated bus, as in OpenDSS).
+    if reg.senses_power_direction && sense_power_direction(pf, i) {
+        return;
+    }
+    let reg = &pf.regs[i];
     let ts = &pf.transformers[reg.xfmr];
     let t = &ts.model;
     let e = &pf.elements[ts.elem];
@@ -420,17 +529,25 @@ fn sample_reg(pf: &mut PowerFlow, i: usize) {
             cur += e.yprim.get(row, j) * pf.v[node];
         }
         let ildc = cur / reg.ctprim;
+        // (The forward LDC_Z decides the kind, as in OpenDSS.)
         if reg.ldc_z == 0.0 {
-            vcontrol += C::new(reg.r, reg.x) * ildc;
+            vcontrol += reg.active.ldc * ildc;
         } else {
-            vcontrol = C::new(cabs(vcontrol) - cabs(ildc) * reg.ldc_z, 0.0);
+            vcontrol = C::new(cabs(vcontrol) - cabs(ildc) * reg.active.ldc_z, 0.0);
         }
     }
-    let vactual = cabs(vcontrol);
+    let mut vactual = cabs(vcontrol);
+    // Reverse mode: the sampled winding's voltage over the tap approximates
+    // the other side's (OpenDSS samples the same winding); cogen mode looks
+    // forward with the reverse setpoint.
+    if reg.in_reverse {
+        vactual /= ts.taps[reg.tap_winding];
+    }
+    let (vreg_test, band_test) = (reg.active.vreg, reg.active.band);
     if pf.settings.trace {
         eprintln!("reg {} tap {:.5} vactual {vactual:.4} vpt {:.4}", reg.name, ts.taps[reg.tap_winding], (vbuf[controlled_phase] / reg.ptratio).norm());
     }
-    let mut needed = (reg.vreg - vactual).abs() > reg.band / 2.0;
+    let mut needed = (vreg_test - vactual).abs() > band_test / 2.0;
     let over_limit = reg.vlimit > 0.0 && vlocal > reg.vlimit;
     if over_limit {
         needed = true;
@@ -459,11 +576,12 @@ fn sample_reg(pf: &mut PowerFlow, i: usize) {
     } else {
         reg.delay
     };
-    let (vreg, vlimit, ptratio) = (reg.vreg, reg.vlimit, reg.ptratio);
-    let reverse = reg.tap_winding != reg.winding;
+    let (vlimit, ptratio) = (reg.vlimit, reg.ptratio);
+    // Another winding's tap, or reverse mode, moves the other way.
+    let reverse = reg.tap_winding != reg.winding || reg.in_reverse;
     let due = action_time(pf, delay);
     let st = &mut pf.regs[i];
-    let vboost = if over_limit { vlimit - vlocal } else { vreg - vactual };
+    let vboost = if over_limit { vlimit - vlocal } else { vreg_test - vactual };
     let boost = vboost * ptratio / base_v;
     st.pending = if increment > 0.0 { (boost / increment).round_ties_even() * increment } else { 0.0 };
     if reverse {
@@ -475,6 +593,105 @@ fn sample_reg(pf: &mut PowerFlow, i: usize) {
             st.handle = pf.queue.push(due, Owner::Reg(i), CapAction::None);
             st.armed = true;
         }
+    }
+}
+
+/// Real power in watts flowing *forward* through the sampled winding: minus
+/// the power into its terminal (OpenDSS `-Power[ElementTerminal].re`, summed
+/// over the terminal's conductors, neutral included).
+fn forward_power_w(pf: &PowerFlow, i: usize) -> f64 {
+    let reg = &pf.regs[i];
+    let e = &pf.elements[pf.transformers[reg.xfmr].elem];
+    let nconds = pf.transformers[reg.xfmr].model.phases + 1;
+    let first = reg.winding * nconds;
+    let cur = element_currents(pf, pf.transformers[reg.xfmr].elem);
+    let into: C = (first..first + nconds).map(|k| pf.v[e.nodes[k]] * cur[k].conj()).sum();
+    -into.re
+}
+
+/// OpenDSS's reverse-power sensing at the top of `RegControl.Sample`:
+/// looking forward, power below −threshold queues a reversing action
+/// `revdelay` later (withdrawn if the power comes back to ≥ −threshold
+/// first); reversed (or in cogen mode), power above +threshold queues the
+/// switch back (withdrawn at ≤ +threshold). The hysteresis is the band
+/// between the two thresholds. With `revneutral=yes`, a reversed regulator
+/// only heads for the neutral tap (one queued action `tapdelay` later) and
+/// does not regulate: returns true when the sample ends there.
+#[inline(never)]
+fn sense_power_direction(pf: &mut PowerFlow, i: usize) -> bool {
+    let looking_forward = !pf.regs[i].in_reverse || pf.regs[i].in_cogen;
+    let fwd = forward_power_w(pf, i);
+    let threshold = pf.regs[i].reverse.threshold_w;
+    let rev_delay = pf.regs[i].reverse.delay;
+    if looking_forward && !pf.regs[i].in_cogen {
+        if !pf.regs[i].reverse_pending && fwd < -threshold {
+            let due = action_time(pf, rev_delay);
+            let st = &mut pf.regs[i];
+            st.reverse_pending = true;
+            st.rev_handle = pf.queue.push(due, Owner::RegReverse(i), CapAction::None);
+        }
+        let st = &mut pf.regs[i];
+        if st.reverse_pending && fwd >= -threshold {
+            st.reverse_pending = false;
+            if st.rev_handle > 0 {
+                let h = st.rev_handle;
+                st.rev_handle = 0;
+                pf.queue.delete(h);
+            }
+        }
+        return false;
+    }
+    if !pf.regs[i].reverse_pending && fwd > threshold {
+        let due = action_time(pf, rev_delay);
+        let st = &mut pf.regs[i];
+        st.reverse_pending = true;
+        st.rev_back_handle = pf.queue.push(due, Owner::RegReverse(i), CapAction::None);
+    }
+    let st = &mut pf.regs[i];
+    if st.reverse_pending && fwd <= threshold {
+        st.reverse_pending = false;
+        if st.rev_back_handle > 0 {
+            let h = st.rev_back_handle;
+            st.rev_back_handle = 0;
+            pf.queue.delete(h);
+        }
+    }
+    if !pf.regs[i].reverse.neutral {
+        return false;
+    }
+    if !pf.regs[i].armed {
+        pf.regs[i].pending = 0.0;
+        let (xfmr, tw) = (pf.regs[i].xfmr, pf.regs[i].tap_winding);
+        let tap = pf.transformers[xfmr].taps[tw];
+        // OpenDSS's Epsilon (1e-12).
+        if (tap - 1.0).abs() > 1e-12 {
+            let increment = tap_increment(&pf.transformers[xfmr].model, tw);
+            let pending = if increment > 0.0 { ((1.0 - tap) / increment).round_ties_even() * increment } else { 0.0 };
+            pf.regs[i].pending = pending;
+            if pending != 0.0 {
+                // Not the control's handle: back in forward mode, an
+                // in-band sample withdraws only its own earlier action.
+                let due = action_time(pf, pf.regs[i].tap_delay);
+                pf.queue.push(due, Owner::Reg(i), CapAction::None);
+                pf.regs[i].armed = true;
+            }
+        }
+    }
+    true
+}
+
+/// OpenDSS `ACTION_REVERSE`: if the reversal is still pending, toggles
+/// cogen mode (when `cogen=yes`) or reverse mode.
+fn act_reverse(pf: &mut PowerFlow, i: usize) {
+    let st = &mut pf.regs[i];
+    if st.reverse_pending {
+        if st.reverse.cogen {
+            st.in_cogen = !st.in_cogen;
+        } else {
+            st.in_reverse = !st.in_reverse;
+        }
+        st.reverse_pending = false;
+        st.refresh_active_settings();
     }
 }
 
@@ -701,7 +918,7 @@ fn sample_cap(pf: &mut PowerFlow, i: usize) {
 
 /// Returns whether a step switched.
 fn act_cap(pf: &mut PowerFlow, i: usize) -> bool {
-    let time_mode_open_time = time_mode(pf);
+    let time_mode_open_time = clocked(pf);
     let now = now_s(pf);
     let cap = pf.capcontrols[i].cap;
     let nsteps = pf.capacitors[cap].states.len();
@@ -781,6 +998,9 @@ fn sample_and_act_body(pf: &mut PowerFlow) -> bool {
     if time_mode(pf) {
         return do_due_actions(pf);
     }
+    if event_mode(pf) {
+        return do_nearest_actions_advancing_time(pf);
+    }
     let actions = pf.queue.pop_nearest();
     if pf.settings.trace {
         eprintln!("actions: {:?}", actions.iter().map(|a| (a.owner, a.time)).collect::<Vec<_>>());
@@ -790,6 +1010,7 @@ fn sample_and_act_body(pf: &mut PowerFlow) -> bool {
     for a in actions {
         match a.owner {
             Owner::Reg(i) => act_reg(pf, i),
+            Owner::RegReverse(i) => act_reverse(pf, i),
             Owner::Cap(i) => {
                 pf.capcontrols[i].pending = a.code;
                 act_cap(pf, i);
@@ -829,6 +1050,10 @@ fn do_due_actions(pf: &mut PowerFlow) -> bool {
         acted = true;
         y_changed |= match a.owner {
             Owner::Reg(i) => act_reg_one_tap(pf, i),
+            Owner::RegReverse(i) => {
+                act_reverse(pf, i);
+                false
+            }
             Owner::Cap(i) => act_cap(pf, i),
         };
     }
@@ -836,6 +1061,36 @@ fn do_due_actions(pf: &mut PowerFlow) -> bool {
         pf.restamp_pc_elements();
     }
     acted
+}
+
+/// Event mode (OpenDSS `EVENTDRIVEN`, `DoNearestActions(intHour, t)`): runs
+/// the actions with the earliest queued time, whatever the present time, and
+/// moves the clock to that time — later samples queue from there, and a
+/// time series continues from there (OpenDSS advances the same `intHour`,
+/// `t`). A regulator moves one tap per action, as in time mode; a
+/// capacitor acts on its control's latest pending change.
+fn do_nearest_actions_advancing_time(pf: &mut PowerFlow) -> bool {
+    let actions = pf.queue.pop_nearest();
+    let Some(first) = actions.first() else { return false };
+    pf.control_clock = first.clock;
+    if pf.settings.trace {
+        eprintln!("event: clock {:?}, actions {:?}", pf.control_clock, actions.iter().map(|a| a.owner).collect::<Vec<_>>());
+    }
+    let mut y_changed = false;
+    for a in actions {
+        y_changed |= match a.owner {
+            Owner::Reg(i) => act_reg_one_tap(pf, i),
+            Owner::RegReverse(i) => {
+                act_reverse(pf, i);
+                false
+            }
+            Owner::Cap(i) => act_cap(pf, i),
+        };
+    }
+    if y_changed {
+        pf.restamp_pc_elements();
+    }
+    true
 }
 
 impl PowerFlow {
@@ -853,6 +1108,11 @@ impl PowerFlow {
                 (String::from(&*r.name), tap, step)
             })
             .collect()
+    }
+
+    /// How many RegControls are regulating in reverse or cogen mode.
+    pub fn regulators_reversed(&self) -> usize {
+        self.regs.iter().filter(|r| r.in_reverse || r.in_cogen).count()
     }
 
     /// Sets a transformer winding's tap (pu), clamped to its range, and marks Y for refactoring.
@@ -883,12 +1143,21 @@ impl PowerFlow {
         self.control_clock = (hour, total_s - hour as f64 * 3600.0);
     }
 
+    /// The controls' clock (hour, seconds): a time series sets it before each
+    /// step; in event mode a solve leaves it at its last action's time.
+    pub fn control_clock(&self) -> (i64, f64) {
+        self.control_clock
+    }
+
     /// Forgets pending control actions.
     pub fn reset_controls(&mut self) {
         self.queue.clear();
         for r in &mut self.regs {
             r.armed = false;
             r.pending = 0.0;
+            r.reverse_pending = false;
+            r.rev_handle = 0;
+            r.rev_back_handle = 0;
         }
         for c in &mut self.capcontrols {
             c.armed = false;

@@ -84,6 +84,14 @@ impl DistributionGrid {
         if step_s.is_nan() || step_s < 0.0 || !step_s.is_finite() {
             return Err(GridError::Invalid(format!("step length must be a finite number ≥ 0 s (got {step_s})")));
         }
+        if circuit.options.control_mode == ogg_dss::ControlMode::Event {
+            // Event mode moves the solution clock to each action's time and
+            // the next step starts from there (OpenDSS); grid steps are at
+            // fixed times, so that cannot be matched here.
+            return Err(GridError::Invalid(
+                "ControlMode=event is not supported in grid steps (fixed step times); use static or time, or run a TimeSeries".into(),
+            ));
+        }
         let mut pf = PowerFlow::new(circuit)?;
         if pf.buses().iter().all(|b| b.1 == 0.0) {
             // The script never ran CalcVoltageBases: per-unit voltages need

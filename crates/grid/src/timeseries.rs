@@ -332,6 +332,12 @@ impl TimeSeries {
     }
 
     /// Sets the present time, in seconds from hour 0 (the next step adds the step size).
+    /// The solution clock (OpenDSS `intHour`, `t` in seconds): in event
+    /// control mode a step leaves it at its last control action's time.
+    pub fn clock(&self) -> (i64, f64) {
+        (self.int_hour, self.t_s)
+    }
+
     pub fn set_time_s(&mut self, total_s: f64) {
         self.int_hour = (total_s / 3600.0).floor() as i64;
         self.t_s = total_s - self.int_hour as f64 * 3600.0;
@@ -551,6 +557,13 @@ impl TimeSeries {
         self.restamp_if_pending(pf);
         pf.control_clock = (self.int_hour, self.t_s);
         let report = pf.solve()?;
+        if pf.settings.control_mode == ogg_dss::ControlMode::Event {
+            // Event mode moved the solution's clock to the last action run
+            // (OpenDSS `DoNearestActions(intHour, t)`); the next step starts
+            // from there, as OpenDSS's `Increment_Time` does. The step's
+            // reported hour stays the one its shapes were evaluated at.
+            (self.int_hour, self.t_s) = pf.control_clock;
+        }
         // OpenDSS EndOfTimeStepCleanup: storage energy from the solved step.
         pf.update_storage_energy(self.stepsize_s / 3600.0);
         if !self.summaries {

@@ -35,15 +35,27 @@ fn element_errors_name_element_and_line() {
 }
 
 #[test]
-fn reverse_power_regulation_is_refused_not_ignored() {
+fn reverse_power_settings_compile_and_bad_ones_are_located() {
     let script = format!(
         "{HEAD}New Transformer.reg phases=1 buses=[a.1 b.1] kvs=[7.2 7.2] kvas=[1000 1000] xhl=1\n\
-         New RegControl.r transformer=reg winding=2 vreg=120 ptratio=60 reversible=yes\n"
+         New RegControl.r transformer=reg winding=2 vreg=120 ptratio=60 reversible=yes revneutral=yes cogen=no revdelay=30\n"
     );
-    let err = compile(&script).expect_err("reversible is not modelled").to_string().to_lowercase();
-    assert!(err.contains("regcontrol.r") && err.contains("reversible") && err.contains("bad.dss:4"), "{err}");
-    // Saying no is fine.
-    compile(&script.replace("reversible=yes", "reversible=no")).expect("reversible=no compiles");
+    compile(&script).expect("reverse-power regulation compiles");
+    let err = compile(&script.replace("revdelay=30", "revdelay=-5")).expect_err("negative revdelay").to_string().to_lowercase();
+    assert!(err.contains("regcontrol.r") && err.contains("revdelay") && err.contains("bad.dss:4"), "{err}");
+    // A value that is not a number is the reader's located error.
+    let err = compile(&script.replace("revdelay=30", "revthreshold=lots")).expect_err("not a number").to_string().to_lowercase();
+    assert!(err.contains("bad.dss:4") && err.contains("revthreshold"), "{err}");
+}
+
+#[test]
+fn event_control_mode_is_refused_by_grid_steps() {
+    let script = format!("{HEAD}New Line.l1 bus1=a bus2=b\nNew Load.x bus1=b kw=100 kv=12.47\nSet ControlMode=event\n");
+    let c = ogg_dss::read_str(&script, "bad.dss", &MemoryFiles::new()).unwrap();
+    let err = ogg_grid::DistributionGrid::new(&c, 3600.0).err().expect("event mode in grid steps").to_string();
+    assert!(err.contains("ControlMode=event"), "{err}");
+    // A power flow and a time series take it.
+    PowerFlow::new(&c).expect("event mode compiles for a power flow");
 }
 
 #[test]
