@@ -212,6 +212,11 @@ pub struct Ldl {
     /// see [`RightLooking`].
     right: Option<RightLooking>,
     work: Vec<f64>,
+    /// Parent of each column in the elimination tree (`NONE`: a root), and
+    /// the marks and values of [`Ldl::forward_sparse`] (all false / zero between calls).
+    etree: Vec<usize>,
+    reach_mark: Vec<bool>,
+    sparse_x: Vec<f64>,
 }
 
 /// Column-by-column (right-looking) elimination in place, with every
@@ -357,6 +362,9 @@ impl Ldl {
             row_entries,
             right,
             work: vec![0.0; n],
+            etree,
+            reach_mark: vec![false; n],
+            sparse_x: vec![0.0; n],
         };
         (ldl, slots, diag_slot)
     }
@@ -475,6 +483,13 @@ impl Ldl {
 
     /// Solves K·x = b in place (b in original order).
     pub fn solve(&mut self, b: &mut [f64]) {
+        self.solve_with(b, |_, _| {});
+    }
+
+    /// Solves K·x = b in place, calling `between(f, dinv)` between the
+    /// forward and the backward pass with f = L⁻¹·Π·b (elimination order)
+    /// and D⁻¹: a bordered solve corrects f there (see `ipm/active_set.rs`).
+    pub fn solve_with(&mut self, b: &mut [f64], between: impl FnOnce(&mut [f64], &[f64])) {
         let n = self.n;
         let lx = if self.right.is_some() {
             &self.kx[n..]
@@ -509,6 +524,7 @@ impl Ldl {
             }
             x[k] = xk;
         }
+        between(x, dinv);
         // Backward by columns with D⁻¹ applied, scattering into b as each
         // unknown is final. Columns are contiguous: one running entry index.
         let mut e = lp[n];
@@ -556,9 +572,54 @@ impl Ldl {
         counts.fold((0, 0), |(m, s), c| (m.max(c), s + c * c))
     }
 
+    /// D⁻¹ of the last factorisation, in elimination order.
+    pub fn dinv(&self) -> &[f64] {
+        &self.dinv
+    }
+
     /// Position of original index i in the elimination order (for tests).
     pub fn position(&self, i: usize) -> usize {
         self.iperm[i]
+    }
+
+    /// v = L⁻¹·Π·u for a sparse u ((original index, value) pairs; an index
+    /// may repeat): v's entries (position in elimination order, value),
+    /// ascending, into `out`. Only the columns on u's paths to the root of
+    /// the elimination tree are touched: on the feeder's tree-shaped factor
+    /// a few hundred of its thousands.
+    pub fn forward_sparse(&mut self, u: &[(usize, f64)], out: &mut Vec<(u32, f64)>) {
+        out.clear();
+        // The reach: every ancestor of u's positions, marked once.
+        let mut reach: Vec<usize> = Vec::new();
+        for &(i, _) in u {
+            let mut c = self.iperm[i];
+            while c != NONE && !self.reach_mark[c] {
+                self.reach_mark[c] = true;
+                reach.push(c);
+                c = self.etree[c];
+            }
+        }
+        reach.sort_unstable();
+        for &(i, v) in u {
+            self.sparse_x[self.iperm[i]] += v;
+        }
+        let lx = if self.right.is_some() {
+            &self.kx[self.n..]
+        } else {
+            &self.lx[..]
+        };
+        // Column c's rows are c's ancestors, so all in the reach.
+        for &c in &reach {
+            let xc = self.sparse_x[c];
+            self.sparse_x[c] = 0.0;
+            self.reach_mark[c] = false;
+            if xc != 0.0 {
+                for e in self.lp[c]..self.lp[c + 1] {
+                    self.sparse_x[self.li[e] as usize] -= lx[e] * xc;
+                }
+                out.push((c as u32, xc));
+            }
+        }
     }
 }
 
