@@ -339,9 +339,7 @@ pub fn run(req: &DlmpRequest) -> Result<DlmpReport, DlmpError> {
                 let drift = 1.0 + 1e-3 * uniform();
                 match &mut offer.cost {
                     PlacedCost::Quadratic { c1, .. } => *c1 *= drift,
-                    PlacedCost::Segments { slopes, .. } => {
-                        slopes.iter_mut().for_each(|s| *s *= drift)
-                    }
+                    PlacedCost::Segments { slopes, .. } => slopes.iter_mut().for_each(|s| *s *= drift),
                 }
             }
             intervals.push((o, interval));

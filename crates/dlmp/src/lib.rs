@@ -33,6 +33,5 @@ pub use market::DlmpMarket;
 pub use network::DlmpNetwork;
 pub use offer::{CostCurve, Offer, OfferKind, PlacedOffer};
 pub use opf::{
-    solve, ConicSolver, DcAlgorithm, Decomposition, DlmpSolution, Formulation, OpfOptions,
-    OpfSolver, OpfStatus,
+    solve, ConicSolver, DcAlgorithm, Decomposition, DlmpSolution, Formulation, OpfOptions, OpfSolver, OpfStatus,
 };
