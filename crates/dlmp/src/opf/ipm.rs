@@ -909,6 +909,14 @@ impl TreeIpm {
         }
     }
 
+    /// The active-set re-solve's factorisations, and its changes of the set
+    /// taken on an older factor through its border, since construction.
+    pub fn active_set_counts(&self) -> (u64, u64) {
+        self.active
+            .as_ref()
+            .map_or((0, 0), |st| (st.factorisations, st.bordered_changes))
+    }
+
     /// The primal solution.
     pub fn x(&self) -> &[f64] {
         &self.x

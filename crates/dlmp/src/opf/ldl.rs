@@ -698,6 +698,78 @@ mod tests {
         }
     }
 
+    /// The bordered solve the active set uses: [K u; uᵀ d]·(x, w) = (b, β)
+    /// through K's factor, `forward_sparse` (v = L⁻¹·Π·u) and `solve_with`
+    /// (w = (β − vᵀD⁻¹f)/(d − vᵀD⁻¹v), then the backward pass on f − v·w),
+    /// against a solution fixed in advance; and v against the dense forward pass.
+    #[test]
+    fn a_bordered_solve_through_the_factor() {
+        // A path (tree) of 12 unknowns, every third one a dual.
+        let n = 12;
+        let mut entries: Vec<(usize, usize)> = (0..n).map(|i| (i, i)).collect();
+        entries.extend((1..n).map(|i| (i - 1, i)));
+        let sign: Vec<f64> = (0..n)
+            .map(|i| if i % 3 == 2 { -1.0 } else { 1.0 })
+            .collect();
+        let value = |i: usize, j: usize| {
+            if i == j {
+                sign[i] * (3.0 + i as f64 * 0.25)
+            } else {
+                0.5 + 0.1 * j as f64
+            }
+        };
+        let (mut ldl, slots, _) = Ldl::new(n, &entries, sign.clone());
+        for (&slot, &(i, j)) in slots.iter().zip(&entries) {
+            ldl.values_mut()[slot] += value(i, j);
+        }
+        let mut k_dense = vec![vec![0.0; n]; n];
+        for &(i, j) in &entries {
+            k_dense[i][j] = value(i, j);
+            k_dense[j][i] = value(i, j);
+        }
+        assert_eq!(ldl.factor(1e-13, 1e-7), Some(0));
+        let u = [(3, 1.5), (9, -0.75), (3, 0.5)]; // index 3 twice: they add
+        let u_dense: Vec<f64> = (0..n)
+            .map(|i| u.iter().filter(|e| e.0 == i).map(|e| e.1).sum())
+            .collect();
+        let d = -0.4;
+        let (x_true, w_true): (Vec<f64>, f64) =
+            ((0..n).map(|i| 1.0 - 0.3 * i as f64).collect(), 2.5);
+        let mut b: Vec<f64> = (0..n)
+            .map(|i| (0..n).map(|j| k_dense[i][j] * x_true[j]).sum::<f64>() + u_dense[i] * w_true)
+            .collect();
+        let beta = (0..n).map(|i| u_dense[i] * x_true[i]).sum::<f64>() + d * w_true;
+        let mut v = Vec::new();
+        ldl.forward_sparse(&u, &mut v);
+        // v is L⁻¹·Π·u: the forward pass on u itself.
+        let mut u_copy = u_dense.clone();
+        let mut f_dense = Vec::new();
+        ldl.solve_with(&mut u_copy, |f, _| f_dense = f.to_vec());
+        let mut v_dense = vec![0.0; n];
+        for &(p, val) in &v {
+            v_dense[p as usize] = val;
+        }
+        for (a, e) in v_dense.iter().zip(&f_dense) {
+            assert!((a - e).abs() < 1e-14, "{a} vs {e}");
+        }
+        let mut w = 0.0;
+        ldl.solve_with(&mut b, |f, dinv| {
+            let vdv: f64 = v.iter().map(|&(p, x)| x * x * dinv[p as usize]).sum();
+            let vdf: f64 = v
+                .iter()
+                .map(|&(p, x)| x * dinv[p as usize] * f[p as usize])
+                .sum();
+            w = (beta - vdf) / (d - vdv);
+            for &(p, x) in &v {
+                f[p as usize] -= x * w;
+            }
+        });
+        assert!((w - w_true).abs() < 1e-13, "{w} vs {w_true}");
+        for (a, e) in b.iter().zip(&x_true) {
+            assert!((a - e).abs() < 1e-13, "{a} vs {e}");
+        }
+    }
+
     #[test]
     fn right_looking_matches_up_looking() {
         // A random tree with a few extra couplings (fill), quasi-definite.

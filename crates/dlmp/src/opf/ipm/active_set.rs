@@ -158,6 +158,10 @@ pub(super) struct ActiveSet {
     /// Whether `ldl` holds a factorisation (of `factor_row`/`factor_cone`'s set).
     factor_valid: bool,
     border: Border,
+    /// Since construction: factorisations, and set changes taken by the
+    /// border instead (`TreeIpm::active_set_counts`).
+    pub(super) factorisations: u64,
+    pub(super) bordered_changes: u64,
 }
 
 impl ActiveSet {
@@ -279,6 +283,8 @@ impl ActiveSet {
             factor_cone: vec![false; ipm.sc.socs.len()],
             border: Border::default(),
             factor_valid: false,
+            factorisations: 0,
+            bordered_changes: 0,
         }
     }
 }
@@ -690,6 +696,7 @@ impl TreeIpm {
         if self.settings.trace {
             eprintln!("active-set: factorisation");
         }
+        st.factorisations += 1;
         st.factor_valid = st.ldl.factor(1e-13, REG).is_some();
         st.factor_valid
     }
@@ -771,7 +778,9 @@ impl TreeIpm {
         }
         b.rhs.resize(k, 0.0);
         b.w.resize(k, 0.0);
-        lu_factor(&mut b.lu, k, &mut b.pivots)
+        let ok = lu_factor(&mut b.lu, k, &mut b.pivots);
+        st.bordered_changes += u64::from(ok && k > 0);
+        ok
     }
 
     /// Solves the factorised system for `st.rhs` into `st.sol`.
