@@ -49,6 +49,8 @@ const MAX_CHANGED_ROWS: usize = 8;
 /// factor in the residuals is followed by a refactorisation (1e-1: fewer
 /// factorisations but more steps, and more attempts fail).
 const CHORD_GAIN: f64 = 1e-2;
+/// Changes that only drop rows without halving the primal residual, at most.
+const MAX_IDLE_LEAVES: usize = 3;
 /// Static regularisation of the primal (+) and row (−) pivots.
 const REG: f64 = 1e-8;
 /// A row counts as active when its dual exceeds its slack by this factor.
@@ -356,6 +358,8 @@ impl TreeIpm {
         // round's of a crossover) serves as a chord start if the border can
         // take the difference of the sets.
         let mut factored = st.factor_valid && self.border_active_set(st);
+        let mut pres_at_leave = f64::INFINITY;
+        let mut idle_leaves = 0;
         // Whether the last step's factor was built at its point.
         let mut fresh = false;
         loop {
@@ -406,6 +410,18 @@ impl TreeIpm {
                 changes += 1;
                 if changes > MAX_ROUNDS || changed > MAX_CHANGED_ROWS {
                     return false;
+                }
+                // Rows leaving one by one while the primal residual stays
+                // (a dependent set shedding its rows: 10k buses) do not end
+                // at a KKT point: give up at the second such change.
+                if changed == left {
+                    if pres > 0.5 * pres_at_leave {
+                        idle_leaves += 1;
+                        if idle_leaves >= MAX_IDLE_LEAVES {
+                            return false;
+                        }
+                    }
+                    pres_at_leave = pres;
                 }
                 last_progress = f64::INFINITY;
                 // A small change borders the factor instead (its chord
