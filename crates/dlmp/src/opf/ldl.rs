@@ -12,8 +12,12 @@
 //!   (positive block for the primal variables, negative for the equality
 //!   duals) and a pivot with the wrong sign or too small is replaced by ±δ
 //!   (dynamic regularisation), as interior-point codes do.
+//! * **Bordered solves** (the active set's changes of its set on an older
+//!   factor): [`Ldl::forward_sparse`] (L⁻¹ of a sparse vector, touching
+//!   only its paths to the root of the elimination tree) and
+//!   [`Ldl::solve_with`] (a correction between the forward and the backward pass).
 //! * All buffers are allocated by [`Ldl::new`]; factorising and solving
-//!   allocate nothing.
+//!   allocate nothing (the sparse forward pass's list grows to its largest reach once).
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -217,6 +221,7 @@ pub struct Ldl {
     etree: Vec<usize>,
     reach_mark: Vec<bool>,
     sparse_x: Vec<f64>,
+    reach: Vec<usize>,
 }
 
 /// Column-by-column (right-looking) elimination in place, with every
@@ -365,6 +370,7 @@ impl Ldl {
             etree,
             reach_mark: vec![false; n],
             sparse_x: vec![0.0; n],
+            reach: Vec::new(),
         };
         (ldl, slots, diag_slot)
     }
@@ -590,7 +596,8 @@ impl Ldl {
     pub fn forward_sparse(&mut self, u: &[(usize, f64)], out: &mut Vec<(u32, f64)>) {
         out.clear();
         // The reach: every ancestor of u's positions, marked once.
-        let mut reach: Vec<usize> = Vec::new();
+        let mut reach = std::mem::take(&mut self.reach);
+        reach.clear();
         for &(i, _) in u {
             let mut c = self.iperm[i];
             while c != NONE && !self.reach_mark[c] {
@@ -620,6 +627,7 @@ impl Ldl {
                 out.push((c as u32, xc));
             }
         }
+        self.reach = reach;
     }
 }
 

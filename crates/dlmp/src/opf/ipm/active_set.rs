@@ -25,6 +25,14 @@
 //! Newton step's residuals are computed exactly, so an inexact solve costs
 //! at most one more step (cheaper than refining every solve).
 //!
+//! A change of the set costs no factorisation: the factor K₀ of the set it
+//! was built for is bordered by the rows and cones where the current set
+//! differs (`Border`; a ≤ `MAX_BORDER` dense Schur complement from
+//! sparse forward passes), and the steps on it are chord steps like those
+//! above. The next re-solve starts on the same factor, bordered by how its
+//! set differs. A step on such an older factor that gains less than
+//! `CHORD_GAIN`, or stalls, refactorises at the current point and set.
+//!
 //! The point found is accepted only if it is a KKT point of the problem:
 //! every inactive row satisfied, every active row's dual of the right sign
 //! (z ≥ 0, ν ≥ 0). Otherwise the violated rows join the set and the rows
