@@ -915,7 +915,9 @@ fn lu_factor(a: &mut [f64], k: usize, pivots: &mut Vec<usize>) -> bool {
         let p = (c..k)
             .max_by(|&x, &y| a[x * k + c].abs().total_cmp(&a[y * k + c].abs()))
             .unwrap_or(c);
-        if !(a[p * k + c].abs() > 1e-14 * scale) {
+        // (total_cmp ranks a NaN above every number: it is caught here too.)
+        let pivot = a[p * k + c].abs();
+        if pivot.is_nan() || pivot <= 1e-14 * scale {
             return false;
         }
         pivots.push(p);
