@@ -465,6 +465,67 @@ fn active_set_re_solves_match_cold_solves() {
     }
 }
 
+/// Re-solves whose active set changes (a 200-bus feeder, demand ±1 %, LMP
+/// +0.2 % per interval): the changes are taken on the last factor through
+/// its border (no refactorisation per change), and the prices and dispatch
+/// are the interior point's run to its tolerance on the same data.
+#[test]
+fn bordered_set_changes_match_the_interior_point() {
+    use ogg_dlmp::opf::ipm::{IpmSettings, IpmStatus, TreeIpm};
+    let (net, offers) = random_case(200, 11, 0.25);
+    let plain = IpmSettings {
+        active_set: false,
+        crossover_below_gap: 0.0,
+        central_start_gap: 0.0,
+        ..IpmSettings::with_tolerance(1e-10)
+    };
+    for f in [Formulation::LinDistFlow, Formulation::Dc] {
+        let opts = with(&random_opts(2), f, ConicSolver::TreeIpm);
+        let mut warm: Option<TreeIpm> = None;
+        let mut used = 0;
+        for k in 0..6 {
+            let mut o = offers.clone();
+            for offer in o.iter_mut() {
+                if offer.kind == OfferKind::Load {
+                    offer.p_max_kw *= 1.0 + 0.01 * ((k * 3 % 7) as f64 - 3.0) / 3.0;
+                    offer.p_min_kw = offer.p_max_kw;
+                }
+            }
+            let opts = OpfOptions {
+                lmp_source: opts.lmp_source * (1.0 + 2e-3 * k as f64),
+                ..opts.clone()
+            };
+            let problem = ogg_dlmp::opf::problem(&net, &place(&net, &o), &opts);
+            let ipm = match warm.as_mut() {
+                Some(ipm) => {
+                    ipm.update(&problem);
+                    ipm
+                }
+                None => {
+                    warm.insert(TreeIpm::new(&problem, IpmSettings::with_tolerance(1e-10)).unwrap())
+                }
+            };
+            assert_eq!(ipm.solve(), IpmStatus::Solved, "{f} interval {k}");
+            used += usize::from(ipm.active_set_used);
+            let mut reference = TreeIpm::new(&problem, plain).unwrap();
+            assert_eq!(reference.solve(), IpmStatus::Solved);
+            let n_bal = net.len();
+            let d = rel_diff(&ipm.z()[..n_bal], &reference.z()[..n_bal]);
+            assert!(d < 1e-6, "{f} interval {k}: prices differ by {d:e}");
+            let dx = rel_diff(ipm.x(), reference.x());
+            assert!(dx < 1e-5, "{f} interval {k}: dispatch differs by {dx:e}");
+        }
+        let (factorisations, bordered) = warm.as_ref().unwrap().active_set_counts();
+        assert_eq!(used, 5, "{f}: the active set served {used} of 5 re-solves");
+        assert!(bordered >= 1, "{f}: no set change was bordered");
+        // Without the border every change and every re-solve's start costs one.
+        assert!(
+            factorisations < 5 + bordered,
+            "{f}: {factorisations} factorisations for 5 re-solves and {bordered} bordered changes"
+        );
+    }
+}
+
 /// The crossover (Newton on the set the interior point's iterate identifies,
 /// tried on re-solves once the relative gap is below 1e-5) ends in the same
 /// prices and dispatch as the interior point run to its own tolerance from
@@ -477,6 +538,13 @@ fn crossover_matches_the_interior_point_run_to_the_end() {
         active_set: false,
         crossover_below_gap: 0.0,
         central_start_gap: 0.0,
+        ..IpmSettings::with_tolerance(1e-10)
+    };
+    // The re-solves by the active set alone end before any crossover here
+    // (bordered and chord steps take their set changes): the crossover is
+    // tested without them.
+    let crossover_only = IpmSettings {
+        active_set: false,
         ..IpmSettings::with_tolerance(1e-10)
     };
     for f in [Formulation::LinDistFlow, Formulation::Dc] {
@@ -501,8 +569,7 @@ fn crossover_matches_the_interior_point_run_to_the_end() {
                     ipm.update(&problem);
                     ipm
                 }
-                None => with_crossover
-                    .insert(TreeIpm::new(&problem, IpmSettings::with_tolerance(1e-10)).unwrap()),
+                None => with_crossover.insert(TreeIpm::new(&problem, crossover_only).unwrap()),
             };
             assert_eq!(ipm.solve(), IpmStatus::Solved, "{f} interval {k}");
             crossovers += usize::from(ipm.crossover_used);

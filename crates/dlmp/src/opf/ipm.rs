@@ -77,7 +77,8 @@ pub struct IpmSettings {
     /// smaller member is raised to μ over the larger, this μ.
     pub warm_start_center_mu: f64,
     /// Re-solves first try Newton on the last solution's active set
-    /// (`ipm/active_set.rs`; problems without the SOCP's relaxation cones).
+    /// (`ipm/active_set.rs`; problems without the SOCP's relaxation cones;
+    /// the crossover below is switched separately).
     pub active_set: bool,
     /// The same problems: below this relative gap the interior point tries
     /// Newton on the active set its iterate identifies (a crossover; 0: never).
@@ -848,7 +849,8 @@ impl TreeIpm {
         // Its system is analysed here, with the interior point's: a one-time
         // cost (at 10k buses a minimum-degree ordering of 110k unknowns) that
         // belongs to the first solve, not to a re-solve.
-        if ipm.active_set_eligible && ipm.settings.active_set {
+        let crossover = ipm.settings.crossover_below_gap > 0.0;
+        if ipm.active_set_eligible && (ipm.settings.active_set || crossover) {
             ipm.active = Some(ActiveSet::new(&ipm));
         }
         ipm.refresh_base();
@@ -905,6 +907,14 @@ impl TreeIpm {
                 }
             }
         }
+    }
+
+    /// The active-set re-solve's factorisations, and its changes of the set
+    /// taken on an older factor through its border, since construction.
+    pub fn active_set_counts(&self) -> (u64, u64) {
+        self.active
+            .as_ref()
+            .map_or((0, 0), |st| (st.factorisations, st.bordered_changes))
     }
 
     /// The primal solution.

@@ -12,8 +12,12 @@
 //!   (positive block for the primal variables, negative for the equality
 //!   duals) and a pivot with the wrong sign or too small is replaced by ±δ
 //!   (dynamic regularisation), as interior-point codes do.
+//! * **Bordered solves** (the active set's changes of its set on an older
+//!   factor): [`Ldl::forward_sparse`] (L⁻¹ of a sparse vector, touching
+//!   only its paths to the root of the elimination tree) and
+//!   [`Ldl::solve_with`] (a correction between the forward and the backward pass).
 //! * All buffers are allocated by [`Ldl::new`]; factorising and solving
-//!   allocate nothing.
+//!   allocate nothing (the sparse forward pass's list grows to its largest reach once).
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -212,6 +216,12 @@ pub struct Ldl {
     /// see [`RightLooking`].
     right: Option<RightLooking>,
     work: Vec<f64>,
+    /// Parent of each column in the elimination tree (`NONE`: a root), and
+    /// the marks and values of [`Ldl::forward_sparse`] (all false / zero between calls).
+    etree: Vec<usize>,
+    reach_mark: Vec<bool>,
+    sparse_x: Vec<f64>,
+    reach: Vec<usize>,
 }
 
 /// Column-by-column (right-looking) elimination in place, with every
@@ -357,6 +367,10 @@ impl Ldl {
             row_entries,
             right,
             work: vec![0.0; n],
+            etree,
+            reach_mark: vec![false; n],
+            sparse_x: vec![0.0; n],
+            reach: Vec::new(),
         };
         (ldl, slots, diag_slot)
     }
@@ -475,6 +489,13 @@ impl Ldl {
 
     /// Solves K·x = b in place (b in original order).
     pub fn solve(&mut self, b: &mut [f64]) {
+        self.solve_with(b, |_, _| {});
+    }
+
+    /// Solves K·x = b in place, calling `between(f, dinv)` between the
+    /// forward and the backward pass with f = L⁻¹·Π·b (elimination order)
+    /// and D⁻¹: a bordered solve corrects f there (see `ipm/active_set.rs`).
+    pub fn solve_with(&mut self, b: &mut [f64], between: impl FnOnce(&mut [f64], &[f64])) {
         let n = self.n;
         let lx = if self.right.is_some() {
             &self.kx[n..]
@@ -509,6 +530,7 @@ impl Ldl {
             }
             x[k] = xk;
         }
+        between(x, dinv);
         // Backward by columns with D⁻¹ applied, scattering into b as each
         // unknown is final. Columns are contiguous: one running entry index.
         let mut e = lp[n];
@@ -556,9 +578,56 @@ impl Ldl {
         counts.fold((0, 0), |(m, s), c| (m.max(c), s + c * c))
     }
 
+    /// D⁻¹ of the last factorisation, in elimination order.
+    pub fn dinv(&self) -> &[f64] {
+        &self.dinv
+    }
+
     /// Position of original index i in the elimination order (for tests).
     pub fn position(&self, i: usize) -> usize {
         self.iperm[i]
+    }
+
+    /// v = L⁻¹·Π·u for a sparse u ((original index, value) pairs; an index
+    /// may repeat): v's entries (position in elimination order, value),
+    /// ascending, into `out`. Only the columns on u's paths to the root of
+    /// the elimination tree are touched: on the feeder's tree-shaped factor
+    /// a few hundred of its thousands.
+    pub fn forward_sparse(&mut self, u: &[(usize, f64)], out: &mut Vec<(u32, f64)>) {
+        out.clear();
+        // The reach: every ancestor of u's positions, marked once.
+        let mut reach = std::mem::take(&mut self.reach);
+        reach.clear();
+        for &(i, _) in u {
+            let mut c = self.iperm[i];
+            while c != NONE && !self.reach_mark[c] {
+                self.reach_mark[c] = true;
+                reach.push(c);
+                c = self.etree[c];
+            }
+        }
+        reach.sort_unstable();
+        for &(i, v) in u {
+            self.sparse_x[self.iperm[i]] += v;
+        }
+        let lx = if self.right.is_some() {
+            &self.kx[self.n..]
+        } else {
+            &self.lx[..]
+        };
+        // Column c's rows are c's ancestors, so all in the reach.
+        for &c in &reach {
+            let xc = self.sparse_x[c];
+            self.sparse_x[c] = 0.0;
+            self.reach_mark[c] = false;
+            if xc != 0.0 {
+                for e in self.lp[c]..self.lp[c + 1] {
+                    self.sparse_x[self.li[e] as usize] -= lx[e] * xc;
+                }
+                out.push((c as u32, xc));
+            }
+        }
+        self.reach = reach;
     }
 }
 
@@ -634,6 +703,78 @@ mod tests {
         ldl.solve(&mut b);
         for (a, e) in b.iter().zip(x_true) {
             assert!((a - e).abs() < 1e-14, "{a} vs {e}");
+        }
+    }
+
+    /// The bordered solve the active set uses: [K u; uᵀ d]·(x, w) = (b, β)
+    /// through K's factor, `forward_sparse` (v = L⁻¹·Π·u) and `solve_with`
+    /// (w = (β − vᵀD⁻¹f)/(d − vᵀD⁻¹v), then the backward pass on f − v·w),
+    /// against a solution fixed in advance; and v against the dense forward pass.
+    #[test]
+    fn a_bordered_solve_through_the_factor() {
+        // A path (tree) of 12 unknowns, every third one a dual.
+        let n = 12;
+        let mut entries: Vec<(usize, usize)> = (0..n).map(|i| (i, i)).collect();
+        entries.extend((1..n).map(|i| (i - 1, i)));
+        let sign: Vec<f64> = (0..n)
+            .map(|i| if i % 3 == 2 { -1.0 } else { 1.0 })
+            .collect();
+        let value = |i: usize, j: usize| {
+            if i == j {
+                sign[i] * (3.0 + i as f64 * 0.25)
+            } else {
+                0.5 + 0.1 * j as f64
+            }
+        };
+        let (mut ldl, slots, _) = Ldl::new(n, &entries, sign.clone());
+        for (&slot, &(i, j)) in slots.iter().zip(&entries) {
+            ldl.values_mut()[slot] += value(i, j);
+        }
+        let mut k_dense = vec![vec![0.0; n]; n];
+        for &(i, j) in &entries {
+            k_dense[i][j] = value(i, j);
+            k_dense[j][i] = value(i, j);
+        }
+        assert_eq!(ldl.factor(1e-13, 1e-7), Some(0));
+        let u = [(3, 1.5), (9, -0.75), (3, 0.5)]; // index 3 twice: they add
+        let u_dense: Vec<f64> = (0..n)
+            .map(|i| u.iter().filter(|e| e.0 == i).map(|e| e.1).sum())
+            .collect();
+        let d = -0.4;
+        let (x_true, w_true): (Vec<f64>, f64) =
+            ((0..n).map(|i| 1.0 - 0.3 * i as f64).collect(), 2.5);
+        let mut b: Vec<f64> = (0..n)
+            .map(|i| (0..n).map(|j| k_dense[i][j] * x_true[j]).sum::<f64>() + u_dense[i] * w_true)
+            .collect();
+        let beta = (0..n).map(|i| u_dense[i] * x_true[i]).sum::<f64>() + d * w_true;
+        let mut v = Vec::new();
+        ldl.forward_sparse(&u, &mut v);
+        // v is L⁻¹·Π·u: the forward pass on u itself.
+        let mut u_copy = u_dense.clone();
+        let mut f_dense = Vec::new();
+        ldl.solve_with(&mut u_copy, |f, _| f_dense = f.to_vec());
+        let mut v_dense = vec![0.0; n];
+        for &(p, val) in &v {
+            v_dense[p as usize] = val;
+        }
+        for (a, e) in v_dense.iter().zip(&f_dense) {
+            assert!((a - e).abs() < 1e-14, "{a} vs {e}");
+        }
+        let mut w = 0.0;
+        ldl.solve_with(&mut b, |f, dinv| {
+            let vdv: f64 = v.iter().map(|&(p, x)| x * x * dinv[p as usize]).sum();
+            let vdf: f64 = v
+                .iter()
+                .map(|&(p, x)| x * dinv[p as usize] * f[p as usize])
+                .sum();
+            w = (beta - vdf) / (d - vdv);
+            for &(p, x) in &v {
+                f[p as usize] -= x * w;
+            }
+        });
+        assert!((w - w_true).abs() < 1e-13, "{w} vs {w_true}");
+        for (a, e) in b.iter().zip(&x_true) {
+            assert!((a - e).abs() < 1e-13, "{a} vs {e}");
         }
     }
 

@@ -25,6 +25,14 @@
 //! Newton step's residuals are computed exactly, so an inexact solve costs
 //! at most one more step (cheaper than refining every solve).
 //!
+//! A change of the set costs no factorisation: the factor K₀ of the set it
+//! was built for is bordered by the rows and cones where the current set
+//! differs (`Border`; a ≤ `MAX_BORDER` dense Schur complement from
+//! sparse forward passes), and the steps on it are chord steps like those
+//! above. The next re-solve starts on the same factor, bordered by how its
+//! set differs. A step on such an older factor that gains less than
+//! `CHORD_GAIN`, or stalls, refactorises at the current point and set.
+//!
 //! The point found is accepted only if it is a KKT point of the problem:
 //! every inactive row satisfied, every active row's dual of the right sign
 //! (z ≥ 0, ν ≥ 0). Otherwise the violated rows join the set and the rows
@@ -36,19 +44,69 @@
 use super::TreeIpm;
 use crate::opf::ldl::Ldl;
 
-/// Newton steps per active set before giving up.
-const MAX_NEWTON: usize = 8;
+/// Newton steps of one attempt before giving up (with chord and bordered
+/// steps, 8 → 16 and the limits below 3 → 6 and 4 → 8 took the 1k-bus
+/// LinDistFlow re-solves that end in the interior point from 122 to 26 of 200).
+const MAX_NEWTON: usize = 16;
 /// Changes of the active set before giving up (a re-solve from the last
 /// interval's solution, and a crossover from the interior point's iterate).
-const MAX_ROUNDS: usize = 3;
+const MAX_ROUNDS: usize = 6;
 /// Rows entering or leaving the set in one change, at most.
-const MAX_CHANGED_ROWS: usize = 4;
+const MAX_CHANGED_ROWS: usize = 8;
+/// A step on an older factor (chord or bordered) that gains less than this
+/// factor in the residuals is followed by a refactorisation (1e-1: fewer
+/// factorisations but more steps, and more attempts fail).
+const CHORD_GAIN: f64 = 1e-2;
+/// Changes that only drop rows without halving the primal residual, at most.
+const MAX_IDLE_LEAVES: usize = 3;
 /// Static regularisation of the primal (+) and row (−) pivots.
 const REG: f64 = 1e-8;
 /// A row counts as active when its dual exceeds its slack by this factor.
 const CLEAR: f64 = 1e4;
 /// `ActiveSet::in_system` of a condensed bound.
 const NOT_IN_SYSTEM: usize = usize::MAX;
+/// Rows and cones that differ from the factorised set, at most, before a
+/// change of the set refactorises instead of bordering the factor.
+const MAX_BORDER: usize = 16;
+
+/// How a row or cone differs from the set the factor was built for.
+#[derive(Clone, Copy, Debug)]
+enum BorderRow {
+    /// Inactive in the factor, active now: a new unknown (its dual) with
+    /// its constraint's gradient as column and −δ as pivot.
+    EnterRow(usize),
+    EnterCone(usize),
+    /// Active in the factor, inactive now: its dual pinned at its value
+    /// (a unit column, pivot 0), which frees its row's equation. A cone's
+    /// curvature stays in the factor (a chord step: the residuals are exact).
+    PinRow(usize),
+    PinCone(usize),
+    /// A condensed bound (see `ActiveSet::bounds`), active in the factor,
+    /// inactive now: its eliminated dual dz = (g·dx_j + w − r)/δ pinned
+    /// at 0 with a free w; in w' = w/δ, column g on x_j and pivot +δ.
+    PinBound(usize),
+}
+
+/// The bordered system [K₀ U; Uᵀ D] that lets a change of the active set
+/// reuse the factor K₀ = Π⁻¹·L·D₀·Lᵀ·Π⁻ᵀ: with V = L⁻¹·Π·U (sparse: U's
+/// columns' paths to the root of the elimination tree) and f = L⁻¹·Π·r,
+/// the border's unknowns solve S·w = r_b − Vᵀ·D₀⁻¹·f with the small dense
+/// S = D − Vᵀ·D₀⁻¹·V, and the backward pass runs on f − V·w. A set change
+/// then costs a few sparse forward passes instead of a factorisation.
+#[derive(Default)]
+struct Border {
+    rows: Vec<BorderRow>,
+    /// V's columns: (position in elimination order, value).
+    v: Vec<Vec<(u32, f64)>>,
+    /// S, LU-factorised with partial pivoting (row-major, k × k), its pivots.
+    lu: Vec<f64>,
+    pivots: Vec<usize>,
+    rhs: Vec<f64>,
+    /// The border's unknowns of the last solve.
+    w: Vec<f64>,
+    /// U's column being built.
+    column: Vec<(usize, f64)>,
+}
 
 /// The extended KKT system's pattern, factor and work vectors.
 pub(super) struct ActiveSet {
@@ -104,6 +162,16 @@ pub(super) struct ActiveSet {
     have_prev: bool,
     /// Called by the interior point near its solution (a crossover).
     crossover: bool,
+    /// The set the factor was built for, and how the current one differs.
+    factor_row: Vec<bool>,
+    factor_cone: Vec<bool>,
+    /// Whether `ldl` holds a factorisation (of `factor_row`/`factor_cone`'s set).
+    factor_valid: bool,
+    border: Border,
+    /// Since construction: factorisations, and set changes taken by the
+    /// border instead (`TreeIpm::active_set_counts`).
+    pub(super) factorisations: u64,
+    pub(super) bordered_changes: u64,
 }
 
 impl ActiveSet {
@@ -221,6 +289,12 @@ impl ActiveSet {
             prev_nu: vec![0.0; ipm.sc.socs.len()],
             have_prev: false,
             crossover: false,
+            factor_row: vec![false; ipm.sc.n_nn],
+            factor_cone: vec![false; ipm.sc.socs.len()],
+            border: Border::default(),
+            factor_valid: false,
+            factorisations: 0,
+            bordered_changes: 0,
         }
     }
 }
@@ -288,7 +362,14 @@ impl TreeIpm {
         self.iterations = 0;
         let mut changes = 0;
         let mut last_progress = f64::INFINITY;
-        let mut factored = false;
+        // The last attempt's factor (the last interval's, or an earlier
+        // round's of a crossover) serves as a chord start if the border can
+        // take the difference of the sets.
+        let mut factored = st.factor_valid && self.border_active_set(st);
+        let mut pres_at_leave = f64::INFINITY;
+        let mut idle_leaves = 0;
+        // Whether the last step's factor was built at its point.
+        let mut fresh = false;
         loop {
             let Some((pres, dres)) = self.active_set_residuals(st) else {
                 return false;
@@ -338,8 +419,22 @@ impl TreeIpm {
                 if changes > MAX_ROUNDS || changed > MAX_CHANGED_ROWS {
                     return false;
                 }
+                // Rows leaving one by one while the primal residual stays
+                // (a dependent set shedding its rows: 10k buses) do not end
+                // at a KKT point: give up at the second such change.
+                if changed == left {
+                    if pres > 0.5 * pres_at_leave {
+                        idle_leaves += 1;
+                        if idle_leaves >= MAX_IDLE_LEAVES {
+                            return false;
+                        }
+                    }
+                    pres_at_leave = pres;
+                }
                 last_progress = f64::INFINITY;
-                factored = false;
+                // A small change borders the factor instead (its chord
+                // steps then run on the bordered system).
+                factored = factored && self.border_active_set(st);
                 continue;
             }
             if pres <= primal_tol && dres <= dual_tol {
@@ -356,23 +451,34 @@ impl TreeIpm {
             // that is not (redundant rows, a direction nothing bounds) shows
             // as a residual that falls slowly: leave it to the interior point.
             let progress = (pres / primal_tol).max(dres / dual_tol);
-            if self.iterations as usize >= MAX_NEWTON || progress > 0.9 * last_progress {
+            if self.iterations as usize >= MAX_NEWTON {
                 return false;
             }
-            // A new factorisation after a change of the set or when the last
-            // step gained less than 100×; else the last one serves (a chord step).
-            if !factored || progress > 1e-2 * last_progress {
+            // A stall after a step on an older factor (a chord step, or a
+            // bordered one) may be the factor's: refactorise once before
+            // giving up.
+            let stalled = progress > 0.9 * last_progress;
+            if stalled && fresh {
+                return false;
+            }
+            // A new factorisation after a change of the set that the border
+            // cannot take, or when the last step gained less than
+            // `CHORD_GAIN`; else the last one serves (a chord step).
+            if !factored || stalled || progress > CHORD_GAIN * last_progress {
                 if !self.factor_active_set(st) {
                     return false;
                 }
                 factored = true;
+                fresh = true;
+            } else {
+                fresh = false;
             }
             last_progress = progress;
             self.iterations += 1;
             for (r, &d) in st.rhs.iter_mut().zip(&st.rd) {
                 *r = -d;
             }
-            Self::solve_step(st, self.n, self.n_eq, &self.g.val);
+            Self::solve_step(st, self.n, self.n_eq, self.sc.n_nn, &self.g.val);
             st.prev_y.copy_from_slice(&self.z_all[..n_eq]);
             st.prev_z.copy_from_slice(&self.z_all[n_eq..]);
             st.prev_nu.copy_from_slice(&st.nu);
@@ -608,11 +714,101 @@ impl TreeIpm {
                 kx[st.diag_slot[var]] += nu * gk * gk;
             }
         }
-        st.ldl.factor(1e-13, REG).is_some()
+        st.factor_row.copy_from_slice(&st.active_row);
+        st.factor_cone.copy_from_slice(&st.active_cone);
+        st.border.rows.clear();
+        if self.settings.trace {
+            eprintln!("active-set: factorisation");
+        }
+        st.factorisations += 1;
+        st.factor_valid = st.ldl.factor(1e-13, REG).is_some();
+        st.factor_valid
+    }
+
+    /// Borders the factor with the rows and cones where the current set
+    /// differs from the factorised one (see [`Border`]); false if it cannot
+    /// (a condensed bound left the set, too many changes, S singular): then
+    /// the caller refactorises.
+    fn border_active_set(&mut self, st: &mut ActiveSet) -> bool {
+        let (n, n_eq, n_nn) = (self.n, self.n_eq, self.sc.n_nn);
+        let b = &mut st.border;
+        b.rows.clear();
+        for i in 0..n_nn {
+            match (st.factor_row[i], st.active_row[i]) {
+                (false, true) => b.rows.push(BorderRow::EnterRow(i)),
+                (true, false) if st.in_system[n + n_eq + i] == NOT_IN_SYSTEM => {
+                    b.rows.push(BorderRow::PinBound(i));
+                }
+                (true, false) => b.rows.push(BorderRow::PinRow(i)),
+                _ => {}
+            }
+        }
+        for c in 0..st.active_cone.len() {
+            match (st.factor_cone[c], st.active_cone[c]) {
+                (false, true) => b.rows.push(BorderRow::EnterCone(c)),
+                (true, false) => b.rows.push(BorderRow::PinCone(c)),
+                _ => {}
+            }
+        }
+        let k = b.rows.len();
+        if k > MAX_BORDER {
+            return false;
+        }
+        b.v.resize_with(k, Vec::new);
+        let mut diag = [0.0; MAX_BORDER];
+        for (j, &row) in b.rows.iter().enumerate() {
+            b.column.clear();
+            match row {
+                BorderRow::EnterRow(i) => {
+                    for e in self.g.ptr[i]..self.g.ptr[i + 1] {
+                        // x is the system's first n unknowns, in order.
+                        b.column.push((self.g.col[e], self.g.val[e]));
+                    }
+                    diag[j] = -REG;
+                }
+                BorderRow::EnterCone(c) => {
+                    // The linearised limit at the current point (ν = 0 on
+                    // entry: no curvature yet), as `factor_active_set` builds it.
+                    let a = self.sc.socs[c].0;
+                    let s0 = self.b_c[a];
+                    for (t, &(var, e, _)) in st.cone_vars[c].iter().enumerate() {
+                        let s_k = self.b_c[a + 1 + t] - st.g_x[a + 1 + t];
+                        b.column.push((var, -self.g.val[e] * s_k / s0));
+                    }
+                    diag[j] = -REG;
+                }
+                BorderRow::PinRow(i) => b.column.push((st.in_system[n + n_eq + i], 1.0)),
+                BorderRow::PinBound(i) => {
+                    let e = self.g.ptr[i];
+                    b.column.push((self.g.col[e], self.g.val[e]));
+                    diag[j] = REG;
+                }
+                BorderRow::PinCone(c) => {
+                    b.column.push((st.in_system[n + n_eq + n_nn + c], 1.0));
+                }
+            }
+            st.ldl.forward_sparse(&b.column, &mut b.v[j]);
+        }
+        // S = D − Vᵀ·D₀⁻¹·V (symmetric; k ≤ MAX_BORDER).
+        let dinv = st.ldl.dinv();
+        b.lu.clear();
+        b.lu.resize(k * k, 0.0);
+        for a in 0..k {
+            for c in a..k {
+                let s = diag[a] * f64::from(a == c) - sparse_dot_scaled(&b.v[a], &b.v[c], dinv);
+                b.lu[a * k + c] = s;
+                b.lu[c * k + a] = s;
+            }
+        }
+        b.rhs.resize(k, 0.0);
+        b.w.resize(k, 0.0);
+        let ok = lu_factor(&mut b.lu, k, &mut b.pivots);
+        st.bordered_changes += u64::from(ok && k > 0);
+        ok
     }
 
     /// Solves the factorised system for `st.rhs` into `st.sol`.
-    fn solve_step(st: &mut ActiveSet, n: usize, n_eq: usize, g: &[f64]) {
+    fn solve_step(st: &mut ActiveSet, n: usize, n_eq: usize, n_nn: usize, g: &[f64]) {
         // x and the equality rows are the system's first unknowns, in order.
         let rows = n + n_eq;
         st.system[..rows].copy_from_slice(&st.rhs[..rows]);
@@ -621,14 +817,49 @@ impl TreeIpm {
                 st.system[f] = r;
             }
         }
-        // The active bounds' rows folded into their variables' (x_j is
-        // unknown j of both).
+        // The factor's active bounds' rows folded into their variables'
+        // (x_j is unknown j of both); a bound that entered since is in the border.
         for &(i, var, e) in &st.bounds {
-            if st.active_row[i] {
+            if st.factor_row[i] {
                 st.system[var] += g[e] * st.rhs[rows + i] / REG;
             }
         }
-        st.ldl.solve(&mut st.system);
+        let border = &mut st.border;
+        if border.rows.is_empty() {
+            st.ldl.solve(&mut st.system);
+        } else {
+            for (r, &row) in border.rhs.iter_mut().zip(&border.rows) {
+                *r = match row {
+                    BorderRow::EnterRow(i) => st.rhs[rows + i],
+                    BorderRow::EnterCone(c) => st.rhs[rows + n_nn + c],
+                    // The pinned dual's step: zero (it left at zero).
+                    BorderRow::PinRow(_) | BorderRow::PinCone(_) | BorderRow::PinBound(_) => 0.0,
+                };
+            }
+            let Border {
+                v,
+                lu,
+                pivots,
+                rhs,
+                w,
+                ..
+            } = border;
+            st.ldl.solve_with(&mut st.system, |f, dinv| {
+                for (wj, (vj, &rj)) in w.iter_mut().zip(v.iter().zip(rhs.iter())) {
+                    let mut t = rj;
+                    for &(p, val) in vj {
+                        t -= val * dinv[p as usize] * f[p as usize];
+                    }
+                    *wj = t;
+                }
+                lu_solve(lu, pivots, w);
+                for (vj, &wj) in v.iter().zip(w.iter()) {
+                    for &(p, val) in vj {
+                        f[p as usize] -= val * wj;
+                    }
+                }
+            });
+        }
         st.sol[..rows].copy_from_slice(&st.system[..rows]);
         let tail = st.in_system[rows..]
             .iter()
@@ -643,10 +874,86 @@ impl TreeIpm {
             }
         }
         for &(i, var, e) in &st.bounds {
-            if st.active_row[i] {
+            if st.factor_row[i] {
                 st.sol[rows + i] = (g[e] * st.sol[var] - st.rhs[rows + i]) / REG;
             }
         }
+        let border = &st.border;
+        for (&row, &wj) in border.rows.iter().zip(&border.w) {
+            match row {
+                BorderRow::EnterRow(i) => st.sol[rows + i] = wj,
+                BorderRow::EnterCone(c) => st.sol[rows + n_nn + c] = wj,
+                BorderRow::PinRow(i) | BorderRow::PinBound(i) => st.sol[rows + i] = 0.0,
+                BorderRow::PinCone(c) => st.sol[rows + n_nn + c] = 0.0,
+            }
+        }
+    }
+}
+
+/// Σ a_p·b_p·d_p over the positions p of two sparse vectors sorted by position.
+fn sparse_dot_scaled(a: &[(u32, f64)], b: &[(u32, f64)], d: &[f64]) -> f64 {
+    let (mut i, mut j, mut sum) = (0, 0, 0.0);
+    while i < a.len() && j < b.len() {
+        match a[i].0.cmp(&b[j].0) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                sum += a[i].1 * b[j].1 * d[a[i].0 as usize];
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    sum
+}
+
+/// LU with partial pivoting of the k × k row-major `a` in place; false if singular.
+fn lu_factor(a: &mut [f64], k: usize, pivots: &mut Vec<usize>) -> bool {
+    pivots.clear();
+    let scale = a.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    for c in 0..k {
+        let p = (c..k)
+            .max_by(|&x, &y| a[x * k + c].abs().total_cmp(&a[y * k + c].abs()))
+            .unwrap_or(c);
+        // (total_cmp ranks a NaN above every number: it is caught here too.)
+        let pivot = a[p * k + c].abs();
+        if pivot.is_nan() || pivot <= 1e-14 * scale {
+            return false;
+        }
+        pivots.push(p);
+        if p != c {
+            for t in 0..k {
+                a.swap(p * k + t, c * k + t);
+            }
+        }
+        for r in c + 1..k {
+            let l = a[r * k + c] / a[c * k + c];
+            a[r * k + c] = l;
+            for t in c + 1..k {
+                a[r * k + t] -= l * a[c * k + t];
+            }
+        }
+    }
+    true
+}
+
+/// Solves with `lu_factor`'s result in place.
+fn lu_solve(a: &[f64], pivots: &[usize], x: &mut [f64]) {
+    let k = x.len();
+    // The row swaps moved whole rows (L's part too): all of them first.
+    for (c, &p) in pivots.iter().enumerate() {
+        x.swap(c, p);
+    }
+    for c in 0..k {
+        for r in c + 1..k {
+            x[r] -= a[r * k + c] * x[c];
+        }
+    }
+    for c in (0..k).rev() {
+        for t in c + 1..k {
+            x[c] -= a[c * k + t] * x[t];
+        }
+        x[c] /= a[c * k + c];
     }
 }
 
