@@ -30,7 +30,7 @@
 //!   the last re-solve kept its active set, pushed 1e-4 into the cones
 //!   when rows changed sides — or, with no active-set attempt before it,
 //!   from the last solve's iterate near the central path (the last one at
-//!   relative gap ≥ 1e-2). Near its solution (gap < 1e-5) a re-solve's
+//!   relative gap ≥ 1e-2) blended 0.4 toward the last solution. Near its solution (gap < 1e-5) a re-solve's
 //!   interior point tries Newton on the set its iterate identifies (a
 //!   crossover, same KKT test). `super` switches both off where the optimum
 //!   is not unique (floating regulator ratios) and the crossover for the
