@@ -30,7 +30,7 @@
 //!   the last re-solve kept its active set, pushed 1e-4 into the cones
 //!   when rows changed sides — or, with no active-set attempt before it,
 //!   from the last solve's iterate near the central path (the last one at
-//!   relative gap ≥ 1e-2). Near its solution (gap < 1e-5) a re-solve's
+//!   relative gap ≥ 1e-2) blended 0.4 toward the last solution. Near its solution (gap < 1e-5) a re-solve's
 //!   interior point tries Newton on the set its iterate identifies (a
 //!   crossover, same KKT test). `super` switches both off where the optimum
 //!   is not unique (floating regulator ratios) and the crossover for the
@@ -86,6 +86,9 @@ pub struct IpmSettings {
     /// Keep the last iterate with a relative gap above this as a later
     /// re-solve's start (0: never).
     pub central_start_gap: f64,
+    /// … blended with the last solution by this weight (0: the kept
+    /// iterate itself; < 1 keeps the start strictly inside the cones).
+    pub central_start_blend: f64,
     /// Print every iteration to stderr (debugging: env OGG_IPM_TRACE=1).
     pub trace: bool,
 }
@@ -131,6 +134,7 @@ impl IpmSettings {
             } else {
                 1e-2
             },
+            central_start_blend: 0.4,
             trace: std::env::var_os("OGG_IPM_TRACE").is_some(),
         }
     }
@@ -1173,9 +1177,20 @@ impl TreeIpm {
                 // point for the new data: the last solve's iterate near the
                 // central path (1k buses, SOCP: 10.3 → 7.4 iterations;
                 // after a failed attempt Newton's first point is better).
-                self.x.copy_from_slice(&self.central_x);
-                self.z_all.copy_from_slice(&self.central_z);
-                self.s.copy_from_slice(&self.central_s);
+                // Halfway-ish back to the last solution (x, s, z =
+                // θ·last + (1 − θ)·central, θ = `central_start_blend`): still
+                // strictly inside the cones and centred enough, at a smaller
+                // gap (1k buses: 7.405 → 7.045 iterations; 10k: 7.9 → 7.7).
+                let theta = self.settings.central_start_blend;
+                for (v, c) in [
+                    (&mut self.x, &self.central_x),
+                    (&mut self.z_all, &self.central_z),
+                    (&mut self.s, &self.central_s),
+                ] {
+                    for (v, &c) in v.iter_mut().zip(c) {
+                        *v = theta * *v + (1.0 - theta) * c;
+                    }
+                }
             } else if self.pattern_switches == 0 {
                 // The last interval kept its active set: a start close to
                 // the solution and centred at a small μ converges in ~3 steps.
