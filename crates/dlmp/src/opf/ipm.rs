@@ -416,11 +416,12 @@ impl Scaling {
         }
     }
 
-    /// Largest α with (s + α ds, z + α dz) in the cones (∞ if unbounded).
-    fn max_step(&self, s: &[f64], ds: &[f64], z: &[f64], dz: &[f64]) -> f64 {
+    /// min(cap, largest α with (s + α ds, z + α dz) in the cones); `cap` = ∞
+    /// for the unbounded step.
+    fn max_step(&self, s: &[f64], ds: &[f64], z: &[f64], dz: &[f64], cap: f64) -> f64 {
         // Plain comparisons instead of f64::min (whose NaN rule costs five
         // instructions each); both skip a NaN candidate.
-        let mut alpha = f64::INFINITY;
+        let mut alpha = cap;
         let n_nn = self.n_nn;
         for (((&si, &dsi), &zi), &dzi) in s[..n_nn]
             .iter()
@@ -444,8 +445,8 @@ impl Scaling {
         for &(a, d) in &self.socs {
             let step = match d {
                 // The common sizes as arrays: their loops unroll.
-                3 => soc_pair_step::<3>(s, ds, z, dz, a),
-                4 => soc_pair_step::<4>(s, ds, z, dz, a),
+                3 => soc_pair_step::<3>(s, ds, z, dz, a, alpha),
+                4 => soc_pair_step::<4>(s, ds, z, dz, a, alpha),
                 _ => {
                     soc_step(&s[a..a + d], &ds[a..a + d]).min(soc_step(&z[a..a + d], &dz[a..a + d]))
                 }
@@ -1427,8 +1428,7 @@ impl TreeIpm {
             let z = &self.z_all[n_eq..];
             let alpha_aff = self
                 .sc
-                .max_step(&self.s, &self.dir.ds, z, &self.dir.dz)
-                .min(1.0);
+                .max_step(&self.s, &self.dir.ds, z, &self.dir.dz, 1.0);
             let mut gap_aff = 0.0;
             for (((&si, &dsi), &zi), &dzi) in
                 self.s.iter().zip(&self.dir.ds).zip(z).zip(&self.dir.dz)
@@ -1463,8 +1463,14 @@ impl TreeIpm {
             } else {
                 set.step_fraction
             };
-            let alpha =
-                (fraction * self.sc.max_step(&self.s, &self.dir.ds, z, &self.dir.dz)).min(1.0);
+            // Any step to the boundary beyond 1/fraction gives the full step.
+            let unblocked = 1.0 / fraction;
+            let to_boundary = self.sc.max_step(&self.s, &self.dir.ds, z, &self.dir.dz, unblocked);
+            let alpha = if to_boundary >= unblocked {
+                1.0
+            } else {
+                (fraction * to_boundary).min(1.0)
+            };
             if set.trace {
                 eprintln!(
                     "            alpha_aff {alpha_aff:.3} sigma {sigma:.2e} alpha {alpha:.3}"
@@ -1550,23 +1556,49 @@ fn with_cone_dim(d: usize, kernel: impl FnOnce(usize)) {
     }
 }
 
-/// The smaller of [`soc_step`] for s and z on the cone of dimension D at row a.
+/// min(`bound`, [`soc_step`] for s and z) on the cone of dimension D at row a.
 #[inline(always)]
-fn soc_pair_step<const D: usize>(s: &[f64], ds: &[f64], z: &[f64], dz: &[f64], a: usize) -> f64 {
+fn soc_pair_step<const D: usize>(
+    s: &[f64],
+    ds: &[f64],
+    z: &[f64],
+    dz: &[f64],
+    a: usize,
+    bound: f64,
+) -> f64 {
     let block = |v: &[f64]| -> [f64; D] {
         let mut out = [0.0; D];
         out.copy_from_slice(&v[a..a + D]);
         out
     };
-    let (s_step, z_step) = (
-        soc_step(&block(s), &block(ds)),
-        soc_step(&block(z), &block(dz)),
-    );
+    // Most cones do not block the step found so far: when v + bound·d is in
+    // the cone, so is the whole segment from v (a convex set), and the
+    // cone's own step (a square root and divisions) cannot lower the minimum.
+    let step = |v: [f64; D], d: [f64; D]| {
+        if in_cone_at(&v, &d, bound) {
+            bound
+        } else {
+            soc_step(&v, &d)
+        }
+    };
+    let (s_step, z_step) = (step(block(s), block(ds)), step(block(z), block(dz)));
     if z_step < s_step {
         z_step
     } else {
         s_step
     }
+}
+
+/// Whether v + α·d is in the second-order cone (false for α = ∞ or NaN).
+#[inline(always)]
+fn in_cone_at(v: &[f64], d: &[f64], alpha: f64) -> bool {
+    let head = v[0] + alpha * d[0];
+    let mut margin = head * head;
+    for k in 1..v.len() {
+        let x = v[k] + alpha * d[k];
+        margin -= x * x;
+    }
+    head >= 0.0 && margin >= 0.0
 }
 
 /// Largest α with v + α·d in the second-order cone (∞ if unbounded).
