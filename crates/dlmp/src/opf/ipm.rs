@@ -343,7 +343,13 @@ impl Scaling {
                 self.eta[c]
             };
             with_cone_dim(d, |d| {
-                scale_block(&self.w[a..a + d], scale, sign, &v[a..a + d], &mut out[a..a + d]);
+                scale_block(
+                    &self.w[a..a + d],
+                    scale,
+                    sign,
+                    &v[a..a + d],
+                    &mut out[a..a + d],
+                );
             });
         }
     }
@@ -1489,7 +1495,9 @@ impl TreeIpm {
             };
             // Any step to the boundary beyond 1/fraction gives the full step.
             let unblocked = 1.0 / fraction;
-            let to_boundary = self.sc.max_step(&self.s, &self.dir.ds, z, &self.dir.dz, unblocked);
+            let to_boundary = self
+                .sc
+                .max_step(&self.s, &self.dir.ds, z, &self.dir.dz, unblocked);
             let alpha = if to_boundary >= unblocked {
                 1.0
             } else {
@@ -1757,10 +1765,13 @@ mod tests {
     #[test]
     fn fused_corrector_matches_its_parts() {
         let mut ipm = TreeIpm::new(&small_soc(), IpmSettings::with_tolerance(1e-9)).unwrap();
-        ipm.sc.update(&[3.0, 2.0, 0.5, -1.0], &[0.7, 1.5, -0.3, 0.6], false);
+        ipm.sc
+            .update(&[3.0, 2.0, 0.5, -1.0], &[0.7, 1.5, -0.3, 0.6], false);
         let (ds, dz, sigma_mu) = ([-0.4, 0.9, 0.2, -0.7], [0.1, -0.3, 0.8, 0.5], 0.37);
-        let (mut a, mut b, mut t, mut fused) = (vec![0.0; 4], vec![0.0; 4], vec![0.0; 4], vec![0.0; 4]);
-        ipm.sc.corrector_rhs(&ds, &dz, sigma_mu, (&mut a, &mut b, &mut t), &mut fused);
+        let (mut a, mut b, mut t, mut fused) =
+            (vec![0.0; 4], vec![0.0; 4], vec![0.0; 4], vec![0.0; 4]);
+        ipm.sc
+            .corrector_rhs(&ds, &dz, sigma_mu, (&mut a, &mut b, &mut t), &mut fused);
         // The unfused sequence: −λ∘λ − (W⁻¹ds)∘(W dz) + σμe, then λ \ ·.
         ipm.sc.apply(&ds, &mut a, true);
         ipm.sc.apply(&dz, &mut b, false);
