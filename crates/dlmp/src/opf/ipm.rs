@@ -343,16 +343,60 @@ impl Scaling {
                 self.eta[c]
             };
             with_cone_dim(d, |d| {
-                let (w, v, out) = (&self.w[a..a + d], &v[a..a + d], &mut out[a..a + d]);
-                let mut wv = 0.0;
+                scale_block(
+                    &self.w[a..a + d],
+                    scale,
+                    sign,
+                    &v[a..a + d],
+                    &mut out[a..a + d],
+                );
+            });
+        }
+    }
+
+    /// The corrector's right-hand side u = λ \ (−λ∘λ − (W⁻¹ds)∘(W dz) + σμe)
+    /// in one pass over the rows (the same operations as `apply`, `product`
+    /// and `divide` in turn, so the same values); `ds_w`, `dz_w` and `target`
+    /// are scratch.
+    fn corrector_rhs(
+        &self,
+        ds: &[f64],
+        dz: &[f64],
+        sigma_mu: f64,
+        scratch: (&mut [f64], &mut [f64], &mut [f64]),
+        out: &mut [f64],
+    ) {
+        let (ds_w, dz_w, target) = scratch;
+        let nn = self.n_nn;
+        for ((((o, &l), (&dsi, &wi_inv)), &dzi), &wi) in out[..nn]
+            .iter_mut()
+            .zip(&self.lambda[..nn])
+            .zip(ds[..nn].iter().zip(&self.w_inv[..nn]))
+            .zip(&dz[..nn])
+            .zip(&self.w[..nn])
+        {
+            let t = (dsi * wi_inv) * (dzi * wi);
+            *o = (-(l * l) - t + sigma_mu) / l;
+        }
+        for (c, &(a, d)) in self.socs.iter().enumerate() {
+            let eta = self.eta[c];
+            with_cone_dim(d, |d| {
+                let r = a..a + d;
+                let (w, l) = (&self.w[r.clone()], &self.lambda[r.clone()]);
+                let (ds_w, dz_w) = (&mut ds_w[r.clone()], &mut dz_w[r.clone()]);
+                scale_block(w, 1.0 / eta, -1.0, &ds[r.clone()], ds_w);
+                scale_block(w, eta, 1.0, &dz[r.clone()], dz_w);
+                let t = &mut target[r.clone()];
+                // t = −λ∘λ − (W⁻¹ds)∘(W dz) (+ σμ on the head).
+                let t0: f64 = ds_w.iter().zip(dz_w.iter()).map(|(x, y)| x * y).sum();
+                let l2_0: f64 = l.iter().zip(l).map(|(x, y)| x * y).sum();
+                t[0] = -l2_0 - t0 + 0.0 + sigma_mu;
                 for k in 1..d {
-                    wv += w[k] * v[k];
+                    let tk = ds_w[0] * dz_w[k] + dz_w[0] * ds_w[k];
+                    let l2_k = l[0] * l[k] + l[k] * l[0];
+                    t[k] = -l2_k - tk + 0.0;
                 }
-                out[0] = scale * (w[0] * v[0] + sign * wv);
-                let f = sign * v[0] + wv / (1.0 + w[0]);
-                for k in 1..d {
-                    out[k] = scale * (v[k] + f * w[k]);
-                }
+                divide_block(l, t, &mut out[r]);
             });
         }
     }
@@ -378,6 +422,8 @@ impl Scaling {
     }
 
     /// out = a ∘ v (Jordan product).
+    /// (The iteration uses the fused `corrector_rhs`; kept as its test reference.)
+    #[cfg(test)]
     fn product(&self, a: &[f64], v: &[f64], out: &mut [f64]) {
         for i in 0..self.n_nn {
             out[i] = a[i] * v[i];
@@ -394,6 +440,8 @@ impl Scaling {
     }
 
     /// out = λ \ v (the solution of λ ∘ out = v).
+    /// (The iteration uses the fused `corrector_rhs`; kept as its test reference.)
+    #[cfg(test)]
     fn divide(&self, v: &[f64], out: &mut [f64]) {
         let l = &self.lambda;
         for i in 0..self.n_nn {
@@ -401,26 +449,17 @@ impl Scaling {
         }
         for &(s, d) in &self.socs {
             with_cone_dim(d, |d| {
-                let (l, v, out) = (&l[s..s + d], &v[s..s + d], &mut out[s..s + d]);
-                let (mut lv, mut ll) = (0.0, 0.0);
-                for k in 1..d {
-                    lv += l[k] * v[k];
-                    ll += l[k] * l[k];
-                }
-                let w0 = (l[0] * v[0] - lv) / (l[0] * l[0] - ll);
-                out[0] = w0;
-                for k in 1..d {
-                    out[k] = (v[k] - w0 * l[k]) / l[0];
-                }
+                divide_block(&l[s..s + d], &v[s..s + d], &mut out[s..s + d]);
             });
         }
     }
 
-    /// Largest α with (s + α ds, z + α dz) in the cones (∞ if unbounded).
-    fn max_step(&self, s: &[f64], ds: &[f64], z: &[f64], dz: &[f64]) -> f64 {
+    /// min(cap, largest α with (s + α ds, z + α dz) in the cones); `cap` = ∞
+    /// for the unbounded step.
+    fn max_step(&self, s: &[f64], ds: &[f64], z: &[f64], dz: &[f64], cap: f64) -> f64 {
         // Plain comparisons instead of f64::min (whose NaN rule costs five
         // instructions each); both skip a NaN candidate.
-        let mut alpha = f64::INFINITY;
+        let mut alpha = cap;
         let n_nn = self.n_nn;
         for (((&si, &dsi), &zi), &dzi) in s[..n_nn]
             .iter()
@@ -444,8 +483,8 @@ impl Scaling {
         for &(a, d) in &self.socs {
             let step = match d {
                 // The common sizes as arrays: their loops unroll.
-                3 => soc_pair_step::<3>(s, ds, z, dz, a),
-                4 => soc_pair_step::<4>(s, ds, z, dz, a),
+                3 => soc_pair_step::<3>(s, ds, z, dz, a, alpha),
+                4 => soc_pair_step::<4>(s, ds, z, dz, a, alpha),
                 _ => {
                     soc_step(&s[a..a + d], &ds[a..a + d]).min(soc_step(&z[a..a + d], &dz[a..a + d]))
                 }
@@ -1427,8 +1466,7 @@ impl TreeIpm {
             let z = &self.z_all[n_eq..];
             let alpha_aff = self
                 .sc
-                .max_step(&self.s, &self.dir.ds, z, &self.dir.dz)
-                .min(1.0);
+                .max_step(&self.s, &self.dir.ds, z, &self.dir.dz, 1.0);
             let mut gap_aff = 0.0;
             for (((&si, &dsi), &zi), &dzi) in
                 self.s.iter().zip(&self.dir.ds).zip(z).zip(&self.dir.dz)
@@ -1438,21 +1476,13 @@ impl TreeIpm {
             let sigma = (gap_aff / gap).clamp(0.0, 1.0).powi(3);
             let mu = gap / degree;
             // Corrector: λ∘(W dz + W⁻¹ ds) = −λ∘λ − (W⁻¹Δs_a)∘(WΔz_a) + σμe.
-            self.sc.apply(&self.dir.ds, &mut self.ds_scaled, true);
-            self.sc.apply(&self.dir.dz, &mut self.dz_scaled, false);
-            let target = &mut self.aux.u;
-            self.sc.product(&self.ds_scaled, &self.dz_scaled, target);
-            self.sc
-                .product(&self.sc.lambda, &self.sc.lambda, &mut self.ds_scaled);
-            let n_nn = self.sc.n_nn;
-            for (i, (t, &l2)) in target.iter_mut().zip(&self.ds_scaled).enumerate() {
-                let centring = if i < n_nn { sigma * mu } else { 0.0 };
-                *t = -l2 - *t + centring;
-            }
-            for &(a, _) in &self.sc.socs {
-                target[a] += sigma * mu;
-            }
-            self.sc.divide(target, &mut self.res.u);
+            self.sc.corrector_rhs(
+                &self.dir.ds,
+                &self.dir.dz,
+                sigma * mu,
+                (&mut self.ds_scaled, &mut self.dz_scaled, &mut self.aux.u),
+                &mut self.res.u,
+            );
             self.newton(refine);
             let z = &self.z_all[n_eq..];
             // When the predictor alone closes almost all of the gap (σ tiny:
@@ -1463,8 +1493,16 @@ impl TreeIpm {
             } else {
                 set.step_fraction
             };
-            let alpha =
-                (fraction * self.sc.max_step(&self.s, &self.dir.ds, z, &self.dir.dz)).min(1.0);
+            // Any step to the boundary beyond 1/fraction gives the full step.
+            let unblocked = 1.0 / fraction;
+            let to_boundary = self
+                .sc
+                .max_step(&self.s, &self.dir.ds, z, &self.dir.dz, unblocked);
+            let alpha = if to_boundary >= unblocked {
+                1.0
+            } else {
+                (fraction * to_boundary).min(1.0)
+            };
             if set.trace {
                 eprintln!(
                     "            alpha_aff {alpha_aff:.3} sigma {sigma:.2e} alpha {alpha:.3}"
@@ -1538,6 +1576,37 @@ fn soc_norm(v: &[f64]) -> f64 {
     ((v[0] - bar) * (v[0] + bar)).max(0.0).sqrt()
 }
 
+/// out = η·H(w̄)·v on one cone block (sign −1, scale 1/η: W⁻¹v).
+#[inline(always)]
+fn scale_block(w: &[f64], scale: f64, sign: f64, v: &[f64], out: &mut [f64]) {
+    let d = w.len();
+    let mut wv = 0.0;
+    for k in 1..d {
+        wv += w[k] * v[k];
+    }
+    out[0] = scale * (w[0] * v[0] + sign * wv);
+    let f = sign * v[0] + wv / (1.0 + w[0]);
+    for k in 1..d {
+        out[k] = scale * (v[k] + f * w[k]);
+    }
+}
+
+/// out = l \ v (l ∘ out = v) on one cone block.
+#[inline(always)]
+fn divide_block(l: &[f64], v: &[f64], out: &mut [f64]) {
+    let d = l.len();
+    let (mut lv, mut ll) = (0.0, 0.0);
+    for k in 1..d {
+        lv += l[k] * v[k];
+        ll += l[k] * l[k];
+    }
+    let w0 = (l[0] * v[0] - lv) / (l[0] * l[0] - ll);
+    out[0] = w0;
+    for k in 1..d {
+        out[k] = (v[k] - w0 * l[k]) / l[0];
+    }
+}
+
 /// Calls `kernel(d)` with the common cone dimensions as constants (3: the
 /// |S| ≤ S_max limits, 4: the SOCP's relaxation cones), so that an inlined
 /// per-cone kernel's loops over the cone's entries unroll; `d` otherwise.
@@ -1550,23 +1619,49 @@ fn with_cone_dim(d: usize, kernel: impl FnOnce(usize)) {
     }
 }
 
-/// The smaller of [`soc_step`] for s and z on the cone of dimension D at row a.
+/// min(`bound`, [`soc_step`] for s and z) on the cone of dimension D at row a.
 #[inline(always)]
-fn soc_pair_step<const D: usize>(s: &[f64], ds: &[f64], z: &[f64], dz: &[f64], a: usize) -> f64 {
+fn soc_pair_step<const D: usize>(
+    s: &[f64],
+    ds: &[f64],
+    z: &[f64],
+    dz: &[f64],
+    a: usize,
+    bound: f64,
+) -> f64 {
     let block = |v: &[f64]| -> [f64; D] {
         let mut out = [0.0; D];
         out.copy_from_slice(&v[a..a + D]);
         out
     };
-    let (s_step, z_step) = (
-        soc_step(&block(s), &block(ds)),
-        soc_step(&block(z), &block(dz)),
-    );
+    // Most cones do not block the step found so far: when v + bound·d is in
+    // the cone, so is the whole segment from v (a convex set), and the
+    // cone's own step (a square root and divisions) cannot lower the minimum.
+    let step = |v: [f64; D], d: [f64; D]| {
+        if in_cone_at(&v, &d, bound) {
+            bound
+        } else {
+            soc_step(&v, &d)
+        }
+    };
+    let (s_step, z_step) = (step(block(s), block(ds)), step(block(z), block(dz)));
     if z_step < s_step {
         z_step
     } else {
         s_step
     }
+}
+
+/// Whether v + α·d is in the second-order cone (false for α = ∞ or NaN).
+#[inline(always)]
+fn in_cone_at(v: &[f64], d: &[f64], alpha: f64) -> bool {
+    let head = v[0] + alpha * d[0];
+    let mut margin = head * head;
+    for k in 1..v.len() {
+        let x = v[k] + alpha * d[k];
+        margin -= x * x;
+    }
+    head >= 0.0 && margin >= 0.0
 }
 
 /// Largest α with v + α·d in the second-order cone (∞ if unbounded).
@@ -1665,6 +1760,39 @@ mod tests {
         for k in 0..4 {
             assert!((b[k] - v[k]).abs() < 1e-12, "λ \\ (λ∘v) = v: {b:?}");
         }
+    }
+
+    #[test]
+    fn fused_corrector_matches_its_parts() {
+        let mut ipm = TreeIpm::new(&small_soc(), IpmSettings::with_tolerance(1e-9)).unwrap();
+        ipm.sc
+            .update(&[3.0, 2.0, 0.5, -1.0], &[0.7, 1.5, -0.3, 0.6], false);
+        let (ds, dz, sigma_mu) = ([-0.4, 0.9, 0.2, -0.7], [0.1, -0.3, 0.8, 0.5], 0.37);
+        let (mut a, mut b, mut t, mut fused) =
+            (vec![0.0; 4], vec![0.0; 4], vec![0.0; 4], vec![0.0; 4]);
+        ipm.sc
+            .corrector_rhs(&ds, &dz, sigma_mu, (&mut a, &mut b, &mut t), &mut fused);
+        // The unfused sequence: −λ∘λ − (W⁻¹ds)∘(W dz) + σμe, then λ \ ·.
+        ipm.sc.apply(&ds, &mut a, true);
+        ipm.sc.apply(&dz, &mut b, false);
+        ipm.sc.product(&a, &b, &mut t);
+        let lambda = ipm.sc.lambda.clone();
+        ipm.sc.product(&lambda, &lambda, &mut a);
+        for k in 0..4 {
+            let centring = if k < ipm.sc.n_nn { sigma_mu } else { 0.0 };
+            t[k] = -a[k] - t[k] + centring;
+        }
+        for &(head, _) in &ipm.sc.socs {
+            t[head] += sigma_mu;
+        }
+        ipm.sc.divide(&t, &mut b);
+        assert_eq!(fused, b, "bit for bit");
+        // The step bound: a cap above the cone's own step changes nothing.
+        let (s, z) = ([3.0, 2.0, 0.5, -1.0], [0.7, 1.5, -0.3, 0.6]);
+        let free = ipm.sc.max_step(&s, &ds, &z, &dz, f64::INFINITY);
+        assert!(free.is_finite() && free > 0.0);
+        assert_eq!(ipm.sc.max_step(&s, &ds, &z, &dz, 2.0 * free), free);
+        assert_eq!(ipm.sc.max_step(&s, &ds, &z, &dz, 0.5 * free), 0.5 * free);
     }
 
     #[test]
