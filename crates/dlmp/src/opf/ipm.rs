@@ -199,27 +199,28 @@ impl Rows {
     }
     /// out −= Mᵀ v
     fn mul_t_sub(&self, v: &[f64], out: &mut [f64]) {
-        let (col, val) = self.checked(&[out.len()]);
-        let mut e = 0;
-        for (&vr, &hi) in v[..self.n_rows()].iter().zip(&self.ptr[1..]) {
-            while e < hi {
-                // SAFETY: e < hi ≤ col.len() = val.len(); col[e] < n_cols ≤ out.len() (`checked`).
-                unsafe {
-                    *out.get_unchecked_mut(*col.get_unchecked(e)) -= val.get_unchecked(e) * vr;
-                }
-                e += 1;
-            }
-        }
+        self.mul_t_acc::<true>(v, out);
     }
     /// out += Mᵀ v
     fn mul_t_add(&self, v: &[f64], out: &mut [f64]) {
+        self.mul_t_acc::<false>(v, out);
+    }
+    /// out ∓= Mᵀ v (subtracting when `SUB`), entry by entry in row order.
+    #[inline(always)]
+    fn mul_t_acc<const SUB: bool>(&self, v: &[f64], out: &mut [f64]) {
         let (col, val) = self.checked(&[out.len()]);
         let mut e = 0;
         for (&vr, &hi) in v[..self.n_rows()].iter().zip(&self.ptr[1..]) {
             while e < hi {
                 // SAFETY: e < hi ≤ col.len() = val.len(); col[e] < n_cols ≤ out.len() (`checked`).
                 unsafe {
-                    *out.get_unchecked_mut(*col.get_unchecked(e)) += val.get_unchecked(e) * vr;
+                    let o = out.get_unchecked_mut(*col.get_unchecked(e));
+                    let p = val.get_unchecked(e) * vr;
+                    if SUB {
+                        *o -= p;
+                    } else {
+                        *o += p;
+                    }
                 }
                 e += 1;
             }
