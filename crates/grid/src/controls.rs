@@ -1048,19 +1048,25 @@ fn do_due_actions(pf: &mut PowerFlow) -> bool {
             eprintln!("time {now} s: action {:?} due {}", a.owner, a.time);
         }
         acted = true;
-        y_changed |= match a.owner {
-            Owner::Reg(i) => act_reg_one_tap(pf, i),
-            Owner::RegReverse(i) => {
-                act_reverse(pf, i);
-                false
-            }
-            Owner::Cap(i) => act_cap(pf, i),
-        };
+        y_changed |= act_timed(pf, a.owner);
     }
     if y_changed {
         pf.restamp_pc_elements();
     }
     acted
+}
+
+/// Runs one queued action in time or event mode (a regulator moves one
+/// tap); returns whether it changed Y.
+fn act_timed(pf: &mut PowerFlow, owner: Owner) -> bool {
+    match owner {
+        Owner::Reg(i) => act_reg_one_tap(pf, i),
+        Owner::RegReverse(i) => {
+            act_reverse(pf, i);
+            false
+        }
+        Owner::Cap(i) => act_cap(pf, i),
+    }
 }
 
 /// Event mode (OpenDSS `EVENTDRIVEN`, `DoNearestActions(intHour, t)`): runs
@@ -1078,14 +1084,7 @@ fn do_nearest_actions_advancing_time(pf: &mut PowerFlow) -> bool {
     }
     let mut y_changed = false;
     for a in actions {
-        y_changed |= match a.owner {
-            Owner::Reg(i) => act_reg_one_tap(pf, i),
-            Owner::RegReverse(i) => {
-                act_reverse(pf, i);
-                false
-            }
-            Owner::Cap(i) => act_cap(pf, i),
-        };
+        y_changed |= act_timed(pf, a.owner);
     }
     if y_changed {
         pf.restamp_pc_elements();
