@@ -105,3 +105,21 @@ pub fn max_ll_voltage_error(pf: &PowerFlow, refdir: &Path) -> (f64, String) {
     }
     worst
 }
+
+/// Asserts that every node OpenDSS reported (`nodes[i]` as "bus.node", its
+/// per-unit voltage `v_pu[i]`) is one of ours, within `tol` pu; returns the
+/// largest difference. `at` names the step in the messages.
+pub fn assert_node_voltages(pf: &PowerFlow, nodes: &[&str], v_pu: &serde_json::Value, tol: f64, at: &str) -> f64 {
+    let vref: HashMap<&str, f64> =
+        nodes.iter().copied().zip(v_pu.as_array().unwrap().iter().map(|v| v.as_f64().unwrap())).collect();
+    let (mut compared, mut worst) = (0, 0.0f64);
+    for nv in pf.voltage_table() {
+        let node = format!("{}.{}", nv.bus, nv.node);
+        let Some(&v) = vref.get(node.as_str()) else { continue };
+        compared += 1;
+        worst = worst.max((nv.pu - v).abs());
+        assert!((nv.pu - v).abs() < tol, "{at}: {node} {} pu vs {v}", nv.pu);
+    }
+    assert_eq!(compared, vref.len(), "{at}: every OpenDSS node compared");
+    worst
+}
