@@ -51,6 +51,7 @@
 //! between their sum and the DLMP — is a real check of the KKT conditions.
 
 pub mod builder;
+mod interval;
 pub mod ipm;
 pub mod ldl;
 pub mod ptdf;
@@ -67,6 +68,7 @@ use crate::error::DlmpError;
 use crate::network::DlmpNetwork;
 use crate::offer::{OfferKind, PlacedCost, PlacedOffer};
 use builder::{Builder, Problem, Row};
+use interval::IntervalPlan;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Formulation {
@@ -477,6 +479,9 @@ struct Layout {
     v_lower: Vec<Option<Row>>,
     /// LinDistFlow loss linearisation per edge: (a, b, a', b', constant P, constant Q).
     loss_coef: Vec<[f64; 6]>,
+    /// The first single-variable bound row (offers' variables in order, then
+    /// s⁺, s⁻: consecutive rows, two per variable).
+    first_bound_row: Option<Row>,
 }
 
 const NO: usize = usize::MAX;
@@ -517,6 +522,9 @@ pub struct OpfSolver {
     cached: Option<(Problem, DefaultSolver<f64>, f64)>,
     /// The same for our interior point.
     cached_ipm: Option<(Problem, builder::BuildMap, ipm::TreeIpm, f64)>,
+    /// Where a new interval's values go in `cached_ipm`'s problem (re-solves
+    /// of the same structure skip the assembly).
+    ipm_plan: Option<IntervalPlan>,
     /// The last interval's builder, emptied, for the next assembly.
     spare_builder: Builder,
     auctioneer: ogg_market::Auctioneer,
@@ -590,84 +598,17 @@ impl OpfSolver {
         opts: &OpfOptions,
         loss_base: &[(f64, f64)],
     ) -> Result<DlmpSolution, DlmpError> {
-        let recycled = std::mem::take(&mut self.spare_builder);
-        let (builder, layout) = assemble_rows(net, offers, opts, loss_base, recycled);
         let mut fallback_reason = None;
-        let mut builder = Some(builder);
         if opts.conic_solver == ConicSolver::TreeIpm {
-            let builder = builder.take().expect("set above");
-            // The same structure as the last interval: its new values go
-            // straight into the cached problem and solver.
-            let reuse = match &mut self.cached_ipm {
-                Some((p, map, _, tol)) if *tol == opts.tolerance => builder.update_problem(p, map),
-                _ => false,
-            };
-            let rebuilt = !reuse;
-            if reuse {
-                let (problem, _, solver, _) = self.cached_ipm.as_mut().expect("checked above");
-                solver.update(problem);
-                self.spare_builder = builder;
-            } else {
-                let (problem, map) = builder.build_with_map();
-                let mut settings = ipm::IpmSettings::with_tolerance(opts.tolerance);
-                // The crossover serves LinDistFlow (1k buses: −15 % of a
-                // re-solve's instructions; the lossless model's interior
-                // point needs ~4 iterations, nothing to gain). A floating
-                // regulator ratio leaves the voltages below it free within
-                // the band (the optimum is not unique there): the interior
-                // point from the last solution ends at the centre of that
-                // range, a crossover or a start from an earlier iterate at
-                // other points of it (up to 1e-2 pu apart on IEEE 37), so
-                // neither is used there.
-                let floating_ratio = opts.formulation != Formulation::Dc
-                    && opts.regulators
-                    && net.regulation.iter().any(Option::is_some);
-                if opts.formulation != Formulation::LinDistFlow || floating_ratio {
-                    settings.crossover_below_gap = 0.0;
-                }
-                if opts.formulation == Formulation::Dc || floating_ratio {
-                    // (The lossless model: −1 % at 1k buses, not worth a
-                    // different path.)
-                    settings.central_start_gap = 0.0;
-                }
-                let solver = ipm::TreeIpm::new(&problem, settings).map_err(DlmpError::Solver)?;
-                self.cached_ipm = Some((problem, map, solver, opts.tolerance));
-            }
-            let (cached_problem, _, solver, _) = self.cached_ipm.as_mut().expect("set above");
-            let start = Instant::now();
-            let status = solver.solve();
-            let solve_seconds = start.elapsed().as_secs_f64();
-            let raw_status = match status {
-                ipm::IpmStatus::Solved => Some(RawStatus::Solved),
-                ipm::IpmStatus::PrimalInfeasible => Some(RawStatus::PrimalInfeasible),
-                ipm::IpmStatus::Failed(reason) => {
-                    fallback_reason = Some(reason);
-                    None
-                }
-            };
-            if let Some(status) = raw_status {
-                let raw = RawResult {
-                    status,
-                    x: solver.x(),
-                    z: solver.z(),
-                    iterations: solver.iterations,
-                };
-                let mut sol = extract(net, offers, opts, cached_problem, &layout, &raw);
-                sol.solve_seconds = solve_seconds;
-                sol.rebuilt = rebuilt;
-                sol.solver = "tree-ipm";
-                if opts.formulation == Formulation::LinDistFlow && opts.losses {
-                    let kb = net.s_base_kva;
-                    sol.loss_base_kw = loss_base.iter().map(|&(p, q)| (p * kb, q * kb)).collect();
-                }
-                return Ok(sol);
+            match self.solve_tree_ipm(net, offers, opts, loss_base)? {
+                Ok(sol) => return Ok(sol),
+                Err(reason) => fallback_reason = Some(reason),
             }
         }
-        let problem = match builder {
-            Some(b) => b.build(),
-            // Clarabel decides instead (the rows went into tree-ipm's cache: again).
-            None => assemble(net, offers, opts, loss_base).0,
-        };
+        // Clarabel (or, after our interior point failed, Clarabel decides).
+        let recycled = std::mem::take(&mut self.spare_builder);
+        let (builder, layout) = assemble_rows(net, offers, opts, loss_base, recycled);
+        let problem = builder.build();
         let rebuilt;
         let reuse = matches!(&self.cached, Some((p, _, tol)) if p.same_pattern(&problem) && *tol == opts.tolerance);
         if reuse {
@@ -729,6 +670,126 @@ impl OpfSolver {
             sol.loss_base_kw = loss_base.iter().map(|&(p, q)| (p * kb, q * kb)).collect();
         }
         Ok(sol)
+    }
+
+    /// Our interior point on this interval's problem: Ok(Err(reason)) when
+    /// it did not converge (the caller asks Clarabel).
+    fn solve_tree_ipm(
+        &mut self,
+        net: &DlmpNetwork,
+        offers: &[PlacedOffer],
+        opts: &OpfOptions,
+        loss_base: &[(f64, f64)],
+    ) -> Result<Result<DlmpSolution, String>, DlmpError> {
+        // The plan of the cached problem fits this interval: its values go
+        // straight into the cached problem, no assembly.
+        let planned = match (&mut self.cached_ipm, &mut self.ipm_plan) {
+            (Some((problem, _, _, tol)), Some(plan))
+                if *tol == opts.tolerance && plan.matches(net, offers, opts) =>
+            {
+                plan.write(net, offers, opts, loss_base, problem);
+                true
+            }
+            _ => false,
+        };
+        let mut assembled = None;
+        let mut rebuilt = false;
+        if planned {
+            let (problem, _, solver, _) = self.cached_ipm.as_mut().expect("matched above");
+            solver.update(problem);
+        } else {
+            // The plan no longer describes the cached problem once other values go in.
+            self.ipm_plan = None;
+            let recycled = std::mem::take(&mut self.spare_builder);
+            let (builder, layout) = assemble_rows(net, offers, opts, loss_base, recycled);
+            // The same structure as the last interval: its new values go
+            // into the cached problem and solver.
+            let reuse = match &mut self.cached_ipm {
+                Some((p, map, _, tol)) if *tol == opts.tolerance => builder.update_problem(p, map),
+                _ => false,
+            };
+            if reuse {
+                let (problem, _, solver, _) = self.cached_ipm.as_mut().expect("checked above");
+                solver.update(problem);
+                self.spare_builder = builder;
+            } else {
+                let (problem, map) = builder.build_with_map();
+                let mut settings = ipm::IpmSettings::with_tolerance(opts.tolerance);
+                // The crossover serves LinDistFlow (1k buses: −15 % of a
+                // re-solve's instructions; the lossless model's interior
+                // point needs ~4 iterations, nothing to gain). A floating
+                // regulator ratio leaves the voltages below it free within
+                // the band (the optimum is not unique there): the interior
+                // point from the last solution ends at the centre of that
+                // range, a crossover or a start from an earlier iterate at
+                // other points of it (up to 1e-2 pu apart on IEEE 37), so
+                // neither is used there.
+                let floating_ratio = opts.formulation != Formulation::Dc
+                    && opts.regulators
+                    && net.regulation.iter().any(Option::is_some);
+                if opts.formulation != Formulation::LinDistFlow || floating_ratio {
+                    settings.crossover_below_gap = 0.0;
+                }
+                if opts.formulation == Formulation::Dc || floating_ratio {
+                    // (The lossless model: −1 % at 1k buses, not worth a
+                    // different path.)
+                    settings.central_start_gap = 0.0;
+                }
+                self.cached_ipm = None;
+                self.ipm_plan = None;
+                let solver = ipm::TreeIpm::new(&problem, settings).map_err(DlmpError::Solver)?;
+                self.cached_ipm = Some((problem, map, solver, opts.tolerance));
+                rebuilt = true;
+            }
+            assembled = Some(layout);
+        }
+        let (problem, map, solver, _) = self.cached_ipm.as_mut().expect("set above");
+        let start = Instant::now();
+        let status = solver.solve();
+        let solve_seconds = start.elapsed().as_secs_f64();
+        let status = match status {
+            ipm::IpmStatus::Solved => RawStatus::Solved,
+            ipm::IpmStatus::PrimalInfeasible => RawStatus::PrimalInfeasible,
+            ipm::IpmStatus::Failed(reason) => return Ok(Err(reason)),
+        };
+        let unplanned;
+        let layout = match assembled {
+            // The problem was assembled (a new structure, or new fixed
+            // values): a new plan for the next interval.
+            Some(layout) => {
+                match IntervalPlan::new(net, offers, opts, problem, layout, map.merged_entries()) {
+                    Ok(plan) => &self.ipm_plan.insert(plan).layout,
+                    Err(layout) => {
+                        self.ipm_plan = None;
+                        unplanned = layout;
+                        &unplanned
+                    }
+                }
+            }
+            None => match &self.ipm_plan {
+                Some(plan) => &plan.layout,
+                None => {
+                    return Err(DlmpError::Solver(
+                        "internal: a planned problem update without its plan".into(),
+                    ))
+                }
+            },
+        };
+        let raw = RawResult {
+            status,
+            x: solver.x(),
+            z: solver.z(),
+            iterations: solver.iterations,
+        };
+        let mut sol = extract(net, offers, opts, problem, layout, &raw);
+        sol.solve_seconds = solve_seconds;
+        sol.rebuilt = rebuilt;
+        sol.solver = "tree-ipm";
+        if opts.formulation == Formulation::LinDistFlow && opts.losses {
+            let kb = net.s_base_kva;
+            sol.loss_base_kw = loss_base.iter().map(|&(p, q)| (p * kb, q * kb)).collect();
+        }
+        Ok(Ok(sol))
     }
 }
 
@@ -808,6 +869,7 @@ fn assemble_rows(
         v_upper: vec![None; n],
         v_lower: vec![None; n],
         loss_coef: vec![[0.0; 6]; n],
+        first_bound_row: None,
     };
     // Injection terms per bus: (variable, coefficient) for P and Q, and fixed demand.
     let mut p_terms = BusTerms::with_capacity(offers.len() + 2);
@@ -818,30 +880,20 @@ fn assemble_rows(
     let mut bound_rows: Vec<((usize, f64), f64)> = Vec::with_capacity(2 * offers.len() + 4);
 
     for o in offers {
-        p_demand[o.bus] += o.fixed_demand;
-        q_demand[o.bus] += o.fixed_demand * o.q_per_p;
-        let p_var = o.kind != OfferKind::Load && o.hi > o.lo;
-        if !p_var {
-            // A fixed output (or none): a constant injection.
-            let constant = o.injection(o.lo) + o.fixed_demand;
-            p_demand[o.bus] -= constant;
-            if o.kind == OfferKind::DemandResponse {
-                q_demand[o.bus] -= constant * o.q_per_p;
-            }
+        add_fixed_injections(o, branch, &mut p_demand, &mut q_demand);
+        let shape = OfferShape::of(o, branch);
+        if !shape.p_var {
+            // A fixed output (or none): a constant injection (in p_demand).
             lay.offer_vars.push((NO, 0));
         } else {
             // The variable (output or curtailment) enters the balance as an
             // injection; curtailment also removes its reactive demand.
-            let q_coef = if o.kind == OfferKind::DemandResponse {
-                o.q_per_p
-            } else {
-                0.0
-            };
+            let q_coef = shape.q_coef(o);
             match &o.cost {
                 PlacedCost::Quadratic { c1, c2 } => {
                     let v = b.var_quadratic(*c1, 2.0 * c2);
                     p_terms.push(o.bus, (v, 1.0));
-                    if branch && q_coef != 0.0 {
+                    if shape.q_term {
                         q_terms.push(o.bus, (v, q_coef));
                     }
                     bound_rows.push(((v, 1.0), o.hi));
@@ -849,16 +901,12 @@ fn assemble_rows(
                     lay.offer_vars.push((v, 1));
                 }
                 PlacedCost::Segments { widths, slopes } => {
-                    // x = lo + Σ segments: the constant lo is an injection.
-                    p_demand[o.bus] -= o.lo;
-                    if branch {
-                        q_demand[o.bus] -= o.lo * q_coef;
-                    }
+                    // x = lo + Σ segments: the constant lo is an injection (in p_demand).
                     let first = b.n_vars();
                     for (w, s) in widths.iter().zip(slopes) {
                         let v = b.var(*s);
                         p_terms.push(o.bus, (v, 1.0));
-                        if branch && q_coef != 0.0 {
+                        if shape.q_term {
                             q_terms.push(o.bus, (v, q_coef));
                         }
                         bound_rows.push(((v, 1.0), *w));
@@ -868,16 +916,13 @@ fn assemble_rows(
                 }
             }
         }
-        if branch && o.kind == OfferKind::Generator && o.q_hi > o.q_lo {
+        if shape.q_var {
             let v = b.var(0.0);
             q_terms.push(o.bus, (v, 1.0));
             bound_rows.push(((v, 1.0), o.q_hi));
             bound_rows.push(((v, -1.0), -o.q_lo));
             lay.offer_q_var.push(Some(v));
         } else {
-            if branch && o.kind == OfferKind::Generator && o.q_hi == o.q_lo && o.q_lo != 0.0 {
-                q_demand[o.bus] -= o.q_lo;
-            }
             lay.offer_q_var.push(None);
         }
     }
@@ -911,16 +956,7 @@ fn assemble_rows(
     // LinDistFlow losses r(P² + Q²)/w linearised at the base point (P0, Q0), w = 1.
     if f == Formulation::LinDistFlow && opts.losses {
         for e in net.edges() {
-            let (p0, q0) = loss_base.get(e).copied().unwrap_or((0.0, 0.0));
-            let (r, x) = (net.r_pu[e], net.x_pu[e]);
-            lay.loss_coef[e] = [
-                2.0 * r * p0,
-                2.0 * r * q0,
-                2.0 * x * p0,
-                2.0 * x * q0,
-                -r * (p0 * p0 + q0 * q0),
-                -x * (p0 * p0 + q0 * q0),
-            ];
+            lay.loss_coef[e] = loss_coefficients(net, loss_base, e);
         }
     }
     let (p_terms, q_terms) = (p_terms.by_bus(n), q_terms.by_bus(n));
@@ -1003,8 +1039,11 @@ fn assemble_rows(
         }
     }
     // Inequalities: offer bounds, source, line limits (lossless), voltages.
-    for &(coeff, rhs) in &bound_rows {
-        b.le(&[coeff], rhs);
+    for (k, &(coeff, rhs)) in bound_rows.iter().enumerate() {
+        let r = b.le(&[coeff], rhs);
+        if k == 0 {
+            lay.first_bound_row = Some(r);
+        }
     }
     let kb = net.s_base_kva;
     for e in net.edges() {
@@ -1094,6 +1133,85 @@ fn assemble_rows(
         }
     }
     (b, lay)
+}
+
+/// What of an offer decides the problem's structure (its variables, rows
+/// and entries); everything else about it only sets values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct OfferShape {
+    bus: usize,
+    kind: OfferKind,
+    /// An active-power decision variable (output or curtailment).
+    p_var: bool,
+    /// Segments of a piecewise-linear cost (None: quadratic).
+    segments: Option<usize>,
+    /// Branch formulations: the curtailment also enters the reactive balance.
+    q_term: bool,
+    /// Branch formulations: a reactive-output variable.
+    q_var: bool,
+}
+
+impl OfferShape {
+    pub(crate) fn of(o: &PlacedOffer, branch: bool) -> Self {
+        OfferShape {
+            bus: o.bus,
+            kind: o.kind,
+            p_var: o.kind != OfferKind::Load && o.hi > o.lo,
+            segments: match &o.cost {
+                PlacedCost::Quadratic { .. } => None,
+                PlacedCost::Segments { widths, slopes } => Some(widths.len().min(slopes.len())),
+            },
+            q_term: branch && o.kind == OfferKind::DemandResponse && o.q_per_p != 0.0,
+            q_var: branch && o.kind == OfferKind::Generator && o.q_hi > o.q_lo,
+        }
+    }
+    /// The reactive coefficient of the active variable (curtailment removes its Q).
+    fn q_coef(self, o: &PlacedOffer) -> f64 {
+        if o.kind == OfferKind::DemandResponse {
+            o.q_per_p
+        } else {
+            0.0
+        }
+    }
+}
+
+/// Adds an offer's fixed demand and constant injections to the balance rows'
+/// right-hand sides (per unit): the fixed demand, a fixed output, the
+/// constant `lo` of a segmented curve, a fixed reactive output.
+fn add_fixed_injections(o: &PlacedOffer, branch: bool, p_demand: &mut [f64], q_demand: &mut [f64]) {
+    let shape = OfferShape::of(o, branch);
+    p_demand[o.bus] += o.fixed_demand;
+    q_demand[o.bus] += o.fixed_demand * o.q_per_p;
+    if !shape.p_var {
+        let constant = o.injection(o.lo) + o.fixed_demand;
+        p_demand[o.bus] -= constant;
+        if o.kind == OfferKind::DemandResponse {
+            q_demand[o.bus] -= constant * o.q_per_p;
+        }
+    } else if matches!(o.cost, PlacedCost::Segments { .. }) {
+        p_demand[o.bus] -= o.lo;
+        if branch {
+            q_demand[o.bus] -= o.lo * shape.q_coef(o);
+        }
+    }
+    if !shape.q_var && branch && o.kind == OfferKind::Generator && o.q_hi == o.q_lo && o.q_lo != 0.0 {
+        q_demand[o.bus] -= o.q_lo;
+    }
+}
+
+/// LinDistFlow: losses r(P² + Q²)/w of edge e linearised at the base point
+/// (P0, Q0), w = 1: (a, b, a', b', constant P, constant Q).
+fn loss_coefficients(net: &DlmpNetwork, loss_base: &[(f64, f64)], e: usize) -> [f64; 6] {
+    let (p0, q0) = loss_base.get(e).copied().unwrap_or((0.0, 0.0));
+    let (r, x) = (net.r_pu[e], net.x_pu[e]);
+    [
+        2.0 * r * p0,
+        2.0 * r * q0,
+        2.0 * x * p0,
+        2.0 * x * q0,
+        -r * (p0 * p0 + q0 * q0),
+        -x * (p0 * p0 + q0 * q0),
+    ]
 }
 
 /// Injection terms (variable, coefficient) of every bus in one flat list
