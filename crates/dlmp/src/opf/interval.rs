@@ -56,13 +56,23 @@ impl NetworkKey {
             && self.s_base_kva == net.s_base_kva
             && self.parent == net.tree.parent
             && self.order == net.tree.order
-            && self.limit_kw == net.tree.limit_kw
-            && self.r_pu == net.r_pu
-            && self.x_pu == net.x_pu
-            && self.tap == net.tap
+            && same_bits(&self.limit_kw, &net.tree.limit_kw)
+            && same_bits(&self.r_pu, &net.r_pu)
+            && same_bits(&self.x_pu, &net.x_pu)
+            && same_bits(&self.tap, &net.tap)
             && self.regulation == net.regulation
             && exempt_buses(net, opts).eq(self.exempt.iter().copied())
     }
+}
+
+/// Whether two vectors hold the same numbers, bit for bit (a branch-free
+/// loop: this runs for every interval).
+fn same_bits(a: &[f64], b: &[f64]) -> bool {
+    a.len() == b.len()
+        && a.iter()
+            .zip(b)
+            .fold(0u64, |diff, (x, y)| diff | (x.to_bits() ^ y.to_bits()))
+            == 0
 }
 
 fn exempt_buses<'a>(net: &'a DlmpNetwork, opts: &'a OpfOptions) -> impl Iterator<Item = usize> + 'a {
@@ -261,7 +271,7 @@ impl IntervalPlan {
         let mut bound = self.first_bound_row;
         let mut dr_entries = self.dr_q_entries.iter();
         for (k, (o, shape)) in offers.iter().zip(&self.shapes).enumerate() {
-            add_fixed_injections(o, branch, &mut self.p_demand, &mut self.q_demand);
+            add_fixed_injections(o, *shape, branch, &mut self.p_demand, &mut self.q_demand);
             if shape.p_var {
                 let (first, _) = self.layout.offer_vars[k];
                 let q_coef = shape.q_coef(o);
@@ -273,7 +283,7 @@ impl IntervalPlan {
                     bound += 2;
                     if shape.q_term {
                         if let Some(&entry) = dr_entries.next() {
-                            problem.a.nzval[entry] = q_coef;
+                            problem.a.nzval[entry] = 0.0 + q_coef;
                         }
                     }
                     v += 1;
@@ -281,7 +291,7 @@ impl IntervalPlan {
                 match &o.cost {
                     PlacedCost::Quadratic { c1, c2 } => {
                         set_var(*c1, o.hi, -o.lo);
-                        problem.p.nzval[problem.p.colptr[first]] = 2.0 * c2;
+                        problem.p.nzval[problem.p.colptr[first]] = 0.0 + 2.0 * c2;
                     }
                     PlacedCost::Segments { widths, slopes } => {
                         for (w, s) in widths.iter().zip(slopes) {
@@ -307,10 +317,11 @@ impl IntervalPlan {
                 let c = loss_coefficients(net, loss_base, e);
                 lay.loss_coef[e] = c;
                 let [pp, pq, qq, qp] = self.loss_entries[e];
-                a[pp] = 1.0 - c[0];
-                a[pq] = -c[1];
-                a[qq] = 1.0 - c[3];
-                a[qp] = -c[2];
+                // (0 + v: the sign of a zero as `Builder::update_problem` leaves it.)
+                a[pp] = 0.0 + (1.0 - c[0]);
+                a[pq] = 0.0 + -c[1];
+                a[qq] = 0.0 + (1.0 - c[3]);
+                a[qp] = 0.0 + -c[2];
             }
         }
         for j in 0..net.len() {
@@ -427,6 +438,29 @@ mod tests {
                 assert_eq!(problem.p.nzval, fresh.p.nzval, "{f}: P, interval {k}");
                 assert_eq!(problem.a.nzval, fresh.a.nzval, "{f}: A, interval {k}");
                 assert_eq!(plan.layout.loss_coef, fresh_layout.loss_coef, "{f}");
+            }
+        }
+    }
+
+    #[test]
+    fn planned_re_solves_equal_assembled_re_solves() {
+        use crate::opf::OpfSolver;
+        let (net, offers) = case();
+        for f in Formulation::ALL {
+            let opts = OpfOptions::default().with_formulation(f).with_lmp(42.0);
+            let (mut planned, mut assembled) = (OpfSolver::new(), OpfSolver::new());
+            for k in 0..4 {
+                let interval = place(&net, &next_interval(&offers, k));
+                let mut o = opts.clone();
+                o.lmp_source += k as f64;
+                // Without its plan the solver assembles the problem (the old path).
+                assembled.ipm_plan = None;
+                let mut a = planned.solve(&net, &interval, &o).expect("solves");
+                let mut b = assembled.solve(&net, &interval, &o).expect("solves");
+                assert!(a.is_optimal(), "{f}: interval {k}: {:?}", a.status);
+                assert_eq!(planned.ipm_plan.is_some(), true, "{f}");
+                (a.solve_seconds, b.solve_seconds) = (0.0, 0.0);
+                assert_eq!(format!("{a:?}"), format!("{b:?}"), "{f}: interval {k}");
             }
         }
     }

@@ -574,7 +574,11 @@ impl OpfSolver {
                     net.len()
                 )));
             }
-            None => demand_flows(net, offers),
+            // Only the linearised losses use a base point.
+            None if opts.formulation == Formulation::LinDistFlow && opts.losses => {
+                demand_flows(net, offers)
+            }
+            None => Vec::new(),
         };
         let mut sol = self.solve_once(net, offers, opts, &base)?;
         if opts.formulation == Formulation::LinDistFlow && opts.losses {
@@ -880,8 +884,8 @@ fn assemble_rows(
     let mut bound_rows: Vec<((usize, f64), f64)> = Vec::with_capacity(2 * offers.len() + 4);
 
     for o in offers {
-        add_fixed_injections(o, branch, &mut p_demand, &mut q_demand);
         let shape = OfferShape::of(o, branch);
+        add_fixed_injections(o, shape, branch, &mut p_demand, &mut q_demand);
         if !shape.p_var {
             // A fixed output (or none): a constant injection (in p_demand).
             lay.offer_vars.push((NO, 0));
@@ -1178,8 +1182,13 @@ impl OfferShape {
 /// Adds an offer's fixed demand and constant injections to the balance rows'
 /// right-hand sides (per unit): the fixed demand, a fixed output, the
 /// constant `lo` of a segmented curve, a fixed reactive output.
-fn add_fixed_injections(o: &PlacedOffer, branch: bool, p_demand: &mut [f64], q_demand: &mut [f64]) {
-    let shape = OfferShape::of(o, branch);
+fn add_fixed_injections(
+    o: &PlacedOffer,
+    shape: OfferShape,
+    branch: bool,
+    p_demand: &mut [f64],
+    q_demand: &mut [f64],
+) {
     p_demand[o.bus] += o.fixed_demand;
     q_demand[o.bus] += o.fixed_demand * o.q_per_p;
     if !shape.p_var {
@@ -1309,17 +1318,23 @@ fn extract(
             return out;
         }
     }
+    // (A re-solve runs this for every interval: each output is built once
+    // with its final values, the edges are visited in one pass per stage.)
     let mw = net.s_base_kva / 1000.0;
     let kb = net.s_base_kva;
-    let x = &sol.x;
-    let z = &sol.z;
+    let root = net.root();
+    let branch = f != Formulation::Dc;
+    let x = sol.x;
+    let z = sol.z;
     let zr = |r: Row| z[problem.row(r)];
     // Prices per MW: −z per unit, divided by MW per unit.
     let price = |r: Row| -zr(r) / mw;
-    out.dlmp = lay.p_bal.iter().map(|&r| price(r)).collect();
-    out.q_price = (0..n)
-        .map(|j| lay.q_bal[j].map(price).unwrap_or(0.0))
-        .collect();
+    for (d, &r) in out.dlmp.iter_mut().zip(&lay.p_bal) {
+        *d = price(r);
+    }
+    for (d, r) in out.q_price.iter_mut().zip(&lay.q_bal) {
+        *d = r.map(price).unwrap_or(0.0);
+    }
     // Dispatch.
     let mut objective =
         opts.lmp_source * x[lay.s_plus] * mw - opts.effective_export_price() * x[lay.s_minus] * mw;
@@ -1345,79 +1360,56 @@ fn extract(
     out.objective = objective;
     out.source_p_kw = (x[lay.s_plus] - x[lay.s_minus]) * kb;
     out.source_q_kvar = lay.q_source.map(|v| x[v] * kb).unwrap_or(0.0);
+    // Flows, voltages, regulators' ratios, losses and SOCP gaps.
+    let w0 = opts.v_source_pu * opts.v_source_pu;
+    let w_of = |i: usize| if i == root { w0 } else { x[lay.w[i]] };
+    if branch {
+        out.voltage_pu[root] = opts.v_source_pu;
+    } else {
+        out.voltage_pu.fill(1.0);
+    }
+    out.tap.copy_from_slice(&net.tap);
     for e in net.edges() {
-        out.flow_p_kw[e] = x[lay.flow_p[e]] * kb;
+        let (p, q) = (x[lay.flow_p[e]], if lay.flow_q[e] != NO { x[lay.flow_q[e]] } else { 0.0 });
+        out.flow_p_kw[e] = p * kb;
         if lay.flow_q[e] != NO {
-            out.flow_q_kvar[e] = x[lay.flow_q[e]] * kb;
+            out.flow_q_kvar[e] = q * kb;
         }
-    }
-    // Voltages.
-    match f {
-        Formulation::Dc => out.voltage_pu = vec![1.0; n],
-        _ => {
-            out.voltage_pu[net.root()] = opts.v_source_pu;
-            for e in net.edges() {
-                out.voltage_pu[e] = x[lay.w[e]].max(0.0).sqrt();
-            }
+        if !branch {
+            continue;
         }
-    }
-    // Regulators' ratios.
-    out.tap = net.tap.clone();
-    for e in net.edges() {
+        out.voltage_pu[e] = x[lay.w[e]].max(0.0).sqrt();
+        let i = net.tree.parent[e];
         if lay.w_sec[e] != NO {
-            let i = net.tree.parent[e];
-            let wi = if i == net.root() {
-                opts.v_source_pu * opts.v_source_pu
-            } else {
-                x[lay.w[i]]
-            };
+            let wi = if i == root { opts.v_source_pu * opts.v_source_pu } else { x[lay.w[i]] };
             out.tap[e] = (x[lay.w_sec[e]].max(0.0) / wi.max(1e-12)).sqrt();
         }
-    }
-    // Losses and SOCP gaps.
-    let w_of = |i: usize| {
-        if i == net.root() {
-            opts.v_source_pu * opts.v_source_pu
+        if f == Formulation::LinDistFlow {
+            let c = lay.loss_coef[e];
+            out.loss_kw[e] = (c[0] * p + c[1] * q + c[4]) * kb;
         } else {
-            x[lay.w[i]]
-        }
-    };
-    for e in net.edges() {
-        let i = net.tree.parent[e];
-        match f {
-            Formulation::Dc => {}
-            Formulation::LinDistFlow => {
-                let c = lay.loss_coef[e];
-                out.loss_kw[e] = (c[0] * x[lay.flow_p[e]] + c[1] * x[lay.flow_q[e]] + c[4]) * kb;
+            let l = x[lay.ell[e]];
+            out.loss_kw[e] = net.r_pu[e] * l * kb;
+            let t2w = if lay.w_sec[e] != NO {
+                x[lay.w_sec[e]]
+            } else {
+                net.tap[e] * net.tap[e] * w_of(i)
             }
-            Formulation::Socp => {
-                let l = x[lay.ell[e]];
-                out.loss_kw[e] = net.r_pu[e] * l * kb;
-                let (p, q) = (x[lay.flow_p[e]], x[lay.flow_q[e]]);
-                let t2w = if lay.w_sec[e] != NO {
-                    x[lay.w_sec[e]]
-                } else {
-                    net.tap[e] * net.tap[e] * w_of(i)
-                }
-                .max(1e-12);
-                // Excess squared current over what the flows need: phantom current.
-                let excess = (l - (p * p + q * q) / t2w).max(0.0);
-                out.socp_phantom_loss_kw[e] = net.r_pu[e] * excess * kb;
-                // Relative to the line's current, with a floor (|I| ≈ 0.03 pu)
-                // so that idle lines report solver noise as ≈ 0.
-                out.socp_gap[e] = excess / l.max(SOCP_GAP_FLOOR);
-            }
+            .max(1e-12);
+            // Excess squared current over what the flows need: phantom current.
+            let excess = (l - (p * p + q * q) / t2w).max(0.0);
+            out.socp_phantom_loss_kw[e] = net.r_pu[e] * excess * kb;
+            // Relative to the line's current, with a floor (|I| ≈ 0.03 pu)
+            // so that idle lines report solver noise as ≈ 0.
+            out.socp_gap[e] = excess / l.max(SOCP_GAP_FLOOR);
         }
     }
     // Decomposition along the tree (see the module docs).
-    let energy = out.dlmp[net.root()];
-    let mut cong_e = vec![0.0; n];
-    let mut volt_e = vec![0.0; n];
-    let mut loss_e = vec![0.0; n];
     // Voltage-limit part of the voltage rows' duals, accumulated bottom-up:
     // β̃_e = Σ_children t_c² β̃_c − (z_upper − z_lower) at the bus.
-    let mut beta = vec![0.0; n];
-    if f != Formulation::Dc {
+    let mut beta = Vec::new();
+    if branch {
+        beta = vec![0.0; n];
         for &j in net.tree.order.iter().rev() {
             if net.parent(j).is_none() {
                 continue;
@@ -1447,53 +1439,48 @@ fn extract(
             beta[j] = bsum;
         }
     }
+    // Each edge's terms, summed from the root down (edges come parents first).
+    let dec = &mut out.decomposition;
+    dec.energy = out.dlmp[root];
+    dec.congestion.fill(0.0);
+    dec.voltage.fill(0.0);
+    dec.loss.fill(0.0);
     for e in net.edges() {
-        let (r, j) = (net.r_pu[e], e);
+        let (r, j, i) = (net.r_pu[e], e, net.tree.parent[e]);
+        let (mut volt_e, mut loss_e) = (0.0, 0.0);
+        let mut cong_e = 0.0;
         match f {
             Formulation::Dc => {
                 if let Some((up, lo)) = lay.dc_limit[e] {
-                    cong_e[e] = (zr(up) - zr(lo)) / mw;
+                    cong_e = (zr(up) - zr(lo)) / mw;
                 }
             }
             Formulation::LinDistFlow | Formulation::Socp => {
                 if let Some(s) = lay.soc_limit[e] {
-                    cong_e[e] = -z[problem.row(s) + 1] / mw;
+                    cong_e = -z[problem.row(s) + 1] / mw;
                 }
                 let zv = lay.vdrop[e].map(zr).unwrap_or(0.0);
                 // Stationarity of P_e: λ_j = λ_i + C_e + 2r·z_v + loss term.
-                volt_e[e] = 2.0 * r * beta[e] / mw;
-                loss_e[e] = if f == Formulation::LinDistFlow {
+                if f == Formulation::LinDistFlow {
                     let c = lay.loss_coef[e];
-                    c[0] * out.dlmp[j] + c[2] * out.q_price[j]
+                    loss_e = c[0] * out.dlmp[j] + c[2] * out.q_price[j];
+                    // In LinDistFlow z_v equals β̃ (no other term touches w), so the
+                    // voltage part is 2r·z_v; keep the dual itself for accuracy.
+                    volt_e = 2.0 * r * zv / mw;
                 } else {
+                    volt_e = 2.0 * r * beta[e] / mw;
                     let rel = lay.relax[e]
                         .map(|row| -2.0 * z[problem.row(row) + 1])
                         .unwrap_or(0.0);
-                    (2.0 * r * (zv - beta[e]) + rel) / mw
-                };
-                // In LinDistFlow z_v equals β̃ (no other term touches w), so the
-                // voltage part is 2r·z_v; keep the dual itself for accuracy.
-                if f == Formulation::LinDistFlow {
-                    volt_e[e] = 2.0 * r * zv / mw;
+                    loss_e = (2.0 * r * (zv - beta[e]) + rel) / mw;
                 }
             }
         }
+        out.congestion_dual[e] = cong_e;
+        dec.congestion[j] = dec.congestion[i] + cong_e;
+        dec.voltage[j] = dec.voltage[i] + volt_e;
+        dec.loss[j] = dec.loss[i] + loss_e;
     }
-    out.congestion_dual = cong_e.clone();
-    let mut dec = Decomposition {
-        energy,
-        congestion: vec![0.0; n],
-        voltage: vec![0.0; n],
-        loss: vec![0.0; n],
-    };
-    for &j in &net.tree.order {
-        if let Some(i) = net.parent(j) {
-            dec.congestion[j] = dec.congestion[i] + cong_e[j];
-            dec.voltage[j] = dec.voltage[i] + volt_e[j];
-            dec.loss[j] = dec.loss[i] + loss_e[j];
-        }
-    }
-    out.decomposition = dec;
     out
 }
 
