@@ -809,21 +809,21 @@ pub fn solve(
 /// Flows (pu) that the fixed demand alone (loads, DR baselines) would cause:
 /// the default base point of the linearised losses.
 pub fn demand_flows(net: &DlmpNetwork, offers: &[PlacedOffer]) -> Vec<(f64, f64)> {
-    let n = net.len();
-    let mut p = vec![0.0; n];
-    let mut q = vec![0.0; n];
+    let mut flows = vec![(0.0, 0.0); net.len()];
     for o in offers {
-        p[o.bus] += o.fixed_demand;
-        q[o.bus] += o.fixed_demand * o.q_per_p;
+        let (p, q) = &mut flows[o.bus];
+        *p += o.fixed_demand;
+        *q += o.fixed_demand * o.q_per_p;
     }
     // Children after parents: accumulate bottom-up.
     for &i in net.tree.order.iter().rev() {
         if let Some(par) = net.parent(i) {
-            p[par] += p[i];
-            q[par] += q[i];
+            let (p, q) = flows[i];
+            flows[par].0 += p;
+            flows[par].1 += q;
         }
     }
-    (0..n).map(|i| (p[i], q[i])).collect()
+    flows
 }
 
 fn assemble(
@@ -1156,6 +1156,7 @@ pub(crate) struct OfferShape {
 }
 
 impl OfferShape {
+    #[inline]
     pub(crate) fn of(o: &PlacedOffer, branch: bool) -> Self {
         OfferShape {
             bus: o.bus,
@@ -1338,8 +1339,14 @@ fn extract(
     // Dispatch.
     let mut objective =
         opts.lmp_source * x[lay.s_plus] * mw - opts.effective_export_price() * x[lay.s_minus] * mw;
-    for (k, o) in offers.iter().enumerate() {
-        let (first, count) = lay.offer_vars[k];
+    // (Zipped: no bounds checks in a loop over every offer.)
+    let per_offer = offers
+        .iter()
+        .zip(&lay.offer_vars)
+        .zip(&lay.offer_q_var)
+        .zip(out.variable_kw.iter_mut())
+        .zip(out.injection_kw.iter_mut().zip(out.injection_kvar.iter_mut()));
+    for ((((o, &(first, count)), &q_var), variable_kw), (injection_kw, injection_kvar)) in per_offer {
         let var = if count == 0 {
             o.lo
         } else if matches!(o.cost, PlacedCost::Segments { .. }) {
@@ -1347,14 +1354,14 @@ fn extract(
         } else {
             x[first]
         };
-        out.variable_kw[k] = var * kb;
-        out.injection_kw[k] = o.injection(var) * kb;
-        let q = match (o.kind, lay.offer_q_var[k]) {
+        *variable_kw = var * kb;
+        *injection_kw = o.injection(var) * kb;
+        let q = match (o.kind, q_var) {
             (OfferKind::Generator, Some(v)) => x[v],
             (OfferKind::Generator, None) => o.q_lo,
             _ => o.injection(var) * o.q_per_p,
         };
-        out.injection_kvar[k] = q * kb;
+        *injection_kvar = q * kb;
         objective += o.offered_cost(var, mw);
     }
     out.objective = objective;
@@ -1416,25 +1423,25 @@ fn extract(
             }
             let mut bsum = 0.0;
             for &c in net.children(j) {
-                match (lay.tap_rows[c], net.regulation[c]) {
+                match (&lay.tap_rows[c], &net.regulation[c]) {
                     // A regulated child couples to w_j only through its ratio range.
                     (Some((up, lo)), Some(reg)) => {
-                        bsum +=
-                            reg.tap_max * reg.tap_max * zr(up) - reg.tap_min * reg.tap_min * zr(lo)
+                        bsum += reg.tap_max * reg.tap_max * zr(*up)
+                            - reg.tap_min * reg.tap_min * zr(*lo)
                     }
                     _ => bsum += net.tap[c] * net.tap[c] * beta[c],
                 }
             }
-            for (up, lo) in [
-                (lay.v_upper[j], lay.v_lower[j]),
-                lay.band_rows[j].map_or((None, None), |(u, l)| (Some(u), Some(l))),
-            ] {
-                if let Some(r) = up {
-                    bsum -= zr(r);
-                }
-                if let Some(r) = lo {
-                    bsum += zr(r);
-                }
+            // The bus's own voltage limits, then a regulated bus's band.
+            if let Some(r) = lay.v_upper[j] {
+                bsum -= zr(r);
+            }
+            if let Some(r) = lay.v_lower[j] {
+                bsum += zr(r);
+            }
+            if let Some((up, lo)) = lay.band_rows[j] {
+                bsum -= zr(up);
+                bsum += zr(lo);
             }
             beta[j] = bsum;
         }
