@@ -462,6 +462,28 @@ mod tests {
                 (a.solve_seconds, b.solve_seconds) = (0.0, 0.0);
                 assert_eq!(format!("{a:?}"), format!("{b:?}"), "{f}: interval {k}");
             }
+            // An offer changes shape (a new structure), a line's impedance (the
+            // structure stays: assembled into the cached problem), a load
+            // moves to another bus (another shape, the same structure).
+            let mut changed = next_interval(&offers, 5);
+            let last = changed.len() - 1;
+            changed[last].q_max_kvar = changed[last].q_min_kvar;
+            let mut other_net = net.clone();
+            other_net.r_pu[9] *= 1.2;
+            let mut moved = changed.clone();
+            let load = moved
+                .iter()
+                .rposition(|o| o.kind == crate::offer::OfferKind::Load)
+                .expect("the case has loads");
+            moved[load].bus = "b1".into();
+            for (net, offers) in [(&net, &changed), (&other_net, &changed), (&other_net, &moved)] {
+                let interval = place(net, offers);
+                assembled.ipm_plan = None;
+                let mut a = planned.solve(net, &interval, &opts).expect("solves");
+                let mut b = assembled.solve(net, &interval, &opts).expect("solves");
+                (a.solve_seconds, b.solve_seconds) = (0.0, 0.0);
+                assert_eq!(format!("{a:?}"), format!("{b:?}"), "{f}: changed interval");
+            }
         }
     }
 
