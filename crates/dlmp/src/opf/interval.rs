@@ -15,7 +15,8 @@ use clarabel::algebra::CscMatrix;
 
 use super::builder::Problem;
 use super::{
-    add_fixed_injections, loss_coefficients, Formulation, Layout, OfferShape, OpfOptions, NO,
+    add_fixed_injections, loss_coefficients, DualRows, Formulation, Layout, OfferShape, OpfOptions,
+    NO,
 };
 use crate::network::{DlmpNetwork, Regulation};
 use crate::offer::{PlacedCost, PlacedOffer};
@@ -118,6 +119,8 @@ pub(super) struct IntervalPlan {
     /// The layout of the cached problem (its loss factors are rewritten
     /// with every interval).
     pub(super) layout: Layout,
+    /// Its rows as indices into the duals (for `extract`).
+    pub(super) rows: DualRows,
     options: OpfOptions,
     network: NetworkKey,
     shapes: Vec<OfferShape>,
@@ -225,6 +228,7 @@ impl IntervalPlan {
         };
         let n = net.len();
         Ok(IntervalPlan {
+            rows: DualRows::new(problem, &layout),
             layout,
             options: opts.clone(),
             network: NetworkKey::new(net, opts),

@@ -484,6 +484,56 @@ struct Layout {
     first_bound_row: Option<Row>,
 }
 
+/// The layout's rows as indices into the duals z (NO where a bus or edge has
+/// none): resolved once per structure, read by `extract` for every interval.
+struct DualRows {
+    p_bal: Vec<usize>,
+    q_bal: Vec<usize>,
+    vdrop: Vec<usize>,
+    /// Second row of each |S| limit's cone (its P component).
+    soc_p: Vec<usize>,
+    /// Second row of each SOCP relaxation cone (its 2P component).
+    relax_p: Vec<usize>,
+    v_upper: Vec<usize>,
+    v_lower: Vec<usize>,
+    tap_upper: Vec<usize>,
+    tap_lower: Vec<usize>,
+    band_upper: Vec<usize>,
+    band_lower: Vec<usize>,
+    dc_upper: Vec<usize>,
+    dc_lower: Vec<usize>,
+}
+
+impl DualRows {
+    fn new(problem: &Problem, lay: &Layout) -> Self {
+        let at = |r: Option<Row>| r.map_or(NO, |r| problem.row(r));
+        let next = |r: Option<Row>| r.map_or(NO, |r| problem.row(r) + 1);
+        let pair = |rows: &[Option<(Row, Row)>]| -> (Vec<usize>, Vec<usize>) {
+            rows.iter()
+                .map(|r| r.map_or((NO, NO), |(u, l)| (problem.row(u), problem.row(l))))
+                .unzip()
+        };
+        let (tap_upper, tap_lower) = pair(&lay.tap_rows);
+        let (band_upper, band_lower) = pair(&lay.band_rows);
+        let (dc_upper, dc_lower) = pair(&lay.dc_limit);
+        DualRows {
+            p_bal: lay.p_bal.iter().map(|&r| problem.row(r)).collect(),
+            q_bal: lay.q_bal.iter().map(|&r| at(r)).collect(),
+            vdrop: lay.vdrop.iter().map(|&r| at(r)).collect(),
+            soc_p: lay.soc_limit.iter().map(|&r| next(r)).collect(),
+            relax_p: lay.relax.iter().map(|&r| next(r)).collect(),
+            v_upper: lay.v_upper.iter().map(|&r| at(r)).collect(),
+            v_lower: lay.v_lower.iter().map(|&r| at(r)).collect(),
+            tap_upper,
+            tap_lower,
+            band_upper,
+            band_lower,
+            dc_upper,
+            dc_lower,
+        }
+    }
+}
+
 const NO: usize = usize::MAX;
 
 /// Squared current (pu) below which the SOCP gap is measured absolutely.
@@ -661,7 +711,8 @@ impl OpfSolver {
             z: &solver.solution.z,
             iterations: solver.solution.iterations,
         };
-        let mut sol = extract(net, offers, opts, problem, &layout, &raw);
+        let rows = DualRows::new(problem, &layout);
+        let mut sol = extract(net, offers, opts, &layout, &rows, &raw);
         sol.solve_seconds = solve_seconds;
         sol.rebuilt = rebuilt;
         sol.solver = if fallback_reason.is_some() {
@@ -757,21 +808,25 @@ impl OpfSolver {
             ipm::IpmStatus::Failed(reason) => return Ok(Err(reason)),
         };
         let unplanned;
-        let layout = match assembled {
+        let (layout, rows) = match assembled {
             // The problem was assembled (a new structure, or new fixed
             // values): a new plan for the next interval.
             Some(layout) => {
                 match IntervalPlan::new(net, offers, opts, problem, layout, map.merged_entries()) {
-                    Ok(plan) => &self.ipm_plan.insert(plan).layout,
+                    Ok(plan) => {
+                        let plan = self.ipm_plan.insert(plan);
+                        (&plan.layout, &plan.rows)
+                    }
                     Err(layout) => {
                         self.ipm_plan = None;
-                        unplanned = layout;
-                        &unplanned
+                        let rows = DualRows::new(problem, &layout);
+                        unplanned = (layout, rows);
+                        (&unplanned.0, &unplanned.1)
                     }
                 }
             }
             None => match &self.ipm_plan {
-                Some(plan) => &plan.layout,
+                Some(plan) => (&plan.layout, &plan.rows),
                 None => {
                     return Err(DlmpError::Solver(
                         "internal: a planned problem update without its plan".into(),
@@ -785,7 +840,7 @@ impl OpfSolver {
             z: solver.z(),
             iterations: solver.iterations,
         };
-        let mut sol = extract(net, offers, opts, problem, layout, &raw);
+        let mut sol = extract(net, offers, opts, layout, rows, &raw);
         sol.solve_seconds = solve_seconds;
         sol.rebuilt = rebuilt;
         sol.solver = "tree-ipm";
@@ -1291,8 +1346,8 @@ fn extract(
     net: &DlmpNetwork,
     offers: &[PlacedOffer],
     opts: &OpfOptions,
-    problem: &Problem,
     lay: &Layout,
+    rows: &DualRows,
     sol: &RawResult,
 ) -> DlmpSolution {
     let n = net.len();
@@ -1327,14 +1382,14 @@ fn extract(
     let branch = f != Formulation::Dc;
     let x = sol.x;
     let z = sol.z;
-    let zr = |r: Row| z[problem.row(r)];
+    // The dual of row r, 0 where there is no row.
+    let zr = |r: usize| if r != NO { z[r] } else { 0.0 };
     // Prices per MW: −z per unit, divided by MW per unit.
-    let price = |r: Row| -zr(r) / mw;
-    for (d, &r) in out.dlmp.iter_mut().zip(&lay.p_bal) {
-        *d = price(r);
+    for (d, &r) in out.dlmp.iter_mut().zip(&rows.p_bal) {
+        *d = -z[r] / mw;
     }
-    for (d, r) in out.q_price.iter_mut().zip(&lay.q_bal) {
-        *d = r.map(price).unwrap_or(0.0);
+    for (d, &r) in out.q_price.iter_mut().zip(&rows.q_bal) {
+        *d = if r != NO { -z[r] / mw } else { 0.0 };
     }
     // Dispatch.
     let mut objective =
@@ -1423,25 +1478,25 @@ fn extract(
             }
             let mut bsum = 0.0;
             for &c in net.children(j) {
-                match (&lay.tap_rows[c], &net.regulation[c]) {
+                match (rows.tap_upper[c], &net.regulation[c]) {
                     // A regulated child couples to w_j only through its ratio range.
-                    (Some((up, lo)), Some(reg)) => {
-                        bsum += reg.tap_max * reg.tap_max * zr(*up)
-                            - reg.tap_min * reg.tap_min * zr(*lo)
+                    (up, Some(reg)) if up != NO => {
+                        bsum += reg.tap_max * reg.tap_max * z[up]
+                            - reg.tap_min * reg.tap_min * z[rows.tap_lower[c]]
                     }
                     _ => bsum += net.tap[c] * net.tap[c] * beta[c],
                 }
             }
             // The bus's own voltage limits, then a regulated bus's band.
-            if let Some(r) = lay.v_upper[j] {
-                bsum -= zr(r);
+            if rows.v_upper[j] != NO {
+                bsum -= z[rows.v_upper[j]];
             }
-            if let Some(r) = lay.v_lower[j] {
-                bsum += zr(r);
+            if rows.v_lower[j] != NO {
+                bsum += z[rows.v_lower[j]];
             }
-            if let Some((up, lo)) = lay.band_rows[j] {
-                bsum -= zr(up);
-                bsum += zr(lo);
+            if rows.band_upper[j] != NO {
+                bsum -= z[rows.band_upper[j]];
+                bsum += z[rows.band_lower[j]];
             }
             beta[j] = bsum;
         }
@@ -1458,15 +1513,15 @@ fn extract(
         let mut cong_e = 0.0;
         match f {
             Formulation::Dc => {
-                if let Some((up, lo)) = lay.dc_limit[e] {
-                    cong_e = (zr(up) - zr(lo)) / mw;
+                if rows.dc_upper[e] != NO {
+                    cong_e = (z[rows.dc_upper[e]] - z[rows.dc_lower[e]]) / mw;
                 }
             }
             Formulation::LinDistFlow | Formulation::Socp => {
-                if let Some(s) = lay.soc_limit[e] {
-                    cong_e = -z[problem.row(s) + 1] / mw;
+                if rows.soc_p[e] != NO {
+                    cong_e = -z[rows.soc_p[e]] / mw;
                 }
-                let zv = lay.vdrop[e].map(zr).unwrap_or(0.0);
+                let zv = zr(rows.vdrop[e]);
                 // Stationarity of P_e: λ_j = λ_i + C_e + 2r·z_v + loss term.
                 if f == Formulation::LinDistFlow {
                     let c = lay.loss_coef[e];
@@ -1476,9 +1531,7 @@ fn extract(
                     volt_e = 2.0 * r * zv / mw;
                 } else {
                     volt_e = 2.0 * r * beta[e] / mw;
-                    let rel = lay.relax[e]
-                        .map(|row| -2.0 * z[problem.row(row) + 1])
-                        .unwrap_or(0.0);
+                    let rel = if rows.relax_p[e] != NO { -2.0 * z[rows.relax_p[e]] } else { 0.0 };
                     loss_e = (2.0 * r * (zv - beta[e]) + rel) / mw;
                 }
             }
