@@ -76,7 +76,10 @@ fn same_bits(a: &[f64], b: &[f64]) -> bool {
             == 0
 }
 
-fn exempt_buses<'a>(net: &'a DlmpNetwork, opts: &'a OpfOptions) -> impl Iterator<Item = usize> + 'a {
+fn exempt_buses<'a>(
+    net: &'a DlmpNetwork,
+    opts: &'a OpfOptions,
+) -> impl Iterator<Item = usize> + 'a {
     opts.v_exempt.iter().filter_map(|b| net.bus_index(b))
 }
 
@@ -244,7 +247,12 @@ impl IntervalPlan {
     }
 
     /// Whether this interval's problem has the plan's structure and fixed values.
-    pub(super) fn matches(&self, net: &DlmpNetwork, offers: &[PlacedOffer], opts: &OpfOptions) -> bool {
+    pub(super) fn matches(
+        &self,
+        net: &DlmpNetwork,
+        offers: &[PlacedOffer],
+        opts: &OpfOptions,
+    ) -> bool {
         let branch = opts.formulation != Formulation::Dc;
         same_structure_options(&self.options, opts)
             && offers.len() == self.shapes.len()
@@ -368,11 +376,25 @@ mod tests {
         });
         net.tap[5] = 1.01;
         let pwl = CostCurve::PiecewiseLinear(vec![(0.0, 0.0), (0.05, 1.0), (0.1, 3.0)]);
-        offers.push(Offer::generator("seg", "b12", 0.0, 100.0, pwl.clone()).with_reactive(-30.0, 40.0));
+        offers.push(
+            Offer::generator("seg", "b12", 0.0, 100.0, pwl.clone()).with_reactive(-30.0, 40.0),
+        );
         offers.push(Offer::generator("seg_lo", "b3", 20.0, 100.0, pwl));
-        offers.push(Offer::generator("fixed", "b20", 30.0, 30.0, CostCurve::quadratic(20.0, 0.0)));
-        offers.push(Offer::generator("fixed_q", "b21", 0.0, 50.0, CostCurve::linear(25.0)).with_reactive(10.0, 10.0));
-        offers.push(Offer::generator("q_gen", "b30", 0.0, 60.0, CostCurve::quadratic(15.0, 50.0)).with_reactive(-20.0, 20.0));
+        offers.push(Offer::generator(
+            "fixed",
+            "b20",
+            30.0,
+            30.0,
+            CostCurve::quadratic(20.0, 0.0),
+        ));
+        offers.push(
+            Offer::generator("fixed_q", "b21", 0.0, 50.0, CostCurve::linear(25.0))
+                .with_reactive(10.0, 10.0),
+        );
+        offers.push(
+            Offer::generator("q_gen", "b30", 0.0, 60.0, CostCurve::quadratic(15.0, 50.0))
+                .with_reactive(-20.0, 20.0),
+        );
         (net, offers)
     }
 
@@ -403,7 +425,9 @@ mod tests {
                     o.q_max_kvar *= s;
                 }
                 o.cost = match &o.cost {
-                    CostCurve::Polynomial(c) => CostCurve::Polynomial(c.iter().map(|c| c * s).collect()),
+                    CostCurve::Polynomial(c) => {
+                        CostCurve::Polynomial(c.iter().map(|c| c * s).collect())
+                    }
                     CostCurve::PiecewiseLinear(p) => CostCurve::PiecewiseLinear(
                         p.iter().map(|&(x, y)| (x * s, y * s * s)).collect(),
                     ),
@@ -421,9 +445,17 @@ mod tests {
             opts.v_exempt = vec!["b4".into()];
             let placed = place(&net, &offers);
             let base = demand_flows(&net, &placed);
-            let (builder, layout) = super::super::assemble_rows(&net, &placed, &opts, &base, Builder::new());
+            let (builder, layout) =
+                super::super::assemble_rows(&net, &placed, &opts, &base, Builder::new());
             let (mut problem, map) = builder.build_with_map();
-            let mut plan = match IntervalPlan::new(&net, &placed, &opts, &problem, layout, map.merged_entries()) {
+            let mut plan = match IntervalPlan::new(
+                &net,
+                &placed,
+                &opts,
+                &problem,
+                layout,
+                map.merged_entries(),
+            ) {
                 Ok(plan) => plan,
                 Err(_) => panic!("{f}: no plan"),
             };
@@ -433,7 +465,10 @@ mod tests {
                 o.lmp_source = 42.0 + k as f64;
                 o.export_price = 10.0 * k as f64;
                 let base = demand_flows(&net, &interval);
-                assert!(plan.matches(&net, &interval, &o), "{f}: interval {k} should match");
+                assert!(
+                    plan.matches(&net, &interval, &o),
+                    "{f}: interval {k} should match"
+                );
                 plan.write(&net, &interval, &o, &base, &mut problem);
                 let (fresh, fresh_layout) = assemble(&net, &interval, &o, &base);
                 assert!(problem.same_pattern(&fresh), "{f}");
@@ -480,7 +515,11 @@ mod tests {
                 .rposition(|o| o.kind == crate::offer::OfferKind::Load)
                 .expect("the case has loads");
             moved[load].bus = "b1".into();
-            for (net, offers) in [(&net, &changed), (&other_net, &changed), (&other_net, &moved)] {
+            for (net, offers) in [
+                (&net, &changed),
+                (&other_net, &changed),
+                (&other_net, &moved),
+            ] {
                 let interval = place(net, offers);
                 assembled.ipm_plan = None;
                 let mut a = planned.solve(net, &interval, &opts).expect("solves");
@@ -497,9 +536,12 @@ mod tests {
         let opts = OpfOptions::default().with_formulation(Formulation::Socp);
         let placed = place(&net, &offers);
         let base = demand_flows(&net, &placed);
-        let (builder, layout) = super::super::assemble_rows(&net, &placed, &opts, &base, Builder::new());
+        let (builder, layout) =
+            super::super::assemble_rows(&net, &placed, &opts, &base, Builder::new());
         let (problem, map) = builder.build_with_map();
-        let Ok(plan) = IntervalPlan::new(&net, &placed, &opts, &problem, layout, map.merged_entries()) else {
+        let Ok(plan) =
+            IntervalPlan::new(&net, &placed, &opts, &problem, layout, map.merged_entries())
+        else {
             panic!("no plan");
         };
         assert!(plan.matches(&net, &placed, &opts));

@@ -1259,7 +1259,8 @@ fn add_fixed_injections(
             q_demand[o.bus] -= o.lo * shape.q_coef(o);
         }
     }
-    if !shape.q_var && branch && o.kind == OfferKind::Generator && o.q_hi == o.q_lo && o.q_lo != 0.0 {
+    if !shape.q_var && branch && o.kind == OfferKind::Generator && o.q_hi == o.q_lo && o.q_lo != 0.0
+    {
         q_demand[o.bus] -= o.q_lo;
     }
 }
@@ -1400,8 +1401,13 @@ fn extract(
         .zip(&lay.offer_vars)
         .zip(&lay.offer_q_var)
         .zip(out.variable_kw.iter_mut())
-        .zip(out.injection_kw.iter_mut().zip(out.injection_kvar.iter_mut()));
-    for ((((o, &(first, count)), &q_var), variable_kw), (injection_kw, injection_kvar)) in per_offer {
+        .zip(
+            out.injection_kw
+                .iter_mut()
+                .zip(out.injection_kvar.iter_mut()),
+        );
+    for ((((o, &(first, count)), &q_var), variable_kw), (injection_kw, injection_kvar)) in per_offer
+    {
         let var = if count == 0 {
             o.lo
         } else if matches!(o.cost, PlacedCost::Segments { .. }) {
@@ -1432,7 +1438,14 @@ fn extract(
     }
     out.tap.copy_from_slice(&net.tap);
     for e in net.edges() {
-        let (p, q) = (x[lay.flow_p[e]], if lay.flow_q[e] != NO { x[lay.flow_q[e]] } else { 0.0 });
+        let (p, q) = (
+            x[lay.flow_p[e]],
+            if lay.flow_q[e] != NO {
+                x[lay.flow_q[e]]
+            } else {
+                0.0
+            },
+        );
         out.flow_p_kw[e] = p * kb;
         if lay.flow_q[e] != NO {
             out.flow_q_kvar[e] = q * kb;
@@ -1443,7 +1456,11 @@ fn extract(
         out.voltage_pu[e] = x[lay.w[e]].max(0.0).sqrt();
         let i = net.tree.parent[e];
         if lay.w_sec[e] != NO {
-            let wi = if i == root { opts.v_source_pu * opts.v_source_pu } else { x[lay.w[i]] };
+            let wi = if i == root {
+                opts.v_source_pu * opts.v_source_pu
+            } else {
+                x[lay.w[i]]
+            };
             out.tap[e] = (x[lay.w_sec[e]].max(0.0) / wi.max(1e-12)).sqrt();
         }
         if f == Formulation::LinDistFlow {
@@ -1531,7 +1548,11 @@ fn extract(
                     volt_e = 2.0 * r * zv / mw;
                 } else {
                     volt_e = 2.0 * r * beta[e] / mw;
-                    let rel = if rows.relax_p[e] != NO { -2.0 * z[rows.relax_p[e]] } else { 0.0 };
+                    let rel = if rows.relax_p[e] != NO {
+                        -2.0 * z[rows.relax_p[e]]
+                    } else {
+                        0.0
+                    };
                     loss_e = (2.0 * r * (zv - beta[e]) + rel) / mw;
                 }
             }
