@@ -1375,8 +1375,8 @@ fn extract(
             return out;
         }
     }
-    // (A re-solve runs this for every interval: each output is built once
-    // with its final values, the edges are visited in one pass per stage.)
+    // (A re-solve runs this for every interval: the outputs are filled in
+    // place, no temporary vectors, the edges visited in one pass per stage.)
     let mw = net.s_base_kva / 1000.0;
     let kb = net.s_base_kva;
     let root = net.root();
