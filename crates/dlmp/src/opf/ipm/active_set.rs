@@ -38,11 +38,15 @@
 //! (z ≥ 0, ν ≥ 0). Otherwise the violated rows join the set and the rows
 //! with wrong-signed duals leave it (a primal–dual active-set step), a few
 //! times at most before the interior point takes over. The SOCP's relaxation
-//! cones (a variable in the first entry, indefinite curvature) are not
-//! handled here: `eligible` is false for them.
+//! cones (variables in every entry, the first included) are held as
+//! ‖s̄‖ − s₀ = 0 instead, whose curvature is positive semidefinite too
+//! (`norm_cone`).
 
-use super::TreeIpm;
+mod norm_cone;
+
+use super::{Rows, TreeIpm};
 use crate::opf::ldl::Ldl;
+use norm_cone::NormCone;
 
 /// Newton steps of one attempt before giving up (with chord and bordered
 /// steps, 8 → 16 and the limits below 3 → 6 and 4 → 8 took the 1k-bus
@@ -131,9 +135,14 @@ pub(super) struct ActiveSet {
     g_slot: Vec<usize>,
     /// By unknown of the factorised system.
     diag_slot: Vec<usize>,
-    /// Per cone: its variables (one per row after the first), the row's G
+    /// Per limit cone: its variables (one per row after the first), the row's G
     /// coefficient and the slot of the linearised limit in the cone's first row.
     cone_vars: Vec<Vec<(usize, usize, usize)>>,
+    /// Per cone: the relaxation cones' form (`norm_cone`); None for a limit.
+    norm_cones: Vec<Option<NormCone>>,
+    /// Per cone: an active relaxation cone's geometry at the point of the
+    /// last residuals (the factorisation's, at the same point).
+    locals: Vec<norm_cone::Local>,
     /// Which orthant rows and cones are active.
     active_row: Vec<bool>,
     active_cone: Vec<bool>,
@@ -176,13 +185,12 @@ pub(super) struct ActiveSet {
 
 impl ActiveSet {
     /// Whether the problem's cones are all limits with a constant first
-    /// entry and one variable per other entry.
+    /// entry and one variable per other entry, or small enough for `norm_cone`.
     pub(super) fn eligible(ipm: &TreeIpm) -> bool {
-        // A cone's first row index counts the orthant rows before it.
-        let g = &ipm.g;
-        ipm.sc.socs.iter().all(|&(a, d)| {
-            g.ptr[a + 1] == g.ptr[a] && (1..d).all(|k| g.ptr[a + k + 1] - g.ptr[a + k] == 1)
-        })
+        ipm.sc
+            .socs
+            .iter()
+            .all(|&(a, d)| is_limit(&ipm.g, a, d) || NormCone::fits(&ipm.g, a, d))
     }
 
     pub(super) fn new(ipm: &TreeIpm) -> ActiveSet {
@@ -235,11 +243,19 @@ impl ActiveSet {
         }
         let n_peg = entries.len();
         let mut cone_vars = Vec::with_capacity(ipm.sc.socs.len());
+        let mut norm_cones = Vec::with_capacity(ipm.sc.socs.len());
         for (c, &(a, d)) in ipm.sc.socs.iter().enumerate() {
+            let multiplier = in_system[n + n_eq + n_nn + c];
+            if !is_limit(g, a, d) {
+                norm_cones.push(Some(NormCone::new(g, a, d, multiplier, &mut entries)));
+                cone_vars.push(Vec::new());
+                continue;
+            }
+            norm_cones.push(None);
             let vars: Vec<(usize, usize, usize)> = (1..d)
                 .map(|k| {
                     let e = ipm.g.ptr[a + k];
-                    entries.push((ipm.g.col[e], in_system[n + n_eq + n_nn + c]));
+                    entries.push((ipm.g.col[e], multiplier));
                     (ipm.g.col[e], e, 0)
                 })
                 .collect();
@@ -253,11 +269,15 @@ impl ActiveSet {
         for (&k, &slot) in g_entry.iter().zip(&slots[n_pe..n_peg]) {
             g_slot[k] = slot;
         }
+        // In the order the loop above appended them.
         let mut t = n_peg;
-        for vars in &mut cone_vars {
+        for (vars, norm) in cone_vars.iter_mut().zip(&mut norm_cones) {
             for v in vars.iter_mut() {
                 v.2 = slots[t];
                 t += 1;
+            }
+            if let Some(cone) = norm {
+                cone.take_slots(&slots, &mut t);
             }
         }
         ActiveSet {
@@ -270,6 +290,8 @@ impl ActiveSet {
             g_slot,
             diag_slot,
             cone_vars,
+            norm_cones,
+            locals: vec![norm_cone::Local::default(); ipm.sc.socs.len()],
             active_row: vec![false; ipm.sc.n_nn],
             active_cone: vec![false; ipm.sc.socs.len()],
             nu: vec![0.0; ipm.sc.socs.len()],
@@ -536,7 +558,9 @@ impl TreeIpm {
                 if st.nu[c] < -dual_tol && worst.is_none_or(|w| st.nu[c] < w.0) {
                     worst = Some((st.nu[c], c, true));
                 }
-            } else if slack_norm(&self.b_c, &st.g_x, a, d) > self.b_c[a] + primal_tol {
+            } else if slack_norm(&self.b_c, &st.g_x, a, d)
+                > self.b_c[a] - st.g_x[a] + primal_tol
+            {
                 st.active_cone[c] = true;
                 st.nu[c] = 0.0;
                 changed += 1;
@@ -599,6 +623,16 @@ impl TreeIpm {
                     }
                 }
                 for (c, &(a, d)) in self.sc.socs.iter().enumerate() {
+                    if let Some(cone) = &st.norm_cones[c] {
+                        if st.active_cone[c] {
+                            let loc = cone.local(&self.g, &self.b_c, &st.g_x)?;
+                            cone.dual(&loc, st.nu[c], z);
+                            st.locals[c] = loc;
+                        } else {
+                            z[a..a + d].fill(0.0);
+                        }
+                        continue;
+                    }
                     let nu = if st.active_cone[c] {
                         st.nu[c] / self.b_c[a]
                     } else {
@@ -642,7 +676,12 @@ impl TreeIpm {
                 }
             }
             for (c, &(a, d)) in self.sc.socs.iter().enumerate() {
-                if st.active_cone[c] {
+                if st.active_cone[c] && st.norm_cones[c].is_some() {
+                    // ‖s̄‖ − s₀, already in the units of s.
+                    let phi = st.locals[c].phi;
+                    rows[n_nn + c] = phi;
+                    pres = pres.max(phi.abs());
+                } else if st.active_cone[c] {
                     let s0 = self.b_c[a];
                     let s_bar = slack_norm(&self.b_c, &st.g_x, a, d);
                     // Scaled by 1/s₀ (units of s, a gradient of order 1): a
@@ -704,6 +743,12 @@ impl TreeIpm {
                 continue;
             }
             kx[diag] -= REG;
+            if let Some(cone) = &st.norm_cones[c] {
+                // `locals` is at this point: the residuals were computed
+                // here, and a set change goes back to them before a factorisation.
+                cone.fill(&self.g, &st.locals[c], st.nu[c], kx);
+                continue;
+            }
             let s0 = self.b_c[a];
             let nu = st.nu[c] / s0;
             for (k, &(var, e, slot)) in st.cone_vars[c].iter().enumerate() {
@@ -764,6 +809,17 @@ impl TreeIpm {
                         // x is the system's first n unknowns, in order.
                         b.column.push((self.g.col[e], self.g.val[e]));
                     }
+                    diag[j] = -REG;
+                }
+                BorderRow::EnterCone(c) if st.norm_cones[c].is_some() => {
+                    // ∇φ at the current point (no curvature yet, as below).
+                    let Some(cone) = &st.norm_cones[c] else {
+                        unreachable!("matched above")
+                    };
+                    let Some(loc) = cone.local(&self.g, &self.b_c, &st.g_x) else {
+                        return false;
+                    };
+                    cone.column(&loc, &mut b.column);
                     diag[j] = -REG;
                 }
                 BorderRow::EnterCone(c) => {
@@ -888,6 +944,13 @@ impl TreeIpm {
             }
         }
     }
+}
+
+/// Whether the cone at rows a..a+d is a limit: a constant first entry and
+/// one variable in each other (a cone's first row index counts the orthant
+/// rows before it).
+fn is_limit(g: &Rows, a: usize, d: usize) -> bool {
+    g.ptr[a + 1] == g.ptr[a] && (1..d).all(|k| g.ptr[a + k + 1] - g.ptr[a + k] == 1)
 }
 
 /// Σ a_p·b_p·d_p over the positions p of two sparse vectors sorted by position.

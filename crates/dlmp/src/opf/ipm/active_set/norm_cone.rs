@@ -1,0 +1,207 @@
+//! The SOCP relaxation's cones in the active-set re-solve.
+//!
+//! A relaxation cone s = b − G x = (ℓ + t²w, 2P, 2Q, ℓ − t²w) ∈ K has
+//! variables in every entry, the first included, and entries with several
+//! variables. The line limits' form (‖s̄‖² − s₀²)/2s₀ would be indefinite
+//! here (s₀ varies), so a tight cone is held as
+//!
+//! ```text
+//!   φ(x) = ‖s̄‖ − s₀ = 0,   ∇φ = Gᵀ(1, −û),   ∇²φ = Ḡᵀ (I − ûûᵀ) Ḡ / ‖s̄‖,   û = s̄/‖s̄‖
+//! ```
+//!
+//! (a norm minus a linear function: convex, its Hessian positive
+//! semidefinite, so ν·∇²φ with ν ≥ 0 keeps the Newton system
+//! quasi-definite). Its dual is z = ν·(1, −û), on the dual cone's boundary:
+//! Gᵀz = ν∇φ is the stationarity term, and ν = z₀ is the cone's multiplier.
+//! ‖s̄‖ ≥ |ℓ − t²w| ≈ 1 for the relaxation cones, far from the kink at 0
+//! (a cone whose ‖s̄‖ is not fails the attempt: the interior point takes it).
+//!
+//! The gradient row touches every variable of the cone and the Hessian
+//! block every pair of them (ℓ and w appear in two entries each): the
+//! pattern holds a dense block over the cone's ≤ `MAX_VARS` variables.
+
+use super::super::Rows;
+
+/// Largest cone (entries) and number of distinct variables handled here
+/// (the relaxation cones: 4 entries, ℓ, w, P, Q; larger cones are not
+/// eligible). Small fixed sizes keep a cone's geometry on the stack.
+const MAX_DIM: usize = 4;
+const MAX_VARS: usize = 4;
+/// ‖s̄‖ below this (relative to the cone's scale) is too close to the
+/// kink of the norm for Newton: the attempt fails.
+const MIN_NORM: f64 = 1e-8;
+
+/// One cone held as ‖s̄‖ − s₀ ≤ 0: its variables and their slots in the
+/// active-set system.
+pub(super) struct NormCone {
+    /// The cone's first row in G and its dimension.
+    first: usize,
+    dim: usize,
+    /// Its distinct variables.
+    vars: Vec<usize>,
+    /// For each G entry of rows first..first + dim (in G's order): its row
+    /// within the cone and the index of its variable in `vars`.
+    entry: Vec<(usize, usize)>,
+    /// Slot of ∇φ's entry of each variable (the multiplier's column).
+    grad_slot: Vec<usize>,
+    /// Slots of the Hessian block's upper triangle: (i, j), i ≤ j, row-major.
+    hess_slot: Vec<usize>,
+}
+
+/// The cone's geometry at a point: ∇φ over its variables, û, ‖s̄‖ and φ
+/// (computed with the residuals, read again by the factorisation at the same point).
+#[derive(Clone, Copy, Default)]
+pub(super) struct Local {
+    grad: [f64; MAX_VARS],
+    u_hat: [f64; MAX_DIM],
+    norm: f64,
+    pub(super) phi: f64,
+}
+
+impl NormCone {
+    /// Whether the cone at rows first..first + dim fits this module's sizes.
+    pub(super) fn fits(g: &Rows, first: usize, dim: usize) -> bool {
+        if dim < 2 || dim > MAX_DIM {
+            return false;
+        }
+        let mut vars: Vec<usize> = g.col[g.ptr[first]..g.ptr[first + dim]].to_vec();
+        vars.sort_unstable();
+        vars.dedup();
+        vars.len() <= MAX_VARS
+    }
+
+    /// The cone's pattern: appends its gradient entries (variable,
+    /// `multiplier`) and its Hessian block's pairs to `entries`, in the
+    /// order `take_slots` reads them back.
+    pub(super) fn new(
+        g: &Rows,
+        first: usize,
+        dim: usize,
+        multiplier: usize,
+        entries: &mut Vec<(usize, usize)>,
+    ) -> NormCone {
+        let mut vars: Vec<usize> = Vec::new();
+        let mut entry = Vec::new();
+        for k in 0..dim {
+            for e in g.ptr[first + k]..g.ptr[first + k + 1] {
+                let var = g.col[e];
+                let idx = vars.iter().position(|&v| v == var).unwrap_or_else(|| {
+                    vars.push(var);
+                    vars.len() - 1
+                });
+                entry.push((k, idx));
+            }
+        }
+        for &v in &vars {
+            entries.push((v, multiplier));
+        }
+        for i in 0..vars.len() {
+            for j in i..vars.len() {
+                entries.push((vars[i], vars[j]));
+            }
+        }
+        NormCone {
+            first,
+            dim,
+            vars,
+            entry,
+            grad_slot: Vec::new(),
+            hess_slot: Vec::new(),
+        }
+    }
+
+    /// Reads the slots of the entries `new` appended, from `slots[*t..]`.
+    pub(super) fn take_slots(&mut self, slots: &[usize], t: &mut usize) {
+        let m = self.vars.len();
+        self.grad_slot = slots[*t..*t + m].to_vec();
+        *t += m;
+        let pairs = m * (m + 1) / 2;
+        self.hess_slot = slots[*t..*t + pairs].to_vec();
+        *t += pairs;
+    }
+
+    /// The cone's geometry at s = b − G x (`g_x` = G x); None where ‖s̄‖ is
+    /// too small for the gradient to be defined well, or not finite.
+    pub(super) fn local(&self, g: &Rows, b: &[f64], g_x: &[f64]) -> Option<Local> {
+        let (a, d) = (self.first, self.dim);
+        let mut loc = Local::default();
+        let mut sq = 0.0;
+        let mut scale = 1f64;
+        for k in 1..d {
+            let s = b[a + k] - g_x[a + k];
+            loc.u_hat[k] = s;
+            sq += s * s;
+            scale = scale.max(b[a + k].abs());
+        }
+        let norm = sq.sqrt();
+        if !norm.is_finite() || norm <= MIN_NORM * scale {
+            return None;
+        }
+        for k in 1..d {
+            loc.u_hat[k] /= norm;
+        }
+        loc.norm = norm;
+        loc.phi = norm - (b[a] - g_x[a]);
+        // ∇φ = G₀ − Ḡᵀû over the cone's variables.
+        let entries = g.ptr[a]..g.ptr[a + d];
+        for (&(k, idx), &val) in self.entry.iter().zip(&g.val[entries]) {
+            if k == 0 {
+                loc.grad[idx] += val;
+            } else {
+                loc.grad[idx] -= val * loc.u_hat[k];
+            }
+        }
+        Some(loc)
+    }
+
+    /// Adds the cone's gradient column and ν·∇²φ to the system's values.
+    /// ν < 0 (a step on the way to the set's solution) adds no curvature:
+    /// a negative one would break the quasi-definite structure.
+    pub(super) fn fill(&self, g: &Rows, loc: &Local, nu: f64, kx: &mut [f64]) {
+        let m = self.vars.len();
+        for (&slot, &gr) in self.grad_slot.iter().zip(&loc.grad[..m]) {
+            kx[slot] += gr;
+        }
+        if nu <= 0.0 {
+            return;
+        }
+        // M = Ḡ over the cone's variables, ûᵀM, then (ν/‖s̄‖)(MᵀM − (ûᵀM)ᵀ(ûᵀM)).
+        let mut gm = [[0.0; MAX_VARS]; MAX_DIM];
+        let mut um = [0.0; MAX_VARS];
+        let entries = g.ptr[self.first]..g.ptr[self.first + self.dim];
+        for (&(k, idx), &val) in self.entry.iter().zip(&g.val[entries]) {
+            if k > 0 {
+                gm[k][idx] += val;
+                um[idx] += loc.u_hat[k] * val;
+            }
+        }
+        let scale = nu / loc.norm;
+        let mut t = 0;
+        for i in 0..m {
+            for j in i..m {
+                let mut h = -um[i] * um[j];
+                for row in &gm[1..self.dim] {
+                    h += row[i] * row[j];
+                }
+                kx[self.hess_slot[t]] += scale * h;
+                t += 1;
+            }
+        }
+    }
+
+    /// The gradient as a sparse column over x (a cone entering the set on
+    /// an older factor: its border column).
+    pub(super) fn column(&self, loc: &Local, out: &mut Vec<(usize, f64)>) {
+        for (&v, &gr) in self.vars.iter().zip(&loc.grad) {
+            out.push((v, gr));
+        }
+    }
+
+    /// The cone's dual z = ν·(1, −û) into its rows of `z` (the cone rows).
+    pub(super) fn dual(&self, loc: &Local, nu: f64, z: &mut [f64]) {
+        z[self.first] = nu;
+        for k in 1..self.dim {
+            z[self.first + k] = -nu * loc.u_hat[k];
+        }
+    }
+}
