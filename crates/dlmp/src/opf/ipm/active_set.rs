@@ -625,9 +625,11 @@ impl TreeIpm {
                 for (c, &(a, d)) in self.sc.socs.iter().enumerate() {
                     if let Some(cone) = &st.norm_cones[c] {
                         if st.active_cone[c] {
-                            let loc = cone.local(&self.g, &self.b_c, &st.g_x)?;
-                            cone.dual(&loc, st.nu[c], z);
-                            st.locals[c] = loc;
+                            let loc = &mut st.locals[c];
+                            if !cone.local(&self.b_c, &st.g_x, loc) {
+                                return None;
+                            }
+                            cone.dual(loc, st.nu[c], z);
                         } else {
                             z[a..a + d].fill(0.0);
                         }
@@ -816,10 +818,11 @@ impl TreeIpm {
                     let Some(cone) = &st.norm_cones[c] else {
                         unreachable!("matched above")
                     };
-                    let Some(loc) = cone.local(&self.g, &self.b_c, &st.g_x) else {
+                    let mut loc = norm_cone::Local::default();
+                    if !cone.local(&self.b_c, &st.g_x, &mut loc) {
                         return false;
-                    };
-                    cone.column(&loc, &mut b.column);
+                    }
+                    cone.column(&self.g, &loc, &mut b.column);
                     diag[j] = -REG;
                 }
                 BorderRow::EnterCone(c) => {

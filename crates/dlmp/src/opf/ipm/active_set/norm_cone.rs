@@ -48,11 +48,11 @@ pub(super) struct NormCone {
     hess_slot: Vec<usize>,
 }
 
-/// The cone's geometry at a point: ∇φ over its variables, û, ‖s̄‖ and φ
-/// (computed with the residuals, read again by the factorisation at the same point).
+/// The cone's geometry at a point: û, ‖s̄‖ and φ (computed with the
+/// residuals, read again by the factorisation at the same point; ∇φ only
+/// there: most residuals are followed by a step on an older factor).
 #[derive(Clone, Copy, Default)]
 pub(super) struct Local {
-    grad: [f64; MAX_VARS],
     u_hat: [f64; MAX_DIM],
     norm: f64,
     pub(super) phi: f64,
@@ -120,11 +120,10 @@ impl NormCone {
         *t += pairs;
     }
 
-    /// The cone's geometry at s = b − G x (`g_x` = G x); None where ‖s̄‖ is
-    /// too small for the gradient to be defined well, or not finite.
-    pub(super) fn local(&self, g: &Rows, b: &[f64], g_x: &[f64]) -> Option<Local> {
+    /// The cone's geometry at s = b − G x (`g_x` = G x) into `loc`; false
+    /// where ‖s̄‖ is too small for the gradient to be defined well, or not finite.
+    pub(super) fn local(&self, b: &[f64], g_x: &[f64], loc: &mut Local) -> bool {
         let (a, d) = (self.first, self.dim);
-        let mut loc = Local::default();
         let mut sq = 0.0;
         let mut scale = 1f64;
         for k in 1..d {
@@ -135,23 +134,29 @@ impl NormCone {
         }
         let norm = sq.sqrt();
         if !norm.is_finite() || norm <= MIN_NORM * scale {
-            return None;
+            return false;
         }
-        for k in 1..d {
-            loc.u_hat[k] /= norm;
+        let inv = 1.0 / norm;
+        for u in &mut loc.u_hat[1..d] {
+            *u *= inv;
         }
         loc.norm = norm;
         loc.phi = norm - (b[a] - g_x[a]);
-        // ∇φ = G₀ − Ḡᵀû over the cone's variables.
-        let entries = g.ptr[a]..g.ptr[a + d];
+        true
+    }
+
+    /// ∇φ = G₀ − Ḡᵀû over the cone's variables.
+    fn gradient(&self, g: &Rows, loc: &Local) -> [f64; MAX_VARS] {
+        let mut grad = [0.0; MAX_VARS];
+        let entries = g.ptr[self.first]..g.ptr[self.first + self.dim];
         for (&(k, idx), &val) in self.entry.iter().zip(&g.val[entries]) {
             if k == 0 {
-                loc.grad[idx] += val;
+                grad[idx] += val;
             } else {
-                loc.grad[idx] -= val * loc.u_hat[k];
+                grad[idx] -= val * loc.u_hat[k];
             }
         }
-        Some(loc)
+        grad
     }
 
     /// Adds the cone's gradient column and ν·∇²φ to the system's values.
@@ -159,7 +164,8 @@ impl NormCone {
     /// a negative one would break the quasi-definite structure.
     pub(super) fn fill(&self, g: &Rows, loc: &Local, nu: f64, kx: &mut [f64]) {
         let m = self.vars.len();
-        for (&slot, &gr) in self.grad_slot.iter().zip(&loc.grad[..m]) {
+        let grad = self.gradient(g, loc);
+        for (&slot, &gr) in self.grad_slot.iter().zip(&grad[..m]) {
             kx[slot] += gr;
         }
         if nu <= 0.0 {
@@ -191,8 +197,8 @@ impl NormCone {
 
     /// The gradient as a sparse column over x (a cone entering the set on
     /// an older factor: its border column).
-    pub(super) fn column(&self, loc: &Local, out: &mut Vec<(usize, f64)>) {
-        for (&v, &gr) in self.vars.iter().zip(&loc.grad) {
+    pub(super) fn column(&self, g: &Rows, loc: &Local, out: &mut Vec<(usize, f64)>) {
+        for (&v, &gr) in self.vars.iter().zip(&self.gradient(g, loc)) {
             out.push((v, gr));
         }
     }
