@@ -1181,7 +1181,12 @@ impl TreeIpm {
         let margin = self.settings.warm_start_margin;
         self.active_set_used = false;
         let mut newton_steps = 0;
-        let try_active_set = self.solved && self.settings.active_set && self.active_set_eligible;
+        // (Not where the last solution has a relaxation cone that is not
+        // tight: see `ActiveSet::relaxation_held`.)
+        let try_active_set = self.solved
+            && self.settings.active_set
+            && self.active_set_eligible
+            && self.relaxation_tight();
         if try_active_set && self.active_set_skip > 0 {
             self.active_set_skip -= 1;
         } else if try_active_set {

@@ -460,6 +460,13 @@ impl TreeIpm {
                 continue;
             }
             if pres <= primal_tol && dres <= dual_tol {
+                if !self.relaxation_held(st) {
+                    // A KKT point with a relaxation cone not tight: the
+                    // relaxation is not exact, and its optimum is not unique
+                    // (which line burns the phantom power): the interior
+                    // point's centre of it, as before, not Newton's end.
+                    return false;
+                }
                 if set.trace {
                     eprintln!(
                         "active-set: KKT point after {} Newton steps",
@@ -524,6 +531,28 @@ impl TreeIpm {
                 }
             }
         }
+    }
+
+    /// Whether the last solution holds every relaxation cone tight (by the
+    /// test that starts the set, dual above slack); if not, the relaxation
+    /// is not exact there and the re-solve is left to the interior point
+    /// (see `relaxation_held`).
+    pub(super) fn relaxation_tight(&self) -> bool {
+        let Some(st) = &self.active else {
+            return false;
+        };
+        let z = &self.z_all[self.n_eq..];
+        self.sc.socs.iter().zip(&st.norm_cones).all(|(&(a, d), cone)| {
+            cone.is_none() || z[a] > CLEAR * (self.s[a] - norm(&self.s[a + 1..a + d]))
+        })
+    }
+
+    /// Whether every relaxation cone is in the set.
+    fn relaxation_held(&self, st: &ActiveSet) -> bool {
+        st.norm_cones
+            .iter()
+            .zip(&st.active_cone)
+            .all(|(cone, &active)| cone.is_none() || active)
     }
 
     /// Moves rows into the set whose constraint the point violates and out
