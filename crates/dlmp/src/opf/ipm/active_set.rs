@@ -69,6 +69,8 @@ const REG: f64 = 1e-8;
 const CLEAR: f64 = 1e4;
 /// `ActiveSet::in_system` of a condensed bound.
 const NOT_IN_SYSTEM: usize = usize::MAX;
+/// `ActiveSet::norm_of` of a limit cone.
+const NOT_NORM: usize = usize::MAX;
 /// Rows and cones that differ from the factorised set, at most, before a
 /// change of the set refactorises instead of bordering the factor.
 const MAX_BORDER: usize = 16;
@@ -138,10 +140,12 @@ pub(super) struct ActiveSet {
     /// Per limit cone: its variables (one per row after the first), the row's G
     /// coefficient and the slot of the linearised limit in the cone's first row.
     cone_vars: Vec<Vec<(usize, usize, usize)>>,
-    /// Per cone: the relaxation cones' form (`norm_cone`); None for a limit.
-    norm_cones: Vec<Option<NormCone>>,
-    /// Per cone: an active relaxation cone's geometry at the point of the
-    /// last residuals (the factorisation's, at the same point).
+    /// The relaxation cones (`norm_cone`), and per cone its index among
+    /// them (`NOT_NORM`: a limit, handled by the loops over all cones).
+    norm_cones: Vec<NormCone>,
+    norm_of: Vec<usize>,
+    /// Per relaxation cone: its geometry at the point of the last residuals
+    /// if active (the factorisation's, at the same point).
     locals: Vec<norm_cone::Local>,
     /// Which orthant rows and cones are active.
     active_row: Vec<bool>,
@@ -243,15 +247,16 @@ impl ActiveSet {
         }
         let n_peg = entries.len();
         let mut cone_vars = Vec::with_capacity(ipm.sc.socs.len());
-        let mut norm_cones = Vec::with_capacity(ipm.sc.socs.len());
+        let mut norm_cones = Vec::new();
+        let mut norm_of = vec![NOT_NORM; ipm.sc.socs.len()];
         for (c, &(a, d)) in ipm.sc.socs.iter().enumerate() {
             let multiplier = in_system[n + n_eq + n_nn + c];
             if !is_limit(g, a, d) {
-                norm_cones.push(Some(NormCone::new(g, a, d, multiplier, &mut entries)));
+                norm_of[c] = norm_cones.len();
+                norm_cones.push(NormCone::new(g, c, a, d, multiplier, &mut entries));
                 cone_vars.push(Vec::new());
                 continue;
             }
-            norm_cones.push(None);
             let vars: Vec<(usize, usize, usize)> = (1..d)
                 .map(|k| {
                     let e = ipm.g.ptr[a + k];
@@ -271,13 +276,13 @@ impl ActiveSet {
         }
         // In the order the loop above appended them.
         let mut t = n_peg;
-        for (vars, norm) in cone_vars.iter_mut().zip(&mut norm_cones) {
+        for (vars, &k) in cone_vars.iter_mut().zip(&norm_of) {
             for v in vars.iter_mut() {
                 v.2 = slots[t];
                 t += 1;
             }
-            if let Some(cone) = norm {
-                cone.take_slots(&slots, &mut t);
+            if k != NOT_NORM {
+                norm_cones[k].take_slots(&slots, &mut t);
             }
         }
         ActiveSet {
@@ -290,8 +295,9 @@ impl ActiveSet {
             g_slot,
             diag_slot,
             cone_vars,
+            locals: vec![norm_cone::Local::default(); norm_cones.len()],
             norm_cones,
-            locals: vec![norm_cone::Local::default(); ipm.sc.socs.len()],
+            norm_of,
             active_row: vec![false; ipm.sc.n_nn],
             active_cone: vec![false; ipm.sc.socs.len()],
             nu: vec![0.0; ipm.sc.socs.len()],
@@ -542,17 +548,15 @@ impl TreeIpm {
             return false;
         };
         let z = &self.z_all[self.n_eq..];
-        self.sc.socs.iter().zip(&st.norm_cones).all(|(&(a, d), cone)| {
-            cone.is_none() || z[a] > CLEAR * (self.s[a] - norm(&self.s[a + 1..a + d]))
+        st.norm_cones.iter().all(|cone| {
+            let (a, d) = self.sc.socs[cone.cone];
+            z[a] > CLEAR * (self.s[a] - norm(&self.s[a + 1..a + d]))
         })
     }
 
     /// Whether every relaxation cone is in the set.
     fn relaxation_held(&self, st: &ActiveSet) -> bool {
-        st.norm_cones
-            .iter()
-            .zip(&st.active_cone)
-            .all(|(cone, &active)| cone.is_none() || active)
+        st.norm_cones.iter().all(|cone| st.active_cone[cone.cone])
     }
 
     /// Moves rows into the set whose constraint the point violates and out
@@ -651,17 +655,20 @@ impl TreeIpm {
                         z[i] = 0.0;
                     }
                 }
-                for (c, &(a, d)) in self.sc.socs.iter().enumerate() {
-                    if let Some(cone) = &st.norm_cones[c] {
-                        if st.active_cone[c] {
-                            let loc = &mut st.locals[c];
-                            if !cone.local(&self.b_c, &st.g_x, loc) {
-                                return None;
-                            }
-                            cone.dual(loc, st.nu[c], z);
-                        } else {
-                            z[a..a + d].fill(0.0);
+                for (cone, loc) in st.norm_cones.iter().zip(&mut st.locals) {
+                    let c = cone.cone;
+                    if st.active_cone[c] {
+                        if !cone.local(&self.b_c, &st.g_x, loc) {
+                            return None;
                         }
+                        cone.dual(loc, st.nu[c], z);
+                    } else {
+                        let (a, d) = self.sc.socs[c];
+                        z[a..a + d].fill(0.0);
+                    }
+                }
+                for (c, &(a, d)) in self.sc.socs.iter().enumerate() {
+                    if st.norm_of[c] != NOT_NORM {
                         continue;
                     }
                     let nu = if st.active_cone[c] {
@@ -706,13 +713,15 @@ impl TreeIpm {
                     pres = pres.max(rows[i].abs());
                 }
             }
-            for (c, &(a, d)) in self.sc.socs.iter().enumerate() {
-                if st.active_cone[c] && st.norm_cones[c].is_some() {
+            for (cone, loc) in st.norm_cones.iter().zip(&st.locals) {
+                if st.active_cone[cone.cone] {
                     // ‖s̄‖ − s₀, already in the units of s.
-                    let phi = st.locals[c].phi;
-                    rows[n_nn + c] = phi;
-                    pres = pres.max(phi.abs());
-                } else if st.active_cone[c] {
+                    rows[n_nn + cone.cone] = loc.phi;
+                    pres = pres.max(loc.phi.abs());
+                }
+            }
+            for (c, &(a, d)) in self.sc.socs.iter().enumerate() {
+                if st.active_cone[c] && st.norm_of[c] == NOT_NORM {
                     let s0 = self.b_c[a];
                     let s_bar = slack_norm(&self.b_c, &st.g_x, a, d);
                     // Scaled by 1/s₀ (units of s, a gradient of order 1): a
@@ -774,10 +783,11 @@ impl TreeIpm {
                 continue;
             }
             kx[diag] -= REG;
-            if let Some(cone) = &st.norm_cones[c] {
+            let k = st.norm_of[c];
+            if k != NOT_NORM {
                 // `locals` is at this point: the residuals were computed
                 // here, and a set change goes back to them before a factorisation.
-                cone.fill(&self.g, &st.locals[c], st.nu[c], kx);
+                st.norm_cones[k].fill(&self.g, &st.locals[k], st.nu[c], kx);
                 continue;
             }
             let s0 = self.b_c[a];
@@ -842,11 +852,9 @@ impl TreeIpm {
                     }
                     diag[j] = -REG;
                 }
-                BorderRow::EnterCone(c) if st.norm_cones[c].is_some() => {
+                BorderRow::EnterCone(c) if st.norm_of[c] != NOT_NORM => {
                     // ∇φ at the current point (no curvature yet, as below).
-                    let Some(cone) = &st.norm_cones[c] else {
-                        unreachable!("matched above")
-                    };
+                    let cone = &st.norm_cones[st.norm_of[c]];
                     let mut loc = norm_cone::Local::default();
                     if !cone.local(&self.b_c, &st.g_x, &mut loc) {
                         return false;

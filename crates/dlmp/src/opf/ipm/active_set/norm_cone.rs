@@ -34,6 +34,8 @@ const MIN_NORM: f64 = 1e-8;
 /// One cone held as ‖s̄‖ − s₀ ≤ 0: its variables and their slots in the
 /// active-set system.
 pub(super) struct NormCone {
+    /// The cone's index (in `Scaling::socs`).
+    pub(super) cone: usize,
     /// The cone's first row in G and its dimension.
     first: usize,
     dim: usize,
@@ -75,6 +77,7 @@ impl NormCone {
     /// order `take_slots` reads them back.
     pub(super) fn new(
         g: &Rows,
+        cone: usize,
         first: usize,
         dim: usize,
         multiplier: usize,
@@ -101,6 +104,7 @@ impl NormCone {
             }
         }
         NormCone {
+            cone,
             first,
             dim,
             vars,
