@@ -554,6 +554,11 @@ impl TreeIpm {
         })
     }
 
+    /// Whether the active set holds relaxation cones (the SOCP).
+    pub(super) fn has_relaxation_cones(&self) -> bool {
+        self.active.as_ref().is_some_and(|st| !st.norm_cones.is_empty())
+    }
+
     /// Whether every relaxation cone is in the set.
     fn relaxation_held(&self, st: &ActiveSet) -> bool {
         st.norm_cones.iter().all(|cone| st.active_cone[cone.cone])
