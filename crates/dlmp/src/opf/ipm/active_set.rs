@@ -11,9 +11,11 @@
 //!   Aₑ x = bₑ,   g_iᵀx = b_i (active rows),   φ_c(x) = (‖s̄_c‖² − s_c0²)/2s_c0 = 0 (active cones)
 //! ```
 //!
-//! with every other dual zero. It is linear except for the cones, and the
-//! only cones allowed here are limits whose first entry is a constant
-//! (|S| ≤ S_max: s = (S_max, P, Q)), whose curvature ν·I is positive, so
+//! with every other dual zero. It is linear except for the cones: limits
+//! whose first entry is a constant (|S| ≤ S_max: s = (S_max, P, Q)), whose
+//! curvature ν·I is positive, and the SOCP's relaxation cones, held as
+//! φ_c = ‖s̄_c‖ − s_c0 instead (`norm_cone`: convex, curvature ν·Ḡᵀ(I − ûûᵀ)Ḡ/‖s̄‖
+//! positive semidefinite), so
 //! every Newton system is quasi-definite: [H Cᵀ; C −δI] over the primal
 //! variables and *all* rows (equality, orthant, cone), an inactive row
 //! decoupled (its entries zero, its pivot −1). The pattern never changes, so
@@ -37,10 +39,10 @@
 //! every inactive row satisfied, every active row's dual of the right sign
 //! (z ≥ 0, ν ≥ 0). Otherwise the violated rows join the set and the rows
 //! with wrong-signed duals leave it (a primal–dual active-set step), a few
-//! times at most before the interior point takes over. The SOCP's relaxation
-//! cones (variables in every entry, the first included) are held as
-//! ‖s̄‖ − s₀ = 0 instead, whose curvature is positive semidefinite too
-//! (`norm_cone`).
+//! times at most before the interior point takes over. A relaxation cone
+//! not tight (the relaxation not exact, its optimum not unique) leaves the
+//! interval to the interior point: no attempt if the last solution has one,
+//! no acceptance of a KKT point without one.
 
 mod norm_cone;
 
