@@ -85,6 +85,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             re.relaxation_exact(o.exactness_tol),
             fresh.relaxation_exact(o.exactness_tol)
         );
+        if dp > 1e-4 {
+            // Where: the bus with the largest difference.
+            let (bus, _) = re.dlmp.iter().zip(&fresh.dlmp).enumerate().fold((0, 0.0), |(bi, bd), (i, (a, b))| {
+                let d = (a - b).abs();
+                if d > bd { (i, d) } else { (bi, bd) }
+            });
+            println!("     bus {bus}: re-solve {:.9} fresh {:.9}", re.dlmp[bus], fresh.dlmp[bus]);
+        }
         worst_price = worst_price.max(dp);
         worst_v = worst_v.max(dv);
         worst_p = worst_p.max(dd);
