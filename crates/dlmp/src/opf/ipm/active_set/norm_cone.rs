@@ -215,3 +215,109 @@ impl NormCone {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A relaxation cone s = b − G x = (ℓ + t²w, 2P, 2Q, ℓ − t²w) over
+    /// x = (ℓ, w, P, Q), as `opf::assemble` writes it (t² = 1.1).
+    fn relaxation_rows() -> Rows {
+        let t2 = 1.1;
+        Rows {
+            ptr: vec![0, 2, 3, 4, 6],
+            col: vec![0, 1, 2, 3, 0, 1],
+            val: vec![-1.0, -t2, -2.0, -2.0, -1.0, t2],
+            src: vec![0; 6],
+            n_cols: 4,
+        }
+    }
+
+    fn g_times(g: &Rows, x: &[f64]) -> Vec<f64> {
+        (0..4)
+            .map(|r| (g.ptr[r]..g.ptr[r + 1]).map(|e| g.val[e] * x[g.col[e]]).sum())
+            .collect()
+    }
+
+    /// φ = ‖s̄‖ − s₀ at x, straight from its definition.
+    fn phi(g: &Rows, x: &[f64]) -> f64 {
+        let s: Vec<f64> = g_times(g, x).iter().map(|v| -v).collect();
+        (s[1] * s[1] + s[2] * s[2] + s[3] * s[3]).sqrt() - s[0]
+    }
+
+    /// The cone with the variables' slots 0..4 and the Hessian's after them.
+    fn cone(g: &Rows) -> NormCone {
+        let mut entries = Vec::new();
+        let mut cone = NormCone::new(g, 0, 0, 4, 99, &mut entries);
+        let slots: Vec<usize> = (0..entries.len()).collect();
+        let mut t = 0;
+        cone.take_slots(&slots, &mut t);
+        assert_eq!(t, 4 + 10);
+        cone
+    }
+
+    /// ∇φ and ν·∇²φ against central differences of φ's definition, and the
+    /// dual ν·(1, −û) on the dual cone's boundary.
+    #[test]
+    fn gradient_and_curvature_match_finite_differences() {
+        let g = relaxation_rows();
+        let cone = cone(&g);
+        assert_eq!(cone.vars, vec![0, 1, 2, 3]);
+        let x = [0.013, 0.97, 0.08, 0.05];
+        let b = [0.0; 4];
+        let local_at = |x: &[f64]| {
+            let mut loc = Local::default();
+            assert!(cone.local(&b, &g_times(&g, x), &mut loc));
+            loc
+        };
+        let loc = local_at(&x);
+        assert!((loc.phi - phi(&g, &x)).abs() < 1e-15);
+        let nu = 2.5;
+        let mut kx = vec![0.0; 14];
+        cone.fill(&g, &loc, nu, &mut kx);
+        let h = 1e-6;
+        let shifted = |i: usize, by: f64| {
+            let mut y = x;
+            y[i] += by;
+            y
+        };
+        for i in 0..4 {
+            let fd = (phi(&g, &shifted(i, h)) - phi(&g, &shifted(i, -h))) / (2.0 * h);
+            assert!((kx[i] - fd).abs() < 1e-8, "∂φ/∂x{i}: {} vs {fd}", kx[i]);
+        }
+        // Row-major upper triangle after the gradient's 4 slots.
+        let mut t = 4;
+        for i in 0..4 {
+            for j in i..4 {
+                let grad_j = |y: &[f64]| cone.gradient(&g, &local_at(y))[j];
+                let fd = nu * (grad_j(&shifted(i, h)) - grad_j(&shifted(i, -h))) / (2.0 * h);
+                assert!((kx[t] - fd).abs() < 1e-6, "ν∂²φ/∂x{i}∂x{j}: {} vs {fd}", kx[t]);
+                t += 1;
+            }
+        }
+        // No curvature for a negative multiplier (only the gradient column).
+        let mut kx_neg = vec![0.0; 14];
+        cone.fill(&g, &loc, -1.0, &mut kx_neg);
+        assert!(kx_neg[4..].iter().all(|&v| v == 0.0));
+        assert_eq!(&kx_neg[..4], &kx[..4]);
+        // z = ν·(1, −û): z₀ = ‖z̄‖ (the dual cone's boundary), zᵀs = ν·φ.
+        let mut z = [0.0; 4];
+        cone.dual(&loc, nu, &mut z);
+        let z_bar = (z[1] * z[1] + z[2] * z[2] + z[3] * z[3]).sqrt();
+        assert!((z[0] - nu).abs() < 1e-15 && (z_bar - nu).abs() < 1e-12);
+        let s: Vec<f64> = g_times(&g, &x).iter().map(|v| -v).collect();
+        let zs: f64 = z.iter().zip(&s).map(|(a, b)| a * b).sum();
+        assert!((zs + nu * loc.phi).abs() < 1e-12, "zᵀs {zs} vs −νφ {}", -nu * loc.phi);
+    }
+
+    /// Too close to the norm's kink (s̄ = 0), the geometry is refused.
+    #[test]
+    fn a_cone_at_the_kink_is_refused() {
+        let g = relaxation_rows();
+        let cone = cone(&g);
+        // ℓ = t²w and P = Q = 0: s̄ = 0.
+        let x = [1.1, 1.0, 0.0, 0.0];
+        let mut loc = Local::default();
+        assert!(!cone.local(&[0.0; 4], &g_times(&g, &x), &mut loc));
+    }
+}
