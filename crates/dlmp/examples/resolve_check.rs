@@ -75,7 +75,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for k in 0..repeat {
         let (o, interval) = &intervals[k % intervals.len()];
         let re = solver.solve(&net, interval, o)?;
-        let fresh = solve(&net, interval, &OpfOptions { tolerance: reference_tol, ..o.clone() })?;
+        let fresh = solve(
+            &net,
+            interval,
+            &OpfOptions {
+                tolerance: reference_tol,
+                ..o.clone()
+            },
+        )?;
         let dp = rel_diff(&re.dlmp, &fresh.dlmp);
         let dv = rel_diff(&re.voltage_pu, &fresh.voltage_pu);
         let dd = rel_diff(&re.variable_kw, &fresh.variable_kw);
@@ -87,11 +94,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
         if dp > 1e-4 {
             // Where: the bus with the largest difference.
-            let (bus, _) = re.dlmp.iter().zip(&fresh.dlmp).enumerate().fold((0, 0.0), |(bi, bd), (i, (a, b))| {
-                let d = (a - b).abs();
-                if d > bd { (i, d) } else { (bi, bd) }
-            });
-            println!("     bus {bus}: re-solve {:.9} fresh {:.9}", re.dlmp[bus], fresh.dlmp[bus]);
+            let (bus, _) = re.dlmp.iter().zip(&fresh.dlmp).enumerate().fold(
+                (0, 0.0),
+                |(bi, bd), (i, (a, b))| {
+                    let d = (a - b).abs();
+                    if d > bd {
+                        (i, d)
+                    } else {
+                        (bi, bd)
+                    }
+                },
+            );
+            println!(
+                "     bus {bus}: re-solve {:.9} fresh {:.9}",
+                re.dlmp[bus], fresh.dlmp[bus]
+            );
         }
         worst_price = worst_price.max(dp);
         worst_v = worst_v.max(dv);

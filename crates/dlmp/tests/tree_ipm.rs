@@ -683,17 +683,31 @@ fn socp_re_solves_report_an_inexact_relaxation_as_fresh_solves() {
         let re = solver.solve(&net, &placed, &opts).unwrap();
         let fresh = solve(&net, &placed, &opts).unwrap();
         assert!(re.is_optimal() && fresh.is_optimal(), "interval {k}");
-        assert_eq!(re.relaxation_exact(opts.exactness_tol), Some(false), "interval {k}");
-        assert_eq!(fresh.relaxation_exact(opts.exactness_tol), Some(false), "interval {k}");
+        assert_eq!(
+            re.relaxation_exact(opts.exactness_tol),
+            Some(false),
+            "interval {k}"
+        );
+        assert_eq!(
+            fresh.relaxation_exact(opts.exactness_tol),
+            Some(false),
+            "interval {k}"
+        );
         // 1e-5: the optimum is degenerate here (the cones not tight); the
         // interior point's re-solves differ from fresh solves by up to 1.2e-6.
         let d = rel_diff(&re.dlmp, &fresh.dlmp);
         assert!(d < 1e-5, "interval {k}: prices differ by {d:e}");
         let phantom = |s: &DlmpSolution| -> f64 {
-            s.socp_phantom_loss_kw.iter().filter(|v| v.is_finite()).sum()
+            s.socp_phantom_loss_kw
+                .iter()
+                .filter(|v| v.is_finite())
+                .sum()
         };
         let (a, b) = (phantom(&re), phantom(&fresh));
-        assert!((a - b).abs() < 1e-4 * (1.0 + b), "interval {k}: phantom losses {a} vs {b} kW");
+        assert!(
+            (a - b).abs() < 1e-4 * (1.0 + b),
+            "interval {k}: phantom losses {a} vs {b} kW"
+        );
         // The interior point's own path on the same data: the same answer.
         let problem = ogg_dlmp::opf::problem(&net, &placed, &opts);
         let ipm = match warm.as_mut() {
@@ -701,7 +715,9 @@ fn socp_re_solves_report_an_inexact_relaxation_as_fresh_solves() {
                 ipm.update(&problem);
                 ipm
             }
-            None => warm.insert(TreeIpm::new(&problem, IpmSettings::with_tolerance(1e-10)).unwrap()),
+            None => {
+                warm.insert(TreeIpm::new(&problem, IpmSettings::with_tolerance(1e-10)).unwrap())
+            }
         };
         assert_eq!(ipm.solve(), IpmStatus::Solved, "interval {k}");
         let mut cold = TreeIpm::new(&problem, IpmSettings::with_tolerance(1e-10)).unwrap();
@@ -709,6 +725,9 @@ fn socp_re_solves_report_an_inexact_relaxation_as_fresh_solves() {
         let n_bal = net.len();
         let d = rel_diff(&ipm.z()[..n_bal], &cold.z()[..n_bal]);
         assert!(d < 1e-5, "interval {k}: balance duals differ by {d:e}");
-        assert!(!ipm.active_set_used, "interval {k}: the active set served an inexact relaxation");
+        assert!(
+            !ipm.active_set_used,
+            "interval {k}: the active set served an inexact relaxation"
+        );
     }
 }

@@ -564,7 +564,9 @@ impl TreeIpm {
 
     /// Whether the active set holds relaxation cones (the SOCP).
     pub(super) fn has_relaxation_cones(&self) -> bool {
-        self.active.as_ref().is_some_and(|st| !st.norm_cones.is_empty())
+        self.active
+            .as_ref()
+            .is_some_and(|st| !st.norm_cones.is_empty())
     }
 
     /// Whether every relaxation cone is in the set.
@@ -604,9 +606,7 @@ impl TreeIpm {
                 if st.nu[c] < -dual_tol && worst.is_none_or(|w| st.nu[c] < w.0) {
                     worst = Some((st.nu[c], c, true));
                 }
-            } else if slack_norm(&self.b_c, &st.g_x, a, d)
-                > self.b_c[a] - st.g_x[a] + primal_tol
-            {
+            } else if slack_norm(&self.b_c, &st.g_x, a, d) > self.b_c[a] - st.g_x[a] + primal_tol {
                 st.active_cone[c] = true;
                 st.nu[c] = 0.0;
                 changed += 1;

@@ -63,7 +63,7 @@ pub(super) struct Local {
 impl NormCone {
     /// Whether the cone at rows first..first + dim fits this module's sizes.
     pub(super) fn fits(g: &Rows, first: usize, dim: usize) -> bool {
-        if dim < 2 || dim > MAX_DIM {
+        if !(2..=MAX_DIM).contains(&dim) {
             return false;
         }
         let mut vars: Vec<usize> = g.col[g.ptr[first]..g.ptr[first + dim]].to_vec();
@@ -235,7 +235,11 @@ mod tests {
 
     fn g_times(g: &Rows, x: &[f64]) -> Vec<f64> {
         (0..4)
-            .map(|r| (g.ptr[r]..g.ptr[r + 1]).map(|e| g.val[e] * x[g.col[e]]).sum())
+            .map(|r| {
+                (g.ptr[r]..g.ptr[r + 1])
+                    .map(|e| g.val[e] * x[g.col[e]])
+                    .sum()
+            })
             .collect()
     }
 
@@ -291,7 +295,11 @@ mod tests {
             for j in i..4 {
                 let grad_j = |y: &[f64]| cone.gradient(&g, &local_at(y))[j];
                 let fd = nu * (grad_j(&shifted(i, h)) - grad_j(&shifted(i, -h))) / (2.0 * h);
-                assert!((kx[t] - fd).abs() < 1e-6, "ν∂²φ/∂x{i}∂x{j}: {} vs {fd}", kx[t]);
+                assert!(
+                    (kx[t] - fd).abs() < 1e-6,
+                    "ν∂²φ/∂x{i}∂x{j}: {} vs {fd}",
+                    kx[t]
+                );
                 t += 1;
             }
         }
@@ -307,7 +315,11 @@ mod tests {
         assert!((z[0] - nu).abs() < 1e-15 && (z_bar - nu).abs() < 1e-12);
         let s: Vec<f64> = g_times(&g, &x).iter().map(|v| -v).collect();
         let zs: f64 = z.iter().zip(&s).map(|(a, b)| a * b).sum();
-        assert!((zs + nu * loc.phi).abs() < 1e-12, "zᵀs {zs} vs −νφ {}", -nu * loc.phi);
+        assert!(
+            (zs + nu * loc.phi).abs() < 1e-12,
+            "zᵀs {zs} vs −νφ {}",
+            -nu * loc.phi
+        );
     }
 
     /// Too close to the norm's kink (s̄ = 0), the geometry is refused.
