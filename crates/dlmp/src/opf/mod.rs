@@ -785,6 +785,12 @@ impl OpfSolver {
                 if opts.formulation != Formulation::LinDistFlow || floating_ratio {
                     settings.crossover_below_gap = 0.0;
                 }
+                if opts.formulation == Formulation::Socp && floating_ratio {
+                    // The same for Newton on the SOCP's last active set
+                    // (LinDistFlow's keeps it: its re-solves on IEEE 37 were
+                    // measured with it, `ogg run uc3`).
+                    settings.active_set = false;
+                }
                 if opts.formulation == Formulation::Dc || floating_ratio {
                     // (The lossless model: −1 % at 1k buses, not worth a
                     // different path.)
