@@ -515,10 +515,14 @@ impl Ldl {
         // in `new`).
         assert!(li.len() == lp[n] && lx.len() == lp[n] && rows.len() == lp[n]);
         assert!(self.row_ptr.len() == n + 1 && self.row_ptr[n] == rows.len());
+        // perm is a permutation of 0..n (by construction in `new`): with b cut
+        // to n, every b[perm[k]] is in bounds.
+        let b = &mut b[..n];
         // Forward by rows, gathering b in the same pass: x_k = b_π(k) − Σ L_kc x_c.
         let mut e = 0;
         for (k, (&p, &hi)) in perm.iter().zip(&self.row_ptr[1..]).enumerate() {
-            let mut xk = b[p as usize];
+            // SAFETY: p = perm[k] < n = b.len() (above).
+            let mut xk = unsafe { *b.get_unchecked(p as usize) };
             while e < hi {
                 // SAFETY: e < hi ≤ row_ptr[n] = rows.len(); the entry's
                 // column c < k < n = x.len() and position < lp[n] = lx.len().
@@ -528,7 +532,8 @@ impl Ldl {
                 }
                 e += 1;
             }
-            x[k] = xk;
+            // SAFETY: k < perm.len() = n = x.len().
+            unsafe { *x.get_unchecked_mut(k) = xk };
         }
         between(x, dinv);
         // Backward by columns with D⁻¹ applied, scattering into b as each
@@ -546,7 +551,8 @@ impl Ldl {
                 }
             }
             x[c] = xc;
-            b[perm[c] as usize] = xc;
+            // SAFETY: perm[c] < n = b.len() (above).
+            unsafe { *b.get_unchecked_mut(perm[c] as usize) = xc };
         }
     }
 
