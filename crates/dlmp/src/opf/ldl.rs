@@ -467,7 +467,9 @@ impl Ldl {
             for a in lo..hi {
                 // vals[a] holds L_ac·d_c until it is scaled here; the pairs
                 // (a, b ≥ a) read the unscaled values of b.
-                let l_a = vals[a] * dinv;
+                // SAFETY: a < hi ≤ n + lp[n] = vals.len() (asserted above;
+                // lp is non-decreasing by construction).
+                let l_a = unsafe { *vals.get_unchecked(a) } * dinv;
                 for b in a..hi {
                     // SAFETY: `analyse` stored exactly one target per pair
                     // (a ≤ b) of every column, in this order, so t <
@@ -481,7 +483,8 @@ impl Ldl {
                     }
                     t += 1;
                 }
-                vals[a] = l_a;
+                // SAFETY: as for the read of vals[a] above.
+                unsafe { *vals.get_unchecked_mut(a) = l_a };
             }
         }
         Some(regularised)
