@@ -545,14 +545,41 @@ impl Ldl {
         for c in (0..n).rev() {
             let lo = lp[c];
             let mut xc = x[c] * dinv[c];
-            while e > lo {
-                e -= 1;
-                // SAFETY: lo ≤ e < lp[c + 1] ≤ lp[n] = li.len() = lx.len(), li[e] < n = x.len().
-                unsafe {
-                    let i = *li.get_unchecked(e) as usize;
-                    xc -= *lx.get_unchecked(e) * *x.get_unchecked(i);
+            // SAFETY (all below): lo ≤ every index read < e = lp[c + 1] ≤
+            // lp[n] = li.len() = lx.len(), and li[·] < n = x.len().
+            let term = |e: usize| unsafe {
+                *lx.get_unchecked(e) * *x.get_unchecked(*li.get_unchecked(e) as usize)
+            };
+            // The tree KKT systems' columns hold ≤ 6 entries: written out
+            // per length, in the loop's order (the same result), they skip
+            // the unrolled loop's set-up, which costs more than such a
+            // column's arithmetic.
+            match e - lo {
+                0 => {}
+                1 => xc -= term(lo),
+                2 => {
+                    xc -= term(lo + 1);
+                    xc -= term(lo);
+                }
+                3 => {
+                    xc -= term(lo + 2);
+                    xc -= term(lo + 1);
+                    xc -= term(lo);
+                }
+                4 => {
+                    xc -= term(lo + 3);
+                    xc -= term(lo + 2);
+                    xc -= term(lo + 1);
+                    xc -= term(lo);
+                }
+                _ => {
+                    while e > lo {
+                        e -= 1;
+                        xc -= term(e);
+                    }
                 }
             }
+            e = lo;
             x[c] = xc;
             // SAFETY: perm[c] < n = b.len() (above).
             unsafe { *b.get_unchecked_mut(perm[c] as usize) = xc };
