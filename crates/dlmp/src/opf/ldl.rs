@@ -572,6 +572,21 @@ impl Ldl {
                     xc -= term(lo + 1);
                     xc -= term(lo);
                 }
+                5 => {
+                    xc -= term(lo + 4);
+                    xc -= term(lo + 3);
+                    xc -= term(lo + 2);
+                    xc -= term(lo + 1);
+                    xc -= term(lo);
+                }
+                6 => {
+                    xc -= term(lo + 5);
+                    xc -= term(lo + 4);
+                    xc -= term(lo + 3);
+                    xc -= term(lo + 2);
+                    xc -= term(lo + 1);
+                    xc -= term(lo);
+                }
                 _ => {
                     while e > lo {
                         e -= 1;
