@@ -450,9 +450,10 @@ impl Ldl {
         assert!(vals.len() == n + lp[n] && self.dinv.len() == n && self.pivot_sign.len() == n);
         let mut regularised = 0;
         let mut t = 0;
-        for c in 0..n {
-            let mut dc = vals[c];
-            let s = self.pivot_sign[c];
+        let columns = (self.pivot_sign.iter().zip(self.dinv.iter_mut())).zip(lp.windows(2));
+        for (c, ((&s, dinv_c), col)) in columns.enumerate() {
+            // SAFETY: c < n ≤ vals.len() (asserted above; the zip stops at n).
+            let mut dc = unsafe { *vals.get_unchecked(c) };
             if !dc.is_finite() {
                 return None;
             }
@@ -460,10 +461,11 @@ impl Ldl {
                 dc = s * delta;
                 regularised += 1;
             }
-            vals[c] = dc;
+            // SAFETY: as for the read above.
+            unsafe { *vals.get_unchecked_mut(c) = dc };
             let dinv = 1.0 / dc;
-            self.dinv[c] = dinv;
-            let (lo, hi) = (n + lp[c], n + lp[c + 1]);
+            *dinv_c = dinv;
+            let (lo, hi) = (n + col[0], n + col[1]);
             for a in lo..hi {
                 // vals[a] holds L_ac·d_c until it is scaled here; the pairs
                 // (a, b ≥ a) read the unscaled values of b.
