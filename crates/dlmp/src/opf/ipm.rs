@@ -617,6 +617,103 @@ impl Residuals {
     }
 }
 
+/// Which slots of the KKT base the P and Aₑ values feed, so that an update
+/// recomputes only the slots whose values changed (LinDistFlow's loss
+/// factors move a few of A's values every interval). A slot is recomputed
+/// from all its terms in `refresh_base`'s order (P, Aₑ, then the static
+/// regularisation), so the base stays bit-identical to a full recompute.
+#[derive(Debug, Clone, Default)]
+struct BaseTerms {
+    /// The base slots that have terms.
+    slot: Vec<usize>,
+    /// Terms of `slot[j]`: `term[ptr[j]..ptr[j + 1]]`, each an index into
+    /// [P's values; Aₑ's values]; the sign of its regularisation (±1; 0: none).
+    ptr: Vec<usize>,
+    term: Vec<usize>,
+    reg_sign: Vec<f64>,
+    /// For each P value, then each Aₑ value: the j of the slot it feeds.
+    owner: Vec<usize>,
+    /// For each Aₑ value, its slot if the value is that slot's only term
+    /// (the slot is then 0 + the value, written without a recompute; on
+    /// the OPFs every Aₑ value), else `usize::MAX`.
+    eq_direct: Vec<usize>,
+    /// Each cone block's range of G's entries (its rows are contiguous).
+    soc_g: Vec<(usize, usize)>,
+    /// Marks and list of the slots to recompute (all false / empty between updates).
+    dirty: Vec<bool>,
+    dirty_list: Vec<usize>,
+}
+
+impl BaseTerms {
+    fn new(
+        p_slot: &[usize],
+        eq_slot: &[usize],
+        diag_slot: &[usize],
+        n: usize,
+        n_base: usize,
+    ) -> Self {
+        let mut j_of = vec![usize::MAX; n_base];
+        let mut slot = Vec::new();
+        for &s in p_slot.iter().chain(eq_slot).chain(diag_slot) {
+            if j_of[s] == usize::MAX {
+                j_of[s] = slot.len();
+                slot.push(s);
+            }
+        }
+        let owner: Vec<usize> = p_slot.iter().chain(eq_slot).map(|&s| j_of[s]).collect();
+        // Terms grouped by slot, each slot's in increasing index (the sum's order).
+        let mut ptr = vec![0; slot.len() + 1];
+        for &j in &owner {
+            ptr[j + 1] += 1;
+        }
+        for j in 0..slot.len() {
+            ptr[j + 1] += ptr[j];
+        }
+        let mut next = ptr.clone();
+        let mut term = vec![0; owner.len()];
+        for (t, &j) in owner.iter().enumerate() {
+            term[next[j]] = t;
+            next[j] += 1;
+        }
+        let mut reg_sign = vec![0.0; slot.len()];
+        for (i, &s) in diag_slot.iter().enumerate() {
+            reg_sign[j_of[s]] = if i < n { 1.0 } else { -1.0 };
+        }
+        let eq_direct = (owner[p_slot.len()..].iter())
+            .map(|&j| {
+                let single = ptr[j + 1] - ptr[j] == 1 && reg_sign[j] == 0.0;
+                if single {
+                    slot[j]
+                } else {
+                    usize::MAX
+                }
+            })
+            .collect();
+        let n_slots = slot.len();
+        BaseTerms {
+            slot,
+            ptr,
+            term,
+            reg_sign,
+            owner,
+            eq_direct,
+            soc_g: Vec::new(),
+            dirty: vec![false; n_slots],
+            dirty_list: Vec::with_capacity(n_slots),
+        }
+    }
+}
+
+/// Marks the slot that value feeds for recomputation (`BaseTerms`' fields
+/// apart, so that the callers can iterate over its other fields meanwhile).
+fn mark(owner: &[usize], dirty: &mut [bool], dirty_list: &mut Vec<usize>, value: usize) {
+    let j = owner[value];
+    if !dirty[j] {
+        dirty[j] = true;
+        dirty_list.push(j);
+    }
+}
+
 /// The KKT matrix, its factorisation, and how the data fill it.
 struct Kkt {
     ldl: Ldl,
@@ -624,6 +721,7 @@ struct Kkt {
     p_slot: Vec<usize>,
     eq_slot: Vec<usize>,
     diag_slot: Vec<usize>,
+    base_terms: BaseTerms,
     /// Orthant rows: slots of the upper pairs of each row's entries.
     nn_ptr: Vec<usize>,
     nn_slot: Vec<usize>,
@@ -827,12 +925,18 @@ impl TreeIpm {
             .max()
             .unwrap_or(1);
         let nk = ldl.n_values();
+        let mut base_terms = BaseTerms::new(&slots[..n_p], &slots[n_p..n_pe], &diag_slot, n, nk);
+        base_terms.soc_g = socs
+            .iter()
+            .map(|&(start, dim)| (g.ptr[start], g.ptr[start + dim]))
+            .collect();
         let kkt = Kkt {
             ldl,
             base: vec![0.0; nk],
             p_slot: slots[..n_p].to_vec(),
             eq_slot: slots[n_p..n_pe].to_vec(),
             diag_slot,
+            base_terms,
             nn_ptr,
             nn_slot: slots[n_pe..n_pen].to_vec(),
             socs: soc_blocks,
@@ -905,25 +1009,81 @@ impl TreeIpm {
 
     /// Copies a new problem's values (the same structure: `Problem::same_pattern`).
     pub fn update(&mut self, problem: &Problem) {
-        // The matrices' fixed parts of the KKT system are recomputed only if
-        // P or A moved (the SOCP's stay; LinDistFlow's loss factors move).
-        let mut matrices_changed = self.p_val != problem.p.nzval;
-        self.p_val.copy_from_slice(&problem.p.nzval);
+        // Only the KKT base's slots whose P or Aₑ values changed, and the cone
+        // blocks whose G values changed, are recomputed (see `BaseTerms`).
+        // "Changed" is by bits, so the stored values equal the problem's.
+        let terms = &mut self.kkt.base_terms;
+        let n_p = self.p_val.len();
+        if self.p_val != problem.p.nzval {
+            for (i, (v, &new)) in self.p_val.iter_mut().zip(&problem.p.nzval).enumerate() {
+                if v.to_bits() != new.to_bits() {
+                    *v = new;
+                    mark(&terms.owner, &mut terms.dirty, &mut terms.dirty_list, i);
+                }
+            }
+        } else {
+            // Equal as numbers; a zero's sign may still differ.
+            self.p_val.copy_from_slice(&problem.p.nzval);
+        }
         self.q.copy_from_slice(&problem.q);
         let a = &problem.a.nzval;
-        for rows in [&mut self.a_eq, &mut self.g] {
-            for (v, &k) in rows.val.iter_mut().zip(&rows.src) {
-                matrices_changed |= *v != a[k];
+        let base = &mut self.kkt.base;
+        let eq = (self.a_eq.val.iter_mut().zip(&self.a_eq.src)).zip(&terms.eq_direct);
+        for (e, ((v, &k), &direct)) in eq.enumerate() {
+            let new = a[k];
+            if v.to_bits() != new.to_bits() {
+                *v = new;
+                if direct != usize::MAX {
+                    // What the full sum gives: 0 + the value (−0 becomes +0).
+                    base[direct] = 0.0 + new;
+                } else {
+                    mark(
+                        &terms.owner,
+                        &mut terms.dirty,
+                        &mut terms.dirty_list,
+                        n_p + e,
+                    );
+                }
+            }
+        }
+        // G: the orthant rows' values enter only the factorisation (copied
+        // without comparing); a cone block's also its GᵀJG, kept in the base.
+        let g = &mut self.g;
+        let orthant_end = terms.soc_g.first().map_or(g.val.len(), |r| r.0);
+        for (v, &k) in g.val[..orthant_end].iter_mut().zip(&g.src[..orthant_end]) {
+            *v = a[k];
+        }
+        for (blk, &(lo, hi)) in self.kkt.socs.iter_mut().zip(&terms.soc_g) {
+            let mut changed = false;
+            for (v, &k) in g.val[lo..hi].iter_mut().zip(&g.src[lo..hi]) {
+                changed |= v.to_bits() != a[k].to_bits();
                 *v = a[k];
+            }
+            if changed {
+                Self::refresh_soc_block(blk, &g.val);
             }
         }
         self.b_eq.copy_from_slice(&problem.b[..self.n_eq]);
         self.b_c.copy_from_slice(&problem.b[self.n_eq..]);
-        if matrices_changed {
-            self.refresh_base();
+        let reg = self.settings.static_reg;
+        let (p_val, eq_val) = (&self.p_val, &self.a_eq.val);
+        for &j in &terms.dirty_list {
+            // The same sum as `refresh_base`'s: from zero, in the same order.
+            let mut sum = 0.0;
+            for &t in &terms.term[terms.ptr[j]..terms.ptr[j + 1]] {
+                sum += if t < n_p { p_val[t] } else { eq_val[t - n_p] };
+            }
+            if terms.reg_sign[j] != 0.0 {
+                sum += terms.reg_sign[j] * reg;
+            }
+            base[terms.slot[j]] = sum;
+            terms.dirty[j] = false;
         }
+        terms.dirty_list.clear();
     }
 
+    /// The KKT base (P, Aₑ, the static regularisation) and the cone blocks'
+    /// GᵀJG from scratch (`update` recomputes the changed parts the same way).
     fn refresh_base(&mut self) {
         let k = &mut self.kkt;
         k.base.fill(0.0);
@@ -939,18 +1099,23 @@ impl TreeIpm {
             k.base[slot] += if i < self.n { reg } else { -reg };
         }
         for blk in &mut k.socs {
-            let kc = blk.n_cols;
-            blk.gjg.fill(0.0);
-            for &(ra, ca, ea) in &blk.g {
-                for &(rb, cb, eb) in &blk.g {
-                    if ra != rb || ca > cb {
-                        continue;
-                    }
-                    // Upper-triangle index of (ca, cb), row-major over a ≤ b.
-                    let t = ca * kc - ca * (ca + 1) / 2 + cb;
-                    let j = if ra == 0 { 1.0 } else { -1.0 };
-                    blk.gjg[t] += j * self.g.val[ea] * self.g.val[eb];
+            Self::refresh_soc_block(blk, &self.g.val);
+        }
+    }
+
+    /// A cone block's G_bᵀ J G_b from G's values.
+    fn refresh_soc_block(blk: &mut SocBlock, g_val: &[f64]) {
+        let kc = blk.n_cols;
+        blk.gjg.fill(0.0);
+        for &(ra, ca, ea) in &blk.g {
+            for &(rb, cb, eb) in &blk.g {
+                if ra != rb || ca > cb {
+                    continue;
                 }
+                // Upper-triangle index of (ca, cb), row-major over a ≤ b.
+                let t = ca * kc - ca * (ca + 1) / 2 + cb;
+                let j = if ra == 0 { 1.0 } else { -1.0 };
+                blk.gjg[t] += j * g_val[ea] * g_val[eb];
             }
         }
     }
@@ -1806,6 +1971,56 @@ mod tests {
         assert!(free.is_finite() && free > 0.0);
         assert_eq!(ipm.sc.max_step(&s, &ds, &z, &dz, 2.0 * free), free);
         assert_eq!(ipm.sc.max_step(&s, &ds, &z, &dz, 0.5 * free), 0.5 * free);
+    }
+
+    /// A problem of every kind of KKT term: quadratic costs, equality rows
+    /// sharing columns, bounds and a cone; `scale` moves chosen values.
+    fn mixed_problem(p_scale: f64, eq_scale: f64, cone_scale: f64) -> Problem {
+        let mut b = Builder::new();
+        let x: Vec<usize> = (0..4)
+            .map(|k| b.var_quadratic(1.0 + k as f64, 0.5 * p_scale + 0.1 * k as f64))
+            .collect();
+        b.eq(&[(x[0], 1.0), (x[1], -0.3 * eq_scale)], 1.0);
+        b.eq(&[(x[1], 0.7), (x[2], 1.1 * eq_scale), (x[3], 0.2)], 2.0);
+        b.le(&[(x[0], 1.0), (x[3], 0.4 * eq_scale)], 10.0);
+        b.soc(&[
+            (&[(x[0], -1.0)], 0.0),
+            (&[(x[2], -0.9 * cone_scale)], 0.0),
+            (&[(x[3], -1.0), (x[2], 0.1)], 0.0),
+        ]);
+        b.build()
+    }
+
+    fn base_bits(ipm: &TreeIpm) -> (Vec<u64>, Vec<u64>) {
+        let base = ipm.kkt.base.iter().map(|v| v.to_bits()).collect();
+        let gjg = (ipm.kkt.socs.iter())
+            .flat_map(|blk| blk.gjg.iter().map(|v| v.to_bits()))
+            .collect();
+        (base, gjg)
+    }
+
+    #[test]
+    fn updated_base_equals_a_full_recompute_bit_for_bit() {
+        let settings = IpmSettings::with_tolerance(1e-9);
+        let mut ipm = TreeIpm::new(&mixed_problem(1.0, 1.0, 1.0), settings).unwrap();
+        // One kind of value moved at a time, all at once, none, and back.
+        for scales in [
+            (1.3, 1.0, 1.0),
+            (1.3, 0.7, 1.0),
+            (1.3, 0.7, 1.2),
+            (0.4, 1.9, 0.6),
+            (0.4, 1.9, 0.6),
+            (1.0, 1.0, 1.0),
+        ] {
+            let problem = mixed_problem(scales.0, scales.1, scales.2);
+            assert!(problem.same_pattern(&mixed_problem(1.0, 1.0, 1.0)));
+            ipm.update(&problem);
+            let fresh = TreeIpm::new(&problem, settings).unwrap();
+            assert_eq!(base_bits(&ipm), base_bits(&fresh), "scales {scales:?}");
+            assert!(ipm.kkt.base_terms.dirty_list.is_empty());
+            assert!(ipm.kkt.base_terms.dirty.iter().all(|&d| !d));
+        }
+        assert_eq!(ipm.solve(), IpmStatus::Solved);
     }
 
     #[test]

@@ -450,9 +450,10 @@ impl Ldl {
         assert!(vals.len() == n + lp[n] && self.dinv.len() == n && self.pivot_sign.len() == n);
         let mut regularised = 0;
         let mut t = 0;
-        for c in 0..n {
-            let mut dc = vals[c];
-            let s = self.pivot_sign[c];
+        let columns = (self.pivot_sign.iter().zip(self.dinv.iter_mut())).zip(lp.windows(2));
+        for (c, ((&s, dinv_c), col)) in columns.enumerate() {
+            // SAFETY: c < n ≤ vals.len() (asserted above; the zip stops at n).
+            let mut dc = unsafe { *vals.get_unchecked(c) };
             if !dc.is_finite() {
                 return None;
             }
@@ -460,14 +461,17 @@ impl Ldl {
                 dc = s * delta;
                 regularised += 1;
             }
-            vals[c] = dc;
+            // SAFETY: as for the read above.
+            unsafe { *vals.get_unchecked_mut(c) = dc };
             let dinv = 1.0 / dc;
-            self.dinv[c] = dinv;
-            let (lo, hi) = (n + lp[c], n + lp[c + 1]);
+            *dinv_c = dinv;
+            let (lo, hi) = (n + col[0], n + col[1]);
             for a in lo..hi {
                 // vals[a] holds L_ac·d_c until it is scaled here; the pairs
                 // (a, b ≥ a) read the unscaled values of b.
-                let l_a = vals[a] * dinv;
+                // SAFETY: a < hi ≤ n + lp[n] = vals.len() (asserted above;
+                // lp is non-decreasing by construction).
+                let l_a = unsafe { *vals.get_unchecked(a) } * dinv;
                 for b in a..hi {
                     // SAFETY: `analyse` stored exactly one target per pair
                     // (a ≤ b) of every column, in this order, so t <
@@ -481,7 +485,8 @@ impl Ldl {
                     }
                     t += 1;
                 }
-                vals[a] = l_a;
+                // SAFETY: as for the read of vals[a] above.
+                unsafe { *vals.get_unchecked_mut(a) = l_a };
             }
         }
         Some(regularised)
@@ -515,10 +520,14 @@ impl Ldl {
         // in `new`).
         assert!(li.len() == lp[n] && lx.len() == lp[n] && rows.len() == lp[n]);
         assert!(self.row_ptr.len() == n + 1 && self.row_ptr[n] == rows.len());
+        // perm is a permutation of 0..n (by construction in `new`): with b cut
+        // to n, every b[perm[k]] is in bounds.
+        let b = &mut b[..n];
         // Forward by rows, gathering b in the same pass: x_k = b_π(k) − Σ L_kc x_c.
         let mut e = 0;
         for (k, (&p, &hi)) in perm.iter().zip(&self.row_ptr[1..]).enumerate() {
-            let mut xk = b[p as usize];
+            // SAFETY: p = perm[k] < n = b.len() (above).
+            let mut xk = unsafe { *b.get_unchecked(p as usize) };
             while e < hi {
                 // SAFETY: e < hi ≤ row_ptr[n] = rows.len(); the entry's
                 // column c < k < n = x.len() and position < lp[n] = lx.len().
@@ -528,7 +537,8 @@ impl Ldl {
                 }
                 e += 1;
             }
-            x[k] = xk;
+            // SAFETY: k < perm.len() = n = x.len().
+            unsafe { *x.get_unchecked_mut(k) = xk };
         }
         between(x, dinv);
         // Backward by columns with D⁻¹ applied, scattering into b as each
@@ -537,16 +547,59 @@ impl Ldl {
         for c in (0..n).rev() {
             let lo = lp[c];
             let mut xc = x[c] * dinv[c];
-            while e > lo {
-                e -= 1;
-                // SAFETY: lo ≤ e < lp[c + 1] ≤ lp[n] = li.len() = lx.len(), li[e] < n = x.len().
-                unsafe {
-                    let i = *li.get_unchecked(e) as usize;
-                    xc -= *lx.get_unchecked(e) * *x.get_unchecked(i);
+            // SAFETY (all below): lo ≤ every index read < e = lp[c + 1] ≤
+            // lp[n] = li.len() = lx.len(), and li[·] < n = x.len().
+            let term = |e: usize| unsafe {
+                *lx.get_unchecked(e) * *x.get_unchecked(*li.get_unchecked(e) as usize)
+            };
+            // The tree KKT systems' columns hold ≤ 6 entries: written out
+            // per length, in the loop's order (the same result), they skip
+            // the unrolled loop's set-up, which costs more than such a
+            // column's arithmetic.
+            match e - lo {
+                0 => {}
+                1 => xc -= term(lo),
+                2 => {
+                    xc -= term(lo + 1);
+                    xc -= term(lo);
+                }
+                3 => {
+                    xc -= term(lo + 2);
+                    xc -= term(lo + 1);
+                    xc -= term(lo);
+                }
+                4 => {
+                    xc -= term(lo + 3);
+                    xc -= term(lo + 2);
+                    xc -= term(lo + 1);
+                    xc -= term(lo);
+                }
+                5 => {
+                    xc -= term(lo + 4);
+                    xc -= term(lo + 3);
+                    xc -= term(lo + 2);
+                    xc -= term(lo + 1);
+                    xc -= term(lo);
+                }
+                6 => {
+                    xc -= term(lo + 5);
+                    xc -= term(lo + 4);
+                    xc -= term(lo + 3);
+                    xc -= term(lo + 2);
+                    xc -= term(lo + 1);
+                    xc -= term(lo);
+                }
+                _ => {
+                    while e > lo {
+                        e -= 1;
+                        xc -= term(e);
+                    }
                 }
             }
+            e = lo;
             x[c] = xc;
-            b[perm[c] as usize] = xc;
+            // SAFETY: perm[c] < n = b.len() (above).
+            unsafe { *b.get_unchecked_mut(perm[c] as usize) = xc };
         }
     }
 
