@@ -140,11 +140,24 @@ pub(super) struct ActiveSet {
     /// Multiplier of each active cone's limit, in the units of its dual:
     /// μ = z₀, z = (μ/s₀)·J·s.
     nu: Vec<f64>,
-    rhs: Vec<f64>,
+    /// The step of the orthant rows' duals and cone multipliers (at
+    /// n + n_eq..; x's and y's stay in `system`).
     sol: Vec<f64>,
     /// Residual of stationarity and of every row, in the system's order.
     rd: Vec<f64>,
     g_x: Vec<f64>,
+    /// Whether x moved since `g_x` and the equality rows' residuals (with
+    /// their ∞-norm and sum) were computed, and whether the duals moved
+    /// since stationarity's (with its ∞-norm and sum): a change of the set
+    /// does not move x, and one that only adds rows moves no dual.
+    x_moved: bool,
+    stationarity_stale: bool,
+    pres_eq: f64,
+    eq_sum: f64,
+    dres: f64,
+    stationarity_sum: f64,
+    /// Σ x (its finiteness), from the step's pass.
+    x_sum: f64,
     /// The interior point's state before the attempt (restored on failure).
     saved_x: Vec<f64>,
     saved_z: Vec<f64>,
@@ -273,10 +286,16 @@ impl ActiveSet {
             active_row: vec![false; ipm.sc.n_nn],
             active_cone: vec![false; ipm.sc.socs.len()],
             nu: vec![0.0; ipm.sc.socs.len()],
-            rhs: vec![0.0; dim],
             sol: vec![0.0; dim],
             rd: vec![0.0; dim],
             g_x: vec![0.0; mc],
+            x_moved: true,
+            stationarity_stale: true,
+            pres_eq: 0.0,
+            eq_sum: 0.0,
+            dres: 0.0,
+            stationarity_sum: 0.0,
+            x_sum: 0.0,
             saved_x: vec![0.0; n],
             saved_z: vec![0.0; n_eq + mc],
             saved_s: vec![0.0; mc],
@@ -285,7 +304,7 @@ impl ActiveSet {
             first_z: vec![0.0; n_eq + mc],
             first_s: vec![0.0; mc],
             prev_y: vec![0.0; n_eq],
-            prev_z: vec![0.0; mc],
+            prev_z: vec![0.0; ipm.sc.n_nn],
             prev_nu: vec![0.0; ipm.sc.socs.len()],
             have_prev: false,
             crossover: false,
@@ -315,6 +334,8 @@ impl TreeIpm {
         st.saved_s.copy_from_slice(&self.s);
         st.have_first = false;
         st.have_prev = false;
+        st.x_moved = true;
+        st.x_sum = self.x.iter().sum();
         let ok = self.active_set_rounds(&mut st);
         if !ok {
             // The old set's solution for the new data is a better start for
@@ -385,6 +406,10 @@ impl TreeIpm {
             // KKT check: inactive rows feasible, active duals of the right
             // sign; a violated row joins the set, a wrong-signed one leaves.
             let (changed, left) = self.update_active_set(st, primal_tol, dual_tol);
+            // A leaving row's dual went to zero (and a restore below moves
+            // the others): stationarity changed. Entering rows and cones
+            // join with zero duals, so it did not for them.
+            st.stationarity_stale |= left > 0;
             if left > 0 && st.have_prev {
                 // A row that entered and pins the same quantity as an active
                 // one makes the system singular; the regularised solve splits
@@ -475,30 +500,41 @@ impl TreeIpm {
             }
             last_progress = progress;
             self.iterations += 1;
-            for (r, &d) in st.rhs.iter_mut().zip(&st.rd) {
-                *r = -d;
-            }
             Self::solve_step(st, self.n, self.n_eq, self.sc.n_nn, &self.g.val);
-            st.prev_y.copy_from_slice(&self.z_all[..n_eq]);
-            st.prev_z.copy_from_slice(&self.z_all[n_eq..]);
-            st.prev_nu.copy_from_slice(&st.nu);
+            // The step, saving the duals it moves in the same passes (what
+            // a leave restores: the orthant duals and cone multipliers; the
+            // cones' other duals follow from ν at the next residuals).
             st.have_prev = true;
+            st.x_moved = true;
             let (n, n_eq, n_nn) = (self.n, self.n_eq, self.sc.n_nn);
-            let d = &st.sol;
-            for (x, &dx) in self.x.iter_mut().zip(&d[..n]) {
+            // x and y are the system's first unknowns, in order.
+            let (dx, dy) = st.system[..n + n_eq].split_at(n);
+            let mut x_sum = 0.0;
+            for (x, &dx) in self.x.iter_mut().zip(dx) {
                 *x += dx;
+                x_sum += *x;
             }
-            for (y, &dy) in self.z_all[..n_eq].iter_mut().zip(&d[n..n + n_eq]) {
+            st.x_sum = x_sum;
+            let (y, z) = self.z_all.split_at_mut(n_eq);
+            for ((y, prev), &dy) in y.iter_mut().zip(&mut st.prev_y).zip(dy) {
+                *prev = *y;
                 *y += dy;
             }
-            for i in 0..n_nn {
-                if st.active_row[i] {
-                    self.z_all[n_eq + i] += d[n + n_eq + i];
+            // (An inactive row's dual is zero here: the residuals cleared it.)
+            let dz = &st.sol[n + n_eq..n + n_eq + n_nn];
+            let rows = z[..n_nn].iter_mut().zip(&mut st.prev_z).zip(dz);
+            for (((z, prev), &dz), &active) in rows.zip(&st.active_row) {
+                *prev = *z;
+                if active {
+                    *z += dz;
                 }
             }
-            for c in 0..st.nu.len() {
-                if st.active_cone[c] {
-                    st.nu[c] += d[n + n_eq + n_nn + c];
+            let dnu = &st.sol[n + n_eq + n_nn..];
+            let cones = st.nu.iter_mut().zip(&mut st.prev_nu).zip(dnu);
+            for (((nu, prev), &dnu), &active) in cones.zip(&st.active_cone) {
+                *prev = *nu;
+                if active {
+                    *nu += dnu;
                 }
             }
         }
@@ -586,76 +622,109 @@ impl TreeIpm {
 
     /// The residuals of the KKT equations of the current active set at x
     /// (into `st.rd`, G·x into `st.g_x`): (primal, dual) ∞-norms, None if not finite.
+    /// What neither x nor the duals changed since the last call is kept:
+    /// after a change of the set x has not moved (G·x, the equality rows),
+    /// and after one that only added rows no dual has (stationarity).
     fn active_set_residuals(&mut self, st: &mut ActiveSet) -> Option<(f64, f64)> {
         let (n, n_eq, n_nn) = (self.n, self.n_eq, self.sc.n_nn);
-        {
-            // Duals implied by the set: zero off it, ν·J·s on active cones.
+        if st.x_moved {
             self.g.mul(&self.x, &mut st.g_x);
-            {
-                let z = &mut self.z_all[n_eq..];
-                for i in 0..n_nn {
-                    if !st.active_row[i] {
-                        z[i] = 0.0;
-                    }
-                }
-                for (c, &(a, d)) in self.sc.socs.iter().enumerate() {
-                    let nu = if st.active_cone[c] {
-                        st.nu[c] / self.b_c[a]
-                    } else {
-                        0.0
-                    };
-                    z[a] = nu * (self.b_c[a] - st.g_x[a]);
-                    for k in a + 1..a + d {
-                        z[k] = -nu * (self.b_c[k] - st.g_x[k]);
-                    }
-                }
-            }
-            // Residuals: stationarity, equality rows, active rows, active cones.
-            let r = &mut st.rd;
-            r[..n].copy_from_slice(&self.q);
-            super::p_mul_add(
-                &self.p_colptr,
-                &self.p_rowval,
-                &self.p_val,
-                &self.x,
-                &mut r[..n],
-            );
-            let (y, z) = self.z_all.split_at(n_eq);
-            self.a_eq.mul_t_add(y, &mut r[..n]);
-            self.g.mul_t_add(z, &mut r[..n]);
-            let dres = inf_norm(&r[..n]);
-            self.a_eq.mul(&self.x, &mut r[n..n + n_eq]);
-            let mut pres = 0f64;
-            for (r, &b) in r[n..n + n_eq].iter_mut().zip(&self.b_eq) {
+            let r_eq = &mut st.rd[n..n + n_eq];
+            self.a_eq.mul(&self.x, r_eq);
+            let (mut pres_eq, mut sum) = (0f64, 0.0);
+            for (r, &b) in r_eq.iter_mut().zip(&self.b_eq) {
                 *r -= b;
                 // (A NaN is caught by the finiteness test of the sums below.)
-                if r.abs() > pres {
-                    pres = r.abs();
+                if r.abs() > pres_eq {
+                    pres_eq = r.abs();
+                }
+                sum += *r;
+            }
+            st.pres_eq = pres_eq;
+            st.eq_sum = sum;
+            st.x_moved = false;
+            st.stationarity_stale = true;
+        }
+        let mut pres = st.pres_eq;
+        // Duals implied by the set (zero off it, ν·J·s on active cones) and
+        // the active rows' and cones' residuals, in one pass.
+        let mut rows_sum = 0.0;
+        {
+            let z = &mut self.z_all[n_eq..];
+            let rows = &mut st.rd[n + n_eq..];
+            let orthant = z[..n_nn].iter_mut().zip(&mut rows[..n_nn]);
+            for (i, (z, r)) in orthant.enumerate() {
+                if st.active_row[i] {
+                    *r = st.g_x[i] - self.b_c[i];
+                    pres = pres.max(r.abs());
+                    rows_sum += *r;
+                } else {
+                    *z = 0.0;
+                    *r = 0.0;
                 }
             }
-            let rows = &mut r[n + n_eq..];
-            rows.fill(0.0);
+            for (c, &(a, d)) in self.sc.socs.iter().enumerate() {
+                let s0 = self.b_c[a];
+                let nu = if st.active_cone[c] { st.nu[c] / s0 } else { 0.0 };
+                z[a] = nu * (s0 - st.g_x[a]);
+                for k in a + 1..a + d {
+                    z[k] = -nu * (self.b_c[k] - st.g_x[k]);
+                }
+                let r = &mut rows[n_nn + c];
+                if st.active_cone[c] {
+                    let s_bar = slack_norm(&self.b_c, &st.g_x, a, d);
+                    // Scaled by 1/s₀ (units of s, a gradient of order 1): a
+                    // small limit's row would otherwise drown in the regularisation.
+                    *r = 0.5 * (s_bar * s_bar - s0 * s0) / s0;
+                    // As a violation of |s̄| ≤ s₀, in the units of s.
+                    pres = pres.max((s_bar - s0).abs());
+                    rows_sum += *r;
+                } else {
+                    *r = 0.0;
+                }
+            }
+        }
+        if st.stationarity_stale {
+            let r = &mut st.rd[..n];
+            r.copy_from_slice(&self.q);
+            super::p_mul_add(&self.p_colptr, &self.p_rowval, &self.p_val, &self.x, r);
+            let (y, z) = self.z_all.split_at(n_eq);
+            self.a_eq.mul_t_add(y, r);
+            // Gᵀz over the rows whose dual can be nonzero (the active ones:
+            // ~640 of the 3.6k orthant rows at 1k buses); the others' are
+            // exactly zero, so the sums are the same.
+            let g = &self.g;
             for i in 0..n_nn {
                 if st.active_row[i] {
-                    rows[i] = st.g_x[i] - self.b_c[i];
-                    pres = pres.max(rows[i].abs());
+                    for e in g.ptr[i]..g.ptr[i + 1] {
+                        r[g.col[e]] += g.val[e] * z[i];
+                    }
                 }
             }
             for (c, &(a, d)) in self.sc.socs.iter().enumerate() {
                 if st.active_cone[c] {
-                    let s0 = self.b_c[a];
-                    let s_bar = slack_norm(&self.b_c, &st.g_x, a, d);
-                    // Scaled by 1/s₀ (units of s, a gradient of order 1): a
-                    // small limit's row would otherwise drown in the regularisation.
-                    rows[n_nn + c] = 0.5 * (s_bar * s_bar - s0 * s0) / s0;
-                    // As a violation of |s̄| ≤ s₀, in the units of s.
-                    pres = pres.max((s_bar - s0).abs());
+                    for k in a..a + d {
+                        for e in g.ptr[k]..g.ptr[k + 1] {
+                            r[g.col[e]] += g.val[e] * z[k];
+                        }
+                    }
                 }
             }
-            // `max` skips NaN: test the sums for finiteness too.
-            let sum: f64 = st.rd.iter().sum::<f64>() + self.x.iter().sum::<f64>();
-            (pres.is_finite() && dres.is_finite() && sum.is_finite()).then_some((pres, dres))
+            let (mut dres, mut sum) = (0f64, 0.0);
+            for &v in r.iter() {
+                if v.abs() > dres {
+                    dres = v.abs();
+                }
+                sum += v;
+            }
+            st.dres = dres;
+            st.stationarity_sum = sum;
+            st.stationarity_stale = false;
         }
+        let dres = st.dres;
+        // `max` skips NaN: test the sums for finiteness too.
+        let sum = st.stationarity_sum + st.eq_sum + rows_sum + st.x_sum;
+        (pres.is_finite() && dres.is_finite() && sum.is_finite()).then_some((pres, dres))
     }
 
     /// Fills the extended KKT matrix for the active set at x and factorises it.
@@ -807,21 +876,26 @@ impl TreeIpm {
         ok
     }
 
-    /// Solves the factorised system for `st.rhs` into `st.sol`.
+    /// Solves the factorised system for −`st.rd`: x's and y's steps into
+    /// `st.system[..n + n_eq]`, the rows' and cones' into `st.sol[n + n_eq..]`.
     fn solve_step(st: &mut ActiveSet, n: usize, n_eq: usize, n_nn: usize, g: &[f64]) {
         // x and the equality rows are the system's first unknowns, in order.
+        // The right-hand side is −rd: its first n + n_eq entries (x and the
+        // equality rows) are the system's first unknowns, in order.
         let rows = n + n_eq;
-        st.system[..rows].copy_from_slice(&st.rhs[..rows]);
-        for (&f, &r) in st.in_system[rows..].iter().zip(&st.rhs[rows..]) {
+        for (s, &r) in st.system[..rows].iter_mut().zip(&st.rd[..rows]) {
+            *s = -r;
+        }
+        for (&f, &r) in st.in_system[rows..].iter().zip(&st.rd[rows..]) {
             if f != NOT_IN_SYSTEM {
-                st.system[f] = r;
+                st.system[f] = -r;
             }
         }
         // The factor's active bounds' rows folded into their variables'
         // (x_j is unknown j of both); a bound that entered since is in the border.
         for &(i, var, e) in &st.bounds {
             if st.factor_row[i] {
-                st.system[var] += g[e] * st.rhs[rows + i] / REG;
+                st.system[var] -= g[e] * st.rd[rows + i] / REG;
             }
         }
         let border = &mut st.border;
@@ -830,8 +904,8 @@ impl TreeIpm {
         } else {
             for (r, &row) in border.rhs.iter_mut().zip(&border.rows) {
                 *r = match row {
-                    BorderRow::EnterRow(i) => st.rhs[rows + i],
-                    BorderRow::EnterCone(c) => st.rhs[rows + n_nn + c],
+                    BorderRow::EnterRow(i) => -st.rd[rows + i],
+                    BorderRow::EnterCone(c) => -st.rd[rows + n_nn + c],
                     // The pinned dual's step: zero (it left at zero).
                     BorderRow::PinRow(_) | BorderRow::PinCone(_) | BorderRow::PinBound(_) => 0.0,
                 };
@@ -860,22 +934,22 @@ impl TreeIpm {
                 }
             });
         }
-        st.sol[..rows].copy_from_slice(&st.system[..rows]);
+        // x's and y's steps stay in `system` (the caller reads them there).
         let tail = st.in_system[rows..]
             .iter()
             .zip(&mut st.sol[rows..])
-            .zip(&st.rhs[rows..]);
+            .zip(&st.rd[rows..]);
         for ((&f, s), &r) in tail {
             if f != NOT_IN_SYSTEM {
                 *s = st.system[f];
             } else {
                 // A bound's row: set below.
-                *s = -r;
+                *s = r;
             }
         }
         for &(i, var, e) in &st.bounds {
             if st.factor_row[i] {
-                st.sol[rows + i] = (g[e] * st.sol[var] - st.rhs[rows + i]) / REG;
+                st.sol[rows + i] = (g[e] * st.system[var] + st.rd[rows + i]) / REG;
             }
         }
         let border = &st.border;
