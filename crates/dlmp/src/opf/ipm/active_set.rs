@@ -627,31 +627,38 @@ impl TreeIpm {
     /// and after one that only added rows no dual has (stationarity).
     fn active_set_residuals(&mut self, st: &mut ActiveSet) -> Option<(f64, f64)> {
         let (n, n_eq, n_nn) = (self.n, self.n_eq, self.sc.n_nn);
+        let (y, z) = self.z_all.split_at_mut(n_eq);
+        let (r_stat, r_rest) = st.rd.split_at_mut(n);
+        let r_eq = &mut r_rest[..n_eq];
         if st.x_moved {
             self.g.mul(&self.x, &mut st.g_x);
-            let r_eq = &mut st.rd[n..n + n_eq];
-            self.a_eq.mul(&self.x, r_eq);
-            let (mut pres_eq, mut sum) = (0f64, 0.0);
+            // With x, the duals moved (a step): stationarity's Aᵀy in the
+            // same pass as A·x − b (−b + A·x: the same value as A·x − b).
             for (r, &b) in r_eq.iter_mut().zip(&self.b_eq) {
-                *r -= b;
+                *r = -b;
+            }
+            q_plus_p_x(&self.q, (&self.p_colptr, &self.p_rowval, &self.p_val), &self.x, r_stat);
+            self.a_eq.mul_and_mul_t(&self.x, y, r_eq, r_stat);
+            let (mut pres_eq, mut sum) = (0f64, 0.0);
+            for &r in r_eq.iter() {
                 // (A NaN is caught by the finiteness test of the sums below.)
                 if r.abs() > pres_eq {
                     pres_eq = r.abs();
                 }
-                sum += *r;
+                sum += r;
             }
             st.pres_eq = pres_eq;
             st.eq_sum = sum;
-            st.x_moved = false;
-            st.stationarity_stale = true;
+        } else if st.stationarity_stale {
+            q_plus_p_x(&self.q, (&self.p_colptr, &self.p_rowval, &self.p_val), &self.x, r_stat);
+            self.a_eq.mul_t_add(y, r_stat);
         }
         let mut pres = st.pres_eq;
         // Duals implied by the set (zero off it, ν·J·s on active cones) and
         // the active rows' and cones' residuals, in one pass.
         let mut rows_sum = 0.0;
         {
-            let z = &mut self.z_all[n_eq..];
-            let rows = &mut st.rd[n + n_eq..];
+            let rows = &mut r_rest[n_eq..];
             let orthant = z[..n_nn].iter_mut().zip(&mut rows[..n_nn]);
             for (i, (z, r)) in orthant.enumerate() {
                 if st.active_row[i] {
@@ -684,12 +691,8 @@ impl TreeIpm {
                 }
             }
         }
-        if st.stationarity_stale {
-            let r = &mut st.rd[..n];
-            r.copy_from_slice(&self.q);
-            super::p_mul_add(&self.p_colptr, &self.p_rowval, &self.p_val, &self.x, r);
-            let (y, z) = self.z_all.split_at(n_eq);
-            self.a_eq.mul_t_add(y, r);
+        if st.x_moved || st.stationarity_stale {
+            let r = r_stat;
             // Gᵀz over the rows whose dual can be nonzero (the active ones:
             // ~640 of the 3.6k orthant rows at 1k buses); the others' are
             // exactly zero, so the sums are the same.
@@ -720,6 +723,7 @@ impl TreeIpm {
             st.dres = dres;
             st.stationarity_sum = sum;
             st.stationarity_stale = false;
+            st.x_moved = false;
         }
         let dres = st.dres;
         // `max` skips NaN: test the sums for finiteness too.
@@ -959,6 +963,24 @@ impl TreeIpm {
                 BorderRow::EnterCone(c) => st.sol[rows + n_nn + c] = wj,
                 BorderRow::PinRow(i) | BorderRow::PinBound(i) => st.sol[rows + i] = 0.0,
                 BorderRow::PinCone(c) => st.sol[rows + n_nn + c] = 0.0,
+            }
+        }
+    }
+}
+
+/// out = q + P·x (P symmetric, its upper triangle by columns), as
+/// `super::p_mul_add` on a copy of q in the same order of operations: no
+/// column before c touches out[c], so it starts as q[c] there.
+fn q_plus_p_x(q: &[f64], p: (&[usize], &[usize], &[f64]), x: &[f64], out: &mut [f64]) {
+    let (colptr, rowval, val) = p;
+    for (c, (&q, (&lo, &hi))) in q.iter().zip(colptr.iter().zip(&colptr[1..])).enumerate() {
+        out[c] = q;
+        let xc = x[c];
+        for k in lo..hi {
+            let r = rowval[k];
+            out[r] += val[k] * xc;
+            if r != c {
+                out[c] += val[k] * x[r];
             }
         }
     }
