@@ -123,6 +123,9 @@ pub(super) struct ActiveSet {
     /// inactive one is decoupled (dz = −r). (row, variable, G entry).
     /// 1k buses, LinDistFlow: 3.6k of the 10.6k unknowns.
     bounds: Vec<(usize, usize, usize)>,
+    /// The other unknowns after x and the equality rows' duals: (index
+    /// after n + n_eq, place in the factorised system).
+    tail_in_system: Vec<(usize, usize)>,
     /// The factorised system's right-hand side and solution.
     system: Vec<f64>,
     p_slot: Vec<usize>,
@@ -159,9 +162,9 @@ pub(super) struct ActiveSet {
     /// Σ x (its finiteness), from the step's pass.
     x_sum: f64,
     /// The interior point's state before the attempt (restored on failure).
+    /// (s is not touched before an accepted point: no copy of it.)
     saved_x: Vec<f64>,
     saved_z: Vec<f64>,
-    saved_s: Vec<f64>,
     /// The point after the first Newton step (the old active set's solution
     /// for the new data): the interior point's start if the set fails.
     have_first: bool,
@@ -273,8 +276,13 @@ impl ActiveSet {
                 t += 1;
             }
         }
+        let tail_in_system = (n + n_eq..dim)
+            .filter(|&f| in_system[f] != NOT_IN_SYSTEM)
+            .map(|f| (f - n - n_eq, in_system[f]))
+            .collect();
         ActiveSet {
             ldl,
+            tail_in_system,
             in_system,
             bounds,
             system: vec![0.0; sys_dim],
@@ -298,7 +306,6 @@ impl ActiveSet {
             x_sum: 0.0,
             saved_x: vec![0.0; n],
             saved_z: vec![0.0; n_eq + mc],
-            saved_s: vec![0.0; mc],
             have_first: false,
             first_x: vec![0.0; n],
             first_z: vec![0.0; n_eq + mc],
@@ -331,7 +338,6 @@ impl TreeIpm {
         st.crossover = crossover;
         st.saved_x.copy_from_slice(&self.x);
         st.saved_z.copy_from_slice(&self.z_all);
-        st.saved_s.copy_from_slice(&self.s);
         st.have_first = false;
         st.have_prev = false;
         st.x_moved = true;
@@ -349,7 +355,6 @@ impl TreeIpm {
             } else {
                 self.x.copy_from_slice(&st.saved_x);
                 self.z_all.copy_from_slice(&st.saved_z);
-                self.s.copy_from_slice(&st.saved_s);
             }
         }
         self.active = Some(st);
@@ -392,7 +397,9 @@ impl TreeIpm {
         // Whether the last step's factor was built at its point.
         let mut fresh = false;
         loop {
-            let Some((pres, dres)) = self.active_set_residuals(st) else {
+            let Some((pres, dres, kkt_violated)) =
+                self.active_set_residuals(st, primal_tol, dual_tol)
+            else {
                 return false;
             };
             if self.iterations == 1 && !st.have_first {
@@ -405,7 +412,12 @@ impl TreeIpm {
             }
             // KKT check: inactive rows feasible, active duals of the right
             // sign; a violated row joins the set, a wrong-signed one leaves.
-            let (changed, left) = self.update_active_set(st, primal_tol, dual_tol);
+            // (Skipped when the residuals' pass saw no row that would change.)
+            let (changed, left) = if kkt_violated {
+                self.update_active_set(st, primal_tol, dual_tol)
+            } else {
+                (0, 0)
+            };
             // A leaving row's dual went to zero (and a restore below moves
             // the others): stationarity changed. Entering rows and cones
             // join with zero duals, so it did not for them.
@@ -621,11 +633,18 @@ impl TreeIpm {
     }
 
     /// The residuals of the KKT equations of the current active set at x
-    /// (into `st.rd`, G·x into `st.g_x`): (primal, dual) ∞-norms, None if not finite.
+    /// (into `st.rd`, G·x into `st.g_x`): (primal, dual) ∞-norms and whether
+    /// some row or cone fails `update_active_set`'s KKT test (an inactive
+    /// one violated, an active one's dual below −`dual_tol`); None if not finite.
     /// What neither x nor the duals changed since the last call is kept:
     /// after a change of the set x has not moved (G·x, the equality rows),
     /// and after one that only added rows no dual has (stationarity).
-    fn active_set_residuals(&mut self, st: &mut ActiveSet) -> Option<(f64, f64)> {
+    fn active_set_residuals(
+        &mut self,
+        st: &mut ActiveSet,
+        primal_tol: f64,
+        dual_tol: f64,
+    ) -> Option<(f64, f64, bool)> {
         let (n, n_eq, n_nn) = (self.n, self.n_eq, self.sc.n_nn);
         let (y, z) = self.z_all.split_at_mut(n_eq);
         let (r_stat, r_rest) = st.rd.split_at_mut(n);
@@ -657,6 +676,7 @@ impl TreeIpm {
         // Duals implied by the set (zero off it, ν·J·s on active cones) and
         // the active rows' and cones' residuals, in one pass.
         let mut rows_sum = 0.0;
+        let mut kkt_violated = false;
         {
             let rows = &mut r_rest[n_eq..];
             let orthant = z[..n_nn].iter_mut().zip(&mut rows[..n_nn]);
@@ -665,7 +685,9 @@ impl TreeIpm {
                     *r = st.g_x[i] - self.b_c[i];
                     pres = pres.max(r.abs());
                     rows_sum += *r;
+                    kkt_violated |= *z < -dual_tol;
                 } else {
+                    kkt_violated |= self.b_c[i] - st.g_x[i] < -primal_tol;
                     *z = 0.0;
                     *r = 0.0;
                 }
@@ -686,7 +708,9 @@ impl TreeIpm {
                     // As a violation of |s̄| ≤ s₀, in the units of s.
                     pres = pres.max((s_bar - s0).abs());
                     rows_sum += *r;
+                    kkt_violated |= st.nu[c] < -dual_tol;
                 } else {
+                    kkt_violated |= slack_norm(&self.b_c, &st.g_x, a, d) > s0 + primal_tol;
                     *r = 0.0;
                 }
             }
@@ -728,7 +752,7 @@ impl TreeIpm {
         let dres = st.dres;
         // `max` skips NaN: test the sums for finiteness too.
         let sum = st.stationarity_sum + st.eq_sum + rows_sum + st.x_sum;
-        (pres.is_finite() && dres.is_finite() && sum.is_finite()).then_some((pres, dres))
+        (pres.is_finite() && dres.is_finite() && sum.is_finite()).then_some((pres, dres, kkt_violated))
     }
 
     /// Fills the extended KKT matrix for the active set at x and factorises it.
@@ -890,10 +914,8 @@ impl TreeIpm {
         for (s, &r) in st.system[..rows].iter_mut().zip(&st.rd[..rows]) {
             *s = -r;
         }
-        for (&f, &r) in st.in_system[rows..].iter().zip(&st.rd[rows..]) {
-            if f != NOT_IN_SYSTEM {
-                st.system[f] = -r;
-            }
+        for &(t, f) in &st.tail_in_system {
+            st.system[f] = -st.rd[rows + t];
         }
         // The factor's active bounds' rows folded into their variables'
         // (x_j is unknown j of both); a bound that entered since is in the border.
@@ -939,22 +961,17 @@ impl TreeIpm {
             });
         }
         // x's and y's steps stay in `system` (the caller reads them there).
-        let tail = st.in_system[rows..]
-            .iter()
-            .zip(&mut st.sol[rows..])
-            .zip(&st.rd[rows..]);
-        for ((&f, s), &r) in tail {
-            if f != NOT_IN_SYSTEM {
-                *s = st.system[f];
-            } else {
-                // A bound's row: set below.
-                *s = r;
-            }
+        for &(t, f) in &st.tail_in_system {
+            st.sol[rows + t] = st.system[f];
         }
         for &(i, var, e) in &st.bounds {
-            if st.factor_row[i] {
-                st.sol[rows + i] = (g[e] * st.system[var] + st.rd[rows + i]) / REG;
-            }
+            let r = st.rd[rows + i];
+            st.sol[rows + i] = if st.factor_row[i] {
+                (g[e] * st.system[var] + r) / REG
+            } else {
+                // Inactive: decoupled (pivot −1), so dz = r.
+                r
+            };
         }
         let border = &st.border;
         for (&row, &wj) in border.rows.iter().zip(&border.w) {
