@@ -1146,3 +1146,54 @@ fn inf_norm(a: &[f64]) -> f64 {
     a.iter()
         .fold(0.0, |m, v| if v.abs() > m { v.abs() } else { m })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::opf::builder::Builder;
+    use crate::opf::ipm::IpmSettings;
+
+    /// The residuals' own products give the generic ones' values bit for
+    /// bit: G·x by single-entry rows, q + P·x over P's non-empty columns.
+    #[test]
+    fn residual_products_match_the_generic_ones() {
+        let mut b = Builder::new();
+        let x: Vec<usize> = (0..4)
+            .map(|k| {
+                if k % 2 == 0 {
+                    b.var_quadratic(0.3 * k as f64 - 1.0, 0.7 + k as f64)
+                } else {
+                    b.var(1.5 - k as f64)
+                }
+            })
+            .collect();
+        b.eq(&[(x[0], 1.0), (x[1], -2.0), (x[3], 0.5)], 1.0);
+        b.le(&[(x[0], 1.0)], 4.0);
+        b.le(&[(x[1], -1.0)], 3.0);
+        b.le(&[(x[2], 0.25), (x[3], 1.0)], 2.0);
+        // A line limit: constant first entry, one variable per other entry.
+        b.soc(&[(&[], 5.0), (&[(x[2], -1.0)], 0.0), (&[(x[3], -1.0)], 0.5)]);
+        let mut ipm = TreeIpm::new(&b.build(), IpmSettings::with_tolerance(1e-9)).unwrap();
+        assert!(ActiveSet::eligible(&ipm));
+        let st = ActiveSet::new(&ipm);
+        assert_eq!((st.g_single.len(), st.g_multi.len()), (4, 1));
+        ipm.x.copy_from_slice(&[0.37, -1.9, 2.6, 1e-3]);
+        let mut generic = vec![0.0; ipm.mc];
+        ipm.g.mul(&ipm.x, &mut generic);
+        let mut ours = vec![f64::NAN; ipm.mc];
+        // (g_mul leaves the empty rows as they are: zero in `g_x`.)
+        for (r, v) in ours.iter_mut().enumerate() {
+            if ipm.g.ptr[r + 1] == ipm.g.ptr[r] {
+                *v = 0.0;
+            }
+        }
+        g_mul(&ipm.g, &st.g_single, &st.g_multi, &ipm.x, &mut ours);
+        assert_eq!(ours, generic);
+        let mut generic = ipm.q.clone();
+        crate::opf::ipm::p_mul_add(&ipm.p_colptr, &ipm.p_rowval, &ipm.p_val, &ipm.x, &mut generic);
+        let mut ours = vec![f64::NAN; ipm.n];
+        let p = (&ipm.p_colptr[..], &ipm.p_rowval[..], &ipm.p_val[..]);
+        q_plus_p_x(&ipm.q, p, &st.p_columns, &ipm.x, &mut ours);
+        assert_eq!(ours, generic);
+    }
+}
