@@ -128,6 +128,8 @@ pub(super) struct ActiveSet {
     /// inactive one is decoupled (dz = −r). (row, variable, G entry).
     /// 1k buses, LinDistFlow: 3.6k of the 10.6k unknowns.
     bounds: Vec<(usize, usize, usize)>,
+    /// The bounds active in the factor (`factor_row`), in `bounds`' order.
+    factor_bounds: Vec<(usize, usize, usize)>,
     /// G's rows by entries (see `g_mul`), P's non-empty columns.
     g_single: Vec<(usize, usize, usize)>,
     g_multi: Vec<usize>,
@@ -306,6 +308,7 @@ impl ActiveSet {
             .collect();
         ActiveSet {
             ldl,
+            factor_bounds: Vec::new(),
             g_single,
             g_multi,
             p_columns,
@@ -842,10 +845,12 @@ impl TreeIpm {
         for i in 0..n_eq {
             kx[st.diag_slot[n + i]] -= REG;
         }
+        st.factor_bounds.clear();
         for &(i, var, e) in &st.bounds {
             if st.active_row[i] {
                 let gi = self.g.val[e];
                 kx[st.diag_slot[var]] += gi * gi / REG;
+                st.factor_bounds.push((i, var, e));
             }
         }
         for i in 0..n_nn {
@@ -974,7 +979,8 @@ impl TreeIpm {
     }
 
     /// Solves the factorised system for −`st.rd`: x's and y's steps into
-    /// `st.system[..n + n_eq]`, the rows' and cones' into `st.sol[n + n_eq..]`.
+    /// `st.system[..n + n_eq]`, the rows' and cones' into `st.sol[n + n_eq..]`
+    /// (of the bounds only those active now).
     fn solve_step(st: &mut ActiveSet, n: usize, n_eq: usize, n_nn: usize, g: &[f64]) {
         // x and the equality rows are the system's first unknowns, in order.
         // The right-hand side is −rd: its first n + n_eq entries (x and the
@@ -988,10 +994,8 @@ impl TreeIpm {
         }
         // The factor's active bounds' rows folded into their variables'
         // (x_j is unknown j of both); a bound that entered since is in the border.
-        for &(i, var, e) in &st.bounds {
-            if st.factor_row[i] {
-                st.system[var] -= g[e] * st.rd[rows + i] / REG;
-            }
+        for &(i, var, e) in &st.factor_bounds {
+            st.system[var] -= g[e] * st.rd[rows + i] / REG;
         }
         let border = &mut st.border;
         if border.rows.is_empty() {
@@ -1033,14 +1037,11 @@ impl TreeIpm {
         for &(t, f) in &st.tail_in_system {
             st.sol[rows + t] = st.system[f];
         }
-        for &(i, var, e) in &st.bounds {
-            let r = st.rd[rows + i];
-            st.sol[rows + i] = if st.factor_row[i] {
-                (g[e] * st.system[var] + r) / REG
-            } else {
-                // Inactive: decoupled (pivot −1), so dz = r.
-                r
-            };
+        // The other bounds' steps are never read: an inactive row's dual
+        // stays zero, and one that entered since the factorisation is in
+        // the border (its step set below).
+        for &(i, var, e) in &st.factor_bounds {
+            st.sol[rows + i] = (g[e] * st.system[var] + st.rd[rows + i]) / REG;
         }
         let border = &st.border;
         for (&row, &wj) in border.rows.iter().zip(&border.w) {
