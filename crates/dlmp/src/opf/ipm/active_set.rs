@@ -497,7 +497,10 @@ impl TreeIpm {
                 // Newton steps earlier.
                 if st.comebacks >= MAX_COMEBACKS {
                     if set.trace {
-                        eprintln!("active-set: rows that left came back {} times", st.comebacks);
+                        eprintln!(
+                            "active-set: rows that left came back {} times",
+                            st.comebacks
+                        );
                     }
                     return false;
                 }
@@ -767,7 +770,11 @@ impl TreeIpm {
             }
             for (c, &(a, d)) in self.sc.socs.iter().enumerate() {
                 let s0 = self.b_c[a];
-                let nu = if st.active_cone[c] { st.nu[c] / s0 } else { 0.0 };
+                let nu = if st.active_cone[c] {
+                    st.nu[c] / s0
+                } else {
+                    0.0
+                };
                 z[a] = nu * (s0 - st.g_x[a]);
                 for k in a + 1..a + d {
                     z[k] = -nu * (self.b_c[k] - st.g_x[k]);
@@ -825,7 +832,11 @@ impl TreeIpm {
         let dres = st.dres;
         // `max` skips NaN: test the sums for finiteness too.
         let sum = st.stationarity_sum + st.eq_sum + rows_sum + st.x_sum;
-        (pres.is_finite() && dres.is_finite() && sum.is_finite()).then_some((pres, dres, kkt_violated))
+        (pres.is_finite() && dres.is_finite() && sum.is_finite()).then_some((
+            pres,
+            dres,
+            kkt_violated,
+        ))
     }
 
     /// Fills the extended KKT matrix for the active set at x and factorises it.
@@ -1231,7 +1242,13 @@ mod tests {
         g_mul(&ipm.g, &st.g_single, &st.g_multi, &ipm.x, &mut ours);
         assert_eq!(ours, generic);
         let mut generic = ipm.q.clone();
-        crate::opf::ipm::p_mul_add(&ipm.p_colptr, &ipm.p_rowval, &ipm.p_val, &ipm.x, &mut generic);
+        crate::opf::ipm::p_mul_add(
+            &ipm.p_colptr,
+            &ipm.p_rowval,
+            &ipm.p_val,
+            &ipm.x,
+            &mut generic,
+        );
         let mut ours = vec![f64::NAN; ipm.n];
         let p = (&ipm.p_colptr[..], &ipm.p_rowval[..], &ipm.p_val[..]);
         q_plus_p_x(&ipm.q, p, &st.p_columns, &ipm.x, &mut ours);
