@@ -183,11 +183,9 @@ fn tree_ipm_matches_clarabel_on_random_trees() {
     }
 }
 
-/// IEEE 37 as tests/python's case (limits on the substation, 702–703 and
-/// 709–708; DR, quadratic, piecewise-linear and PV offers), at three LMPs,
-/// with floating and fixed regulator ratios.
-#[test]
-fn tree_ipm_matches_clarabel_on_ieee37_under_stress() {
+/// IEEE 37 as tests/python's case: limits on the substation, 702–703 and
+/// 709–708; DR, quadratic, piecewise-linear and PV offers.
+fn stressed_ieee37() -> (DlmpNetwork, Vec<Offer>) {
     let (mut net, circuit, _grid) = DlmpNetwork::from_feeder("ieee37").unwrap();
     net.set_limit("sourcebus", "799", 3500.0).unwrap();
     net.set_limit("702", "703", 900.0).unwrap();
@@ -241,6 +239,13 @@ fn tree_ipm_matches_clarabel_on_ieee37_under_stress() {
         80.0,
         CostCurve::quadratic(3.0, 20.0),
     ));
+    (net, offers)
+}
+
+/// IEEE 37 (`stressed_ieee37`) at three LMPs, with floating and fixed regulator ratios.
+#[test]
+fn tree_ipm_matches_clarabel_on_ieee37_under_stress() {
+    let (net, offers) = stressed_ieee37();
     let placed = place(&net, &offers);
     for lmp in [18.5, 48.0, 112.0] {
         for regulators in [true, false] {
@@ -420,13 +425,14 @@ fn tree_ipm_reports_infeasible_intervals() {
 
 /// Interval to interval (demand ±1 %, new LMP): the re-solve is Newton on
 /// the last active set (LinDistFlow with a congested line, the lossless
-/// model) and its prices and dispatch are the interior point's from a cold
-/// start on the same data, to the interior point's accuracy.
+/// model, the SOCP with its relaxation cones held tight) and its prices and
+/// dispatch are the interior point's from a cold start on the same data, to
+/// the interior point's accuracy.
 #[test]
 fn active_set_re_solves_match_cold_solves() {
     use ogg_dlmp::opf::ipm::{IpmSettings, IpmStatus, TreeIpm};
     let (net, offers) = random_case(60, 3, 0.25);
-    for f in [Formulation::LinDistFlow, Formulation::Dc] {
+    for f in [Formulation::LinDistFlow, Formulation::Dc, Formulation::Socp] {
         let opts = with(&random_opts(1), f, ConicSolver::TreeIpm);
         let first = place(&net, &offers);
         let problem = ogg_dlmp::opf::problem(&net, &first, &opts);
@@ -479,7 +485,7 @@ fn bordered_set_changes_match_the_interior_point() {
         central_start_gap: 0.0,
         ..IpmSettings::with_tolerance(1e-10)
     };
-    for f in [Formulation::LinDistFlow, Formulation::Dc] {
+    for f in [Formulation::LinDistFlow, Formulation::Dc, Formulation::Socp] {
         let opts = with(&random_opts(2), f, ConicSolver::TreeIpm);
         let mut warm: Option<TreeIpm> = None;
         let mut used = 0;
@@ -645,4 +651,157 @@ fn an_infeasible_interval_after_a_solved_one_is_reported() {
         assert!(s.is_optimal(), "{f}: {:?}", s.status);
         assert_eq!(s.solver, "tree-ipm", "{f}");
     }
+}
+
+/// Where the SOCP relaxation is not exact (a negative LMP and export price
+/// make burning power profitable: the cones are not tight), re-solves of
+/// the same solver report it as a fresh solve does, with the same prices:
+/// the active set holds only tight cones, and a set that is not a KKT point
+/// hands the interval to the interior point.
+#[test]
+fn socp_re_solves_report_an_inexact_relaxation_as_fresh_solves() {
+    use ogg_dlmp::opf::ipm::{IpmSettings, IpmStatus, TreeIpm};
+    let (mut net, offers) = random_case(60, 5, 0.0);
+    net.clear_limits();
+    let opts = OpfOptions {
+        formulation: Formulation::Socp,
+        conic_solver: ConicSolver::TreeIpm,
+        lmp_source: -20.0,
+        export_price: -20.0,
+        ..random_opts(0)
+    };
+    let mut solver = OpfSolver::new();
+    let mut warm: Option<TreeIpm> = None;
+    for k in 0..6 {
+        let mut o = offers.clone();
+        for offer in o.iter_mut() {
+            if offer.kind == OfferKind::Load {
+                offer.p_max_kw *= 1.0 + 0.01 * ((k * 3 % 7) as f64 - 3.0) / 3.0;
+                offer.p_min_kw = offer.p_max_kw;
+            }
+        }
+        let opts = OpfOptions {
+            lmp_source: opts.lmp_source * (1.0 + 2e-3 * k as f64),
+            ..opts.clone()
+        };
+        let placed = place(&net, &o);
+        let re = solver.solve(&net, &placed, &opts).unwrap();
+        let fresh = solve(&net, &placed, &opts).unwrap();
+        assert!(re.is_optimal() && fresh.is_optimal(), "interval {k}");
+        assert_eq!(
+            re.relaxation_exact(opts.exactness_tol),
+            Some(false),
+            "interval {k}"
+        );
+        assert_eq!(
+            fresh.relaxation_exact(opts.exactness_tol),
+            Some(false),
+            "interval {k}"
+        );
+        // 1e-5: the optimum is degenerate here (the cones not tight); the
+        // interior point's re-solves differ from fresh solves by up to 1.2e-6.
+        let d = rel_diff(&re.dlmp, &fresh.dlmp);
+        assert!(d < 1e-5, "interval {k}: prices differ by {d:e}");
+        let phantom = |s: &DlmpSolution| -> f64 {
+            s.socp_phantom_loss_kw
+                .iter()
+                .filter(|v| v.is_finite())
+                .sum()
+        };
+        let (a, b) = (phantom(&re), phantom(&fresh));
+        assert!(
+            (a - b).abs() < 1e-4 * (1.0 + b),
+            "interval {k}: phantom losses {a} vs {b} kW"
+        );
+        // The interior point's own path on the same data: the same answer.
+        let problem = ogg_dlmp::opf::problem(&net, &placed, &opts);
+        let ipm = match warm.as_mut() {
+            Some(ipm) => {
+                ipm.update(&problem);
+                ipm
+            }
+            None => {
+                warm.insert(TreeIpm::new(&problem, IpmSettings::with_tolerance(1e-10)).unwrap())
+            }
+        };
+        assert_eq!(ipm.solve(), IpmStatus::Solved, "interval {k}");
+        let mut cold = TreeIpm::new(&problem, IpmSettings::with_tolerance(1e-10)).unwrap();
+        assert_eq!(cold.solve(), IpmStatus::Solved);
+        let n_bal = net.len();
+        let d = rel_diff(&ipm.z()[..n_bal], &cold.z()[..n_bal]);
+        assert!(d < 1e-5, "interval {k}: balance duals differ by {d:e}");
+        assert!(
+            !ipm.active_set_used,
+            "interval {k}: the active set served an inexact relaxation"
+        );
+    }
+}
+
+/// IEEE 37 under stress, SOCP with fixed regulator ratios (with floating
+/// ones `OpfSolver` keeps the SOCP's re-solves on the interior point: the
+/// optimum is not unique there): interval to interval (demand ±1 %, LMP
+/// +0.2 %) Newton on the last active set, the relaxation cones held tight,
+/// ends at the interior point's answer from a cold start.
+#[test]
+fn socp_active_set_re_solves_on_ieee37_match_cold_solves() {
+    use ogg_dlmp::opf::ipm::{IpmSettings, IpmStatus, TreeIpm};
+    let (net, offers) = stressed_ieee37();
+    let opts = OpfOptions {
+        formulation: Formulation::Socp,
+        lmp_source: 48.0,
+        v_exempt: vec!["799".into()],
+        regulators: false,
+        tolerance: 1e-10,
+        ..Default::default()
+    };
+    let mut warm: Option<TreeIpm> = None;
+    let mut solver = OpfSolver::new();
+    let mut used = 0;
+    for k in 0..6 {
+        let mut o = offers.clone();
+        for offer in o.iter_mut() {
+            if offer.kind == OfferKind::Load {
+                offer.p_max_kw *= 1.0 + 0.01 * ((k * 3 % 7) as f64 - 3.0) / 3.0;
+                offer.p_min_kw = offer.p_max_kw;
+            }
+        }
+        let opts = OpfOptions {
+            lmp_source: opts.lmp_source * (1.0 + 2e-3 * k as f64),
+            ..opts.clone()
+        };
+        let placed = place(&net, &o);
+        let problem = ogg_dlmp::opf::problem(&net, &placed, &opts);
+        let ipm = match warm.as_mut() {
+            Some(ipm) => {
+                ipm.update(&problem);
+                ipm
+            }
+            None => {
+                warm.insert(TreeIpm::new(&problem, IpmSettings::with_tolerance(1e-10)).unwrap())
+            }
+        };
+        assert_eq!(ipm.solve(), IpmStatus::Solved, "interval {k}");
+        used += usize::from(ipm.active_set_used);
+        let mut cold = TreeIpm::new(&problem, IpmSettings::with_tolerance(1e-10)).unwrap();
+        assert_eq!(cold.solve(), IpmStatus::Solved);
+        let n_bal = net.len();
+        let d = rel_diff(&ipm.z()[..n_bal], &cold.z()[..n_bal]);
+        assert!(d < 1e-6, "interval {k}: prices differ by {d:e}");
+        let dx = rel_diff(ipm.x(), cold.x());
+        assert!(
+            dx < 1e-5,
+            "interval {k}: the primal point differs by {dx:e}"
+        );
+        // And through `OpfSolver`'s re-solves: a fresh solve's prices, exact.
+        let re = solver.solve(&net, &placed, &opts).unwrap();
+        let fresh = solve(&net, &placed, &opts).unwrap();
+        let d = rel_diff(&re.dlmp, &fresh.dlmp);
+        assert!(d < 1e-6, "interval {k}: DLMPs differ by {d:e}");
+        assert_eq!(
+            re.relaxation_exact(opts.exactness_tol),
+            Some(true),
+            "interval {k}"
+        );
+    }
+    assert!(used >= 4, "the active set served {used} of 5 re-solves");
 }

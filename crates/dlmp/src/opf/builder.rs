@@ -58,6 +58,15 @@ pub struct BuildMap {
     coords: Vec<(usize, Vec<(usize, usize)>)>,
     /// Index in A's values of each entry, in push order over the sections.
     position: Vec<usize>,
+    /// Whether two entries went into one value of A (same row and column).
+    merged: bool,
+}
+
+impl BuildMap {
+    /// Whether some value of A is the sum of several entries.
+    pub fn merged_entries(&self) -> bool {
+        self.merged
+    }
 }
 
 /// The assembled data, ready for Clarabel.
@@ -226,6 +235,7 @@ impl Builder {
             }
         }
         let mut position = vec![0usize; total];
+        let mut merged = false;
         let mut colptr = Vec::with_capacity(n + 1);
         let mut rowval = Vec::with_capacity(total);
         let mut nzval = Vec::with_capacity(total);
@@ -236,6 +246,7 @@ impl Builder {
             let mut last: Option<usize> = None;
             for &(r, v, id) in col.iter() {
                 if last == Some(r) {
+                    merged = true;
                     if let Some(x) = nzval.last_mut() {
                         *x += v;
                     }
@@ -299,6 +310,7 @@ impl Builder {
             p_position,
             coords,
             position,
+            merged,
         };
         let problem = Problem {
             p,

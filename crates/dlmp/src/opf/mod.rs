@@ -51,6 +51,7 @@
 //! between their sum and the DLMP — is a real check of the KKT conditions.
 
 pub mod builder;
+mod interval;
 pub mod ipm;
 pub mod ldl;
 pub mod ptdf;
@@ -67,6 +68,7 @@ use crate::error::DlmpError;
 use crate::network::DlmpNetwork;
 use crate::offer::{OfferKind, PlacedCost, PlacedOffer};
 use builder::{Builder, Problem, Row};
+use interval::IntervalPlan;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Formulation {
@@ -477,6 +479,59 @@ struct Layout {
     v_lower: Vec<Option<Row>>,
     /// LinDistFlow loss linearisation per edge: (a, b, a', b', constant P, constant Q).
     loss_coef: Vec<[f64; 6]>,
+    /// The first single-variable bound row (offers' variables in order, then
+    /// s⁺, s⁻: consecutive rows, two per variable).
+    first_bound_row: Option<Row>,
+}
+
+/// The layout's rows as indices into the duals z (NO where a bus or edge has
+/// none): resolved once per structure, read by `extract` for every interval.
+struct DualRows {
+    p_bal: Vec<usize>,
+    q_bal: Vec<usize>,
+    vdrop: Vec<usize>,
+    /// Second row of each |S| limit's cone (its P component).
+    soc_p: Vec<usize>,
+    /// Second row of each SOCP relaxation cone (its 2P component).
+    relax_p: Vec<usize>,
+    v_upper: Vec<usize>,
+    v_lower: Vec<usize>,
+    tap_upper: Vec<usize>,
+    tap_lower: Vec<usize>,
+    band_upper: Vec<usize>,
+    band_lower: Vec<usize>,
+    dc_upper: Vec<usize>,
+    dc_lower: Vec<usize>,
+}
+
+impl DualRows {
+    fn new(problem: &Problem, lay: &Layout) -> Self {
+        let at = |r: Option<Row>| r.map_or(NO, |r| problem.row(r));
+        let next = |r: Option<Row>| r.map_or(NO, |r| problem.row(r) + 1);
+        let pair = |rows: &[Option<(Row, Row)>]| -> (Vec<usize>, Vec<usize>) {
+            rows.iter()
+                .map(|r| r.map_or((NO, NO), |(u, l)| (problem.row(u), problem.row(l))))
+                .unzip()
+        };
+        let (tap_upper, tap_lower) = pair(&lay.tap_rows);
+        let (band_upper, band_lower) = pair(&lay.band_rows);
+        let (dc_upper, dc_lower) = pair(&lay.dc_limit);
+        DualRows {
+            p_bal: lay.p_bal.iter().map(|&r| problem.row(r)).collect(),
+            q_bal: lay.q_bal.iter().map(|&r| at(r)).collect(),
+            vdrop: lay.vdrop.iter().map(|&r| at(r)).collect(),
+            soc_p: lay.soc_limit.iter().map(|&r| next(r)).collect(),
+            relax_p: lay.relax.iter().map(|&r| next(r)).collect(),
+            v_upper: lay.v_upper.iter().map(|&r| at(r)).collect(),
+            v_lower: lay.v_lower.iter().map(|&r| at(r)).collect(),
+            tap_upper,
+            tap_lower,
+            band_upper,
+            band_lower,
+            dc_upper,
+            dc_lower,
+        }
+    }
 }
 
 const NO: usize = usize::MAX;
@@ -517,6 +572,9 @@ pub struct OpfSolver {
     cached: Option<(Problem, DefaultSolver<f64>, f64)>,
     /// The same for our interior point.
     cached_ipm: Option<(Problem, builder::BuildMap, ipm::TreeIpm, f64)>,
+    /// Where a new interval's values go in `cached_ipm`'s problem (re-solves
+    /// of the same structure skip the assembly).
+    ipm_plan: Option<IntervalPlan>,
     /// The last interval's builder, emptied, for the next assembly.
     spare_builder: Builder,
     auctioneer: ogg_market::Auctioneer,
@@ -566,7 +624,11 @@ impl OpfSolver {
                     net.len()
                 )));
             }
-            None => demand_flows(net, offers),
+            // Only the linearised losses use a base point.
+            None if opts.formulation == Formulation::LinDistFlow && opts.losses => {
+                demand_flows(net, offers)
+            }
+            None => Vec::new(),
         };
         let mut sol = self.solve_once(net, offers, opts, &base)?;
         if opts.formulation == Formulation::LinDistFlow && opts.losses {
@@ -590,84 +652,17 @@ impl OpfSolver {
         opts: &OpfOptions,
         loss_base: &[(f64, f64)],
     ) -> Result<DlmpSolution, DlmpError> {
-        let recycled = std::mem::take(&mut self.spare_builder);
-        let (builder, layout) = assemble_rows(net, offers, opts, loss_base, recycled);
         let mut fallback_reason = None;
-        let mut builder = Some(builder);
         if opts.conic_solver == ConicSolver::TreeIpm {
-            let builder = builder.take().expect("set above");
-            // The same structure as the last interval: its new values go
-            // straight into the cached problem and solver.
-            let reuse = match &mut self.cached_ipm {
-                Some((p, map, _, tol)) if *tol == opts.tolerance => builder.update_problem(p, map),
-                _ => false,
-            };
-            let rebuilt = !reuse;
-            if reuse {
-                let (problem, _, solver, _) = self.cached_ipm.as_mut().expect("checked above");
-                solver.update(problem);
-                self.spare_builder = builder;
-            } else {
-                let (problem, map) = builder.build_with_map();
-                let mut settings = ipm::IpmSettings::with_tolerance(opts.tolerance);
-                // The crossover serves LinDistFlow (1k buses: −15 % of a
-                // re-solve's instructions; the lossless model's interior
-                // point needs ~4 iterations, nothing to gain). A floating
-                // regulator ratio leaves the voltages below it free within
-                // the band (the optimum is not unique there): the interior
-                // point from the last solution ends at the centre of that
-                // range, a crossover or a start from an earlier iterate at
-                // other points of it (up to 1e-2 pu apart on IEEE 37), so
-                // neither is used there.
-                let floating_ratio = opts.formulation != Formulation::Dc
-                    && opts.regulators
-                    && net.regulation.iter().any(Option::is_some);
-                if opts.formulation != Formulation::LinDistFlow || floating_ratio {
-                    settings.crossover_below_gap = 0.0;
-                }
-                if opts.formulation == Formulation::Dc || floating_ratio {
-                    // (The lossless model: −1 % at 1k buses, not worth a
-                    // different path.)
-                    settings.central_start_gap = 0.0;
-                }
-                let solver = ipm::TreeIpm::new(&problem, settings).map_err(DlmpError::Solver)?;
-                self.cached_ipm = Some((problem, map, solver, opts.tolerance));
-            }
-            let (cached_problem, _, solver, _) = self.cached_ipm.as_mut().expect("set above");
-            let start = Instant::now();
-            let status = solver.solve();
-            let solve_seconds = start.elapsed().as_secs_f64();
-            let raw_status = match status {
-                ipm::IpmStatus::Solved => Some(RawStatus::Solved),
-                ipm::IpmStatus::PrimalInfeasible => Some(RawStatus::PrimalInfeasible),
-                ipm::IpmStatus::Failed(reason) => {
-                    fallback_reason = Some(reason);
-                    None
-                }
-            };
-            if let Some(status) = raw_status {
-                let raw = RawResult {
-                    status,
-                    x: solver.x(),
-                    z: solver.z(),
-                    iterations: solver.iterations,
-                };
-                let mut sol = extract(net, offers, opts, cached_problem, &layout, &raw);
-                sol.solve_seconds = solve_seconds;
-                sol.rebuilt = rebuilt;
-                sol.solver = "tree-ipm";
-                if opts.formulation == Formulation::LinDistFlow && opts.losses {
-                    let kb = net.s_base_kva;
-                    sol.loss_base_kw = loss_base.iter().map(|&(p, q)| (p * kb, q * kb)).collect();
-                }
-                return Ok(sol);
+            match self.solve_tree_ipm(net, offers, opts, loss_base)? {
+                Ok(sol) => return Ok(sol),
+                Err(reason) => fallback_reason = Some(reason),
             }
         }
-        let problem = match builder {
-            Some(b) => b.build(),
-            // Clarabel decides instead (the rows went into tree-ipm's cache: again).
-            None => assemble(net, offers, opts, loss_base).0,
-        };
+        // Clarabel (or, after our interior point failed, Clarabel decides).
+        let recycled = std::mem::take(&mut self.spare_builder);
+        let (builder, layout) = assemble_rows(net, offers, opts, loss_base, recycled);
+        let problem = builder.build();
         let rebuilt;
         let reuse = matches!(&self.cached, Some((p, _, tol)) if p.same_pattern(&problem) && *tol == opts.tolerance);
         if reuse {
@@ -716,7 +711,8 @@ impl OpfSolver {
             z: &solver.solution.z,
             iterations: solver.solution.iterations,
         };
-        let mut sol = extract(net, offers, opts, problem, &layout, &raw);
+        let rows = DualRows::new(problem, &layout);
+        let mut sol = extract(net, offers, opts, &layout, &rows, &raw);
         sol.solve_seconds = solve_seconds;
         sol.rebuilt = rebuilt;
         sol.solver = if fallback_reason.is_some() {
@@ -729,6 +725,136 @@ impl OpfSolver {
             sol.loss_base_kw = loss_base.iter().map(|&(p, q)| (p * kb, q * kb)).collect();
         }
         Ok(sol)
+    }
+
+    /// Our interior point on this interval's problem: Ok(Err(reason)) when
+    /// it did not converge (the caller asks Clarabel).
+    fn solve_tree_ipm(
+        &mut self,
+        net: &DlmpNetwork,
+        offers: &[PlacedOffer],
+        opts: &OpfOptions,
+        loss_base: &[(f64, f64)],
+    ) -> Result<Result<DlmpSolution, String>, DlmpError> {
+        // The plan of the cached problem fits this interval: its values go
+        // straight into the cached problem, no assembly.
+        let planned = match (&mut self.cached_ipm, &mut self.ipm_plan) {
+            (Some((problem, _, _, tol)), Some(plan))
+                if *tol == opts.tolerance && plan.matches(net, offers, opts) =>
+            {
+                plan.write(net, offers, opts, loss_base, problem);
+                true
+            }
+            _ => false,
+        };
+        let mut assembled = None;
+        let mut rebuilt = false;
+        if planned {
+            let (problem, _, solver, _) = self.cached_ipm.as_mut().expect("matched above");
+            solver.update(problem);
+        } else {
+            // The plan no longer describes the cached problem once other values go in.
+            self.ipm_plan = None;
+            let recycled = std::mem::take(&mut self.spare_builder);
+            let (builder, layout) = assemble_rows(net, offers, opts, loss_base, recycled);
+            // The same structure as the last interval: its new values go
+            // into the cached problem and solver.
+            let reuse = match &mut self.cached_ipm {
+                Some((p, map, _, tol)) if *tol == opts.tolerance => builder.update_problem(p, map),
+                _ => false,
+            };
+            if reuse {
+                let (problem, _, solver, _) = self.cached_ipm.as_mut().expect("checked above");
+                solver.update(problem);
+                self.spare_builder = builder;
+            } else {
+                let (problem, map) = builder.build_with_map();
+                let mut settings = ipm::IpmSettings::with_tolerance(opts.tolerance);
+                // The crossover serves LinDistFlow (1k buses: −15 % of a
+                // re-solve's instructions; the lossless model's interior
+                // point needs ~4 iterations, nothing to gain). A floating
+                // regulator ratio leaves the voltages below it free within
+                // the band (the optimum is not unique there): the interior
+                // point from the last solution ends at the centre of that
+                // range, a crossover or a start from an earlier iterate at
+                // other points of it (up to 1e-2 pu apart on IEEE 37), so
+                // neither is used there.
+                let floating_ratio = opts.formulation != Formulation::Dc
+                    && opts.regulators
+                    && net.regulation.iter().any(Option::is_some);
+                if opts.formulation != Formulation::LinDistFlow || floating_ratio {
+                    settings.crossover_below_gap = 0.0;
+                }
+                if opts.formulation == Formulation::Socp && floating_ratio {
+                    // The same for Newton on the SOCP's last active set
+                    // (LinDistFlow's keeps it: its re-solves on IEEE 37 were
+                    // measured with it, `ogg run uc3`).
+                    settings.active_set = false;
+                }
+                if opts.formulation == Formulation::Dc || floating_ratio {
+                    // (The lossless model: −1 % at 1k buses, not worth a
+                    // different path.)
+                    settings.central_start_gap = 0.0;
+                }
+                self.cached_ipm = None;
+                self.ipm_plan = None;
+                let solver = ipm::TreeIpm::new(&problem, settings).map_err(DlmpError::Solver)?;
+                self.cached_ipm = Some((problem, map, solver, opts.tolerance));
+                rebuilt = true;
+            }
+            assembled = Some(layout);
+        }
+        let (problem, map, solver, _) = self.cached_ipm.as_mut().expect("set above");
+        let start = Instant::now();
+        let status = solver.solve();
+        let solve_seconds = start.elapsed().as_secs_f64();
+        let status = match status {
+            ipm::IpmStatus::Solved => RawStatus::Solved,
+            ipm::IpmStatus::PrimalInfeasible => RawStatus::PrimalInfeasible,
+            ipm::IpmStatus::Failed(reason) => return Ok(Err(reason)),
+        };
+        let unplanned;
+        let (layout, rows) = match assembled {
+            // The problem was assembled (a new structure, or new fixed
+            // values): a new plan for the next interval.
+            Some(layout) => {
+                match IntervalPlan::new(net, offers, opts, problem, layout, map.merged_entries()) {
+                    Ok(plan) => {
+                        let plan = self.ipm_plan.insert(plan);
+                        (&plan.layout, &plan.rows)
+                    }
+                    Err(layout) => {
+                        self.ipm_plan = None;
+                        let rows = DualRows::new(problem, &layout);
+                        unplanned = (layout, rows);
+                        (&unplanned.0, &unplanned.1)
+                    }
+                }
+            }
+            None => match &self.ipm_plan {
+                Some(plan) => (&plan.layout, &plan.rows),
+                None => {
+                    return Err(DlmpError::Solver(
+                        "internal: a planned problem update without its plan".into(),
+                    ))
+                }
+            },
+        };
+        let raw = RawResult {
+            status,
+            x: solver.x(),
+            z: solver.z(),
+            iterations: solver.iterations,
+        };
+        let mut sol = extract(net, offers, opts, layout, rows, &raw);
+        sol.solve_seconds = solve_seconds;
+        sol.rebuilt = rebuilt;
+        sol.solver = "tree-ipm";
+        if opts.formulation == Formulation::LinDistFlow && opts.losses {
+            let kb = net.s_base_kva;
+            sol.loss_base_kw = loss_base.iter().map(|&(p, q)| (p * kb, q * kb)).collect();
+        }
+        Ok(Ok(sol))
     }
 }
 
@@ -744,21 +870,21 @@ pub fn solve(
 /// Flows (pu) that the fixed demand alone (loads, DR baselines) would cause:
 /// the default base point of the linearised losses.
 pub fn demand_flows(net: &DlmpNetwork, offers: &[PlacedOffer]) -> Vec<(f64, f64)> {
-    let n = net.len();
-    let mut p = vec![0.0; n];
-    let mut q = vec![0.0; n];
+    let mut flows = vec![(0.0, 0.0); net.len()];
     for o in offers {
-        p[o.bus] += o.fixed_demand;
-        q[o.bus] += o.fixed_demand * o.q_per_p;
+        let (p, q) = &mut flows[o.bus];
+        *p += o.fixed_demand;
+        *q += o.fixed_demand * o.q_per_p;
     }
     // Children after parents: accumulate bottom-up.
     for &i in net.tree.order.iter().rev() {
         if let Some(par) = net.parent(i) {
-            p[par] += p[i];
-            q[par] += q[i];
+            let (p, q) = flows[i];
+            flows[par].0 += p;
+            flows[par].1 += q;
         }
     }
-    (0..n).map(|i| (p[i], q[i])).collect()
+    flows
 }
 
 fn assemble(
@@ -808,6 +934,7 @@ fn assemble_rows(
         v_upper: vec![None; n],
         v_lower: vec![None; n],
         loss_coef: vec![[0.0; 6]; n],
+        first_bound_row: None,
     };
     // Injection terms per bus: (variable, coefficient) for P and Q, and fixed demand.
     let mut p_terms = BusTerms::with_capacity(offers.len() + 2);
@@ -818,30 +945,20 @@ fn assemble_rows(
     let mut bound_rows: Vec<((usize, f64), f64)> = Vec::with_capacity(2 * offers.len() + 4);
 
     for o in offers {
-        p_demand[o.bus] += o.fixed_demand;
-        q_demand[o.bus] += o.fixed_demand * o.q_per_p;
-        let p_var = o.kind != OfferKind::Load && o.hi > o.lo;
-        if !p_var {
-            // A fixed output (or none): a constant injection.
-            let constant = o.injection(o.lo) + o.fixed_demand;
-            p_demand[o.bus] -= constant;
-            if o.kind == OfferKind::DemandResponse {
-                q_demand[o.bus] -= constant * o.q_per_p;
-            }
+        let shape = OfferShape::of(o, branch);
+        add_fixed_injections(o, shape, branch, &mut p_demand, &mut q_demand);
+        if !shape.p_var {
+            // A fixed output (or none): a constant injection (in p_demand).
             lay.offer_vars.push((NO, 0));
         } else {
             // The variable (output or curtailment) enters the balance as an
             // injection; curtailment also removes its reactive demand.
-            let q_coef = if o.kind == OfferKind::DemandResponse {
-                o.q_per_p
-            } else {
-                0.0
-            };
+            let q_coef = shape.q_coef(o);
             match &o.cost {
                 PlacedCost::Quadratic { c1, c2 } => {
                     let v = b.var_quadratic(*c1, 2.0 * c2);
                     p_terms.push(o.bus, (v, 1.0));
-                    if branch && q_coef != 0.0 {
+                    if shape.q_term {
                         q_terms.push(o.bus, (v, q_coef));
                     }
                     bound_rows.push(((v, 1.0), o.hi));
@@ -849,16 +966,12 @@ fn assemble_rows(
                     lay.offer_vars.push((v, 1));
                 }
                 PlacedCost::Segments { widths, slopes } => {
-                    // x = lo + Σ segments: the constant lo is an injection.
-                    p_demand[o.bus] -= o.lo;
-                    if branch {
-                        q_demand[o.bus] -= o.lo * q_coef;
-                    }
+                    // x = lo + Σ segments: the constant lo is an injection (in p_demand).
                     let first = b.n_vars();
                     for (w, s) in widths.iter().zip(slopes) {
                         let v = b.var(*s);
                         p_terms.push(o.bus, (v, 1.0));
-                        if branch && q_coef != 0.0 {
+                        if shape.q_term {
                             q_terms.push(o.bus, (v, q_coef));
                         }
                         bound_rows.push(((v, 1.0), *w));
@@ -868,16 +981,13 @@ fn assemble_rows(
                 }
             }
         }
-        if branch && o.kind == OfferKind::Generator && o.q_hi > o.q_lo {
+        if shape.q_var {
             let v = b.var(0.0);
             q_terms.push(o.bus, (v, 1.0));
             bound_rows.push(((v, 1.0), o.q_hi));
             bound_rows.push(((v, -1.0), -o.q_lo));
             lay.offer_q_var.push(Some(v));
         } else {
-            if branch && o.kind == OfferKind::Generator && o.q_hi == o.q_lo && o.q_lo != 0.0 {
-                q_demand[o.bus] -= o.q_lo;
-            }
             lay.offer_q_var.push(None);
         }
     }
@@ -911,16 +1021,7 @@ fn assemble_rows(
     // LinDistFlow losses r(P² + Q²)/w linearised at the base point (P0, Q0), w = 1.
     if f == Formulation::LinDistFlow && opts.losses {
         for e in net.edges() {
-            let (p0, q0) = loss_base.get(e).copied().unwrap_or((0.0, 0.0));
-            let (r, x) = (net.r_pu[e], net.x_pu[e]);
-            lay.loss_coef[e] = [
-                2.0 * r * p0,
-                2.0 * r * q0,
-                2.0 * x * p0,
-                2.0 * x * q0,
-                -r * (p0 * p0 + q0 * q0),
-                -x * (p0 * p0 + q0 * q0),
-            ];
+            lay.loss_coef[e] = loss_coefficients(net, loss_base, e);
         }
     }
     let (p_terms, q_terms) = (p_terms.by_bus(n), q_terms.by_bus(n));
@@ -1003,8 +1104,11 @@ fn assemble_rows(
         }
     }
     // Inequalities: offer bounds, source, line limits (lossless), voltages.
-    for &(coeff, rhs) in &bound_rows {
-        b.le(&[coeff], rhs);
+    for (k, &(coeff, rhs)) in bound_rows.iter().enumerate() {
+        let r = b.le(&[coeff], rhs);
+        if k == 0 {
+            lay.first_bound_row = Some(r);
+        }
     }
     let kb = net.s_base_kva;
     for e in net.edges() {
@@ -1096,6 +1200,92 @@ fn assemble_rows(
     (b, lay)
 }
 
+/// What of an offer decides the problem's structure (its variables, rows
+/// and entries); everything else about it only sets values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct OfferShape {
+    bus: usize,
+    kind: OfferKind,
+    /// An active-power decision variable (output or curtailment).
+    p_var: bool,
+    /// Segments of a piecewise-linear cost (None: quadratic).
+    segments: Option<usize>,
+    /// Branch formulations: the curtailment also enters the reactive balance.
+    q_term: bool,
+    /// Branch formulations: a reactive-output variable.
+    q_var: bool,
+}
+
+impl OfferShape {
+    #[inline]
+    pub(crate) fn of(o: &PlacedOffer, branch: bool) -> Self {
+        OfferShape {
+            bus: o.bus,
+            kind: o.kind,
+            p_var: o.kind != OfferKind::Load && o.hi > o.lo,
+            segments: match &o.cost {
+                PlacedCost::Quadratic { .. } => None,
+                PlacedCost::Segments { widths, slopes } => Some(widths.len().min(slopes.len())),
+            },
+            q_term: branch && o.kind == OfferKind::DemandResponse && o.q_per_p != 0.0,
+            q_var: branch && o.kind == OfferKind::Generator && o.q_hi > o.q_lo,
+        }
+    }
+    /// The reactive coefficient of the active variable (curtailment removes its Q).
+    fn q_coef(self, o: &PlacedOffer) -> f64 {
+        if o.kind == OfferKind::DemandResponse {
+            o.q_per_p
+        } else {
+            0.0
+        }
+    }
+}
+
+/// Adds an offer's fixed demand and constant injections to the balance rows'
+/// right-hand sides (per unit): the fixed demand, a fixed output, the
+/// constant `lo` of a segmented curve, a fixed reactive output.
+fn add_fixed_injections(
+    o: &PlacedOffer,
+    shape: OfferShape,
+    branch: bool,
+    p_demand: &mut [f64],
+    q_demand: &mut [f64],
+) {
+    p_demand[o.bus] += o.fixed_demand;
+    q_demand[o.bus] += o.fixed_demand * o.q_per_p;
+    if !shape.p_var {
+        let constant = o.injection(o.lo) + o.fixed_demand;
+        p_demand[o.bus] -= constant;
+        if o.kind == OfferKind::DemandResponse {
+            q_demand[o.bus] -= constant * o.q_per_p;
+        }
+    } else if matches!(o.cost, PlacedCost::Segments { .. }) {
+        p_demand[o.bus] -= o.lo;
+        if branch {
+            q_demand[o.bus] -= o.lo * shape.q_coef(o);
+        }
+    }
+    if !shape.q_var && branch && o.kind == OfferKind::Generator && o.q_hi == o.q_lo && o.q_lo != 0.0
+    {
+        q_demand[o.bus] -= o.q_lo;
+    }
+}
+
+/// LinDistFlow: losses r(P² + Q²)/w of edge e linearised at the base point
+/// (P0, Q0), w = 1: (a, b, a', b', constant P, constant Q).
+fn loss_coefficients(net: &DlmpNetwork, loss_base: &[(f64, f64)], e: usize) -> [f64; 6] {
+    let (p0, q0) = loss_base.get(e).copied().unwrap_or((0.0, 0.0));
+    let (r, x) = (net.r_pu[e], net.x_pu[e]);
+    [
+        2.0 * r * p0,
+        2.0 * r * q0,
+        2.0 * x * p0,
+        2.0 * x * q0,
+        -r * (p0 * p0 + q0 * q0),
+        -x * (p0 * p0 + q0 * q0),
+    ]
+}
+
 /// Injection terms (variable, coefficient) of every bus in one flat list
 /// (a list per bus cost two allocations per bus and interval).
 struct BusTerms {
@@ -1163,8 +1353,8 @@ fn extract(
     net: &DlmpNetwork,
     offers: &[PlacedOffer],
     opts: &OpfOptions,
-    problem: &Problem,
     lay: &Layout,
+    rows: &DualRows,
     sol: &RawResult,
 ) -> DlmpSolution {
     let n = net.len();
@@ -1191,22 +1381,39 @@ fn extract(
             return out;
         }
     }
+    // (A re-solve runs this for every interval: the outputs are filled in
+    // place, no temporary vectors, the edges visited in one pass per stage.)
     let mw = net.s_base_kva / 1000.0;
     let kb = net.s_base_kva;
-    let x = &sol.x;
-    let z = &sol.z;
-    let zr = |r: Row| z[problem.row(r)];
+    let root = net.root();
+    let branch = f != Formulation::Dc;
+    let x = sol.x;
+    let z = sol.z;
+    // The dual of row r, 0 where there is no row.
+    let zr = |r: usize| if r != NO { z[r] } else { 0.0 };
     // Prices per MW: −z per unit, divided by MW per unit.
-    let price = |r: Row| -zr(r) / mw;
-    out.dlmp = lay.p_bal.iter().map(|&r| price(r)).collect();
-    out.q_price = (0..n)
-        .map(|j| lay.q_bal[j].map(price).unwrap_or(0.0))
-        .collect();
+    for (d, &r) in out.dlmp.iter_mut().zip(&rows.p_bal) {
+        *d = -z[r] / mw;
+    }
+    for (d, &r) in out.q_price.iter_mut().zip(&rows.q_bal) {
+        *d = if r != NO { -z[r] / mw } else { 0.0 };
+    }
     // Dispatch.
     let mut objective =
         opts.lmp_source * x[lay.s_plus] * mw - opts.effective_export_price() * x[lay.s_minus] * mw;
-    for (k, o) in offers.iter().enumerate() {
-        let (first, count) = lay.offer_vars[k];
+    // (Zipped: no bounds checks in a loop over every offer.)
+    let per_offer = offers
+        .iter()
+        .zip(&lay.offer_vars)
+        .zip(&lay.offer_q_var)
+        .zip(out.variable_kw.iter_mut())
+        .zip(
+            out.injection_kw
+                .iter_mut()
+                .zip(out.injection_kvar.iter_mut()),
+        );
+    for ((((o, &(first, count)), &q_var), variable_kw), (injection_kw, injection_kvar)) in per_offer
+    {
         let var = if count == 0 {
             o.lo
         } else if matches!(o.cost, PlacedCost::Segments { .. }) {
@@ -1214,168 +1421,153 @@ fn extract(
         } else {
             x[first]
         };
-        out.variable_kw[k] = var * kb;
-        out.injection_kw[k] = o.injection(var) * kb;
-        let q = match (o.kind, lay.offer_q_var[k]) {
+        *variable_kw = var * kb;
+        *injection_kw = o.injection(var) * kb;
+        let q = match (o.kind, q_var) {
             (OfferKind::Generator, Some(v)) => x[v],
             (OfferKind::Generator, None) => o.q_lo,
             _ => o.injection(var) * o.q_per_p,
         };
-        out.injection_kvar[k] = q * kb;
+        *injection_kvar = q * kb;
         objective += o.offered_cost(var, mw);
     }
     out.objective = objective;
     out.source_p_kw = (x[lay.s_plus] - x[lay.s_minus]) * kb;
     out.source_q_kvar = lay.q_source.map(|v| x[v] * kb).unwrap_or(0.0);
+    // Flows, voltages, regulators' ratios, losses and SOCP gaps.
+    let w0 = opts.v_source_pu * opts.v_source_pu;
+    let w_of = |i: usize| if i == root { w0 } else { x[lay.w[i]] };
+    if branch {
+        out.voltage_pu[root] = opts.v_source_pu;
+    } else {
+        out.voltage_pu.fill(1.0);
+    }
+    out.tap.copy_from_slice(&net.tap);
     for e in net.edges() {
-        out.flow_p_kw[e] = x[lay.flow_p[e]] * kb;
+        let (p, q) = (
+            x[lay.flow_p[e]],
+            if lay.flow_q[e] != NO {
+                x[lay.flow_q[e]]
+            } else {
+                0.0
+            },
+        );
+        out.flow_p_kw[e] = p * kb;
         if lay.flow_q[e] != NO {
-            out.flow_q_kvar[e] = x[lay.flow_q[e]] * kb;
+            out.flow_q_kvar[e] = q * kb;
         }
-    }
-    // Voltages.
-    match f {
-        Formulation::Dc => out.voltage_pu = vec![1.0; n],
-        _ => {
-            out.voltage_pu[net.root()] = opts.v_source_pu;
-            for e in net.edges() {
-                out.voltage_pu[e] = x[lay.w[e]].max(0.0).sqrt();
-            }
+        if !branch {
+            continue;
         }
-    }
-    // Regulators' ratios.
-    out.tap = net.tap.clone();
-    for e in net.edges() {
+        out.voltage_pu[e] = x[lay.w[e]].max(0.0).sqrt();
+        let i = net.tree.parent[e];
         if lay.w_sec[e] != NO {
-            let i = net.tree.parent[e];
-            let wi = if i == net.root() {
+            let wi = if i == root {
                 opts.v_source_pu * opts.v_source_pu
             } else {
                 x[lay.w[i]]
             };
             out.tap[e] = (x[lay.w_sec[e]].max(0.0) / wi.max(1e-12)).sqrt();
         }
-    }
-    // Losses and SOCP gaps.
-    let w_of = |i: usize| {
-        if i == net.root() {
-            opts.v_source_pu * opts.v_source_pu
+        if f == Formulation::LinDistFlow {
+            let c = lay.loss_coef[e];
+            out.loss_kw[e] = (c[0] * p + c[1] * q + c[4]) * kb;
         } else {
-            x[lay.w[i]]
-        }
-    };
-    for e in net.edges() {
-        let i = net.tree.parent[e];
-        match f {
-            Formulation::Dc => {}
-            Formulation::LinDistFlow => {
-                let c = lay.loss_coef[e];
-                out.loss_kw[e] = (c[0] * x[lay.flow_p[e]] + c[1] * x[lay.flow_q[e]] + c[4]) * kb;
+            let l = x[lay.ell[e]];
+            out.loss_kw[e] = net.r_pu[e] * l * kb;
+            let t2w = if lay.w_sec[e] != NO {
+                x[lay.w_sec[e]]
+            } else {
+                net.tap[e] * net.tap[e] * w_of(i)
             }
-            Formulation::Socp => {
-                let l = x[lay.ell[e]];
-                out.loss_kw[e] = net.r_pu[e] * l * kb;
-                let (p, q) = (x[lay.flow_p[e]], x[lay.flow_q[e]]);
-                let t2w = if lay.w_sec[e] != NO {
-                    x[lay.w_sec[e]]
-                } else {
-                    net.tap[e] * net.tap[e] * w_of(i)
-                }
-                .max(1e-12);
-                // Excess squared current over what the flows need: phantom current.
-                let excess = (l - (p * p + q * q) / t2w).max(0.0);
-                out.socp_phantom_loss_kw[e] = net.r_pu[e] * excess * kb;
-                // Relative to the line's current, with a floor (|I| ≈ 0.03 pu)
-                // so that idle lines report solver noise as ≈ 0.
-                out.socp_gap[e] = excess / l.max(SOCP_GAP_FLOOR);
-            }
+            .max(1e-12);
+            // Excess squared current over what the flows need: phantom current.
+            let excess = (l - (p * p + q * q) / t2w).max(0.0);
+            out.socp_phantom_loss_kw[e] = net.r_pu[e] * excess * kb;
+            // Relative to the line's current, with a floor (|I| ≈ 0.03 pu)
+            // so that idle lines report solver noise as ≈ 0.
+            out.socp_gap[e] = excess / l.max(SOCP_GAP_FLOOR);
         }
     }
     // Decomposition along the tree (see the module docs).
-    let energy = out.dlmp[net.root()];
-    let mut cong_e = vec![0.0; n];
-    let mut volt_e = vec![0.0; n];
-    let mut loss_e = vec![0.0; n];
     // Voltage-limit part of the voltage rows' duals, accumulated bottom-up:
     // β̃_e = Σ_children t_c² β̃_c − (z_upper − z_lower) at the bus.
-    let mut beta = vec![0.0; n];
-    if f != Formulation::Dc {
+    let mut beta = Vec::new();
+    if branch {
+        beta = vec![0.0; n];
         for &j in net.tree.order.iter().rev() {
             if net.parent(j).is_none() {
                 continue;
             }
             let mut bsum = 0.0;
             for &c in net.children(j) {
-                match (lay.tap_rows[c], net.regulation[c]) {
+                match (rows.tap_upper[c], &net.regulation[c]) {
                     // A regulated child couples to w_j only through its ratio range.
-                    (Some((up, lo)), Some(reg)) => {
-                        bsum +=
-                            reg.tap_max * reg.tap_max * zr(up) - reg.tap_min * reg.tap_min * zr(lo)
+                    (up, Some(reg)) if up != NO => {
+                        bsum += reg.tap_max * reg.tap_max * z[up]
+                            - reg.tap_min * reg.tap_min * z[rows.tap_lower[c]]
                     }
                     _ => bsum += net.tap[c] * net.tap[c] * beta[c],
                 }
             }
-            for (up, lo) in [
-                (lay.v_upper[j], lay.v_lower[j]),
-                lay.band_rows[j].map_or((None, None), |(u, l)| (Some(u), Some(l))),
-            ] {
-                if let Some(r) = up {
-                    bsum -= zr(r);
-                }
-                if let Some(r) = lo {
-                    bsum += zr(r);
-                }
+            // The bus's own voltage limits, then a regulated bus's band.
+            if rows.v_upper[j] != NO {
+                bsum -= z[rows.v_upper[j]];
+            }
+            if rows.v_lower[j] != NO {
+                bsum += z[rows.v_lower[j]];
+            }
+            if rows.band_upper[j] != NO {
+                bsum -= z[rows.band_upper[j]];
+                bsum += z[rows.band_lower[j]];
             }
             beta[j] = bsum;
         }
     }
+    // Each edge's terms, summed from the root down (edges come parents first).
+    let dec = &mut out.decomposition;
+    dec.energy = out.dlmp[root];
+    dec.congestion.fill(0.0);
+    dec.voltage.fill(0.0);
+    dec.loss.fill(0.0);
     for e in net.edges() {
-        let (r, j) = (net.r_pu[e], e);
+        let (r, j, i) = (net.r_pu[e], e, net.tree.parent[e]);
+        let (mut volt_e, mut loss_e) = (0.0, 0.0);
+        let mut cong_e = 0.0;
         match f {
             Formulation::Dc => {
-                if let Some((up, lo)) = lay.dc_limit[e] {
-                    cong_e[e] = (zr(up) - zr(lo)) / mw;
+                if rows.dc_upper[e] != NO {
+                    cong_e = (z[rows.dc_upper[e]] - z[rows.dc_lower[e]]) / mw;
                 }
             }
             Formulation::LinDistFlow | Formulation::Socp => {
-                if let Some(s) = lay.soc_limit[e] {
-                    cong_e[e] = -z[problem.row(s) + 1] / mw;
+                if rows.soc_p[e] != NO {
+                    cong_e = -z[rows.soc_p[e]] / mw;
                 }
-                let zv = lay.vdrop[e].map(zr).unwrap_or(0.0);
+                let zv = zr(rows.vdrop[e]);
                 // Stationarity of P_e: λ_j = λ_i + C_e + 2r·z_v + loss term.
-                volt_e[e] = 2.0 * r * beta[e] / mw;
-                loss_e[e] = if f == Formulation::LinDistFlow {
-                    let c = lay.loss_coef[e];
-                    c[0] * out.dlmp[j] + c[2] * out.q_price[j]
-                } else {
-                    let rel = lay.relax[e]
-                        .map(|row| -2.0 * z[problem.row(row) + 1])
-                        .unwrap_or(0.0);
-                    (2.0 * r * (zv - beta[e]) + rel) / mw
-                };
-                // In LinDistFlow z_v equals β̃ (no other term touches w), so the
-                // voltage part is 2r·z_v; keep the dual itself for accuracy.
                 if f == Formulation::LinDistFlow {
-                    volt_e[e] = 2.0 * r * zv / mw;
+                    let c = lay.loss_coef[e];
+                    loss_e = c[0] * out.dlmp[j] + c[2] * out.q_price[j];
+                    // In LinDistFlow z_v equals β̃ (no other term touches w), so the
+                    // voltage part is 2r·z_v; keep the dual itself for accuracy.
+                    volt_e = 2.0 * r * zv / mw;
+                } else {
+                    volt_e = 2.0 * r * beta[e] / mw;
+                    let rel = if rows.relax_p[e] != NO {
+                        -2.0 * z[rows.relax_p[e]]
+                    } else {
+                        0.0
+                    };
+                    loss_e = (2.0 * r * (zv - beta[e]) + rel) / mw;
                 }
             }
         }
+        out.congestion_dual[e] = cong_e;
+        dec.congestion[j] = dec.congestion[i] + cong_e;
+        dec.voltage[j] = dec.voltage[i] + volt_e;
+        dec.loss[j] = dec.loss[i] + loss_e;
     }
-    out.congestion_dual = cong_e.clone();
-    let mut dec = Decomposition {
-        energy,
-        congestion: vec![0.0; n],
-        voltage: vec![0.0; n],
-        loss: vec![0.0; n],
-    };
-    for &j in &net.tree.order {
-        if let Some(i) = net.parent(j) {
-            dec.congestion[j] = dec.congestion[i] + cong_e[j];
-            dec.voltage[j] = dec.voltage[i] + volt_e[j];
-            dec.loss[j] = dec.loss[i] + loss_e[j];
-        }
-    }
-    out.decomposition = dec;
     out
 }
 

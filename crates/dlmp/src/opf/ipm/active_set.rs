@@ -11,9 +11,11 @@
 //!   Aₑ x = bₑ,   g_iᵀx = b_i (active rows),   φ_c(x) = (‖s̄_c‖² − s_c0²)/2s_c0 = 0 (active cones)
 //! ```
 //!
-//! with every other dual zero. It is linear except for the cones, and the
-//! only cones allowed here are limits whose first entry is a constant
-//! (|S| ≤ S_max: s = (S_max, P, Q)), whose curvature ν·I is positive, so
+//! with every other dual zero. It is linear except for the cones: limits
+//! whose first entry is a constant (|S| ≤ S_max: s = (S_max, P, Q)), whose
+//! curvature ν·I is positive, and the SOCP's relaxation cones, held as
+//! φ_c = ‖s̄_c‖ − s_c0 instead (`norm_cone`: convex, curvature ν·Ḡᵀ(I − ûûᵀ)Ḡ/‖s̄‖
+//! positive semidefinite), so
 //! every Newton system is quasi-definite: [H Cᵀ; C −δI] over the primal
 //! variables and *all* rows (equality, orthant, cone), an inactive row
 //! decoupled (its entries zero, its pivot −1). The pattern never changes, so
@@ -37,12 +39,16 @@
 //! every inactive row satisfied, every active row's dual of the right sign
 //! (z ≥ 0, ν ≥ 0). Otherwise the violated rows join the set and the rows
 //! with wrong-signed duals leave it (a primal–dual active-set step), a few
-//! times at most before the interior point takes over. The SOCP's relaxation
-//! cones (a variable in the first entry, indefinite curvature) are not
-//! handled here: `eligible` is false for them.
+//! times at most before the interior point takes over. A relaxation cone
+//! not tight (the relaxation not exact, its optimum not unique) leaves the
+//! interval to the interior point: no attempt if the last solution has one,
+//! no acceptance of a KKT point without one.
 
-use super::TreeIpm;
+mod norm_cone;
+
+use super::{Rows, TreeIpm};
 use crate::opf::ldl::Ldl;
+use norm_cone::NormCone;
 
 /// Newton steps of one attempt before giving up (with chord and bordered
 /// steps, 8 → 16 and the limits below 3 → 6 and 4 → 8 took the 1k-bus
@@ -71,6 +77,8 @@ const REG: f64 = 1e-8;
 const CLEAR: f64 = 1e4;
 /// `ActiveSet::in_system` of a condensed bound.
 const NOT_IN_SYSTEM: usize = usize::MAX;
+/// `ActiveSet::norm_of` of a limit cone.
+const NOT_NORM: usize = usize::MAX;
 /// Rows and cones that differ from the factorised set, at most, before a
 /// change of the set refactorises instead of bordering the factor.
 const MAX_BORDER: usize = 16;
@@ -146,9 +154,16 @@ pub(super) struct ActiveSet {
     g_slot: Vec<usize>,
     /// By unknown of the factorised system.
     diag_slot: Vec<usize>,
-    /// Per cone: its variables (one per row after the first), the row's G
+    /// Per limit cone: its variables (one per row after the first), the row's G
     /// coefficient and the slot of the linearised limit in the cone's first row.
     cone_vars: Vec<Vec<(usize, usize, usize)>>,
+    /// The relaxation cones (`norm_cone`), and per cone its index among
+    /// them (`NOT_NORM`: a limit, handled by the loops over all cones).
+    norm_cones: Vec<NormCone>,
+    norm_of: Vec<usize>,
+    /// Per relaxation cone: its geometry at the point of the last residuals
+    /// if active (the factorisation's, at the same point).
+    locals: Vec<norm_cone::Local>,
     /// Which orthant rows and cones are active.
     active_row: Vec<bool>,
     active_cone: Vec<bool>,
@@ -208,13 +223,12 @@ pub(super) struct ActiveSet {
 
 impl ActiveSet {
     /// Whether the problem's cones are all limits with a constant first
-    /// entry and one variable per other entry.
+    /// entry and one variable per other entry, or small enough for `norm_cone`.
     pub(super) fn eligible(ipm: &TreeIpm) -> bool {
-        // A cone's first row index counts the orthant rows before it.
-        let g = &ipm.g;
-        ipm.sc.socs.iter().all(|&(a, d)| {
-            g.ptr[a + 1] == g.ptr[a] && (1..d).all(|k| g.ptr[a + k + 1] - g.ptr[a + k] == 1)
-        })
+        ipm.sc
+            .socs
+            .iter()
+            .all(|&(a, d)| is_limit(&ipm.g, a, d) || NormCone::fits(&ipm.g, a, d))
     }
 
     pub(super) fn new(ipm: &TreeIpm) -> ActiveSet {
@@ -267,11 +281,20 @@ impl ActiveSet {
         }
         let n_peg = entries.len();
         let mut cone_vars = Vec::with_capacity(ipm.sc.socs.len());
+        let mut norm_cones = Vec::new();
+        let mut norm_of = vec![NOT_NORM; ipm.sc.socs.len()];
         for (c, &(a, d)) in ipm.sc.socs.iter().enumerate() {
+            let multiplier = in_system[n + n_eq + n_nn + c];
+            if !is_limit(g, a, d) {
+                norm_of[c] = norm_cones.len();
+                norm_cones.push(NormCone::new(g, c, a, d, multiplier, &mut entries));
+                cone_vars.push(Vec::new());
+                continue;
+            }
             let vars: Vec<(usize, usize, usize)> = (1..d)
                 .map(|k| {
                     let e = ipm.g.ptr[a + k];
-                    entries.push((ipm.g.col[e], in_system[n + n_eq + n_nn + c]));
+                    entries.push((ipm.g.col[e], multiplier));
                     (ipm.g.col[e], e, 0)
                 })
                 .collect();
@@ -285,11 +308,15 @@ impl ActiveSet {
         for (&k, &slot) in g_entry.iter().zip(&slots[n_pe..n_peg]) {
             g_slot[k] = slot;
         }
+        // In the order the loop above appended them.
         let mut t = n_peg;
-        for vars in &mut cone_vars {
+        for (vars, &k) in cone_vars.iter_mut().zip(&norm_of) {
             for v in vars.iter_mut() {
                 v.2 = slots[t];
                 t += 1;
+            }
+            if k != NOT_NORM {
+                norm_cones[k].take_slots(&slots, &mut t);
             }
         }
         let tail_in_system = (n + n_eq..dim)
@@ -322,6 +349,9 @@ impl ActiveSet {
             g_slot,
             diag_slot,
             cone_vars,
+            locals: vec![norm_cone::Local::default(); norm_cones.len()],
+            norm_cones,
+            norm_of,
             active_row: vec![false; ipm.sc.n_nn],
             active_cone: vec![false; ipm.sc.socs.len()],
             nu: vec![0.0; ipm.sc.socs.len()],
@@ -383,7 +413,13 @@ impl TreeIpm {
             // the interior point than the last interval's solution (at 1k
             // buses 8 instead of 9.4 iterations, counting the Newton steps).
             // A crossover's failure leaves the interior point where it was.
-            if !crossover && st.have_first {
+            // The SOCP's failures go back to the last solution: the interior
+            // point then starts as without the attempt (blended toward its
+            // central iterate; 10 iterations on the 1k-bus interval that
+            // fails). From Newton's first point: 12; that point blended: 8,
+            // but its prices ended 2.8e-5 from the optimum's where this
+            // start's end 1.1e-5 (without the attempt 9.5e-6).
+            if !crossover && st.have_first && st.norm_cones.is_empty() {
                 self.x.copy_from_slice(&st.first_x);
                 self.z_all.copy_from_slice(&st.first_z);
                 self.s.copy_from_slice(&st.first_s);
@@ -523,6 +559,13 @@ impl TreeIpm {
                 continue;
             }
             if pres <= primal_tol && dres <= dual_tol {
+                if !self.relaxation_held(st) {
+                    // A KKT point with a relaxation cone not tight: the
+                    // relaxation is not exact, and its optimum is not unique
+                    // (which line burns the phantom power): the interior
+                    // point's centre of it, as before, not Newton's end.
+                    return false;
+                }
                 if set.trace {
                     eprintln!(
                         "active-set: KKT point after {} Newton steps",
@@ -600,6 +643,33 @@ impl TreeIpm {
         }
     }
 
+    /// Whether the last solution holds every relaxation cone tight (by the
+    /// test that starts the set, dual above slack); if not, the relaxation
+    /// is not exact there and the re-solve is left to the interior point
+    /// (see `relaxation_held`).
+    pub(super) fn relaxation_tight(&self) -> bool {
+        let Some(st) = &self.active else {
+            return false;
+        };
+        let z = &self.z_all[self.n_eq..];
+        st.norm_cones.iter().all(|cone| {
+            let (a, d) = self.sc.socs[cone.cone];
+            z[a] > CLEAR * (self.s[a] - norm(&self.s[a + 1..a + d]))
+        })
+    }
+
+    /// Whether the active set holds relaxation cones (the SOCP).
+    pub(super) fn has_relaxation_cones(&self) -> bool {
+        self.active
+            .as_ref()
+            .is_some_and(|st| !st.norm_cones.is_empty())
+    }
+
+    /// Whether every relaxation cone is in the set.
+    fn relaxation_held(&self, st: &ActiveSet) -> bool {
+        st.norm_cones.iter().all(|cone| st.active_cone[cone.cone])
+    }
+
     /// Moves rows into the set whose constraint the point violates and out
     /// of it those whose dual has the wrong sign; how many changed, and how
     /// many of those left.
@@ -634,7 +704,7 @@ impl TreeIpm {
                 if st.nu[c] < -dual_tol && worst.is_none_or(|w| st.nu[c] < w.0) {
                     worst = Some((st.nu[c], c, true));
                 }
-            } else if slack_norm(&self.b_c, &st.g_x, a, d) > self.b_c[a] + primal_tol {
+            } else if slack_norm(&self.b_c, &st.g_x, a, d) > self.b_c[a] - st.g_x[a] + primal_tol {
                 st.active_cone[c] = true;
                 st.comebacks += usize::from(st.left.contains(&(c, true)));
                 st.nu[c] = 0.0;
@@ -768,7 +838,34 @@ impl TreeIpm {
                     *r = 0.0;
                 }
             }
+            // The relaxation cones: their geometry at x (recomputed when x
+            // did not move: the same values, and a cone that just entered
+            // needs its own), dual ν·(1, −û) and row ‖s̄‖ − s₀.
+            for (cone, loc) in st.norm_cones.iter().zip(&mut st.locals) {
+                let c = cone.cone;
+                let (a, d) = self.sc.socs[c];
+                let r = &mut rows[n_nn + c];
+                if st.active_cone[c] {
+                    if !cone.local(&self.b_c, &st.g_x, loc) {
+                        return None;
+                    }
+                    cone.dual(loc, st.nu[c], z);
+                    // ‖s̄‖ − s₀, already in the units of s.
+                    *r = loc.phi;
+                    pres = pres.max(loc.phi.abs());
+                    rows_sum += loc.phi;
+                    kkt_violated |= st.nu[c] < -dual_tol;
+                } else {
+                    z[a..a + d].fill(0.0);
+                    kkt_violated |=
+                        slack_norm(&self.b_c, &st.g_x, a, d) > self.b_c[a] - st.g_x[a] + primal_tol;
+                    *r = 0.0;
+                }
+            }
             for (c, &(a, d)) in self.sc.socs.iter().enumerate() {
+                if st.norm_of[c] != NOT_NORM {
+                    continue;
+                }
                 let s0 = self.b_c[a];
                 let nu = if st.active_cone[c] {
                     st.nu[c] / s0
@@ -887,6 +984,13 @@ impl TreeIpm {
                 continue;
             }
             kx[diag] -= REG;
+            let k = st.norm_of[c];
+            if k != NOT_NORM {
+                // `locals` is at this point: the residuals were computed
+                // here, and a set change goes back to them before a factorisation.
+                st.norm_cones[k].fill(&self.g, &st.locals[k], st.nu[c], kx);
+                continue;
+            }
             let s0 = self.b_c[a];
             let nu = st.nu[c] / s0;
             for (k, &(var, e, slot)) in st.cone_vars[c].iter().enumerate() {
@@ -947,6 +1051,16 @@ impl TreeIpm {
                         // x is the system's first n unknowns, in order.
                         b.column.push((self.g.col[e], self.g.val[e]));
                     }
+                    diag[j] = -REG;
+                }
+                BorderRow::EnterCone(c) if st.norm_of[c] != NOT_NORM => {
+                    // ∇φ at the current point (no curvature yet, as below).
+                    let cone = &st.norm_cones[st.norm_of[c]];
+                    let mut loc = norm_cone::Local::default();
+                    if !cone.local(&self.b_c, &st.g_x, &mut loc) {
+                        return false;
+                    }
+                    cone.column(&self.g, &loc, &mut b.column);
                     diag[j] = -REG;
                 }
                 BorderRow::EnterCone(c) => {
@@ -1112,6 +1226,13 @@ fn q_plus_p_x(
             }
         }
     }
+}
+
+/// Whether the cone at rows a..a+d is a limit: a constant first entry and
+/// one variable in each other (a cone's first row index counts the orthant
+/// rows before it).
+fn is_limit(g: &Rows, a: usize, d: usize) -> bool {
+    g.ptr[a + 1] == g.ptr[a] && (1..d).all(|k| g.ptr[a + k + 1] - g.ptr[a + k] == 1)
 }
 
 /// Σ a_p·b_p·d_p over the positions p of two sparse vectors sorted by position.
