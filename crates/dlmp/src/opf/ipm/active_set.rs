@@ -164,6 +164,9 @@ pub(super) struct ActiveSet {
     /// Per relaxation cone: its geometry at the point of the last residuals
     /// if active (the factorisation's, at the same point).
     locals: Vec<norm_cone::Local>,
+    /// Per relaxation cone: whether `locals` holds its geometry at the
+    /// current x (x has not moved since: a change of the set keeps it).
+    local_at_x: Vec<bool>,
     /// Which orthant rows and cones are active.
     active_row: Vec<bool>,
     active_cone: Vec<bool>,
@@ -350,6 +353,7 @@ impl ActiveSet {
             diag_slot,
             cone_vars,
             locals: vec![norm_cone::Local::default(); norm_cones.len()],
+            local_at_x: vec![false; norm_cones.len()],
             norm_cones,
             norm_of,
             active_row: vec![false; ipm.sc.n_nn],
@@ -838,16 +842,24 @@ impl TreeIpm {
                     *r = 0.0;
                 }
             }
-            // The relaxation cones: their geometry at x (recomputed when x
-            // did not move: the same values, and a cone that just entered
-            // needs its own), dual ν·(1, −û) and row ‖s̄‖ − s₀.
-            for (cone, loc) in st.norm_cones.iter().zip(&mut st.locals) {
+            // The relaxation cones: their geometry at x (kept from the last
+            // call if x did not move since: a third of the calls, after a
+            // change of the set), dual ν·(1, −û) and row ‖s̄‖ − s₀.
+            let x_moved = st.x_moved;
+            let cones = st.norm_cones.iter().zip(&mut st.locals);
+            for ((cone, loc), at_x) in cones.zip(&mut st.local_at_x) {
                 let c = cone.cone;
                 let (a, d) = self.sc.socs[c];
                 let r = &mut rows[n_nn + c];
+                if x_moved {
+                    *at_x = false;
+                }
                 if st.active_cone[c] {
-                    if !cone.local(&self.b_c, &st.g_x, loc) {
-                        return None;
+                    if !*at_x {
+                        if !cone.local(&self.b_c, &st.g_x, loc) {
+                            return None;
+                        }
+                        *at_x = true;
                     }
                     cone.dual(loc, st.nu[c], z);
                     // ‖s̄‖ − s₀, already in the units of s.
