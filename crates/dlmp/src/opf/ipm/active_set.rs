@@ -423,7 +423,7 @@ impl TreeIpm {
             // fails). From Newton's first point: 12; that point blended: 8,
             // but its prices ended 2.8e-5 from the optimum's where this
             // start's end 1.1e-5 (without the attempt 9.5e-6).
-            if !crossover && st.have_first && st.norm_cones.is_empty() {
+            if st.have_first {
                 self.x.copy_from_slice(&st.first_x);
                 self.z_all.copy_from_slice(&st.first_z);
                 self.s.copy_from_slice(&st.first_s);
@@ -477,7 +477,9 @@ impl TreeIpm {
             else {
                 return false;
             };
-            if self.iterations == 1 && !st.have_first {
+            // (Only where a failure starts the interior point there: not
+            // after a crossover, nor for the SOCP.)
+            if self.iterations == 1 && !st.have_first && !st.crossover && st.norm_cones.is_empty() {
                 st.have_first = true;
                 st.first_x.copy_from_slice(&self.x);
                 st.first_z.copy_from_slice(&self.z_all);
