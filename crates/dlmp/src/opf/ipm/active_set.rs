@@ -55,8 +55,11 @@ use norm_cone::NormCone;
 /// LinDistFlow re-solves that end in the interior point from 122 to 26 of 200).
 const MAX_NEWTON: usize = 16;
 /// Changes of the active set before giving up (a re-solve from the last
-/// interval's solution, and a crossover from the interior point's iterate).
-const MAX_ROUNDS: usize = 6;
+/// interval's solution, and a crossover from the interior point's iterate;
+/// 6 → 8 with `MAX_COMEBACKS` 3 → 5: the 1k-bus SOCP's interval that cycled
+/// ends at a KKT point after 10 steps, 37 → 40 of 40 re-solves without the
+/// interior point).
+const MAX_ROUNDS: usize = 8;
 /// Rows entering or leaving the set in one change, at most.
 const MAX_CHANGED_ROWS: usize = 8;
 /// A step on an older factor (chord or bordered) that gains less than this
@@ -68,9 +71,15 @@ const MAX_IDLE_LEAVES: usize = 3;
 /// Rows or cones coming back after leaving, at most, before the attempt
 /// ends (1 ends successful attempts too: 1k buses, 6 → 30 of 100 fail; 2
 /// only cycling ones, but also those that the repeated-leave rule in
-/// `update_active_set` then resolves; 3 is reached in none of the
-/// benchmark's random trees: a guard against longer cycles).
-const MAX_COMEBACKS: usize = 3;
+/// `update_active_set` then resolves; 3 was reached by one 1k SOCP
+/// interval that then ends at a KKT point (see `MAX_ROUNDS`); 5 and
+/// `MAX_NEWTON` guard against longer cycles).
+const MAX_COMEBACKS: usize = 5;
+/// A leave restores the active duals to their values before the step only
+/// if the leaving dual is below minus this (a singular step's noise is
+/// ±10³; at 1k buses restoring after every leave took 6.475 LinDistFlow /
+/// 7.025 SOCP steps per re-solve, this 6.225 / 6.6; 0.1: 6.275, 100: 7.75).
+const RESTORE_BELOW: f64 = 1.0;
 /// Static regularisation of the primal (+) and row (−) pivots.
 const REG: f64 = 1e-8;
 /// A row counts as active when its dual exceeds its slack by this factor.
@@ -209,6 +218,8 @@ pub(super) struct ActiveSet {
     /// The rows (false) and cones (true) that left the set in this
     /// attempt, and how often one of them came back.
     left: Vec<(usize, bool)>,
+    /// The dual of the row or cone the last change took out (0 if none).
+    left_dual: f64,
     comebacks: usize,
     /// Called by the interior point near its solution (a crossover).
     crossover: bool,
@@ -380,6 +391,7 @@ impl ActiveSet {
             prev_nu: vec![0.0; ipm.sc.socs.len()],
             have_prev: false,
             left: Vec::new(),
+            left_dual: 0.0,
             comebacks: 0,
             crossover: false,
             factor_row: vec![false; ipm.sc.n_nn],
@@ -499,7 +511,10 @@ impl TreeIpm {
             // the others): stationarity changed. Entering rows and cones
             // join with zero duals, so it did not for them.
             st.stationarity_stale |= left > 0;
-            if left > 0 && st.have_prev {
+            if left > 0 && st.have_prev && st.left_dual < -RESTORE_BELOW {
+                // (Only after a leave whose dual is below −`RESTORE_BELOW`: a
+                // slightly wrong-signed one is no singular step's noise, and
+                // restoring then undoes a good step.)
                 // A row that entered and pins the same quantity as an active
                 // one makes the system singular; the regularised solve splits
                 // their common dual into ±r/δ. The wrong-signed one (the
@@ -730,6 +745,7 @@ impl TreeIpm {
         if let Some((_, i, cone)) = worst {
             st.left.push((i, cone));
         }
+        st.left_dual = worst.map_or(0.0, |w| w.0);
         let left = match worst {
             Some((_, c, true)) => {
                 st.active_cone[c] = false;
