@@ -11,8 +11,7 @@
 
 use std::path::Path;
 
-use ogg_dlmp::cli::{load_feeder, read_offers};
-use ogg_dlmp::offer::PlacedCost;
+use ogg_dlmp::cli::{benchmark_intervals, load_feeder, read_offers};
 use ogg_dlmp::*;
 
 fn rel_diff(a: &[f64], b: &[f64]) -> f64 {
@@ -47,30 +46,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut solver = OpfSolver::new();
     solver.solve(&net, &offers, &options)?;
     // As `ogg_dlmp::cli::run`'s `--repeat` intervals.
-    let mut rng = 0x9E37_79B9_7F4A_7C15u64;
-    let mut uniform = || {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        (rng >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
-    };
-    let mut intervals = Vec::new();
-    for k in 0..repeat.min(16) {
-        let mut o = options.clone();
-        o.lmp_source *= 1.0 + 1e-3 * ((k % 7) as f64 - 3.0);
-        let mut interval = offers.clone();
-        for offer in interval.iter_mut() {
-            if offer.kind == OfferKind::Load {
-                offer.fixed_demand *= 1.0 + 0.01 * uniform();
-            }
-            let drift = 1.0 + 1e-3 * uniform();
-            match &mut offer.cost {
-                PlacedCost::Quadratic { c1, .. } => *c1 *= drift,
-                PlacedCost::Segments { slopes, .. } => slopes.iter_mut().for_each(|s| *s *= drift),
-            }
-        }
-        intervals.push((o, interval));
-    }
+    let intervals = benchmark_intervals(&options, &offers, repeat.min(16));
     let (mut worst_price, mut worst_v, mut worst_p) = (0f64, 0f64, 0f64);
     for k in 0..repeat {
         let (o, interval) = &intervals[k % intervals.len()];

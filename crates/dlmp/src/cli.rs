@@ -318,32 +318,7 @@ pub fn run(req: &DlmpRequest) -> Result<DlmpReport, DlmpError> {
     let mut resolve_solver_s = None;
     let mut resolve_iterations = None;
     if req.repeat > 0 && !req.ptdf {
-        // New intervals, as bench/dlmp_vs_cvxpy.py's CVXPY side: the LMP
-        // moves, every load's demand by up to ±1 %, linear costs by ±0.1 %.
-        let mut intervals: Vec<(OpfOptions, Vec<PlacedOffer>)> = Vec::new();
-        let mut rng = 0x9E37_79B9_7F4A_7C15u64;
-        let mut uniform = || {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            (rng >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
-        };
-        for k in 0..req.repeat.min(16) {
-            let mut o = req.options.clone();
-            o.lmp_source *= 1.0 + 1e-3 * ((k % 7) as f64 - 3.0);
-            let mut interval = offers.clone();
-            for offer in interval.iter_mut() {
-                if offer.kind == OfferKind::Load {
-                    offer.fixed_demand *= 1.0 + 0.01 * uniform();
-                }
-                let drift = 1.0 + 1e-3 * uniform();
-                match &mut offer.cost {
-                    PlacedCost::Quadratic { c1, .. } => *c1 *= drift,
-                    PlacedCost::Segments { slopes, .. } => slopes.iter_mut().for_each(|s| *s *= drift),
-                }
-            }
-            intervals.push((o, interval));
-        }
+        let intervals = benchmark_intervals(&req.options, &offers, req.repeat.min(16));
         let start = Instant::now();
         let mut in_solver = 0.0;
         let mut iterations = 0u64;
@@ -374,6 +349,42 @@ pub fn run(req: &DlmpRequest) -> Result<DlmpReport, DlmpError> {
     };
     report.files = write_tables(&network, &offers, &report, &req.out)?;
     Ok(report)
+}
+
+/// `count` new intervals as bench/dlmp_vs_cvxpy.py's CVXPY side makes them
+/// (the `--repeat` re-solves; also examples/resolve_check): the LMP moves,
+/// every load's demand by up to ±1 %, linear costs by ±0.1 % (a fixed
+/// xorshift sequence, so every run re-solves the same data).
+pub fn benchmark_intervals(
+    options: &OpfOptions,
+    offers: &[PlacedOffer],
+    count: usize,
+) -> Vec<(OpfOptions, Vec<PlacedOffer>)> {
+    let mut rng = 0x9E37_79B9_7F4A_7C15u64;
+    let mut uniform = || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        (rng >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
+    };
+    let mut intervals = Vec::with_capacity(count);
+    for k in 0..count {
+        let mut o = options.clone();
+        o.lmp_source *= 1.0 + 1e-3 * ((k % 7) as f64 - 3.0);
+        let mut interval = offers.to_vec();
+        for offer in interval.iter_mut() {
+            if offer.kind == OfferKind::Load {
+                offer.fixed_demand *= 1.0 + 0.01 * uniform();
+            }
+            let drift = 1.0 + 1e-3 * uniform();
+            match &mut offer.cost {
+                PlacedCost::Quadratic { c1, .. } => *c1 *= drift,
+                PlacedCost::Segments { slopes, .. } => slopes.iter_mut().for_each(|s| *s *= drift),
+            }
+        }
+        intervals.push((o, interval));
+    }
+    intervals
 }
 
 /// Writes the tables and summary into `out`.

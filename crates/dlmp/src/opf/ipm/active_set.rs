@@ -820,16 +820,8 @@ impl TreeIpm {
                 r_stat,
             );
             self.a_eq.mul_and_mul_t(&self.x, y, r_eq, r_stat);
-            let (mut pres_eq, mut sum) = (0f64, 0.0);
-            for &r in r_eq.iter() {
-                // (A NaN is caught by the finiteness test of the sums below.)
-                if r.abs() > pres_eq {
-                    pres_eq = r.abs();
-                }
-                sum += r;
-            }
-            st.pres_eq = pres_eq;
-            st.eq_sum = sum;
+            // (A NaN is caught by the finiteness test of the sums below.)
+            (st.pres_eq, st.eq_sum) = abs_max_and_sum(r_eq);
         } else if st.stationarity_stale {
             q_plus_p_x(
                 &self.q,
@@ -944,15 +936,7 @@ impl TreeIpm {
                     }
                 }
             }
-            let (mut dres, mut sum) = (0f64, 0.0);
-            for &v in r.iter() {
-                if v.abs() > dres {
-                    dres = v.abs();
-                }
-                sum += v;
-            }
-            st.dres = dres;
-            st.stationarity_sum = sum;
+            (st.dres, st.stationarity_sum) = abs_max_and_sum(r);
             st.stationarity_stale = false;
             st.x_moved = false;
         }
@@ -1330,6 +1314,18 @@ fn lu_solve(a: &[f64], pivots: &[usize], x: &mut [f64]) {
         }
         x[c] /= a[c * k + c];
     }
+}
+
+/// The largest |v_i| and Σ v_i (a NaN leaves the first alone and shows in the sum).
+fn abs_max_and_sum(v: &[f64]) -> (f64, f64) {
+    let (mut max, mut sum) = (0f64, 0.0);
+    for &x in v {
+        if x.abs() > max {
+            max = x.abs();
+        }
+        sum += x;
+    }
+    (max, sum)
 }
 
 fn norm(v: &[f64]) -> f64 {
