@@ -121,7 +121,9 @@ impl std::str::FromStr for Formulation {
 /// How the lossless formulation is solved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum DcAlgorithm {
-    /// Clarabel's interior point on the sparse branch-flow QP (the default).
+    /// The sparse branch-flow QP through the interior point that
+    /// `OpfOptions::conic_solver` names (tree-ipm unless set to Clarabel;
+    /// the default). The variant's name predates tree-ipm.
     #[default]
     Clarabel,
     /// ogg-market's exact tree algorithm ([`tree`]): same answer, much faster.
