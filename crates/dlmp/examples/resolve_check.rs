@@ -12,15 +12,8 @@
 use std::path::Path;
 
 use ogg_dlmp::cli::{benchmark_intervals, load_feeder, read_offers};
+use ogg_dlmp::testutil::rel_diff;
 use ogg_dlmp::*;
-
-fn rel_diff(a: &[f64], b: &[f64]) -> f64 {
-    a.iter()
-        .zip(b)
-        .filter(|(x, y)| x.is_finite() || y.is_finite())
-        .map(|(x, y)| (x - y).abs() / (1.0 + x.abs().max(y.abs())))
-        .fold(0.0, f64::max)
-}
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();

@@ -93,3 +93,13 @@ pub fn random_case(n: usize, seed: u64, limited_share: f64) -> (DlmpNetwork, Vec
     let net = DlmpNetwork::from_edges("b0", &edges, 1000.0).expect("a random tree is radial");
     (net, offers)
 }
+
+/// Largest |a − b| / (1 + max(|a|, |b|)) over the entries where either is
+/// finite (the comparisons of tests and examples/resolve_check).
+pub fn rel_diff(a: &[f64], b: &[f64]) -> f64 {
+    a.iter()
+        .zip(b)
+        .filter(|(x, y)| x.is_finite() || y.is_finite())
+        .map(|(x, y)| (x - y).abs() / (1.0 + x.abs().max(y.abs())))
+        .fold(0.0, f64::max)
+}

@@ -3,7 +3,7 @@
 //! a binding voltage floor, regulators, piecewise-linear costs) and random
 //! trees; prices, dispatch, voltages, the decomposition and the SOCP report.
 
-use ogg_dlmp::testutil::random_case;
+use ogg_dlmp::testutil::{random_case, rel_diff};
 use ogg_dlmp::*;
 
 fn place(net: &DlmpNetwork, offers: &[Offer]) -> Vec<PlacedOffer> {
@@ -13,21 +13,45 @@ fn place(net: &DlmpNetwork, offers: &[Offer]) -> Vec<PlacedOffer> {
         .collect()
 }
 
+/// Interval k of the re-solve tests: every load's demand moved by up to
+/// ±1 %, the LMP by +0.2 % per interval.
+fn next_interval(offers: &[Offer], opts: &OpfOptions, k: usize) -> (Vec<Offer>, OpfOptions) {
+    let mut o = offers.to_vec();
+    for offer in o.iter_mut() {
+        if offer.kind == OfferKind::Load {
+            offer.p_max_kw *= 1.0 + 0.01 * ((k * 3 % 7) as f64 - 3.0) / 3.0;
+            offer.p_min_kw = offer.p_max_kw;
+        }
+    }
+    let opts = OpfOptions {
+        lmp_source: opts.lmp_source * (1.0 + 2e-3 * k as f64),
+        ..opts.clone()
+    };
+    (o, opts)
+}
+
+/// The solver of the last interval updated in place with this problem (made
+/// with `settings` at the first).
+fn warm_start<'a>(
+    warm: &'a mut Option<ogg_dlmp::opf::ipm::TreeIpm>,
+    problem: &ogg_dlmp::opf::builder::Problem,
+    settings: ogg_dlmp::opf::ipm::IpmSettings,
+) -> &'a mut ogg_dlmp::opf::ipm::TreeIpm {
+    match warm {
+        Some(ipm) => {
+            ipm.update(problem);
+            ipm
+        }
+        None => warm.insert(ogg_dlmp::opf::ipm::TreeIpm::new(problem, settings).unwrap()),
+    }
+}
+
 fn with(opts: &OpfOptions, f: Formulation, solver: ConicSolver) -> OpfOptions {
     OpfOptions {
         formulation: f,
         conic_solver: solver,
         ..opts.clone()
     }
-}
-
-/// Largest |a − b| / (1 + max |a|, |b|).
-fn rel_diff(a: &[f64], b: &[f64]) -> f64 {
-    a.iter()
-        .zip(b)
-        .filter(|(x, y)| x.is_finite() || y.is_finite())
-        .map(|(x, y)| (x - y).abs() / (1.0 + x.abs().max(y.abs())))
-        .fold(0.0, f64::max)
 }
 
 /// Solves with both and compares; returns the tree-ipm solution. `price_tol`:
@@ -490,27 +514,9 @@ fn bordered_set_changes_match_the_interior_point() {
         let mut warm: Option<TreeIpm> = None;
         let mut used = 0;
         for k in 0..6 {
-            let mut o = offers.clone();
-            for offer in o.iter_mut() {
-                if offer.kind == OfferKind::Load {
-                    offer.p_max_kw *= 1.0 + 0.01 * ((k * 3 % 7) as f64 - 3.0) / 3.0;
-                    offer.p_min_kw = offer.p_max_kw;
-                }
-            }
-            let opts = OpfOptions {
-                lmp_source: opts.lmp_source * (1.0 + 2e-3 * k as f64),
-                ..opts.clone()
-            };
+            let (o, opts) = next_interval(&offers, &opts, k);
             let problem = ogg_dlmp::opf::problem(&net, &place(&net, &o), &opts);
-            let ipm = match warm.as_mut() {
-                Some(ipm) => {
-                    ipm.update(&problem);
-                    ipm
-                }
-                None => {
-                    warm.insert(TreeIpm::new(&problem, IpmSettings::with_tolerance(1e-10)).unwrap())
-                }
-            };
+            let ipm = warm_start(&mut warm, &problem, IpmSettings::with_tolerance(1e-10));
             assert_eq!(ipm.solve(), IpmStatus::Solved, "{f} interval {k}");
             used += usize::from(ipm.active_set_used);
             let mut reference = TreeIpm::new(&problem, plain).unwrap();
@@ -558,25 +564,9 @@ fn crossover_matches_the_interior_point_run_to_the_end() {
         let mut with_crossover: Option<TreeIpm> = None;
         let mut crossovers = 0;
         for k in 0..6 {
-            let mut o = offers.clone();
-            for offer in o.iter_mut() {
-                if offer.kind == OfferKind::Load {
-                    offer.p_max_kw *= 1.0 + 0.01 * ((k * 3 % 7) as f64 - 3.0) / 3.0;
-                    offer.p_min_kw = offer.p_max_kw;
-                }
-            }
-            let opts = OpfOptions {
-                lmp_source: opts.lmp_source * (1.0 + 2e-3 * k as f64),
-                ..opts.clone()
-            };
+            let (o, opts) = next_interval(&offers, &opts, k);
             let problem = ogg_dlmp::opf::problem(&net, &place(&net, &o), &opts);
-            let ipm = match with_crossover.as_mut() {
-                Some(ipm) => {
-                    ipm.update(&problem);
-                    ipm
-                }
-                None => with_crossover.insert(TreeIpm::new(&problem, crossover_only).unwrap()),
-            };
+            let ipm = warm_start(&mut with_crossover, &problem, crossover_only);
             assert_eq!(ipm.solve(), IpmStatus::Solved, "{f} interval {k}");
             crossovers += usize::from(ipm.crossover_used);
             let mut reference = TreeIpm::new(&problem, plain).unwrap();
@@ -673,17 +663,7 @@ fn socp_re_solves_report_an_inexact_relaxation_as_fresh_solves() {
     let mut solver = OpfSolver::new();
     let mut warm: Option<TreeIpm> = None;
     for k in 0..6 {
-        let mut o = offers.clone();
-        for offer in o.iter_mut() {
-            if offer.kind == OfferKind::Load {
-                offer.p_max_kw *= 1.0 + 0.01 * ((k * 3 % 7) as f64 - 3.0) / 3.0;
-                offer.p_min_kw = offer.p_max_kw;
-            }
-        }
-        let opts = OpfOptions {
-            lmp_source: opts.lmp_source * (1.0 + 2e-3 * k as f64),
-            ..opts.clone()
-        };
+        let (o, opts) = next_interval(&offers, &opts, k);
         let placed = place(&net, &o);
         let re = solver.solve(&net, &placed, &opts).unwrap();
         let fresh = solve(&net, &placed, &opts).unwrap();
@@ -715,15 +695,7 @@ fn socp_re_solves_report_an_inexact_relaxation_as_fresh_solves() {
         );
         // The interior point's own path on the same data: the same answer.
         let problem = ogg_dlmp::opf::problem(&net, &placed, &opts);
-        let ipm = match warm.as_mut() {
-            Some(ipm) => {
-                ipm.update(&problem);
-                ipm
-            }
-            None => {
-                warm.insert(TreeIpm::new(&problem, IpmSettings::with_tolerance(1e-10)).unwrap())
-            }
-        };
+        let ipm = warm_start(&mut warm, &problem, IpmSettings::with_tolerance(1e-10));
         assert_eq!(ipm.solve(), IpmStatus::Solved, "interval {k}");
         let mut cold = TreeIpm::new(&problem, IpmSettings::with_tolerance(1e-10)).unwrap();
         assert_eq!(cold.solve(), IpmStatus::Solved);
@@ -758,28 +730,10 @@ fn socp_active_set_re_solves_on_ieee37_match_cold_solves() {
     let mut solver = OpfSolver::new();
     let mut used = 0;
     for k in 0..6 {
-        let mut o = offers.clone();
-        for offer in o.iter_mut() {
-            if offer.kind == OfferKind::Load {
-                offer.p_max_kw *= 1.0 + 0.01 * ((k * 3 % 7) as f64 - 3.0) / 3.0;
-                offer.p_min_kw = offer.p_max_kw;
-            }
-        }
-        let opts = OpfOptions {
-            lmp_source: opts.lmp_source * (1.0 + 2e-3 * k as f64),
-            ..opts.clone()
-        };
+        let (o, opts) = next_interval(&offers, &opts, k);
         let placed = place(&net, &o);
         let problem = ogg_dlmp::opf::problem(&net, &placed, &opts);
-        let ipm = match warm.as_mut() {
-            Some(ipm) => {
-                ipm.update(&problem);
-                ipm
-            }
-            None => {
-                warm.insert(TreeIpm::new(&problem, IpmSettings::with_tolerance(1e-10)).unwrap())
-            }
-        };
+        let ipm = warm_start(&mut warm, &problem, IpmSettings::with_tolerance(1e-10));
         assert_eq!(ipm.solve(), IpmStatus::Solved, "interval {k}");
         used += usize::from(ipm.active_set_used);
         let mut cold = TreeIpm::new(&problem, IpmSettings::with_tolerance(1e-10)).unwrap();
